@@ -1,0 +1,3 @@
+from qadmin.cli import main
+
+main()

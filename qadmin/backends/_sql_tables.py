@@ -1,0 +1,159 @@
+"""Table definitions: the jobs table in delayed_job's layout, and qadmin's own bookkeeping.
+
+qadmin never adds columns to the jobs table; everything of its own lives in `qadmin_*` tables
+beside it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class UtcDateTime(sa.types.TypeDecorator):
+    """Aware UTC in Python, naive UTC in the column, as delayed_job writes it (formats.md §4.1)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):  # a foreign writer's text timestamp on SQLite
+            value = datetime.fromisoformat(value.replace(" UTC", "").replace("Z", ""))
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+#: name of the jobs table qadmin creates
+DEFAULT_TABLE = "delayed_jobs"
+
+
+def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.Table:
+    """delayed_job_active_record's generator migration, column for column."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("handler", sa.Text, nullable=False),
+        sa.Column("last_error", sa.Text),
+        sa.Column("run_at", UtcDateTime),
+        sa.Column("locked_at", UtcDateTime),
+        sa.Column("failed_at", UtcDateTime),
+        sa.Column("locked_by", sa.String(255)),
+        sa.Column("queue", sa.String(255)),
+        sa.Column("created_at", UtcDateTime(timezone=False)),
+        sa.Column("updated_at", UtcDateTime(timezone=False)),
+        sa.Index(f"{name}_priority" if name != DEFAULT_TABLE else "delayed_jobs_priority", "priority", "run_at"),
+        # qadmin's own additions for admin listings at scale; harmless to delayed_job
+        sa.Index(f"qadmin_{name}_failed_at", "failed_at"),
+        sa.Index(f"qadmin_{name}_locked_at", "locked_at"),
+        sa.Index(f"qadmin_{name}_queue", "queue"),
+    )
+
+
+def reflect_jobs_table(metadata: sa.MetaData, name: str, conn: sa.Connection) -> sa.Table:
+    """A jobs table written by someone else (delayed_job, DJJob), with UTC-aware datetimes."""
+    table = sa.Table(name, metadata, autoload_with=conn)
+    for column in table.columns:
+        if isinstance(column.type, (sa.DateTime, sa.TIMESTAMP)) or column.name in (
+            "run_at", "locked_at", "failed_at", "created_at", "updated_at",
+        ):
+            column.type = UtcDateTime()
+    return table
+
+
+def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[str, sa.Table]:
+    t: dict[str, sa.Table] = {}
+    t["finished"] = sa.Table(
+        f"{prefix}finished", metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("job_table", sa.String(255), nullable=False),
+        sa.Column("job_id", sa.BigInteger, nullable=False),
+        sa.Column("queue", sa.String(255)),
+        sa.Column("class_name", sa.String(255)),
+        sa.Column("handler", sa.Text),
+        sa.Column("priority", sa.Integer),
+        sa.Column("attempts", sa.Integer),
+        sa.Column("created_at", UtcDateTime),
+        sa.Column("finished_at", UtcDateTime, nullable=False),
+        sa.Column("runtime", sa.Float),
+        sa.Column("worker", sa.String(255)),
+        sa.Index(f"{prefix}finished_at", "finished_at"),
+        sa.Index(f"{prefix}finished_job", "job_table", "job_id"),
+    )
+    t["throughput"] = sa.Table(
+        f"{prefix}throughput", metadata,
+        sa.Column("job_table", sa.String(255), primary_key=True),
+        sa.Column("minute", UtcDateTime, primary_key=True),
+        sa.Column("processed", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    )
+    t["counters"] = sa.Table(
+        f"{prefix}counters", metadata,
+        sa.Column("job_table", sa.String(255), primary_key=True),
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.BigInteger, nullable=False, server_default="0"),
+    )
+    t["pauses"] = sa.Table(
+        f"{prefix}pauses", metadata,
+        sa.Column("job_table", sa.String(255), primary_key=True),
+        sa.Column("queue", sa.String(255), primary_key=True),
+        sa.Column("paused_at", UtcDateTime, nullable=False),
+    )
+    t["workers"] = sa.Table(
+        f"{prefix}workers", metadata,
+        sa.Column("name", sa.String(255), primary_key=True),
+        sa.Column("job_table", sa.String(255), nullable=False),
+        sa.Column("host", sa.String(255), nullable=False),
+        sa.Column("pid", sa.Integer, nullable=False),
+        sa.Column("queues", sa.Text, nullable=False),
+        sa.Column("started_at", UtcDateTime),
+        sa.Column("heartbeat_at", UtcDateTime),
+        sa.Column("current_job", sa.String(64)),
+        sa.Column("job_started_at", UtcDateTime),
+        sa.Column("processed", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    )
+    t["audit"] = sa.Table(
+        f"{prefix}audit", metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("job_table", sa.String(255), nullable=False),
+        sa.Column("at", UtcDateTime, nullable=False),
+        sa.Column("actor", sa.String(255), nullable=False),
+        sa.Column("face", sa.String(32), nullable=False),
+        sa.Column("verb", sa.String(32), nullable=False),
+        sa.Column("selection", sa.Text, nullable=False),
+        sa.Column("matched", sa.Integer, nullable=False),
+        sa.Column("changed", sa.Integer, nullable=False),
+        sa.Column("skipped", sa.Integer, nullable=False),
+        sa.Column("dry_run", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
+    t["audit_jobs"] = sa.Table(
+        f"{prefix}audit_jobs", metadata,
+        sa.Column("audit_id", sa.Integer, nullable=False),
+        sa.Column("job_table", sa.String(255), nullable=False),
+        sa.Column("job_id", sa.String(64), nullable=False),
+        sa.Index(f"{prefix}audit_jobs_job", "job_table", "job_id"),
+    )
+    t["unique"] = sa.Table(
+        f"{prefix}unique", metadata,
+        sa.Column("job_table", sa.String(255), primary_key=True),
+        sa.Column("key", sa.String(255), primary_key=True),
+        sa.Column("job_id", sa.BigInteger, nullable=False),
+    )
+    return t

@@ -1,0 +1,913 @@
+"""The SQL backend: SQLAlchemy 2 Core over delayed_job's `delayed_jobs` table (or DJJob's `jobs`).
+
+One `engine.begin()` per unit of work. Claims follow formats.md §4.2 and §8.8: candidates are
+selected first (with `FOR UPDATE SKIP LOCKED` where the database has it; SQLite serialises
+writers with `BEGIN IMMEDIATE`), decoded, and only a row the worker can run is locked, by an
+UPDATE guarded by the same ready predicate.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterator, Sequence
+
+import sqlalchemy as sa
+
+from qadmin.backends import _sql_dialect as dialect
+from qadmin.backends.owners import owner_dead, parse_owner
+from qadmin.backends._sql_tables import DEFAULT_TABLE, bookkeeping_tables, delayed_jobs_table, reflect_jobs_table
+from qadmin.backends.base import SORTS, BackendOptions, ErrorGroup, Page, Stats
+from qadmin.codecs import decode_payload, json_codec
+from qadmin.errors import BackendUnavailable, JobNotFound, MissingTable, QadminError, UsageError
+from qadmin.filters import JobFilter
+from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
+
+#: ids per statement in bulk verbs: well under every database's bound-parameter limit
+BATCH = 500
+#: candidate rows a claim reads ahead (delayed_job's read_ahead is 5)
+READ_AHEAD = 5
+#: how often buffered throughput counters are written
+FLUSH_INTERVAL = 1.0
+LIVE_STATES = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED})
+
+
+class SqlBackend:
+    supports_priority = True
+    records_finished = True
+
+    def __init__(self, url: str, options: BackendOptions) -> None:
+        self.options = options
+        self.engine = dialect.create_engine(url)
+        self.kind = self.engine.dialect.name
+        self.safe_url = self.engine.url.render_as_string(hide_password=True)
+        self._metadata = sa.MetaData()
+        self._aux = bookkeeping_tables(self._metadata)
+        self._aux_ready = False
+        self._table: sa.Table | None = None
+        self._table_name = options.table
+        self._skip_locked: bool | None = None
+        self._buffer: dict[datetime, list[int]] = {}
+        self._last_flush = time.monotonic()
+
+    # --- plumbing ----------------------------------------------------------------------------
+    @contextmanager
+    def _wrap(self) -> Iterator[None]:
+        try:
+            yield
+        except QadminError:
+            raise
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InterfaceError) as exc:
+            text = str(getattr(exc, "orig", exc)).strip()
+            if re.search(r"no such table|does not exist|doesn't exist", text) and "database" not in text:
+                raise MissingTable(
+                    f"{text.splitlines()[0]} at {self.safe_url}; run `qadmin init` to create qadmin's tables"
+                ) from exc
+            if isinstance(exc, sa.exc.ProgrammingError):
+                raise QadminError(f"database error: {text.splitlines()[0] if text else exc}") from exc
+            first = text.splitlines()[0] if text else type(exc).__name__
+            raise BackendUnavailable(f"cannot reach {self.safe_url}: {first}") from exc
+        except sa.exc.DBAPIError as exc:
+            text = str(getattr(exc, "orig", exc)).strip()
+            raise QadminError(f"database error: {text.splitlines()[0] if text else exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self._wrap(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self._wrap(), self.engine.connect() as conn:
+            conn = conn.execution_options(qadmin_read=True)
+            with conn.begin():
+                yield conn
+
+    @property
+    def table_name(self) -> str:
+        return self._table_name or DEFAULT_TABLE
+
+    def _jobs(self) -> sa.Table:
+        if self._table is not None:
+            return self._table
+        with self._wrap(), self.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            if self._table_name is None:
+                if inspector.has_table(DEFAULT_TABLE):
+                    self._table_name = DEFAULT_TABLE
+                elif inspector.has_table("jobs") and "handler" in {
+                    c["name"] for c in inspector.get_columns("jobs")
+                }:
+                    self._table_name = "jobs"  # DJJob's default table
+                else:
+                    self._table_name = DEFAULT_TABLE
+            if not inspector.has_table(self.table_name):
+                raise MissingTable(
+                    f"table {self.table_name!r} does not exist at {self.safe_url}; run `qadmin init` to create it"
+                )
+            self._table = reflect_jobs_table(self._metadata, self.table_name, conn)
+        return self._table
+
+    def _ensure_aux(self) -> None:
+        if self._aux_ready:
+            return
+        for attempt in range(3):
+            try:
+                with self._write() as conn:
+                    self._metadata.create_all(conn, tables=list(self._aux.values()), checkfirst=True)
+                break
+            except QadminError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)  # another process created them at the same moment
+        self._aux_ready = True
+
+    def _col(self, name: str) -> sa.Column | None:
+        return self._jobs().c.get(name)
+
+    @property
+    def _error_col(self) -> sa.Column:
+        t = self._jobs()
+        return t.c.last_error if "last_error" in t.c else t.c.error
+
+    def _skip(self) -> bool:
+        if self._skip_locked is None:
+            with self._wrap(), self.engine.connect():
+                pass  # connecting fills in server_version_info
+            self._skip_locked = dialect.skip_locked(self.engine)
+        return self._skip_locked
+
+    # --- set-up ------------------------------------------------------------------------------
+    def init(self) -> None:
+        with self._write() as conn:
+            if not sa.inspect(conn).has_table(self.table_name):
+                delayed_jobs_table(sa.MetaData(), self.table_name).create(conn)
+        self._table = None
+        self._aux_ready = False
+        self._ensure_aux()
+        self._jobs()
+
+    def check(self) -> None:
+        self._jobs()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.engine.dispose()
+
+    def parse_id(self, text: str) -> JobId:
+        try:
+            return int(str(text).strip())
+        except ValueError:
+            raise UsageError(f"{text!r} is not a job id of this SQL table (ids are integers)") from None
+
+    # --- row -> Job ---------------------------------------------------------------------------
+    def _dead_owners(self, conn: sa.Connection, owners: set[str], now: datetime) -> set[str]:
+        if not owners:
+            return set()
+        self._ensure_aux()
+        w = self._aux["workers"]
+        beats = {r.name: r.heartbeat_at for r in conn.execute(
+            sa.select(w.c.name, w.c.heartbeat_at).where(w.c.name.in_(list(owners)[:BATCH])))}
+        return {o for o in owners if owner_dead(o, beats, now, self.options.worker_timeout)}
+
+    def _all_dead_owners(self, conn: sa.Connection, now: datetime) -> set[str]:
+        t = self._jobs()
+        owners = {r[0] for r in conn.execute(
+            sa.select(t.c.locked_by).where(t.c.locked_at.is_not(None), t.c.failed_at.is_(None),
+                                           t.c.locked_by.is_not(None)).distinct())}
+        return self._dead_owners(conn, owners, now)
+
+    def _to_job(self, row: Any, now: datetime, dead: set[str]) -> Job:
+        handler = row.handler
+        decoded = decode_payload(handler)
+        raw = handler.decode("utf-8", "replace") if isinstance(handler, (bytes, bytearray)) else (handler or "")
+        mapping = row._mapping
+        run_at = mapping.get("run_at")
+        locked_at = mapping.get("locked_at")
+        failed_at = mapping.get("failed_at")
+        stale = False
+        if failed_at is not None:
+            state = JobState.FAILED
+        elif locked_at is not None:
+            state = JobState.LOCKED
+            stale = locked_at < now - timedelta(seconds=self.options.max_run_time) or row.locked_by in dead
+        elif run_at is not None and run_at > now:
+            state = JobState.SCHEDULED
+        else:
+            state = JobState.PENDING
+        max_attempts = decoded.meta.get("max_attempts")
+        return Job(
+            id=row.id,
+            queue=mapping.get("queue"),
+            class_name=decoded.class_name,
+            args=decoded.args,
+            kwargs=decoded.kwargs,
+            state=state,
+            priority=mapping.get("priority") or 0,
+            attempts=mapping.get("attempts") or 0,
+            run_at=run_at,
+            locked_at=locked_at,
+            locked_by=mapping.get("locked_by"),
+            failed_at=failed_at,
+            last_error=mapping.get("last_error", mapping.get("error")),
+            created_at=mapping.get("created_at"),
+            raw=raw,
+            format=decoded.format,
+            undecodable=decoded.error,
+            max_attempts=max_attempts if isinstance(max_attempts, int) else None,
+            stale=stale,
+            meta=decoded.meta,
+            display=decoded.display,
+        )
+
+    def _finished_job(self, row: Any) -> Job:
+        decoded = decode_payload(row.handler)
+        return Job(
+            id=row.job_id, queue=row.queue, class_name=row.class_name or decoded.class_name,
+            args=decoded.args, kwargs=decoded.kwargs, state=JobState.FINISHED,
+            priority=row.priority or 0, attempts=row.attempts or 0, created_at=row.created_at,
+            finished_at=row.finished_at, locked_by=row.worker, raw=row.handler or "",
+            format=decoded.format, undecodable=decoded.error, meta={"runtime": row.runtime, **decoded.meta},
+            display=decoded.display,
+        )
+
+    # --- selection -> SQL ---------------------------------------------------------------------
+    def _state_clause(self, state: JobState, now: datetime, stale_only: bool, dead: set[str]) -> Any:
+        t = self._jobs()
+        if state is JobState.FAILED:
+            return t.c.failed_at.is_not(None)
+        if state is JobState.LOCKED:
+            clause = sa.and_(t.c.failed_at.is_(None), t.c.locked_at.is_not(None))
+            if stale_only:
+                cutoff = now - timedelta(seconds=self.options.max_run_time)
+                stale = t.c.locked_at < cutoff
+                if dead:
+                    stale = sa.or_(stale, t.c.locked_by.in_(sorted(dead)))
+                clause = sa.and_(clause, stale)
+            return clause
+        unlocked = sa.and_(t.c.failed_at.is_(None), t.c.locked_at.is_(None))
+        if state is JobState.SCHEDULED:
+            return sa.and_(unlocked, t.c.run_at > now)
+        return sa.and_(unlocked, sa.or_(t.c.run_at.is_(None), t.c.run_at <= now))
+
+    def _where(self, selection: JobFilter, now: datetime, conn: sa.Connection) -> tuple[list[Any], bool, set[str]]:
+        """SQL conditions for a filter, whether rows need the exact Python check, and dead owners."""
+        t = self._jobs()
+        clauses: list[Any] = []
+        dead: set[str] = set()
+        states = set(selection.states) or set(LIVE_STATES)
+        if selection.stale_only:
+            states = {JobState.LOCKED}
+            dead = self._all_dead_owners(conn, now)
+        if states != set(LIVE_STATES):
+            clauses.append(sa.or_(*(self._state_clause(s, now, selection.stale_only, dead)
+                                    for s in sorted(states, key=lambda s: s.value) if s in LIVE_STATES))
+                           if states & LIVE_STATES else sa.false())
+        if selection.queues:
+            clauses.append(t.c.queue.in_(list(selection.queues)))
+        if selection.ids:
+            ids = [self.parse_id(str(i)) for i in selection.ids]
+            clauses.append(t.c.id.in_(ids))
+        if selection.locked_by is not None:
+            clauses.append(t.c.locked_by.like(f"%{_escape_like(selection.locked_by)}%", escape="\\"))
+        if selection.error is not None:
+            err = self._error_col
+            clauses.append(sa.or_(err == selection.error,
+                                  err.like(_escape_like(selection.error) + "\n%", escape="\\")))
+        post = False
+        tokens: list[str] = []
+        if selection.class_name is not None:
+            post = True
+            tokens += _tokens(selection.class_name)
+        if selection.args is not None:
+            post = True
+            for arg in selection.args:
+                if isinstance(arg, (str, int)) and not isinstance(arg, bool):
+                    tokens += _tokens(str(arg))
+        if selection.search:
+            post = True
+            for token in _tokens(selection.search):
+                clauses.append(t.c.handler.ilike(f"%{token}%"))
+        for token in tokens[:8]:
+            clauses.append(t.c.handler.like(f"%{token}%"))
+        if selection.undecodable:
+            post = True
+        return clauses, post, dead
+
+    def _order(self, sort: str) -> tuple[list[sa.Column], bool]:
+        t = self._jobs()
+        if sort not in SORTS:
+            raise UsageError(f"unknown sort {sort!r}; expected one of: {', '.join(SORTS)}")
+        if sort == "id":
+            return [t.c.id], False
+        if sort == "-id":
+            return [t.c.id], True
+        if sort == "priority":
+            cols = [t.c.priority] if "priority" in t.c else []
+            return cols + [t.c.run_at, t.c.id], False
+        if sort == "run_at":
+            return [t.c.run_at, t.c.id], False
+        return [t.c.failed_at, t.c.id], True
+
+    # --- admin verbs --------------------------------------------------------------------------
+    def get(self, job_id: JobId, now: datetime) -> Job:
+        job_id = self.parse_id(str(job_id))
+        t = self._jobs()
+        with self._read() as conn:
+            row = conn.execute(sa.select(t).where(t.c.id == job_id)).first()
+            if row is not None:
+                return self._to_job(row, now, self._dead_owners(conn, {row.locked_by} - {None}, now))
+            self._ensure_aux()
+            f = self._aux["finished"]
+            row = conn.execute(sa.select(f).where(f.c.job_table == self.table_name, f.c.job_id == job_id)
+                               .order_by(f.c.id.desc()).limit(1)).first()
+            if row is not None:
+                return self._finished_job(row)
+        raise JobNotFound(job_id)
+
+    def find(self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None,
+             sort: str = "id") -> Page:
+        if JobState.FINISHED in selection.states:
+            return self._find_finished(selection, limit=limit, cursor=cursor)
+        cols, desc = self._order(sort)
+        t = self._jobs()
+        out: list[Job] = []
+        after = _decode_cursor(cursor, cols) if cursor else None
+        with self._read() as conn:
+            where, post, dead = self._where(selection, now, conn)
+            batch = limit + 1 if not post else max(4 * limit, 200)
+            more = False
+            while True:
+                query = sa.select(t).where(*where)
+                if after is not None:
+                    query = query.where(_keyset(cols, after, desc))
+                order = [c.desc() for c in cols] if desc else list(cols)
+                rows = conn.execute(query.order_by(*order).limit(batch)).all()
+                owners = {r.locked_by for r in rows if r.locked_by} - dead
+                page_dead = dead | self._dead_owners(conn, owners, now)
+                for row in rows:
+                    job = self._to_job(row, now, page_dead)
+                    if post and not selection.matches(job):
+                        continue
+                    if len(out) == limit:
+                        more = True
+                        break
+                    out.append(job)
+                if more or len(rows) < batch:
+                    break
+                after = tuple(getattr(rows[-1], c.name) for c in cols)
+        next_cursor = _encode_cursor(out[-1], cols) if more and out else None
+        return Page(out, next_cursor)
+
+    def _find_finished(self, selection: JobFilter, *, limit: int, cursor: str | None) -> Page:
+        self._ensure_aux()
+        f = self._aux["finished"]
+        out: list[Job] = []
+        after = int(cursor) if cursor else None
+        with self._read() as conn:
+            while True:
+                query = sa.select(f).where(f.c.job_table == self.table_name)
+                if selection.queues:
+                    query = query.where(f.c.queue.in_(list(selection.queues)))
+                if after is not None:
+                    query = query.where(f.c.id < after)
+                rows = conn.execute(query.order_by(f.c.id.desc()).limit(4 * limit)).all()
+                for row in rows:
+                    job = self._finished_job(row)
+                    if selection.matches(job):
+                        out.append(job)
+                        if len(out) == limit + 1:
+                            return Page(out[:limit], str(row.id + 1))
+                if len(rows) < 4 * limit:
+                    return Page(out, None)
+                after = rows[-1].id
+
+    def iter_ids(self, selection: JobFilter, now: datetime, batch: int = 5000) -> Iterator[list[JobId]]:
+        t = self._jobs()
+        last: int | None = None
+        while True:
+            with self._read() as conn:
+                where, post, _dead = self._where(selection, now, conn)
+                query = sa.select(t if post else t.c.id).where(*where)
+                if last is not None:
+                    query = query.where(t.c.id > last)
+                rows = conn.execute(query.order_by(t.c.id).limit(batch)).all()
+                if post:
+                    dead = self._dead_owners(conn, {r.locked_by for r in rows if r.locked_by}, now)
+                    ids = [r.id for r in rows if selection.matches(self._to_job(r, now, dead))]
+                else:
+                    ids = [r.id for r in rows]
+            if ids:
+                yield ids
+            if len(rows) < batch:
+                return
+            last = rows[-1].id
+
+    def count(self, selection: JobFilter, now: datetime) -> int:
+        if JobState.FINISHED in selection.states:
+            self._ensure_aux()
+            f = self._aux["finished"]
+            with self._read() as conn:
+                query = sa.select(sa.func.count()).select_from(f).where(f.c.job_table == self.table_name)
+                if selection.queues:
+                    query = query.where(f.c.queue.in_(list(selection.queues)))
+                return int(conn.execute(query).scalar_one())
+        with self._read() as conn:
+            where, post, _ = self._where(selection, now, conn)
+            if not post:
+                t = self._jobs()
+                return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(*where)).scalar_one())
+        return sum(len(ids) for ids in self.iter_ids(selection, now))
+
+    def _guarded(self, ids: Sequence[JobId], guard: Any, action: Callable[[sa.Connection, list[int]], None]) -> list[JobId]:
+        """Lock and re-check each batch of ids against `guard`, act on those still matching."""
+        t = self._jobs()
+        changed: list[JobId] = []
+        int_ids = [self.parse_id(str(i)) for i in ids]
+        for start in range(0, len(int_ids), BATCH):
+            chunk = int_ids[start:start + BATCH]
+            with self._write() as conn:
+                query = sa.select(t.c.id).where(t.c.id.in_(chunk), guard)
+                if dialect.row_locks(self.engine):
+                    query = query.with_for_update()
+                live = [r[0] for r in conn.execute(query)]
+                if live:
+                    action(conn, live)
+            changed.extend(live)
+        return changed
+
+    def retry(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        t = self._jobs()
+        values: dict[str, Any] = {"failed_at": None, "locked_at": None, "locked_by": None,
+                                  "run_at": now, "attempts": 0}
+        if "updated_at" in t.c:
+            values["updated_at"] = now
+        return self._guarded(ids, t.c.failed_at.is_not(None),
+                             lambda conn, live: conn.execute(sa.update(t).where(t.c.id.in_(live)).values(**values)))
+
+    def delete(self, ids: Sequence[JobId], now: datetime, states: frozenset | None = None) -> list[JobId]:
+        t = self._jobs()
+        guard: Any = sa.true()
+        live_states = set(states or ()) & LIVE_STATES
+        if live_states:
+            with self._read() as conn:
+                dead = self._all_dead_owners(conn, now) if JobState.LOCKED in live_states else set()
+            guard = sa.or_(*(self._state_clause(s, now, False, dead) for s in live_states))
+        return self._guarded(ids, guard, lambda conn, live: conn.execute(sa.delete(t).where(t.c.id.in_(live))))
+
+    def unlock(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        t = self._jobs()
+        guard = sa.and_(t.c.locked_at.is_not(None), t.c.failed_at.is_(None))
+        return self._guarded(ids, guard, lambda conn, live: conn.execute(
+            sa.update(t).where(t.c.id.in_(live)).values(locked_at=None, locked_by=None)))
+
+    def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
+        t = self._jobs()
+        self._ensure_aux()
+        cutoff = now - timedelta(seconds=max_run_time or self.options.max_run_time)
+        queues: dict[str, dict[str, int]] = {}
+        oldest: datetime | None = None
+        with self._read() as conn:
+            dead = self._all_dead_owners(conn, now)
+            stale = t.c.locked_at < cutoff
+            if dead:
+                stale = sa.or_(stale, t.c.locked_by.in_(sorted(dead)))
+            state = sa.case(
+                (t.c.failed_at.is_not(None), "failed"),
+                (t.c.locked_at.is_not(None), sa.case((stale, "stale"), else_="locked")),
+                (t.c.run_at > now, "scheduled"),
+                else_="pending",
+            ).label("state")
+            rows = conn.execute(sa.select(t.c.queue, state, sa.func.count(), sa.func.min(t.c.run_at))
+                                .group_by(t.c.queue, state)).all()
+            for queue, st, n, min_run_at in rows:
+                counts = queues.setdefault(queue or "", _empty_counts())
+                counts[st] = counts.get(st, 0) + n
+                if st == "stale":
+                    counts["locked"] += n
+                if st == "pending" and min_run_at is not None:
+                    min_run_at = _as_utc(min_run_at)
+                    oldest = min_run_at if oldest is None or min_run_at < oldest else oldest
+            f = self._aux["finished"]
+            for queue, n in conn.execute(sa.select(f.c.queue, sa.func.count()).where(
+                    f.c.job_table == self.table_name).group_by(f.c.queue)):
+                queues.setdefault(queue or "", _empty_counts())["finished"] = n
+            counters = dict(conn.execute(sa.select(self._aux["counters"].c.name, self._aux["counters"].c.value)
+                                         .where(self._aux["counters"].c.job_table == self.table_name)).all())
+            tp = self._aux["throughput"]
+            since = (now - timedelta(hours=1)).replace(second=0, microsecond=0)
+            throughput = [(r.minute, r.processed, r.failed) for r in conn.execute(
+                sa.select(tp).where(tp.c.job_table == self.table_name, tp.c.minute >= since).order_by(tp.c.minute))]
+            paused = self._paused(conn)
+            workers = sum(1 for w in self._workers(conn, now) if not w.stale)
+        for name in paused:
+            queues.setdefault(name, _empty_counts())
+        return Stats(queues=dict(sorted(queues.items())), processed=int(counters.get("processed", 0)),
+                     failed=int(counters.get("failed", 0)), oldest_pending_at=oldest, paused=paused,
+                     workers=workers, throughput=throughput)
+
+    def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
+        selection = selection.with_states(JobState.FAILED) if not selection.states else selection
+        groups: dict[str, dict[str, Any]] = {}
+        for ids in self.iter_ids(selection, now):
+            t = self._jobs()
+            with self._read() as conn:
+                rows = conn.execute(sa.select(t.c.id, t.c.queue, t.c.handler, t.c.failed_at,
+                                              self._error_col.label("err")).where(t.c.id.in_(ids))).all()
+            for row in rows:
+                key = (row.err or "(no error recorded)").split("\n", 1)[0]
+                g = groups.setdefault(key, {"count": 0, "queues": set(), "classes": set(), "last": None,
+                                            "sample": row.id})
+                g["count"] += 1
+                g["queues"].add(row.queue or "")
+                if len(g["classes"]) < 10:
+                    g["classes"].add(_class_of(row.handler))
+                if row.failed_at is not None and (g["last"] is None or row.failed_at > g["last"]):
+                    g["last"] = row.failed_at
+        ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
+        return [ErrorGroup(error=k, count=g["count"], queues=sorted(g["queues"]), classes=sorted(g["classes"]),
+                           last_failed_at=g["last"], sample_id=g["sample"]) for k, g in ordered]
+
+    def queues(self, now: datetime) -> list[QueueInfo]:
+        stats = self.stats(now)
+        return [QueueInfo(name=q, counts=c, paused=q in stats.paused) for q, c in stats.queues.items()]
+
+    # --- bookkeeping: pauses, workers, audit -------------------------------------------------
+    def _paused(self, conn: sa.Connection) -> list[str]:
+        p = self._aux["pauses"]
+        return [r[0] for r in conn.execute(sa.select(p.c.queue).where(p.c.job_table == self.table_name)
+                                           .order_by(p.c.queue))]
+
+    def paused(self) -> list[str]:
+        self._ensure_aux()
+        with self._read() as conn:
+            return self._paused(conn)
+
+    def is_paused(self, queue: str) -> bool:
+        return queue in self.paused()
+
+    def pause(self, queue: str, now: datetime) -> bool:
+        self._ensure_aux()
+        p = self._aux["pauses"]
+        with self._write() as conn:
+            if conn.execute(sa.select(p.c.queue).where(p.c.job_table == self.table_name, p.c.queue == queue)).first():
+                return False
+            conn.execute(sa.insert(p).values(job_table=self.table_name, queue=queue, paused_at=now))
+        return True
+
+    def resume(self, queue: str) -> bool:
+        self._ensure_aux()
+        p = self._aux["pauses"]
+        with self._write() as conn:
+            return conn.execute(sa.delete(p).where(p.c.job_table == self.table_name, p.c.queue == queue)).rowcount > 0
+
+    def _workers(self, conn: sa.Connection, now: datetime) -> list[WorkerInfo]:
+        w = self._aux["workers"]
+        out: list[WorkerInfo] = []
+        beats: dict[str, datetime | None] = {}
+        rows = conn.execute(sa.select(w).where(w.c.job_table == self.table_name).order_by(w.c.name)).all()
+        for r in rows:
+            beats[r.name] = r.heartbeat_at
+        for r in rows:
+            out.append(WorkerInfo(
+                name=r.name, host=r.host, pid=r.pid, queues=json.loads(r.queues or "[]"),
+                started_at=r.started_at, heartbeat_at=r.heartbeat_at,
+                current_job=int(r.current_job) if r.current_job and r.current_job.isdigit() else r.current_job,
+                job_started_at=r.job_started_at, processed=r.processed, failed=r.failed,
+                stale=owner_dead(r.name, beats, now, self.options.worker_timeout)))
+        # lock holders that are not qadmin workers (delayed_job, DJJob) show as workers too
+        t = self._jobs()
+        known = {r.name for r in rows}
+        foreign = conn.execute(sa.select(t.c.locked_by, sa.func.min(t.c.id), sa.func.min(t.c.locked_at))
+                               .where(t.c.locked_at.is_not(None), t.c.failed_at.is_(None), t.c.locked_by.is_not(None))
+                               .group_by(t.c.locked_by).limit(1000)).all()
+        cutoff = now - timedelta(seconds=self.options.max_run_time)
+        for owner, job_id, locked_at in foreign:
+            if owner in known:
+                continue
+            host, pid = parse_owner(owner)
+            locked_at = _as_utc(locked_at)
+            out.append(WorkerInfo(name=owner, host=host or "", pid=pid or 0, queues=[], started_at=None,
+                                  heartbeat_at=None, current_job=job_id, job_started_at=locked_at,
+                                  stale=owner_dead(owner, {}, now, self.options.worker_timeout)
+                                  or (locked_at is not None and locked_at < cutoff)))
+        return out
+
+    def workers(self, now: datetime) -> list[WorkerInfo]:
+        self._ensure_aux()
+        with self._read() as conn:
+            return self._workers(conn, now)
+
+    def register_worker(self, info: WorkerInfo) -> None:
+        self._ensure_aux()
+        w = self._aux["workers"]
+        with self._write() as conn:
+            conn.execute(sa.delete(w).where(w.c.name == info.name))
+            conn.execute(sa.insert(w).values(
+                name=info.name, job_table=self.table_name, host=info.host, pid=info.pid,
+                queues=json.dumps(info.queues), started_at=info.started_at, heartbeat_at=info.heartbeat_at,
+                processed=0, failed=0))
+
+    def heartbeat(self, name: str, now: datetime, current_job: JobId | None,
+                  job_started_at: datetime | None, processed: int, failed: int) -> None:
+        w = self._aux["workers"]
+        with self._write() as conn:
+            conn.execute(sa.update(w).where(w.c.name == name).values(
+                heartbeat_at=now, current_job=None if current_job is None else str(current_job),
+                job_started_at=job_started_at, processed=processed, failed=failed))
+
+    def unregister_worker(self, name: str) -> None:
+        t = self._jobs()
+        w = self._aux["workers"]
+        with self._write() as conn:
+            conn.execute(sa.delete(w).where(w.c.name == name))
+            # delayed_job's ClearLocks: a stopping worker gives back whatever it still holds
+            conn.execute(sa.update(t).where(t.c.locked_by == name, t.c.failed_at.is_(None))
+                         .values(locked_at=None, locked_by=None))
+            self._flush(conn, force=True)
+
+    def record_audit(self, entry: AuditEntry, job_ids: Sequence[JobId]) -> None:
+        self._ensure_aux()
+        a, aj = self._aux["audit"], self._aux["audit_jobs"]
+        with self._write() as conn:
+            audit_id = conn.execute(sa.insert(a).values(
+                job_table=self.table_name, at=entry.at, actor=entry.actor, face=entry.face, verb=entry.verb,
+                selection=json.dumps(entry.selection, ensure_ascii=False, default=str), matched=entry.matched,
+                changed=entry.changed, skipped=entry.skipped, dry_run=entry.dry_run)).inserted_primary_key[0]
+            rows = [{"audit_id": audit_id, "job_table": self.table_name, "job_id": str(i)} for i in job_ids]
+            for start in range(0, len(rows), 5000):
+                conn.execute(sa.insert(aj), rows[start:start + 5000])
+
+    def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
+        self._ensure_aux()
+        a, aj = self._aux["audit"], self._aux["audit_jobs"]
+        query = sa.select(a).where(a.c.job_table == self.table_name)
+        if job_id is not None:
+            query = query.where(a.c.id.in_(sa.select(aj.c.audit_id).where(
+                aj.c.job_table == self.table_name, aj.c.job_id == str(job_id))))
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(a.c.id.desc()).limit(limit)).all()
+        return [AuditEntry(id=r.id, at=r.at, actor=r.actor, face=r.face, verb=r.verb,
+                           selection=json.loads(r.selection), matched=r.matched, changed=r.changed,
+                           skipped=r.skipped, dry_run=bool(r.dry_run)) for r in rows]
+
+    # --- engine verbs -------------------------------------------------------------------------
+    def _row_values(self, new: NewJob, now: datetime) -> dict[str, Any]:
+        t = self._jobs()
+        meta: dict[str, Any] = {}
+        if new.max_attempts is not None:
+            meta["max_attempts"] = new.max_attempts
+        if new.unique is not None:
+            meta["unique"] = new.unique
+        values: dict[str, Any] = {
+            "handler": json_codec.encode(new.class_name, list(new.args), dict(new.kwargs), meta),
+            "attempts": 0,
+            "run_at": new.run_at or now,
+            "queue": new.queue,
+        }
+        if "priority" in t.c:
+            values["priority"] = new.priority
+        for column in ("created_at", "updated_at"):
+            if column in t.c:
+                values[column] = now
+        return values
+
+    def enqueue(self, new: NewJob, now: datetime | None = None) -> Job:
+        from qadmin.job import utcnow
+
+        now = now or utcnow()
+        t = self._jobs()
+        values = self._row_values(new, now)
+        if new.unique is None:
+            with self._write() as conn:
+                job_id = conn.execute(sa.insert(t).values(**values)).inserted_primary_key[0]
+            return self.get(job_id, now)
+        self._ensure_aux()
+        u = self._aux["unique"]
+        for _ in range(10):
+            try:
+                with self._write() as conn:
+                    existing = conn.execute(sa.select(u.c.job_id).where(
+                        u.c.job_table == self.table_name, u.c.key == new.unique).with_for_update()
+                        if dialect.row_locks(self.engine) else
+                        sa.select(u.c.job_id).where(u.c.job_table == self.table_name, u.c.key == new.unique)
+                    ).scalar_one_or_none()
+                    if existing is not None:
+                        alive = conn.execute(sa.select(t.c.id).where(t.c.id == existing, t.c.failed_at.is_(None))).first()
+                        if alive is not None:
+                            job_id = existing
+                            break
+                        conn.execute(sa.delete(u).where(u.c.job_table == self.table_name, u.c.key == new.unique))
+                    job_id = conn.execute(sa.insert(t).values(**values)).inserted_primary_key[0]
+                    conn.execute(sa.insert(u).values(job_table=self.table_name, key=new.unique, job_id=job_id))
+                break
+            except QadminError as exc:
+                if not isinstance(exc.__cause__, sa.exc.IntegrityError):
+                    raise
+                time.sleep(0.01)  # another process took the key first: read its job next time
+        else:
+            raise QadminError(f"could not enqueue unique job {new.unique!r}: too much contention")
+        return self.get(job_id, now)
+
+    def enqueue_many(self, news: Sequence[NewJob], now: datetime | None = None) -> list[JobId]:
+        from qadmin.job import utcnow
+
+        now = now or utcnow()
+        t = self._jobs()
+        plain = [n for n in news if n.unique is None]
+        ids: list[JobId] = []
+        for start in range(0, len(plain), 5000):
+            rows = [self._row_values(n, now) for n in plain[start:start + 5000]]
+            with self._write() as conn:
+                if self.engine.dialect.insert_executemany_returning:
+                    result = conn.execute(sa.insert(t).returning(t.c.id, sort_by_parameter_order=True), rows)
+                    ids.extend(r[0] for r in result)
+                else:
+                    conn.execute(sa.insert(t), rows)
+        for new in news:
+            if new.unique is not None:
+                ids.append(self.enqueue(new, now).id)
+        return ids
+
+    def _ready(self, now: datetime, worker: str, max_run_time: float) -> Any:
+        t = self._jobs()
+        expired = now - timedelta(seconds=max_run_time)
+        return sa.and_(
+            sa.or_(
+                sa.and_(sa.or_(t.c.run_at.is_(None), t.c.run_at <= now),
+                        sa.or_(t.c.locked_at.is_(None), t.c.locked_at < expired)),
+                t.c.locked_by == worker,
+            ),
+            t.c.failed_at.is_(None),
+        )
+
+    def claim(self, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
+              can_run: Callable[[Job], bool], skip_ids: Sequence[JobId] = ()) -> Job | None:
+        t = self._jobs()
+        ready = self._ready(now, worker, max_run_time)
+        # only qadmin/Resque JSON handlers: Ruby YAML and PHP rows belong to their own workers
+        conditions = [ready, t.c.handler.like("{%")]
+        if queues and "*" not in queues:
+            conditions.append(t.c.queue.in_(list(queues)))
+        if skip_ids:
+            conditions.append(t.c.id.not_in(list(skip_ids)[-BATCH:]))
+        order = ([t.c.priority] if "priority" in t.c else []) + [t.c.run_at, t.c.id]
+        with self._write() as conn:
+            self._ensure_aux_in(conn)
+            paused = self._paused(conn)
+            if paused:
+                conditions.append(sa.or_(t.c.queue.is_(None), t.c.queue.not_in(paused)))
+            pick = sa.select(t).where(*conditions).order_by(*order).limit(READ_AHEAD)
+            if self._skip():
+                pick = pick.with_for_update(skip_locked=True)
+            rows = conn.execute(pick).all()
+            for row in rows:
+                job = self._to_job(row, now, set())
+                if not job.decodable or not can_run(job):
+                    continue
+                values: dict[str, Any] = {"locked_at": now, "locked_by": worker}
+                changed = conn.execute(sa.update(t).where(t.c.id == row.id, ready).values(**values)).rowcount
+                if changed == 1:
+                    return Job(**{**job.__dict__, "state": JobState.LOCKED, "locked_at": now,
+                                  "locked_by": worker, "stale": False})
+        return None
+
+    def _ensure_aux_in(self, conn: sa.Connection) -> None:
+        if not self._aux_ready:
+            self._metadata.create_all(conn, tables=list(self._aux.values()), checkfirst=True)
+            self._aux_ready = True
+
+    def complete(self, job: Job, worker: str, now: datetime, runtime: float) -> None:
+        t = self._jobs()
+        f, u = self._aux["finished"], self._aux["unique"]
+        with self._write() as conn:
+            conn.execute(sa.delete(t).where(t.c.id == job.id, t.c.locked_by == worker))
+            conn.execute(sa.insert(f).values(
+                job_table=self.table_name, job_id=job.id, queue=job.queue, class_name=job.class_name,
+                handler=job.raw, priority=job.priority, attempts=job.attempts, created_at=job.created_at,
+                finished_at=now, runtime=runtime, worker=worker))
+            if job.meta.get("unique") is not None:
+                conn.execute(sa.delete(u).where(u.c.job_table == self.table_name, u.c.key == job.meta["unique"],
+                                                u.c.job_id == job.id))
+            self._count(now, processed=1, failed=0)
+            self._flush(conn)
+
+    def fail(self, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None) -> None:
+        t = self._jobs()
+        values: dict[str, Any] = {"attempts": t.c.attempts + 1, self._error_col.name: error,
+                                  "locked_at": None, "locked_by": None}
+        if retry_at is not None:
+            values["run_at"] = retry_at
+        else:
+            values["failed_at"] = now
+        if "updated_at" in t.c:
+            values["updated_at"] = now
+        with self._write() as conn:
+            conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker).values(**values))
+            self._count(now, processed=1, failed=1)
+            self._flush(conn)
+
+    def release(self, job: Job, worker: str) -> None:
+        t = self._jobs()
+        with self._write() as conn:
+            conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker)
+                         .values(locked_at=None, locked_by=None))
+
+    def prune_finished(self, now: datetime) -> int:
+        self._ensure_aux()
+        f = self._aux["finished"]
+        cutoff = now - timedelta(seconds=self.options.finished_retention)
+        with self._write() as conn:
+            return conn.execute(sa.delete(f).where(f.c.finished_at < cutoff)).rowcount
+
+    # --- throughput counters, buffered so a job costs one transaction ------------------------
+    def _count(self, now: datetime, processed: int, failed: int) -> None:
+        minute = now.replace(second=0, microsecond=0)
+        slot = self._buffer.setdefault(minute, [0, 0])
+        slot[0] += processed
+        slot[1] += failed
+
+    def _flush(self, conn: sa.Connection, force: bool = False) -> None:
+        if not self._buffer or (not force and time.monotonic() - self._last_flush < FLUSH_INTERVAL):
+            return
+        tp, c = self._aux["throughput"], self._aux["counters"]
+        totals = [0, 0]
+        for minute, (processed, failed) in sorted(self._buffer.items()):
+            totals[0] += processed
+            totals[1] += failed
+            key = (tp.c.job_table == self.table_name, tp.c.minute == minute)
+            if conn.execute(sa.update(tp).where(*key).values(processed=tp.c.processed + processed,
+                                                             failed=tp.c.failed + failed)).rowcount == 0:
+                conn.execute(sa.insert(tp).values(job_table=self.table_name, minute=minute,
+                                                  processed=processed, failed=failed))
+        for name, n in (("processed", totals[0]), ("failed", totals[1])):
+            key = (c.c.job_table == self.table_name, c.c.name == name)
+            if conn.execute(sa.update(c).where(*key).values(value=c.c.value + n)).rowcount == 0:
+                conn.execute(sa.insert(c).values(job_table=self.table_name, name=name, value=n))
+        self._buffer.clear()
+        self._last_flush = time.monotonic()
+
+    def flush(self) -> None:
+        if self._buffer:
+            with self._write() as conn:
+                self._flush(conn, force=True)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def _empty_counts() -> dict[str, int]:
+    return {"pending": 0, "scheduled": 0, "locked": 0, "stale": 0, "failed": 0, "finished": 0}
+
+
+def _as_utc(value: Any) -> Any:
+    from qadmin.backends._sql_tables import UtcDateTime
+
+    return UtcDateTime().process_result_value(value, None)
+
+
+def _class_of(handler: Any) -> str:
+    return decode_payload(handler).class_name
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _tokens(text: str) -> list[str]:
+    """ASCII word pieces of a value: a coarse SQL pre-filter that every payload format satisfies."""
+    return [tok for tok in re.findall(r"[A-Za-z0-9]{2,}", text)][:8]
+
+
+def _keyset(cols: list[sa.Column], after: tuple[Any, ...], desc: bool) -> Any:
+    values = [sa.bindparam(None, v, type_=c.type) for c, v in zip(cols, after)]
+    if len(cols) == 1:
+        return cols[0] < values[0] if desc else cols[0] > values[0]
+    return sa.tuple_(*cols) < sa.tuple_(*values) if desc else sa.tuple_(*cols) > sa.tuple_(*values)
+
+
+def _encode_cursor(job: Job, cols: list[sa.Column]) -> str:
+    values: list[Any] = []
+    for c in cols:
+        v = getattr(job, c.name)
+        values.append(v.isoformat() if isinstance(v, datetime) else v)
+    return json.dumps(values)
+
+
+def _decode_cursor(cursor: str, cols: list[sa.Column]) -> tuple[Any, ...]:
+    try:
+        values = json.loads(cursor)
+        if not isinstance(values, list) or len(values) != len(cols):
+            raise ValueError("wrong length")
+        out = []
+        for c, v in zip(cols, values):
+            if v is not None and c.name.endswith("_at"):
+                v = datetime.fromisoformat(v)
+            out.append(v)
+        return tuple(out)
+    except (ValueError, TypeError):
+        raise UsageError(f"invalid page cursor {cursor!r}") from None
+

@@ -1,0 +1,774 @@
+"""The `qadmin` command line: parse, call the operations layer, print a rich table or `--json`.
+
+Exit status: 0 success (also when a filter matched nothing), 1 an operation failed, 2 bad usage
+or bad input. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+import click
+
+from qadmin import __version__
+from qadmin.errors import ConfigError, QadminError, UsageError
+from qadmin.filters import JobFilter, parse_args_json, parse_states
+from qadmin.job import Job, JobState
+
+#: environment variable for --url
+URL_ENV = "QADMIN_URL"
+
+
+# --- context: settings -> ops, built lazily so `qadmin --help` touches nothing ----------------
+class Context:
+    def __init__(self, url: str | None, table: str | None, namespace: str | None, backend_name: str | None,
+                 config_file: str | None) -> None:
+        self.url_option = url
+        self.table = table
+        self.namespace = namespace
+        self.backend_name = backend_name
+        self.config_file = config_file
+        self._ops: Any = None
+
+    def settings(self) -> tuple[str, Any]:
+        from qadmin.backends.base import BackendOptions
+        from qadmin.config import DEFAULT_URL, load_config
+
+        config = load_config(self.config_file)
+        table, namespace = self.table, self.namespace
+        if self.url_option:
+            url = self.url_option
+        elif self.backend_name or config.default:
+            entry = config.backend(self.backend_name)
+            url = entry.url
+            table = table or entry.table
+            namespace = namespace or entry.namespace
+        else:
+            url = DEFAULT_URL
+        return url, BackendOptions(table=table, namespace=namespace or "resque")
+
+    def ops(self, face: str = "cli") -> Any:
+        if self._ops is None:
+            from qadmin.ops import Ops
+
+            url, options = self.settings()
+            self._ops = Ops.open(url, options=options, face=face)
+        return self._ops
+
+    def close(self) -> None:
+        if self._ops is not None:
+            self._ops.close()
+
+
+class QadminGroup(click.Group):
+    """Maps QadminError to one line on stderr and the error's exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QadminError as exc:
+            click.echo(f"qadmin: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("qadmin: interrupted", err=True)
+            sys.exit(130)
+
+
+def _obj() -> Context:
+    return click.get_current_context().find_object(Context)  # type: ignore[return-value]
+
+
+def _ops() -> Any:
+    return _obj().ops()
+
+
+# --- output helpers ---------------------------------------------------------------------------
+STATE_STYLE = {
+    "pending": "cyan", "scheduled": "blue", "locked": "yellow", "stale": "bold magenta",
+    "failed": "bold red", "finished": "green",
+}
+
+
+def _console(err: bool = False) -> Any:
+    from rich.console import Console
+
+    stream = sys.stderr if err else sys.stdout
+    # piped output is read by people and tools alike: do not cut it to 80 columns
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(stderr=err, highlight=False, soft_wrap=False, width=width)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _ago(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return ""
+    now = now or datetime.now(timezone.utc)
+    seconds = (now - moment).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            text = f"{seconds / size:.0f}{unit}"
+            break
+    else:
+        text = f"{seconds:.0f}s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def _state_text(job: Job) -> str:
+    word = "stale" if job.stale else job.state.value
+    if job.undecodable:
+        return f"[{STATE_STYLE[word]}]{word}[/] [red]undecodable[/]"
+    return f"[{STATE_STYLE[word]}]{word}[/]"
+
+
+def _short(value: Any, width: int = 48) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _progress(enabled: bool, label: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A rich progress bar on a terminal; nothing otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=_console(err=True), transient=True)
+    task = bar.add_task(label, total=None)
+    bar.start()
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return update, bar.stop
+
+
+def _report(result: Any, as_json: bool, what: str) -> None:
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    console = _console()
+    if result.matched == 0:
+        console.print(f"No jobs matched: nothing to {what}.")
+        return
+    if result.dry_run:
+        console.print(f"[bold]Dry run:[/] {result.matched} job(s) would be {_past(what)}.")
+        _jobs_table(result.sample, console, title=f"sample of {len(result.sample)}")
+    else:
+        console.print(f"{_past(what).capitalize()} [bold]{result.changed}[/] of {result.matched} matched job(s).")
+    for job_id, reason in result.skipped[:20]:
+        console.print(f"  [yellow]skipped[/] {job_id}: {reason}")
+    if len(result.skipped) > 20:
+        console.print(f"  … and {len(result.skipped) - 20} more skipped")
+
+
+def _past(verb: str) -> str:
+    return {"retry": "retried", "delete": "deleted", "dequeue": "dequeued", "unlock": "unlocked"}.get(verb, verb)
+
+
+def _jobs_table(jobs: Sequence[Job], console: Any, title: str | None = None) -> None:
+    from rich.table import Table
+
+    now = datetime.now(timezone.utc)
+    table = Table(title=title, header_style="bold", box=None, pad_edge=False)
+    for column, width in _column_widths(jobs, console.width).items():
+        table.add_column(column, overflow="ellipsis", no_wrap=True, width=width)
+    for job in jobs:
+        if job.state is JobState.FAILED:
+            when = _ago(job.failed_at, now)
+        elif job.state is JobState.LOCKED:
+            when = f"locked {_ago(job.locked_at, now)}"
+        elif job.state is JobState.FINISHED:
+            when = _ago(job.finished_at, now)
+        else:
+            when = _ago(job.run_at, now)
+        error = job.undecodable if job.undecodable else (job.error_message or "")
+        table.add_row(str(job.id), _state_text(job), job.queue or "", _short(job.class_name, 200),
+                      _short(job.args, 200), str(job.priority), str(job.attempts), when, _short(error, 200))
+    console.print(table)
+
+
+def _column_widths(jobs: Sequence[Job], total: int) -> dict[str, int]:
+    """Explicit widths that always fit the console: fixed columns first, the rest shared."""
+    fixed = {"ID": max([len(str(j.id)) for j in jobs] + [2]), "STATE": 9, "QUEUE": 8, "PRI": 3, "ATT": 3, "WHEN": 9}
+    fixed["ID"] = min(fixed["ID"], 26)
+    spare = max(total - sum(fixed.values()) - 2 * 9, 24)
+    flexible = {"CLASS": spare * 35 // 100, "ARGS": spare * 25 // 100}
+    flexible["ERROR"] = spare - flexible["CLASS"] - flexible["ARGS"]
+    order = ("ID", "STATE", "QUEUE", "CLASS", "ARGS", "PRI", "ATT", "WHEN", "ERROR")
+    widths = {**fixed, **flexible}
+    return {c: widths[c] for c in order}
+
+
+def _selection(ids: Sequence[str], state: Sequence[str] = (), queue: Sequence[str] = (), class_name: str | None = None,
+               args: str | None = None, search: str | None = None, error: str | None = None,
+               worker: str | None = None) -> JobFilter:
+    ops = _ops()
+    parsed_ids = tuple(ops.backend.parse_id(i) for i in ids)
+    states = parse_states(state)
+    return JobFilter(
+        states=states, queues=tuple(queue), class_name=class_name,
+        args=tuple(parse_args_json(args)) if args is not None else None, search=search, ids=parsed_ids,
+        error=error, locked_by=worker, stale_only="stale" in [s.lower() for s in state],
+    )
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None and value < 1:
+        raise click.BadParameter("must be at least 1")
+    return value
+
+
+def _non_negative(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None and value < 0:
+        raise click.BadParameter("must not be negative")
+    return value
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    from qadmin.config import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change, change nothing.")
+
+
+# --- the commands -----------------------------------------------------------------------------
+@click.group(cls=QadminGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="qadmin")
+@click.option("--url", envvar=URL_ENV, help="Backend URL (sqlite://, postgresql://, mysql+pymysql://, redis://). "
+              "Default sqlite:///qadmin.db, or the config file's default backend.")
+@click.option("--backend", "backend_name", envvar="QADMIN_BACKEND", help="A named backend from qadmin.toml.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file (default ./qadmin.toml).")
+@click.option("--table", help="SQL jobs table (default: delayed_jobs, or DJJob's jobs when that is what exists).")
+@click.option("--namespace", help="Redis key namespace (default resque).")
+@click.pass_context
+def main(ctx: click.Context, url: str | None, backend_name: str | None, config_file: str | None,
+         table: str | None, namespace: str | None) -> None:
+    """Operate job queues: delayed_job and DJJob tables in SQL, Resque queues in Redis."""
+    state = Context(url, table, namespace, backend_name, config_file)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+@main.command()
+def init() -> None:
+    """Create qadmin's tables if missing (SQL)."""
+    ops = _ops()
+    ops.backend.init()
+    click.echo(f"ready: {getattr(ops.backend, 'safe_url', '')} ({getattr(ops.backend, 'table_name', '')})".strip())
+
+
+@main.command()
+@click.argument("class_name", metavar="CLASS")
+@click.argument("args", nargs=-1)
+@click.option("--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
+@click.option("--queue", "-q", default=None, help="Queue name (default: default).")
+@click.option("--priority", "-p", type=int, default=None, help="Lower runs first (default 0).")
+@click.option("--in", "delay", callback=_duration, help="Run after a delay: 30s, 15m, 2h.")
+@click.option("--at", "at", help="Run at an ISO 8601 time (UTC unless it has an offset).")
+@click.option("--unique", help="A key: if a live job has it, that job is returned instead of a new one.")
+@click.option("--max-attempts", type=int, callback=_positive, help="Attempts before the job fails for good.")
+@json_option
+def enqueue(class_name: str, args: tuple[str, ...], kwargs_json: str | None, queue: str | None, priority: int | None,
+            delay: float | None, at: str | None, unique: str | None, max_attempts: int | None, as_json: bool) -> None:
+    """Put a job on a queue. ARGs are JSON values where they parse (42, true, "[1,2]"), else strings."""
+    from qadmin.client import Client
+
+    values = [_loose_json(a) for a in args]
+    kwargs: dict[str, Any] = {}
+    if kwargs_json is not None:
+        try:
+            kwargs = json.loads(kwargs_json)
+        except ValueError as exc:
+            raise UsageError(f"--kwargs is not valid JSON: {exc}") from None
+        if not isinstance(kwargs, dict):
+            raise UsageError("--kwargs must be a JSON object")
+    run_at = None
+    if at is not None:
+        if delay is not None:
+            raise UsageError("give --in or --at, not both")
+        try:
+            run_at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"--at {at!r} is not an ISO 8601 time") from None
+        if run_at.tzinfo is None:
+            run_at = run_at.replace(tzinfo=timezone.utc)
+    client = Client(_ops().backend)
+    job = client.enqueue(class_name, *values, queue=queue, priority=priority, run_at=run_at, delay=delay,
+                         max_attempts=max_attempts, unique=unique, **kwargs)
+    if as_json:
+        _print_json(job.to_dict())
+    else:
+        click.echo(f"enqueued {job.id} ({job.class_name} on {job.queue}, {job.state.value})")
+
+
+def _loose_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--error", help="Only failed jobs with this error (the first line of last_error).")(f)
+    f = click.option("--search", help="Case-insensitive text in the payload or decoded arguments.")(f)
+    f = click.option("--args", "args_json", help="Exact arguments as a JSON array.")(f)
+    f = click.option("--class", "class_name", help="Job class.")(f)
+    f = click.option("--queue", "-q", multiple=True, help="Queue (repeatable).")(f)
+    return f
+
+
+@main.command()
+@click.option("--state", "-s", multiple=True, help="pending, scheduled, locked, stale, failed, finished (repeatable).")
+@_filter_options
+@click.option("--worker", help="Only locks held by this worker (substring).")
+@click.option("--limit", "-n", type=int, default=50, show_default=True, callback=_positive)
+@click.option("--cursor", help="Continue after the page that printed this cursor.")
+@click.option("--sort", type=click.Choice(["id", "-id", "priority", "run_at", "-failed_at"]), default="id",
+              show_default=True)
+@json_option
+def jobs(state: tuple[str, ...], queue: tuple[str, ...], class_name: str | None, args_json: str | None,
+         search: str | None, error: str | None, worker: str | None, limit: int, cursor: str | None, sort: str,
+         as_json: bool) -> None:
+    """List jobs, one keyset page at a time."""
+    selection = _selection((), state, queue, class_name, args_json, search, error, worker)
+    page = _ops().list_jobs(selection, limit=limit, cursor=cursor, sort=sort)
+    if as_json:
+        _print_json([j.to_dict() for j in page.jobs])
+        if page.next_cursor:
+            click.echo(f"next page: --cursor '{page.next_cursor}'", err=True)
+        return
+    console = _console()
+    if not page.jobs:
+        console.print(f"No jobs match {selection.describe()}.")
+        return
+    _jobs_table(page.jobs, console)
+    if page.next_cursor:
+        console.print(f"[dim]more: qadmin jobs … --cursor '{page.next_cursor}'[/]")
+
+
+@main.command()
+@click.argument("job_id", metavar="ID")
+@json_option
+def show(job_id: str, as_json: bool) -> None:
+    """Everything about one job: payload, timestamps, lock, error and audit history."""
+    ops = _ops()
+    job = ops.show(job_id)
+    history = ops.audit(limit=50, job_id=job.id)
+    if as_json:
+        out = job.to_dict()
+        out["raw"] = job.raw
+        if job.display is not None:
+            out["decoded"] = job.display
+        if job.meta:
+            out["meta"] = job.meta
+        out["audit"] = [a.to_dict() for a in history]
+        _print_json(out)
+        return
+    from rich.panel import Panel
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    console = _console()
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    data = job.to_dict()
+    table.add_row("state", _state_text(job))
+    for key in ("id", "queue", "class", "priority", "attempts", "run_at", "locked_at", "locked_by", "failed_at",
+                "created_at", "finished_at", "format"):
+        if data.get(key) not in (None, ""):
+            table.add_row(key, str(data[key]))
+    if job.max_attempts:
+        table.add_row("max_attempts", str(job.max_attempts))
+    console.print(Panel(table, title=f"job {job.id}", expand=False))
+    if job.undecodable:
+        console.print(f"[red]undecodable:[/] {job.undecodable}")
+    else:
+        payload = {"args": job.args, "kwargs": job.kwargs} if job.display is None else job.display
+        console.print(Panel(Syntax(json.dumps(payload, indent=2, ensure_ascii=False, default=str), "json",
+                                   word_wrap=True), title="decoded payload", expand=False))
+    if job.last_error:
+        console.print(Panel(job.last_error.rstrip(), title="last error", border_style="red", expand=False))
+    console.print(Panel(job.raw, title="raw payload", border_style="dim", expand=False))
+    if history:
+        for entry in history:
+            console.print(f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}[/] {entry.verb} by {entry.actor} via {entry.face}")
+
+
+def _bulk(verb: str, ids: Sequence[str], selection_args: dict[str, Any], dry_run: bool, as_json: bool,
+          confirm: bool = False) -> None:
+    ops = _ops()
+    selection = _selection(ids, **selection_args)
+    if selection.is_empty:
+        raise UsageError(f"say which jobs to {verb}: give IDs or a filter (see qadmin {verb} --help)")
+    preview = ops.preview(verb, selection)
+    if dry_run:
+        _report(ops.apply(preview, dry_run=True), as_json, verb)
+        return
+    if confirm and preview.count:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to {verb} {preview.count} job(s) without --yes (or preview with --dry-run)")
+        if not click.confirm(f"{verb.capitalize()} {preview.count} job(s)?", default=False, err=True):
+            click.echo("nothing changed", err=True)
+            sys.exit(1)
+    update, done = _progress(not as_json and preview.count > 1000, verb)
+    try:
+        result = ops.apply(preview, update)
+    finally:
+        done()
+    _report(result, as_json, verb)
+    if selection.ids and result.changed == 0 and result.skipped:
+        first_id, reason = result.skipped[0]
+        raise UsageError(f"cannot {verb} job {first_id}: {reason}")
+
+
+@main.command()
+@click.argument("ids", nargs=-1)
+@click.option("--failed", is_flag=True, help="All failed jobs (narrowed by the other options).")
+@click.option("--queue", "-q", multiple=True)
+@click.option("--class", "class_name")
+@click.option("--error", help="Only jobs that failed with this error (an error group).")
+@dry_run_option
+@json_option
+def retry(ids: tuple[str, ...], failed: bool, queue: tuple[str, ...], class_name: str | None, error: str | None,
+          dry_run: bool, as_json: bool) -> None:
+    """Make failed jobs pending again (attempts reset; their own workers run them)."""
+    state = ("failed",) if failed else ()
+    _bulk("retry", ids, {"state": state, "queue": queue, "class_name": class_name, "error": error}, dry_run, as_json)
+
+
+@main.command()
+@click.argument("ids", nargs=-1)
+@click.option("--state", "-s", multiple=True)
+@click.option("--queue", "-q", multiple=True)
+@click.option("--class", "class_name")
+@click.option("--error", help="Only failed jobs with this error.")
+@click.option("--search", help="Text in the payload.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@dry_run_option
+@json_option
+def delete(ids: tuple[str, ...], state: tuple[str, ...], queue: tuple[str, ...], class_name: str | None,
+           error: str | None, search: str | None, yes: bool, dry_run: bool, as_json: bool) -> None:
+    """Delete jobs (asks first unless --yes)."""
+    if "finished" in [s.lower() for s in state]:
+        raise UsageError("finished jobs are history: they are pruned after the retention window, not deleted")
+    _bulk("delete", ids, {"state": state, "queue": queue, "class_name": class_name, "error": error,
+                          "search": search}, dry_run, as_json, confirm=not yes)
+
+
+@main.command()
+@click.option("--queue", "-q", required=True)
+@click.option("--class", "class_name", required=True)
+@click.option("--args", "args_json", help="Exact arguments as a JSON array (compared decoded).")
+@click.option("--id", "job_ids", multiple=True, help="Only this job (repeatable).")
+@dry_run_option
+@json_option
+def dequeue(queue: str, class_name: str, args_json: str | None, job_ids: tuple[str, ...], dry_run: bool,
+            as_json: bool) -> None:
+    """Remove waiting jobs of a class (and exact args) from a queue, like Resque.dequeue."""
+    ops = _ops()
+    args = parse_args_json(args_json) if args_json is not None else None
+    ids = [ops.backend.parse_id(i) for i in job_ids]
+    update, done = _progress(not as_json, "dequeue")
+    try:
+        result = ops.dequeue(queue, class_name, args, job_ids=ids, dry_run=dry_run, progress=update)
+    finally:
+        done()
+    _report(result, as_json, "dequeue")
+
+
+@main.command()
+@click.argument("ids", nargs=-1)
+@click.option("--stale", is_flag=True, help="Locks of dead workers or older than the max run time.")
+@click.option("--older-than", callback=_duration, help="Locks older than this: 30m, 2h.")
+@click.option("--worker", help="Locks held by this worker (substring of the lock owner).")
+@click.option("--queue", "-q", multiple=True)
+@dry_run_option
+@json_option
+def unlock(ids: tuple[str, ...], stale: bool, older_than: float | None, worker: str | None,
+           queue: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Free jobs held by workers that died, so that they run again."""
+    ops = _ops()
+    if not (ids or stale or older_than is not None or worker):
+        raise UsageError("say which locks: IDs, --stale, --older-than or --worker")
+    selection = _selection(ids, (), queue, worker=worker)
+    result = ops.unlock(selection, stale=stale, older_than=older_than, dry_run=dry_run)
+    _report(result, as_json, "unlock")
+
+
+@main.command()
+@json_option
+def stats(as_json: bool) -> None:
+    """Jobs per queue and state, totals, oldest pending job, workers."""
+    st = _ops().stats()
+    now = datetime.now(timezone.utc)
+    if as_json:
+        _print_json({
+            "queues": st.queues, "totals": st.totals(), "processed": st.processed, "failed": st.failed,
+            "oldest_pending_at": st.oldest_pending_at.isoformat() if st.oldest_pending_at else None,
+            "paused": st.paused, "workers": st.workers,
+            "throughput": [{"minute": m.isoformat(), "processed": p, "failed": f} for m, p, f in st.throughput],
+        })
+        return
+    from rich.table import Table
+
+    console = _console()
+    columns = ("pending", "scheduled", "locked", "stale", "failed", "finished")
+    table = Table(header_style="bold", title="jobs by queue and state")
+    table.add_column("QUEUE")
+    for c in columns:
+        table.add_column(c.upper(), justify="right", style=STATE_STYLE[c])
+    for name, counts in st.queues.items():
+        label = name or "(none)"
+        if name in st.paused:
+            label += " [yellow](paused)[/]"
+        table.add_row(label, *[str(counts.get(c, 0)) for c in columns])
+    totals = st.totals()
+    table.add_section()
+    table.add_row("[bold]total[/]", *[f"[bold]{totals.get(c, 0)}[/]" for c in columns])
+    console.print(table)
+    oldest = _ago(st.oldest_pending_at, now) if st.oldest_pending_at else "none pending"
+    console.print(f"processed {st.processed}  failed {st.failed}  workers {st.workers}  oldest pending {oldest}")
+
+
+@main.command()
+@json_option
+def queues(as_json: bool) -> None:
+    """Queues with their counts and pause state."""
+    infos = _ops().queues()
+    if as_json:
+        _print_json([q.to_dict() for q in infos])
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for c in ("QUEUE", "PENDING", "SCHEDULED", "LOCKED", "FAILED", "PAUSED"):
+        table.add_column(c)
+    for q in infos:
+        table.add_row(q.name or "(none)", str(q.counts.get("pending", 0)), str(q.counts.get("scheduled", 0)),
+                      str(q.counts.get("locked", 0)), str(q.counts.get("failed", 0)),
+                      "[yellow]paused[/]" if q.paused else "")
+    _console().print(table)
+
+
+@main.command()
+@json_option
+def workers(as_json: bool) -> None:
+    """Live workers (and lock holders of other systems), with their current job."""
+    infos = _ops().workers()
+    if as_json:
+        _print_json([w.to_dict() for w in infos])
+        return
+    console = _console()
+    if not infos:
+        console.print("No workers.")
+        return
+    from rich.table import Table
+
+    now = datetime.now(timezone.utc)
+    table = Table(header_style="bold")
+    for c in ("WORKER", "QUEUES", "JOB", "SINCE", "HEARTBEAT", "PROCESSED", "FAILED", ""):
+        table.add_column(c)
+    for w in infos:
+        table.add_row(w.name, ",".join(w.queues), str(w.current_job or ""), _ago(w.job_started_at, now),
+                      _ago(w.heartbeat_at, now), str(w.processed), str(w.failed),
+                      "[bold magenta]stale[/]" if w.stale else "[green]alive[/]")
+    console.print(table)
+
+
+@main.command()
+@click.option("--queue", "-q", multiple=True)
+@click.option("--class", "class_name")
+@click.option("--limit", "-n", type=int, default=50, callback=_positive)
+@json_option
+def errors(queue: tuple[str, ...], class_name: str | None, limit: int, as_json: bool) -> None:
+    """Failed jobs grouped by exception and message, with counts."""
+    groups = _ops().error_groups(JobFilter(states=frozenset({JobState.FAILED}), queues=queue, class_name=class_name),
+                                 limit=limit)
+    if as_json:
+        _print_json([g.to_dict() for g in groups])
+        return
+    console = _console()
+    if not groups:
+        console.print("No failed jobs.")
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for c in ("COUNT", "ERROR", "QUEUES", "CLASSES", "LAST FAILED"):
+        table.add_column(c, justify="right" if c == "COUNT" else "left", no_wrap=True, overflow="ellipsis",
+                         min_width={"COUNT": 5, "ERROR": 30}.get(c))
+    now = datetime.now(timezone.utc)
+    for g in groups:
+        table.add_row(f"[bold red]{g.count}[/]", _short(g.error, 70), ",".join(g.queues), _short(", ".join(g.classes), 40),
+                      _ago(g.last_failed_at, now))
+    console.print(table)
+    console.print("[dim]retry a group: qadmin retry --error '<ERROR>'[/]")
+
+
+@main.command()
+@click.option("--limit", "-n", type=int, default=50, callback=_positive)
+@click.option("--job", "job_id", help="Only entries that touched this job.")
+@json_option
+def audit(limit: int, job_id: str | None, as_json: bool) -> None:
+    """Who did what, when, from which face."""
+    entries = _ops().audit(limit=limit, job_id=job_id)
+    if as_json:
+        _print_json([e.to_dict() for e in entries])
+        return
+    console = _console()
+    if not entries:
+        console.print("No audit entries.")
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for c in ("WHEN", "WHO", "FACE", "VERB", "FILTER", "MATCHED", "CHANGED", "SKIPPED"):
+        table.add_column(c)
+    for e in entries:
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.face, e.verb,
+                      _short(" ".join(f"{k}={v}" for k, v in e.selection.items()), 40),
+                      str(e.matched), str(e.changed), str(e.skipped))
+    console.print(table)
+
+
+@main.command()
+@click.argument("queue")
+def pause(queue: str) -> None:
+    """Pause a queue: qadmin workers skip it until it is resumed."""
+    changed = _ops().pause(queue)
+    click.echo(f"paused {queue}" if changed else f"{queue} was already paused")
+
+
+@main.command()
+@click.argument("queue")
+def resume(queue: str) -> None:
+    """Resume a paused queue."""
+    changed = _ops().resume(queue)
+    click.echo(f"resumed {queue}" if changed else f"{queue} was not paused")
+
+
+@main.command()
+@click.option("--queue", "-q", "queues_", multiple=True, help="Queue to serve (repeatable; * = all). Default *.")
+@click.option("--burst", is_flag=True, help="Exit when no job is ready.")
+@click.option("--count", type=int, callback=_positive, help="Exit after this many jobs (per process).")
+@click.option("--sleep", "sleep_", default="5", callback=_duration, help="Seconds between polls when idle.")
+@click.option("--concurrency", "-c", type=int, default=1, callback=_positive, help="Worker processes.")
+@click.option("--max-attempts", type=int, default=25, callback=_positive, show_default=True)
+@click.option("--max-run-time", default="4h", callback=_duration, show_default=True,
+              help="A job running longer is interrupted and failed.")
+@click.option("--max-jobs-per-child", type=int, callback=_positive, help="Recycle a process after N jobs.")
+@click.option("--max-memory", type=float, callback=_positive, help="Recycle a process above this many MB resident.")
+@click.option("--fork", is_flag=True, help="Run each job in a forked child (Resque's isolation).")
+@click.option("--reload", is_flag=True, help="Restart the workers when source files change.")
+@click.option("--import", "imports", multiple=True, help="Import a module that registers @job classes (repeatable).")
+@click.option("--pidfile", type=click.Path(dir_okay=False))
+@click.option("-v", "--verbose", count=True, help="-v per job, -vv debug.")
+def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: float, concurrency: int,
+           max_attempts: int, max_run_time: float, max_jobs_per_child: int | None, max_memory: float | None,
+           fork: bool, reload: bool, imports: tuple[str, ...], pidfile: str | None, verbose: int) -> None:
+    """Run jobs: claim, run, complete or retry with backoff."""
+    from qadmin.backends.base import open_backend
+    from qadmin.supervisor import Supervisor, default_watch_paths, import_modules, write_pidfile
+    from qadmin.worker import Worker, WorkerOptions
+
+    level = logging.WARNING if verbose < 0 else (logging.INFO if verbose < 2 else logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(message)s", stream=sys.stderr)
+    if verbose >= 1:
+        logging.getLogger("qadmin.worker").setLevel(logging.DEBUG)
+    sys.path.insert(0, os.getcwd())
+    import_modules(imports)
+    url, backend_options = _obj().settings()
+    options = WorkerOptions(queues=list(queues_) or ["*"], max_attempts=max_attempts, max_run_time=max_run_time,
+                            sleep=sleep_, burst=burst, count=count, fork=fork, max_jobs=max_jobs_per_child,
+                            max_memory_mb=max_memory)
+    # fail fast on a bad URL or a missing table before forking anything
+    probe = open_backend(url, backend_options)
+    try:
+        probe.check()
+    finally:
+        probe.close()
+    remove_pidfile = write_pidfile(pidfile) if pidfile else (lambda: None)
+
+    def run_one(_slot: int = 0) -> int:
+        backend = open_backend(url, backend_options)
+        w = Worker(backend, options)
+        w.install_signal_handlers()
+        try:
+            return w.work()
+        finally:
+            backend.close()
+
+    try:
+        if concurrency == 1 and not (max_jobs_per_child or max_memory or reload):
+            code = run_one()
+        else:
+            code = Supervisor(run_one, concurrency, burst=burst, reload=reload,
+                              watch=default_watch_paths() if reload else ()).run()
+    finally:
+        remove_pidfile()
+    sys.exit(0 if code in (0, 3) else code)
+
+
+@main.command()
+@click.option("--seed", type=int, default=7, show_default=True)
+@json_option
+def demo(seed: int, as_json: bool) -> None:
+    """Fill the queue at --url with sample jobs in every state."""
+    from qadmin.demo import fill
+
+    counts = fill(_ops().backend, seed=seed)
+    if as_json:
+        _print_json(counts)
+        return
+    click.echo("demo jobs: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    click.echo("now try: qadmin stats · qadmin jobs --state failed · qadmin tui")
+
+
+@main.command()
+@click.option("--read-only", is_flag=True, help="Hide and refuse every action.")
+@click.option("--refresh", default="2s", callback=_duration, help="Refresh interval.")
+def tui(read_only: bool, refresh: float) -> None:
+    """The terminal console."""
+    try:
+        from qadmin.tui.app import run as run_tui
+    except ImportError as exc:
+        raise ConfigError(f"the terminal console is not available: {exc}") from None
+    state = _obj()
+    run_tui(state, read_only=read_only, refresh=refresh)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, type=int, show_default=True)
+@click.option("--read-only", is_flag=True, help="Hide and refuse every action.")
+def web(host: str, port: int, read_only: bool) -> None:
+    """The web dashboard (served by waitress)."""
+    try:
+        from qadmin.web.serve import serve
+    except ImportError as exc:
+        raise ConfigError(f"the web dashboard is not available: {exc}") from None
+    serve(_obj(), host=host, port=port, read_only=read_only)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The enqueue API: `qadmin.connect(url)` and what it returns."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+from qadmin import events, registry
+from qadmin.backends.base import Backend, BackendOptions, open_backend
+from qadmin.errors import UsageError
+from qadmin.job import Job, JobId, NewJob, utcnow
+
+
+class Client:
+    """Enqueues jobs into one backend."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def enqueue(self, job: Any, *args: Any, queue: str | None = None, priority: int | None = None,
+                run_at: datetime | None = None, delay: float | timedelta | None = None,
+                max_attempts: int | None = None, unique: str | None = None, **kwargs: Any) -> Job:
+        """Put one job on a queue. `job` is a registered name, a dotted path, or a decorated callable.
+
+        With `unique`, a live job enqueued earlier under the same key is returned instead of a
+        new one (JQJobs' coalescing); this holds across processes.
+        """
+        new = self.build(job, args, kwargs, queue=queue, priority=priority, run_at=run_at, delay=delay,
+                         max_attempts=max_attempts, unique=unique)
+        events.emit("before_enqueue", new)
+        stored = self.backend.enqueue(new)
+        events.emit("after_enqueue", stored)
+        return stored
+
+    def enqueue_many(self, jobs: Iterable[NewJob]) -> list[JobId]:
+        news = list(jobs)
+        for new in news:
+            events.emit("before_enqueue", new)
+        ids = self.backend.enqueue_many(news)
+        return ids
+
+    @staticmethod
+    def build(job: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, *,
+              queue: str | None = None, priority: int | None = None, run_at: datetime | None = None,
+              delay: float | timedelta | None = None, max_attempts: int | None = None,
+              unique: str | None = None) -> NewJob:
+        if run_at is not None and delay is not None:
+            raise UsageError("give run_at or delay, not both")
+        if delay is not None:
+            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+            if seconds < 0:
+                raise UsageError("delay must not be negative")
+            run_at = utcnow() + timedelta(seconds=seconds)
+        if max_attempts is not None and max_attempts < 1:
+            raise UsageError("max_attempts must be at least 1")
+        defaults = registry.defaults_of(job)
+        return NewJob(
+            class_name=registry.name_of(job),
+            args=list(args),
+            kwargs=dict(kwargs or {}),
+            queue=queue or defaults.get("queue") or "default",
+            priority=priority if priority is not None else defaults.get("priority", 0),
+            run_at=run_at,
+            max_attempts=max_attempts if max_attempts is not None else defaults.get("max_attempts"),
+            unique=unique,
+        )
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(url: str = "sqlite:///qadmin.db", *, table: str | None = None, namespace: str = "resque",
+            init: bool = False) -> Client:
+    backend = open_backend(url, BackendOptions(table=table, namespace=namespace))
+    if init:
+        backend.init()
+    return Client(backend)

@@ -1,0 +1,68 @@
+"""qadmin's own payload, which is Resque's: `{"class":…,"args":[…]}` first, extras after.
+
+Compact JSON with raw UTF-8, byte-identical to what Ruby's json gem writes (formats.md §1.1, §8.2).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from qadmin.codecs.base import Decoded, undecodable
+
+#: payload keys qadmin itself writes after class/args (all optional)
+KWARGS_KEY = "kwargs"
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode(class_name: str, args: list[Any], kwargs: dict[str, Any] | None = None,
+           meta: dict[str, Any] | None = None) -> str:
+    payload: dict[str, Any] = {"class": class_name, "args": list(args)}
+    if kwargs:
+        payload[KWARGS_KEY] = kwargs
+    for key, value in (meta or {}).items():
+        if key not in payload:
+            payload[key] = value
+    return dumps(payload)
+
+
+def decode(text: str) -> Decoded:
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return undecodable("json", f"not valid JSON: {exc}")
+    return decode_object(payload)
+
+
+def decode_object(payload: Any, format: str | None = None) -> Decoded:
+    if not isinstance(payload, dict):
+        return undecodable("json", f"a JSON {type(payload).__name__}, not an object")
+    class_name = payload.get("class")
+    if not isinstance(class_name, str) or not class_name:
+        return undecodable("json", "no \"class\" field")
+    args = payload.get("args", [])
+    if args is None:
+        args = []
+    if not isinstance(args, list):
+        return undecodable("json", "\"args\" is not a list", class_name)
+    kwargs = payload.get(KWARGS_KEY) or {}
+    if not isinstance(kwargs, dict):
+        return undecodable("json", "\"kwargs\" is not an object", class_name)
+    meta = {k: v for k, v in payload.items() if k not in ("class", "args", KWARGS_KEY)}
+    if format is None:
+        format = _sniff_json_flavour(class_name, args, meta)
+    display = None
+    if class_name == "ActiveJob::QueueAdapters::ResqueAdapter::JobWrapper" and args and isinstance(args[0], dict):
+        display = args[0]
+    return Decoded(class_name=class_name, args=args, kwargs=kwargs, format=format, meta=meta, display=display)
+
+
+def _sniff_json_flavour(class_name: str, args: list[Any], meta: dict[str, Any]) -> str:
+    if "queue_time" in meta and "id" in meta:
+        return "php-resque"
+    if "::" in class_name or "\\" in class_name:
+        return "resque"
+    return "qadmin"

@@ -1,0 +1,141 @@
+"""Settings, read once from the command line, the environment and `qadmin.toml`.
+
+The config file names backends so that every face can switch between them:
+
+    default = "local"
+
+    [backends.local]
+    url = "sqlite:///qadmin.db"
+
+    [backends.prod-redis]
+    url = "redis://10.0.0.5:6379/0"
+    namespace = "resque"
+
+    [web]
+    password = "..."          # or QADMIN_WEB_PASSWORD
+
+Looked up at `--config`, `$QADMIN_CONFIG`, `./qadmin.toml`, then `~/.config/qadmin/qadmin.toml`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qadmin.errors import ConfigError
+
+DEFAULT_URL = "sqlite:///qadmin.db"
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    name: str
+    url: str
+    table: str | None = None
+    namespace: str = "resque"
+
+
+@dataclass(frozen=True)
+class Config:
+    backends: dict[str, BackendConfig] = field(default_factory=dict)
+    default: str | None = None
+    web: dict[str, Any] = field(default_factory=dict)
+    tui: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def backend(self, name: str | None) -> BackendConfig:
+        if name is None:
+            name = self.default
+        if name is None:
+            raise ConfigError("no backend named and no default in the config file")
+        if name not in self.backends:
+            known = ", ".join(sorted(self.backends)) or "none configured"
+            where = f" in {self.path}" if self.path else ""
+            raise ConfigError(f"no backend named {name!r}{where}; known: {known}")
+        return self.backends[name]
+
+
+def config_path(explicit: str | None = None) -> Path | None:
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        return path
+    env = os.environ.get("QADMIN_CONFIG")
+    if env:
+        path = Path(env).expanduser()
+        if not path.exists():
+            raise ConfigError(f"QADMIN_CONFIG names {path}, which does not exist")
+        return path
+    for candidate in (Path("qadmin.toml"), Path.home() / ".config" / "qadmin" / "qadmin.toml"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load_config(explicit: str | None = None) -> Config:
+    path = config_path(explicit)
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    backends: dict[str, BackendConfig] = {}
+    for name, entry in (data.get("backends") or {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+            raise ConfigError(f"{path}: [backends.{name}] needs a url")
+        backends[name] = BackendConfig(name=name, url=entry["url"], table=entry.get("table"),
+                                       namespace=entry.get("namespace", "resque"))
+    default = data.get("default")
+    if default is None and len(backends) == 1:
+        default = next(iter(backends))
+    if default is not None and default not in backends:
+        raise ConfigError(f"{path}: default backend {default!r} is not defined under [backends]")
+    return Config(backends=backends, default=default, web=dict(data.get("web") or {}),
+                  tui=dict(data.get("tui") or {}), path=path)
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from `90`, `90s`, `15m`, `4h`, `2d`, `1h30m`; ConfigError on anything else."""
+    if isinstance(text, (int, float)):
+        if text < 0:
+            raise ConfigError(f"duration {text} is negative")
+        return float(text)
+    s = str(text).strip().lower()
+    if not s:
+        raise ConfigError("empty duration")
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    try:
+        value = float(s)
+    except ValueError:
+        value = None
+    if value is not None:
+        if value < 0:
+            raise ConfigError(f"duration {text!r} is negative")
+        return value
+    total, number = 0.0, ""
+    i = 0
+    matched_any = False
+    while i < len(s):
+        ch = s[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = "ms" if s.startswith("ms", i) else ch
+        if unit not in units or not number:
+            raise ConfigError(f"invalid duration {text!r}: use e.g. 30s, 15m, 4h, 2d")
+        try:
+            total += float(number) * units[unit]
+        except ValueError:
+            raise ConfigError(f"invalid duration {text!r}") from None
+        number = ""
+        matched_any = True
+        i += len(unit)
+    if number or not matched_any:
+        raise ConfigError(f"invalid duration {text!r}: use e.g. 30s, 15m, 4h, 2d")
+    return total

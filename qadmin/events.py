@@ -1,0 +1,38 @@
+"""Application events: `before_enqueue`, `after_enqueue`, `before_perform`, `after_perform`,
+`on_failure`. Listeners are plain callables; one that raises is logged, never fatal."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+log = logging.getLogger("qadmin.events")
+
+NAMES = ("before_enqueue", "after_enqueue", "before_perform", "after_perform", "on_failure")
+_listeners: dict[str, list[Callable[..., Any]]] = {name: [] for name in NAMES}
+
+
+def on(name: str, listener: Callable[..., Any] | None = None) -> Any:
+    """Add a listener (`events.on("on_failure", fn)`, or as a decorator `@events.on("on_failure")`)."""
+    if name not in _listeners:
+        raise ValueError(f"unknown event {name!r}; known: {', '.join(NAMES)}")
+    if listener is None:
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            _listeners[name].append(fn)
+            return fn
+        return decorate
+    _listeners[name].append(listener)
+    return listener
+
+
+def off(name: str, listener: Callable[..., Any]) -> None:
+    if listener in _listeners.get(name, []):
+        _listeners[name].remove(listener)
+
+
+def emit(name: str, *args: Any) -> None:
+    for listener in list(_listeners[name]):
+        try:
+            listener(*args)
+        except Exception:  # noqa: BLE001 - a listener must not break enqueue or a worker
+            log.exception("listener %r for %s failed", listener, name)

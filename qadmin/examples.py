@@ -1,0 +1,68 @@
+"""Example job classes for `qadmin demo` and the tutorials: some succeed, some always raise,
+some are slow. Their names are importable dotted paths, so any worker can run them."""
+
+from __future__ import annotations
+
+import random
+import time
+
+
+class PaymentDeclined(Exception):
+    pass
+
+
+class InventoryUnavailable(ConnectionError):
+    pass
+
+
+class SendEmail:
+    """delayed_job style: an instance with perform(); hooks are optional methods."""
+
+    def perform(self, to: str, subject: str, body: str = "") -> None:
+        if "@" not in to:
+            raise ValueError(f"invalid recipient address {to!r}")
+
+    def success(self, job: object) -> None:
+        pass
+
+
+class ChargeCard:
+    """Resque style: perform is a static method. Always declines."""
+
+    @staticmethod
+    def perform(order_id: int, amount_cents: int) -> None:
+        reason = "expired card" if order_id % 3 == 0 else "insufficient funds"
+        raise PaymentDeclined(f"card declined: {reason}")
+
+
+def resize_image(path: str, width: int = 640) -> dict:
+    return {"path": path, "width": width}
+
+
+def sync_inventory(sku: str) -> None:
+    raise InventoryUnavailable("inventory service timed out")
+
+
+def generate_report(name: str, seconds: float = 2.0) -> str:
+    time.sleep(seconds)
+    return name
+
+
+def flaky_export(batch: int, failure_rate: float = 0.5) -> None:
+    if random.random() < failure_rate:
+        raise RuntimeError(f"export batch {batch} lost its connection")
+
+
+def noop(*args: object, **kwargs: object) -> None:
+    """Does nothing: the job benchmarks run."""
+
+
+def record(path: str, token: str) -> None:
+    """Appends a token to a file: how process-level tests see that a job ran, and how often."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+
+
+def sleep_then_record(path: str, token: str, seconds: float) -> None:
+    time.sleep(seconds)
+    record(path, token)

@@ -1,0 +1,190 @@
+"""`JobFilter`: the one way every verb selects jobs, in every face and backend.
+
+A filter is parsed from strings (CLI options, web query strings) with `from_params` and written
+back with `to_params`; `matches(job)` is the exact predicate, which backends apply after
+whatever they can push down into SQL or Redis.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping
+
+from qadmin.errors import UsageError
+from qadmin.job import Job, JobId, JobState
+
+#: the states a filter may name, plus "stale" (a locked job whose lock is stale)
+STATE_WORDS = tuple(s.value for s in JobState) + ("stale",)
+
+
+def parse_states(words: Iterable[str]) -> frozenset[JobState]:
+    states: set[JobState] = set()
+    for word in words:
+        for part in str(word).split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if part == "stale":
+                states.add(JobState.LOCKED)
+                continue
+            try:
+                states.add(JobState(part))
+            except ValueError:
+                raise UsageError(f"unknown state {part!r}; expected one of: {', '.join(STATE_WORDS)}") from None
+    return frozenset(states)
+
+
+def parse_args_json(text: str) -> list[Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"--args is not valid JSON: {exc}") from None
+    if not isinstance(value, list):
+        raise UsageError("--args must be a JSON array, e.g. '[1, \"x\"]'")
+    return value
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a verb acts on. Empty fields select everything."""
+
+    states: frozenset[JobState] = frozenset()
+    queues: tuple[str, ...] = ()
+    class_name: str | None = None
+    #: exact positional arguments (compared after decoding, so escapes do not matter)
+    args: tuple[Any, ...] | None = None
+    #: case-insensitive substring of the raw payload or the decoded class and arguments
+    search: str | None = None
+    ids: tuple[JobId, ...] = ()
+    #: only locks held by this worker name (substring)
+    locked_by: str | None = None
+    #: only stale locks (implies state locked)
+    stale_only: bool = False
+    #: the first line of `last_error` (an error group)
+    error: str | None = None
+    #: only jobs no qadmin worker can decode
+    undecodable: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_states(self, *states: JobState) -> JobFilter:
+        return replace(self, states=frozenset(states))
+
+    @property
+    def is_empty(self) -> bool:
+        return self == JobFilter()
+
+    def matches(self, job: Job) -> bool:
+        if self.states and job.state not in self.states:
+            return False
+        if self.stale_only and not (job.state is JobState.LOCKED and job.stale):
+            return False
+        if self.queues and (job.queue or "") not in self.queues:
+            return False
+        if self.class_name is not None and job.class_name != self.class_name:
+            return False
+        if self.args is not None and list(job.args) != list(self.args):
+            return False
+        if self.ids and job.id not in self.ids and str(job.id) not in {str(i) for i in self.ids}:
+            return False
+        if self.locked_by is not None and self.locked_by not in (job.locked_by or ""):
+            return False
+        if self.error is not None and job.error_message != self.error:
+            return False
+        if self.undecodable and job.decodable:
+            return False
+        if self.search:
+            needle = self.search.lower()
+            hay = job.raw.lower()
+            if needle not in hay and needle not in searchable_text(job).lower():
+                return False
+        return True
+
+    # --- strings in, strings out -------------------------------------------------------------
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> JobFilter:
+        """Parse a filter from string parameters (web query args, CLI options).
+
+        Raises UsageError with a clear message for anything it cannot parse.
+        """
+
+        def many(key: str) -> list[str]:
+            value = params.get(key)
+            if value is None or value == "":
+                return []
+            if isinstance(value, (list, tuple)):
+                out: list[str] = []
+                for v in value:
+                    out.extend(p for p in str(v).split(",") if p.strip())
+                return [p.strip() for p in out]
+            return [p.strip() for p in str(value).split(",") if p.strip()]
+
+        def one(key: str) -> str | None:
+            value = params.get(key)
+            if isinstance(value, (list, tuple)):
+                value = value[-1] if value else None
+            if value is None or str(value) == "":
+                return None
+            return str(value)
+
+        state_words = many("state")
+        states = parse_states(state_words)
+        args_text = one("args")
+        ids: list[JobId] = []
+        for raw in many("id"):
+            ids.append(int(raw) if raw.isdigit() else raw)
+        return cls(
+            states=states,
+            queues=tuple(many("queue")),
+            class_name=one("class"),
+            args=tuple(parse_args_json(args_text)) if args_text is not None else None,
+            search=one("search"),
+            ids=tuple(ids),
+            locked_by=one("worker"),
+            stale_only="stale" in [w.lower() for w in state_words] or _truthy(one("stale")),
+            error=one("error"),
+            undecodable=_truthy(one("undecodable")),
+        )
+
+    def to_params(self) -> dict[str, str]:
+        """The inverse of `from_params`: only the fields that are set."""
+        out: dict[str, str] = {}
+        states = sorted(s.value for s in self.states)
+        if self.stale_only:
+            states = [s for s in states if s != "locked"] + ["stale"]
+        if states:
+            out["state"] = ",".join(states)
+        if self.queues:
+            out["queue"] = ",".join(self.queues)
+        if self.class_name is not None:
+            out["class"] = self.class_name
+        if self.args is not None:
+            out["args"] = json.dumps(list(self.args), ensure_ascii=False)
+        if self.search:
+            out["search"] = self.search
+        if self.ids:
+            out["id"] = ",".join(str(i) for i in self.ids)
+        if self.locked_by is not None:
+            out["worker"] = self.locked_by
+        if self.error is not None:
+            out["error"] = self.error
+        if self.undecodable:
+            out["undecodable"] = "1"
+        return out
+
+    def describe(self) -> str:
+        params = self.to_params()
+        return " ".join(f"{k}={v}" for k, v in params.items()) or "all jobs"
+
+
+def searchable_text(job: Job) -> str:
+    try:
+        args = json.dumps(job.args, ensure_ascii=False, default=str)
+        kwargs = json.dumps(job.kwargs, ensure_ascii=False, default=str) if job.kwargs else ""
+    except (TypeError, ValueError):
+        args, kwargs = str(job.args), str(job.kwargs)
+    return f"{job.class_name} {args} {kwargs}"
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("1", "true", "yes", "on")

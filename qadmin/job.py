@@ -1,0 +1,204 @@
+"""The job model: what every backend builds and every face shows. No I/O here."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Union
+
+#: A job's address in its backend: an integer row id (SQL) or a stable string (Redis).
+JobId = Union[int, str]
+
+
+class JobState(str, enum.Enum):
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    LOCKED = "locked"
+    FAILED = "failed"
+    FINISHED = "finished"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: delayed_job's defaults (formats.md §4.3), which qadmin keeps.
+DEFAULT_MAX_ATTEMPTS = 25
+DEFAULT_MAX_RUN_TIME = 4 * 3600.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def backoff_seconds(attempts: int) -> int:
+    """delayed_job's reschedule delay after the `attempts`-th failure: attempts**4 + 5."""
+    return attempts**4 + 5
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job as a backend stores it, decoded as far as its format allows.
+
+    `undecodable` carries the reason when the payload could not be decoded; such a job still
+    lists (with its `raw` text) and can be deleted or retried, but no worker runs it.
+    """
+
+    id: JobId
+    queue: str | None
+    class_name: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    state: JobState = JobState.PENDING
+    priority: int = 0
+    attempts: int = 0
+    run_at: datetime | None = None
+    locked_at: datetime | None = None
+    locked_by: str | None = None
+    failed_at: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    raw: str = ""
+    format: str = "qadmin"
+    undecodable: str | None = None
+    max_attempts: int | None = None
+    stale: bool = False
+    #: extra payload fields (php-resque `id`, qadmin `unique`, ...) and backend details
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: a readable structure of a foreign payload (Ruby object, PHP object) for detail views
+    display: Any = None
+
+    @property
+    def decodable(self) -> bool:
+        return self.undecodable is None
+
+    @property
+    def error_message(self) -> str | None:
+        """The first line of the last error: what error groups are keyed by."""
+        if not self.last_error:
+            return None
+        return self.last_error.split("\n", 1)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape every face prints (ARCHITECTURE.md's CLI contract)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "queue": self.queue,
+            "class": self.class_name,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "state": self.state.value,
+            "priority": self.priority,
+            "attempts": self.attempts,
+            "run_at": iso(self.run_at),
+            "locked_at": iso(self.locked_at),
+            "locked_by": self.locked_by,
+            "failed_at": iso(self.failed_at),
+            "last_error": self.last_error,
+            "created_at": iso(self.created_at),
+        }
+        if self.finished_at is not None:
+            out["finished_at"] = iso(self.finished_at)
+        if self.stale:
+            out["stale"] = True
+        out["format"] = self.format
+        if self.undecodable is not None:
+            out["undecodable"] = self.undecodable
+            out["raw"] = self.raw
+        return out
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What a client asks a backend to enqueue."""
+
+    class_name: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str = "default"
+    priority: int = 0
+    run_at: datetime | None = None
+    max_attempts: int | None = None
+    unique: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    name: str
+    host: str
+    pid: int
+    queues: list[str]
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    current_job: JobId | None = None
+    job_started_at: datetime | None = None
+    processed: int = 0
+    failed: int = 0
+    stale: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "host": self.host,
+            "pid": self.pid,
+            "queues": self.queues,
+            "started_at": iso(self.started_at),
+            "heartbeat_at": iso(self.heartbeat_at),
+            "current_job": self.current_job,
+            "job_started_at": iso(self.job_started_at),
+            "processed": self.processed,
+            "failed": self.failed,
+            "stale": self.stale,
+        }
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    name: str
+    counts: dict[str, int]
+    paused: bool = False
+    oldest_pending_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "counts": self.counts,
+            "paused": self.paused,
+            "oldest_pending_at": iso(self.oldest_pending_at),
+        }
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int | str | None
+    at: datetime
+    actor: str
+    face: str
+    verb: str
+    selection: dict[str, Any]
+    matched: int
+    changed: int
+    skipped: int
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": iso(self.at),
+            "actor": self.actor,
+            "face": self.face,
+            "verb": self.verb,
+            "selection": self.selection,
+            "matched": self.matched,
+            "changed": self.changed,
+            "skipped": self.skipped,
+        }

@@ -1,0 +1,285 @@
+"""The operations layer: the admin verbs every face calls, and nothing else does.
+
+Bulk verbs work in two steps so that what an operator confirms is exactly what changes:
+
+    preview = ops.preview("retry", JobFilter(states={FAILED}, queues=("email",)))
+    # show preview.count and preview.sample, ask for confirmation...
+    result = ops.apply(preview, progress=bar.update)
+
+`preview` freezes the matching ids; `apply` acts only on those, each guarded by the state the
+verb needs, so a job that changed meanwhile is reported as skipped instead of acted on. The
+one-step forms (`retry(selection, dry_run=...)`) do both. Every bulk verb writes an audit record.
+
+Errors: only `QadminError`s. A filter that matches nothing is a result (matched == 0), not an error.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Sequence
+
+from qadmin.backends.base import Backend, BackendOptions, ErrorGroup, Page, Stats, open_backend
+from qadmin.errors import InvalidTransition, UsageError
+from qadmin.filters import JobFilter
+from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
+
+#: a progress callback: (done, total)
+Progress = Callable[[int, int], None]
+
+#: bulk verbs, and the states each acts on
+VERBS: dict[str, frozenset[JobState]] = {
+    "retry": frozenset({JobState.FAILED}),
+    "delete": frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED}),
+    "dequeue": frozenset({JobState.PENDING, JobState.SCHEDULED}),
+    "unlock": frozenset({JobState.LOCKED}),
+}
+
+#: ids per backend call while applying, so progress moves and transactions stay short
+APPLY_BATCH = 1000
+#: jobs shown in a preview's sample
+SAMPLE_SIZE = 10
+
+
+@dataclass
+class Preview:
+    """What a bulk verb would act on: the frozen ids, their count and a sample to show."""
+
+    verb: str
+    selection: JobFilter
+    ids: list[JobId]
+    sample: list[Job]
+    created_at: datetime
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verb": self.verb, "filter": self.selection.to_params(), "matched": self.count,
+                "sample": [j.to_dict() for j in self.sample]}
+
+
+@dataclass
+class BulkResult:
+    verb: str
+    matched: int
+    changed: int
+    skipped: list[tuple[JobId, str]] = field(default_factory=list)
+    dry_run: bool = False
+    sample: list[Job] = field(default_factory=list)
+    changed_ids: list[JobId] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "verb": self.verb, "matched": self.matched, "changed": self.changed,
+            "skipped": len(self.skipped), "dry_run": self.dry_run,
+        }
+        if self.skipped:
+            out["skipped_jobs"] = [{"id": i, "reason": r} for i, r in self.skipped[:100]]
+        if self.dry_run:
+            out["sample"] = [j.to_dict() for j in self.sample]
+        return out
+
+
+class Ops:
+    """Admin verbs over one backend. Faces build one with `Ops.open(url, ...)`."""
+
+    def __init__(self, backend: Backend, *, face: str = "api", actor: str | None = None,
+                 max_run_time: float | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+        self.backend = backend
+        self.face = face
+        self.actor = actor or _default_actor()
+        self.max_run_time = max_run_time or getattr(getattr(backend, "options", None), "max_run_time", 4 * 3600.0)
+        self.clock = clock
+
+    @classmethod
+    def open(cls, url: str, *, options: BackendOptions | None = None, face: str = "api",
+             actor: str | None = None) -> Ops:
+        backend = open_backend(url, options)
+        return cls(backend, face=face, actor=actor)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    # --- reading ------------------------------------------------------------------------------
+    def list_jobs(self, selection: JobFilter = JobFilter(), *, limit: int = 50, cursor: str | None = None,
+                  sort: str = "id") -> Page:
+        if limit < 1:
+            raise UsageError("limit must be at least 1")
+        return self.backend.find(selection, self.clock(), limit=limit, cursor=cursor, sort=sort)
+
+    def count(self, selection: JobFilter = JobFilter()) -> int:
+        return self.backend.count(selection, self.clock())
+
+    def show(self, job_id: JobId | str) -> Job:
+        return self.backend.get(self.backend.parse_id(str(job_id)), self.clock())
+
+    def stats(self) -> Stats:
+        return self.backend.stats(self.clock(), self.max_run_time)
+
+    def queues(self) -> list[QueueInfo]:
+        return self.backend.queues(self.clock())
+
+    def workers(self) -> list[WorkerInfo]:
+        return self.backend.workers(self.clock())
+
+    def error_groups(self, selection: JobFilter = JobFilter(), limit: int = 100) -> list[ErrorGroup]:
+        return self.backend.error_groups(selection, self.clock(), limit)
+
+    def audit(self, limit: int = 100, job_id: JobId | str | None = None) -> list[AuditEntry]:
+        parsed = None if job_id is None else self.backend.parse_id(str(job_id))
+        return self.backend.audit(limit, parsed)
+
+    def paused(self) -> list[str]:
+        return self.backend.paused()
+
+    # --- bulk verbs ---------------------------------------------------------------------------
+    def selection_for(self, verb: str, selection: JobFilter) -> JobFilter:
+        """Narrow a filter to the states the verb can act on (`retry` -> failed, ...)."""
+        if verb not in VERBS:
+            raise UsageError(f"unknown verb {verb!r}")
+        allowed = VERBS[verb]
+        if selection.states:
+            states = frozenset(selection.states) & allowed
+            if not states:
+                wanted = ", ".join(sorted(s.value for s in selection.states))
+                raise UsageError(f"{verb} acts on {', '.join(sorted(s.value for s in allowed))} jobs, not {wanted}")
+            return JobFilter(**{**selection.__dict__, "states": states})
+        return JobFilter(**{**selection.__dict__, "states": allowed})
+
+    def preview(self, verb: str, selection: JobFilter) -> Preview:
+        """Freeze the ids a bulk verb would act on. Explicit ids that are not in an allowed
+        state are left out here and reported as skipped by `apply`."""
+        now = self.clock()
+        narrowed = self.selection_for(verb, selection)
+        ids: list[JobId] = []
+        for batch in self.backend.iter_ids(narrowed, now):
+            ids.extend(batch)
+        sample = self.backend.find(narrowed, now, limit=SAMPLE_SIZE).jobs if ids else []
+        return Preview(verb=verb, selection=selection, ids=ids, sample=sample, created_at=now)
+
+    def apply(self, preview: Preview, progress: Progress | None = None, *, dry_run: bool = False) -> BulkResult:
+        """Act on exactly the previewed ids; those that changed state meanwhile are skipped."""
+        verb, ids = preview.verb, preview.ids
+        skipped: list[tuple[JobId, str]] = []
+        if preview.selection.ids:
+            wanted = [self.backend.parse_id(str(i)) for i in preview.selection.ids]
+            found = {str(i) for i in ids}
+            for job_id in wanted:
+                if str(job_id) not in found:
+                    skipped.append((job_id, self._why_not(verb, job_id)))
+        if dry_run:
+            result = BulkResult(verb, matched=len(ids), changed=0, skipped=skipped, dry_run=True,
+                                sample=preview.sample)
+            return result
+        changed: list[JobId] = []
+        total = len(ids)
+        if progress:
+            progress(0, total)
+        for start in range(0, total, APPLY_BATCH):
+            chunk = ids[start:start + APPLY_BATCH]
+            changed.extend(self._apply_chunk(verb, chunk))
+            if progress:
+                progress(min(start + APPLY_BATCH, total), total)
+        changed_set = {str(i) for i in changed}
+        skipped.extend((i, "changed state since the preview") for i in ids if str(i) not in changed_set)
+        result = BulkResult(verb, matched=total, changed=len(changed), skipped=skipped, changed_ids=changed)
+        self._audit(verb, preview.selection, result, changed)
+        return result
+
+    def _apply_chunk(self, verb: str, chunk: Sequence[JobId]) -> list[JobId]:
+        now = self.clock()
+        if verb == "retry":
+            return self.backend.retry(chunk, now)
+        if verb == "unlock":
+            return self.backend.unlock(chunk, now)
+        return self.backend.delete(chunk, now, VERBS[verb])
+
+    def _why_not(self, verb: str, job_id: JobId) -> str:
+        try:
+            job = self.backend.get(job_id, self.clock())
+        except Exception as exc:  # noqa: BLE001 - a reason string, the verb goes on
+            return str(exc)
+        return f"is {job.state.value}, {verb} acts on {'/'.join(sorted(s.value for s in VERBS[verb]))} jobs"
+
+    def _bulk(self, verb: str, selection: JobFilter, dry_run: bool, progress: Progress | None) -> BulkResult:
+        return self.apply(self.preview(verb, selection), progress, dry_run=dry_run)
+
+    def retry(self, selection: JobFilter, *, dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
+        """Failed jobs become pending again: failed_at, locks cleared, run_at now, attempts 0."""
+        return self._bulk("retry", selection, dry_run, progress)
+
+    def delete(self, selection: JobFilter, *, dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
+        return self._bulk("delete", selection, dry_run, progress)
+
+    def dequeue(self, queue: str, class_name: str, args: Sequence[Any] | None = None, *,
+                job_ids: Sequence[JobId] = (), dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
+        """Remove waiting jobs of one class (and exact args) from one queue, like Resque.dequeue."""
+        if not queue or not class_name:
+            raise UsageError("dequeue needs a queue and a class")
+        selection = JobFilter(queues=(queue,), class_name=class_name,
+                              args=tuple(args) if args is not None else None, ids=tuple(job_ids))
+        return self._bulk("dequeue", selection, dry_run, progress)
+
+    def unlock(self, selection: JobFilter = JobFilter(), *, stale: bool = False, older_than: float | None = None,
+               dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
+        """Release locks (of dead workers with `stale`, or older than `older_than` seconds)."""
+        if stale:
+            selection = JobFilter(**{**selection.__dict__, "stale_only": True})
+        if older_than is not None:
+            if older_than < 0:
+                raise UsageError("--older-than must not be negative")
+            cutoff = self.clock() - timedelta(seconds=older_than)
+            preview = self.preview("unlock", JobFilter(**{**selection.__dict__, "stale_only": False}))
+            keep = {str(j.id) for j in self._jobs_by_ids(preview.ids) if j.locked_at and j.locked_at <= cutoff
+                    and (not stale or j.stale or j.locked_at <= cutoff)}
+            preview.ids = [i for i in preview.ids if str(i) in keep]
+            preview.sample = [j for j in preview.sample if str(j.id) in keep]
+            return self.apply(preview, progress, dry_run=dry_run)
+        return self._bulk("unlock", selection, dry_run, progress)
+
+    def _jobs_by_ids(self, ids: Sequence[JobId]) -> list[Job]:
+        out: list[Job] = []
+        for start in range(0, len(ids), 500):
+            chunk = tuple(ids[start:start + 500])
+            out.extend(self.backend.find(JobFilter(ids=chunk), self.clock(), limit=len(chunk)).jobs)
+        return out
+
+    def retry_job(self, job_id: JobId | str) -> Job:
+        """Retry one job; InvalidTransition if it is not failed."""
+        job = self.show(job_id)
+        if job.state is not JobState.FAILED:
+            raise InvalidTransition(job.id, job.state.value, "retry")
+        result = self.retry(JobFilter(ids=(job.id,)))
+        if not result.changed:
+            raise InvalidTransition(job.id, "no longer failed", "retry")
+        return self.show(job.id)
+
+    # --- queues -------------------------------------------------------------------------------
+    def pause(self, queue: str) -> bool:
+        changed = self.backend.pause(queue, self.clock())
+        self._audit("pause", JobFilter(queues=(queue,)), BulkResult("pause", 1, int(changed)), [])
+        return changed
+
+    def resume(self, queue: str) -> bool:
+        changed = self.backend.resume(queue)
+        self._audit("resume", JobFilter(queues=(queue,)), BulkResult("resume", 1, int(changed)), [])
+        return changed
+
+    # --- audit --------------------------------------------------------------------------------
+    def _audit(self, verb: str, selection: JobFilter, result: BulkResult, ids: Sequence[JobId]) -> None:
+        entry = AuditEntry(id=None, at=self.clock(), actor=self.actor, face=self.face, verb=verb,
+                           selection=selection.to_params(), matched=result.matched, changed=result.changed,
+                           skipped=len(result.skipped), dry_run=result.dry_run)
+        self.backend.record_audit(entry, ids)
+
+
+def _default_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = str(os.getuid())
+    return user

@@ -1,0 +1,425 @@
+"""The worker: claim -> run -> complete or fail with backoff, through any Backend.
+
+delayed_job's semantics made safe (ARCHITECTURE.md "Worker semantics"): jobs are claimed
+atomically by priority then run_at; a failure is retried after `attempts**4 + 5` seconds until
+`max_attempts`, then kept as failed; a job over `max_run_time` is interrupted and failed; SIGTERM
+or SIGINT finish the current job, then stop. Only jobs the worker can decode and whose class it
+can resolve are ever claimed: everything else stays where it is for its own workers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Sequence
+
+from qadmin import events, registry
+from qadmin.backends.base import Backend
+from qadmin.errors import BackendUnavailable, JobClassNotFound, QadminError
+from qadmin.job import (DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RUN_TIME, Job, WorkerInfo, backoff_seconds,
+                        utcnow)
+
+log = logging.getLogger("qadmin.worker")
+
+#: exit codes a worker process uses to talk to its supervisor
+EXIT_DONE = 0
+EXIT_RECYCLE = 3
+#: seconds between progress lines in the log
+REPORT_INTERVAL = 10.0
+#: unrunnable job ids a worker remembers so that it does not read them again on every claim
+SKIP_MEMORY = 500
+
+
+class JobTimeout(Exception):
+    """execution expired"""
+
+
+@dataclass
+class WorkerOptions:
+    queues: Sequence[str] = ("*",)
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_run_time: float = DEFAULT_MAX_RUN_TIME
+    sleep: float = 5.0
+    burst: bool = False
+    count: int | None = None
+    fork: bool = False
+    max_jobs: int | None = None
+    max_memory_mb: float | None = None
+    heartbeat_interval: float = 5.0
+    name: str | None = None
+
+
+def worker_name() -> str:
+    from qadmin.backends.owners import worker_name as owner_name
+
+    return owner_name()
+
+
+class Worker:
+    def __init__(self, backend: Backend, options: WorkerOptions | None = None, *,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.backend = backend
+        self.options = options or WorkerOptions()
+        self.clock = clock
+        self.name = self.options.name or worker_name()
+        self.processed = 0
+        self.failed = 0
+        self.exit_code = EXIT_DONE
+        self._stopping = threading.Event()
+        self._skip: list[Any] = []
+        self._reported_blocked: set[str] = set()
+        self._current: Job | None = None
+        self._current_started: datetime | None = None
+        self._beat_thread: threading.Thread | None = None
+        self._registered = False
+        self._started = time.monotonic()
+        self._last_report = time.monotonic()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def stop(self, *_: Any) -> None:
+        """Finish the current job, then stop (what SIGTERM and SIGINT do)."""
+        if not self._stopping.is_set():
+            log.info("stopping after the current job")
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def register(self) -> None:
+        from qadmin.backends.owners import HOSTNAME
+
+        now = self.clock()
+        self.backend.register_worker(WorkerInfo(
+            name=self.name, host=HOSTNAME, pid=os.getpid(), queues=list(self.options.queues),
+            started_at=now, heartbeat_at=now))
+        self._registered = True
+        self._beat_thread = threading.Thread(target=self._beat_loop, name="qadmin-heartbeat", daemon=True)
+        self._beat_thread.start()
+
+    def unregister(self) -> None:
+        if not self._registered:
+            return
+        self._registered = False
+        try:
+            self.backend.unregister_worker(self.name)
+        except QadminError as exc:
+            log.warning("could not unregister worker %s: %s", self.name, exc)
+
+    def _beat_loop(self) -> None:
+        while self._registered and not self._stopping.wait(self.options.heartbeat_interval):
+            self.beat()
+
+    def beat(self) -> None:
+        current = self._current
+        try:
+            self.backend.heartbeat(self.name, self.clock(), current.id if current else None,
+                                   self._current_started, self.processed, self.failed)
+        except QadminError as exc:
+            log.warning("heartbeat failed: %s", exc)
+
+    def work(self) -> int:
+        """Run until stopped, out of work (burst), or recycled. Returns the exit code."""
+        log.info("*** Starting job worker %s", self.name)
+        self.register()
+        backoff = 1.0
+        try:
+            while not self.stopping:
+                try:
+                    ran = self.run_once()
+                    backoff = 1.0
+                except BackendUnavailable as exc:
+                    log.warning("backend unavailable (%s); retrying in %.0fs", exc, backoff)
+                    self._stopping.wait(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                self._maybe_report()
+                if self._should_recycle():
+                    self.exit_code = EXIT_RECYCLE
+                    break
+                if self.options.count is not None and self.processed >= self.options.count:
+                    break
+                if not ran:
+                    if self.options.burst:
+                        break
+                    self._flush_quietly()
+                    self._stopping.wait(self.options.sleep)
+        finally:
+            self._flush_quietly()
+            self.unregister()
+            self._report(final=True)
+        return self.exit_code
+
+    # --- one job ------------------------------------------------------------------------------
+    def can_run(self, job: Job) -> bool:
+        if not job.decodable or job.format not in ("qadmin", "resque", "php-resque"):
+            return False
+        try:
+            registry.resolve(job.class_name)
+        except JobClassNotFound as exc:
+            self._remember_unrunnable(job, str(exc))
+            return False
+        return True
+
+    def _remember_unrunnable(self, job: Job, reason: str) -> None:
+        self._skip.append(job.id)
+        del self._skip[:-SKIP_MEMORY]
+        key = f"{job.class_name}"
+        if key not in self._reported_blocked:
+            self._reported_blocked.add(key)
+            log.warning("leaving job %s in place: %s", job.id, reason)
+
+    def run_once(self) -> bool:
+        """Claim and run at most one job. True if a job was run."""
+        now = self.clock()
+        claim_kwargs: dict[str, Any] = {}
+        if self._skip:
+            claim_kwargs["skip_ids"] = list(self._skip)
+        job = self.backend.claim(list(self.options.queues), self.name, now, self.options.max_run_time,
+                                 self.can_run, **claim_kwargs)
+        if job is None:
+            return False
+        if self.stopping:
+            self.backend.release(job, self.name)
+            return False
+        self.perform(job)
+        return True
+
+    def perform(self, job: Job) -> None:
+        self._current, self._current_started = job, self.clock()
+        started = time.monotonic()
+        try:
+            error = self._execute(job)
+        finally:
+            self._current = None
+        runtime = time.monotonic() - started
+        if error is None:
+            self._finish(lambda: self.backend.complete(job, self.name, self.clock(), runtime))
+            self.processed += 1
+            log.debug("Job %s (id=%s) COMPLETED after %.4fs", job.class_name, job.id, runtime)
+            return
+        self.processed += 1
+        self.failed += 1
+        attempts = job.attempts + 1
+        max_attempts = job.max_attempts or self.options.max_attempts
+        now = self.clock()
+        retry_at = None if attempts >= max_attempts else now + timedelta(seconds=backoff_seconds(attempts))
+        self._finish(lambda: self.backend.fail(job, self.name, now, error, retry_at))
+        if retry_at is None:
+            log.info("Job %s (id=%s) FAILED permanently after %d attempts: %s", job.class_name, job.id, attempts,
+                     error.split("\n", 1)[0])
+            self._hook(job, "failure")
+            events.emit("on_failure", job, error)
+        else:
+            log.info("Job %s (id=%s) FAILED (%d prior attempts) with %s", job.class_name, job.id, attempts,
+                     error.split("\n", 1)[0])
+
+    def _finish(self, write: Callable[[], None]) -> None:
+        """Record an outcome, riding out a short backend outage (the job already ran)."""
+        delay = 0.5
+        for attempt in range(8):
+            try:
+                write()
+                return
+            except BackendUnavailable as exc:
+                if attempt == 7:
+                    log.error("could not record a job outcome, its lock will go stale and it will run again: %s",
+                              exc)
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _execute(self, job: Job) -> str | None:
+        """Run the job; None on success, else the error text (message line + traceback)."""
+        if self.options.fork:
+            return self._execute_forked(job)
+        return self._execute_here(job)
+
+    def _execute_here(self, job: Job) -> str | None:
+        target = None
+        try:
+            target = registry.resolve(job.class_name)
+            instance = _instance_for(target)
+            self._hook(job, "before", instance)
+            events.emit("before_perform", job)
+            with _time_limit(job_max_run_time(job, self.options.max_run_time)):
+                _call(target, instance, job)
+            self._hook(job, "success", instance)
+            events.emit("after_perform", job)
+            return None
+        except JobTimeout:
+            error = (f"JobTimeout: execution expired (max run time "
+                     f"{job_max_run_time(job, self.options.max_run_time):g}s)\n")
+            self._hook(job, "error", None, JobTimeout())
+            return error
+        except Exception as exc:  # noqa: BLE001 - a job's exception is data, never a worker crash
+            self._hook(job, "error", None, exc)
+            return format_error(exc)
+        finally:
+            self._hook(job, "after", None)
+
+    def _execute_forked(self, job: Job) -> str | None:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: run the job and report through the pipe, never touch the backend
+            os.close(read_fd)
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                error = self._execute_here(job)
+                if error is not None:
+                    os.write(write_fd, error.encode("utf-8", "replace"))
+                    code = 1
+            except BaseException:  # noqa: BLE001 - report anything, then leave without cleanup
+                os.write(write_fd, traceback.format_exc().encode("utf-8", "replace"))
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        deadline = time.monotonic() + job_max_run_time(job, self.options.max_run_time)
+        chunks: list[bytes] = []
+        status = None
+        while status is None:
+            waited, st = os.waitpid(pid, os.WNOHANG)
+            if waited:
+                status = st
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                os.close(read_fd)
+                return f"JobTimeout: execution expired (max run time {self.options.max_run_time:g}s)\n"
+            time.sleep(0.005)
+        while True:
+            data = os.read(read_fd, 65536)
+            if not data:
+                break
+            chunks.append(data)
+        os.close(read_fd)
+        if os.WIFSIGNALED(status):
+            return f"DirtyExit: Child process received unhandled signal {os.WTERMSIG(status)}\n"
+        if os.WEXITSTATUS(status) != 0:
+            return b"".join(chunks).decode("utf-8", "replace") or "DirtyExit: child exited with an error\n"
+        return None
+
+    def _hook(self, job: Job, name: str, instance: Any = None, *extra: Any) -> None:
+        """delayed_job's job hooks: before, after, success, error, failure (methods of the job class)."""
+        try:
+            target = instance if instance is not None else _instance_for(registry.resolve(job.class_name))
+        except (JobClassNotFound, Exception):  # noqa: BLE001 - no class, no hooks
+            return
+        hook = getattr(target, name, None)
+        if hook is None or not callable(hook):
+            return
+        try:
+            hook(job, *extra)
+        except Exception:  # noqa: BLE001 - a failing hook is logged, the job's outcome stands
+            log.exception("%s hook of %s failed", name, job.class_name)
+
+    # --- housekeeping -------------------------------------------------------------------------
+    def _should_recycle(self) -> bool:
+        if self.options.max_jobs is not None and self.processed >= self.options.max_jobs:
+            log.info("recycling after %d jobs", self.processed)
+            return True
+        if self.options.max_memory_mb is not None:
+            rss = current_rss_mb()
+            if rss is not None and rss > self.options.max_memory_mb:
+                log.info("recycling at %.1f MB resident (limit %.0f MB)", rss, self.options.max_memory_mb)
+                return True
+        return False
+
+    def _flush_quietly(self) -> None:
+        flush = getattr(self.backend, "flush", None)
+        if flush is None:
+            return
+        try:
+            flush()
+        except QadminError as exc:
+            log.warning("could not write counters: %s", exc)
+
+    def _maybe_report(self) -> None:
+        if time.monotonic() - self._last_report >= REPORT_INTERVAL:
+            self._report()
+
+    def _report(self, final: bool = False) -> None:
+        self._last_report = time.monotonic()
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        if self.processed or final:
+            log.info("%d jobs processed at %.1f j/s, %d failed", self.processed, self.processed / elapsed,
+                     self.failed)
+
+
+# --- running a job's code ---------------------------------------------------------------------
+def _perform_is_static(target: Any) -> bool:
+    raw = inspect.getattr_static(target, "perform", None)
+    return isinstance(raw, (staticmethod, classmethod))
+
+
+def _instance_for(target: Any) -> Any:
+    """Classes are instantiated (delayed_job style) unless `perform` is a static/class method (Resque
+    style); plain callables are used as they are."""
+    if inspect.isclass(target):
+        return target if _perform_is_static(target) else target()
+    return target
+
+
+def _call(target: Any, instance: Any, job: Job) -> Any:
+    if inspect.isclass(target):
+        return instance.perform(*job.args, **job.kwargs)
+    return target(*job.args, **job.kwargs)
+
+
+def job_max_run_time(job: Job, default: float) -> float:
+    own = job.meta.get("max_run_time") if isinstance(job.meta, dict) else None
+    if isinstance(own, (int, float)) and own > 0:
+        return min(float(own), default)
+    return default
+
+
+class _time_limit:
+    """Interrupt the job with JobTimeout after `seconds` (main thread only: SIGALRM)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.active = threading.current_thread() is threading.main_thread() and seconds > 0
+
+    def __enter__(self) -> None:
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._expire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def _expire(self, *_: Any) -> None:
+        raise JobTimeout("execution expired")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+
+def format_error(exc: BaseException) -> str:
+    """`Class: message` on the first line (what error groups key on), then the traceback."""
+    message = str(exc).split("\n", 1)[0]
+    head = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return head + "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def current_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        return None
