@@ -1,0 +1,319 @@
+"""Admin verbs of the Redis backend: get, find, count, and the guarded retry, delete and unlock.
+
+A verb acts on the entries a listing showed: records read by `iter_ids`/`find` are remembered
+(slim) so that a bulk verb needs no second search, and every change is guarded by the bytes read.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import json
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+from qadmin.backends import _redis_scan as scan
+from qadmin.backends._redis_json import ruby_failed_at, with_members
+from qadmin.backends._redis_lua import UNITS_PER_CALL, Batch
+from qadmin.backends._redis_records import Rec, requeue_bytes, split_id, status_key_parts
+from qadmin.backends.base import SORTS, Page
+from qadmin.errors import JobNotFound, UsageError
+from qadmin.filters import JobFilter
+from qadmin.job import Job, JobId, JobState
+
+if TYPE_CHECKING:
+    from qadmin.backends.redis import RedisBackend
+
+#: records remembered between a listing and a verb, so bulk verbs need not search again
+REMEMBER = 200_000
+_GENERATIONS = itertools.count(1)
+
+
+class AdminMixin:
+    def _remember(self: RedisBackend, recs: Sequence[Rec]) -> None:
+        with self._mutex:
+            for rec in recs:
+                key = str(rec.job.id)
+                self._recs.pop(key, None)
+                self._recs[key] = [rec.slim()]
+            while len(self._recs) > REMEMBER:
+                self._recs.popitem(last=False)
+
+    # --- admin verbs --------------------------------------------------------------------------
+    def get(self: RedisBackend, job_id: JobId, now: datetime) -> Job:
+        queue, tok = split_id(job_id)
+        with self._wrap():
+            found = self._view(now).lookup(scan.Wanted([(queue, tok)]), first_live=True).get((queue, tok), [])
+        if not found:
+            raise JobNotFound(job_id)
+        live = [r for r in found if r.job.state in scan.LIVE]
+        rec = (live or found)[0]
+        self._remember([rec])
+        job = rec.job
+        parts = status_key_parts(job.meta)
+        if parts is not None:
+            with self._wrap():
+                status = self.client.get(self.keys.status(*parts))
+            if status is not None:
+                try:
+                    job = replace(job, meta={**job.meta, "status": json.loads(status)})
+                except ValueError:
+                    pass
+        return job
+
+    def find(self: RedisBackend, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None,
+             sort: str = "id") -> Page:
+        if sort not in SORTS:
+            raise UsageError(f"unknown sort {sort!r}; expected one of: {', '.join(SORTS)}")
+        if selection.ids:
+            return self._find_ids(selection, now, limit, cursor)
+        states = scan.wanted_states(selection)
+        out: list[Rec] = []
+        last: list[Any] | None = None
+        more = False
+        with self._wrap():
+            for pos, rec in self._view(now).walk(selection, sort, cursor):
+                if rec.job.state not in states or not selection.matches(rec.job):
+                    continue
+                if len(out) == limit:
+                    more = True
+                    break
+                out.append(rec)
+                last = pos
+        self._remember(out)
+        return Page([r.job for r in out], scan.encode_cursor(sort, last) if more and last is not None else None)
+
+    def _by_ids(self: RedisBackend, selection: JobFilter, now: datetime) -> list[Rec]:
+        pairs = [split_id(i) for i in selection.ids]
+        rest = replace(selection, ids=())
+        states = scan.wanted_states(selection)
+        with self._wrap():
+            found = self._view(now).lookup(scan.Wanted(pairs))
+        out: list[Rec] = []
+        seen: set[int] = set()
+        for pair in pairs:
+            for rec in found.get(pair, []):
+                if id(rec) not in seen and rec.job.state in states and rest.matches(rec.job):
+                    seen.add(id(rec))
+                    out.append(rec)
+        return out
+
+    def _find_ids(self: RedisBackend, selection: JobFilter, now: datetime, limit: int, cursor: str | None) -> Page:
+        try:
+            offset = int(cursor.removeprefix("ids:")) if cursor else 0
+        except ValueError:
+            raise UsageError(f"invalid page cursor {cursor!r}") from None
+        recs = self._by_ids(selection, now)
+        self._remember(recs)
+        page = recs[offset:offset + limit]
+        more = offset + limit < len(recs)
+        return Page([r.job for r in page], f"ids:{offset + limit}" if more else None)
+
+    def iter_ids(self: RedisBackend, selection: JobFilter, now: datetime, batch: int = 5000) -> Iterator[list[JobId]]:
+        if selection.ids:
+            recs = self._by_ids(selection, now)
+            self._remember(recs)
+            for start in range(0, len(recs), batch):
+                yield [r.job.id for r in recs[start:start + batch]]
+            return
+        states = scan.wanted_states(selection)
+        gen = _generation()
+        chunk: list[Rec] = []
+        with self._wrap():
+            for _pos, rec in self._view(now).walk(selection, "id", None):
+                if rec.job.state not in states or not selection.matches(rec.job):
+                    continue
+                rec.extra["gen"] = gen
+                chunk.append(rec)
+                if len(chunk) == batch:
+                    self._remember_all(chunk)
+                    yield [r.job.id for r in chunk]
+                    chunk = []
+        if chunk:
+            self._remember_all(chunk)
+            yield [r.job.id for r in chunk]
+
+    def _remember_all(self: RedisBackend, recs: Sequence[Rec]) -> None:
+        """Remember every entry of an id (equal jobs share one), so that a verb acts on each."""
+        grouped: dict[str, list[Rec]] = {}
+        for rec in recs:
+            grouped.setdefault(str(rec.job.id), []).append(rec.slim())
+        with self._mutex:
+            for key, group in grouped.items():
+                self._recs.pop(key, None)
+                self._recs[key] = group
+            while len(self._recs) > REMEMBER:
+                self._recs.popitem(last=False)
+
+    def count(self: RedisBackend, selection: JobFilter, now: datetime) -> int:
+        simple = replace(selection, states=frozenset(), queues=())
+        if simple.is_empty:
+            states = scan.wanted_states(selection)
+            counts = self._counts(now, selection.queues or None, states=states)
+            return sum(c.get(s.value, 0) for c in counts.values() for s in states)
+        return sum(len(ids) for ids in self.iter_ids(selection, now))
+
+    # --- changing jobs ------------------------------------------------------------------------
+    def _resolve(self: RedisBackend, ids: Sequence[JobId], states: frozenset[JobState], now: datetime,
+                 fresh: bool = False) -> list[Rec]:
+        """The stored entries these ids name, in the wanted states; an id given n times names up
+        to n equal entries. Remembered entries (from the listing the ids came from) first."""
+        out: list[Rec] = []
+        missing: list[str] = []
+        used: set[int] = set()
+        for raw_id in ids:
+            key = str(raw_id)
+            with self._mutex:
+                candidates = [] if fresh else list(self._recs.get(key, []))
+            pick = next((r for r in candidates if id(r) not in used and r.job.state in states), None)
+            if pick is None:
+                missing.append(key)
+            else:
+                used.add(id(pick))
+                out.append(pick)
+        if missing:
+            pairs = [split_id(i) for i in missing]
+            with self._wrap():
+                found = self._view(now).lookup(scan.Wanted(sorted(set(pairs), key=str)))
+            for pair in pairs:
+                pick = next((r for r in found.get(pair, []) if id(r) not in used and r.job.state in states), None)
+                if pick is not None:
+                    used.add(id(pick))
+                    out.append(pick)
+        return out
+
+    def _apply_units(self: RedisBackend, recs: list[Rec], steps_of: Callable[[Rec], list[Any] | None],
+                     states: frozenset[JobState], now: datetime, shifts: bool = False) -> list[JobId]:
+        """Run one guarded unit per entry, in batches; entries that changed since they were read are
+        looked up afresh once (the guard keeps a changed entry safe)."""
+        changed: list[JobId] = []
+        retry: list[JobId] = []
+        for start in range(0, len(recs), UNITS_PER_CALL):
+            part = recs[start:start + UNITS_PER_CALL]
+            batch = Batch()
+            planned: list[Rec] = []
+            for rec in part:
+                steps = steps_of(rec)
+                if steps:
+                    batch.unit(*steps)
+                    planned.append(rec)
+            for rec, ok in zip(planned, self._run(batch)):
+                self._forget(rec)
+                if ok:
+                    changed.append(rec.job.id)
+                    if shifts and rec.kind in ("queue", "failed"):
+                        self._shift(rec)
+                else:
+                    retry.append(rec.job.id)
+        if retry:
+            again = self._resolve(retry, states, now, fresh=True)
+            for start in range(0, len(again), UNITS_PER_CALL):
+                batch = Batch()
+                planned = []
+                for rec in again[start:start + UNITS_PER_CALL]:
+                    steps = steps_of(rec)
+                    if steps:
+                        batch.unit(*steps)
+                        planned.append(rec)
+                changed.extend(rec.job.id for rec, ok in zip(planned, self._run(batch)) if ok)
+        return changed
+
+    def _forget(self: RedisBackend, rec: Rec) -> None:
+        with self._mutex:
+            group = self._recs.get(str(rec.job.id))
+            if group is not None:
+                group[:] = [r for r in group if r is not rec]
+                if not group:
+                    del self._recs[str(rec.job.id)]
+
+    def _hint(self: RedisBackend, rec: Rec) -> int:
+        """The entry's index now: its index when read, less the entries removed before it since."""
+        with self._mutex:
+            removed = self._removed.get(rec.extra.get("gen", -1), {}).get(rec.key)
+            if not removed or rec.index < 0:
+                return rec.index
+            return rec.index - bisect.bisect_left(removed, rec.index)
+
+    def _shift(self: RedisBackend, rec: Rec) -> None:
+        gen = rec.extra.get("gen")
+        if gen is None or rec.index < 0:
+            return
+        with self._mutex:
+            removed = self._removed.setdefault(gen, {}).setdefault(rec.key, [])
+            if not removed or removed[-1] < rec.index:
+                removed.append(rec.index)
+            else:
+                bisect.insort(removed, rec.index)
+            while len(self._removed) > 4:
+                self._removed.pop(min(self._removed))
+
+    def retry(self: RedisBackend, ids: Sequence[JobId], now: datetime, *, remove: bool | None = None) -> list[JobId]:
+        """Re-enqueue failure entries' whole payloads (qadmin's attempts reset); mark each entry
+        `retried_at` as resque-web does, or remove it (`remove=True`, or `failed_on_retry="remove"`)."""
+        remove = self.failed_on_retry == "remove" if remove is None else remove
+        states = frozenset({JobState.FAILED})
+        recs = self._resolve(ids, states, now)
+        stamp = ruby_failed_at(now)
+
+        def steps(rec: Rec) -> list[Any] | None:
+            queue = rec.job.queue
+            if rec.payload is None or not queue or not rec.job.decodable:
+                return None
+            if remove:
+                guard = ("TOMB", [rec.key], [self._hint(rec), rec.raw])
+            else:
+                # every other byte of the entry stays (rule 9)
+                seen = {} if b'"retried_at"' not in rec.raw else None
+                marked = with_members(rec.raw.decode("utf-8"), {"retried_at": stamp}, obj=seen)
+                guard = ("LSETEQ", [rec.key], [self._hint(rec), rec.raw, marked])
+            again = requeue_bytes(rec.payload)
+            return [guard, ("RPUSH", [self.keys.queue(queue)], [again]), ("SADD", [self.keys.queues], [queue]),
+                    *self._status_steps(rec.job.meta, 1, now, None)]
+
+        return self._apply_units(recs, steps, states, now, shifts=remove)
+
+    def delete(self: RedisBackend, ids: Sequence[JobId], now: datetime, states: frozenset | None = None) -> list[JobId]:
+        allowed = frozenset(states) if states else frozenset(scan.LIVE | {JobState.FINISHED})
+        recs = [r for r in self._resolve(ids, allowed, now) if r.kind != "finished"]
+
+        def steps(rec: Rec) -> list[Any] | None:
+            if rec.kind in ("queue", "failed"):
+                guard: tuple[str, list[Any], list[Any]] = ("TOMB", [rec.key], [self._hint(rec), rec.raw])
+                rest: list[Any] = []
+            elif rec.kind == "delayed":
+                guard = ("LREM", [rec.key], [1, rec.raw])
+                rest = [("SREM", [self.keys.timestamps(rec.raw)], [self.keys.stamp_member(rec.extra["ts"])]),
+                        ("DROPEMPTY", [rec.key, self.keys.schedule], [rec.extra["ts"]])]
+            elif rec.kind == "locked":
+                guard, rest = ("ZREM", [self.keys.locked], [rec.raw]), []
+            else:  # held by a Resque worker: the job vanishes from worker:ID (the worker still runs it)
+                guard, rest = ("DELEQ", [rec.key], [rec.raw]), []
+            unique = rec.job.meta.get("unique")
+            if unique is not None:
+                rest.append(("HDELEQ", [self.keys.unique], [unique, str(rec.job.id)]))
+            return [guard, *rest]
+
+        return self._apply_units(recs, steps, allowed, now, shifts=True)
+
+    def unlock(self: RedisBackend, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        """Held jobs go back to the head of their queue; a dead holder's registration is pruned."""
+        states = frozenset({JobState.LOCKED})
+        recs = self._resolve(ids, states, now)
+        view = self._view(now)
+
+        def steps(rec: Rec) -> list[Any] | None:
+            if rec.kind == "held":
+                dead = rec.extra.get("dead", False)
+            else:
+                dead = view.owner_dead(rec.job.locked_by or "")
+            return self._give_back(rec, prune=dead)
+
+        with self._wrap():
+            return self._apply_units(recs, steps, states, now)
+
+
+def _generation() -> int:
+    """Each scan's indexes are a coordinate system of their own (see `_hint`)."""
+    return next(_GENERATIONS)
+

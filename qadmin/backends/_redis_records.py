@@ -1,0 +1,370 @@
+"""What the Redis backend stores where, and how each stored entry becomes a `Job`.
+
+A `Rec` is one stored entry with the exact bytes it was read as and where it sits: every change
+the backend makes is guarded (in Lua) by those bytes, so it acts only on what the operator saw.
+
+Job ids are `QUEUE:TOKEN` (`TOKEN` alone when the queue is unknown): the token is php-resque's
+embedded id, else a digest of the payload bytes (`_redis_json.token`). A job keeps its id while
+it moves between the queue, a worker, the delayed schedule and the failed list.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from qadmin.backends._redis_json import BOOKKEEPING, dumps, parse_time, ruby_failed_at, token, value_span, without
+from qadmin.codecs import decode_payload
+from qadmin.codecs.json_codec import decode_object
+from qadmin.errors import UsageError
+from qadmin.job import Job, JobId, JobState
+
+#: an id as printed: an optional queue, then a token (or a prefix of one, as git takes)
+_ID = re.compile(r"(?:(?P<queue>.*):)?(?P<token>[0-9a-f]{6,40})")
+
+
+class Keys:
+    """Every key, namespaced. Resque's own keys as formats.md §1.2, §2, §3.3 name them; qadmin's
+    private keys under `qadmin:` (outside `queue:` and never in the `queues` set)."""
+
+    def __init__(self, namespace: str) -> None:
+        ns = namespace or ""
+        if ns and not ns.endswith(":"):
+            ns += ":"
+        self.ns = ns
+        self.queues = ns + "queues"
+        self.failed = ns + "failed"
+        self.workers = ns + "workers"
+        self.heartbeat = ns + "workers:heartbeat"
+        self.processed = ns + "stat:processed"
+        self.failed_count = ns + "stat:failed"
+        self.schedule = ns + "delayed_queue_schedule"
+        self.pause_all = ns + "pause-all-workers"
+        self.pause_prefix = ns + "pause:queue:"
+        self.queue_prefix = ns + "queue:"
+        self.delayed_prefix = ns + "delayed:"
+        # qadmin's own
+        self.locked = ns + "qadmin:locked"
+        self.finished = ns + "qadmin:finished"
+        self.qworkers = ns + "qadmin:workers"
+        self.unique = ns + "qadmin:unique"
+        self.paused = ns + "qadmin:paused"
+        self.audit = ns + "qadmin:audit"
+        self.audit_seq = ns + "qadmin:audit:seq"
+
+    def queue(self, name: str) -> str:
+        return self.queue_prefix + name
+
+    def delayed(self, ts: int | str) -> str:
+        return f"{self.delayed_prefix}{ts}"
+
+    @staticmethod
+    def stamp_member(ts: int | str) -> str:
+        """How a `timestamps:` set names a delayed list: a value, so without the namespace."""
+        return f"delayed:{ts}"
+
+    def timestamps(self, item: bytes) -> bytes:
+        return self.ns.encode() + b"timestamps:" + item
+
+    def pause(self, name: str) -> str:
+        return self.pause_prefix + name
+
+    def worker(self, rid: str) -> str:
+        return self.ns + "worker:" + rid
+
+    def started(self, rid: str) -> str:
+        return self.ns + "worker:" + rid + ":started"
+
+    def stat(self, name: str, rid: str) -> str:
+        return f"{self.ns}stat:{name}:{rid}"
+
+    def status(self, job_id: str, prefix: str | None) -> str:
+        return f"{self.ns}job:{prefix + '_' if prefix else ''}{job_id}:status"
+
+    def audit_jobs(self, entry_id: int | str) -> str:
+        return f"{self.ns}qadmin:audit:{entry_id}:jobs"
+
+    def throughput(self, minute: int) -> str:
+        return f"{self.ns}qadmin:throughput:{minute}"
+
+
+@dataclass(slots=True)
+class SlimJob:
+    """What a verb needs of a remembered job (a full `Job` costs kilobytes; bulk verbs remember
+    hundreds of thousands)."""
+
+    id: JobId
+    queue: str | None
+    state: JobState
+    decodable: bool
+    meta: dict[str, Any]
+    locked_by: str | None
+
+
+@dataclass(slots=True)
+class Rec:
+    """One stored entry: the job it holds, the exact bytes, and where it was read."""
+
+    job: Any  # Job, or SlimJob once remembered
+    kind: str  # locked | held | queue | delayed | failed | finished
+    key: str
+    raw: bytes
+    token: str
+    index: int = -1
+    #: the exact payload bytes (what a requeue pushes back)
+    payload: bytes | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def slim(self) -> Rec:
+        j = self.job
+        meta = {k: j.meta[k] for k in ("id", "prefix", "unique") if k in j.meta}
+        extra = {k: v for k, v in self.extra.items() if k in ("ts", "rid", "dead", "gen")}
+        return Rec(SlimJob(j.id, j.queue, j.state, j.decodable, meta, j.locked_by), self.kind, self.key, self.raw,
+                   self.token, self.index, self.payload, extra)
+
+
+def truthy(value: bytes | None) -> bool:
+    """Resque's reading of `pause-all-workers`: "true", case and surrounding space ignored."""
+    return value is not None and value.strip().lower() == b"true"
+
+
+def make_id(queue: str | None, tok: str) -> str:
+    return f"{queue}:{tok}" if queue else tok
+
+
+def parse_id(text: str) -> str:
+    match = _ID.fullmatch(str(text).strip())
+    if not match:
+        raise UsageError(f"{text!r} is not a job id of this Redis backend (ids look like QUEUE:4f2a9c1b3d5e)")
+    return str(text).strip()
+
+
+def split_id(job_id: JobId) -> tuple[str | None, str]:
+    """(queue or None, token prefix) of a parsed id."""
+    match = _ID.fullmatch(str(job_id).strip())
+    if not match:
+        raise UsageError(f"{job_id!r} is not a job id of this Redis backend")
+    return match.group("queue"), match.group("token")
+
+
+# --- payloads --------------------------------------------------------------------------------------
+@dataclass
+class Payload:
+    raw: bytes
+    text: str | None
+    #: the decoded JSON value (None when the text is not JSON)
+    obj: Any
+    token: str
+    decoded: Any
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.decoded.meta
+
+    def job_fields(self) -> dict[str, Any]:
+        d = self.decoded
+        meta = d.meta
+        attempts = meta.get("attempts")
+        max_attempts = meta.get("max_attempts")
+        last_error = meta.get("last_error")
+        created = parse_time(meta.get("enqueued_at")) or parse_time(meta.get("queue_time"))
+        if created is None and isinstance(d.display, dict):
+            created = parse_time(d.display.get("enqueued_at"))  # ActiveJob's wrapper
+        return dict(
+            class_name=d.class_name, args=d.args, kwargs=d.kwargs,
+            attempts=attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0,
+            max_attempts=max_attempts if isinstance(max_attempts, int) and not isinstance(max_attempts, bool) else None,
+            last_error=last_error if isinstance(last_error, str) else None,
+            created_at=created, raw=self.text if self.text is not None else self.raw.decode("utf-8", "replace"),
+            format=d.format, undecodable=d.error, meta=dict(meta), display=d.display,
+        )
+
+
+_UNSET: Any = object()
+
+
+def read_payload(raw: bytes, text: str | None = None, obj: Any = _UNSET) -> Payload:
+    """Decode a payload (`obj`: its JSON value, when the caller decoded it already)."""
+    if text is None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return Payload(raw, None, None, token(raw), decode_payload(raw))
+    if obj is _UNSET:
+        try:
+            obj = json.loads(text)
+        except (ValueError, RecursionError):
+            return Payload(raw, text, None, token(raw), decode_payload(text))
+    return Payload(raw, text, obj, token(raw, text, obj), decode_object(obj))
+
+
+def requeue_bytes(payload: bytes) -> bytes:
+    """What a retry pushes: the payload without qadmin's bookkeeping (attempts start again)."""
+    if not any(b'"' + k.encode() + b'"' in payload for k in BOOKKEEPING):
+        return payload
+    p = read_payload(payload)
+    if p.text is None or not isinstance(p.obj, dict) or not any(k in p.obj for k in BOOKKEEPING):
+        return payload
+    return without(p.text, BOOKKEEPING).encode("utf-8")
+
+
+def status_key_parts(meta: dict[str, Any]) -> tuple[str, str | None] | None:
+    """php-resque's (id, prefix) when the payload carries an id (formats.md §3.3)."""
+    job_id = meta.get("id")
+    if not isinstance(job_id, str) or not job_id:
+        return None
+    prefix = meta.get("prefix")
+    return job_id, prefix if isinstance(prefix, str) and prefix else None
+
+
+# --- entries of each location ----------------------------------------------------------------------
+def queue_rec(key: str, queue: str, raw: bytes, index: int) -> Rec:
+    p = read_payload(raw)
+    f = p.job_fields()
+    job = Job(id=make_id(queue, p.token), queue=queue, state=JobState.PENDING, run_at=f["created_at"], **f)
+    return Rec(job, "queue", key, raw, p.token, index, raw)
+
+
+def delayed_rec(key: str, ts: int, raw: bytes, index: int, now: datetime) -> Rec:
+    p = read_payload(raw)
+    f = p.job_fields()
+    queue = p.meta.get("queue") if isinstance(p.meta.get("queue"), str) else None
+    run_at = datetime.fromtimestamp(ts, timezone.utc)
+    state = JobState.SCHEDULED if ts > now.timestamp() else JobState.PENDING
+    job = Job(id=make_id(queue, p.token), queue=queue, state=state, run_at=run_at, **f)
+    return Rec(job, "delayed", key, raw, p.token, index, raw, {"ts": ts})
+
+
+def failed_rec(key: str, raw: bytes, index: int) -> Rec:
+    try:
+        text: str | None = raw.decode("utf-8")
+        entry = json.loads(text)  # type: ignore[arg-type]
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        text, entry = None, None
+    if not isinstance(entry, dict):
+        tok = token(raw)
+        job = Job(id=make_id(None, tok), queue=None, class_name="(undecodable)", state=JobState.FAILED,
+                  raw=raw.decode("utf-8", "replace"), format="resque",
+                  undecodable="the failure entry is not a JSON object", attempts=1)
+        return Rec(job, "failed", key, raw, tok, index)
+    assert text is not None
+    queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
+    failed_at = parse_time(entry.get("failed_at"))
+    retried_at = parse_time(entry.get("retried_at"))
+    exception = entry.get("exception") if isinstance(entry.get("exception"), str) else ""
+    error = entry.get("error")
+    error = "" if error is None else (error if isinstance(error, str) else dumps(error))
+    backtrace = entry.get("backtrace") if isinstance(entry.get("backtrace"), list) else []
+    head = f"{exception}: {error}" if exception and error else (exception or error)
+    last_error = "\n".join([head, *(str(line) for line in backtrace)]) if backtrace else head
+    meta: dict[str, Any] = {"exception": exception, "worker": entry.get("worker")}
+    if "retried_at" in entry:
+        meta["retried_at"] = entry["retried_at"]
+    state = JobState.FINISHED if retried_at is not None or entry.get("retried_at") else JobState.FAILED
+    common = dict(queue=queue, state=state, failed_at=failed_at, last_error=last_error or None, raw=text,
+                  finished_at=retried_at if state is JobState.FINISHED else None)
+    payload_text = value_span(text, entry, "payload") if isinstance(entry.get("payload"), dict) else None
+    if payload_text is None:
+        tok = token(raw)
+        job = Job(id=make_id(queue, tok), class_name="(undecodable)", format="resque", attempts=1, meta=meta,
+                  undecodable="the failure entry has no payload" if "payload" not in entry
+                  else "the failure entry's payload is not an object", **common)  # type: ignore[arg-type]
+        return Rec(job, "failed", key, raw, tok, index, None, {"entry": entry, "text": text})
+    payload = read_payload(payload_text.encode("utf-8"), payload_text, entry["payload"])
+    f = payload.job_fields()
+    f.pop("raw")
+    f.pop("last_error")
+    f["meta"] = {**f["meta"], **meta}
+    if not f["attempts"]:
+        f["attempts"] = 1
+    job = Job(id=make_id(queue, payload.token), **common, **f)  # type: ignore[arg-type]
+    return Rec(job, "failed", key, raw, payload.token, index, payload.raw,
+               {"entry": entry, "text": text, "payload": payload})
+
+
+def locked_rec(key: str, raw: bytes) -> Rec | None:
+    """An entry of qadmin's locked set (an envelope written by `envelope`)."""
+    try:
+        env = json.loads(raw)
+        payload_raw = env["payload"].encode("utf-8")
+        worker, queue = env["worker"], env["queue"]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    p = read_payload(payload_raw)
+    f = p.job_fields()
+    job = Job(id=make_id(queue, p.token), queue=queue, state=JobState.LOCKED,
+              locked_at=parse_time(env.get("locked_at")), locked_by=worker, run_at=f["created_at"], **f)
+    return Rec(job, "locked", key, raw, p.token, -1, payload_raw, {"worker": worker, "rid": env.get("rid")})
+
+
+def held_rec(key: str, rid: str, raw: bytes) -> Rec | None:
+    """The job a Resque (Ruby or PHP) worker holds in `worker:ID` (formats.md §1.7, §3.4)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    try:
+        entry = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("payload"), dict):
+        return None
+    payload_text = value_span(text, entry, "payload") or ""
+    queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
+    p = read_payload(payload_text.encode("utf-8"), payload_text, entry["payload"])
+    f = p.job_fields()
+    job = Job(id=make_id(queue, p.token), queue=queue, state=JobState.LOCKED,
+              locked_at=parse_time(entry.get("run_at")), locked_by=rid,
+              run_at=f["created_at"], **f)
+    return Rec(job, "held", key, raw, p.token, -1, p.raw, {"rid": rid})
+
+
+def finished_rec(key: str, raw: bytes) -> Rec | None:
+    try:
+        rec = json.loads(raw)
+        payload_raw = rec["payload"].encode("utf-8")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    p = read_payload(payload_raw)
+    f = p.job_fields()
+    f["meta"] = {**f["meta"], "runtime": rec.get("runtime")}
+    if isinstance(rec.get("attempts"), int):
+        f["attempts"] = rec["attempts"]
+    job = Job(id=make_id(rec.get("queue"), p.token), queue=rec.get("queue"), state=JobState.FINISHED,
+              finished_at=parse_time(rec.get("finished_at")), locked_by=rec.get("worker"), **f)
+    return Rec(job, "finished", key, raw, p.token, -1, payload_raw)
+
+
+# --- entries qadmin writes -------------------------------------------------------------------------
+def split_error(error: str) -> tuple[str, str, list[str]]:
+    """qadmin's `Class: message\\ntraceback` as Resque's exception, error and backtrace."""
+    lines = error.rstrip("\n").split("\n")
+    head, backtrace = lines[0], lines[1:]
+    match = re.fullmatch(r"([A-Za-z_][\w.]*(?:::[A-Za-z_]\w*)*)(?:: ?(.*))?", head)
+    if match:
+        return match.group(1), match.group(2) or "", backtrace
+    return "", head, backtrace
+
+
+def failure_entry(payload: str, error: str, worker: str, queue: str, now: datetime) -> str:
+    """A failure entry in Resque's shape and key order (formats.md §1.6)."""
+    exception, message, backtrace = split_error(error)
+    return ('{"failed_at":' + dumps(ruby_failed_at(now)) + ',"payload":' + payload + ',"exception":'
+            + dumps(exception) + ',"error":' + dumps(message) + ',"backtrace":' + dumps(backtrace)
+            + ',"worker":' + dumps(worker) + ',"queue":' + dumps(queue) + "}")
+
+
+def envelope(worker: str, rid: str | None, queue: str, locked_at: str, nonce: str, payload: bytes) -> bytes:
+    """A member of qadmin's locked set: who holds which payload since when (payload kept as a string,
+    so its bytes come back exactly)."""
+    return dumps({"worker": worker, "rid": rid, "queue": queue, "locked_at": locked_at, "n": nonce,
+                  "payload": payload.decode("utf-8")}).encode("utf-8")
+
+
+def delayed_item(payload: bytes, queue: str) -> bytes:
+    """resque-scheduler's item: the payload with `queue` after it (formats.md §2)."""
+    text = payload.decode("utf-8")
+    return without(text, ("queue",)).rstrip()[:-1].encode("utf-8") + b',"queue":' + dumps(queue).encode() + b"}"

@@ -1,0 +1,368 @@
+"""Reading the Redis store: listings in pages, lookups by id, and who is stale.
+
+A listing walks *segments* in a fixed order: the jobs held by workers (qadmin's locked set and
+Resque's `worker:ID` keys), each `queue:NAME` list, resque-scheduler's delayed lists, the
+`failed` list and qadmin's finished set. Lists are read in LRANGE windows, never whole. A page
+cursor is the segment and the position of the last job shown; a list that changes between pages
+may shift under it (as resque-web's pages do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Iterator
+
+from qadmin.backends._redis_json import TOKEN_LEN, parse_time, token, value_span
+from qadmin.backends._redis_records import (Rec, delayed_rec, failed_rec, finished_rec, held_rec, locked_rec, queue_rec,
+                                            read_payload)
+from qadmin.backends.owners import HOSTNAME, owner_dead, pid_alive
+from qadmin.errors import UsageError
+from qadmin.filters import JobFilter
+from qadmin.job import JobState
+
+if TYPE_CHECKING:
+    from qadmin.backends.redis import RedisBackend
+
+#: entries per LRANGE
+WINDOW = 500
+#: Resque prunes a worker whose heartbeat is older than this (formats.md §1.7)
+RESQUE_PRUNE_INTERVAL = 300.0
+LIVE = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED})
+
+#: segment types in each sort order: (type, read backwards), and whether queue names go backwards
+ORDERS: dict[str, tuple[tuple[tuple[str, bool], ...], bool]] = {
+    "id": ((("L", False), ("Q", False), ("D", False), ("F", False), ("Z", False)), False),
+    "priority": ((("L", False), ("Q", False), ("D", False), ("F", False), ("Z", False)), False),
+    "run_at": ((("L", False), ("Q", False), ("D", False), ("F", False), ("Z", False)), False),
+    "-id": ((("Z", True), ("F", True), ("D", True), ("Q", True), ("L", True)), True),
+    "-failed_at": ((("F", True), ("L", False), ("Q", False), ("D", False), ("Z", False)), False),
+}
+#: the states each segment can hold
+SEGMENT_STATES = {
+    "L": {JobState.LOCKED}, "Q": {JobState.PENDING}, "D": {JobState.PENDING, JobState.SCHEDULED},
+    "F": {JobState.FAILED, JobState.FINISHED}, "Z": {JobState.FINISHED},
+}
+
+
+def wanted_states(selection: JobFilter) -> frozenset[JobState]:
+    """No states named means the live ones (finished jobs are history), as in SQL."""
+    return frozenset(selection.states) or LIVE
+
+
+def quick_token(raw: bytes) -> str:
+    """`read_payload(raw).token`, without decoding when the payload cannot carry an id or bookkeeping."""
+    if b'"id"' in raw or b'"attempts"' in raw or b'"last_error"' in raw or b'"queue"' in raw:
+        return read_payload(raw).token
+    return hashlib.sha1(raw).hexdigest()[:TOKEN_LEN]
+
+
+def failed_token(raw: bytes) -> str:
+    """`failed_rec(...).token` (the token of the entry's payload) without building the job."""
+    try:
+        text = raw.decode("utf-8")
+        entry = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return token(raw)
+    payload = entry.get("payload") if isinstance(entry, dict) else None
+    if not isinstance(payload, dict):
+        return token(raw)
+    span = value_span(text, entry, "payload")
+    return token(raw) if span is None else token(span.encode("utf-8"), span, payload)
+
+
+class Wanted:
+    """Ids being looked up: (queue or None, token prefix) pairs."""
+
+    def __init__(self, pairs: list[tuple[str | None, str]]) -> None:
+        self.pairs = pairs
+        self.exact: dict[str, list[str | None]] = {}
+        self.short: list[tuple[str | None, str]] = []
+        for queue, tok in pairs:
+            if len(tok) in (TOKEN_LEN, 32):
+                self.exact.setdefault(tok, []).append(queue)
+            else:
+                self.short.append((queue, tok))
+
+    def hits(self, tok: str, queue: str | None) -> list[tuple[str | None, str]]:
+        out = [(q, tok) for q in self.exact.get(tok, ()) if q is None or q == queue]
+        out += [(q, p) for q, p in self.short if tok.startswith(p) and (q is None or q == queue)]
+        return out
+
+    def any_queue(self, tok: str) -> bool:
+        return tok in self.exact or any(tok.startswith(p) for _, p in self.short)
+
+    def queues(self) -> set[str] | None:
+        """The queues to search, None for all."""
+        if any(q is None for q, _ in self.pairs):
+            return None
+        return {q for q, _ in self.pairs if q is not None}
+
+
+class View:
+    """The store as seen at `now` (one per backend call)."""
+
+    def __init__(self, backend: RedisBackend, now: datetime, max_run_time: float | None = None) -> None:
+        self.b = backend
+        self.max_run_time = max_run_time or backend.options.max_run_time
+        self.c = backend.client
+        self.k = backend.keys
+        self.now = now
+        self._locked: list[Rec] | None = None
+        self._qworkers: dict[str, dict[str, Any]] | None = None
+
+    # --- workers and staleness -------------------------------------------------------------
+    def qworkers(self) -> dict[str, dict[str, Any]]:
+        if self._qworkers is None:
+            out: dict[str, dict[str, Any]] = {}
+            for name, value in self.c.hgetall(self.k.qworkers).items():
+                try:
+                    info = json.loads(value)
+                except ValueError:
+                    continue
+                if isinstance(info, dict):
+                    out[name.decode("utf-8", "replace")] = info
+            self._qworkers = out
+        return self._qworkers
+
+    def owner_dead(self, worker: str) -> bool:
+        beats = {name: parse_time(info.get("heartbeat_at")) for name, info in self.qworkers().items()}
+        return owner_dead(worker, beats, self.now, self.b.options.worker_timeout)
+
+    def resque_dead(self, rid: str, beat: datetime | None) -> bool:
+        """A Ruby or PHP worker is dead when its heartbeat stopped, or it was a process of this host
+        that is gone (PHP workers never beat)."""
+        host, pid = split_rid(rid)
+        if host == HOSTNAME and pid is not None and not pid_alive(pid):
+            return True
+        limit = max(self.b.options.worker_timeout, RESQUE_PRUNE_INTERVAL)
+        return beat is not None and beat < self.now - timedelta(seconds=limit)
+
+    def locked_recs(self) -> list[Rec]:
+        """Every held job: qadmin's locked set (oldest lock first), then Resque workers' jobs by worker."""
+        if self._locked is not None:
+            return self._locked
+        cutoff = self.now - timedelta(seconds=self.max_run_time)
+        out: list[Rec] = []
+        for raw, _score in self.c.zrange(self.k.locked, 0, -1, withscores=True):
+            rec = locked_rec(self.k.locked, raw)
+            if rec is None:
+                continue
+            job = rec.job
+            stale = (job.locked_at is not None and job.locked_at < cutoff) or self.owner_dead(job.locked_by or "")
+            rec.job = replace(job, stale=stale)
+            out.append(rec)
+        own = {info.get("rid") for info in self.qworkers().values()}
+        rids = sorted(r.decode("utf-8", "replace") for r in self.c.smembers(self.k.workers))
+        foreign = [r for r in rids if r not in own and not (split_rid(r)[0] or "").endswith("-qadmin")]
+        if foreign:
+            values = self.c.mget([self.k.worker(r) for r in foreign])
+            beats = {k.decode("utf-8", "replace"): parse_time(v) for k, v in self.c.hgetall(self.k.heartbeat).items()}
+            for rid, value in zip(foreign, values):
+                if value is None:
+                    continue
+                rec = held_rec(self.k.worker(rid), rid, value)
+                if rec is None:
+                    continue
+                job = rec.job
+                dead = self.resque_dead(rid, beats.get(rid))
+                stale = dead or (job.locked_at is not None and job.locked_at < cutoff)
+                rec.job = replace(job, stale=stale)
+                rec.extra["dead"] = dead
+                out.append(rec)
+        self._locked = out
+        return out
+
+    def queue_names(self, selection: JobFilter | None = None) -> list[str]:
+        if selection is not None and selection.queues:
+            return sorted(set(selection.queues))
+        return sorted(q.decode("utf-8", "replace") for q in self.c.smembers(self.k.queues))
+
+    # --- reading lists in windows ---------------------------------------------------------------
+    def _window(self, key: str, lo: int, hi: int, zset: bool) -> list[bytes]:
+        if zset:
+            return self.c.zrange(key, lo, hi)
+        return self.c.lrange(key, lo, hi)
+
+    def _length(self, key: str, zset: bool) -> int:
+        return int(self.c.zcard(key) if zset else self.c.llen(key))
+
+    def iter_list(self, key: str, after: int | None, desc: bool, zset: bool = False) -> Iterator[tuple[int, bytes]]:
+        """(index, element) from just after `after` (None: from the start), forwards or backwards."""
+        if not desc:
+            i = 0 if after is None else after + 1
+            while True:
+                items = self._window(key, i, i + WINDOW - 1, zset)
+                for n, raw in enumerate(items):
+                    yield i + n, raw
+                if len(items) < WINDOW:
+                    return
+                i += WINDOW
+        else:
+            i = self._length(key, zset) - 1 if after is None else after - 1
+            while i >= 0:
+                lo = max(0, i - WINDOW + 1)
+                items = self._window(key, lo, i, zset)
+                for n in range(len(items) - 1, -1, -1):
+                    yield lo + n, items[n]
+                i = lo - 1
+
+    def iter_delayed(self, after: tuple[int, int] | None, desc: bool) -> Iterator[tuple[tuple[int, int], bytes]]:
+        """((timestamp, index), item) over resque-scheduler's delayed lists, in time order."""
+        bound: str | None = None
+        first = True
+        while True:
+            if not desc:
+                lo = f"({bound}" if bound is not None else (str(after[0]) if after else "-inf")
+                stamps = self.c.zrangebyscore(self.k.schedule, lo, "+inf", start=0, num=200)
+            else:
+                hi = f"({bound}" if bound is not None else (str(after[0]) if after else "+inf")
+                stamps = self.c.zrevrangebyscore(self.k.schedule, hi, "-inf", start=0, num=200)
+            if not stamps:
+                return
+            for member in stamps:
+                try:
+                    ts = int(float(member))
+                except ValueError:
+                    continue
+                resume = after[1] if (first and after is not None and ts == after[0]) else None
+                for i, raw in self.iter_list(self.k.delayed(ts), resume, desc):
+                    yield (ts, i), raw
+                first = False
+            bound = stamps[-1].decode()
+            first = False
+
+    # --- segments -------------------------------------------------------------------------------
+    def walk(self, selection: JobFilter, sort: str, cursor: str | None) -> Iterator[tuple[list[Any], Rec]]:
+        """(position, record) of every entry that may match, in the sort's order, after the cursor."""
+        if sort not in ORDERS:
+            raise UsageError(f"unknown sort {sort!r}; expected one of: {', '.join(ORDERS)}")
+        order, names_desc = ORDERS[sort]
+        start = decode_cursor(cursor, sort) if cursor else None
+        states = wanted_states(selection)
+        types = [t for t, _ in order]
+        for seg_type, desc in order:
+            if not SEGMENT_STATES[seg_type] & states:
+                continue
+            if start is not None and types.index(seg_type) < types.index(start[0]):
+                continue
+            here = start is not None and seg_type == start[0]
+            if seg_type == "Q":
+                names = sorted(self.queue_names(selection), reverse=names_desc)
+                for name in names:
+                    after = None
+                    if here and start is not None:
+                        if (name < start[1]) if not names_desc else (name > start[1]):
+                            continue
+                        if name == start[1]:
+                            after = start[2]
+                    key = self.k.queue(name)
+                    for i, raw in self.iter_list(key, after, desc):
+                        yield ["Q", name, i], queue_rec(key, name, raw, i)
+                continue
+            after = start[2] if here and start is not None else None
+            if seg_type == "L":
+                recs = self.locked_recs()
+                indexes = range(len(recs)) if not desc else range(len(recs) - 1, -1, -1)
+                for i in indexes:
+                    if after is not None and ((i <= after) if not desc else (i >= after)):
+                        continue
+                    yield ["L", "", i], recs[i]
+            elif seg_type == "D":
+                for (ts, i), raw in self.iter_delayed(tuple(after) if after else None, desc):  # type: ignore[arg-type]
+                    yield ["D", "", [ts, i]], delayed_rec(self.k.delayed(ts), ts, raw, i, self.now)
+            elif seg_type == "F":
+                for i, raw in self.iter_list(self.k.failed, after, desc):
+                    yield ["F", "", i], failed_rec(self.k.failed, raw, i)
+            elif seg_type == "Z":
+                for i, raw in self.iter_list(self.k.finished, after, desc, zset=True):
+                    rec = finished_rec(self.k.finished, raw)
+                    if rec is not None:
+                        rec.index = i
+                        yield ["Z", "", i], rec
+            start = None
+
+    # --- lookups by id --------------------------------------------------------------------------
+    def lookup(self, wanted: Wanted, first_live: bool = False) -> dict[tuple[str | None, str], list[Rec]]:
+        """Every stored entry of the wanted ids, live ones first (locked, pending, scheduled, failed,
+        then history). With `first_live`, stop as soon as each id has a live entry."""
+        found: dict[tuple[str | None, str], list[Rec]] = {}
+
+        def add(rec: Rec) -> None:
+            for pair in wanted.hits(rec.token, rec.job.queue):
+                found.setdefault(pair, []).append(rec)
+
+        def done() -> bool:
+            return first_live and all(any(r.job.state in LIVE for r in found.get(p, ())) for p in wanted.pairs)
+
+        for rec in self.locked_recs():
+            add(rec)
+        if done():
+            return found
+        names = wanted.queues()
+        for name in sorted(names) if names is not None else self.queue_names():
+            key = self.k.queue(name)
+            for i, raw in self.iter_list(key, None, False):
+                if wanted.hits(quick_token(raw), name):
+                    add(queue_rec(key, name, raw, i))
+                    if done():
+                        return found
+        for (ts, i), raw in self.iter_delayed(None, False):
+            if wanted.any_queue(quick_token(raw)):
+                rec = delayed_rec(self.k.delayed(ts), ts, raw, i, self.now)
+                add(rec)
+        if done():
+            return found
+        needles = [q.encode("utf-8") for q in names] if names is not None else None
+        for i, raw in self.iter_list(self.k.failed, None, False):
+            if needles is not None and not any(n in raw for n in needles):
+                continue
+            if wanted.any_queue(failed_token(raw)):
+                add(failed_rec(self.k.failed, raw, i))
+        if done():
+            return found
+        for i, raw in self.iter_list(self.k.finished, None, True, zset=True):
+            rec = finished_rec(self.k.finished, raw)
+            if rec is not None:
+                rec.index = i
+                add(rec)
+        return found
+
+
+def split_rid(rid: str) -> tuple[str | None, int | None]:
+    """A Resque worker id `HOST:PID:QUEUES` split on its first two colons."""
+    parts = rid.split(":", 2)
+    if len(parts) < 2:
+        return None, None
+    try:
+        return parts[0], int(parts[1])
+    except ValueError:
+        return parts[0], None
+
+
+def rid_queues(rid: str) -> list[str]:
+    parts = rid.split(":", 2)
+    return [q for q in parts[2].split(",") if q] if len(parts) == 3 else []
+
+
+def encode_cursor(sort: str, pos: list[Any]) -> str:
+    return json.dumps([sort, *pos], separators=(",", ":"))
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[str, str, Any]:
+    try:
+        value = json.loads(cursor)
+        if not (isinstance(value, list) and len(value) == 4 and value[0] == sort and value[1] in SEGMENT_STATES
+                and isinstance(value[2], str)):
+            raise ValueError("bad shape")
+        pos = value[3]
+        if value[1] == "D":
+            if not (isinstance(pos, list) and len(pos) == 2 and all(isinstance(x, int) for x in pos)):
+                raise ValueError("bad position")
+        elif not isinstance(pos, int):
+            raise ValueError("bad position")
+        return value[1], value[2], pos
+    except (ValueError, TypeError):
+        raise UsageError(f"invalid page cursor {cursor!r}") from None

@@ -1,0 +1,150 @@
+"""Counting the Redis store: per-queue counts, stats, queues and error groups.
+
+The failed list and the delayed lists are counted by Lua scripts in windows, so a count never
+moves every entry over the network and never blocks Redis for long.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from qadmin.backends import _redis_scan as scan
+from qadmin.backends._redis_json import epoch
+from qadmin.backends._redis_records import read_payload
+from qadmin.backends.base import ErrorGroup, Stats
+from qadmin.filters import JobFilter
+from qadmin.job import JobState, QueueInfo
+
+if TYPE_CHECKING:
+    from qadmin.backends.redis import RedisBackend
+
+#: failed entries counted per script call
+FAILED_WINDOW = 5000
+#: delayed timestamps counted per script call
+DELAYED_WINDOW = 500
+
+
+def _empty() -> dict[str, int]:
+    return {"pending": 0, "scheduled": 0, "locked": 0, "stale": 0, "failed": 0, "finished": 0}
+
+
+class StatsMixin:
+    def _counts(self: RedisBackend, now: datetime, queues: tuple[str, ...] | None = None,
+                max_run_time: float | None = None,
+                states: frozenset[JobState] = frozenset(JobState)) -> dict[str, dict[str, int]]:
+        """queue -> state -> count, reading only the structures that hold the wanted states."""
+        counts: dict[str, dict[str, int]] = {}
+
+        def slot(name: str) -> dict[str, int]:
+            return counts.setdefault(name, _empty())
+
+        view = scan.View(self, now, max_run_time)
+        with self._wrap():
+            names = list(queues) if queues else view.queue_names()
+            pipe = self.client.pipeline(transaction=False)
+            for name in names:
+                pipe.llen(self.keys.queue(name))
+            for name, n in zip(names, pipe.execute()):
+                slot(name)["pending"] += int(n)
+            wanted = {s.value for s in states}
+            stamps = int(self.client.zcard(self.keys.schedule)) if wanted & {"pending", "scheduled"} else 0
+            for start in range(0, stamps, DELAYED_WINDOW):
+                flat = self._count_delayed(keys=[self.keys.schedule], args=[
+                    self.keys.delayed_prefix, epoch(now), start, start + DELAYED_WINDOW - 1], client=self.client)
+                for i in range(0, len(flat), 3):
+                    c = slot(flat[i].decode("utf-8", "replace"))
+                    c["pending"] += int(flat[i + 1])
+                    c["scheduled"] += int(flat[i + 2])
+            failed = int(self.client.llen(self.keys.failed)) if wanted & {"failed", "finished"} else 0
+            for start in range(0, failed, FAILED_WINDOW):
+                flat = self._count_failed(keys=[self.keys.failed], args=[start, start + FAILED_WINDOW - 1],
+                                          client=self.client)
+                for i in range(0, len(flat), 3):
+                    c = slot(flat[i].decode("utf-8", "replace"))
+                    c["failed"] += int(flat[i + 1])
+                    c["finished"] += int(flat[i + 2])
+            for rec in view.locked_recs() if "locked" in wanted else ():
+                c = slot(rec.job.queue or "")
+                c["locked"] += 1
+                c["stale"] += int(rec.job.stale)
+            finished = view.iter_list(self.keys.finished, None, False, zset=True) if "finished" in wanted else ()
+            for _i, raw in finished:
+                try:
+                    queue = json.loads(raw).get("queue") or ""
+                except (ValueError, AttributeError):
+                    continue
+                slot(str(queue))["finished"] += 1
+        if queues:
+            counts = {q: c for q, c in counts.items() if q in queues}
+        return {q: c for q, c in counts.items() if q in names or any(c.values())}
+
+    def stats(self: RedisBackend, now: datetime, max_run_time: float | None = None) -> Stats:
+        counts = self._counts(now, None, max_run_time)
+        with self._wrap():
+            processed, failed = self.client.mget([self.keys.processed, self.keys.failed_count])
+            oldest = min((t for t in self._oldest_pending(now, list(counts)).values() if t is not None), default=None)
+            minute = int(epoch(now)) // 60 * 60
+            minutes = [minute - 60 * i for i in range(59, -1, -1)]
+            pipe = self.client.pipeline(transaction=False)
+            for m in minutes:
+                pipe.hmget(self.keys.throughput(m), "processed", "failed")
+            throughput = [(datetime.fromtimestamp(m, timezone.utc), int(p or 0), int(f or 0))
+                          for m, (p, f) in zip(minutes, pipe.execute()) if p or f]
+        paused = self.paused()
+        workers = sum(1 for w in self.workers(now) if not w.stale)
+        for name in paused:
+            if name != "*":
+                counts.setdefault(name, _empty())
+        return Stats(queues=dict(sorted(counts.items())), processed=int(processed or 0), failed=int(failed or 0),
+                     oldest_pending_at=oldest, paused=paused, workers=workers, throughput=throughput)
+
+    def _oldest_pending(self: RedisBackend, now: datetime, names: list[str]) -> dict[str, datetime | None]:
+        """When the head of each queue was enqueued (php-resque `queue_time`, qadmin `enqueued_at`,
+        ActiveJob's `enqueued_at`), or since when a due delayed item waits."""
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.lindex(self.keys.queue(name), 0)
+        out: dict[str, datetime | None] = {}
+        for name, head in zip(names, pipe.execute()):
+            out[name] = read_payload(head).job_fields()["created_at"] if head is not None else None
+        due = self.client.zrangebyscore(self.keys.schedule, "-inf", int(epoch(now)), start=0, num=1)
+        if due:
+            try:
+                moment = datetime.fromtimestamp(int(float(due[0])), timezone.utc)
+                out["(due delayed)"] = moment
+            except ValueError:
+                pass
+        return out
+
+    def queues(self: RedisBackend, now: datetime) -> list[QueueInfo]:
+        counts = self._counts(now)
+        paused_all, paused = self._paused_flags(list(counts))
+        with self._wrap():
+            oldest = self._oldest_pending(now, list(counts))
+        return [QueueInfo(name=q, counts=c, paused=paused_all or q in paused, oldest_pending_at=oldest.get(q))
+                for q, c in sorted(counts.items())]
+
+    def error_groups(self: RedisBackend, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
+        selection = selection if selection.states else selection.with_states(JobState.FAILED)
+        states = scan.wanted_states(selection)
+        groups: dict[str, dict[str, Any]] = {}
+        with self._wrap():
+            for _pos, rec in self._view(now).walk(replace(selection, ids=()), "id", None):
+                job = rec.job
+                if job.state not in states or not selection.matches(job):
+                    continue
+                key = job.error_message or "(no error recorded)"
+                g = groups.setdefault(key, {"count": 0, "queues": set(), "classes": set(), "last": None,
+                                            "sample": job.id})
+                g["count"] += 1
+                g["queues"].add(job.queue or "")
+                if len(g["classes"]) < 10:
+                    g["classes"].add(job.class_name)
+                if job.failed_at is not None and (g["last"] is None or job.failed_at > g["last"]):
+                    g["last"] = job.failed_at
+        ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
+        return [ErrorGroup(error=k, count=g["count"], queues=sorted(g["queues"]), classes=sorted(g["classes"]),
+                           last_failed_at=g["last"], sample_id=g["sample"]) for k, g in ordered]

@@ -1,0 +1,146 @@
+"""The Redis backend, in Resque's key layout (formats.md §1–§3, rules of §8).
+
+Resque, php-resque and resque-scheduler keep working on the same keys: qadmin writes their
+payloads, failure entries, delayed items and worker records byte for byte, and keeps its own
+bookkeeping under `NS qadmin:` (outside `queue:` and out of the `queues` set).
+
+Reliable reserve (rule 8): a worker reads the first entries of a queue, decodes them, and only
+claims one it can run, with a Lua script that moves exactly those bytes into qadmin's locked set
+(`NS qadmin:locked`, scored by lock time) and writes Resque's `worker:ID`. A worker killed mid-job
+loses nothing: its entry stays in the locked set until the job completes, fails, or an operator
+unlocks it (`qadmin unlock --stale` puts it back at the head of its queue).
+
+Every change is a guarded unit of `lua/apply.lua`: it happens only while the entry still holds
+the bytes that were read, so an operator never acts on something else than what was shown.
+
+Retrying a failure entry re-enqueues its whole payload and, like resque-web, keeps the entry
+with a `retried_at` mark (such entries count as finished); `failed_on_retry="remove"` (or
+`?failed_on_retry=remove` in the URL) removes it instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Iterator
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis as redis_lib
+
+from qadmin.backends import _redis_scan as scan
+from qadmin.backends._redis_admin import AdminMixin
+from qadmin.backends._redis_engine import EngineMixin
+from qadmin.backends._redis_lua import Batch, script_source
+from qadmin.backends._redis_records import Keys, Rec, parse_id
+from qadmin.backends._redis_stats import StatsMixin
+from qadmin.backends._redis_workers import WorkersMixin
+from qadmin.backends.base import BackendOptions
+from qadmin.errors import BackendUnavailable, ConfigError, QadminError
+from qadmin.job import JobId
+
+#: what `?failed_on_retry=` may say
+RETRY_MODES = ("mark", "remove")
+
+
+class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
+    kind = "redis"
+    supports_priority = False
+    records_finished = True
+
+    def __init__(self, url: str, options: BackendOptions | None = None, *, failed_on_retry: str | None = None) -> None:
+        self.options = options or BackendOptions()
+        url, params = _own_params(url)
+        self.failed_on_retry = failed_on_retry or params.get("failed_on_retry", "mark")
+        if self.failed_on_retry not in RETRY_MODES:
+            raise ConfigError(f"failed_on_retry must be one of {', '.join(RETRY_MODES)}, not {self.failed_on_retry!r}")
+        parts = urlsplit(url)
+        self.safe_url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+        self.client = _connect(url, self.safe_url)
+        self.keys = Keys(self.options.namespace)
+        self._apply = self.client.register_script(script_source("apply.lua"))
+        self._count_failed = self.client.register_script(script_source("count_failed.lua"))
+        self._count_delayed = self.client.register_script(script_source("count_delayed.lua"))
+        # the web face calls from several threads: these memories are shared
+        self._mutex = threading.RLock()
+        self._recs: OrderedDict[str, list[Rec]] = OrderedDict()
+        self._removed: dict[int, dict[str, list[int]]] = {}
+        self._held: dict[tuple[str, str], tuple[bytes, str | None]] = {}
+        self._rids: dict[str, str | None] = {}
+        self._winfo: dict[str, dict[str, Any]] = {}
+
+    # --- plumbing ----------------------------------------------------------------------------
+    @contextmanager
+    def _wrap(self) -> Iterator[None]:
+        try:
+            yield
+        except QadminError:
+            raise
+        except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
+            raise BackendUnavailable(f"cannot reach {self.safe_url}: {exc}") from exc
+        except redis_lib.RedisError as exc:
+            raise QadminError(f"redis error at {self.safe_url}: {exc}") from exc
+
+    def _run(self, batch: Batch) -> list[bool]:
+        with self._wrap():
+            return batch.run(self._apply, self.client)
+
+    def _view(self, now: datetime) -> scan.View:
+        return scan.View(self, now)
+
+
+    # --- set-up ------------------------------------------------------------------------------
+    def init(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        with self._wrap():
+            self.client.ping()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def flush(self) -> None:
+        """Counters are written with each job: nothing is buffered."""
+
+    def parse_id(self, text: str) -> JobId:
+        return parse_id(text)
+
+
+def _connect(url: str, safe_url: str) -> redis_lib.Redis:
+    """A client for `redis://`, `rediss://`, `unix://`, or `redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`
+    (the master of a Sentinel-monitored service)."""
+    options: dict[str, Any] = {"decode_responses": False, "socket_connect_timeout": 5, "health_check_interval": 30}
+    parts = urlsplit(url)
+    try:
+        if parts.scheme.lower() != "redis+sentinel":
+            return redis_lib.Redis.from_url(url, **options)
+        from redis.sentinel import Sentinel
+
+        hosts = []
+        for item in parts.netloc.rsplit("@", 1)[-1].split(","):
+            host, _, port = item.rpartition(":") if ":" in item else (item, "", "")
+            hosts.append((host or "127.0.0.1", int(port or 26379)))
+        path = [p for p in parts.path.split("/") if p]
+        if not path:
+            raise ValueError("name the Sentinel service: redis+sentinel://HOST:PORT/SERVICE[/DB]")
+        password = parts.password
+        sentinel = Sentinel(hosts, socket_timeout=5, socket_connect_timeout=5)
+        return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=password,
+                                   decode_responses=False, socket_connect_timeout=5)
+    except ValueError as exc:
+        raise ConfigError(f"bad Redis URL {safe_url}: {exc}") from exc
+
+
+def _own_params(url: str) -> tuple[str, dict[str, str]]:
+    """Take qadmin's own query parameters out of a Redis URL."""
+    parts = urlsplit(url)
+    ours: dict[str, str] = {}
+    theirs = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "failed_on_retry":
+            ours[key] = value
+        else:
+            theirs.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(theirs))), ours
