@@ -1,0 +1,194 @@
+"""The web dashboard: `create_app(ops=None, config=None)` builds the Flask app.
+
+The app reads and acts only through `qadmin.ops.Ops` objects handed to it (the CLI's `serve`
+and the tests are the composition roots). Settings, all optional, in `config`:
+
+    QADMIN_BACKENDS          {name: Ops or a function returning an Ops} for the switcher;
+                             without it, `ops` is the one backend ("default")
+    QADMIN_DEFAULT_BACKEND   the name used when a session has not chosen one
+    QADMIN_PASSWORD          the login password (else a random start-up token is made)
+    QADMIN_LOGIN_TOKEN       the start-up token (made here when neither is given)
+    QADMIN_READ_ONLY         hide and refuse (403) every action
+    QADMIN_REFRESH           seconds between live refreshes of the overview and workers (0: off)
+    QADMIN_PREVIEW_TTL       seconds a confirmation page stays valid (default 600)
+    SECRET_KEY               signs sessions and CSRF tokens; random per process by default, so
+                             a restart logs everyone out
+
+Security, in one place: authentication before every view but login (`auth.authenticate`), a
+CSRF token on every POST from a browser session (Flask-WTF), 403 for actions when read-only
+(`pages.mutating`), and the response headers of `_security_headers`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any, Callable, Mapping
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from qadmin.errors import (
+    BackendUnavailable,
+    ConfigError,
+    InvalidTransition,
+    JobNotFound,
+    MissingTable,
+    QadminError,
+    UsageError,
+)
+from qadmin.ops import Ops
+from qadmin.web.state import Backends, PreviewStore, WebState
+
+log = logging.getLogger("qadmin.web")
+
+#: HTTP status of each error an ops call may raise; the first matching class wins
+STATUS: tuple[tuple[type[QadminError], int], ...] = (
+    (JobNotFound, 404),
+    (InvalidTransition, 409),
+    (UsageError, 400),
+    (ConfigError, 400),
+    (BackendUnavailable, 503),
+    (MissingTable, 503),
+)
+
+#: scripts and styles only from our own static files: no inline script can run, whatever a
+#: payload contains
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def create_app(ops: Ops | None = None, config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=secrets.token_hex(32),
+        SESSION_COOKIE_NAME="qadmin_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # a dashboard stays open for hours; the token is still bound to the session
+        WTF_CSRF_TIME_LIMIT=12 * 3600,
+        # checked in _guard after authentication, so that bearer requests can skip it
+        WTF_CSRF_CHECK_DEFAULT=False,
+        QADMIN_READ_ONLY=False,
+        QADMIN_REFRESH=5,
+        QADMIN_PREVIEW_TTL=600,
+        QADMIN_PASSWORD=None,
+        QADMIN_LOGIN_TOKEN=None,
+    )
+    if config:
+        app.config.update(config)
+
+    from qadmin.web.auth import Auth
+
+    password = app.config["QADMIN_PASSWORD"] or None
+    token = None if password else (app.config["QADMIN_LOGIN_TOKEN"] or secrets.token_urlsafe(24))
+    app.config["QADMIN_LOGIN_TOKEN"] = token
+    app.extensions["qadmin"] = WebState(
+        backends=_backends(ops, app.config),
+        previews=PreviewStore(ttl=float(app.config["QADMIN_PREVIEW_TTL"])),
+        auth=Auth(password=password, token=token),
+    )
+    csrf = CSRFProtect(app)
+
+    from qadmin.web import api, auth, metrics, pages
+    from qadmin.web.templating import install
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp, url_prefix="/api")
+    app.register_blueprint(metrics.bp)
+    install(app)
+
+    @app.before_request
+    def _guard() -> None:
+        if request.endpoint is None:
+            return  # a 404 or 405: nothing to protect
+        auth.authenticate()
+        if not g.via_bearer:
+            csrf.protect()
+
+    app.after_request(_security_headers)
+    app.register_error_handler(QadminError, _qadmin_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    return app
+
+
+def _backends(ops: Ops | None, config: Mapping[str, Any]) -> Backends:
+    sources = dict(config.get("QADMIN_BACKENDS") or {})
+    default = config.get("QADMIN_DEFAULT_BACKEND")
+    if ops is not None:
+        name = default or next((n for n, s in sources.items() if s is ops), "default")
+        sources.setdefault(name, ops)
+        default = name
+    if not sources:
+        # `flask --app qadmin.web run`: the same backend the CLI would pick
+        from qadmin.config import DEFAULT_URL, load_config
+
+        conf = load_config(config.get("QADMIN_CONFIG"))
+        for entry in conf.backends.values():
+            sources[entry.name] = opener(entry.url, entry.table, entry.namespace)
+        if not sources:
+            sources["default"] = opener(DEFAULT_URL)
+        default = default or conf.default or next(iter(sources))
+    return Backends(sources, default or next(iter(sources)))
+
+
+def opener(url: str, table: str | None = None, namespace: str = "resque") -> Callable[[], Ops]:
+    """A function that opens this backend when the switcher first needs it."""
+    from qadmin.backends.base import BackendOptions
+
+    return lambda: Ops.open(url, options=BackendOptions(table=table, namespace=namespace), face="web")
+
+
+def _security_headers(response: Any) -> Any:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    # same-origin rather than no-referrer: Flask-WTF checks the referrer on HTTPS
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.endpoint != "static":
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def wants_json() -> bool:
+    return request.blueprint in ("api", "metrics") or request.path.startswith("/api/")
+
+
+def error_status(exc: QadminError) -> int:
+    for cls, status in STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def _qadmin_error(exc: QadminError) -> Any:
+    status = error_status(exc)
+    if status >= 500:
+        log.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.path, exc)
+    return _error_response(status, type(exc).__name__, exc.message)
+
+
+def _csrf_error(exc: CSRFError) -> Any:
+    return _error_response(400, "CSRFError", f"{exc.description} Reload the page and try again.")
+
+
+def _http_error(exc: HTTPException) -> Any:
+    if exc.response is not None:
+        return exc.response  # an abort() with a ready response (auth, throttle)
+    name = (exc.name or "Error").replace(" ", "")
+    return _error_response(exc.code or 500, name, exc.description or exc.name or "error")
+
+
+def _error_response(status: int, kind: str, message: str) -> Any:
+    if wants_json():
+        return jsonify({"error": {"type": kind, "message": message, "status": status}}), status
+    return render_template("qadmin/error.html", status=status, kind=kind, message=message), status

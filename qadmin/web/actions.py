@@ -1,0 +1,174 @@
+"""What pages and the API share about actions: the read-only guard, turning request parameters
+into a `JobFilter`, and the checks a bulk preview needs before it is frozen."""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, TypeVar
+
+from flask import abort, current_app
+from werkzeug.datastructures import MultiDict
+
+from qadmin.backends.base import SORTS, Stats
+from qadmin.errors import InvalidTransition, UsageError
+from qadmin.filters import JobFilter
+from qadmin.job import Job, JobId
+from qadmin.ops import VERBS, BulkResult, Ops, Preview
+
+#: request parameters that make up a filter (JobFilter.from_params' names)
+FILTER_KEYS = ("state", "queue", "class", "args", "search", "id", "worker", "stale", "error", "undecodable")
+#: the largest page a listing serves
+MAX_LIMIT = 500
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def mutating(view: F) -> F:
+    """Mark a view that changes data: refused with 403 when the dashboard is read-only.
+
+    Authentication and CSRF are checked before any view runs (create_app's `_guard`); this is
+    the one other gate an action passes."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if current_app.config["QADMIN_READ_ONLY"]:
+            abort(403, description="This dashboard is read-only: actions are disabled.")
+        return view(*args, **kwargs)
+
+    wrapper.qadmin_mutating = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def filter_params(source: Mapping[str, Any]) -> dict[str, Any]:
+    """The filter fields of a query string, a form or a JSON body, as `from_params` takes them."""
+    out: dict[str, Any] = {}
+    for key in FILTER_KEYS:
+        if isinstance(source, MultiDict):
+            values = [v for v in source.getlist(key) if v != ""]
+            if not values:
+                continue
+            value: Any = values if len(values) > 1 else values[0]
+        else:
+            if source.get(key) in (None, ""):
+                continue
+            value = source[key]
+        if key == "args" and not isinstance(value, str):
+            # a JSON body may give the arguments as a real array
+            value = json.dumps(value)
+        if key in ("stale", "undecodable") and isinstance(value, bool):
+            value = "1" if value else ""
+        out[key] = value
+    return out
+
+
+def parse_filter(ops: Ops, source: Mapping[str, Any]) -> JobFilter:
+    selection = JobFilter.from_params(filter_params(source))
+    if selection.ids:
+        ids = tuple(ops.backend.parse_id(str(i)) for i in selection.ids)
+        selection = JobFilter(**{**selection.__dict__, "ids": ids})
+    return selection
+
+
+def parse_limit(text: str | None, default: int = 50) -> int:
+    if text in (None, ""):
+        return default
+    try:
+        value = int(str(text))
+    except ValueError:
+        raise UsageError(f"limit must be a whole number, not {text!r}") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise UsageError(f"limit must be between 1 and {MAX_LIMIT}")
+    return value
+
+
+def parse_sort(text: str | None) -> str:
+    if text in (None, ""):
+        return "id"
+    if text not in SORTS:
+        raise UsageError(f"unknown sort {text!r}; expected one of: {', '.join(SORTS)}")
+    return str(text)
+
+
+def check_bulk(verb: str, selection: JobFilter) -> None:
+    """The rules the CLI applies before a bulk verb, so both faces refuse the same things."""
+    if verb not in VERBS:
+        raise UsageError(f"unknown action {verb!r}; expected one of: {', '.join(VERBS)}")
+    if selection.is_empty:
+        raise UsageError(f"say which jobs to {verb}: select jobs or narrow the filter")
+    if verb == "dequeue" and not selection.ids and (len(selection.queues) != 1 or not selection.class_name):
+        raise UsageError("dequeue needs one queue and a class (and optionally exact args)")
+
+
+def preview(ops: Ops, verb: str, selection: JobFilter) -> Preview:
+    check_bulk(verb, selection)
+    return ops.preview(verb, selection)
+
+
+def act_on_one(ops: Ops, verb: str, job_id: JobId | str) -> BulkResult | Job:
+    """One job, one verb: 404 if it does not exist, 409 if its state does not allow the verb."""
+    if verb == "retry":
+        return ops.retry_job(job_id)
+    if verb not in ("delete", "unlock"):
+        raise UsageError(f"unknown action {verb!r} for one job")
+    job = ops.show(job_id)
+    if job.state not in VERBS[verb]:
+        raise InvalidTransition(job.id, job.state.value, verb)
+    result = ops.apply(ops.preview(verb, JobFilter(ids=(job.id,))))
+    if not result.changed:
+        raise InvalidTransition(job.id, "changed meanwhile", verb)
+    return result
+
+
+def past(verb: str) -> str:
+    return {
+        "retry": "retried",
+        "delete": "deleted",
+        "dequeue": "dequeued",
+        "unlock": "unlocked",
+        "pause": "paused",
+        "resume": "resumed",
+    }.get(verb, verb)
+
+
+def summary(result: BulkResult) -> str:
+    if result.matched == 0:
+        return f"No jobs matched: nothing to {result.verb}."
+    text = f"{past(result.verb).capitalize()} {result.changed} of {result.matched} job(s)."
+    if result.skipped:
+        text += f" {len(result.skipped)} skipped: changed state since the preview, or never allowed it."
+    return text
+
+
+def stats_dict(st: Stats) -> dict[str, Any]:
+    """`qadmin stats --json`, key for key."""
+    return {
+        "queues": st.queues,
+        "totals": st.totals(),
+        "processed": st.processed,
+        "failed": st.failed,
+        "oldest_pending_at": st.oldest_pending_at.isoformat() if st.oldest_pending_at else None,
+        "paused": st.paused,
+        "workers": st.workers,
+        "throughput": [{"minute": m.isoformat(), "processed": p, "failed": f} for m, p, f in st.throughput],
+    }
+
+
+def show_dict(ops: Ops, job: Job) -> dict[str, Any]:
+    """`qadmin show --json`, key for key."""
+    out = job.to_dict()
+    out["raw"] = job.raw
+    if job.display is not None:
+        out["decoded"] = job.display
+    if job.meta:
+        out["meta"] = job.meta
+    out["audit"] = [a.to_dict() for a in ops.audit(limit=50, job_id=job.id)]
+    return out
+
+
+def oldest_age(st: Stats, now: datetime | None = None) -> float | None:
+    if st.oldest_pending_at is None:
+        return None
+    now = now or datetime.now(timezone.utc)
+    return max((now - st.oldest_pending_at).total_seconds(), 0.0)

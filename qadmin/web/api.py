@@ -1,0 +1,181 @@
+"""Blueprint "api": JSON under /api, the same JSON as the CLI's `--json`.
+
+Listings are GETs; every change is a POST (a JSON object or form fields) that needs a bearer
+token, or a session cookie plus the CSRF token in an `X-CSRFToken` header. Bulk verbs work in
+one step with `dry_run` like the CLI (`POST /api/retry`), or in the dashboard's two steps:
+`POST /api/previews` freezes the matching ids and answers a token, `POST
+/api/previews/<token>/apply` acts on exactly those. The description is at /api/openapi.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from werkzeug.datastructures import MultiDict
+
+from qadmin.config import parse_duration
+from qadmin.errors import ConfigError, UsageError
+from qadmin.filters import JobFilter
+from qadmin.job import JobState
+from qadmin.web.actions import (
+    act_on_one,
+    check_bulk,
+    mutating,
+    parse_filter,
+    parse_limit,
+    parse_sort,
+    preview,
+    show_dict,
+    stats_dict,
+)
+from qadmin.web.state import backend_name, get_ops, web_state
+
+bp = Blueprint("api", __name__)
+
+
+def _body() -> MultiDict[str, Any] | dict[str, Any]:
+    """A POST's parameters: a JSON object, or form fields."""
+    if request.is_json:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise UsageError("the request body must be a JSON object")
+        return data
+    return request.form
+
+
+def _flag(source: Any, key: str) -> bool:
+    value = source.get(key)
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() in ("1", "true", "yes", "on") if value is not None else False
+
+
+# --- listings ----------------------------------------------------------------------------------
+@bp.get("/stats")
+def stats():
+    return jsonify(stats_dict(get_ops().stats()))
+
+
+@bp.get("/queues")
+def queues():
+    return jsonify([q.to_dict() for q in get_ops().queues()])
+
+
+@bp.get("/workers")
+def workers():
+    return jsonify([w.to_dict() for w in get_ops().workers()])
+
+
+@bp.get("/errors")
+def errors():
+    ops = get_ops()
+    selection = parse_filter(ops, request.args).with_states(JobState.FAILED)
+    groups = ops.error_groups(selection, limit=parse_limit(request.args.get("limit"), 50))
+    return jsonify([g.to_dict() for g in groups])
+
+
+@bp.get("/audit")
+def audit():
+    entries = get_ops().audit(
+        limit=parse_limit(request.args.get("limit"), 50), job_id=request.args.get("job") or None
+    )
+    return jsonify([e.to_dict() for e in entries])
+
+
+@bp.get("/jobs")
+def jobs():
+    ops = get_ops()
+    page = ops.list_jobs(
+        parse_filter(ops, request.args),
+        limit=parse_limit(request.args.get("limit")),
+        cursor=request.args.get("cursor") or None,
+        sort=parse_sort(request.args.get("sort")),
+    )
+    return jsonify({"jobs": [j.to_dict() for j in page.jobs], "next_cursor": page.next_cursor})
+
+
+@bp.get("/jobs/<path:job_id>")
+def job(job_id: str):
+    ops = get_ops()
+    return jsonify(show_dict(ops, ops.show(job_id)))
+
+
+@bp.get("/backends")
+def backends():
+    state = web_state()
+    return jsonify(
+        {"backends": state.backends.names, "default": state.backends.default, "current": backend_name()}
+    )
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from qadmin.web.openapi import spec
+
+    return jsonify(spec())
+
+
+# --- one job -----------------------------------------------------------------------------------
+@bp.post("/jobs/<path:job_id>/<any(retry, delete, unlock):verb>")
+@mutating
+def job_action(job_id: str, verb: str):
+    return jsonify(act_on_one(get_ops(), verb, job_id).to_dict())
+
+
+# --- bulk verbs, one step (like the CLI) ---------------------------------------------------------
+@bp.post("/<any(retry, delete, dequeue, unlock):verb>")
+@mutating
+def bulk(verb: str):
+    ops = get_ops()
+    body = _body()
+    selection = parse_filter(ops, body)
+    dry_run = _flag(body, "dry_run")
+    if verb == "unlock" and body.get("older_than") not in (None, ""):
+        try:
+            older_than = parse_duration(body["older_than"])
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        if selection.is_empty and not selection.stale_only:
+            selection = JobFilter(states=frozenset({JobState.LOCKED}))
+        return jsonify(ops.unlock(selection, older_than=older_than, dry_run=dry_run).to_dict())
+    check_bulk(verb, selection)
+    frozen = ops.preview(verb, selection)
+    return jsonify(ops.apply(frozen, dry_run=dry_run).to_dict())
+
+
+# --- bulk verbs, two steps (like the dashboard) --------------------------------------------------
+@bp.post("/previews")
+@mutating
+def create_preview():
+    ops = get_ops()
+    body = _body()
+    verb = str(body.get("verb") or "")
+    frozen = preview(ops, verb, parse_filter(ops, body))
+    store = web_state().previews
+    token = store.put(frozen, backend_name(), "/")
+    return jsonify(
+        {"token": token, "expires_in": int(store.ttl), "backend": backend_name(), **frozen.to_dict()}
+    ), 201
+
+
+@bp.get("/previews/<token>")
+def show_preview(token: str):
+    stored = web_state().previews.get(token)
+    return jsonify({"token": token, "backend": stored.backend, **stored.preview.to_dict()})
+
+
+@bp.post("/previews/<token>/apply")
+@mutating
+def apply_preview(token: str):
+    stored = web_state().previews.take(token)
+    return jsonify(get_ops(stored.backend).apply(stored.preview).to_dict())
+
+
+# --- queues ------------------------------------------------------------------------------------
+@bp.post("/queues/<path:queue>/<any(pause, resume):verb>")
+@mutating
+def queue_action(queue: str, verb: str):
+    ops = get_ops()
+    changed = ops.pause(queue) if verb == "pause" else ops.resume(queue)
+    return jsonify({"queue": queue, "paused": verb == "pause", "changed": changed})

@@ -1,0 +1,74 @@
+"""`/metrics`: the numbers of `qadmin stats` in Prometheus' text exposition format (0.0.4).
+
+Written by hand rather than with prometheus_client: a handful of gauges and counters read
+fresh from the backend on each scrape, with no registry or process-global state to manage.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from flask import Blueprint, Response
+
+from qadmin.web.actions import oldest_age
+from qadmin.web.state import backend_name, get_ops
+
+bp = Blueprint("metrics", __name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    ops = get_ops()
+    st = ops.stats()
+    backend = backend_name()
+    lines: list[str] = []
+
+    def family(name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]]) -> None:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            lines.append(f"{name}{_labels({'backend': backend, **labels})} {_value(value)}")
+
+    family(
+        "qadmin_jobs",
+        "gauge",
+        "Jobs per queue and state (stale locks also count as locked).",
+        (({"queue": q, "state": s}, n) for q, counts in st.queues.items() for s, n in counts.items()),
+    )
+    family(
+        "qadmin_queue_paused",
+        "gauge",
+        "1 when the queue is paused.",
+        (({"queue": q}, 1 if q in st.paused else 0) for q in st.queues),
+    )
+    family(
+        "qadmin_processed_total", "counter", "Jobs run by workers, failures included.", [({}, st.processed)]
+    )
+    family("qadmin_failed_total", "counter", "Job runs that raised.", [({}, st.failed)])
+    family("qadmin_workers", "gauge", "Live workers.", [({}, st.workers)])
+    age = oldest_age(st, ops.clock())
+    family(
+        "qadmin_oldest_pending_age_seconds",
+        "gauge",
+        "Seconds the oldest pending job has waited (0 when none is pending).",
+        [({}, age or 0.0)],
+    )
+    return Response("\n".join(lines) + "\n", content_type=CONTENT_TYPE)
+
+
+def _labels(labels: dict[str, str]) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items()) + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _value(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(round(float(value), 3))

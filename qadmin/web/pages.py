@@ -1,0 +1,321 @@
+"""Blueprint "pages": the server-rendered dashboard. Views parse, call ops, render.
+
+Each page with a live refresh has one context function that feeds both the full page and its
+partial (`/partials/...`), so the two never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from werkzeug.datastructures import MultiDict
+
+from qadmin.errors import UsageError
+from qadmin.filters import JobFilter
+from qadmin.job import JobState
+from qadmin.ops import Ops
+from qadmin.web import charts
+from qadmin.web.actions import (
+    act_on_one,
+    mutating,
+    oldest_age,
+    parse_filter,
+    parse_limit,
+    parse_sort,
+    past,
+    preview,
+    summary,
+)
+from qadmin.web.auth import safe_next
+from qadmin.web.state import backend_name, get_ops, web_state
+from qadmin.web.templating import STATES
+
+bp = Blueprint("pages", __name__)
+
+
+# --- overview ----------------------------------------------------------------------------------
+def overview_context(ops: Ops) -> dict[str, Any]:
+    now = ops.clock()
+    st = ops.stats()
+    queues = dict(st.queues)
+    rows = []
+    for name, counts in queues.items():
+        rows.append(
+            {
+                "name": name,
+                "counts": counts,
+                "paused": name in st.paused,
+                "segments": charts.stacked(counts, STATES[:-1]),
+            }
+        )
+    totals = st.totals()
+    workers = ops.workers()
+    return {
+        "now": now,
+        "stats": st,
+        "rows": rows,
+        "totals": totals,
+        "oldest_age": oldest_age(st, now),
+        "chart": charts.throughput(st.throughput, now),
+        "workers": workers[:8],
+        "workers_total": len(workers),
+        "workers_stale": sum(1 for w in workers if w.stale),
+        "stale_total": totals.get("stale", 0),
+    }
+
+
+@bp.get("/")
+def overview():
+    return render_template("qadmin/overview.html", **overview_context(get_ops()))
+
+
+@bp.get("/partials/overview")
+def overview_partial():
+    return render_template("qadmin/partials/overview_body.html", **overview_context(get_ops()))
+
+
+# --- jobs --------------------------------------------------------------------------------------
+def _tab_counts(ops: Ops, selection: JobFilter) -> dict[str, int]:
+    base = {**selection.__dict__, "states": frozenset(), "stale_only": False}
+    out: dict[str, int] = {}
+    for word in STATES:
+        if word == "stale":
+            narrowed = JobFilter(**{**base, "states": frozenset({JobState.LOCKED}), "stale_only": True})
+        else:
+            narrowed = JobFilter(**{**base, "states": frozenset({JobState(word)})})
+        out[word] = ops.count(narrowed)
+    return out
+
+
+@bp.get("/jobs")
+def jobs():
+    ops = get_ops()
+    selection = parse_filter(ops, request.args)
+    sort = parse_sort(request.args.get("sort"))
+    limit = parse_limit(request.args.get("limit"))
+    cursor = request.args.get("cursor") or None
+    page = ops.list_jobs(selection, limit=limit, cursor=cursor, sort=sort)
+    params = selection.to_params()
+    state_word = params.get("state", "")
+    listing = {
+        k: v
+        for k, v in (("sort", sort if sort != "id" else None), ("limit", limit if limit != 50 else None))
+        if v is not None
+    }
+    rest = {k: v for k, v in params.items() if k != "state"}
+    tab_urls = {"": url_for("pages.jobs", **rest, **listing)}
+    tab_urls.update({w: url_for("pages.jobs", **rest, state=w, **listing) for w in STATES})
+    return render_template(
+        "qadmin/jobs.html",
+        now=ops.clock(),
+        page=page,
+        selection=selection,
+        params=params,
+        state_word=state_word,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        tab_urls=tab_urls,
+        first_url=url_for("pages.jobs", **params, **listing) if cursor else None,
+        next_url=url_for("pages.jobs", **params, **listing, cursor=page.next_cursor)
+        if page.next_cursor
+        else None,
+        here=request.full_path.rstrip("?"),
+        counts=_tab_counts(ops, selection),
+        queue_names=[q.name for q in ops.queues()],
+        bulk_verbs=_bulk_verbs(state_word, selection),
+    )
+
+
+def _bulk_verbs(state_word: str, selection: JobFilter) -> list[str]:
+    """The bulk actions that make sense on a state tab; dequeue once one queue and a class are
+    chosen, as Resque's dequeue needs."""
+    verbs = {
+        "": ["retry", "unlock", "delete"],
+        "failed": ["retry", "delete"],
+        "locked": ["unlock", "delete"],
+        "stale": ["unlock", "delete"],
+        "pending": ["delete"],
+        "scheduled": ["delete"],
+        "finished": [],
+    }.get(state_word, ["retry", "unlock", "delete"])
+    if state_word in ("pending", "scheduled") and len(selection.queues) == 1 and selection.class_name:
+        verbs = ["dequeue", *verbs]
+    return verbs
+
+
+@bp.get("/jobs/<path:job_id>")
+def job(job_id: str):
+    ops = get_ops()
+    found = ops.show(job_id)
+    history = ops.audit(limit=50, job_id=found.id)
+    return render_template(
+        "qadmin/job.html",
+        job=found,
+        history=history,
+        now=ops.clock(),
+        payload={"args": found.args, "kwargs": found.kwargs} if found.display is None else found.display,
+    )
+
+
+@bp.post("/job-action")
+@mutating
+def job_action():
+    verb = request.form.get("verb", "")
+    job_id = request.form.get("id", "")
+    if not job_id:
+        raise UsageError("which job? the form sent no id")
+    if verb == "delete":
+        # deleting cannot be undone: confirm it like a bulk action
+        return _store_preview(
+            "delete", JobFilter(ids=(get_ops().backend.parse_id(job_id),)), back=url_for("pages.jobs")
+        )
+    act_on_one(get_ops(), verb, job_id)
+    flash(f"{past(verb).capitalize()} job {job_id}.", "success")
+    return redirect(url_for("pages.job", job_id=job_id), code=303)
+
+
+# --- bulk actions: preview -> confirm -> apply ---------------------------------------------------
+@bp.post("/actions/preview")
+@mutating
+def action_preview():
+    """A form names the action as `action=VERB:SCOPE` (or `verb` and `scope` fields): SCOPE
+    `selected` acts on the ticked `id` checkboxes, `filter` on everything the `f.`-prefixed
+    filter fields match (prefixed, so a checkbox can never widen or narrow the filter)."""
+    form = request.form
+    verb, _, scope = (
+        form.get("action") or f"{form.get('verb', '')}:{form.get('scope', 'filter')}"
+    ).partition(":")
+    ops = get_ops()
+    if scope == "selected":
+        ids = [i for i in form.getlist("id") if i]
+        if not ids:
+            raise UsageError(f"select the jobs to {verb} first")
+        selection = parse_filter(ops, MultiDict([("id", i) for i in ids]))
+    elif scope == "filter":
+        selection = parse_filter(
+            ops, MultiDict([(k[2:], v) for k, v in form.items(multi=True) if k.startswith("f.")])
+        )
+    else:
+        raise UsageError(f"unknown scope {scope!r}: expected selected or filter")
+    return _store_preview(verb, selection, back=form.get("back"))
+
+
+def _store_preview(verb: str, selection: JobFilter, back: str | None) -> Any:
+    ops = get_ops()
+    frozen = preview(ops, verb, selection)
+    token = web_state().previews.put(frozen, backend_name(), safe_next(back))
+    return redirect(url_for("pages.confirm", token=token), code=303)
+
+
+@bp.get("/actions/<token>")
+def confirm(token: str):
+    stored = web_state().previews.get(token)
+    ops = get_ops(stored.backend)
+    return render_template(
+        "qadmin/confirm.html",
+        token=token,
+        stored=stored,
+        preview=stored.preview,
+        describe=stored.preview.selection.describe(),
+        now=ops.clock(),
+        ttl=int(web_state().previews.ttl),
+    )
+
+
+@bp.post("/actions/<token>/apply")
+@mutating
+def apply(token: str):
+    stored = web_state().previews.take(token)
+    result = get_ops(stored.backend).apply(stored.preview)
+    flash(summary(result), "success" if not result.skipped else "warning")
+    for job_id, reason in result.skipped[:5]:
+        flash(f"skipped {job_id}: {reason}", "warning")
+    return redirect(stored.back, code=303)
+
+
+@bp.post("/actions/<token>/cancel")
+def cancel(token: str):
+    store = web_state().previews
+    try:
+        back = store.get(token).back
+    except UsageError:
+        back = url_for("pages.overview")
+    store.discard(token)
+    flash("Cancelled: nothing changed.", "info")
+    return redirect(back, code=303)
+
+
+# --- queues ------------------------------------------------------------------------------------
+@bp.post("/queues/<path:queue>/<any(pause, resume):verb>")
+@mutating
+def queue_action(queue: str, verb: str):
+    ops = get_ops()
+    changed = ops.pause(queue) if verb == "pause" else ops.resume(queue)
+    if changed:
+        flash(f"{past(verb).capitalize()} queue {queue}.", "success")
+    else:
+        flash(f"Queue {queue} was {'already paused' if verb == 'pause' else 'not paused'}.", "info")
+    return redirect(safe_next(request.form.get("back")), code=303)
+
+
+@bp.get("/dequeue")
+def dequeue_form():
+    ops = get_ops()
+    return render_template(
+        "qadmin/dequeue.html", queue_names=[q.name for q in ops.queues()], values=request.args
+    )
+
+
+# --- errors, workers, audit --------------------------------------------------------------------
+@bp.get("/errors")
+def errors():
+    ops = get_ops()
+    selection = parse_filter(ops, request.args)
+    groups = ops.error_groups(
+        selection.with_states(JobState.FAILED), limit=parse_limit(request.args.get("limit"), 100)
+    )
+    params = {k: v for k, v in selection.to_params().items() if k in ("queue", "class")}
+    return render_template(
+        "qadmin/errors.html",
+        groups=groups,
+        now=ops.clock(),
+        params=params,
+        queue_names=[q.name for q in ops.queues()],
+    )
+
+
+def workers_context(ops: Ops) -> dict[str, Any]:
+    workers = ops.workers()
+    return {"workers": workers, "now": ops.clock(), "stale": sum(1 for w in workers if w.stale)}
+
+
+@bp.get("/workers")
+def workers():
+    return render_template("qadmin/workers.html", **workers_context(get_ops()))
+
+
+@bp.get("/partials/workers")
+def workers_partial():
+    return render_template("qadmin/partials/workers_body.html", **workers_context(get_ops()))
+
+
+@bp.get("/audit")
+def audit():
+    ops = get_ops()
+    job_id = request.args.get("job") or None
+    entries = ops.audit(limit=parse_limit(request.args.get("limit"), 100), job_id=job_id)
+    return render_template("qadmin/audit.html", entries=entries, job_id=job_id, now=ops.clock())
+
+
+# --- backend switcher --------------------------------------------------------------------------
+@bp.post("/backend")
+def switch_backend():
+    """Choose the backend this browser session works on (a preference, not a data change)."""
+    name = request.form.get("backend", "")
+    if name not in web_state().backends.names:
+        raise UsageError(f"no backend named {name!r}")
+    session["backend"] = name
+    flash(f"Now on backend {name}.", "info")
+    return redirect(url_for("pages.overview"), code=303)

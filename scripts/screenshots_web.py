@@ -1,0 +1,168 @@
+#!/usr/bin/env python
+"""Screenshots of every dashboard page into screenshots/web-*.png.
+
+    python scripts/screenshots_web.py [--out screenshots]
+
+Serves demo data (an hour of worker throughput, then `qadmin demo`) from a temporary SQLite
+file with `qadmin web`'s own waitress server on a free loopback port, and drives Debian's
+chromium through Playwright exactly as the browser tests do (tests/browser.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qadmin.backends.base import open_backend  # noqa: E402
+from qadmin.cli import Context  # noqa: E402
+from qadmin.demo import fill  # noqa: E402
+from qadmin.job import NewJob  # noqa: E402
+from qadmin.web.serve import build  # noqa: E402
+from qadmin.worker import Worker, WorkerOptions  # noqa: E402
+from tests.browser import CHROMIUM_ARGS, chromium_path  # noqa: E402
+
+VIEWPORT = {"width": 1440, "height": 900}
+
+
+def an_hour_of_work(url: str) -> None:
+    """Jobs run by a worker whose clock walks through the last hour, so the throughput chart
+    shows a realistic hour instead of one bar."""
+    backend = open_backend(url)
+    backend.init()
+    now = datetime.now(timezone.utc)
+    start = now - timedelta(minutes=59)
+    jobs = []
+    for minute in range(60):
+        busy = 6 + (minute * 7) % 11 + (8 if 20 <= minute <= 32 else 0)
+        jobs += [
+            NewJob("qadmin.examples.noop", [minute, i], queue="images", run_at=start - timedelta(hours=1))
+            for i in range(busy)
+        ]
+        if minute % 9 == 4:
+            jobs.append(
+                NewJob(
+                    "qadmin.examples.SendEmail",
+                    [f"bounce{minute}", "Receipt"],
+                    queue="email",
+                    run_at=start - timedelta(hours=1),
+                    max_attempts=1,
+                )
+            )
+    backend.enqueue_many(jobs)
+    per_minute = [
+        6 + (m * 7) % 11 + (8 if 20 <= m <= 32 else 0) + (1 if m % 9 == 4 else 0) for m in range(60)
+    ]
+    clock_box = {"now": start}
+    worker = Worker(
+        backend,
+        WorkerOptions(
+            queues=["images", "email"],
+            burst=True,
+            sleep=0,
+            heartbeat_interval=3600,
+            name="host:screenshot pid:1",
+        ),
+        clock=lambda: clock_box["now"],
+    )
+    for minute, count in enumerate(per_minute):
+        clock_box["now"] = start + timedelta(minutes=minute, seconds=5)
+        for _ in range(count):
+            if not worker.run_once():
+                break
+    flush = getattr(backend, "flush", None)
+    if flush:
+        flush()
+    fill(backend)
+    backend.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "screenshots"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    exe = chromium_path()
+    if exe is None:
+        print("chromium is not installed (Debian package chromium)", file=sys.stderr)
+        return 1
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="qadmin-shots-"))
+    try:
+        url = f"sqlite:///{tmp / 'qadmin.db'}"
+        an_hour_of_work(url)
+        staging = f"sqlite:///{tmp / 'staging.db'}"
+        open_backend(staging).init()
+        config = tmp / "qadmin.toml"
+        config.write_text(
+            f'default = "production"\n[backends.production]\nurl = "{url}"\n'
+            f'[backends.staging]\nurl = "{staging}"\n',
+            encoding="utf-8",
+        )
+        state = Context(None, None, None, None, str(config))
+        server = build(state, host="127.0.0.1", port=0)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+                page = browser.new_context(viewport=VIEWPORT, device_scale_factor=1).new_page()
+                shoot(page, server, out)
+                browser.close()
+        finally:
+            server.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def shoot(page, server, out: Path) -> None:
+    base = server.url.rstrip("/")
+
+    def snap(name: str) -> None:
+        page.screenshot(path=str(out / f"web-{name}.png"), full_page=True)
+        print(out / f"web-{name}.png")
+
+    page.goto(base + "/login")
+    snap("login")
+    page.goto(server.login_url)
+    page.goto(base + "/")
+    # a paused queue, paused the way an operator would
+    page.locator("table.queues tr", has_text="reports").locator("button", has_text="pause").click()
+    page.wait_for_selector(".chip-paused")
+    page.wait_for_selector("svg.chart")
+    snap("overview")
+    page.goto(base + "/jobs?state=failed")
+    snap("jobs")
+    page.click("a.mono >> nth=0")
+    page.wait_for_selector("pre.traceback")
+    snap("job")
+    page.goto(base + "/jobs?state=failed&queue=billing")
+    page.check("input[data-select-all]")
+    page.click("button[value='retry:selected']")
+    page.wait_for_selector("[data-confirm-button]")
+    snap("confirm")
+    page.click("[data-confirm-button]")
+    page.wait_for_selector(".flash-success")
+    snap("jobs-after-retry")
+    page.goto(base + "/errors")
+    snap("errors")
+    page.goto(base + "/workers")
+    snap("workers")
+    page.goto(base + "/audit")
+    snap("audit")
+    page.goto(base + "/dequeue?queue=email&class=qadmin.examples.SendEmail")
+    snap("dequeue")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
