@@ -1,0 +1,134 @@
+"""What the thread workers tell the screens. Every backend answer arrives as one of these.
+
+Workers run ops calls off the event loop and post one message per answer (`post_message` is
+thread-safe); screens update their widgets only in the handlers, on the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+from qadmin.backends.base import ErrorGroup, Page, Stats
+from qadmin.job import AuditEntry, Job, WorkerInfo
+
+
+@dataclass
+class StatsLoaded(Message):
+    stats: Stats
+
+
+@dataclass
+class JobsLoaded(Message):
+    #: which request this answers; answers to an older filter or sort are dropped
+    token: int
+    page: Page
+    #: True when this page extends the rows already shown (lazy paging)
+    append: bool
+
+
+@dataclass
+class CountLoaded(Message):
+    token: int
+    count: int
+    queues: list[str]
+    paused: list[str]
+
+
+@dataclass
+class JobLoaded(Message):
+    job: Job
+    audit: list[AuditEntry]
+
+
+@dataclass
+class JobGone(Message):
+    """The job no longer exists (finished, deleted, or dequeued meanwhile)."""
+
+    job_id: Any
+
+
+@dataclass
+class ErrorGroupsLoaded(Message):
+    groups: list[ErrorGroup]
+
+
+@dataclass
+class WorkersLoaded(Message):
+    workers: list[WorkerInfo]
+
+
+@dataclass
+class AuditLoaded(Message):
+    entries: list[AuditEntry]
+
+
+@dataclass
+class LoadFinished(Message):
+    """A refresh ended, well or not: the screen may start the next one."""
+
+    token: int
+    ok: bool
+
+
+@dataclass
+class OpFailed(Message):
+    """An ops call raised. `action` is False for refreshes (the status line shows those)."""
+
+    what: str
+    error: BaseException
+    action: bool = False
+
+
+@dataclass
+class PreviewReady(Message):
+    preview: Any  # qadmin.ops.Preview
+    label: str
+    #: called with the BulkResult (or None) once the operator closes the report
+    on_done: Any = None
+
+
+@dataclass
+class BulkProgress(Message):
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        # a flood of progress ticks collapses into the latest one
+        return isinstance(message, BulkProgress)
+
+
+@dataclass
+class BulkFinished(Message):
+    result: Any  # qadmin.ops.BulkResult
+
+
+@dataclass
+class PauseState(Message):
+    queue: str
+    paused: bool
+
+
+@dataclass
+class QueueToggled(Message):
+    queue: str
+    paused: bool
+    changed: bool
+
+
+@dataclass
+class BackendOpened(Message):
+    name: str
+    ops: Any  # qadmin.ops.Ops
+    label: str = ""
+
+
+@dataclass
+class Notice(Message):
+    """A line for the operator (action outcomes)."""
+
+    text: str
+    severity: str = "information"
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,96 @@
+"""The confirmation every action goes through: what will change, how many, a sample."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Static
+
+from qadmin.job import Job
+from qadmin.ops import VERBS
+from qadmin.tui.text import args_of, short, state_text
+
+#: verbs whose confirmation starts on "Cancel": they cannot be undone
+DESTRUCTIVE = frozenset({"delete", "dequeue"})
+#: past tense for the buttons and reports
+PAST = {"retry": "retried", "delete": "deleted", "dequeue": "dequeued", "unlock": "unlocked"}
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Answers True (y, or the first button) or False (n, escape, or Cancel)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "Cancel", id="confirm.no"),
+    ]
+
+    def __init__(self, title: str, body: RenderableType, *, yes_label: str, sample: Sequence[Job] = (),
+                 more: int = 0, can_confirm: bool = True, destructive: bool = False) -> None:
+        super().__init__()
+        self.title_text, self.body, self.yes_label = title, body, yes_label
+        self.sample, self.more = list(sample), more
+        self.can_confirm, self.destructive = can_confirm, destructive
+
+    @classmethod
+    def for_preview(cls, preview: Any, label: str) -> ConfirmScreen:
+        """The confirmation of a bulk verb: the frozen ids' count and the backend's sample."""
+        verb, count = preview.verb, preview.count
+        noun = "job" if count == 1 else "jobs"
+        allowed = VERBS.get(verb, frozenset())
+        states = "/".join(sorted(s.value for s in allowed))
+        if count == 0:
+            return cls(f"Nothing to {verb}", Text(f"Nothing in {label} can be {PAST.get(verb, verb)}: "
+                                                   f"{verb} acts on {states} jobs."), yes_label="OK",
+                       can_confirm=False)
+        body = Text()
+        body.append("Selection: ", style="bold")
+        body.append(f"{label}\n")
+        body.append(f"{count} {noun}", style="bold")
+        body.append(f" will be {PAST.get(verb, verb)}; any that change state meanwhile are skipped.")
+        selection = preview.selection
+        if allowed and not selection.ids and not (selection.states and selection.states <= allowed):
+            body.append(f"\n{verb.capitalize()} acts on {states} jobs only.", style="dim")
+        return cls(f"{verb.capitalize()} {count} {noun}?", body, yes_label=f"{verb.capitalize()} {count} {noun}",
+                   sample=preview.sample, more=max(count - len(preview.sample), 0),
+                   destructive=verb in DESTRUCTIVE)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.title_text, classes="dialog-title")
+            yield Static(self.body, classes="dialog-body")
+            if self.sample:
+                yield DataTable(id="sample", cursor_type="none", show_cursor=False)
+                if self.more:
+                    yield Static(f"… and {self.more} more", classes="dialog-more")
+            with Horizontal(classes="buttons"):
+                if self.can_confirm:
+                    yield Button(f"{self.yes_label} (y)", id="yes",
+                                 variant="error" if self.destructive else "primary")
+                    yield Button("Cancel (n)", id="no")
+                else:
+                    yield Button("OK", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        if self.sample:
+            table = self.query_one("#sample", DataTable)
+            table.add_columns("ID", "STATE", "QUEUE", "CLASS", "ARGS")
+            for job in self.sample:
+                class_name = job.class_name if len(job.class_name) <= 28 else job.class_name.rsplit(".", 1)[-1]
+                table.add_row(str(job.id), state_text(self.app, job), job.queue or "", short(class_name, 28),
+                              short(args_of(job), 30))
+        start = "#no" if self.destructive or not self.can_confirm else "#yes"
+        self.query_one(start, Button).focus()
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(bool(yes and self.can_confirm))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes" and self.can_confirm)

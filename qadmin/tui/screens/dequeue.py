@@ -1,0 +1,63 @@
+"""The dequeue form: a queue, a class and (optionally) exact arguments, like Resque.dequeue."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from qadmin.errors import UsageError
+from qadmin.filters import JobFilter, parse_args_json
+
+
+class DequeueScreen(ModalScreen["JobFilter | None"]):
+    """Answers the selection to dequeue, or None when cancelled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="dequeue.cancel")]
+
+    def __init__(self, queue: str = "", class_name: str = "", args: list | None = None) -> None:
+        super().__init__()
+        self.initial = (queue, class_name, "" if args is None else json.dumps(args, ensure_ascii=False))
+
+    def compose(self) -> ComposeResult:
+        queue, class_name, args = self.initial
+        with Vertical(id="dialog"):
+            yield Static("Dequeue waiting jobs", classes="dialog-title")
+            yield Label("Queue")
+            yield Input(queue, id="queue", placeholder="queue name")
+            yield Label("Class")
+            yield Input(class_name, id="class", placeholder="job class")
+            yield Label("Arguments (JSON array; empty: any arguments)")
+            yield Input(args, id="args", placeholder='e.g. ["user@example.com", "Welcome"]')
+            yield Static("", id="problem", classes="dialog-problem")
+            yield Static("enter: preview what would be dequeued · escape: cancel", classes="dialog-more")
+
+    def on_mount(self) -> None:
+        self.query_one("#queue" if not self.initial[0] else "#class" if not self.initial[1] else "#args",
+                       Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        queue = self.query_one("#queue", Input).value.strip()
+        class_name = self.query_one("#class", Input).value.strip()
+        args_text = self.query_one("#args", Input).value.strip()
+        problem = self.query_one("#problem", Static)
+        if not queue or not class_name:
+            problem.update("Dequeue needs a queue and a class.")
+            self.query_one("#queue" if not queue else "#class", Input).focus()
+            return
+        try:
+            args = tuple(parse_args_json(args_text)) if args_text else None
+        except UsageError as exc:
+            problem.update(str(exc).replace("--args", "the arguments"))
+            self.query_one("#args", Input).focus()
+            return
+        self.dismiss(JobFilter(queues=(queue,), class_name=class_name, args=args))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

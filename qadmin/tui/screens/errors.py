@@ -1,0 +1,108 @@
+"""Page 3: failed jobs grouped by exception and message; retry or delete a whole group."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from qadmin.backends.base import ErrorGroup
+from qadmin.filters import JobFilter
+from qadmin.job import JobState
+from qadmin.ops import Ops
+from qadmin.tui.messages import ErrorGroupsLoaded
+from qadmin.tui.screens.base import QadminScreen
+from qadmin.tui.text import ago, short, theme_style
+
+#: groups listed
+GROUPS = 200
+
+
+class ErrorsScreen(QadminScreen):
+    PAGE = "errors"
+    WHAT = "errors"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Group's jobs", id="errors.open"),
+        Binding("r", "retry_group", "Retry group", id="errors.retry"),
+        Binding("d", "delete_group", "Delete group", id="errors.delete"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.groups: dict[str, ErrorGroup] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="errors-summary")
+        yield DataTable(id="errors", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("COUNT", key="count")
+        table.add_column("ERROR", key="error", width=52)
+        table.add_column("QUEUES", key="queues")
+        table.add_column("CLASSES", key="classes", width=34)
+        table.add_column("LAST FAILED", key="last")
+        table.focus()
+        super().on_mount()
+
+    def fetch(self, ops: Ops, token: int, request: Any) -> Iterable[Message]:
+        yield ErrorGroupsLoaded(ops.error_groups(limit=GROUPS))
+
+    def on_error_groups_loaded(self, message: ErrorGroupsLoaded) -> None:
+        message.stop()
+        table = self.query_one(DataTable)
+        now = self.app.ops.clock()
+        current = self.current_group
+        self.groups = {g.error: g for g in message.groups}
+        table.clear()
+        error_style = theme_style(self.app, "text-error", bold=True)
+        for group in message.groups:
+            table.add_row(Text(str(group.count), style=error_style, justify="right"), short(group.error, 52),
+                          ", ".join(group.queues), short(", ".join(c.rsplit(".", 1)[-1] for c in group.classes), 34),
+                          ago(group.last_failed_at, now), key=group.error)
+        if current is not None and current.error in self.groups:
+            table.move_cursor(row=list(self.groups).index(current.error), animate=False)
+        total = sum(g.count for g in message.groups)
+        self.query_one("#errors-summary", Static).update(
+            Text(f"{total} failed job{'s' if total != 1 else ''} in {len(message.groups)} "
+                 f"group{'s' if len(message.groups) != 1 else ''} (by the first line of the error)"))
+
+    @property
+    def current_group(self) -> ErrorGroup | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.groups.get(str(key))
+
+    def _selection(self) -> JobFilter | None:
+        group = self.current_group
+        if group is None:
+            return None
+        return JobFilter(states=frozenset({JobState.FAILED}), error=group.error)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        selection = self._selection()
+        if selection is not None:
+            self.app.show_jobs(selection)
+
+    def _act(self, verb: str) -> None:
+        selection, group = self._selection(), self.current_group
+        if selection is not None and group is not None:
+            self.app.start_bulk(verb, selection, f"the error group “{short(group.error, 60)}”",
+                                on_done=lambda _result: self.refresh_data(force=True))
+
+    def action_retry_group(self) -> None:
+        self._act("retry")
+
+    def action_delete_group(self) -> None:
+        self._act("delete")

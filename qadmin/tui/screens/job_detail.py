@@ -1,0 +1,241 @@
+"""One job: decoded payload, attempts, every timestamp, lock owner, last error, raw payload, history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from rich.console import Group, RenderableType
+from rich.json import JSON
+from rich.pretty import Pretty
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Static
+
+from qadmin.errors import JobNotFound
+from qadmin.filters import JobFilter
+from qadmin.job import AuditEntry, Job, JobId, JobState
+from qadmin.ops import Ops
+from qadmin.tui.messages import JobGone, JobLoaded
+from qadmin.tui.screens.base import QadminScreen
+from qadmin.tui.text import ago, plain, state_text, theme_style, ts
+
+#: audit entries shown in a job's history
+HISTORY = 20
+
+
+class JobDetailScreen(QadminScreen):
+    WHAT = "job"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="job.back"),
+        Binding("r", "retry", "Retry", id="job.retry"),
+        Binding("d", "delete", "Delete", id="job.delete"),
+        Binding("u", "unlock", "Unlock", id="job.unlock"),
+        Binding("x", "dequeue", "Dequeue", id="job.dequeue"),
+        Binding("v", "raw", "Raw payload", id="job.raw"),
+        Binding("p", "pause", "Pause/resume queue", show=False, id="job.pause"),
+    ]
+
+    def __init__(self, job_id: JobId, page: str = "jobs") -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.PAGE = page  # the nav bar keeps showing the page the job was opened from
+        self.job: Job | None = None
+        self.history: list[AuditEntry] = []
+        self.show_raw = False
+        self.gone = False
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="detail"):
+            yield Static(f"job {self.job_id}: loading…", id="job-title", classes="section-title")
+            yield Static("", id="job-banner")
+            yield Static("", id="job-fields")
+            yield Static("payload", classes="section-title")
+            yield Static("", id="job-payload")
+            yield Static("last error", classes="section-title", id="job-error-title")
+            yield Static("", id="job-error")
+            yield Static("raw payload", classes="section-title", id="job-raw-title")
+            yield Static("", id="job-raw")
+            yield Static("history", classes="section-title")
+            yield Static("", id="job-history")
+
+    def on_mount(self) -> None:
+        self.query_one("#detail").focus()
+        super().on_mount()
+
+    def request(self) -> JobId:
+        return self.job_id
+
+    def fetch(self, ops: Ops, token: int, request: JobId) -> Iterable[Message]:
+        try:
+            job = ops.show(request)
+        except JobNotFound:
+            yield JobGone(request)
+            return
+        yield JobLoaded(job, ops.audit(limit=HISTORY, job_id=job.id))
+
+    def on_job_gone(self, message: JobGone) -> None:
+        message.stop()
+        self.gone = True
+        self.query_one("#job-banner", Static).update(Text(
+            f"Job {message.job_id} no longer exists: it finished, or was deleted or dequeued. "
+            "What you see is how it was last read.", style=theme_style(self.app, "text-warning", bold=True)))
+        self.refresh_bindings()
+
+    def on_job_loaded(self, message: JobLoaded) -> None:
+        message.stop()
+        self.job, self.history, self.gone = message.job, message.audit, False
+        self.refresh_bindings()
+        self.render_job()
+
+    def redraw(self) -> None:
+        self.render_job()
+
+    def render_job(self) -> None:
+        job, app = self.job, self.app
+        if job is None:
+            return
+        now = app.ops.clock()
+        title = Text(f"job {job.id}  ", style="bold")
+        title.append_text(state_text(app, job))
+        title.append(f"  {job.queue or '(no queue)'}  ", style=theme_style(app, "text-muted"))
+        title.append(job.class_name, style="bold")
+        self.query_one("#job-title", Static).update(title)
+        banner = Text()
+        if job.undecodable:
+            banner.append(f"Undecodable payload ({job.format}): {job.undecodable}",
+                          style=theme_style(app, "text-error", bold=True))
+            banner.append("\nNo qadmin worker runs it; it can still be retried, deleted or dequeued.")
+        self.query_one("#job-banner", Static).update(banner)
+        self.query_one("#job-fields", Static).update(self._fields(job, now))
+        self.query_one("#job-payload", Static).update(self._payload(job))
+        error = self.query_one("#job-error", Static)
+        error.update(plain(job.last_error.rstrip("\n")) if job.last_error else Text("none", style="dim"))
+        raw_visible = self.show_raw or bool(job.undecodable)
+        self.query_one("#job-raw-title").display = raw_visible
+        raw = self.query_one("#job-raw", Static)
+        raw.display = raw_visible
+        raw.update(plain(job.raw))
+        self.query_one("#job-history", Static).update(self._history())
+
+    def _fields(self, job: Job, now: Any) -> RenderableType:
+        muted = theme_style(self.app, "text-muted")
+        attempts = f"{job.attempts}" + (f" of {job.max_attempts}" if job.max_attempts else "")
+        owner = Text(job.locked_by or "—")
+        if job.stale:
+            owner.append("  stale lock", style=theme_style(self.app, "text-error", bold=True))
+        facts: list[tuple[str, RenderableType]] = [
+            ("state", state_text(self.app, job)), ("queue", Text(job.queue or "—")),
+            ("class", Text(job.class_name)), ("format", Text(job.format)),
+            ("attempts", Text(attempts)), ("priority", Text(str(job.priority))),
+        ]
+        times: list[tuple[str, RenderableType]] = []
+        for label, moment in (("created_at", job.created_at), ("run_at", job.run_at), ("locked_at", job.locked_at),
+                              ("failed_at", job.failed_at), ("finished_at", job.finished_at)):
+            if moment is None and label == "finished_at":
+                continue
+            value = Text(ts(moment))
+            if moment is not None:
+                value.append(f" ({ago(moment, now)})", style=muted)
+            times.append((label, value))
+        times.append(("locked_by", owner))
+        wide = (self.size.width or 80) >= 110
+        grid = Table.grid(padding=(0, 2))
+        for _ in range(2 if wide else 1):
+            grid.add_column(style="bold", min_width=11)
+            grid.add_column()
+        if wide:
+            # facts on the left, times on the right: the whole job in six lines
+            rows = max(len(facts), len(times))
+            blank: list[tuple[str, RenderableType]] = [("", Text())]
+            for (k1, v1), (k2, v2) in zip(facts + blank * (rows - len(facts)), times + blank * (rows - len(times))):
+                grid.add_row(k1, v1, k2, v2)
+        else:
+            for key, value in facts + times:
+                grid.add_row(key, value)
+        return grid
+
+    def _payload(self, job: Job) -> RenderableType:
+        if job.undecodable:
+            return Text("(see the raw payload below)", style="dim")
+        parts: list[RenderableType] = []
+        if job.display is not None:
+            parts.append(Pretty(job.display, expand_all=True))
+        else:
+            data: dict[str, Any] = {"args": job.args}
+            if job.kwargs:
+                data["kwargs"] = job.kwargs
+            try:
+                compact = json.dumps(data, ensure_ascii=False, default=str)
+                # short payloads read best on one line, long ones indented
+                parts.append(JSON(compact, indent=None if len(compact) <= 100 else 2))
+            except (TypeError, ValueError):
+                parts.append(Pretty(data))
+        extra = {k: v for k, v in job.meta.items() if v is not None}
+        if extra:
+            parts.append(Text("extras: ", style="dim") + Text(json.dumps(extra, ensure_ascii=False, default=str)))
+        return Group(*parts)
+
+    def _history(self) -> RenderableType:
+        if not self.history:
+            return Text("no admin action has touched this job", style="dim")
+        grid = Table.grid(padding=(0, 2))
+        for entry in self.history:
+            grid.add_row(ts(entry.at), entry.verb, f"by {entry.actor} ({entry.face})",
+                         f"{entry.changed} of {entry.matched} changed")
+        return grid
+
+    # --- actions -----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if not allowed or self.job is None:
+            return allowed
+        state = self.job.state
+        needs = {"retry": state is JobState.FAILED, "unlock": state is JobState.LOCKED,
+                 "dequeue": state in (JobState.PENDING, JobState.SCHEDULED),
+                 "delete": state is not JobState.FINISHED}
+        # keys not for a job in this state are hidden: the footer shows what can be done
+        return not (action in needs and (self.gone or not needs[action]))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_raw(self) -> None:
+        self.show_raw = not self.show_raw
+        self.render_job()
+
+    def _act(self, verb: str, selection: JobFilter | None = None) -> None:
+        if self.job is None:
+            return
+        self.app.start_bulk(verb, selection or JobFilter(ids=(self.job.id,)), f"job {self.job.id}",
+                            on_done=self._after_action)
+
+    def _after_action(self, result: Any) -> None:
+        if result is not None and result.verb in ("delete", "dequeue") and result.changed:
+            self.app.pop_screen()
+            return
+        self.refresh_data(force=True)
+
+    def action_retry(self) -> None:
+        self._act("retry")
+
+    def action_delete(self) -> None:
+        self._act("delete")
+
+    def action_unlock(self) -> None:
+        self._act("unlock")
+
+    def action_dequeue(self) -> None:
+        job = self.job
+        if job is not None:
+            self.app.ask_dequeue(job.queue or "", job.class_name, list(job.args) if job.decodable else None,
+                                 on_done=self._after_action)
+
+    def action_pause(self) -> None:
+        if self.job is not None and self.job.queue:
+            self.app.toggle_pause(self.job.queue)
