@@ -65,18 +65,45 @@ class Context:
             self._ops.close()
 
 
+def _fail(message: str, code: int) -> None:
+    """One line on stderr, whatever the message held, then the exit status."""
+    click.echo("qadmin: error: " + " ".join(str(message).split()), err=True)
+    sys.exit(code)
+
+
 class QadminGroup(click.Group):
-    """Maps QadminError to one line on stderr and the error's exit status."""
+    """Maps QadminError, and click's own usage errors, to one line on stderr and an exit status."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except QadminError as exc:
-            click.echo(f"qadmin: error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            _fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             click.echo("qadmin: interrupted", err=True)
             sys.exit(130)
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        no_args_help = getattr(click.exceptions, "NoArgsIsHelpError", ())
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except no_args_help as exc:  # `qadmin` alone prints the help, as click does
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            # click prints usage, a hint and the error on three lines; keep the error and the hint
+            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            _fail(exc.format_message() + where, exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            click.echo("qadmin: aborted", err=True)
+            sys.exit(1)
+        except QadminError as exc:  # raised while closing the backend, after the command ran
+            _fail(str(exc), exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def _obj() -> Context:
@@ -421,8 +448,10 @@ def _bulk(verb: str, ids: Sequence[str], selection_args: dict[str, Any], dry_run
     if selection.is_empty:
         raise UsageError(f"say which jobs to {verb}: give IDs or a filter (see qadmin {verb} --help)")
     preview = ops.preview(verb, selection)
-    if dry_run:
-        _report(ops.apply(preview, dry_run=True), as_json, verb)
+    # jobs named by id of which none can be acted on are refused before anything is applied (or
+    # audited): a dry run carries the reasons
+    if dry_run or (selection.ids and preview.count == 0):
+        _report_or_refuse(ops.apply(preview, dry_run=True), as_json, verb, selection)
         return
     if confirm and preview.count:
         if not sys.stdin.isatty():
@@ -435,10 +464,18 @@ def _bulk(verb: str, ids: Sequence[str], selection_args: dict[str, Any], dry_run
         result = ops.apply(preview, update)
     finally:
         done()
-    _report(result, as_json, verb)
-    if selection.ids and result.changed == 0 and result.skipped:
-        first_id, reason = result.skipped[0]
+    _report_or_refuse(result, as_json, verb, selection)
+
+
+def _report_or_refuse(result: Any, as_json: bool, verb: str, selection: JobFilter, quiet: bool = False) -> None:
+    """Report a bulk result; when the jobs named by id could none of them be acted on (unknown,
+    or not in a state the verb acts on), that is bad input: one error line and exit 2."""
+    acted = result.matched if result.dry_run else result.changed
+    if selection.ids and acted == 0 and (result.skipped or result.matched == 0):
+        first_id, reason = result.skipped[0] if result.skipped else (selection.ids[0], "it does not match")
         raise UsageError(f"cannot {verb} job {first_id}: {reason}")
+    if not quiet:
+        _report(result, as_json, verb)
 
 
 @main.command()
@@ -488,12 +525,16 @@ def dequeue(queue: str, class_name: str, args_json: str | None, job_ids: tuple[s
     ops = _ops()
     args = parse_args_json(args_json) if args_json is not None else None
     ids = [ops.backend.parse_id(i) for i in job_ids]
+    selection = JobFilter(ids=tuple(ids))
+    if ids and not dry_run:  # refuse ids none of which is waiting before acting
+        _report_or_refuse(ops.dequeue(queue, class_name, args, job_ids=ids, dry_run=True), True, "dequeue",
+                          selection, quiet=True)
     update, done = _progress(not as_json, "dequeue")
     try:
         result = ops.dequeue(queue, class_name, args, job_ids=ids, dry_run=dry_run, progress=update)
     finally:
         done()
-    _report(result, as_json, "dequeue")
+    _report_or_refuse(result, as_json, "dequeue", selection)
 
 
 @main.command()
@@ -511,8 +552,11 @@ def unlock(ids: tuple[str, ...], stale: bool, older_than: float | None, worker: 
     if not (ids or stale or older_than is not None or worker):
         raise UsageError("say which locks: IDs, --stale, --older-than or --worker")
     selection = _selection(ids, (), queue, worker=worker)
+    if selection.ids and not dry_run:  # refuse ids none of which is locked before acting
+        _report_or_refuse(ops.unlock(selection, stale=stale, older_than=older_than, dry_run=True), True,
+                          "unlock", selection, quiet=True)
     result = ops.unlock(selection, stale=stale, older_than=older_than, dry_run=dry_run)
-    _report(result, as_json, "unlock")
+    _report_or_refuse(result, as_json, "unlock", selection)
 
 
 @main.command()
@@ -759,7 +803,7 @@ def tui(read_only: bool, refresh: float) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, type=int, show_default=True)
+@click.option("--port", default=8080, type=click.IntRange(1, 65535), show_default=True)
 @click.option("--read-only", is_flag=True, help="Hide and refuse every action.")
 def web(host: str, port: int, read_only: bool) -> None:
     """The web dashboard (served by waitress)."""

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from qadmin.backends.base import Backend
-from qadmin.job import JobState, NewJob, utcnow
+from qadmin.job import JobState, NewJob, backoff_seconds, utcnow
 from qadmin.worker import Worker, WorkerOptions
 
 EX = "qadmin.examples."
@@ -42,6 +42,13 @@ def fill(backend: Backend, *, seed: int = 7, clock: Callable[[], datetime] = utc
                                            burst=True, sleep=0, heartbeat_interval=3600))
     while worker.run_once():
         pass
+    # the flaky export's retry waits `attempts**4 + 5` = 6 s: a demo would see it turn pending
+    # while someone looks. A second attempt, as a worker would record it, sets the retry well out
+    flaky = backend.claim(["exports"], worker.name, clock() + timedelta(seconds=backoff_seconds(1)), 4 * 3600.0,
+                          lambda job: job.class_name == EX + "flaky_export")
+    if flaky is not None:
+        backend.fail(flaky, worker.name, clock(), flaky.last_error or "RuntimeError: export failed",
+                     clock() + timedelta(minutes=20))
     flush = getattr(backend, "flush", None)
     if flush:
         flush()

@@ -35,11 +35,25 @@ def parse_states(words: Iterable[str]) -> frozenset[JobState]:
     return frozenset(states)
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_args_json(text: str) -> list[Any]:
+    # strict JSON: NaN and infinities would never equal a job's arguments (NaN != NaN) and do
+    # not survive a round trip through to_params
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"--args is not valid JSON: {exc}") from None
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split("\n", 1)[0]
+        raise UsageError(f"--args is not valid JSON: {reason}") from None
     if not isinstance(value, list):
         raise UsageError("--args must be a JSON array, e.g. '[1, \"x\"]'")
     return value
@@ -129,10 +143,14 @@ class JobFilter:
 
         state_words = many("state")
         states = parse_states(state_words)
+        stale_only = "stale" in [w.lower() for w in state_words] or _truthy(one("stale"))
+        if stale_only:  # a stale lock is a locked job: keep the filter in its one canonical form
+            states = states | {JobState.LOCKED}
         args_text = one("args")
         ids: list[JobId] = []
         for raw in many("id"):
-            ids.append(int(raw) if raw.isdigit() else raw)
+            # str.isdigit() also holds for "²" and other digits int() refuses
+            ids.append(int(raw) if raw.isascii() and raw.isdigit() else raw)
         return cls(
             states=states,
             queues=tuple(many("queue")),
@@ -141,7 +159,7 @@ class JobFilter:
             search=one("search"),
             ids=tuple(ids),
             locked_by=one("worker"),
-            stale_only="stale" in [w.lower() for w in state_words] or _truthy(one("stale")),
+            stale_only=stale_only,
             error=one("error"),
             undecodable=_truthy(one("undecodable")),
         )

@@ -217,8 +217,10 @@ class Ops:
 
     def dequeue(self, queue: str, class_name: str, args: Sequence[Any] | None = None, *,
                 job_ids: Sequence[JobId] = (), dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
-        """Remove waiting jobs of one class (and exact args) from one queue, like Resque.dequeue."""
-        if not queue or not class_name:
+        """Remove waiting jobs of one class (and exact args) from one queue, like Resque.dequeue.
+
+        `queue=""` names the unnamed queue (delayed_job's default queue is a NULL `queue`)."""
+        if queue is None or not class_name:
             raise UsageError("dequeue needs a queue and a class")
         selection = JobFilter(queues=(queue,), class_name=class_name,
                               args=tuple(args) if args is not None else None, ids=tuple(job_ids))
@@ -232,10 +234,21 @@ class Ops:
         if older_than is not None:
             if older_than < 0:
                 raise UsageError("--older-than must not be negative")
-            cutoff = self.clock() - timedelta(seconds=older_than)
+            now = self.clock()
+            cutoff = now - timedelta(seconds=older_than)
+            expired = now - timedelta(seconds=self.max_run_time)
             preview = self.preview("unlock", JobFilter(**{**selection.__dict__, "stale_only": False}))
-            keep = {str(j.id) for j in self._jobs_by_ids(preview.ids) if j.locked_at and j.locked_at <= cutoff
-                    and (not stale or j.stale or j.locked_at <= cutoff)}
+
+            def wanted(job: Job) -> bool:
+                if job.locked_at is None:
+                    return False
+                if job.locked_at <= cutoff:
+                    return True
+                # with --stale, --older-than replaces the max run time as the age limit; a lock of
+                # a dead worker is stale at any age
+                return stale and job.stale and job.locked_at > expired
+
+            keep = {str(j.id) for j in self._jobs_by_ids(preview.ids) if wanted(j)}
             preview.ids = [i for i in preview.ids if str(i) in keep]
             preview.sample = [j for j in preview.sample if str(j.id) in keep]
             return self.apply(preview, progress, dry_run=dry_run)

@@ -131,7 +131,8 @@ class Supervisor:
                 if time.monotonic() - started < FLAP_SECONDS:
                     time.sleep(FLAP_SECONDS)
             self._spawn(slot)
-        return worst
+        # stopped on request: the children it restarted were the recovery, not a failure
+        return 0 if self.stopping else worst
 
 
 def default_watch_paths() -> list[Path]:

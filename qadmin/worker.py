@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import select
 import signal
 import threading
 import time
@@ -144,6 +145,13 @@ class Worker:
                     self._stopping.wait(backoff)
                     backoff = min(backoff * 2, 30.0)
                     continue
+                except QadminError as exc:
+                    # a database error (a deadlock victim, a dropped table, ...) costs a pause,
+                    # not the worker: what it held is retried or taken back as a stale lock
+                    log.error("backend error (%s); retrying in %.0fs", exc, backoff)
+                    self._stopping.wait(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
                 self._maybe_report()
                 if self._should_recycle():
                     self.exit_code = EXIT_RECYCLE
@@ -237,6 +245,7 @@ class Worker:
                     log.error("could not record a job outcome, its lock will go stale and it will run again: %s",
                               exc)
                     return
+                log.warning("backend unavailable (%s); retrying to record the outcome in %.1fs", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
@@ -247,7 +256,8 @@ class Worker:
         return self._execute_here(job)
 
     def _execute_here(self, job: Job) -> str | None:
-        target = None
+        # the hooks of one run see the same job object, as delayed_job's do
+        instance = None
         try:
             target = registry.resolve(job.class_name)
             instance = _instance_for(target)
@@ -258,16 +268,16 @@ class Worker:
             self._hook(job, "success", instance)
             events.emit("after_perform", job)
             return None
-        except JobTimeout:
+        except JobTimeout as exc:
             error = (f"JobTimeout: execution expired (max run time "
                      f"{job_max_run_time(job, self.options.max_run_time):g}s)\n")
-            self._hook(job, "error", None, JobTimeout())
+            self._hook(job, "error", instance, exc)
             return error
         except Exception as exc:  # noqa: BLE001 - a job's exception is data, never a worker crash
-            self._hook(job, "error", None, exc)
+            self._hook(job, "error", instance, exc)
             return format_error(exc)
         finally:
-            self._hook(job, "after", None)
+            self._hook(job, "after", instance)
 
     def _execute_forked(self, job: Job) -> str | None:
         read_fd, write_fd = os.pipe()
@@ -288,10 +298,24 @@ class Worker:
             finally:
                 os._exit(code)
         os.close(write_fd)
-        deadline = time.monotonic() + job_max_run_time(job, self.options.max_run_time)
+        limit = job_max_run_time(job, self.options.max_run_time)
+        deadline = time.monotonic() + limit
         chunks: list[bytes] = []
         status = None
+        open_pipe = True
+        # drain the pipe while waiting: a child whose report fills the pipe buffer would
+        # otherwise block on write and never exit
         while status is None:
+            if open_pipe:
+                ready, _, _ = select.select([read_fd], [], [], 0.05)
+                if ready:
+                    data = os.read(read_fd, 65536)
+                    if data:
+                        chunks.append(data)
+                        continue
+                    open_pipe = False
+            else:
+                time.sleep(0.005)
             waited, st = os.waitpid(pid, os.WNOHANG)
             if waited:
                 status = st
@@ -300,9 +324,8 @@ class Worker:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 os.close(read_fd)
-                return f"JobTimeout: execution expired (max run time {self.options.max_run_time:g}s)\n"
-            time.sleep(0.005)
-        while True:
+                return f"JobTimeout: execution expired (max run time {limit:g}s)\n"
+        while open_pipe:
             data = os.read(read_fd, 65536)
             if not data:
                 break

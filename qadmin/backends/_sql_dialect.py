@@ -42,6 +42,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
+        dbapi_conn.text_factory = lenient_text
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=60000")
@@ -54,6 +55,89 @@ def _configure_sqlite(engine: sa.Engine) -> None:
             conn.exec_driver_sql("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def lenient_text(data: bytes) -> str:
+    """SQLite TEXT as str, even when a foreign writer stored bytes that are not UTF-8 (PHP's PDO
+    does, for DJJob handlers holding binary strings): such bytes become surrogate escapes, which
+    the PHP codec turns back into the very same bytes, instead of failing the whole listing."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def as_text(engine: sa.Engine, column: Any) -> Any:
+    """A column LIKE can search. PostgreSQL cannot keep NUL bytes in TEXT, so a DJJob handler
+    with protected/private properties lives in BYTEA there: search its escaped text, where
+    ASCII stays as it is."""
+    if engine.dialect.name == "postgresql" and isinstance(column.type, sa.LargeBinary):
+        return sa.func.encode(column, "escape")
+    return column
+
+
+def contains(engine: sa.Engine, column: Any, token: str, ignore_case: bool = False) -> Any:
+    """`column` contains the word `token` (letters and digits): a coarse pre-filter on payloads.
+
+    SQLite's LIKE stops at the first NUL byte (PHP's mangled property names hold some, so text
+    after a protected property would never match); instr() and lower() read the whole value."""
+    if engine.dialect.name == "sqlite":
+        if ignore_case:
+            return sa.func.instr(sa.func.lower(column), token.lower()) > 0
+        return sa.func.instr(column, token) > 0
+    column = as_text(engine, column)
+    return column.ilike(f"%{token}%") if ignore_case else column.like(f"%{token}%")
+
+
+def sqlite_file(engine: sa.Engine) -> str | None:
+    """The file of a SQLite database on disk (None for other databases, memory and URIs)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:") or engine.url.query.get("uri"):
+        return None
+    return database
+
+
+def increment(conn: sa.Connection, table: sa.Table, key: dict[str, Any], amounts: dict[str, int]) -> None:
+    """`table[key] += amounts`, creating the row if missing, in one atomic statement (an UPDATE
+    then INSERT would race: two writers both find no row and one INSERT fails)."""
+    name = conn.dialect.name
+    values = {**key, **amounts}
+    if name in ("postgresql", "sqlite"):
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        stmt: Any = (postgresql if name == "postgresql" else sqlite).insert(table).values(**values)
+        stmt = stmt.on_conflict_do_update(index_elements=list(key),
+                                          set_={c: table.c[c] + stmt.excluded[c] for c in amounts})
+    elif name in ("mysql", "mariadb"):
+        from sqlalchemy.dialects import mysql
+
+        stmt = mysql.insert(table).values(**values)
+        stmt = stmt.on_duplicate_key_update({c: table.c[c] + stmt.inserted[c] for c in amounts})
+    else:
+        where = [table.c[k] == v for k, v in key.items()]
+        if conn.execute(sa.update(table).where(*where).values(
+                {c: table.c[c] + n for c, n in amounts.items()})).rowcount == 0:
+            conn.execute(sa.insert(table).values(**values))
+        return
+    conn.execute(stmt)
+
+
+def insert_absent(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+    """Insert a row unless its primary key exists; True if it was inserted. Race-free."""
+    name = conn.dialect.name
+    if name in ("postgresql", "sqlite"):
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        stmt: Any = (postgresql if name == "postgresql" else sqlite).insert(table).values(**values)
+        # rowcount of INSERT … ON CONFLICT is not reported by every driver; RETURNING is
+        key = list(table.primary_key.columns)
+        return conn.execute(stmt.on_conflict_do_nothing().returning(*key)).first() is not None
+    if name in ("mysql", "mariadb"):
+        return conn.execute(sa.insert(table).values(**values).prefix_with("IGNORE")).rowcount == 1
+    key = [c for c in table.primary_key.columns]
+    if conn.execute(sa.select(*key).where(*(c == values[c.name] for c in key))).first() is not None:
+        return False
+    conn.execute(sa.insert(table).values(**values))
+    return True
 
 
 def skip_locked(engine: sa.Engine) -> bool:
@@ -70,3 +154,12 @@ def skip_locked(engine: sa.Engine) -> bool:
 
 def row_locks(engine: sa.Engine) -> bool:
     return engine.dialect.name != "sqlite"
+
+
+def order_nulls_low(engine: sa.Engine, column: Any, desc: bool) -> Any:
+    """An ORDER BY term in which NULL sorts lowest, as SQLite and MySQL do natively; PostgreSQL
+    sorts NULL highest unless told (and MySQL rejects NULLS FIRST/LAST, so only PG is told)."""
+    term = column.desc() if desc else column.asc()
+    if engine.dialect.name == "postgresql" and getattr(column, "nullable", False):
+        term = term.nulls_last() if desc else term.nulls_first()
+    return term

@@ -63,6 +63,9 @@ def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.T
         sa.Index(f"qadmin_{name}_failed_at", "failed_at"),
         sa.Index(f"qadmin_{name}_locked_at", "locked_at"),
         sa.Index(f"qadmin_{name}_queue", "queue"),
+        # as Rails creates it on SQLite: ids are never reused, so a finished job's id (kept in
+        # qadmin_finished and the audit log) never comes to name a new job
+        sqlite_autoincrement=True,
     )
 
 

@@ -9,6 +9,7 @@ UPDATE guarded by the same ready predicate.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, Work
 BATCH = 500
 #: candidate rows a claim reads ahead (delayed_job's read_ahead is 5)
 READ_AHEAD = 5
+#: rows a claim reads at most, in batches of READ_AHEAD, looking for one the worker can run
+CLAIM_SCAN = 500
 #: how often buffered throughput counters are written
 FLUSH_INTERVAL = 1.0
 LIVE_STATES = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED})
@@ -52,10 +55,18 @@ class SqlBackend:
         self._skip_locked: bool | None = None
         self._buffer: dict[datetime, list[int]] = {}
         self._last_flush = time.monotonic()
+        #: a SQLite file that does not exist yet is created only by `init`, never by a typo'd
+        #: URL given to a command that reads
+        self._db_file = dialect.sqlite_file(self.engine)
 
     # --- plumbing ----------------------------------------------------------------------------
     @contextmanager
     def _wrap(self) -> Iterator[None]:
+        if self._db_file is not None:
+            if not os.path.exists(self._db_file):
+                raise MissingTable(f"database file {self._db_file} does not exist; "
+                                   "run `qadmin init` to create it")
+            self._db_file = None
         try:
             yield
         except QadminError:
@@ -73,6 +84,10 @@ class SqlBackend:
         except sa.exc.DBAPIError as exc:
             text = str(getattr(exc, "orig", exc)).strip()
             raise QadminError(f"database error: {text.splitlines()[0] if text else exc}") from exc
+        except sa.exc.TimeoutError as exc:  # no pooled connection came free in time
+            raise BackendUnavailable(f"cannot reach {self.safe_url}: {exc}") from exc
+        except sa.exc.SQLAlchemyError as exc:  # never a raw driver-layer exception to the caller
+            raise QadminError(f"database error: {str(exc).splitlines()[0]}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
@@ -81,6 +96,10 @@ class SqlBackend:
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
+        # a SQLite read snapshot never sees tables created after it began: on a delayed_job
+        # database qadmin never touched, create the qadmin_* tables before reading
+        if self.kind == "sqlite":
+            self._ensure_aux()
         with self._wrap(), self.engine.connect() as conn:
             conn = conn.execution_options(qadmin_read=True)
             with conn.begin():
@@ -142,6 +161,7 @@ class SqlBackend:
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
+        self._db_file = None
         with self._write() as conn:
             if not sa.inspect(conn).has_table(self.table_name):
                 delayed_jobs_table(sa.MetaData(), self.table_name).create(conn)
@@ -185,7 +205,8 @@ class SqlBackend:
     def _to_job(self, row: Any, now: datetime, dead: set[str]) -> Job:
         handler = row.handler
         decoded = decode_payload(handler)
-        raw = handler.decode("utf-8", "replace") if isinstance(handler, (bytes, bytearray)) else (handler or "")
+        raw = (handler.decode("utf-8", "replace") if isinstance(handler, (bytes, bytearray))
+               else _printable(handler or ""))
         mapping = row._mapping
         run_at = mapping.get("run_at")
         locked_at = mapping.get("locked_at")
@@ -269,7 +290,9 @@ class SqlBackend:
                                     for s in sorted(states, key=lambda s: s.value) if s in LIVE_STATES))
                            if states & LIVE_STATES else sa.false())
         if selection.queues:
-            clauses.append(t.c.queue.in_(list(selection.queues)))
+            named = t.c.queue.in_(list(selection.queues))
+            # delayed_job's default queue is NULL; listings show and select it as ""
+            clauses.append(sa.or_(named, t.c.queue.is_(None)) if "" in selection.queues else named)
         if selection.ids:
             ids = [self.parse_id(str(i)) for i in selection.ids]
             clauses.append(t.c.id.in_(ids))
@@ -292,9 +315,9 @@ class SqlBackend:
         if selection.search:
             post = True
             for token in _tokens(selection.search):
-                clauses.append(t.c.handler.ilike(f"%{token}%"))
+                clauses.append(dialect.contains(self.engine, t.c.handler, token, ignore_case=True))
         for token in tokens[:8]:
-            clauses.append(t.c.handler.like(f"%{token}%"))
+            clauses.append(dialect.contains(self.engine, t.c.handler, token))
         if selection.undecodable:
             post = True
         return clauses, post, dead
@@ -346,7 +369,7 @@ class SqlBackend:
                 query = sa.select(t).where(*where)
                 if after is not None:
                     query = query.where(_keyset(cols, after, desc))
-                order = [c.desc() for c in cols] if desc else list(cols)
+                order = [dialect.order_nulls_low(self.engine, c, desc) for c in cols]
                 rows = conn.execute(query.order_by(*order).limit(batch)).all()
                 owners = {r.locked_by for r in rows if r.locked_by} - dead
                 page_dead = dead | self._dead_owners(conn, owners, now)
@@ -469,6 +492,7 @@ class SqlBackend:
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         t = self._jobs()
         self._ensure_aux()
+        self.flush()  # this process's own buffered outcomes count too
         cutoff = now - timedelta(seconds=max_run_time or self.options.max_run_time)
         queues: dict[str, dict[str, int]] = {}
         oldest: datetime | None = None
@@ -555,10 +579,8 @@ class SqlBackend:
         self._ensure_aux()
         p = self._aux["pauses"]
         with self._write() as conn:
-            if conn.execute(sa.select(p.c.queue).where(p.c.job_table == self.table_name, p.c.queue == queue)).first():
-                return False
-            conn.execute(sa.insert(p).values(job_table=self.table_name, queue=queue, paused_at=now))
-        return True
+            # two operators pausing at once: one pauses, the other is told it already was
+            return dialect.insert_absent(conn, p, {"job_table": self.table_name, "queue": queue, "paused_at": now})
 
     def resume(self, queue: str) -> bool:
         self._ensure_aux()
@@ -629,7 +651,9 @@ class SqlBackend:
             # delayed_job's ClearLocks: a stopping worker gives back whatever it still holds
             conn.execute(sa.update(t).where(t.c.locked_by == name, t.c.failed_at.is_(None))
                          .values(locked_at=None, locked_by=None))
-            self._flush(conn, force=True)
+            taken = {m: list(v) for m, v in self._buffer.items()}
+            self._write_counts(conn, taken)
+        self._forget_counts(taken)
 
     def record_audit(self, entry: AuditEntry, job_ids: Sequence[JobId]) -> None:
         self._ensure_aux()
@@ -672,6 +696,8 @@ class SqlBackend:
         }
         if "priority" in t.c:
             values["priority"] = new.priority
+        if isinstance(t.c.handler.type, sa.LargeBinary):  # a DJJob table with a BLOB/BYTEA handler
+            values["handler"] = values["handler"].encode("utf-8")
         for column in ("created_at", "updated_at"):
             if column in t.c:
                 values[column] = now
@@ -751,41 +777,47 @@ class SqlBackend:
         t = self._jobs()
         ready = self._ready(now, worker, max_run_time)
         # only qadmin/Resque JSON handlers: Ruby YAML and PHP rows belong to their own workers
-        conditions = [ready, t.c.handler.like("{%")]
+        conditions = [ready, dialect.as_text(self.engine, t.c.handler).like("{%")]
         if queues and "*" not in queues:
             conditions.append(t.c.queue.in_(list(queues)))
         if skip_ids:
             conditions.append(t.c.id.not_in(list(skip_ids)[-BATCH:]))
-        order = ([t.c.priority] if "priority" in t.c else []) + [t.c.run_at, t.c.id]
+        cols = ([t.c.priority] if "priority" in t.c else []) + [t.c.run_at, t.c.id]
+        order = [dialect.order_nulls_low(self.engine, c, False) for c in cols]
+        self._ensure_aux()
         with self._write() as conn:
-            self._ensure_aux_in(conn)
             paused = self._paused(conn)
             if paused:
                 conditions.append(sa.or_(t.c.queue.is_(None), t.c.queue.not_in(paused)))
-            pick = sa.select(t).where(*conditions).order_by(*order).limit(READ_AHEAD)
-            if self._skip():
-                pick = pick.with_for_update(skip_locked=True)
-            rows = conn.execute(pick).all()
-            for row in rows:
-                job = self._to_job(row, now, set())
-                if not job.decodable or not can_run(job):
-                    continue
-                values: dict[str, Any] = {"locked_at": now, "locked_by": worker}
-                changed = conn.execute(sa.update(t).where(t.c.id == row.id, ready).values(**values)).rowcount
-                if changed == 1:
-                    return Job(**{**job.__dict__, "state": JobState.LOCKED, "locked_at": now,
-                                  "locked_by": worker, "stale": False})
+            # read ahead in small batches, past rows this worker cannot run (other applications'
+            # classes), so that a runnable job behind them is still reached in this claim
+            after: tuple[Any, ...] | None = None
+            for _ in range(CLAIM_SCAN // READ_AHEAD):
+                pick = sa.select(t).where(*conditions)
+                if after is not None:
+                    pick = pick.where(_keyset(cols, after, False))
+                pick = pick.order_by(*order).limit(READ_AHEAD)
+                if self._skip():
+                    pick = pick.with_for_update(skip_locked=True)
+                rows = conn.execute(pick).all()
+                for row in rows:
+                    job = self._to_job(row, now, set())
+                    if not job.decodable or not can_run(job):
+                        continue
+                    values: dict[str, Any] = {"locked_at": now, "locked_by": worker}
+                    changed = conn.execute(sa.update(t).where(t.c.id == row.id, ready).values(**values)).rowcount
+                    if changed == 1:
+                        return Job(**{**job.__dict__, "state": JobState.LOCKED, "locked_at": now,
+                                      "locked_by": worker, "stale": False})
+                if len(rows) < READ_AHEAD:
+                    break
+                after = tuple(getattr(rows[-1], c.name) for c in cols)
         return None
-
-    def _ensure_aux_in(self, conn: sa.Connection) -> None:
-        if not self._aux_ready:
-            self._metadata.create_all(conn, tables=list(self._aux.values()), checkfirst=True)
-            self._aux_ready = True
 
     def complete(self, job: Job, worker: str, now: datetime, runtime: float) -> None:
         t = self._jobs()
         f, u = self._aux["finished"], self._aux["unique"]
-        with self._write() as conn:
+        with self._outcome(now, processed=1, failed=0) as conn:
             conn.execute(sa.delete(t).where(t.c.id == job.id, t.c.locked_by == worker))
             conn.execute(sa.insert(f).values(
                 job_table=self.table_name, job_id=job.id, queue=job.queue, class_name=job.class_name,
@@ -794,8 +826,6 @@ class SqlBackend:
             if job.meta.get("unique") is not None:
                 conn.execute(sa.delete(u).where(u.c.job_table == self.table_name, u.c.key == job.meta["unique"],
                                                 u.c.job_id == job.id))
-            self._count(now, processed=1, failed=0)
-            self._flush(conn)
 
     def fail(self, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None) -> None:
         t = self._jobs()
@@ -807,10 +837,8 @@ class SqlBackend:
             values["failed_at"] = now
         if "updated_at" in t.c:
             values["updated_at"] = now
-        with self._write() as conn:
+        with self._outcome(now, processed=1, failed=1) as conn:
             conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker).values(**values))
-            self._count(now, processed=1, failed=1)
-            self._flush(conn)
 
     def release(self, job: Job, worker: str) -> None:
         t = self._jobs()
@@ -826,36 +854,69 @@ class SqlBackend:
             return conn.execute(sa.delete(f).where(f.c.finished_at < cutoff)).rowcount
 
     # --- throughput counters, buffered so a job costs one transaction ------------------------
+    @contextmanager
+    def _outcome(self, now: datetime, processed: int, failed: int) -> Iterator[sa.Connection]:
+        """The write transaction of one job outcome. Its counts join the buffer, which is written
+        in the same transaction at most once a second; counts leave the buffer only once that
+        transaction has committed, so a retried write never counts twice nor a failed one lose
+        what was buffered."""
+        self._ensure_aux()
+        minute = now.replace(second=0, microsecond=0)
+        due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL
+        taken = {m: list(v) for m, v in self._buffer.items()} if due else {}
+        with self._write() as conn:
+            yield conn
+            if due:
+                counts = {m: list(v) for m, v in taken.items()}
+                slot = counts.setdefault(minute, [0, 0])
+                slot[0] += processed
+                slot[1] += failed
+                self._write_counts(conn, counts)
+        if due:
+            self._forget_counts(taken)
+        else:
+            self._count(now, processed, failed)
+
     def _count(self, now: datetime, processed: int, failed: int) -> None:
         minute = now.replace(second=0, microsecond=0)
         slot = self._buffer.setdefault(minute, [0, 0])
         slot[0] += processed
         slot[1] += failed
 
-    def _flush(self, conn: sa.Connection, force: bool = False) -> None:
-        if not self._buffer or (not force and time.monotonic() - self._last_flush < FLUSH_INTERVAL):
+    def _write_counts(self, conn: sa.Connection, counts: dict[datetime, list[int]]) -> None:
+        """Add `counts` to the throughput and total counters: atomic increments, so that workers
+        writing the same minute at once neither lose counts nor collide inserting its row."""
+        if not counts:
             return
         tp, c = self._aux["throughput"], self._aux["counters"]
         totals = [0, 0]
-        for minute, (processed, failed) in sorted(self._buffer.items()):
+        for minute, (processed, failed) in sorted(counts.items()):
             totals[0] += processed
             totals[1] += failed
-            key = (tp.c.job_table == self.table_name, tp.c.minute == minute)
-            if conn.execute(sa.update(tp).where(*key).values(processed=tp.c.processed + processed,
-                                                             failed=tp.c.failed + failed)).rowcount == 0:
-                conn.execute(sa.insert(tp).values(job_table=self.table_name, minute=minute,
-                                                  processed=processed, failed=failed))
+            dialect.increment(conn, tp, {"job_table": self.table_name, "minute": minute},
+                              {"processed": processed, "failed": failed})
         for name, n in (("processed", totals[0]), ("failed", totals[1])):
-            key = (c.c.job_table == self.table_name, c.c.name == name)
-            if conn.execute(sa.update(c).where(*key).values(value=c.c.value + n)).rowcount == 0:
-                conn.execute(sa.insert(c).values(job_table=self.table_name, name=name, value=n))
-        self._buffer.clear()
+            dialect.increment(conn, c, {"job_table": self.table_name, "name": name}, {"value": n})
+
+    def _forget_counts(self, written: dict[datetime, list[int]]) -> None:
+        """Take committed counts out of the buffer (more may have joined it meanwhile)."""
+        for minute, (processed, failed) in written.items():
+            slot = self._buffer.get(minute)
+            if slot is None:
+                continue
+            slot[0] -= processed
+            slot[1] -= failed
+            if slot[0] <= 0 and slot[1] <= 0:
+                del self._buffer[minute]
         self._last_flush = time.monotonic()
 
     def flush(self) -> None:
         if self._buffer:
+            self._ensure_aux()
+            taken = {m: list(v) for m, v in self._buffer.items()}
             with self._write() as conn:
-                self._flush(conn, force=True)
+                self._write_counts(conn, taken)
+            self._forget_counts(taken)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -873,6 +934,16 @@ def _class_of(handler: Any) -> str:
     return decode_payload(handler).class_name
 
 
+def _printable(text: str) -> str:
+    """Raw text for display: bytes that were not UTF-8 (surrogate escapes, see
+    `_sql_dialect.lenient_text`) shown as U+FFFD, so a face can always print it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -883,10 +954,28 @@ def _tokens(text: str) -> list[str]:
 
 
 def _keyset(cols: list[sa.Column], after: tuple[Any, ...], desc: bool) -> Any:
-    values = [sa.bindparam(None, v, type_=c.type) for c, v in zip(cols, after)]
-    if len(cols) == 1:
-        return cols[0] < values[0] if desc else cols[0] > values[0]
-    return sa.tuple_(*cols) < sa.tuple_(*values) if desc else sa.tuple_(*cols) > sa.tuple_(*values)
+    """Rows strictly after `after` in the order of `cols`, NULL sorting lowest (as listings order).
+
+    Row-value comparison (`(a, b) > (x, y)`) is NULL for a NULL column, which would drop every
+    row with a NULL `failed_at` or `run_at` from the next pages; nullable columns are compared
+    one by one instead.
+    """
+    if not any(c.nullable for c in cols):
+        values = [sa.bindparam(None, v, type_=c.type) for c, v in zip(cols, after)]
+        if len(cols) == 1:
+            return cols[0] < values[0] if desc else cols[0] > values[0]
+        return sa.tuple_(*cols) < sa.tuple_(*values) if desc else sa.tuple_(*cols) > sa.tuple_(*values)
+    alternatives = []
+    equal_so_far: list[Any] = []
+    for c, v in zip(cols, after):
+        bound = sa.bindparam(None, v, type_=c.type)
+        if desc:
+            beyond = sa.false() if v is None else (sa.or_(c < bound, c.is_(None)) if c.nullable else c < bound)
+        else:
+            beyond = (c.is_not(None) if v is None else c > bound)
+        alternatives.append(sa.and_(*equal_so_far, beyond))
+        equal_so_far.append(c.is_(None) if v is None else c == bound)
+    return sa.or_(*alternatives)
 
 
 def _encode_cursor(job: Job, cols: list[sa.Column]) -> str:
