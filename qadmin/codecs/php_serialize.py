@@ -421,6 +421,9 @@ def _write(out: bytearray, value: Any, depth: int) -> None:
             if isinstance(prop.name, int):
                 out += b"i:%d;" % _int64(prop.name)
             else:
+                # PHP reads a leading NUL as visibility mangling: no public name can start with one
+                if prop.name.startswith("\x00"):
+                    raise ValueError(f"a public property name cannot start with a NUL byte: {prop.name!r}")
                 _write_string(out, prop.name)
             _write(out, prop.value, depth + 1)
         out += b"}"

@@ -7,7 +7,7 @@ import math
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from qadmin.codecs import decode_payload
@@ -286,7 +286,8 @@ _IDENT = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}(\\[A-Za-z_][A-Za-z0-9_]{0,6
 def _containers(children):
     objects = st.builds(
         PhpObject, _IDENT,
-        st.dictionaries(_TEXT.filter(_not_numeric), children, max_size=4).map(
+        st.dictionaries(_TEXT.filter(_not_numeric).filter(lambda n: not n.startswith("\x00")), children,
+                        max_size=4).map(
             lambda props: [PhpProperty(name, value) for name, value in props.items()]))
     return st.one_of(st.lists(children, max_size=4),
                      st.dictionaries(_KEYS, children, max_size=4).filter(_not_list_shaped), objects)
@@ -297,6 +298,7 @@ VALUES = st.recursive(_SCALARS, _containers, max_leaves=20)
 
 @settings(max_examples=300, deadline=None)
 @given(VALUES)
+@example(value=PhpObject("A", [PhpProperty("x\x000", None)]))
 def test_unserialize_inverts_serialize(value):
     data = serialize(value)
     assert unserialize(data) == value
