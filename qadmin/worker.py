@@ -74,6 +74,7 @@ class Worker:
         self.failed = 0
         self.exit_code = EXIT_DONE
         self._stopping = threading.Event()
+        self._beat_stop = threading.Event()
         self._skip: list[Any] = []
         self._reported_blocked: set[str] = set()
         self._current: Job | None = None
@@ -113,13 +114,17 @@ class Worker:
         if not self._registered:
             return
         self._registered = False
+        # stop the heartbeat first: a beat after unregistering would bring the worker back
+        self._beat_stop.set()
+        if self._beat_thread is not None:
+            self._beat_thread.join(timeout=10)
         try:
             self.backend.unregister_worker(self.name)
         except QadminError as exc:
             log.warning("could not unregister worker %s: %s", self.name, exc)
 
     def _beat_loop(self) -> None:
-        while self._registered and not self._stopping.wait(self.options.heartbeat_interval):
+        while not self._beat_stop.wait(self.options.heartbeat_interval):
             self.beat()
 
     def beat(self) -> None:
