@@ -209,7 +209,7 @@ def _jobs_table(jobs: Sequence[Job], console: Any, title: str | None = None) -> 
     now = datetime.now(timezone.utc)
     table = Table(title=title, header_style="bold", box=None, pad_edge=False)
     for column, width in _column_widths(jobs, console.width).items():
-        table.add_column(column, overflow="ellipsis", no_wrap=True, width=width)
+        table.add_column(column, overflow="fold" if column == "ID" else "ellipsis", no_wrap=column != "ID", width=width)
     for job in jobs:
         if job.state is JobState.FAILED:
             when = _ago(job.failed_at, now)
@@ -228,7 +228,8 @@ def _jobs_table(jobs: Sequence[Job], console: Any, title: str | None = None) -> 
 def _column_widths(jobs: Sequence[Job], total: int) -> dict[str, int]:
     """Explicit widths that always fit the console: fixed columns first, the rest shared."""
     fixed = {"ID": max([len(str(j.id)) for j in jobs] + [2]), "STATE": 9, "QUEUE": 8, "PRI": 3, "ATT": 3, "WHEN": 9}
-    fixed["ID"] = min(fixed["ID"], 26)
+    # ids are copied from here into other commands: never cut one short (Redis ids run to ~50)
+    fixed["ID"] = min(fixed["ID"], max(total // 3, 12))
     spare = max(total - sum(fixed.values()) - 2 * 9, 24)
     flexible = {"CLASS": spare * 35 // 100, "ARGS": spare * 25 // 100}
     flexible["ERROR"] = spare - flexible["CLASS"] - flexible["ARGS"]
@@ -426,6 +427,9 @@ def show(job_id: str, as_json: bool) -> None:
             table.add_row(key, str(data[key]))
     if job.max_attempts:
         table.add_row("max_attempts", str(job.max_attempts))
+    for key, value in (job.meta or {}).items():
+        if key not in ("max_attempts",) and value not in (None, "", [], {}):
+            table.add_row(key, _short(value, 100))
     console.print(Panel(table, title=f"job {job.id}", expand=False))
     if job.undecodable:
         console.print(f"[red]undecodable:[/] {job.undecodable}")
