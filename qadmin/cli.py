@@ -744,7 +744,9 @@ def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: flo
     if verbose >= 1:
         logging.getLogger("qadmin.worker").setLevel(logging.DEBUG)
     sys.path.insert(0, os.getcwd())
-    import_modules(imports)
+    # with --reload the children import the job modules themselves, after the fork, so that a
+    # restart sees the new code; the supervisor only checks that they can be found
+    import_modules(imports, find_only=reload)
     url, backend_options = _obj().settings()
     options = WorkerOptions(queues=list(queues_) or ["*"], max_attempts=max_attempts, max_run_time=max_run_time,
                             sleep=sleep_, burst=burst, count=count, fork=fork, max_jobs=max_jobs_per_child,
@@ -758,6 +760,8 @@ def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: flo
     remove_pidfile = write_pidfile(pidfile) if pidfile else (lambda: None)
 
     def run_one(_slot: int = 0) -> int:
+        if reload:
+            import_modules(imports)
         backend = open_backend(url, backend_options)
         w = Worker(backend, options)
         w.install_signal_handlers()

@@ -26,10 +26,23 @@ POLL = 0.2
 FLAP_SECONDS = 2.0
 
 
-def import_modules(names: Sequence[str]) -> None:
-    """Import the application's job modules so that their `@job` registrations exist."""
+def import_modules(names: Sequence[str], *, find_only: bool = False) -> None:
+    """Import the application's job modules so that their `@job` registrations exist.
+
+    With `find_only`, only check that each can be found (the importing happens elsewhere)."""
+    import importlib.util
+
+    from qadmin.errors import ConfigError
+
     for name in names:
-        importlib.import_module(name)
+        try:
+            if find_only:
+                if importlib.util.find_spec(name) is None:
+                    raise ModuleNotFoundError(f"No module named {name!r}")
+            else:
+                importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any import-time error is the user's module
+            raise ConfigError(f"cannot import job module {name!r}: {type(exc).__name__}: {exc}") from exc
 
 
 class Supervisor:

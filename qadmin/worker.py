@@ -158,16 +158,19 @@ class Worker:
                     backoff = min(backoff * 2, 30.0)
                     continue
                 self._maybe_report()
-                if self._should_recycle():
-                    self.exit_code = EXIT_RECYCLE
-                    break
-                if self.options.count is not None and self.processed >= self.options.count:
-                    break
                 if not ran:
                     if self.options.burst:
                         break
                     self._flush_quietly()
                     self._stopping.wait(self.options.sleep)
+                    continue
+                # recycling is judged after a job only: an idle process has nothing to shed,
+                # and a fresh one over the limit would otherwise be replaced forever
+                if self._should_recycle():
+                    self.exit_code = EXIT_RECYCLE
+                    break
+                if self.options.count is not None and self.processed >= self.options.count:
+                    break
         finally:
             self._flush_quietly()
             self.unregister()
