@@ -11,6 +11,8 @@ and the tests are the composition roots). Settings, all optional, in `config`:
     QADMIN_READ_ONLY         hide and refuse (403) every action
     QADMIN_REFRESH           seconds between live refreshes of the overview and workers (0: off)
     QADMIN_PREVIEW_TTL       seconds a confirmation page stays valid (default 600)
+    QADMIN_STATS_TTL         seconds the pages share one reading of the counts (default 3; 0:
+                             read on every view). The JSON API and /metrics always read afresh
     SECRET_KEY               signs sessions and CSRF tokens; random per process by default, so
                              a restart logs everyone out
 
@@ -40,6 +42,7 @@ from qadmin.errors import (
     UsageError,
 )
 from qadmin.ops import Ops
+from qadmin.web.snapshot import DEFAULT_TTL, Snapshots
 from qadmin.web.state import Backends, PreviewStore, WebState
 
 log = logging.getLogger("qadmin.web")
@@ -77,6 +80,7 @@ def create_app(ops: Ops | None = None, config: Mapping[str, Any] | None = None) 
         QADMIN_READ_ONLY=False,
         QADMIN_REFRESH=5,
         QADMIN_PREVIEW_TTL=600,
+        QADMIN_STATS_TTL=DEFAULT_TTL,
         QADMIN_PASSWORD=None,
         QADMIN_LOGIN_TOKEN=None,
     )
@@ -92,6 +96,7 @@ def create_app(ops: Ops | None = None, config: Mapping[str, Any] | None = None) 
         backends=_backends(ops, app.config),
         previews=PreviewStore(ttl=float(app.config["QADMIN_PREVIEW_TTL"])),
         auth=Auth(password=password, token=token),
+        snapshots=Snapshots(ttl=float(app.config["QADMIN_STATS_TTL"])),
     )
     csrf = CSRFProtect(app)
 

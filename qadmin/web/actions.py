@@ -35,7 +35,12 @@ def mutating(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if current_app.config["QADMIN_READ_ONLY"]:
             abort(403, description="This dashboard is read-only: actions are disabled.")
-        return view(*args, **kwargs)
+        try:
+            return view(*args, **kwargs)
+        finally:
+            # the page the operator is sent back to must show what the action did, not the
+            # dashboard's shared reading from before it (even a failed action may have changed some)
+            current_app.extensions["qadmin"].snapshots.invalidate()
 
     wrapper.qadmin_mutating = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

@@ -6,14 +6,17 @@ partial (`/partials/...`), so the two never disagree.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.datastructures import MultiDict
 
+from qadmin.backends.base import Stats
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
-from qadmin.job import JobState
+from qadmin.job import JobState, WorkerInfo
 from qadmin.ops import Ops
 from qadmin.web import charts
 from qadmin.web.actions import (
@@ -28,19 +31,45 @@ from qadmin.web.actions import (
     summary,
 )
 from qadmin.web.auth import safe_next
+from qadmin.web.snapshot import Reading
 from qadmin.web.state import backend_name, get_ops, web_state
 from qadmin.web.templating import STATES
 
 bp = Blueprint("pages", __name__)
 
 
+# --- the shared readings ------------------------------------------------------------------------
+def dashboard() -> Reading:
+    """Stats and workers of this request's backend as all pages share them (qadmin.web.snapshot):
+    `.value` is (Stats, [WorkerInfo]), `.as_of` the backend's clock when they were read."""
+    name = backend_name()
+    # one reading per request, so the tabs and the menus of a page agree even with a ttl of 0
+    mine = g.get("qadmin_dashboard")
+    if mine is not None and mine[0] == name:
+        return mine[1]
+    ops = get_ops(name)
+
+    def read() -> tuple[tuple[Stats, list[WorkerInfo]], datetime]:
+        now = ops.clock()
+        return (ops.stats(), ops.workers()), now
+
+    reading = web_state().snapshots.get(name, "dashboard", read)
+    g.qadmin_dashboard = (name, reading)
+    return reading
+
+
+def queue_names() -> list[str]:
+    """The queues of the filter menus, from the shared reading (a menu needs no exact count)."""
+    return list(dashboard().value[0].queues)
+
+
 # --- overview ----------------------------------------------------------------------------------
-def overview_context(ops: Ops) -> dict[str, Any]:
-    now = ops.clock()
-    st = ops.stats()
-    queues = dict(st.queues)
+def overview_context(reading: Reading) -> dict[str, Any]:
+    # ages are measured against the moment the numbers were read, so they agree with them
+    now = reading.as_of
+    st, workers = reading.value
     rows = []
-    for name, counts in queues.items():
+    for name, counts in st.queues.items():
         rows.append(
             {
                 "name": name,
@@ -50,7 +79,6 @@ def overview_context(ops: Ops) -> dict[str, Any]:
             }
         )
     totals = st.totals()
-    workers = ops.workers()
     return {
         "now": now,
         "stats": st,
@@ -67,25 +95,42 @@ def overview_context(ops: Ops) -> dict[str, Any]:
 
 @bp.get("/")
 def overview():
-    return render_template("qadmin/overview.html", **overview_context(get_ops()))
+    return render_template("qadmin/overview.html", **overview_context(dashboard()))
 
 
 @bp.get("/partials/overview")
 def overview_partial():
-    return render_template("qadmin/partials/overview_body.html", **overview_context(get_ops()))
+    return render_template("qadmin/partials/overview_body.html", **overview_context(dashboard()))
 
 
 # --- jobs --------------------------------------------------------------------------------------
-def _tab_counts(ops: Ops, selection: JobFilter) -> dict[str, int]:
-    base = {**selection.__dict__, "states": frozenset(), "stale_only": False}
-    out: dict[str, int] = {}
-    for word in STATES:
-        if word == "stale":
-            narrowed = JobFilter(**{**base, "states": frozenset({JobState.LOCKED}), "stale_only": True})
-        else:
-            narrowed = JobFilter(**{**base, "states": frozenset({JobState(word)})})
-        out[word] = ops.count(narrowed)
-    return out
+def _tab_counts(ops: Ops, selection: JobFilter) -> tuple[dict[str, int], datetime]:
+    """The count of each state tab under the filter (its state aside), and when it was read.
+
+    A filter of queues alone (the overview's links, the queue menu) is answered from the shared
+    stats reading, which holds every queue x state count already; other filters (class, args,
+    search...) need counts of their own, shared the same way for the same filter."""
+    base = replace(selection, states=frozenset(), stale_only=False)
+    if base == JobFilter(queues=base.queues):
+        reading = dashboard()
+        per_queue = reading.value[0].queues
+        names = base.queues or tuple(per_queue)
+        return {w: sum(per_queue.get(q, {}).get(w, 0) for q in names) for w in STATES}, reading.as_of
+
+    def read() -> tuple[dict[str, int], datetime]:
+        now = ops.clock()
+        out: dict[str, int] = {}
+        for word in STATES:
+            if word == "stale":
+                narrowed = replace(base, states=frozenset({JobState.LOCKED}), stale_only=True)
+            else:
+                narrowed = replace(base, states=frozenset({JobState(word)}))
+            out[word] = ops.count(narrowed)
+        return out, now
+
+    # repr, not the filter itself: `extra` is a dict, so a JobFilter does not hash
+    found = web_state().snapshots.get(backend_name(), ("tabs", repr(base)), read)
+    return found.value, found.as_of
 
 
 @bp.get("/jobs")
@@ -106,6 +151,7 @@ def jobs():
     rest = {k: v for k, v in params.items() if k != "state"}
     tab_urls = {"": url_for("pages.jobs", **rest, **listing)}
     tab_urls.update({w: url_for("pages.jobs", **rest, state=w, **listing) for w in STATES})
+    counts, counted_at = _tab_counts(ops, selection)
     return render_template(
         "qadmin/jobs.html",
         now=ops.clock(),
@@ -122,8 +168,9 @@ def jobs():
         if page.next_cursor
         else None,
         here=request.full_path.rstrip("?"),
-        counts=_tab_counts(ops, selection),
-        queue_names=[q.name for q in ops.queues()],
+        counts=counts,
+        counted_at=counted_at,
+        queue_names=queue_names(),
         bulk_verbs=_bulk_verbs(state_word, selection),
     )
 
@@ -262,27 +309,30 @@ def queue_action(queue: str, verb: str):
 
 @bp.get("/dequeue")
 def dequeue_form():
-    ops = get_ops()
-    return render_template(
-        "qadmin/dequeue.html", queue_names=[q.name for q in ops.queues()], values=request.args
-    )
+    return render_template("qadmin/dequeue.html", queue_names=queue_names(), values=request.args)
 
 
 # --- errors, workers, audit --------------------------------------------------------------------
 @bp.get("/errors")
 def errors():
     ops = get_ops()
-    selection = parse_filter(ops, request.args)
-    groups = ops.error_groups(
-        selection.with_states(JobState.FAILED), limit=parse_limit(request.args.get("limit"), 100)
-    )
+    selection = parse_filter(ops, request.args).with_states(JobState.FAILED)
+    limit = parse_limit(request.args.get("limit"), 100)
+
+    def read() -> tuple[list[Any], datetime]:
+        now = ops.clock()
+        return ops.error_groups(selection, limit=limit), now
+
+    # grouping reads every failed job: shared like the other dashboard numbers (the API's
+    # /api/errors reads afresh)
+    found = web_state().snapshots.get(backend_name(), ("errors", repr(selection), limit), read)
     params = {k: v for k, v in selection.to_params().items() if k in ("queue", "class")}
     return render_template(
         "qadmin/errors.html",
-        groups=groups,
-        now=ops.clock(),
+        groups=found.value,
+        now=found.as_of,
         params=params,
-        queue_names=[q.name for q in ops.queues()],
+        queue_names=queue_names(),
     )
 
 

@@ -11,13 +11,14 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
 from flask import current_app, g, request, session
 
 from qadmin.errors import UsageError
 from qadmin.ops import Ops, Preview
+from qadmin.web.snapshot import Snapshots
 
 #: an open Ops, or a function that opens one on first use (named backends are opened lazily)
 OpsSource = Union[Ops, Callable[[], Ops]]
@@ -129,6 +130,8 @@ class WebState:
     backends: Backends
     previews: PreviewStore
     auth: Any  # qadmin.web.auth.Auth
+    #: the dashboard's shared stats readings (see qadmin.web.snapshot)
+    snapshots: Snapshots = field(default_factory=Snapshots)
 
 
 def web_state() -> WebState:
