@@ -38,7 +38,7 @@ VERBS: dict[str, frozenset[JobState]] = {
 }
 
 #: ids per backend call while applying, so progress moves and transactions stay short
-APPLY_BATCH = 1000
+APPLY_BATCH = 5000
 #: jobs shown in a preview's sample
 SAMPLE_SIZE = 10
 

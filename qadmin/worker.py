@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
@@ -36,6 +37,10 @@ EXIT_RECYCLE = 3
 REPORT_INTERVAL = 10.0
 #: unrunnable job ids a worker remembers so that it does not read them again on every claim
 SKIP_MEMORY = 500
+#: a prefetched job that waited longer than this (seconds, or 1% of max_run_time if less) has its
+#: lock renewed before it runs; one that waited less runs with its time limit shortened by the
+#: wait, so that its lock never expires while it runs
+PREFETCH_RENEW_AFTER = 1.0
 
 
 class JobTimeout(Exception):
@@ -55,6 +60,8 @@ class WorkerOptions:
     max_memory_mb: float | None = None
     heartbeat_interval: float = 5.0
     name: str | None = None
+    #: jobs locked per claim (1 = claim one job at a time); the rest wait, locked, in the worker
+    prefetch: int = 1
 
 
 def worker_name() -> str:
@@ -83,6 +90,9 @@ class Worker:
         self._registered = False
         self._started = time.monotonic()
         self._last_report = time.monotonic()
+        #: prefetched jobs, locked for this worker, with the monotonic time of their claim
+        self._prefetched: deque[tuple[Job, float]] = deque()
+        self._lock_age = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------------
     def stop(self, *_: Any) -> None:
@@ -172,6 +182,7 @@ class Worker:
                 if self.options.count is not None and self.processed >= self.options.count:
                     break
         finally:
+            self._release_prefetched()
             self._flush_quietly()
             self.unregister()
             self._report(final=True)
@@ -198,19 +209,65 @@ class Worker:
 
     def run_once(self) -> bool:
         """Claim and run at most one job. True if a job was run."""
-        now = self.clock()
-        claim_kwargs: dict[str, Any] = {}
-        if self._skip:
-            claim_kwargs["skip_ids"] = list(self._skip)
-        job = self.backend.claim(list(self.options.queues), self.name, now, self.options.max_run_time,
-                                 self.can_run, **claim_kwargs)
+        job = self._next_job()
         if job is None:
             return False
         if self.stopping:
             self.backend.release(job, self.name)
+            self._release_prefetched()
             return False
         self.perform(job)
         return True
+
+    def _next_job(self) -> Job | None:
+        """A prefetched job (its lock still ours), else a freshly claimed one."""
+        self._lock_age = 0.0
+        while self._prefetched:
+            job, claimed = self._prefetched.popleft()
+            waited = time.monotonic() - claimed
+            if waited <= min(PREFETCH_RENEW_AFTER, self.options.max_run_time / 100):
+                self._lock_age = waited
+                return job
+            try:
+                renewed = self.backend.refresh_lock(job, self.name, self.clock())  # type: ignore[attr-defined]
+            except QadminError as exc:
+                log.warning("could not renew the lock of prefetched job %s (%s); leaving it", job.id, exc)
+                continue
+            if renewed:
+                return job
+            log.warning("prefetched job %s is no longer locked by this worker; leaving it", job.id)
+        now = self.clock()
+        claim_kwargs: dict[str, Any] = {}
+        if self._skip:
+            claim_kwargs["skip_ids"] = list(self._skip)
+        claim_many = getattr(self.backend, "claim_many", None)
+        if self.options.prefetch > 1 and claim_many is not None:
+            jobs = claim_many(list(self.options.queues), self.name, now, self.options.max_run_time,
+                              self.can_run, self.options.prefetch, **claim_kwargs)
+            claimed = time.monotonic()
+            self._prefetched.extend((j, claimed) for j in jobs[1:])
+            return jobs[0] if jobs else None
+        return self.backend.claim(list(self.options.queues), self.name, now, self.options.max_run_time,
+                                  self.can_run, **claim_kwargs)
+
+    def _release_prefetched(self) -> None:
+        """Give back the prefetched jobs not run (the worker is stopping)."""
+        if not self._prefetched:
+            return
+        jobs = [job for job, _ in self._prefetched]
+        self._prefetched.clear()
+        try:
+            release_many = getattr(self.backend, "release_many", None)
+            if release_many is not None:
+                release_many(jobs, self.name)
+            else:
+                for job in jobs:
+                    self.backend.release(job, self.name)
+        except QadminError as exc:  # they stay locked by this worker: stale locks, recovered as any
+            log.warning("could not release %d prefetched jobs: %s", len(jobs), exc)
+
+    def _run_limit(self, job: Job) -> float:
+        return max(job_max_run_time(job, self.options.max_run_time) - self._lock_age, 0.001)
 
     def perform(self, job: Job) -> None:
         self._current, self._current_started = job, self.clock()
@@ -271,7 +328,7 @@ class Worker:
             instance = _instance_for(target)
             self._hook(job, "before", instance)
             events.emit("before_perform", job)
-            with _time_limit(job_max_run_time(job, self.options.max_run_time)):
+            with _time_limit(self._run_limit(job)):
                 _call(target, instance, job)
             self._hook(job, "success", instance)
             events.emit("after_perform", job)
@@ -307,7 +364,7 @@ class Worker:
                 os._exit(code)
         os.close(write_fd)
         limit = job_max_run_time(job, self.options.max_run_time)
-        deadline = time.monotonic() + limit
+        deadline = time.monotonic() + self._run_limit(job)
         chunks: list[bytes] = []
         status = None
         open_pipe = True

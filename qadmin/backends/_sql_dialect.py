@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+
+
+#: how long a SQLite statement waits for another process's lock before failing
+BUSY_TIMEOUT_MS = 60000
 
 
 def normalise_url(url: str) -> str:
@@ -25,7 +30,9 @@ def create_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    # no pre-ping (a round trip per checkout): a connection that turns out dead raises a
+    # disconnect error, on which SQLAlchemy invalidates the whole pool, and callers retry
+    kwargs: dict[str, Any] = {"pool_size": 5, "max_overflow": 10}
     if url.startswith("postgresql"):
         kwargs["connect_args"] = {"connect_timeout": 10}
     return sa.create_engine(url, **kwargs)
@@ -45,7 +52,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         dbapi_conn.text_factory = lenient_text
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
@@ -54,7 +61,38 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         if conn.get_execution_options().get("qadmin_read"):
             conn.exec_driver_sql("BEGIN")
         else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            import sqlite3
+
+            try:
+                begin_immediate(conn.connection.dbapi_connection)
+            except sqlite3.Error as exc:  # as SQLAlchemy would have wrapped it
+                raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
+
+
+def begin_immediate(dbapi_conn: Any) -> None:
+    """Take SQLite's write lock, polling in short steps.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries, far longer than
+    a claim holds the lock: a second worker process would spend its time asleep. Polling from
+    Python every 0.1–1 ms hands the lock over as soon as it is free; the busy timeout is off
+    while polling only, so statements elsewhere keep SQLite's full timeout."""
+    import sqlite3
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.0001
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                dbapi_conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.001)
+    finally:
+        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def lenient_text(data: bytes) -> str:
@@ -163,3 +201,17 @@ def order_nulls_low(engine: sa.Engine, column: Any, desc: bool) -> Any:
     if engine.dialect.name == "postgresql" and getattr(column, "nullable", False):
         term = term.nulls_last() if desc else term.nulls_first()
     return term
+
+
+def first_line(engine: sa.Engine, column: Any) -> Any:
+    """The text of `column` up to its first newline, computed by the database (None where
+    qadmin knows no such function: callers split in Python then)."""
+    name = engine.dialect.name
+    newline = sa.literal("\n", sa.String)
+    if name == "sqlite":
+        return sa.func.substr(column, 1, sa.func.instr(column.concat(sa.func.char(10)), sa.func.char(10)) - 1)
+    if name == "postgresql":
+        return sa.func.split_part(column, newline, 1)
+    if name in ("mysql", "mariadb"):
+        return sa.func.substring_index(column, newline, 1)
+    return None

@@ -41,9 +41,20 @@ class UtcDateTime(sa.types.TypeDecorator):
 DEFAULT_TABLE = "delayed_jobs"
 
 
+def json_handler(handler: Any) -> Any:
+    """A qadmin/Resque JSON payload (Ruby YAML and PHP rows belong to their own workers), spelt
+    with literals, never bound values: the claim index's condition and the claim's must match."""
+    one = sa.literal_column("1")
+    return sa.func.substr(handler, one, one) == sa.literal_column("'{'")
+
+
+def claim_index_name(name: str) -> str:
+    return f"qadmin_{name}_claim"
+
+
 def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.Table:
     """delayed_job_active_record's generator migration, column for column."""
-    return sa.Table(
+    table = sa.Table(
         name,
         metadata,
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
@@ -67,6 +78,21 @@ def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.T
         # qadmin_finished and the audit log) never comes to name a new job
         sqlite_autoincrement=True,
     )
+    # the claim walks live rows in claim order and stops at the first runnable one: a partial
+    # index holds exactly those rows in exactly that order (PostgreSQL sorts NULL run_at first
+    # only when told, as the claim's ORDER BY does), so a claim costs the same on any queue size.
+    # Its condition names the JSON handlers as well: only the claim states that, so the admin
+    # queries (`failed_at IS NULL` alone) are never planned onto it
+    live = sa.and_(table.c.failed_at.is_(None), json_handler(table.c.handler))
+    sa.Index(claim_index_name(name), table.c.priority, table.c.run_at, table.c.id,
+             sqlite_where=live).ddl_if(dialect="sqlite")
+    sa.Index(claim_index_name(name), table.c.priority, table.c.run_at.asc().nulls_first(), table.c.id,
+             postgresql_where=live).ddl_if(dialect="postgresql")
+    # stats() and the state counts read queue and state of every row: from this index alone,
+    # never the rows with their fat handlers
+    sa.Index(f"qadmin_{name}_state", table.c.queue, table.c.failed_at, table.c.locked_at, table.c.run_at,
+             table.c.locked_by)
+    return table
 
 
 def reflect_jobs_table(metadata: sa.MetaData, name: str, conn: sa.Connection) -> sa.Table:

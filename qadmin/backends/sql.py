@@ -1,9 +1,11 @@
 """The SQL backend: SQLAlchemy 2 Core over delayed_job's `delayed_jobs` table (or DJJob's `jobs`).
 
-One `engine.begin()` per unit of work. Claims follow formats.md §4.2 and §8.8: candidates are
-selected first (with `FOR UPDATE SKIP LOCKED` where the database has it; SQLite serialises
-writers with `BEGIN IMMEDIATE`), decoded, and only a row the worker can run is locked, by an
-UPDATE guarded by the same ready predicate.
+One `engine.begin()` per unit of work. Claims follow formats.md §4.2 and §8.8: only a row the
+worker can run is locked, by an UPDATE guarded by the ready predicate. On PostgreSQL one
+statement locks the next rows (`FOR UPDATE SKIP LOCKED`) and returns them; a row the worker
+then cannot run gets its previous lock back at once. On SQLite the candidates are read from a
+snapshot and the write lock (`BEGIN IMMEDIATE`) is taken only to lock them. The worker's hot
+statements are built once (`_sql_claim`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 import sqlalchemy as sa
 
 from qadmin.backends import _sql_dialect as dialect
+from qadmin.backends._sql_claim import ClaimStatements
 from qadmin.backends.owners import owner_dead, parse_owner
 from qadmin.backends._sql_tables import DEFAULT_TABLE, bookkeeping_tables, delayed_jobs_table, reflect_jobs_table
 from qadmin.backends.base import SORTS, BackendOptions, ErrorGroup, Page, Stats
@@ -29,6 +32,9 @@ from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, Work
 
 #: ids per statement in bulk verbs: well under every database's bound-parameter limit
 BATCH = 500
+#: ids per statement in bulk verbs on databases with RETURNING (one bound parameter per id:
+#: SQLite allows 32,766, PostgreSQL 65,535)
+GUARDED_BATCH = 5000
 #: candidate rows a claim reads ahead (delayed_job's read_ahead is 5)
 READ_AHEAD = 5
 #: rows a claim reads at most, in batches of READ_AHEAD, looking for one the worker can run
@@ -53,6 +59,9 @@ class SqlBackend:
         self._table: sa.Table | None = None
         self._table_name = options.table
         self._skip_locked: bool | None = None
+        self._stmts: ClaimStatements | None = None
+        self._insert: Any = None
+        self._auto_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._buffer: dict[datetime, list[int]] = {}
         self._last_flush = time.monotonic()
         #: a SQLite file that does not exist yet is created only by `init`, never by a typo'd
@@ -163,12 +172,32 @@ class SqlBackend:
     def init(self) -> None:
         self._db_file = None
         with self._write() as conn:
-            if not sa.inspect(conn).has_table(self.table_name):
+            inspector = sa.inspect(conn)
+            if not inspector.has_table(self.table_name):
                 delayed_jobs_table(sa.MetaData(), self.table_name).create(conn)
+            else:
+                self._add_missing_indexes(conn, inspector)
         self._table = None
         self._aux_ready = False
         self._ensure_aux()
         self._jobs()
+
+    def _add_missing_indexes(self, conn: sa.Connection, inspector: Any) -> None:
+        """A jobs table an earlier qadmin created gets the indexes added since (the claim's,
+        stats'); a table someone else created keeps exactly the indexes its owner gave it."""
+        name = self.table_name
+        existing = {i["name"] for i in inspector.get_indexes(name)}
+        if f"qadmin_{name}_failed_at" not in existing:
+            return
+        other_dialects = {"sqlite", "postgresql"} - {self.kind}
+        for index in delayed_jobs_table(sa.MetaData(), name).indexes:
+            if index.name in existing or not index.name.startswith("qadmin_"):
+                continue
+            if self.kind not in ("sqlite", "postgresql") and index.dialect_kwargs:
+                continue  # a partial index: not every database has them
+            if any(key.split("_", 1)[0] in other_dialects for key in index.dialect_kwargs):
+                continue
+            index.create(conn)
 
     def check(self) -> None:
         self._jobs()
@@ -447,22 +476,40 @@ class SqlBackend:
                 return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(*where)).scalar_one())
         return sum(len(ids) for ids in self.iter_ids(selection, now))
 
-    def _guarded(self, ids: Sequence[JobId], guard: Any, action: Callable[[sa.Connection, list[int]], None]) -> list[JobId]:
-        """Lock and re-check each batch of ids against `guard`, act on those still matching."""
+    def _guarded(self, ids: Sequence[JobId], guard: Any, make: Callable[[Any], Any]) -> list[JobId]:
+        """Act on the ids still matching `guard`, re-checked as each batch is written.
+
+        `make(where)` builds the UPDATE or DELETE. With RETURNING (SQLite ≥ 3.35, PostgreSQL)
+        one statement checks, acts and names the rows it changed; elsewhere the rows are locked
+        and re-read first, then acted on."""
         t = self._jobs()
         changed: list[JobId] = []
         int_ids = [self.parse_id(str(i)) for i in ids]
-        for start in range(0, len(int_ids), BATCH):
-            chunk = int_ids[start:start + BATCH]
+        returning = self._returning()
+        size = GUARDED_BATCH if returning else BATCH
+        for start in range(0, len(int_ids), size):
+            chunk = int_ids[start:start + size]
             with self._write() as conn:
-                query = sa.select(t.c.id).where(t.c.id.in_(chunk), guard)
-                if dialect.row_locks(self.engine):
-                    query = query.with_for_update()
-                live = [r[0] for r in conn.execute(query)]
-                if live:
-                    action(conn, live)
+                if returning:
+                    live = [r[0] for r in conn.execute(make(sa.and_(t.c.id.in_(chunk), guard)).returning(t.c.id))]
+                else:
+                    query = sa.select(t.c.id).where(t.c.id.in_(chunk), guard)
+                    if dialect.row_locks(self.engine):
+                        query = query.with_for_update()
+                    live = [r[0] for r in conn.execute(query)]
+                    if live:
+                        conn.execute(make(t.c.id.in_(live)))
             changed.extend(live)
         return changed
+
+    def _returning(self) -> bool:
+        if self.kind == "postgresql":
+            return True
+        if self.kind == "sqlite":
+            import sqlite3
+
+            return sqlite3.sqlite_version_info >= (3, 35)
+        return False
 
     def retry(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         t = self._jobs()
@@ -470,8 +517,7 @@ class SqlBackend:
                                   "run_at": now, "attempts": 0}
         if "updated_at" in t.c:
             values["updated_at"] = now
-        return self._guarded(ids, t.c.failed_at.is_not(None),
-                             lambda conn, live: conn.execute(sa.update(t).where(t.c.id.in_(live)).values(**values)))
+        return self._guarded(ids, t.c.failed_at.is_not(None), lambda where: sa.update(t).where(where).values(**values))
 
     def delete(self, ids: Sequence[JobId], now: datetime, states: frozenset | None = None) -> list[JobId]:
         t = self._jobs()
@@ -481,13 +527,12 @@ class SqlBackend:
             with self._read() as conn:
                 dead = self._all_dead_owners(conn, now) if JobState.LOCKED in live_states else set()
             guard = sa.or_(*(self._state_clause(s, now, False, dead) for s in live_states))
-        return self._guarded(ids, guard, lambda conn, live: conn.execute(sa.delete(t).where(t.c.id.in_(live))))
+        return self._guarded(ids, guard, lambda where: sa.delete(t).where(where))
 
     def unlock(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         t = self._jobs()
         guard = sa.and_(t.c.locked_at.is_not(None), t.c.failed_at.is_(None))
-        return self._guarded(ids, guard, lambda conn, live: conn.execute(
-            sa.update(t).where(t.c.id.in_(live)).values(locked_at=None, locked_by=None)))
+        return self._guarded(ids, guard, lambda where: sa.update(t).where(where).values(locked_at=None, locked_by=None))
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         t = self._jobs()
@@ -537,6 +582,39 @@ class SqlBackend:
 
     def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
         selection = selection.with_states(JobState.FAILED) if not selection.states else selection
+        t = self._jobs()
+        first = dialect.first_line(self.engine, self._error_col)
+        with self._read() as conn:
+            where, post, _dead = self._where(selection, now, conn)
+            if post or first is None:
+                return self._error_groups_decoded(selection, now, limit)
+            # grouped by the database: no payload is read, except a sample per group for its classes
+            rows = conn.execute(sa.select(first.label("k"), t.c.queue, sa.func.count(), sa.func.min(t.c.id),
+                                          sa.func.max(t.c.id), sa.func.max(t.c.failed_at))
+                                .where(*where).group_by(first, t.c.queue)).all()
+            groups: dict[str, dict[str, Any]] = {}
+            for key, queue, n, low, high, last in rows:
+                g = groups.setdefault(key or "(no error recorded)", {"count": 0, "queues": set(), "samples": [],
+                                                                      "last": None, "sample": low})
+                g["count"] += n
+                g["queues"].add(queue or "")
+                g["samples"] += [low, high]
+                g["sample"] = min(g["sample"], low)
+                last = _as_utc(last)
+                if last is not None and (g["last"] is None or last > g["last"]):
+                    g["last"] = last
+            ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
+            sample_ids = sorted({i for _k, g in ordered for i in g["samples"][:20]})
+            classes: dict[int, str] = {}
+            for start in range(0, len(sample_ids), BATCH):
+                for row in conn.execute(sa.select(t.c.id, t.c.handler).where(t.c.id.in_(sample_ids[start:start + BATCH]))):
+                    classes[row.id] = _class_of(row.handler)
+        return [ErrorGroup(error=k, count=g["count"], queues=sorted(g["queues"]),
+                           classes=sorted({classes[i] for i in g["samples"][:20] if i in classes}),
+                           last_failed_at=g["last"], sample_id=g["sample"]) for k, g in ordered]
+
+    def _error_groups_decoded(self, selection: JobFilter, now: datetime, limit: int) -> list[ErrorGroup]:
+        """Error groups of a selection only Python can check (class, args, search): row by row."""
         groups: dict[str, dict[str, Any]] = {}
         for ids in self.iter_ids(selection, now):
             t = self._jobs()
@@ -544,7 +622,7 @@ class SqlBackend:
                 rows = conn.execute(sa.select(t.c.id, t.c.queue, t.c.handler, t.c.failed_at,
                                               self._error_col.label("err")).where(t.c.id.in_(ids))).all()
             for row in rows:
-                key = (row.err or "(no error recorded)").split("\n", 1)[0]
+                key = (row.err or "(no error recorded)").split("\n", 1)[0] or "(no error recorded)"
                 g = groups.setdefault(key, {"count": 0, "queues": set(), "classes": set(), "last": None,
                                             "sample": row.id})
                 g["count"] += 1
@@ -710,9 +788,9 @@ class SqlBackend:
         t = self._jobs()
         values = self._row_values(new, now)
         if new.unique is None:
-            with self._write() as conn:
-                job_id = conn.execute(sa.insert(t).values(**values)).inserted_primary_key[0]
-            return self.get(job_id, now)
+            with self._autocommit() as conn:
+                job_id = conn.execute(self._insert_stmt(), values).inserted_primary_key[0]
+            return self._inserted_job(job_id, values, now)
         self._ensure_aux()
         u = self._aux["unique"]
         for _ in range(10):
@@ -740,6 +818,27 @@ class SqlBackend:
             raise QadminError(f"could not enqueue unique job {new.unique!r}: too much contention")
         return self.get(job_id, now)
 
+    def _insert_stmt(self) -> Any:
+        t = self._jobs()
+        if self._insert is None or self._insert.table is not t:
+            self._insert = sa.insert(t)
+        return self._insert
+
+    def _inserted_job(self, job_id: JobId, values: dict[str, Any], now: datetime) -> Job:
+        """The Job a fresh insert made, from the values written (no second read): what the
+        column types store is what they give back on SQLite and PostgreSQL; MySQL rounds
+        DATETIME to seconds, so there the row is read back."""
+        if self.kind not in ("sqlite", "postgresql"):
+            return self.get(job_id, now)
+        t = self._jobs()
+        stored: dict[str, Any] = {c.name: None for c in t.c}
+        for name, value in values.items():
+            if isinstance(value, datetime):
+                value = _as_utc(value)
+            stored[name] = value
+        stored["id"] = job_id
+        return self._to_job(_Row(stored), now, set())
+
     def enqueue_many(self, news: Sequence[NewJob], now: datetime | None = None) -> list[JobId]:
         from qadmin.job import utcnow
 
@@ -760,71 +859,156 @@ class SqlBackend:
                 ids.append(self.enqueue(new, now).id)
         return ids
 
-    def _ready(self, now: datetime, worker: str, max_run_time: float) -> Any:
-        t = self._jobs()
-        expired = now - timedelta(seconds=max_run_time)
-        return sa.and_(
-            sa.or_(
-                sa.and_(sa.or_(t.c.run_at.is_(None), t.c.run_at <= now),
-                        sa.or_(t.c.locked_at.is_(None), t.c.locked_at < expired)),
-                t.c.locked_by == worker,
-            ),
-            t.c.failed_at.is_(None),
-        )
+    def _statements(self) -> ClaimStatements:
+        if self._stmts is None or self._stmts.t is not self._jobs():
+            self._ensure_aux()
+            self._stmts = ClaimStatements(self.engine, self._jobs(), self._aux, self.table_name)
+        return self._stmts
+
+    @contextmanager
+    def _autocommit(self) -> Iterator[sa.Connection]:
+        """One statement that is a transaction by itself: on PostgreSQL without BEGIN and COMMIT,
+        which would each cost a round trip; elsewhere an ordinary write transaction."""
+        if self.kind != "postgresql":
+            with self._write() as conn:
+                yield conn
+            return
+        with self._wrap(), self._auto_engine.connect() as conn:
+            yield conn
 
     def claim(self, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
               can_run: Callable[[Job], bool], skip_ids: Sequence[JobId] = ()) -> Job | None:
-        t = self._jobs()
-        ready = self._ready(now, worker, max_run_time)
-        # only qadmin/Resque JSON handlers: Ruby YAML and PHP rows belong to their own workers
-        conditions = [ready, dialect.as_text(self.engine, t.c.handler).like("{%")]
-        if queues and "*" not in queues:
-            conditions.append(t.c.queue.in_(list(queues)))
-        if skip_ids:
-            conditions.append(t.c.id.not_in(list(skip_ids)[-BATCH:]))
-        cols = ([t.c.priority] if "priority" in t.c else []) + [t.c.run_at, t.c.id]
-        order = [dialect.order_nulls_low(self.engine, c, False) for c in cols]
-        self._ensure_aux()
+        jobs = self.claim_many(queues, worker, now, max_run_time, can_run, 1, skip_ids=skip_ids)
+        return jobs[0] if jobs else None
+
+    def claim_many(self, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
+                   can_run: Callable[[Job], bool], limit: int, skip_ids: Sequence[JobId] = ()) -> list[Job]:
+        """Lock up to `limit` runnable jobs for `worker` in one transaction, in claim order.
+
+        The jobs are locked as `claim` locks one: until the worker completes, fails or releases
+        each, no one else runs it, and if the worker dies they are stale locks, recovered as any."""
+        st = self._statements()
+        params: dict[str, Any] = {"now": now, "expired": now - timedelta(seconds=max_run_time), "worker": worker,
+                                  "job_table": self.table_name}
+        by_queue = bool(queues) and "*" not in queues
+        if by_queue:
+            params["queues"] = list(queues)
+        skip = list(skip_ids)[-BATCH:]
+        if self.kind == "postgresql":
+            return self._claim_returning(st, params, by_queue, skip, can_run, limit)
+        if skip:
+            params["skip"] = skip
+        if self.kind == "sqlite":
+            return self._claim_optimistic(st, params, by_queue, bool(skip), can_run, limit)
+        out: list[Job] = []
+        batch = max(READ_AHEAD, limit)
         with self._write() as conn:
-            paused = self._paused(conn)
-            if paused:
-                conditions.append(sa.or_(t.c.queue.is_(None), t.c.queue.not_in(paused)))
             # read ahead in small batches, past rows this worker cannot run (other applications'
             # classes), so that a runnable job behind them is still reached in this claim
-            after: tuple[Any, ...] | None = None
+            pick = st.candidates(by_queue, bool(skip), batch)
             for _ in range(CLAIM_SCAN // READ_AHEAD):
-                pick = sa.select(t).where(*conditions)
-                if after is not None:
-                    pick = pick.where(_keyset(cols, after, False))
-                pick = pick.order_by(*order).limit(READ_AHEAD)
-                if self._skip():
-                    pick = pick.with_for_update(skip_locked=True)
-                rows = conn.execute(pick).all()
+                rows = conn.execute(pick, params).all()
                 for row in rows:
                     job = self._to_job(row, now, set())
                     if not job.decodable or not can_run(job):
                         continue
-                    values: dict[str, Any] = {"locked_at": now, "locked_by": worker}
-                    changed = conn.execute(sa.update(t).where(t.c.id == row.id, ready).values(**values)).rowcount
-                    if changed == 1:
-                        return Job(**{**job.__dict__, "state": JobState.LOCKED, "locked_at": now,
-                                      "locked_by": worker, "stale": False})
-                if len(rows) < READ_AHEAD:
+                    if conn.execute(st.lock(), {**params, "job_id": row.id}).rowcount == 1:
+                        out.append(_locked(job, worker, now))
+                        if len(out) == limit:
+                            return out
+                if out or len(rows) < batch:
                     break
-                after = tuple(getattr(rows[-1], c.name) for c in cols)
-        return None
+                after = _keyset(st.cols, tuple(getattr(rows[-1], c.name) for c in st.cols), False)
+                pick = st.candidates_after(by_queue, bool(skip), batch, after)
+        return out
+
+    def _claim_optimistic(self, st: ClaimStatements, params: dict[str, Any], by_queue: bool, skip: bool,
+                          can_run: Callable[[Job], bool], limit: int) -> list[Job]:
+        """SQLite: read the candidates from a snapshot, without the write lock, and decide which
+        the worker can run; then take the write lock only to lock them, each by an UPDATE
+        guarded by the ready predicate (a row another worker took meanwhile is passed over).
+        SQLite has one writer at a time: the less a claim does while holding the lock, the
+        more worker processes add up."""
+        now, worker = params["now"], params["worker"]
+        batch = max(READ_AHEAD, 2 * limit)
+        pick = st.candidates(by_queue, skip, batch)
+        for _ in range(CLAIM_SCAN // READ_AHEAD):
+            with self._read() as conn:
+                rows = conn.execute(pick, params).all()
+            out: list[Job] = []
+            pending = iter(rows)
+            while True:
+                # decode only as many as are wanted; more only if others took these meanwhile
+                runnable = []
+                for row in pending:
+                    job = self._to_job(row, now, set())
+                    if job.decodable and can_run(job):
+                        runnable.append(job)
+                        if len(runnable) == limit - len(out):
+                            break
+                if not runnable:
+                    break
+                lock = st.driver_sql("lock", st.lock())
+                with self._write() as conn:
+                    for job in runnable:
+                        if _run_driver(conn, lock, {**params, "job_id": job.id}) == 1:
+                            out.append(_locked(job, worker, now))
+                if len(out) == limit:
+                    break
+            if out or len(rows) < batch:
+                return out
+            after = _keyset(st.cols, tuple(getattr(rows[-1], c.name) for c in st.cols), False)
+            pick = st.candidates_after(by_queue, skip, batch, after)
+        return []
+
+    def _claim_returning(self, st: ClaimStatements, params: dict[str, Any], by_queue: bool, skip: list[JobId],
+                         can_run: Callable[[Job], bool], limit: int) -> list[Job]:
+        """PostgreSQL: lock the next rows and read them in one statement (one round trip); rows
+        the worker turns out not to run get their previous lock back at once, and are skipped."""
+        now, worker = params["now"], params["worker"]
+        out: list[Job] = []
+        skip = list(skip)
+        for _ in range(CLAIM_SCAN // READ_AHEAD):
+            want = limit - len(out)
+            if skip:
+                params["skip"] = skip[-BATCH:]
+            with self._autocommit() as conn:
+                rows = conn.execute(st.lock_returning(by_queue, bool(skip)), {**params, "n": want}).all()
+                rows.sort(key=lambda r: tuple((v is not None, v) for v in (getattr(r, c.name) for c in st.cols)))
+                unrunnable = []
+                for row in rows:
+                    job = self._to_job(row, now, set())
+                    if job.decodable and can_run(job):
+                        out.append(Job(**{**job.__dict__, "stale": False}))
+                    else:
+                        unrunnable.append({**params, "job_id": row.id, "old_at": row.old_locked_at,
+                                           "old_by": row.old_locked_by})
+                        skip.append(row.id)
+                if unrunnable:
+                    conn.execute(st.unlock_back(), unrunnable)
+            if len(out) >= limit or len(rows) < want:
+                break
+        return out
 
     def complete(self, job: Job, worker: str, now: datetime, runtime: float) -> None:
-        t = self._jobs()
-        f, u = self._aux["finished"], self._aux["unique"]
-        with self._outcome(now, processed=1, failed=0) as conn:
-            conn.execute(sa.delete(t).where(t.c.id == job.id, t.c.locked_by == worker))
-            conn.execute(sa.insert(f).values(
-                job_table=self.table_name, job_id=job.id, queue=job.queue, class_name=job.class_name,
-                handler=job.raw, priority=job.priority, attempts=job.attempts, created_at=job.created_at,
-                finished_at=now, runtime=runtime, worker=worker))
-            if job.meta.get("unique") is not None:
-                conn.execute(sa.delete(u).where(u.c.job_table == self.table_name, u.c.key == job.meta["unique"],
+        st = self._statements()
+        u = self._aux["unique"]
+        values = {"job_table": self.table_name, "job_id": job.id, "queue": job.queue, "class_name": job.class_name,
+                  "handler": job.raw, "priority": job.priority, "attempts": job.attempts,
+                  "created_at": job.created_at, "finished_at": now, "runtime": runtime, "worker": worker}
+        unique = job.meta.get("unique")
+        with self._outcome(now, processed=1, failed=0, single=unique is None) as conn:
+            if self.kind == "postgresql":
+                conn.execute(st.complete_one(), values)
+            elif self.kind == "sqlite":
+                _run_driver(conn, st.driver_sql("delete", st.delete_locked()), {"job_id": job.id, "owner": worker})
+                _run_driver(conn, st.driver_sql("finished", st.record_finished_bound()),
+                            {f"v_{c}": v for c, v in values.items()})
+            else:
+                conn.execute(st.delete_locked(), {"job_id": job.id, "owner": worker})
+                conn.execute(st.record_finished(), values)
+            if unique is not None:
+                conn.execute(sa.delete(u).where(u.c.job_table == self.table_name, u.c.key == unique,
                                                 u.c.job_id == job.id))
 
     def fail(self, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None) -> None:
@@ -837,14 +1021,27 @@ class SqlBackend:
             values["failed_at"] = now
         if "updated_at" in t.c:
             values["updated_at"] = now
-        with self._outcome(now, processed=1, failed=1) as conn:
+        with self._outcome(now, processed=1, failed=1, single=True) as conn:
             conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker).values(**values))
 
     def release(self, job: Job, worker: str) -> None:
-        t = self._jobs()
+        self.release_many([job], worker)
+
+    def release_many(self, jobs: Sequence[Job], worker: str) -> None:
+        """Give claimed jobs back untouched (a stopping worker's unrun prefetched jobs)."""
+        if not jobs:
+            return
+        st = self._statements()
         with self._write() as conn:
-            conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker)
-                         .values(locked_at=None, locked_by=None))
+            conn.execute(st.release(), [{"job_id": j.id, "owner": worker} for j in jobs])
+
+    def refresh_lock(self, job: Job, worker: str, now: datetime) -> bool:
+        """Renew the lock of a job claimed a while ago and not yet run (prefetched): False if the
+        worker no longer holds it, so it must not run it."""
+        t = self._jobs()
+        with self._autocommit() as conn:
+            return conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker,
+                                                   t.c.failed_at.is_(None)).values(locked_at=now)).rowcount == 1
 
     def prune_finished(self, now: datetime) -> int:
         self._ensure_aux()
@@ -855,7 +1052,8 @@ class SqlBackend:
 
     # --- throughput counters, buffered so a job costs one transaction ------------------------
     @contextmanager
-    def _outcome(self, now: datetime, processed: int, failed: int) -> Iterator[sa.Connection]:
+    def _outcome(self, now: datetime, processed: int, failed: int,
+                 single: bool = False) -> Iterator[sa.Connection]:
         """The write transaction of one job outcome. Its counts join the buffer, which is written
         in the same transaction at most once a second; counts leave the buffer only once that
         transaction has committed, so a retried write never counts twice nor a failed one lose
@@ -864,6 +1062,11 @@ class SqlBackend:
         minute = now.replace(second=0, microsecond=0)
         due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL
         taken = {m: list(v) for m, v in self._buffer.items()} if due else {}
+        if single and not due:  # one statement and no counts to write: no transaction needed
+            with self._autocommit() as conn:
+                yield conn
+            self._count(now, processed, failed)
+            return
         with self._write() as conn:
             yield conn
             if due:
@@ -920,6 +1123,28 @@ class SqlBackend:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+def _run_driver(conn: sa.Connection, compiled: tuple[str, list[tuple[str, Any]]], params: dict[str, Any]) -> int:
+    """Run a statement compiled by `ClaimStatements.driver_sql` in `conn`'s transaction."""
+    sql, order = compiled
+    args = [params[name] if proc is None else proc(params[name]) for name, proc in order]
+    try:
+        return conn.connection.dbapi_connection.execute(sql, args).rowcount
+    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy would have wrapped it
+        raise sa.exc.DBAPIError.instance(sql, args, exc, conn.dialect.loaded_dbapi.Error) from exc
+
+
+class _Row:
+    """A row that was written, not read: what `_to_job` needs of one."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._mapping = values
+        self.__dict__.update(values)
+
+
+def _locked(job: Job, worker: str, now: datetime) -> Job:
+    return Job(**{**job.__dict__, "state": JobState.LOCKED, "locked_at": now, "locked_by": worker, "stale": False})
+
+
 def _empty_counts() -> dict[str, int]:
     return {"pending": 0, "scheduled": 0, "locked": 0, "stale": 0, "failed": 0, "finished": 0}
 
