@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from datetime import datetime, timezone
@@ -251,9 +252,15 @@ def _selection(ids: Sequence[str], state: Sequence[str] = (), queue: Sequence[st
     )
 
 
+#: the largest count an option takes (delayed_job's integer columns are 32-bit)
+MAX_COUNT = 2**31 - 1
+
+
 def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    if value is not None and value < 1:
+    if value is not None and not value >= 1:  # `not >=` also refuses NaN
         raise click.BadParameter("must be at least 1")
+    if value is not None and value > MAX_COUNT:
+        raise click.BadParameter(f"must be at most {MAX_COUNT}")
     return value
 
 
@@ -272,6 +279,31 @@ def _duration(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         return parse_duration(value)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _positive_duration(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A duration where 0 cannot work: a max run time of 0 expires every lock at once, a refresh
+    every 0 s never rests."""
+    seconds = _duration(ctx, param, value)
+    if seconds is not None and seconds <= 0:
+        raise click.BadParameter("must be more than 0")
+    return seconds
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _strict_json(text: str) -> Any:
+    """JSON as every Resque client reads it back: no NaN, no Infinity, no numbers out of range."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -309,7 +341,8 @@ def init() -> None:
 @click.argument("args", nargs=-1)
 @click.option("--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
 @click.option("--queue", "-q", default=None, help="Queue name (default: default).")
-@click.option("--priority", "-p", type=int, default=None, help="Lower runs first (default 0).")
+@click.option("--priority", "-p", type=click.IntRange(-MAX_COUNT - 1, MAX_COUNT), default=None,
+              help="Lower runs first (default 0).")
 @click.option("--in", "delay", callback=_duration, help="Run after a delay: 30s, 15m, 2h.")
 @click.option("--at", "at", help="Run at an ISO 8601 time (UTC unless it has an offset).")
 @click.option("--unique", help="A key: if a live job has it, that job is returned instead of a new one.")
@@ -320,13 +353,17 @@ def enqueue(class_name: str, args: tuple[str, ...], kwargs_json: str | None, que
     """Put a job on a queue. ARGs are JSON values where they parse (42, true, "[1,2]"), else strings."""
     from qadmin.client import Client
 
+    if not class_name.strip():
+        raise UsageError("CLASS must not be empty: name the job's class or function")
     values = [_loose_json(a) for a in args]
     kwargs: dict[str, Any] = {}
     if kwargs_json is not None:
         try:
-            kwargs = json.loads(kwargs_json)
+            kwargs = _strict_json(kwargs_json)
+        except RecursionError:
+            raise UsageError("--kwargs is not valid JSON: nested too deeply") from None
         except ValueError as exc:
-            raise UsageError(f"--kwargs is not valid JSON: {exc}") from None
+            raise UsageError(f"--kwargs is not valid JSON: {str(exc).splitlines()[0]}") from None
         if not isinstance(kwargs, dict):
             raise UsageError("--kwargs must be a JSON object")
     run_at = None
@@ -350,8 +387,10 @@ def enqueue(class_name: str, args: tuple[str, ...], kwargs_json: str | None, que
 
 def _loose_json(text: str) -> Any:
     try:
-        return json.loads(text)
-    except ValueError:
+        return _strict_json(text)
+    except RecursionError:
+        raise UsageError(f"argument {text[:12]!r}… is nested too deeply") from None
+    except ValueError:  # not JSON (NaN and Infinity included): the argument is that string
         return text
 
 
@@ -722,18 +761,21 @@ def resume(queue: str) -> None:
 @click.option("--sleep", "sleep_", default="5", callback=_duration, help="Seconds between polls when idle.")
 @click.option("--concurrency", "-c", type=int, default=1, callback=_positive, help="Worker processes.")
 @click.option("--max-attempts", type=int, default=25, callback=_positive, show_default=True)
-@click.option("--max-run-time", default="4h", callback=_duration, show_default=True,
+@click.option("--max-run-time", default="4h", callback=_positive_duration, show_default=True,
               help="A job running longer is interrupted and failed.")
 @click.option("--max-jobs-per-child", type=int, callback=_positive, help="Recycle a process after N jobs.")
 @click.option("--max-memory", type=float, callback=_positive, help="Recycle a process above this many MB resident.")
 @click.option("--fork", is_flag=True, help="Run each job in a forked child (Resque's isolation).")
+@click.option("--prefetch", type=int, default=1, callback=_positive, show_default=True,
+              help="Jobs locked per claim (SQL backends): fewer round trips; unrun ones are released on stop.")
 @click.option("--reload", is_flag=True, help="Restart the workers when source files change.")
 @click.option("--import", "imports", multiple=True, help="Import a module that registers @job classes (repeatable).")
 @click.option("--pidfile", type=click.Path(dir_okay=False))
 @click.option("-v", "--verbose", count=True, help="-v per job, -vv debug.")
 def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: float, concurrency: int,
            max_attempts: int, max_run_time: float, max_jobs_per_child: int | None, max_memory: float | None,
-           fork: bool, reload: bool, imports: tuple[str, ...], pidfile: str | None, verbose: int) -> None:
+           fork: bool, prefetch: int, reload: bool, imports: tuple[str, ...], pidfile: str | None,
+           verbose: int) -> None:
     """Run jobs: claim, run, complete or retry with backoff."""
     from qadmin.backends.base import open_backend
     from qadmin.supervisor import Supervisor, default_watch_paths, import_modules, write_pidfile
@@ -750,14 +792,17 @@ def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: flo
     url, backend_options = _obj().settings()
     options = WorkerOptions(queues=list(queues_) or ["*"], max_attempts=max_attempts, max_run_time=max_run_time,
                             sleep=sleep_, burst=burst, count=count, fork=fork, max_jobs=max_jobs_per_child,
-                            max_memory_mb=max_memory)
+                            max_memory_mb=max_memory, prefetch=prefetch)
     # fail fast on a bad URL or a missing table before forking anything
     probe = open_backend(url, backend_options)
     try:
         probe.check()
     finally:
         probe.close()
-    remove_pidfile = write_pidfile(pidfile) if pidfile else (lambda: None)
+    try:
+        remove_pidfile = write_pidfile(pidfile) if pidfile else (lambda: None)
+    except OSError as exc:
+        raise UsageError(f"cannot write --pidfile {pidfile}: {exc.strerror or exc}") from None
 
     def run_one(_slot: int = 0) -> int:
         if reload:
@@ -798,7 +843,7 @@ def demo(seed: int, as_json: bool) -> None:
 
 @main.command()
 @click.option("--read-only", is_flag=True, help="Hide and refuse every action.")
-@click.option("--refresh", default="2s", callback=_duration, help="Refresh interval.")
+@click.option("--refresh", default="2s", callback=_positive_duration, help="Refresh interval.")
 def tui(read_only: bool, refresh: float) -> None:
     """The terminal console."""
     try:

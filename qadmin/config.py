@@ -19,6 +19,7 @@ Looked up at `--config`, `$QADMIN_CONFIG`, `./qadmin.toml`, then `~/.config/qadm
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -102,6 +103,8 @@ def load_config(explicit: str | None = None) -> Config:
 def parse_duration(text: str | float | int) -> float:
     """Seconds from `90`, `90s`, `15m`, `4h`, `2d`, `1h30m`; ConfigError on anything else."""
     if isinstance(text, (int, float)):
+        if not math.isfinite(text):
+            raise ConfigError(f"invalid duration {text!r}: not a finite number")
         if text < 0:
             raise ConfigError(f"duration {text} is negative")
         return float(text)
@@ -114,6 +117,8 @@ def parse_duration(text: str | float | int) -> float:
     except ValueError:
         value = None
     if value is not None:
+        if not math.isfinite(value):  # "nan", "inf", "1e999" are floats to Python, not durations
+            raise ConfigError(f"invalid duration {text!r}: not a finite number")
         if value < 0:
             raise ConfigError(f"duration {text!r} is negative")
         return value
@@ -138,4 +143,6 @@ def parse_duration(text: str | float | int) -> float:
         i += len(unit)
     if number or not matched_any:
         raise ConfigError(f"invalid duration {text!r}: use e.g. 30s, 15m, 4h, 2d")
+    if not math.isfinite(total):
+        raise ConfigError(f"invalid duration {text!r}: not a finite number")
     return total

@@ -177,11 +177,12 @@ class Ops:
             return result
         changed: list[JobId] = []
         total = len(ids)
+        states = self.selection_for(verb, preview.selection).states
         if progress:
             progress(0, total)
         for start in range(0, total, APPLY_BATCH):
             chunk = ids[start:start + APPLY_BATCH]
-            changed.extend(self._apply_chunk(verb, chunk))
+            changed.extend(self._apply_chunk(verb, chunk, states))
             if progress:
                 progress(min(start + APPLY_BATCH, total), total)
         changed_set = {str(i) for i in changed}
@@ -190,13 +191,15 @@ class Ops:
         self._audit(verb, preview.selection, result, changed)
         return result
 
-    def _apply_chunk(self, verb: str, chunk: Sequence[JobId]) -> list[JobId]:
+    def _apply_chunk(self, verb: str, chunk: Sequence[JobId], states: frozenset[JobState]) -> list[JobId]:
         now = self.clock()
         if verb == "retry":
             return self.backend.retry(chunk, now)
         if verb == "unlock":
             return self.backend.unlock(chunk, now)
-        return self.backend.delete(chunk, now, VERBS[verb])
+        # only jobs still in the states the operator previewed: deleting "pending" must never
+        # delete a job a worker claimed since the preview
+        return self.backend.delete(chunk, now, states)
 
     def _why_not(self, verb: str, job_id: JobId) -> str:
         try:

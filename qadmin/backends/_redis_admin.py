@@ -258,7 +258,9 @@ class AdminMixin:
 
         def steps(rec: Rec) -> list[Any] | None:
             queue = rec.job.queue
-            if rec.payload is None or not queue or not rec.job.decodable:
+            # an undecodable payload goes back as it is, like any other (Job's contract: it can be
+            # retried, no qadmin worker runs it); an entry with no payload has nothing to re-enqueue
+            if rec.payload is None or not queue:
                 return None
             if remove:
                 guard = ("TOMB", [rec.key], [self._hint(rec), rec.raw])

@@ -251,7 +251,11 @@ class EngineMixin:
         held = self._held.pop((worker, str(job.id)), None)
         if held is not None:
             return held
-        for rec in self._view(utcnow()).locked_recs():
+        # reached when an earlier attempt to record this outcome lost the connection: the read
+        # must raise BackendUnavailable (which the worker retries), never a driver error
+        with self._wrap():
+            recs = self._view(utcnow()).locked_recs()
+        for rec in recs:
             if rec.kind == "locked" and rec.job.locked_by == worker and str(rec.job.id) == str(job.id):
                 return rec.raw, None
         return None, None

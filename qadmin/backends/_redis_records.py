@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from qadmin.backends._redis_json import BOOKKEEPING, dumps, parse_time, ruby_failed_at, token, value_span, without
-from qadmin.codecs import decode_payload
+from qadmin.codecs import MAX_DECODE_BYTES, decode_payload
 from qadmin.codecs.json_codec import decode_object
 from qadmin.errors import UsageError
 from qadmin.job import Job, JobId, JobState
@@ -188,6 +188,8 @@ _UNSET: Any = object()
 
 def read_payload(raw: bytes, text: str | None = None, obj: Any = _UNSET) -> Payload:
     """Decode a payload (`obj`: its JSON value, when the caller decoded it already)."""
+    if len(raw) > MAX_DECODE_BYTES:  # undecodable, as the codecs list it, not parsed on every read
+        return Payload(raw, None, None, token(raw), decode_payload(raw))
     if text is None:
         try:
             text = raw.decode("utf-8")

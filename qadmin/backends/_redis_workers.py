@@ -66,7 +66,8 @@ class WorkersMixin:
     def unregister_worker(self: RedisBackend, name: str) -> None:
         # like delayed_job's ClearLocks, a stopping worker gives back what it still holds
         view = self._view(utcnow())
-        mine = [r for r in view.locked_recs() if r.kind == "locked" and r.job.locked_by == name]
+        with self._wrap():  # a worker stopping while Redis is down logs a warning, it does not crash
+            mine = [r for r in view.locked_recs() if r.kind == "locked" and r.job.locked_by == name]
         rid = self._rid(name)
         batch = Batch()
         for rec in mine:
