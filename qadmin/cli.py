@@ -23,6 +23,8 @@ from qadmin.job import Job, JobState
 
 #: environment variable for --url
 URL_ENV = "QADMIN_URL"
+#: characters of a raw payload `qadmin show` prints in a table view
+RAW_SHOWN = 16_000
 
 
 # --- context: settings -> ops, built lazily so `qadmin --help` touches nothing ----------------
@@ -159,9 +161,13 @@ def _state_text(job: Job) -> str:
 
 
 def _short(value: Any, width: int = 48) -> str:
+    """One line of job data for a rich table, cut to `width` and escaped: a payload holding
+    `[bold]` must print as written, not style the console."""
+    from rich.markup import escape
+
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     text = text.replace("\n", " ")
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def _progress(enabled: bool, label: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
@@ -220,9 +226,11 @@ def _jobs_table(jobs: Sequence[Job], console: Any, title: str | None = None) -> 
             when = _ago(job.finished_at, now)
         else:
             when = _ago(job.run_at, now)
-        error = job.undecodable if job.undecodable else (job.error_message or "")
-        table.add_row(str(job.id), _state_text(job), job.queue or "", _short(job.class_name, 200),
-                      _short(job.args, 200), str(job.priority), str(job.attempts), when, _short(error, 200))
+        error = ("[red]undecodable:[/] " + _short(job.undecodable, 200)) if job.undecodable else \
+            _short(job.error_message or "", 200)
+        table.add_row(_short(str(job.id), 200), _state_text(job), _short(job.queue or "", 200),
+                      _short(job.class_name, 200), _short(job.args, 200), str(job.priority), str(job.attempts),
+                      when, error)
     console.print(table)
 
 
@@ -453,6 +461,7 @@ def show(job_id: str, as_json: bool) -> None:
     from rich.panel import Panel
     from rich.syntax import Syntax
     from rich.table import Table
+    from rich.text import Text
 
     console = _console()
     table = Table.grid(padding=(0, 2))
@@ -463,7 +472,7 @@ def show(job_id: str, as_json: bool) -> None:
     for key in ("id", "queue", "class", "priority", "attempts", "run_at", "locked_at", "locked_by", "failed_at",
                 "created_at", "finished_at", "format"):
         if data.get(key) not in (None, ""):
-            table.add_row(key, str(data[key]))
+            table.add_row(key, _short(str(data[key]), 500))
     if job.max_attempts:
         table.add_row("max_attempts", str(job.max_attempts))
     for key, value in (job.meta or {}).items():
@@ -477,8 +486,12 @@ def show(job_id: str, as_json: bool) -> None:
         console.print(Panel(Syntax(json.dumps(payload, indent=2, ensure_ascii=False, default=str), "json",
                                    word_wrap=True), title="decoded payload", expand=False))
     if job.last_error:
-        console.print(Panel(job.last_error.rstrip(), title="last error", border_style="red", expand=False))
-    console.print(Panel(job.raw, title="raw payload", border_style="dim", expand=False))
+        console.print(Panel(Text(job.last_error.rstrip()), title="last error", border_style="red", expand=False))
+    raw = job.raw
+    if len(raw) > RAW_SHOWN:
+        # a multi-megabyte payload would flood the terminal; --json prints all of it
+        raw = raw[:RAW_SHOWN] + f"\n… {len(job.raw) - RAW_SHOWN} more characters (qadmin show {job.id} --json)"
+    console.print(Panel(Text(raw), title="raw payload", border_style="dim", expand=False))
     if history:
         for entry in history:
             console.print(f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}[/] {entry.verb} by {entry.actor} via {entry.face}")
@@ -625,7 +638,7 @@ def stats(as_json: bool) -> None:
     for c in columns:
         table.add_column(c.upper(), justify="right", style=STATE_STYLE[c])
     for name, counts in st.queues.items():
-        label = name or "(none)"
+        label = _short(name, 200) if name else "(none)"
         if name in st.paused:
             label += " [yellow](paused)[/]"
         table.add_row(label, *[str(counts.get(c, 0)) for c in columns])
@@ -651,7 +664,7 @@ def queues(as_json: bool) -> None:
     for c in ("QUEUE", "PENDING", "SCHEDULED", "LOCKED", "FAILED", "PAUSED"):
         table.add_column(c)
     for q in infos:
-        table.add_row(q.name or "(none)", str(q.counts.get("pending", 0)), str(q.counts.get("scheduled", 0)),
+        table.add_row(_short(q.name, 200) if q.name else "(none)", str(q.counts.get("pending", 0)), str(q.counts.get("scheduled", 0)),
                       str(q.counts.get("locked", 0)), str(q.counts.get("failed", 0)),
                       "[yellow]paused[/]" if q.paused else "")
     _console().print(table)
@@ -676,7 +689,7 @@ def workers(as_json: bool) -> None:
     for c in ("WORKER", "QUEUES", "JOB", "SINCE", "HEARTBEAT", "PROCESSED", "FAILED", ""):
         table.add_column(c)
     for w in infos:
-        table.add_row(w.name, ",".join(w.queues), str(w.current_job or ""), _ago(w.job_started_at, now),
+        table.add_row(_short(w.name, 200), _short(",".join(w.queues), 200), str(w.current_job or ""), _ago(w.job_started_at, now),
                       _ago(w.heartbeat_at, now), str(w.processed), str(w.failed),
                       "[bold magenta]stale[/]" if w.stale else "[green]alive[/]")
     console.print(table)
@@ -706,7 +719,7 @@ def errors(queue: tuple[str, ...], class_name: str | None, limit: int, as_json: 
                          min_width={"COUNT": 5, "ERROR": 30}.get(c))
     now = datetime.now(timezone.utc)
     for g in groups:
-        table.add_row(f"[bold red]{g.count}[/]", _short(g.error, 70), ",".join(g.queues), _short(", ".join(g.classes), 40),
+        table.add_row(f"[bold red]{g.count}[/]", _short(g.error, 70), _short(",".join(g.queues), 60), _short(", ".join(g.classes), 40),
                       _ago(g.last_failed_at, now))
     console.print(table)
     console.print("[dim]retry a group: qadmin retry --error '<ERROR>'[/]")
@@ -732,7 +745,7 @@ def audit(limit: int, job_id: str | None, as_json: bool) -> None:
     for c in ("WHEN", "WHO", "FACE", "VERB", "FILTER", "MATCHED", "CHANGED", "SKIPPED"):
         table.add_column(c)
     for e in entries:
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.face, e.verb,
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", _short(e.actor, 60), e.face, e.verb,
                       _short(" ".join(f"{k}={v}" for k, v in e.selection.items()), 40),
                       str(e.matched), str(e.changed), str(e.skipped))
     console.print(table)

@@ -121,6 +121,12 @@ class JobFilter:
 
         Raises UsageError with a clear message for anything it cannot parse.
         """
+        for key in ("state", "queue", "class", "search", "id", "worker", "error"):
+            values = params.get(key)
+            for value in values if isinstance(values, (list, tuple)) else [values]:
+                if isinstance(value, str) and "\x00" in value:
+                    # no name or text of a job holds one, and PostgreSQL refuses them in queries
+                    raise UsageError(f"{key}: a NUL byte is not allowed in a filter")
 
         def many(key: str) -> list[str]:
             value = params.get(key)

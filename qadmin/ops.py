@@ -276,11 +276,13 @@ class Ops:
 
     # --- queues -------------------------------------------------------------------------------
     def pause(self, queue: str) -> bool:
+        _check_queue_name(queue)
         changed = self.backend.pause(queue, self.clock())
         self._audit("pause", JobFilter(queues=(queue,)), BulkResult("pause", 1, int(changed)), [])
         return changed
 
     def resume(self, queue: str) -> bool:
+        _check_queue_name(queue)
         changed = self.backend.resume(queue)
         self._audit("resume", JobFilter(queues=(queue,)), BulkResult("resume", 1, int(changed)), [])
         return changed
@@ -291,6 +293,11 @@ class Ops:
                            selection=selection.to_params(), matched=result.matched, changed=result.changed,
                            skipped=len(result.skipped), dry_run=result.dry_run)
         self.backend.record_audit(entry, ids)
+
+
+def _check_queue_name(queue: str) -> None:
+    if not queue or "\x00" in queue:
+        raise UsageError("a queue name must be non-empty text without NUL bytes")
 
 
 def _default_actor() -> str:

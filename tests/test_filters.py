@@ -15,9 +15,10 @@ from qadmin.job import Job, JobState, utcnow
 
 # --- strategies -------------------------------------------------------------------------------
 #: words as they appear in queue names, worker names and ids: no list separator, no outer blanks
-word = st.text(st.characters(blacklist_characters=",", blacklist_categories=("Cs",)), min_size=1, max_size=12).map(
+word = st.text(st.characters(blacklist_characters=",\x00", blacklist_categories=("Cs",)), min_size=1, max_size=12).map(
     str.strip).filter(bool)
-any_text = st.text(max_size=20).filter(bool)
+#: filters refuse NUL bytes (no job name or text holds one; PostgreSQL refuses them)
+any_text = st.text(st.characters(blacklist_characters="\x00"), max_size=20).filter(bool)
 json_scalar = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(
     max_size=10)
 json_value = st.recursive(json_scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(

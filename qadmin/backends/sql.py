@@ -210,9 +210,13 @@ class SqlBackend:
 
     def parse_id(self, text: str) -> JobId:
         try:
-            return int(str(text).strip())
+            value = int(str(text).strip())
         except ValueError:
             raise UsageError(f"{text!r} is not a job id of this SQL table (ids are integers)") from None
+        if not 0 <= value < 2**63:
+            # no row can have it, and the driver would overflow on it
+            raise JobNotFound(text)
+        return value
 
     # --- row -> Job ---------------------------------------------------------------------------
     def _dead_owners(self, conn: sa.Connection, owners: set[str], now: datetime) -> set[str]:

@@ -412,6 +412,7 @@ def spec() -> dict[str, Any]:
                 "parameters": [BACKEND],
                 "responses": {
                     "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "400": {"$ref": "#/components/responses/BadRequest"},
                     "401": {"$ref": "#/components/responses/Unauthorized"},
                 },
             }

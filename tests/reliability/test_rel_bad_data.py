@@ -276,12 +276,6 @@ def test_retry_and_delete_work_on_bad_jobs(planted: Planted) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): JSON handlers in SQLite TEXT with bytes that are not "
-    "UTF-8 decode as runnable jobs whose strings hold lone surrogates; listings and the web "
-    "page then fail with UnicodeEncodeError",
-)
 def test_invalid_utf8_stored_as_sqlite_text_is_undecodable(sqlite_url: str) -> None:
     open_backend(sqlite_url).init()
     with sqlite3.connect(sqlite_url.split("///", 1)[1]) as conn:

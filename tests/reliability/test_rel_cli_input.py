@@ -145,11 +145,6 @@ def check_refused(url: str, args: list[str], needle: str) -> None:
     assert snapshot(url) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): SqlBackend.parse_id accepts integers beyond 64 bits; "
-    "the driver then raises OverflowError (a traceback, exit 1)",
-)
 @pytest.mark.parametrize("args", [["show", "9" * 30], ["retry", "9" * 30], ["delete", "9" * 30, "--yes"]])
 def test_an_id_too_large_for_a_row_is_no_such_job(sqlite_url: str, args: list[str]) -> None:
     open_backend(sqlite_url).init()
