@@ -148,7 +148,16 @@ class Worker:
     def work(self) -> int:
         """Run until stopped, out of work (burst), or recycled. Returns the exit code."""
         log.info("*** Starting job worker %s", self.name)
-        self.register()
+        backoff = 1.0
+        # the database may go away between the start-up check and here: wait for it, as the
+        # main loop does, rather than die
+        while not self._registered and not self.stopping:
+            try:
+                self.register()
+            except QadminError as exc:
+                log.warning("cannot register (%s); retrying in %.0fs", exc, backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
         backoff = 1.0
         try:
             while not self.stopping:

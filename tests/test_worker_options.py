@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+from qadmin.backends.base import open_backend
 from qadmin.job import NewJob
+from qadmin.worker import Worker, WorkerOptions
 from tests.test_worker_processes import PID_JOBS, client, lines, procs, wait_for  # noqa: F401 - fixture
 
 VERSIONED_JOBS = """
@@ -67,3 +73,31 @@ def test_reload_restarts_workers_on_source_changes(sqlite_url: str, tmp_path: Pa
         c.enqueue("versioned.record_version", str(out), "second", queue="q")
     wait_for(lambda: len(lines(out)) == 2, 60, "the second job", p.logs)
     assert lines(out) == ["first v1", "second v2"]
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_database_is_down_at_start_waits_for_it(postgres_server, postgres_url: str,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    # the CLI checks the URL before it forks, but the server can go away right after that check
+    backend = open_backend(postgres_url)
+    backend.init()
+    with client(postgres_url) as c:
+        c.enqueue("qadmin.examples.noop", 1, queue="q")
+    worker = Worker(backend, WorkerOptions(queues=["q"], burst=True, sleep=0.05))
+    postgres_server.stop()
+    outcome: list[int] = []
+    thread = threading.Thread(target=lambda: outcome.append(worker.work()))
+    try:
+        with caplog.at_level(logging.WARNING, logger="qadmin.worker"):
+            thread.start()
+            wait_for(lambda: "cannot register" in caplog.text, 30, "the worker to retry its registration")
+            assert thread.is_alive()
+            postgres_server.start()
+            thread.join(60)
+    finally:
+        if not postgres_server.running:
+            postgres_server.start()
+        worker.stop()
+        thread.join(10)
+        backend.close()
+    assert outcome == [0] and worker.processed == 1
