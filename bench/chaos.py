@@ -61,104 +61,24 @@ def qadmin_cmd(url: str, *args: str) -> list[str]:
 
 
 # --- servers ----------------------------------------------------------------------------------
-class AofRedis:
+from tests.servers import RedisServer, _redis_binary, _stop_process  # noqa: E402 - the harness's servers
+
+
+class AofRedis(RedisServer):
     """A redis-server that keeps every acknowledged write (AOF, fsync always): SIGKILL it and start
     it again and the data is all there, which is what a production Redis behind a queue runs with."""
 
-    def __init__(
-        self, workdir: Path, port: int | None = None, host: str = "127.0.0.1", wrap: Sequence[str] = ()
-    ) -> None:
-        from tests.servers import _redis_binary, free_port
+    persistence = ("--save", "", "--appendonly", "yes", "--appendfsync", "always")
 
+    def __init__(self, workdir: Path, port: int | None = None, host: str = "127.0.0.1") -> None:
         binary = _redis_binary()
         if binary is None:
             raise RuntimeError("redis-server is not installed (Debian package redis-server)")
-        self.binary = binary
-        self.workdir = Path(workdir)
-        self.host = host
-        self.port = port or free_port()
-        #: a command prefix, e.g. `ip netns exec NS`, to run the server elsewhere
-        self.wrap = list(wrap)
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self, timeout: float = 30.0) -> AofRedis:
-        from tests.servers import _die_with_parent
-
-        if self.running:
-            return self
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            *self.wrap,
-            self.binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            self.host,
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--dir",
-            str(self.workdir),
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "no",
-        ]
-        with open(self.workdir / "redis.log", "ab") as out:
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=self.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent(signal.SIGKILL),
-            )
-        self._wait_ready(timeout)
-        return self
-
-    def _wait_ready(self, timeout: float) -> None:
-        import redis
-
-        deadline = time.monotonic() + timeout
-        client = redis.Redis(host=self.host, port=self.port, socket_timeout=1, socket_connect_timeout=1)
-        try:
-            while True:
-                if self.proc is not None and self.proc.poll() is not None:
-                    raise RuntimeError(
-                        f"redis-server exited with {self.proc.returncode}: "
-                        + (self.workdir / "redis.log").read_text(errors="replace")[-2000:]
-                    )
-                try:
-                    if client.ping():
-                        return
-                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"redis-server did not answer PING within {timeout}s")
-                time.sleep(0.05)
-        finally:
-            client.close()
+        super().__init__(binary, workdir, port, host)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        if self.proc is not None:
+            _stop_process(self.proc, sig, timeout=30)
 
     def restart(self, down: float, crash: bool = True) -> str:
         """Kill the server (SIGKILL: nothing is flushed on the way out) and start it again."""

@@ -170,6 +170,9 @@ def _redis_binary() -> str | None:
 class RedisServer:
     """A redis-server child process on loopback: no persistence, restartable on its port."""
 
+    #: redis-server flags for what it keeps on disk (subclasses keep more)
+    persistence: tuple[str, ...] = ("--save", "", "--appendonly", "no")
+
     def __init__(self, binary: str, workdir: Path, port: int | None = None, host: str = HOST):
         self.binary = binary
         self.workdir = Path(workdir)
@@ -201,8 +204,7 @@ class RedisServer:
             self.binary,
             "--port", str(self.port),
             "--bind", self.host,
-            "--save", "",
-            "--appendonly", "no",
+            *self.persistence,
             "--daemonize", "no",
             "--dir", str(self.workdir),
             "--protected-mode", "no",
