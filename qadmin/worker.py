@@ -246,9 +246,7 @@ class Worker:
                 return job
             log.warning("prefetched job %s is no longer locked by this worker; leaving it", job.id)
         now = self.clock()
-        claim_kwargs: dict[str, Any] = {}
-        if self._skip:
-            claim_kwargs["skip_ids"] = list(self._skip)
+        claim_kwargs = self._claim_kwargs()
         claim_many = getattr(self.backend, "claim_many", None)
         if self.options.prefetch > 1 and claim_many is not None:
             jobs = claim_many(list(self.options.queues), self.name, now, self.options.max_run_time,
@@ -287,7 +285,7 @@ class Worker:
             self._current = None
         runtime = time.monotonic() - started
         if error is None:
-            self._finish(lambda: self.backend.complete(job, self.name, self.clock(), runtime))
+            self._complete(job, runtime)
             self.processed += 1
             log.debug("Job %s (id=%s) COMPLETED after %.4fs", job.class_name, job.id, runtime)
             return
@@ -306,6 +304,38 @@ class Worker:
         else:
             log.info("Job %s (id=%s) FAILED (%d prior attempts) with %s", job.class_name, job.id, attempts,
                      error.split("\n", 1)[0])
+
+    def _complete(self, job: Job, runtime: float) -> None:
+        """Record a success; where the backend can, claim the next jobs in the same round trip
+        (`complete_and_claim`), which the next `_next_job` then takes from the prefetched ones."""
+        fused = getattr(self.backend, "complete_and_claim", None)
+        wanted = self._claim_ahead()
+        if fused is None or not wanted:
+            self._finish(lambda: self.backend.complete(job, self.name, self.clock(), runtime))
+            return
+        claimed: list[Job] = []
+
+        def write() -> None:
+            claimed[:] = fused(job, self.name, self.clock(), runtime, list(self.options.queues),
+                               self.options.max_run_time, self.can_run, wanted, **self._claim_kwargs())
+
+        self._finish(write)
+        at = time.monotonic()
+        self._prefetched.extend((j, at) for j in claimed)
+
+    def _claim_ahead(self) -> int:
+        """How many jobs to claim along with an outcome: none while prefetched jobs wait or when
+        this job is the worker's last."""
+        if self._prefetched or self.stopping:
+            return 0
+        done = self.processed + 1
+        for limit in (self.options.count, self.options.max_jobs):
+            if limit is not None and done >= limit:
+                return 0
+        return max(self.options.prefetch, 1)
+
+    def _claim_kwargs(self) -> dict[str, Any]:
+        return {"skip_ids": list(self._skip)} if self._skip else {}
 
     def _finish(self, write: Callable[[], None]) -> None:
         """Record an outcome, riding out a short backend outage (the job already ran)."""

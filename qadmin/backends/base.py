@@ -127,6 +127,22 @@ class Backend(Protocol):
     def release(self, job: Job, worker: str) -> None:
         """Give a claimed job back untouched (the worker is stopping before running it)."""
 
+    # Optional engine verbs, found by the worker with getattr (a backend without them still
+    # works, one job per claim and one round trip more per job):
+    #
+    #   claim_many(queues, worker, now, max_run_time, can_run, limit, skip_ids=()) -> list[Job]
+    #       `claim` for up to `limit` jobs at once, in claim order (the worker's --prefetch).
+    #   refresh_lock(job, worker, now) -> bool
+    #       renew the lock of a prefetched job before it runs; False if no longer ours.
+    #   release_many(jobs, worker) -> None
+    #       give back prefetched jobs not run.
+    #   complete_and_claim(job, worker, now, runtime, queues, max_run_time, can_run, limit,
+    #                      skip_ids=()) -> list[Job]
+    #       `complete(job)` then `claim_many(...)`, in as few round trips as the backend can
+    #       (one transaction on SQL). The worker retries it after BackendUnavailable, so the
+    #       completion must be harmless to repeat: a second call neither counts the job twice
+    #       nor touches a job no longer locked by `worker`.
+
     def register_worker(self, info: WorkerInfo) -> None: ...
 
     def heartbeat(self, name: str, now: datetime, current_job: JobId | None,
