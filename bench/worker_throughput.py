@@ -47,6 +47,8 @@ from bench.common import (
 from bench.stamps import STAMPS_PER_END, span
 
 NOOP = "qadmin.examples.noop"
+#: jobs per claim in the batched-claim cells
+PREFETCH = 10
 STAMP = "bench.stamps.stamp"
 QUEUE = "default"
 
@@ -209,9 +211,10 @@ class Bench:
         return Cell(name, run, ref=ref, note=note)
 
 
-def qadmin_cmd(procs: int) -> Callable[[str], list[list[str]]]:
+def qadmin_cmd(procs: int, prefetch: int = 1) -> Callable[[str], list[list[str]]]:
+    extra = ["--prefetch", str(prefetch)] if prefetch > 1 else []
     return lambda url: [[sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst",
-                         "--concurrency", str(procs)]]
+                         "--concurrency", str(procs), *extra]]
 
 
 def floor_cmd(kind: str, procs: int) -> Callable[[str], list[list[str]]]:
@@ -227,7 +230,7 @@ def dj_cmd(procs: int) -> Callable[[str], list[list[str]]]:
     return lambda url: [["ruby", str(ROOT / "bench" / "dj_worker.rb"), "work", url.split("sqlite:///", 1)[1]]] * procs
 
 
-def build_cells(b: Bench, backends: list[str], jobs: int) -> list[Cell]:
+def build_cells(b: Bench, backends: list[str], jobs: int, prefetch: int = PREFETCH) -> list[Cell]:
     cells: list[Cell] = []
     qfill = lambda url, plan, _stamps: fill_qadmin(url, plan)
     for kind in backends:
@@ -239,6 +242,13 @@ def build_cells(b: Bench, backends: list[str], jobs: int) -> list[Cell]:
         cells.append(b.cell(f"floor {kind} ×2", kind, jobs, floor_fill, floor_cmd(kind, 2), ref=f"floor {kind} ×1"))
         cells.append(b.cell(f"qadmin {kind} ×2", kind, jobs, qfill, qadmin_cmd(2), ref=f"qadmin {kind} ×1",
                             prepare=prep))
+        if prefetch > 1:
+            batched = f"qadmin {kind} ×1 prefetch {prefetch}"
+            cells.append(b.cell(batched, kind, jobs, qfill, qadmin_cmd(1, prefetch), ref=f"floor {kind} ×1",
+                                prepare=prep, note=f"`qadmin worker --prefetch {prefetch}`: claims {prefetch} jobs "
+                                                   "per round trip"))
+            cells.append(b.cell(f"qadmin {kind} ×2 prefetch {prefetch}", kind, jobs, qfill, qadmin_cmd(2, prefetch),
+                                ref=batched, prepare=prep))
         if kind == "sqlite":
             dj_fill = lambda url, plan, stamps: fill_delayed_job(url, plan, stamps)
             cells.append(b.cell("delayed_job sqlite ×1", kind, max(jobs // 2, 100), dj_fill, dj_cmd(1),
@@ -265,6 +275,34 @@ def cpu_table(b: Bench) -> str:
     return "\n".join(lines) + "\n"
 
 
+def peer_ratios(results: list, prefetch: int) -> str:
+    """qadmin's speed-up over each peer, one-job claims and batched claims side by side (the
+    table's ratio column can name one reference only)."""
+    by_name = {r.name: r for r in results}
+    lines = ["### qadmin against the peers (ratio of medians; > 1 = qadmin faster)", "",
+             f"| reference | qadmin | one job per claim | --prefetch {prefetch} | target |", "|---|---|---:|---:|---:|"]
+    pairs = [("delayed_job sqlite ×1", "sqlite", "≥ 4×"), ("rq SimpleWorker ×1", "redis", "≥ 20×"),
+             ("floor postgresql ×1", "postgresql", "≥ 0.8×, > 1× batched"),
+             ("floor sqlite ×1", "sqlite", ""), ("floor redis ×1", "redis", "")]
+    for peer, kind, target in pairs:
+        ref = by_name.get(peer)
+        if ref is None or not ref.values:
+            continue
+        cells = [by_name.get(f"qadmin {kind} ×1"), by_name.get(f"qadmin {kind} ×1 prefetch {prefetch}")]
+        ratios = [fmt(c.median / ref.median) + "×" if c is not None and c.values else "–" for c in cells]
+        lines.append(f"| {peer} | qadmin {kind} ×1 | {ratios[0]} | {ratios[1]} | {target} |")
+    lines += ["", f"| two processes over one (target ≥ 1.6×) | one job per claim | --prefetch {prefetch} |",
+              "|---|---:|---:|"]
+    for kind in ("sqlite", "postgresql", "redis"):
+        gains = []
+        for suffix in ("", f" prefetch {prefetch}"):
+            one, two = by_name.get(f"qadmin {kind} ×1{suffix}"), by_name.get(f"qadmin {kind} ×2{suffix}")
+            gains.append(fmt(two.median / one.median) + "×" if one and two and one.values and two.values else "–")
+        if gains != ["–", "–"]:
+            lines.append(f"| qadmin {kind} | {gains[0]} | {gains[1]} |")
+    return "\n".join(lines) + "\n"
+
+
 def invert_peer_ratios(results: list) -> None:
     """Peer rows read 'qadmin is N× faster': flip their ratio so it is qadmin's median over theirs."""
     for r in results:
@@ -275,6 +313,8 @@ def invert_peer_ratios(results: list) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, help="jobs per cell (default 3000, --quick 200; much slower peers run fewer)")
+    parser.add_argument("--prefetch", type=int, default=PREFETCH,
+                        help=f"jobs per claim in the batched-claim cells (default {PREFETCH}; 1 = no such cells)")
     args = parser.parse_args(argv)
     jobs = args.jobs or (200 if args.quick else 3000)
     repeats = 1 if args.quick else args.repeats
@@ -282,12 +322,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with Servers() as servers:
         bench = Bench(servers, jobs)
-        cells = build_cells(bench, backends, jobs)
+        cells = build_cells(bench, backends, jobs, args.prefetch)
         progress(f"worker throughput: {jobs} jobs per cell, {repeats} rounds, {len(cells)} cells")
         results = interleave(cells, repeats)
+    peers = peer_ratios(results, args.prefetch)
     invert_peer_ratios(results)
     print(table(f"Worker throughput, no-op jobs ({jobs} per cell; {repeats} rounds, interleaved)", results,
                 extra={"machine": machine(), "wall time": f"{time.monotonic() - started:.0f} s"}))
+    print(peers)
     print(cpu_table(bench))
     write_json(args.json, "worker_throughput", results, jobs=jobs, repeats=repeats)
     return 0
