@@ -13,6 +13,8 @@ and the tests are the composition roots). Settings, all optional, in `config`:
     QADMIN_PREVIEW_TTL       seconds a confirmation page stays valid (default 600)
     QADMIN_STATS_TTL         seconds the pages share one reading of the counts (default 3; 0:
                              read on every view). The JSON API and /metrics always read afresh
+    QADMIN_LIST_TTL          seconds concurrent views of the same jobs page share one page of
+                             rows (default 1; 0: read on every view)
     SECRET_KEY               signs sessions and CSRF tokens; random per process by default, so
                              a restart logs everyone out
 
@@ -29,6 +31,7 @@ from datetime import timedelta
 from typing import Any, Callable, Mapping
 
 from flask import Flask, g, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -42,8 +45,9 @@ from qadmin.errors import (
     UsageError,
 )
 from qadmin.ops import Ops
-from qadmin.web.snapshot import DEFAULT_TTL, Snapshots
+from qadmin.web.snapshot import DEFAULT_LIST_TTL, DEFAULT_TTL, Snapshots, listing_cache
 from qadmin.web.state import Backends, PreviewStore, WebState
+from qadmin.web.templating import STATIC_MAX_AGE
 
 log = logging.getLogger("qadmin.web")
 
@@ -73,6 +77,9 @@ def create_app(ops: Ops | None = None, config: Mapping[str, Any] | None = None) 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # 12 hours from the login, not from the last view: a page that refreshes itself does not
+        # keep a forgotten tab logged in forever, and a read writes no cookie
+        SESSION_REFRESH_EACH_REQUEST=False,
         # a dashboard stays open for hours; the token is still bound to the session
         WTF_CSRF_TIME_LIMIT=12 * 3600,
         # checked in _guard after authentication, so that bearer requests can skip it
@@ -81,8 +88,10 @@ def create_app(ops: Ops | None = None, config: Mapping[str, Any] | None = None) 
         QADMIN_REFRESH=5,
         QADMIN_PREVIEW_TTL=600,
         QADMIN_STATS_TTL=DEFAULT_TTL,
+        QADMIN_LIST_TTL=DEFAULT_LIST_TTL,
         QADMIN_PASSWORD=None,
         QADMIN_LOGIN_TOKEN=None,
+        SEND_FILE_MAX_AGE_DEFAULT=STATIC_MAX_AGE,
     )
     if config:
         app.config.update(config)
@@ -92,11 +101,13 @@ def create_app(ops: Ops | None = None, config: Mapping[str, Any] | None = None) 
     password = app.config["QADMIN_PASSWORD"] or None
     token = None if password else (app.config["QADMIN_LOGIN_TOKEN"] or secrets.token_urlsafe(24))
     app.config["QADMIN_LOGIN_TOKEN"] = token
+    app.session_interface = _Sessions()
     app.extensions["qadmin"] = WebState(
         backends=_backends(ops, app.config),
         previews=PreviewStore(ttl=float(app.config["QADMIN_PREVIEW_TTL"])),
         auth=Auth(password=password, token=token),
         snapshots=Snapshots(ttl=float(app.config["QADMIN_STATS_TTL"])),
+        listings=listing_cache(float(app.config["QADMIN_LIST_TTL"])),
     )
     csrf = CSRFProtect(app)
 
@@ -151,14 +162,37 @@ def opener(url: str, table: str | None = None, namespace: str = "resque") -> Cal
     return lambda: Ops.open(url, options=BackendOptions(table=table, namespace=namespace), face="web")
 
 
+class _Sessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, with the signer made once per key rather than on every
+    request (Flask's own makes one even for a request without a cookie)."""
+
+    _made: tuple[Any, Any] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        made = self._made
+        if made is None or made[0] != keys:
+            made = self._made = (keys, super().get_signing_serializer(app))
+        return made[1]
+
+
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    # same-origin rather than no-referrer: Flask-WTF checks the referrer on HTTPS
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+
+
 def _security_headers(response: Any) -> Any:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    # same-origin rather than no-referrer: Flask-WTF checks the referrer on HTTPS
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    # each unless the view set its own; one pass over the headers, not one per header
+    present = {name.lower() for name in headers.keys()}
+    for name, value in SECURITY_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
     if request.endpoint != "static":
         headers["Cache-Control"] = "no-store"
     return response

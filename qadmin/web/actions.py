@@ -40,7 +40,7 @@ def mutating(view: F) -> F:
         finally:
             # the page the operator is sent back to must show what the action did, not the
             # dashboard's shared reading from before it (even a failed action may have changed some)
-            current_app.extensions["qadmin"].snapshots.invalidate()
+            current_app.extensions["qadmin"].changed()
 
     wrapper.qadmin_mutating = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

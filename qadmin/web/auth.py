@@ -8,7 +8,10 @@ A browser logs in once (a signed session cookie); scripts and Prometheus send
 The secret is either the configured password (`QADMIN_WEB_PASSWORD` or `[web] password`) or,
 without one, a random token made at start-up and printed once as a login URL, as notebook
 servers do; it lives only in memory and dies with the process. Neither is ever logged.
-Wrong guesses are throttled per client address and in total (`Throttle`).
+Wrong guesses are throttled per client address and in total (`Throttle`), with one budget for
+the login form and another for bearer tokens: someone mistyping (or guessing) the password in a
+browser never locks out Prometheus or a script that sends the right token, and a guesser gains
+at most the second budget by switching to bearer headers.
 """
 
 from __future__ import annotations
@@ -93,7 +96,10 @@ class Auth:
     password: str | None
     #: the start-up token, used when no password is configured
     token: str | None
+    #: failed logins (the form, or a login URL's token)
     throttle: Throttle = field(default_factory=Throttle)
+    #: failed bearer tokens
+    bearer_throttle: Throttle = field(default_factory=Throttle)
 
     @property
     def mode(self) -> str:
@@ -135,15 +141,15 @@ def authenticate() -> None:
     presented = _bearer()
     if presented is not None:
         client = _client()
-        wait = auth.throttle.retry_after(client)
+        wait = auth.bearer_throttle.retry_after(client)
         if wait > 0:
             _too_many(wait)
         if auth.check(presented):
-            auth.throttle.succeeded(client)
+            auth.bearer_throttle.succeeded(client)
             g.via_bearer = True
             g.bearer_user = "api"
             return
-        auth.throttle.failed(client)
+        auth.bearer_throttle.failed(client)
         log.warning("rejected bearer token from %s", client)
         _unauthorised("invalid bearer token")
     if session.get("auth"):

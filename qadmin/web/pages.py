@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from qadmin.backends.base import Stats
@@ -33,7 +35,7 @@ from qadmin.web.actions import (
 from qadmin.web.auth import safe_next
 from qadmin.web.snapshot import Reading
 from qadmin.web.state import backend_name, get_ops, web_state
-from qadmin.web.templating import STATES
+from qadmin.web.templating import STATES, csrf_token, job_table, link, render_shared
 
 bp = Blueprint("pages", __name__)
 
@@ -60,7 +62,16 @@ def dashboard() -> Reading:
 
 def queue_names() -> list[str]:
     """The queues of the filter menus, from the shared reading (a menu needs no exact count)."""
-    return list(dashboard().value[0].queues)
+    return dashboard().derive("queue_names", lambda: list(dashboard().value[0].queues))
+
+
+def jobs_url(params: dict[str, Any]) -> str:
+    """`url_for("pages.jobs", **params)`, built as werkzeug builds its query string, for the many
+    links of a page (a url_for costs as much as a table row)."""
+    pairs = [(k, v) for k, v in params.items() if v is not None]
+    query = urlencode(pairs, safe="!$'()*,/:;?@", quote_via=quote)
+    base = link("pages.jobs")
+    return f"{base}?{query}" if query else base
 
 
 # --- overview ----------------------------------------------------------------------------------
@@ -93,14 +104,27 @@ def overview_context(reading: Reading) -> dict[str, Any]:
     }
 
 
+def overview_body() -> Markup:
+    """The overview's numbers as HTML, rendered once per reading and mode: the overview and its
+    live refresh are the pages every open browser asks for every few seconds. The forms' CSRF
+    token is this request's own, put in after (see templating.render_shared)."""
+    reading = dashboard()
+    read_only = bool(current_app.config["QADMIN_READ_ONLY"])
+    html = reading.derive(
+        ("overview", read_only),
+        lambda: render_shared("qadmin/partials/overview_body.html", **overview_context(reading)),
+    )
+    return html.with_csrf(csrf_token())
+
+
 @bp.get("/")
 def overview():
-    return render_template("qadmin/overview.html", **overview_context(dashboard()))
+    return render_template("qadmin/overview.html", body=overview_body())
 
 
 @bp.get("/partials/overview")
 def overview_partial():
-    return render_template("qadmin/partials/overview_body.html", **overview_context(dashboard()))
+    return overview_body()
 
 
 # --- jobs --------------------------------------------------------------------------------------
@@ -140,39 +164,60 @@ def jobs():
     sort = parse_sort(request.args.get("sort"))
     limit = parse_limit(request.args.get("limit"))
     cursor = request.args.get("cursor") or None
-    page = ops.list_jobs(selection, limit=limit, cursor=cursor, sort=sort)
-    params = selection.to_params()
-    state_word = params.get("state", "")
-    listing = {
-        k: v
-        for k, v in (("sort", sort if sort != "id" else None), ("limit", limit if limit != 50 else None))
-        if v is not None
-    }
-    rest = {k: v for k, v in params.items() if k != "state"}
-    tab_urls = {"": url_for("pages.jobs", **rest, **listing)}
-    tab_urls.update({w: url_for("pages.jobs", **rest, state=w, **listing) for w in STATES})
+
+    def read() -> tuple[Any, datetime]:
+        now = ops.clock()
+        return ops.list_jobs(selection, limit=limit, cursor=cursor, sort=sort), now
+
+    # concurrent views of the same page share one read of its rows, for a second at most
+    # (qadmin.web.snapshot); the rows' ages are measured against that read
+    listed = web_state().listings.get(backend_name(), ("jobs", repr(selection), sort, limit, cursor), read)
+    page, now = listed.value, listed.as_of
     counts, counted_at = _tab_counts(ops, selection)
-    return render_template(
-        "qadmin/jobs.html",
-        now=ops.clock(),
-        page=page,
-        selection=selection,
-        params=params,
-        state_word=state_word,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-        tab_urls=tab_urls,
-        first_url=url_for("pages.jobs", **params, **listing) if cursor else None,
-        next_url=url_for("pages.jobs", **params, **listing, cursor=page.next_cursor)
-        if page.next_cursor
-        else None,
-        here=request.full_path.rstrip("?"),
-        counts=counts,
-        counted_at=counted_at,
-        queue_names=queue_names(),
-        bulk_verbs=_bulk_verbs(state_word, selection),
-    )
+    menu = queue_names()
+    here = request.full_path.rstrip("?")
+
+    def body() -> Any:
+        params = selection.to_params()
+        state_word = params.get("state", "")
+        bulk_verbs = _bulk_verbs(state_word, selection)
+        selectable = bool(bulk_verbs and page.jobs) and not current_app.config["QADMIN_READ_ONLY"]
+        listing = {
+            k: v
+            for k, v in (("sort", sort if sort != "id" else None), ("limit", limit if limit != 50 else None))
+            if v is not None
+        }
+        rest = {k: v for k, v in params.items() if k != "state"}
+        tab_urls = {"": jobs_url({**rest, **listing})}
+        tab_urls.update({w: jobs_url({**rest, "state": w, **listing}) for w in STATES})
+        return render_shared(
+            "qadmin/partials/jobs_body.html",
+            now=now,
+            page=page,
+            table=job_table(page.jobs, now, selectable),
+            selectable=selectable,
+            selection=selection,
+            params=params,
+            state_word=state_word,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            tab_urls=tab_urls,
+            first_url=jobs_url({**params, **listing}) if cursor else None,
+            next_url=jobs_url({**params, **listing, "cursor": page.next_cursor})
+            if page.next_cursor
+            else None,
+            here=here,
+            counts=counts,
+            counted_at=counted_at,
+            queue_names=menu,
+            bulk_verbs=bulk_verbs,
+        )
+
+    # the same rows, counts and address make the same page: rendered once for all the views
+    # that share this page of rows (the listing key already holds the filter, sort and cursor)
+    shared = listed.derive(("page", here, counted_at, tuple(counts.items()), tuple(menu)), body)
+    return render_template("qadmin/jobs.html", body=shared.with_csrf(csrf_token()))
 
 
 def _bulk_verbs(state_word: str, selection: JobFilter) -> list[str]:

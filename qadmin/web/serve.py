@@ -25,6 +25,9 @@ from qadmin.ops import Ops
 PASSWORD_ENV = "QADMIN_WEB_PASSWORD"
 #: request threads: enough for a team's browsers plus a Prometheus scrape
 THREADS = 8
+#: seconds the server waits for the dashboard's first counts before it serves (`warm_up`); a
+#: bigger queue is served sooner and its first views wait for the rest of that one reading
+WARM_UP_WAIT = 10.0
 
 
 def is_loopback(host: str) -> bool:
@@ -57,6 +60,10 @@ class Server:
     _closed: bool = False
 
     def run(self) -> None:
+        # connections wait in the listening socket's backlog meanwhile, then find the counts read
+        warming = threading.Thread(target=warm_up, args=(self.app,), daemon=True, name="qadmin-web-warm-up")
+        warming.start()
+        warming.join(WARM_UP_WAIT)
         self._running.set()
         try:
             self.waitress.run()
@@ -105,6 +112,23 @@ class Server:
             close_rest()
             server.task_dispatcher.shutdown()
         self.app.extensions["qadmin"].backends.close()
+
+
+def warm_up(app: Any) -> None:
+    """What the first views would otherwise each wait for, done once as the server starts: the
+    templates compiled, and the dashboard's counts (a full `stats()`, a second or more on a big
+    SQLite queue) read into the shared reading of the default backend."""
+    try:
+        for name in app.jinja_env.list_templates():
+            if name.startswith("qadmin/"):
+                app.jinja_env.get_template(name)
+        from qadmin.web.pages import dashboard
+
+        with app.test_request_context("/"):
+            dashboard()
+    except Exception:
+        # the first view reads again and shows the error where someone sees it
+        logging.getLogger("qadmin.web").debug("warming up failed", exc_info=True)
 
 
 def _close_dispatcher(dispatcher: Any) -> None:

@@ -18,8 +18,13 @@ so all their requests share one reading per backend, a few seconds old, and say 
   backend's readings, so the page an operator is sent back to shows the result of the action.
   A reading that was in flight during the action is discarded, never stored.
 
-The JSON API, `/metrics`, listings, previews and actions never go through this cache: they read
-the backend on every request.
+Listings of the jobs page go through a second, stricter instance (`listing_cache`): a page of
+rows is shared for at most a second (QADMIN_LIST_TTL) and never served stale, so concurrent
+browsers on the same page cost one read, and an operator never sees rows older than that, bar a
+listing so slow that it stays fresh `COST_FACTOR` times what it took.
+
+The JSON API, `/metrics`, previews and actions never go through these caches: they read the
+backend on every request.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Hashable
 
@@ -41,6 +46,12 @@ COST_FACTOR = 4.0
 DEFAULT_STALE_LIMIT = 60.0
 #: most filtered tab counts kept per app (each is a handful of ints)
 CAPACITY = 256
+#: most pages worked out from one reading (`Reading.derive`)
+DERIVED_CAPACITY = 16
+#: default seconds a page of the jobs listing is shared (QADMIN_LIST_TTL)
+DEFAULT_LIST_TTL = 1.0
+#: most pages of rows kept per app (each holds its jobs' payloads)
+LIST_CAPACITY = 32
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,20 @@ class Reading:
     taken: float
     #: seconds the reading took
     cost: float = 0.0
+    #: what the pages work out from this reading (see `derive`), kept with it and dropped with it
+    derived: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def derive(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """`make()` once per reading: a page built from the same numbers is the same page, however
+        many browsers refresh it. Two requests may both make it at once; either result is right."""
+        try:
+            return self.derived[key]
+        except KeyError:
+            value = make()
+            # a few variants (addresses, modes) per reading; never one per made-up query string
+            if len(self.derived) < DERIVED_CAPACITY:
+                self.derived[key] = value
+            return value
 
 
 class Snapshots:
@@ -63,8 +88,10 @@ class Snapshots:
         stale_limit: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         background: bool = True,
+        capacity: int = CAPACITY,
     ) -> None:
         self.ttl = max(float(ttl), 0.0)
+        self.capacity = capacity
         # long enough to cover a slow full count on a big queue and a few idle seconds between
         # views; short enough that a dashboard left idle never opens on old numbers
         self.stale_limit = stale_limit if stale_limit is not None else max(10 * self.ttl, DEFAULT_STALE_LIMIT)
@@ -149,8 +176,14 @@ class Snapshots:
                 del self._items[key]
 
     def _trim(self) -> None:
-        if len(self._items) > CAPACITY:
+        if len(self._items) > self.capacity:
             for key, _ in sorted(self._items.items(), key=lambda kv: kv[1].taken)[
-                : len(self._items) - CAPACITY
+                : len(self._items) - self.capacity
             ]:
                 del self._items[key]
+
+
+def listing_cache(ttl: float = DEFAULT_LIST_TTL, clock: Callable[[], float] = time.monotonic) -> Snapshots:
+    """The jobs page's pages of rows: fresh for `ttl` seconds, then read again by the next view
+    (concurrent views wait for that one read); nothing older is ever shown."""
+    return Snapshots(ttl=ttl, stale_limit=ttl, clock=clock, background=False, capacity=LIST_CAPACITY)

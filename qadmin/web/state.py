@@ -18,7 +18,7 @@ from flask import current_app, g, request, session
 
 from qadmin.errors import UsageError
 from qadmin.ops import Ops, Preview
-from qadmin.web.snapshot import Snapshots
+from qadmin.web.snapshot import Snapshots, listing_cache
 
 #: an open Ops, or a function that opens one on first use (named backends are opened lazily)
 OpsSource = Union[Ops, Callable[[], Ops]]
@@ -132,6 +132,15 @@ class WebState:
     auth: Any  # qadmin.web.auth.Auth
     #: the dashboard's shared stats readings (see qadmin.web.snapshot)
     snapshots: Snapshots = field(default_factory=Snapshots)
+    #: the jobs page's shared pages of rows (see qadmin.web.snapshot)
+    listings: Snapshots = field(default_factory=listing_cache)
+    #: the links that never change, as templating.link built them
+    links: dict[tuple[str, str, tuple[tuple[str, Any], ...]], str] = field(default_factory=dict)
+
+    def changed(self) -> None:
+        """An action went through this app: every shared reading may be out of date."""
+        self.snapshots.invalidate()
+        self.listings.invalidate()
 
 
 def web_state() -> WebState:
@@ -141,6 +150,13 @@ def web_state() -> WebState:
 def backend_name() -> str:
     """The backend this request works on: `?backend=` (API clients), the session's choice, or
     the default. A name from an old session that no longer exists falls back to the default."""
+    name = g.get("qadmin_backend")
+    if name is None:
+        name = g.qadmin_backend = _backend_name()
+    return name
+
+
+def _backend_name() -> str:
     backends = web_state().backends
     explicit = request.args.get("backend")
     if explicit:

@@ -126,9 +126,47 @@ def test_login_is_throttled_after_repeated_failures(ops: Ops) -> None:
         )
     blocked = web.client.post("/login", data={"password": "right", "csrf_token": web.csrf()})
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
-    assert web.client.get("/api/stats", headers={"Authorization": "Bearer right"}).status_code == 429
+    # failed logins never lock out a script or Prometheus that sends the right token
+    assert web.client.get("/api/stats", headers={"Authorization": "Bearer right"}).status_code == 200
+    assert web.client.get("/jobs", headers={"Authorization": "Bearer right"}).status_code == 200
     now[0] += 301
     assert web.client.post("/login", data={"password": "right", "csrf_token": web.csrf()}).status_code == 303
+
+
+def test_failed_logins_from_elsewhere_do_not_throttle_a_valid_bearer_token(ops: Ops) -> None:
+    web = make_web(ops, QADMIN_PASSWORD="right")
+    now = [1000.0]
+    auth = web.app.extensions["qadmin"].auth
+    auth.throttle = Throttle(per_client=5, overall=8, window=300, clock=lambda: now[0])
+    auth.bearer_throttle = Throttle(per_client=5, overall=8, window=300, clock=lambda: now[0])
+    token = web.csrf()
+    for i in range(8):  # guesses from many addresses trip the overall ceiling of the login form
+        response = web.client.post(
+            "/login",
+            data={"password": f"guess-{i}", "csrf_token": token},
+            environ_base={"REMOTE_ADDR": f"10.0.0.{i}"},
+        )
+        assert response.status_code == 401
+    assert web.client.post("/login", data={"password": "right", "csrf_token": web.csrf()}).status_code == 429
+    ok = web.client.get("/metrics", headers={"Authorization": "Bearer right"})
+    assert ok.status_code == 200 and "Set-Cookie" not in ok.headers
+    assert web.client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def test_bearer_guesses_are_throttled_right_token_included(ops: Ops) -> None:
+    """A client that keeps guessing bearer tokens is refused even when it finally sends the right
+    one, so the answer never tells it which guess was right; after the window it may try again."""
+    web = make_web(ops, QADMIN_PASSWORD="right")
+    now = [1000.0]
+    auth = web.app.extensions["qadmin"].auth
+    auth.bearer_throttle = Throttle(per_client=5, overall=50, window=300, clock=lambda: now[0])
+    for i in range(5):
+        assert web.client.get("/api/stats", headers={"Authorization": f"Bearer guess-{i}"}).status_code == 401
+    blocked = web.client.get("/api/stats", headers={"Authorization": "Bearer right"})
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    assert blocked.get_json()["error"]["type"] == "TooManyRequests"
+    now[0] += 301
+    assert web.client.get("/api/stats", headers={"Authorization": "Bearer right"}).status_code == 200
 
 
 def test_throttle_has_an_overall_ceiling_across_addresses() -> None:

@@ -14,7 +14,7 @@ import pytest
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob
 from qadmin.ops import Ops
-from qadmin.web.snapshot import Snapshots
+from qadmin.web.snapshot import Snapshots, listing_cache
 from tests.web.support import Web, make_web
 
 TAB = re.compile(r'tab-(\w+)"[^>]*>\w+ <span class="tab-count">(\d+)<')
@@ -115,15 +115,56 @@ def test_pages_share_one_reading_and_say_when_it_was_taken(ops: Ops, monkeypatch
     assert f">{stamp.group(2)} UTC</time>" in web.html("/")  # the overview's "updated" is the same reading
 
 
-def test_the_listing_itself_is_never_cached(ops: Ops) -> None:
+def test_the_listing_is_shared_for_a_second_at_most_never_stale(ops: Ops) -> None:
     web = make_web(ops, QADMIN_STATS_TTL=60).login()
+    default = web.app.extensions["qadmin"].listings
+    assert default.ttl == 1.0 and default.stale_limit == default.ttl  # nothing older is ever shown
+    clock = Clock()
+    web.app.extensions["qadmin"].listings = listing_cache(1.0, clock=clock)
+    url = "/jobs?state=pending&sort=-id"
+    assert "queue-xyz" not in web.html(url)
+    ops.backend.enqueue(NewJob("qadmin.examples.noop", [], queue="queue-xyz"))  # a client, not the app
+    assert "queue-xyz" not in web.html(url)  # the page of rows read a moment ago, shared
+    clock.now += 10
+    assert "queue-xyz" in web.html(url)  # read again before answering, not behind it
+
+
+def test_listing_ttl_zero_reads_the_rows_on_every_view(ops: Ops) -> None:
+    web = make_web(ops, QADMIN_STATS_TTL=60, QADMIN_LIST_TTL=0).login()
     assert "queue-xyz" not in web.html("/jobs?state=pending&sort=-id")
     ops.backend.enqueue(NewJob("qadmin.examples.noop", [], queue="queue-xyz"))
     assert "queue-xyz" in web.html("/jobs?state=pending&sort=-id")
 
 
+def test_concurrent_views_of_one_page_read_its_rows_once(ops: Ops, monkeypatch: pytest.MonkeyPatch) -> None:
+    web = make_web(ops, QADMIN_LIST_TTL=60).login()
+    reads = []
+    real = ops.list_jobs
+
+    def list_jobs(*args: Any, **kw: Any) -> Any:
+        reads.append(1)
+        threading.Event().wait(0.2)  # a slow read: the other views arrive while it runs
+        return real(*args, **kw)
+
+    monkeypatch.setattr(ops, "list_jobs", list_jobs)
+    pages: list[str] = []
+    # a client each: a Flask test client is not meant to be shared between threads
+    clients = [Web(web.app).login() for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda c=c: pages.append(c.html("/jobs?state=failed"))) for c in clients
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(pages) == 4 and len(reads) == 1
+    rows = [re.findall(r'<tr class="row-failed">', p) for p in pages]
+    assert all(r == rows[0] and r for r in rows)
+
+
 def test_an_action_through_the_app_shows_its_result_at_once(ops: Ops) -> None:
-    web = make_web(ops, QADMIN_STATS_TTL=3600).login()
+    web = make_web(ops, QADMIN_STATS_TTL=3600, QADMIN_LIST_TTL=3600).login()
+    assert '<tr class="row-failed">' in web.html("/jobs?state=failed&queue=billing")
     before = tabs(web, "/jobs?queue=billing")
     assert before["failed"] > 0
     token = re.search(
@@ -135,6 +176,7 @@ def test_an_action_through_the_app_shows_its_result_at_once(ops: Ops) -> None:
     web.post(f"/actions/{token}/apply")
     after = tabs(web, "/jobs?queue=billing")
     assert after["failed"] == 0 and after["pending"] == before["pending"] + before["failed"]
+    assert "No jobs match" in web.html("/jobs?state=failed&queue=billing")  # the rows too
     assert after == exact(ops, JobFilter(queues=("billing",)))
     web.post("/queues/email/pause", {"back": "/"})
     assert "chip-paused" in web.html("/")
@@ -268,3 +310,15 @@ def test_a_slow_reading_stays_fresh_longer() -> None:
     assert snapshots.get("b", "x", slow).value == 1
     clock.now += 10
     assert snapshots.get("b", "x", slow).value == 2
+
+
+def test_a_reading_keeps_a_few_derived_pages_not_one_per_address() -> None:
+    from qadmin.web.snapshot import DERIVED_CAPACITY, Reading
+
+    reading = Reading("v", datetime.now(timezone.utc), 0.0)
+    made = []
+    for i in range(DERIVED_CAPACITY * 4):
+        assert reading.derive(("page", f"/jobs?junk={i}"), lambda i=i: made.append(i) or i) == i
+    assert len(reading.derived) == DERIVED_CAPACITY
+    assert reading.derive(("page", "/jobs?junk=0"), lambda: made.append("again")) == 0  # kept: made once
+    assert made.count("again") == 0
