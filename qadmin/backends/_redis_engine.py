@@ -1,23 +1,29 @@
 """Engine verbs of the Redis backend: enqueue, the scheduler's moves, claim, complete, fail, release.
 
-A claim reads the first entries of the queues it serves, decodes them and locks only one it can
-run: a guarded unit moves exactly those bytes from `queue:NAME` into qadmin's locked set and
+A claim reads the first entries of the queues it serves, decodes them and locks only those it
+can run: a guarded step moves exactly those bytes from `queue:NAME` into qadmin's locked set and
 writes Resque's `worker:ID` (formats.md rule 8). Entries it cannot run stay where they are.
+
+A worker's steady state is one round trip per job (`lua/claim.lua`): the outcome of the job it
+ran, the locks on the next ones it chose from the previous read, and the next read, together.
+What a claim needs only now and then (due scheduled jobs, expired locks, the queue list of `*`)
+is read at most once a `HOUSEKEEPING` interval, and whenever a claim finds nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from qadmin.backends._redis_json import dumps, epoch, iso_z, with_members, without
+from qadmin.backends._redis_json import TOKEN_LEN, dumps, epoch, iso_z, with_members, without
 from qadmin.backends._redis_lua import UNITS_PER_CALL, Batch
-from qadmin.backends._redis_records import (Rec, delayed_item, delayed_rec, envelope, failure_entry, locked_rec,
-                                            queue_rec, read_payload, status_key_parts, truthy)
+from qadmin.backends._redis_records import (Keys, Rec, delayed_item, delayed_rec, envelope, failure_entry,
+                                            locked_rec, make_id, queue_rec, read_payload, status_key_parts, truthy)
 from qadmin.codecs import json_codec
 from qadmin.errors import JobNotFound, QadminError, UsageError
 from qadmin.job import Job, JobId, JobState, NewJob, iso, utcnow
@@ -25,8 +31,18 @@ from qadmin.job import Job, JobId, JobState, NewJob, iso, utcnow
 if TYPE_CHECKING:
     from qadmin.backends.redis import RedisBackend
 
-#: entries of a queue a claim reads ahead for one it can run (delayed_job reads 5)
+#: entries of a queue a claim reads ahead for one it can run, when the usual read finds none
+#: (delayed_job reads 5)
 READ_AHEAD = (10, 100)
+#: entries read and offered to the lock beyond the jobs wanted, in case another worker takes some
+#: first (doubled on each retry of a claim)
+SPARES = 2
+#: seconds between a worker's reads of what changes rarely (see the module docstring)
+HOUSEKEEPING = 1.0
+#: script calls a claim makes at most before it reads further down the queues
+CALLS_PER_CLAIM = 4
+#: decoded queue entries remembered, so that a queue head read again is not decoded again
+DECODED_CAP = 1000
 #: due delayed timestamps moved per claim
 MOVE_STAMPS = 20
 #: finished outcomes kept at most (besides the retention time)
@@ -35,6 +51,52 @@ FINISHED_CAP = 10_000
 STATUS_TTL = 86400
 #: characters of an error kept with a job
 MAX_ERROR = 16_000
+#: successes a worker's next call may carry, and how long one may wait for it (seconds)
+DEFER_MAX = 100
+DEFER_FOR = 0.5
+#: payloads per RPUSH of enqueue_many
+PUSH_CHUNK = 1000
+
+
+@dataclass
+class _Claimer:
+    """What the claims of one worker (on one list of queues) remember between calls."""
+
+    patterns: tuple[str, ...]
+    #: the queues served, expanded, in claim order; `keys`: their queue and pause keys for claim.lua
+    names: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+    #: the last read of each queue's head (aligned with `names`; shorter when the read stopped early)
+    windows: list[list[bytes]] = field(default_factory=list)
+    #: whether a read filled its window (more entries may wait behind), and how many it could not run
+    full: bool = False
+    skipped: int = 0
+    read_at: float = float("-inf")
+    checked_at: float = float("-inf")
+
+    def set_names(self, names: list[str], keys: Keys) -> None:
+        if names == self.names and self.keys:
+            return
+        self.names = names
+        self.keys = [k for name in names for k in (keys.queue(name), keys.pause(name))]
+        self.index = {name: i + 1 for i, name in enumerate(names)}
+        self.windows = []
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A success to record, in the same call as the worker's next claim when it can wait for it."""
+
+    job_id: str
+    env: bytes
+    wjson: str | None
+    record: str
+    unique: str | None
+    #: its finished score, the throughput hash of its minute, and when it was deferred (monotonic)
+    score: float
+    tkey: str
+    at: float
 
 
 class EngineMixin:
@@ -45,7 +107,8 @@ class EngineMixin:
         if new.unique is not None:
             meta["unique"] = new.unique
         # when it was enqueued: the age of the oldest pending job, and distinct ids for equal jobs
-        meta["enqueued_at"] = iso(now)
+        # (`now` is utcnow(): `iso` without its conversions)
+        meta["enqueued_at"] = now.isoformat().replace("+00:00", "Z")
         return json_codec.encode(new.class_name, list(new.args), dict(new.kwargs), meta).encode("utf-8")
 
     def _push_steps(self: RedisBackend, queue: str, payload: bytes, run_at: datetime | None,
@@ -70,9 +133,12 @@ class EngineMixin:
         if new.unique is not None:
             return self._enqueue_unique(new, now)
         payload = self._encode(new, now)
-        batch = Batch()
-        batch.unit(*self._push_steps(new.queue, payload, new.run_at, now))
-        self._run(batch)
+        if new.run_at is not None and int(epoch(new.run_at)) > epoch(now):
+            batch = Batch()
+            batch.unit(*self._push_steps(new.queue, payload, new.run_at, now))
+            self._run(batch)
+        else:
+            self._script(self._push, [self.keys.queues, self.keys.queue(new.queue)], [new.queue, payload])
         return self._stored_job(new.queue, payload, new.run_at, now)
 
     def _enqueue_unique(self: RedisBackend, new: NewJob, now: datetime) -> Job:
@@ -97,21 +163,43 @@ class EngineMixin:
         raise QadminError(f"could not enqueue unique job {new.unique!r}: too much contention")
 
     def enqueue_many(self: RedisBackend, news: Sequence[NewJob]) -> list[JobId]:
+        """Plain jobs go in one call of `lua/push.lua` per queue and `PUSH_CHUNK` jobs; unique and
+        scheduled jobs go as `enqueue` sends them, in order."""
         ids: list[JobId] = []
+        pending: dict[str, list[bytes]] = {}
+        held = 0
+
+        def push() -> None:
+            nonlocal held
+            for queue, payloads in pending.items():
+                self._script(self._push, [self.keys.queues, self.keys.queue(queue)], [queue, *payloads])
+            pending.clear()
+            held = 0
+
         batch = Batch()
         for new in news:
             now = utcnow()
             if new.unique is not None:
+                push()
                 self._run(batch)
                 batch = Batch()
                 ids.append(self._enqueue_unique(new, now).id)
                 continue
             payload = self._encode(new, now)
-            batch.unit(*self._push_steps(new.queue, payload, new.run_at, now))
-            ids.append(self._stored_job(new.queue, payload, new.run_at, now).id)
-            if batch.units >= UNITS_PER_CALL:
-                self._run(batch)
-                batch = Batch()
+            if new.run_at is not None and int(epoch(new.run_at)) > epoch(now):
+                batch.unit(*self._push_steps(new.queue, payload, new.run_at, now))
+                ids.append(self._stored_job(new.queue, payload, new.run_at, now).id)
+                if batch.units >= UNITS_PER_CALL:
+                    self._run(batch)
+                    batch = Batch()
+                continue
+            # the id `get` will give it (no embedded php-resque id, no bookkeeping members)
+            ids.append(make_id(new.queue, hashlib.sha1(payload).hexdigest()[:TOKEN_LEN]))
+            pending.setdefault(new.queue, []).append(payload)
+            held += 1
+            if held >= PUSH_CHUNK:
+                push()
+        push()
         self._run(batch)
         return ids
 
@@ -175,23 +263,196 @@ class EngineMixin:
             values = pipe.execute()
         return truthy(values[0]), {n for n, v in zip(names, values[1:]) if v}
 
+    # --- claims ----------------------------------------------------------------------------------
     def claim(self: RedisBackend, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
               can_run: Callable[[Job], bool], skip_ids: Sequence[JobId] = ()) -> Job | None:
-        with self._wrap():
-            if self.client.zrangebyscore(self.keys.schedule, "-inf", int(epoch(now)), start=0, num=1):
-                self.move_due(now)
-            every = any(q == "*" for q in queues)
-            known = sorted(q.decode("utf-8", "replace") for q in self.client.smembers(self.keys.queues))
-        names = _expand(queues, known)
-        paused_all, paused = self._paused_flags(names)
-        if paused_all:
-            return None
-        active = [n for n in names if n not in paused]
+        jobs = self.claim_many(queues, worker, now, max_run_time, can_run, 1, skip_ids)
+        return jobs[0] if jobs else None
+
+    def claim_many(self: RedisBackend, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
+                   can_run: Callable[[Job], bool], limit: int, skip_ids: Sequence[JobId] = ()) -> list[Job]:
+        """Lock up to `limit` runnable jobs for `worker`, in Resque's order (queues in the order
+        served, each from its head). Each stays locked until the worker completes, fails or
+        releases it; if the worker dies it is a stale lock, recovered as any."""
+        return self._claim(queues, worker, now, max_run_time, can_run, limit, skip_ids)
+
+    def complete_and_claim(self: RedisBackend, job: Job, worker: str, now: datetime, runtime: float,
+                           queues: Sequence[str], max_run_time: float, can_run: Callable[[Job], bool], limit: int,
+                           skip_ids: Sequence[JobId] = ()) -> list[Job]:
+        """`complete(job)`, then `claim_many(...)`: usually one round trip, which records the
+        outcome, locks the jobs chosen from the previous read of the queues and reads them again.
+        Repeating it after BackendUnavailable neither counts the job twice (the outcome is
+        recorded only while this worker's lock on it is still there to remove) nor loses it."""
+        done = self._completion(job, worker, now, runtime)
+        if done is None:  # a php-resque status to keep in step, or a lock no longer known here
+            self.complete(job, worker, now, runtime)
+        else:
+            self._defer(worker, done)
+        return self._claim(queues, worker, now, max_run_time, can_run, limit, skip_ids)
+
+    def _claim(self: RedisBackend, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
+               can_run: Callable[[Job], bool], limit: int, skip_ids: Sequence[JobId]) -> list[Job]:
+        c = self._claimer(worker, queues)
         skip = {str(i) for i in skip_ids}
         rid = self._rid(worker)
-        taken = self._take_expired(active if not every else None, paused, worker, rid, now, max_run_time, can_run)
-        if taken is not None:
-            return taken
+        dones = self._deferred_of(worker)  # outcomes not written yet go with the first call
+        jobs: list[Job] = []
+        kept = False
+        if time.monotonic() - c.checked_at >= HOUSEKEEPING:
+            jobs += self._housekeep(c, worker, rid, now, max_run_time, can_run, limit, skip)
+            kept = True
+        if not dones or time.monotonic() - c.read_at >= HOUSEKEEPING:
+            # choose from a read made by the previous call only when that call locked the job
+            # just run: a worker's claim is then one call, and its read as fresh as the run is short
+            c.windows = []
+        tried: set[bytes] = set()
+        contended = False
+        for attempt in range(CALLS_PER_CLAIM):
+            want = limit - len(jobs)
+            # more spares on each retry: the entries offered before were taken by other workers
+            picks = self._picks(c, can_run, skip, tried, want + (SPARES << attempt)) if want > 0 else []
+            per = min(limit + (SPARES << attempt) + c.skipped, READ_AHEAD[1])
+            got, paused_all = self._claim_call(c, worker, rid, now, picks, want, per, dones)
+            self._settle(worker, dones)
+            dones = []
+            jobs += got
+            tried.update(rec.raw for rec in picks)
+            if got or len(jobs) >= limit or paused_all:  # fewer than wanted is fine: it is what is free
+                return jobs
+            contended = bool(self._picks(c, can_run, skip, tried, 1))
+            if not contended:
+                break
+        if c.full or contended:  # past entries this worker cannot run, or taken as it chose: look further
+            jobs += self._scan_claim(c, worker, rid, now, can_run, limit - len(jobs), skip)
+        if not jobs and not kept:
+            # nothing ready: before saying so, move due scheduled jobs, take back expired locks and
+            # read the queue list again (otherwise done at most once a HOUSEKEEPING interval)
+            c.checked_at = float("-inf")
+            return self._claim(queues, worker, now, max_run_time, can_run, limit, skip_ids)
+        return jobs
+
+    def _claimer(self: RedisBackend, worker: str, queues: Sequence[str]) -> _Claimer:
+        key = (worker, tuple(queues))
+        c = self._claimers.get(key)
+        if c is None:
+            if len(self._claimers) >= 64:
+                self._claimers.clear()
+            c = self._claimers[key] = _Claimer(tuple(queues))
+            c.set_names(_expand(queues, []), self.keys)
+        return c
+
+    def _housekeep(self: RedisBackend, c: _Claimer, worker: str, rid: str | None, now: datetime,
+                   max_run_time: float, can_run: Callable[[Job], bool], limit: int, skip: set[str]) -> list[Job]:
+        """What a claim needs now and then rather than every time: due scheduled jobs moved to
+        their queues, the queue list for `*` and globs, and locks past `max_run_time` taken over."""
+        c.checked_at = time.monotonic()
+        globbed = any(ch in q for q in c.patterns for ch in "*?[")
+        cutoff = epoch(now) - max_run_time
+        with self._wrap():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zrangebyscore(self.keys.schedule, "-inf", int(epoch(now)), start=0, num=1)
+            pipe.zrangebyscore(self.keys.locked, "-inf", f"({cutoff}", start=0, num=20)
+            if globbed:
+                pipe.smembers(self.keys.queues)
+            due, expired, *known = pipe.execute()
+        if due and self.move_due(now) and globbed:
+            with self._wrap():
+                known = [self.client.smembers(self.keys.queues)]  # the moves may have made new queues
+        if globbed:
+            c.set_names(_expand(c.patterns, sorted(q.decode("utf-8", "replace") for q in known[0])), self.keys)
+        if not expired:
+            return []
+        every = any(q == "*" for q in c.patterns)
+        paused_all, paused = self._paused_flags(c.names)
+        if paused_all:
+            return []
+        served = None if every else set(c.names)
+        jobs: list[Job] = []
+        for raw in expired:
+            rec = locked_rec(self.keys.locked, raw)
+            if rec is None or rec.job.queue in paused or (served is not None and rec.job.queue not in served):
+                continue
+            if str(rec.job.id) in skip or not rec.job.decodable or not can_run(rec.job):
+                continue
+            job = self._lock(rec, worker, rid, now, ("ZREM", [self.keys.locked], [raw]))
+            if job is not None:
+                jobs.append(job)
+                if len(jobs) >= limit:
+                    break
+        return jobs
+
+    def _picks(self: RedisBackend, c: _Claimer, can_run: Callable[[Job], bool], skip: set[str], tried: set[bytes],
+               n: int) -> list[Rec]:
+        """Up to `n` entries of the last read this worker can run, in claim order: decoded (once:
+        a head read again is not decoded again) and accepted by `can_run` before any is locked."""
+        picks: list[Rec] = []
+        skipped = 0
+        for name, items in zip(c.names, c.windows):
+            for raw in items:
+                if raw in tried:
+                    continue
+                rec = self._decoded.get((name, raw))
+                if rec is None:
+                    if len(self._decoded) >= DECODED_CAP:
+                        self._decoded.clear()
+                    rec = self._decoded[(name, raw)] = queue_rec(self.keys.queue(name), name, raw, -1)
+                if str(rec.job.id) in skip or not rec.job.decodable or not can_run(rec.job):
+                    skipped += 1
+                    continue
+                picks.append(rec)
+                if len(picks) >= n:
+                    return picks
+        c.skipped = skipped
+        return picks
+
+    def _claim_call(self: RedisBackend, c: _Claimer, worker: str, rid: str | None, now: datetime,
+                    picks: list[Rec], want: int, per: int, dones: Sequence[_Done]) -> tuple[list[Job], bool]:
+        """One call of `claim.lua`: the outcomes in `dones`, locks on `picks` (at most `want`), and
+        a read of `per` entries from the heads of the queues, kept in `c` for the next claim."""
+        k = self.keys
+        at = epoch(now)
+        locked_at = iso(now) or ""
+        keys = [k.locked, k.pause_all, k.worker(rid or ""), k.finished, k.processed, k.stat("processed", rid or ""),
+                k.unique, *c.keys, *(d.tkey for d in dones)]
+        run_at = dumps(iso_z(now))
+        args: list[Any] = [at, f"({at - self.options.finished_retention}", FINISHED_CAP, "1" if rid is not None else "",
+                           want, per, len(c.names), len(dones)]
+        env_head = '{"worker":' + dumps(worker) + ',"rid":' + dumps(rid) + ',"queue":'
+        env_tail = ',"locked_at":' + dumps(locked_at) + ',"n":"'
+        for name in c.names:
+            quoted = dumps(name)
+            args += [env_head + quoted + env_tail, '{"queue":' + quoted + ',"run_at":' + run_at + ',"payload":']
+        for d in dones:
+            args += [d.env, d.record, d.score, d.wjson or "", d.unique or "", d.job_id]
+        nonces = os.urandom(4 * len(picks)).hex()
+        for n, rec in enumerate(picks):
+            args += [c.index[rec.job.queue], rec.raw, nonces[8 * n:8 * n + 8]]
+        _completed, envs, paused_all, windows = self._script(self._claim_script, keys, args)
+        got: list[Job] = []
+        for rec, env in zip(picks, envs):
+            if not env:
+                continue
+            wjson = None
+            if rid is not None and not got:
+                wjson = '{"queue":' + dumps(rec.job.queue) + ',"run_at":' + run_at + ',"payload":' + \
+                    rec.raw.decode("utf-8") + "}"
+            self._decoded.pop((rec.job.queue, rec.raw), None)
+            job = replace(rec.job, state=JobState.LOCKED, locked_at=now, locked_by=worker, stale=False)
+            self._held[(worker, str(job.id))] = (env, wjson)
+            got.append(job)
+        c.windows = [w if isinstance(w, list) else [] for w in windows]
+        c.full = any(len(w) >= per for w in c.windows)
+        c.read_at = time.monotonic()
+        return got, bool(paused_all)
+
+    def _scan_claim(self: RedisBackend, c: _Claimer, worker: str, rid: str | None, now: datetime,
+                    can_run: Callable[[Job], bool], limit: int, skip: set[str]) -> list[Job]:
+        """A claim that reads further down the queues, past entries this worker cannot run."""
+        paused_all, paused = self._paused_flags(c.names)
+        if paused_all:
+            return []
+        active = [n for n in c.names if n not in paused]
+        jobs: list[Job] = []
         for lo, hi in ((0, READ_AHEAD[0] - 1), (READ_AHEAD[0], READ_AHEAD[1] - 1)):
             with self._wrap():
                 pipe = self.client.pipeline(transaction=False)
@@ -205,28 +466,13 @@ class EngineMixin:
                         continue
                     job = self._lock(rec, worker, rid, now, ("LREM", [rec.key], [1, raw]))
                     if job is not None:
-                        return job
+                        jobs.append(job)
+                        if len(jobs) >= limit:
+                            return jobs
             active = [n for n, items in zip(active, windows) if len(items) == hi - lo + 1]
             if not active:
                 break
-        return None
-
-    def _take_expired(self: RedisBackend, served: list[str] | None, paused: set[str], worker: str, rid: str | None,
-                      now: datetime, max_run_time: float, can_run: Callable[[Job], bool]) -> Job | None:
-        """A lock older than `max_run_time` may be taken over (delayed_job's rule)."""
-        cutoff = epoch(now) - max_run_time
-        with self._wrap():
-            expired = self.client.zrangebyscore(self.keys.locked, "-inf", f"({cutoff}", start=0, num=20)
-        for raw in expired:
-            rec = locked_rec(self.keys.locked, raw)
-            if rec is None or rec.job.queue in paused or (served is not None and rec.job.queue not in served):
-                continue
-            if not rec.job.decodable or not can_run(rec.job):
-                continue
-            job = self._lock(rec, worker, rid, now, ("ZREM", [self.keys.locked], [raw]))
-            if job is not None:
-                return job
-        return None
+        return jobs
 
     def _lock(self: RedisBackend, rec: Rec, worker: str, rid: str | None, now: datetime,
               guard: tuple[str, list[Any], list[Any]]) -> Job | None:
@@ -247,18 +493,105 @@ class EngineMixin:
         self._held[(worker, str(job.id))] = (env, wjson)
         return job
 
+    def refresh_lock(self: RedisBackend, job: Job, worker: str, now: datetime) -> bool:
+        """Renew the lock of a prefetched job before it runs (its envelope says since when, its
+        score when it expires): False if this worker no longer holds it, so it must not run it."""
+        self._write_deferred(worker)
+        env, wjson = self._envelope(job, worker)
+        if env is None:
+            return False
+        try:
+            value = json.loads(env)
+        except ValueError:
+            return False
+        value["locked_at"] = iso(now)
+        renewed = dumps(value).encode("utf-8")
+        batch = Batch()
+        batch.unit(("ZREM", [self.keys.locked], [env]), ("ZADD", [self.keys.locked], [epoch(now), renewed]))
+        if not self._run(batch)[0]:
+            self._held.pop((worker, str(job.id)), None)
+            return False
+        self._held[(worker, str(job.id))] = (renewed, wjson)
+        return True
+
     def _envelope(self: RedisBackend, job: Job, worker: str) -> tuple[bytes | None, str | None]:
-        held = self._held.pop((worker, str(job.id)), None)
+        """The locked-set entry of a job this worker holds. It stays remembered until its
+        outcome is written, so that a write retried after BackendUnavailable finds it again."""
+        held = self._held.get((worker, str(job.id)))
         if held is not None:
             return held
-        # reached when an earlier attempt to record this outcome lost the connection: the read
-        # must raise BackendUnavailable (which the worker retries), never a driver error
+        # reached when the lock was taken by another process of this worker name (or the
+        # memory was lost): the read must raise BackendUnavailable, never a driver error
         with self._wrap():
             recs = self._view(utcnow()).locked_recs()
         for rec in recs:
             if rec.kind == "locked" and rec.job.locked_by == worker and str(rec.job.id) == str(job.id):
                 return rec.raw, None
         return None, None
+
+    def _completion(self: RedisBackend, job: Job, worker: str, now: datetime, runtime: float) -> _Done | None:
+        """The outcome of a success as `claim.lua` records it, or None when it needs `complete`
+        (php-resque status keys are kept in step there)."""
+        held = self._held.get((worker, str(job.id)))
+        if held is None or status_key_parts(job.meta) is not None:
+            return None
+        env, wjson = held
+        record = dumps({"finished_at": iso(now), "queue": job.queue, "worker": worker, "runtime": round(runtime, 6),
+                        "attempts": job.attempts, "n": os.urandom(4).hex(),
+                        "payload": self._payload_of(job, env).decode("utf-8")})
+        unique = job.meta.get("unique")
+        at = epoch(now)
+        return _Done(str(job.id), env, wjson, record, None if unique is None else str(unique), at,
+                     self.keys.throughput(int(at) // 60 * 60), time.monotonic())
+
+    # --- outcomes written with the next call -------------------------------------------------------
+    # Opt-in (`defer_successes`, `qadmin worker --defer-acks`). A worker holding prefetched jobs
+    # calls again as soon as the next one has run: a success is
+    # then written with that call (the next outcome, or the claim after the batch), so a batch of N
+    # jobs costs one round trip. A success waits only for a registered worker (this backend made
+    # its heartbeats), at most DEFER_FOR, and only while the worker still holds other jobs;
+    # flush(), heartbeats, releases, failures and unregistering write what waits. If the worker
+    # is killed meanwhile, the job is still in the locked set: recovered as any stale lock, it runs
+    # again (never lost).
+    def _defer(self: RedisBackend, worker: str, done: _Done) -> None:
+        with self._mutex:
+            self._deferred.setdefault(worker, []).append(done)
+
+    def _deferred_of(self: RedisBackend, worker: str) -> list[_Done]:
+        with self._mutex:
+            return list(self._deferred.get(worker, ()))
+
+    def _may_wait(self: RedisBackend, worker: str) -> bool:
+        if not self.defer_successes or worker not in self._winfo:  # only a registered worker: its heartbeats write what waits
+            return False
+        with self._mutex:
+            waiting = self._deferred.get(worker) or []
+            if not waiting or len(waiting) >= DEFER_MAX or time.monotonic() - waiting[0].at >= DEFER_FOR:
+                return False
+            ids = {d.job_id for d in waiting}
+            return any(w == worker and job_id not in ids for w, job_id in self._held)
+
+    def _settle(self: RedisBackend, worker: str, dones: Sequence[_Done]) -> None:
+        """These outcomes are written: forget them and their locks."""
+        if not dones:
+            return
+        with self._mutex:
+            written = {id(d) for d in dones}
+            left = [d for d in self._deferred.get(worker, ()) if id(d) not in written]
+            if left:
+                self._deferred[worker] = left
+            else:
+                self._deferred.pop(worker, None)
+            for d in dones:
+                self._held.pop((worker, d.job_id), None)
+
+    def _write_deferred(self: RedisBackend, worker: str | None = None) -> None:
+        """Write the outcomes waiting for a worker's next call (every worker's with None)."""
+        for name in ([worker] if worker is not None else list(self._deferred)):
+            dones = self._deferred_of(name)
+            if dones:
+                self._claim_call(_Claimer(()), name, self._rid(name), utcnow(), [], 0, 0, dones)
+                self._settle(name, dones)
 
     def _payload_of(self: RedisBackend, job: Job, env: bytes | None) -> bytes:
         if env is not None:
@@ -296,26 +629,38 @@ class EngineMixin:
         return steps
 
     def complete(self: RedisBackend, job: Job, worker: str, now: datetime, runtime: float) -> None:
+        done = self._completion(job, worker, now, runtime)
+        if done is not None:
+            self._defer(worker, done)
+            if not self._may_wait(worker):
+                self._write_deferred(worker)
+            return
+        self._write_deferred(worker)
         env, wjson = self._envelope(job, worker)
+        if env is None:  # no longer held by this worker (a repeat, or unlocked meanwhile): as on SQL,
+            return       # the outcome belongs to whoever holds the job now
         payload = self._payload_of(job, env)
         rid = self._rid(worker)
         record = dumps({"finished_at": iso(now), "queue": job.queue, "worker": worker, "runtime": round(runtime, 6),
                         "attempts": job.attempts, "n": os.urandom(4).hex(), "payload": payload.decode("utf-8")})
-        batch = Batch()
         release: list[tuple[str, list[Any], list[Any]]] = []
         if job.meta.get("unique") is not None:
             release.append(("HDELEQ", [self.keys.unique], [job.meta["unique"], str(job.id)]))
-        if env is not None:
-            batch.unit(("ZREM", [self.keys.locked], [env]), *release)
-        batch.unit(("ZADD", [self.keys.finished], [epoch(now), record]),
+        # recorded only while the lock is still there to remove: a write repeated after
+        # BackendUnavailable does not count the job twice
+        batch = Batch()
+        batch.unit(("ZREM", [self.keys.locked], [env]), *release,
+                   ("ZADD", [self.keys.finished], [epoch(now), record]),
                    ("ZREMRANGEBYSCORE", [self.keys.finished],
                     ["-inf", f"({epoch(now) - self.options.finished_retention}"]),
                    ("ZCAP", [self.keys.finished], [FINISHED_CAP]),
                    *self._outcome_steps(worker, rid, wjson, now, failed=False),
                    *self._status_steps(job.meta, 4, now, STATUS_TTL))
         self._run(batch)
+        self._held.pop((worker, str(job.id)), None)
 
     def fail(self: RedisBackend, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None) -> None:
+        self._write_deferred(worker)
         env, wjson = self._envelope(job, worker)
         payload = self._payload_of(job, env).decode("utf-8")
         rid = self._rid(worker)
@@ -334,25 +679,39 @@ class EngineMixin:
                 moves.append(("HDELEQ", [self.keys.unique], [job.meta["unique"], str(job.id)]))
             status = self._status_steps(job.meta, 3, now, STATUS_TTL)
         batch = Batch()
-        if env is not None:  # no longer held (unlocked or deleted meanwhile): only count the run
-            batch.unit(("ZREM", [self.keys.locked], [env]), *moves, *status)
-        batch.unit(("NOP", [], []), *self._outcome_steps(worker, rid, wjson, now, failed=True))
+        if env is not None:  # counted only with the move, so that a repeated write counts once
+            batch.unit(("ZREM", [self.keys.locked], [env]), *moves, *status,
+                       *self._outcome_steps(worker, rid, wjson, now, failed=True))
+        else:  # no longer held (unlocked or deleted meanwhile): only count the run
+            batch.unit(("NOP", [], []), *self._outcome_steps(worker, rid, wjson, now, failed=True))
         self._run(batch)
+        self._held.pop((worker, str(job.id)), None)
 
     def release(self: RedisBackend, job: Job, worker: str) -> None:
-        env, wjson = self._envelope(job, worker)
-        if env is None:
-            return
+        self.release_many([job], worker)
+
+    def release_many(self: RedisBackend, jobs: Sequence[Job], worker: str) -> None:
+        """Give claimed jobs back, at the head of their queues, in their claim order (a stopping
+        worker's unrun prefetched jobs)."""
+        self._write_deferred(worker)
         rid = self._rid(worker)
-        steps: list[tuple[str, list[Any], list[Any]]] = [
-            ("ZREM", [self.keys.locked], [env]),
-            ("LPUSH", [self.keys.queue(job.queue or "")], [self._payload_of(job, env)]),
-            ("SADD", [self.keys.queues], [job.queue or ""])]
-        if rid is not None and wjson is not None:
-            steps.append(("DELEQ", [self.keys.worker(rid)], [wjson]))
         batch = Batch()
-        batch.unit(*steps)
+        held = []
+        for job in reversed(jobs):  # LPUSHed last, the first claimed ends up first again
+            env, wjson = self._envelope(job, worker)
+            if env is None:
+                continue
+            held.append(job)
+            steps: list[tuple[str, list[Any], list[Any]]] = [
+                ("ZREM", [self.keys.locked], [env]),
+                ("LPUSH", [self.keys.queue(job.queue or "")], [self._payload_of(job, env)]),
+                ("SADD", [self.keys.queues], [job.queue or ""])]
+            if rid is not None and wjson is not None:
+                steps.append(("DELEQ", [self.keys.worker(rid)], [wjson]))
+            batch.unit(*steps)
         self._run(batch)
+        for job in held:
+            self._held.pop((worker, str(job.id)), None)
 
 
 def _status_value(old: bytes, status: int, now: datetime) -> str:

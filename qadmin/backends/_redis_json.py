@@ -28,13 +28,15 @@ TOKEN_LEN = 12
 
 
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+#: `json.dumps` with these arguments builds an encoder on every call: this one is built once
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def dumps(value: Any) -> str:
     """Compact JSON with raw UTF-8, byte-identical to Ruby's json gem (formats.md §1.1)."""
     if type(value) is str:
         return _quote(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _encode(value)
 
 
 def members(text: str) -> dict[str, tuple[Any, int, int, int]] | None:

@@ -67,6 +67,21 @@ class Batch:
         return [bool(r) for r in result]
 
 
+def command(args: Sequence[Any]) -> bytes:
+    """A command in Redis' wire format (RESP), arguments encoded as redis-py encodes them. Packing
+    a thousand payloads this way costs a fraction of redis-py's general packer."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode("utf-8")
+        elif isinstance(a, int):
+            a = b"%d" % a
+        elif isinstance(a, float):
+            a = repr(a).encode()
+        out += (b"$%d\r\n" % len(a), a, b"\r\n")
+    return b"".join(out)
+
+
 def _arg(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)

@@ -46,6 +46,7 @@ class WorkersMixin:
 
     def heartbeat(self: RedisBackend, name: str, now: datetime, current_job: JobId | None,
                   job_started_at: datetime | None, processed: int, failed: int) -> None:
+        self._write_deferred(name)  # a success waits for the next call at most until then
         record = self._winfo.get(name)
         if record is None:
             with self._wrap():
@@ -64,6 +65,7 @@ class WorkersMixin:
         self._run(batch)
 
     def unregister_worker(self: RedisBackend, name: str) -> None:
+        self._write_deferred(name)
         # like delayed_job's ClearLocks, a stopping worker gives back what it still holds
         view = self._view(utcnow())
         with self._wrap():  # a worker stopping while Redis is down logs a warning, it does not crash

@@ -20,6 +20,7 @@ with a `retried_at` mark (such entries count as finished); `failed_on_retry="rem
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ import redis as redis_lib
 from qadmin.backends import _redis_scan as scan
 from qadmin.backends._redis_admin import AdminMixin
 from qadmin.backends._redis_engine import EngineMixin
-from qadmin.backends._redis_lua import Batch, script_source
+from qadmin.backends._redis_lua import Batch, command, script_source
 from qadmin.backends._redis_records import Keys, Rec, parse_id
 from qadmin.backends._redis_stats import StatsMixin
 from qadmin.backends._redis_workers import WorkersMixin
@@ -62,12 +63,24 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
         self._apply = self.client.register_script(script_source("apply.lua"))
         self._count_failed = self.client.register_script(script_source("count_failed.lua"))
         self._count_delayed = self.client.register_script(script_source("count_delayed.lua"))
+        self._claim_script = self.client.register_script(script_source("claim.lua"))
+        self._push = self.client.register_script(script_source("push.lua"))
         # the web face calls from several threads: these memories are shared
         self._mutex = threading.RLock()
+        self._own_lock = threading.Lock()
+        self._own: tuple[int, Any] | None = None
         self._recs: OrderedDict[str, list[Rec]] = OrderedDict()
         self._removed: dict[int, dict[str, list[int]]] = {}
         self._held: dict[tuple[str, str], tuple[bytes, str | None]] = {}
         self._rids: dict[str, str | None] = {}
+        # a worker's claim memory (_redis_engine): per worker and queue list, and decoded queue heads
+        self._claimers: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._decoded: dict[tuple[str, bytes], Rec] = {}
+        self._deferred: dict[str, list[Any]] = {}
+        #: a registered worker's successes may wait for its next call (opt-in: `qadmin worker
+        #: --defer-acks`); off, each success is written before the worker runs its next job, so a
+        #: SIGKILL reruns at most the job in hand
+        self.defer_successes = False
         self._winfo: dict[str, dict[str, Any]] = {}
 
     # --- plumbing ----------------------------------------------------------------------------
@@ -81,6 +94,37 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
             raise BackendUnavailable(f"cannot reach {self.safe_url}: {exc}") from exc
         except redis_lib.RedisError as exc:
             raise QadminError(f"redis error at {self.safe_url}: {exc}") from exc
+
+    def _script(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
+        """Call a registered script, on this backend's own connection when no other thread is
+        using it. A worker calls one script per job: redis-py's per-command pool checkout, which
+        polls the socket before every command (three system calls), would cost more than the
+        script runs. Other threads (heartbeats, a web face's) go through the pool as usual."""
+        if not self._own_lock.acquire(blocking=False):
+            with self._wrap():
+                return script(keys=keys, args=args, client=self.client)
+        try:
+            if self._own is None or self._own[0] != os.getpid():  # never a connection of the parent
+                self._own = (os.getpid(), self.client.connection_pool.get_connection())
+            conn = self._own[1]
+            call = [command(["EVALSHA", script.sha, len(keys), *keys, *args])]
+            with self._wrap():
+                try:
+                    try:
+                        conn.send_packed_command(call)
+                        return conn.read_response()
+                    except redis_lib.exceptions.NoScriptError:  # a restarted or flushed server
+                        conn.send_command("SCRIPT", "LOAD", script.script)
+                        conn.read_response()
+                        conn.send_packed_command(call)
+                        return conn.read_response()
+                except redis_lib.ResponseError:
+                    raise  # the reply was read whole: the connection is still in step
+                except BaseException:
+                    conn.disconnect()  # a reply half read would answer the next call
+                    raise
+        finally:
+            self._own_lock.release()
 
     def _run(self, batch: Batch) -> list[bool]:
         with self._wrap():
@@ -99,10 +143,13 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
             self.client.ping()
 
     def close(self) -> None:
+        if self._own is not None:
+            self._own[1].disconnect()
         self.client.close()
 
     def flush(self) -> None:
-        """Counters are written with each job: nothing is buffered."""
+        """Write the successes waiting for their worker's next call (`_redis_engine`)."""
+        self._write_deferred()
 
     def parse_id(self, text: str) -> JobId:
         return parse_id(text)

@@ -1,0 +1,6 @@
+-- Resque's push (formats.md rule 3): the queue's name into `queues`, the payloads at its tail,
+-- in one call.
+-- KEYS  1 queues set   2 queue:NAME
+-- ARGV  1 NAME   then the payloads
+redis.call('SADD', KEYS[1], ARGV[1])
+return redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))
