@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
@@ -123,6 +123,14 @@ class Ops:
     def queues(self) -> list[QueueInfo]:
         return self.backend.queues(self.clock())
 
+    def queue_names(self) -> list[str]:
+        """The queues a menu offers: read without counting where the backend can (Redis),
+        else those of `queues()`."""
+        cheap = getattr(self.backend, "queue_names", None)
+        if cheap is not None:
+            return cheap(self.clock())
+        return [q.name for q in self.queues()]
+
     def workers(self) -> list[WorkerInfo]:
         return self.backend.workers(self.clock())
 
@@ -158,8 +166,20 @@ class Ops:
         ids: list[JobId] = []
         for batch in self.backend.iter_ids(narrowed, now):
             ids.extend(batch)
-        sample = self.backend.find(narrowed, now, limit=SAMPLE_SIZE).jobs if ids else []
-        return Preview(verb=verb, selection=selection, ids=ids, sample=sample, created_at=now)
+        return Preview(verb=verb, selection=selection, ids=ids, sample=self._sample(narrowed, ids, now),
+                       created_at=now)
+
+    def _sample(self, narrowed: JobFilter, ids: Sequence[JobId], now: datetime) -> list[Job]:
+        """The first previewed jobs, read by their frozen ids (a second search of a big queue would
+        cost as much as the preview itself)."""
+        first: dict[str, JobId] = {}
+        for job_id in ids:
+            if len(first) == SAMPLE_SIZE:
+                break
+            first.setdefault(str(job_id), job_id)
+        if not first:
+            return []
+        return self.backend.find(replace(narrowed, ids=tuple(first.values())), now, limit=SAMPLE_SIZE).jobs
 
     def apply(self, preview: Preview, progress: Progress | None = None, *, dry_run: bool = False) -> BulkResult:
         """Act on exactly the previewed ids; those that changed state meanwhile are skipped."""

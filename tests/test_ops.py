@@ -68,6 +68,8 @@ def test_preview_counts_and_samples_without_changing_anything(ops: Ops) -> None:
     assert preview.count == 12
     assert sorted(str(i) for i in preview.ids) == sorted(str(j.id) for j in jobs)
     assert 0 < len(preview.sample) <= 10 and all(j.state is JobState.FAILED for j in preview.sample)
+    # the sample is the first previewed jobs, read by their frozen ids
+    assert [str(j.id) for j in preview.sample] == [str(i) for i in preview.ids[:len(preview.sample)]]
     assert ops.count(JobFilter(states=FAILED)) == 12
     result = ops.retry(JobFilter(states=FAILED), dry_run=True)
     assert (result.matched, result.changed, result.dry_run) == (12, 0, True)
@@ -257,6 +259,7 @@ def test_reading_verbs(ops: Ops) -> None:
     stats = ops.stats()
     assert stats.queues["email"]["failed"] == 3 and stats.queues["images"]["pending"] == 2
     assert {q.name for q in ops.queues()} == {"email", "billing", "images"}
+    assert ops.queue_names() == ["billing", "email", "images"]
     groups = ops.error_groups()
     assert [(g.error, g.count) for g in groups] == [("ValueError: one", 3), ("PaymentDeclined: no", 1)]
     page = ops.list_jobs(JobFilter(states=FAILED), limit=2)

@@ -9,14 +9,25 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import os
+import struct
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from qadmin.backends import _redis_scan as scan
-from qadmin.backends._redis_json import ruby_failed_at, with_members
+from qadmin.backends._redis_json import dumps, ruby_failed_at, with_members
 from qadmin.backends._redis_lua import UNITS_PER_CALL, Batch
-from qadmin.backends._redis_records import Rec, requeue_bytes, split_id, status_key_parts
+from qadmin.backends._redis_records import (
+    Rec,
+    delayed_rec,
+    failed_rec,
+    finished_rec,
+    queue_rec,
+    requeue_bytes,
+    split_id,
+    status_key_parts,
+)
 from qadmin.backends.base import SORTS, Page
 from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
@@ -27,16 +38,21 @@ if TYPE_CHECKING:
 
 #: records remembered between a listing and a verb, so bulk verbs need not search again
 REMEMBER = 200_000
+#: failure entries per `requeue_failed.lua` call: a few milliseconds of Redis time
+REQUEUE_PER_CALL = 1000
 _GENERATIONS = itertools.count(1)
 
 
 class AdminMixin:
     def _remember(self: RedisBackend, recs: Sequence[Rec]) -> None:
+        """Remember every entry of an id (equal jobs share one), so that a verb acts on each."""
+        grouped: dict[str, list[Rec]] = {}
+        for rec in recs:
+            grouped.setdefault(str(rec.job.id), []).append(rec.slim())
         with self._mutex:
-            for rec in recs:
-                key = str(rec.job.id)
+            for key, group in grouped.items():
                 self._recs.pop(key, None)
-                self._recs[key] = [rec.slim()]
+                self._recs[key] = group
             while len(self._recs) > REMEMBER:
                 self._recs.popitem(last=False)
 
@@ -104,8 +120,15 @@ class AdminMixin:
             offset = int(cursor.removeprefix("ids:")) if cursor else 0
         except ValueError:
             raise UsageError(f"invalid page cursor {cursor!r}") from None
-        recs = self._by_ids(selection, now)
-        self._remember(recs)
+        # ids from a listing or a preview just made (a preview's sample) are read back where they
+        # were, without a search; the remembered entries stay as the listing left them
+        rest = replace(selection, ids=())
+        states = scan.wanted_states(selection)
+        recs = self._reread(selection.ids, now, lambda r: r.job.state in states and rest.matches(r.job),
+                            offset + limit + 1)
+        if recs is None:
+            recs = self._by_ids(selection, now)
+            self._remember(recs)
         page = recs[offset:offset + limit]
         more = offset + limit < len(recs)
         return Page([r.job for r in page], f"ids:{offset + limit}" if more else None)
@@ -113,6 +136,9 @@ class AdminMixin:
     def iter_ids(self: RedisBackend, selection: JobFilter, now: datetime, batch: int = 5000) -> Iterator[list[JobId]]:
         if selection.ids:
             recs = self._by_ids(selection, now)
+            gen = _generation()
+            for rec in recs:
+                rec.extra["gen"] = gen
             self._remember(recs)
             for start in range(0, len(recs), batch):
                 yield [r.job.id for r in recs[start:start + batch]]
@@ -121,30 +147,71 @@ class AdminMixin:
         gen = _generation()
         chunk: list[Rec] = []
         with self._wrap():
-            for _pos, rec in self._view(now).walk(selection, "id", None):
+            for _pos, rec in self._view(now).walk(selection, "id", None, slim=True):
                 if rec.job.state not in states or not selection.matches(rec.job):
                     continue
                 rec.extra["gen"] = gen
                 chunk.append(rec)
                 if len(chunk) == batch:
-                    self._remember_all(chunk)
+                    self._remember(chunk)
                     yield [r.job.id for r in chunk]
                     chunk = []
         if chunk:
-            self._remember_all(chunk)
+            self._remember(chunk)
             yield [r.job.id for r in chunk]
 
-    def _remember_all(self: RedisBackend, recs: Sequence[Rec]) -> None:
-        """Remember every entry of an id (equal jobs share one), so that a verb acts on each."""
-        grouped: dict[str, list[Rec]] = {}
-        for rec in recs:
-            grouped.setdefault(str(rec.job.id), []).append(rec.slim())
+    def _reread(self: RedisBackend, ids: Sequence[JobId], now: datetime, wanted: Callable[[Rec], bool],
+                cap: int) -> list[Rec] | None:
+        """The remembered entries of these ids, read back where they were and rebuilt in full, the
+        wanted ones up to `cap`; None when an id is not remembered or an entry moved (then only a
+        search can tell where it is)."""
         with self._mutex:
-            for key, group in grouped.items():
-                self._recs.pop(key, None)
-                self._recs[key] = group
-            while len(self._recs) > REMEMBER:
-                self._recs.popitem(last=False)
+            groups = [list(self._recs.get(str(i), ())) for i in dict.fromkeys(str(i) for i in ids)]
+        # only a bulk scan (`iter_ids`, which marks its entries with their scan) saw every entry of
+        # an id; a listing's page may have shown one of several equal jobs
+        if not all(groups) or not all("gen" in r.extra for g in groups for r in g):
+            return None
+        view = self._view(now)
+        out: list[Rec] = []
+        with self._wrap():
+            for group in groups:
+                for start in range(0, len(group), 100):
+                    part = group[start:start + 100]
+                    pipe = self.client.pipeline(transaction=False)
+                    for rec in part:
+                        if rec.kind == "finished":
+                            pipe.zscore(rec.key, rec.raw)
+                        elif rec.kind in ("queue", "failed", "delayed"):
+                            pipe.lindex(rec.key, self._hint(rec))
+                        else:
+                            pipe.exists(rec.key)
+                    for rec, seen in zip(part, pipe.execute()):
+                        full = self._rebuilt(rec, seen, view)
+                        if full is None:
+                            return None
+                        if wanted(full):
+                            out.append(full)
+                            if len(out) >= cap:
+                                return out
+        return out
+
+    def _rebuilt(self: RedisBackend, rec: Rec, seen: Any, view: scan.View) -> Rec | None:
+        """A remembered (slim) entry as a full record, if it is still stored as it was read."""
+        index = self._hint(rec)
+        if rec.kind == "finished":
+            full = finished_rec(rec.key, rec.raw) if seen is not None else None
+            if full is not None:
+                full.index = rec.index
+            return full
+        if rec.kind in ("locked", "held"):
+            return next((r for r in view.locked_recs() if r.raw == rec.raw and r.key == rec.key), None)
+        if seen != rec.raw:
+            return None
+        if rec.kind == "queue":
+            return queue_rec(rec.key, rec.job.queue or "", rec.raw, index)
+        if rec.kind == "delayed":
+            return delayed_rec(rec.key, rec.extra["ts"], rec.raw, index, view.now)
+        return failed_rec(rec.key, rec.raw, index)
 
     def count(self: RedisBackend, selection: JobFilter, now: datetime) -> int:
         simple = replace(selection, states=frozenset(), queues=())
@@ -162,16 +229,16 @@ class AdminMixin:
         out: list[Rec] = []
         missing: list[str] = []
         used: set[int] = set()
-        for raw_id in ids:
-            key = str(raw_id)
-            with self._mutex:
-                candidates = [] if fresh else list(self._recs.get(key, []))
-            pick = next((r for r in candidates if id(r) not in used and r.job.state in states), None)
-            if pick is None:
-                missing.append(key)
-            else:
-                used.add(id(pick))
-                out.append(pick)
+        with self._mutex:  # once for all: a bulk verb resolves thousands of ids per call
+            for raw_id in ids:
+                key = str(raw_id)
+                candidates = () if fresh else self._recs.get(key, ())
+                pick = next((r for r in candidates if id(r) not in used and r.job.state in states), None)
+                if pick is None:
+                    missing.append(key)
+                else:
+                    used.add(id(pick))
+                    out.append(pick)
         if missing:
             pairs = [split_id(i) for i in missing]
             with self._wrap():
@@ -219,13 +286,18 @@ class AdminMixin:
                 changed.extend(rec.job.id for rec, ok in zip(planned, self._run(batch)) if ok)
         return changed
 
-    def _forget(self: RedisBackend, rec: Rec) -> None:
+    def _forget(self: RedisBackend, *recs: Rec) -> None:
         with self._mutex:
-            group = self._recs.get(str(rec.job.id))
-            if group is not None:
-                group[:] = [r for r in group if r is not rec]
-                if not group:
-                    del self._recs[str(rec.job.id)]
+            for rec in recs:
+                key = str(rec.job.id)
+                group = self._recs.get(key)
+                if group is not None:
+                    if len(group) == 1 and group[0] is rec:
+                        del self._recs[key]
+                        continue
+                    group[:] = [r for r in group if r is not rec]
+                    if not group:
+                        del self._recs[key]
 
     def _hint(self: RedisBackend, rec: Rec) -> int:
         """The entry's index now: its index when read, less the entries removed before it since."""
@@ -265,15 +337,79 @@ class AdminMixin:
             if remove:
                 guard = ("TOMB", [rec.key], [self._hint(rec), rec.raw])
             else:
-                # every other byte of the entry stays (rule 9)
-                seen = {} if b'"retried_at"' not in rec.raw else None
-                marked = with_members(rec.raw.decode("utf-8"), {"retried_at": stamp}, obj=seen)
-                guard = ("LSETEQ", [rec.key], [self._hint(rec), rec.raw, marked])
+                guard = ("LSETEQ", [rec.key], [self._hint(rec), rec.raw, _marked(rec.raw, stamp)])
             again = requeue_bytes(rec.payload)
             return [guard, ("RPUSH", [self.keys.queue(queue)], [again]), ("SADD", [self.keys.queues], [queue]),
                     *self._status_steps(rec.job.meta, 1, now, None)]
 
-        return self._apply_units(recs, steps, states, now, shifts=remove)
+        # failure entries of plain payloads go in bulk, a php-resque status key needs a step of its
+        # own: runs of each, in the order read, so jobs are pushed in that order
+        changed: list[JobId] = []
+        missed: list[JobId] = []
+        for in_bulk, run in itertools.groupby(recs, key=lambda r: r.kind == "failed" and r.payload is not None
+                                              and bool(r.job.queue) and status_key_parts(r.job.meta) is None):
+            if in_bulk:
+                done, lost = self._requeue_failed(list(run), stamp, remove)
+                changed += done
+                missed += lost
+            else:
+                changed += self._apply_units(list(run), steps, states, now, shifts=remove)
+        if missed:  # moved since they were read: found afresh, once
+            changed += self._apply_units(self._resolve(missed, states, now, fresh=True), steps, states, now,
+                                         shifts=remove)
+        return changed
+
+    def _requeue_failed(self: RedisBackend, recs: list[Rec], stamp: str,
+                        remove: bool) -> tuple[list[JobId], list[JobId]]:
+        """Retry failure entries REQUEUE_PER_CALL at a time with `requeue_failed.lua`: what `retry`'s
+        units do (guard, mark or remove, push), in one LRANGE for a run of neighbouring entries.
+        Returns the changed ids and those of entries that were not where they were read."""
+        changed: list[JobId] = []
+        missed: list[JobId] = []
+        script = self._requeue
+        mark = b',"retried_at":' + dumps(stamp).encode("utf-8") + b"}"
+        for start in range(0, len(recs), REQUEUE_PER_CALL):
+            part = recs[start:start + REQUEUE_PER_CALL]
+            keys: list[Any] = [self.keys.failed, self.keys.queues]
+            names: list[str] = []
+            key_index: dict[str, int] = {}
+            ints: list[int] = []
+            raws: list[bytes] = []
+            extra: list[bytes] = []
+            for rec in part:
+                queue = rec.job.queue
+                index = key_index.get(queue)
+                if index is None:
+                    keys.append(self.keys.queue(queue))
+                    names.append(queue)
+                    index = key_index[queue] = len(keys)
+                raw = rec.raw
+                if remove or _plain_end(raw):
+                    marked = -1
+                else:
+                    new = _marked(raw, stamp)
+                    extra.append(new)
+                    marked = len(new)
+                push = requeue_bytes(rec.payload)
+                at = raw.find(push)  # a payload is pushed as it is in the entry, bookkeeping aside
+                if at < 0:
+                    extra.append(push)
+                raws.append(raw)
+                ints += (self._hint(rec), len(raw), marked, at, len(push), index)
+            tomb = b"qadmin:tombstone:" + os.urandom(12).hex().encode() if remove else b""
+            args = [tomb, len(part), struct.pack(f">{len(ints)}q", *ints), b"".join(raws), b"".join(extra), mark,
+                    *names]
+            with self._wrap():
+                results = script(keys=keys, args=args, client=self.client)
+            self._forget(*part)
+            for rec, ok in zip(part, results):
+                if ok:
+                    changed.append(rec.job.id)
+                    if remove:
+                        self._shift(rec)
+                else:
+                    missed.append(rec.job.id)
+        return changed, missed
 
     def delete(self: RedisBackend, ids: Sequence[JobId], now: datetime, states: frozenset | None = None) -> list[JobId]:
         allowed = frozenset(states) if states else frozenset(scan.LIVE | {JobState.FINISHED})
@@ -313,6 +449,24 @@ class AdminMixin:
 
         with self._wrap():
             return self._apply_units(recs, steps, states, now)
+
+
+def _marked(raw: bytes, stamp: str) -> bytes:
+    """A failure entry with resque-web's `retried_at` mark; every other byte stays (rule 9)."""
+    if _plain_end(raw):
+        return raw[:-1] + b',"retried_at":' + dumps(stamp).encode("utf-8") + b"}"
+    seen = {} if b'"retried_at"' not in raw else None
+    return with_members(raw.decode("utf-8"), {"retried_at": stamp}, obj=seen).encode("utf-8")
+
+
+def _plain_end(raw: bytes) -> bool:
+    """Whether the mark goes right before the entry's closing brace, as `with_members` would put
+    it: an entry as Resque writes it ends its last member there (and has no `retried_at` yet)."""
+    return raw[-1:] == b"}" and raw[-2:-1] not in _NO_APPEND and b'"retried_at"' not in raw
+
+
+#: bytes before an entry's closing brace that `with_members` would strip or not follow with a comma
+_NO_APPEND = (b"", b" ", b"\t", b"\n", b"\r", b"{")
 
 
 def _generation() -> int:

@@ -11,13 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from qadmin.backends._redis_json import TOKEN_LEN, parse_time, token, value_span
-from qadmin.backends._redis_records import (Rec, delayed_rec, failed_rec, finished_rec, held_rec, locked_rec, queue_rec,
-                                            read_payload)
+from qadmin.backends._redis_json import TOKEN_LEN, dumps, parse_time, token, value_span
+from qadmin.backends._redis_records import (
+    Rec,
+    delayed_rec,
+    failed_rec,
+    failed_slim,
+    finished_rec,
+    held_rec,
+    locked_rec,
+    queue_rec,
+    read_held,
+    read_payload,
+)
 from qadmin.backends.owners import HOSTNAME, owner_dead, pid_alive
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
@@ -45,6 +55,10 @@ SEGMENT_STATES = {
     "L": {JobState.LOCKED}, "Q": {JobState.PENDING}, "D": {JobState.PENDING, JobState.SCHEDULED},
     "F": {JobState.FAILED, JobState.FINISHED}, "Z": {JobState.FINISHED},
 }
+
+
+def states_and_queues_only(selection: JobFilter) -> bool:
+    return JobFilter(states=selection.states, queues=selection.queues) == selection
 
 
 def wanted_states(selection: JobFilter) -> frozenset[JobState]:
@@ -101,6 +115,36 @@ class Wanted:
         return {q for q, _ in self.pairs if q is not None}
 
 
+@dataclass(slots=True)
+class Lock:
+    """A held job as far as counts need it; `parsed` is what its record is built from."""
+
+    kind: str  # locked | held
+    key: str
+    raw: bytes
+    parsed: Any
+    queue: str | None
+    stale: bool
+    dead: bool
+    rid: str | None
+
+
+def class_prefilter(selection: JobFilter) -> Callable[[bytes], bool] | None:
+    """A byte test that rejects stored entries which cannot hold a job of the filter's class.
+
+    A payload's class is the JSON string of its `class` member (every codec of this backend): in
+    an entry with no backslash at all no string is escaped, so that class's JSON text is in the
+    bytes verbatim. An entry with a backslash (or no filter on the class) is always read."""
+    if selection.class_name is None:
+        return None
+    needle = dumps(selection.class_name).encode("utf-8")
+
+    def maybe(raw: bytes) -> bool:
+        return needle in raw or b"\\" in raw
+
+    return maybe
+
+
 class View:
     """The store as seen at `now` (one per backend call)."""
 
@@ -111,6 +155,11 @@ class View:
         self.k = backend.keys
         self.now = now
         self._locked: list[Rec] | None = None
+        self._locks: list[Lock] | None = None
+        self._lock_recs: dict[int, Rec | None] = {}
+        self._beats: dict[str, datetime | None] | None = None
+        self._foreign: list[str] | None = None
+        self._resque_beats: dict[str, datetime | None] | None = None
         self._qworkers: dict[str, dict[str, Any]] | None = None
 
     # --- workers and staleness -------------------------------------------------------------
@@ -128,8 +177,9 @@ class View:
         return self._qworkers
 
     def owner_dead(self, worker: str) -> bool:
-        beats = {name: parse_time(info.get("heartbeat_at")) for name, info in self.qworkers().items()}
-        return owner_dead(worker, beats, self.now, self.b.options.worker_timeout)
+        if self._beats is None:
+            self._beats = {name: parse_time(info.get("heartbeat_at")) for name, info in self.qworkers().items()}
+        return owner_dead(worker, self._beats, self.now, self.b.options.worker_timeout)
 
     def resque_dead(self, rid: str, beat: datetime | None) -> bool:
         """A Ruby or PHP worker is dead when its heartbeat stopped, or it was a process of this host
@@ -140,40 +190,91 @@ class View:
         limit = max(self.b.options.worker_timeout, RESQUE_PRUNE_INTERVAL)
         return beat is not None and beat < self.now - timedelta(seconds=limit)
 
-    def locked_recs(self) -> list[Rec]:
-        """Every held job: qadmin's locked set (oldest lock first), then Resque workers' jobs by worker."""
-        if self._locked is not None:
-            return self._locked
+    def locks(self) -> list[Lock]:
+        """Every held job, read only as far as its queue and staleness (what counts need): qadmin's
+        locked set (oldest lock first), then Resque workers' jobs by worker."""
+        if self._locks is not None:
+            return self._locks
         cutoff = self.now - timedelta(seconds=self.max_run_time)
-        out: list[Rec] = []
-        for raw, _score in self.c.zrange(self.k.locked, 0, -1, withscores=True):
-            rec = locked_rec(self.k.locked, raw)
-            if rec is None:
+        out: list[Lock] = []
+        for raw in self.c.zrange(self.k.locked, 0, -1):
+            try:
+                env = json.loads(raw)
+                env["payload"].encode("utf-8")
+                worker, queue = env["worker"], env["queue"]
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue
-            job = rec.job
-            stale = (job.locked_at is not None and job.locked_at < cutoff) or self.owner_dead(job.locked_by or "")
-            rec.job = replace(job, stale=stale)
-            out.append(rec)
-        own = {info.get("rid") for info in self.qworkers().values()}
-        rids = sorted(r.decode("utf-8", "replace") for r in self.c.smembers(self.k.workers))
-        foreign = [r for r in rids if r not in own and not (split_rid(r)[0] or "").endswith("-qadmin")]
+            locked_at = parse_time(env.get("locked_at"))
+            stale = (locked_at is not None and locked_at < cutoff) or self.owner_dead(worker or "")
+            out.append(Lock("locked", self.k.locked, raw, env, queue, stale, False, None))
+        foreign = self.foreign_rids()
         if foreign:
             values = self.c.mget([self.k.worker(r) for r in foreign])
-            beats = {k.decode("utf-8", "replace"): parse_time(v) for k, v in self.c.hgetall(self.k.heartbeat).items()}
+            beats = self.resque_beats()
             for rid, value in zip(foreign, values):
-                if value is None:
+                read = read_held(value) if value is not None else None
+                if read is None:
                     continue
-                rec = held_rec(self.k.worker(rid), rid, value)
-                if rec is None:
-                    continue
-                job = rec.job
+                entry = read[1]
+                queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
+                locked_at = parse_time(entry.get("run_at"))
                 dead = self.resque_dead(rid, beats.get(rid))
-                stale = dead or (job.locked_at is not None and job.locked_at < cutoff)
-                rec.job = replace(job, stale=stale)
-                rec.extra["dead"] = dead
-                out.append(rec)
-        self._locked = out
+                stale = dead or (locked_at is not None and locked_at < cutoff)
+                out.append(Lock("held", self.k.worker(rid), value, read, queue, stale, dead, rid))
+        self._locks = out
         return out
+
+    def foreign_rids(self) -> list[str]:
+        """Registered Ruby and PHP workers (Resque's `workers` set less qadmin's own)."""
+        if self._foreign is None:
+            own = {info.get("rid") for info in self.qworkers().values()}
+            rids = sorted(r.decode("utf-8", "replace") for r in self.c.smembers(self.k.workers))
+            self._foreign = [r for r in rids if r not in own and not (split_rid(r)[0] or "").endswith("-qadmin")]
+        return self._foreign
+
+    def resque_beats(self) -> dict[str, datetime | None]:
+        if self._resque_beats is None:
+            self._resque_beats = {k.decode("utf-8", "replace"): parse_time(v)
+                                  for k, v in self.c.hgetall(self.k.heartbeat).items()}
+        return self._resque_beats
+
+    def live_workers(self) -> int:
+        """How many of the workers `workers()` lists are not stale, read without their jobs and
+        counters: qadmin's registered workers, Resque's, and holders of qadmin locks that never
+        registered (alive while their lock is not stale)."""
+        qworkers = self.qworkers()
+        live = sum(1 for name in qworkers if not self.owner_dead(name))
+        foreign = self.foreign_rids()
+        beats = self.resque_beats() if foreign else {}
+        live += sum(1 for rid in foreign if not self.resque_dead(rid, beats.get(rid)))
+        known = set(qworkers)
+        for lock in self.locks():
+            owner = (lock.parsed["worker"] or "") if lock.kind == "locked" else None
+            if owner is None or owner in known:
+                continue
+            known.add(owner)
+            live += not lock.stale
+        return live
+
+    def lock_rec(self, i: int) -> Rec | None:
+        """The record of `locks()[i]`, built once."""
+        if i not in self._lock_recs:
+            lock = self.locks()[i]
+            if lock.kind == "locked":
+                rec = locked_rec(lock.key, lock.raw, lock.parsed, lock.stale)
+            else:
+                rec = held_rec(lock.key, lock.rid or "", lock.raw, lock.parsed, lock.stale)
+                if rec is not None:
+                    rec.extra["dead"] = lock.dead
+            self._lock_recs[i] = rec
+        return self._lock_recs[i]
+
+    def locked_recs(self) -> list[Rec]:
+        """Every held job as a record (built on first use: counts need only `locks`)."""
+        if self._locked is None:
+            recs = (self.lock_rec(i) for i in range(len(self.locks())))
+            self._locked = [r for r in recs if r is not None]
+        return self._locked
 
     def queue_names(self, selection: JobFilter | None = None) -> list[str]:
         if selection is not None and selection.queues:
@@ -235,14 +336,21 @@ class View:
             first = False
 
     # --- segments -------------------------------------------------------------------------------
-    def walk(self, selection: JobFilter, sort: str, cursor: str | None) -> Iterator[tuple[list[Any], Rec]]:
-        """(position, record) of every entry that may match, in the sort's order, after the cursor."""
+    def walk(self, selection: JobFilter, sort: str, cursor: str | None,
+             slim: bool = False) -> Iterator[tuple[list[Any], Rec]]:
+        """(position, record) of every entry that may match, in the sort's order, after the cursor.
+
+        Entries that cannot match are skipped unread where bytes tell (`class_prefilter`, a lock's
+        queue and staleness). With `slim`, failure entries come as slim records when the filter
+        needs no more than their state and queue (what a bulk verb keeps of them)."""
         if sort not in ORDERS:
             raise UsageError(f"unknown sort {sort!r}; expected one of: {', '.join(ORDERS)}")
         order, names_desc = ORDERS[sort]
         start = decode_cursor(cursor, sort) if cursor else None
         states = wanted_states(selection)
         types = [t for t, _ in order]
+        maybe = class_prefilter(selection)
+        slim_failed = slim and states_and_queues_only(selection)
         for seg_type, desc in order:
             if not SEGMENT_STATES[seg_type] & states:
                 continue
@@ -260,24 +368,37 @@ class View:
                             after = start[2]
                     key = self.k.queue(name)
                     for i, raw in self.iter_list(key, after, desc):
-                        yield ["Q", name, i], queue_rec(key, name, raw, i)
+                        if maybe is None or maybe(raw):
+                            yield ["Q", name, i], queue_rec(key, name, raw, i)
                 continue
             after = start[2] if here and start is not None else None
             if seg_type == "L":
-                recs = self.locked_recs()
-                indexes = range(len(recs)) if not desc else range(len(recs) - 1, -1, -1)
+                locks = self.locks()
+                indexes = range(len(locks)) if not desc else range(len(locks) - 1, -1, -1)
                 for i in indexes:
                     if after is not None and ((i <= after) if not desc else (i >= after)):
                         continue
-                    yield ["L", "", i], recs[i]
+                    lock = locks[i]
+                    if selection.queues and (lock.queue or "") not in selection.queues:
+                        continue
+                    if (selection.stale_only and not lock.stale) or (maybe is not None and not maybe(lock.raw)):
+                        continue
+                    rec = self.lock_rec(i)
+                    if rec is not None:
+                        yield ["L", "", i], rec
             elif seg_type == "D":
                 for (ts, i), raw in self.iter_delayed(tuple(after) if after else None, desc):  # type: ignore[arg-type]
-                    yield ["D", "", [ts, i]], delayed_rec(self.k.delayed(ts), ts, raw, i, self.now)
+                    if maybe is None or maybe(raw):
+                        yield ["D", "", [ts, i]], delayed_rec(self.k.delayed(ts), ts, raw, i, self.now)
             elif seg_type == "F":
+                read = failed_slim if slim_failed else failed_rec
                 for i, raw in self.iter_list(self.k.failed, after, desc):
-                    yield ["F", "", i], failed_rec(self.k.failed, raw, i)
+                    if maybe is None or maybe(raw):
+                        yield ["F", "", i], read(self.k.failed, raw, i)
             elif seg_type == "Z":
                 for i, raw in self.iter_list(self.k.finished, after, desc, zset=True):
+                    if maybe is not None and not maybe(raw):
+                        continue
                     rec = finished_rec(self.k.finished, raw)
                     if rec is not None:
                         rec.index = i

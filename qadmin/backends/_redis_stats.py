@@ -1,7 +1,8 @@
 """Counting the Redis store: per-queue counts, stats, queues and error groups.
 
-The failed list and the delayed lists are counted by Lua scripts in windows, so a count never
-moves every entry over the network and never blocks Redis for long.
+The failed list and the delayed lists are counted by one Lua script (`lua/count.lua`) in windows,
+so a count never moves every entry over the network and never blocks Redis for long; held jobs
+are counted from `View.locks`, without building their jobs.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from qadmin.backends import _redis_scan as scan
-from qadmin.backends._redis_json import epoch
-from qadmin.backends._redis_records import read_payload
+from qadmin.backends._redis_json import dumps, epoch, parse_time
+from qadmin.backends._redis_records import failed_rec, plainly_decodable, read_payload
 from qadmin.backends.base import ErrorGroup, Stats
+from qadmin.codecs import MAX_DECODE_BYTES
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, QueueInfo
 
@@ -32,16 +34,22 @@ def _empty() -> dict[str, int]:
 
 
 class StatsMixin:
+    def queue_names(self: RedisBackend, now: datetime) -> list[str]:
+        """The known queues (the `queues` set and the paused ones), without counting anything."""
+        with self._wrap():
+            known = self.client.sunion(self.keys.queues, self.keys.paused)
+        return sorted(n.decode("utf-8", "replace") for n in known)
+
     def _counts(self: RedisBackend, now: datetime, queues: tuple[str, ...] | None = None,
-                max_run_time: float | None = None,
-                states: frozenset[JobState] = frozenset(JobState)) -> dict[str, dict[str, int]]:
+                max_run_time: float | None = None, states: frozenset[JobState] = frozenset(JobState),
+                view: scan.View | None = None) -> dict[str, dict[str, int]]:
         """queue -> state -> count, reading only the structures that hold the wanted states."""
         counts: dict[str, dict[str, int]] = {}
 
         def slot(name: str) -> dict[str, int]:
             return counts.setdefault(name, _empty())
 
-        view = scan.View(self, now, max_run_time)
+        view = view or scan.View(self, now, max_run_time)
         with self._wrap():
             names = list(queues) if queues else view.queue_names()
             pipe = self.client.pipeline(transaction=False)
@@ -52,24 +60,25 @@ class StatsMixin:
             wanted = {s.value for s in states}
             stamps = int(self.client.zcard(self.keys.schedule)) if wanted & {"pending", "scheduled"} else 0
             for start in range(0, stamps, DELAYED_WINDOW):
-                flat = self._count_delayed(keys=[self.keys.schedule], args=[
-                    self.keys.delayed_prefix, epoch(now), start, start + DELAYED_WINDOW - 1], client=self.client)
+                flat = self._count(keys=[self.keys.schedule], args=[
+                    "delayed", start, start + DELAYED_WINDOW - 1, self.keys.delayed_prefix, epoch(now)],
+                    client=self.client)
                 for i in range(0, len(flat), 3):
                     c = slot(flat[i].decode("utf-8", "replace"))
                     c["pending"] += int(flat[i + 1])
                     c["scheduled"] += int(flat[i + 2])
             failed = int(self.client.llen(self.keys.failed)) if wanted & {"failed", "finished"} else 0
             for start in range(0, failed, FAILED_WINDOW):
-                flat = self._count_failed(keys=[self.keys.failed], args=[start, start + FAILED_WINDOW - 1],
-                                          client=self.client)
+                flat = self._count(keys=[self.keys.failed], args=["list", start, start + FAILED_WINDOW - 1],
+                                            client=self.client)
                 for i in range(0, len(flat), 3):
                     c = slot(flat[i].decode("utf-8", "replace"))
                     c["failed"] += int(flat[i + 1])
                     c["finished"] += int(flat[i + 2])
-            for rec in view.locked_recs() if "locked" in wanted else ():
-                c = slot(rec.job.queue or "")
+            for lock in view.locks() if "locked" in wanted else ():
+                c = slot(lock.queue or "")
                 c["locked"] += 1
-                c["stale"] += int(rec.job.stale)
+                c["stale"] += int(lock.stale)
             finished = view.iter_list(self.keys.finished, None, False, zset=True) if "finished" in wanted else ()
             for _i, raw in finished:
                 try:
@@ -82,7 +91,8 @@ class StatsMixin:
         return {q: c for q, c in counts.items() if q in names or any(c.values())}
 
     def stats(self: RedisBackend, now: datetime, max_run_time: float | None = None) -> Stats:
-        counts = self._counts(now, None, max_run_time)
+        view = scan.View(self, now, max_run_time)
+        counts = self._counts(now, None, max_run_time, view=view)
         with self._wrap():
             processed, failed = self.client.mget([self.keys.processed, self.keys.failed_count])
             oldest = min((t for t in self._oldest_pending(now, list(counts)).values() if t is not None), default=None)
@@ -94,7 +104,8 @@ class StatsMixin:
             throughput = [(datetime.fromtimestamp(m, timezone.utc), int(p or 0), int(f or 0))
                           for m, (p, f) in zip(minutes, pipe.execute()) if p or f]
         paused = self.paused()
-        workers = sum(1 for w in self.workers(now) if not w.stale)
+        with self._wrap():
+            workers = view.live_workers()
         for name in paused:
             if name != "*":
                 counts.setdefault(name, _empty())
@@ -131,20 +142,70 @@ class StatsMixin:
         selection = selection if selection.states else selection.with_states(JobState.FAILED)
         states = scan.wanted_states(selection)
         groups: dict[str, dict[str, Any]] = {}
+
+        def add(key: str, queue: str | None, class_name: str, failed_at: datetime | None, sample: Any) -> None:
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = {"count": 0, "queues": set(), "classes": set(), "last": None,
+                                   "sample": sample() if callable(sample) else sample}
+            g["count"] += 1
+            g["queues"].add(queue or "")
+            if len(g["classes"]) < 10:
+                g["classes"].add(class_name)
+            if failed_at is not None and (g["last"] is None or failed_at > g["last"]):
+                g["last"] = failed_at
+
         with self._wrap():
-            for _pos, rec in self._view(now).walk(replace(selection, ids=()), "id", None):
-                job = rec.job
-                if job.state not in states or not selection.matches(job):
-                    continue
-                key = job.error_message or "(no error recorded)"
-                g = groups.setdefault(key, {"count": 0, "queues": set(), "classes": set(), "last": None,
-                                            "sample": job.id})
-                g["count"] += 1
-                g["queues"].add(job.queue or "")
-                if len(g["classes"]) < 10:
-                    g["classes"].add(job.class_name)
-                if job.failed_at is not None and (g["last"] is None or job.failed_at > g["last"]):
-                    g["last"] = job.failed_at
+            view = self._view(now)
+            quick = states == {JobState.FAILED} and scan.states_and_queues_only(selection)
+            if quick:
+                for i, raw in view.iter_list(self.keys.failed, None, False):
+                    entry = _failure_groupable(raw)
+                    if entry is None:  # read as a listing would
+                        job = failed_rec(self.keys.failed, raw, i).job
+                        if job.state in states and selection.matches(job):
+                            add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at, job.id)
+                        continue
+                    queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
+                    retried = entry.get("retried_at")
+                    state = JobState.FINISHED if retried or parse_time(retried) is not None else JobState.FAILED
+                    if state not in states or (selection.queues and (queue or "") not in selection.queues):
+                        continue
+                    add(_error_key(entry), queue, entry["payload"]["class"], parse_time(entry.get("failed_at")),
+                        lambda raw=raw, i=i: failed_rec(self.keys.failed, raw, i).job.id)
+            else:
+                for _pos, rec in view.walk(replace(selection, ids=()), "id", None):
+                    job = rec.job
+                    if job.state not in states or not selection.matches(job):
+                        continue
+                    add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at, job.id)
         ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
         return [ErrorGroup(error=k, count=g["count"], queues=sorted(g["queues"]), classes=sorted(g["classes"]),
                            last_failed_at=g["last"], sample_id=g["sample"]) for k, g in ordered]
+
+
+NO_ERROR = "(no error recorded)"
+
+
+def _failure_groupable(raw: bytes) -> dict[str, Any] | None:
+    """A failure entry whose error group, class and time read straight from its JSON (what
+    `failed_rec` would make of them), else None."""
+    try:
+        entry = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(entry, dict):
+        return None
+    payload = entry.get("payload")
+    if not isinstance(payload, dict) or not plainly_decodable(payload) or len(raw) > MAX_DECODE_BYTES:
+        return None
+    return entry
+
+
+def _error_key(entry: dict[str, Any]) -> str:
+    """`failed_rec(...).job.error_message`, or the placeholder of a failure with none."""
+    exception = entry.get("exception") if isinstance(entry.get("exception"), str) else ""
+    error = entry.get("error")
+    error = "" if error is None else (error if isinstance(error, str) else dumps(error))
+    head = f"{exception}: {error}" if exception and error else (exception or error)
+    return head.split("\n", 1)[0] or NO_ERROR

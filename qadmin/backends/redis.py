@@ -61,8 +61,8 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
         self.client = _connect(url, self.safe_url)
         self.keys = Keys(self.options.namespace)
         self._apply = self.client.register_script(script_source("apply.lua"))
-        self._count_failed = self.client.register_script(script_source("count_failed.lua"))
-        self._count_delayed = self.client.register_script(script_source("count_delayed.lua"))
+        self._count = self.client.register_script(script_source("count.lua"))
+        self._requeue = self.client.register_script(script_source("requeue_failed.lua"))
         self._claim_script = self.client.register_script(script_source("claim.lua"))
         self._push = self.client.register_script(script_source("push.lua"))
         # the web face calls from several threads: these memories are shared

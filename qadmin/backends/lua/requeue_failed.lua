@@ -1,0 +1,87 @@
+-- Retry many failure entries in one call: each is marked `retried_at` (or removed) and its
+-- payload pushed onto its queue, only while the entry still holds the bytes that were read.
+--
+-- KEYS[1] the failed list, KEYS[2] the `queues` set, KEYS[3..] queue lists
+-- ARGV[1] a tombstone unique to this call ('' = mark entries instead of removing them)
+-- ARGV[2] n, the number of entries
+-- ARGV[3] six big-endian int64 per entry: hint (the index it was read at, -1 if unknown); the
+--         length of its bytes; the length of its marked bytes in ARGV[5] (-1: the entry's bytes
+--         less the closing brace, then ARGV[6]); where the payload to push starts in the entry's
+--         bytes (-1: next in ARGV[5]); its length; the KEYS index of its queue list
+-- ARGV[4] every entry's bytes, concatenated
+-- ARGV[5] the marked entries and payloads that are not made from the entry's bytes
+-- ARGV[6] the mark: `,"retried_at":"..."}`
+-- ARGV[7..] the queue names of KEYS[3..]
+-- Returns one 1/0 per entry.
+--
+-- A bulk retry names runs of neighbouring entries: one LRANGE reads them all, where
+-- `apply.lua` would walk the list to each entry twice (LINDEX, then LSET). The entries travel
+-- as a few long strings (thousands of arguments would cost more to send than to run), and
+-- what can be made from an entry's own bytes is not sent again.
+local failed = KEYS[1]
+local tomb = ARGV[1]
+local n = tonumber(ARGV[2])
+local ints, raws, extra, mark = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local unpack_ints = struct.unpack
+local sub = string.sub
+local lo, hi = nil, nil
+for j = 1, n do
+  local h = unpack_ints('>i8', ints, (j - 1) * 48 + 1)
+  if h >= 0 then
+    if not lo or h < lo then lo = h end
+    if not hi or h > hi then hi = h end
+  end
+end
+local window = nil
+if lo and hi - lo < 4 * n + 100 then
+  window = redis.call('LRANGE', failed, lo, hi)
+end
+local results = {}
+local removed = 0
+local queues = {}
+local p, q = 1, 1
+for j = 1, n do
+  local hint, lraw, lnew, poff, lpush, key = unpack_ints('>i8i8i8i8i8i8', ints, (j - 1) * 48 + 1)
+  local raw = sub(raws, p, p + lraw - 1)
+  p = p + lraw
+  local new = nil
+  if lnew >= 0 then
+    new = sub(extra, q, q + lnew - 1)
+    q = q + lnew
+  end
+  local push
+  if poff >= 0 then
+    push = sub(raw, poff + 1, poff + lpush)
+  else
+    push = sub(extra, q, q + lpush - 1)
+    q = q + lpush
+  end
+  local cur = nil
+  if hint >= 0 then
+    if window then cur = window[hint - lo + 1] else cur = redis.call('LINDEX', failed, hint) end
+  end
+  local i = nil
+  if cur == raw then i = hint else i = redis.call('LPOS', failed, raw) end
+  if i then
+    if tomb ~= '' then
+      new = tomb
+      removed = removed + 1
+    elseif not new then
+      new = sub(raw, 1, lraw - 1) .. mark
+    end
+    redis.call('LSET', failed, i, new)
+    if window and i >= lo and i <= hi then window[i - lo + 1] = new end
+    redis.call('RPUSH', KEYS[key], push)
+    queues[key] = true
+    results[j] = 1
+  else
+    results[j] = 0
+  end
+end
+for key in pairs(queues) do
+  redis.call('SADD', KEYS[2], ARGV[4 + key])
+end
+if removed > 0 then
+  redis.call('LREM', failed, removed, tomb)
+end
+return results
