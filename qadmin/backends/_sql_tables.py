@@ -52,6 +52,10 @@ def claim_index_name(name: str) -> str:
     return f"qadmin_{name}_claim"
 
 
+def state_index_name(name: str) -> str:
+    return f"qadmin_{name}_state"
+
+
 def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.Table:
     """delayed_job_active_record's generator migration, column for column."""
     table = sa.Table(
@@ -90,7 +94,7 @@ def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.T
              postgresql_where=live).ddl_if(dialect="postgresql")
     # stats() and the state counts read queue and state of every row: from this index alone,
     # never the rows with their fat handlers
-    sa.Index(f"qadmin_{name}_state", table.c.queue, table.c.failed_at, table.c.locked_at, table.c.run_at,
+    sa.Index(state_index_name(name), table.c.queue, table.c.failed_at, table.c.locked_at, table.c.run_at,
              table.c.locked_by)
     return table
 

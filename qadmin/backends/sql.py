@@ -15,6 +15,7 @@ import os
 import re
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator, Sequence
 
@@ -24,7 +25,13 @@ from qadmin.backends import _sql_dialect as dialect
 from qadmin.backends._sql_claim import ClaimStatements
 from qadmin.backends._sql_engine import BATCH, SqlEngine, _as_utc, _keyset
 from qadmin.backends.owners import owner_dead, parse_owner
-from qadmin.backends._sql_tables import DEFAULT_TABLE, bookkeeping_tables, delayed_jobs_table, reflect_jobs_table
+from qadmin.backends._sql_tables import (
+    DEFAULT_TABLE,
+    bookkeeping_tables,
+    delayed_jobs_table,
+    reflect_jobs_table,
+    state_index_name,
+)
 from qadmin.backends.base import SORTS, BackendOptions, ErrorGroup, Page, Stats
 from qadmin.codecs import decode_payload
 from qadmin.errors import BackendUnavailable, JobNotFound, MissingTable, QadminError, UsageError
@@ -34,7 +41,11 @@ from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo
 #: ids per statement in bulk verbs on databases with RETURNING (one bound parameter per id:
 #: SQLite allows 32,766, PostgreSQL 65,535)
 GUARDED_BATCH = 5000
+#: ids per statement when listing bare ids (bulk verbs' previews)
+ID_BATCH = 50_000
 LIVE_STATES = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED})
+#: how a page cursor into the finished jobs begins (live pages' cursors are JSON lists)
+FINISHED_CURSOR = "finished:"
 
 
 class SqlBackend(SqlEngine):
@@ -50,6 +61,7 @@ class SqlBackend(SqlEngine):
         self._aux = bookkeeping_tables(self._metadata)
         self._aux_ready = False
         self._table: sa.Table | None = None
+        self._state_index: bool | None = None
         self._table_name = options.table
         self._skip_locked: bool | None = None
         self._stmts: ClaimStatements | None = None
@@ -171,6 +183,7 @@ class SqlBackend(SqlEngine):
             else:
                 self._add_missing_indexes(conn, inspector)
         self._table = None
+        self._state_index = None
         self._aux_ready = False
         self._ensure_aux()
         self._jobs()
@@ -224,9 +237,14 @@ class SqlBackend(SqlEngine):
     def _all_dead_owners(self, conn: sa.Connection, now: datetime) -> set[str]:
         t = self._jobs()
         owners = {r[0] for r in conn.execute(
-            sa.select(t.c.locked_by).where(t.c.locked_at.is_not(None), t.c.failed_at.is_(None),
-                                           t.c.locked_by.is_not(None)).distinct())}
+            sa.select(t.c.locked_by).where(self._locked(), t.c.locked_by.is_not(None)).distinct())}
         return self._dead_owners(conn, owners, now)
+
+    def _locked(self) -> Any:
+        """Live locked rows: few (a lock per running job, plus stale ones) among many."""
+        t = self._jobs()
+        return sa.and_(dialect.likelihood(self.engine, t.c.failed_at.is_(None), 0.9375),
+                       dialect.likelihood(self.engine, t.c.locked_at.is_not(None), 0.001))
 
     def _to_job(self, row: Any, now: datetime, dead: set[str]) -> Job:
         handler = row.handler
@@ -289,7 +307,7 @@ class SqlBackend(SqlEngine):
         if state is JobState.FAILED:
             return t.c.failed_at.is_not(None)
         if state is JobState.LOCKED:
-            clause = sa.and_(t.c.failed_at.is_(None), t.c.locked_at.is_not(None))
+            clause = self._locked()
             if stale_only:
                 cutoff = now - timedelta(seconds=self.options.max_run_time)
                 stale = t.c.locked_at < cutoff
@@ -329,15 +347,9 @@ class SqlBackend(SqlEngine):
             clauses.append(sa.or_(err == selection.error,
                                   err.like(_escape_like(selection.error) + "\n%", escape="\\")))
         post = False
-        tokens: list[str] = []
-        if selection.class_name is not None:
+        tokens = _payload_tokens(selection)
+        if selection.class_name is not None or selection.args is not None:
             post = True
-            tokens += _tokens(selection.class_name)
-        if selection.args is not None:
-            post = True
-            for arg in selection.args:
-                if isinstance(arg, (str, int)) and not isinstance(arg, bool):
-                    tokens += _tokens(str(arg))
         if selection.search:
             post = True
             for token in _tokens(selection.search):
@@ -381,8 +393,22 @@ class SqlBackend(SqlEngine):
 
     def find(self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None,
              sort: str = "id") -> Page:
-        if JobState.FINISHED in selection.states:
+        if JobState.FINISHED not in selection.states:
+            return self._find_live(selection, now, limit=limit, cursor=cursor, sort=sort)
+        if not selection.states & LIVE_STATES:
             return self._find_finished(selection, limit=limit, cursor=cursor)
+        # live and finished jobs: the live ones in the asked order first, then the finished ones
+        # (newest first); the cursor says which of the two a page goes on with
+        if cursor is None or not cursor.startswith(FINISHED_CURSOR):
+            page = self._find_live(selection, now, limit=limit, cursor=cursor, sort=sort)
+            if page.next_cursor is not None:
+                return page
+            rest = self._find_finished(selection, limit=limit - len(page.jobs), cursor=None)
+            return Page(page.jobs + rest.jobs, rest.next_cursor)
+        return self._find_finished(selection, limit=limit, cursor=cursor)
+
+    def _find_live(self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None,
+                   sort: str) -> Page:
         cols, desc = self._order(sort)
         t = self._jobs()
         out: list[Job] = []
@@ -413,26 +439,65 @@ class SqlBackend(SqlEngine):
         next_cursor = _encode_cursor(out[-1], cols) if more and out else None
         return Page(out, next_cursor)
 
+    def _finished_where(self, selection: JobFilter) -> tuple[list[Any], bool]:
+        """SQL conditions on qadmin_finished for a filter, and whether rows need the exact Python
+        check: the same fields as `_where`, as far as a finished row can answer them."""
+        f = self._aux["finished"]
+        clauses: list[Any] = [f.c.job_table == self.table_name]
+        if selection.stale_only or selection.error is not None:
+            # a finished job holds no lock and has no error
+            return clauses + [sa.false()], False
+        if selection.queues:
+            named = f.c.queue.in_(list(selection.queues))
+            clauses.append(sa.or_(named, f.c.queue.is_(None)) if "" in selection.queues else named)
+        if selection.ids:
+            clauses.append(f.c.job_id.in_([self.parse_id(str(i)) for i in selection.ids]))
+        if selection.locked_by is not None:
+            # a finished job shows the worker that ran it as its lock holder
+            clauses.append(f.c.worker.like(f"%{_escape_like(selection.locked_by)}%", escape="\\"))
+        post = False
+        tokens = _payload_tokens(replace(selection, class_name=None))
+        if selection.class_name is not None:
+            # the class recorded at completion; rows without one are decoded
+            post = True
+            clauses.append(sa.or_(f.c.class_name == selection.class_name, f.c.class_name.is_(None),
+                                  f.c.class_name == ""))
+        if selection.args is not None:
+            post = True
+        if selection.search:
+            post = True
+            for token in _tokens(selection.search):
+                clauses.append(sa.or_(dialect.contains(self.engine, f.c.handler, token, ignore_case=True),
+                                      dialect.contains(self.engine, f.c.class_name, token, ignore_case=True)))
+        for token in tokens[:8]:
+            clauses.append(dialect.contains(self.engine, f.c.handler, token))
+        if selection.undecodable:
+            post = True
+        return clauses, post
+
     def _find_finished(self, selection: JobFilter, *, limit: int, cursor: str | None) -> Page:
         self._ensure_aux()
         f = self._aux["finished"]
         out: list[Job] = []
-        after = int(cursor) if cursor else None
+        try:
+            after = int(cursor.removeprefix(FINISHED_CURSOR)) if cursor else None
+        except ValueError:
+            raise UsageError(f"invalid page cursor {cursor!r}") from None
+        where, post = self._finished_where(selection)
+        batch = limit + 1 if not post else max(4 * limit, 200)
         with self._read() as conn:
             while True:
-                query = sa.select(f).where(f.c.job_table == self.table_name)
-                if selection.queues:
-                    query = query.where(f.c.queue.in_(list(selection.queues)))
+                query = sa.select(f).where(*where)
                 if after is not None:
                     query = query.where(f.c.id < after)
-                rows = conn.execute(query.order_by(f.c.id.desc()).limit(4 * limit)).all()
+                rows = conn.execute(query.order_by(f.c.id.desc()).limit(batch)).all()
                 for row in rows:
                     job = self._finished_job(row)
                     if selection.matches(job):
                         out.append(job)
                         if len(out) == limit + 1:
-                            return Page(out[:limit], str(row.id + 1))
-                if len(rows) < 4 * limit:
+                            return Page(out[:limit], f"{FINISHED_CURSOR}{row.id + 1}")
+                if len(rows) < batch:
                     return Page(out, None)
                 after = rows[-1].id
 
@@ -442,30 +507,52 @@ class SqlBackend(SqlEngine):
         while True:
             with self._read() as conn:
                 where, post, _dead = self._where(selection, now, conn)
+                # bare ids are cheap to hold: fewer statements, each of which may have to find
+                # and sort every matching row again (PostgreSQL's bitmap scans do)
+                size = batch if post else max(batch, ID_BATCH)
                 query = sa.select(t if post else t.c.id).where(*where)
                 if last is not None:
                     query = query.where(t.c.id > last)
-                rows = conn.execute(query.order_by(t.c.id).limit(batch)).all()
+                rows = conn.execute(query.order_by(t.c.id).limit(size)).all()
                 if post:
                     dead = self._dead_owners(conn, {r.locked_by for r in rows if r.locked_by}, now)
                     ids = [r.id for r in rows if selection.matches(self._to_job(r, now, dead))]
                 else:
-                    ids = [r.id for r in rows]
-            if ids:
-                yield ids
-            if len(rows) < batch:
+                    ids = [r[0] for r in rows]
+            for start in range(0, len(ids), batch):
+                yield ids[start:start + batch]
+            if len(rows) < size:
                 return
             last = rows[-1].id
 
     def count(self, selection: JobFilter, now: datetime) -> int:
         if JobState.FINISHED in selection.states:
-            self._ensure_aux()
-            f = self._aux["finished"]
-            with self._read() as conn:
-                query = sa.select(sa.func.count()).select_from(f).where(f.c.job_table == self.table_name)
-                if selection.queues:
-                    query = query.where(f.c.queue.in_(list(selection.queues)))
-                return int(conn.execute(query).scalar_one())
+            finished = self._count_finished(selection)
+            if not selection.states & LIVE_STATES:
+                return finished
+            return finished + self._count_live(selection, now)
+        return self._count_live(selection, now)
+
+    def _count_finished(self, selection: JobFilter) -> int:
+        self._ensure_aux()
+        f = self._aux["finished"]
+        where, post = self._finished_where(selection)
+        with self._read() as conn:
+            if not post:
+                return int(conn.execute(sa.select(sa.func.count()).select_from(f).where(*where)).scalar_one())
+            n = 0
+            after: int | None = None
+            while True:
+                query = sa.select(f).where(*where)
+                if after is not None:
+                    query = query.where(f.c.id > after)
+                rows = conn.execute(query.order_by(f.c.id).limit(BATCH)).all()
+                n += sum(1 for row in rows if selection.matches(self._finished_job(row)))
+                if len(rows) < BATCH:
+                    return n
+                after = rows[-1].id
+
+    def _count_live(self, selection: JobFilter, now: datetime) -> int:
         with self._read() as conn:
             where, post, _ = self._where(selection, now, conn)
             if not post:
@@ -488,7 +575,8 @@ class SqlBackend(SqlEngine):
             chunk = int_ids[start:start + size]
             with self._write() as conn:
                 if returning:
-                    live = [r[0] for r in conn.execute(make(sa.and_(t.c.id.in_(chunk), guard)).returning(t.c.id))]
+                    where = sa.and_(dialect.in_values(self.engine, t.c.id, chunk), guard)
+                    live = [r[0] for r in conn.execute(make(where).returning(t.c.id))]
                 else:
                     query = sa.select(t.c.id).where(t.c.id.in_(chunk), guard)
                     if dialect.row_locks(self.engine):
@@ -528,11 +616,9 @@ class SqlBackend(SqlEngine):
 
     def unlock(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         t = self._jobs()
-        guard = sa.and_(t.c.locked_at.is_not(None), t.c.failed_at.is_(None))
-        return self._guarded(ids, guard, lambda where: sa.update(t).where(where).values(locked_at=None, locked_by=None))
+        return self._guarded(ids, self._locked(), lambda where: sa.update(t).where(where).values(locked_at=None, locked_by=None))
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
-        t = self._jobs()
         self._ensure_aux()
         self.flush()  # this process's own buffered outcomes count too
         cutoff = now - timedelta(seconds=max_run_time or self.options.max_run_time)
@@ -540,25 +626,15 @@ class SqlBackend(SqlEngine):
         oldest: datetime | None = None
         with self._read() as conn:
             dead = self._all_dead_owners(conn, now)
-            stale = t.c.locked_at < cutoff
-            if dead:
-                stale = sa.or_(stale, t.c.locked_by.in_(sorted(dead)))
-            state = sa.case(
-                (t.c.failed_at.is_not(None), "failed"),
-                (t.c.locked_at.is_not(None), sa.case((stale, "stale"), else_="locked")),
-                (t.c.run_at > now, "scheduled"),
-                else_="pending",
-            ).label("state")
-            rows = conn.execute(sa.select(t.c.queue, state, sa.func.count(), sa.func.min(t.c.run_at))
-                                .group_by(t.c.queue, state)).all()
-            for queue, st, n, min_run_at in rows:
+            for queue, total, failed, locked, stale, scheduled, min_run_at in self._state_counts(
+                    conn, now, cutoff, dead):
                 counts = queues.setdefault(queue or "", _empty_counts())
-                counts[st] = counts.get(st, 0) + n
-                if st == "stale":
-                    counts["locked"] += n
-                if st == "pending" and min_run_at is not None:
-                    min_run_at = _as_utc(min_run_at)
-                    oldest = min_run_at if oldest is None or min_run_at < oldest else oldest
+                for state, n in (("failed", failed), ("locked", locked), ("stale", stale),
+                                 ("scheduled", scheduled), ("pending", total - failed - locked - scheduled)):
+                    counts[state] += n
+                min_run_at = _as_utc(min_run_at)
+                if min_run_at is not None and min_run_at <= now and (oldest is None or min_run_at < oldest):
+                    oldest = min_run_at
             f = self._aux["finished"]
             for queue, n in conn.execute(sa.select(f.c.queue, sa.func.count()).where(
                     f.c.job_table == self.table_name).group_by(f.c.queue)):
@@ -576,6 +652,64 @@ class SqlBackend(SqlEngine):
         return Stats(queues=dict(sorted(queues.items())), processed=int(counters.get("processed", 0)),
                      failed=int(counters.get("failed", 0)), oldest_pending_at=oldest, paused=paused,
                      workers=workers, throughput=throughput)
+
+    def _state_counts(self, conn: sa.Connection, now: datetime, cutoff: datetime, dead: set[str]) -> list[Any]:
+        """(queue, jobs, failed, locked, stale, scheduled, earliest run_at of the unlocked) per
+        queue. Each figure is an index range of one queue (the state index leads with queue,
+        then failed_at, locked_at, run_at): the live unlocked jobs, nearly all of them, are
+        counted only as the queue's total less the others, and no row is read. The queue names
+        come from the index one seek per name (a loose index scan). Where an index cannot count
+        alone (`dialect.index_only_counts`), or a table has no state index (delayed_job's or
+        DJJob's own), one pass counts them all."""
+        t = self._jobs()
+        live = t.c.failed_at.is_(None)
+        stale = t.c.locked_at < cutoff
+        if dead:
+            stale = sa.or_(stale, t.c.locked_by.in_(sorted(dead)))
+        if not (dialect.index_only_counts(self.engine) and self._has_state_index()):
+            return self._state_counts_scan(conn, now, stale)
+
+        def figures(queue: Any) -> list[Any]:
+            def n(*where: Any) -> Any:
+                return sa.select(sa.func.count()).select_from(t).where(queue, *where).scalar_subquery()
+            unlocked = (live, t.c.locked_at.is_(None))
+            # the earliest run_at: the first entry of the index range, in index order (which
+            # PostgreSQL's min() does not see through `IS NULL` conditions)
+            earliest = (sa.select(t.c.run_at).where(queue, *unlocked, t.c.run_at.is_not(None))
+                        .order_by(t.c.queue, t.c.failed_at, t.c.locked_at, t.c.run_at).limit(1))
+            return [n(), n(t.c.failed_at.is_not(None)), n(live, t.c.locked_at.is_not(None)),
+                    n(live, t.c.locked_at.is_not(None), stale), n(*unlocked, t.c.run_at > now),
+                    earliest.scalar_subquery()]
+
+        names = sa.select(sa.func.min(t.c.queue).label("name")).cte("qadmin_queue_names", recursive=True)
+        following = sa.select(sa.func.min(t.c.queue)).where(t.c.queue > names.c.name).scalar_subquery()
+        names = names.union_all(sa.select(following).where(names.c.name.is_not(None)))
+        rows = list(conn.execute(sa.select(names.c.name, *figures(t.c.queue == names.c.name))
+                                 .where(names.c.name.is_not(None))))
+        unnamed = conn.execute(sa.select(sa.null(), *figures(t.c.queue.is_(None)))).one()
+        return rows + ([unnamed] if unnamed[1] else [])
+
+    def _has_state_index(self) -> bool:
+        if self._state_index is None:
+            with self._wrap(), self.engine.connect() as conn:
+                names = {i["name"] for i in sa.inspect(conn).get_indexes(self.table_name)}
+            self._state_index = state_index_name(self.table_name) in names
+        return self._state_index
+
+    def _state_counts_scan(self, conn: sa.Connection, now: datetime, stale: Any) -> list[Any]:
+        """`_state_counts` in one pass over the table (or an index holding every column it
+        reads), grouped by queue alone: a handful of groups whatever the states."""
+        t = self._jobs()
+        live, unlocked = t.c.failed_at.is_(None), sa.and_(t.c.failed_at.is_(None), t.c.locked_at.is_(None))
+
+        def n(*where: Any) -> Any:
+            return sa.func.count(sa.case((sa.and_(*where), 1)))
+
+        return list(conn.execute(sa.select(
+            t.c.queue, sa.func.count(), n(t.c.failed_at.is_not(None)), n(live, t.c.locked_at.is_not(None)),
+            n(live, t.c.locked_at.is_not(None), stale), n(unlocked, t.c.run_at > now),
+            sa.func.min(sa.case((unlocked, t.c.run_at))),
+        ).group_by(t.c.queue)))
 
     def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
         selection = selection.with_states(JobState.FAILED) if not selection.states else selection
@@ -681,7 +815,7 @@ class SqlBackend(SqlEngine):
         t = self._jobs()
         known = {r.name for r in rows}
         foreign = conn.execute(sa.select(t.c.locked_by, sa.func.min(t.c.id), sa.func.min(t.c.locked_at))
-                               .where(t.c.locked_at.is_not(None), t.c.failed_at.is_(None), t.c.locked_by.is_not(None))
+                               .where(self._locked(), t.c.locked_by.is_not(None))
                                .group_by(t.c.locked_by).limit(1000)).all()
         cutoff = now - timedelta(seconds=self.options.max_run_time)
         for owner, job_id, locked_at in foreign:
@@ -724,7 +858,7 @@ class SqlBackend(SqlEngine):
         with self._write() as conn:
             conn.execute(sa.delete(w).where(w.c.name == name))
             # delayed_job's ClearLocks: a stopping worker gives back whatever it still holds
-            conn.execute(sa.update(t).where(t.c.locked_by == name, t.c.failed_at.is_(None))
+            conn.execute(sa.update(t).where(t.c.locked_by == name, self._locked())
                          .values(locked_at=None, locked_by=None))
             taken = {m: list(v) for m, v in self._buffer.items()}
             self._write_counts(conn, taken)
@@ -738,9 +872,8 @@ class SqlBackend(SqlEngine):
                 job_table=self.table_name, at=entry.at, actor=entry.actor, face=entry.face, verb=entry.verb,
                 selection=json.dumps(entry.selection, ensure_ascii=False, default=str), matched=entry.matched,
                 changed=entry.changed, skipped=entry.skipped, dry_run=entry.dry_run)).inserted_primary_key[0]
-            rows = [{"audit_id": audit_id, "job_table": self.table_name, "job_id": str(i)} for i in job_ids]
-            for start in range(0, len(rows), 5000):
-                conn.execute(sa.insert(aj), rows[start:start + 5000])
+            dialect.insert_column(conn, aj, {"audit_id": audit_id, "job_table": self.table_name}, "job_id",
+                                  [str(i) for i in job_ids])
 
     def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
         self._ensure_aux()
@@ -782,6 +915,19 @@ def _escape_like(text: str) -> str:
 def _tokens(text: str) -> list[str]:
     """ASCII word pieces of a value: a coarse SQL pre-filter that every payload format satisfies."""
     return [tok for tok in re.findall(r"[A-Za-z0-9]{2,}", text)][:8]
+
+
+def _payload_tokens(selection: JobFilter) -> list[str]:
+    """Words every payload of the selection's class and arguments contains, most telling first:
+    the scan stops testing a row at its first missing word, and arguments and the last part of
+    a class name (`app.jobs.Newsletter`: Newsletter, jobs, app) tell jobs apart best."""
+    tokens: list[str] = []
+    for arg in selection.args or ():
+        if isinstance(arg, (str, int)) and not isinstance(arg, bool):
+            tokens += _tokens(str(arg))
+    if selection.class_name is not None:
+        tokens += _tokens(selection.class_name)[::-1]
+    return tokens[:8]
 
 
 def _encode_cursor(job: Job, cols: list[sa.Column]) -> str:

@@ -256,8 +256,6 @@ def test_what_a_backend_finds_is_what_the_filter_matches(demo: Any, data: st.Dat
         assume(all(isinstance(i, str) for i in selection.ids))
     if selection.ids and backend.kind != "redis":
         assume(all(isinstance(i, int) for i in selection.ids))
-    if backend.kind != "redis":  # reported: SQL finds and counts finished jobs by queue alone
-        assume(JobState.FINISHED not in selection.states)
     universe = live + finished if selection.states else live
     expected = sorted(str(j.id) for j in universe if selection.matches(j))
     found = backend.find(selection, now, limit=10_000).jobs
@@ -265,18 +263,42 @@ def test_what_a_backend_finds_is_what_the_filter_matches(demo: Any, data: st.Dat
     assert backend.count(selection, now) == len(expected), selection
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): SqlBackend.find with `finished` among other states lists "
-    "only the finished jobs, and SqlBackend.count of finished jobs honours only the queues",
-)
 def test_sql_finished_jobs_are_found_and_counted_with_the_whole_filter(demo: Any) -> None:
+    """Regression: SQL once listed only the finished jobs when `finished` came with other states,
+    and counted finished jobs by their queue alone."""
     backend, now = demo.backend, demo.now
     if backend.kind == "redis":
         pytest.skip("the Redis backend gets these right (the property above covers it)")
+    everything = demo.live + demo.finished
+    assert demo.finished, "the demo data has finished jobs"
     mixed = JobFilter(states=frozenset({JobState.PENDING, JobState.FINISHED}))
-    assert len(backend.find(mixed, now, limit=10_000).jobs) == len(
-        [j for j in demo.live + demo.finished if mixed.matches(j)]
-    )
-    nothing = JobFilter(states=frozenset({JobState.FINISHED}), class_name="Nope")
-    assert backend.count(nothing, now) == 0
+    expected = sorted(j.id for j in everything if mixed.matches(j))
+    assert sorted(j.id for j in backend.find(mixed, now, limit=10_000).jobs) == expected
+    assert backend.count(mixed, now) == len(expected)
+    # page by page, every page as long as asked, each job once
+    seen: list[Any] = []
+    cursor = None
+    while True:
+        page = backend.find(mixed, now, limit=3, cursor=cursor)
+        assert len(page.jobs) == 3 or page.next_cursor is None
+        seen += [j.id for j in page.jobs]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == expected and len(seen) == len(set(seen))
+    finished = JobFilter(states=frozenset({JobState.FINISHED}))
+    some = demo.finished[0]
+    for selection in (
+        JobFilter(states=finished.states, class_name="Nope"),
+        JobFilter(states=finished.states, class_name=some.class_name),
+        JobFilter(states=finished.states, args=tuple(some.args)),
+        JobFilter(states=finished.states, search=some.class_name.rsplit(".", 1)[-1].upper()),
+        JobFilter(states=finished.states, ids=(some.id,)),
+        JobFilter(states=finished.states, locked_by="nobody"),
+        JobFilter(states=finished.states, error="RuntimeError: boom"),
+        JobFilter(states=finished.states | {JobState.LOCKED}, stale_only=True),
+        JobFilter(states=finished.states | {JobState.FAILED}, class_name=some.class_name),
+    ):
+        want = sorted(j.id for j in everything if selection.matches(j))
+        assert sorted(j.id for j in backend.find(selection, now, limit=10_000).jobs) == want, selection
+        assert backend.count(selection, now) == len(want), selection
