@@ -11,6 +11,9 @@ from qadmin.errors import UsageError
 from qadmin.job import Job, JobId, NewJob, utcnow
 
 
+_NO_DEFAULTS: dict[str, Any] = {}
+
+
 class Client:
     """Enqueues jobs into one backend."""
 
@@ -53,11 +56,12 @@ class Client:
             run_at = utcnow() + timedelta(seconds=seconds)
         if max_attempts is not None and max_attempts < 1:
             raise UsageError("max_attempts must be at least 1")
-        defaults = registry.defaults_of(job)
+        # a job named by a string has no defaults: not looked up (enqueue_many builds thousands)
+        defaults = _NO_DEFAULTS if job.__class__ is str else registry.defaults_of(job)
         return NewJob(
             class_name=registry.name_of(job),
             args=list(args),
-            kwargs=dict(kwargs or {}),
+            kwargs=dict(kwargs) if kwargs else {},
             queue=queue or defaults.get("queue") or "default",
             priority=priority if priority is not None else defaults.get("priority", 0),
             run_at=run_at,

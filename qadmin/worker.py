@@ -191,6 +191,7 @@ class Worker:
                 if self.options.count is not None and self.processed >= self.options.count:
                     break
         finally:
+            _time_limit.restore()
             self._release_prefetched()
             self._flush_quietly()
             self.unregister()
@@ -516,24 +517,53 @@ def job_max_run_time(job: Job, default: float) -> float:
 
 
 class _time_limit:
-    """Interrupt the job with JobTimeout after `seconds` (main thread only: SIGALRM)."""
+    """Interrupt the job with JobTimeout after `seconds` (main thread only: SIGALRM).
+
+    The SIGALRM handler is installed by the first job and stays until the worker stops
+    (`restore`): installing and restoring it around every job would cost two signal() calls a
+    job. It raises only while a limit is armed (a stray alarm between jobs is ignored), and a
+    job that installs a handler of its own gets qadmin's back before the next job."""
+
+    armed = False
+    #: the handler qadmin's last replaced (restored when the worker stops)
+    previous: Any = None
+    installed = False
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.active = threading.current_thread() is threading.main_thread() and seconds > 0
+        self.active = seconds > 0 and threading.current_thread() is threading.main_thread()
 
     def __enter__(self) -> None:
         if self.active:
-            self.previous = signal.signal(signal.SIGALRM, self._expire)
+            if _getsignal(signal.SIGALRM) is not _expire:
+                _time_limit.previous = signal.signal(signal.SIGALRM, _expire)
+                _time_limit.installed = True
+            _time_limit.armed = True
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
-
-    def _expire(self, *_: Any) -> None:
-        raise JobTimeout("execution expired")
 
     def __exit__(self, *exc: object) -> None:
         if self.active:
+            _time_limit.armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
+
+    @staticmethod
+    def restore() -> None:
+        """Put back the SIGALRM handler qadmin's replaced (main thread only, as signal() is)."""
+        if _time_limit.installed and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGALRM, _time_limit.previous)
+            _time_limit.previous, _time_limit.installed = None, False
+
+
+try:  # the handler as set, without `signal.getsignal`'s conversion to an enum (an exception a call)
+    from _signal import getsignal as _getsignal
+except ImportError:  # pragma: no cover - not CPython
+    _getsignal = signal.getsignal
+
+
+def _expire(*_: Any) -> None:
+    if _time_limit.armed:
+        _time_limit.armed = False
+        raise JobTimeout("execution expired")
 
 
 def format_error(exc: BaseException) -> str:

@@ -128,6 +128,30 @@ def test_a_job_over_its_max_run_time_is_interrupted_and_failed(backend: Backend,
     assert got.error_message == "JobTimeout: execution expired (max run time 0.3s)"
 
 
+def test_every_job_gets_its_time_limit_and_the_alarm_handler_is_put_back(backend: Backend, clock: Clock) -> None:
+    import signal
+
+    def mine(*_: Any) -> None:
+        pass
+
+    previous = signal.signal(signal.SIGALRM, mine)
+    try:
+        c = Client(backend)
+        slow = [c.enqueue("qadmin.examples.generate_report", "slow", 30) for _ in range(2)]
+        quick = c.enqueue("qadmin.examples.noop", 1)
+        started = time.monotonic()
+        worker(backend, clock, max_run_time=0.3, burst=True).work()
+        assert time.monotonic() - started < 50, "a job was not interrupted"
+        assert [get(backend, j, clock).error_message for j in slow] == \
+            ["JobTimeout: execution expired (max run time 0.3s)"] * 2
+        assert backend.count(JobFilter(states=frozenset({JobState.FINISHED})), clock()) == 1
+        assert quick.id not in [j.id for j in backend.find(JobFilter(), clock(), limit=10).jobs]
+        # the worker's handler stayed from job to job, and is gone once it stops
+        assert signal.getsignal(signal.SIGALRM) is mine
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
 # --- hooks and events -------------------------------------------------------------------------
 class Hooked:
     log: list[tuple[str, Any]] = []

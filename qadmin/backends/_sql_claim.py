@@ -156,7 +156,7 @@ class ClaimStatements:
         return self._cache["finished"]
 
     def record_finished_bound(self) -> Any:
-        """`record_finished` with named parameters (v_job_id, …) for `driver_sql`."""
+        """`record_finished` with named parameters (v_job_id, …) for `driver`."""
         if "finished_bound" not in self._cache:
             f = self.aux["finished"]
             self._cache["finished_bound"] = sa.insert(f).values(
@@ -173,20 +173,150 @@ class ClaimStatements:
                     .returning(t.c.id).cte("gone"))
             values = [gone.c.id if c == "job_id" else sa.cast(sa.bindparam(c, type_=f.c[c].type), f.c[c].type)
                       for c in self._FINISHED]
-            self._cache["complete_one"] = sa.insert(f).from_select(list(self._FINISHED), sa.select(*values))
+            # RETURNING: psycopg reports no rowcount for an INSERT fed by a data-modifying CTE
+            self._cache["complete_one"] = (sa.insert(f).from_select(list(self._FINISHED), sa.select(*values))
+                                           .returning(f.c.job_id))
         return self._cache["complete_one"]
 
+    def complete_and_lock(self, queues: bool, skip: bool) -> Any:
+        """PostgreSQL: `complete_one` and `lock_returning` in one statement, one round trip.
+
+        Every part of a statement sees the same snapshot, in which the completed job is still
+        there and locked by this worker (which the ready predicate accepts): it is named out of
+        the rows to lock. Always one row at least: `done` (1 if the job was deleted and recorded,
+        0 if this worker no longer held it), with the locked rows' columns, or NULLs if none."""
+        key = ("complete_and_lock", queues, skip)
+        if key not in self._cache:
+            t, f = self.t, self.aux["finished"]
+            now, _expired, worker = self._params()
+            job_id = sa.bindparam("job_id", type_=t.c.id.type)
+            gone = sa.delete(t).where(t.c.id == job_id, t.c.locked_by == worker).returning(t.c.id).cte("gone")
+            # the finished record's values are bound as f_queue, f_priority, …: an execution
+            # parameter named after a jobs column would join the UPDATE's SET clause
+            values = [gone.c.id if c == "job_id" else sa.cast(sa.bindparam(f"f_{c}", type_=f.c[c].type), f.c[c].type)
+                      for c in self._FINISHED]
+            recorded = (sa.insert(f).from_select(list(self._FINISHED), sa.select(*values))
+                        .returning(f.c.job_id).cte("recorded"))
+            old = (sa.select(t.c.id.label("old_id"), t.c.locked_at.label("old_locked_at"),
+                             t.c.locked_by.label("old_locked_by"))
+                   .where(*self._conditions(queues, skip), t.c.id != job_id).order_by(*self.order())
+                   .limit(sa.bindparam("n", type_=sa.Integer)).with_for_update(skip_locked=True)
+                   .cte("old"))
+            locked = (sa.update(t).where(t.c.id == old.c.old_id).values(locked_at=now, locked_by=worker)
+                      .returning(*t.c, old.c.old_locked_at, old.c.old_locked_by).cte("locked"))
+            done = sa.select(sa.func.count().label("done")).select_from(recorded).subquery("done")
+            self._cache[key] = (sa.select(done.c.done, *locked.c)
+                                .select_from(done.outerjoin(locked, sa.true())))
+        return self._cache[key]
+
+    def delete_unique(self) -> Any:
+        if "delete_unique" not in self._cache:
+            u = self.aux["unique"]
+            self._cache["delete_unique"] = sa.delete(u).where(
+                u.c.job_table == sa.bindparam("job_table", type_=u.c.job_table.type),
+                u.c.key == sa.bindparam("key", type_=u.c.key.type),
+                u.c.job_id == sa.bindparam("job_id", type_=u.c.job_id.type))
+        return self._cache["delete_unique"]
+
     # --- SQLite: the statements run while holding the one write lock, straight on the driver ---
-    def driver_sql(self, name: str, stmt: Any) -> tuple[str, list[tuple[str, Any]]]:
-        """`stmt` compiled once to the driver's SQL and its parameters' order and converters:
-        on SQLite, where every writer waits for the one holding the lock, the lock is held for
-        the statement alone, not for SQLAlchemy's per-execution bookkeeping as well."""
+    def driver(self, name: Any, stmt: Any) -> DriverSql:
+        """`stmt` compiled once to the driver's SQL (`DriverSql`), cached under `name`."""
         key = ("driver", name)
         if key not in self._cache:
-            compiled = stmt.compile(dialect=self.engine.dialect)
-            order = []
-            for param in compiled.positiontup or ():
-                bind = compiled.binds[param]
-                order.append((param, bind.type._cached_bind_processor(self.engine.dialect)))
-            self._cache[key] = (str(compiled), order)
+            self._cache[key] = DriverSql(stmt, self.engine.dialect)
         return self._cache[key]
+
+
+class DriverSql:
+    """A statement compiled once to a positional driver's SQL (SQLite's `?`), run on the DBAPI
+    connection itself: SQLAlchemy's per-execution work (a context, its events, the result
+    wrapping) costs more than the statement on SQLite. Parameters go through their types' bind
+    converters and result columns through their result converters, as SQLAlchemy would apply
+    them; expanding parameters (`IN` lists) are rendered once per list length."""
+
+    def __init__(self, stmt: Any, dialect: Any) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        if compiled.positiontup is None:
+            raise ValueError("DriverSql needs a positional paramstyle")
+        self._compiled = compiled
+        self._binds = {name: compiled.binds[name] for name in compiled.positiontup}
+        self._expanding = [name for name, bind in self._binds.items() if bind.expanding]
+        self._procs = {name: bind.type._cached_bind_processor(dialect) for name, bind in self._binds.items()}
+        #: values the statement carries itself (a LIMIT, a literal compared with), used when not given
+        self._defaults = {name: bind.effective_value for name, bind in self._binds.items()
+                          if not bind.required and not bind.expanding}
+        self._shapes: dict[tuple[int, ...], tuple[str, list[tuple[str, Any]]]] = {}
+        if not self._expanding:
+            self._shapes[()] = (str(compiled), [(name, self._procs[name]) for name in compiled.positiontup])
+        results = compiled._result_columns
+        self.columns = [c.keyname for c in results]
+        self._results = [(i, proc) for i, proc in
+                         enumerate(c.type._cached_result_processor(dialect, None) for c in results) if proc]
+
+    def shape(self, params: dict[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
+        key = tuple(len(params[name]) for name in self._expanding)
+        if key not in self._shapes:
+            lengths = dict(zip(self._expanding, key))
+            sample = {name: [None] * lengths[name] if name in lengths else None for name in self._binds}
+            state = self._compiled.construct_expanded_state(sample)
+            order: list[tuple[str, Any]] = []
+            for name in state.positiontup:
+                if name in self._binds:
+                    order.append((name, self._procs[name]))
+                else:  # `skip_3`: the third element of the expanding parameter `skip`
+                    base, _, index = name.rpartition("_")
+                    order.append(((base, int(index) - 1), self._procs[base]))  # type: ignore[arg-type]
+            self._shapes[key] = (state.statement, order)
+        return self._shapes[key]
+
+    def args(self, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        sql, order = self.shape(params) if self._expanding else self._shapes[()]
+        out = []
+        defaults = self._defaults
+        for name, proc in order:
+            if name.__class__ is not str:
+                value = params[name[0]][name[1]]
+            elif name in params:
+                value = params[name]
+            else:
+                value = defaults[name]
+            out.append(value if proc is None else proc(value))
+        return sql, out
+
+    def execute(self, raw: Any, params: dict[str, Any]) -> Any:
+        """Run on the DBAPI connection `raw` (its cursor); driver errors wrapped as SQLAlchemy's."""
+        return self.run(raw, self.args(params))
+
+    @staticmethod
+    def run(raw: Any, bound: tuple[str, list[Any]]) -> Any:
+        """Run a statement bound beforehand by `args` (bound before a lock is taken, run under it)."""
+        try:
+            return raw.execute(*bound)
+        except Exception as exc:
+            raise _wrapped(bound[0], bound[1], exc) from exc
+
+    def rowcount(self, raw: Any, params: dict[str, Any]) -> int:
+        return self.execute(raw, params).rowcount
+
+    def fetch(self, raw: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The result rows as the driver gives them: `values` converts the few that are used."""
+        return self.execute(raw, params).fetchall()
+
+    def values(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        """One fetched row as a dict of converted values."""
+        if self._results:
+            row = list(row)  # type: ignore[assignment]
+            for i, proc in self._results:
+                row[i] = proc(row[i])  # type: ignore[index]
+        return dict(zip(self.columns, row))
+
+
+def _wrapped(sql: str, args: Any, exc: Exception) -> Exception:
+    """A driver error as SQLAlchemy would have wrapped it (what `_wrap` turns into qadmin's)."""
+    import sys
+
+    for module in ("sqlite3", "psycopg"):
+        dbapi = sys.modules.get(module)
+        if dbapi is not None and isinstance(exc, dbapi.Error):
+            return sa.exc.DBAPIError.instance(sql, args, exc, dbapi.Error)
+    return exc

@@ -5,6 +5,8 @@ and row decoding."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -13,7 +15,8 @@ from typing import Any, Callable, Iterator, Sequence
 import sqlalchemy as sa
 
 from qadmin.backends import _sql_dialect as dialect
-from qadmin.backends._sql_claim import ClaimStatements
+from qadmin.backends._sql_claim import ClaimStatements, DriverSql, _wrapped
+from qadmin.backends._sql_tables import UtcDateTime
 from qadmin.codecs import json_codec
 from qadmin.errors import QadminError
 from qadmin.job import Job, JobId, JobState, NewJob
@@ -29,27 +32,15 @@ FLUSH_INTERVAL = 1.0
 
 
 class SqlEngine:
-    def _row_values(self, new: NewJob, now: datetime) -> dict[str, Any]:
+    def _layout(self) -> _InsertLayout:
         t = self._jobs()
-        meta: dict[str, Any] = {}
-        if new.max_attempts is not None:
-            meta["max_attempts"] = new.max_attempts
-        if new.unique is not None:
-            meta["unique"] = new.unique
-        values: dict[str, Any] = {
-            "handler": json_codec.encode(new.class_name, list(new.args), dict(new.kwargs), meta),
-            "attempts": 0,
-            "run_at": new.run_at or now,
-            "queue": new.queue,
-        }
-        if "priority" in t.c:
-            values["priority"] = new.priority
-        if isinstance(t.c.handler.type, sa.LargeBinary):  # a DJJob table with a BLOB/BYTEA handler
-            values["handler"] = values["handler"].encode("utf-8")
-        for column in ("created_at", "updated_at"):
-            if column in t.c:
-                values[column] = now
-        return values
+        layout = self.__dict__.get("_insert_layout")
+        if layout is None or layout.t is not t:
+            layout = self._insert_layout = _InsertLayout(t, self.engine.dialect)
+        return layout
+
+    def _row_values(self, new: NewJob, now: datetime) -> dict[str, Any]:
+        return self._layout().values(new, now)
 
     def enqueue(self, new: NewJob, now: datetime | None = None) -> Job:
         from qadmin.job import utcnow
@@ -58,8 +49,24 @@ class SqlEngine:
         t = self._jobs()
         values = self._row_values(new, now)
         if new.unique is None:
-            with self._autocommit() as conn:
-                job_id = conn.execute(self._insert_stmt(), values).inserted_primary_key[0]
+            if self.kind == "sqlite":
+                layout = self._layout()
+                row = layout.driver_row(values)
+                with self._hot() as (conn, raw), _begun(conn, on_driver=True):
+                    job_id = DriverSql.run(raw, (layout.sql, row)).lastrowid
+            elif self.kind == "postgresql":
+                # straight on the driver, a statement psycopg prepares once: in autocommit, one
+                # round trip, and little of the client's time
+                layout = self._layout()
+                row = layout.driver_row(values)
+                with self._hot() as (_conn, raw):
+                    try:
+                        job_id = raw.execute(layout.pg_sql, row, prepare=True).fetchone()[0]
+                    except Exception as exc:
+                        raise _wrapped(layout.pg_sql, row, exc) from exc
+            else:
+                with self._autocommit() as conn:
+                    job_id = conn.execute(self._insert_stmt(), values).inserted_primary_key[0]
             return self._inserted_job(job_id, values, now)
         self._ensure_aux()
         u = self._aux["unique"]
@@ -100,8 +107,7 @@ class SqlEngine:
         DATETIME to seconds, so there the row is read back."""
         if self.kind not in ("sqlite", "postgresql"):
             return self.get(job_id, now)
-        t = self._jobs()
-        stored: dict[str, Any] = {c.name: None for c in t.c}
+        stored = dict.fromkeys(self._layout().all_columns)
         for name, value in values.items():
             if isinstance(value, datetime):
                 value = _as_utc(value)
@@ -110,24 +116,66 @@ class SqlEngine:
         return self._to_job(_Row(stored), now, set())
 
     def enqueue_many(self, news: Sequence[NewJob], now: datetime | None = None) -> list[JobId]:
+        """Plain jobs in one statement per batch, straight on the driver: SQLite `executemany`
+        in one write transaction (its ids are consecutive there), PostgreSQL one INSERT from
+        arrays (`unnest`), its ids from RETURNING. Unique jobs one by one, as `enqueue` does
+        them. Ids come back in the order of `news`."""
         from qadmin.job import utcnow
 
         now = now or utcnow()
-        t = self._jobs()
         plain = [n for n in news if n.unique is None]
         ids: list[JobId] = []
-        for start in range(0, len(plain), 5000):
-            rows = [self._row_values(n, now) for n in plain[start:start + 5000]]
-            with self._write() as conn:
-                if self.engine.dialect.insert_executemany_returning:
-                    result = conn.execute(sa.insert(t).returning(t.c.id, sort_by_parameter_order=True), rows)
-                    ids.extend(r[0] for r in result)
-                else:
-                    conn.execute(sa.insert(t), rows)
+        if plain:
+            layout = self._layout()
+            insert = {"sqlite": self._insert_many_sqlite, "postgresql": self._insert_many_pg}.get(
+                self.kind, self._insert_many_core)
+            for start in range(0, len(plain), 5000):
+                ids.extend(insert(layout, plain[start:start + 5000], now))
+        if len(plain) == len(news):
+            return ids
+        in_order: list[JobId] = []
+        plain_ids = iter(ids)
         for new in news:
-            if new.unique is not None:
-                ids.append(self.enqueue(new, now).id)
+            in_order.append(next(plain_ids) if new.unique is None else self.enqueue(new, now).id)
+        return in_order
+
+    def _insert_many_sqlite(self, layout: _InsertLayout, news: Sequence[NewJob], now: datetime) -> list[JobId]:
+        rows = layout.driver_rows(news, now)
+        with self._hot() as (conn, raw), _begun(conn, on_driver=True):
+            try:
+                raw.executemany(layout.sql, rows)
+                last = raw.execute("SELECT last_insert_rowid()").fetchone()[0]
+                first = last - len(rows) + 1
+                # one writer, one transaction: each row took the next rowid (SQLite picks
+                # another only once rowids run out, which this check would catch)
+                if raw.execute(layout.count_sql, (first, last)).fetchone()[0] != len(rows):
+                    raise QadminError("enqueue_many: the inserted rows' ids are not consecutive")
+            except sa.exc.SQLAlchemyError:
+                raise
+            except QadminError:
+                raise
+            except Exception as exc:
+                raise _wrapped(layout.sql, [], exc) from exc
+        return list(range(first, last + 1))
+
+    def _insert_many_pg(self, layout: _InsertLayout, news: Sequence[NewJob], now: datetime) -> list[JobId]:
+        sql, params = layout.pg_arrays(news, now)
+        with self._autocommit() as conn:
+            ids = [r[0] for r in conn.exec_driver_sql(sql, params)]
+        # the ids were drawn from the sequence in the order of the arrays (ORDER BY ordinality):
+        # ascending is the order of `news`
+        ids.sort()
         return ids
+
+    def _insert_many_core(self, layout: _InsertLayout, news: Sequence[NewJob], now: datetime) -> list[JobId]:
+        t = self._jobs()
+        rows = [layout.values(n, now) for n in news]
+        with self._write() as conn:
+            if self.engine.dialect.insert_executemany_returning:
+                result = conn.execute(sa.insert(t).returning(t.c.id, sort_by_parameter_order=True), rows)
+                return [r[0] for r in result]
+            conn.execute(sa.insert(t), rows)
+        return []
 
     def _statements(self) -> ClaimStatements:
         if self._stmts is None or self._stmts.t is not self._jobs():
@@ -143,8 +191,47 @@ class SqlEngine:
             with self._write() as conn:
                 yield conn
             return
-        with self._wrap(), self._auto_engine.connect() as conn:
+        with self._hot() as (conn, _raw):
             yield conn
+
+    @contextmanager
+    def _hot(self) -> Iterator[tuple[sa.Connection, Any]]:
+        """The calling thread's connection and its DBAPI connection, kept checked out
+        from one call of a worker's to the next (`flush`, which an idle or stopping worker
+        calls, gives it back): a pool checkout and return cost more than a statement. Between
+        calls it holds no transaction, so it keeps no snapshot and blocks no checkpoint."""
+        owner = (os.getpid(), threading.get_ident())
+        with self._wrap():
+            hot = self.__dict__.get("_hot_conn")
+            if hot is not None and hot[0] == owner and not hot[1].closed and not hot[1].invalidated:
+                conn, keep = hot[1], True
+            else:
+                # PostgreSQL: in autocommit, each statement its own transaction, without the
+                # round trips of BEGIN and COMMIT
+                engine = self._auto_engine if self.kind == "postgresql" else self.engine
+                if hot is None or hot[0] == owner:  # none yet, or this thread's was closed
+                    conn, keep = engine.connect(), True
+                    self._hot_conn = (owner, conn)
+                else:
+                    # another thread holds it, or the process that forked this one (whose
+                    # connection is never touched here): a connection for this call alone
+                    conn, keep = engine.connect(), False
+            try:
+                yield conn, conn.connection.dbapi_connection
+            except BaseException:
+                if keep:  # whatever state an error left it in, the next call starts afresh
+                    self._hot_conn = None
+                    conn.close()
+                raise
+            finally:
+                if not keep:
+                    conn.close()
+
+    def _release_hot(self) -> None:
+        hot = self.__dict__.get("_hot_conn")
+        if hot is not None and hot[0] == (os.getpid(), threading.get_ident()):
+            self._hot_conn = None
+            hot[1].close()
 
     def claim(self, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
               can_run: Callable[[Job], bool], skip_ids: Sequence[JobId] = ()) -> Job | None:
@@ -158,11 +245,8 @@ class SqlEngine:
         The jobs are locked as `claim` locks one: until the worker completes, fails or releases
         each, no one else runs it, and if the worker dies they are stale locks, recovered as any."""
         st = self._statements()
-        params: dict[str, Any] = {"now": now, "expired": now - timedelta(seconds=max_run_time), "worker": worker,
-                                  "job_table": self.table_name}
-        by_queue = bool(queues) and "*" not in queues
-        if by_queue:
-            params["queues"] = list(queues)
+        params = self._claim_params(queues, worker, now, max_run_time)
+        by_queue = "queues" in params
         skip = list(skip_ids)[-BATCH:]
         if self.kind == "postgresql":
             return self._claim_returning(st, params, by_queue, skip, can_run, limit)
@@ -192,6 +276,13 @@ class SqlEngine:
                 pick = st.candidates_after(by_queue, bool(skip), batch, after)
         return out
 
+    def _claim_params(self, queues: Sequence[str], worker: str, now: datetime, max_run_time: float) -> dict[str, Any]:
+        params: dict[str, Any] = {"now": now, "expired": now - timedelta(seconds=max_run_time), "worker": worker,
+                                  "job_table": self.table_name}
+        if queues and "*" not in queues:
+            params["queues"] = list(queues)
+        return params
+
     def _claim_optimistic(self, st: ClaimStatements, params: dict[str, Any], by_queue: bool, skip: bool,
                           can_run: Callable[[Job], bool], limit: int) -> list[Job]:
         """SQLite: read the candidates from a snapshot, without the write lock, and decide which
@@ -199,37 +290,46 @@ class SqlEngine:
         guarded by the ready predicate (a row another worker took meanwhile is passed over).
         SQLite has one writer at a time: the less a claim does while holding the lock, the
         more worker processes add up."""
-        now, worker = params["now"], params["worker"]
+        now = params["now"]
         batch = max(READ_AHEAD, 2 * limit)
-        pick = st.candidates(by_queue, skip, batch)
-        for _ in range(CLAIM_SCAN // READ_AHEAD):
-            with self._read() as conn:
-                rows = conn.execute(pick, params).all()
-            out: list[Job] = []
-            pending = iter(rows)
-            while True:
-                # decode only as many as are wanted; more only if others took these meanwhile
-                runnable = []
-                for row in pending:
-                    job = self._to_job(row, now, set())
-                    if job.decodable and can_run(job):
-                        runnable.append(job)
-                        if len(runnable) == limit - len(out):
-                            break
-                if not runnable:
-                    break
-                lock = st.driver_sql("lock", st.lock())
-                with self._write() as conn:
-                    for job in runnable:
-                        if _run_driver(conn, lock, {**params, "job_id": job.id}) == 1:
-                            out.append(_locked(job, worker, now))
-                if len(out) == limit:
-                    break
-            if out or len(rows) < batch:
-                return out
-            after = _keyset(st.cols, tuple(getattr(rows[-1], c.name) for c in st.cols), False)
-            pick = st.candidates_after(by_queue, skip, batch, after)
+        pick: Any = None
+        with self._hot() as (conn, raw):
+            for _ in range(CLAIM_SCAN // READ_AHEAD):
+                if pick is None:  # the first page, the one nearly every claim stops at
+                    rows: list[Any] = self._candidates(st, raw, params, by_queue, skip, batch)
+                else:
+                    with self._read() as reader:
+                        rows = reader.execute(pick, params).all()
+                out: list[Job] = []
+                pending = iter(rows)
+                while len(out) < limit:
+                    # decode only as many as are wanted; more only if others took these meanwhile
+                    runnable = _runnable(self, pending, now, can_run, limit - len(out))
+                    if not runnable:
+                        break
+                    locks = self._bind_locks(st, params, runnable)  # bound before the write lock
+                    with _begun(conn, on_driver=True):
+                        out += _run_locks(raw, locks, params)
+                if out or len(rows) < batch:
+                    return out
+                after = _keyset(st.cols, tuple(getattr(rows[-1], c.name) for c in st.cols), False)
+                pick = st.candidates_after(by_queue, skip, batch, after)
         return []
+
+    def _candidates(self, st: ClaimStatements, raw: Any, params: dict[str, Any], by_queue: bool, skip: bool,
+                    batch: int, leave: JobId | None = None) -> list[_Row]:
+        """SQLite: the next `batch` ready rows in claim order (but `leave`), read on the driver in
+        autocommit (a snapshot of its own, no write lock). A row's values are converted only
+        when it is first looked at: most claims look at one."""
+        pick = st.driver(("candidates", by_queue, skip, batch), st.candidates(by_queue, skip, batch))
+        at = pick.columns.index("id")
+        return [_Row(pick.values, row) for row in pick.fetch(raw, params) if row[at] != leave]
+
+    @staticmethod
+    def _bind_locks(st: ClaimStatements, params: dict[str, Any],
+                    jobs: list[Job]) -> list[tuple[Job, tuple[str, list[Any]]]]:
+        lock = st.driver("lock", st.lock())
+        return [(job, lock.args({**params, "job_id": job.id})) for job in jobs]
 
     def _claim_returning(self, st: ClaimStatements, params: dict[str, Any], by_queue: bool, skip: list[JobId],
                          can_run: Callable[[Job], bool], limit: int) -> list[Job]:
@@ -243,8 +343,8 @@ class SqlEngine:
             if skip:
                 params["skip"] = skip[-BATCH:]
             with self._autocommit() as conn:
-                rows = conn.execute(st.lock_returning(by_queue, bool(skip)), {**params, "n": want}).all()
-                rows.sort(key=lambda r: tuple((v is not None, v) for v in (getattr(r, c.name) for c in st.cols)))
+                rows = _in_claim_order(st, conn.execute(st.lock_returning(by_queue, bool(skip)),
+                                                        {**params, "n": want}).all())
                 unrunnable = []
                 for row in rows:
                     job = self._to_job(row, now, set())
@@ -260,26 +360,110 @@ class SqlEngine:
                 break
         return out
 
+    def _finished_values(self, job: Job, worker: str, now: datetime, runtime: float) -> dict[str, Any]:
+        return {"job_table": self.table_name, "job_id": job.id, "queue": job.queue, "class_name": job.class_name,
+                "handler": job.raw, "priority": job.priority, "attempts": job.attempts,
+                "created_at": job.created_at, "finished_at": now, "runtime": runtime, "worker": worker}
+
     def complete(self, job: Job, worker: str, now: datetime, runtime: float) -> None:
         st = self._statements()
-        u = self._aux["unique"]
-        values = {"job_table": self.table_name, "job_id": job.id, "queue": job.queue, "class_name": job.class_name,
-                  "handler": job.raw, "priority": job.priority, "attempts": job.attempts,
-                  "created_at": job.created_at, "finished_at": now, "runtime": runtime, "worker": worker}
+        values = self._finished_values(job, worker, now, runtime)
         unique = job.meta.get("unique")
-        with self._outcome(now, processed=1, failed=0, single=unique is None) as conn:
+        if self.kind == "sqlite":
+            with self._hot() as (conn, raw), self._outcome(now, processed=1, failed=0, conn=conn) as (_, tally):
+                tally[0] = _run_completion(raw, self._bind_completion(st, values, unique))
+            return
+        with self._outcome(now, processed=1, failed=0, single=unique is None) as (conn, tally):
             if self.kind == "postgresql":
-                conn.execute(st.complete_one(), values)
-            elif self.kind == "sqlite":
-                _run_driver(conn, st.driver_sql("delete", st.delete_locked()), {"job_id": job.id, "owner": worker})
-                _run_driver(conn, st.driver_sql("finished", st.record_finished_bound()),
-                            {f"v_{c}": v for c, v in values.items()})
+                tally[0] = len(conn.execute(st.complete_one(), values).all())
             else:
-                conn.execute(st.delete_locked(), {"job_id": job.id, "owner": worker})
-                conn.execute(st.record_finished(), values)
+                tally[0] = conn.execute(st.delete_locked(), {"job_id": job.id, "owner": worker}).rowcount
+                if tally[0]:
+                    conn.execute(st.record_finished(), values)
             if unique is not None:
-                conn.execute(sa.delete(u).where(u.c.job_table == self.table_name, u.c.key == unique,
-                                                u.c.job_id == job.id))
+                conn.execute(st.delete_unique(), {"job_table": self.table_name, "key": unique, "job_id": job.id})
+
+    def _bind_completion(self, st: ClaimStatements, values: dict[str, Any], unique: Any) -> list[tuple[str, list[Any]]]:
+        """SQLite: the statements that complete a job, bound before the write lock is taken
+        (`_run_completion` runs them under it): delete the job if this worker still holds it,
+        record it as finished, free its unique key."""
+        bound = [st.driver("delete", st.delete_locked()).args({"job_id": values["job_id"], "owner": values["worker"]}),
+                 st.driver("finished", st.record_finished_bound()).args({f"v_{c}": v for c, v in values.items()})]
+        if unique is not None:
+            bound.append(st.driver("delete_unique", st.delete_unique()).args(
+                {"job_table": self.table_name, "key": unique, "job_id": values["job_id"]}))
+        return bound
+
+    def complete_and_claim(self, job: Job, worker: str, now: datetime, runtime: float, queues: Sequence[str],
+                           max_run_time: float, can_run: Callable[[Job], bool], limit: int,
+                           skip_ids: Sequence[JobId] = ()) -> list[Job]:
+        """Complete `job` and lock up to `limit` next jobs for `worker`: on SQLite in one write
+        transaction (the candidates read and decoded before it, from a snapshot), on PostgreSQL
+        in one statement. Harmless to repeat: a job already completed is neither recorded nor
+        counted again, and rows a lost first attempt locked are this worker's own, which the
+        ready predicate lets it claim again."""
+        if self.kind not in ("sqlite", "postgresql") or (self.kind == "postgresql" and job.meta.get("unique")):
+            self.complete(job, worker, now, runtime)
+            return self.claim_many(queues, worker, now, max_run_time, can_run, limit, skip_ids=skip_ids)
+        st = self._statements()
+        params = self._claim_params(queues, worker, now, max_run_time)
+        by_queue = "queues" in params
+        skip = list(skip_ids)[-BATCH:]
+        if skip:
+            params["skip"] = skip
+        values = self._finished_values(job, worker, now, runtime)
+        if self.kind == "postgresql":
+            return self._complete_and_claim_pg(st, params, values, by_queue, skip, can_run, limit)
+        # a row or two more than wanted, for rows another worker locks between this read and
+        # the write; and one more, the completed job, still there and locked by this worker
+        # (which `ready` accepts). Fewer than wanted found: the worker's next claim reads on
+        batch = 2 * limit + 1
+        with self._hot() as (conn, raw):
+            rows = self._candidates(st, raw, params, by_queue, bool(skip), batch, leave=job.id)
+            pending = iter(rows)
+            # decoded and bound before the write lock: other workers wait while it is held
+            runnable = _runnable(self, pending, now, can_run, limit)
+            completion = self._bind_completion(st, values, job.meta.get("unique"))
+            locks = self._bind_locks(st, params, runnable)
+            out: list[Job] = []
+            with self._outcome(now, processed=1, failed=0, conn=conn) as (_, tally):
+                tally[0] = _run_completion(raw, completion)
+                while locks:
+                    out += _run_locks(raw, locks, params)
+                    if len(out) == limit:
+                        break
+                    # others took some meanwhile: the next candidates (rarely decoded under the lock)
+                    locks = self._bind_locks(st, params, _runnable(self, pending, now, can_run, limit - len(out)))
+        # none found among the candidates read: the worker's next claim reads further
+        return out
+
+    def _complete_and_claim_pg(self, st: ClaimStatements, params: dict[str, Any], values: dict[str, Any],
+                               by_queue: bool, skip: list[JobId], can_run: Callable[[Job], bool],
+                               limit: int) -> list[Job]:
+        now = params["now"]
+        out: list[Job] = []
+        with self._outcome(now, processed=1, failed=0, single=True) as (conn, tally):
+            finished = {f"f_{c}": v for c, v in values.items()}
+            rows = conn.execute(st.complete_and_lock(by_queue, bool(skip)),
+                                {**params, **finished, "job_id": values["job_id"], "n": limit}).all()
+            tally[0] = rows[0].done
+            locked = _in_claim_order(st, [r for r in rows if r.id is not None])
+            unrunnable = []
+            for row in locked:
+                job = self._to_job(row, now, set())
+                if job.decodable and can_run(job):
+                    object.__setattr__(job, "stale", False)  # its lock is this claim's: see _locked
+                    out.append(job)
+                else:
+                    unrunnable.append({**params, "job_id": row.id, "old_at": row.old_locked_at,
+                                       "old_by": row.old_locked_by})
+            if unrunnable:
+                conn.execute(st.unlock_back(), unrunnable)
+        if unrunnable and len(locked) == limit:  # rows this worker cannot run took places: claim on past them
+            skip = skip + [u["job_id"] for u in unrunnable]
+            params.pop("skip", None)
+            out += self._claim_returning(st, params, by_queue, skip, can_run, limit - len(out))
+        return out
 
     def fail(self, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None) -> None:
         t = self._jobs()
@@ -291,7 +475,7 @@ class SqlEngine:
             values["failed_at"] = now
         if "updated_at" in t.c:
             values["updated_at"] = now
-        with self._outcome(now, processed=1, failed=1, single=True) as conn:
+        with self._outcome(now, processed=1, failed=1, single=True) as (conn, _):
             conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker).values(**values))
 
     def release(self, job: Job, worker: str) -> None:
@@ -322,35 +506,40 @@ class SqlEngine:
 
     # --- throughput counters, buffered so a job costs one transaction ------------------------
     @contextmanager
-    def _outcome(self, now: datetime, processed: int, failed: int,
-                 single: bool = False) -> Iterator[sa.Connection]:
-        """The write transaction of one job outcome. Its counts join the buffer, which is written
-        in the same transaction at most once a second; counts leave the buffer only once that
-        transaction has committed, so a retried write never counts twice nor a failed one lose
-        what was buffered."""
+    def _outcome(self, now: datetime, processed: int, failed: int, single: bool = False,
+                 conn: sa.Connection | None = None) -> Iterator[tuple[sa.Connection, list[int]]]:
+        """The write transaction of one job outcome, in `conn` if given. Yields the connection and
+        the outcome's counts [processed, failed], which the body may lower (a repeated outcome
+        counts nothing). The counts join the buffer, which is written in the same transaction
+        at most once a second; counts leave the buffer only once that transaction has
+        committed, so a retried write never counts twice nor a failed one lose what was
+        buffered."""
         self._ensure_aux()
         minute = now.replace(second=0, microsecond=0)
         due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL
         taken = {m: list(v) for m, v in self._buffer.items()} if due else {}
-        if single and not due:  # one statement and no counts to write: no transaction needed
-            with self._autocommit() as conn:
-                yield conn
-            self._count(now, processed, failed)
+        tally = [processed, failed]
+        if single and not due and conn is None:  # one statement and no counts to write: no transaction needed
+            with self._autocommit() as c:
+                yield c, tally
+            self._count(now, *tally)
             return
-        with self._write() as conn:
-            yield conn
+        with (_begun(conn, not due) if conn is not None else self._write()) as c:
+            yield c, tally
             if due:
                 counts = {m: list(v) for m, v in taken.items()}
                 slot = counts.setdefault(minute, [0, 0])
-                slot[0] += processed
-                slot[1] += failed
-                self._write_counts(conn, counts)
+                slot[0] += tally[0]
+                slot[1] += tally[1]
+                self._write_counts(c, counts)
         if due:
             self._forget_counts(taken)
         else:
-            self._count(now, processed, failed)
+            self._count(now, *tally)
 
     def _count(self, now: datetime, processed: int, failed: int) -> None:
+        if not processed and not failed:
+            return
         minute = now.replace(second=0, microsecond=0)
         slot = self._buffer.setdefault(minute, [0, 0])
         slot[0] += processed
@@ -384,6 +573,7 @@ class SqlEngine:
         self._last_flush = time.monotonic()
 
     def flush(self) -> None:
+        self._release_hot()
         if self._buffer:
             self._ensure_aux()
             taken = {m: list(v) for m, v in self._buffer.items()}
@@ -393,32 +583,219 @@ class SqlEngine:
 
 
 
-def _run_driver(conn: sa.Connection, compiled: tuple[str, list[tuple[str, Any]]], params: dict[str, Any]) -> int:
-    """Run a statement compiled by `ClaimStatements.driver_sql` in `conn`'s transaction."""
-    sql, order = compiled
-    args = [params[name] if proc is None else proc(params[name]) for name, proc in order]
+@contextmanager
+def _begun(conn: sa.Connection, on_driver: bool = False) -> Iterator[sa.Connection]:
+    """A write transaction in `conn`. `on_driver` (SQLite, a body that runs on the driver alone):
+    BEGIN IMMEDIATE and COMMIT straight on the driver, without SQLAlchemy's transaction
+    bookkeeping and events, which cost more than the statements they wrap."""
+    if not on_driver:
+        with conn.begin():
+            yield conn
+        return
+    raw = conn.connection.dbapi_connection
     try:
-        return conn.connection.dbapi_connection.execute(sql, args).rowcount
-    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy would have wrapped it
-        raise sa.exc.DBAPIError.instance(sql, args, exc, conn.dialect.loaded_dbapi.Error) from exc
+        dialect.begin_immediate(raw)
+    except Exception as exc:
+        raise _wrapped("BEGIN IMMEDIATE", [], exc) from exc
+    try:
+        yield conn
+    except BaseException:
+        if raw.in_transaction:
+            raw.rollback()
+        raise
+    try:
+        raw.commit()
+    except Exception as exc:
+        if raw.in_transaction:
+            raw.rollback()
+        raise _wrapped("COMMIT", [], exc) from exc
+
+
+def _run_completion(raw: Any, bound: list[tuple[str, list[Any]]]) -> int:
+    """Run `_bind_completion`'s statements: the rest only if the first deleted the job."""
+    if not DriverSql.run(raw, bound[0]).rowcount:
+        return 0
+    for statement in bound[1:]:
+        DriverSql.run(raw, statement)
+    return 1
+
+
+def _run_locks(raw: Any, locks: list[tuple[Job, tuple[str, list[Any]]]], params: dict[str, Any]) -> list[Job]:
+    now, worker = params["now"], params["worker"]
+    return [_locked(job, worker, now) for job, bound in locks if DriverSql.run(raw, bound).rowcount == 1]
+
+
+def _runnable(backend: Any, rows: Iterator[Any], now: datetime, can_run: Callable[[Job], bool],
+              wanted: int) -> list[Job]:
+    """Decode rows from `rows` until `wanted` the worker can run are found (rows it cannot run
+    are passed over, and stay where they are)."""
+    out: list[Job] = []
+    if wanted <= 0:
+        return out
+    for row in rows:
+        job = backend._to_job(row, now, _NO_OWNERS)
+        if job.decodable and can_run(job):
+            out.append(job)
+            if len(out) == wanted:
+                break
+    return out
+
+
+def _in_claim_order(st: ClaimStatements, rows: list[Any]) -> list[Any]:
+    """RETURNING gives rows in no particular order: sort them as the claim reads them."""
+    names = [c.name for c in st.cols]
+    rows.sort(key=lambda r: tuple((v is not None, v) for v in (getattr(r, n) for n in names)))
+    return rows
+
+
+_NO_OWNERS: frozenset[str] = frozenset()
+
+
+class _InsertLayout:
+    """How a new job becomes a row of `t`: its values (`values`, shared by every path, so that
+    every path stores the same row), and for the bulk paths the same values as the driver takes
+    them, computed once per batch where they are the same for every row."""
+
+    def __init__(self, t: sa.Table, sa_dialect: Any) -> None:
+        self.t = t
+        self.has_priority = "priority" in t.c
+        self.binary = isinstance(t.c.handler.type, sa.LargeBinary)  # a DJJob table with a BLOB/BYTEA handler
+        self.stamps = [c for c in ("created_at", "updated_at") if c in t.c]
+        self.columns = (["handler", "attempts", "run_at", "queue"] + (["priority"] if self.has_priority else [])
+                        + self.stamps)
+        self.dialect = sa_dialect
+        self._procs = [t.c[c].type._cached_bind_processor(sa_dialect) for c in self.columns]
+        quote = sa_dialect.identifier_preparer.quote
+        table = sa_dialect.identifier_preparer.format_table(t)
+        self.sql = f"INSERT INTO {table} ({', '.join(quote(c) for c in self.columns)}) " \
+                   f"VALUES ({', '.join('?' for _ in self.columns)})"
+        self.count_sql = f"SELECT count(*) FROM {table} WHERE {quote('id')} BETWEEN ? AND ?"
+        self.pg_sql = f"INSERT INTO {table} ({', '.join(quote(c) for c in self.columns)}) " \
+                      f"VALUES ({', '.join('%s' for _ in self.columns)}) RETURNING {quote('id')}"
+        self.all_columns = [c.name for c in t.c]
+        self._quote, self._table = quote, table
+
+    def values(self, new: NewJob, now: datetime) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        if new.max_attempts is not None:
+            meta["max_attempts"] = new.max_attempts
+        if new.unique is not None:
+            meta["unique"] = new.unique
+        handler: Any = json_codec.encode(new.class_name, list(new.args), dict(new.kwargs), meta)
+        values: dict[str, Any] = {"handler": handler.encode("utf-8") if self.binary else handler,
+                                  "attempts": 0, "run_at": new.run_at or now, "queue": new.queue}
+        if self.has_priority:
+            values["priority"] = new.priority
+        for column in self.stamps:
+            values[column] = now
+        return values
+
+    def driver_row(self, values: dict[str, Any]) -> list[Any]:
+        """`values` in `sql`'s column order, as the driver takes them (`now`, in three
+        columns, converted once)."""
+        out: list[Any] = []
+        seen: Any = out  # no value is `out`
+        for column, proc in zip(self.columns, self._procs):
+            value = values[column]
+            if proc is not None:
+                if value is not seen:
+                    seen, converted = value, proc(value)
+                value = converted
+            out.append(value)
+        return out
+
+    def _handler(self, new: NewJob) -> Any:
+        meta: dict[str, Any] | None = None
+        if new.max_attempts is not None or new.unique is not None:
+            meta = {}
+            if new.max_attempts is not None:
+                meta["max_attempts"] = new.max_attempts
+            if new.unique is not None:
+                meta["unique"] = new.unique
+        handler = json_codec.encode(new.class_name, new.args, new.kwargs, meta)
+        return handler.encode("utf-8") if self.binary else handler
+
+    def driver_rows(self, news: Sequence[NewJob], now: datetime) -> list[tuple[Any, ...]]:
+        """SQLite: the rows of `news` in `sql`'s column order, as the driver takes them."""
+        procs = dict(zip(self.columns, self._procs))
+        run_at_proc = procs["run_at"]
+        at = run_at_proc(now) if run_at_proc else now
+        stamps = tuple(procs[c](now) if procs[c] else now for c in self.stamps)
+        handler = self._handler
+        if self.has_priority:
+            return [(handler(n), 0, at if n.run_at is None else run_at_proc(n.run_at), n.queue, n.priority) + stamps
+                    for n in news]
+        return [(handler(n), 0, at if n.run_at is None else run_at_proc(n.run_at), n.queue) + stamps for n in news]
+
+    def pg_arrays(self, news: Sequence[NewJob], now: datetime) -> tuple[str, dict[str, Any]]:
+        """PostgreSQL: one INSERT of every row of `news`, from one array per column (what varies
+        from row to row; `now` once), returning the ids."""
+        q, t, compile_type = self._quote, self.t, (lambda c: t.c[c].type.compile(dialect=self.dialect))
+        run_at = self._procs[self.columns.index("run_at")]
+        naive_now = run_at(now) if run_at else now
+        arrays: dict[str, list[Any]] = {"handler": [], "queue": []}
+        handler = self._handler
+        arrays["handler"] = [handler(n) for n in news]
+        arrays["queue"] = [n.queue for n in news]
+        if self.has_priority:
+            arrays["priority"] = [n.priority for n in news]
+        if any(n.run_at is not None for n in news):
+            arrays["run_at"] = [naive_now if n.run_at is None else (run_at(n.run_at) if run_at else n.run_at)
+                                for n in news]
+        names = list(arrays)
+        select = {name: f"u.{q(name)}" for name in names}
+        select.setdefault("run_at", "%(now)s")
+        select["attempts"] = "0"
+        for column in self.stamps:
+            select[column] = "%(now)s"
+        sql = (f"INSERT INTO {self._table} ({', '.join(q(c) for c in self.columns)}) "
+               f"SELECT {', '.join(select[c] for c in self.columns)} FROM unnest("
+               + ", ".join(f"%({name})b::{compile_type(name)}[]" for name in names)
+               + f") WITH ORDINALITY AS u({', '.join(q(n) for n in names)}, qadmin_ord) "
+               f"ORDER BY u.qadmin_ord RETURNING {q('id')}")
+        return sql, {**arrays, "now": naive_now}
 
 
 class _Row:
-    """A row that was written, not read: what `_to_job` needs of one."""
+    """A row for `_to_job`: written (its values) or fetched on the driver (converted by
+    `convert` when first read)."""
 
-    def __init__(self, values: dict[str, Any]) -> None:
-        self._mapping = values
-        self.__dict__.update(values)
+    def __init__(self, convert: Any, raw: Any = None) -> None:
+        if raw is None:
+            self._values = convert
+        else:
+            self._convert, self._raw = convert, raw
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        try:
+            return self._values
+        except AttributeError:
+            self._values = self._convert(self._raw)
+            return self._values
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def _locked(job: Job, worker: str, now: datetime) -> Job:
-    return Job(**{**job.__dict__, "state": JobState.LOCKED, "locked_at": now, "locked_by": worker, "stale": False})
+    """`job`, just decoded from its row, as this worker's lock makes it. The Job is the claim's
+    own, seen by no one yet: it is set in place rather than copied field by field."""
+    for name, value in (("state", JobState.LOCKED), ("locked_at", now), ("locked_by", worker), ("stale", False)):
+        object.__setattr__(job, name, value)
+    return job
 
 
 def _as_utc(value: Any) -> Any:
-    from qadmin.backends._sql_tables import UtcDateTime
+    return _UTC.process_result_value(value, None)
 
-    return UtcDateTime().process_result_value(value, None)
+
+_UTC = UtcDateTime()
 
 
 def _keyset(cols: list[sa.Column], after: tuple[Any, ...], desc: bool) -> Any:

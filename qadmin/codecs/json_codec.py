@@ -14,8 +14,29 @@ from qadmin.codecs.base import Decoded, undecodable
 KWARGS_KEY = "kwargs"
 
 
+#: `json.dumps` with these arguments builds an encoder on every call: this one is built once
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _encode(value)
+
+
+def _payload_encoder() -> Any:
+    """The C encoder `_encode` builds on each call, built once: what a payload costs to encode
+    on the enqueue path is mostly that construction. Without circular-reference markers (a
+    shared marker dict is left dirty by an error): a circular payload overflows the stack,
+    and is then encoded again by `_encode`, which reports it as json does."""
+    from json import encoder
+
+    if encoder.c_make_encoder is None:  # pragma: no cover - not CPython
+        return None
+    base = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    return encoder.c_make_encoder(None, base.default, encoder.encode_basestring, None, ":", ",",
+                                  False, False, True)
+
+
+_encode_payload = _payload_encoder()
 
 
 def encode(class_name: str, args: list[Any], kwargs: dict[str, Any] | None = None,
@@ -23,10 +44,16 @@ def encode(class_name: str, args: list[Any], kwargs: dict[str, Any] | None = Non
     payload: dict[str, Any] = {"class": class_name, "args": list(args)}
     if kwargs:
         payload[KWARGS_KEY] = kwargs
-    for key, value in (meta or {}).items():
-        if key not in payload:
-            payload[key] = value
-    return dumps(payload)
+    if meta:
+        for key, value in meta.items():
+            if key not in payload:
+                payload[key] = value
+    if _encode_payload is not None:
+        try:
+            return "".join(_encode_payload(payload, 0))
+        except RecursionError:
+            pass
+    return _encode(payload)
 
 
 def decode(text: str) -> Decoded:
