@@ -780,14 +780,17 @@ def resume(queue: str) -> None:
 @click.option("--max-memory", type=float, callback=_positive, help="Recycle a process above this many MB resident.")
 @click.option("--fork", is_flag=True, help="Run each job in a forked child (Resque's isolation).")
 @click.option("--prefetch", type=int, default=1, callback=_positive, show_default=True,
-              help="Jobs locked per claim (SQL backends): fewer round trips; unrun ones are released on stop.")
+              help="Jobs locked per claim: fewer round trips; unrun ones are released on stop.")
+@click.option("--defer-acks", is_flag=True,
+              help="Redis: write successes with the next call (up to 100 jobs or 0.5 s) — faster, but a "
+                   "SIGKILL reruns the jobs whose success was not written yet.")
 @click.option("--reload", is_flag=True, help="Restart the workers when source files change.")
 @click.option("--import", "imports", multiple=True, help="Import a module that registers @job classes (repeatable).")
 @click.option("--pidfile", type=click.Path(dir_okay=False))
 @click.option("-v", "--verbose", count=True, help="-v per job, -vv debug.")
 def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: float, concurrency: int,
            max_attempts: int, max_run_time: float, max_jobs_per_child: int | None, max_memory: float | None,
-           fork: bool, prefetch: int, reload: bool, imports: tuple[str, ...], pidfile: str | None,
+           fork: bool, prefetch: int, defer_acks: bool, reload: bool, imports: tuple[str, ...], pidfile: str | None,
            verbose: int) -> None:
     """Run jobs: claim, run, complete or retry with backoff."""
     from qadmin.backends.base import open_backend
@@ -805,10 +808,13 @@ def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: flo
     url, backend_options = _obj().settings()
     options = WorkerOptions(queues=list(queues_) or ["*"], max_attempts=max_attempts, max_run_time=max_run_time,
                             sleep=sleep_, burst=burst, count=count, fork=fork, max_jobs=max_jobs_per_child,
-                            max_memory_mb=max_memory, prefetch=prefetch)
+                            max_memory_mb=max_memory, prefetch=prefetch, defer_acks=defer_acks)
     # fail fast on a bad URL or a missing table before forking anything
     probe = open_backend(url, backend_options)
     try:
+        if defer_acks and not hasattr(probe, "defer_successes"):
+            raise UsageError(f"--defer-acks is not available on {probe.kind}: every success is one "
+                             "transaction there already")
         probe.check()
     finally:
         probe.close()

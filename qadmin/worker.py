@@ -62,6 +62,9 @@ class WorkerOptions:
     name: str | None = None
     #: jobs locked per claim (1 = claim one job at a time); the rest wait, locked, in the worker
     prefetch: int = 1
+    #: let successes wait (briefly) to be written with the worker's next call, where the backend
+    #: can: fewer round trips, but a SIGKILL then reruns the jobs whose success was waiting
+    defer_acks: bool = False
 
 
 def worker_name() -> str:
@@ -75,6 +78,8 @@ class Worker:
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.backend = backend
         self.options = options or WorkerOptions()
+        if self.options.defer_acks and hasattr(backend, "defer_successes"):
+            backend.defer_successes = True  # type: ignore[attr-defined]
         self.clock = clock
         self.name = self.options.name or worker_name()
         self.processed = 0

@@ -351,3 +351,11 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("QADMIN_")}
+
+
+def test_defer_acks_is_refused_where_the_backend_cannot_defer(cli: Cli, filled: dict) -> None:
+    before = cli.snapshot()
+    result = cli("worker", "--burst", "--prefetch", "5", "--defer-acks")
+    assert result.exit_code == 2
+    assert "--defer-acks is not available on sqlite" in result.output
+    assert cli.snapshot() == before

@@ -246,13 +246,14 @@ def test_enqueue_many_stores_what_enqueue_stores(backend: RedisBackend, r: redis
 
 
 # --- real worker processes -------------------------------------------------------------------------
-def test_prefetching_workers_run_each_job_exactly_once(redis_url: str, tmp_path: Path, procs) -> None:
+@pytest.mark.parametrize("acks", [[], ["--defer-acks"]], ids=["acks-each", "defer-acks"])
+def test_prefetching_workers_run_each_job_exactly_once(redis_url: str, tmp_path: Path, procs, acks) -> None:
     out = tmp_path / "ran.txt"
     with client(redis_url) as c:
         c.enqueue_many(NewJob(RECORD, [str(out), f"job-{i}"], queue=("a", "b")[i % 2]) for i in range(600))
     p = procs(redis_url)
     for _ in range(2):
-        p.start("worker", "--burst", "--sleep", "0.2", "--prefetch", "10")
+        p.start("worker", "--burst", "--sleep", "0.2", "--prefetch", "10", *acks)
     p.wait_all(timeout=120)
     ran = Counter(lines(out))
     assert len(ran) == 600, f"{600 - len(ran)} jobs never ran\n{p.logs()}"
@@ -300,3 +301,25 @@ def test_a_killed_prefetching_worker_loses_nothing(redis_url: str, tmp_path: Pat
     assert p.run("worker", "--burst", "--sleep", "0.1", "--prefetch", "3").returncode == 0
     assert sorted(lines(out)) == ["first", "next-0", "next-1", "next-2", "next-3"]
     assert count(redis_url, "pending", "locked", "failed") == 0
+
+
+@pytest.mark.parametrize(("acks", "may_rerun"), [([], 1), (["--defer-acks"], 101)], ids=["acks-each", "defer-acks"])
+def test_a_worker_killed_mid_stream_loses_nothing_and_reruns_only_unacknowledged_jobs(
+        redis_url: str, tmp_path: Path, procs, acks, may_rerun) -> None:
+    """Without --defer-acks a SIGKILL reruns at most the job in hand; with it, at most the
+    successes still waiting to be written (DEFER_MAX). Either way nothing is lost."""
+    out = tmp_path / "ran.txt"
+    with client(redis_url) as c:
+        c.enqueue_many(NewJob(RECORD, [str(out), f"job-{i}"], queue="q") for i in range(3000))
+    p = procs(redis_url)
+    worker = p.start("worker", "--sleep", "0.1", "--prefetch", "10", *acks)
+    wait_for(lambda: len(lines(out)) >= 300, 60, "the worker to run 300 jobs", p.logs)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    done = p.run("unlock", "--stale", "--json")
+    assert done.returncode == 0, done.stderr
+    assert p.run("worker", "--burst", "--sleep", "0.1").returncode == 0, p.logs()
+    ran = Counter(lines(out))
+    assert len(ran) == 3000, f"{3000 - len(ran)} jobs lost\n{p.logs()}"
+    assert sum(n - 1 for n in ran.values()) <= may_rerun
+    assert count(redis_url, "pending", "scheduled", "locked", "failed") == 0
