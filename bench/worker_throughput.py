@@ -211,8 +211,8 @@ class Bench:
         return Cell(name, run, ref=ref, note=note)
 
 
-def qadmin_cmd(procs: int, prefetch: int = 1) -> Callable[[str], list[list[str]]]:
-    extra = ["--prefetch", str(prefetch)] if prefetch > 1 else []
+def qadmin_cmd(procs: int, prefetch: int = 1, *more: str) -> Callable[[str], list[list[str]]]:
+    extra = (["--prefetch", str(prefetch)] if prefetch > 1 else []) + list(more)
     return lambda url: [[sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst",
                          "--concurrency", str(procs), *extra]]
 
@@ -249,6 +249,11 @@ def build_cells(b: Bench, backends: list[str], jobs: int, prefetch: int = PREFET
                                                    "per round trip"))
             cells.append(b.cell(f"qadmin {kind} ×2 prefetch {prefetch}", kind, jobs, qfill, qadmin_cmd(2, prefetch),
                                 ref=batched, prepare=prep))
+            if kind == "redis":
+                cells.append(b.cell(f"{batched} defer-acks", kind, jobs, qfill,
+                                    qadmin_cmd(1, prefetch, "--defer-acks"), ref=f"floor {kind} ×1", prepare=prep,
+                                    note="`--defer-acks`: successes written with the next call; a SIGKILL reruns "
+                                         "those not yet written"))
         if kind == "sqlite":
             dj_fill = lambda url, plan, stamps: fill_delayed_job(url, plan, stamps)
             cells.append(b.cell("delayed_job sqlite ×1", kind, max(jobs // 2, 100), dj_fill, dj_cmd(1),
@@ -291,6 +296,10 @@ def peer_ratios(results: list, prefetch: int) -> str:
         cells = [by_name.get(f"qadmin {kind} ×1"), by_name.get(f"qadmin {kind} ×1 prefetch {prefetch}")]
         ratios = [fmt(c.median / ref.median) + "×" if c is not None and c.values else "–" for c in cells]
         lines.append(f"| {peer} | qadmin {kind} ×1 | {ratios[0]} | {ratios[1]} | {target} |")
+        deferred = by_name.get(f"qadmin {kind} ×1 prefetch {prefetch} defer-acks")
+        if deferred is not None and deferred.values:
+            lines.append(f"| {peer} | qadmin {kind} ×1 --defer-acks | | {fmt(deferred.median / ref.median)}× | "
+                         f"{target} |")
     lines += ["", f"| two processes over one (target ≥ 1.6×) | one job per claim | --prefetch {prefetch} |",
               "|---|---:|---:|"]
     for kind in ("sqlite", "postgresql", "redis"):
