@@ -89,6 +89,19 @@ def test_enqueue_stores_a_pending_job_with_its_fields(backend: Backend) -> None:
     assert data["state"] == "pending" and data["class"] == "qadmin.examples.record"
 
 
+@pytest.mark.parametrize("due", ["now", "later"])
+def test_enqueue_returns_the_job_as_get_reads_it(backend: Backend, due: str) -> None:
+    """The job enqueue hands back is built without reading the row again: it must be the stored
+    job to the last field (args a list even when given a tuple, keys as JSON keeps them)."""
+    run_at = utcnow() + timedelta(hours=1) if due == "later" else None
+    new = NewJob("qadmin.examples.record", ("/tmp/x", 1.5, None, {"n": (1, 2)}), {"k": ["é", True]}, queue="mail",
+                 priority=2 if backend.supports_priority else 0, max_attempts=3, run_at=run_at)
+    job = backend.enqueue(new)
+    got = backend.get(job.id, utcnow())
+    assert job.to_dict() == got.to_dict()
+    assert (job.raw, job.format, job.meta, job.max_attempts) == (got.raw, got.format, got.meta, got.max_attempts)
+
+
 def test_a_job_due_later_is_scheduled_and_not_claimed(backend: Backend) -> None:
     now = utcnow()
     job = backend.enqueue(NewJob(NOOP, [], queue="q", run_at=now + timedelta(hours=1)))

@@ -75,6 +75,24 @@ local function escape(c)
   return short[c] or string.format('\\u%04x', string.byte(c))
 end
 
+-- A candidate was read among the first entries of its queue (at most 100, _redis_engine.READ_AHEAD)
+-- and entries move deeper only when jobs are pushed back at the head (releases, unlocks). It is
+-- looked for only that near the head: when another worker took it, an unbounded LREM would walk the
+-- whole queue to find nothing, on every such miss, which made two workers on a big queue slower
+-- than one. LPOS needs Redis 6.0.6; an older server lets LREM search as before.
+local NEAR_HEAD = 1000
+local lpos_works = true
+local function near_head(key, payload)
+  if lpos_works then
+    local pos = redis.pcall('LPOS', key, payload, 'MAXLEN', NEAR_HEAD)
+    if type(pos) ~= 'table' then
+      return pos ~= false
+    end
+    lpos_works = false
+  end
+  return true
+end
+
 local wanted = tonumber(ARGV[5])
 local results = {}
 local got = 0
@@ -82,7 +100,8 @@ local i = base + 6 * nd + 1
 while i + 2 <= #ARGV and got < wanted do
   local q, payload = tonumber(ARGV[i]), ARGV[i + 1]
   local ok = 0
-  if not all_paused and not is_paused(q) and redis.call('LREM', KEYS[6 + 2 * q], 1, payload) == 1 then
+  if not all_paused and not is_paused(q) and near_head(KEYS[6 + 2 * q], payload)
+      and redis.call('LREM', KEYS[6 + 2 * q], 1, payload) == 1 then
     local env = ARGV[7 + 2 * q] .. ARGV[i + 2] .. '","payload":"' ..
       string.gsub(payload, '[%z\1-\31"\\]', escape) .. '"}'
     redis.call('ZADD', locked, ARGV[1], env)
