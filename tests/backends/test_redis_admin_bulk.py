@@ -1,4 +1,4 @@
-"""The Redis backend's admin verbs on many jobs: bulk retry in runs (`requeue_failed.lua`), the
+"""The Redis redis_backend's admin verbs on many jobs: bulk retry in runs (`requeue_failed.lua`), the
 merged count script, quick readings of failure entries, and previews that search once. Each
 quick path is checked against the general one it stands for. Real redis-server throughout."""
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Iterator
 
 import pytest
 import redis
@@ -23,18 +22,6 @@ from tests.backends.test_redis_backend import Spy, failure
 pytestmark = pytest.mark.redis
 FAILED = frozenset({JobState.FAILED})
 NOOP = "qadmin.examples.noop"
-
-
-@pytest.fixture
-def r(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
-
-
-@pytest.fixture
-def backend(redis_url: str) -> Iterator[RedisBackend]:
-    b = RedisBackend(redis_url, BackendOptions())
-    yield b
-    b.close()
 
 
 def odd_failures() -> list[bytes]:
@@ -71,12 +58,12 @@ def odd_failures() -> list[bytes]:
     return [e.encode("utf-8") for e in entries]
 
 
-def test_bulk_retry_keeps_every_byte_of_every_entry_and_payload(backend: RedisBackend, r: redis.Redis) -> None:
+def test_bulk_retry_keeps_every_byte_of_every_entry_and_payload(redis_backend: RedisBackend, r: redis.Redis) -> None:
     entries = odd_failures() * 30  # equal entries too: each is retried once, in order
     r.rpush("resque:failed", *entries)
     r.set("resque:job:48816519aaa5034aeac8e18728917051:status", '{"status":4,"updated":1}')
     now = utcnow()
-    result = Ops(backend, clock=lambda: now).retry(JobFilter(states=FAILED))
+    result = Ops(redis_backend, clock=lambda: now).retry(JobFilter(states=FAILED))
     stamp = now.strftime("%Y/%m/%d %H:%M:%S UTC")
     expected_entries, expected_pushes = [], {}
     for raw in entries:
@@ -111,9 +98,10 @@ def test_bulk_retry_with_removal_removes_exactly_the_retried_entries(redis_url: 
     b.close()
 
 
-def test_entries_that_changed_between_preview_and_apply_are_skipped(backend: RedisBackend, r: redis.Redis) -> None:
+def test_entries_that_changed_between_preview_and_apply_are_skipped(redis_backend: RedisBackend,
+                                                                     r: redis.Redis) -> None:
     r.rpush("resque:failed", *[failure(i) for i in range(3000)])
-    ops = Ops(backend)
+    ops = Ops(redis_backend)
     preview = ops.preview("retry", JobFilter(states=FAILED))
     assert preview.count == 3000
     # meanwhile: one entry is retried by resque-web, one removed, and a new failure shifts every index
@@ -126,22 +114,23 @@ def test_entries_that_changed_between_preview_and_apply_are_skipped(backend: Red
     assert skipped == {str(preview.ids[10]), str(preview.ids[2500])}
     assert r.llen("resque:queue:q") == 2998 and not r.exists("resque:queue:new")
     assert r.lindex("resque:failed", 0) == failure(99999, queue="new").encode()
-    assert backend.count(JobFilter(states=FAILED), utcnow()) == 1
+    assert redis_backend.count(JobFilter(states=FAILED), utcnow()) == 1
 
 
-def test_merged_count_script_counts_as_the_listing_reads(backend: RedisBackend, r: redis.Redis) -> None:
+def test_merged_count_script_counts_as_the_listing_reads(redis_backend: RedisBackend, r: redis.Redis) -> None:
     r.rpush("resque:failed", *odd_failures())
     now = utcnow()
-    backend.enqueue_many([NewJob(NOOP, [i], queue=f"d{i % 2}", run_at=now + timedelta(seconds=600 * (i % 3) - 300))
+    redis_backend.enqueue_many([NewJob(NOOP, [i], queue=f"d{i % 2}",
+                                       run_at=now + timedelta(seconds=600 * (i % 3) - 300))
                           for i in range(12)])
     # resque-scheduler items: the queue last, not last, missing, and one that is not JSON
     ts = int(now.timestamp()) - 60
     r.rpush(f"resque:delayed:{ts}", '{"queue":"d0","class":"Archive","args":[]}', '{"class":"Archive","args":[1]}',
             '{"class":"Archive","args":[2],"queue":"d\\u0031"}', "garbage")
     r.zadd("resque:delayed_queue_schedule", {str(ts): ts})
-    counts = backend._counts(now)
+    counts = redis_backend._counts(now)
     by_listing: dict[tuple[str, str], int] = {}
-    view = backend._view(now)
+    view = redis_backend._view(now)
     for _pos, rec in view.walk(JobFilter(states=frozenset(JobState)), "id", None):
         key = (rec.job.queue or "", rec.job.state.value)
         by_listing[key] = by_listing.get(key, 0) + 1
@@ -149,7 +138,7 @@ def test_merged_count_script_counts_as_the_listing_reads(backend: RedisBackend, 
     assert by_script == by_listing
 
 
-def test_quick_readings_of_failure_entries_equal_the_full_ones(backend: RedisBackend, r: redis.Redis) -> None:
+def test_quick_readings_of_failure_entries_equal_the_full_ones(redis_backend: RedisBackend, r: redis.Redis) -> None:
     entries = odd_failures()
     for i, raw in enumerate(entries):
         full, slim = failed_rec("f", raw, i).slim(), failed_slim("f", raw, i)
@@ -158,29 +147,29 @@ def test_quick_readings_of_failure_entries_equal_the_full_ones(backend: RedisBac
     r.rpush("resque:failed", *entries)
     now = utcnow()
     for selection in (JobFilter(), JobFilter(queues=("q",)), JobFilter(states=FAILED | {JobState.FINISHED})):
-        quick = backend.error_groups(selection, now)
+        quick = redis_backend.error_groups(selection, now)
         # a filter that matches the same jobs but takes the general path
-        general = backend.error_groups(JobFilter(**{**selection.__dict__, "search": ""}), now)
+        general = redis_backend.error_groups(JobFilter(**{**selection.__dict__, "search": ""}), now)
         assert quick == general
         assert quick
 
 
-def test_class_filters_still_find_payloads_written_with_escapes(backend: RedisBackend, r: redis.Redis) -> None:
+def test_class_filters_still_find_payloads_written_with_escapes(redis_backend: RedisBackend, r: redis.Redis) -> None:
     r.rpush("resque:queue:q", '{"class":"\\u0041rchive","args":[1]}', '{"class":"Archive","args":[2]}',
             '{"class":"Other","args":[3]}', '{"class":"App\\/Mail","args":[4]}')
     r.sadd("resque:queues", "q")
     now = utcnow()
-    assert sorted(j.args[0] for j in backend.find(JobFilter(class_name="Archive"), now, limit=10).jobs) == [1, 2]
-    assert [j.args[0] for j in backend.find(JobFilter(class_name="App/Mail"), now, limit=10).jobs] == [4]
+    assert sorted(j.args[0] for j in redis_backend.find(JobFilter(class_name="Archive"), now, limit=10).jobs) == [1, 2]
+    assert [j.args[0] for j in redis_backend.find(JobFilter(class_name="App/Mail"), now, limit=10).jobs] == [4]
 
 
-def test_a_preview_searches_once_and_its_sample_comes_from_its_ids(backend: RedisBackend, r: redis.Redis) -> None:
+def test_a_preview_searches_once_and_its_sample_comes_from_its_ids(redis_backend: RedisBackend, r: redis.Redis) -> None:
     same = '{"class":"Newsletter","args":[7,"weekly"]}'
     r.rpush("resque:queue:mailers", *[same if i % 10 == 0 else f'{{"class":"Other","args":[{i}]}}'
                                       for i in range(3000)])
     r.sadd("resque:queues", "mailers")
-    spy = Spy(backend.client)
-    ops = Ops(backend)
+    spy = Spy(redis_backend.client)
+    ops = Ops(redis_backend)
     preview = ops.preview("dequeue", JobFilter(queues=("mailers",), class_name="Newsletter", args=(7, "weekly")))
     scans = [c for c in spy.calls if c[0] == "LRANGE"]
     assert preview.count == 300 and len(set(map(str, preview.ids))) == 1
@@ -192,20 +181,20 @@ def test_a_preview_searches_once_and_its_sample_comes_from_its_ids(backend: Redi
     assert r.llen("resque:queue:mailers") == 2700 and same.encode() not in r.lrange("resque:queue:mailers", 0, -1)
 
 
-def test_queue_names_are_read_without_counting(backend: RedisBackend, r: redis.Redis) -> None:
+def test_queue_names_are_read_without_counting(redis_backend: RedisBackend, r: redis.Redis) -> None:
     r.sadd("resque:queues", "a", "b")
-    backend.pause("c", utcnow())
-    ops = Ops(backend)
+    redis_backend.pause("c", utcnow())
+    ops = Ops(redis_backend)
     assert ops.queue_names() == ["a", "b", "c"]
 
 
-def test_stats_counts_live_workers_as_the_worker_list_does(backend: RedisBackend, r: redis.Redis) -> None:
+def test_stats_counts_live_workers_as_the_worker_list_does(redis_backend: RedisBackend, r: redis.Redis) -> None:
     from qadmin.job import WorkerInfo
 
     now = utcnow()
-    backend.register_worker(WorkerInfo(name="host:a pid:1", host="a", pid=1, queues=["q"], started_at=now,
+    redis_backend.register_worker(WorkerInfo(name="host:a pid:1", host="a", pid=1, queues=["q"], started_at=now,
                                        heartbeat_at=now))
-    backend.register_worker(WorkerInfo(name="host:b pid:2", host="b", pid=2, queues=["q"], started_at=now,
+    redis_backend.register_worker(WorkerInfo(name="host:b pid:2", host="b", pid=2, queues=["q"], started_at=now,
                                        heartbeat_at=now - timedelta(hours=3)))
     # Resque workers: one beating, one silent for an hour, each holding a job
     for rid, beat in (("web1:10:q", now), ("web2:11:q", now - timedelta(hours=1))):
@@ -214,9 +203,9 @@ def test_stats_counts_live_workers_as_the_worker_list_does(backend: RedisBackend
         r.set(f"resque:worker:{rid}", json.dumps({"queue": "q", "run_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                                                   "payload": {"class": "Archive", "args": [rid]}}))
     # holders of qadmin locks that never registered: one fresh, one expired
-    backend.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(2)])
-    backend.claim(["q"], "host:c pid:3", now, 3600, lambda j: True)
-    backend.claim(["q"], "host:d pid:4", now - timedelta(hours=5), 3600, lambda j: True)
-    listed = backend.workers(now)
+    redis_backend.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(2)])
+    redis_backend.claim(["q"], "host:c pid:3", now, 3600, lambda j: True)
+    redis_backend.claim(["q"], "host:d pid:4", now - timedelta(hours=5), 3600, lambda j: True)
+    listed = redis_backend.workers(now)
     assert len(listed) == 6 and 0 < sum(not w.stale for w in listed) < 6
-    assert backend.stats(now).workers == sum(not w.stale for w in listed)
+    assert redis_backend.stats(now).workers == sum(not w.stale for w in listed)

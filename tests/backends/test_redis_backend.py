@@ -1,4 +1,4 @@
-"""The Redis backend's own promises, beyond the shared contract: reliable reserve, guarded changes,
+"""The Redis redis_backend's own promises, beyond the shared contract: reliable reserve, guarded changes,
 windowed reads, bulk speed, pauses, namespaces. Real redis-server throughout."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -22,18 +22,6 @@ from tests.servers import free_port
 pytestmark = pytest.mark.redis
 NOOP = "qadmin.examples.noop"
 FAILED = frozenset({JobState.FAILED})
-
-
-@pytest.fixture
-def r(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
-
-
-@pytest.fixture
-def backend(redis_url: str) -> Iterator[RedisBackend]:
-    b = RedisBackend(redis_url, BackendOptions())
-    yield b
-    b.close()
 
 
 def failure(i: int, queue: str = "q", cls: str = "Archive") -> str:
@@ -79,22 +67,22 @@ def test_bad_settings_and_unreachable_servers_are_clear_errors() -> None:
 
 
 # --- reliable reserve ------------------------------------------------------------------------------
-def test_a_claim_moves_exactly_the_entry_and_leaves_unrunnable_ones_in_place(backend: RedisBackend,
+def test_a_claim_moves_exactly_the_entry_and_leaves_unrunnable_ones_in_place(redis_backend: RedisBackend,
                                                                              r: redis.Redis) -> None:
     r.rpush("resque:queue:q", '{"class":"Archive","args":[1]}', "not json")
     r.sadd("resque:queues", "q")
-    first = backend.enqueue(NewJob(NOOP, [1], queue="q"))
-    second = backend.enqueue(NewJob(NOOP, [2], queue="q"))
+    first = redis_backend.enqueue(NewJob(NOOP, [1], queue="q"))
+    second = redis_backend.enqueue(NewJob(NOOP, [2], queue="q"))
     head = r.lrange("resque:queue:q", 0, 1)
-    job = backend.claim(["q"], "w1", utcnow(), 3600, lambda j: j.class_name == NOOP)
+    job = redis_backend.claim(["q"], "w1", utcnow(), 3600, lambda j: j.class_name == NOOP)
     assert job is not None and job.id == first.id
     # the Ruby job and the broken entry are still at the head, in order; nothing was popped and re-pushed
     assert r.lrange("resque:queue:q", 0, -1)[:2] == head and r.llen("resque:queue:q") == 3
     assert r.zcard("resque:qadmin:locked") == 1
-    backend.release(job, "w1")
+    redis_backend.release(job, "w1")
     assert r.lrange("resque:queue:q", 0, 0)[0].decode() == job.raw  # back at the head, the same bytes
-    assert backend.claim(["q"], "w1", utcnow(), 3600, lambda j: j.class_name == NOOP).id == first.id
-    assert backend.claim(["q"], "w2", utcnow(), 3600, lambda j: j.class_name == NOOP).id == second.id
+    assert redis_backend.claim(["q"], "w1", utcnow(), 3600, lambda j: j.class_name == NOOP).id == first.id
+    assert redis_backend.claim(["q"], "w2", utcnow(), 3600, lambda j: j.class_name == NOOP).id == second.id
 
 
 def test_concurrent_claims_never_share_a_job(redis_url: str) -> None:
@@ -120,23 +108,23 @@ def test_concurrent_claims_never_share_a_job(redis_url: str) -> None:
     assert len(got) == 200 and len(set(got)) == 200
 
 
-def test_pause_keys_follow_resque_conventions(backend: RedisBackend, r: redis.Redis) -> None:
-    backend.enqueue(NewJob(NOOP, [], queue="a"))
-    ops = Ops(backend)
+def test_pause_keys_follow_resque_conventions(redis_backend: RedisBackend, r: redis.Redis) -> None:
+    redis_backend.enqueue(NewJob(NOOP, [], queue="a"))
+    ops = Ops(redis_backend)
     assert ops.pause("a") is True
     assert r.get("resque:pause:queue:a") == b"true"
-    assert backend.claim(["a"], "w", utcnow(), 3600, lambda j: True) is None
+    assert redis_backend.claim(["a"], "w", utcnow(), 3600, lambda j: True) is None
     ops.resume("a")
     # another tool paused every worker (Resque >= 2.3: value "true", case and spaces ignored)
     r.set("resque:pause-all-workers", " TRUE\n")
-    assert backend.paused() == ["*"] and backend.is_paused("a")
-    assert backend.claim(["*"], "w", utcnow(), 3600, lambda j: True) is None
-    assert backend.resume("*") is True and not r.exists("resque:pause-all-workers")
+    assert redis_backend.paused() == ["*"] and redis_backend.is_paused("a")
+    assert redis_backend.claim(["*"], "w", utcnow(), 3600, lambda j: True) is None
+    assert redis_backend.resume("*") is True and not r.exists("resque:pause-all-workers")
     # a queue paused by resque-pause, not by qadmin
     r.set("resque:pause:queue:a", "true")
-    assert backend.paused() == ["a"]
-    assert backend.stats(utcnow()).paused == ["a"]
-    assert backend.claim(["*"], "w", utcnow(), 3600, lambda j: True) is None
+    assert redis_backend.paused() == ["a"]
+    assert redis_backend.stats(utcnow()).paused == ["a"]
+    assert redis_backend.claim(["*"], "w", utcnow(), 3600, lambda j: True) is None
 
 
 # --- reading in windows ------------------------------------------------------------------------------
@@ -154,18 +142,18 @@ class Spy:
         client.execute_command = execute  # type: ignore[method-assign]
 
 
-def test_listings_read_windows_and_pages_are_gapless(backend: RedisBackend, r: redis.Redis) -> None:
+def test_listings_read_windows_and_pages_are_gapless(redis_backend: RedisBackend, r: redis.Redis) -> None:
     pipe = r.pipeline(transaction=False)
     pipe.rpush("resque:queue:big", *[f'{{"class":"Archive","args":[{i}]}}' for i in range(1234)])
     pipe.sadd("resque:queues", "big")
     pipe.rpush("resque:failed", *[failure(i) for i in range(777)])
     pipe.execute()
-    spy = Spy(backend.client)
+    spy = Spy(redis_backend.client)
     now = utcnow()
     seen: list[str] = []
     cursor = None
     while True:
-        page = backend.find(JobFilter(), now, limit=200, cursor=cursor)
+        page = redis_backend.find(JobFilter(), now, limit=200, cursor=cursor)
         seen.extend(str(j.id) for j in page.jobs)
         cursor = page.next_cursor
         if cursor is None:
@@ -173,17 +161,17 @@ def test_listings_read_windows_and_pages_are_gapless(backend: RedisBackend, r: r
     assert len(seen) == 1234 + 777 and len(set(seen)) == len(seen)
     lranges = [c for c in spy.calls if c[0] == "LRANGE"]
     assert lranges and all(c[3] != -1 and int(c[3]) - int(c[2]) < 1000 for c in lranges)
-    newest = backend.find(JobFilter(states=FAILED), now, limit=3, sort="-failed_at").jobs
+    newest = redis_backend.find(JobFilter(states=FAILED), now, limit=3, sort="-failed_at").jobs
     assert [j.args for j in newest] == [[776], [775], [774]]
-    assert backend.count(JobFilter(), now) == 1234 + 777
-    assert backend.count(JobFilter(class_name="Archive", args=(5,)), now) == 2
+    assert redis_backend.count(JobFilter(), now) == 1234 + 777
+    assert redis_backend.count(JobFilter(class_name="Archive", args=(5,)), now) == 2
 
 
-def test_a_verb_never_acts_on_an_entry_that_changed_since_it_was_listed(backend: RedisBackend,
+def test_a_verb_never_acts_on_an_entry_that_changed_since_it_was_listed(redis_backend: RedisBackend,
                                                                         r: redis.Redis) -> None:
-    backend.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(3)])
-    other = RedisBackend(str(backend.safe_url), BackendOptions())
-    ops = Ops(backend)
+    redis_backend.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(3)])
+    other = RedisBackend(str(redis_backend.safe_url), BackendOptions())
+    ops = Ops(redis_backend)
     preview = ops.preview("dequeue", JobFilter(queues=("q",), class_name=NOOP))
     assert preview.count == 3
     taken = other.claim(["q"], "w", utcnow(), 3600, lambda j: True)  # a worker takes the head meanwhile
@@ -194,16 +182,16 @@ def test_a_verb_never_acts_on_an_entry_that_changed_since_it_was_listed(backend:
 
 
 # --- bulk -----------------------------------------------------------------------------------------------
-def test_bulk_retry_of_100000_failed_jobs(backend: RedisBackend, r: redis.Redis) -> None:
+def test_bulk_retry_of_100000_failed_jobs(redis_backend: RedisBackend, r: redis.Redis) -> None:
     plant_failures(r, 100_000)
     started = time.monotonic()
-    result = Ops(backend).retry(JobFilter(states=FAILED))
+    result = Ops(redis_backend).retry(JobFilter(states=FAILED))
     elapsed = time.monotonic() - started
     print(f"\nbulk retry of 100,000 failed Resque jobs: {elapsed:.1f}s")  # a figure, never asserted
     assert (result.matched, result.changed) == (100_000, 100_000)
     assert r.llen("resque:queue:q") == 100_000 and r.llen("resque:failed") == 100_000
     assert r.lindex("resque:queue:q", 99_999) == b'{"class":"Archive","args":[99999]}'
-    assert backend.count(JobFilter(states=FAILED), utcnow()) == 0
+    assert redis_backend.count(JobFilter(states=FAILED), utcnow()) == 0
 
 
 def test_bulk_removals_shift_nothing_they_should_not(redis_url: str, r: redis.Redis) -> None:
@@ -224,48 +212,48 @@ def test_bulk_removals_shift_nothing_they_should_not(redis_url: str, r: redis.Re
 
 
 # --- stats and history -----------------------------------------------------------------------------------
-def test_stats_counters_throughput_and_oldest_pending(backend: RedisBackend, r: redis.Redis) -> None:
+def test_stats_counters_throughput_and_oldest_pending(redis_backend: RedisBackend, r: redis.Redis) -> None:
     r.rpush("resque:queue:php", '{"class":"My_Job","args":[{}],"id":"48816519aaa5034aeac8e18728917051",'
             '"queue_time":1795336967.270938}')
     r.sadd("resque:queues", "php")
     r.set("resque:stat:processed", 40)
     r.set("resque:stat:failed", 2)
-    backend.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(3)])
+    redis_backend.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(3)])
     now = utcnow()
     for i in range(3):
-        job = backend.claim(["q"], "w", now, 3600, lambda j: True)
+        job = redis_backend.claim(["q"], "w", now, 3600, lambda j: True)
         if i == 0:
-            backend.fail(job, "w", now, "RuntimeError: x", None)
+            redis_backend.fail(job, "w", now, "RuntimeError: x", None)
         else:
-            backend.complete(job, "w", now, 0.01)
-    st = backend.stats(now)
+            redis_backend.complete(job, "w", now, 0.01)
+    st = redis_backend.stats(now)
     assert (st.processed, st.failed) == (43, 3)
     assert st.queues["q"]["failed"] == 1 and st.queues["q"]["finished"] == 2 and st.queues["php"]["pending"] == 1
     assert st.oldest_pending_at is not None and st.oldest_pending_at.year == 2026
     minute, processed, failed = st.throughput[-1]
     assert (processed, failed) == (3, 1) and minute <= now
-    assert {q.name: q.counts["pending"] for q in backend.queues(now)}["php"] == 1
+    assert {q.name: q.counts["pending"] for q in redis_backend.queues(now)}["php"] == 1
 
 
-def test_counts_by_fast_path_equal_counts_by_scan(backend: RedisBackend, r: redis.Redis) -> None:
+def test_counts_by_fast_path_equal_counts_by_scan(redis_backend: RedisBackend, r: redis.Redis) -> None:
     plant_failures(r, 50)
-    backend.enqueue_many([NewJob(NOOP, [i], queue=f"q{i % 3}", run_at=utcnow() + timedelta(seconds=600 * (i % 2)))
+    redis_backend.enqueue_many([NewJob(NOOP, [i], queue=f"q{i % 3}", run_at=utcnow() + timedelta(seconds=600 * (i % 2)))
                           for i in range(30)])
     now = utcnow()
     for states in (frozenset(), FAILED, frozenset({JobState.PENDING, JobState.SCHEDULED})):
         for queues in ((), ("q1",), ("q",)):
-            fast = backend.count(JobFilter(states=states, queues=queues), now)
-            slow = sum(len(ids) for ids in backend.iter_ids(JobFilter(states=states, queues=queues), now))
+            fast = redis_backend.count(JobFilter(states=states, queues=queues), now)
+            slow = sum(len(ids) for ids in redis_backend.iter_ids(JobFilter(states=states, queues=queues), now))
             assert fast == slow, (states, queues)
 
 
-def test_audit_lives_in_private_keys(backend: RedisBackend, r: redis.Redis) -> None:
-    job = backend.enqueue(NewJob(NOOP, [], queue="q"))
-    ops = Ops(backend, actor="ann", face="cli")
+def test_audit_lives_in_private_keys(redis_backend: RedisBackend, r: redis.Redis) -> None:
+    job = redis_backend.enqueue(NewJob(NOOP, [], queue="q"))
+    ops = Ops(redis_backend, actor="ann", face="cli")
     ops.delete(JobFilter(ids=(job.id,)))
-    [entry] = backend.audit(5)
+    [entry] = redis_backend.audit(5)
     assert (entry.verb, entry.actor, entry.changed) == ("delete", "ann", 1)
-    assert [e.verb for e in backend.audit(5, job_id=job.id)] == ["delete"]
+    assert [e.verb for e in redis_backend.audit(5, job_id=job.id)] == ["delete"]
     assert r.smembers("resque:queues") == {b"q"}
     assert all(k.startswith(b"resque:qadmin:") for k in r.keys("*audit*"))
 
@@ -296,10 +284,10 @@ def test_a_sentinel_url_reaches_the_monitored_master(redis_server: Any, redis_ur
         RedisBackend("redis+sentinel://127.0.0.1:26379", BackendOptions())
 
 
-def test_the_demo_fills_redis_with_jobs_in_every_state(backend: RedisBackend) -> None:
+def test_the_demo_fills_redis_with_jobs_in_every_state(redis_backend: RedisBackend) -> None:
     from qadmin.demo import fill
 
-    counts = fill(backend)
+    counts = fill(redis_backend)
     assert all(counts[state] > 0 for state in ("pending", "scheduled", "locked", "failed", "finished")), counts
-    stale = backend.find(JobFilter(stale_only=True, states=frozenset({JobState.LOCKED})), utcnow(), limit=5).jobs
+    stale = redis_backend.find(JobFilter(stale_only=True, states=frozenset({JobState.LOCKED})), utcnow(), limit=5).jobs
     assert len(stale) == 1

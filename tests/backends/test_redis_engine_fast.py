@@ -11,7 +11,6 @@ import signal
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import redis
@@ -30,122 +29,111 @@ NOOP = "qadmin.examples.noop"
 HOUR = 3600.0
 
 
-@pytest.fixture
-def r(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
-
-
-@pytest.fixture
-def backend(redis_url: str) -> Iterator[RedisBackend]:
-    b = RedisBackend(redis_url, BackendOptions())
-    yield b
-    b.close()
-
-
 def only_noop(job) -> bool:
     return job.class_name == NOOP
 
 
 # --- claim_many / complete_and_claim ---------------------------------------------------------------
-def test_claim_many_takes_jobs_in_resque_order(backend: RedisBackend, r: redis.Redis) -> None:
-    b_jobs = [backend.enqueue(NewJob(NOOP, [f"b{i}"], queue="b")) for i in range(3)]
-    a_jobs = [backend.enqueue(NewJob(NOOP, [f"a{i}"], queue="a")) for i in range(3)]
-    got = backend.claim_many(["a", "b"], "w", utcnow(), HOUR, only_noop, 5)
+def test_claim_many_takes_jobs_in_resque_order(redis_backend: RedisBackend, r: redis.Redis) -> None:
+    b_jobs = [redis_backend.enqueue(NewJob(NOOP, [f"b{i}"], queue="b")) for i in range(3)]
+    a_jobs = [redis_backend.enqueue(NewJob(NOOP, [f"a{i}"], queue="a")) for i in range(3)]
+    got = redis_backend.claim_many(["a", "b"], "w", utcnow(), HOUR, only_noop, 5)
     assert [j.id for j in got] == [j.id for j in a_jobs + b_jobs[:2]]
     assert all(j.state is JobState.LOCKED and j.locked_by == "w" for j in got)
     assert r.zcard("resque:qadmin:locked") == 5 and r.llen("resque:queue:b") == 1
 
 
-def test_a_lock_written_in_lua_is_the_envelope_python_writes(backend: RedisBackend, r: redis.Redis) -> None:
+def test_a_lock_written_in_lua_is_the_envelope_python_writes(redis_backend: RedisBackend, r: redis.Redis) -> None:
     odd = 'quote" back\\ nl\n tab\t bell\x07 \x1f del\x7f slash/ é € 𝄞'
-    job = backend.enqueue(NewJob(NOOP, [odd], {"k": odd}, queue="q é"))
+    job = redis_backend.enqueue(NewJob(NOOP, [odd], {"k": odd}, queue="q é"))
     raw = r.lindex("resque:queue:q é", 0)
-    [got] = backend.claim_many(["q é"], "host:x pid:1", utcnow(), HOUR, only_noop, 1)
+    [got] = redis_backend.claim_many(["q é"], "host:x pid:1", utcnow(), HOUR, only_noop, 1)
     [member] = r.zrange("resque:qadmin:locked", 0, -1)
     env = json.loads(member)
     assert env["payload"].encode() == raw and got.id == job.id and got.args == [odd]
     assert member == envelope("host:x pid:1", None, "q é", env["locked_at"], env["n"], raw)
-    backend.complete(got, "host:x pid:1", utcnow(), 0.0)  # the envelope it remembered is the stored one
+    redis_backend.complete(got, "host:x pid:1", utcnow(), 0.0)  # the envelope it remembered is the stored one
     assert r.zcard("resque:qadmin:locked") == 0 and r.get("resque:stat:processed") == b"1"
 
 
-def test_claims_leave_undecodable_and_unknown_jobs_in_place(backend: RedisBackend, r: redis.Redis) -> None:
+def test_claims_leave_undecodable_and_unknown_jobs_in_place(redis_backend: RedisBackend, r: redis.Redis) -> None:
     # more than a usual read of entries this worker cannot run, before the ones it can
     foreign = [b"not json", b'{"class":"Archive","args":[1]}'] * 8
     r.rpush("resque:queue:q", *foreign)
     r.sadd("resque:queues", "q")
-    mine = [backend.enqueue(NewJob(NOOP, [i], queue="q")) for i in range(3)]
-    got = backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 2)
+    mine = [redis_backend.enqueue(NewJob(NOOP, [i], queue="q")) for i in range(3)]
+    got = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 2)
     assert [j.id for j in got] == [j.id for j in mine[:2]]
     # the fused path chooses from what it read last, and still asks can_run before each lock
     now = utcnow()
-    nothing = backend.complete_and_claim(got[0], "w", now, 0.01, ["q"], HOUR, lambda j: False, 2)
+    nothing = redis_backend.complete_and_claim(got[0], "w", now, 0.01, ["q"], HOUR, lambda j: False, 2)
     assert nothing == []
     assert r.lrange("resque:queue:q", 0, len(foreign) - 1) == foreign
-    left = backend.complete_and_claim(got[1], "w", now, 0.01, ["q"], HOUR, only_noop, 2)
+    left = redis_backend.complete_and_claim(got[1], "w", now, 0.01, ["q"], HOUR, only_noop, 2)
     assert [j.id for j in left] == [mine[2].id]
     assert r.lrange("resque:queue:q", 0, -1) == foreign
     assert r.get("resque:stat:processed") == b"2"
 
 
-def test_a_paused_queue_is_not_claimed_from_even_by_a_fused_claim(backend: RedisBackend, r: redis.Redis) -> None:
-    jobs = [backend.enqueue(NewJob(NOOP, [i], queue="q")) for i in range(3)]
-    [first] = backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 1)
+def test_a_paused_queue_is_not_claimed_from_even_by_a_fused_claim(redis_backend: RedisBackend, r: redis.Redis) -> None:
+    jobs = [redis_backend.enqueue(NewJob(NOOP, [i], queue="q")) for i in range(3)]
+    [first] = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 1)
     # read along with that claim: the next job would be chosen from it, but the queue is paused now
-    backend.pause("q", utcnow())
-    assert backend.complete_and_claim(first, "w", utcnow(), 0.01, ["q"], HOUR, only_noop, 1) == []
+    redis_backend.pause("q", utcnow())
+    assert redis_backend.complete_and_claim(first, "w", utcnow(), 0.01, ["q"], HOUR, only_noop, 1) == []
     assert r.llen("resque:queue:q") == 2 and r.zcard("resque:qadmin:locked") == 0
     r.set("resque:pause-all-workers", " TRUE ")
-    backend.resume("q")
-    assert backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 2) == []
+    redis_backend.resume("q")
+    assert redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 2) == []
     r.delete("resque:pause-all-workers")
-    assert [j.id for j in backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 2)] == [j.id for j in jobs[1:]]
+    again = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 2)
+    assert [j.id for j in again] == [j.id for j in jobs[1:]]
 
 
-def test_complete_and_claim_repeated_counts_the_job_once(backend: RedisBackend, r: redis.Redis) -> None:
+def test_complete_and_claim_repeated_counts_the_job_once(redis_backend: RedisBackend, r: redis.Redis) -> None:
     for i in range(3):
-        backend.enqueue(NewJob(NOOP, [i], queue="q"))
-    [job] = backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 1)
+        redis_backend.enqueue(NewJob(NOOP, [i], queue="q"))
+    [job] = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 1)
     now = utcnow()
-    first = backend.complete_and_claim(job, "w", now, 0.01, ["q"], HOUR, only_noop, 1)
+    first = redis_backend.complete_and_claim(job, "w", now, 0.01, ["q"], HOUR, only_noop, 1)
     # the worker repeats the call when the reply was lost (BackendUnavailable)
-    again = backend.complete_and_claim(job, "w", now, 0.01, ["q"], HOUR, only_noop, 1)
+    again = redis_backend.complete_and_claim(job, "w", now, 0.01, ["q"], HOUR, only_noop, 1)
     assert len(first) == 1 and len(again) == 1 and first[0].id != again[0].id
     assert r.get("resque:stat:processed") == b"1" and r.zcard("resque:qadmin:finished") == 1
-    backend.complete(first[0], "w", now, 0.01)
-    backend.complete(first[0], "w", now, 0.01)
+    redis_backend.complete(first[0], "w", now, 0.01)
+    redis_backend.complete(first[0], "w", now, 0.01)
     assert r.get("resque:stat:processed") == b"2" and r.zcard("resque:qadmin:finished") == 2
     assert r.zcard("resque:qadmin:locked") == 1 and r.llen("resque:queue:q") == 0
 
 
-def test_a_registered_workers_successes_are_written_once_by_its_next_call(backend: RedisBackend,
+def test_a_registered_workers_successes_are_written_once_by_its_next_call(redis_backend: RedisBackend,
                                                                           r: redis.Redis) -> None:
     now = utcnow()
-    backend.defer_successes = True
-    backend.register_worker(WorkerInfo(name="host:x pid:1", host="x", pid=1, queues=["q"], started_at=now,
+    redis_backend.defer_successes = True
+    redis_backend.register_worker(WorkerInfo(name="host:x pid:1", host="x", pid=1, queues=["q"], started_at=now,
                                        heartbeat_at=now))
     for i in range(6):
-        backend.enqueue(NewJob(NOOP, [i], queue="q"))
-    got = backend.claim_many(["q"], "host:x pid:1", now, HOUR, only_noop, 3)
+        redis_backend.enqueue(NewJob(NOOP, [i], queue="q"))
+    got = redis_backend.claim_many(["q"], "host:x pid:1", now, HOUR, only_noop, 3)
     for job in got[:2]:
-        backend.complete(job, "host:x pid:1", utcnow(), 0.0)
-        backend.complete(job, "host:x pid:1", utcnow(), 0.0)  # repeated: still counted once
+        redis_backend.complete(job, "host:x pid:1", utcnow(), 0.0)
+        redis_backend.complete(job, "host:x pid:1", utcnow(), 0.0)  # repeated: still counted once
     # the last of the batch goes with the next claim
-    more = backend.complete_and_claim(got[2], "host:x pid:1", utcnow(), 0.0, ["q"], HOUR, only_noop, 3)
+    more = redis_backend.complete_and_claim(got[2], "host:x pid:1", utcnow(), 0.0, ["q"], HOUR, only_noop, 3)
     assert r.get("resque:stat:processed") == b"3" and r.zcard("resque:qadmin:finished") == 3
     assert r.get("resque:stat:processed:x-qadmin:1:q") == b"3"
     assert [j.args for j in more] == [[3], [4], [5]]
-    backend.complete(more[0], "host:x pid:1", utcnow(), 0.0)
-    backend.heartbeat("host:x pid:1", utcnow(), None, None, 4, 0)  # writes what waits
+    redis_backend.complete(more[0], "host:x pid:1", utcnow(), 0.0)
+    redis_backend.heartbeat("host:x pid:1", utcnow(), None, None, 4, 0)  # writes what waits
     assert r.get("resque:stat:processed") == b"4" and r.zcard("resque:qadmin:locked") == 2
-    backend.fail(more[1], "host:x pid:1", utcnow(), "Boom: no", None)  # writes what waits first
+    redis_backend.fail(more[1], "host:x pid:1", utcnow(), "Boom: no", None)  # writes what waits first
     assert r.get("resque:stat:processed") == b"5" and r.zcard("resque:qadmin:finished") == 4
-    backend.complete(more[2], "host:x pid:1", utcnow(), 0.0)  # its last held job: written now
+    redis_backend.complete(more[2], "host:x pid:1", utcnow(), 0.0)  # its last held job: written now
     assert r.get("resque:stat:processed") == b"6"
-    backend.flush()
+    redis_backend.flush()
     assert r.get("resque:stat:processed") == b"6" and r.zcard("resque:qadmin:finished") == 5
     assert r.zcard("resque:qadmin:locked") == 0 and r.llen("resque:failed") == 1
-    backend.unregister_worker("host:x pid:1")
+    redis_backend.unregister_worker("host:x pid:1")
 
 
 def test_two_workers_with_stale_reads_never_take_the_same_job(redis_url: str) -> None:
@@ -172,69 +160,70 @@ def test_two_workers_with_stale_reads_never_take_the_same_job(redis_url: str) ->
         two.close()
 
 
-def test_refresh_lock_renews_and_release_many_gives_back_in_order(backend: RedisBackend, r: redis.Redis) -> None:
-    jobs = [backend.enqueue(NewJob(NOOP, [i], queue="q")) for i in range(4)]
-    got = backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 3)
+def test_refresh_lock_renews_and_release_many_gives_back_in_order(redis_backend: RedisBackend, r: redis.Redis) -> None:
+    jobs = [redis_backend.enqueue(NewJob(NOOP, [i], queue="q")) for i in range(4)]
+    got = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 3)
     later = utcnow() + timedelta(minutes=5)
-    assert backend.refresh_lock(got[0], "w", later)
-    assert backend.get(got[0].id, later).locked_at == later
-    backend.release_many(got[1:], "w")
+    assert redis_backend.refresh_lock(got[0], "w", later)
+    assert redis_backend.get(got[0].id, later).locked_at == later
+    redis_backend.release_many(got[1:], "w")
     assert [json.loads(x)["args"] for x in r.lrange("resque:queue:q", 0, -1)] == [[1], [2], [3]]
-    assert not backend.refresh_lock(got[1], "w", later)  # no longer held
-    backend.unlock([got[0].id], later)
-    assert not backend.refresh_lock(got[0], "w", later)
-    assert backend.claim(["q"], "w", utcnow(), HOUR, only_noop).id == jobs[0].id
+    assert not redis_backend.refresh_lock(got[1], "w", later)  # no longer held
+    redis_backend.unlock([got[0].id], later)
+    assert not redis_backend.refresh_lock(got[0], "w", later)
+    assert redis_backend.claim(["q"], "w", utcnow(), HOUR, only_noop).id == jobs[0].id
 
 
-def test_due_scheduled_jobs_and_expired_locks_are_still_claimed(backend: RedisBackend) -> None:
+def test_due_scheduled_jobs_and_expired_locks_are_still_claimed(redis_backend: RedisBackend) -> None:
     now = utcnow()
-    scheduled = backend.enqueue(NewJob(NOOP, ["later"], queue="q", run_at=now + timedelta(seconds=30)))
-    [mine] = [backend.enqueue(NewJob(NOOP, ["now"], queue="q"))]
-    assert [j.id for j in backend.claim_many(["*"], "w1", now, HOUR, only_noop, 5)] == [mine.id]
+    scheduled = redis_backend.enqueue(NewJob(NOOP, ["later"], queue="q", run_at=now + timedelta(seconds=30)))
+    [mine] = [redis_backend.enqueue(NewJob(NOOP, ["now"], queue="q"))]
+    assert [j.id for j in redis_backend.claim_many(["*"], "w1", now, HOUR, only_noop, 5)] == [mine.id]
     # an hour and more later: the scheduled job is due and w1's lock has expired
     later = now + timedelta(hours=2)
-    got = backend.claim_many(["*"], "w2", later, HOUR, only_noop, 5)
+    got = redis_backend.claim_many(["*"], "w2", later, HOUR, only_noop, 5)
     assert sorted(str(j.id) for j in got) == sorted([str(mine.id), str(scheduled.id)])
 
 
-def test_an_in_process_worker_records_every_outcome_once(backend: RedisBackend, r: redis.Redis,
+def test_an_in_process_worker_records_every_outcome_once(redis_backend: RedisBackend, r: redis.Redis,
                                                           tmp_path: Path) -> None:
     out = tmp_path / "ran.txt"
-    backend.enqueue_many([NewJob(RECORD, [str(out), f"job-{i}"], queue=("a", "b")[i % 3 == 0]) for i in range(50)])
+    redis_backend.enqueue_many([NewJob(RECORD, [str(out), f"job-{i}"], queue=("a", "b")[i % 3 == 0])
+                                for i in range(50)])
     for prefetch in (1, 4):
-        w = Worker(backend, WorkerOptions(queues=["a", "b"], burst=True, prefetch=prefetch, name=f"w{prefetch}"))
+        w = Worker(redis_backend, WorkerOptions(queues=["a", "b"], burst=True, prefetch=prefetch, name=f"w{prefetch}"))
         w.work()
         if prefetch == 1:
-            backend.enqueue_many([NewJob(RECORD, [str(out), f"more-{i}"], queue="b") for i in range(20)])
+            redis_backend.enqueue_many([NewJob(RECORD, [str(out), f"more-{i}"], queue="b") for i in range(20)])
     ran = Counter(lines(out))
     assert len(ran) == 70 and max(ran.values()) == 1
     assert r.get("resque:stat:processed") == b"70" and r.zcard("resque:qadmin:finished") == 70
     assert r.zcard("resque:qadmin:locked") == 0 and not r.keys("resque:worker:*")
 
 
-def test_scripts_are_loaded_again_after_the_server_forgot_them(backend: RedisBackend, r: redis.Redis) -> None:
-    backend.enqueue(NewJob(NOOP, [1], queue="q"))
+def test_scripts_are_loaded_again_after_the_server_forgot_them(redis_backend: RedisBackend, r: redis.Redis) -> None:
+    redis_backend.enqueue(NewJob(NOOP, [1], queue="q"))
     r.script_flush()
-    backend.enqueue(NewJob(NOOP, [2], queue="q"))
-    got = backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 1)
+    redis_backend.enqueue(NewJob(NOOP, [2], queue="q"))
+    got = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 1)
     r.script_flush()
-    more = backend.complete_and_claim(got[0], "w", utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
+    more = redis_backend.complete_and_claim(got[0], "w", utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
     assert [j.args for j in got + more] == [[1], [2]] and r.get("resque:stat:processed") == b"1"
 
 
 # --- enqueue ---------------------------------------------------------------------------------------
-def test_enqueue_many_stores_what_enqueue_stores(backend: RedisBackend, r: redis.Redis) -> None:
+def test_enqueue_many_stores_what_enqueue_stores(redis_backend: RedisBackend, r: redis.Redis) -> None:
     now = utcnow()
     news = [NewJob(NOOP, [i], {"k": "é"}, queue=("a", "b")[i % 2], max_attempts=3 if i == 4 else None)
             for i in range(6)]
     news.insert(3, NewJob(NOOP, ["later"], queue="a", run_at=now + timedelta(hours=1)))
     news.insert(5, NewJob(NOOP, ["once"], queue="b", unique="u1"))
-    ids = backend.enqueue_many(news)
+    ids = redis_backend.enqueue_many(news)
     assert len(ids) == len(news) == len(set(map(str, ids)))
     for new, job_id in zip(news, ids):
-        got = backend.get(job_id, now)
+        got = redis_backend.get(job_id, now)
         assert (got.class_name, got.args, got.queue) == (new.class_name, new.args, new.queue)
-    one = backend.enqueue(NewJob(NOOP, [0], {"k": "é"}, queue="a"))
+    one = redis_backend.enqueue(NewJob(NOOP, [0], {"k": "é"}, queue="a"))
     raw_many = json.loads(r.lindex("resque:queue:a", 0))
     raw_one = json.loads(r.lindex("resque:queue:a", -1))
     assert raw_many.pop("enqueued_at") and raw_one.pop("enqueued_at")
@@ -242,7 +231,7 @@ def test_enqueue_many_stores_what_enqueue_stores(backend: RedisBackend, r: redis
     assert r.lindex("resque:queue:a", -1).decode() == one.raw
     assert [json.loads(x)["args"] for x in r.lrange("resque:queue:b", 0, -1)] == [[1], [3], ["once"], [5]]
     assert r.smembers("resque:queues") == {b"a", b"b"}
-    assert backend.enqueue_many([NewJob(NOOP, ["once"], queue="b", unique="u1")]) == [ids[5]]
+    assert redis_backend.enqueue_many([NewJob(NOOP, ["once"], queue="b", unique="u1")]) == [ids[5]]
 
 
 # --- real worker processes -------------------------------------------------------------------------
