@@ -55,7 +55,22 @@ async def settle(pilot: Any, done: Callable[[QadminApp], bool] = lambda app: Tru
 
 
 async def overview(pilot: Any) -> None:
-    await settle(pilot, lambda app: bool(app.screen.query_one("#queues").row_count))
+    await settle(pilot, _queues_laid_out)
+    # and painted at those widths before the picture is taken
+    pilot.app.screen.query_one("#queues").refresh(layout=True)
+    await pilot.pause()
+    await pilot.pause()
+
+
+def _queues_laid_out(app: QadminApp) -> bool:
+    """Rows are in and the QUEUE column has grown to its longest name: a DataTable widens its
+    columns on a later refresh than the one that adds the rows, and a loaded machine once caught
+    the snapshot in between (names cut to the header's width)."""
+    table = app.screen.query_one("#queues")
+    if not table.row_count:
+        return False
+    names = [str(table.get_cell_at((row, 0))) for row in range(table.row_count)]
+    return table.columns["queue"].content_width >= max(len(name) for name in names)
 
 
 async def failed_jobs(pilot: Any) -> None:

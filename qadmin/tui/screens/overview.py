@@ -114,7 +114,7 @@ class OverviewScreen(QadminScreen):
         table = self.query_one("#queues", DataTable)
         app = self.app
         current = self.current_queue
-        table.clear()
+        rows: dict[str, list[object]] = {}
         for name, counts in stats.queues.items():
             cells: list[object] = [Text(name or "(none)", style="bold")]
             for state in STATE_COLUMNS:
@@ -124,7 +124,18 @@ class OverviewScreen(QadminScreen):
                 cells.append(Text(str(n), style=style, justify="right"))
             paused = name in stats.paused
             cells.append(Text("paused", style=theme_style(app, "text-warning", bold=True)) if paused else "")
-            table.add_row(*cells, key=name)
+            rows[name] = cells
+        if [key.value for key in table.rows] == list(rows):
+            # the same queues: update the cells in place, so a refresh neither flickers nor shows
+            # the table between a clear and its next layout (columns back at their headers' width)
+            columns = list(table.columns)
+            for name, cells in rows.items():
+                for column, value in zip(columns, cells):
+                    table.update_cell(name, column, value, update_width=True)
+        else:
+            table.clear()
+            for name, cells in rows.items():
+                table.add_row(*cells, key=name)
         if current is not None and current in stats.queues:
             table.move_cursor(row=list(stats.queues).index(current), animate=False)
 
