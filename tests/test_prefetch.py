@@ -2,7 +2,8 @@
 kept: nothing runs twice, a stopping worker gives back what it did not run, and a killed
 worker's prefetched jobs are stale locks, recovered like any other.
 
-Real worker processes on real databases; nothing here asserts a duration.
+Real worker processes on every backend (SQLite, PostgreSQL, Redis); nothing here asserts a
+duration.
 """
 
 from __future__ import annotations
@@ -24,20 +25,25 @@ from tests.test_worker_processes import RECORD, SLEEP_RECORD, assert_clean, clie
 __all__ = ["procs"]  # the fixture, shared with the worker process tests
 
 
-def test_prefetching_workers_run_each_job_exactly_once(sql_url: str, tmp_path: Path, procs) -> None:
+def test_prefetching_workers_run_each_job_exactly_once(any_url: str, tmp_path: Path, procs) -> None:
+    two_prefetching_workers_run_each_job_once(any_url, tmp_path, procs)
+
+
+def two_prefetching_workers_run_each_job_once(url: str, tmp_path: Path, procs, *options: str) -> None:
+    """600 jobs on two queues, two workers claiming 10 at a time: every job runs, none twice."""
     out = tmp_path / "ran.txt"
-    with client(sql_url) as c:
+    with client(url) as c:
         c.enqueue_many(NewJob(RECORD, [str(out), f"job-{i}"], queue=("a", "b")[i % 2]) for i in range(600))
-    p = procs(sql_url)
+    p = procs(url)
     for _ in range(2):
-        p.start("worker", "--burst", "--sleep", "0.2", "--prefetch", "10")
+        p.start("worker", "--burst", "--sleep", "0.2", "--prefetch", "10", *options)
     p.wait_all(timeout=120)
     ran = Counter(lines(out))
     assert len(ran) == 600, f"{600 - len(ran)} jobs never ran\n{p.logs()}"
     assert [t for t, n in ran.items() if n > 1] == [], "jobs ran twice"
     assert all(proc.returncode == 0 for proc, _ in p.started), p.logs()
     assert_clean(p.logs())
-    assert count(sql_url, "pending", "scheduled", "locked", "failed") == 0
+    assert count(url, "pending", "scheduled", "locked", "failed") == 0
 
 
 def _first_slow_then_quick(url: str, out: Path) -> None:
@@ -47,27 +53,27 @@ def _first_slow_then_quick(url: str, out: Path) -> None:
             c.enqueue(RECORD, str(out), f"next-{i}", queue="q", priority=1)
 
 
-def test_sigterm_gives_back_the_prefetched_jobs_it_did_not_run(sql_url: str, tmp_path: Path, procs) -> None:
+def test_sigterm_gives_back_the_prefetched_jobs_it_did_not_run(any_url: str, tmp_path: Path, procs) -> None:
     out = tmp_path / "ran.txt"
-    _first_slow_then_quick(sql_url, out)
-    p = procs(sql_url)
+    _first_slow_then_quick(any_url, out)
+    p = procs(any_url)
     worker = p.start("worker", "--sleep", "0.1", "--prefetch", "5")
-    wait_for(lambda: count(sql_url, "locked") == 5, 30, "the worker to lock all five jobs", p.logs)
+    wait_for(lambda: count(any_url, "locked") == 5, 30, "the worker to lock all five jobs", p.logs)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0, p.logs()
     assert lines(out) == ["first"], p.logs()
-    assert count(sql_url, "locked") == 0
-    assert count(sql_url, "pending") == 4
-    assert count(sql_url, "finished") == 1
+    assert count(any_url, "locked") == 0
+    assert count(any_url, "pending") == 4
+    assert count(any_url, "finished") == 1
 
 
-def test_a_killed_prefetching_workers_jobs_are_recovered_by_unlock_stale(sqlite_url: str, tmp_path: Path,
+def test_a_killed_prefetching_workers_jobs_are_recovered_by_unlock_stale(any_url: str, tmp_path: Path,
                                                                           procs) -> None:
     out = tmp_path / "ran.txt"
-    _first_slow_then_quick(sqlite_url, out)
-    p = procs(sqlite_url)
+    _first_slow_then_quick(any_url, out)
+    p = procs(any_url)
     worker = p.start("worker", "--sleep", "0.1", "--prefetch", "5")
-    wait_for(lambda: count(sqlite_url, "locked") == 5, 30, "the worker to lock all five jobs", p.logs)
+    wait_for(lambda: count(any_url, "locked") == 5, 30, "the worker to lock all five jobs", p.logs)
     worker.send_signal(signal.SIGKILL)
     worker.wait(10)
     # held by a dead process: nothing else takes them until they are unlocked
@@ -78,7 +84,7 @@ def test_a_killed_prefetching_workers_jobs_are_recovered_by_unlock_stale(sqlite_
     assert json.loads(done.stdout)["changed"] == 5
     assert p.run("worker", "--burst", "--sleep", "0.1", "--prefetch", "3").returncode == 0
     assert sorted(lines(out)) == ["first", "next-0", "next-1", "next-2", "next-3"]
-    assert count(sqlite_url, "pending", "locked", "failed") == 0
+    assert count(any_url, "pending", "locked", "failed") == 0
 
 
 def test_a_prefetched_job_whose_lock_was_lost_is_not_run(sqlite_url: str, tmp_path: Path, monkeypatch) -> None:

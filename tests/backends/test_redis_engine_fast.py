@@ -21,7 +21,8 @@ from qadmin.backends.redis import RedisBackend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, WorkerInfo, utcnow
 from qadmin.worker import Worker, WorkerOptions
-from tests.test_worker_processes import RECORD, SLEEP_RECORD, assert_clean, client, count, lines, procs, wait_for
+from tests.test_prefetch import two_prefetching_workers_run_each_job_once
+from tests.test_worker_processes import RECORD, client, count, lines, procs, wait_for
 
 __all__ = ["procs"]  # the fixture, shared with the worker process tests
 pytestmark = pytest.mark.redis
@@ -235,61 +236,8 @@ def test_enqueue_many_stores_what_enqueue_stores(redis_backend: RedisBackend, r:
 
 
 # --- real worker processes -------------------------------------------------------------------------
-@pytest.mark.parametrize("acks", [[], ["--defer-acks"]], ids=["acks-each", "defer-acks"])
-def test_prefetching_workers_run_each_job_exactly_once(redis_url: str, tmp_path: Path, procs, acks) -> None:
-    out = tmp_path / "ran.txt"
-    with client(redis_url) as c:
-        c.enqueue_many(NewJob(RECORD, [str(out), f"job-{i}"], queue=("a", "b")[i % 2]) for i in range(600))
-    p = procs(redis_url)
-    for _ in range(2):
-        p.start("worker", "--burst", "--sleep", "0.2", "--prefetch", "10", *acks)
-    p.wait_all(timeout=120)
-    ran = Counter(lines(out))
-    assert len(ran) == 600, f"{600 - len(ran)} jobs never ran\n{p.logs()}"
-    assert [t for t, n in ran.items() if n > 1] == [], "jobs ran twice"
-    assert all(proc.returncode == 0 for proc, _ in p.started), p.logs()
-    assert_clean(p.logs())
-    assert count(redis_url, "pending", "scheduled", "locked", "failed") == 0
-
-
-def _first_slow_then_quick(url: str, out: Path) -> None:
-    with client(url) as c:
-        c.enqueue(SLEEP_RECORD, str(out), "first", 3.0, queue="q")
-        for i in range(4):
-            c.enqueue(RECORD, str(out), f"next-{i}", queue="q")
-
-
-def test_sigterm_gives_back_the_prefetched_jobs_it_did_not_run(redis_url: str, tmp_path: Path, procs) -> None:
-    out = tmp_path / "ran.txt"
-    _first_slow_then_quick(redis_url, out)
-    p = procs(redis_url)
-    worker = p.start("worker", "--sleep", "0.1", "--prefetch", "5")
-    wait_for(lambda: count(redis_url, "locked") == 5, 30, "the worker to lock all five jobs", p.logs)
-    worker.send_signal(signal.SIGTERM)
-    assert worker.wait(30) == 0, p.logs()
-    assert lines(out) == ["first"], p.logs()
-    assert count(redis_url, "locked") == 0
-    assert count(redis_url, "pending") == 4
-    assert count(redis_url, "finished") == 1
-
-
-def test_a_killed_prefetching_worker_loses_nothing(redis_url: str, tmp_path: Path, procs) -> None:
-    out = tmp_path / "ran.txt"
-    _first_slow_then_quick(redis_url, out)
-    p = procs(redis_url)
-    worker = p.start("worker", "--sleep", "0.1", "--prefetch", "5")
-    wait_for(lambda: count(redis_url, "locked") == 5, 30, "the worker to lock all five jobs", p.logs)
-    worker.send_signal(signal.SIGKILL)
-    worker.wait(10)
-    # held by a dead process: nothing else takes them until they are unlocked
-    assert p.run("worker", "--burst", "--sleep", "0.1").returncode == 0
-    assert lines(out) == []
-    done = p.run("unlock", "--stale", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["changed"] == 5
-    assert p.run("worker", "--burst", "--sleep", "0.1", "--prefetch", "3").returncode == 0
-    assert sorted(lines(out)) == ["first", "next-0", "next-1", "next-2", "next-3"]
-    assert count(redis_url, "pending", "locked", "failed") == 0
+def test_workers_deferring_acks_run_each_job_exactly_once(redis_url: str, tmp_path: Path, procs) -> None:
+    two_prefetching_workers_run_each_job_once(redis_url, tmp_path, procs, "--defer-acks")
 
 
 @pytest.mark.parametrize(("acks", "may_rerun"), [([], 1), (["--defer-acks"], 101)], ids=["acks-each", "defer-acks"])
