@@ -48,7 +48,7 @@ class ClaimStatements:
                 # without statistics SQLite takes `failed_at IS NULL` (and `queue IN …`) for
                 # selective terms and sorts all they find; told they are not, it walks the claim
                 # index in claim order and stops at the first runnable rows
-                live = sa.func.likely(live)
+                live = dialect.likelihood(self.engine, live, 0.9375)
         return sa.and_(
             sa.or_(
                 sa.and_(sa.or_(t.c.run_at.is_(None), t.c.run_at <= now),
@@ -65,7 +65,7 @@ class ClaimStatements:
         conditions = [self.ready(for_scan=True, by_queue=queues), json_handler(dialect.as_text(self.engine, t.c.handler))]
         if queues:
             in_queues = t.c.queue.in_(sa.bindparam("queues", expanding=True))
-            conditions.append(sa.func.likely(in_queues) if self.kind == "sqlite" and self.has_claim_index
+            conditions.append(dialect.likelihood(self.engine, in_queues, 0.9375) if self.has_claim_index
                               else in_queues)
         if skip:
             conditions.append(t.c.id.not_in(sa.bindparam("skip", expanding=True)))
