@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -35,8 +36,10 @@ if TYPE_CHECKING:
 #: (delayed_job reads 5)
 READ_AHEAD = (10, 100)
 #: entries read and offered to the lock beyond the jobs wanted, in case another worker takes some
-#: first (doubled on each retry of a claim)
+#: first (doubled on each retry of a claim); offered only for CONTENDED seconds after a claim lost
+#: one: a worker alone on its queues would read, send and parse them on every call for nothing
 SPARES = 2
+CONTENDED = 1.0
 #: seconds between a worker's reads of what changes rarely (see the module docstring)
 HOUSEKEEPING = 1.0
 #: script calls a claim makes at most before it reads further down the queues
@@ -74,6 +77,13 @@ class _Claimer:
     skipped: int = 0
     read_at: float = float("-inf")
     checked_at: float = float("-inf")
+    #: when a call last failed to lock an entry it offered (another worker took it first)
+    lost_at: float = float("-inf")
+    #: what every call of this worker sends alike, built once (`_claim_call`): its Resque id, the
+    #: keys, and per queue the starts of its envelopes and worker:RID values; and run_at (whole
+    #: seconds) with the second it is for
+    fixed: tuple[Any, ...] | None = None
+    run_at: tuple[int, str] = (-1, "")
 
     def set_names(self, names: list[str], keys: Keys) -> None:
         if names == self.names and self.keys:
@@ -82,6 +92,7 @@ class _Claimer:
         self.keys = [k for name in names for k in (keys.queue(name), keys.pause(name))]
         self.index = {name: i + 1 for i, name in enumerate(names)}
         self.windows = []
+        self.fixed = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,19 @@ class _Done:
     score: float
     tkey: str
     at: float
+
+
+# Nonces keep equal payloads apart in the locked and finished sets; they need to differ, not to be
+# secret. A private generator (reseeded from os.urandom in a forked child, so that the worker
+# processes of a supervisor draw apart) spares the worker a getrandom() system call or two a job,
+# and cannot be reseeded by job code that calls random.seed().
+_rng = random.Random()
+if hasattr(os, "register_at_fork"):  # POSIX: where a worker can fork
+    os.register_at_fork(after_in_child=_rng.seed)
+
+
+def _nonce() -> str:
+    return f"{_rng.getrandbits(32):08x}"
 
 
 class EngineMixin:
@@ -310,8 +334,9 @@ class EngineMixin:
         for attempt in range(CALLS_PER_CLAIM):
             want = limit - len(jobs)
             # more spares on each retry: the entries offered before were taken by other workers
-            picks = self._picks(c, can_run, skip, tried, want + (SPARES << attempt)) if want > 0 else []
-            per = min(limit + (SPARES << attempt) + c.skipped, READ_AHEAD[1])
+            spares = SPARES << attempt if attempt or time.monotonic() - c.lost_at < CONTENDED else 0
+            picks = self._picks(c, can_run, skip, tried, want + spares) if want > 0 else []
+            per = min(limit + spares + c.skipped, READ_AHEAD[1])
             got, paused_all = self._claim_call(c, worker, rid, now, picks, want, per, dones)
             self._settle(worker, dones)
             dones = []
@@ -409,33 +434,37 @@ class EngineMixin:
                     picks: list[Rec], want: int, per: int, dones: Sequence[_Done]) -> tuple[list[Job], bool]:
         """One call of `claim.lua`: the outcomes in `dones`, locks on `picks` (at most `want`), and
         a read of `per` entries from the heads of the queues, kept in `c` for the next claim."""
-        k = self.keys
+        if c.fixed is None or c.fixed[0] != rid:
+            k = self.keys
+            env_head = '{"worker":' + dumps(worker) + ',"rid":' + dumps(rid) + ',"queue":'
+            c.fixed = (rid, [k.locked, k.pause_all, k.worker(rid or ""), k.finished, k.processed,
+                             k.stat("processed", rid or ""), k.unique, *c.keys],
+                       [(env_head + quoted, '{"queue":' + quoted + ',"run_at":') for quoted in map(dumps, c.names)])
+        _rid, keys, heads = c.fixed
+        if dones:
+            keys = keys + [d.tkey for d in dones]
         at = epoch(now)
-        locked_at = iso(now) or ""
-        keys = [k.locked, k.pause_all, k.worker(rid or ""), k.finished, k.processed, k.stat("processed", rid or ""),
-                k.unique, *c.keys, *(d.tkey for d in dones)]
-        run_at = dumps(iso_z(now))
+        if c.run_at[0] != int(at):
+            c.run_at = (int(at), dumps(iso_z(now)) + ',"payload":')
+        run_at = c.run_at[1]
         args: list[Any] = [at, f"({at - self.options.finished_retention}", FINISHED_CAP, "1" if rid is not None else "",
                            want, per, len(c.names), len(dones)]
-        env_head = '{"worker":' + dumps(worker) + ',"rid":' + dumps(rid) + ',"queue":'
-        env_tail = ',"locked_at":' + dumps(locked_at) + ',"n":"'
-        for name in c.names:
-            quoted = dumps(name)
-            args += [env_head + quoted + env_tail, '{"queue":' + quoted + ',"run_at":' + run_at + ',"payload":']
+        env_tail = ',"locked_at":' + dumps(iso(now) or "") + ',"n":"'
+        for env_head, wjson_head in heads:
+            args += [env_head + env_tail, wjson_head + run_at]
         for d in dones:
             args += [d.env, d.record, d.score, d.wjson or "", d.unique or "", d.job_id]
-        nonces = os.urandom(4 * len(picks)).hex()
-        for n, rec in enumerate(picks):
-            args += [c.index[rec.job.queue], rec.raw, nonces[8 * n:8 * n + 8]]
+        for rec in picks:
+            args += [c.index[rec.job.queue], rec.raw, _nonce()]
         _completed, envs, paused_all, windows = self._script(self._claim_script, keys, args)
         got: list[Job] = []
         for rec, env in zip(picks, envs):
             if not env:
+                c.lost_at = time.monotonic()
                 continue
             wjson = None
             if rid is not None and not got:
-                wjson = '{"queue":' + dumps(rec.job.queue) + ',"run_at":' + run_at + ',"payload":' + \
-                    rec.raw.decode("utf-8") + "}"
+                wjson = heads[c.index[rec.job.queue] - 1][1] + run_at + rec.raw.decode("utf-8") + "}"
             self._decoded.pop((rec.job.queue, rec.raw), None)
             job = replace(rec.job, state=JobState.LOCKED, locked_at=now, locked_by=worker, stale=False)
             self._held[(worker, str(job.id))] = (env, wjson)
@@ -478,7 +507,7 @@ class EngineMixin:
               guard: tuple[str, list[Any], list[Any]]) -> Job | None:
         payload = rec.payload or rec.raw
         queue = rec.job.queue or ""
-        env = envelope(worker, rid, queue, iso(now) or "", os.urandom(4).hex(), payload)
+        env = envelope(worker, rid, queue, iso(now) or "", _nonce(), payload)
         steps = [guard, ("ZADD", [self.keys.locked], [epoch(now), env])]
         wjson = None
         if rid is not None:
@@ -537,7 +566,7 @@ class EngineMixin:
             return None
         env, wjson = held
         record = dumps({"finished_at": iso(now), "queue": job.queue, "worker": worker, "runtime": round(runtime, 6),
-                        "attempts": job.attempts, "n": os.urandom(4).hex(),
+                        "attempts": job.attempts, "n": _nonce(),
                         "payload": self._payload_of(job, env).decode("utf-8")})
         unique = job.meta.get("unique")
         at = epoch(now)
@@ -642,7 +671,7 @@ class EngineMixin:
         payload = self._payload_of(job, env)
         rid = self._rid(worker)
         record = dumps({"finished_at": iso(now), "queue": job.queue, "worker": worker, "runtime": round(runtime, 6),
-                        "attempts": job.attempts, "n": os.urandom(4).hex(), "payload": payload.decode("utf-8")})
+                        "attempts": job.attempts, "n": _nonce(), "payload": payload.decode("utf-8")})
         release: list[tuple[str, list[Any], list[Any]]] = []
         if job.meta.get("unique") is not None:
             release.append(("HDELEQ", [self.keys.unique], [job.meta["unique"], str(job.id)]))

@@ -33,6 +33,8 @@ end
 
 local recorded = 0
 local base = 8 + 2 * nq
+-- worker:RID values of recorded jobs, cleared after the locks unless a lock wrote the key anew
+local ended = {}
 for d = 1, nd do
   local at = base + 6 * (d - 1)
   local env, record, score, wjson, unique, job_id =
@@ -44,10 +46,12 @@ for d = 1, nd do
     end
     redis.call('ZADD', KEYS[4], score, record)
     local tkey = KEYS[7 + 2 * nq + d]
-    redis.call('HINCRBY', tkey, 'processed', 1)
-    redis.call('EXPIRE', tkey, 7200)
-    if has_rid and wjson ~= '' and redis.call('GET', wkey) == wjson then
-      redis.call('DEL', wkey)
+    -- every writer of a minute's hash sets its expiry with its first count
+    if redis.call('HINCRBY', tkey, 'processed', 1) == 1 then
+      redis.call('EXPIRE', tkey, 7200)
+    end
+    if has_rid and wjson ~= '' then
+      ended[#ended + 1] = wjson
     end
   end
 end
@@ -79,8 +83,10 @@ end
 -- and entries move deeper only when jobs are pushed back at the head (releases, unlocks). It is
 -- looked for only that near the head: when another worker took it, an unbounded LREM would walk the
 -- whole queue to find nothing, on every such miss, which made two workers on a big queue slower
--- than one. LPOS needs Redis 6.0.6; an older server lets LREM search as before.
-local NEAR_HEAD = 1000
+-- than one (and a bound of 1000 still cost two workers ~9 us a miss, a miss or so a job). One pushed
+-- deeper meanwhile is not lost: this claim counts it as taken, and a later read finds it.
+-- LPOS needs Redis 6.0.6; an older server lets LREM search as before.
+local NEAR_HEAD = 128
 local lpos_works = true
 local function near_head(key, payload)
   if lpos_works then
@@ -113,6 +119,15 @@ while i + 2 <= #ARGV and got < wanted do
   end
   results[#results + 1] = ok
   i = i + 3
+end
+if #ended > 0 and not (has_rid and got > 0) then
+  local current = redis.call('GET', wkey)
+  for _, wjson in ipairs(ended) do
+    if current == wjson then
+      redis.call('DEL', wkey)
+      break
+    end
+  end
 end
 
 local windows = {}
