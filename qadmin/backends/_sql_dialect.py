@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import time
@@ -9,6 +10,8 @@ from typing import Any, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import event
+
+from qadmin.backends import _sql_writelock
 
 
 #: how long a SQLite statement waits for another process's lock before failing
@@ -91,7 +94,8 @@ def begin_immediate(dbapi_conn: Any) -> None:
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries, far longer than
     a claim holds the lock: a second worker process would spend its time asleep. Polling from
     Python every 0.1–1 ms hands the lock over as soon as it is free; the busy timeout is off
-    while polling only, so statements elsewhere keep SQLite's full timeout."""
+    while polling only, so statements elsewhere keep SQLite's full timeout. qadmin's own writers
+    queue for `write_lock` first and seldom meet here: the polling is for other writers."""
     import sqlite3
 
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
@@ -109,6 +113,15 @@ def begin_immediate(dbapi_conn: Any) -> None:
             pause = min(pause * 1.5, 0.001)
     finally:
         dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def write_lock(engine: sa.Engine) -> Any:
+    """Held around a whole write transaction (BEGIN IMMEDIATE to COMMIT): qadmin's writers to one
+    SQLite file queue for it in the kernel (`_sql_writelock`); nothing to hold elsewhere."""
+    database = sqlite_file(engine)
+    if database is None:
+        return contextlib.nullcontext()
+    return _sql_writelock.for_file(database).held()
 
 
 def lenient_text(data: bytes) -> str:

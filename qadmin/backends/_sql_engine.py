@@ -5,11 +5,14 @@ and row decoding."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from itertools import chain
 from typing import Any, Callable, Iterator, Sequence
 
 import sqlalchemy as sa
@@ -32,6 +35,12 @@ FLUSH_INTERVAL = 1.0
 
 
 class SqlEngine:
+    #: SQLite: runnable jobs a claim decodes beyond those it wants, as many as the last claim
+    #: found taken. Two workers take turns at the write lock, each reading its candidates while
+    #: the other is locking the first of them: with a spare decoded beforehand, losing that row
+    #: costs one UPDATE under the lock, not the next row's decoding there
+    _claim_spare = 0
+
     def _layout(self) -> _InsertLayout:
         t = self._jobs()
         layout = self.__dict__.get("_insert_layout")
@@ -59,9 +68,9 @@ class SqlEngine:
                 # round trip, and little of the client's time
                 layout = self._layout()
                 row = layout.driver_row(values)
-                with self._hot() as (_conn, raw):
+                with self._hot() as (conn, raw):
                     try:
-                        job_id = raw.execute(layout.pg_sql, row, prepare=True).fetchone()[0]
+                        job_id = _pg_insert(conn, raw, layout, row)
                     except Exception as exc:
                         raise _wrapped(layout.pg_sql, row, exc) from exc
             else:
@@ -109,17 +118,17 @@ class SqlEngine:
             return self.get(job_id, now)
         stored = dict.fromkeys(self._layout().all_columns)
         for name, value in values.items():
-            if isinstance(value, datetime):
+            if isinstance(value, datetime) and value.tzinfo is not timezone.utc:
                 value = _as_utc(value)
             stored[name] = value
         stored["id"] = job_id
         return self._to_job(_Row(stored), now, set())
 
     def enqueue_many(self, news: Sequence[NewJob], now: datetime | None = None) -> list[JobId]:
-        """Plain jobs in one statement per batch, straight on the driver: SQLite `executemany`
-        in one write transaction (its ids are consecutive there), PostgreSQL one INSERT from
-        arrays (`unnest`), its ids from RETURNING. Unique jobs one by one, as `enqueue` does
-        them. Ids come back in the order of `news`."""
+        """Plain jobs in few statements, straight on the driver: SQLite INSERTs of many rows
+        each in one write transaction (its ids are consecutive there), PostgreSQL one INSERT
+        from arrays (`unnest`), its ids from RETURNING. Unique jobs one by one, as `enqueue`
+        does them. Ids come back in the order of `news`."""
         from qadmin.job import utcnow
 
         now = now or utcnow()
@@ -141,9 +150,17 @@ class SqlEngine:
 
     def _insert_many_sqlite(self, layout: _InsertLayout, news: Sequence[NewJob], now: datetime) -> list[JobId]:
         rows = layout.driver_rows(news, now)
+        per, multi_sql = layout.multi_rows, layout.multi_sql
+        whole = len(rows) - len(rows) % per
         with self._hot() as (conn, raw), _begun(conn, on_driver=True):
             try:
-                raw.executemany(layout.sql, rows)
+                # many rows per statement: a statement's own work (and the sqlite_sequence
+                # update of an AUTOINCREMENT table) is done once for all its rows, which halves
+                # SQLite's CPU time per row against `executemany`
+                for start in range(0, whole, per):
+                    raw.execute(multi_sql, list(chain.from_iterable(rows[start:start + per])))
+                if whole < len(rows):  # the rest one by one: one statement text whatever the count
+                    raw.executemany(layout.sql, rows[whole:])
                 last = raw.execute("SELECT last_insert_rowid()").fetchone()[0]
                 first = last - len(rows) + 1
                 # one writer, one transaction: each row took the next rowid (SQLite picks
@@ -160,8 +177,11 @@ class SqlEngine:
 
     def _insert_many_pg(self, layout: _InsertLayout, news: Sequence[NewJob], now: datetime) -> list[JobId]:
         sql, params = layout.pg_arrays(news, now)
-        with self._autocommit() as conn:
-            ids = [r[0] for r in conn.exec_driver_sql(sql, params)]
+        with self._hot() as (_conn, raw):  # autocommit: one round trip
+            try:
+                ids = [r[0] for r in raw.execute(sql, params).fetchall()]
+            except Exception as exc:
+                raise _wrapped(sql, params, exc) from exc
         # the ids were drawn from the sequence in the order of the arrays (ORDER BY ordinality):
         # ascending is the order of `news`
         ids.sort()
@@ -303,13 +323,16 @@ class SqlEngine:
                 out: list[Job] = []
                 pending = iter(rows)
                 while len(out) < limit:
-                    # decode only as many as are wanted; more only if others took these meanwhile
-                    runnable = _runnable(self, pending, now, can_run, limit - len(out))
+                    # decode only as many as are wanted, and spares (`_claim_spare`); more only
+                    # if others took these meanwhile
+                    runnable = _runnable(self, pending, now, can_run, limit - len(out) + self._claim_spare)
                     if not runnable:
                         break
                     locks = self._bind_locks(st, params, runnable)  # bound before the write lock
                     with _begun(conn, on_driver=True):
-                        out += _run_locks(raw, locks, params)
+                        won, lost = _run_locks(raw, locks, params, limit - len(out))
+                    out += won
+                    self._claim_spare = min(lost, limit)
                 if out or len(rows) < batch:
                     return out
                 after = _keyset(st.cols, tuple(getattr(rows[-1], c.name) for c in st.cols), False)
@@ -422,18 +445,22 @@ class SqlEngine:
             rows = self._candidates(st, raw, params, by_queue, bool(skip), batch, leave=job.id)
             pending = iter(rows)
             # decoded and bound before the write lock: other workers wait while it is held
-            runnable = _runnable(self, pending, now, can_run, limit)
+            runnable = _runnable(self, pending, now, can_run, limit + self._claim_spare)
             completion = self._bind_completion(st, values, job.meta.get("unique"))
             locks = self._bind_locks(st, params, runnable)
             out: list[Job] = []
+            lost = 0
             with self._outcome(now, processed=1, failed=0, conn=conn) as (_, tally):
                 tally[0] = _run_completion(raw, completion)
                 while locks:
-                    out += _run_locks(raw, locks, params)
+                    won, taken = _run_locks(raw, locks, params, limit - len(out))
+                    out += won
+                    lost += taken
                     if len(out) == limit:
                         break
                     # others took some meanwhile: the next candidates (rarely decoded under the lock)
                     locks = self._bind_locks(st, params, _runnable(self, pending, now, can_run, limit - len(out)))
+            self._claim_spare = min(lost, limit)
         # none found among the candidates read: the worker's next claim reads further
         return out
 
@@ -587,28 +614,83 @@ class SqlEngine:
 def _begun(conn: sa.Connection, on_driver: bool = False) -> Iterator[sa.Connection]:
     """A write transaction in `conn`. `on_driver` (SQLite, a body that runs on the driver alone):
     BEGIN IMMEDIATE and COMMIT straight on the driver, without SQLAlchemy's transaction
-    bookkeeping and events, which cost more than the statements they wrap."""
-    if not on_driver:
-        with conn.begin():
+    bookkeeping and events, which cost more than the statements they wrap.
+
+    On a SQLite file, qadmin's writers queue for its write lock file first (`write_lock`), until
+    after COMMIT and the checkpoint SQLite runs in it."""
+    with dialect.write_lock(conn.engine):
+        if not on_driver:
+            with conn.begin():
+                yield conn
+            return
+        raw = conn.connection.dbapi_connection
+        try:
+            dialect.begin_immediate(raw)
+        except Exception as exc:
+            raise _wrapped("BEGIN IMMEDIATE", [], exc) from exc
+        try:
             yield conn
-        return
-    raw = conn.connection.dbapi_connection
+        except BaseException:
+            if raw.in_transaction:
+                raw.rollback()
+            raise
+        try:
+            raw.commit()
+        except Exception as exc:
+            if raw.in_transaction:
+                raw.rollback()
+            raise _wrapped("COMMIT", [], exc) from exc
+
+
+def _pg_insert(conn: sa.Connection, raw: Any, layout: _InsertLayout, row: list[Any]) -> JobId:
+    """`layout.pg_sql` for one row, its id back: on libpq's own prepared-statement call, with
+    the parameters written here, which costs the client a third of psycopg's `execute` (its
+    cursor, adaptation and result machinery, per call); psycopg's wait still drives the round
+    trip, so Ctrl-C cancels it as ever. Values the fast path has no spelling for (anything but
+    str, bytes, int and naive datetimes), or a connection not in UTF-8, go through `execute`."""
+    params = layout.pg_params(row) if layout.pg_name is not None else None
+    info = conn.connection.info
+    ready = info.get(layout.pg_name) if params is not None else False
+    if ready is None:  # first use on this connection
+        ready = info[layout.pg_name] = raw.info.encoding == "utf-8" and _pg_run(raw, layout, None)
+    if not ready:
+        return raw.execute(layout.pg_sql, row, prepare=True).fetchone()[0]
     try:
-        dialect.begin_immediate(raw)
+        return _pg_run(raw, layout, params)
     except Exception as exc:
-        raise _wrapped("BEGIN IMMEDIATE", [], exc) from exc
-    try:
-        yield conn
-    except BaseException:
-        if raw.in_transaction:
-            raw.rollback()
-        raise
-    try:
-        raw.commit()
-    except Exception as exc:
-        if raw.in_transaction:
-            raw.rollback()
-        raise _wrapped("COMMIT", [], exc) from exc
+        if getattr(exc, "sqlstate", None) != "26000":
+            raise
+    # the statement is gone (a DISCARD ALL, a pooler's reset): it inserted nothing, so
+    # prepare it again and run it once more
+    _pg_run(raw, layout, None)
+    return _pg_run(raw, layout, params)
+
+
+def _pg_run(raw: Any, layout: _InsertLayout, params: list[bytes | None] | None) -> Any:
+    """Prepare `layout`'s statement (params None; True once it exists) or run it (its id)."""
+    global _PSYCOPG
+    if _PSYCOPG is None:
+        from psycopg import errors, generators, pq
+
+        _PSYCOPG = (generators.execute, errors.error_from_result, pq.ExecStatus.TUPLES_OK,
+                    pq.ExecStatus.COMMAND_OK)
+    execute, error_from_result, tuples_ok, command_ok = _PSYCOPG
+    pgconn = raw.pgconn
+    with raw.lock:
+        if params is None:
+            pgconn.send_prepare(layout.pg_name, layout.pg_dollar_sql.encode())
+        else:
+            pgconn.send_query_prepared(layout.pg_name, params, layout.pg_formats)
+        result = raw.wait(execute(pgconn))[-1]
+    if result.status == (command_ok if params is None else tuples_ok):
+        return True if params is None else int(result.get_value(0, 0))
+    error = error_from_result(result, encoding="utf-8")
+    if params is None and error.sqlstate == "42P05":
+        return True  # prepared on this connection by an earlier use whose mark was lost
+    raise error
+
+
+_PSYCOPG: tuple[Any, ...] | None = None
 
 
 def _run_completion(raw: Any, bound: list[tuple[str, list[Any]]]) -> int:
@@ -620,9 +702,21 @@ def _run_completion(raw: Any, bound: list[tuple[str, list[Any]]]) -> int:
     return 1
 
 
-def _run_locks(raw: Any, locks: list[tuple[Job, tuple[str, list[Any]]]], params: dict[str, Any]) -> list[Job]:
+def _run_locks(raw: Any, locks: list[tuple[Job, tuple[str, list[Any]]]], params: dict[str, Any],
+               wanted: int) -> tuple[list[Job], int]:
+    """Lock the jobs of `locks` in turn until `wanted` are locked (spares left untouched): the
+    jobs locked, and how many were found taken by another worker."""
     now, worker = params["now"], params["worker"]
-    return [_locked(job, worker, now) for job, bound in locks if DriverSql.run(raw, bound).rowcount == 1]
+    out: list[Job] = []
+    lost = 0
+    for job, bound in locks:
+        if len(out) == wanted:
+            break
+        if DriverSql.run(raw, bound).rowcount == 1:
+            out.append(_locked(job, worker, now))
+        else:
+            lost += 1
+    return out, lost
 
 
 def _runnable(backend: Any, rows: Iterator[Any], now: datetime, can_run: Callable[[Job], bool],
@@ -670,10 +764,28 @@ class _InsertLayout:
         self.sql = f"INSERT INTO {table} ({', '.join(quote(c) for c in self.columns)}) " \
                    f"VALUES ({', '.join('?' for _ in self.columns)})"
         self.count_sql = f"SELECT count(*) FROM {table} WHERE {quote('id')} BETWEEN ? AND ?"
+        #: SQLite: rows per multi-row INSERT, within the 999 bound parameters of any SQLite build
+        self.multi_rows = min(100, 999 // len(self.columns))
+        row = f"({', '.join('?' for _ in self.columns)})"
+        self.multi_sql = f"INSERT INTO {table} ({', '.join(quote(c) for c in self.columns)}) " \
+                         f"VALUES {', '.join(row for _ in range(self.multi_rows))}"
         self.pg_sql = f"INSERT INTO {table} ({', '.join(quote(c) for c in self.columns)}) " \
                       f"VALUES ({', '.join('%s' for _ in self.columns)}) RETURNING {quote('id')}"
         self.all_columns = [c.name for c in t.c]
         self._quote, self._table = quote, table
+        # PostgreSQL, one row (`_pg_insert`): strings and bytes sent binary (the bytes of a text
+        # in the client encoding, or of a bytea: one spelling for both, and a NUL is refused by
+        # the server as psycopg refuses it), numbers and timestamps as text. Columns of other
+        # types (a foreign table's jsonb handler, say) keep psycopg's adaptation
+        kinds = [_pg_kind(t.c[c].type) for c in self.columns]
+        self.pg_name: bytes | None = None
+        if sa_dialect.name == "postgresql" and None not in kinds:
+            self.pg_formats = [1 if k is _BINARY else 0 for k in kinds]
+            self._pg_kinds = kinds
+            numbered = iter(range(1, len(self.columns) + 1))
+            self.pg_dollar_sql = re.sub("%s", lambda _m: f"${next(numbered)}", self.pg_sql)
+            digest = hashlib.sha1(self.pg_dollar_sql.encode()).hexdigest()[:16]
+            self.pg_name = f"qadmin_enqueue_{digest}".encode()
 
     def values(self, new: NewJob, now: datetime) -> dict[str, Any]:
         meta: dict[str, Any] = {}
@@ -704,6 +816,29 @@ class _InsertLayout:
             out.append(value)
         return out
 
+    def pg_params(self, row: list[Any]) -> list[bytes | None] | None:
+        """`row` (as `driver_row` gives it) as `_pg_insert` sends it; None where a value is of
+        another kind than its column takes on the fast path."""
+        out: list[bytes | None] = []
+        for value, kind in zip(row, self._pg_kinds):
+            cls = value.__class__
+            if value is None:
+                out.append(None)
+            elif kind is _BINARY:
+                if cls is str:
+                    out.append(value.encode())
+                elif cls is bytes:
+                    out.append(value)
+                else:
+                    return None
+            elif kind is int and cls is int:
+                out.append(str(value).encode())
+            elif kind is datetime and cls is datetime and value.tzinfo is None:
+                out.append(value.isoformat(" ").encode())
+            else:
+                return None
+        return out
+
     def _handler(self, new: NewJob) -> Any:
         meta: dict[str, Any] | None = None
         if new.max_attempts is not None or new.unique is not None:
@@ -728,32 +863,59 @@ class _InsertLayout:
         return [(handler(n), 0, at if n.run_at is None else run_at_proc(n.run_at), n.queue) + stamps for n in news]
 
     def pg_arrays(self, news: Sequence[NewJob], now: datetime) -> tuple[str, dict[str, Any]]:
-        """PostgreSQL: one INSERT of every row of `news`, from one array per column (what varies
-        from row to row; `now` once), returning the ids."""
+        """PostgreSQL: one INSERT of every row of `news`, from one array per column whose value
+        varies from row to row (a column whose value is the same in every row, as the queue
+        and priority of a batch mostly are, and `now`, go once), returning the ids."""
         q, t, compile_type = self._quote, self.t, (lambda c: t.c[c].type.compile(dialect=self.dialect))
         run_at = self._procs[self.columns.index("run_at")]
         naive_now = run_at(now) if run_at else now
-        arrays: dict[str, list[Any]] = {"handler": [], "queue": []}
         handler = self._handler
-        arrays["handler"] = [handler(n) for n in news]
-        arrays["queue"] = [n.queue for n in news]
+        arrays: dict[str, list[Any]] = {"handler": [handler(n) for n in news]}
+        columns: dict[str, list[Any]] = {"queue": [n.queue for n in news]}
         if self.has_priority:
-            arrays["priority"] = [n.priority for n in news]
+            columns["priority"] = [n.priority for n in news]
         if any(n.run_at is not None for n in news):
-            arrays["run_at"] = [naive_now if n.run_at is None else (run_at(n.run_at) if run_at else n.run_at)
-                                for n in news]
+            columns["run_at"] = [naive_now if n.run_at is None else (run_at(n.run_at) if run_at else n.run_at)
+                                 for n in news]
+        select = {"attempts": "0", "run_at": "%(now)s", **{column: "%(now)s" for column in self.stamps}}
+        params: dict[str, Any] = {"now": naive_now}
+        for name, values in columns.items():
+            if _same(values):
+                select[name] = f"%({name})s::{compile_type(name)}"
+                params[name] = values[0]
+            else:
+                arrays[name] = values
         names = list(arrays)
-        select = {name: f"u.{q(name)}" for name in names}
-        select.setdefault("run_at", "%(now)s")
-        select["attempts"] = "0"
-        for column in self.stamps:
-            select[column] = "%(now)s"
+        select.update({name: f"u.{q(name)}" for name in names})
         sql = (f"INSERT INTO {self._table} ({', '.join(q(c) for c in self.columns)}) "
                f"SELECT {', '.join(select[c] for c in self.columns)} FROM unnest("
                + ", ".join(f"%({name})b::{compile_type(name)}[]" for name in names)
                + f") WITH ORDINALITY AS u({', '.join(q(n) for n in names)}, qadmin_ord) "
                f"ORDER BY u.qadmin_ord RETURNING {q('id')}")
-        return sql, {**arrays, "now": naive_now}
+        return sql, {**arrays, **params}
+
+
+def _same(values: list[Any]) -> bool:
+    """Whether every value is the first one (of its very type: True is not 1 to the database)."""
+    first = values[0]
+    kind = first.__class__
+    return all(v.__class__ is kind and v == first for v in values)
+
+
+_BINARY = bytes
+
+
+def _pg_kind(column_type: Any) -> Any:
+    """How `_pg_insert` sends a column's values: binary bytes, text of an int or of a naive
+    datetime; None for a type it leaves to psycopg."""
+    impl = getattr(column_type, "impl_instance", column_type)
+    if isinstance(impl, (sa.String, sa.LargeBinary)) and not isinstance(impl, sa.Enum):
+        return _BINARY
+    if isinstance(impl, sa.Integer):
+        return int
+    if isinstance(impl, sa.DateTime):
+        return datetime
+    return None
 
 
 class _Row:

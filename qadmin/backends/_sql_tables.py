@@ -56,6 +56,10 @@ def state_index_name(name: str) -> str:
     return f"qadmin_{name}_state"
 
 
+def _not_postgresql(ddl: Any, target: Any, bind: Any, **kw: Any) -> bool:
+    return kw["dialect"].name != "postgresql"
+
+
 def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.Table:
     """delayed_job_active_record's generator migration, column for column."""
     table = sa.Table(
@@ -74,10 +78,6 @@ def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.T
         sa.Column("created_at", UtcDateTime(timezone=False)),
         sa.Column("updated_at", UtcDateTime(timezone=False)),
         sa.Index(f"{name}_priority" if name != DEFAULT_TABLE else "delayed_jobs_priority", "priority", "run_at"),
-        # qadmin's own additions for admin listings at scale; harmless to delayed_job
-        sa.Index(f"qadmin_{name}_failed_at", "failed_at"),
-        sa.Index(f"qadmin_{name}_locked_at", "locked_at"),
-        sa.Index(f"qadmin_{name}_queue", "queue"),
         # as Rails creates it on SQLite: ids are never reused, so a finished job's id (kept in
         # qadmin_finished and the audit log) never comes to name a new job
         sqlite_autoincrement=True,
@@ -96,6 +96,21 @@ def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.T
     # never the rows with their fat handlers
     sa.Index(state_index_name(name), table.c.queue, table.c.failed_at, table.c.locked_at, table.c.run_at,
              table.c.locked_by)
+    # Every index is one more B-tree for each enqueued row to enter. The locked listings and the
+    # lock holders want the few locked rows: a partial index holds only those, so an enqueue
+    # costs it nothing (their queries say `locked_at IS NOT NULL`, or a comparison implying it,
+    # which both planners match to the index's condition). Tables created by an earlier qadmin
+    # keep the full indexes of the same names, which serve the same queries.
+    sa.Index(f"qadmin_{name}_locked_at", table.c.locked_at, sqlite_where=table.c.locked_at.is_not(None),
+             postgresql_where=table.c.locked_at.is_not(None))
+    # The failed listings likewise, on PostgreSQL. SQLite keeps the full index: walked backwards,
+    # it is the order of a listing of every state sorted by `-failed_at` (NULLs last), which
+    # PostgreSQL sorts anyway (its NULLs sort the other way in the index).
+    sa.Index(f"qadmin_{name}_failed_at", table.c.failed_at, postgresql_where=table.c.failed_at.is_not(None))
+    # `queue = ?` in id order: SQLite reads it off this index ((queue, rowid)), while the state
+    # index would make it sort a queue's rows, or scan the table for a rare queue. PostgreSQL
+    # sorts either way, and finds a queue's rows through the state index as well as through this
+    sa.Index(f"qadmin_{name}_queue", table.c.queue).ddl_if(callable_=_not_postgresql)
     return table
 
 

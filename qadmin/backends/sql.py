@@ -105,7 +105,8 @@ class SqlBackend(SqlEngine):
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        with self._wrap(), self.engine.begin() as conn:
+        # on a SQLite file, in the queue of qadmin's writers (`_sql_writelock`)
+        with self._wrap(), dialect.write_lock(self.engine), self.engine.begin() as conn:
             yield conn
 
     @contextmanager

@@ -65,7 +65,7 @@ def test_stats_agree_with_the_counts_of_each_state_in_each_queue(sql_url: str, i
         setup.init()
         with setup.engine.begin() as conn:
             for index in ("failed_at", "locked_at", "queue", "claim", "state"):
-                conn.exec_driver_sql(f"DROP INDEX qadmin_delayed_jobs_{index}")
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS qadmin_delayed_jobs_{index}")
         setup.close()
     backend = open_backend(sql_url, BackendOptions(max_run_time=4 * HOUR))
     backend.init()
