@@ -183,21 +183,31 @@ class FaceCells:
 RQ_FAILED_VIEW = ["/0/view/jobs/default/failed/50/asc/1", "/0/data/jobs/default/failed/50/asc/1.json"]
 
 
+#: the servers the web cells run on; each dashboard on each, never one on a server the other lacks
+WEB_SERVERS = ("waitress", "granian")
+
+
 def face_cells(faces: FaceCells, loaded: list[Loaded], rq_url: str | None) -> list[Cell]:
     cells: list[Cell] = []
-    rq_name = "rq-dashboard failed page"
+    rq_log = faces.work / "rq-dashboard.log"
+    rq_names = {server: "rq-dashboard failed page" + ("" if server == "waitress" else f" · {server}")
+                for server in WEB_SERVERS}
     if rq_url is not None:
-        cells.append(faces.web(rq_name, lambda: rq_dashboard(rq_url, faces.work / "rq-dashboard.log"),
-                               [RQ_FAILED_VIEW]))
-        cells.append(faces.web("rq-dashboard overview", lambda: rq_dashboard(rq_url, faces.work / "rq-dashboard.log"),
+        for server in WEB_SERVERS:
+            cells.append(faces.web(rq_names[server], lambda server=server: rq_dashboard(rq_url, rq_log, server),
+                                   [RQ_FAILED_VIEW]))
+        cells.append(faces.web("rq-dashboard overview", lambda: rq_dashboard(rq_url, rq_log),
                                [["/", "/0/data/queues.json"]]))
     for b in loaded:
         log = faces.work / f"web-{b.kind}.log"
         start = (lambda url=b.url, log=log: qadmin_web(url, log))
         cells.append(faces.web(f"web overview · {b.kind}", start, [["/"]], headers=AUTH))
         cells.append(faces.web(f"web jobs page · {b.kind}", start, [["/jobs"]], headers=AUTH))
-        cells.append(faces.web(f"web failed jobs page · {b.kind}", start, [["/jobs?state=failed"]],
-                               ref=rq_name if rq_url else None, headers=AUTH))
+        for server in WEB_SERVERS:
+            on = (lambda url=b.url, log=log, server=server: qadmin_web(url, log, server))
+            suffix = "" if server == "waitress" else f" · {server}"
+            cells.append(faces.web(f"web failed jobs page · {b.kind}{suffix}", on, [["/jobs?state=failed"]],
+                                   ref=rq_names[server] if rq_url else None, headers=AUTH))
         cells.append(faces.tui(f"TUI first screen · {b.kind}", b.url))
     return cells
 

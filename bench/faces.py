@@ -1,6 +1,10 @@
-"""The faces under load: web dashboards served by waitress, and the TUI's first screen.
+"""The faces under load: web dashboards served by waitress or granian, and the TUI's first screen.
 
-    python -m bench.faces rq-dashboard REDIS_URL PORT     (serves rq-dashboard; used by admin_scale)
+    python -m bench.faces rq-dashboard REDIS_URL PORT [waitress|granian]   (serves rq-dashboard)
+
+Both dashboards run on the same server with the same settings in a comparison: waitress with
+`THREADS` threads, or granian with one worker process and `THREADS` threads (`qadmin web
+--server granian`'s settings). Neither gets more processes than the other.
 
 `load()` drives a server with a few concurrent keep-alive clients for a fixed time and returns page
 views per second and each view's latency; a *view* is every request a browser needs to show the
@@ -79,25 +83,35 @@ def serve(cmd: Sequence[str], port: int, probe: str, log: Path, **env: str) -> I
             proc.wait()
 
 
+def _server_ready(server: str) -> None:
+    if server == "granian":
+        try:
+            import granian  # noqa: F401
+        except ImportError as exc:
+            raise Skip("PyPI granian is not installed") from exc
+
+
 @contextmanager
-def qadmin_web(url: str, log: Path) -> Iterator[int]:
+def qadmin_web(url: str, log: Path, server: str = "waitress") -> Iterator[int]:
     if not (ROOT / "qadmin" / "web" / "__init__.py").exists():
         raise Skip("qadmin/web/__init__.py does not exist yet")
+    _server_ready(server)
     port = free_port()
     cmd = [sys.executable, "-m", "qadmin", "--url", url, "web", "--host", "127.0.0.1", "--port", str(port),
-           "--read-only"]
+           "--read-only", "--server", server]
     with serve(cmd, port, "/", log, QADMIN_WEB_PASSWORD=PASSWORD) as p:
         yield p
 
 
 @contextmanager
-def rq_dashboard(redis_url: str, log: Path) -> Iterator[int]:
+def rq_dashboard(redis_url: str, log: Path, server: str = "waitress") -> Iterator[int]:
     try:
         import rq_dashboard  # noqa: F401
     except ImportError as exc:
         raise Skip("PyPI rq-dashboard is not installed") from exc
+    _server_ready(server)
     port = free_port()
-    cmd = [sys.executable, "-m", "bench.faces", "rq-dashboard", redis_url, str(port)]
+    cmd = [sys.executable, "-m", "bench.faces", "rq-dashboard", redis_url, str(port), server]
     with serve(cmd, port, "/", log) as p:
         yield p
 
@@ -194,10 +208,7 @@ def tui_first_screen(url: str, marker: bytes, timeout: float = 120.0) -> float:
         os.close(master)
 
 
-def _serve_rq_dashboard(redis_url: str, port: int) -> None:
-    import logging
-
-    import waitress
+def _rq_dashboard_app(redis_url: str) -> object:
     from rq_dashboard.cli import make_flask_app
     from rq_dashboard.web import setup_rq_connection
 
@@ -205,12 +216,31 @@ def _serve_rq_dashboard(redis_url: str, port: int) -> None:
     app.config["RQ_DASHBOARD_REDIS_URL"] = redis_url
     app.config["DEPRECATED_OPTIONS"] = []
     setup_rq_connection(app)
+    return app
+
+
+def _serve_rq_dashboard(redis_url: str, port: int, server: str = "waitress") -> None:
+    import logging
+
+    if server == "granian":
+        from functools import partial
+
+        from granian import Granian
+
+        # as qadmin web --server granian serves: one worker process, THREADS threads
+        Granian("rq_dashboard", address="127.0.0.1", port=port, interface="wsgi", workers=1,
+                blocking_threads=THREADS, log_level="error", log_access=False).serve(
+            target_loader=partial(_rq_dashboard_app, redis_url), wrap_loader=False)
+        return
+    import waitress
+
+    app = _rq_dashboard_app(redis_url)
     logging.getLogger("waitress").setLevel(logging.ERROR)
     waitress.serve(app, host="127.0.0.1", port=port, threads=THREADS)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "rq-dashboard":
-        _serve_rq_dashboard(sys.argv[2], int(sys.argv[3]))
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "rq-dashboard" and sys.argv[4:] in ([], ["waitress"], ["granian"]):
+        _serve_rq_dashboard(sys.argv[2], int(sys.argv[3]), *sys.argv[4:])
     else:
         sys.exit(__doc__)

@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
-from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from qadmin.backends.base import Stats
@@ -35,7 +34,7 @@ from qadmin.web.actions import (
 from qadmin.web.auth import safe_next
 from qadmin.web.snapshot import Reading
 from qadmin.web.state import backend_name, get_ops, web_state
-from qadmin.web.templating import STATES, csrf_token, job_table, link, render_shared
+from qadmin.web.templating import STATES, SharedHtml, csrf_token, job_table, link, render_shared, shared_page
 
 bp = Blueprint("pages", __name__)
 
@@ -49,7 +48,9 @@ def dashboard() -> Reading:
     mine = g.get("qadmin_dashboard")
     if mine is not None and mine[0] == name:
         return mine[1]
-    ops = get_ops(name)
+    # the shared Ops, not this request's copy (get_ops): a reading writes no audit entry, and it
+    # may run after the request, in a background thread
+    ops = web_state().backends.get(name)
 
     def read() -> tuple[tuple[Stats, list[WorkerInfo]], datetime]:
         now = ops.clock()
@@ -104,42 +105,55 @@ def overview_context(reading: Reading) -> dict[str, Any]:
     }
 
 
-def overview_body() -> Markup:
+def overview_body() -> tuple[Reading, bool, SharedHtml]:
     """The overview's numbers as HTML, rendered once per reading and mode: the overview and its
     live refresh are the pages every open browser asks for every few seconds. The forms' CSRF
-    token is this request's own, put in after (see templating.render_shared)."""
+    token is each request's own, put in after (see templating.render_shared)."""
     reading = dashboard()
     read_only = bool(current_app.config["QADMIN_READ_ONLY"])
     html = reading.derive(
         ("overview", read_only),
         lambda: render_shared("qadmin/partials/overview_body.html", **overview_context(reading)),
     )
-    return html.with_csrf(csrf_token())
+    return reading, read_only, html
 
 
 @bp.get("/")
 def overview():
-    return render_template("qadmin/overview.html", body=overview_body())
+    reading, read_only, body = overview_body()
+    return shared_page(reading, ("overview", read_only), "qadmin/overview.html", body)
 
 
 @bp.get("/partials/overview")
 def overview_partial():
-    return overview_body()
+    return overview_body()[2].with_csrf(csrf_token())
 
 
 # --- jobs --------------------------------------------------------------------------------------
-def _tab_counts(ops: Ops, selection: JobFilter) -> tuple[dict[str, int], datetime]:
-    """The count of each state tab under the filter (its state aside), and when it was read.
+def _tab_base(selection: JobFilter) -> tuple[JobFilter, bool]:
+    """The filter of the state tabs (the selection, its state aside), and whether it is one of
+    queues alone."""
+    base = replace(selection, states=frozenset(), stale_only=False)
+    return base, base == JobFilter(queues=base.queues)
+
+
+def _tab_counts(tabs: tuple[JobFilter, bool]) -> tuple[dict[str, int], datetime]:
+    """The count of each state tab under the filter (`_tab_base`), and when it was read.
 
     A filter of queues alone (the overview's links, the queue menu) is answered from the shared
     stats reading, which holds every queue x state count already; other filters (class, args,
     search...) need counts of their own, shared the same way for the same filter."""
-    base = replace(selection, states=frozenset(), stale_only=False)
-    if base == JobFilter(queues=base.queues):
+    base, queues_only = tabs
+    if queues_only:
         reading = dashboard()
-        per_queue = reading.value[0].queues
-        names = base.queues or tuple(per_queue)
-        return {w: sum(per_queue.get(q, {}).get(w, 0) for q in names) for w in STATES}, reading.as_of
+
+        def sums() -> dict[str, int]:
+            per_queue = reading.value[0].queues
+            names = base.queues or tuple(per_queue)
+            return {w: sum(per_queue.get(q, {}).get(w, 0) for q in names) for w in STATES}
+
+        return reading.derive(("tabs", base.queues), sums), reading.as_of
+    ops = get_ops()
 
     def read() -> tuple[dict[str, int], datetime]:
         now = ops.clock()
@@ -157,23 +171,46 @@ def _tab_counts(ops: Ops, selection: JobFilter) -> tuple[dict[str, int], datetim
     return found.value, found.as_of
 
 
+def _listing_query(name: str) -> tuple[Any, ...]:
+    """The jobs page's filter, sort, limit and cursor from the query string, and the key of its
+    rows in the shared listings: worked out once per backend and query string, as the views of
+    one page all ask the same (a bad query raises every time, and is never kept)."""
+    parsed = web_state().parsed
+    memo_key = (name, request.query_string)
+    found = parsed.get(memo_key)
+    if found is None:
+        selection = parse_filter(web_state().backends.get(name), request.args)
+        sort = parse_sort(request.args.get("sort"))
+        limit = parse_limit(request.args.get("limit"))
+        cursor = request.args.get("cursor") or None
+        listing_key = ("jobs", repr(selection), sort, limit, cursor)
+        found = (selection, sort, limit, cursor, listing_key, _tab_base(selection))
+        # a few pages are what browsers look at; made-up query strings must not grow it for ever
+        if len(parsed) >= PARSED_CAPACITY:
+            parsed.clear()
+        parsed[memo_key] = found
+    return found
+
+
+#: most parsed query strings of the jobs page kept per app (`_listing_query`)
+PARSED_CAPACITY = 256
+
+
 @bp.get("/jobs")
 def jobs():
-    ops = get_ops()
-    selection = parse_filter(ops, request.args)
-    sort = parse_sort(request.args.get("sort"))
-    limit = parse_limit(request.args.get("limit"))
-    cursor = request.args.get("cursor") or None
+    name = backend_name()
+    selection, sort, limit, cursor, listing_key, tabs = _listing_query(name)
 
     def read() -> tuple[Any, datetime]:
+        ops = get_ops(name)
         now = ops.clock()
         return ops.list_jobs(selection, limit=limit, cursor=cursor, sort=sort), now
 
     # concurrent views of the same page share one read of its rows, for a second at most
     # (qadmin.web.snapshot); the rows' ages are measured against that read
-    listed = web_state().listings.get(backend_name(), ("jobs", repr(selection), sort, limit, cursor), read)
+    listed = web_state().listings.get(name, listing_key, read)
     page, now = listed.value, listed.as_of
-    counts, counted_at = _tab_counts(ops, selection)
+    counts, counted_at = _tab_counts(tabs)
     menu = queue_names()
     here = request.full_path.rstrip("?")
 
@@ -216,8 +253,8 @@ def jobs():
 
     # the same rows, counts and address make the same page: rendered once for all the views
     # that share this page of rows (the listing key already holds the filter, sort and cursor)
-    shared = listed.derive(("page", here, counted_at, tuple(counts.items()), tuple(menu)), body)
-    return render_template("qadmin/jobs.html", body=shared.with_csrf(csrf_token()))
+    shape = (here, counted_at, tuple(counts.items()), tuple(menu))
+    return shared_page(listed, shape, "qadmin/jobs.html", listed.derive(("page", shape), body))
 
 
 def _bulk_verbs(state_word: str, selection: JobFilter) -> list[str]:

@@ -1,9 +1,18 @@
-"""`qadmin web`: the dashboard served by waitress.
+"""`qadmin web`: the dashboard served by waitress (the default) or granian (`--server granian`).
 
 Waitress because it is a production WSGI server in pure Python: no C build, runs the same on
 Linux, macOS and Windows, serves requests from a thread pool (so a slow backend call does not
 block other users), and buffers slow clients itself. gunicorn would need a fork-based setup
 and does not run on Windows; Flask's own server is for development only.
+
+Granian (an optional dependency) parses HTTP and handles the connections in Rust, outside
+Python's lock, and calls the same WSGI app from its own pool of threads: a view then costs about
+half the CPU it costs under waitress, whose HTTP parsing, socket loop and thread hand-off are
+Python (profiles: `python -m bench.profile web`, and py-spy on a serving process). It runs the
+app in one worker process of its own, which builds the app from plain settings (`AppSpec`);
+the parent only supervises. One worker, never more: the login and bearer throttles, the shared
+readings and the start-up token live in that process, so an attacker cannot multiply the
+throttles' budgets by reaching another process.
 """
 
 from __future__ import annotations
@@ -11,10 +20,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import secrets
 import socket
 import sys
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, TextIO
 
 from qadmin.config import Config, load_config
@@ -25,6 +36,8 @@ from qadmin.ops import Ops
 PASSWORD_ENV = "QADMIN_WEB_PASSWORD"
 #: request threads: enough for a team's browsers plus a Prometheus scrape
 THREADS = 8
+#: the servers `qadmin web --server` offers; the first is the default
+SERVERS = ("waitress", "granian")
 #: seconds the server waits for the dashboard's first counts before it serves (`warm_up`); a
 #: bigger queue is served sooner and its first views wait for the rest of that one reading
 WARM_UP_WAIT = 10.0
@@ -138,9 +151,16 @@ def _close_dispatcher(dispatcher: Any) -> None:
 
 
 def build(
-    state: Any, host: str = "127.0.0.1", port: int = 8080, read_only: bool = False, threads: int = THREADS
-) -> Server:
+    state: Any,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    read_only: bool = False,
+    threads: int = THREADS,
+    server: str = SERVERS[0],
+) -> Server | GranianServer:
     """The app and its bound server, from the CLI's context (backend settings, config file)."""
+    if server not in SERVERS:
+        raise ConfigError(f"unknown server {server!r}; expected one of: {', '.join(SERVERS)}")
     config = load_config(state.config_file)
     password = os.environ.get(PASSWORD_ENV) or _config_password(config)
     if not password and not is_loopback(host):
@@ -148,12 +168,7 @@ def build(
             f"refusing to listen on {host}, which is not a loopback address, without a password: "
             f"set {PASSWORD_ENV} or [web] password in qadmin.toml (or use --host 127.0.0.1)"
         )
-    sources, default = _backends(state, config)
-    from qadmin.web import create_app
-
     app_config: dict[str, Any] = {
-        "QADMIN_BACKENDS": sources,
-        "QADMIN_DEFAULT_BACKEND": default,
         "QADMIN_READ_ONLY": read_only,
         "QADMIN_PASSWORD": password or None,
     }
@@ -163,29 +178,144 @@ def build(
         from qadmin.config import parse_duration
 
         app_config["QADMIN_REFRESH"] = parse_duration(config.web["refresh"])
-    app = create_app(config=app_config)
+    if server == "granian":
+        return _build_granian(state, config, app_config, host, port, threads)
+    sources, default = _backends(state, config)
+    from qadmin.web import create_app
+
+    app = create_app(config={**app_config, "QADMIN_BACKENDS": sources, "QADMIN_DEFAULT_BACKEND": default})
 
     import waitress
 
     try:
-        server = waitress.create_server(app, host=host, port=port, threads=threads, ident="qadmin")
+        waitress_server = waitress.create_server(app, host=host, port=port, threads=threads, ident="qadmin")
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    bound = getattr(server, "effective_port", port)
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{bound}/"
+    bound = getattr(waitress_server, "effective_port", port)
+    url = _url(host, bound)
     token = app.config["QADMIN_LOGIN_TOKEN"]
     login_url = f"{url}login?token={token}" if token else None
-    return Server(app=app, waitress=server, url=url, login_url=login_url)
+    return Server(app=app, waitress=waitress_server, url=url, login_url=login_url)
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """All a serving process needs to build the app itself: plain values, which a worker started
+    by spawn (macOS, Windows) receives pickled. The secret key and the start-up token are made
+    by the parent, so that the login URL it prints is the one the worker accepts."""
+
+    #: (name, url, table, namespace) of each backend of the switcher (a URL may hold a password)
+    sources: tuple[tuple[str, str, str | None, str], ...] = field(repr=False)
+    default: str
+    #: create_app's settings; never in a repr, as they hold the password and the secret key
+    config: tuple[tuple[str, Any], ...] = field(repr=False)
+
+    def make_app(self) -> Any:
+        from qadmin.web import create_app, opener
+
+        sources = {name: opener(url, table, namespace) for name, url, table, namespace in self.sources}
+        return create_app(
+            config={**dict(self.config), "QADMIN_BACKENDS": sources, "QADMIN_DEFAULT_BACKEND": self.default}
+        )
+
+
+def _granian_app(spec: AppSpec) -> Any:
+    """The app of granian's worker process, warmed up before the worker serves (for at most
+    `WARM_UP_WAIT`, as under waitress)."""
+    app = spec.make_app()
+    warming = threading.Thread(target=warm_up, args=(app,), daemon=True, name="qadmin-web-warm-up")
+    warming.start()
+    warming.join(WARM_UP_WAIT)
+    return app
+
+
+@dataclass
+class GranianServer:
+    """granian's supervising process: `run()` blocks in the main thread (granian sets signal
+    handlers) until interrupted or `close()`d; the app runs in its worker process."""
+
+    granian: Any
+    spec: AppSpec
+    url: str
+    login_url: str | None
+
+    def run(self) -> None:
+        self.granian.serve(target_loader=partial(_granian_app, self.spec), wrap_loader=False)
+
+    def close(self) -> None:
+        # what granian's own SIGINT handler does: the serve loop ends and stops the worker
+        self.granian.interrupt_signal = True
+        self.granian.main_loop_interrupt.set()
+
+
+def _build_granian(
+    state: Any, config: Config, app_config: dict[str, Any], host: str, port: int, threads: int
+) -> GranianServer:
+    try:
+        from granian import Granian
+    except ImportError:
+        raise ConfigError("--server granian needs granian: pip install granian") from None
+    sources, name = _backend_entries(state, config)
+    # a bad URL fails here, before anything listens; the worker opens its own connections (none
+    # of this process's may cross a fork)
+    current = state.ops(face="web")
+    try:
+        current.backend.check()
+    finally:
+        state.close()
+    app_config.setdefault("SECRET_KEY", secrets.token_hex(32))
+    token = None if app_config["QADMIN_PASSWORD"] else secrets.token_urlsafe(24)
+    app_config["QADMIN_LOGIN_TOKEN"] = token
+    spec = AppSpec(sources=tuple(sources), default=name, config=tuple(app_config.items()))
+    if port == 0:
+        raise ConfigError("--server granian needs a port number (0 is not supported)")
+    _check_free(host, port)
+    granian = Granian(
+        "qadmin.web",  # a name for its logs and process title: the app comes from _granian_app
+        address=host,
+        port=port,
+        interface="wsgi",
+        workers=1,
+        blocking_threads=threads,
+        # granian warns that 8 threads are many for 2 cores: they are for slow backend calls
+        log_level="error",
+        log_access=False,
+    )
+    base = _url(host, port)
+    return GranianServer(
+        granian=granian, spec=spec, url=base, login_url=f"{base}login?token={token}" if token else None
+    )
+
+
+def _check_free(host: str, port: int) -> None:
+    """A busy port as the same clear error waitress gives, before granian starts its worker
+    (granian would only log it there)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host.strip("[]"), port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def serve(
-    state: Any, host: str = "127.0.0.1", port: int = 8080, read_only: bool = False, out: TextIO | None = None
+    state: Any,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    read_only: bool = False,
+    out: TextIO | None = None,
+    server_name: str = SERVERS[0],
 ) -> None:
     """Serve until interrupted. Prints where to go; the start-up token only in the login URL
     on our own output, never into any log."""
     out = out or sys.stdout
-    server = build(state, host=host, port=port, read_only=read_only)
+    server = build(state, host=host, port=port, read_only=read_only, server=server_name)
     # waitress logs "Serving on ..." itself; keep its logger at warnings and above
     logging.getLogger("waitress").setLevel(logging.WARNING)
     mode = " (read-only)" if read_only else ""
@@ -220,20 +350,29 @@ def _config_password(config: Config) -> str | None:
     return value
 
 
-def _backends(state: Any, config: Config) -> tuple[dict[str, Ops | Callable[[], Ops]], str]:
-    """The switcher's backends: the one the command line chose (opened now, so a bad URL fails
-    before the server starts) and every other named backend of the config file (opened when
-    first chosen)."""
-    from qadmin.web import opener
-
-    url, _options = state.settings()
-    current = state.ops(face="web")
-    current.backend.check()
+def _backend_entries(state: Any, config: Config) -> tuple[list[tuple[str, str, str | None, str]], str]:
+    """(name, url, table, namespace) of the switcher's backends, the command line's first, and
+    its name: the one the command line chose, then every other named backend of the config file."""
+    url, options = state.settings()
     name = state.backend_name or (config.default if not state.url_option else None)
     if name is None:
         name = next((n for n, e in config.backends.items() if e.url == url), "default")
-    sources: dict[str, Ops | Callable[[], Ops]] = {name: current}
+    entries = [(name, url, options.table, options.namespace)]
     for entry in config.backends.values():
-        if entry.name not in sources:
-            sources[entry.name] = opener(entry.url, entry.table, entry.namespace)
+        if entry.name != name:
+            entries.append((entry.name, entry.url, entry.table, entry.namespace))
+    return entries, name
+
+
+def _backends(state: Any, config: Config) -> tuple[dict[str, Ops | Callable[[], Ops]], str]:
+    """The switcher's backends: the command line's opened now (so a bad URL fails before the
+    server starts), the others opened when first chosen."""
+    from qadmin.web import opener
+
+    entries, name = _backend_entries(state, config)
+    current = state.ops(face="web")
+    current.backend.check()
+    sources: dict[str, Ops | Callable[[], Ops]] = {name: current}
+    for other, url, table, namespace in entries[1:]:
+        sources[other] = opener(url, table, namespace)
     return sources, name

@@ -136,6 +136,8 @@ class WebState:
     listings: Snapshots = field(default_factory=listing_cache)
     #: the links that never change, as templating.link built them
     links: dict[tuple[str, str, tuple[tuple[str, Any], ...]], str] = field(default_factory=dict)
+    #: the jobs page's query strings as parsed (see pages._listing_query)
+    parsed: dict[tuple[str, bytes], Any] = field(default_factory=dict)
 
     def changed(self) -> None:
         """An action went through this app: every shared reading may be out of date."""
@@ -158,7 +160,10 @@ def backend_name() -> str:
 
 def _backend_name() -> str:
     backends = web_state().backends
-    explicit = request.args.get("backend")
+    query = request.query_string
+    # parsing the query string is most of this function's cost, and most requests name no backend
+    # (any encoding of the name would hold a "%")
+    explicit = request.args.get("backend") if b"backend" in query or b"%" in query else None
     if explicit:
         if explicit not in backends.names:
             raise UsageError(f"no backend named {explicit!r}; known: {', '.join(backends.names)}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from flask import Flask, current_app, g, render_template, request, session, url_for
+from flask import Flask, Response, current_app, g, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
@@ -89,6 +89,23 @@ class SharedHtml:
     def with_csrf(self, token: str) -> Markup:
         return Markup(str(escape(token)).join(self._parts))
 
+    def with_slot(self) -> Markup:
+        """The rendering with its slots kept, to be put inside a bigger shared rendering."""
+        return Markup(CSRF_SLOT.join(self._parts))
+
+    def response(self, token: str) -> Response:
+        """A whole page as this request's response: encoded to UTF-8 once for all the views
+        that share it (a page of rows is some 35 kB, and encoding that much text with any
+        non-ASCII character in it takes longer than Flask's whole handling of the request),
+        the token joined in as bytes."""
+        encoded = self._encoded
+        if encoded is None:
+            encoded = self._encoded = [part.encode("utf-8") for part in self._parts]
+        body = str(escape(token)).encode("ascii", "xmlcharrefreplace").join(encoded)
+        return Response(body, mimetype="text/html")
+
+    _encoded: list[bytes] | None = None
+
 
 def render_shared(template: str, **context: Any) -> SharedHtml:
     """A template rendered for every request alike: it must show nothing of the request but the
@@ -98,6 +115,44 @@ def render_shared(template: str, **context: Any) -> SharedHtml:
         return SharedHtml(render_template(template, **context))
     finally:
         g.pop("qadmin_csrf_slot", None)
+
+
+def shared_page(reading: Any, key: Any, template: str, body: SharedHtml) -> Any:
+    """`template` around a shared `body` as this request's response: the whole page rendered once
+    per `reading` (qadmin.web.snapshot.Reading), `key` (what the body was made from) and frame
+    (`page_chrome`), for all the views that would render the same; only the CSRF token is each
+    request's own. A page with flashed messages waiting is rendered for its request alone."""
+    chrome = page_chrome()
+    if chrome is None:
+        return render_template(template, body=body.with_csrf(csrf_token()))
+    whole = reading.derive(
+        ("whole page", template, key, chrome), lambda: render_shared(template, body=body.with_slot())
+    )
+    return whole.response(csrf_token())
+
+
+def page_chrome() -> tuple[Any, ...] | None:
+    """All that a page's frame (base.html: the header, the switcher, the footer) shows of the
+    request but its CSRF token, as a key for sharing a rendering of the whole page; None when
+    the page must be rendered for this request alone (flashed messages wait in its session).
+
+    Keep it in step with base.html and `_shared_context`: a value the frame shows and this key
+    leaves out would show one request's value to another."""
+    if "_flashes" in session:
+        return None
+    try:
+        current = backend_name()
+    except UsageError:
+        return None
+    config = current_app.config
+    return (
+        request.endpoint,
+        current,
+        session.get("user"),
+        bool(session.get("auth")),
+        bool(config["QADMIN_READ_ONLY"]),
+        config["QADMIN_REFRESH"],
+    )
 
 
 def _shared_context() -> dict[str, Any]:

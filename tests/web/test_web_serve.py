@@ -1,12 +1,18 @@
 """`qadmin web` itself: where it may listen, where the password comes from, what it prints, and
-that waitress serves the app until stopped."""
+that waitress (or granian, with --server granian) serves the app until stopped."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -16,6 +22,7 @@ from qadmin.errors import ConfigError
 from qadmin.ops import Ops
 from qadmin.web import create_app
 from qadmin.web.serve import build, is_loopback
+from tests.web.support import CSRF_META
 
 
 # --- where qadmin web listens ----------------------------------------------------------------------
@@ -145,3 +152,87 @@ def test_serve_prints_the_login_url_and_serves_until_stopped(
             servers[0].close()
         thread.join(10)
     assert not thread.is_alive()
+
+
+# --- --server granian ------------------------------------------------------------------------------
+needs_granian = pytest.mark.skipif(
+    importlib.util.find_spec("granian") is None, reason="granian is not installed (optional)"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_web(url: str, tmp_path, port: int, *extra: str) -> subprocess.Popen:
+    config = tmp_path / "qadmin.toml"
+    config.write_text("", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "QADMIN_WEB_PASSWORD"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "qadmin", "--url", url, "--config", str(config), "web", "--port", str(port), *extra],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+@needs_granian
+def test_granian_serves_the_app_with_the_login_url_and_throttles_of_one_process(
+    demo_sqlite_url: str, tmp_path
+) -> None:
+    port = _free_port()
+    proc = _start_web(demo_sqlite_url, tmp_path, port, "--server", "granian")
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not any("login?token=" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, "qadmin web exited: " + "".join(lines)
+            lines.append(line)
+        login_url = next(line.strip() for line in lines if "login?token=" in line)
+        assert login_url.startswith(f"http://127.0.0.1:{port}/login?token=")
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        deadline = time.monotonic() + 30
+        while True:  # the worker builds the app after the parent printed the URL
+            try:
+                with browser.open(login_url, timeout=10) as response:  # logs in, follows the redirect
+                    assert response.status == 200 and "Overview" in response.read().decode()
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline, "granian's worker never answered"
+                time.sleep(0.1)
+        with browser.open(f"http://127.0.0.1:{port}/jobs?state=failed", timeout=10) as response:
+            page = response.read().decode()
+            assert response.status == 200 and CSRF_META.search(page) and "log out" in page
+        # wrong bearer tokens are counted by the one process that serves every connection
+        statuses = []
+        for _ in range(6):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/stats", headers={"Authorization": "Bearer wrong"}
+            )
+            try:
+                urllib.request.urlopen(request, timeout=10)
+            except urllib.error.HTTPError as exc:
+                statuses.append(exc.code)
+        assert statuses == [401] * 5 + [429]
+        # the browser's session is another budget: still in
+        with browser.open(f"http://127.0.0.1:{port}/jobs", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+
+
+@needs_granian
+def test_granian_on_a_busy_port_is_a_clear_error(demo_sqlite_url: str, tmp_path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc = _start_web(demo_sqlite_url, tmp_path, taken.getsockname()[1], "--server", "granian")
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and "cannot listen on 127.0.0.1" in out

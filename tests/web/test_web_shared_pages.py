@@ -142,3 +142,44 @@ def test_a_logged_in_browser_reading_pages_gets_no_new_cookie(web: Web) -> None:
     cookie = web.client.get_cookie("qadmin_session")
     assert cookie is not None and cookie.expires is not None  # still the login's 12 hours
     assert web.post("/queues/email/pause", {"back": "/"}).status_code == 303  # its token still works
+
+
+@pytest.mark.parametrize("url", ["/jobs?state=failed", "/"])
+def test_a_whole_page_shared_by_many_views_shows_each_session_its_own_frame(ops: Ops, url: str) -> None:
+    """The frame of the jobs page and the overview (header, user, backend, footer) is rendered once
+    for the views that share their numbers too: each session must still see its own name, CSRF
+    token and messages."""
+    app = make_web(ops, QADMIN_PASSWORD="pw").app
+    browsers: dict[str, Web] = {}
+    for name in ("alice", "<b>bob</b>"):
+        browser = Web(app)
+        browser.client.post("/login", data={"password": "pw", "name": name, "csrf_token": browser.csrf()})
+        assert browser.logged_in()
+        browsers[name] = browser
+    bearer = app.test_client().get(url, headers={"Authorization": "Bearer pw"}).get_data(as_text=True)
+    pages = {name: browser.html(url) for name, browser in browsers.items()}
+    pages_again = {name: browser.html(url) for name, browser in browsers.items()}
+    assert pages == pages_again
+    assert '<span class="user">alice</span>' in pages["alice"] and "bob" not in pages["alice"]
+    assert '<span class="user">&lt;b&gt;bob&lt;/b&gt;</span>' in pages["<b>bob</b>"]
+    assert "alice" not in pages["<b>bob</b>"]
+    assert "log out" not in bearer and "alice" not in bearer and 'content=""' in bearer
+    tokens = {name: CSRF_META.search(page).group(1) for name, page in pages.items()}  # type: ignore[union-attr]
+    assert tokens["alice"] != tokens["<b>bob</b>"]
+    for name, browser in browsers.items():
+        assert browser.csrf() == tokens[name]
+    assert all(CSRF_SLOT not in page for page in [bearer, *pages.values()])
+    # a message waiting in one session shows on its next page, and on no other session's
+    alice = browsers["alice"]
+    response = alice.post("/backend", {"backend": app.extensions["qadmin"].backends.default})
+    assert response.status_code == 303
+    assert "Now on backend" in alice.html(url)
+    assert "Now on backend" not in alice.html(url)
+    assert "Now on backend" not in browsers["<b>bob</b>"].html(url)
+
+
+@pytest.mark.parametrize("query", ["backend=nope", "b%61ckend=nope", "state=failed&backend=nope"])
+def test_a_backend_named_in_the_query_string_is_always_read(web: Web, query: str) -> None:
+    """The query string is parsed for `backend` only when it could name one: however it is spelled."""
+    response = web.login().get(f"/jobs?{query}")
+    assert response.status_code == 400 and "no backend named &#39;nope&#39;" in response.get_data(as_text=True)
