@@ -26,22 +26,27 @@ __all__ = ["procs"]  # the fixture, shared with the worker process tests
 ])
 def test_workers_run_each_job_exactly_once(sql_url: str, tmp_path: Path, procs, workers: int,
                                            prefetch: int) -> None:
-    n = 500
+    workers_run_each_job_once(sql_url, tmp_path, procs, [["--prefetch", str(prefetch)]] * workers, n=500)
+
+
+def workers_run_each_job_once(url: str, tmp_path: Path, procs, workers: list[list[str]], n: int) -> None:
+    """`n` jobs over two queues and three priorities, one `qadmin worker --burst` process per
+    entry of `workers` (its extra options): every job runs exactly once, nothing is left."""
     out = tmp_path / "ran.txt"
-    with client(sql_url) as c:
+    with client(url) as c:
         c.enqueue_many(NewJob(RECORD, [str(out), f"job-{i}"], queue=("a", "b")[i % 2], priority=i % 3)
                        for i in range(n))
-    p = procs(sql_url)
-    for _ in range(workers):
-        p.start("worker", "--burst", "--sleep", "0.2", "--prefetch", str(prefetch))
+    p = procs(url)
+    for options in workers:
+        p.start("worker", "--burst", "--sleep", "0.2", *options)
     p.wait_all(timeout=180)
     ran = Counter(lines(out))
     assert len(ran) == n, f"{n - len(ran)} jobs never ran\n{p.logs()}"
     assert [t for t, k in ran.items() if k > 1] == [], "jobs ran twice"
     assert all(proc.returncode == 0 for proc, _ in p.started), p.logs()
     assert_clean(p.logs())
-    assert count(sql_url, "pending", "scheduled", "locked", "failed") == 0
-    assert count(sql_url, "finished") == n
+    assert count(url, "pending", "scheduled", "locked", "failed") == 0
+    assert count(url, "finished") == n
 
 
 @pytest.mark.parametrize("prefetch", [1, 5])

@@ -1,8 +1,8 @@
-"""Fixtures the Redis backend's test files share (the servers come from tests/conftest.py)."""
+"""Fixtures the backend test files share (the servers come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,5 +21,16 @@ def redis_backend(redis_url: str) -> Iterator:
     from qadmin.backends.redis import RedisBackend
 
     b = RedisBackend(redis_url, BackendOptions())
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def sql_backend(sql_url: str) -> Iterator:
+    """An initialised SQL backend (SQLite and PostgreSQL) whose locks go stale after four hours."""
+    from qadmin.backends.base import BackendOptions, open_backend
+
+    b = open_backend(sql_url, BackendOptions(max_run_time=4 * 3600.0))
+    b.init()
     yield b
     b.close()

@@ -17,17 +17,12 @@ from qadmin.backends.base import BackendOptions
 from qadmin.backends.redis import RedisBackend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, WorkerInfo, utcnow
+from tests.backends.test_redis_engine_fast import HOUR, NOOP, only_noop
 from tests.test_prefetch import two_prefetching_workers_run_each_job_once
 from tests.test_worker_processes import procs
 
 __all__ = ["procs"]  # the fixture, shared with the worker process tests
 pytestmark = pytest.mark.redis
-NOOP = "qadmin.examples.noop"
-HOUR = 3600.0
-
-
-def only_noop(job) -> bool:
-    return job.class_name == NOOP
 
 
 def window(b: RedisBackend, worker: str, queues: list[str]) -> list[list[bytes]]:

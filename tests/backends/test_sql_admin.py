@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -36,13 +36,8 @@ def _dead_owner() -> str:
 
 
 @pytest.fixture
-def backend(sql_url: str) -> Iterator[Any]:
-    b = open_backend(sql_url, BackendOptions(max_run_time=4 * HOUR))
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
+def backend(sql_backend: Any) -> Any:
+    return sql_backend
 
 
 def _rows(backend: Any, rows: list[dict[str, Any]]) -> None:

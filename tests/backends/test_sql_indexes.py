@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -36,13 +36,8 @@ def _indexes(backend: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def backend(sql_url: str) -> Iterator[Any]:
-    b = open_backend(sql_url, BackendOptions(max_run_time=4 * HOUR))
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
+def backend(sql_backend: Any) -> Any:
+    return sql_backend
 
 
 def test_a_new_table_has_the_index_set_of_its_database(backend: Any) -> None:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,8 @@ from qadmin.backends import _sql_dialect as dialect
 from qadmin.backends import _sql_writelock
 from qadmin.backends.base import open_backend
 from qadmin.job import NewJob, utcnow
-from tests.test_worker_processes import RECORD, assert_clean, client, count, lines, procs
+from tests.test_worker_processes import client, count, procs
+from tests.test_worker_sql_processes import workers_run_each_job_once
 
 __all__ = ["procs"]
 
@@ -50,20 +50,7 @@ def _db(url: str) -> str:
 
 
 def test_two_worker_processes_run_each_job_once_through_the_lock(sqlite_url: str, tmp_path: Path, procs) -> None:
-    n = 600
-    out = tmp_path / "ran.txt"
-    with client(sqlite_url) as c:
-        c.enqueue_many(NewJob(RECORD, [str(out), f"job-{i}"]) for i in range(n))
-    p = procs(sqlite_url)
-    p.start("worker", "--burst", "--sleep", "0.2")
-    p.start("worker", "--burst", "--sleep", "0.2", "--prefetch", "3")
-    p.wait_all(timeout=180)
-    ran = Counter(lines(out))
-    assert len(ran) == n, f"{n - len(ran)} jobs never ran\n{p.logs()}"
-    assert [t for t, k in ran.items() if k > 1] == [], "jobs ran twice"
-    assert all(proc.returncode == 0 for proc, _ in p.started), p.logs()
-    assert_clean(p.logs())
-    assert count(sqlite_url, "pending", "locked", "failed") == 0
+    workers_run_each_job_once(sqlite_url, tmp_path, procs, [[], ["--prefetch", "3"]], n=600)
     assert os.path.exists(_db(sqlite_url) + _sql_writelock.SUFFIX)  # the workers went through it
 
 
