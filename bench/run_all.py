@@ -28,7 +28,8 @@ ORDER = ("worker_throughput", "enqueue", "admin_scale", "scaling", "memory")
 
 def versions() -> str:
     out = []
-    for name in ("qadmin", "SQLAlchemy", "psycopg", "redis", "rq", "rq-dashboard", "textual", "Flask", "waitress"):
+    for name in ("qadmin", "SQLAlchemy", "psycopg", "redis", "hiredis", "rq", "rq-dashboard", "textual", "Flask",
+                 "waitress", "granian"):
         try:
             out.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
