@@ -29,6 +29,7 @@ from qadmin.backends._redis_records import (
     read_payload,
 )
 from qadmin.backends.owners import HOSTNAME, owner_dead, pid_alive
+from qadmin.codecs import UNDECODABLE
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
@@ -134,8 +135,9 @@ def class_prefilter(selection: JobFilter) -> Callable[[bytes], bool] | None:
 
     A payload's class is the JSON string of its `class` member (every codec of this backend): in
     an entry with no backslash at all no string is escaped, so that class's JSON text is in the
-    bytes verbatim. An entry with a backslash (or no filter on the class) is always read."""
-    if selection.class_name is None:
+    bytes verbatim. An entry with a backslash (or no filter on the class) is always read, and so
+    is every entry when the filter asks for the undecodable ones' name, which no payload holds."""
+    if selection.class_name is None or selection.class_name == UNDECODABLE:
         return None
     needle = dumps(selection.class_name).encode("utf-8")
 

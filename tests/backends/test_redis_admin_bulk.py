@@ -14,6 +14,7 @@ from qadmin.backends._redis_json import with_members
 from qadmin.backends._redis_records import failed_rec, failed_slim, requeue_bytes
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.redis import RedisBackend
+from qadmin.codecs import UNDECODABLE
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
 from qadmin.ops import SAMPLE_SIZE, Ops
@@ -161,6 +162,18 @@ def test_class_filters_still_find_payloads_written_with_escapes(redis_backend: R
     now = utcnow()
     assert sorted(j.args[0] for j in redis_backend.find(JobFilter(class_name="Archive"), now, limit=10).jobs) == [1, 2]
     assert [j.args[0] for j in redis_backend.find(JobFilter(class_name="App/Mail"), now, limit=10).jobs] == [4]
+
+
+def test_the_undecodable_class_name_finds_every_undecodable_entry(redis_backend: RedisBackend,
+                                                                  r: redis.Redis) -> None:
+    # what the consoles show as an undecodable job's class: a filter on it (the TUI's "same class")
+    # must find them all, though no payload holds that name
+    r.rpush("resque:queue:q", "not json", '{"class":"Archive","args":[1]}', "{broken")
+    r.sadd("resque:queues", "q")
+    now = utcnow()
+    selection = JobFilter(class_name=UNDECODABLE)
+    assert sorted(j.raw for j in redis_backend.find(selection, now, limit=10).jobs) == ["not json", "{broken"]
+    assert redis_backend.count(selection, now) == 2
 
 
 def test_a_preview_searches_once_and_its_sample_comes_from_its_ids(redis_backend: RedisBackend, r: redis.Redis) -> None:
