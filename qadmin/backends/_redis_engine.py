@@ -7,7 +7,9 @@ writes Resque's `worker:ID` (formats.md rule 8). Entries it cannot run stay wher
 A worker's steady state is one round trip per job (`lua/claim.lua`): the outcome of the job it
 ran, the locks on the next ones it chose from the previous read, and the next read, together.
 What a claim needs only now and then (due scheduled jobs, expired locks, the queue list of `*`)
-is read at most once a `HOUSEKEEPING` interval, and whenever a claim finds nothing.
+is read at most once a `HOUSEKEEPING` interval, and whenever a claim finds nothing. While it holds
+prefetched jobs, a worker does not even wait for that round trip: it sends each success and runs
+its next job, and reads the replies later ("Pipelined successes" below).
 """
 
 from __future__ import annotations
@@ -434,6 +436,29 @@ class EngineMixin:
                     picks: list[Rec], want: int, per: int, dones: Sequence[_Done]) -> tuple[list[Job], bool]:
         """One call of `claim.lua`: the outcomes in `dones`, locks on `picks` (at most `want`), and
         a read of `per` entries from the heads of the queues, kept in `c` for the next claim."""
+        keys, args = self._claim_args(c, worker, rid, now, picks, want, per, dones)
+        _completed, envs, paused_all, windows = self._script(self._claim_script, keys, args)
+        heads, run_at = c.fixed[2], c.run_at[1]  # type: ignore[index]
+        got: list[Job] = []
+        for rec, env in zip(picks, envs):
+            if not env:
+                c.lost_at = time.monotonic()
+                continue
+            wjson = None
+            if rid is not None and not got:
+                wjson = heads[c.index[rec.job.queue] - 1][1] + run_at + rec.raw.decode("utf-8") + "}"
+            self._decoded.pop((rec.job.queue, rec.raw), None)
+            job = replace(rec.job, state=JobState.LOCKED, locked_at=now, locked_by=worker, stale=False)
+            self._held[(worker, str(job.id))] = (env, wjson)
+            got.append(job)
+        c.windows = [w if isinstance(w, list) else [] for w in windows]
+        c.full = any(len(w) >= per for w in c.windows)
+        c.read_at = time.monotonic()
+        return got, bool(paused_all)
+
+    def _claim_args(self: RedisBackend, c: _Claimer, worker: str, rid: str | None, now: datetime,
+                    picks: list[Rec], want: int, per: int, dones: Sequence[_Done]) -> tuple[list[Any], list[Any]]:
+        """The keys and arguments of a `claim.lua` call (`_claim_call`)."""
         if c.fixed is None or c.fixed[0] != rid:
             k = self.keys
             env_head = '{"worker":' + dumps(worker) + ',"rid":' + dumps(rid) + ',"queue":'
@@ -456,23 +481,7 @@ class EngineMixin:
             args += [d.env, d.record, d.score, d.wjson or "", d.unique or "", d.job_id]
         for rec in picks:
             args += [c.index[rec.job.queue], rec.raw, _nonce()]
-        _completed, envs, paused_all, windows = self._script(self._claim_script, keys, args)
-        got: list[Job] = []
-        for rec, env in zip(picks, envs):
-            if not env:
-                c.lost_at = time.monotonic()
-                continue
-            wjson = None
-            if rid is not None and not got:
-                wjson = heads[c.index[rec.job.queue] - 1][1] + run_at + rec.raw.decode("utf-8") + "}"
-            self._decoded.pop((rec.job.queue, rec.raw), None)
-            job = replace(rec.job, state=JobState.LOCKED, locked_at=now, locked_by=worker, stale=False)
-            self._held[(worker, str(job.id))] = (env, wjson)
-            got.append(job)
-        c.windows = [w if isinstance(w, list) else [] for w in windows]
-        c.full = any(len(w) >= per for w in c.windows)
-        c.read_at = time.monotonic()
-        return got, bool(paused_all)
+        return keys, args
 
     def _scan_claim(self: RedisBackend, c: _Claimer, worker: str, rid: str | None, now: datetime,
                     can_run: Callable[[Job], bool], limit: int, skip: set[str]) -> list[Job]:
@@ -586,9 +595,13 @@ class EngineMixin:
         with self._mutex:
             self._deferred.setdefault(worker, []).append(done)
 
-    def _deferred_of(self: RedisBackend, worker: str) -> list[_Done]:
+    def _deferred_of(self: RedisBackend, worker: str, drain: bool = True) -> list[_Done]:
+        """The outcomes to write with a worker's next call: those waiting, less those sent whose
+        reply is still to read (when read, they are settled, or left for a next call)."""
+        if drain:
+            self._drain()
         with self._mutex:
-            return list(self._deferred.get(worker, ()))
+            return [d for d in self._deferred.get(worker, ()) if id(d) not in self._sending]
 
     def _may_wait(self: RedisBackend, worker: str) -> bool:
         if not self.defer_successes or worker not in self._winfo:  # only a registered worker: its heartbeats write what waits
@@ -597,8 +610,29 @@ class EngineMixin:
             waiting = self._deferred.get(worker) or []
             if not waiting or len(waiting) >= DEFER_MAX or time.monotonic() - waiting[0].at >= DEFER_FOR:
                 return False
-            ids = {d.job_id for d in waiting}
+        return self._holds_more(worker)
+
+    def _holds_more(self: RedisBackend, worker: str) -> bool:
+        """Whether the worker holds jobs besides those whose outcomes wait: prefetched jobs it will
+        run next, without needing a reply to get them."""
+        with self._mutex:
+            ids = {d.job_id for d in self._deferred.get(worker, ())}
             return any(w == worker and job_id not in ids for w, job_id in self._held)
+
+    # Pipelined successes (`pipeline_successes`, on by default): a worker that holds prefetched jobs
+    # sends a success on the backend's own connection and starts its next job without reading the
+    # reply; the next use of the connection or of the deferred outcomes reads it
+    # (`RedisBackend._drain_locked`). The guarantee stays: the call is in the kernel's hands before
+    # the next job starts, and the kernel delivers what a killed process sent, so a SIGKILL reruns
+    # at most the job in hand. Until its reply is read the outcome stays deferred: an error reply
+    # or a dropped connection sends it again with the next call, which records nothing twice. A
+    # worker holding no other job needs the reply (its next locks come with it): it waits.
+    def _send_deferred(self: RedisBackend, worker: str) -> bool:
+        dones = self._deferred_of(worker, drain=False)
+        if not dones:
+            return True  # written meanwhile by another thread
+        keys, args = self._claim_args(self._claimer(worker, ()), worker, self._rid(worker), utcnow(), [], 0, 0, dones)
+        return self._send(self._claim_script, keys, args, worker, dones)
 
     def _settle(self: RedisBackend, worker: str, dones: Sequence[_Done]) -> None:
         """These outcomes are written: forget them and their locks."""
@@ -616,6 +650,7 @@ class EngineMixin:
 
     def _write_deferred(self: RedisBackend, worker: str | None = None) -> None:
         """Write the outcomes waiting for a worker's next call (every worker's with None)."""
+        self._drain()
         for name in ([worker] if worker is not None else list(self._deferred)):
             dones = self._deferred_of(name)
             if dones:
@@ -661,8 +696,11 @@ class EngineMixin:
         done = self._completion(job, worker, now, runtime)
         if done is not None:
             self._defer(worker, done)
-            if not self._may_wait(worker):
-                self._write_deferred(worker)
+            if self._may_wait(worker):
+                return
+            if self.pipeline_successes and self._holds_more(worker) and self._send_deferred(worker):
+                return
+            self._write_deferred(worker)
             return
         self._write_deferred(worker)
         env, wjson = self._envelope(job, worker)

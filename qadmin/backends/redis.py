@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -43,6 +44,8 @@ from qadmin.job import JobId
 
 #: what `?failed_on_retry=` may say
 RETRY_MODES = ("mark", "remove")
+#: calls sent without reading their replies, at most (`RedisBackend._send`)
+PENDING_MAX = 64
 
 
 class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
@@ -69,6 +72,10 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
         self._mutex = threading.RLock()
         self._own_lock = threading.Lock()
         self._own: tuple[int, Any] | None = None
+        #: calls sent on the own connection whose replies are not read yet (`_send`), in order,
+        #: guarded by `_own_lock`; the ids of the outcomes they carry, guarded by `_mutex`
+        self._pending: deque[_Pending] = deque()
+        self._sending: set[int] = set()
         self._recs: OrderedDict[str, list[Rec]] = OrderedDict()
         self._removed: dict[int, dict[str, list[int]]] = {}
         self._held: dict[tuple[str, str], tuple[bytes, str | None]] = {}
@@ -81,6 +88,10 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
         #: --defer-acks`); off, each success is written before the worker runs its next job, so a
         #: SIGKILL reruns at most the job in hand
         self.defer_successes = False
+        #: a worker that holds prefetched jobs sends a success and runs its next job without
+        #: waiting for the reply (`_redis_engine.complete`); the success is on its way to the server
+        #: before the next job starts, so a SIGKILL still reruns at most the job in hand
+        self.pipeline_successes = True
         self._winfo: dict[str, dict[str, Any]] = {}
 
     # --- plumbing ----------------------------------------------------------------------------
@@ -104,9 +115,8 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
             with self._wrap():
                 return script(keys=keys, args=args, client=self.client)
         try:
-            if self._own is None or self._own[0] != os.getpid():  # never a connection of the parent
-                self._own = (os.getpid(), self.client.connection_pool.get_connection())
-            conn = self._own[1]
+            self._drain_locked()  # the reply of a call sent before answers first
+            conn = self._own_conn()
             call = [command(["EVALSHA", script.sha, len(keys), *keys, *args])]
             with self._wrap():
                 try:
@@ -126,6 +136,96 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
         finally:
             self._own_lock.release()
 
+    def _own_conn(self) -> Any:
+        if self._own is None or self._own[0] != os.getpid():  # never a connection of the parent
+            self._own = (os.getpid(), self.client.connection_pool.get_connection())
+        return self._own[1]
+
+    def _send(self, script: Any, keys: list[Any], args: list[Any], worker: str, dones: list[Any]) -> bool:
+        """Send a call writing these outcomes of `worker` (`_redis_engine._Done`) without waiting
+        for its reply, which the next other user of the connection reads (`_drain_locked`): until
+        then the outcomes stay deferred, so that a lost call goes again with the next one (claim.lua
+        records an outcome only once). Sends follow each other without reading replies (reading
+        one would wait for the server: what pipelining saves). False when the connection is busy
+        with another thread or the send failed: the caller writes them and waits, as without."""
+        if not self._own_lock.acquire(blocking=False):
+            return False
+        try:
+            if len(self._pending) >= PENDING_MAX:
+                self._drain_locked()
+            conn = self._own_conn()
+            ids = {id(d) for d in dones}
+            with self._mutex:
+                self._sending |= ids
+            try:
+                # no health check: its PING would read the reply of a call sent before
+                conn.send_packed_command([command(["EVALSHA", script.sha, len(keys), *keys, *args])],
+                                         check_health=False)
+            except BaseException as exc:
+                # a part sent would run into the next call's bytes; the replies of the calls sent
+                # before are lost with the connection: their outcomes go again with the next call
+                conn.disconnect()
+                with self._mutex:
+                    self._sending -= ids
+                    for pending in self._pending:
+                        self._sending -= pending.ids
+                self._pending.clear()
+                if not isinstance(exc, Exception):
+                    raise
+                return False
+            self._pending.append(_Pending(os.getpid(), script, worker, dones, ids))
+            return True
+        finally:
+            self._own_lock.release()
+
+    def _drain(self) -> None:
+        """Read the replies of the calls sent without waiting, unless another thread is using the
+        connection (that thread reads them first, before its own call)."""
+        if self._pending and self._own_lock.acquire(blocking=False):
+            try:
+                self._drain_locked()
+            finally:
+                self._own_lock.release()
+
+    def _drain_locked(self) -> None:
+        """Read the replies of the calls sent without waiting, in order, and settle the outcomes
+        of those that ran. The others stay deferred and go again with the next call, which
+        records none twice: an error reply, or a broken read (applied or not, unknown)."""
+        if not self._pending:
+            return
+        pendings = list(self._pending)
+        self._pending.clear()
+        applied = []
+        conn = None
+        if self._own is not None and self._own[0] == os.getpid():  # a forked child leaves them alone
+            conn = self._own[1]
+        try:
+            reload = None
+            for pending in pendings if conn is not None else ():
+                if pending.pid != os.getpid():  # sent by the parent of this forked process
+                    continue
+                try:
+                    conn.read_response()
+                    applied.append(pending)
+                except redis_lib.exceptions.NoScriptError:  # not run (a restarted or flushed server)
+                    reload = pending.script
+                except redis_lib.ResponseError:
+                    pass  # read whole: the connection is still in step
+            if reload is not None:  # after every reply sent before: its own reply comes last
+                conn.send_command("SCRIPT", "LOAD", reload.script)
+                conn.read_response()
+        except BaseException as exc:
+            conn.disconnect()  # type: ignore[union-attr]  # a reply half read would answer the next call
+            if not isinstance(exc, Exception):
+                raise
+            # else the next call meets the connection's trouble, and reports it
+        finally:
+            with self._mutex:
+                for pending in pendings:
+                    self._sending -= pending.ids
+            for pending in applied:
+                self._settle(pending.worker, pending.dones)
+
     def _run(self, batch: Batch) -> list[bool]:
         with self._wrap():
             return batch.run(self._apply, self.client)
@@ -143,6 +243,7 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
             self.client.ping()
 
     def close(self) -> None:
+        self._drain()
         if self._own is not None:
             self._own[1].disconnect()
         self.client.close()
@@ -155,10 +256,25 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
         return parse_id(text)
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A call sent on the own connection, its reply not read yet."""
+
+    pid: int
+    script: Any
+    worker: str
+    dones: list[Any]
+    ids: set[int]
+
+
 def _connect(url: str, safe_url: str) -> redis_lib.Redis:
     """A client for `redis://`, `rediss://`, `unix://`, or `redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`
     (the master of a Sentinel-monitored service)."""
-    options: dict[str, Any] = {"decode_responses": False, "socket_connect_timeout": 5, "health_check_interval": 30}
+    # redis-py 8 reads with a 5 s timeout unless told otherwise: an admin script over a million
+    # entries can take longer, and would be reported as an unreachable server while it still ran.
+    # A minute still ends a read from a server that vanished silently.
+    options: dict[str, Any] = {"decode_responses": False, "socket_connect_timeout": 5, "socket_timeout": 60,
+                               "health_check_interval": 30}
     parts = urlsplit(url)
     try:
         if parts.scheme.lower() != "redis+sentinel":
@@ -175,7 +291,7 @@ def _connect(url: str, safe_url: str) -> redis_lib.Redis:
         password = parts.password
         sentinel = Sentinel(hosts, socket_timeout=5, socket_connect_timeout=5)
         return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=password,
-                                   decode_responses=False, socket_connect_timeout=5)
+                                   decode_responses=False, socket_connect_timeout=5, socket_timeout=60)
     except ValueError as exc:
         raise ConfigError(f"bad Redis URL {safe_url}: {exc}") from exc
 
