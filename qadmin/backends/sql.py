@@ -33,7 +33,7 @@ from qadmin.backends._sql_tables import (
     state_index_name,
 )
 from qadmin.backends.base import SORTS, BackendOptions, ErrorGroup, Page, Stats
-from qadmin.codecs import decode_payload
+from qadmin.codecs import UNDECODABLE, decode_payload
 from qadmin.errors import BackendUnavailable, JobNotFound, MissingTable, QadminError, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo
@@ -926,7 +926,7 @@ def _payload_tokens(selection: JobFilter) -> list[str]:
     for arg in selection.args or ():
         if isinstance(arg, (str, int)) and not isinstance(arg, bool):
             tokens += _tokens(str(arg))
-    if selection.class_name is not None:
+    if selection.class_name is not None and selection.class_name != UNDECODABLE:  # no payload holds that name
         tokens += _tokens(selection.class_name)[::-1]
     return tokens[:8]
 
