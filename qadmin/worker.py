@@ -153,33 +153,30 @@ class Worker:
     def work(self) -> int:
         """Run until stopped, out of work (burst), or recycled. Returns the exit code."""
         log.info("*** Starting job worker %s", self.name)
-        backoff = 1.0
+        backoff = _Backoff(event=self._stopping)
         # the database may go away between the start-up check and here: wait for it, as the
         # main loop does, rather than die
         while not self._registered and not self.stopping:
             try:
                 self.register()
             except QadminError as exc:
-                log.warning("cannot register (%s); retrying in %.0fs", exc, backoff)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
-        backoff = 1.0
+                log.warning("cannot register (%s); retrying in %.0fs", exc, backoff.delay)
+                backoff.wait()
+        backoff.reset()
         try:
             while not self.stopping:
                 try:
                     ran = self.run_once()
-                    backoff = 1.0
+                    backoff.reset()
                 except BackendUnavailable as exc:
-                    log.warning("backend unavailable (%s); retrying in %.0fs", exc, backoff)
-                    self._stopping.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
+                    log.warning("backend unavailable (%s); retrying in %.0fs", exc, backoff.delay)
+                    backoff.wait()
                     continue
                 except QadminError as exc:
                     # a database error (a deadlock victim, a dropped table, ...) costs a pause,
                     # not the worker: what it held is retried or taken back as a stale lock
-                    log.error("backend error (%s); retrying in %.0fs", exc, backoff)
-                    self._stopping.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
+                    log.error("backend error (%s); retrying in %.0fs", exc, backoff.delay)
+                    backoff.wait()
                     continue
                 self._maybe_report()
                 if not ran:
@@ -345,7 +342,7 @@ class Worker:
 
     def _finish(self, write: Callable[[], None]) -> None:
         """Record an outcome, riding out a short backend outage (the job already ran)."""
-        delay = 0.5
+        backoff = _Backoff(first=0.5, cap=10.0)  # not cut short by a stop: the job already ran
         for attempt in range(8):
             try:
                 write()
@@ -355,9 +352,8 @@ class Worker:
                     log.error("could not record a job outcome, its lock will go stale and it will run again: %s",
                               exc)
                     return
-                log.warning("backend unavailable (%s); retrying to record the outcome in %.1fs", exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                log.warning("backend unavailable (%s); retrying to record the outcome in %.1fs", exc, backoff.delay)
+                backoff.wait()
 
     def _execute(self, job: Job) -> str | None:
         """Run the job; None on success, else the error text (message line + traceback)."""
@@ -495,6 +491,25 @@ class Worker:
 
 
 # --- running a job's code ---------------------------------------------------------------------
+class _Backoff:
+    """Waits that double after each failed attempt, up to `cap`; `reset()` after a success. With
+    `event`, a wait ends early when it is set (the worker is stopping)."""
+
+    def __init__(self, first: float = 1.0, cap: float = 30.0, event: threading.Event | None = None) -> None:
+        self.first, self.cap, self.event = first, cap, event
+        self.delay = first
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+    def wait(self) -> None:
+        if self.event is None:
+            time.sleep(self.delay)
+        else:
+            self.event.wait(self.delay)
+        self.delay = min(self.delay * 2, self.cap)
+
+
 def _perform_is_static(target: Any) -> bool:
     raw = inspect.getattr_static(target, "perform", None)
     return isinstance(raw, (staticmethod, classmethod))
