@@ -105,8 +105,15 @@ def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.T
              postgresql_where=table.c.locked_at.is_not(None))
     # The failed listings likewise, on PostgreSQL. SQLite keeps the full index: walked backwards,
     # it is the order of a listing of every state sorted by `-failed_at` (NULLs last), which
-    # PostgreSQL sorts anyway (its NULLs sort the other way in the index).
-    sa.Index(f"qadmin_{name}_failed_at", table.c.failed_at, postgresql_where=table.c.failed_at.is_not(None))
+    # PostgreSQL sorts anyway (the NULL rows are not in its index).
+    sa.Index(f"qadmin_{name}_failed_at", table.c.failed_at).ddl_if(callable_=_not_postgresql)
+    # Walked backwards, PostgreSQL's is the order of the failed listing, `failed_at DESC NULLS
+    # LAST, id DESC`, so a page is its first entries. On failed_at alone it was not: its planner
+    # matches an index to an ORDER BY by NULLS placement even where no row is NULL, and wants the
+    # id tiebreak that SQLite's entries carry anyway (they end with the rowid); every failed row
+    # was read and sorted for each page.
+    sa.Index(f"qadmin_{name}_failed_at", table.c.failed_at.asc().nulls_first(), table.c.id,
+             postgresql_where=table.c.failed_at.is_not(None)).ddl_if(dialect="postgresql")
     # `queue = ?` in id order: SQLite reads it off this index ((queue, rowid)), while the state
     # index would make it sort a queue's rows, or scan the table for a rare queue. PostgreSQL
     # sorts either way, and finds a queue's rows through the state index as well as through this

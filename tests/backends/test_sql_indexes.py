@@ -53,7 +53,8 @@ def test_a_new_table_has_the_index_set_of_its_database(backend: Any) -> None:
         assert "qadmin_delayed_jobs_queue" in indexes
         assert len(indexes) == 6
     else:
-        assert re.search(r"\(failed_at\) WHERE \(failed_at IS NOT NULL\)$", indexes["qadmin_delayed_jobs_failed_at"])
+        assert re.search(r"\(failed_at NULLS FIRST, id\) WHERE \(failed_at IS NOT NULL\)$",
+                         indexes["qadmin_delayed_jobs_failed_at"])
         assert "qadmin_delayed_jobs_queue" not in indexes  # the state index leads with queue
         assert len(indexes) == 5
     backend.init()  # again: nothing added or changed
@@ -161,5 +162,37 @@ def test_sqlite_lists_every_state_by_latest_failure_off_the_failed_at_index(sqli
         assert [p for p in plans if "qadmin_delayed_jobs_failed_at" in p and "TEMP B-TREE" not in p], plans
         page = backend.find(JobFilter(), now, limit=25, sort="-failed_at").jobs
         assert [j.id for j in page] == list(range(1, 21)) + [2000, 1999, 1998, 1997, 1996]
+    finally:
+        backend.close()
+
+
+def test_postgresql_reads_the_newest_failures_first_off_the_failed_at_index(postgres_url: str) -> None:
+    """The first page of failed jobs, newest first, is the first entries of the failed_at index
+    walked backwards: no sort of every failed row, so the page costs the same however many failed."""
+    backend = open_backend(postgres_url, BackendOptions())
+    backend.init()
+    try:
+        _fill(backend, pending=2000, failed=300, locked=5)
+        # failures sharing a time: the id tiebreak is the index's too
+        t = backend._jobs()
+        with backend.engine.begin() as conn:
+            conn.execute(sa.update(t).where(t.c.id.in_([7, 8, 9])).values(
+                failed_at=sa.select(t.c.failed_at).where(t.c.id == 7).scalar_subquery()))
+            conn.exec_driver_sql("ANALYZE")
+        now = utcnow()
+        plans = _plans(backend, lambda: backend.find(FAILED, now, limit=20, sort="-failed_at"))
+        assert len(plans) == 1, plans
+        assert "Index Scan Backward using qadmin_delayed_jobs_failed_at" in plans[0], plans
+        assert "Sort" not in plans[0], plans
+        # and its pages are the listing's order, ties by id descending
+        ids: list[int] = []
+        cursor = None
+        while True:
+            page = backend.find(FAILED, now, limit=7, sort="-failed_at", cursor=cursor)
+            ids += [int(j.id) for j in page.jobs]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert ids == [1, 2, 3, 4, 5, 6, 9, 8, 7] + list(range(10, 301))
     finally:
         backend.close()
