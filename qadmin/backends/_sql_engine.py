@@ -761,16 +761,14 @@ class _InsertLayout:
         self._procs = [t.c[c].type._cached_bind_processor(sa_dialect) for c in self.columns]
         quote = sa_dialect.identifier_preparer.quote
         table = sa_dialect.identifier_preparer.format_table(t)
-        self.sql = f"INSERT INTO {table} ({', '.join(quote(c) for c in self.columns)}) " \
-                   f"VALUES ({', '.join('?' for _ in self.columns)})"
+        insert = f"INSERT INTO {table} ({', '.join(quote(c) for c in self.columns)}) VALUES "
+        row = f"({', '.join('?' for _ in self.columns)})"
+        self.sql = insert + row
         self.count_sql = f"SELECT count(*) FROM {table} WHERE {quote('id')} BETWEEN ? AND ?"
         #: SQLite: rows per multi-row INSERT, within the 999 bound parameters of any SQLite build
         self.multi_rows = min(100, 999 // len(self.columns))
-        row = f"({', '.join('?' for _ in self.columns)})"
-        self.multi_sql = f"INSERT INTO {table} ({', '.join(quote(c) for c in self.columns)}) " \
-                         f"VALUES {', '.join(row for _ in range(self.multi_rows))}"
-        self.pg_sql = f"INSERT INTO {table} ({', '.join(quote(c) for c in self.columns)}) " \
-                      f"VALUES ({', '.join('%s' for _ in self.columns)}) RETURNING {quote('id')}"
+        self.multi_sql = insert + ", ".join(row for _ in range(self.multi_rows))
+        self.pg_sql = insert + f"({', '.join('%s' for _ in self.columns)}) RETURNING {quote('id')}"
         self.all_columns = [c.name for c in t.c]
         self._quote, self._table = quote, table
         # PostgreSQL, one row (`_pg_insert`): strings and bytes sent binary (the bytes of a text

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from qadmin.backends import _sql_dialect as dialect
 from qadmin.backends._sql_claim import ClaimStatements
-from qadmin.backends._sql_engine import BATCH, SqlEngine, _as_utc, _keyset
+from qadmin.backends._sql_engine import BATCH, SqlEngine, _as_utc, _begun, _keyset
 from qadmin.backends.owners import owner_dead, parse_owner
 from qadmin.backends._sql_tables import (
     DEFAULT_TABLE,
@@ -105,8 +105,8 @@ class SqlBackend(SqlEngine):
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        # on a SQLite file, in the queue of qadmin's writers (`_sql_writelock`)
-        with self._wrap(), dialect.write_lock(self.engine), self.engine.begin() as conn:
+        # `_begun`: the engine's write transactions, in the queue of qadmin's writers on a SQLite file
+        with self._wrap(), self.engine.connect() as conn, _begun(conn):
             yield conn
 
     @contextmanager
