@@ -27,7 +27,7 @@ from qadmin.backends._redis_json import (
     value_span,
     without,
 )
-from qadmin.codecs import MAX_DECODE_BYTES, decode_payload
+from qadmin.codecs import MAX_DECODE_BYTES, UNDECODABLE, decode_payload
 from qadmin.codecs.json_codec import decode_object
 from qadmin.errors import UsageError
 from qadmin.job import Job, JobId, JobState
@@ -287,7 +287,7 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     if not isinstance(entry, dict):
         tok = token(raw)
         queue = tail_queue(raw) if entry is None else None
-        job = Job(id=make_id(queue, tok), queue=queue, class_name="(undecodable)", state=JobState.FAILED,
+        job = Job(id=make_id(queue, tok), queue=queue, class_name=UNDECODABLE, state=JobState.FAILED,
                   raw=raw.decode("utf-8", "replace"), format="resque",
                   undecodable="the failure entry is not a JSON object", attempts=1)
         return Rec(job, "failed", key, raw, tok, index)
@@ -310,7 +310,7 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     payload_text = value_span(text, entry, "payload") if isinstance(entry.get("payload"), dict) else None
     if payload_text is None:
         tok = token(raw)
-        job = Job(id=make_id(queue, tok), class_name="(undecodable)", format="resque", attempts=1, meta=meta,
+        job = Job(id=make_id(queue, tok), class_name=UNDECODABLE, format="resque", attempts=1, meta=meta,
                   undecodable="the failure entry has no payload" if "payload" not in entry
                   else "the failure entry's payload is not an object", **common)  # type: ignore[arg-type]
         return Rec(job, "failed", key, raw, tok, index, None, {"entry": entry, "text": text})
