@@ -187,11 +187,15 @@ RQ_FAILED_VIEW = ["/0/view/jobs/default/failed/50/asc/1", "/0/data/jobs/default/
 WEB_SERVERS = ("waitress", "granian")
 
 
+def _on(server: str) -> str:
+    """A web cell's name suffix: none for the default server."""
+    return "" if server == WEB_SERVERS[0] else f" · {server}"
+
+
 def face_cells(faces: FaceCells, loaded: list[Loaded], rq_url: str | None) -> list[Cell]:
     cells: list[Cell] = []
     rq_log = faces.work / "rq-dashboard.log"
-    rq_names = {server: "rq-dashboard failed page" + ("" if server == "waitress" else f" · {server}")
-                for server in WEB_SERVERS}
+    rq_names = {server: "rq-dashboard failed page" + _on(server) for server in WEB_SERVERS}
     if rq_url is not None:
         for server in WEB_SERVERS:
             cells.append(faces.web(rq_names[server], lambda server=server: rq_dashboard(rq_url, rq_log, server),
@@ -205,8 +209,7 @@ def face_cells(faces: FaceCells, loaded: list[Loaded], rq_url: str | None) -> li
         cells.append(faces.web(f"web jobs page · {b.kind}", start, [["/jobs"]], headers=AUTH))
         for server in WEB_SERVERS:
             on = (lambda url=b.url, log=log, server=server: qadmin_web(url, log, server))
-            suffix = "" if server == "waitress" else f" · {server}"
-            cells.append(faces.web(f"web failed jobs page · {b.kind}{suffix}", on, [["/jobs?state=failed"]],
+            cells.append(faces.web(f"web failed jobs page · {b.kind}{_on(server)}", on, [["/jobs?state=failed"]],
                                    ref=rq_names[server] if rq_url else None, headers=AUTH))
         cells.append(faces.tui(f"TUI first screen · {b.kind}", b.url))
     return cells
