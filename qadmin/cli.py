@@ -811,7 +811,7 @@ def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: flo
     """Run jobs: claim, run, complete or retry with backoff."""
     from qadmin.backends.base import open_backend
     from qadmin.supervisor import Supervisor, default_watch_paths, import_modules, write_pidfile
-    from qadmin.worker import Worker, WorkerOptions, wait_for_backend
+    from qadmin.worker import EXIT_CANNOT_START, Worker, WorkerOptions, wait_for_backend
 
     level = logging.WARNING if verbose < 0 else (logging.INFO if verbose < 2 else logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(message)s", stream=sys.stderr)
@@ -854,11 +854,18 @@ def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: flo
         finally:
             backend.close()
 
+    def run_child(slot: int) -> int:
+        try:
+            return run_one(slot)
+        except QadminError as exc:  # one line, and a status that tells the supervisor not to retry
+            logging.getLogger("qadmin.worker").error("cannot work: %s", exc)
+            return EXIT_CANNOT_START
+
     try:
         if concurrency == 1 and not (max_jobs_per_child or max_memory or reload):
             code = run_one()
         else:
-            code = Supervisor(run_one, concurrency, burst=burst, reload=reload,
+            code = Supervisor(run_child, concurrency, burst=burst, reload=reload,
                               watch=default_watch_paths() if reload else ()).run()
     finally:
         remove_pidfile()

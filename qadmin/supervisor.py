@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from qadmin.worker import EXIT_DONE, EXIT_RECYCLE
+from qadmin.worker import EXIT_CANNOT_START, EXIT_DONE, EXIT_RECYCLE
 
 log = logging.getLogger("qadmin.supervisor")
 
@@ -136,6 +136,10 @@ class Supervisor:
             if self.stopping:
                 continue
             if code == EXIT_DONE and pid not in self._reloading:
+                continue
+            if code == EXIT_CANNOT_START:  # restarting it would fail the same way, forever
+                log.error("worker process %d cannot work (see above); not restarting it", pid)
+                worst = 1
                 continue
             self._reloading.discard(pid)
             if code not in (EXIT_DONE, EXIT_RECYCLE):

@@ -33,6 +33,8 @@ log = logging.getLogger("qadmin.worker")
 #: exit codes a worker process uses to talk to its supervisor
 EXIT_DONE = 0
 EXIT_RECYCLE = 3
+#: the worker cannot work with this backend (an error no wait mends): not restarted
+EXIT_CANNOT_START = 4
 #: seconds between progress lines in the log
 REPORT_INTERVAL = 10.0
 #: unrunnable job ids a worker remembers so that it does not read them again on every claim
@@ -168,9 +170,10 @@ class Worker:
         while not self._registered and not self.stopping:
             try:
                 self.register()
-            except QadminError as exc:
+            except BackendUnavailable as exc:
                 log.warning("cannot register (%s); retrying in %.0fs", exc, backoff.delay)
                 backoff.wait()
+            # anything else (a read-only database, a missing table) no wait will mend: raised
         backoff.reset()
         try:
             while not self.stopping:

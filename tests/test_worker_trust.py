@@ -6,6 +6,7 @@ not given are never run and stay where they are, paused queues are named in the 
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
@@ -13,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from qadmin import registry
 from qadmin.backends.base import open_backend
+from qadmin.client import Client
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobState, NewJob, utcnow
+from qadmin.worker import Worker, WorkerOptions
 from tests.test_worker_processes import RECORD, client, lines, procs  # noqa: F401 - fixture
 
 
@@ -194,3 +198,65 @@ def test_paused_queues_are_named_by_a_burst_worker(url: str, tmp_path: Path, pro
     only_email = p.run("worker", "--burst", "--sleep", "0.1", "--queue", "email", "--queue", "billing")
     paused_line = [ln for ln in only_email.stderr.splitlines() if "paused queue(s)" in ln]
     assert len(paused_line) == 1 and "billing" in paused_line[0] and "elsewhere" not in paused_line[0]
+
+
+def test_a_worker_that_lost_its_lock_does_not_log_or_record_a_failure(url: str,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    # given a job whose lock is taken while it runs (unlocked, then run to completion elsewhere)
+    backend = open_backend(url)
+    backend.init()
+    other = open_backend(url)
+    elsewhere = "host:elsewhere pid:1"
+    held: dict[str, Job] = {}
+
+    def lose_the_lock_then_raise() -> None:
+        other.unlock([held["job"].id], utcnow())
+        stolen = other.claim(["q"], elsewhere, utcnow(), 3600.0, lambda job: True)
+        assert stolen is not None and stolen.id == held["job"].id
+        other.complete(stolen, elsewhere, utcnow(), 0.01)
+        raise RuntimeError("failed after losing the lock")
+
+    name = f"tests.trust.lose_lock.{id(lose_the_lock_then_raise)}"
+    registry.register(name, lose_the_lock_then_raise)
+    try:
+        held["job"] = Client(backend).enqueue(name, queue="q", max_attempts=1)
+        worker = Worker(backend, WorkerOptions(queues=["q"], burst=True, heartbeat_interval=3600))
+        # when the worker runs it
+        with caplog.at_level(logging.INFO, logger="qadmin.worker"):
+            assert worker.run_once() is True
+        # then it says what happened, and records no failure over the other worker's success
+        assert "FAILED" not in caplog.text
+        assert "no longer holds its lock" in caplog.text and "failed after losing the lock" in caplog.text
+        assert worker.failed == 0
+        assert [j.state for j in jobs_of(url, name)] == [JobState.FINISHED]
+    finally:
+        other.close()
+        backend.close()
+
+
+def test_a_read_only_sqlite_file_stops_a_burst_worker_with_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    with client(f"sqlite:///{db}") as c:
+        c.enqueue(RECORD, str(tmp_path / "ran.txt"), "never", queue="q")
+    read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
+    for extra in ([], ["--concurrency", "2"]):
+        run = subprocess.run([sys.executable, "-m", "qadmin", "--url", read_only, "worker", "--burst", "--sleep",
+                              "0.1", "--import", "qadmin.examples", *extra],
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert run.returncode == 1, run.stderr
+        assert "readonly database" in run.stderr and "Traceback" not in run.stderr, run.stderr
+        assert not (tmp_path / "ran.txt").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--sleep", "1e10"], "--sleep"), (["--sleep", "2d"], "at most 1d"),
+    (["--max-run-time", "1e12"], "--max-run-time"), (["--concurrency", "100000"], "at most 1024"),
+    (["--prefetch", "2000000"], "at most 10000"),
+])
+def test_worker_numbers_it_cannot_honour_are_refused(tmp_path: Path, args: list[str], needle: str) -> None:
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    client(url).close()
+    run = subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", *args],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 2 and needle in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
