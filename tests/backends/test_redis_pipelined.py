@@ -75,7 +75,7 @@ def test_successes_go_before_the_next_job_and_are_settled_later(redis_url: str, 
             return ok
 
         b._send = send  # type: ignore[method-assign]
-        w = Worker(b, WorkerOptions(queues=["q"], burst=True, prefetch=10, sleep=0.1, imports=["qadmin.examples"]))
+        w = Worker(b, WorkerOptions(queues=["q"], burst=True, prefetch=10, sleep=0.1, imports=[__name__]))
         assert w.work() == 0
         runs = [e for e in EVENTS if e[0] == "run"]
         sends = [e for e in EVENTS if e[0] == "send"]
