@@ -260,3 +260,17 @@ def test_worker_numbers_it_cannot_honour_are_refused(tmp_path: Path, args: list[
                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert run.returncode == 2 and needle in run.stderr, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_a_supervisor_restarts_a_child_a_job_ended_with_os_exit_0(url: str, tmp_path: Path, procs) -> None:
+    # without --fork, os._exit ends the worker's own process: its supervisor must not take the
+    # status 0 for a worker that finished, or nothing serves the queue any more
+    (tmp_path / "exitjobs.py").write_text(EXIT_JOBS)
+    out = tmp_path / "ran.txt"
+    with client(url) as c:
+        c.enqueue_many([NewJob("exitjobs.hard_exit", [0], queue="q", priority=0) for _ in range(2)]
+                       + [NewJob(RECORD, [str(out), f"after-{i}"], queue="q", priority=1) for i in range(4)])
+    run = procs(url).run("worker", "--burst", "--sleep", "0.1", "--concurrency", "2", "--import", "exitjobs",
+                         timeout=120)
+    assert sorted(lines(out)) == [f"after-{i}" for i in range(4)], run.stderr
+    assert "before its worker finished" in run.stderr and run.returncode == 1, run.stderr
