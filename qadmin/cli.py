@@ -767,6 +767,17 @@ def resume(queue: str) -> None:
     click.echo(f"resumed {queue}" if changed else f"{queue} was not paused")
 
 
+def _worker_imports(given: Sequence[str]) -> tuple[str, ...]:
+    """The --import modules, then those of the config file's `[worker] imports`."""
+    from qadmin.config import load_config
+
+    config = load_config(_obj().config_file)
+    listed = config.worker.get("imports", [])
+    if not isinstance(listed, list) or not all(isinstance(m, str) and m for m in listed):
+        raise ConfigError(f"{config.path}: [worker] imports must be a list of module names")
+    return tuple(dict.fromkeys([*given, *listed]))
+
+
 def _at_most(limit: float, shown: str, check: Callable[..., Any]) -> Callable[..., Any]:
     """A worker option's own check, then an upper bound the worker can actually honour."""
 
@@ -818,6 +829,7 @@ def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: flo
     if verbose >= 1:
         logging.getLogger("qadmin.worker").setLevel(logging.DEBUG)
     sys.path.insert(0, os.getcwd())
+    imports = _worker_imports(imports)
     # with --reload the children import the job modules themselves, after the fork, so that a
     # restart sees the new code; the supervisor only checks that they can be found
     import_modules(imports, find_only=reload)

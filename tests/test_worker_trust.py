@@ -274,3 +274,21 @@ def test_a_supervisor_restarts_a_child_a_job_ended_with_os_exit_0(url: str, tmp_
                          timeout=120)
     assert sorted(lines(out)) == [f"after-{i}" for i in range(4)], run.stderr
     assert "before its worker finished" in run.stderr and run.returncode == 1, run.stderr
+
+
+def test_the_config_file_lists_what_workers_run(tmp_path: Path) -> None:
+    (tmp_path / "tomljobs.py").write_text("def write(path):\n    open(path, 'a').write('ran\\n')\n")
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    out = tmp_path / "ran.txt"
+    with client(url) as c:
+        c.enqueue("tomljobs.write", str(out), queue="q")
+
+    def burst() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", "--sleep", "0.1"],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    (tmp_path / "qadmin.toml").write_text('[worker]\nimports = "tomljobs"\n')
+    bad = burst()
+    assert bad.returncode == 2 and "[worker] imports must be a list" in bad.stderr, bad.stderr
+    (tmp_path / "qadmin.toml").write_text('[worker]\nimports = ["tomljobs"]\n')
+    assert burst().returncode == 0 and lines(out) == ["ran"]
