@@ -17,6 +17,7 @@ import pytest
 from qadmin import registry
 from qadmin.backends.base import open_backend
 from qadmin.client import Client
+from qadmin.errors import JobClassNotFound
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobState, NewJob, utcnow
 from qadmin.worker import Worker, WorkerOptions
@@ -292,3 +293,27 @@ def test_the_config_file_lists_what_workers_run(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "[worker] imports must be a list" in bad.stderr, bad.stderr
     (tmp_path / "qadmin.toml").write_text('[worker]\nimports = ["tomljobs"]\n')
     assert burst().returncode == 0 and lines(out) == ["ran"]
+
+
+@pytest.mark.parametrize("name, given, reason", [
+    ("os.system", ("qadmin.examples",), "not registered and not in a module given with --import"),
+    ("qadmin.worker.backoff_seconds", ("qadmin.worker",), "comes from qadmin.job"),  # imported, not defined
+    ("qadmin.worker:os.path.join", ("qadmin.worker",), "comes from posixpath"),
+    ("qadmin.worker:os.system", ("qadmin.worker",), "not a job class or function"),
+    ("qadmin.examples:SendEmail.__init__", ("qadmin.examples",), "is private"),
+    ("qadmin", ("qadmin",), "not registered"),
+    ("qadmin.examples", ("qadmin",), "not a job class or function"),
+])
+def test_only_classes_and_functions_defined_in_the_given_modules_resolve(name: str, given: tuple,
+                                                                         reason: str) -> None:
+    with pytest.raises(JobClassNotFound, match=reason):
+        registry.resolve(name, given)
+
+
+def test_given_packages_cover_their_submodules_and_registered_names_need_nothing() -> None:
+    from qadmin import examples
+
+    assert registry.resolve("qadmin.examples.record", ("qadmin",)) is examples.record
+    assert registry.resolve("qadmin.examples:SendEmail", ("qadmin.examples",)) is examples.SendEmail
+    registry.register("tests.trust.registered", examples.noop)
+    assert registry.resolve("tests.trust.registered") is examples.noop
