@@ -80,7 +80,7 @@ def test_async_jobs_run_to_completion_and_their_errors_fail_them(url: str, tmp_p
         c.enqueue("asyncjobs.boom", queue="q", max_attempts=1)
         c.enqueue("asyncjobs.forever", queue="q", max_attempts=1)
         c.enqueue("asyncjobs.generator", str(out), queue="q", max_attempts=1)
-    run = procs(url).run("worker", "--burst", "--sleep", "0.1", "--max-run-time", "1s", "--import", "asyncjobs",
+    run = procs(url).run("worker", "--burst", "--sleep", "0.1", "--max-run-time", "3s", "--import", "asyncjobs",
                          *(["--fork"] if fork else []))
     assert run.returncode == 0, run.stderr
     assert sorted(lines(out)) == ["perform", "written"], run.stderr
