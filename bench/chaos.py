@@ -57,7 +57,9 @@ def child_env() -> dict[str, str]:
 
 
 def qadmin_cmd(url: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "qadmin", "--url", url, *args]
+    # a worker runs only the job classes it is given: the jobs here are qadmin's examples
+    given = ("--import", "qadmin.examples") if args[:1] == ("worker",) else ()
+    return [sys.executable, "-m", "qadmin", "--url", url, *args, *given]
 
 
 # --- servers ----------------------------------------------------------------------------------

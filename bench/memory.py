@@ -60,7 +60,7 @@ def child(url: str, checkpoints: list[int]) -> int:
     events.on("after_perform", sample)
     backend = open_backend(url, BackendOptions())
     try:
-        Worker(backend, WorkerOptions(burst=True, sleep=0.1)).work()
+        Worker(backend, WorkerOptions(burst=True, sleep=0.1, imports=["qadmin.examples"])).work()
     finally:
         backend.close()
     return 0

@@ -57,7 +57,7 @@ def profile_worker(servers: Servers, kind: str, jobs: int) -> None:
     fill_qadmin(url, [(NOOP, [i]) for i in range(jobs)])
     raw = str(servers.tmp / "worker.raw")
     cmd = ["py-spy", "record", "--format", "raw", "-r", "250", "-o", raw, "--",
-           sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst"]
+           sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", "--import", "qadmin.examples"]
     started = time.monotonic()
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     print(f"### worker on {kind}: {jobs} no-op jobs in {time.monotonic() - started:.1f} s (with start-up)\n")

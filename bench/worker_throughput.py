@@ -214,7 +214,8 @@ class Bench:
 def qadmin_cmd(procs: int, prefetch: int = 1, *more: str) -> Callable[[str], list[list[str]]]:
     extra = (["--prefetch", str(prefetch)] if prefetch > 1 else []) + list(more)
     return lambda url: [[sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst",
-                         "--concurrency", str(procs), *extra]]
+                         "--import", "qadmin.examples", "--import", "bench.stamps", "--concurrency", str(procs),
+                         *extra]]
 
 
 def floor_cmd(kind: str, procs: int) -> Callable[[str], list[list[str]]]:

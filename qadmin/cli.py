@@ -767,25 +767,52 @@ def resume(queue: str) -> None:
     click.echo(f"resumed {queue}" if changed else f"{queue} was not paused")
 
 
+def _worker_imports(given: Sequence[str]) -> tuple[str, ...]:
+    """The --import modules, then those of the config file's `[worker] imports`."""
+    from qadmin.config import load_config
+
+    config = load_config(_obj().config_file)
+    listed = config.worker.get("imports", [])
+    if not isinstance(listed, list) or not all(isinstance(m, str) and m for m in listed):
+        raise ConfigError(f"{config.path}: [worker] imports must be a list of module names")
+    return tuple(dict.fromkeys([*given, *listed]))
+
+
+def _at_most(limit: float, shown: str, check: Callable[..., Any]) -> Callable[..., Any]:
+    """A worker option's own check, then an upper bound the worker can actually honour."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        value = check(ctx, param, value)
+        if value is not None and value > limit:
+            raise click.BadParameter(f"must be at most {shown}")
+        return value
+
+    return callback
+
+
 @main.command()
 @click.option("--queue", "-q", "queues_", multiple=True, help="Queue to serve (repeatable; * = all). Default *.")
 @click.option("--burst", is_flag=True, help="Exit when no job is ready.")
 @click.option("--count", type=int, callback=_positive, help="Exit after this many jobs (per process).")
-@click.option("--sleep", "sleep_", default="5", callback=_duration, help="Seconds between polls when idle.")
-@click.option("--concurrency", "-c", type=int, default=1, callback=_positive, help="Worker processes.")
+@click.option("--sleep", "sleep_", default="5", callback=_at_most(86400, "1d", _duration),
+              help="Seconds between polls when idle (at most 1d).")
+@click.option("--concurrency", "-c", type=int, default=1, callback=_at_most(1024, "1024", _positive),
+              help="Worker processes (at most 1024).")
 @click.option("--max-attempts", type=int, default=25, callback=_positive, show_default=True)
-@click.option("--max-run-time", default="4h", callback=_positive_duration, show_default=True,
-              help="A job running longer is interrupted and failed.")
+@click.option("--max-run-time", default="4h", callback=_at_most(366 * 86400, "366d", _positive_duration),
+              show_default=True, help="A job running longer is interrupted and failed (at most 366d).")
 @click.option("--max-jobs-per-child", type=int, callback=_positive, help="Recycle a process after N jobs.")
 @click.option("--max-memory", type=float, callback=_positive, help="Recycle a process above this many MB resident.")
 @click.option("--fork", is_flag=True, help="Run each job in a forked child (Resque's isolation).")
-@click.option("--prefetch", type=int, default=1, callback=_positive, show_default=True,
-              help="Jobs locked per claim: fewer round trips; unrun ones are released on stop.")
+@click.option("--prefetch", type=int, default=1, callback=_at_most(10_000, "10000", _positive), show_default=True,
+              help="Jobs locked per claim (at most 10000): fewer round trips; unrun ones are released on stop.")
 @click.option("--defer-acks", is_flag=True,
               help="Redis: write successes with the next call (up to 100 jobs or 0.5 s) — faster, but a "
                    "SIGKILL reruns the jobs whose success was not written yet.")
 @click.option("--reload", is_flag=True, help="Restart the workers when source files change.")
-@click.option("--import", "imports", multiple=True, help="Import a module that registers @job classes (repeatable).")
+@click.option("--import", "imports", multiple=True,
+              help="A module or package whose job classes and functions (and @job registrations) this worker runs "
+                   "(repeatable). Nothing else runs.")
 @click.option("--pidfile", type=click.Path(dir_okay=False))
 @click.option("-v", "--verbose", count=True, help="-v per job, -vv debug.")
 def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: float, concurrency: int,
@@ -795,27 +822,32 @@ def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: flo
     """Run jobs: claim, run, complete or retry with backoff."""
     from qadmin.backends.base import open_backend
     from qadmin.supervisor import Supervisor, default_watch_paths, import_modules, write_pidfile
-    from qadmin.worker import Worker, WorkerOptions
+    from qadmin.worker import EXIT_CANNOT_START, Worker, WorkerOptions, wait_for_backend
 
     level = logging.WARNING if verbose < 0 else (logging.INFO if verbose < 2 else logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(message)s", stream=sys.stderr)
     if verbose >= 1:
         logging.getLogger("qadmin.worker").setLevel(logging.DEBUG)
     sys.path.insert(0, os.getcwd())
+    imports = _worker_imports(imports)
     # with --reload the children import the job modules themselves, after the fork, so that a
     # restart sees the new code; the supervisor only checks that they can be found
     import_modules(imports, find_only=reload)
     url, backend_options = _obj().settings()
     options = WorkerOptions(queues=list(queues_) or ["*"], max_attempts=max_attempts, max_run_time=max_run_time,
                             sleep=sleep_, burst=burst, count=count, fork=fork, max_jobs=max_jobs_per_child,
-                            max_memory_mb=max_memory, prefetch=prefetch, defer_acks=defer_acks)
-    # fail fast on a bad URL or a missing table before forking anything
+                            max_memory_mb=max_memory, prefetch=prefetch, defer_acks=defer_acks, imports=imports)
+    # fail fast on a bad URL or a missing table before forking anything; a server that is not up
+    # yet is waited for (a host often boots before its database), except by a one-off --burst run
     probe = open_backend(url, backend_options)
     try:
         if defer_acks and not hasattr(probe, "defer_successes"):
             raise UsageError(f"--defer-acks is not available on {probe.kind}: every success is one "
                              "transaction there already")
-        probe.check()
+        if burst:
+            probe.check()
+        elif not wait_for_backend(probe):
+            sys.exit(0)
     finally:
         probe.close()
     try:
@@ -834,11 +866,18 @@ def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: flo
         finally:
             backend.close()
 
+    def run_child(slot: int) -> int:
+        try:
+            return run_one(slot)
+        except QadminError as exc:  # one line, and a status that tells the supervisor not to retry
+            logging.getLogger("qadmin.worker").error("cannot work: %s", exc)
+            return EXIT_CANNOT_START
+
     try:
         if concurrency == 1 and not (max_jobs_per_child or max_memory or reload):
             code = run_one()
         else:
-            code = Supervisor(run_one, concurrency, burst=burst, reload=reload,
+            code = Supervisor(run_child, concurrency, burst=burst, reload=reload,
                               watch=default_watch_paths() if reload else ()).run()
     finally:
         remove_pidfile()

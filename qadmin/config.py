@@ -14,6 +14,9 @@ The config file names backends so that every face can switch between them:
     [web]
     password = "..."          # or QADMIN_WEB_PASSWORD
 
+    [worker]
+    imports = ["myapp.jobs"]  # what `qadmin worker` runs, besides its --import options
+
 Looked up at `--config`, `$QADMIN_CONFIG`, `./qadmin.toml`, then `~/.config/qadmin/qadmin.toml`.
 """
 
@@ -45,6 +48,7 @@ class Config:
     default: str | None = None
     web: dict[str, Any] = field(default_factory=dict)
     tui: dict[str, Any] = field(default_factory=dict)
+    worker: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
     def backend(self, name: str | None) -> BackendConfig:
@@ -97,7 +101,7 @@ def load_config(explicit: str | None = None) -> Config:
     if default is not None and default not in backends:
         raise ConfigError(f"{path}: default backend {default!r} is not defined under [backends]")
     return Config(backends=backends, default=default, web=dict(data.get("web") or {}),
-                  tui=dict(data.get("tui") or {}), path=path)
+                  tui=dict(data.get("tui") or {}), worker=dict(data.get("worker") or {}), path=path)
 
 
 def parse_duration(text: str | float | int) -> float:

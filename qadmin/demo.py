@@ -39,7 +39,8 @@ def fill(backend: Backend, *, seed: int = 7, clock: Callable[[], datetime] = utc
     succeeding = [NewJob(EX + "resize_image", [f"/uploads/{i}.png", 320], queue="images") for i in range(5)]
     backend.enqueue_many(failing + succeeding)
     worker = Worker(backend, WorkerOptions(queues=["billing", "default", "email", "exports", "images"],
-                                           burst=True, sleep=0, heartbeat_interval=3600))
+                                           burst=True, sleep=0, heartbeat_interval=3600,
+                                           imports=["qadmin.examples"]))
     while worker.run_once():
         pass
     # the flaky export's retry waits `attempts**4 + 5` = 6 s: a demo would see it turn pending

@@ -1,15 +1,17 @@
 """Job classes by name: what `@job` registers and what a worker may run.
 
-A worker looks a class name up here first, then imports it as a dotted path
-(`package.module.Class` or `package.module:func`). Names that resolve to neither are not run:
-the worker leaves such jobs unclaimed.
+A worker runs only what it was given: a name registered here (`@job`, `register`), or a class or
+function defined in one of the modules or packages it was told to import (`--import`), named by
+its dotted path (`package.module.Class` or `package.module:func`). Any other name is never
+imported, so a payload cannot make a worker run `os.system`: such jobs stay unclaimed.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from qadmin.errors import JobClassNotFound
 
@@ -17,6 +19,8 @@ T = TypeVar("T")
 
 _registry: dict[str, Any] = {}
 _lock = threading.Lock()
+#: dotted paths imported for a worker (apart from the registry: importing one registers nothing)
+_imported: dict[str, Any] = {}
 _import_failures: dict[str, str] = {}
 
 
@@ -63,47 +67,73 @@ def defaults_of(target: Any) -> dict[str, Any]:
     return dict(getattr(target, "__qadmin_defaults__", {}) or {})
 
 
-def resolve(name: str) -> Any:
-    """The callable or class for a job name; JobClassNotFound with the reason otherwise."""
+def resolve(name: str, modules: Sequence[str] = ()) -> Any:
+    """The callable or class for a job name: a registered one, or one defined in `modules` (or
+    in their submodules); JobClassNotFound with the reason otherwise."""
     with _lock:
         if name in _registry:
             return _registry[name]
+    module_name, attr_path = _split(name)
+    if not any(_within(module_name, m) for m in modules):
+        given = ", ".join(modules) if modules else "none"
+        raise JobClassNotFound(f"job class {name!r} is not registered and not in a module given with --import "
+                               f"({given})")
     if name in _import_failures:
         raise JobClassNotFound(_import_failures[name])
-    target = _import(name)
-    with _lock:
-        _registry[name] = target
+    target = _imported.get(name)
+    if target is None:
+        target = _import(name, module_name, attr_path)
+        _imported[name] = target
+    # `pkg.jobs.os.system` walks into whatever `pkg.jobs` imported: only what it defines runs
+    if not any(_within(getattr(target, "__module__", None) or "", m) for m in modules):
+        raise JobClassNotFound(f"{name!r} is not defined in a module given with --import "
+                               f"(it comes from {getattr(target, '__module__', None) or 'nowhere'!s})")
     return target
 
 
-def can_resolve(name: str) -> bool:
+def can_resolve(name: str, modules: Sequence[str] = ()) -> bool:
     try:
-        resolve(name)
+        resolve(name, modules)
     except JobClassNotFound:
         return False
     return True
 
 
-def _import(name: str) -> Any:
+def _within(module_name: str, allowed: str) -> bool:
+    return module_name == allowed or module_name.startswith(allowed + ".")
+
+
+def _split(name: str) -> tuple[str, str]:
     if ":" in name:
         module_name, _, attr_path = name.partition(":")
-    elif "." in name:
-        module_name, _, attr_path = name.rpartition(".")
     else:
-        reason = f"job class {name!r} is not registered and is not an importable dotted path"
+        module_name, _, attr_path = name.rpartition(".")
+    return module_name, attr_path
+
+
+def _import(name: str, module_name: str, attr_path: str) -> Any:
+    if not module_name or not attr_path:
+        reason = f"job class {name!r} is not registered and is not a dotted path"
         _import_failures[name] = reason
         raise JobClassNotFound(reason)
     try:
         target: Any = importlib.import_module(module_name)
         for part in attr_path.split("."):
+            if part.startswith("_"):  # no dunder walks (`__globals__`, `__builtins__`) nor privates
+                raise AttributeError(f"{part!r} is private")
             target = getattr(target, part)
     except Exception as exc:  # noqa: BLE001 - any import-time error means "cannot run it here"
         reason = f"cannot import job class {name!r}: {type(exc).__name__}: {exc}"
         _import_failures[name] = reason
         raise JobClassNotFound(reason) from exc
+    if not (inspect.isclass(target) or inspect.isfunction(target)):
+        reason = f"{name!r} is not a job class or function ({type(target).__name__})"
+        _import_failures[name] = reason
+        raise JobClassNotFound(reason)
     return target
 
 
 def forget_failures() -> None:
     """Let names that failed to import be tried again (after a code reload)."""
     _import_failures.clear()
+    _imported.clear()

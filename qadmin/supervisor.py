@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from qadmin.worker import EXIT_DONE, EXIT_RECYCLE
+from qadmin.worker import EXIT_CANNOT_START, EXIT_DONE, EXIT_RECYCLE
 
 log = logging.getLogger("qadmin.supervisor")
 
@@ -24,6 +24,9 @@ log = logging.getLogger("qadmin.supervisor")
 POLL = 0.2
 #: a child that dies sooner than this after starting is restarted only after a pause
 FLAP_SECONDS = 2.0
+#: the status of a child whose worker finished (EXIT_DONE): a plain 0 is a process that left
+#: without its worker finishing, e.g. a job calling os._exit(0), and is restarted
+CHILD_DONE = 5
 
 
 def import_modules(names: Sequence[str], *, find_only: bool = False) -> None:
@@ -73,7 +76,7 @@ class Supervisor:
                 code = 1
             finally:
                 logging.shutdown()
-                os._exit(code)
+                os._exit(CHILD_DONE if code == EXIT_DONE else code)
         self.children[pid] = (slot, time.monotonic())
         log.info("started worker process %d (slot %d)", pid, slot)
 
@@ -135,11 +138,16 @@ class Supervisor:
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
             if self.stopping:
                 continue
-            if code == EXIT_DONE and pid not in self._reloading:
+            if code == CHILD_DONE and pid not in self._reloading:
+                continue
+            if code == EXIT_CANNOT_START:  # restarting it would fail the same way, forever
+                log.error("worker process %d cannot work (see above); not restarting it", pid)
+                worst = 1
                 continue
             self._reloading.discard(pid)
-            if code not in (EXIT_DONE, EXIT_RECYCLE):
-                log.warning("worker process %d exited with status %d; restarting it", pid, code)
+            if code not in (CHILD_DONE, EXIT_RECYCLE):
+                why = " before its worker finished (a job's os._exit?)" if code == EXIT_DONE else ""
+                log.warning("worker process %d exited with status %d%s; restarting it", pid, code, why)
                 worst = max(worst, 1)
                 if time.monotonic() - started < FLAP_SECONDS:
                     time.sleep(FLAP_SECONDS)

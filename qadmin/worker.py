@@ -33,6 +33,8 @@ log = logging.getLogger("qadmin.worker")
 #: exit codes a worker process uses to talk to its supervisor
 EXIT_DONE = 0
 EXIT_RECYCLE = 3
+#: the worker cannot work with this backend (an error no wait mends): not restarted
+EXIT_CANNOT_START = 4
 #: seconds between progress lines in the log
 REPORT_INTERVAL = 10.0
 #: unrunnable job ids a worker remembers so that it does not read them again on every claim
@@ -41,6 +43,11 @@ SKIP_MEMORY = 500
 #: lock renewed before it runs; one that waited less runs with its time limit shortened by the
 #: wait, so that its lock never expires while it runs
 PREFETCH_RENEW_AFTER = 1.0
+
+
+#: the verdict a forked job's process sends before it leaves
+FORK_OK = b"+"
+FORK_FAILED = b"-"
 
 
 class JobTimeout(Exception):
@@ -65,6 +72,8 @@ class WorkerOptions:
     #: let successes wait (briefly) to be written with the worker's next call, where the backend
     #: can: fewer round trips, but a SIGKILL then reruns the jobs whose success was waiting
     defer_acks: bool = False
+    #: modules or packages whose classes and functions this worker runs (besides registered names)
+    imports: Sequence[str] = ()
 
 
 def worker_name() -> str:
@@ -89,6 +98,8 @@ class Worker:
         self._beat_stop = threading.Event()
         self._skip: list[Any] = []
         self._reported_blocked: set[str] = set()
+        #: the paused queues among those served, as last logged
+        self._paused_seen: list[str] = []
         self._current: Job | None = None
         self._current_started: datetime | None = None
         self._beat_thread: threading.Thread | None = None
@@ -159,9 +170,10 @@ class Worker:
         while not self._registered and not self.stopping:
             try:
                 self.register()
-            except QadminError as exc:
+            except BackendUnavailable as exc:
                 log.warning("cannot register (%s); retrying in %.0fs", exc, backoff.delay)
                 backoff.wait()
+            # anything else (a read-only database, a missing table) no wait will mend: raised
         backoff.reset()
         try:
             while not self.stopping:
@@ -180,6 +192,7 @@ class Worker:
                     continue
                 self._maybe_report()
                 if not ran:
+                    self._note_paused()
                     if self.options.burst:
                         break
                     self._flush_quietly()
@@ -201,11 +214,30 @@ class Worker:
         return self.exit_code
 
     # --- one job ------------------------------------------------------------------------------
+    def _note_paused(self) -> None:
+        """Say which served queues are paused when that changes (a burst worker says it before
+        it leaves): an idle worker with work waiting in a paused queue is never silent."""
+        try:
+            paused = self.backend.paused()
+        except QadminError as exc:
+            log.debug("cannot read the paused queues: %s", exc)
+            return
+        served = set(self.options.queues)
+        shown = sorted(q for q in paused if "*" in served or q in served or q == "*")
+        if shown == self._paused_seen:
+            return
+        if shown:
+            log.warning("paused queue(s) not served until resumed (`qadmin resume QUEUE`): %s",
+                        ", ".join(q if q else "''" for q in shown))
+        else:
+            log.info("no served queue is paused any more")
+        self._paused_seen = shown
+
     def can_run(self, job: Job) -> bool:
         if not job.decodable or job.format not in ("qadmin", "resque", "php-resque"):
             return False
         try:
-            registry.resolve(job.class_name)
+            registry.resolve(job.class_name, self.options.imports)
         except JobClassNotFound as exc:
             self._remember_unrunnable(job, str(exc))
             return False
@@ -293,6 +325,11 @@ class Worker:
             log.debug("Job %s (id=%s) COMPLETED after %.4fs", job.class_name, job.id, runtime)
             return
         self.processed += 1
+        if not self._still_held(job):
+            log.warning("Job %s (id=%s) failed (%s), but this worker no longer holds its lock (unlocked, or taken by "
+                        "another worker after its max run time): its outcome is left to the lock's holder",
+                        job.class_name, job.id, error.split("\n", 1)[0])
+            return
         self.failed += 1
         attempts = job.attempts + 1
         max_attempts = job.max_attempts or self.options.max_attempts
@@ -307,6 +344,20 @@ class Worker:
         else:
             log.info("Job %s (id=%s) FAILED (%d prior attempts) with %s", job.class_name, job.id, attempts,
                      error.split("\n", 1)[0])
+
+    def _still_held(self, job: Job) -> bool:
+        """Whether this worker still holds the job's lock (renewing it): a failure is logged and
+        counted only when it can be recorded. True where the backend cannot tell."""
+        refresh = getattr(self.backend, "refresh_lock", None)
+        if refresh is None:
+            return True
+        held = [True]
+
+        def check() -> None:
+            held[0] = bool(refresh(job, self.name, self.clock()))
+
+        self._finish(check)
+        return held[0]
 
     def _complete(self, job: Job, runtime: float) -> None:
         """Record a success; where the backend can, claim the next jobs in the same round trip
@@ -365,7 +416,7 @@ class Worker:
         # the hooks of one run see the same job object, as delayed_job's do
         instance = None
         try:
-            target = registry.resolve(job.class_name)
+            target = registry.resolve(job.class_name, self.options.imports)
             instance = _instance_for(target)
             self._hook(job, "before", instance)
             events.emit("before_perform", job)
@@ -379,7 +430,10 @@ class Worker:
                      f"{job_max_run_time(job, self.options.max_run_time):g}s)\n")
             self._hook(job, "error", instance, exc)
             return error
-        except Exception as exc:  # noqa: BLE001 - a job's exception is data, never a worker crash
+        except BaseException as exc:  # noqa: BLE001 - a job's exception is data, never a worker crash
+            # sys.exit() in a job ends that job, not the worker: it is the job's failure
+            if _is_interrupt(exc):
+                raise
             self._hook(job, "error", instance, exc)
             return format_error(exc)
         finally:
@@ -395,11 +449,10 @@ class Worker:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 error = self._execute_here(job)
-                if error is not None:
-                    os.write(write_fd, error.encode("utf-8", "replace"))
-                    code = 1
+                # an explicit verdict: a child that leaves without one (os._exit) did not finish
+                _write_all(write_fd, FORK_OK if error is None else FORK_FAILED + error.encode("utf-8", "replace"))
             except BaseException:  # noqa: BLE001 - report anything, then leave without cleanup
-                os.write(write_fd, traceback.format_exc().encode("utf-8", "replace"))
+                _write_all(write_fd, FORK_FAILED + traceback.format_exc().encode("utf-8", "replace"))
                 code = 1
             finally:
                 os._exit(code)
@@ -437,25 +490,33 @@ class Worker:
                 break
             chunks.append(data)
         os.close(read_fd)
+        report = b"".join(chunks)
         if os.WIFSIGNALED(status):
             return f"DirtyExit: Child process received unhandled signal {os.WTERMSIG(status)}\n"
-        if os.WEXITSTATUS(status) != 0:
-            return b"".join(chunks).decode("utf-8", "replace") or "DirtyExit: child exited with an error\n"
-        return None
+        if report.startswith(FORK_FAILED):
+            return report[len(FORK_FAILED):].decode("utf-8", "replace")
+        if report == FORK_OK and os.WEXITSTATUS(status) == 0:
+            return None
+        return (f"DirtyExit: the job's process exited with status {os.WEXITSTATUS(status)} before the job "
+                "finished (os._exit?)\n")
 
     def _hook(self, job: Job, name: str, instance: Any = None, *extra: Any) -> None:
         """delayed_job's job hooks: before, after, success, error, failure (methods of the job class)."""
         try:
-            target = instance if instance is not None else _instance_for(registry.resolve(job.class_name))
-        except (JobClassNotFound, Exception):  # noqa: BLE001 - no class, no hooks
+            target = instance
+            if target is None:
+                target = _instance_for(registry.resolve(job.class_name, self.options.imports))
+        except Exception:  # noqa: BLE001 - no class, no hooks
             return
         hook = getattr(target, name, None)
         if hook is None or not callable(hook):
             return
         try:
-            hook(job, *extra)
-        except Exception:  # noqa: BLE001 - a failing hook is logged, the job's outcome stands
-            log.exception("%s hook of %s failed", name, job.class_name)
+            _settle(hook(job, *extra))
+        except BaseException as exc:  # noqa: BLE001 - a failing hook is logged, the job's outcome stands
+            if _is_interrupt(exc):
+                raise
+            log.error("%s hook of %s failed: %s", name, job.class_name, format_error(exc))
 
     # --- housekeeping -------------------------------------------------------------------------
     def _should_recycle(self) -> bool:
@@ -488,6 +549,30 @@ class Worker:
         if self.processed or final:
             log.info("%d jobs processed at %.1f j/s, %d failed", self.processed, self.processed / elapsed,
                      self.failed)
+
+
+def wait_for_backend(backend: Backend) -> bool:
+    """Check the backend until it answers, saying so and backing off while it cannot be reached
+    (a worker host often boots before its database). Other errors (a missing table, ...) are
+    raised. False if SIGTERM or SIGINT came first."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    backoff = _Backoff(event=stop)
+    try:
+        while not stop.is_set():
+            try:
+                backend.check()
+                if backoff.delay != backoff.first:
+                    log.info("backend reachable: starting")
+                return True
+            except BackendUnavailable as exc:
+                log.warning("%s; waiting for it (next try in %.0fs)", exc, backoff.delay)
+                backoff.wait()
+        log.info("stopped while waiting for the backend")
+        return False
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # --- running a job's code ---------------------------------------------------------------------
@@ -525,8 +610,41 @@ def _instance_for(target: Any) -> Any:
 
 def _call(target: Any, instance: Any, job: Job) -> Any:
     if inspect.isclass(target):
-        return instance.perform(*job.args, **job.kwargs)
-    return target(*job.args, **job.kwargs)
+        return _settle(instance.perform(*job.args, **job.kwargs))
+    return _settle(target(*job.args, **job.kwargs))
+
+
+def _settle(result: Any) -> Any:
+    """Run what calling a job gave back when its body has not run yet: an `async def` job's
+    coroutine runs to completion on an event loop of its own (within the job's time limit, which
+    interrupts the loop as it does any code). A generator's body would never run: refused."""
+    if inspect.isawaitable(result):
+        import asyncio
+
+        async def awaited() -> Any:
+            return await result
+
+        try:
+            return asyncio.run(awaited())
+        finally:
+            if inspect.iscoroutine(result) and result.cr_frame is not None and not result.cr_running:
+                result.close()  # never started (asyncio.run refused): no "never awaited" warning
+    if inspect.isgenerator(result) or inspect.isasyncgen(result):
+        raise TypeError(f"the job returned {type(result).__name__} {getattr(result, '__qualname__', '')}: its "
+                        "body never runs (a job function must not yield)")
+    return result
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """A KeyboardInterrupt that may be a real Ctrl-C: Python's own SIGINT handler is in place (the
+    CLI worker and a forked job replace it, so there one can only come from the job's code)."""
+    return isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def job_max_run_time(job: Job, default: float) -> float:
@@ -545,6 +663,8 @@ class _time_limit:
     job that installs a handler of its own gets qadmin's back before the next job."""
 
     armed = False
+    #: the limit passed while armed (set by the alarm, whether or not its exception got through)
+    expired = False
     #: the handler qadmin's last replaced (restored when the worker stops)
     previous: Any = None
     installed = False
@@ -558,13 +678,17 @@ class _time_limit:
             if _getsignal(signal.SIGALRM) is not _expire:
                 _time_limit.previous = signal.signal(signal.SIGALRM, _expire)
                 _time_limit.installed = True
-            _time_limit.armed = True
+            _time_limit.armed, _time_limit.expired = True, False
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: Any, *_: object) -> None:
         if self.active:
             _time_limit.armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
+            # the JobTimeout was caught on its way (by the job, or by an event loop's callback
+            # runner): the job still ran out of time, and is not a success
+            if _time_limit.expired and exc_type is None:
+                raise JobTimeout("execution expired")
 
     @staticmethod
     def restore() -> None:
@@ -582,13 +706,18 @@ except ImportError:  # pragma: no cover - not CPython
 
 def _expire(*_: Any) -> None:
     if _time_limit.armed:
-        _time_limit.armed = False
+        _time_limit.armed, _time_limit.expired = False, True
         raise JobTimeout("execution expired")
 
 
 def format_error(exc: BaseException) -> str:
     """`Class: message` on the first line (what error groups key on), then the traceback."""
     message = str(exc).split("\n", 1)[0]
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        status = 0 if code is None else code if isinstance(code, int) else 1
+        message = f"the job called exit: status {status}" + ("" if code is None or isinstance(code, int)
+                                                            else f" ({message})")
     head = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return head + "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 

@@ -69,6 +69,7 @@ def an_hour_of_work(url: str) -> None:
             sleep=0,
             heartbeat_interval=3600,
             name="host:screenshot pid:1",
+            imports=["qadmin.examples"],
         ),
         clock=lambda: clock_box["now"],
     )

@@ -54,7 +54,8 @@ def test_demo_stats_retry_and_burst_as_the_readme_says(sqlite_url: str, tmp_path
     assert {q: c["failed"] for q, c in after.items() if q != "email"} == {
         q: f for q, f in failed_before.items() if q != "email"}
 
-    burst = qadmin(sqlite_url, "worker", "--burst", "--sleep", "0.1", cwd=tmp_path)
+    burst = qadmin(sqlite_url, "worker", "--burst", "--sleep", "0.1", "--import", "qadmin.examples",
+                   cwd=tmp_path)
     assert burst.returncode == 0, burst.stderr
     assert "*** Starting job worker" in burst.stderr and "jobs processed at" in burst.stderr
     final = json.loads(qadmin(sqlite_url, "stats", "--json", cwd=tmp_path).stdout)

@@ -95,7 +95,8 @@ def test_a_prefetched_job_whose_lock_was_lost_is_not_run(sqlite_url: str, tmp_pa
         for i in range(3):
             backend.enqueue(NewJob(RECORD, [str(out), f"job-{i}"], queue="q"))
         monkeypatch.setattr(worker_module, "PREFETCH_RENEW_AFTER", 0.0)
-        w = Worker(backend, WorkerOptions(queues=["q"], burst=True, prefetch=3, name="host:x pid:1"))
+        w = Worker(backend, WorkerOptions(queues=["q"], burst=True, prefetch=3, name="host:x pid:1",
+                                          imports=["qadmin.examples"]))
         assert w.run_once()  # claims three, runs the first
         assert lines(out) == ["job-0"]
         # meanwhile an operator unlocks the two waiting jobs and another worker takes them
@@ -121,7 +122,7 @@ def test_prefetch_keeps_claim_order(sqlite_url: str, tmp_path: Path, prefetch: i
     try:
         for i, priority in enumerate([5, 1, 3, 0, 2, 4]):
             backend.enqueue(NewJob(RECORD, [str(out), f"p{priority}"], queue="q", priority=priority))
-        Worker(backend, WorkerOptions(queues=["q"], burst=True, prefetch=prefetch)).work()
+        Worker(backend, WorkerOptions(queues=["q"], burst=True, prefetch=prefetch, imports=["qadmin.examples"])).work()
         assert lines(out) == ["p0", "p1", "p2", "p3", "p4", "p5"]
     finally:
         backend.close()

@@ -54,6 +54,7 @@ def calls() -> Iterator[list[tuple[Any, ...]]]:
 
 def worker(backend: Backend, clock: Clock, **options: Any) -> Worker:
     options.setdefault("heartbeat_interval", 3600)
+    options.setdefault("imports", ["qadmin.examples"])
     return Worker(backend, WorkerOptions(**options), clock=clock)
 
 

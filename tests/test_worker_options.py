@@ -83,7 +83,7 @@ def test_a_worker_whose_database_is_down_at_start_waits_for_it(postgres_server, 
     backend.init()
     with client(postgres_url) as c:
         c.enqueue("qadmin.examples.noop", 1, queue="q")
-    worker = Worker(backend, WorkerOptions(queues=["q"], burst=True, sleep=0.05))
+    worker = Worker(backend, WorkerOptions(queues=["q"], burst=True, sleep=0.05, imports=["qadmin.examples"]))
     postgres_server.stop()
     outcome: list[int] = []
     thread = threading.Thread(target=lambda: outcome.append(worker.work()))

@@ -38,7 +38,9 @@ class Procs:
         self.started: list[tuple[subprocess.Popen, Path]] = []
 
     def cmd(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "qadmin", "--url", self.url, *args]
+        # a worker runs only the job classes it is given: the tests' jobs are qadmin's examples
+        given = ("--import", "qadmin.examples") if args[:1] == ("worker",) else ()
+        return [sys.executable, "-m", "qadmin", "--url", self.url, *args, *given]
 
     def start(self, *args: str) -> subprocess.Popen:
         log = self.cwd / f"worker-{len(self.started)}.log"
@@ -256,7 +258,7 @@ def test_fork_runs_each_job_in_its_own_child(sqlite_url: str, tmp_path: Path, pr
         c.enqueue_many(NewJob("pidjobs.record_pid", [str(out), f"t{i}"], queue="q") for i in range(3))
         c.enqueue("qadmin.examples.ChargeCard", 3, 100, queue="q", max_attempts=1)
     p = procs(sqlite_url)
-    worker = p.start("worker", "--burst", "--sleep", "0.1", "--fork")
+    worker = p.start("worker", "--burst", "--sleep", "0.1", "--fork", "--import", "pidjobs")
     p.wait_all(60)
     assert worker.returncode == 0, p.logs()
     pids = [pid for _, pid in (line.split() for line in lines(out))]

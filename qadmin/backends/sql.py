@@ -94,6 +94,8 @@ class SqlBackend(SqlEngine):
             if isinstance(exc, sa.exc.ProgrammingError):
                 raise QadminError(f"database error: {text.splitlines()[0] if text else exc}") from exc
             first = text.splitlines()[0] if text else type(exc).__name__
+            if "readonly database" in text:  # no wait makes it writable: not an outage
+                raise QadminError(f"cannot write to {self.safe_url}: {first}") from exc
             raise BackendUnavailable(f"cannot reach {self.safe_url}: {first}") from exc
         except sa.exc.DBAPIError as exc:
             text = str(getattr(exc, "orig", exc)).strip()

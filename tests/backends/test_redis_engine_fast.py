@@ -192,7 +192,8 @@ def test_an_in_process_worker_records_every_outcome_once(redis_backend: RedisBac
     redis_backend.enqueue_many([NewJob(RECORD, [str(out), f"job-{i}"], queue=("a", "b")[i % 3 == 0])
                                 for i in range(50)])
     for prefetch in (1, 4):
-        w = Worker(redis_backend, WorkerOptions(queues=["a", "b"], burst=True, prefetch=prefetch, name=f"w{prefetch}"))
+        w = Worker(redis_backend, WorkerOptions(queues=["a", "b"], burst=True, prefetch=prefetch, name=f"w{prefetch}",
+                                                    imports=["qadmin.examples"]))
         w.work()
         if prefetch == 1:
             redis_backend.enqueue_many([NewJob(RECORD, [str(out), f"more-{i}"], queue="b") for i in range(20)])

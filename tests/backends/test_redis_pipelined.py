@@ -75,7 +75,7 @@ def test_successes_go_before_the_next_job_and_are_settled_later(redis_url: str, 
             return ok
 
         b._send = send  # type: ignore[method-assign]
-        w = Worker(b, WorkerOptions(queues=["q"], burst=True, prefetch=10, sleep=0.1))
+        w = Worker(b, WorkerOptions(queues=["q"], burst=True, prefetch=10, sleep=0.1, imports=[__name__]))
         assert w.work() == 0
         runs = [e for e in EVENTS if e[0] == "run"]
         sends = [e for e in EVENTS if e[0] == "send"]
@@ -197,7 +197,8 @@ def test_heartbeats_racing_a_prefetching_worker_count_each_job_once(redis_url: s
     stop = threading.Event()
     try:
         b.enqueue_many([NewJob(NOOP, [f"t{i}"], queue="q") for i in range(400)])
-        w = Worker(b, WorkerOptions(queues=["q"], burst=True, prefetch=10, sleep=0.1, heartbeat_interval=3600))
+        w = Worker(b, WorkerOptions(queues=["q"], burst=True, prefetch=10, sleep=0.1, heartbeat_interval=3600,
+                                      imports=["qadmin.examples"]))
 
         def beats() -> None:
             while not stop.is_set():

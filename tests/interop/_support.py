@@ -89,7 +89,8 @@ def cli(url: str, *args: str, expect: int = 0, table: str | None = None) -> Any:
 
 def qadmin_worker_burst(url: str, *args: str) -> str:
     """`qadmin worker --burst` in its own process (it installs signal handlers, so not in pytest's)."""
-    res = subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", *args],
+    res = subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst",
+                          "--import", "qadmin.examples", *args],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, f"qadmin worker failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
     return res.stdout + res.stderr

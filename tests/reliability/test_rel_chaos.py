@@ -85,7 +85,7 @@ def outage_while_a_job_runs(url: str, tmp_path: Path, restart: Callable[[float, 
     backend = open_backend(url)
     backend.init()
     backend.enqueue(NewJob("qadmin.examples.sleep_then_record", [str(out), "once", 1.0], queue="q"))
-    worker = Worker(backend, WorkerOptions(queues=["q"], sleep=0.05))
+    worker = Worker(backend, WorkerOptions(queues=["q"], sleep=0.05, imports=["qadmin.examples"]))
     outcome: list[object] = []
 
     def work() -> None:

@@ -33,7 +33,8 @@ def fail_one_more(ops: Ops, queue: str = "billing") -> None:
     """A new job fails the way real ones do: a worker runs it."""
     ops.backend.enqueue(NewJob("qadmin.examples.ChargeCard", [9999, 100], queue=queue, max_attempts=1))
     Worker(
-        ops.backend, WorkerOptions(queues=[queue], burst=True, sleep=0, heartbeat_interval=3600)
+        ops.backend, WorkerOptions(queues=[queue], burst=True, sleep=0, heartbeat_interval=3600,
+                                   imports=["qadmin.examples"])
     ).run_once()
     getattr(ops.backend, "flush", lambda: None)()
 
