@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 
 from qadmin.errors import UsageError
 from qadmin.job import Job, iso
+from qadmin.web.auth import logged_in
 from qadmin.web.state import backend_name, web_state
 
 #: the states as the dashboard shows them, in workflow order ("stale" is a locked job whose
@@ -168,7 +169,7 @@ def _shared_context() -> dict[str, Any]:
         "backend_names": state.backends.names,
         "current_backend": current,
         "user": session.get("user"),
-        "logged_in": bool(session.get("auth")),
+        "logged_in": logged_in(),
         # over Flask-WTF's context processor too (macros see the globals, pages the context)
         "csrf_token": csrf_token,
     }
