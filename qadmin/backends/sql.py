@@ -948,6 +948,8 @@ def _decode_cursor(cursor: str, cols: list[sa.Column]) -> tuple[Any, ...]:
         for c, v in zip(cols, values):
             if v is not None and c.name.endswith("_at"):
                 v = datetime.fromisoformat(v)
+            elif type(v) is int and not -(2**63) <= v < 2**63:  # no column holds it; drivers overflow
+                raise ValueError("out of range")
             out.append(v)
         return tuple(out)
     except (ValueError, TypeError):

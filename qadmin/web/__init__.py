@@ -33,7 +33,7 @@ import secrets
 from datetime import timedelta
 from typing import Any, Callable, Mapping
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -244,7 +244,14 @@ def _http_error(exc: HTTPException) -> Any:
     if exc.response is not None:
         return exc.response  # an abort() with a ready response (auth, throttle)
     name = (exc.name or "Error").replace(" ", "")
-    return _error_response(exc.code or 500, name, exc.description or exc.name or "error")
+    response = current_app.make_response(
+        _error_response(exc.code or 500, name, exc.description or exc.name or "error")
+    )
+    # what the exception's own answer says besides its body: a 405's Allow, a 401's WWW-Authenticate
+    for key, value in exc.get_headers():
+        if key.lower() != "content-type":
+            response.headers[key] = value
+    return response
 
 
 def _error_response(status: int, kind: str, message: str) -> Any:

@@ -21,6 +21,8 @@ from qadmin.ops import VERBS, BulkResult, Ops, Preview
 FILTER_KEYS = ("state", "queue", "class", "args", "search", "id", "worker", "stale", "error", "undecodable")
 #: the largest page a listing serves
 MAX_LIMIT = 500
+#: the longest `older_than` (100 years): longer reaches before any date a backend can hold
+MAX_OLDER_THAN = 100 * 365 * 86400.0
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +49,8 @@ def mutating(view: F) -> F:
 
 
 def filter_params(source: Mapping[str, Any]) -> dict[str, Any]:
-    """The filter fields of a query string, a form or a JSON body, as `from_params` takes them."""
+    """The filter fields of a query string, a form or a JSON body, as `from_params` takes them.
+    A JSON value of a type the field cannot have is an error, never its text read as a filter."""
     out: dict[str, Any] = {}
     for key in FILTER_KEYS:
         if isinstance(source, MultiDict):
@@ -59,17 +62,71 @@ def filter_params(source: Mapping[str, Any]) -> dict[str, Any]:
             if source.get(key) in (None, ""):
                 continue
             value = source[key]
+            _check_type(key, value)
         if key == "args" and not isinstance(value, str):
             # a JSON body may give the arguments as a real array
             value = json.dumps(value)
-        if key in ("stale", "undecodable") and isinstance(value, bool):
-            value = "1" if value else ""
+        if key in ("stale", "undecodable"):
+            value = "1" if flag(value, key) else ""
         out[key] = value
     return out
 
 
+#: the filter fields that may be given several times (a JSON array)
+_MANY = ("state", "queue", "id")
+
+
+def _check_type(key: str, value: Any) -> None:
+    if key == "args" and isinstance(value, (str, list)):
+        return
+    if key in ("stale", "undecodable"):
+        return  # flag() says what it takes
+    items = value if key in _MANY and isinstance(value, list) else [value]
+    ok = (str, int) if key == "id" else (str,)
+    if not all(isinstance(v, ok) and not isinstance(v, bool) for v in items):
+        kind = "text or a list of text" if key in _MANY else "text"
+        raise UsageError(f"{key} must be {kind}, not {json.dumps(value)[:60]}")
+
+
+#: the words a yes/no field takes (a form sends text; JSON may send true and false)
+YES = ("1", "true", "yes", "on")
+NO = ("0", "false", "no", "off", "")
+
+
+def flag(value: Any, what: str) -> bool:
+    """A yes/no field; anything else is an error, never quietly "no"."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    if isinstance(value, list):  # a field given twice: the last one counts, as for other fields
+        value = value[-1] if value else ""
+    word = str(value).strip().lower()
+    if word in YES:
+        return True
+    if word in NO:
+        return False
+    raise UsageError(f"{what} must be true or false, not {str(value)[:40]!r}")
+
+
+def check_text(value: Any, what: str) -> None:
+    """UsageError when a string in `value` is no Unicode text a backend can store: a lone
+    surrogate, which a JSON body or a JSON filter may spell as `"\\ud800"`."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"{what}: not valid Unicode text (a lone surrogate)") from None
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_text(key, what)
+            check_text(item, what)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            check_text(item, what)
+
+
 def parse_filter(ops: Ops, source: Mapping[str, Any]) -> JobFilter:
     selection = JobFilter.from_params(filter_params(source))
+    check_text(list(vars(selection).values()), "filter")
     if selection.ids:
         ids = tuple(ops.backend.parse_id(str(i)) for i in selection.ids)
         selection = JobFilter(**{**selection.__dict__, "ids": ids})

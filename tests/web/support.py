@@ -88,3 +88,7 @@ class LiveServer:
     def __exit__(self, *exc: Any) -> None:
         self.server.close()
         self.thread.join(10)
+
+
+#: a password strong enough to serve as a bearer token (qadmin.web.auth.password_problem)
+STRONG_PASSWORD = "right-Horse-battery-42"

@@ -27,7 +27,9 @@ def test_loopback_names_are_served(ops: Ops, host: str) -> None:
     assert web.client.get("/jobs", headers={"Host": host, **bearer}).status_code == 200
 
 
-@pytest.mark.parametrize("url", ["/login", "/", "/api/stats", "/metrics", "/static/qadmin/qadmin.css", "/nowhere"])
+@pytest.mark.parametrize(
+    "url", ["/login", "/", "/api/stats", "/metrics", "/static/qadmin/qadmin.css", "/nowhere"]
+)
 def test_another_host_name_is_refused_before_any_login(ops: Ops, url: str) -> None:
     web = make_web(ops)
     response = web.client.get(url, headers={"Host": "evil.example"})
@@ -42,8 +44,8 @@ def test_a_refused_host_burns_no_login_attempt(ops: Ops) -> None:
         response = web.client.post("/login", data={"password": "guess"}, headers={"Host": "evil.example:8080"})
         assert response.status_code == 400
     assert throttle.retry_after("127.0.0.1") == 0
-    assert web.client.post("/login", data={"password": "right-Horse-battery-42", "csrf_token": web.csrf()}
-                           ).status_code == 303
+    right = {"password": "right-Horse-battery-42", "csrf_token": web.csrf()}
+    assert web.client.post("/login", data=right).status_code == 303
 
 
 def test_a_right_bearer_token_for_another_host_is_refused_too(ops: Ops) -> None:

@@ -16,6 +16,7 @@ from qadmin.job import Job, JobState
 from qadmin.ops import Ops
 from qadmin.web.serve import warm_up
 from qadmin.web.templating import CSRF_SLOT, job_table
+from tests.web.support import STRONG_PASSWORD as PW
 from tests.web.support import CSRF_META, Web, make_web
 
 EVIL = '<script>alert("x")</script>&\'"'
@@ -91,9 +92,9 @@ def test_shared_pages_in_read_only_mode_have_no_forms(ops: Ops) -> None:
 
 
 def test_a_read_with_a_bearer_token_writes_no_session(ops: Ops) -> None:
-    web = make_web(ops, QADMIN_PASSWORD="pw")
+    web = make_web(ops, QADMIN_PASSWORD=PW)
     for url in ("/", "/jobs", "/jobs?state=failed", "/errors", "/api/stats", "/metrics"):
-        response = web.client.get(url, headers={"Authorization": "Bearer pw"})
+        response = web.client.get(url, headers={"Authorization": f"Bearer {PW}"})
         assert response.status_code == 200, url
         assert "Set-Cookie" not in response.headers, url
         assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
@@ -149,14 +150,14 @@ def test_a_whole_page_shared_by_many_views_shows_each_session_its_own_frame(ops:
     """The frame of the jobs page and the overview (header, user, backend, footer) is rendered once
     for the views that share their numbers too: each session must still see its own name, CSRF
     token and messages."""
-    app = make_web(ops, QADMIN_PASSWORD="pw").app
+    app = make_web(ops, QADMIN_PASSWORD=PW).app
     browsers: dict[str, Web] = {}
     for name in ("alice", "<b>bob</b>"):
         browser = Web(app)
-        browser.client.post("/login", data={"password": "pw", "name": name, "csrf_token": browser.csrf()})
+        browser.client.post("/login", data={"password": PW, "name": name, "csrf_token": browser.csrf()})
         assert browser.logged_in()
         browsers[name] = browser
-    bearer = app.test_client().get(url, headers={"Authorization": "Bearer pw"}).get_data(as_text=True)
+    bearer = app.test_client().get(url, headers={"Authorization": f"Bearer {PW}"}).get_data(as_text=True)
     pages = {name: browser.html(url) for name, browser in browsers.items()}
     pages_again = {name: browser.html(url) for name, browser in browsers.items()}
     assert pages == pages_again
