@@ -183,6 +183,11 @@ def act_on_one(ops: Ops, verb: str, job_id: JobId | str) -> BulkResult | Job:
     return result
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """`1 job`, `2 jobs`: the count and its noun, which agree."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
 def past(verb: str) -> str:
     return {
         "retry": "retried",
@@ -197,7 +202,7 @@ def past(verb: str) -> str:
 def summary(result: BulkResult) -> str:
     if result.matched == 0:
         return f"No jobs matched: nothing to {result.verb}."
-    text = f"{past(result.verb).capitalize()} {result.changed} of {result.matched} job(s)."
+    text = f"{past(result.verb).capitalize()} {result.changed} of {plural(result.matched, 'job')}."
     if result.skipped:
         text += f" {len(result.skipped)} skipped: changed state since the preview, or never allowed it."
     return text
@@ -215,6 +220,40 @@ def stats_dict(st: Stats) -> dict[str, Any]:
         "workers": st.workers,
         "throughput": [{"minute": m.isoformat(), "processed": p, "failed": f} for m, p, f in st.throughput],
     }
+
+
+#: characters of any one string a listing returns: beyond, it is cut, and the job's `truncated`
+#: says which fields were and their full size (its own endpoint, /api/jobs/<id>, gives them whole)
+LISTED_CHARS = 4096
+
+
+def listed_dict(job: Job) -> dict[str, Any]:
+    """`job.to_dict()` for a listing: no field bigger than a screen, so that a page of jobs with
+    10 MB arguments stays a page. Cut fields keep their type (arguments stay an array)."""
+    out = job.to_dict()
+    truncated: dict[str, int] = {}
+    for key, value in out.items():
+        cut = _cut_strings(value)
+        if cut is not value:
+            out[key] = cut
+            truncated[key] = len(value) if isinstance(value, str) else len(json.dumps(value, default=str))
+    if truncated:
+        out["truncated"] = truncated
+    return out
+
+
+def _cut_strings(value: Any) -> Any:
+    """`value` itself when no string in it is longer than LISTED_CHARS, else a copy with each
+    such string cut (and ending in "…")."""
+    if isinstance(value, str):
+        return value if len(value) <= LISTED_CHARS else value[: LISTED_CHARS - 1] + "…"
+    if isinstance(value, list):
+        items = [_cut_strings(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value)) else items
+    if isinstance(value, dict):
+        pairs = {k: _cut_strings(v) for k, v in value.items()}
+        return value if all(pairs[k] is v for k, v in value.items()) else pairs
+    return value
 
 
 def show_dict(ops: Ops, job: Job) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from qadmin.web.actions import (
     check_bulk,
     check_text,
     flag,
+    listed_dict,
     mutating,
     parse_filter,
     parse_limit,
@@ -103,7 +104,7 @@ def jobs():
         cursor=request.args.get("cursor") or None,
         sort=parse_sort(request.args.get("sort")),
     )
-    return jsonify({"jobs": [j.to_dict() for j in page.jobs], "next_cursor": page.next_cursor})
+    return jsonify({"jobs": [listed_dict(j) for j in page.jobs], "next_cursor": page.next_cursor})
 
 
 @bp.get("/jobs/<job_id:job_id>")

@@ -141,6 +141,12 @@ def _schemas() -> dict[str, Any]:
             "format": {"type": "string"},
             "undecodable": {"type": "string", "description": "why the payload could not be decoded"},
             "raw": {"type": "string"},
+            "truncated": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "in listings: the fields cut to 4096 characters, each with its full size; "
+                "GET /api/jobs/{job_id} gives them whole",
+            },
         },
     }
     counts = {"type": "object", "additionalProperties": {"type": "integer"}}

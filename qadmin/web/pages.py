@@ -15,13 +15,12 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from werkzeug.datastructures import MultiDict
 
 from qadmin.backends.base import Stats
-from qadmin.errors import UsageError
+from qadmin.errors import InvalidTransition, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, WorkerInfo
-from qadmin.ops import Ops
+from qadmin.ops import VERBS, Ops
 from qadmin.web import charts
 from qadmin.web.actions import (
-    act_on_one,
     mutating,
     oldest_age,
     parse_filter,
@@ -291,18 +290,25 @@ def job(job_id: str):
 @bp.post("/job-action")
 @mutating
 def job_action():
+    """One job's button: the same preview and confirmation as a bulk action (an unlock of a job
+    whose worker is alive, a retry or a delete all deserve a second look)."""
     verb = request.form.get("verb", "")
     job_id = request.form.get("id", "")
     if not job_id:
         raise UsageError("which job? the form sent no id")
-    if verb == "delete":
-        # deleting cannot be undone: confirm it like a bulk action
-        return _store_preview(
-            "delete", JobFilter(ids=(get_ops().backend.parse_id(job_id),)), back=url_for("pages.jobs")
-        )
-    act_on_one(get_ops(), verb, job_id)
-    flash(f"{past(verb).capitalize()} job {job_id}.", "success")
-    return redirect(url_for("pages.job", job_id=job_id), code=303)
+    if verb not in ONE_JOB_VERBS:
+        raise UsageError(f"unknown action {verb!r} for one job; expected one of: {', '.join(ONE_JOB_VERBS)}")
+    ops = get_ops()
+    found = ops.show(job_id)
+    if found.state not in VERBS[verb]:
+        raise InvalidTransition(found.id, found.state.value, verb)
+    # after a delete the job page is gone: back to the list
+    back = url_for("pages.jobs") if verb == "delete" else url_for("pages.job", job_id=found.id)
+    return _store_preview(verb, JobFilter(ids=(found.id,)), back=back)
+
+
+#: what a job page's buttons may ask
+ONE_JOB_VERBS = ("retry", "unlock", "delete")
 
 
 # --- bulk actions: preview -> confirm -> apply ---------------------------------------------------
@@ -350,7 +356,25 @@ def confirm(token: str):
         describe=stored.preview.selection.describe(),
         now=ops.clock(),
         ttl=int(web_state().previews.ttl),
+        alive=alive_holders(ops, stored.preview),
     )
+
+
+#: up to this many frozen ids, `alive_holders` reads the jobs themselves; beyond, it counts
+ALIVE_READ_LIMIT = 200
+
+
+def alive_holders(ops: Ops, frozen: Any) -> int:
+    """How many of the jobs an unlock would free are held by a worker that looks alive (a fresh
+    heartbeat, or a live process): unlocking those lets them run twice. Read now, not when the
+    preview was made, since the confirmation may come minutes later."""
+    if frozen.verb != "unlock" or not frozen.count:
+        return 0
+    if frozen.count <= ALIVE_READ_LIMIT:
+        jobs = ops.list_jobs(JobFilter(ids=tuple(frozen.ids)), limit=ALIVE_READ_LIMIT).jobs
+        return sum(1 for j in jobs if j.state is JobState.LOCKED and not j.stale)
+    locked = replace(frozen.selection, states=frozenset({JobState.LOCKED}), stale_only=False)
+    return max(ops.count(locked) - ops.count(replace(locked, stale_only=True)), 0)
 
 
 @bp.post("/actions/<token>/apply")

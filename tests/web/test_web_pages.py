@@ -155,10 +155,14 @@ def test_script_in_payload_is_escaped_everywhere(web: Web, ops: Ops) -> None:
 # --- one-job actions ---------------------------------------------------------------------------
 def test_retry_one_job_from_its_page(web: Web, ops: Ops) -> None:
     job_id = ids_of(ops, FAILED)[0]
-    response = web.post("/job-action", {"id": str(job_id), "verb": "retry"})
-    assert response.status_code == 303
+    token = confirm_token(web.post("/job-action", {"id": str(job_id), "verb": "retry"}))
+    assert ops.show(job_id).state is JobState.FAILED  # nothing yet: the confirmation first
+    html = web.html(f"/actions/{token}")
+    assert "data-preview-count>1<" in html and "data-alive-warning" not in html
+    response = web.post(f"/actions/{token}/apply")
+    assert response.status_code == 303 and response.headers["Location"] == f"/jobs/{job_id}"
     assert ops.show(job_id).state is JobState.PENDING
-    assert "Retried job" in web.html(response.headers["Location"])
+    assert "Retried 1 of 1 job." in web.html(response.headers["Location"])
     assert [e.face for e in ops.audit(job_id=job_id)] == ["web"]
 
 
@@ -171,8 +175,41 @@ def test_retry_of_a_pending_job_is_409(web: Web, ops: Ops) -> None:
 
 def test_unlock_one_stale_job(web: Web, ops: Ops) -> None:
     stale = ops.list_jobs(JobFilter(states=frozenset({JobState.LOCKED}), stale_only=True)).jobs[0]
-    assert web.post("/job-action", {"id": str(stale.id), "verb": "unlock"}).status_code == 303
+    token = confirm_token(web.post("/job-action", {"id": str(stale.id), "verb": "unlock"}))
+    assert ops.show(stale.id).state is JobState.LOCKED
+    html = web.html(f"/actions/{token}")
+    assert "data-alive-warning" not in html and "run twice" not in html  # its worker is gone
+    assert web.post(f"/actions/{token}/apply").status_code == 303
     assert ops.show(stale.id).state is JobState.PENDING
+
+
+def test_unlocking_a_job_whose_worker_is_alive_asks_first_and_says_it_may_run_twice(
+    web: Web, ops: Ops
+) -> None:
+    held = [j for j in ops.list_jobs(JobFilter(states=frozenset({JobState.LOCKED})), limit=100).jobs
+            if not j.stale][0]
+    job_page = web.html(f"/jobs/{held.id}")
+    assert "Unlock…" in job_page
+    token = confirm_token(web.post("/job-action", {"id": str(held.id), "verb": "unlock"}))
+    assert ops.show(held.id).state is JobState.LOCKED  # one click changed nothing
+    html = unescape(web.html(f"/actions/{token}"))
+    assert "data-alive-warning" in html and "held by a worker that looks alive" in html
+    assert "may then run twice" in html and "Unlock 1 job anyway" in html
+    # cancelling leaves it locked; confirming unlocks it
+    cancelled = web.post(f"/actions/{token}/cancel")
+    assert cancelled.status_code == 303 and ops.show(held.id).state is JobState.LOCKED
+    token = confirm_token(web.post("/job-action", {"id": str(held.id), "verb": "unlock"}))
+    assert web.post(f"/actions/{token}/apply").status_code == 303
+    assert ops.show(held.id).state is JobState.PENDING
+
+
+def test_bulk_unlock_of_live_holders_warns_too(web: Web, ops: Ops) -> None:
+    locked = JobFilter(states=frozenset({JobState.LOCKED}))
+    alive = sum(1 for j in ops.list_jobs(locked, limit=500).jobs if not j.stale)
+    assert alive
+    token = confirm_token(web.post("/actions/preview", {"action": "unlock:filter", "f.state": "locked"}))
+    html = unescape(web.html(f"/actions/{token}"))
+    assert f"{alive} of these jobs are held by a worker that looks alive" in html
 
 
 def test_delete_one_job_goes_through_confirmation(web: Web, ops: Ops) -> None:
@@ -212,7 +249,7 @@ def test_retry_everything_a_filter_matches_acts_on_exactly_the_previewed_set(web
     response = web.post(f"/actions/{token}/apply")
     assert response.status_code == 303 and response.headers["Location"] == "/jobs?state=failed"
     page = web.html(response.headers["Location"])
-    assert f"Retried {len(before) - 1} of {len(before)} job(s)" in page and "skipped" in page
+    assert f"Retried {len(before) - 1} of {len(before)} jobs." in page and "skipped" in page
     assert ids_of(ops, billing) == newcomer  # the filter was not re-run at confirm time
     entry = ops.audit(limit=1)[0]
     assert (entry.verb, entry.face, entry.changed, entry.skipped) == ("retry", "web", len(before) - 1, 1)
