@@ -65,6 +65,29 @@ def queue_names() -> list[str]:
     return dashboard().derive("queue_names", lambda: list(dashboard().value[0].queues))
 
 
+#: the newest jobs the class menus learn names from (a menu needs the names in use, not every one)
+CLASS_SAMPLE = 200
+
+
+def class_names() -> list[str]:
+    """The job classes the filter inputs offer (a <datalist>): the full names of the newest jobs
+    and of the failed ones' error groups, and the last part of each (either selects the class),
+    read once per dashboard reading."""
+    name = backend_name()
+    ops = web_state().backends.get(name)
+
+    def read() -> tuple[list[str], datetime]:
+        now = ops.clock()
+        jobs = ops.list_jobs(JobFilter(), limit=CLASS_SAMPLE, sort="-id").jobs
+        full = {j.class_name for j in jobs if j.decodable and j.class_name}
+        for group in ops.error_groups(JobFilter(states=frozenset({JobState.FAILED})), limit=100):
+            full.update(c for c in group.classes if c)
+        short = {n.replace("::", ".").rsplit(".", 1)[-1].rsplit("\\", 1)[-1] for n in full}
+        return sorted(full | short, key=lambda n: (n.count(".") + n.count("::"), n.lower())), now
+
+    return web_state().snapshots.get(name, "class names", read).value
+
+
 def jobs_url(params: dict[str, Any]) -> str:
     """`url_for("pages.jobs", **params)`, built as werkzeug builds its query string, for the many
     links of a page (a url_for costs as much as a table row)."""
@@ -211,6 +234,7 @@ def jobs():
     page, now = listed.value, listed.as_of
     counts, counted_at = _tab_counts(tabs)
     menu = queue_names()
+    classes = class_names()
     here = request.full_path.rstrip("?")
 
     def body() -> Any:
@@ -247,12 +271,13 @@ def jobs():
             counts=counts,
             counted_at=counted_at,
             queue_names=menu,
+            class_names=classes,
             bulk_verbs=bulk_verbs,
         )
 
     # the same rows, counts and address make the same page: rendered once for all the views
     # that share this page of rows (the listing key already holds the filter, sort and cursor)
-    shape = (here, counted_at, tuple(counts.items()), tuple(menu))
+    shape = (here, counted_at, tuple(counts.items()), tuple(menu), tuple(classes))
     return shared_page(listed, shape, "qadmin/jobs.html", listed.derive(("page", shape), body))
 
 
@@ -415,7 +440,9 @@ def queue_action(queue: str, verb: str):
 
 @bp.get("/dequeue")
 def dequeue_form():
-    return render_template("qadmin/dequeue.html", queue_names=queue_names(), values=request.args)
+    return render_template(
+        "qadmin/dequeue.html", queue_names=queue_names(), class_names=class_names(), values=request.args
+    )
 
 
 # --- errors, workers, audit --------------------------------------------------------------------
@@ -439,6 +466,7 @@ def errors():
         now=found.as_of,
         params=params,
         queue_names=queue_names(),
+        class_names=class_names(),
     )
 
 

@@ -77,7 +77,7 @@ def test_overview_shows_states_paused_queues_throughput_and_oldest_pending(web: 
 def test_jobs_filters_by_queue_class_and_argument_search(web: Web, ops: Ops) -> None:
     html = web.html("/jobs?state=failed&queue=billing")
     assert html.count('name="id"') == 6
-    assert "sync_inventory" not in html
+    assert "sync_inventory" not in html.split('<table class="table jobs-table">', 1)[1]
     html = web.html("/jobs?class=qadmin.examples.sync_inventory")
     assert html.count('name="id"') == 4
     html = web.html("/jobs?search=customer1.example")
@@ -409,3 +409,25 @@ def test_preview_store_expires_and_drops_the_oldest(ops: Ops) -> None:
     now[0] = 61
     with pytest.raises(PreviewExpired):
         store.take(second)
+
+
+# --- filter inputs offer the known names ----------------------------------------------------------
+@pytest.mark.parametrize("url", ["/jobs", "/jobs?state=failed", "/errors", "/dequeue"])
+def test_class_inputs_offer_the_known_class_names(web: Web, ops: Ops, url: str) -> None:
+    html = web.html(url)
+    assert 'list="class-names"' in html
+    datalist = re.search(r'<datalist id="class-names">(.*?)</datalist>', html, re.S)
+    assert datalist is not None
+    offered = set(re.findall(r'<option value="([^"]*)">', datalist.group(1)))
+    in_use = {j.class_name for j in ops.list_jobs(limit=500).jobs if j.decodable}
+    assert in_use and in_use <= offered
+    # and each one's last part, which selects it too
+    assert {n.rsplit(".", 1)[-1] for n in in_use} <= offered
+    placeholder = re.search(r'list="class-names"[^>]*placeholder="e\.g\. ([^"]+)"', html, re.S)
+    assert placeholder is not None and placeholder.group(1) in offered
+
+
+def test_the_queue_menu_offers_the_known_queues(web: Web, ops: Ops) -> None:
+    html = web.html("/jobs")
+    for name in ops.queue_names():
+        assert f'<option value="{name}"' in html

@@ -142,7 +142,8 @@ def test_concurrent_views_of_one_page_read_its_rows_once(ops: Ops, monkeypatch: 
     real = ops.list_jobs
 
     def list_jobs(*args: Any, **kw: Any) -> Any:
-        reads.append(1)
+        if args and args[0].states:  # the page's rows (the class menu reads the newest jobs of any state)
+            reads.append(1)
         threading.Event().wait(0.2)  # a slow read: the other views arrive while it runs
         return real(*args, **kw)
 
