@@ -34,7 +34,7 @@ from qadmin.web.actions import (
     show_dict,
     stats_dict,
 )
-from qadmin.web.state import backend_name, get_ops, web_state
+from qadmin.web.state import QueueChange, backend_name, get_ops, web_state
 
 bp = Blueprint("api", __name__)
 
@@ -186,6 +186,11 @@ def show_preview(token: str):
 @mutating
 def apply_preview(token: str):
     stored = web_state().previews.take(token)
+    if isinstance(stored.preview, QueueChange):  # a page's queue change: the queue action's answer
+        change = stored.preview
+        ops = get_ops(stored.backend)
+        changed = ops.pause(change.queue) if change.verb == "pause" else ops.resume(change.queue)
+        return jsonify({"queue": change.queue, "paused": change.verb == "pause", "changed": changed})
     return jsonify(get_ops(stored.backend).apply(stored.preview).to_dict())
 
 

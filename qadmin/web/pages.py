@@ -32,7 +32,7 @@ from qadmin.web.actions import (
 )
 from qadmin.web.auth import safe_next
 from qadmin.web.snapshot import Reading
-from qadmin.web.state import backend_name, get_ops, web_state
+from qadmin.web.state import QueueChange, backend_name, get_ops, web_state
 from qadmin.web.templating import STATES, SharedHtml, csrf_token, job_table, link, render_shared, shared_page
 
 bp = Blueprint("pages", __name__)
@@ -373,6 +373,11 @@ def _store_preview(verb: str, selection: JobFilter, back: str | None) -> Any:
 def confirm(token: str):
     stored = web_state().previews.get(token)
     ops = get_ops(stored.backend)
+    if isinstance(stored.preview, QueueChange):
+        return render_template(
+            "qadmin/confirm_queue.html", token=token, stored=stored, change=stored.preview,
+            ttl=int(web_state().previews.ttl),
+        )
     return render_template(
         "qadmin/confirm.html",
         token=token,
@@ -406,6 +411,8 @@ def alive_holders(ops: Ops, frozen: Any) -> int:
 @mutating
 def apply(token: str):
     stored = web_state().previews.take(token)
+    if isinstance(stored.preview, QueueChange):
+        return _apply_queue_change(stored)
     result = get_ops(stored.backend).apply(stored.preview)
     flash(summary(result), "success" if not result.skipped else "warning")
     for job_id, reason in result.skipped[:5]:
@@ -429,13 +436,24 @@ def cancel(token: str):
 @bp.post("/queues/<path:queue>/<any(pause, resume):verb>")
 @mutating
 def queue_action(queue: str, verb: str):
+    """A queue's pause button: confirmed first, as every change is (a paused queue stops work)."""
     ops = get_ops()
-    changed = ops.pause(queue) if verb == "pause" else ops.resume(queue)
+    pending = ops.count(JobFilter(queues=(queue,), states=frozenset({JobState.PENDING})))
+    change = QueueChange(verb, queue, pending=pending, paused=queue in ops.paused())
+    token = web_state().previews.put(change, backend_name(), safe_next(request.form.get("back")))
+    return redirect(url_for("pages.confirm", token=token), code=303)
+
+
+def _apply_queue_change(stored: Any) -> Any:
+    change: QueueChange = stored.preview
+    ops = get_ops(stored.backend)
+    changed = ops.pause(change.queue) if change.verb == "pause" else ops.resume(change.queue)
     if changed:
-        flash(f"{past(verb).capitalize()} queue {queue}.", "success")
+        flash(f"{past(change.verb).capitalize()} queue {change.queue}.", "success")
     else:
-        flash(f"Queue {queue} was {'already paused' if verb == 'pause' else 'not paused'}.", "info")
-    return redirect(safe_next(request.form.get("back")), code=303)
+        state = "already paused" if change.verb == "pause" else "not paused"
+        flash(f"Queue {change.queue} was {state}: nothing changed.", "info")
+    return redirect(stored.back, code=303)
 
 
 @bp.get("/dequeue")

@@ -328,18 +328,29 @@ def test_unlock_stale_from_the_overview(web: Web, ops: Ops) -> None:
 
 
 def test_pause_and_resume_a_queue(web: Web, ops: Ops) -> None:
-    assert web.post("/queues/email/pause", {"back": "/"}).status_code == 303
+    token = confirm_token(web.post("/queues/email/pause", {"back": "/"}))
+    assert ops.paused() == []  # one click changed nothing
+    pending = ops.count(JobFilter(queues=("email",), states=frozenset({JobState.PENDING})))
+    text = " ".join(unescape(re.sub(r"<[^>]+>", "", web.html(f"/actions/{token}"))).split())
+    assert "This will pause queue email" in text and f"{pending} pending job" in text
+    assert web.post(f"/actions/{token}/apply").status_code == 303
     assert ops.paused() == ["email"]
     assert "Paused queue email" in web.html("/")
-    web.post("/queues/email/resume")
+    assert web.confirmed("/queues/email/resume").status_code == 303
     assert ops.paused() == []
     assert [e.verb for e in ops.audit(limit=2)] == ["resume", "pause"]
 
 
+def test_cancelling_a_pause_changes_nothing(web: Web, ops: Ops) -> None:
+    token = confirm_token(web.post("/queues/email/pause", {"back": "/"}))
+    assert web.post(f"/actions/{token}/cancel").status_code == 303
+    assert ops.paused() == [] and web.post(f"/actions/{token}/apply").status_code == 400
+
+
 def test_back_links_never_leave_the_site(web: Web) -> None:
-    response = web.post("/queues/email/pause", {"back": "https://evil.example/"})
+    response = web.confirmed("/queues/email/pause", {"back": "https://evil.example/"})
     assert response.headers["Location"] == "/"
-    response = web.post("/queues/email/resume", {"back": "//evil.example/x"})
+    response = web.confirmed("/queues/email/resume", {"back": "//evil.example/x"})
     assert response.headers["Location"] == "/"
 
 
@@ -362,7 +373,7 @@ def test_workers_page_lists_live_and_stale_lock_holders(web: Web) -> None:
 def test_audit_page_shows_who_did_what_from_the_web(web: Web, ops: Ops) -> None:
     named = make_web(ops)
     named.client.post("/login", data={"password": named.token, "name": "ann", "csrf_token": named.csrf()})
-    named.post("/queues/images/pause")
+    named.confirmed("/queues/images/pause")
     html = named.html("/audit")
     assert "ann@127.0.0.1" in html and "pause" in html and "queue=images" in html
 

@@ -179,7 +179,7 @@ def test_an_action_through_the_app_shows_its_result_at_once(ops: Ops) -> None:
     assert after["failed"] == 0 and after["pending"] == before["pending"] + before["failed"]
     assert "No jobs match" in web.html("/jobs?state=failed&queue=billing")  # the rows too
     assert after == exact(ops, JobFilter(queues=("billing",)))
-    web.post("/queues/email/pause", {"back": "/"})
+    web.confirmed("/queues/email/pause", {"back": "/"})
     assert "chip-paused" in web.html("/")
 
 
