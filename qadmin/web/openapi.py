@@ -370,11 +370,13 @@ def spec() -> dict[str, Any]:
             "Failed jobs grouped by error",
             _json(_array("ErrorGroup")),
             [_query("queue", "queue"), _query("class", "job class"), LIMIT],
+            NOT_FOUND,
         ),
         "/api/audit": _get(
             "Who did what, newest first",
             _json(_array("AuditEntry")),
             [LIMIT, _query("job", "only entries that touched this job")],
+            NOT_FOUND,  # a job id no job can have (-1 in SQL)
         ),
         "/api/jobs": _get(
             "One keyset page of jobs",
@@ -385,6 +387,7 @@ def spec() -> dict[str, Any]:
                 _query("cursor", "next_cursor of the previous page"),
                 _query("sort", "id, -id, priority, run_at, -failed_at"),
             ],
+            NOT_FOUND,  # ?id= that no job can have
         ),
         "/api/jobs/{job_id}": _get(
             "One job with raw payload and audit history (qadmin show --json)",
@@ -411,6 +414,7 @@ def spec() -> dict[str, Any]:
             _json(_ref("Preview"), "Created"),
             body="PreviewRequest",
             status="201",
+            extra=NOT_FOUND,
         ),
         "/api/previews/{token}": _get("A stored preview", _json(_ref("Preview")), [token_param]),
         "/api/previews/{token}/apply": _post(
@@ -441,8 +445,9 @@ def spec() -> dict[str, Any]:
         ("dequeue", "Remove waiting jobs of one class (and exact args) from one queue"),
         ("unlock", "Release locks (stale: true for dead workers' locks)"),
     ):
+        # 404: an id no job can have (-1 in SQL); an id no job has is reported as skipped
         paths[f"/api/{verb}"] = _post(
-            f"{what} (dry_run: true previews)", _json(_ref("BulkResult")), body="BulkRequest"
+            f"{what} (dry_run: true previews)", _json(_ref("BulkResult")), body="BulkRequest", extra=NOT_FOUND
         )
     for verb in ("pause", "resume"):
         # a queue name no path can carry (a line break, a leading slash) is another URL: 404

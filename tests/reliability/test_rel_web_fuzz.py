@@ -109,7 +109,7 @@ if schemathesis is not None:
 
     @schema.parametrize()
     @settings(
-        max_examples=60,
+        max_examples=8,
         deadline=None,
         database=None,
         suppress_health_check=[
