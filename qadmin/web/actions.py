@@ -242,6 +242,13 @@ def listed_dict(job: Job) -> dict[str, Any]:
     return out
 
 
+def listed_sample(out: dict[str, Any], sample: list[Job]) -> dict[str, Any]:
+    """A preview's or a dry run's JSON (`out`) with its sample of jobs cut as a listing's are."""
+    if "sample" in out:
+        out["sample"] = [listed_dict(j) for j in sample]
+    return out
+
+
 def _cut_strings(value: Any) -> Any:
     """`value` itself when no string in it is longer than LISTED_CHARS, else a copy with each
     such string cut (and ending in "…")."""

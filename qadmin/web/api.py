@@ -26,6 +26,7 @@ from qadmin.web.actions import (
     check_text,
     flag,
     listed_dict,
+    listed_sample,
     mutating,
     parse_filter,
     parse_limit,
@@ -155,10 +156,12 @@ def bulk(verb: str):
             raise UsageError(f"older_than {body['older_than']!r} is longer than {days} days")
         if selection.is_empty and not selection.stale_only:
             selection = JobFilter(states=frozenset({JobState.LOCKED}))
-        return jsonify(ops.unlock(selection, older_than=older_than, dry_run=dry_run).to_dict())
+        result = ops.unlock(selection, older_than=older_than, dry_run=dry_run)
+        return jsonify(listed_sample(result.to_dict(), result.sample))
     check_bulk(verb, selection)
     frozen = ops.preview(verb, selection)
-    return jsonify(ops.apply(frozen, dry_run=dry_run).to_dict())
+    result = ops.apply(frozen, dry_run=dry_run)
+    return jsonify(listed_sample(result.to_dict(), result.sample))
 
 
 # --- bulk verbs, two steps (like the dashboard) --------------------------------------------------
@@ -172,14 +175,21 @@ def create_preview():
     store = web_state().previews
     token = store.put(frozen, backend_name(), "/")
     return jsonify(
-        {"token": token, "expires_in": int(store.ttl), "backend": backend_name(), **frozen.to_dict()}
+        {
+            "token": token,
+            "expires_in": int(store.ttl),
+            "backend": backend_name(),
+            **listed_sample(frozen.to_dict(), frozen.sample),
+        }
     ), 201
 
 
 @bp.get("/previews/<token>")
 def show_preview(token: str):
     stored = web_state().previews.get(token)
-    return jsonify({"token": token, "backend": stored.backend, **stored.preview.to_dict()})
+    found = stored.preview
+    sample = getattr(found, "sample", [])  # a page's queue change has none
+    return jsonify({"token": token, "backend": stored.backend, **listed_sample(found.to_dict(), sample)})
 
 
 @bp.post("/previews/<token>/apply")

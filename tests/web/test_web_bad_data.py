@@ -204,3 +204,15 @@ def test_a_job_page_shows_odd_field_values(ops: Ops, monkeypatch: pytest.MonkeyP
         assert "\x1b" not in response.get_data(as_text=True)
         api = web.get(f"/api/jobs/{job_id}")
         assert api.status_code == 200
+
+
+def test_previews_and_dry_runs_cut_their_samples_like_listings(bad_web: Any) -> None:
+    big = next(j for j in _all_jobs(bad_web) if j.decodable and j.args[:1] == ["odd-big"])
+    preview = bad_web.api_post("/api/previews", json={"verb": "delete", "id": [big.id]})
+    assert preview.status_code == 201 and len(preview.get_data()) < 64 * 1024
+    assert preview.get_json()["sample"][0]["truncated"]["args"] >= BIG
+    shown = bad_web.get(f"/api/previews/{preview.get_json()['token']}")
+    assert len(shown.get_data()) < 64 * 1024
+    dry = bad_web.api_post("/api/delete", json={"id": [big.id], "dry_run": True})
+    assert dry.status_code == 200 and len(dry.get_data()) < 64 * 1024
+    assert dry.get_json()["sample"][0]["truncated"]["args"] >= BIG
