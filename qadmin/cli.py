@@ -890,7 +890,7 @@ def tui(read_only: bool, refresh: float) -> None:
     "allowed_hosts",
     multiple=True,
     metavar="NAME",
-    help="A host name browsers may use to reach the dashboard, besides loopback names and --host "
+    help="A host name browsers may use to reach the dashboard, besides IP addresses, localhost and --host "
     "(repeatable; also [web] allowed_hosts and QADMIN_WEB_ALLOWED_HOSTS). Others get 400.",
 )
 def web(host: str, port: int, read_only: bool, server_name: str, allowed_hosts: tuple[str, ...]) -> None:
@@ -900,7 +900,12 @@ def web(host: str, port: int, read_only: bool, server_name: str, allowed_hosts: 
     except ImportError as exc:
         raise ConfigError(f"the web dashboard is not available: {exc}") from None
     serve(
-        _obj(), host=host, port=port, read_only=read_only, server_name=server_name, allowed_hosts=allowed_hosts
+        _obj(),
+        host=host,
+        port=port,
+        read_only=read_only,
+        server_name=server_name,
+        allowed_hosts=allowed_hosts,
     )
 
 

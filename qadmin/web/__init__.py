@@ -15,7 +15,7 @@ and the tests are the composition roots). Settings, all optional, in `config`:
                              read on every view). The JSON API and /metrics always read afresh
     QADMIN_LIST_TTL          seconds concurrent views of the same jobs page share one page of
                              rows (default 1; 0: read on every view)
-    QADMIN_ALLOWED_HOSTS     names the `Host` header may give besides loopback ones (and those
+    QADMIN_ALLOWED_HOSTS     names the `Host` header may give besides IP addresses and localhost (and those
                              of QADMIN_WEB_ALLOWED_HOSTS); "*" allows any (qadmin.web.hosts)
     SECRET_KEY               signs sessions and CSRF tokens; random per process by default, so
                              a restart logs everyone out

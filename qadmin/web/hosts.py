@@ -1,11 +1,14 @@
-"""Which `Host` a request may name: loopback names, the address the server listens on, and the
-names an operator adds (`qadmin web --allowed-host`, `[web] allowed_hosts`, QADMIN_WEB_ALLOWED_HOSTS).
+"""Which `Host` a request may name: any IP address, `localhost`, the address the server listens
+on, and the names an operator adds (`qadmin web --allowed-host`, `[web] allowed_hosts`,
+QADMIN_WEB_ALLOWED_HOSTS).
 
 Without this check a page on any site can reach the dashboard through DNS rebinding: its own
 name made to resolve to 127.0.0.1, the browser then sends `Host: evil.example` to us, and the
 page may read our login form and burn the login throttle, locking operators out. The browser
 never lets such a page choose the `Host` header, so refusing unknown names closes that door.
-The check runs before anything else, authentication included.
+An IP address is always allowed: a page can only send one when it was itself loaded from that
+address, which no rebinding achieves. The check runs before anything else, authentication
+included.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Iterable
 
 #: the environment variable with more allowed names, separated by commas
 ALLOWED_HOSTS_ENV = "QADMIN_WEB_ALLOWED_HOSTS"
-#: names every dashboard answers to (an IP literal of the loopback range is allowed too)
+#: names every dashboard answers to (and any IP address)
 LOOPBACK_NAMES = frozenset({"localhost"})
 #: the entry that turns the check off (a reverse proxy that checks the name itself)
 ANY = "*"
@@ -49,6 +52,7 @@ def allowed(name: str, extra: frozenset[str]) -> bool:
     if ANY in extra or name in extra or name in LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        ipaddress.ip_address(name.split("%", 1)[0])  # an IPv6 address may carry its zone
     except ValueError:
         return False
+    return True

@@ -206,7 +206,7 @@ def build(
 
 
 def host_names(host: str, extra: Sequence[str], config: Config) -> list[str]:
-    """The `Host` names the dashboard answers to besides loopback ones (qadmin.web.hosts): the
+    """The `Host` names the dashboard answers to besides IP addresses and localhost (qadmin.web.hosts): the
     address it listens on, this machine's own names when that is every address, the command
     line's `--allowed-host`s and `[web] allowed_hosts`."""
     configured = config.web.get("allowed_hosts", [])

@@ -209,9 +209,7 @@ def job_rows(jobs: Iterable[Job], now: datetime) -> list[dict[str, Any]]:
             {
                 "job": job,
                 "state": state,
-                # surrogatepass: an id holding bytes a decoder kept as surrogates still links
-                "href": base
-                + (str(job.id) if type(job.id) is int else quote(str(job.id), safe=PATH_SAFE, errors="surrogatepass")),
+                "href": base + _path(job.id),
                 "when_prefix": prefix,
                 "when_iso": iso(moment) if moment else "",
                 "when_ago": ago(moment, now) if moment else "",
@@ -221,6 +219,14 @@ def job_rows(jobs: Iterable[Job], now: datetime) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _path(job_id: Any) -> str:
+    """A job id as werkzeug's path converter quotes it; surrogatepass, so that an id holding bytes
+    a decoder kept as surrogates still links."""
+    if type(job_id) is int:
+        return str(job_id)
+    return quote(str(job_id), safe=PATH_SAFE, errors="surrogatepass")
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:

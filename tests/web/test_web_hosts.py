@@ -20,8 +20,11 @@ def _state(url: str, tmp_path, web_section: str = ""):
     return Context(url, None, None, None, str(config))
 
 
-@pytest.mark.parametrize("host", ["localhost", "localhost:8080", "127.0.0.1:8080", "127.9.9.9", "[::1]:8080"])
-def test_loopback_names_are_served(ops: Ops, host: str) -> None:
+@pytest.mark.parametrize(
+    "host", ["localhost", "localhost:8080", "127.0.0.1:8080", "127.9.9.9", "[::1]:8080", "10.1.2.3:8080", "[fe80::1]"]
+)
+def test_loopback_names_and_ip_addresses_are_served(ops: Ops, host: str) -> None:
+    """No rebinding page can send an IP address as its Host (it would have to be loaded from it)."""
     web = make_web(ops)
     bearer = {"Authorization": f"Bearer {web.token}"}
     assert web.client.get("/jobs", headers={"Host": host, **bearer}).status_code == 200
@@ -30,9 +33,10 @@ def test_loopback_names_are_served(ops: Ops, host: str) -> None:
 @pytest.mark.parametrize(
     "url", ["/login", "/", "/api/stats", "/metrics", "/static/qadmin/qadmin.css", "/nowhere"]
 )
-def test_another_host_name_is_refused_before_any_login(ops: Ops, url: str) -> None:
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8080", "127.0.0.1.evil.example", "localhost.evil"])
+def test_another_host_name_is_refused_before_any_login(ops: Ops, url: str, host: str) -> None:
     web = make_web(ops)
-    response = web.client.get(url, headers={"Host": "evil.example"})
+    response = web.client.get(url, headers={"Host": host})
     assert response.status_code == 400
     assert "--allowed-host" in response.get_data(as_text=True)
 
