@@ -242,9 +242,10 @@ def authenticate() -> None:
             g.bearer_user = "api"
             return
         wait = auth.bearer_throttle.retry_after(client)
-        auth.bearer_throttle.failed(client)
         if wait > 0:
-            _too_many(wait)  # logged when the budget ran out, not once per guess after
+            # neither recorded nor logged: a flood of guesses must not grow memory or the log
+            _too_many(wait)
+        auth.bearer_throttle.failed(client)
         log.warning("rejected bearer token from %s", client)
         _unauthorised(f"bearer tokens are refused: {refused}" if refused else "invalid bearer token")
     if logged_in():

@@ -220,7 +220,7 @@ def test_wrong_bearer_tokens_are_throttled_but_never_lock_out_the_right_one(ops:
         assert web.client.get("/metrics", headers={"Authorization": f"Bearer {STRONG}"}).status_code == 200
     # serving the right token forgives nothing: the guesses of that address stay throttled
     assert web.client.get("/api/stats", headers={"Authorization": "Bearer again"}).status_code == 429
-    # each guess while throttled counts, so a guesser that keeps going stays throttled
+    # within the window, guessing on stays throttled
     now[0] += 200
     assert web.client.get("/api/stats", headers={"Authorization": "Bearer late"}).status_code == 429
     now[0] += 301
