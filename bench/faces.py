@@ -35,7 +35,7 @@ CLIENTS = 4
 #: request threads of the servers (qadmin web's default)
 THREADS = 8
 #: the password the bench's qadmin web runs with; its clients send it as a bearer token
-PASSWORD = "bench-password"
+PASSWORD = "bench-Password-0123456789"  # strong enough to be a bearer token
 AUTH = {"Authorization": f"Bearer {PASSWORD}"}
 
 

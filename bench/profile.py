@@ -121,8 +121,9 @@ def profile_web(servers: Servers, kind: str, n: int, paths: list[str]) -> None:
     from qadmin.web import create_app
 
     ops, _fill, _lay = _loaded(servers, kind, n)
-    client = create_app(ops=ops, config={"QADMIN_PASSWORD": "bench", "TESTING": True}).test_client()
-    headers = {"Authorization": "Bearer bench"}
+    password = "bench-Password-0123456789"  # strong enough to be a bearer token
+    client = create_app(ops=ops, config={"QADMIN_PASSWORD": password, "TESTING": True}).test_client()
+    headers = {"Authorization": f"Bearer {password}"}
     for path in paths:
         client.get(path, headers=headers)  # templates compiled, connections made
         _tree(f"GET {path} on {kind}, {n:,} jobs", lambda path=path: client.get(path, headers=headers))

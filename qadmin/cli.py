@@ -924,13 +924,28 @@ def tui(read_only: bool, refresh: float) -> None:
     show_default=True,
     help="HTTP server: granian (pip install granian) handles HTTP in Rust, about half the CPU a view.",
 )
-def web(host: str, port: int, read_only: bool, server_name: str) -> None:
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A host name browsers may use to reach the dashboard, besides IP addresses, localhost and --host "
+    "(repeatable; also [web] allowed_hosts and QADMIN_WEB_ALLOWED_HOSTS). Others get 400.",
+)
+def web(host: str, port: int, read_only: bool, server_name: str, allowed_hosts: tuple[str, ...]) -> None:
     """The web dashboard (served by waitress, or granian)."""
     try:
         from qadmin.web.serve import serve
     except ImportError as exc:
         raise ConfigError(f"the web dashboard is not available: {exc}") from None
-    serve(_obj(), host=host, port=port, read_only=read_only, server_name=server_name)
+    serve(
+        _obj(),
+        host=host,
+        port=port,
+        read_only=read_only,
+        server_name=server_name,
+        allowed_hosts=allowed_hosts,
+    )
 
 
 if __name__ == "__main__":

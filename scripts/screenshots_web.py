@@ -139,6 +139,7 @@ def shoot(page, server, out: Path) -> None:
     page.goto(base + "/")
     # a paused queue, paused the way an operator would
     page.locator("table.queues tr", has_text="reports").locator("button", has_text="pause").click()
+    page.click("[data-confirm-button]")  # every change is confirmed first
     page.wait_for_selector(".chip-paused")
     page.wait_for_selector("svg.chart")
     snap("overview")

@@ -948,8 +948,12 @@ def _decode_cursor(cursor: str, cols: list[sa.Column]) -> tuple[Any, ...]:
             raise ValueError("wrong length")
         out = []
         for c, v in zip(cols, values):
-            if v is not None and c.name.endswith("_at"):
-                v = datetime.fromisoformat(v)
+            if c.name.endswith("_at"):
+                v = None if v is None else datetime.fromisoformat(v)
+            elif isinstance(v, bool) or not isinstance(v, int) or not -(2**63) <= v < 2**63:
+                # ids and priorities are integers a column holds: a string, a float or null would
+                # compare as no row does, and a huge number overflows the driver
+                raise ValueError(f"{c.name} is not an integer")
             out.append(v)
         return tuple(out)
     except (ValueError, TypeError):

@@ -15,10 +15,13 @@ and the tests are the composition roots). Settings, all optional, in `config`:
                              read on every view). The JSON API and /metrics always read afresh
     QADMIN_LIST_TTL          seconds concurrent views of the same jobs page share one page of
                              rows (default 1; 0: read on every view)
+    QADMIN_ALLOWED_HOSTS     names the `Host` header may give besides IP addresses and localhost (and those
+                             of QADMIN_WEB_ALLOWED_HOSTS); "*" allows any (qadmin.web.hosts)
     SECRET_KEY               signs sessions and CSRF tokens; random per process by default, so
                              a restart logs everyone out
 
-Security, in one place: authentication before every view but login (`auth.authenticate`), a
+Security, in one place: the `Host` header checked before anything else (`_check_host`),
+authentication before every view but login (`auth.authenticate`), a
 CSRF token on every POST from a browser session (Flask-WTF), 403 for actions when read-only
 (`pages.mutating`), and the response headers of `_security_headers`.
 """
@@ -30,7 +33,7 @@ import secrets
 from datetime import timedelta
 from typing import Any, Callable, Mapping
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -91,6 +94,7 @@ def create_app(ops: Ops | None = None, config: Mapping[str, Any] | None = None) 
         QADMIN_LIST_TTL=DEFAULT_LIST_TTL,
         QADMIN_PASSWORD=None,
         QADMIN_LOGIN_TOKEN=None,
+        QADMIN_ALLOWED_HOSTS=(),
         SEND_FILE_MAX_AGE_DEFAULT=STATIC_MAX_AGE,
     )
     if config:
@@ -111,8 +115,24 @@ def create_app(ops: Ops | None = None, config: Mapping[str, Any] | None = None) 
     )
     csrf = CSRFProtect(app)
 
-    from qadmin.web import api, auth, metrics, pages
+    from qadmin.web import api, auth, hosts, metrics, pages
     from qadmin.web.templating import install
+
+    allowed_hosts = hosts.normalise([*app.config["QADMIN_ALLOWED_HOSTS"], *hosts.from_env()])
+
+    @app.before_request
+    def _check_host() -> Any:
+        # before authentication, so that a rebinding page cannot even reach the login throttle
+        name = hosts.host_name(request.host)
+        if not hosts.allowed(name, allowed_hosts):
+            log.warning("refused a request for host %r from %s", name[:100], request.remote_addr)
+            return _error_response(
+                400,
+                "BadHost",
+                f"this dashboard does not answer to the host name {name[:100]!r}: add it with "
+                f"qadmin web --allowed-host, [web] allowed_hosts or {hosts.ALLOWED_HOSTS_ENV}",
+            )
+        return None
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
@@ -224,7 +244,14 @@ def _http_error(exc: HTTPException) -> Any:
     if exc.response is not None:
         return exc.response  # an abort() with a ready response (auth, throttle)
     name = (exc.name or "Error").replace(" ", "")
-    return _error_response(exc.code or 500, name, exc.description or exc.name or "error")
+    response = current_app.make_response(
+        _error_response(exc.code or 500, name, exc.description or exc.name or "error")
+    )
+    # what the exception's own answer says besides its body: a 405's Allow, a 401's WWW-Authenticate
+    for key, value in exc.get_headers():
+        if key.lower() != "content-type":
+            response.headers[key] = value
+    return response
 
 
 def _error_response(status: int, kind: str, message: str) -> Any:

@@ -21,6 +21,8 @@ from qadmin.ops import VERBS, BulkResult, Ops, Preview
 FILTER_KEYS = ("state", "queue", "class", "args", "search", "id", "worker", "stale", "error", "undecodable")
 #: the largest page a listing serves
 MAX_LIMIT = 500
+#: the longest `older_than` (100 years): longer reaches before any date a backend can hold
+MAX_OLDER_THAN = 100 * 365 * 86400.0
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +49,8 @@ def mutating(view: F) -> F:
 
 
 def filter_params(source: Mapping[str, Any]) -> dict[str, Any]:
-    """The filter fields of a query string, a form or a JSON body, as `from_params` takes them."""
+    """The filter fields of a query string, a form or a JSON body, as `from_params` takes them.
+    A JSON value of a type the field cannot have is an error, never its text read as a filter."""
     out: dict[str, Any] = {}
     for key in FILTER_KEYS:
         if isinstance(source, MultiDict):
@@ -59,17 +62,71 @@ def filter_params(source: Mapping[str, Any]) -> dict[str, Any]:
             if source.get(key) in (None, ""):
                 continue
             value = source[key]
+            _check_type(key, value)
         if key == "args" and not isinstance(value, str):
             # a JSON body may give the arguments as a real array
             value = json.dumps(value)
-        if key in ("stale", "undecodable") and isinstance(value, bool):
-            value = "1" if value else ""
+        if key in ("stale", "undecodable"):
+            value = "1" if flag(value, key) else ""
         out[key] = value
     return out
 
 
+#: the filter fields that may be given several times (a JSON array)
+_MANY = ("state", "queue", "id")
+
+
+def _check_type(key: str, value: Any) -> None:
+    if key == "args" and isinstance(value, (str, list)):
+        return
+    if key in ("stale", "undecodable"):
+        return  # flag() says what it takes
+    items = value if key in _MANY and isinstance(value, list) else [value]
+    ok = (str, int) if key == "id" else (str,)
+    if not all(isinstance(v, ok) and not isinstance(v, bool) for v in items):
+        kind = "text or a list of text" if key in _MANY else "text"
+        raise UsageError(f"{key} must be {kind}, not {json.dumps(value)[:60]}")
+
+
+#: the words a yes/no field takes (a form sends text; JSON may send true and false)
+YES = ("1", "true", "yes", "on")
+NO = ("0", "false", "no", "off", "")
+
+
+def flag(value: Any, what: str) -> bool:
+    """A yes/no field; anything else is an error, never quietly "no"."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    if isinstance(value, list):  # a field given twice: the last one counts, as for other fields
+        value = value[-1] if value else ""
+    word = str(value).strip().lower()
+    if word in YES:
+        return True
+    if word in NO:
+        return False
+    raise UsageError(f"{what} must be true or false, not {str(value)[:40]!r}")
+
+
+def check_text(value: Any, what: str) -> None:
+    """UsageError when a string in `value` is no Unicode text a backend can store: a lone
+    surrogate, which a JSON body or a JSON filter may spell as `"\\ud800"`."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"{what}: not valid Unicode text (a lone surrogate)") from None
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_text(key, what)
+            check_text(item, what)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            check_text(item, what)
+
+
 def parse_filter(ops: Ops, source: Mapping[str, Any]) -> JobFilter:
     selection = JobFilter.from_params(filter_params(source))
+    check_text(list(vars(selection).values()), "filter")
     if selection.ids:
         ids = tuple(ops.backend.parse_id(str(i)) for i in selection.ids)
         selection = JobFilter(**{**selection.__dict__, "ids": ids})
@@ -126,6 +183,11 @@ def act_on_one(ops: Ops, verb: str, job_id: JobId | str) -> BulkResult | Job:
     return result
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """`1 job`, `2 jobs`: the count and its noun, which agree."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
 def past(verb: str) -> str:
     return {
         "retry": "retried",
@@ -140,7 +202,7 @@ def past(verb: str) -> str:
 def summary(result: BulkResult) -> str:
     if result.matched == 0:
         return f"No jobs matched: nothing to {result.verb}."
-    text = f"{past(result.verb).capitalize()} {result.changed} of {result.matched} job(s)."
+    text = f"{past(result.verb).capitalize()} {result.changed} of {plural(result.matched, 'job')}."
     if result.skipped:
         text += f" {len(result.skipped)} skipped: changed state since the preview, or never allowed it."
     return text
@@ -158,6 +220,47 @@ def stats_dict(st: Stats) -> dict[str, Any]:
         "workers": st.workers,
         "throughput": [{"minute": m.isoformat(), "processed": p, "failed": f} for m, p, f in st.throughput],
     }
+
+
+#: characters of any one string a listing returns: beyond, it is cut, and the job's `truncated`
+#: says which fields were and their full size (its own endpoint, /api/jobs/<id>, gives them whole)
+LISTED_CHARS = 4096
+
+
+def listed_dict(job: Job) -> dict[str, Any]:
+    """`job.to_dict()` for a listing: no field bigger than a screen, so that a page of jobs with
+    10 MB arguments stays a page. Cut fields keep their type (arguments stay an array)."""
+    out = job.to_dict()
+    truncated: dict[str, int] = {}
+    for key, value in out.items():
+        cut = _cut_strings(value)
+        if cut is not value:
+            out[key] = cut
+            truncated[key] = len(value) if isinstance(value, str) else len(json.dumps(value, default=str))
+    if truncated:
+        out["truncated"] = truncated
+    return out
+
+
+def listed_sample(out: dict[str, Any], sample: list[Job]) -> dict[str, Any]:
+    """A preview's or a dry run's JSON (`out`) with its sample of jobs cut as a listing's are."""
+    if "sample" in out:
+        out["sample"] = [listed_dict(j) for j in sample]
+    return out
+
+
+def _cut_strings(value: Any) -> Any:
+    """`value` itself when no string in it is longer than LISTED_CHARS, else a copy with each
+    such string cut (and ending in "…")."""
+    if isinstance(value, str):
+        return value if len(value) <= LISTED_CHARS else value[: LISTED_CHARS - 1] + "…"
+    if isinstance(value, list):
+        items = [_cut_strings(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value)) else items
+    if isinstance(value, dict):
+        pairs = {k: _cut_strings(v) for k, v in value.items()}
+        return value if all(pairs[k] is v for k, v in value.items()) else pairs
+    return value
 
 
 def show_dict(ops: Ops, job: Job) -> dict[str, Any]:

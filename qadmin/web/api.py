@@ -13,14 +13,20 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from werkzeug.datastructures import MultiDict
+from werkzeug.routing import PathConverter
 
 from qadmin.config import parse_duration
 from qadmin.errors import ConfigError, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.web.actions import (
+    MAX_OLDER_THAN,
     act_on_one,
     check_bulk,
+    check_text,
+    flag,
+    listed_dict,
+    listed_sample,
     mutating,
     parse_filter,
     parse_limit,
@@ -29,9 +35,22 @@ from qadmin.web.actions import (
     show_dict,
     stats_dict,
 )
-from qadmin.web.state import backend_name, get_ops, web_state
+from qadmin.web.state import QueueChange, backend_name, get_ops, web_state
 
 bp = Blueprint("api", __name__)
+
+
+class JobIdConverter(PathConverter):
+    """A job id in a path: any text, slashes included (a Redis id holds its queue's name), but
+    not ending in one of a job's verbs, so that `/api/jobs/1/retry` names the action alone (a GET
+    of it is 405, and its OPTIONS lists only POST)."""
+
+    regex = r"[^/].*?(?<!/retry)(?<!/delete)(?<!/unlock)"
+
+
+@bp.record_once
+def _converter(state: Any) -> None:
+    state.app.url_map.converters["job_id"] = JobIdConverter
 
 
 def _body() -> MultiDict[str, Any] | dict[str, Any]:
@@ -40,15 +59,9 @@ def _body() -> MultiDict[str, Any] | dict[str, Any]:
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
             raise UsageError("the request body must be a JSON object")
+        check_text(data, "the request body")
         return data
     return request.form
-
-
-def _flag(source: Any, key: str) -> bool:
-    value = source.get(key)
-    if isinstance(value, bool):
-        return value
-    return str(value).lower() in ("1", "true", "yes", "on") if value is not None else False
 
 
 # --- listings ----------------------------------------------------------------------------------
@@ -92,10 +105,10 @@ def jobs():
         cursor=request.args.get("cursor") or None,
         sort=parse_sort(request.args.get("sort")),
     )
-    return jsonify({"jobs": [j.to_dict() for j in page.jobs], "next_cursor": page.next_cursor})
+    return jsonify({"jobs": [listed_dict(j) for j in page.jobs], "next_cursor": page.next_cursor})
 
 
-@bp.get("/jobs/<path:job_id>")
+@bp.get("/jobs/<job_id:job_id>")
 def job(job_id: str):
     ops = get_ops()
     return jsonify(show_dict(ops, ops.show(job_id)))
@@ -117,7 +130,7 @@ def openapi():
 
 
 # --- one job -----------------------------------------------------------------------------------
-@bp.post("/jobs/<path:job_id>/<any(retry, delete, unlock):verb>")
+@bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock):verb>")
 @mutating
 def job_action(job_id: str, verb: str):
     return jsonify(act_on_one(get_ops(), verb, job_id).to_dict())
@@ -130,18 +143,25 @@ def bulk(verb: str):
     ops = get_ops()
     body = _body()
     selection = parse_filter(ops, body)
-    dry_run = _flag(body, "dry_run")
+    dry_run = flag(body.get("dry_run"), "dry_run")
     if verb == "unlock" and body.get("older_than") not in (None, ""):
+        if isinstance(body["older_than"], (bool, dict, list)):
+            raise UsageError("older_than must be a duration such as 30m or 2h, or seconds")
         try:
             older_than = parse_duration(body["older_than"])
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
+        if older_than > MAX_OLDER_THAN:
+            days = int(MAX_OLDER_THAN // 86400)
+            raise UsageError(f"older_than {body['older_than']!r} is longer than {days} days")
         if selection.is_empty and not selection.stale_only:
             selection = JobFilter(states=frozenset({JobState.LOCKED}))
-        return jsonify(ops.unlock(selection, older_than=older_than, dry_run=dry_run).to_dict())
+        result = ops.unlock(selection, older_than=older_than, dry_run=dry_run)
+        return jsonify(listed_sample(result.to_dict(), result.sample))
     check_bulk(verb, selection)
     frozen = ops.preview(verb, selection)
-    return jsonify(ops.apply(frozen, dry_run=dry_run).to_dict())
+    result = ops.apply(frozen, dry_run=dry_run)
+    return jsonify(listed_sample(result.to_dict(), result.sample))
 
 
 # --- bulk verbs, two steps (like the dashboard) --------------------------------------------------
@@ -155,20 +175,32 @@ def create_preview():
     store = web_state().previews
     token = store.put(frozen, backend_name(), "/")
     return jsonify(
-        {"token": token, "expires_in": int(store.ttl), "backend": backend_name(), **frozen.to_dict()}
+        {
+            "token": token,
+            "expires_in": int(store.ttl),
+            "backend": backend_name(),
+            **listed_sample(frozen.to_dict(), frozen.sample),
+        }
     ), 201
 
 
 @bp.get("/previews/<token>")
 def show_preview(token: str):
     stored = web_state().previews.get(token)
-    return jsonify({"token": token, "backend": stored.backend, **stored.preview.to_dict()})
+    found = stored.preview
+    sample = getattr(found, "sample", [])  # a page's queue change has none
+    return jsonify({"token": token, "backend": stored.backend, **listed_sample(found.to_dict(), sample)})
 
 
 @bp.post("/previews/<token>/apply")
 @mutating
 def apply_preview(token: str):
     stored = web_state().previews.take(token)
+    if isinstance(stored.preview, QueueChange):  # a page's queue change: the queue action's answer
+        change = stored.preview
+        ops = get_ops(stored.backend)
+        changed = ops.pause(change.queue) if change.verb == "pause" else ops.resume(change.queue)
+        return jsonify({"queue": change.queue, "paused": change.verb == "pause", "changed": changed})
     return jsonify(get_ops(stored.backend).apply(stored.preview).to_dict())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from qadmin import __version__
+from qadmin.web.actions import NO, YES
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -65,6 +66,12 @@ FILTER_PARAMS = [
     _query("worker", "lock owner (substring)"),
     _query("error", "the first line of last_error (an error group)"),
 ]
+#: a yes/no field: a JSON boolean, or one of the words a form sends (qadmin.web.actions.flag)
+FLAG: dict[str, Any] = {
+    "oneOf": [{"type": "boolean", "nullable": True}, {"type": "string", "enum": [*YES, *NO]}]
+}
+#: a text field of a request body, which may be null (not given)
+TEXT: dict[str, Any] = {"type": "string", "nullable": True}
 LIMIT = _query("limit", "page size (1-500)", {"type": "integer", "minimum": 1, "maximum": 500})
 
 
@@ -134,23 +141,29 @@ def _schemas() -> dict[str, Any]:
             "format": {"type": "string"},
             "undecodable": {"type": "string", "description": "why the payload could not be decoded"},
             "raw": {"type": "string"},
+            "truncated": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "in listings: the fields cut to 4096 characters, each with its full size; "
+                "GET /api/jobs/{job_id} gives them whole",
+            },
         },
     }
     counts = {"type": "object", "additionalProperties": {"type": "integer"}}
     filter_body = {
         "type": "object",
-        "description": "Which jobs: the same fields as the listing's query parameters.",
+        "description": "Which jobs: the same fields as the listing's query parameters (null: not given).",
         "properties": {
-            "state": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-            "queue": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-            "class": {"type": "string"},
-            "args": {"oneOf": [{"type": "array", "items": {}}, {"type": "string"}]},
-            "search": {"type": "string"},
-            "id": {"oneOf": [job_id, {"type": "array", "items": job_id}]},
-            "worker": {"type": "string"},
-            "error": {"type": "string"},
-            "stale": {"type": "boolean"},
-            "undecodable": {"type": "boolean"},
+            "state": {"oneOf": [TEXT, {"type": "array", "items": {"type": "string"}}]},
+            "queue": {"oneOf": [TEXT, {"type": "array", "items": {"type": "string"}}]},
+            "class": TEXT,
+            "args": {"oneOf": [{"type": "array", "items": {}}, TEXT]},
+            "search": TEXT,
+            "id": {"oneOf": [job_id, {"type": "array", "items": job_id}], "nullable": True},
+            "worker": TEXT,
+            "error": TEXT,
+            "stale": FLAG,
+            "undecodable": FLAG,
         },
     }
     return {
@@ -289,13 +302,10 @@ def _schemas() -> dict[str, Any]:
                 {
                     "type": "object",
                     "properties": {
-                        "dry_run": {
-                            "type": "boolean",
-                            "description": "report what would change, change nothing",
-                        },
+                        "dry_run": {**FLAG, "description": "report what would change, change nothing"},
                         "older_than": {
-                            "type": "string",
-                            "description": "unlock only: locks older than this (30m, 2h)",
+                            "oneOf": [{"type": "string", "nullable": True}, {"type": "number"}],
+                            "description": "unlock only: locks older than this (30m, 2h, or seconds)",
                         },
                     },
                 },
@@ -360,11 +370,13 @@ def spec() -> dict[str, Any]:
             "Failed jobs grouped by error",
             _json(_array("ErrorGroup")),
             [_query("queue", "queue"), _query("class", "job class"), LIMIT],
+            NOT_FOUND,
         ),
         "/api/audit": _get(
             "Who did what, newest first",
             _json(_array("AuditEntry")),
             [LIMIT, _query("job", "only entries that touched this job")],
+            NOT_FOUND,  # a job id no job can have (-1 in SQL)
         ),
         "/api/jobs": _get(
             "One keyset page of jobs",
@@ -375,6 +387,7 @@ def spec() -> dict[str, Any]:
                 _query("cursor", "next_cursor of the previous page"),
                 _query("sort", "id, -id, priority, run_at, -failed_at"),
             ],
+            NOT_FOUND,  # ?id= that no job can have
         ),
         "/api/jobs/{job_id}": _get(
             "One job with raw payload and audit history (qadmin show --json)",
@@ -401,6 +414,7 @@ def spec() -> dict[str, Any]:
             _json(_ref("Preview"), "Created"),
             body="PreviewRequest",
             status="201",
+            extra=NOT_FOUND,
         ),
         "/api/previews/{token}": _get("A stored preview", _json(_ref("Preview")), [token_param]),
         "/api/previews/{token}/apply": _post(
@@ -431,12 +445,14 @@ def spec() -> dict[str, Any]:
         ("dequeue", "Remove waiting jobs of one class (and exact args) from one queue"),
         ("unlock", "Release locks (stale: true for dead workers' locks)"),
     ):
+        # 404: an id no job can have (-1 in SQL); an id no job has is reported as skipped
         paths[f"/api/{verb}"] = _post(
-            f"{what} (dry_run: true previews)", _json(_ref("BulkResult")), body="BulkRequest"
+            f"{what} (dry_run: true previews)", _json(_ref("BulkResult")), body="BulkRequest", extra=NOT_FOUND
         )
     for verb in ("pause", "resume"):
+        # a queue name no path can carry (a line break, a leading slash) is another URL: 404
         paths[f"/api/queues/{{queue}}/{verb}"] = _post(
-            f"{verb.capitalize()} a queue", _json(_ref("QueueAction")), params=[queue_param]
+            f"{verb.capitalize()} a queue", _json(_ref("QueueAction")), params=[queue_param], extra=NOT_FOUND
         )
     error = {"content": {"application/json": {"schema": _ref("Error")}}}
     return {

@@ -15,13 +15,12 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from werkzeug.datastructures import MultiDict
 
 from qadmin.backends.base import Stats
-from qadmin.errors import UsageError
+from qadmin.errors import InvalidTransition, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, WorkerInfo
-from qadmin.ops import Ops
+from qadmin.ops import VERBS, Ops
 from qadmin.web import charts
 from qadmin.web.actions import (
-    act_on_one,
     mutating,
     oldest_age,
     parse_filter,
@@ -33,7 +32,7 @@ from qadmin.web.actions import (
 )
 from qadmin.web.auth import safe_next
 from qadmin.web.snapshot import Reading
-from qadmin.web.state import backend_name, get_ops, web_state
+from qadmin.web.state import QueueChange, backend_name, get_ops, web_state
 from qadmin.web.templating import STATES, SharedHtml, csrf_token, job_table, link, render_shared, shared_page
 
 bp = Blueprint("pages", __name__)
@@ -64,6 +63,30 @@ def dashboard() -> Reading:
 def queue_names() -> list[str]:
     """The queues of the filter menus, from the shared reading (a menu needs no exact count)."""
     return dashboard().derive("queue_names", lambda: list(dashboard().value[0].queues))
+
+
+#: the newest jobs the class menus learn names from (a menu needs the names in use, not every one)
+CLASS_SAMPLE = 200
+
+
+def class_names() -> list[str]:
+    """The job classes the filter inputs offer (a <datalist>): the full names of the newest jobs
+    and of the most recently failed ones, and the last part of each (either selects the class),
+    read once per dashboard reading. Two keyset pages, never a scan: error groups would read
+    every failed job."""
+    name = backend_name()
+    ops = web_state().backends.get(name)
+
+    def read() -> tuple[list[str], datetime]:
+        now = ops.clock()
+        jobs = ops.list_jobs(JobFilter(), limit=CLASS_SAMPLE, sort="-id").jobs
+        failed = JobFilter(states=frozenset({JobState.FAILED}))
+        jobs += ops.list_jobs(failed, limit=CLASS_SAMPLE // 2, sort="-failed_at").jobs
+        full = {j.class_name for j in jobs if j.decodable and j.class_name}
+        short = {n.replace("::", ".").rsplit(".", 1)[-1].rsplit("\\", 1)[-1] for n in full}
+        return sorted(full | short, key=lambda n: (n.count(".") + n.count("::"), n.lower())), now
+
+    return web_state().snapshots.get(name, "class names", read).value
 
 
 def jobs_url(params: dict[str, Any]) -> str:
@@ -212,6 +235,7 @@ def jobs():
     page, now = listed.value, listed.as_of
     counts, counted_at = _tab_counts(tabs)
     menu = queue_names()
+    classes = class_names()
     here = request.full_path.rstrip("?")
 
     def body() -> Any:
@@ -248,12 +272,13 @@ def jobs():
             counts=counts,
             counted_at=counted_at,
             queue_names=menu,
+            class_names=classes,
             bulk_verbs=bulk_verbs,
         )
 
     # the same rows, counts and address make the same page: rendered once for all the views
     # that share this page of rows (the listing key already holds the filter, sort and cursor)
-    shape = (here, counted_at, tuple(counts.items()), tuple(menu))
+    shape = (here, counted_at, tuple(counts.items()), tuple(menu), tuple(classes))
     return shared_page(listed, shape, "qadmin/jobs.html", listed.derive(("page", shape), body))
 
 
@@ -291,18 +316,25 @@ def job(job_id: str):
 @bp.post("/job-action")
 @mutating
 def job_action():
+    """One job's button: the same preview and confirmation as a bulk action (an unlock of a job
+    whose worker is alive, a retry or a delete all deserve a second look)."""
     verb = request.form.get("verb", "")
     job_id = request.form.get("id", "")
     if not job_id:
         raise UsageError("which job? the form sent no id")
-    if verb == "delete":
-        # deleting cannot be undone: confirm it like a bulk action
-        return _store_preview(
-            "delete", JobFilter(ids=(get_ops().backend.parse_id(job_id),)), back=url_for("pages.jobs")
-        )
-    act_on_one(get_ops(), verb, job_id)
-    flash(f"{past(verb).capitalize()} job {job_id}.", "success")
-    return redirect(url_for("pages.job", job_id=job_id), code=303)
+    if verb not in ONE_JOB_VERBS:
+        raise UsageError(f"unknown action {verb!r} for one job; expected one of: {', '.join(ONE_JOB_VERBS)}")
+    ops = get_ops()
+    found = ops.show(job_id)
+    if found.state not in VERBS[verb]:
+        raise InvalidTransition(found.id, found.state.value, verb)
+    # after a delete the job page is gone: back to the list
+    back = url_for("pages.jobs") if verb == "delete" else url_for("pages.job", job_id=found.id)
+    return _store_preview(verb, JobFilter(ids=(found.id,)), back=back)
+
+
+#: what a job page's buttons may ask
+ONE_JOB_VERBS = ("retry", "unlock", "delete")
 
 
 # --- bulk actions: preview -> confirm -> apply ---------------------------------------------------
@@ -342,6 +374,11 @@ def _store_preview(verb: str, selection: JobFilter, back: str | None) -> Any:
 def confirm(token: str):
     stored = web_state().previews.get(token)
     ops = get_ops(stored.backend)
+    if isinstance(stored.preview, QueueChange):
+        return render_template(
+            "qadmin/confirm_queue.html", token=token, stored=stored, change=stored.preview,
+            ttl=int(web_state().previews.ttl),
+        )
     return render_template(
         "qadmin/confirm.html",
         token=token,
@@ -350,13 +387,33 @@ def confirm(token: str):
         describe=stored.preview.selection.describe(),
         now=ops.clock(),
         ttl=int(web_state().previews.ttl),
+        alive=alive_holders(ops, stored.preview),
     )
+
+
+#: up to this many frozen ids, `alive_holders` reads the jobs themselves; beyond, it counts
+ALIVE_READ_LIMIT = 200
+
+
+def alive_holders(ops: Ops, frozen: Any) -> int:
+    """How many of the jobs an unlock would free are held by a worker that looks alive (a fresh
+    heartbeat, or a live process): unlocking those lets them run twice. Read now, not when the
+    preview was made, since the confirmation may come minutes later."""
+    if frozen.verb != "unlock" or not frozen.count:
+        return 0
+    if frozen.count <= ALIVE_READ_LIMIT:
+        jobs = ops.list_jobs(JobFilter(ids=tuple(frozen.ids)), limit=ALIVE_READ_LIMIT).jobs
+        return sum(1 for j in jobs if j.state is JobState.LOCKED and not j.stale)
+    locked = replace(frozen.selection, states=frozenset({JobState.LOCKED}), stale_only=False)
+    return max(ops.count(locked) - ops.count(replace(locked, stale_only=True)), 0)
 
 
 @bp.post("/actions/<token>/apply")
 @mutating
 def apply(token: str):
     stored = web_state().previews.take(token)
+    if isinstance(stored.preview, QueueChange):
+        return _apply_queue_change(stored)
     result = get_ops(stored.backend).apply(stored.preview)
     flash(summary(result), "success" if not result.skipped else "warning")
     for job_id, reason in result.skipped[:5]:
@@ -380,18 +437,31 @@ def cancel(token: str):
 @bp.post("/queues/<path:queue>/<any(pause, resume):verb>")
 @mutating
 def queue_action(queue: str, verb: str):
+    """A queue's pause button: confirmed first, as every change is (a paused queue stops work)."""
     ops = get_ops()
-    changed = ops.pause(queue) if verb == "pause" else ops.resume(queue)
+    pending = ops.count(JobFilter(queues=(queue,), states=frozenset({JobState.PENDING})))
+    change = QueueChange(verb, queue, pending=pending, paused=queue in ops.paused())
+    token = web_state().previews.put(change, backend_name(), safe_next(request.form.get("back")))
+    return redirect(url_for("pages.confirm", token=token), code=303)
+
+
+def _apply_queue_change(stored: Any) -> Any:
+    change: QueueChange = stored.preview
+    ops = get_ops(stored.backend)
+    changed = ops.pause(change.queue) if change.verb == "pause" else ops.resume(change.queue)
     if changed:
-        flash(f"{past(verb).capitalize()} queue {queue}.", "success")
+        flash(f"{past(change.verb).capitalize()} queue {change.queue}.", "success")
     else:
-        flash(f"Queue {queue} was {'already paused' if verb == 'pause' else 'not paused'}.", "info")
-    return redirect(safe_next(request.form.get("back")), code=303)
+        state = "already paused" if change.verb == "pause" else "not paused"
+        flash(f"Queue {change.queue} was {state}: nothing changed.", "info")
+    return redirect(stored.back, code=303)
 
 
 @bp.get("/dequeue")
 def dequeue_form():
-    return render_template("qadmin/dequeue.html", queue_names=queue_names(), values=request.args)
+    return render_template(
+        "qadmin/dequeue.html", queue_names=queue_names(), class_names=class_names(), values=request.args
+    )
 
 
 # --- errors, workers, audit --------------------------------------------------------------------
@@ -415,6 +485,7 @@ def errors():
         now=found.as_of,
         params=params,
         queue_names=queue_names(),
+        class_names=class_names(),
     )
 
 

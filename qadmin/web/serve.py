@@ -26,11 +26,12 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Sequence, TextIO
 
 from qadmin.config import Config, load_config
 from qadmin.errors import ConfigError
 from qadmin.ops import Ops
+from qadmin.web.auth import password_problem
 
 #: where the password may come from, besides `[web] password` in qadmin.toml
 PASSWORD_ENV = "QADMIN_WEB_PASSWORD"
@@ -157,20 +158,26 @@ def build(
     read_only: bool = False,
     threads: int = THREADS,
     server: str = SERVERS[0],
+    allowed_hosts: Sequence[str] = (),
 ) -> Server | GranianServer:
     """The app and its bound server, from the CLI's context (backend settings, config file)."""
     if server not in SERVERS:
         raise ConfigError(f"unknown server {server!r}; expected one of: {', '.join(SERVERS)}")
     config = load_config(state.config_file)
-    password = os.environ.get(PASSWORD_ENV) or _config_password(config)
-    if not password and not is_loopback(host):
-        raise ConfigError(
-            f"refusing to listen on {host}, which is not a loopback address, without a password: "
-            f"set {PASSWORD_ENV} or [web] password in qadmin.toml (or use --host 127.0.0.1)"
-        )
+    password = _password(config)
+    if not is_loopback(host):
+        if not password:
+            raise ConfigError(
+                f"refusing to listen on {host}, which is not a loopback address, without a password: "
+                f"set {PASSWORD_ENV} or [web] password in qadmin.toml (or use --host 127.0.0.1)"
+            )
+        weak = password_problem(password)
+        if weak:
+            raise ConfigError(f"refusing to listen on {host}, which is not a loopback address: {weak}")
     app_config: dict[str, Any] = {
         "QADMIN_READ_ONLY": read_only,
         "QADMIN_PASSWORD": password or None,
+        "QADMIN_ALLOWED_HOSTS": tuple(host_names(host, allowed_hosts, config)),
     }
     if config.web.get("secret_key"):
         app_config["SECRET_KEY"] = str(config.web["secret_key"])
@@ -196,6 +203,23 @@ def build(
     token = app.config["QADMIN_LOGIN_TOKEN"]
     login_url = f"{url}login?token={token}" if token else None
     return Server(app=app, waitress=waitress_server, url=url, login_url=login_url)
+
+
+def host_names(host: str, extra: Sequence[str], config: Config) -> list[str]:
+    """The `Host` names the dashboard answers to besides IP addresses and localhost (qadmin.web.hosts): the
+    address it listens on, this machine's own names when that is every address, the command
+    line's `--allowed-host`s and `[web] allowed_hosts`."""
+    configured = config.web.get("allowed_hosts", [])
+    if isinstance(configured, str):
+        configured = [configured]
+    if not isinstance(configured, list) or not all(isinstance(n, str) for n in configured):
+        raise ConfigError(f"{config.path}: [web] allowed_hosts must be a list of host names")
+    names = [*extra, *configured]
+    if host in ("", "0.0.0.0", "::", "[::]", "*"):
+        names += [socket.gethostname(), socket.getfqdn()]
+    else:
+        names.append(host)
+    return names
 
 
 def _url(host: str, port: int) -> str:
@@ -311,11 +335,14 @@ def serve(
     read_only: bool = False,
     out: TextIO | None = None,
     server_name: str = SERVERS[0],
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
     """Serve until interrupted. Prints where to go; the start-up token only in the login URL
     on our own output, never into any log."""
     out = out or sys.stdout
-    server = build(state, host=host, port=port, read_only=read_only, server=server_name)
+    server = build(
+        state, host=host, port=port, read_only=read_only, server=server_name, allowed_hosts=allowed_hosts
+    )
     # waitress logs "Serving on ..." itself; keep its logger at warnings and above
     logging.getLogger("waitress").setLevel(logging.WARNING)
     mode = " (read-only)" if read_only else ""
@@ -332,6 +359,9 @@ def serve(
         )
     else:
         print("Log in with the configured password.", file=out)
+        weak = password_problem(_password(load_config(state.config_file)) or "")
+        if weak:
+            print(f"Scripts cannot use it as a bearer token: {weak}.", file=out)
     out.flush()
     try:
         server.run()
@@ -339,6 +369,10 @@ def serve(
         pass
     finally:
         server.close()
+
+
+def _password(config: Config) -> str | None:
+    return os.environ.get(PASSWORD_ENV) or _config_password(config)
 
 
 def _config_password(config: Config) -> str | None:

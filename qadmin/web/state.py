@@ -60,8 +60,24 @@ class Backends:
 
 
 @dataclass
+class QueueChange:
+    """A queue's pause or resume, previewed and confirmed like a bulk action on jobs."""
+
+    verb: str
+    queue: str
+    #: pending jobs in the queue when the preview was made: what a pause leaves waiting
+    pending: int
+    #: whether the queue was paused then (a pause of a paused queue changes nothing)
+    paused: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verb": self.verb, "queue": self.queue, "pending": self.pending, "paused": self.paused}
+
+
+@dataclass
 class StoredPreview:
-    preview: Preview
+    #: the jobs a bulk verb acts on, or a queue's change
+    preview: Union[Preview, QueueChange]
     backend: str
     #: where to go back to after confirming or cancelling (a path of this app)
     back: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,9 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from qadmin.errors import UsageError
-from qadmin.job import Job, iso
+from qadmin.job import Job, JobState, iso
+from qadmin.web.actions import plural
+from qadmin.web.auth import logged_in
 from qadmin.web.state import backend_name, web_state
 
 #: the states as the dashboard shows them, in workflow order ("stale" is a locked job whose
@@ -30,11 +33,15 @@ STATES = ("pending", "scheduled", "locked", "stale", "failed", "finished")
 
 
 def install(app: Flask) -> None:
-    app.jinja_env.filters.update(ago=ago, isotime=iso, pretty=pretty, compact=compact, age=age)
+    app.jinja_env.filters.update(
+        ago=ago, isotime=iso, pretty=pretty, compact=compact, age=age, plural=plural, visible=visible
+    )
     app.jinja_env.globals.update(state_of=state_of, STATES=STATES, job_rows=job_rows, job_table=job_table)
     # Flask-WTF's own global, except on bearer requests: they need no CSRF token (a POST with the
     # header is exempt) and making one would write a session cookie into every scripted read
     app.jinja_env.globals["csrf_token"] = csrf_token
+    # every {{ value }} of every template shows control characters as visible escapes
+    app.jinja_env.finalize = _finalize
     app.jinja_env.globals["url_for"] = link
     app.context_processor(_shared_context)
 
@@ -168,7 +175,7 @@ def _shared_context() -> dict[str, Any]:
         "backend_names": state.backends.names,
         "current_backend": current,
         "user": session.get("user"),
-        "logged_in": bool(session.get("auth")),
+        "logged_in": logged_in(),
         # over Flask-WTF's context processor too (macros see the globals, pages the context)
         "csrf_token": csrf_token,
     }
@@ -196,26 +203,38 @@ def job_rows(jobs: Iterable[Job], now: datetime) -> list[dict[str, Any]]:
         state = "stale" if job.stale else job.state.value
         prefix, field = _WHEN.get(job.state.value, ("", "run_at"))
         moment = getattr(job, field)
-        args = _squeeze(job.args)
+        # a listing shows the start of each field: a 10 MB payload costs no more than a short one
+        args = _squeeze(_head(job.args))
         rows.append(
             {
                 "job": job,
                 "state": state,
-                "href": base + (str(job.id) if type(job.id) is int else quote(str(job.id), safe=PATH_SAFE)),
+                "href": base + _path(job.id),
                 "when_prefix": prefix,
                 "when_iso": iso(moment) if moment else "",
                 "when_ago": ago(moment, now) if moment else "",
                 "args_title": _cut(args, 2000),
-                "args": _cut(_squeeze(job.raw), 60) if job.undecodable else _cut(args, 80),
+                "args": _cut(_squeeze(job.raw[:LISTED]), 60) if job.undecodable else _cut(args, 80),
+                "error": _cut(job.error_message or "", ERROR_TITLE),
             }
         )
     return rows
+
+
+def _path(job_id: Any) -> str:
+    """A job id as werkzeug's path converter quotes it; surrogatepass, so that an id holding bytes
+    a decoder kept as surrogates still links."""
+    if type(job_id) is int:
+        return str(job_id)
+    return quote(str(job_id), safe=PATH_SAFE, errors="surrogatepass")
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return ""
     now = now or datetime.now(timezone.utc)
+    if moment.tzinfo is None:  # a foreign writer's naive time: UTC, as delayed_job writes it
+        moment = moment.replace(tzinfo=timezone.utc)
     seconds = (now - moment).total_seconds()
     text = age(abs(seconds))
     return f"in {text}" if seconds < 0 else f"{text} ago"
@@ -246,6 +265,33 @@ def compact(value: Any, width: int = 80) -> str:
     return _cut(_squeeze(value), width)
 
 
+#: characters a page shows as an escape rather than raw: C0 controls but tab, line feed and
+#: carriage return, DEL and C1 controls (a terminal's ESC, CSI...), the bidirectional overrides
+#: that reorder what is read, and lone surrogates, which no page can encode
+_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: Any) -> str:
+    """`text` with every control character shown as an escape (`\\x1b`), never raw: job data
+    reaches pages from anyone who can write to a queue."""
+    text = text if isinstance(text, str) else str(text)
+    return _HIDDEN.sub(_escape_one, text) if _HIDDEN.search(text) else text
+
+
+def _finalize(value: Any) -> Any:
+    # Markup is ours (already escaped and made visible); numbers and None need nothing
+    if type(value) is str:
+        return visible(value)
+    if isinstance(value, (list, tuple, dict)):
+        return visible(str(value))
+    return value
+
+
 def _squeeze(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return " ".join(text.split())
@@ -253,6 +299,24 @@ def _squeeze(value: Any) -> str:
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+#: characters of a field a listing reads (the job page shows it all)
+LISTED = 4000
+#: characters of an error's first line a listing shows in its tooltip
+ERROR_TITLE = 500
+
+
+def _head(value: Any) -> Any:
+    """`value`, with any string in it longer than `LISTED` cut to that (a list of args holding
+    one 10 MB string is shown by its start, and never serialised whole for a listing)."""
+    if isinstance(value, str):
+        return value if len(value) <= LISTED else value[:LISTED] + "…"
+    if isinstance(value, list):
+        return [_head(v) for v in value[:100]] + (["…"] if len(value) > 100 else [])
+    if isinstance(value, dict):
+        return {k: _head(v) for k, v in list(value.items())[:100]}
+    return value
 
 
 _TH = (
@@ -266,7 +330,9 @@ def job_table(jobs: Iterable[Job], now: datetime, selectable: bool = False) -> M
     """The job table of a listing, as partials/job_table.html used to render it: one f-string per
     row instead of some forty template lookups and escapes per row, which took most of a page's
     time. Every value goes through `escape` (`_e`); nothing from a job is ever inserted raw."""
-    _e = escape
+    def _e(value: Any) -> Markup:
+        return escape(visible(value)) if isinstance(value, str) else escape(value)
+
     out = ['<table class="table jobs-table">\n<thead><tr>']
     if selectable:
         out.append(_TH_CHECK)
@@ -289,7 +355,13 @@ def job_table(jobs: Iterable[Job], now: datetime, selectable: bool = False) -> M
         else:
             chip = ""
             args = _e(row["args"])
-            err = title = _e(job.error_message or "")
+            err = title = _e(row["error"])
+        err_class = "err"
+        if err and job.state is not JobState.FAILED and not job.undecodable:
+            # a job that failed and was retried: its error is history, not a failure
+            err_class = "err err-old muted"
+            title = _e("last attempt's error: " + row["error"])
+            err = Markup('<span class="err-label">last attempt: </span>') + err
         when = row["when_prefix"]  # words of ours
         if row["when_iso"]:
             # made by iso() and ago() from a datetime: digits, letters, "-:.+ "
@@ -306,7 +378,7 @@ def job_table(jobs: Iterable[Job], now: datetime, selectable: bool = False) -> M
             f'<td class="num">{_int(job.priority)}</td>'
             f'<td class="num">{_int(job.attempts)}</td>'
             f'<td class="nowrap">{when}</td>'
-            f'<td class="ellipsis err" title="{title}">{err}</td></tr>\n'
+            f'<td class="ellipsis {err_class}" title="{title}">{err}</td></tr>\n'
         )
     out.append("</tbody>\n</table>")
     return Markup("".join(out))
@@ -314,4 +386,4 @@ def job_table(jobs: Iterable[Job], now: datetime, selectable: bool = False) -> M
 
 def _int(value: Any) -> Any:
     """A number as it is; anything else a foreign payload put there, escaped."""
-    return value if type(value) is int else escape(value)
+    return value if type(value) is int else escape(visible(value))

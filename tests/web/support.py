@@ -64,6 +64,13 @@ class Web:
         headers = {"X-CSRFToken": self.csrf(), **kw.pop("headers", {})}
         return self.client.post(url, json=json if json is not None else {}, headers=headers, **kw)
 
+    def confirmed(self, url: str, data: Any = None) -> Any:
+        """POST an action's form, then confirm it on the page it leads to (every change of the
+        dashboard goes through one); the answer of the confirmation."""
+        asked = self.post(url, data)
+        assert asked.status_code == 303 and "/actions/" in asked.headers["Location"], asked.status_code
+        return self.post(asked.headers["Location"] + "/apply")
+
     def html(self, url: str) -> str:
         response = self.client.get(url)
         assert response.status_code == 200, (url, response.status_code, response.get_data(as_text=True)[:500])
@@ -88,3 +95,7 @@ class LiveServer:
     def __exit__(self, *exc: Any) -> None:
         self.server.close()
         self.thread.join(10)
+
+
+#: a password strong enough to serve as a bearer token (qadmin.web.auth.password_problem)
+STRONG_PASSWORD = "right-Horse-battery-42"

@@ -100,6 +100,43 @@ def test_bad_input_is_400(any_web: Web, query: str) -> None:
     assert response.get_json()["error"]["type"] == "UsageError"
 
 
+#: a JSON array holding a lone surrogate, as text ("\ud800" spelt with its escape)
+SURROGATE_ARGS = '["\\ud800"]'
+
+
+def test_crafted_input_is_400_never_500_and_changes_nothing(any_web: Web) -> None:
+    any_web.app.config["PROPAGATE_EXCEPTIONS"] = False
+    before = any_web.ops.stats().queues
+    audit = len(any_web.ops.audit(limit=500))
+    from urllib.parse import quote
+
+    for url in (f"/jobs?args={quote(SURROGATE_ARGS)}", f"/api/jobs?args={quote(SURROGATE_ARGS)}",
+                f"/errors?args={quote(SURROGATE_ARGS)}", "/api/jobs?cursor=%5B99999999999999999999999%5D",
+                "/jobs?cursor=%5B99999999999999999999999%5D", "/api/jobs?cursor=99999999999999999999999"):
+        response = any_web.get(url)
+        assert response.status_code == 400, (url, response.status_code)
+    for verb in ("retry", "unlock", "dequeue", "delete"):
+        bodies = [
+            '{"queue": "default", "class": "X", "args": "[\\"\\ud800\\"]"}',  # args as JSON text
+            '{"queue": "default", "class": "X", "args": ["\\ud800"]}',  # args as an array
+            '{"queue": "\\udfff", "class": "X"}',
+            '{"search": "a\\ud800b"}',
+        ]
+        for body in bodies:
+            response = any_web.client.post(
+                f"/api/{verb}", data=body, content_type="application/json",
+                headers={"X-CSRFToken": any_web.csrf()},
+            )
+            assert response.status_code == 400, (verb, body, response.get_data(as_text=True)[:300])
+            assert "lone surrogate" in response.get_json()["error"]["message"]
+    for older in ("99999999999999d", 1e308, 10**30, "1e999", "nan"):
+        response = any_web.api_post("/api/unlock", json={"older_than": older})
+        assert response.status_code == 400, (older, response.get_data(as_text=True)[:300])
+    response = any_web.api_post("/api/previews", json={"verb": "retry", "args": ["\ud800"]})
+    assert response.status_code == 400
+    assert any_web.ops.stats().queues == before and len(any_web.ops.audit(limit=500)) == audit
+
+
 def test_unreachable_backend_is_503() -> None:
     from tests.servers import free_port
 
@@ -226,7 +263,7 @@ def test_openapi_is_valid_and_describes_every_api_route(web: Web) -> None:
     for rule in web.app.url_map.iter_rules():
         if not (rule.rule.startswith("/api/") or rule.rule == "/metrics"):
             continue
-        path = re.sub(r"<(?:path:)?(\w+)>", r"{\1}", rule.rule)
+        path = re.sub(r"<(?:path:|job_id:)?(\w+)>", r"{\1}", rule.rule)
         variants = [path]
         choice = re.search(r"<any\(([^)]*)\):(\w+)>", rule.rule)
         if choice:

@@ -110,6 +110,10 @@ def test_pause_a_queue_from_the_overview(page, live, backend_ops: Ops) -> None:
     from playwright.sync_api import expect
 
     page.locator("table.queues tr", has_text="email").locator("button", has_text="pause").click()
+    # the confirmation first: one click paused nothing
+    expect(page.locator("[data-queue-change]")).to_contain_text("pause queue email")
+    assert backend_ops.paused() == []
+    page.click("[data-confirm-button]")
     expect(page.locator(".flash-success")).to_contain_text("Paused queue email")
     expect(page.locator("table.queues tr", has_text="email").locator(".chip-paused")).to_have_count(1)
     assert backend_ops.paused() == ["email"]

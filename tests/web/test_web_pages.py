@@ -78,7 +78,7 @@ def test_overview_shows_states_paused_queues_throughput_and_oldest_pending(web: 
 def test_jobs_filters_by_queue_class_and_argument_search(web: Web, ops: Ops) -> None:
     html = web.html("/jobs?state=failed&queue=billing")
     assert html.count('name="id"') == 6
-    assert "sync_inventory" not in html
+    assert "sync_inventory" not in html.split('<table class="table jobs-table">', 1)[1]
     html = web.html("/jobs?class=qadmin.examples.sync_inventory")
     assert html.count('name="id"') == 4
     html = web.html("/jobs?search=customer1.example")
@@ -156,10 +156,14 @@ def test_script_in_payload_is_escaped_everywhere(web: Web, ops: Ops) -> None:
 # --- one-job actions ---------------------------------------------------------------------------
 def test_retry_one_job_from_its_page(web: Web, ops: Ops) -> None:
     job_id = ids_of(ops, FAILED)[0]
-    response = web.post("/job-action", {"id": str(job_id), "verb": "retry"})
-    assert response.status_code == 303
+    token = confirm_token(web.post("/job-action", {"id": str(job_id), "verb": "retry"}))
+    assert ops.show(job_id).state is JobState.FAILED  # nothing yet: the confirmation first
+    html = web.html(f"/actions/{token}")
+    assert "data-preview-count>1<" in html and "data-alive-warning" not in html
+    response = web.post(f"/actions/{token}/apply")
+    assert response.status_code == 303 and response.headers["Location"] == f"/jobs/{job_id}"
     assert ops.show(job_id).state is JobState.PENDING
-    assert "Retried job" in web.html(response.headers["Location"])
+    assert "Retried 1 of 1 job." in web.html(response.headers["Location"])
     assert [e.face for e in ops.audit(job_id=job_id)] == ["web"]
 
 
@@ -172,8 +176,41 @@ def test_retry_of_a_pending_job_is_409(web: Web, ops: Ops) -> None:
 
 def test_unlock_one_stale_job(web: Web, ops: Ops) -> None:
     stale = ops.list_jobs(JobFilter(states=frozenset({JobState.LOCKED}), stale_only=True)).jobs[0]
-    assert web.post("/job-action", {"id": str(stale.id), "verb": "unlock"}).status_code == 303
+    token = confirm_token(web.post("/job-action", {"id": str(stale.id), "verb": "unlock"}))
+    assert ops.show(stale.id).state is JobState.LOCKED
+    html = web.html(f"/actions/{token}")
+    assert "data-alive-warning" not in html and "run twice" not in html  # its worker is gone
+    assert web.post(f"/actions/{token}/apply").status_code == 303
     assert ops.show(stale.id).state is JobState.PENDING
+
+
+def test_unlocking_a_job_whose_worker_is_alive_asks_first_and_says_it_may_run_twice(
+    web: Web, ops: Ops
+) -> None:
+    held = [j for j in ops.list_jobs(JobFilter(states=frozenset({JobState.LOCKED})), limit=100).jobs
+            if not j.stale][0]
+    job_page = web.html(f"/jobs/{held.id}")
+    assert "Unlock…" in job_page
+    token = confirm_token(web.post("/job-action", {"id": str(held.id), "verb": "unlock"}))
+    assert ops.show(held.id).state is JobState.LOCKED  # one click changed nothing
+    html = unescape(web.html(f"/actions/{token}"))
+    assert "data-alive-warning" in html and "held by a worker that looks alive" in html
+    assert "may then run twice" in html and "Unlock 1 job anyway" in html
+    # cancelling leaves it locked; confirming unlocks it
+    cancelled = web.post(f"/actions/{token}/cancel")
+    assert cancelled.status_code == 303 and ops.show(held.id).state is JobState.LOCKED
+    token = confirm_token(web.post("/job-action", {"id": str(held.id), "verb": "unlock"}))
+    assert web.post(f"/actions/{token}/apply").status_code == 303
+    assert ops.show(held.id).state is JobState.PENDING
+
+
+def test_bulk_unlock_of_live_holders_warns_too(web: Web, ops: Ops) -> None:
+    locked = JobFilter(states=frozenset({JobState.LOCKED}))
+    alive = sum(1 for j in ops.list_jobs(locked, limit=500).jobs if not j.stale)
+    assert alive
+    token = confirm_token(web.post("/actions/preview", {"action": "unlock:filter", "f.state": "locked"}))
+    html = unescape(web.html(f"/actions/{token}"))
+    assert f"{alive} of these jobs are held by a worker that looks alive" in html
 
 
 def test_delete_one_job_goes_through_confirmation(web: Web, ops: Ops) -> None:
@@ -213,7 +250,7 @@ def test_retry_everything_a_filter_matches_acts_on_exactly_the_previewed_set(web
     response = web.post(f"/actions/{token}/apply")
     assert response.status_code == 303 and response.headers["Location"] == "/jobs?state=failed"
     page = web.html(response.headers["Location"])
-    assert f"Retried {len(before) - 1} of {len(before)} job(s)" in page and "skipped" in page
+    assert f"Retried {len(before) - 1} of {len(before)} jobs." in page and "skipped" in page
     assert ids_of(ops, billing) == newcomer  # the filter was not re-run at confirm time
     entry = ops.audit(limit=1)[0]
     assert (entry.verb, entry.face, entry.changed, entry.skipped) == ("retry", "web", len(before) - 1, 1)
@@ -292,18 +329,29 @@ def test_unlock_stale_from_the_overview(web: Web, ops: Ops) -> None:
 
 
 def test_pause_and_resume_a_queue(web: Web, ops: Ops) -> None:
-    assert web.post("/queues/email/pause", {"back": "/"}).status_code == 303
+    token = confirm_token(web.post("/queues/email/pause", {"back": "/"}))
+    assert ops.paused() == []  # one click changed nothing
+    pending = ops.count(JobFilter(queues=("email",), states=frozenset({JobState.PENDING})))
+    text = " ".join(unescape(re.sub(r"<[^>]+>", "", web.html(f"/actions/{token}"))).split())
+    assert "This will pause queue email" in text and f"{pending} pending job" in text
+    assert web.post(f"/actions/{token}/apply").status_code == 303
     assert ops.paused() == ["email"]
     assert "Paused queue email" in web.html("/")
-    web.post("/queues/email/resume")
+    assert web.confirmed("/queues/email/resume").status_code == 303
     assert ops.paused() == []
     assert [e.verb for e in ops.audit(limit=2)] == ["resume", "pause"]
 
 
+def test_cancelling_a_pause_changes_nothing(web: Web, ops: Ops) -> None:
+    token = confirm_token(web.post("/queues/email/pause", {"back": "/"}))
+    assert web.post(f"/actions/{token}/cancel").status_code == 303
+    assert ops.paused() == [] and web.post(f"/actions/{token}/apply").status_code == 400
+
+
 def test_back_links_never_leave_the_site(web: Web) -> None:
-    response = web.post("/queues/email/pause", {"back": "https://evil.example/"})
+    response = web.confirmed("/queues/email/pause", {"back": "https://evil.example/"})
     assert response.headers["Location"] == "/"
-    response = web.post("/queues/email/resume", {"back": "//evil.example/x"})
+    response = web.confirmed("/queues/email/resume", {"back": "//evil.example/x"})
     assert response.headers["Location"] == "/"
 
 
@@ -326,7 +374,7 @@ def test_workers_page_lists_live_and_stale_lock_holders(web: Web) -> None:
 def test_audit_page_shows_who_did_what_from_the_web(web: Web, ops: Ops) -> None:
     named = make_web(ops)
     named.client.post("/login", data={"password": named.token, "name": "ann", "csrf_token": named.csrf()})
-    named.post("/queues/images/pause")
+    named.confirmed("/queues/images/pause")
     html = named.html("/audit")
     assert "ann@127.0.0.1" in html and "pause" in html and "queue=images" in html
 
@@ -373,3 +421,25 @@ def test_preview_store_expires_and_drops_the_oldest(ops: Ops) -> None:
     now[0] = 61
     with pytest.raises(PreviewExpired):
         store.take(second)
+
+
+# --- filter inputs offer the known names ----------------------------------------------------------
+@pytest.mark.parametrize("url", ["/jobs", "/jobs?state=failed", "/errors", "/dequeue"])
+def test_class_inputs_offer_the_known_class_names(web: Web, ops: Ops, url: str) -> None:
+    html = web.html(url)
+    assert 'list="class-names"' in html
+    datalist = re.search(r'<datalist id="class-names">(.*?)</datalist>', html, re.S)
+    assert datalist is not None
+    offered = set(re.findall(r'<option value="([^"]*)">', datalist.group(1)))
+    in_use = {j.class_name for j in ops.list_jobs(limit=500).jobs if j.decodable}
+    assert in_use and in_use <= offered
+    # and each one's last part, which selects it too
+    assert {n.rsplit(".", 1)[-1] for n in in_use} <= offered
+    placeholder = re.search(r'list="class-names"[^>]*placeholder="e\.g\. ([^"]+)"', html, re.S)
+    assert placeholder is not None and placeholder.group(1) in offered
+
+
+def test_the_queue_menu_offers_the_known_queues(web: Web, ops: Ops) -> None:
+    html = web.html("/jobs")
+    for name in ops.queue_names():
+        assert f'<option value="{name}"' in html

@@ -14,6 +14,8 @@ from qadmin.web.auth import Throttle
 from tests.web.support import Web, make_web
 
 FAILED = JobFilter(states=frozenset({JobState.FAILED}))
+#: a password strong enough to serve as a bearer token (qadmin.web.auth.password_problem)
+STRONG = "right-Horse-battery-42"
 #: POST endpoints that change no data, so that read-only mode allows them
 NOT_ACTIONS = {"auth.login", "auth.logout", "pages.switch_backend", "pages.cancel"}
 
@@ -75,6 +77,16 @@ def test_next_cannot_redirect_off_site(app) -> None:
         assert response.headers["Location"] == "/", target
 
 
+@pytest.mark.parametrize("target", ["/jobs%0d%0aSet-Cookie:%20x=1", "/jobs%0aX:1", "/a%00", "/a%c2%85b"])
+def test_a_control_character_in_next_is_no_header_split(app, target: str) -> None:
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    web = Web(app)
+    assert web.client.get(f"/login?next={target}").status_code == 200
+    response = web.client.get(f"/login?token={web.token}&next={target}")
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    assert "x=1" not in response.headers.get("Set-Cookie", "")
+
+
 def test_password_login_form(ops: Ops) -> None:
     web = make_web(ops, QADMIN_PASSWORD="correct horse")
     assert web.token is None
@@ -96,6 +108,21 @@ def test_logout(web: Web) -> None:
     assert web.get("/").status_code == 302
 
 
+def test_logout_revokes_a_copied_session_cookie(web: Web) -> None:
+    copied = web.client.get_cookie("qadmin_session").value
+    thief = web.app.test_client()
+    thief.set_cookie("qadmin_session", copied)
+    assert thief.get("/jobs").status_code == 200
+    assert web.post("/logout").status_code == 303
+    # the copy still carries a valid signature and "auth": the server has forgotten its session
+    assert thief.get("/jobs").status_code == 302
+    assert thief.get("/api/stats").status_code == 401
+    assert thief.get("/login").status_code == 200  # the form, not a redirect loop
+    # logging in again makes a new session; the old copy stays dead
+    web.login()
+    assert web.get("/jobs").status_code == 200 and thief.get("/jobs").status_code == 302
+
+
 def test_bearer_token_for_api_reads_and_writes_without_csrf(app, ops: Ops) -> None:
     client = app.test_client()
     headers = {"Authorization": f"Bearer {app.config['QADMIN_LOGIN_TOKEN']}"}
@@ -109,13 +136,34 @@ def test_bearer_token_for_api_reads_and_writes_without_csrf(app, ops: Ops) -> No
 
 
 def test_password_is_the_bearer_token_in_password_mode(ops: Ops) -> None:
-    client = make_web(ops, QADMIN_PASSWORD="pw-123").client
-    assert client.get("/api/stats", headers={"Authorization": "Bearer pw-123"}).status_code == 200
+    client = make_web(ops, QADMIN_PASSWORD=STRONG).client
+    assert client.get("/api/stats", headers={"Authorization": f"Bearer {STRONG}"}).status_code == 200
+
+
+def test_a_weak_password_logs_in_by_the_form_but_is_no_bearer_token(ops: Ops) -> None:
+    """Bearer tokens are never locked out (below), so a guesser is limited only by the secret's
+    strength: a weak password is refused as one, with the reason."""
+    web = make_web(ops, QADMIN_PASSWORD="pw-123")
+    refused = web.client.get("/api/stats", headers={"Authorization": "Bearer pw-123"})
+    assert refused.status_code == 401 and "too weak" in refused.get_json()["error"]["message"]
+    assert web.client.post("/login", data={"password": "pw-123", "csrf_token": web.csrf()}).status_code == 303
+    assert web.client.get("/api/stats").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "password, strong",
+    [("pw-123", False), ("aaaaaaaaaaaaaaaaaaaa", False), ("correcthorse", False), ("Tr0ub4dor&3", False),
+     ("correct horse battery staple", True), (STRONG, True), ("Xk8vQ2mZp9Lr", True)],
+)
+def test_password_strength_rule(password: str, strong: bool) -> None:
+    from qadmin.web.auth import password_problem
+
+    assert (password_problem(password) is None) is strong
 
 
 # --- throttling ----------------------------------------------------------------------------------
 def test_login_is_throttled_after_repeated_failures(ops: Ops) -> None:
-    web = make_web(ops, QADMIN_PASSWORD="right")
+    web = make_web(ops, QADMIN_PASSWORD=STRONG)
     now = [1000.0]
     web.app.extensions["qadmin"].auth.throttle = Throttle(
         per_client=5, overall=50, window=300, clock=lambda: now[0]
@@ -124,17 +172,18 @@ def test_login_is_throttled_after_repeated_failures(ops: Ops) -> None:
         assert (
             web.client.post("/login", data={"password": "wrong", "csrf_token": web.csrf()}).status_code == 401
         )
-    blocked = web.client.post("/login", data={"password": "right", "csrf_token": web.csrf()})
+    # a person at the form waits, right password included: the answer never tells which guess was right
+    blocked = web.client.post("/login", data={"password": STRONG, "csrf_token": web.csrf()})
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
     # failed logins never lock out a script or Prometheus that sends the right token
-    assert web.client.get("/api/stats", headers={"Authorization": "Bearer right"}).status_code == 200
-    assert web.client.get("/jobs", headers={"Authorization": "Bearer right"}).status_code == 200
+    assert web.client.get("/api/stats", headers={"Authorization": f"Bearer {STRONG}"}).status_code == 200
+    assert web.client.get("/jobs", headers={"Authorization": f"Bearer {STRONG}"}).status_code == 200
     now[0] += 301
-    assert web.client.post("/login", data={"password": "right", "csrf_token": web.csrf()}).status_code == 303
+    assert web.client.post("/login", data={"password": STRONG, "csrf_token": web.csrf()}).status_code == 303
 
 
 def test_failed_logins_from_elsewhere_do_not_throttle_a_valid_bearer_token(ops: Ops) -> None:
-    web = make_web(ops, QADMIN_PASSWORD="right")
+    web = make_web(ops, QADMIN_PASSWORD=STRONG)
     now = [1000.0]
     auth = web.app.extensions["qadmin"].auth
     auth.throttle = Throttle(per_client=5, overall=8, window=300, clock=lambda: now[0])
@@ -147,26 +196,44 @@ def test_failed_logins_from_elsewhere_do_not_throttle_a_valid_bearer_token(ops: 
             environ_base={"REMOTE_ADDR": f"10.0.0.{i}"},
         )
         assert response.status_code == 401
-    assert web.client.post("/login", data={"password": "right", "csrf_token": web.csrf()}).status_code == 429
-    ok = web.client.get("/metrics", headers={"Authorization": "Bearer right"})
+    assert web.client.post("/login", data={"password": STRONG, "csrf_token": web.csrf()}).status_code == 429
+    ok = web.client.get("/metrics", headers={"Authorization": f"Bearer {STRONG}"})
     assert ok.status_code == 200 and "Set-Cookie" not in ok.headers
     assert web.client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
-def test_bearer_guesses_are_throttled_right_token_included(ops: Ops) -> None:
-    """A client that keeps guessing bearer tokens is refused even when it finally sends the right
-    one, so the answer never tells it which guess was right; after the window it may try again."""
-    web = make_web(ops, QADMIN_PASSWORD="right")
+def test_wrong_bearer_tokens_are_throttled_but_never_lock_out_the_right_one(ops: Ops) -> None:
+    """Another client on the same address (a stale scraper config, another local user) sending
+    wrong tokens gets 429 once its budget is spent; the right token goes on being served, from
+    that address and from any other."""
+    web = make_web(ops, QADMIN_PASSWORD=STRONG)
     now = [1000.0]
     auth = web.app.extensions["qadmin"].auth
     auth.bearer_throttle = Throttle(per_client=5, overall=50, window=300, clock=lambda: now[0])
     for i in range(5):
         assert web.client.get("/api/stats", headers={"Authorization": f"Bearer guess-{i}"}).status_code == 401
-    blocked = web.client.get("/api/stats", headers={"Authorization": "Bearer right"})
-    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
-    assert blocked.get_json()["error"]["type"] == "TooManyRequests"
+    for i in range(3):
+        blocked = web.client.get("/api/stats", headers={"Authorization": f"Bearer guess-x{i}"})
+        assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+        assert blocked.get_json()["error"]["type"] == "TooManyRequests"
+        assert web.client.get("/api/stats", headers={"Authorization": f"Bearer {STRONG}"}).status_code == 200
+        assert web.client.get("/metrics", headers={"Authorization": f"Bearer {STRONG}"}).status_code == 200
+    # serving the right token forgives nothing: the guesses of that address stay throttled
+    assert web.client.get("/api/stats", headers={"Authorization": "Bearer again"}).status_code == 429
+    # within the window, guessing on stays throttled
+    now[0] += 200
+    assert web.client.get("/api/stats", headers={"Authorization": "Bearer late"}).status_code == 429
     now[0] += 301
-    assert web.client.get("/api/stats", headers={"Authorization": "Bearer right"}).status_code == 200
+    assert web.client.get("/api/stats", headers={"Authorization": "Bearer after"}).status_code == 401
+
+
+def test_the_start_up_token_is_never_locked_out_either(app) -> None:
+    client = app.test_client()
+    token = app.config["QADMIN_LOGIN_TOKEN"]
+    for i in range(8):
+        client.get("/api/stats", headers={"Authorization": f"Bearer guess-{i}"})
+    assert client.get("/api/stats", headers={"Authorization": "Bearer guess-9"}).status_code == 429
+    assert client.get("/api/stats", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def test_throttle_has_an_overall_ceiling_across_addresses() -> None:

@@ -16,6 +16,7 @@ from qadmin.job import Job, JobState
 from qadmin.ops import Ops
 from qadmin.web.serve import warm_up
 from qadmin.web.templating import CSRF_SLOT, job_table
+from tests.web.support import STRONG_PASSWORD as PW
 from tests.web.support import CSRF_META, Web, make_web
 
 EVIL = '<script>alert("x")</script>&\'"'
@@ -91,9 +92,9 @@ def test_shared_pages_in_read_only_mode_have_no_forms(ops: Ops) -> None:
 
 
 def test_a_read_with_a_bearer_token_writes_no_session(ops: Ops) -> None:
-    web = make_web(ops, QADMIN_PASSWORD="pw")
+    web = make_web(ops, QADMIN_PASSWORD=PW)
     for url in ("/", "/jobs", "/jobs?state=failed", "/errors", "/api/stats", "/metrics"):
-        response = web.client.get(url, headers={"Authorization": "Bearer pw"})
+        response = web.client.get(url, headers={"Authorization": f"Bearer {PW}"})
         assert response.status_code == 200, url
         assert "Set-Cookie" not in response.headers, url
         assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
@@ -141,7 +142,7 @@ def test_a_logged_in_browser_reading_pages_gets_no_new_cookie(web: Web) -> None:
         assert response.status_code == 200 and "Set-Cookie" not in response.headers, url
     cookie = web.client.get_cookie("qadmin_session")
     assert cookie is not None and cookie.expires is not None  # still the login's 12 hours
-    assert web.post("/queues/email/pause", {"back": "/"}).status_code == 303  # its token still works
+    assert web.confirmed("/queues/email/pause", {"back": "/"}).status_code == 303  # its token still works
 
 
 @pytest.mark.parametrize("url", ["/jobs?state=failed", "/"])
@@ -149,14 +150,14 @@ def test_a_whole_page_shared_by_many_views_shows_each_session_its_own_frame(ops:
     """The frame of the jobs page and the overview (header, user, backend, footer) is rendered once
     for the views that share their numbers too: each session must still see its own name, CSRF
     token and messages."""
-    app = make_web(ops, QADMIN_PASSWORD="pw").app
+    app = make_web(ops, QADMIN_PASSWORD=PW).app
     browsers: dict[str, Web] = {}
     for name in ("alice", "<b>bob</b>"):
         browser = Web(app)
-        browser.client.post("/login", data={"password": "pw", "name": name, "csrf_token": browser.csrf()})
+        browser.client.post("/login", data={"password": PW, "name": name, "csrf_token": browser.csrf()})
         assert browser.logged_in()
         browsers[name] = browser
-    bearer = app.test_client().get(url, headers={"Authorization": "Bearer pw"}).get_data(as_text=True)
+    bearer = app.test_client().get(url, headers={"Authorization": f"Bearer {PW}"}).get_data(as_text=True)
     pages = {name: browser.html(url) for name, browser in browsers.items()}
     pages_again = {name: browser.html(url) for name, browser in browsers.items()}
     assert pages == pages_again
@@ -164,10 +165,14 @@ def test_a_whole_page_shared_by_many_views_shows_each_session_its_own_frame(ops:
     assert '<span class="user">&lt;b&gt;bob&lt;/b&gt;</span>' in pages["<b>bob</b>"]
     assert "alice" not in pages["<b>bob</b>"]
     assert "log out" not in bearer and "alice" not in bearer and 'content=""' in bearer
-    tokens = {name: CSRF_META.search(page).group(1) for name, page in pages.items()}  # type: ignore[union-attr]
+    from itsdangerous import URLSafeTimedSerializer
+
+    # a token is the session's secret signed with the second it was made: compare the secrets
+    signer = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token")
+    tokens = {name: signer.loads(CSRF_META.search(page).group(1)) for name, page in pages.items()}  # type: ignore[union-attr]
     assert tokens["alice"] != tokens["<b>bob</b>"]
     for name, browser in browsers.items():
-        assert browser.csrf() == tokens[name]
+        assert signer.loads(browser.csrf()) == tokens[name]
     assert all(CSRF_SLOT not in page for page in [bearer, *pages.values()])
     # a message waiting in one session shows on its next page, and on no other session's
     alice = browsers["alice"]

@@ -142,7 +142,8 @@ def test_concurrent_views_of_one_page_read_its_rows_once(ops: Ops, monkeypatch: 
     real = ops.list_jobs
 
     def list_jobs(*args: Any, **kw: Any) -> Any:
-        reads.append(1)
+        if kw.get("sort") == "id":  # the page's rows (the class menu reads the newest jobs: -id, -failed_at)
+            reads.append(1)
         threading.Event().wait(0.2)  # a slow read: the other views arrive while it runs
         return real(*args, **kw)
 
@@ -178,7 +179,7 @@ def test_an_action_through_the_app_shows_its_result_at_once(ops: Ops) -> None:
     assert after["failed"] == 0 and after["pending"] == before["pending"] + before["failed"]
     assert "No jobs match" in web.html("/jobs?state=failed&queue=billing")  # the rows too
     assert after == exact(ops, JobFilter(queues=("billing",)))
-    web.post("/queues/email/pause", {"back": "/"})
+    web.confirmed("/queues/email/pause", {"back": "/"})
     assert "chip-paused" in web.html("/")
 
 
