@@ -30,29 +30,54 @@ RAW_SHOWN = 16_000
 # --- context: settings -> ops, built lazily so `qadmin --help` touches nothing ----------------
 class Context:
     def __init__(self, url: str | None, table: str | None, namespace: str | None, backend_name: str | None,
-                 config_file: str | None) -> None:
+                 config_file: str | None, from_env: frozenset[str] = frozenset()) -> None:
         self.url_option = url
         self.table = table
         self.namespace = namespace
         self.backend_name = backend_name
         self.config_file = config_file
+        #: the options whose value came from the environment (a command line overrides those)
+        self.from_env = set(from_env)
         self._ops: Any = None
+
+    def set(self, option: str, value: str) -> None:
+        """A group option given after the subcommand's name."""
+        setattr(self, {"url": "url_option", "backend_name": "backend_name", "config_file": "config_file",
+                       "table": "table", "namespace": "namespace"}[option], value)
+        self.from_env.discard(option)
 
     def settings(self) -> tuple[str, Any]:
         from qadmin.backends.base import BackendOptions
         from qadmin.config import DEFAULT_URL, load_config
 
+        for flag, value in (("--url", self.url_option), ("--backend", self.backend_name), ("--table", self.table),
+                            ("--namespace", self.namespace)):
+            if value is not None and not value.strip():
+                raise UsageError(f"{flag} must not be empty")
         config = load_config(self.config_file)
         table, namespace = self.table, self.namespace
-        if self.url_option:
+        # a named backend is looked up even beside --url: a misspelt name is never dropped silently
+        entry = config.backend(self.backend_name) if self.backend_name else None
+        use_url = bool(self.url_option)
+        if self.url_option and entry is not None:
+            # one from the environment and one from the command line: the command line wins
+            if ("url" in self.from_env) == ("backend_name" in self.from_env):
+                raise UsageError("give --url or --backend, not both")
+            use_url = "url" not in self.from_env
+        if use_url:
             url = self.url_option
-        elif self.backend_name or config.default:
-            entry = config.backend(self.backend_name)
+        elif entry is not None or config.default:
+            entry = entry or config.backend(None)
             url = entry.url
             table = table or entry.table
             namespace = namespace or entry.namespace
         else:
             url = DEFAULT_URL
+        redis = url.split("://", 1)[0].lower().split("+", 1)[0] in ("redis", "rediss")
+        if redis and table is not None:
+            raise UsageError("--table names a SQL table; a Redis backend takes --namespace")
+        if not redis and self.namespace is not None:
+            raise UsageError("--namespace names Redis keys; a SQL backend takes --table")
         return url, BackendOptions(table=table, namespace=namespace or "resque")
 
     def ops(self, face: str = "cli") -> Any:
@@ -74,8 +99,61 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+#: the options of the group, which every subcommand also takes after its name: (flags, keyword,
+#: environment variable, extra click settings, help)
+GLOBAL_OPTIONS: tuple[tuple[str, str, str | None, dict[str, Any], str], ...] = (
+    ("--url", "url", URL_ENV, {}, "Backend URL (sqlite://, postgresql://, mysql+pymysql://, redis://). "
+     "Default sqlite:///qadmin.db, or the config file's default backend."),
+    ("--backend", "backend_name", "QADMIN_BACKEND", {}, "A named backend from qadmin.toml."),
+    ("--config", "config_file", None, {"type": click.Path(dir_okay=False)}, "Config file (default ./qadmin.toml)."),
+    ("--table", "table", None, {}, "SQL jobs table (default: delayed_jobs, or DJJob's jobs when that is what exists)."),
+    ("--namespace", "namespace", None, {}, "Redis key namespace (default resque)."),
+)
+
+
+def _global_options(with_env: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The group's options as click decorators: the group reads the environment too; the copies a
+    subcommand carries read only its own command line."""
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        for flag, name, env, extra, text in reversed(GLOBAL_OPTIONS):
+            f = click.option(flag, name, envvar=env if with_env else None, help=text, **extra)(f)
+        return f
+    return decorate
+
+
+class QadminCommand(click.Command):
+    """A subcommand that also takes the group's options after its name (`qadmin tui --url ...`):
+    they are merged into the group's settings before the command runs. One value given in both
+    places and differing is refused."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        taken = {opt for p in self.params for opt in p.opts}
+        for flag, name, _env, extra, text in GLOBAL_OPTIONS:
+            if flag not in taken:
+                self.params.append(click.Option([flag, name], help=f"{text} (Also before the command.)", **extra))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        state = ctx.find_object(Context)
+        group = ctx.parent
+        for flag, name, _env, _extra, _text in GLOBAL_OPTIONS:
+            value = ctx.params.pop(name, None)
+            if value is None or state is None or group is None:
+                continue
+            before = group.params.get(name)
+            given_before = group.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT,
+                                                                    click.core.ParameterSource.ENVIRONMENT)
+            if given_before and before != value:
+                raise UsageError(f"{flag} given twice with different values ({before!r} before the command, "
+                                 f"{value!r} after it): give it once")
+            state.set(name, value)
+        return super().invoke(ctx)
+
+
 class QadminGroup(click.Group):
     """Maps QadminError, and click's own usage errors, to one line on stderr and an exit status."""
+
+    command_class = QadminCommand
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -321,17 +399,14 @@ dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would c
 # --- the commands -----------------------------------------------------------------------------
 @click.group(cls=QadminGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="qadmin")
-@click.option("--url", envvar=URL_ENV, help="Backend URL (sqlite://, postgresql://, mysql+pymysql://, redis://). "
-              "Default sqlite:///qadmin.db, or the config file's default backend.")
-@click.option("--backend", "backend_name", envvar="QADMIN_BACKEND", help="A named backend from qadmin.toml.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file (default ./qadmin.toml).")
-@click.option("--table", help="SQL jobs table (default: delayed_jobs, or DJJob's jobs when that is what exists).")
-@click.option("--namespace", help="Redis key namespace (default resque).")
+@_global_options(with_env=True)
 @click.pass_context
 def main(ctx: click.Context, url: str | None, backend_name: str | None, config_file: str | None,
          table: str | None, namespace: str | None) -> None:
     """Operate job queues: delayed_job and DJJob tables in SQL, Resque queues in Redis."""
-    state = Context(url, table, namespace, backend_name, config_file)
+    from_env = frozenset(name for name in ("url", "backend_name")
+                         if ctx.get_parameter_source(name) is click.core.ParameterSource.ENVIRONMENT)
+    state = Context(url, table, namespace, backend_name, config_file, from_env)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
