@@ -396,6 +396,14 @@ def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An empty text would be dropped (--search, --cursor) or select everything (--worker '' is in
+    every lock owner's name): refused instead."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty")
+    return value
+
+
 def _non_negative(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     if value is not None and value < 0:
         raise click.BadParameter("must not be negative")
@@ -589,8 +597,10 @@ def _loose_json(text: str) -> Any:
 
 
 def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--error", help="Only failed jobs with this error (the first line of last_error).")(f)
-    f = click.option("--search", help="Case-insensitive text in the payload or decoded arguments.")(f)
+    f = click.option("--error", callback=_not_empty,
+                     help="Only failed jobs with this error (the first line of last_error).")(f)
+    f = click.option("--search", callback=_not_empty,
+                     help="Case-insensitive text in the payload or decoded arguments.")(f)
     f = click.option("--args", "args_json", help="Exact arguments as a JSON array.")(f)
     f = click.option("--class", "class_name", help=CLASS_HELP, shell_complete=_complete_classes)(f)
     f = click.option("--queue", "-q", multiple=True, help="Queue (repeatable).", shell_complete=_complete_queues)(f)
@@ -600,9 +610,9 @@ def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @main.command()
 @click.option("--state", "-s", multiple=True, help="pending, scheduled, locked, stale, failed, finished (repeatable).")
 @_filter_options
-@click.option("--worker", help="Only locks held by this worker (substring).")
+@click.option("--worker", callback=_not_empty, help="Only locks held by this worker (substring).")
 @click.option("--limit", "-n", type=int, default=50, show_default=True, callback=_positive)
-@click.option("--cursor", help="Continue after the page that printed this cursor.")
+@click.option("--cursor", callback=_not_empty, help="Continue after the page that printed this cursor.")
 @click.option("--sort", type=click.Choice(["id", "-id", "priority", "run_at", "-failed_at"]), default="id",
               show_default=True)
 @json_option
@@ -728,7 +738,7 @@ def _report_or_refuse(result: Any, as_json: bool, verb: str, selection: JobFilte
 @click.option("--failed", is_flag=True, help="All failed jobs (narrowed by the other options).")
 @click.option("--queue", "-q", multiple=True, shell_complete=_complete_queues)
 @click.option("--class", "class_name", help=CLASS_HELP, shell_complete=_complete_classes)
-@click.option("--error", help="Only jobs that failed with this error (an error group).")
+@click.option("--error", callback=_not_empty, help="Only jobs that failed with this error (an error group).")
 @dry_run_option
 @json_option
 def retry(ids: tuple[str, ...], failed: bool, queue: tuple[str, ...], class_name: str | None, error: str | None,
@@ -743,8 +753,8 @@ def retry(ids: tuple[str, ...], failed: bool, queue: tuple[str, ...], class_name
 @click.option("--state", "-s", multiple=True)
 @click.option("--queue", "-q", multiple=True, shell_complete=_complete_queues)
 @click.option("--class", "class_name", help=CLASS_HELP, shell_complete=_complete_classes)
-@click.option("--error", help="Only failed jobs with this error.")
-@click.option("--search", help="Text in the payload.")
+@click.option("--error", callback=_not_empty, help="Only failed jobs with this error.")
+@click.option("--search", callback=_not_empty, help="Text in the payload.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @dry_run_option
 @json_option
@@ -786,7 +796,7 @@ def dequeue(queue: str, class_name: str, args_json: str | None, job_ids: tuple[s
 @click.argument("ids", nargs=-1)
 @click.option("--stale", is_flag=True, help="Locks of dead workers or older than the max run time.")
 @click.option("--older-than", callback=_duration, help="Locks older than this: 30m, 2h.")
-@click.option("--worker", help="Locks held by this worker (substring of the lock owner).")
+@click.option("--worker", callback=_not_empty, help="Locks held by this worker (substring of the lock owner).")
 @click.option("--queue", "-q", multiple=True, shell_complete=_complete_queues)
 @dry_run_option
 @json_option
