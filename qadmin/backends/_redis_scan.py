@@ -477,6 +477,11 @@ def encode_cursor(sort: str, pos: list[Any]) -> str:
     return json.dumps([sort, *pos], separators=(",", ":"))
 
 
+def _position(value: Any) -> bool:
+    """An index or score Redis takes (a 64-bit integer; JSON's true is no position)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
 def decode_cursor(cursor: str, sort: str) -> tuple[str, str, Any]:
     try:
         value = json.loads(cursor)
@@ -485,9 +490,9 @@ def decode_cursor(cursor: str, sort: str) -> tuple[str, str, Any]:
             raise ValueError("bad shape")
         pos = value[3]
         if value[1] == "D":
-            if not (isinstance(pos, list) and len(pos) == 2 and all(isinstance(x, int) for x in pos)):
+            if not (isinstance(pos, list) and len(pos) == 2 and all(_position(x) for x in pos)):
                 raise ValueError("bad position")
-        elif not isinstance(pos, int):
+        elif not _position(pos):
             raise ValueError("bad position")
         return value[1], value[2], pos
     except (ValueError, TypeError):

@@ -130,6 +130,10 @@ BAD = [
     (["jobs", "--cursor", "[null]"], "cursor"),
     (["jobs", "--cursor", "[" + "9" * 40 + "]"], "cursor"),
     (["jobs", "--sort", "priority", "--cursor", '[0, "not a time", 1]'], "cursor"),
+    # Redis cursors of the right shape with a position no list has
+    (["jobs", "--cursor", '["id","P","q",' + "9" * 30 + "]"], "cursor"),
+    (["jobs", "--cursor", '["id","D","q",[1,' + "9" * 30 + "]]"], "cursor"),
+    (["jobs", "--cursor", '["id","P","q",true]'], "cursor"),
 ]
 
 
