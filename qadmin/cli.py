@@ -51,8 +51,8 @@ class Context:
         from qadmin.backends.base import BackendOptions
         from qadmin.config import DEFAULT_URL, load_config
 
-        for flag, value in (("--url", self.url_option), ("--backend", self.backend_name), ("--table", self.table),
-                            ("--namespace", self.namespace)):
+        for flag, value in (("--url", self.url_option), ("--backend", self.backend_name),
+                            ("--table", self.table), ("--namespace", self.namespace)):
             if value is not None and not value.strip():
                 raise UsageError(f"{flag} must not be empty")
             if value is not None and _SURROGATE.search(value):  # from the environment (arguments are checked)
@@ -108,8 +108,10 @@ GLOBAL_OPTIONS: tuple[tuple[str, str, str | None, dict[str, Any], str], ...] = (
     ("--url", "url", URL_ENV, {}, "Backend URL (sqlite://, postgresql://, mysql+pymysql://, redis://). "
      "Default sqlite:///qadmin.db, or the config file's default backend."),
     ("--backend", "backend_name", "QADMIN_BACKEND", {}, "A named backend from qadmin.toml."),
-    ("--config", "config_file", None, {"type": click.Path(dir_okay=False)}, "Config file (default ./qadmin.toml)."),
-    ("--table", "table", None, {}, "SQL jobs table (default: delayed_jobs, or DJJob's jobs when that is what exists)."),
+    ("--config", "config_file", None, {"type": click.Path(dir_okay=False)},
+     "Config file (default ./qadmin.toml)."),
+    ("--table", "table", None, {},
+     "SQL jobs table (default: delayed_jobs, or DJJob's jobs when that is what exists)."),
     ("--namespace", "namespace", None, {}, "Redis key namespace (default resque)."),
 )
 
@@ -134,7 +136,8 @@ class QadminCommand(click.Command):
         taken = {opt for p in self.params for opt in p.opts}
         for flag, name, _env, extra, text in GLOBAL_OPTIONS:
             if flag not in taken:
-                self.params.append(click.Option([flag, name], help=f"{text} (Also before the command.)", **extra))
+                self.params.append(click.Option([flag, name], help=f"{text} (Also before the command.)",
+                                                **extra))
 
     def invoke(self, ctx: click.Context) -> Any:
         state = ctx.find_object(Context)
@@ -318,7 +321,8 @@ def _report(result: Any, as_json: bool, what: str) -> None:
         console.print(f"[bold]Dry run:[/] {_count(result.matched, 'job')} would be {_past(what)}.")
         _jobs_table(result.sample, console, title=f"sample of {len(result.sample)}")
     else:
-        console.print(f"{_past(what).capitalize()} [bold]{result.changed}[/] of {_count(result.matched, 'matched job')}.")
+        console.print(f"{_past(what).capitalize()} [bold]{result.changed}[/] of "
+                      f"{_count(result.matched, 'matched job')}.")
     for job_id, reason in result.skipped[:20]:
         console.print(f"  [yellow]skipped[/] {_markup(job_id)}: {_markup(reason)}")
     if len(result.skipped) > 20:
@@ -452,7 +456,8 @@ def _strict_json(text: str) -> Any:
 
 #: how many jobs, newest first, class names are completed from (a sample: completion must be quick)
 COMPLETION_SAMPLE = 1000
-CLASS_HELP = "Job class: its full name, or a prefix of it or of its last part, in any case (SendEmail, sendem)."
+CLASS_HELP = ("Job class: its full name, or a prefix of it or of its last part, in any case "
+              "(SendEmail, sendem).")
 
 
 def _completion_ops(ctx: click.Context) -> Any:
@@ -466,8 +471,8 @@ def _completion_ops(ctx: click.Context) -> Any:
                 values.setdefault(name, level.params[name])
     values.setdefault("url", os.environ.get(URL_ENV) or None)
     values.setdefault("backend_name", os.environ.get("QADMIN_BACKEND") or None)
-    state = Context(values.get("url"), values.get("table"), values.get("namespace"), values.get("backend_name"),
-                    values.get("config_file"))
+    state = Context(values.get("url"), values.get("table"), values.get("namespace"),
+                    values.get("backend_name"), values.get("config_file"))
     return state, state.ops()
 
 
@@ -528,14 +533,16 @@ def init() -> None:
     """Create qadmin's tables if missing (SQL)."""
     ops = _ops()
     ops.backend.init()
-    click.echo(_plain(f"ready: {getattr(ops.backend, 'safe_url', '')} ({getattr(ops.backend, 'table_name', '')})".strip()))
+    where = f"{getattr(ops.backend, 'safe_url', '')} ({getattr(ops.backend, 'table_name', '')})"
+    click.echo(_plain(f"ready: {where}".strip()))
 
 
 @main.command()
 @click.argument("class_name", metavar="CLASS", shell_complete=_complete_classes)
 @click.argument("args", nargs=-1)
 @click.option("--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
-@click.option("--queue", "-q", default=None, help="Queue name (default: default).", shell_complete=_complete_queues)
+@click.option("--queue", "-q", default=None, help="Queue name (default: default).",
+              shell_complete=_complete_queues)
 @click.option("--priority", "-p", type=click.IntRange(-MAX_COUNT - 1, MAX_COUNT), default=None,
               help="Lower runs first (default 0).")
 @click.option("--in", "delay", callback=_duration, help="Run after a delay: 30s, 15m, 2h.")
@@ -581,7 +588,8 @@ def enqueue(class_name: str, args: tuple[str, ...], kwargs_json: str | None, que
     if as_json:
         _print_json(job.to_dict())
     else:
-        click.echo(f"enqueued job {_plain(job.id)} ({_plain(job.class_name)} on {_plain(job.queue)}, {job.state.value})")
+        click.echo(f"enqueued job {_plain(job.id)} ({_plain(job.class_name)} on {_plain(job.queue)}, "
+                   f"{job.state.value})")
 
 
 def _loose_json(text: str) -> Any:
@@ -603,7 +611,8 @@ def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Case-insensitive text in the payload or decoded arguments.")(f)
     f = click.option("--args", "args_json", help="Exact arguments as a JSON array.")(f)
     f = click.option("--class", "class_name", help=CLASS_HELP, shell_complete=_complete_classes)(f)
-    f = click.option("--queue", "-q", multiple=True, help="Queue (repeatable).", shell_complete=_complete_queues)(f)
+    f = click.option("--queue", "-q", multiple=True, help="Queue (repeatable).",
+                     shell_complete=_complete_queues)(f)
     return f
 
 
@@ -679,11 +688,12 @@ def show(job_id: str, as_json: bool) -> None:
         console.print(f"[red]undecodable:[/] {_markup(job.undecodable, lines=True)}")
     else:
         payload = {"args": job.args, "kwargs": job.kwargs} if job.display is None else job.display
-        console.print(Panel(Syntax(_plain(json.dumps(payload, indent=2, ensure_ascii=False, default=str), lines=True), "json",
+        text = _plain(json.dumps(payload, indent=2, ensure_ascii=False, default=str), lines=True)
+        console.print(Panel(Syntax(text, "json",
                                    word_wrap=True), title="decoded payload", expand=False))
     if job.last_error:
-        console.print(Panel(Text(_plain(job.last_error.rstrip(), lines=True)), title="last error", border_style="red",
-                            expand=False))
+        console.print(Panel(Text(_plain(job.last_error.rstrip(), lines=True)), title="last error",
+                            border_style="red", expand=False))
     raw = job.raw
     if len(raw) > RAW_SHOWN:
         # a multi-megabyte payload would flood the terminal; --json prints all of it
@@ -691,8 +701,8 @@ def show(job_id: str, as_json: bool) -> None:
     console.print(Panel(Text(_plain(raw, lines=True)), title="raw payload", border_style="dim", expand=False))
     if history:
         for entry in history:
-            console.print(f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}[/] {_markup(entry.verb)} by {_markup(entry.actor)} "
-                          f"via {_markup(entry.face)}")
+            console.print(f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}[/] {_markup(entry.verb)} "
+                          f"by {_markup(entry.actor)} via {_markup(entry.face)}")
 
 
 def _bulk(verb: str, ids: Sequence[str], selection_args: dict[str, Any], dry_run: bool, as_json: bool,
@@ -796,7 +806,8 @@ def dequeue(queue: str, class_name: str, args_json: str | None, job_ids: tuple[s
 @click.argument("ids", nargs=-1)
 @click.option("--stale", is_flag=True, help="Locks of dead workers or older than the max run time.")
 @click.option("--older-than", callback=_duration, help="Locks older than this: 30m, 2h.")
-@click.option("--worker", callback=_not_empty, help="Locks held by this worker (substring of the lock owner).")
+@click.option("--worker", callback=_not_empty,
+              help="Locks held by this worker (substring of the lock owner).")
 @click.option("--queue", "-q", multiple=True, shell_complete=_complete_queues)
 @dry_run_option
 @json_option
@@ -888,7 +899,8 @@ def workers(as_json: bool) -> None:
     for c in ("WORKER", "QUEUES", "JOB", "SINCE", "HEARTBEAT", "PROCESSED", "FAILED", ""):
         table.add_column(c)
     for w in infos:
-        table.add_row(_short(w.name, 200), _short(",".join(w.queues), 200), _short(str(w.current_job or ""), 200),
+        table.add_row(_short(w.name, 200), _short(",".join(w.queues), 200),
+                      _short(str(w.current_job or ""), 200),
                       _ago(w.job_started_at, now),
                       _ago(w.heartbeat_at, now), str(w.processed), str(w.failed),
                       "[bold magenta]stale[/]" if w.stale else "[green]alive[/]")
@@ -951,7 +963,8 @@ def audit(limit: int, job_id: str | None, as_json: bool) -> None:
     for c in ("WHEN", "WHO", "FACE", "VERB", "FILTER", "MATCHED", "CHANGED", "SKIPPED"):
         table.add_column(c)
     for e in entries:
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", _short(e.actor, 60), _short(e.face, 20), _short(e.verb, 20),
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", _short(e.actor, 60), _short(e.face, 20),
+                      _short(e.verb, 20),
                       _short(" ".join(f"{k}={v}" for k, v in e.selection.items()), 40),
                       str(e.matched), str(e.changed), str(e.skipped))
     console.print(table)

@@ -91,8 +91,9 @@ class Client:
 
 def _stored(new: NewJob, job_id: JobId, now: datetime) -> Job:
     scheduled = new.run_at is not None and new.run_at > now
-    return Job(id=job_id, queue=new.queue, class_name=new.class_name, args=list(new.args), kwargs=dict(new.kwargs),
-               state=JobState.SCHEDULED if scheduled else JobState.PENDING, priority=new.priority,
+    return Job(id=job_id, queue=new.queue, class_name=new.class_name, args=list(new.args),
+               kwargs=dict(new.kwargs), state=JobState.SCHEDULED if scheduled else JobState.PENDING,
+               priority=new.priority,
                run_at=new.run_at, created_at=now, max_attempts=new.max_attempts,
                meta={"unique": new.unique} if new.unique is not None else {})
 

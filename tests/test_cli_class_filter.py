@@ -52,7 +52,8 @@ def url(any_url: str) -> str:
 def everything(url: str) -> list[str]:
     backend = open_backend(url)
     try:
-        return sorted(f"{j.id} {j.class_name} {j.state.value}" for j in backend.find(JobFilter(), utcnow(), limit=100).jobs)
+        jobs = backend.find(JobFilter(), utcnow(), limit=100).jobs
+        return sorted(f"{j.id} {j.class_name} {j.state.value}" for j in jobs)
     finally:
         backend.close()
 

@@ -22,7 +22,8 @@ from tests.servers import free_port
 ROOT = Path(__file__).resolve().parent.parent
 #: what each subcommand needs besides the global options to get as far as opening the backend
 REQUIRED = {"enqueue": ["X"], "show": ["1"], "retry": ["1"], "delete": ["1", "--yes"],
-            "dequeue": ["--queue", "q", "--class", "X"], "unlock": ["--stale"], "pause": ["q"], "resume": ["q"],
+            "dequeue": ["--queue", "q", "--class", "X"], "unlock": ["--stale"], "pause": ["q"],
+            "resume": ["q"],
             "worker": ["--burst"]}
 
 
@@ -66,7 +67,8 @@ def test_before_and_after_are_the_same_and_conflicts_are_refused(sqlite_url: str
     backend.close()
     after = invoke("queues", "--json", "--url", sqlite_url)
     before = invoke("--url", sqlite_url, "queues", "--json")
-    assert after.exit_code == before.exit_code == 0 and after.stdout == before.stdout and "here" in after.stdout
+    assert after.exit_code == before.exit_code == 0
+    assert after.stdout == before.stdout and "here" in after.stdout
     assert invoke("--url", sqlite_url, "queues", "--url", sqlite_url).exit_code == 0  # the same twice
     one_line(invoke("--url", sqlite_url, "queues", "--url", "sqlite:///other.db"), 2, "--url", "twice")
     # the command line overrides the environment, wherever it is given
@@ -92,7 +94,8 @@ def test_options_that_would_be_dropped_are_refused(sqlite_url: str, tmp_path: Pa
     for args, needle in cases:
         one_line(invoke(*args), 2, needle)
     # a backend named in the environment gives way to --url on the command line, but must exist
-    assert invoke("--config", str(config), "--url", sqlite_url, "jobs", env={"QADMIN_BACKEND": "b"}).exit_code == 0
+    result = invoke("--config", str(config), "--url", sqlite_url, "jobs", env={"QADMIN_BACKEND": "b"})
+    assert result.exit_code == 0, result.output
     one_line(invoke("--url", sqlite_url, "jobs", env={"QADMIN_BACKEND": "nosuch"}), 2, "nosuch")
 
 
@@ -144,8 +147,8 @@ def test_a_missing_driver_is_one_line_with_the_install_command(tmp_path: Path, u
         (blocked / name / "__init__.py").write_text(
             f"raise ModuleNotFoundError(\"No module named '{name}'\", name={name!r})\n")
     env = {"PYTHONPATH": f"{blocked}:{ROOT}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    res = subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "jobs"], capture_output=True, text=True,
-                         timeout=60, env=env, cwd=tmp_path)
+    res = subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "jobs"], capture_output=True,
+                         text=True, timeout=60, env=env, cwd=tmp_path)
     assert res.returncode == 2, res.stderr[-2000:]
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr[-2000:]
     assert f"pip install 'qadmin[{extra}]'" in res.stderr, res.stderr

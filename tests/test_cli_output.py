@@ -100,9 +100,10 @@ def test_words_are_proper_plurals_and_an_id_says_it_is_one(sqlite_url: str) -> N
     open_backend(sqlite_url).init()
     result = invoke(sqlite_url, "enqueue", "qadmin.examples.noop", "1", "--queue", "one")
     assert result.exit_code == 0 and result.output.startswith("enqueued job 1 (qadmin.examples.noop on one")
-    assert "Dry run: 1 job would be deleted." in invoke(sqlite_url, "delete", "--queue", "one", "--dry-run").output
+    dry_run = ("delete", "--queue", "one", "--dry-run")
+    assert "Dry run: 1 job would be deleted." in invoke(sqlite_url, *dry_run).output
     invoke(sqlite_url, "enqueue", "qadmin.examples.noop", "2", "--queue", "one")
-    assert "Dry run: 2 jobs would be deleted." in invoke(sqlite_url, "delete", "--queue", "one", "--dry-run").output
+    assert "Dry run: 2 jobs would be deleted." in invoke(sqlite_url, *dry_run).output
     result = invoke(sqlite_url, "delete", "--queue", "one")  # no terminal to confirm on
     assert result.exit_code == 2 and "refusing to delete 2 jobs without --yes" in result.stderr
     result = invoke(sqlite_url, "delete", "--queue", "one", "--yes")
@@ -112,11 +113,12 @@ def test_words_are_proper_plurals_and_an_id_says_it_is_one(sqlite_url: str) -> N
 
 
 @pytest.mark.parametrize("columns", [60, 100, 200])
-def test_the_errors_table_fits_the_terminal_and_cuts_text_with_an_ellipsis(sqlite_url: str, columns: int) -> None:
+def test_the_errors_table_fits_the_terminal_and_cuts_text_with_an_ellipsis(sqlite_url: str,
+                                                                            columns: int) -> None:
     backend = open_backend(sqlite_url)
     backend.init()
     for n in range(3):
-        backend.enqueue(NewJob("app.jobs.AVeryLongJobClassNameThatWillNotFit" + "X" * 40, [n], queue="q" * 30))
+        backend.enqueue(NewJob("app.jobs.AVeryLongJobClassName" + "X" * 40, [n], queue="q" * 30))
         claimed = backend.claim(["q" * 30], "w", utcnow(), 3600, lambda job: True)
         backend.fail(claimed, "w", utcnow(), f"SomeError: {'a long message ' * 20}{n}", None)
     backend.close()

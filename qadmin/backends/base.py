@@ -239,8 +239,8 @@ def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
             try:
                 return SqlBackend(url, options)
             except sqlalchemy.exc.NoSuchModuleError:
-                raise ConfigError(f"unknown SQL driver in {scheme}://; known schemes: {', '.join(KNOWN_SCHEMES)}") \
-                    from None
+                raise ConfigError(f"unknown SQL driver in {scheme}://; known schemes: "
+                                  f"{', '.join(KNOWN_SCHEMES)}") from None
             except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
                 raise ConfigError(f"bad URL {_redacted(url)}: {exc}") from None
         if base in ("redis", "rediss"):

@@ -224,8 +224,10 @@ bad_duration = st.one_of(
     not_text,
 )
 bad_json_array = st.one_of(
-    st.sampled_from(["", "[", "{}", "1", "[NaN]", "[Infinity]", "[1e999]", '"x"', "null", '["\\ud800"]', DEEP]),
-    st.text(alphabet="[]{},:1ex\"\\", max_size=12).filter(lambda t: not t.startswith("[") or not t.endswith("]")),
+    st.sampled_from(["", "[", "{}", "1", "[NaN]", "[Infinity]", "[1e999]", '"x"', "null", '["\\ud800"]',
+                     DEEP]),
+    st.text(alphabet="[]{},:1ex\"\\", max_size=12).filter(
+        lambda t: not t.startswith("[") or not t.endswith("]")),
 )
 bad_cursor = st.one_of(
     st.sampled_from(['["x"]', "[1e999]", "[null]", "[true]", "[1.5]", "[]", "[1, 2, 3, 4, 5]", "{}", "x", "",
@@ -263,8 +265,8 @@ bad_commands = st.one_of(
     bad_cursor.map(lambda v: ["jobs", "--cursor", v]),
     st.text(alphabet="abcxyz", min_size=1, max_size=6).map(lambda v: ["jobs", "--state", v]),
     st.sampled_from(["retry", "show", "delete"]).flatmap(
-        lambda verb: st.one_of(st.sampled_from(["", "abc", "-1", "1.5", "9" * 30, "q:", ":zz"]), not_text).map(
-            lambda v: [verb, v] + (["--yes"] if verb == "delete" else []))),
+        lambda verb: st.one_of(st.sampled_from(["", "abc", "-1", "1.5", "9" * 30, "q:", ":zz"]),
+                               not_text).map(lambda v: [verb, v] + (["--yes"] if verb == "delete" else []))),
     not_text.flatmap(lambda v: st.sampled_from([
         ["enqueue", v], ["jobs", "--queue", v], ["jobs", "--class", v], ["jobs", "--search", v],
         ["retry", "--failed", "--error", v], ["delete", "--class", v, "--yes"], ["pause", v],
@@ -284,7 +286,8 @@ def fuzz_url(sqlite_url: str) -> str:
 @settings(max_examples=120, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(args=bad_commands)
-def test_generated_bad_input_is_one_line_exit_1_or_2_and_changes_nothing(fuzz_url: str, args: list[str]) -> None:
+def test_generated_bad_input_is_one_line_exit_1_or_2_and_changes_nothing(fuzz_url: str,
+                                                                          args: list[str]) -> None:
     check_generated(fuzz_url, args)
 
 

@@ -225,8 +225,9 @@ def short_class_names(jobs: list[Any]) -> st.SearchStrategy[str]:
     in any case (the rule of `class_matches`)."""
     names = sorted({j.class_name for j in jobs if j.class_name})
     last = [re.split(r"[.:\\]", n)[-1] for n in names]
-    return st.tuples(st.sampled_from(names + last), st.integers(1, 40), st.sampled_from([str, str.lower, str.upper])
-                     ).map(lambda t: t[2](t[0][: t[1]]))
+    cases = st.sampled_from([str, str.lower, str.upper])
+    return st.tuples(st.sampled_from(names + last), st.integers(1, 40), cases).map(
+        lambda t: t[2](t[0][: t[1]]))
 
 
 @st.composite
