@@ -123,6 +123,11 @@ class JobFilter:
     undecodable: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # a queue named twice (`--queue a --queue a`) is one queue: no backend counts it twice
+        if len(set(self.queues)) != len(self.queues):
+            object.__setattr__(self, "queues", tuple(dict.fromkeys(self.queues)))
+
     def with_states(self, *states: JobState) -> JobFilter:
         return replace(self, states=frozenset(states))
 

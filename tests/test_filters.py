@@ -189,3 +189,24 @@ def test_the_class_filter_rule_is_documented_where_users_read_it() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for text in (qadmin.filters.__doc__ or "", readme):
         assert "last component" in text and "prefix" in text
+
+
+def test_a_queue_named_twice_is_one_queue() -> None:
+    """Redis counted the jobs of `--queue email --queue email` twice (found by the property test)."""
+    assert JobFilter(queues=("email", "billing", "email")).queues == ("email", "billing")
+    assert JobFilter.from_params({"queue": ["a", "a,b"]}).queues == ("a", "b")
+
+
+def test_a_queue_named_twice_counts_once_on_every_backend(any_url: str) -> None:
+    from qadmin.backends.base import open_backend
+    from qadmin.job import NewJob
+
+    backend = open_backend(any_url)
+    try:
+        backend.init()
+        for n in range(3):
+            backend.enqueue(NewJob("qadmin.examples.noop", [n], queue="email"))
+        twice = JobFilter(queues=("email", "email"))
+        assert backend.count(twice, utcnow()) == len(backend.find(twice, utcnow(), limit=10).jobs) == 3
+    finally:
+        backend.close()
