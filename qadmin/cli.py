@@ -226,12 +226,11 @@ def _console(err: bool = False) -> Any:
 
 
 def _print_json(value: Any) -> None:
+    """Exact JSON, UTF-8 as it is, except what `_plain` escapes on a terminal (C1 controls, bidi
+    overrides, lone surrogates), written as `\\u` escapes: the same JSON value, nothing a terminal
+    acts on. (json.dumps escapes the C0 controls itself.)"""
     text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate in job data: the same JSON, written with \u escapes
-        text = json.dumps(value, ensure_ascii=True, indent=2, default=str)
-    click.echo(text)
+    click.echo(_UNPRINTABLE_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def _ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -270,7 +269,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _plain(value: Any, lines: bool = False) -> str:
     """Job data (or anything else read from a backend or typed by a user) as text that is safe
-    on a terminal: each unprintable character written as its Python escape (`\x1b`, `\u202e`).
+    on a terminal: each unprintable character written as its Python escape (`\\x1b`, `\\u202e`).
     With `lines`, newlines and tabs stay (a traceback, a raw payload). Every place the CLI prints
     such text goes through here (`_short` for rich tables); `--json` prints exact JSON instead."""
     text = value if isinstance(value, str) else str(value)
@@ -288,8 +287,10 @@ def _markup(value: Any, lines: bool = False) -> str:
 def _short(value: Any, width: int = 48) -> str:
     """One line of job data for a rich table, cut to `width`, made printable and escaped for rich."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    from rich.markup import escape
+
     text = _plain(text.replace("\n", " "))
-    return _markup(text if len(text) <= width else text[: width - 1] + "…")
+    return escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def _progress(enabled: bool, label: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:

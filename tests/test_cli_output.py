@@ -81,6 +81,8 @@ def test_job_data_reaches_the_terminal_escaped(evil: dict[str, Any]) -> None:
 def test_json_output_stays_exact(evil: dict[str, Any]) -> None:
     result = invoke(evil["url"], "jobs", "--state", "failed", "--json")
     assert result.exit_code == 0, result.output
+    for char in UNSAFE:  # written as \u escapes: the same JSON value
+        assert char not in result.stdout, char
     (job,) = json.loads(result.stdout)
     assert (job["queue"], job["class"], job["args"]) == (EVIL["queue"], EVIL["class"], EVIL["args"])
     assert job["last_error"].startswith(EVIL["error"])
