@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
@@ -30,29 +31,56 @@ RAW_SHOWN = 16_000
 # --- context: settings -> ops, built lazily so `qadmin --help` touches nothing ----------------
 class Context:
     def __init__(self, url: str | None, table: str | None, namespace: str | None, backend_name: str | None,
-                 config_file: str | None) -> None:
+                 config_file: str | None, from_env: frozenset[str] = frozenset()) -> None:
         self.url_option = url
         self.table = table
         self.namespace = namespace
         self.backend_name = backend_name
         self.config_file = config_file
+        #: the options whose value came from the environment (a command line overrides those)
+        self.from_env = set(from_env)
         self._ops: Any = None
+
+    def set(self, option: str, value: str) -> None:
+        """A group option given after the subcommand's name."""
+        setattr(self, {"url": "url_option", "backend_name": "backend_name", "config_file": "config_file",
+                       "table": "table", "namespace": "namespace"}[option], value)
+        self.from_env.discard(option)
 
     def settings(self) -> tuple[str, Any]:
         from qadmin.backends.base import BackendOptions
         from qadmin.config import DEFAULT_URL, load_config
 
+        for flag, value in (("--url", self.url_option), ("--backend", self.backend_name),
+                            ("--table", self.table), ("--namespace", self.namespace)):
+            if value is not None and not value.strip():
+                raise UsageError(f"{flag} must not be empty")
+            if value is not None and _SURROGATE.search(value):  # from the environment (arguments are checked)
+                raise UsageError(f"{flag} ({_plain(value)}) is not valid UTF-8")
         config = load_config(self.config_file)
         table, namespace = self.table, self.namespace
-        if self.url_option:
+        # a named backend is looked up even beside --url: a misspelt name is never dropped silently
+        entry = config.backend(self.backend_name) if self.backend_name else None
+        use_url = bool(self.url_option)
+        if self.url_option and entry is not None:
+            # one from the environment and one from the command line: the command line wins
+            if ("url" in self.from_env) == ("backend_name" in self.from_env):
+                raise UsageError("give --url or --backend, not both")
+            use_url = "url" not in self.from_env
+        if use_url:
             url = self.url_option
-        elif self.backend_name or config.default:
-            entry = config.backend(self.backend_name)
+        elif entry is not None or config.default:
+            entry = entry or config.backend(None)
             url = entry.url
             table = table or entry.table
             namespace = namespace or entry.namespace
         else:
             url = DEFAULT_URL
+        redis = url.split("://", 1)[0].lower().split("+", 1)[0] in ("redis", "rediss")
+        if redis and table is not None:
+            raise UsageError("--table names a SQL table; a Redis backend takes --namespace")
+        if not redis and self.namespace is not None:
+            raise UsageError("--namespace names Redis keys; a SQL backend takes --table")
         return url, BackendOptions(table=table, namespace=namespace or "resque")
 
     def ops(self, face: str = "cli") -> Any:
@@ -70,12 +98,76 @@ class Context:
 
 def _fail(message: str, code: int) -> None:
     """One line on stderr, whatever the message held, then the exit status."""
-    click.echo("qadmin: error: " + " ".join(str(message).split()), err=True)
+    click.echo("qadmin: error: " + _plain(" ".join(str(message).split())), err=True)
     sys.exit(code)
+
+
+#: the options of the group, which every subcommand also takes after its name: (flags, keyword,
+#: environment variable, extra click settings, help)
+GLOBAL_OPTIONS: tuple[tuple[str, str, str | None, dict[str, Any], str], ...] = (
+    ("--url", "url", URL_ENV, {}, "Backend URL (sqlite://, postgresql://, mysql+pymysql://, redis://). "
+     "Default sqlite:///qadmin.db, or the config file's default backend."),
+    ("--backend", "backend_name", "QADMIN_BACKEND", {}, "A named backend from qadmin.toml."),
+    ("--config", "config_file", None, {"type": click.Path(dir_okay=False)},
+     "Config file (default ./qadmin.toml)."),
+    ("--table", "table", None, {},
+     "SQL jobs table (default: delayed_jobs, or DJJob's jobs when that is what exists)."),
+    ("--namespace", "namespace", None, {}, "Redis key namespace (default resque)."),
+)
+
+
+def _global_options(with_env: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The group's options as click decorators: the group reads the environment too; the copies a
+    subcommand carries read only its own command line."""
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        for flag, name, env, extra, text in reversed(GLOBAL_OPTIONS):
+            f = click.option(flag, name, envvar=env if with_env else None, help=text, **extra)(f)
+        return f
+    return decorate
+
+
+class QadminCommand(click.Command):
+    """A subcommand that also takes the group's options after its name (`qadmin tui --url ...`):
+    they are merged into the group's settings before the command runs. One value given in both
+    places and differing is refused."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        taken = {opt for p in self.params for opt in p.opts}
+        for flag, name, _env, extra, text in GLOBAL_OPTIONS:
+            if flag not in taken:
+                self.params.append(click.Option([flag, name], help=f"{text} (Also before the command.)",
+                                                **extra))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        state = ctx.find_object(Context)
+        group = ctx.parent
+        for flag, name, _env, _extra, _text in GLOBAL_OPTIONS:
+            value = ctx.params.pop(name, None)
+            if value is None or state is None or group is None:
+                continue
+            before = group.params.get(name)
+            given_before = group.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT,
+                                                                    click.core.ParameterSource.ENVIRONMENT)
+            if given_before and before != value:
+                raise UsageError(f"{flag} given twice with different values ({before!r} before the command, "
+                                 f"{value!r} after it): give it once")
+            state.set(name, value)
+        return super().invoke(ctx)
 
 
 class QadminGroup(click.Group):
     """Maps QadminError, and click's own usage errors, to one line on stderr and an exit status."""
+
+    command_class = QadminCommand
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # bytes that are not UTF-8 reach Python as lone surrogates, which no backend stores and
+        # no terminal prints: refused here, once for every subcommand
+        for number, arg in enumerate(args, 1):
+            if _SURROGATE.search(arg):
+                raise UsageError(f"argument {number} ({_plain(arg)}) is not valid UTF-8")
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -134,7 +226,11 @@ def _console(err: bool = False) -> Any:
 
 
 def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+    """Exact JSON, UTF-8 as it is, except what `_plain` escapes on a terminal (C1 controls, bidi
+    overrides, lone surrogates), written as `\\u` escapes: the same JSON value, nothing a terminal
+    acts on. (json.dumps escapes the C0 controls itself.)"""
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    click.echo(_UNPRINTABLE_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def _ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -160,13 +256,40 @@ def _state_text(job: Job) -> str:
     return f"[{STATE_STYLE[word]}]{word}[/]"
 
 
-def _short(value: Any, width: int = 48) -> str:
-    """One line of job data for a rich table, cut to `width` and escaped: a payload holding
-    `[bold]` must print as written, not style the console."""
+#: what must not reach a terminal as it is: C0 and C1 controls (ESC starts the sequences that clear
+#: the screen, set the window title or colours), DEL, bidirectional overrides, line separators, and
+#: lone surrogates (bytes that were not UTF-8, which no terminal encoding can print)
+_UNPRINTABLE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNPRINTABLE_LINE = re.compile(f"[{_UNPRINTABLE}\n\t]")
+_UNPRINTABLE_TEXT = re.compile(f"[{_UNPRINTABLE}]")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _plain(value: Any, lines: bool = False) -> str:
+    """Job data (or anything else read from a backend or typed by a user) as text that is safe
+    on a terminal: each unprintable character written as its Python escape (`\\x1b`, `\\u202e`).
+    With `lines`, newlines and tabs stay (a traceback, a raw payload). Every place the CLI prints
+    such text goes through here (`_short` for rich tables); `--json` prints exact JSON instead."""
+    text = value if isinstance(value, str) else str(value)
+    pattern = _UNPRINTABLE_TEXT if lines else _UNPRINTABLE_LINE
+    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _markup(value: Any, lines: bool = False) -> str:
+    """`_plain`, and escaped for rich: text holding `[bold]` prints as written."""
     from rich.markup import escape
 
+    return escape(_plain(value, lines))
+
+
+def _short(value: Any, width: int = 48) -> str:
+    """One line of job data for a rich table, cut to `width`, made printable and escaped for rich."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = text.replace("\n", " ")
+    from rich.markup import escape
+
+    text = _plain(text.replace("\n", " "))
     return escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
@@ -196,14 +319,20 @@ def _report(result: Any, as_json: bool, what: str) -> None:
         console.print(f"No jobs matched: nothing to {what}.")
         return
     if result.dry_run:
-        console.print(f"[bold]Dry run:[/] {result.matched} job(s) would be {_past(what)}.")
+        console.print(f"[bold]Dry run:[/] {_count(result.matched, 'job')} would be {_past(what)}.")
         _jobs_table(result.sample, console, title=f"sample of {len(result.sample)}")
     else:
-        console.print(f"{_past(what).capitalize()} [bold]{result.changed}[/] of {result.matched} matched job(s).")
+        console.print(f"{_past(what).capitalize()} [bold]{result.changed}[/] of "
+                      f"{_count(result.matched, 'matched job')}.")
     for job_id, reason in result.skipped[:20]:
-        console.print(f"  [yellow]skipped[/] {job_id}: {reason}")
+        console.print(f"  [yellow]skipped[/] {_markup(job_id)}: {_markup(reason)}")
     if len(result.skipped) > 20:
         console.print(f"  … and {len(result.skipped) - 20} more skipped")
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 job`, `2 jobs`, `0 jobs`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _past(verb: str) -> str:
@@ -272,6 +401,14 @@ def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An empty text would be dropped (--search, --cursor) or select everything (--worker '' is in
+    every lock owner's name): refused instead."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty")
+    return value
+
+
 def _non_negative(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     if value is not None and value < 0:
         raise click.BadParameter("must not be negative")
@@ -310,8 +447,67 @@ def _finite_float(text: str) -> float:
 
 
 def _strict_json(text: str) -> Any:
-    """JSON as every Resque client reads it back: no NaN, no Infinity, no numbers out of range."""
-    return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    """JSON as every Resque client reads it back: no NaN, no Infinity, no numbers out of range, no
+    lone surrogate (`"\\ud800"` is valid JSON but no text: no backend can store it as UTF-8)."""
+    value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    if _SURROGATE.search(json.dumps(value, ensure_ascii=False)):
+        raise ValueError("a \\u escape names a lone surrogate, which is not text")
+    return value
+
+
+#: how many jobs, newest first, class names are completed from (a sample: completion must be quick)
+COMPLETION_SAMPLE = 1000
+CLASS_HELP = ("Job class: its full name, or a prefix of it or of its last part, in any case "
+              "(SendEmail, sendem).")
+
+
+def _completion_ops(ctx: click.Context) -> Any:
+    """Ops for the backend the command line names so far. While completing, click parses without
+    running the group's callback, so the options are read from the parsed contexts (before and
+    after the subcommand's name, and the environment)."""
+    values: dict[str, Any] = {}
+    for level in reversed([c for c in (ctx.parent, ctx) if c is not None]):
+        for _flag, name, _env, _extra, _text in GLOBAL_OPTIONS:
+            if level.params.get(name) is not None:
+                values.setdefault(name, level.params[name])
+    values.setdefault("url", os.environ.get(URL_ENV) or None)
+    values.setdefault("backend_name", os.environ.get("QADMIN_BACKEND") or None)
+    state = Context(values.get("url"), values.get("table"), values.get("namespace"),
+                    values.get("backend_name"), values.get("config_file"))
+    return state, state.ops()
+
+
+def _completions(ctx: click.Context, incomplete: str, names: Callable[[Any], Sequence[str]]) -> list[str]:
+    from qadmin.filters import fold
+
+    try:
+        state, ops = _completion_ops(ctx)
+        try:
+            found = names(ops)
+        finally:
+            state.close()
+    except Exception:  # noqa: BLE001 - a completion that cannot reach the backend offers nothing
+        return []
+    return sorted(n for n in set(found) if n and fold(n).startswith(fold(incomplete)))
+
+
+def _complete_queues(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return _completions(ctx, incomplete, lambda ops: ops.queue_names())
+
+
+def _complete_classes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Full class names and their last parts (both select the class), from the newest jobs and
+    the failed ones' error groups."""
+    from qadmin.filters import last_component
+
+    def names(ops: Any) -> list[str]:
+        jobs = ops.list_jobs(JobFilter(), limit=COMPLETION_SAMPLE, sort="-id").jobs
+        full = {j.class_name for j in jobs if j.decodable}
+        for group in ops.error_groups(JobFilter(states=frozenset({JobState.FAILED})), limit=100):
+            full.update(group.classes)
+        return sorted(full | {last_component(n) for n in full})
+
+    return _completions(ctx, incomplete, names)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -321,17 +517,14 @@ dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would c
 # --- the commands -----------------------------------------------------------------------------
 @click.group(cls=QadminGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="qadmin")
-@click.option("--url", envvar=URL_ENV, help="Backend URL (sqlite://, postgresql://, mysql+pymysql://, redis://). "
-              "Default sqlite:///qadmin.db, or the config file's default backend.")
-@click.option("--backend", "backend_name", envvar="QADMIN_BACKEND", help="A named backend from qadmin.toml.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file (default ./qadmin.toml).")
-@click.option("--table", help="SQL jobs table (default: delayed_jobs, or DJJob's jobs when that is what exists).")
-@click.option("--namespace", help="Redis key namespace (default resque).")
+@_global_options(with_env=True)
 @click.pass_context
 def main(ctx: click.Context, url: str | None, backend_name: str | None, config_file: str | None,
          table: str | None, namespace: str | None) -> None:
     """Operate job queues: delayed_job and DJJob tables in SQL, Resque queues in Redis."""
-    state = Context(url, table, namespace, backend_name, config_file)
+    from_env = frozenset(name for name in ("url", "backend_name")
+                         if ctx.get_parameter_source(name) is click.core.ParameterSource.ENVIRONMENT)
+    state = Context(url, table, namespace, backend_name, config_file, from_env)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -341,14 +534,16 @@ def init() -> None:
     """Create qadmin's tables if missing (SQL)."""
     ops = _ops()
     ops.backend.init()
-    click.echo(f"ready: {getattr(ops.backend, 'safe_url', '')} ({getattr(ops.backend, 'table_name', '')})".strip())
+    where = f"{getattr(ops.backend, 'safe_url', '')} ({getattr(ops.backend, 'table_name', '')})"
+    click.echo(_plain(f"ready: {where}".strip()))
 
 
 @main.command()
-@click.argument("class_name", metavar="CLASS")
+@click.argument("class_name", metavar="CLASS", shell_complete=_complete_classes)
 @click.argument("args", nargs=-1)
 @click.option("--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
-@click.option("--queue", "-q", default=None, help="Queue name (default: default).")
+@click.option("--queue", "-q", default=None, help="Queue name (default: default).",
+              shell_complete=_complete_queues)
 @click.option("--priority", "-p", type=click.IntRange(-MAX_COUNT - 1, MAX_COUNT), default=None,
               help="Lower runs first (default 0).")
 @click.option("--in", "delay", callback=_duration, help="Run after a delay: 30s, 15m, 2h.")
@@ -384,39 +579,50 @@ def enqueue(class_name: str, args: tuple[str, ...], kwargs_json: str | None, que
             raise UsageError(f"--at {at!r} is not an ISO 8601 time") from None
         if run_at.tzinfo is None:
             run_at = run_at.replace(tzinfo=timezone.utc)
+        try:  # an offset can move a time at either end of the calendar out of it
+            run_at = run_at.astimezone(timezone.utc)
+        except OverflowError:
+            raise UsageError(f"--at {at!r} is out of range once in UTC") from None
     client = Client(_ops().backend)
     job = client.enqueue(class_name, *values, queue=queue, priority=priority, run_at=run_at, delay=delay,
                          max_attempts=max_attempts, unique=unique, **kwargs)
     if as_json:
         _print_json(job.to_dict())
     else:
-        click.echo(f"enqueued {job.id} ({job.class_name} on {job.queue}, {job.state.value})")
+        click.echo(f"enqueued job {_plain(job.id)} ({_plain(job.class_name)} on {_plain(job.queue)}, "
+                   f"{job.state.value})")
 
 
 def _loose_json(text: str) -> Any:
     try:
-        return _strict_json(text)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
         raise UsageError(f"argument {text[:12]!r}… is nested too deeply") from None
     except ValueError:  # not JSON (NaN and Infinity included): the argument is that string
         return text
+    if _SURROGATE.search(json.dumps(value, ensure_ascii=False)):
+        raise UsageError(f"argument {_plain(text[:40])} is JSON for a lone surrogate, which is not text")
+    return value
 
 
 def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--error", help="Only failed jobs with this error (the first line of last_error).")(f)
-    f = click.option("--search", help="Case-insensitive text in the payload or decoded arguments.")(f)
+    f = click.option("--error", callback=_not_empty,
+                     help="Only failed jobs with this error (the first line of last_error).")(f)
+    f = click.option("--search", callback=_not_empty,
+                     help="Case-insensitive text in the payload or decoded arguments.")(f)
     f = click.option("--args", "args_json", help="Exact arguments as a JSON array.")(f)
-    f = click.option("--class", "class_name", help="Job class.")(f)
-    f = click.option("--queue", "-q", multiple=True, help="Queue (repeatable).")(f)
+    f = click.option("--class", "class_name", help=CLASS_HELP, shell_complete=_complete_classes)(f)
+    f = click.option("--queue", "-q", multiple=True, help="Queue (repeatable).",
+                     shell_complete=_complete_queues)(f)
     return f
 
 
 @main.command()
 @click.option("--state", "-s", multiple=True, help="pending, scheduled, locked, stale, failed, finished (repeatable).")
 @_filter_options
-@click.option("--worker", help="Only locks held by this worker (substring).")
+@click.option("--worker", callback=_not_empty, help="Only locks held by this worker (substring).")
 @click.option("--limit", "-n", type=int, default=50, show_default=True, callback=_positive)
-@click.option("--cursor", help="Continue after the page that printed this cursor.")
+@click.option("--cursor", callback=_not_empty, help="Continue after the page that printed this cursor.")
 @click.option("--sort", type=click.Choice(["id", "-id", "priority", "run_at", "-failed_at"]), default="id",
               show_default=True)
 @json_option
@@ -429,15 +635,15 @@ def jobs(state: tuple[str, ...], queue: tuple[str, ...], class_name: str | None,
     if as_json:
         _print_json([j.to_dict() for j in page.jobs])
         if page.next_cursor:
-            click.echo(f"next page: --cursor '{page.next_cursor}'", err=True)
+            click.echo(f"next page: --cursor '{_plain(page.next_cursor)}'", err=True)
         return
     console = _console()
     if not page.jobs:
-        console.print(f"No jobs match {selection.describe()}.")
+        console.print(f"No jobs match {_markup(selection.describe())}.")
         return
     _jobs_table(page.jobs, console)
     if page.next_cursor:
-        console.print(f"[dim]more: qadmin jobs … --cursor '{page.next_cursor}'[/]")
+        console.print(f"[dim]more: qadmin jobs … --cursor '{_markup(page.next_cursor)}'[/]")
 
 
 @main.command()
@@ -478,23 +684,26 @@ def show(job_id: str, as_json: bool) -> None:
     for key, value in (job.meta or {}).items():
         if key not in ("max_attempts",) and value not in (None, "", [], {}):
             table.add_row(key, _short(value, 100))
-    console.print(Panel(table, title=f"job {job.id}", expand=False))
+    console.print(Panel(table, title=f"job {_markup(job.id)}", expand=False))
     if job.undecodable:
-        console.print(f"[red]undecodable:[/] {job.undecodable}")
+        console.print(f"[red]undecodable:[/] {_markup(job.undecodable, lines=True)}")
     else:
         payload = {"args": job.args, "kwargs": job.kwargs} if job.display is None else job.display
-        console.print(Panel(Syntax(json.dumps(payload, indent=2, ensure_ascii=False, default=str), "json",
+        text = _plain(json.dumps(payload, indent=2, ensure_ascii=False, default=str), lines=True)
+        console.print(Panel(Syntax(text, "json",
                                    word_wrap=True), title="decoded payload", expand=False))
     if job.last_error:
-        console.print(Panel(Text(job.last_error.rstrip()), title="last error", border_style="red", expand=False))
+        console.print(Panel(Text(_plain(job.last_error.rstrip(), lines=True)), title="last error",
+                            border_style="red", expand=False))
     raw = job.raw
     if len(raw) > RAW_SHOWN:
         # a multi-megabyte payload would flood the terminal; --json prints all of it
         raw = raw[:RAW_SHOWN] + f"\n… {len(job.raw) - RAW_SHOWN} more characters (qadmin show {job.id} --json)"
-    console.print(Panel(Text(raw), title="raw payload", border_style="dim", expand=False))
+    console.print(Panel(Text(_plain(raw, lines=True)), title="raw payload", border_style="dim", expand=False))
     if history:
         for entry in history:
-            console.print(f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}[/] {entry.verb} by {entry.actor} via {entry.face}")
+            console.print(f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}[/] {_markup(entry.verb)} "
+                          f"by {_markup(entry.actor)} via {_markup(entry.face)}")
 
 
 def _bulk(verb: str, ids: Sequence[str], selection_args: dict[str, Any], dry_run: bool, as_json: bool,
@@ -511,8 +720,9 @@ def _bulk(verb: str, ids: Sequence[str], selection_args: dict[str, Any], dry_run
         return
     if confirm and preview.count:
         if not sys.stdin.isatty():
-            raise UsageError(f"refusing to {verb} {preview.count} job(s) without --yes (or preview with --dry-run)")
-        if not click.confirm(f"{verb.capitalize()} {preview.count} job(s)?", default=False, err=True):
+            raise UsageError(f"refusing to {verb} {_count(preview.count, 'job')} without --yes "
+                             "(or preview with --dry-run)")
+        if not click.confirm(f"{verb.capitalize()} {_count(preview.count, 'job')}?", default=False, err=True):
             click.echo("nothing changed", err=True)
             sys.exit(1)
     update, done = _progress(not as_json and preview.count > 1000, verb)
@@ -537,9 +747,9 @@ def _report_or_refuse(result: Any, as_json: bool, verb: str, selection: JobFilte
 @main.command()
 @click.argument("ids", nargs=-1)
 @click.option("--failed", is_flag=True, help="All failed jobs (narrowed by the other options).")
-@click.option("--queue", "-q", multiple=True)
-@click.option("--class", "class_name")
-@click.option("--error", help="Only jobs that failed with this error (an error group).")
+@click.option("--queue", "-q", multiple=True, shell_complete=_complete_queues)
+@click.option("--class", "class_name", help=CLASS_HELP, shell_complete=_complete_classes)
+@click.option("--error", callback=_not_empty, help="Only jobs that failed with this error (an error group).")
 @dry_run_option
 @json_option
 def retry(ids: tuple[str, ...], failed: bool, queue: tuple[str, ...], class_name: str | None, error: str | None,
@@ -552,10 +762,10 @@ def retry(ids: tuple[str, ...], failed: bool, queue: tuple[str, ...], class_name
 @main.command()
 @click.argument("ids", nargs=-1)
 @click.option("--state", "-s", multiple=True)
-@click.option("--queue", "-q", multiple=True)
-@click.option("--class", "class_name")
-@click.option("--error", help="Only failed jobs with this error.")
-@click.option("--search", help="Text in the payload.")
+@click.option("--queue", "-q", multiple=True, shell_complete=_complete_queues)
+@click.option("--class", "class_name", help=CLASS_HELP, shell_complete=_complete_classes)
+@click.option("--error", callback=_not_empty, help="Only failed jobs with this error.")
+@click.option("--search", callback=_not_empty, help="Text in the payload.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @dry_run_option
 @json_option
@@ -569,8 +779,8 @@ def delete(ids: tuple[str, ...], state: tuple[str, ...], queue: tuple[str, ...],
 
 
 @main.command()
-@click.option("--queue", "-q", required=True)
-@click.option("--class", "class_name", required=True)
+@click.option("--queue", "-q", required=True, shell_complete=_complete_queues)
+@click.option("--class", "class_name", required=True, help=CLASS_HELP, shell_complete=_complete_classes)
 @click.option("--args", "args_json", help="Exact arguments as a JSON array (compared decoded).")
 @click.option("--id", "job_ids", multiple=True, help="Only this job (repeatable).")
 @dry_run_option
@@ -597,8 +807,9 @@ def dequeue(queue: str, class_name: str, args_json: str | None, job_ids: tuple[s
 @click.argument("ids", nargs=-1)
 @click.option("--stale", is_flag=True, help="Locks of dead workers or older than the max run time.")
 @click.option("--older-than", callback=_duration, help="Locks older than this: 30m, 2h.")
-@click.option("--worker", help="Locks held by this worker (substring of the lock owner).")
-@click.option("--queue", "-q", multiple=True)
+@click.option("--worker", callback=_not_empty,
+              help="Locks held by this worker (substring of the lock owner).")
+@click.option("--queue", "-q", multiple=True, shell_complete=_complete_queues)
 @dry_run_option
 @json_option
 def unlock(ids: tuple[str, ...], stale: bool, older_than: float | None, worker: str | None,
@@ -689,15 +900,17 @@ def workers(as_json: bool) -> None:
     for c in ("WORKER", "QUEUES", "JOB", "SINCE", "HEARTBEAT", "PROCESSED", "FAILED", ""):
         table.add_column(c)
     for w in infos:
-        table.add_row(_short(w.name, 200), _short(",".join(w.queues), 200), str(w.current_job or ""), _ago(w.job_started_at, now),
+        table.add_row(_short(w.name, 200), _short(",".join(w.queues), 200),
+                      _short(str(w.current_job or ""), 200),
+                      _ago(w.job_started_at, now),
                       _ago(w.heartbeat_at, now), str(w.processed), str(w.failed),
                       "[bold magenta]stale[/]" if w.stale else "[green]alive[/]")
     console.print(table)
 
 
 @main.command()
-@click.option("--queue", "-q", multiple=True)
-@click.option("--class", "class_name")
+@click.option("--queue", "-q", multiple=True, shell_complete=_complete_queues)
+@click.option("--class", "class_name", help=CLASS_HELP, shell_complete=_complete_classes)
 @click.option("--limit", "-n", type=int, default=50, callback=_positive)
 @json_option
 def errors(queue: tuple[str, ...], class_name: str | None, limit: int, as_json: bool) -> None:
@@ -714,9 +927,15 @@ def errors(queue: tuple[str, ...], class_name: str | None, limit: int, as_json: 
     from rich.table import Table
 
     table = Table(header_style="bold")
+    # explicit widths that fit the console, texts cut with an ellipsis: left to itself, rich drops
+    # whole no-wrap columns and crops the table's edge on a narrow terminal
+    fixed = {"COUNT": max([len(str(g.count)) for g in groups] + [5]), "LAST FAILED": 11}
+    spare = max(console.width - sum(fixed.values()) - 16, 24)
+    widths = {"ERROR": spare * 50 // 100, "QUEUES": spare * 15 // 100}
+    widths.update(fixed, CLASSES=spare - widths["ERROR"] - widths["QUEUES"])
     for c in ("COUNT", "ERROR", "QUEUES", "CLASSES", "LAST FAILED"):
         table.add_column(c, justify="right" if c == "COUNT" else "left", no_wrap=True, overflow="ellipsis",
-                         min_width={"COUNT": 5, "ERROR": 30}.get(c))
+                         width=widths[c])
     now = datetime.now(timezone.utc)
     for g in groups:
         table.add_row(f"[bold red]{g.count}[/]", _short(g.error, 70), _short(",".join(g.queues), 60), _short(", ".join(g.classes), 40),
@@ -745,26 +964,27 @@ def audit(limit: int, job_id: str | None, as_json: bool) -> None:
     for c in ("WHEN", "WHO", "FACE", "VERB", "FILTER", "MATCHED", "CHANGED", "SKIPPED"):
         table.add_column(c)
     for e in entries:
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", _short(e.actor, 60), e.face, e.verb,
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", _short(e.actor, 60), _short(e.face, 20),
+                      _short(e.verb, 20),
                       _short(" ".join(f"{k}={v}" for k, v in e.selection.items()), 40),
                       str(e.matched), str(e.changed), str(e.skipped))
     console.print(table)
 
 
 @main.command()
-@click.argument("queue")
+@click.argument("queue", shell_complete=_complete_queues)
 def pause(queue: str) -> None:
     """Pause a queue: qadmin workers skip it until it is resumed."""
     changed = _ops().pause(queue)
-    click.echo(f"paused {queue}" if changed else f"{queue} was already paused")
+    click.echo(f"paused {_plain(queue)}" if changed else f"{_plain(queue)} was already paused")
 
 
 @main.command()
-@click.argument("queue")
+@click.argument("queue", shell_complete=_complete_queues)
 def resume(queue: str) -> None:
     """Resume a paused queue."""
     changed = _ops().resume(queue)
-    click.echo(f"resumed {queue}" if changed else f"{queue} was not paused")
+    click.echo(f"resumed {_plain(queue)}" if changed else f"{_plain(queue)} was not paused")
 
 
 def _worker_imports(given: Sequence[str]) -> tuple[str, ...]:

@@ -8,10 +8,7 @@ from typing import Any, Iterable, Sequence
 from qadmin import events, registry
 from qadmin.backends.base import Backend, BackendOptions, open_backend
 from qadmin.errors import UsageError
-from qadmin.job import Job, JobId, NewJob, utcnow
-
-
-_NO_DEFAULTS: dict[str, Any] = {}
+from qadmin.job import Job, JobId, JobState, NewJob, utcnow
 
 #: a NewJob with every field given, filled in at once: the frozen dataclass's __init__ sets
 #: its eight fields one `object.__setattr__` at a time, which costs more than the rest of
@@ -46,6 +43,12 @@ class Client:
         for new in news:
             events.emit("before_enqueue", new)
         ids = self.backend.enqueue_many(news)
+        if events.listening("after_enqueue"):
+            # the job as stored, built from what was sent rather than read back: a bulk enqueue
+            # stays one round trip per batch
+            now = utcnow()
+            for new, job_id in zip(news, ids):
+                events.emit("after_enqueue", _stored(new, job_id, now))
         return ids
 
     @staticmethod
@@ -62,8 +65,7 @@ class Client:
             run_at = utcnow() + timedelta(seconds=seconds)
         if max_attempts is not None and max_attempts < 1:
             raise UsageError("max_attempts must be at least 1")
-        # a job named by a string has no defaults: not looked up (enqueue_many builds thousands)
-        defaults = _NO_DEFAULTS if job.__class__ is str else registry.defaults_of(job)
+        defaults = registry.defaults_of(job)
         new = _new_job(NewJob)
         new.__dict__.update(
             class_name=registry.name_of(job),
@@ -85,6 +87,15 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stored(new: NewJob, job_id: JobId, now: datetime) -> Job:
+    scheduled = new.run_at is not None and new.run_at > now
+    return Job(id=job_id, queue=new.queue, class_name=new.class_name, args=list(new.args),
+               kwargs=dict(new.kwargs), state=JobState.SCHEDULED if scheduled else JobState.PENDING,
+               priority=new.priority,
+               run_at=new.run_at, created_at=now, max_attempts=new.max_attempts,
+               meta={"unique": new.unique} if new.unique is not None else {})
 
 
 def connect(url: str = "sqlite:///qadmin.db", *, table: str | None = None, namespace: str = "resque",

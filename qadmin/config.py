@@ -32,6 +32,9 @@ from typing import Any
 from qadmin.errors import ConfigError
 
 DEFAULT_URL = "sqlite:///qadmin.db"
+#: the longest duration qadmin takes (100 years): any longer one moves a time past what a
+#: datetime holds (`--in`, `--older-than`) or what a thread can wait (`--sleep`)
+MAX_DURATION = 36525 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,15 @@ def load_config(explicit: str | None = None) -> Config:
 
 
 def parse_duration(text: str | float | int) -> float:
-    """Seconds from `90`, `90s`, `15m`, `4h`, `2d`, `1h30m`; ConfigError on anything else."""
+    """Seconds from `90`, `90s`, `15m`, `4h`, `2d`, `1h30m`, at most `MAX_DURATION`; ConfigError on
+    anything else."""
+    seconds = _parse_duration(text)
+    if seconds > MAX_DURATION:
+        raise ConfigError(f"duration {text!r} is too long: at most 36525d (100 years)")
+    return seconds
+
+
+def _parse_duration(text: str | float | int) -> float:
     if isinstance(text, (int, float)):
         if not math.isfinite(text):
             raise ConfigError(f"invalid duration {text!r}: not a finite number")

@@ -30,6 +30,11 @@ def off(name: str, listener: Callable[..., Any]) -> None:
         _listeners[name].remove(listener)
 
 
+def listening(name: str) -> bool:
+    """Whether `emit(name, ...)` would call anyone (so a bulk caller can skip building arguments)."""
+    return bool(_listeners[name])
+
+
 def emit(name: str, *args: Any) -> None:
     for listener in list(_listeners[name]):
         try:

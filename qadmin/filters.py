@@ -1,13 +1,26 @@
-"""`JobFilter`: the one way every verb selects jobs, in every face and backend.
+r"""`JobFilter`: the one way every verb selects jobs, in every face and backend.
 
 A filter is parsed from strings (CLI options, web query strings) with `from_params` and written
 back with `to_params`; `matches(job)` is the exact predicate, which backends apply after
 whatever they can push down into SQL or Redis.
+
+The class filter (`class_matches`) takes the names the faces show: a job of class
+`qadmin.examples.SendEmail` is found by
+
+* its full name, exactly: `qadmin.examples.SendEmail`;
+* a prefix of the full name, in any ASCII case: `qadmin.ex`, `QADMIN.EXAMPLES.SENDEMAIL`;
+* a prefix of its last component, in any ASCII case: `SendEmail`, `sendemail`, `sendem`. The
+  last component is what follows the last `.`, `:` (Ruby's `::`, Python's `module:func`) or `\`
+  (PHP namespaces): `Billing::Charge` -> `Charge`, `App\Jobs\Send` -> `Send`.
+
+An empty filter finds only jobs whose class is empty. Case is folded for ASCII letters only, as
+SQLite's `lower()` does, so what SQL pushes down never drops a job the rule keeps.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
@@ -56,7 +69,34 @@ def parse_args_json(text: str) -> list[Any]:
         raise UsageError(f"--args is not valid JSON: {reason}") from None
     if not isinstance(value, list):
         raise UsageError("--args must be a JSON array, e.g. '[1, \"x\"]'")
+    if re.search("[\ud800-\udfff]", json.dumps(value, ensure_ascii=False)):
+        # valid JSON, but no stored job's arguments hold one, and it cannot be printed back
+        raise UsageError("--args is not valid JSON text: a \\u escape names a lone surrogate")
     return value
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_LAST_COMPONENT = re.compile(r"[^.:\\]*\Z")
+
+
+def fold(text: str) -> str:
+    """ASCII letters in lower case, everything else as it is (the class filter's case folding)."""
+    return text.translate(_ASCII_LOWER)
+
+
+def last_component(class_name: str) -> str:
+    """`a.b.C`, `A::B::C`, `a.b:C` and `A\\B\\C` all end in `C`."""
+    return _LAST_COMPONENT.search(class_name).group()  # type: ignore[union-attr]
+
+
+def class_matches(wanted: str, class_name: str) -> bool:
+    """Whether a class filter selects a job class (the rule is in the module docstring)."""
+    if wanted == class_name:
+        return True
+    if not wanted:
+        return False
+    needle = fold(wanted)
+    return fold(class_name).startswith(needle) or fold(last_component(class_name)).startswith(needle)
 
 
 @dataclass(frozen=True)
@@ -65,6 +105,8 @@ class JobFilter:
 
     states: frozenset[JobState] = frozenset()
     queues: tuple[str, ...] = ()
+    #: the full name, or an ASCII-case-insensitive prefix of it or of its last component
+    #: (`class_matches`)
     class_name: str | None = None
     #: exact positional arguments (compared after decoding, so escapes do not matter)
     args: tuple[Any, ...] | None = None
@@ -81,6 +123,11 @@ class JobFilter:
     undecodable: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # a queue named twice (`--queue a --queue a`) is one queue: no backend counts it twice
+        if len(set(self.queues)) != len(self.queues):
+            object.__setattr__(self, "queues", tuple(dict.fromkeys(self.queues)))
+
     def with_states(self, *states: JobState) -> JobFilter:
         return replace(self, states=frozenset(states))
 
@@ -95,7 +142,7 @@ class JobFilter:
             return False
         if self.queues and (job.queue or "") not in self.queues:
             return False
-        if self.class_name is not None and job.class_name != self.class_name:
+        if self.class_name is not None and not class_matches(self.class_name, job.class_name):
             return False
         if self.args is not None and list(job.args) != list(self.args):
             return False

@@ -64,6 +64,10 @@ def name_of(target: Any) -> str:
 
 
 def defaults_of(target: Any) -> dict[str, Any]:
+    """The queue, priority and max_attempts a job was registered with; a name finds its
+    registration (a job enqueued by name goes where `@job(name, queue=...)` said)."""
+    if isinstance(target, str):
+        target = _registry.get(target)
     return dict(getattr(target, "__qadmin_defaults__", {}) or {})
 
 

@@ -153,7 +153,7 @@ def test_retry_failed_of_one_queue_prints_how_many(cli: Cli, filled: dict) -> No
     result = cli("retry", "--failed", "--queue", "email")
     assert result.exit_code == 0 and "No jobs matched" in result.stdout
     result = cli("retry", "--failed", "--queue", "billing", "--dry-run")
-    assert result.exit_code == 0 and "1 job(s) would be retried" in result.stdout
+    assert result.exit_code == 0 and "Dry run: 1 job would be retried." in result.stdout
     out = cli.json("retry", "--failed", "--queue", "billing")
     assert out == {"verb": "retry", "matched": 1, "changed": 1, "skipped": 0, "dry_run": False}
     assert cli.json("show", str(filled["failed"]))["state"] == "pending"

@@ -48,7 +48,7 @@ def test_demo_stats_retry_and_burst_as_the_readme_says(sqlite_url: str, tmp_path
     retry = qadmin(sqlite_url, "retry", "--failed", "--queue", "email", cwd=tmp_path)
     assert retry.returncode == 0, retry.stderr
     n = failed_before["email"]
-    assert f"Retried {n} of {n} matched job(s)." in retry.stdout
+    assert f"Retried {n} of {n} matched job{'' if n == 1 else 's'}." in retry.stdout
     after = json.loads(qadmin(sqlite_url, "stats", "--json", cwd=tmp_path).stdout)["queues"]
     assert after["email"]["failed"] == 0
     assert {q: c["failed"] for q, c in after.items() if q != "email"} == {

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qadmin.errors import UsageError
-from qadmin.filters import JobFilter, parse_args_json, parse_states
+from qadmin.filters import JobFilter, class_matches, parse_args_json, parse_states
 from qadmin.job import Job, JobState, utcnow
 
 # --- strategies -------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ def test_matches_is_the_exact_predicate() -> None:
     assert JobFilter(states=frozenset({JobState.FAILED}), queues=("email",), class_name="SendEmail",
                      args=("a@x", 2), ids=("7",), error="ValueError: bad").matches(job)
     assert not JobFilter(args=("a@x",)).matches(job)
-    assert not JobFilter(class_name="Send").matches(job)
+    assert not JobFilter(class_name="Email").matches(job)  # a prefix, not any substring
     assert JobFilter(search="A@X").matches(job)
     assert not JobFilter(search="zzz").matches(job)
     assert not JobFilter(undecodable=True).matches(job)
@@ -149,3 +149,64 @@ def test_to_params_is_json_safe_and_readable() -> None:
     assert f.to_params() == {"state": "stale", "args": '["é"]'}
     assert json.loads(f.to_params()["args"]) == ["é"]
     assert f.describe() == 'state=stale args=["é"]'
+
+
+# --- the class filter -------------------------------------------------------------------------
+CLASS_CASES = [
+    # (filter, class, selected)
+    ("qadmin.examples.SendEmail", "qadmin.examples.SendEmail", True),   # the full name
+    ("SendEmail", "qadmin.examples.SendEmail", True),                   # the last part
+    ("sendemail", "qadmin.examples.SendEmail", True),                   # in any case
+    ("sendem", "qadmin.examples.SendEmail", True),                      # a prefix of the last part
+    ("QADMIN.EX", "qadmin.examples.SendEmail", True),                   # a prefix of the full name
+    ("SendEmail", "qadmin.examples.SendEmailLater", True),              # prefixes are prefixes
+    ("Email", "qadmin.examples.SendEmail", False),                      # not any substring
+    ("examples.SendEmail", "qadmin.examples.SendEmail", False),         # nor a trailing part
+    ("SendEmail", "qadmin.examples.SendEmailer.x", False),              # the last part is x
+    ("charge", "Billing::Charge", True),                                # Ruby
+    ("Billing::", "Billing::Charge", True),
+    ("send", "myapp.jobs:send_mail", True),                             # module:function
+    ("SEND", "App\\Jobs\\SendMail", True),                               # PHP namespaces
+    ("", "", True),                                                     # empty finds only empty
+    ("", "X", False),
+    ("é", "É", False),                                                  # ASCII case only
+    ("É", "É", True),
+    ("(undecodable)", "(undecodable)", True),
+]
+
+
+@pytest.mark.parametrize("wanted, class_name, selected", CLASS_CASES)
+def test_the_class_filter_rule(wanted: str, class_name: str, selected: bool) -> None:
+    assert class_matches(wanted, class_name) is selected
+    assert JobFilter(class_name=wanted).matches(_job(class_name=class_name)) is selected
+
+
+def test_the_class_filter_rule_is_documented_where_users_read_it() -> None:
+    from pathlib import Path
+
+    import qadmin.filters
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for text in (qadmin.filters.__doc__ or "", readme):
+        assert "last component" in text and "prefix" in text
+
+
+def test_a_queue_named_twice_is_one_queue() -> None:
+    """Redis counted the jobs of `--queue email --queue email` twice (found by the property test)."""
+    assert JobFilter(queues=("email", "billing", "email")).queues == ("email", "billing")
+    assert JobFilter.from_params({"queue": ["a", "a,b"]}).queues == ("a", "b")
+
+
+def test_a_queue_named_twice_counts_once_on_every_backend(any_url: str) -> None:
+    from qadmin.backends.base import open_backend
+    from qadmin.job import NewJob
+
+    backend = open_backend(any_url)
+    try:
+        backend.init()
+        for n in range(3):
+            backend.enqueue(NewJob("qadmin.examples.noop", [n], queue="email"))
+        twice = JobFilter(queues=("email", "email"))
+        assert backend.count(twice, utcnow()) == len(backend.find(twice, utcnow(), limit=10).jobs) == 3
+    finally:
+        backend.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from qadmin.backends._redis_json import TOKEN_LEN, dumps, parse_time, token, value_span
+from qadmin.backends._redis_json import TOKEN_LEN, parse_time, token, value_span
 from qadmin.backends._redis_records import (
     Rec,
     delayed_rec,
@@ -31,7 +31,7 @@ from qadmin.backends._redis_records import (
 from qadmin.backends.owners import HOSTNAME, owner_dead, pid_alive
 from qadmin.codecs import UNDECODABLE
 from qadmin.errors import UsageError
-from qadmin.filters import JobFilter
+from qadmin.filters import JobFilter, class_matches, fold
 from qadmin.job import JobState
 
 if TYPE_CHECKING:
@@ -134,15 +134,18 @@ def class_prefilter(selection: JobFilter) -> Callable[[bytes], bool] | None:
     """A byte test that rejects stored entries which cannot hold a job of the filter's class.
 
     A payload's class is the JSON string of its `class` member (every codec of this backend): in
-    an entry with no backslash at all no string is escaped, so that class's JSON text is in the
-    bytes verbatim. An entry with a backslash (or no filter on the class) is always read, and so
-    is every entry when the filter asks for the undecodable ones' name, which no payload holds."""
-    if selection.class_name is None or selection.class_name == UNDECODABLE:
+    an entry with no backslash at all no string is escaped, so that class's text is in the bytes
+    verbatim, and every class the filter selects (`class_matches`: the name, or an ASCII-case-
+    insensitive prefix of it or of its last part) holds the filter's text in ASCII lower case.
+    An entry with a backslash (or no filter on the class) is always read, and so is every entry
+    when the filter selects the undecodable ones' name, which no payload holds."""
+    if selection.class_name is None or class_matches(selection.class_name, UNDECODABLE):
         return None
-    needle = dumps(selection.class_name).encode("utf-8")
+    # a lone surrogate (never in UTF-8 text) passes through to bytes no entry without a backslash holds
+    needle = fold(selection.class_name).encode("utf-8", "surrogatepass")
 
     def maybe(raw: bytes) -> bool:
-        return needle in raw or b"\\" in raw
+        return b"\\" in raw or needle in raw.lower()
 
     return maybe
 
@@ -474,6 +477,11 @@ def encode_cursor(sort: str, pos: list[Any]) -> str:
     return json.dumps([sort, *pos], separators=(",", ":"))
 
 
+def _position(value: Any) -> bool:
+    """An index or score Redis takes (a 64-bit integer; JSON's true is no position)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
 def decode_cursor(cursor: str, sort: str) -> tuple[str, str, Any]:
     try:
         value = json.loads(cursor)
@@ -482,9 +490,9 @@ def decode_cursor(cursor: str, sort: str) -> tuple[str, str, Any]:
             raise ValueError("bad shape")
         pos = value[3]
         if value[1] == "D":
-            if not (isinstance(pos, list) and len(pos) == 2 and all(isinstance(x, int) for x in pos)):
+            if not (isinstance(pos, list) and len(pos) == 2 and all(_position(x) for x in pos)):
                 raise ValueError("bad position")
-        elif not isinstance(pos, int):
+        elif not _position(pos):
             raise ValueError("bad position")
         return value[1], value[2], pos
     except (ValueError, TypeError):

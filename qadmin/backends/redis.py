@@ -115,8 +115,9 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
             with self._wrap():
                 return script(keys=keys, args=args, client=self.client)
         try:
-            self._drain_locked()  # the reply of a call sent before answers first
-            conn = self._own_conn()
+            with self._wrap():  # connecting is the first thing to fail on a server that is down
+                self._drain_locked()  # the reply of a call sent before answers first
+                conn = self._own_conn()
             call = [command(["EVALSHA", script.sha, len(keys), *keys, *args])]
             with self._wrap():
                 try:

@@ -35,7 +35,7 @@ from qadmin.backends._sql_tables import (
 from qadmin.backends.base import SORTS, BackendOptions, ErrorGroup, Page, Stats
 from qadmin.codecs import UNDECODABLE, decode_payload
 from qadmin.errors import BackendUnavailable, JobNotFound, MissingTable, QadminError, UsageError
-from qadmin.filters import JobFilter
+from qadmin.filters import JobFilter, class_matches
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo
 
 #: ids per statement in bulk verbs on databases with RETURNING (one bound parameter per id:
@@ -357,8 +357,8 @@ class SqlBackend(SqlEngine):
             post = True
             for token in _tokens(selection.search):
                 clauses.append(dialect.contains(self.engine, t.c.handler, token, ignore_case=True))
-        for token in tokens[:8]:
-            clauses.append(dialect.contains(self.engine, t.c.handler, token))
+        for token, any_case in tokens[:8]:
+            clauses.append(dialect.contains(self.engine, t.c.handler, token, ignore_case=any_case))
         if selection.undecodable:
             post = True
         return clauses, post, dead
@@ -463,8 +463,9 @@ class SqlBackend(SqlEngine):
         if selection.class_name is not None:
             # the class recorded at completion; rows without one are decoded
             post = True
-            clauses.append(sa.or_(f.c.class_name == selection.class_name, f.c.class_name.is_(None),
-                                  f.c.class_name == ""))
+            words = [dialect.contains(self.engine, f.c.class_name, token, ignore_case=True)
+                     for token in _tokens(selection.class_name)]
+            clauses.append(sa.or_(sa.and_(sa.true(), *words), f.c.class_name.is_(None), f.c.class_name == ""))
         if selection.args is not None:
             post = True
         if selection.search:
@@ -472,8 +473,8 @@ class SqlBackend(SqlEngine):
             for token in _tokens(selection.search):
                 clauses.append(sa.or_(dialect.contains(self.engine, f.c.handler, token, ignore_case=True),
                                       dialect.contains(self.engine, f.c.class_name, token, ignore_case=True)))
-        for token in tokens[:8]:
-            clauses.append(dialect.contains(self.engine, f.c.handler, token))
+        for token, any_case in tokens[:8]:
+            clauses.append(dialect.contains(self.engine, f.c.handler, token, ignore_case=any_case))
         if selection.undecodable:
             post = True
         return clauses, post
@@ -920,16 +921,19 @@ def _tokens(text: str) -> list[str]:
     return [tok for tok in re.findall(r"[A-Za-z0-9]{2,}", text)][:8]
 
 
-def _payload_tokens(selection: JobFilter) -> list[str]:
-    """Words every payload of the selection's class and arguments contains, most telling first:
-    the scan stops testing a row at its first missing word, and arguments and the last part of
-    a class name (`app.jobs.Newsletter`: Newsletter, jobs, app) tell jobs apart best."""
-    tokens: list[str] = []
+def _payload_tokens(selection: JobFilter) -> list[tuple[str, bool]]:
+    """Words every payload of the selection's class and arguments contains, most telling first,
+    each with whether to look for it in any case: the scan stops testing a row at its first
+    missing word, and arguments and the last part of a class name (`app.jobs.Newsletter`:
+    Newsletter, jobs, app) tell jobs apart best. The class filter folds ASCII case
+    (`class_matches`): its words are looked for in any case."""
+    tokens: list[tuple[str, bool]] = []
     for arg in selection.args or ():
         if isinstance(arg, (str, int)) and not isinstance(arg, bool):
-            tokens += _tokens(str(arg))
-    if selection.class_name is not None and selection.class_name != UNDECODABLE:  # no payload holds that name
-        tokens += _tokens(selection.class_name)[::-1]
+            tokens += [(token, False) for token in _tokens(str(arg))]
+    # the undecodable jobs' name is in no payload
+    if selection.class_name is not None and not class_matches(selection.class_name, UNDECODABLE):
+        tokens += [(token, True) for token in _tokens(selection.class_name)[::-1]]
     return tokens[:8]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import string
 from typing import Any
 
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from qadmin.backends._redis_json import members, with_members, without
 from qadmin.backends.base import open_backend
 from qadmin.codecs import json_codec
-from qadmin.config import parse_duration
+from qadmin.config import MAX_DURATION, parse_duration
 from qadmin.errors import ConfigError
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, utcnow
@@ -141,14 +142,27 @@ UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 @given(st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(list(UNITS))), min_size=1, max_size=4))
 def test_durations_in_units_add_up(parts: list[tuple[int, str]]) -> None:
     spelled = "".join(f"{n}{unit}" for n, unit in parts)
-    assert parse_duration(spelled) == pytest.approx(sum(n * UNITS[u] for n, u in parts))
+    total = sum(n * UNITS[u] for n, u in parts)
+    if total > MAX_DURATION:
+        with pytest.raises(ConfigError, match="too long"):
+            parse_duration(spelled)
+        return
+    assert parse_duration(spelled) == pytest.approx(total)
 
 
 @SETTINGS
-@given(st.floats(min_value=0, allow_nan=False, allow_infinity=False))
+@given(st.floats(min_value=0, max_value=MAX_DURATION, allow_nan=False, allow_infinity=False))
 def test_a_plain_number_of_seconds_reads_back(seconds: float) -> None:
     assert parse_duration(repr(seconds)) == seconds
     assert parse_duration(seconds) == seconds
+
+
+@SETTINGS
+@given(st.floats(min_value=MAX_DURATION, exclude_min=True, allow_nan=False, allow_infinity=False))
+def test_a_duration_past_a_hundred_years_is_a_config_error(seconds: float) -> None:
+    for spelled in (seconds, repr(seconds)):
+        with pytest.raises(ConfigError, match="too long"):
+            parse_duration(spelled)
 
 
 @SETTINGS
@@ -165,7 +179,7 @@ def test_any_text_is_a_finite_duration_or_a_config_error(spelled: str) -> None:
     except ConfigError as exc:
         assert str(exc)
         return
-    assert math.isfinite(seconds) and seconds >= 0
+    assert math.isfinite(seconds) and 0 <= seconds <= MAX_DURATION
 
 
 # --- JobFilter against the backends ----------------------------------------------------------
@@ -206,6 +220,16 @@ class Demo:
         return f"<demo data on {self.backend.kind}: {len(self.live)} live, {len(self.finished)} finished>"
 
 
+def short_class_names(jobs: list[Any]) -> st.SearchStrategy[str]:
+    """What an operator types for a class: its last part or a prefix of it or of the full name,
+    in any case (the rule of `class_matches`)."""
+    names = sorted({j.class_name for j in jobs if j.class_name})
+    last = [re.split(r"[.:\\]", n)[-1] for n in names]
+    cases = st.sampled_from([str, str.lower, str.upper])
+    return st.tuples(st.sampled_from(names + last), st.integers(1, 40), cases).map(
+        lambda t: t[2](t[0][: t[1]]))
+
+
 @st.composite
 def filters_over(draw: st.DrawFn, jobs: list[Any]) -> JobFilter:
     """Filters built from what the data holds (so that they match something), and from noise."""
@@ -229,7 +253,7 @@ def filters_over(draw: st.DrawFn, jobs: list[Any]) -> JobFilter:
         queues=tuple(
             draw(st.lists(st.sampled_from(sorted({j.queue or "" for j in jobs}) + ["nowhere"]), max_size=2))
         ),
-        class_name=pick(sorted({j.class_name for j in jobs}), st.just("Nope")),
+        class_name=pick(sorted({j.class_name for j in jobs}), st.just("Nope") | short_class_names(jobs)),
         args=pick([tuple(j.args) for j in jobs], st.just((1,))),
         search=draw(st.none() | snippet | st.sampled_from(["%", "_", "\\", "50%", "off_", "EXAMPLE", "é"])),
         ids=tuple(ids) + tuple(draw(st.lists(st.sampled_from([999_999, "email:000000000000"]), max_size=1))),
