@@ -21,6 +21,7 @@ from qadmin import __version__
 from qadmin.errors import ConfigError, QadminError, UsageError
 from qadmin.filters import JobFilter, parse_args_json, parse_states
 from qadmin.job import Job, JobState
+from qadmin.text import plural, visible, visible_json
 
 #: environment variable for --url
 URL_ENV = "QADMIN_URL"
@@ -230,7 +231,7 @@ def _print_json(value: Any) -> None:
     overrides, lone surrogates), written as `\\u` escapes: the same JSON value, nothing a terminal
     acts on. (json.dumps escapes the C0 controls itself.)"""
     text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
-    click.echo(_UNPRINTABLE_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+    click.echo(visible_json(text))
 
 
 def _ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -259,22 +260,14 @@ def _state_text(job: Job) -> str:
 #: what must not reach a terminal as it is: C0 and C1 controls (ESC starts the sequences that clear
 #: the screen, set the window title or colours), DEL, bidirectional overrides, line separators, and
 #: lone surrogates (bytes that were not UTF-8, which no terminal encoding can print)
-_UNPRINTABLE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
-_UNPRINTABLE_LINE = re.compile(f"[{_UNPRINTABLE}\n\t]")
-_UNPRINTABLE_TEXT = re.compile(f"[{_UNPRINTABLE}]")
-
-
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _plain(value: Any, lines: bool = False) -> str:
     """Job data (or anything else read from a backend or typed by a user) as text that is safe
-    on a terminal: each unprintable character written as its Python escape (`\\x1b`, `\\u202e`).
-    With `lines`, newlines and tabs stay (a traceback, a raw payload). Every place the CLI prints
-    such text goes through here (`_short` for rich tables); `--json` prints exact JSON instead."""
-    text = value if isinstance(value, str) else str(value)
-    pattern = _UNPRINTABLE_TEXT if lines else _UNPRINTABLE_LINE
-    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    on a terminal (`qadmin.text.visible`). Every place the CLI prints such text goes through
+    here (`_short` for rich tables); `--json` prints exact JSON instead."""
+    return visible(value, lines)
 
 
 def _markup(value: Any, lines: bool = False) -> str:
@@ -319,20 +312,15 @@ def _report(result: Any, as_json: bool, what: str) -> None:
         console.print(f"No jobs matched: nothing to {what}.")
         return
     if result.dry_run:
-        console.print(f"[bold]Dry run:[/] {_count(result.matched, 'job')} would be {_past(what)}.")
+        console.print(f"[bold]Dry run:[/] {plural(result.matched, 'job')} would be {_past(what)}.")
         _jobs_table(result.sample, console, title=f"sample of {len(result.sample)}")
     else:
         console.print(f"{_past(what).capitalize()} [bold]{result.changed}[/] of "
-                      f"{_count(result.matched, 'matched job')}.")
+                      f"{plural(result.matched, 'matched job')}.")
     for job_id, reason in result.skipped[:20]:
         console.print(f"  [yellow]skipped[/] {_markup(job_id)}: {_markup(reason)}")
     if len(result.skipped) > 20:
         console.print(f"  … and {len(result.skipped) - 20} more skipped")
-
-
-def _count(n: int, noun: str) -> str:
-    """`1 job`, `2 jobs`, `0 jobs`."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _past(verb: str) -> str:
@@ -720,9 +708,9 @@ def _bulk(verb: str, ids: Sequence[str], selection_args: dict[str, Any], dry_run
         return
     if confirm and preview.count:
         if not sys.stdin.isatty():
-            raise UsageError(f"refusing to {verb} {_count(preview.count, 'job')} without --yes "
+            raise UsageError(f"refusing to {verb} {plural(preview.count, 'job')} without --yes "
                              "(or preview with --dry-run)")
-        if not click.confirm(f"{verb.capitalize()} {_count(preview.count, 'job')}?", default=False, err=True):
+        if not click.confirm(f"{verb.capitalize()} {plural(preview.count, 'job')}?", default=False, err=True):
             click.echo("nothing changed", err=True)
             sys.exit(1)
     update, done = _progress(not as_json and preview.count > 1000, verb)

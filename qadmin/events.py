@@ -39,5 +39,5 @@ def emit(name: str, *args: Any) -> None:
     for listener in list(_listeners[name]):
         try:
             listener(*args)
-        except Exception:  # noqa: BLE001 - a listener must not break enqueue or a worker
+        except (Exception, SystemExit):  # noqa: BLE001 - a listener must not break enqueue or stop a worker
             log.exception("listener %r for %s failed", listener, name)

@@ -27,6 +27,7 @@ from qadmin.backends.base import Backend
 from qadmin.errors import BackendUnavailable, JobClassNotFound, QadminError
 from qadmin.job import (DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RUN_TIME, Job, WorkerInfo, backoff_seconds,
                         utcnow)
+from qadmin.text import plural, visible
 
 log = logging.getLogger("qadmin.worker")
 
@@ -227,8 +228,8 @@ class Worker:
         if shown == self._paused_seen:
             return
         if shown:
-            log.warning("paused queue(s) not served until resumed (`qadmin resume QUEUE`): %s",
-                        ", ".join(q if q else "''" for q in shown))
+            log.warning("paused %s not served until resumed (`qadmin resume QUEUE`): %s",
+                        "queue" if len(shown) == 1 else "queues", ", ".join(visible(q) if q else "''" for q in shown))
         else:
             log.info("no served queue is paused any more")
         self._paused_seen = shown
@@ -249,7 +250,7 @@ class Worker:
         key = f"{job.class_name}"
         if key not in self._reported_blocked:
             self._reported_blocked.add(key)
-            log.warning("leaving job %s in place: %s", job.id, reason)
+            log.warning("leaving job %s in place: %s", visible(job.id), visible(reason))
 
     def run_once(self) -> bool:
         """Claim and run at most one job. True if a job was run."""
@@ -275,11 +276,11 @@ class Worker:
             try:
                 renewed = self.backend.refresh_lock(job, self.name, self.clock())  # type: ignore[attr-defined]
             except QadminError as exc:
-                log.warning("could not renew the lock of prefetched job %s (%s); leaving it", job.id, exc)
+                log.warning("could not renew the lock of prefetched job %s (%s); leaving it", visible(job.id), exc)
                 continue
             if renewed:
                 return job
-            log.warning("prefetched job %s is no longer locked by this worker; leaving it", job.id)
+            log.warning("prefetched job %s is no longer locked by this worker; leaving it", visible(job.id))
         now = self.clock()
         claim_kwargs = self._claim_kwargs()
         claim_many = getattr(self.backend, "claim_many", None)
@@ -322,13 +323,14 @@ class Worker:
         if error is None:
             self._complete(job, runtime)
             self.processed += 1
-            log.debug("Job %s (id=%s) COMPLETED after %.4fs", job.class_name, job.id, runtime)
+            if log.isEnabledFor(logging.DEBUG):  # the hot path: no escaping for a line nobody reads
+                log.debug("Job %s (id=%s) COMPLETED after %.4fs", visible(job.class_name), visible(job.id), runtime)
             return
         self.processed += 1
         if not self._still_held(job):
             log.warning("Job %s (id=%s) failed (%s), but this worker no longer holds its lock (unlocked, or taken by "
                         "another worker after its max run time): its outcome is left to the lock's holder",
-                        job.class_name, job.id, error.split("\n", 1)[0])
+                        visible(job.class_name), visible(job.id), visible(error.split("\n", 1)[0]))
             return
         self.failed += 1
         attempts = job.attempts + 1
@@ -337,13 +339,14 @@ class Worker:
         retry_at = None if attempts >= max_attempts else now + timedelta(seconds=backoff_seconds(attempts))
         self._finish(lambda: self.backend.fail(job, self.name, now, error, retry_at))
         if retry_at is None:
-            log.info("Job %s (id=%s) FAILED permanently after %d attempts: %s", job.class_name, job.id, attempts,
-                     error.split("\n", 1)[0])
+            log.info("Job %s (id=%s) FAILED permanently after %s: %s", visible(job.class_name), visible(job.id),
+                     plural(attempts, "attempt"), visible(error.split("\n", 1)[0]))
             self._hook(job, "failure")
             events.emit("on_failure", job, error)
         else:
-            log.info("Job %s (id=%s) FAILED (%d prior attempts) with %s", job.class_name, job.id, attempts,
-                     error.split("\n", 1)[0])
+            log.info("Job %s (id=%s) FAILED (%s so far; retried at %s) with %s", visible(job.class_name),
+                     visible(job.id), plural(attempts, "attempt"), retry_at.isoformat(timespec="seconds"),
+                     visible(error.split("\n", 1)[0]))
 
     def _still_held(self, job: Job) -> bool:
         """Whether this worker still holds the job's lock (renewing it): a failure is logged and
@@ -516,7 +519,7 @@ class Worker:
         except BaseException as exc:  # noqa: BLE001 - a failing hook is logged, the job's outcome stands
             if _is_interrupt(exc):
                 raise
-            log.error("%s hook of %s failed: %s", name, job.class_name, format_error(exc))
+            log.error("%s hook of %s failed: %s", name, visible(job.class_name), visible(format_error(exc), lines=True))
 
     # --- housekeeping -------------------------------------------------------------------------
     def _should_recycle(self) -> bool:

@@ -227,6 +227,43 @@ def test_a_failing_hook_or_listener_does_not_change_the_outcome(backend: Backend
     assert get(backend, job, clock).state is JobState.FINISHED
 
 
+def test_a_listener_that_exits_does_not_stop_the_worker(backend: Backend, clock: Clock) -> None:
+    def exiting_listener(job: Job, error: str) -> None:
+        raise SystemExit(3)
+
+    events.on("on_failure", exiting_listener)
+    try:
+        job = Client(backend).enqueue(register(failing_job), max_attempts=1)
+        after = Client(backend).enqueue(register(quiet_job))
+        w = worker(backend, clock)
+        assert w.run_once() is True
+        assert w.run_once() is True
+    finally:
+        events.off("on_failure", exiting_listener)
+    assert get(backend, job, clock).state is JobState.FAILED
+    assert get(backend, after, clock).state is JobState.FINISHED
+
+
+def test_the_worker_log_shows_job_data_escaped(backend: Backend, clock: Clock, caplog) -> None:
+    name = "evil\x1b]0;title\x07\x1b[2J"
+    registry.register(name, failing_job)
+    Client(backend).enqueue(name, max_attempts=1)
+    with caplog.at_level("INFO", logger="qadmin.worker"):
+        assert worker(backend, clock).run_once() is True
+    text = caplog.text
+    assert "FAILED permanently after 1 attempt:" in text
+    assert "\x1b" not in text and "\x07" not in text
+    assert "evil\\x1b]0;title\\x07\\x1b[2J" in text
+
+
+def failing_job() -> None:
+    raise ValueError("fails")
+
+
+def quiet_job() -> None:
+    pass
+
+
 # --- what a worker must not take --------------------------------------------------------------
 def test_a_job_of_an_unknown_class_is_never_locked(backend: Backend, clock: Clock) -> None:
     client = Client(backend)

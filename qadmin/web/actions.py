@@ -16,6 +16,7 @@ from qadmin.errors import InvalidTransition, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobId
 from qadmin.ops import VERBS, BulkResult, Ops, Preview
+from qadmin.text import plural
 
 #: request parameters that make up a filter (JobFilter.from_params' names)
 FILTER_KEYS = ("state", "queue", "class", "args", "search", "id", "worker", "stale", "error", "undecodable")
@@ -181,11 +182,6 @@ def act_on_one(ops: Ops, verb: str, job_id: JobId | str) -> BulkResult | Job:
     if not result.changed:
         raise InvalidTransition(job.id, "changed meanwhile", verb)
     return result
-
-
-def plural(count: int, word: str, words: str | None = None) -> str:
-    """`1 job`, `2 jobs`: the count and its noun, which agree."""
-    return f"{count} {word if count == 1 else (words or word + 's')}"
 
 
 def past(verb: str) -> str:

@@ -23,7 +23,8 @@ from markupsafe import Markup, escape
 
 from qadmin.errors import UsageError
 from qadmin.job import Job, JobState, iso
-from qadmin.web.actions import plural
+from qadmin.text import plural
+from qadmin.text import visible as _visible
 from qadmin.web.auth import logged_in
 from qadmin.web.state import backend_name, web_state
 
@@ -265,22 +266,10 @@ def compact(value: Any, width: int = 80) -> str:
     return _cut(_squeeze(value), width)
 
 
-#: characters a page shows as an escape rather than raw: C0 controls but tab, line feed and
-#: carriage return, DEL and C1 controls (a terminal's ESC, CSI...), the bidirectional overrides
-#: that reorder what is read, and lone surrogates, which no page can encode
-_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def _escape_one(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
 def visible(text: Any) -> str:
     """`text` with every control character shown as an escape (`\\x1b`), never raw: job data
-    reaches pages from anyone who can write to a queue."""
-    text = text if isinstance(text, str) else str(text)
-    return _HIDDEN.sub(_escape_one, text) if _HIDDEN.search(text) else text
+    reaches pages from anyone who can write to a queue. Line feeds and tabs stay."""
+    return _visible(text, lines=True)
 
 
 def _finalize(value: Any) -> Any:
