@@ -350,7 +350,7 @@ def init() -> None:
 @click.option("--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
 @click.option("--queue", "-q", default=None, help="Queue name (default: default).")
 @click.option("--priority", "-p", type=click.IntRange(-MAX_COUNT - 1, MAX_COUNT), default=None,
-              help="Lower runs first (default 0).")
+              help="Lower runs first (default 0). SQL only: Redis (Resque) queues have none and refuse it.")
 @click.option("--in", "delay", callback=_duration, help="Run after a delay: 30s, 15m, 2h.")
 @click.option("--at", "at", help="Run at an ISO 8601 time (UTC unless it has an offset).")
 @click.option("--unique", help="A key: if a live job has it, that job is returned instead of a new one.")

@@ -155,6 +155,7 @@ class EngineMixin:
         return queue_rec(self.keys.queue(queue), queue, payload, -1).job
 
     def enqueue(self: RedisBackend, new: NewJob) -> Job:
+        _refuse_priority([new])
         now = utcnow()
         if new.unique is not None:
             return self._enqueue_unique(new, now)
@@ -190,7 +191,9 @@ class EngineMixin:
 
     def enqueue_many(self: RedisBackend, news: Sequence[NewJob]) -> list[JobId]:
         """Plain jobs go in one call of `lua/push.lua` per queue and `PUSH_CHUNK` jobs; unique and
-        scheduled jobs go as `enqueue` sends them, in order."""
+        scheduled jobs go as `enqueue` sends them, in order. A priority refuses the whole call before
+        anything is written."""
+        _refuse_priority(news)
         ids: list[JobId] = []
         pending: dict[str, list[bytes]] = {}
         held = 0
@@ -779,6 +782,15 @@ class EngineMixin:
         self._run(batch)
         for job in held:
             self._held.pop((worker, str(job.id)), None)
+
+
+def _refuse_priority(news: Sequence[NewJob]) -> None:
+    """Resque's queues have no priorities (a list runs in order): a priority asked for would be
+    stored as nothing, so it is refused rather than dropped."""
+    for new in news:
+        if new.priority:
+            raise UsageError(f"Redis (Resque) queues have no priorities: cannot enqueue {new.class_name} with "
+                             f"priority {new.priority}; leave the priority out (jobs run in queue order)")
 
 
 def _status_value(old: bytes, status: int, now: datetime) -> str:
