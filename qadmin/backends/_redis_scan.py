@@ -54,7 +54,7 @@ ORDERS: dict[str, tuple[tuple[tuple[str, bool], ...], bool]] = {
 #: the states each segment can hold
 SEGMENT_STATES = {
     "L": {JobState.LOCKED}, "Q": {JobState.PENDING}, "D": {JobState.PENDING, JobState.SCHEDULED},
-    "F": {JobState.FAILED, JobState.FINISHED}, "Z": {JobState.FINISHED},
+    "F": {JobState.FAILED}, "Z": {JobState.FINISHED},
 }
 
 
@@ -396,7 +396,9 @@ class View:
                 read = failed_slim if slim_failed else failed_rec
                 for i, raw in self.iter_list(self.k.failed, after, desc):
                     if maybe is None or maybe(raw):
-                        yield ["F", "", i], read(self.k.failed, raw, i)
+                        rec = read(self.k.failed, raw, i)
+                        if not retried_entry(rec):
+                            yield ["F", "", i], rec
             elif seg_type == "Z":
                 for i, raw in self.iter_list(self.k.finished, after, desc, zset=True):
                     if maybe is not None and not maybe(raw):
@@ -443,7 +445,9 @@ class View:
             if needles is not None and not any(n in raw for n in needles):
                 continue
             if wanted.any_queue(failed_token(raw)):
-                add(failed_rec(self.k.failed, raw, i))
+                rec = failed_rec(self.k.failed, raw, i)
+                if not retried_entry(rec):
+                    add(rec)
         if done():
             return found
         for i, raw in self.iter_list(self.k.finished, None, True, zset=True):
@@ -452,6 +456,14 @@ class View:
                 rec.index = i
                 add(rec)
         return found
+
+
+def retried_entry(rec: Rec) -> bool:
+    """A failure entry marked `retried_at` (by qadmin or resque-web) is the history of a failure,
+    not a job: the job lives on where the retry put it (pending, running, finished, or failed
+    again in an entry of its own). It is counted and listed in no state: `finished` means
+    completed successfully, on every backend."""
+    return rec.kind == "failed" and rec.job.state is JobState.FINISHED
 
 
 def split_rid(rid: str) -> tuple[str | None, int | None]:

@@ -67,14 +67,12 @@ class StatsMixin:
                     c = slot(flat[i].decode("utf-8", "replace"))
                     c["pending"] += int(flat[i + 1])
                     c["scheduled"] += int(flat[i + 2])
-            failed = int(self.client.llen(self.keys.failed)) if wanted & {"failed", "finished"} else 0
+            failed = int(self.client.llen(self.keys.failed)) if "failed" in wanted else 0
             for start in range(0, failed, FAILED_WINDOW):
                 flat = self._count(keys=[self.keys.failed], args=["list", start, start + FAILED_WINDOW - 1],
                                             client=self.client)
-                for i in range(0, len(flat), 3):
-                    c = slot(flat[i].decode("utf-8", "replace"))
-                    c["failed"] += int(flat[i + 1])
-                    c["finished"] += int(flat[i + 2])
+                for i in range(0, len(flat), 3):  # retried entries (flat[i + 2]) are history: no state
+                    slot(flat[i].decode("utf-8", "replace"))["failed"] += int(flat[i + 1])
             for lock in view.locks() if "locked" in wanted else ():
                 c = slot(lock.queue or "")
                 c["locked"] += 1
@@ -162,14 +160,16 @@ class StatsMixin:
                 for i, raw in view.iter_list(self.keys.failed, None, False):
                     entry = _failure_groupable(raw)
                     if entry is None:  # read as a listing would
-                        job = failed_rec(self.keys.failed, raw, i).job
-                        if job.state in states and selection.matches(job):
+                        rec = failed_rec(self.keys.failed, raw, i)
+                        job = rec.job
+                        if not scan.retried_entry(rec) and job.state in states and selection.matches(job):
                             add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at, job.id)
                         continue
                     queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
                     retried = entry.get("retried_at")
-                    state = JobState.FINISHED if retried or parse_time(retried) is not None else JobState.FAILED
-                    if state not in states or (selection.queues and (queue or "") not in selection.queues):
+                    if retried or parse_time(retried) is not None:
+                        continue  # history of a retried job, in no state (`_redis_scan.retried_entry`)
+                    if JobState.FAILED not in states or (selection.queues and (queue or "") not in selection.queues):
                         continue
                     add(_error_key(entry), queue, entry["payload"]["class"], parse_time(entry.get("failed_at")),
                         lambda raw=raw, i=i: failed_rec(self.keys.failed, raw, i).job.id)

@@ -14,7 +14,7 @@ Every change is a guarded unit of `lua/apply.lua`: it happens only while the ent
 the bytes that were read, so an operator never acts on something else than what was shown.
 
 Retrying a failure entry re-enqueues its whole payload and, like resque-web, keeps the entry
-with a `retried_at` mark (such entries count as finished); `failed_on_retry="remove"` (or
+with a `retried_at` mark (such entries are history, in no state); `failed_on_retry="remove"` (or
 `?failed_on_retry=remove` in the URL) removes it instead.
 """
 

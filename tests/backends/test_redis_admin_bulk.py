@@ -42,7 +42,7 @@ def odd_failures() -> list[bytes]:
         # queue not the last member; payload first
         '{"payload":{"class":"Archive","args":[2]},"queue":"r","failed_at":"2026/11/22 08:41:11 UTC",'
         '"exception":"E","error":"z"}',
-        # already retried (counts as finished, not retried again), retried_at null (still failed)
+        # already retried (history, in no state: not retried again), retried_at null (still failed)
         '{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"Archive","args":[3]},"exception":"E",'
         '"error":"z","backtrace":[],"worker":"w","queue":"q","retried_at":"2026/11/22 09:00:00 UTC"}',
         '{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"Archive","args":[4]},"exception":"E",'

@@ -2,7 +2,7 @@
 --
 -- Failed list:     KEYS[1] the list; ARGV = {'list', first, last}
 --   Returns {queue, failed, retried, ...}: an entry with a non-null top-level `retried_at` was
---   retried (qadmin: finished); one that is not a JSON object counts as failed in queue "".
+--   retried (qadmin: history of a job, counted in no state); one that is not a JSON object counts as failed in queue "".
 -- Delayed lists:   KEYS[1] delayed_queue_schedule; ARGV = {'delayed', first, last, prefix, now}
 --   reads the delayed lists (`prefix .. timestamp`) of a rank window of timestamps.
 --   Returns {queue, due, later, ...}; an item without a string `queue` counts in queue "".
