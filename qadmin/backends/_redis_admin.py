@@ -23,6 +23,7 @@ from qadmin.backends._redis_records import (
     delayed_rec,
     failed_rec,
     finished_rec,
+    name,
     queue_rec,
     requeue_bytes,
     split_id,
@@ -58,9 +59,9 @@ class AdminMixin:
 
     # --- admin verbs --------------------------------------------------------------------------
     def get(self: RedisBackend, job_id: JobId, now: datetime) -> Job:
-        queue, tok = split_id(job_id)
+        parts = split_id(job_id)
         with self._wrap():
-            found = self._view(now).lookup(scan.Wanted([(queue, tok)]), first_live=True).get((queue, tok), [])
+            found = self._view(now).lookup(scan.Wanted([parts]), first_live=True).get(parts, [])
         if not found:
             raise JobNotFound(job_id)
         live = [r for r in found if r.job.state in scan.LIVE]
@@ -208,10 +209,12 @@ class AdminMixin:
         if seen != rec.raw:
             return None
         if rec.kind == "queue":
-            return queue_rec(rec.key, rec.job.queue or "", rec.raw, index)
-        if rec.kind == "delayed":
-            return delayed_rec(rec.key, rec.extra["ts"], rec.raw, index, view.now)
-        return failed_rec(rec.key, rec.raw, index)
+            full = queue_rec(rec.key, rec.job.queue or "", rec.raw, index)
+        elif rec.kind == "delayed":
+            full = delayed_rec(rec.key, rec.extra["ts"], rec.raw, index, view.now)
+        else:
+            full = failed_rec(rec.key, rec.raw, index)
+        return name(full, rec.extra.get("n", 1))  # which of its twins it was read as
 
     def count(self: RedisBackend, selection: JobFilter, now: datetime) -> int:
         simple = replace(selection, states=frozenset(), queues=())

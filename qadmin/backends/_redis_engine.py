@@ -131,10 +131,12 @@ class EngineMixin:
         if new.max_attempts is not None:
             meta["max_attempts"] = new.max_attempts
         if new.unique is not None:
+            # a unique job is no Resque payload anyway: its enqueue time keeps the next job of the
+            # same key, once this one is done, from taking this one's id
             meta["unique"] = new.unique
-        # when it was enqueued: the age of the oldest pending job, and distinct ids for equal jobs
-        # (`now` is utcnow(): `iso` without its conversions)
-        meta["enqueued_at"] = now.isoformat().replace("+00:00", "Z")
+            meta["enqueued_at"] = now.isoformat().replace("+00:00", "Z")
+        # nothing else: a job with no options is Resque's own payload, byte for byte, so Resque's
+        # exact-match calls (Resque.dequeue, resque-scheduler's remove_delayed) find it
         return json_codec.encode(new.class_name, list(new.args), dict(new.kwargs), meta).encode("utf-8")
 
     def _push_steps(self: RedisBackend, queue: str, payload: bytes, run_at: datetime | None,
@@ -151,7 +153,9 @@ class EngineMixin:
     def _stored_job(self: RedisBackend, queue: str, payload: bytes, run_at: datetime | None, now: datetime) -> Job:
         if run_at is not None and int(epoch(run_at)) > epoch(now):
             ts = int(epoch(run_at))
-            return delayed_rec(self.keys.delayed(ts), ts, delayed_item(payload, queue), -1, now).job
+            rec = delayed_rec(self.keys.delayed(ts), ts, delayed_item(payload, queue), -1, now)
+            # its plain id, which names it while it waits and once it runs (`_redis_records`)
+            return replace(rec.job, id=make_id(rec.job.queue, rec.token))
         return queue_rec(self.keys.queue(queue), queue, payload, -1).job
 
     def enqueue(self: RedisBackend, new: NewJob) -> Job:
@@ -451,7 +455,8 @@ class EngineMixin:
             if rid is not None and not got:
                 wjson = heads[c.index[rec.job.queue] - 1][1] + run_at + rec.raw.decode("utf-8") + "}"
             self._decoded.pop((rec.job.queue, rec.raw), None)
-            job = replace(rec.job, state=JobState.LOCKED, locked_at=now, locked_by=worker, stale=False)
+            job = replace(rec.job, id=self._own_id(worker, rec.job.id), state=JobState.LOCKED, locked_at=now,
+                          locked_by=worker, stale=False)
             self._held[(worker, str(job.id))] = (env, wjson)
             got.append(job)
         c.windows = [w if isinstance(w, list) else [] for w in windows]
@@ -530,9 +535,20 @@ class EngineMixin:
         batch.unit(*steps)
         if not self._run(batch)[0]:
             return None
-        job = replace(rec.job, state=JobState.LOCKED, locked_at=now, locked_by=worker, stale=False)
+        job = replace(rec.job, id=self._own_id(worker, rec.job.id), state=JobState.LOCKED, locked_at=now,
+                      locked_by=worker, stale=False)
         self._held[(worker, str(job.id))] = (env, wjson)
         return job
+
+    def _own_id(self: RedisBackend, worker: str, job_id: JobId) -> str:
+        """The id a worker knows a job it claims by: byte-identical twins it holds at once are
+        `.2`, `.3`... (as listings number them), so each outcome goes to its own lock."""
+        base, n = str(job_id), 1
+        own = base
+        while (worker, own) in self._held:
+            n += 1
+            own = f"{base}.{n}"
+        return own
 
     def refresh_lock(self: RedisBackend, job: Job, worker: str, now: datetime) -> bool:
         """Renew the lock of a prefetched job before it runs (its envelope says since when, its

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from qadmin.backends._redis_json import TOKEN_LEN, dumps, parse_time, token, value_span
+from qadmin.backends._redis_json import TOKEN_LEN, dumps, parse_time, token, value_span, without
 from qadmin.backends._redis_records import (
+    TWIN_WINDOW,
+    IdParts,
     Rec,
+    TWIN_SCAN,
+    SlimJob,
+    delayed_item,
+    failed_where,
+    make_id,
+    requeue_bytes,
+    name as rename,
+    where_of,
     delayed_rec,
     failed_rec,
     failed_slim,
@@ -89,31 +100,62 @@ def failed_token(raw: bytes) -> str:
 
 
 class Wanted:
-    """Ids being looked up: (queue or None, token prefix) pairs."""
+    """Ids being looked up (`IdParts`: a queue or None, a token prefix, where and which twin)."""
 
-    def __init__(self, pairs: list[tuple[str | None, str]]) -> None:
-        self.pairs = pairs
-        self.exact: dict[str, list[str | None]] = {}
-        self.short: list[tuple[str | None, str]] = []
-        for queue, tok in pairs:
-            if len(tok) in (TOKEN_LEN, 32):
-                self.exact.setdefault(tok, []).append(queue)
+    def __init__(self, parts: list[IdParts]) -> None:
+        self.pairs = parts
+        self.exact: dict[str, list[IdParts]] = {}
+        self.short: list[IdParts] = []
+        for part in parts:
+            if len(part.token) in (TOKEN_LEN, 32):
+                self.exact.setdefault(part.token, []).append(part)
             else:
-                self.short.append((queue, tok))
+                self.short.append(part)
 
-    def hits(self, tok: str, queue: str | None) -> list[tuple[str | None, str]]:
-        out = [(q, tok) for q in self.exact.get(tok, ()) if q is None or q == queue]
-        out += [(q, p) for q, p in self.short if tok.startswith(p) and (q is None or q == queue)]
+    def _candidates(self, tok: str) -> list[IdParts]:
+        return self.exact.get(tok, []) + [p for p in self.short if tok.startswith(p.token)]
+
+    def wants(self, tok: str, queue: str | None) -> bool:
+        return any(p.queue is None or p.queue == queue for p in self._candidates(tok))
+
+    def hits(self, rec: Rec) -> list[IdParts]:
+        """The wanted ids this entry answers to: its own, or a plain one of its token."""
+        out = []
+        for p in self._candidates(rec.token):
+            if p.queue is not None and p.queue != rec.job.queue:
+                continue
+            if p.plain or (p.where == where_of(rec) and p.n == rec.extra.get("n", 1)):
+                out.append(p)
         return out
 
     def any_queue(self, tok: str) -> bool:
-        return tok in self.exact or any(tok.startswith(p) for _, p in self.short)
+        return bool(self._candidates(tok))
 
     def queues(self) -> set[str] | None:
         """The queues to search, None for all."""
-        if any(q is None for q, _ in self.pairs):
+        if any(p.queue is None for p in self.pairs):
             return None
-        return {q for q, _ in self.pairs if q is not None}
+        return {p.queue for p in self.pairs if p.queue is not None}
+
+    def choose(self, found: dict[IdParts, list[Rec]]) -> dict[IdParts, list[Rec]]:
+        """One entry per id: the entry that has it as its own; for a plain id without such an entry,
+        the first live one of its token (a job keeps its plain id as it moves), else the first."""
+        out: dict[IdParts, list[Rec]] = {}
+        for part, recs in found.items():
+            own = [r for r in recs if where_of(r) is None and r.extra.get("n", 1) == 1] if part.plain else recs
+            live = [r for r in recs if r.job.state in LIVE]
+            rec = (own or live or recs)[0]
+            if not own and part.queue is not None and len(part.token) in (TOKEN_LEN, 32):
+                # the job as asked for: the id it was enqueued with, now scheduled or failed
+                job = rec.job
+                asked = make_id(part.queue, part.token)
+                if isinstance(job, SlimJob):
+                    job = SlimJob(asked, job.queue, job.state, job.decodable, job.meta, job.locked_by)
+                else:
+                    job = replace(job, id=asked)
+                rec = replace(rec, job=job, extra={k: v for k, v in rec.extra.items() if k != "n"})
+            out[part] = [rec]
+        return out
 
 
 @dataclass(slots=True)
@@ -159,6 +201,10 @@ class View:
         self._locked: list[Rec] | None = None
         self._locks: list[Lock] | None = None
         self._lock_recs: dict[int, Rec | None] = {}
+        self._twins: tuple[list[int], Counter[tuple[str | None, bytes]]] | None = None
+        self._pending: dict[tuple[str, bytes], bool] = {}
+        self._stamp_memo: dict[bytes, list[int]] = {}
+        self._ftokens: dict[bytes, str] = {}
         self._beats: dict[str, datetime | None] | None = None
         self._foreign: list[str] | None = None
         self._resque_beats: dict[str, datetime | None] | None = None
@@ -258,6 +304,23 @@ class View:
             live += not lock.stale
         return live
 
+    def lock_twins(self) -> tuple[list[int], Counter[tuple[str | None, bytes]]]:
+        """Which of byte-identical held jobs each lock is (1-based, in `locks()` order), and how many
+        locks hold each (queue, payload): pending twins are numbered after them."""
+        if self._twins is None:
+            held: Counter[tuple[str | None, bytes]] = Counter()
+            ranks = []
+            for lock in self.locks():
+                if lock.kind == "locked":
+                    payload = lock.parsed["payload"].encode("utf-8")
+                else:
+                    text, entry = lock.parsed
+                    payload = (value_span(text, entry, "payload") or "").encode("utf-8")
+                held[(lock.queue, payload)] += 1
+                ranks.append(held[(lock.queue, payload)])
+            self._twins = (ranks, held)
+        return self._twins
+
     def lock_rec(self, i: int) -> Rec | None:
         """The record of `locks()[i]`, built once."""
         if i not in self._lock_recs:
@@ -268,6 +331,8 @@ class View:
                 rec = held_rec(lock.key, lock.rid or "", lock.raw, lock.parsed, lock.stale)
                 if rec is not None:
                     rec.extra["dead"] = lock.dead
+            if rec is not None:
+                rename(rec, self.lock_twins()[0][i])
             self._lock_recs[i] = rec
         return self._lock_recs[i]
 
@@ -312,8 +377,147 @@ class View:
                     yield lo + n, items[n]
                 i = lo - 1
 
-    def iter_delayed(self, after: tuple[int, int] | None, desc: bool) -> Iterator[tuple[tuple[int, int], bytes]]:
-        """((timestamp, index), item) over resque-scheduler's delayed lists, in time order."""
+    def iter_ranked(self, key: str, after: int | None, desc: bool,
+                    keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes, int]]:
+        """(index, element, how many byte-identical elements come before it) of the elements `keep`
+        accepts, as `iter_list` walks them. Counted as read from the head; else (a page further
+        on, or backwards) with one LPOS per distinct element of each window: a cost that grows
+        with the depth of the page, not with the walk."""
+        if not desc and after is None:
+            seen: Counter[bytes] = Counter()
+            for i, raw in self.iter_list(key, None, False):
+                if keep is None or keep(raw):
+                    yield i, raw, seen[raw]
+                    seen[raw] += 1
+            return
+        buf: list[tuple[int, bytes]] = []
+        for i, raw in self.iter_list(key, after, desc):
+            if keep is None or keep(raw):
+                buf.append((i, raw))
+                if len(buf) >= 50:
+                    yield from self._before(key, buf)
+                    buf = []
+        yield from self._before(key, buf)
+
+    def _before(self, key: str, buf: list[tuple[int, bytes]]) -> Iterator[tuple[int, bytes, int]]:
+        first: dict[bytes, int] = {}
+        for i, raw in sorted(buf):
+            first.setdefault(raw, i)
+        deep = [raw for raw, i in first.items() if i > 0]
+        seen: Counter[bytes] = Counter()
+        if deep:
+            pipe = self.c.pipeline(transaction=False)
+            for raw in deep:
+                pipe.lpos(key, raw, count=0, maxlen=first[raw])  # among the elements before it
+            for raw, hits in zip(deep, pipe.execute()):
+                seen[raw] = len(hits or ())
+        before: dict[int, int] = {}
+        for i, raw in sorted(buf):
+            before[i] = seen[raw]
+            seen[raw] += 1
+        for i, raw in buf:
+            yield i, raw, before[i]
+
+    def iter_failed(self, after: int | None, desc: bool,
+                    keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes, Sequence[bytes]]]:
+        """(index, entry, the `TWIN_WINDOW` entries before it) of the failed entries `keep`
+        accepts, as `iter_list` walks them: a page anywhere costs one more read, never a scan."""
+        key = self.k.failed
+        if not desc:
+            start = 0 if after is None else after + 1
+            near: deque[bytes] = deque(maxlen=TWIN_WINDOW)
+            if start > 0:
+                near.extend(self.c.lrange(key, max(0, start - TWIN_WINDOW), start - 1))
+            for i, raw in self.iter_list(key, after, False):
+                if keep is None or keep(raw):
+                    yield i, raw, near
+                near.append(raw)
+            return
+        buf: list[tuple[int, bytes]] = []
+        for i, raw in self.iter_list(key, after, True):
+            buf.append((i, raw))
+            if len(buf) >= 50:
+                yield from self._failed_near(buf, keep)
+                buf = []
+        yield from self._failed_near(buf, keep)
+
+    def _failed_near(self, buf: list[tuple[int, bytes]],
+                     keep: Callable[[bytes], bool] | None) -> Iterator[tuple[int, bytes, Sequence[bytes]]]:
+        if not buf:
+            return
+        lo = min(i for i, _ in buf)
+        start = max(0, lo - TWIN_WINDOW)
+        at = {start + n: raw for n, raw in enumerate(self.c.lrange(self.k.failed, start, lo - 1))} if lo else {}
+        at.update(buf)
+        for i, raw in buf:
+            if keep is None or keep(raw):
+                yield i, raw, [at[j] for j in range(max(0, i - TWIN_WINDOW), i) if j in at]
+
+    # --- naming twins (`_redis_records`: ids) ------------------------------------------------------
+    def _pending_twin(self, queue: str | None, payload: bytes | None) -> bool:
+        """Whether a job with these payload bytes is held, or among the first `TWIN_SCAN` pending
+        entries of its queue."""
+        if not queue or not payload:
+            return False
+        held = self.lock_twins()[1] if self.locks() else None
+        if held and held[(queue, payload)]:
+            return True
+        key = (queue, payload)
+        if key not in self._pending:
+            self._pending[key] = self.c.lpos(self.k.queue(queue), payload, maxlen=TWIN_SCAN) is not None
+        return self._pending[key]
+
+    def _stamps(self, item: bytes) -> list[int]:
+        """The seconds resque-scheduler's `timestamps:` index lists for this delayed item."""
+        if item not in self._stamp_memo:
+            out = []
+            for member in self.c.smembers(self.k.timestamps(item)):
+                try:
+                    out.append(int(member.rsplit(b":", 1)[-1]))
+                except ValueError:
+                    continue
+            self._stamp_memo[item] = out
+        return self._stamp_memo[item]
+
+    def name_delayed(self, rec: Rec, ts: int, before: int, slim: bool = False) -> Rec:
+        """Plain unless a twin comes first: held, pending, scheduled earlier, or before it here."""
+        if before == 0 and not slim:
+            payload = None
+            if rec.job.queue:
+                text = rec.raw.decode("utf-8", "replace")
+                payload = without(text, ("queue",)).encode("utf-8")
+            if not self._pending_twin(rec.job.queue, payload) and not any(t < ts for t in self._stamps(rec.raw)):
+                return rec
+        elif before == 0:
+            return rec
+        return rename(rec, before + 1, str(ts))
+
+    def name_failed(self, rec: Rec, near: Sequence[bytes], slim: bool = False) -> Rec:
+        """Plain unless a twin comes first: held, pending, scheduled, or failed just before it."""
+        same = sum(1 for r in near if r == rec.raw)
+        if not same and not slim:
+            payload = requeue_bytes(rec.payload) if rec.payload else None
+            if (not any(self._failed_token(r) == rec.token for r in near)
+                    and not self._pending_twin(rec.job.queue, payload)
+                    and not (payload and rec.job.queue
+                             and self._stamps(delayed_item(payload, rec.job.queue)))):
+                return rec
+        elif not same:
+            return rec
+        return rename(rec, same + 1, failed_where(rec))
+
+    def _failed_token(self, raw: bytes) -> str:
+        tok = self._ftokens.get(raw)
+        if tok is None:
+            if len(self._ftokens) > 4 * TWIN_WINDOW:
+                self._ftokens.clear()
+            tok = self._ftokens[raw] = failed_token(raw)
+        return tok
+
+    def iter_delayed(self, after: tuple[int, int] | None, desc: bool,
+                     keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[tuple[int, int], bytes, int]]:
+        """((timestamp, index), item, byte-identical items before it in its list) over
+        resque-scheduler's delayed lists, in time order."""
         bound: str | None = None
         first = True
         while True:
@@ -331,8 +535,8 @@ class View:
                 except ValueError:
                     continue
                 resume = after[1] if (first and after is not None and ts == after[0]) else None
-                for i, raw in self.iter_list(self.k.delayed(ts), resume, desc):
-                    yield (ts, i), raw
+                for i, raw, before in self.iter_ranked(self.k.delayed(ts), resume, desc, keep):
+                    yield (ts, i), raw, before
                 first = False
             bound = stamps[-1].decode()
             first = False
@@ -369,9 +573,10 @@ class View:
                         if name == start[1]:
                             after = start[2]
                     key = self.k.queue(name)
-                    for i, raw in self.iter_list(key, after, desc):
-                        if maybe is None or maybe(raw):
-                            yield ["Q", name, i], queue_rec(key, name, raw, i)
+                    held = self.lock_twins()[1] if self.locks() else None
+                    for i, raw, before in self.iter_ranked(key, after, desc, maybe):
+                        n = before + 1 + (held[(name, raw)] if held else 0)
+                        yield ["Q", name, i], rename(queue_rec(key, name, raw, i), n)
                 continue
             after = start[2] if here and start is not None else None
             if seg_type == "L":
@@ -389,16 +594,16 @@ class View:
                     if rec is not None:
                         yield ["L", "", i], rec
             elif seg_type == "D":
-                for (ts, i), raw in self.iter_delayed(tuple(after) if after else None, desc):  # type: ignore[arg-type]
-                    if maybe is None or maybe(raw):
-                        yield ["D", "", [ts, i]], delayed_rec(self.k.delayed(ts), ts, raw, i, self.now)
+                for (ts, i), raw, before in self.iter_delayed(tuple(after) if after else None, desc,  # type: ignore[arg-type]
+                                                              maybe):
+                    rec = delayed_rec(self.k.delayed(ts), ts, raw, i, self.now)
+                    yield ["D", "", [ts, i]], self.name_delayed(rec, ts, before, slim)
             elif seg_type == "F":
                 read = failed_slim if slim_failed else failed_rec
-                for i, raw in self.iter_list(self.k.failed, after, desc):
-                    if maybe is None or maybe(raw):
-                        rec = read(self.k.failed, raw, i)
-                        if not retried_entry(rec):
-                            yield ["F", "", i], rec
+                for i, raw, near in self.iter_failed(after, desc, maybe):
+                    rec = read(self.k.failed, raw, i)
+                    if not retried_entry(rec):
+                        yield ["F", "", i], self.name_failed(rec, near, slim)
             elif seg_type == "Z":
                 for i, raw in self.iter_list(self.k.finished, after, desc, zset=True):
                     if maybe is not None and not maybe(raw):
@@ -410,52 +615,57 @@ class View:
             start = None
 
     # --- lookups by id --------------------------------------------------------------------------
-    def lookup(self, wanted: Wanted, first_live: bool = False) -> dict[tuple[str | None, str], list[Rec]]:
-        """Every stored entry of the wanted ids, live ones first (locked, pending, scheduled, failed,
-        then history). With `first_live`, stop as soon as each id has a live entry."""
-        found: dict[tuple[str | None, str], list[Rec]] = {}
+    def lookup(self, wanted: Wanted, first_live: bool = False) -> dict[IdParts, list[Rec]]:
+        """The stored entry each wanted id names (`Wanted.choose`), searched in the order locked,
+        pending, scheduled, failed, then history. With `first_live`, stop as soon as each id has a
+        live entry."""
+        found: dict[IdParts, list[Rec]] = {}
 
         def add(rec: Rec) -> None:
-            for pair in wanted.hits(rec.token, rec.job.queue):
-                found.setdefault(pair, []).append(rec)
+            for part in wanted.hits(rec):
+                found.setdefault(part, []).append(rec)
 
         def done() -> bool:
             return first_live and all(any(r.job.state in LIVE for r in found.get(p, ())) for p in wanted.pairs)
 
-        for rec in self.locked_recs():
-            add(rec)
-        if done():
-            return found
-        names = wanted.queues()
-        for name in sorted(names) if names is not None else self.queue_names():
-            key = self.k.queue(name)
-            for i, raw in self.iter_list(key, None, False):
-                if wanted.hits(quick_token(raw), name):
-                    add(queue_rec(key, name, raw, i))
-                    if done():
-                        return found
-        for (ts, i), raw in self.iter_delayed(None, False):
-            if wanted.any_queue(quick_token(raw)):
-                rec = delayed_rec(self.k.delayed(ts), ts, raw, i, self.now)
+        for i in range(len(self.locks())):
+            rec = self.lock_rec(i)
+            if rec is not None:
                 add(rec)
         if done():
-            return found
-        needles = [q.encode("utf-8") for q in names] if names is not None else None
-        for i, raw in self.iter_list(self.k.failed, None, False):
-            if needles is not None and not any(n in raw for n in needles):
-                continue
-            if wanted.any_queue(failed_token(raw)):
-                rec = failed_rec(self.k.failed, raw, i)
-                if not retried_entry(rec):
-                    add(rec)
+            return wanted.choose(found)
+        names = wanted.queues()
+        held = self.lock_twins()[1] if self.locks() else None
+        for qname in sorted(names) if names is not None else self.queue_names():
+            key = self.k.queue(qname)
+            for i, raw, before in self.iter_ranked(key, None, False, lambda raw: wanted.wants(quick_token(raw), qname)):
+                n = before + 1 + (held[(qname, raw)] if held else 0)
+                add(rename(queue_rec(key, qname, raw, i), n))
+                if done():
+                    return wanted.choose(found)
+        for (ts, i), raw, before in self.iter_delayed(None, False, lambda raw: wanted.any_queue(quick_token(raw))):
+            add(self.name_delayed(delayed_rec(self.k.delayed(ts), ts, raw, i, self.now), ts, before))
         if done():
-            return found
+            return wanted.choose(found)
+        needles = [q.encode("utf-8") for q in names] if names is not None else None
+
+        def failed_wanted(raw: bytes) -> bool:
+            if needles is not None and not any(n in raw for n in needles):
+                return False
+            return wanted.any_queue(failed_token(raw))
+
+        for i, raw, near in self.iter_failed(None, False, failed_wanted):
+            rec = failed_rec(self.k.failed, raw, i)
+            if not retried_entry(rec):
+                add(self.name_failed(rec, near))
+        if done():
+            return wanted.choose(found)
         for i, raw in self.iter_list(self.k.finished, None, True, zset=True):
             rec = finished_rec(self.k.finished, raw)
             if rec is not None:
                 rec.index = i
                 add(rec)
-        return found
+        return wanted.choose(found)
 
 
 def retried_entry(rec: Rec) -> bool:

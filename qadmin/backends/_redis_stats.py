@@ -111,7 +111,7 @@ class StatsMixin:
                      oldest_pending_at=oldest, paused=paused, workers=workers, throughput=throughput)
 
     def _oldest_pending(self: RedisBackend, now: datetime, names: list[str]) -> dict[str, datetime | None]:
-        """When the head of each queue was enqueued (php-resque `queue_time`, qadmin `enqueued_at`,
+        """When the head of each queue was enqueued (php-resque `queue_time`, the `enqueued_at` of payloads older qadmin versions wrote,
         ActiveJob's `enqueued_at`), or since when a due delayed item waits."""
         pipe = self.client.pipeline(transaction=False)
         for name in names:
@@ -157,10 +157,10 @@ class StatsMixin:
             view = self._view(now)
             quick = states == {JobState.FAILED} and scan.states_and_queues_only(selection)
             if quick:
-                for i, raw in view.iter_list(self.keys.failed, None, False):
+                for i, raw, near in view.iter_failed(None, False):
                     entry = _failure_groupable(raw)
                     if entry is None:  # read as a listing would
-                        rec = failed_rec(self.keys.failed, raw, i)
+                        rec = view.name_failed(failed_rec(self.keys.failed, raw, i), near)
                         job = rec.job
                         if not scan.retried_entry(rec) and job.state in states and selection.matches(job):
                             add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at, job.id)
@@ -172,7 +172,8 @@ class StatsMixin:
                     if JobState.FAILED not in states or (selection.queues and (queue or "") not in selection.queues):
                         continue
                     add(_error_key(entry), queue, entry["payload"]["class"], parse_time(entry.get("failed_at")),
-                        lambda raw=raw, i=i: failed_rec(self.keys.failed, raw, i).job.id)
+                        lambda raw=raw, i=i, near=near: view.name_failed(failed_rec(self.keys.failed, raw, i),
+                                                                         near).job.id)
             else:
                 for _pos, rec in view.walk(replace(selection, ids=()), "id", None):
                     job = rec.job
