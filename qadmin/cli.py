@@ -627,6 +627,7 @@ def stats(as_json: bool) -> None:
             "oldest_pending_at": st.oldest_pending_at.isoformat() if st.oldest_pending_at else None,
             "paused": st.paused, "workers": st.workers,
             "throughput": [{"minute": m.isoformat(), "processed": p, "failed": f} for m, p, f in st.throughput],
+            **({"unreadable": st.unreadable} if st.unreadable else {}),
         })
         return
     from rich.table import Table
@@ -648,6 +649,8 @@ def stats(as_json: bool) -> None:
     console.print(table)
     oldest = _ago(st.oldest_pending_at, now) if st.oldest_pending_at else "none pending"
     console.print(f"processed {st.processed}  failed {st.failed}  workers {st.workers}  oldest pending {oldest}")
+    for why in st.unreadable.values():
+        console.print(f"[red]unreadable:[/] {_short(why, 300)}")
 
 
 @main.command()
@@ -667,6 +670,8 @@ def queues(as_json: bool) -> None:
         table.add_row(_short(q.name, 200) if q.name else "(none)", str(q.counts.get("pending", 0)), str(q.counts.get("scheduled", 0)),
                       str(q.counts.get("locked", 0)), str(q.counts.get("failed", 0)),
                       "[yellow]paused[/]" if q.paused else "")
+        if q.unreadable:
+            table.add_row("", f"[red]unreadable:[/] {_short(q.unreadable, 300)}")
     _console().print(table)
 
 

@@ -199,6 +199,8 @@ class AdminMixin:
     def _rebuilt(self: RedisBackend, rec: Rec, seen: Any, view: scan.View) -> Rec | None:
         """A remembered (slim) entry as a full record, if it is still stored as it was read."""
         index = self._hint(rec)
+        if rec.kind == "unreadable":
+            return None
         if rec.kind == "finished":
             full = finished_rec(rec.key, rec.raw) if seen is not None else None
             if full is not None:
@@ -419,6 +421,8 @@ class AdminMixin:
         recs = [r for r in self._resolve(ids, allowed, now) if r.kind != "finished"]
 
         def steps(rec: Rec) -> list[Any] | None:
+            if rec.kind == "unreadable":  # a key of the wrong type: nothing in it can be told apart
+                return None
             if rec.kind in ("queue", "failed"):
                 guard: tuple[str, list[Any], list[Any]] = ("TOMB", [rec.key], [self._hint(rec), rec.raw])
                 rest: list[Any] = []

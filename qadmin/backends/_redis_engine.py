@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from qadmin.backends._redis_json import TOKEN_LEN, dumps, epoch, iso_z, with_members, without
 from qadmin.backends._redis_lua import UNITS_PER_CALL, Batch
+from qadmin.backends._redis_scan import _second
 from qadmin.backends._redis_records import (Keys, Rec, delayed_item, delayed_rec, envelope, failure_entry,
                                             locked_rec, make_id, queue_rec, read_payload, status_key_parts, truthy)
 from qadmin.codecs import json_codec
@@ -243,16 +244,22 @@ class EngineMixin:
         its `timestamps:` entry), so two schedulers never both move it and none is lost. Items
         without a queue, or that are not JSON, stay where they are."""
         with self._wrap():
-            due = self.client.zrangebyscore(self.keys.schedule, "-inf", int(epoch(now)), start=0, num=stamps)
+            view = self._view(now)
+            due = view.read(self.keys.schedule, "sorted set", lambda: self.client.zrangebyscore(
+                self.keys.schedule, "-inf", int(epoch(now)), start=0, num=stamps), [])
+            # a member that is no second, or whose list is of the wrong type (poison), stays as it is
+            due = [m for m in due if _second(m) is not None and str(_second(m)) == m.decode("utf-8", "replace")]
             if not due:
                 return 0
             pipe = self.client.pipeline(transaction=False)
             for member in due:
                 pipe.lrange(self.keys.delayed_prefix.encode() + member, 0, 99)
-            lists = pipe.execute()
+            lists = pipe.execute(raise_on_error=False)
         batch = Batch()
         moves = 0
         for member, items in zip(due, lists):
+            if isinstance(items, Exception):
+                continue
             ts = member.decode()
             dkey = self.keys.delayed(ts)
             for raw in items:
@@ -293,8 +300,10 @@ class EngineMixin:
             pipe.get(self.keys.pause_all)
             for name in names:
                 pipe.exists(self.keys.pause(name))
-            values = pipe.execute()
-        return truthy(values[0]), {n for n, v in zip(names, values[1:]) if v}
+            values = pipe.execute(raise_on_error=False)
+        # a pause-all key of the wrong type (poison) pauses nothing, as for Resque's own workers
+        paused_all = not isinstance(values[0], Exception) and truthy(values[0])
+        return paused_all, {n for n, v in zip(names, values[1:]) if v is True or v == 1}
 
     # --- claims ----------------------------------------------------------------------------------
     def claim(self: RedisBackend, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
@@ -386,14 +395,19 @@ class EngineMixin:
             pipe = self.client.pipeline(transaction=False)
             pipe.zrangebyscore(self.keys.schedule, "-inf", int(epoch(now)), start=0, num=1)
             pipe.zrangebyscore(self.keys.locked, "-inf", f"({cutoff}", start=0, num=20)
-            if globbed:
-                pipe.smembers(self.keys.queues)
-            due, expired, *known = pipe.execute()
-        if due and self.move_due(now) and globbed:
-            with self._wrap():
-                known = [self.client.smembers(self.keys.queues)]  # the moves may have made new queues
+            due, expired = pipe.execute(raise_on_error=False)
+        # keys of the wrong type (poison): the schedule is left as it is, qadmin's own set moved aside
+        if isinstance(due, Exception):
+            due = []
+        if isinstance(expired, Exception):
+            self._repair_private()
+            expired = []
+        if due:
+            self.move_due(now)  # (they may make new queues, read next)
         if globbed:
-            c.set_names(_expand(c.patterns, sorted(q.decode("utf-8", "replace") for q in known[0])), self.keys)
+            with self._wrap():  # the `queues` set, or the queue keys when it is of the wrong type
+                known = self._view(now).known_queues()
+            c.set_names(_expand(c.patterns, known), self.keys)
         if not expired:
             return []
         every = any(q == "*" for q in c.patterns)
@@ -504,7 +518,8 @@ class EngineMixin:
                 pipe = self.client.pipeline(transaction=False)
                 for name in active:
                     pipe.lrange(self.keys.queue(name), lo, hi)
-                windows = pipe.execute()
+                # a queue key of the wrong type (poison) reads as empty: the others are served
+                windows = [[] if isinstance(w, Exception) else w for w in pipe.execute(raise_on_error=False)]
             for name, items in zip(active, windows):
                 for i, raw in enumerate(items):
                     rec = queue_rec(self.keys.queue(name), name, raw, lo + i)

@@ -33,6 +33,7 @@ from typing import Any
 
 from qadmin.backends._redis_json import (
     BOOKKEEPING,
+    strict_loads,
     TOKEN_LEN,
     dumps,
     parse_time,
@@ -42,6 +43,7 @@ from qadmin.backends._redis_json import (
     without,
 )
 from qadmin.codecs import MAX_DECODE_BYTES, UNDECODABLE, decode_payload
+from qadmin.codecs.base import undecodable
 from qadmin.codecs.json_codec import decode_object
 from qadmin.errors import UsageError
 from qadmin.job import Job, JobId, JobState
@@ -272,8 +274,10 @@ def read_payload(raw: bytes, text: str | None = None, obj: Any = _UNSET) -> Payl
             return Payload(raw, None, None, token(raw), decode_payload(raw))
     if obj is _UNSET:
         try:
-            obj = json.loads(text)
-        except (ValueError, RecursionError):
+            obj = strict_loads(text)
+        except (ValueError, RecursionError) as exc:
+            if "JSON number" in str(exc) or "out of range" in str(exc):  # NaN, Infinity, 1e999
+                return Payload(raw, text, None, token(raw), undecodable("json", f"not valid JSON: {exc}"))
             return Payload(raw, text, None, token(raw), decode_payload(text))
     return Payload(raw, text, obj, token(raw, text, obj), decode_object(obj))
 
@@ -333,7 +337,10 @@ def delayed_rec(key: str, ts: int, raw: bytes, index: int, now: datetime) -> Rec
         queue = p.obj.get("queue") if isinstance(p.obj.get("queue"), str) else None
     else:
         queue = tail_queue(raw) if p.obj is None else None
-    run_at = datetime.fromtimestamp(ts, timezone.utc)
+    try:
+        run_at: datetime | None = datetime.fromtimestamp(ts, timezone.utc)
+    except (OverflowError, OSError, ValueError):  # a schedule second no clock can show
+        run_at = None
     state = JobState.SCHEDULED if ts > now.timestamp() else JobState.PENDING
     job = Job(id=make_id(queue, p.token), queue=queue, state=state, run_at=run_at, **f)
     return name(Rec(job, "delayed", key, raw, p.token, index, raw, {"ts": ts}), 1)
@@ -342,7 +349,7 @@ def delayed_rec(key: str, ts: int, raw: bytes, index: int, now: datetime) -> Rec
 def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     try:
         text: str | None = raw.decode("utf-8")
-        entry = json.loads(text)  # type: ignore[arg-type]
+        entry = strict_loads(text)  # type: ignore[arg-type]
     except (UnicodeDecodeError, ValueError, RecursionError):
         text, entry = None, None
     if not isinstance(entry, dict):
@@ -387,12 +394,23 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
                     {"entry": entry, "text": text, "payload": payload}), 1)
 
 
+def unreadable_rec(key: str, queue: str | None, state: JobState, reason: str,
+                   run_at: datetime | None = None) -> Rec:
+    """A key of the wrong type where jobs are kept, shown as one undecodable job that names it: its
+    jobs cannot be read, no verb changes it (`kind` "unreadable" has no steps)."""
+    raw = reason.encode("utf-8")
+    tok = token(key.encode("utf-8"))
+    job = Job(id=make_id(queue, tok), queue=queue, class_name=UNDECODABLE, state=state, run_at=run_at,
+              raw=reason, format="resque", undecodable=reason)
+    return Rec(job, "unreadable", key, raw, tok)
+
+
 def failed_slim(key: str, raw: bytes, index: int) -> Rec:
     """`failed_rec(key, raw, index).slim()`, without building the job: what a bulk verb needs of
     each of 100,000 failure entries (id, queue, state, exact payload bytes)."""
     try:
         text = raw.decode("utf-8")
-        entry = json.loads(text)
+        entry = strict_loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return failed_rec(key, raw, index).slim()
     payload = entry.get("payload") if isinstance(entry, dict) else None
@@ -454,7 +472,7 @@ def read_held(raw: bytes) -> tuple[str, dict[str, Any]] | None:
     """The text and decoded entry of a `worker:ID` value that holds a job, else None."""
     try:
         text = raw.decode("utf-8")
-        entry = json.loads(text)
+        entry = strict_loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(entry, dict) or not isinstance(entry.get("payload"), dict):

@@ -13,8 +13,10 @@ import hashlib
 import json
 from collections import Counter, deque
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+import redis as redis_lib
 
 from qadmin.backends._redis_json import TOKEN_LEN, dumps, parse_time, token, value_span, without
 from qadmin.backends._redis_records import (
@@ -38,6 +40,7 @@ from qadmin.backends._redis_records import (
     queue_rec,
     read_held,
     read_payload,
+    unreadable_rec,
 )
 from qadmin.backends.owners import HOSTNAME, owner_dead, pid_alive
 from qadmin.codecs import UNDECODABLE
@@ -203,6 +206,9 @@ class View:
         self._lock_recs: dict[int, Rec | None] = {}
         self._twins: tuple[list[int], Counter[tuple[str | None, bytes]]] | None = None
         self._pending: dict[tuple[str, bytes], bool] = {}
+        self._known: list[str] | None = None
+        #: keys of the wrong type (or counters that are no numbers) met so far: key -> why
+        self.problems: dict[str, str] = {}
         self._stamp_memo: dict[bytes, list[int]] = {}
         self._ftokens: dict[bytes, str] = {}
         self._beats: dict[str, datetime | None] | None = None
@@ -210,11 +216,43 @@ class View:
         self._resque_beats: dict[str, datetime | None] | None = None
         self._qworkers: dict[str, dict[str, Any]] | None = None
 
+    # --- keys of the wrong type ---------------------------------------------------------------
+    def read(self, key: str, expected: str, call: Callable[[], Any], default: Any) -> Any:
+        """`call()`, or `default` when `key` holds another type than `expected` (poison in a shared
+        namespace): the key is remembered in `problems`, to be shown as unreadable, and the rest
+        of the store is read as usual."""
+        try:
+            return call()
+        except redis_lib.ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                raise
+            self.note(key, expected)
+            return default
+
+    def note(self, key: str, expected: str) -> None:
+        if key not in self.problems:
+            try:
+                have = self.c.type(key).decode("utf-8", "replace")
+            except redis_lib.RedisError:
+                have = "value of another type"
+            self.problems[key] = f"{key} holds a {have} where a {expected} belongs (WRONGTYPE): it cannot be read"
+
+    def number(self, key: str, value: bytes | None) -> int:
+        """A counter as stored (missing: 0); one that is not an integer is noted and read as 0."""
+        if value is None:
+            return 0
+        try:
+            return int(value)
+        except ValueError:
+            self.problems.setdefault(key, f"{key} holds {value[:40]!r}, not a number: read as 0")
+            return 0
+
     # --- workers and staleness -------------------------------------------------------------
     def qworkers(self) -> dict[str, dict[str, Any]]:
         if self._qworkers is None:
             out: dict[str, dict[str, Any]] = {}
-            for name, value in self.c.hgetall(self.k.qworkers).items():
+            for name, value in self.read(self.k.qworkers, "hash", lambda: self.c.hgetall(self.k.qworkers),
+                                         {}).items():
                 try:
                     info = json.loads(value)
                 except ValueError:
@@ -245,7 +283,7 @@ class View:
             return self._locks
         cutoff = self.now - timedelta(seconds=self.max_run_time)
         out: list[Lock] = []
-        for raw in self.c.zrange(self.k.locked, 0, -1):
+        for raw in self.read(self.k.locked, "sorted set", lambda: self.c.zrange(self.k.locked, 0, -1), []):
             try:
                 env = json.loads(raw)
                 env["payload"].encode("utf-8")
@@ -276,14 +314,16 @@ class View:
         """Registered Ruby and PHP workers (Resque's `workers` set less qadmin's own)."""
         if self._foreign is None:
             own = {info.get("rid") for info in self.qworkers().values()}
-            rids = sorted(r.decode("utf-8", "replace") for r in self.c.smembers(self.k.workers))
+            rids = sorted(r.decode("utf-8", "replace")
+                          for r in self.read(self.k.workers, "set", lambda: self.c.smembers(self.k.workers), ()))
             self._foreign = [r for r in rids if r not in own and not (split_rid(r)[0] or "").endswith("-qadmin")]
         return self._foreign
 
     def resque_beats(self) -> dict[str, datetime | None]:
         if self._resque_beats is None:
             self._resque_beats = {k.decode("utf-8", "replace"): parse_time(v)
-                                  for k, v in self.c.hgetall(self.k.heartbeat).items()}
+                                  for k, v in self.read(self.k.heartbeat, "hash",
+                                                        lambda: self.c.hgetall(self.k.heartbeat), {}).items()}
         return self._resque_beats
 
     def live_workers(self) -> int:
@@ -346,16 +386,31 @@ class View:
     def queue_names(self, selection: JobFilter | None = None) -> list[str]:
         if selection is not None and selection.queues:
             return sorted(set(selection.queues))
-        return sorted(q.decode("utf-8", "replace") for q in self.c.smembers(self.k.queues))
+        return self.known_queues()
+
+    def known_queues(self) -> list[str]:
+        """The `queues` set; when that key is of the wrong type, the queues found by their keys."""
+        if self._known is None:
+            names = self.read(self.k.queues, "set", lambda: self.c.smembers(self.k.queues), None)
+            if names is None:
+                names = set()
+                prefix = self.k.queue_prefix.encode()
+                for key in self.c.scan_iter(match=_glob_escape(prefix) + b"*", count=1000):
+                    name = key[len(prefix):]
+                    if b":temp:" not in name:  # php-resque's dequeue lists (formats.md §3.5)
+                        names.add(name)
+            self._known = sorted(q.decode("utf-8", "replace") for q in names)
+        return self._known
 
     # --- reading lists in windows ---------------------------------------------------------------
     def _window(self, key: str, lo: int, hi: int, zset: bool) -> list[bytes]:
         if zset:
-            return self.c.zrange(key, lo, hi)
-        return self.c.lrange(key, lo, hi)
+            return self.read(key, "sorted set", lambda: self.c.zrange(key, lo, hi), [])
+        return self.read(key, "list", lambda: self.c.lrange(key, lo, hi), [])
 
     def _length(self, key: str, zset: bool) -> int:
-        return int(self.c.zcard(key) if zset else self.c.llen(key))
+        return int(self.read(key, "sorted set" if zset else "list",
+                             lambda: self.c.zcard(key) if zset else self.c.llen(key), 0))
 
     def iter_list(self, key: str, after: int | None, desc: bool, zset: bool = False) -> Iterator[tuple[int, bytes]]:
         """(index, element) from just after `after` (None: from the start), forwards or backwards."""
@@ -427,7 +482,7 @@ class View:
             start = 0 if after is None else after + 1
             near: deque[bytes] = deque(maxlen=TWIN_WINDOW)
             if start > 0:
-                near.extend(self.c.lrange(key, max(0, start - TWIN_WINDOW), start - 1))
+                near.extend(self._window(key, max(0, start - TWIN_WINDOW), start - 1, False))
             for i, raw in self.iter_list(key, after, False):
                 if keep is None or keep(raw):
                     yield i, raw, near
@@ -447,7 +502,7 @@ class View:
             return
         lo = min(i for i, _ in buf)
         start = max(0, lo - TWIN_WINDOW)
-        at = {start + n: raw for n, raw in enumerate(self.c.lrange(self.k.failed, start, lo - 1))} if lo else {}
+        at = {start + n: raw for n, raw in enumerate(self._window(self.k.failed, start, lo - 1, False))} if lo else {}
         at.update(buf)
         for i, raw in buf:
             if keep is None or keep(raw):
@@ -464,20 +519,33 @@ class View:
             return True
         key = (queue, payload)
         if key not in self._pending:
-            self._pending[key] = self.c.lpos(self.k.queue(queue), payload, maxlen=TWIN_SCAN) is not None
+            qkey = self.k.queue(queue)
+            self._pending[key] = self.read(qkey, "list", lambda: self.c.lpos(qkey, payload, maxlen=TWIN_SCAN),
+                                           None) is not None
         return self._pending[key]
 
     def _stamps(self, item: bytes) -> list[int]:
         """The seconds resque-scheduler's `timestamps:` index lists for this delayed item."""
         if item not in self._stamp_memo:
             out = []
-            for member in self.c.smembers(self.k.timestamps(item)):
+            key = self.k.timestamps(item)
+            for member in self.read(key.decode("utf-8", "replace"), "set", lambda: self.c.smembers(key), ()):
                 try:
                     out.append(int(member.rsplit(b":", 1)[-1]))
                 except ValueError:
                     continue
             self._stamp_memo[item] = out
         return self._stamp_memo[item]
+
+    def delayed(self, ts: int, i: int, raw: bytes | None, before: int, slim: bool = False) -> Rec:
+        """A delayed entry as read by `iter_delayed` (`raw` None: its list is unreadable)."""
+        key = self.k.delayed(ts)
+        if raw is None:
+            run_at = datetime.fromtimestamp(ts, timezone.utc) if abs(ts) < 1 << 36 else None
+            later = run_at is not None and run_at > self.now
+            return unreadable_rec(key, None, JobState.SCHEDULED if later else JobState.PENDING, self.problems[key],
+                                  run_at)
+        return self.name_delayed(delayed_rec(key, ts, raw, i, self.now), ts, before, slim)
 
     def name_delayed(self, rec: Rec, ts: int, before: int, slim: bool = False) -> Rec:
         """Plain unless a twin comes first: held, pending, scheduled earlier, or before it here."""
@@ -523,22 +591,26 @@ class View:
         while True:
             if not desc:
                 lo = f"({bound}" if bound is not None else (str(after[0]) if after else "-inf")
-                stamps = self.c.zrangebyscore(self.k.schedule, lo, "+inf", start=0, num=200)
+                stamps = self.read(self.k.schedule, "sorted set", lambda: self.c.zrangebyscore(
+                    self.k.schedule, lo, "+inf", start=0, num=200, withscores=True), [])
             else:
                 hi = f"({bound}" if bound is not None else (str(after[0]) if after else "+inf")
-                stamps = self.c.zrevrangebyscore(self.k.schedule, hi, "-inf", start=0, num=200)
+                stamps = self.read(self.k.schedule, "sorted set", lambda: self.c.zrevrangebyscore(
+                    self.k.schedule, hi, "-inf", start=0, num=200, withscores=True), [])
             if not stamps:
                 return
-            for member in stamps:
-                try:
-                    ts = int(float(member))
-                except ValueError:
+            for member, _score in stamps:
+                ts = _second(member)
+                if ts is None:  # not a second (poison): no list is named by it
                     continue
                 resume = after[1] if (first and after is not None and ts == after[0]) else None
-                for i, raw, before in self.iter_ranked(self.k.delayed(ts), resume, desc, keep):
+                key = self.k.delayed(ts)
+                for i, raw, before in self.iter_ranked(key, resume, desc, keep):
                     yield (ts, i), raw, before
+                if key in self.problems and resume is None:
+                    yield (ts, -1), None, 0  # the list is of the wrong type: shown as unreadable
                 first = False
-            bound = stamps[-1].decode()
+            bound = repr(float(stamps[-1][1]))  # paged by score: a member need not be a number
             first = False
 
     # --- segments -------------------------------------------------------------------------------
@@ -577,6 +649,8 @@ class View:
                     for i, raw, before in self.iter_ranked(key, after, desc, maybe):
                         n = before + 1 + (held[(name, raw)] if held else 0)
                         yield ["Q", name, i], rename(queue_rec(key, name, raw, i), n)
+                    if key in self.problems and after is None:
+                        yield ["Q", name, -1], unreadable_rec(key, name, JobState.PENDING, self.problems[key])
                 continue
             after = start[2] if here and start is not None else None
             if seg_type == "L":
@@ -596,14 +670,16 @@ class View:
             elif seg_type == "D":
                 for (ts, i), raw, before in self.iter_delayed(tuple(after) if after else None, desc,  # type: ignore[arg-type]
                                                               maybe):
-                    rec = delayed_rec(self.k.delayed(ts), ts, raw, i, self.now)
-                    yield ["D", "", [ts, i]], self.name_delayed(rec, ts, before, slim)
+                    yield ["D", "", [ts, i]], self.delayed(ts, i, raw, before, slim)
             elif seg_type == "F":
                 read = failed_slim if slim_failed else failed_rec
                 for i, raw, near in self.iter_failed(after, desc, maybe):
                     rec = read(self.k.failed, raw, i)
                     if not retried_entry(rec):
                         yield ["F", "", i], self.name_failed(rec, near, slim)
+                if self.k.failed in self.problems and after is None:
+                    yield ["F", "", -1], unreadable_rec(self.k.failed, None, JobState.FAILED,
+                                                        self.problems[self.k.failed])
             elif seg_type == "Z":
                 for i, raw in self.iter_list(self.k.finished, after, desc, zset=True):
                     if maybe is not None and not maybe(raw):
@@ -643,8 +719,10 @@ class View:
                 add(rename(queue_rec(key, qname, raw, i), n))
                 if done():
                     return wanted.choose(found)
+            if key in self.problems:
+                add(unreadable_rec(key, qname, JobState.PENDING, self.problems[key]))
         for (ts, i), raw, before in self.iter_delayed(None, False, lambda raw: wanted.any_queue(quick_token(raw))):
-            add(self.name_delayed(delayed_rec(self.k.delayed(ts), ts, raw, i, self.now), ts, before))
+            add(self.delayed(ts, i, raw, before))
         if done():
             return wanted.choose(found)
         needles = [q.encode("utf-8") for q in names] if names is not None else None
@@ -658,6 +736,8 @@ class View:
             rec = failed_rec(self.k.failed, raw, i)
             if not retried_entry(rec):
                 add(self.name_failed(rec, near))
+        if self.k.failed in self.problems:
+            add(unreadable_rec(self.k.failed, None, JobState.FAILED, self.problems[self.k.failed]))
         if done():
             return wanted.choose(found)
         for i, raw in self.iter_list(self.k.finished, None, True, zset=True):
@@ -674,6 +754,21 @@ def retried_entry(rec: Rec) -> bool:
     again in an entry of its own). It is counted and listed in no state: `finished` means
     completed successfully, on every backend."""
     return rec.kind == "failed" and rec.job.state is JobState.FINISHED
+
+
+def _second(member: bytes) -> int | None:
+    """A schedule member as the second it names (resque-scheduler writes decimal integers)."""
+    try:
+        return int(member)
+    except ValueError:
+        try:
+            return int(float(member))
+        except (ValueError, OverflowError):
+            return None
+
+
+def _glob_escape(text: bytes) -> bytes:
+    return b"".join(b"\\" + bytes([c]) if c in b"*?[]\\" else bytes([c]) for c in text)
 
 
 def split_rid(rid: str) -> tuple[str | None, int | None]:

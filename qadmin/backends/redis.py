@@ -20,8 +20,10 @@ with a `retried_at` mark (such entries are history, in no state); `failed_on_ret
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections import OrderedDict, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ from qadmin.job import JobId
 
 #: what `?failed_on_retry=` may say
 RETRY_MODES = ("mark", "remove")
+_log = logging.getLogger("qadmin.redis")
 #: calls sent without reading their replies, at most (`RedisBackend._send`)
 PENDING_MAX = 64
 
@@ -119,6 +122,21 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
             conn = self._own_conn()
             call = [command(["EVALSHA", script.sha, len(keys), *keys, *args])]
             with self._wrap():
+                try:
+                    try:
+                        conn.send_packed_command(call)
+                        return conn.read_response()
+                    except redis_lib.ResponseError as exc:  # read whole: the connection is in step
+                        if isinstance(exc, redis_lib.exceptions.NoScriptError) or not (
+                                _wrongtype(exc) and self._repair_private()):
+                            raise
+                except redis_lib.exceptions.NoScriptError:
+                    pass  # loaded again below
+                except redis_lib.ResponseError:
+                    raise
+                except BaseException:
+                    conn.disconnect()
+                    raise
                 try:
                     try:
                         conn.send_packed_command(call)
@@ -228,7 +246,34 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
 
     def _run(self, batch: Batch) -> list[bool]:
         with self._wrap():
-            return batch.run(self._apply, self.client)
+            try:
+                return batch.run(self._apply, self.client)
+            except redis_lib.ResponseError as exc:
+                if not (_wrongtype(exc) and self._repair_private()):
+                    raise
+                return batch.run(self._apply, self.client)
+
+    def _repair_private(self) -> bool:
+        """Move aside each of qadmin's own keys that holds a value of another type than qadmin
+        writes there (poison: no qadmin process wrote it), so that workers go on; the value is kept
+        under `KEY:wrongtype:EPOCH` and the move is logged. Resque's own keys are never touched.
+        True if one was moved."""
+        wanted = {self.keys.locked: b"zset", self.keys.finished: b"zset", self.keys.qworkers: b"hash",
+                  self.keys.unique: b"hash", self.keys.paused: b"set", self.keys.audit: b"list"}
+        with self._wrap():
+            pipe = self.client.pipeline(transaction=False)
+            for key in wanted:
+                pipe.type(key)
+            types = pipe.execute()
+            moved = False
+            for (key, want), have in zip(wanted.items(), types):
+                if have not in (b"none", want):
+                    aside = f"{key}:wrongtype:{int(time.time())}"
+                    self.client.rename(key, aside)
+                    _log.warning("%s held a %s where qadmin keeps a %s: moved aside to %s", key,
+                                 have.decode(), want.decode(), aside)
+                    moved = True
+        return moved
 
     def _view(self, now: datetime) -> scan.View:
         return scan.View(self, now)
@@ -294,6 +339,10 @@ def _connect(url: str, safe_url: str) -> redis_lib.Redis:
                                    decode_responses=False, socket_connect_timeout=5, socket_timeout=60)
     except ValueError as exc:
         raise ConfigError(f"bad Redis URL {safe_url}: {exc}") from exc
+
+
+def _wrongtype(exc: Exception) -> bool:
+    return str(exc).startswith("WRONGTYPE")
 
 
 def _own_params(url: str) -> tuple[str, dict[str, str]]:

@@ -48,6 +48,12 @@ def metrics() -> Response:
     )
     family("qadmin_failed_total", "counter", "Job runs that raised.", [({}, st.failed)])
     family("qadmin_workers", "gauge", "Live workers.", [({}, st.workers)])
+    family(
+        "qadmin_unreadable",
+        "gauge",
+        "1 for each stored structure that cannot be read (a Redis key of the wrong type, a counter that is no number).",
+        (({"key": key}, 1) for key in st.unreadable),
+    )
     age = oldest_age(st, ops.clock())
     family(
         "qadmin_oldest_pending_age_seconds",
