@@ -70,8 +70,9 @@ class AdminMixin:
         job = rec.job
         parts = status_key_parts(job.meta)
         if parts is not None:
-            with self._wrap():
-                status = self.client.get(self.keys.status(*parts))
+            key = self.keys.status(*parts)
+            with self._wrap():  # a status key of the wrong type (poison) is no status
+                status = self._view(now).read(key, "string", lambda: self.client.get(key), None)
             if status is not None:
                 try:
                     job = replace(job, meta={**job.meta, "status": json.loads(status)})
@@ -186,7 +187,10 @@ class AdminMixin:
                             pipe.lindex(rec.key, self._hint(rec))
                         else:
                             pipe.exists(rec.key)
-                    for rec, seen in zip(part, pipe.execute()):
+                    # an entry in a key of the wrong type meanwhile is one that moved: found afresh
+                    for rec, seen in zip(part, pipe.execute(raise_on_error=False)):
+                        if isinstance(seen, Exception):
+                            return None
                         full = self._rebuilt(rec, seen, view)
                         if full is None:
                             return None

@@ -703,8 +703,8 @@ class EngineMixin:
         if parts is None:
             return []
         key = self.keys.status(*parts)
-        with self._wrap():
-            old = self.client.get(key)
+        with self._wrap():  # a status key of the wrong type (poison) is left as it is
+            old = self._view(now).read(key, "string", lambda: self.client.get(key), None)
         if old is None:
             return []
         return [("SETEQ", [key], [old, _status_value(old, status, now), ttl or ""])]

@@ -36,9 +36,11 @@ def _empty() -> dict[str, int]:
 class StatsMixin:
     def queue_names(self: RedisBackend, now: datetime) -> list[str]:
         """The known queues (the `queues` set and the paused ones), without counting anything."""
-        with self._wrap():
-            known = self.client.sunion(self.keys.queues, self.keys.paused)
-        return sorted(n.decode("utf-8", "replace") for n in known)
+        view = self._view(now)
+        with self._wrap():  # each read on its own: one key of the wrong type (poison) spoils no other
+            known = set(view.known_queues()) | {n.decode("utf-8", "replace") for n in view.read(
+                self.keys.paused, "set", lambda: self.client.smembers(self.keys.paused), ())}
+        return sorted(known)
 
     def _counts(self: RedisBackend, now: datetime, queues: tuple[str, ...] | None = None,
                 max_run_time: float | None = None, states: frozenset[JobState] = frozenset(JobState),

@@ -188,3 +188,27 @@ def test_the_tui_overview_loads(poisoned: Poisoned) -> None:
 
     drive(app, scenario)
     assert seen["stats"] is not None and "zulu" in seen["stats"].queues
+
+
+def test_verbs_still_act_on_undecodable_entries_beside_the_poison(poisoned: Poisoned) -> None:
+    url = poisoned.url
+    r = redis.Redis.from_url(url)
+    # a php-resque job whose status key is of the wrong type: shown, and retried, without its status
+    php = b'{"class":"My_Job","args":[{"a":1}],"id":"48816519aaa5034aeac8e18728917051","queue_time":1795336967.27}'
+    r.delete("resque:failed")  # a string here: the job goes in a readable failed list
+    r.rpush("resque:failed", b'{"failed_at":"2026/11/22 08:41:11 UTC","payload":' + php +
+            b',"exception":"E","error":"x","backtrace":[],"worker":"w:1:q","queue":"beta"}')
+    r.hset("resque:job:48816519aaa5034aeac8e18728917051:status", "f", "v")
+    shown = cli(url, "show", "beta:48816519aaa5034aeac8e18728917051", "--json")
+    assert shown["state"] == "failed"
+    cli(url, "retry", "beta:48816519aaa5034aeac8e18728917051")
+    assert r.lrange("resque:queue:beta", 0, -1) == [php]
+    # an undecodable payload is deleted by its id; its neighbours stay
+    jobs = cli(url, "jobs", "--json", "--limit", "200", "--queue", "alpha")
+    empty = [j for j in jobs if j.get("undecodable") and j.get("raw") == ""]
+    assert len(empty) == 1
+    runner = CliRunner(env={"QADMIN_URL": None, "QADMIN_CONFIG": None, "QADMIN_BACKEND": None})
+    result = runner.invoke(main, ["--url", url, "delete", str(empty[0]["id"]), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert b"" not in r.lrange("resque:queue:alpha", 0, -1) and r.llen("resque:queue:alpha") == 9
+    r.close()
