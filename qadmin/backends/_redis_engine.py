@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from qadmin.backends._redis_json import TOKEN_LEN, dumps, epoch, iso_z, with_members, without
 from qadmin.backends._redis_lua import UNITS_PER_CALL, Batch
-from qadmin.backends._redis_scan import _second
 from qadmin.backends._redis_records import (Keys, Rec, delayed_item, delayed_rec, envelope, failure_entry,
-                                            locked_rec, make_id, queue_rec, read_payload, status_key_parts, truthy)
+                                            locked_rec, make_id, queue_rec, read_payload, schedule_second,
+                                            status_key_parts, truthy)
 from qadmin.codecs import json_codec
 from qadmin.errors import JobNotFound, QadminError, UsageError
 from qadmin.job import Job, JobId, JobState, NewJob, iso, utcnow
@@ -248,7 +248,7 @@ class EngineMixin:
             due = view.read(self.keys.schedule, "sorted set", lambda: self.client.zrangebyscore(
                 self.keys.schedule, "-inf", int(epoch(now)), start=0, num=stamps), [])
             # a member that is no second, or whose list is of the wrong type (poison), stays as it is
-            due = [m for m in due if _second(m) is not None and str(_second(m)) == m.decode("utf-8", "replace")]
+            due = [m for m in due if str(schedule_second(m)) == m.decode("utf-8", "replace")]
             if not due:
                 return 0
             pipe = self.client.pipeline(transaction=False)

@@ -176,6 +176,17 @@ class Rec:
                    self.token, self.index, self.payload, extra)
 
 
+def schedule_second(member: bytes) -> int | None:
+    """A schedule member as the second it names (resque-scheduler writes decimal integers)."""
+    try:
+        return int(member)
+    except ValueError:
+        try:
+            return int(float(member))
+        except (ValueError, OverflowError):
+            return None
+
+
 def truthy(value: bytes | None) -> bool:
     """Resque's reading of `pause-all-workers`: "true", case and surrounding space ignored."""
     return value is not None and value.strip().lower() == b"true"

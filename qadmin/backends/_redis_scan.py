@@ -11,27 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter, deque
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import redis as redis_lib
 
-from qadmin.backends._redis_json import TOKEN_LEN, dumps, parse_time, token, value_span, without
+from qadmin.backends._redis_json import TOKEN_LEN, dumps, parse_time
 from qadmin.backends._redis_records import (
-    TWIN_WINDOW,
     IdParts,
     Rec,
-    TWIN_SCAN,
-    SlimJob,
-    delayed_item,
-    failed_where,
-    make_id,
-    requeue_bytes,
-    name as rename,
-    where_of,
-    delayed_rec,
     failed_rec,
     failed_slim,
     finished_rec,
@@ -40,8 +30,11 @@ from qadmin.backends._redis_records import (
     queue_rec,
     read_held,
     read_payload,
+    schedule_second,
     unreadable_rec,
 )
+from qadmin.backends._redis_records import name as rename
+from qadmin.backends._redis_twins import LIVE, Twins, Wanted, failed_token
 from qadmin.backends.owners import HOSTNAME, owner_dead, pid_alive
 from qadmin.codecs import UNDECODABLE
 from qadmin.errors import UsageError
@@ -55,7 +48,6 @@ if TYPE_CHECKING:
 WINDOW = 500
 #: Resque prunes a worker whose heartbeat is older than this (formats.md §1.7)
 RESQUE_PRUNE_INTERVAL = 300.0
-LIVE = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED})
 
 #: segment types in each sort order: (type, read backwards), and whether queue names go backwards
 ORDERS: dict[str, tuple[tuple[tuple[str, bool], ...], bool]] = {
@@ -86,79 +78,6 @@ def quick_token(raw: bytes) -> str:
     if b'"id"' in raw or b'"attempts"' in raw or b'"last_error"' in raw or b'"queue"' in raw:
         return read_payload(raw).token
     return hashlib.sha1(raw).hexdigest()[:TOKEN_LEN]
-
-
-def failed_token(raw: bytes) -> str:
-    """`failed_rec(...).token` (the token of the entry's payload) without building the job."""
-    try:
-        text = raw.decode("utf-8")
-        entry = json.loads(text)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return token(raw)
-    payload = entry.get("payload") if isinstance(entry, dict) else None
-    if not isinstance(payload, dict):
-        return token(raw)
-    span = value_span(text, entry, "payload")
-    return token(raw) if span is None else token(span.encode("utf-8"), span, payload)
-
-
-class Wanted:
-    """Ids being looked up (`IdParts`: a queue or None, a token prefix, where and which twin)."""
-
-    def __init__(self, parts: list[IdParts]) -> None:
-        self.pairs = parts
-        self.exact: dict[str, list[IdParts]] = {}
-        self.short: list[IdParts] = []
-        for part in parts:
-            if len(part.token) in (TOKEN_LEN, 32):
-                self.exact.setdefault(part.token, []).append(part)
-            else:
-                self.short.append(part)
-
-    def _candidates(self, tok: str) -> list[IdParts]:
-        return self.exact.get(tok, []) + [p for p in self.short if tok.startswith(p.token)]
-
-    def wants(self, tok: str, queue: str | None) -> bool:
-        return any(p.queue is None or p.queue == queue for p in self._candidates(tok))
-
-    def hits(self, rec: Rec) -> list[IdParts]:
-        """The wanted ids this entry answers to: its own, or a plain one of its token."""
-        out = []
-        for p in self._candidates(rec.token):
-            if p.queue is not None and p.queue != rec.job.queue:
-                continue
-            if p.plain or (p.where == where_of(rec) and p.n == rec.extra.get("n", 1)):
-                out.append(p)
-        return out
-
-    def any_queue(self, tok: str) -> bool:
-        return bool(self._candidates(tok))
-
-    def queues(self) -> set[str] | None:
-        """The queues to search, None for all."""
-        if any(p.queue is None for p in self.pairs):
-            return None
-        return {p.queue for p in self.pairs if p.queue is not None}
-
-    def choose(self, found: dict[IdParts, list[Rec]]) -> dict[IdParts, list[Rec]]:
-        """One entry per id: the entry that has it as its own; for a plain id without such an entry,
-        the first live one of its token (a job keeps its plain id as it moves), else the first."""
-        out: dict[IdParts, list[Rec]] = {}
-        for part, recs in found.items():
-            own = [r for r in recs if where_of(r) is None and r.extra.get("n", 1) == 1] if part.plain else recs
-            live = [r for r in recs if r.job.state in LIVE]
-            rec = (own or live or recs)[0]
-            if not own and part.queue is not None and len(part.token) in (TOKEN_LEN, 32):
-                # the job as asked for: the id it was enqueued with, now scheduled or failed
-                job = rec.job
-                asked = make_id(part.queue, part.token)
-                if isinstance(job, SlimJob):
-                    job = SlimJob(asked, job.queue, job.state, job.decodable, job.meta, job.locked_by)
-                else:
-                    job = replace(job, id=asked)
-                rec = replace(rec, job=job, extra={k: v for k, v in rec.extra.items() if k != "n"})
-            out[part] = [rec]
-        return out
 
 
 @dataclass(slots=True)
@@ -192,7 +111,7 @@ def class_prefilter(selection: JobFilter) -> Callable[[bytes], bool] | None:
     return maybe
 
 
-class View:
+class View(Twins):
     """The store as seen at `now` (one per backend call)."""
 
     def __init__(self, backend: RedisBackend, now: datetime, max_run_time: float | None = None) -> None:
@@ -344,23 +263,6 @@ class View:
             live += not lock.stale
         return live
 
-    def lock_twins(self) -> tuple[list[int], Counter[tuple[str | None, bytes]]]:
-        """Which of byte-identical held jobs each lock is (1-based, in `locks()` order), and how many
-        locks hold each (queue, payload): pending twins are numbered after them."""
-        if self._twins is None:
-            held: Counter[tuple[str | None, bytes]] = Counter()
-            ranks = []
-            for lock in self.locks():
-                if lock.kind == "locked":
-                    payload = lock.parsed["payload"].encode("utf-8")
-                else:
-                    text, entry = lock.parsed
-                    payload = (value_span(text, entry, "payload") or "").encode("utf-8")
-                held[(lock.queue, payload)] += 1
-                ranks.append(held[(lock.queue, payload)])
-            self._twins = (ranks, held)
-        return self._twins
-
     def lock_rec(self, i: int) -> Rec | None:
         """The record of `locks()[i]`, built once."""
         if i not in self._lock_recs:
@@ -432,156 +334,6 @@ class View:
                     yield lo + n, items[n]
                 i = lo - 1
 
-    def iter_ranked(self, key: str, after: int | None, desc: bool,
-                    keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes, int]]:
-        """(index, element, how many byte-identical elements come before it) of the elements `keep`
-        accepts, as `iter_list` walks them. Counted as read from the head; else (a page further
-        on, or backwards) with one LPOS per distinct element of each window: a cost that grows
-        with the depth of the page, not with the walk."""
-        if not desc and after is None:
-            seen: Counter[bytes] = Counter()
-            for i, raw in self.iter_list(key, None, False):
-                if keep is None or keep(raw):
-                    yield i, raw, seen[raw]
-                    seen[raw] += 1
-            return
-        buf: list[tuple[int, bytes]] = []
-        for i, raw in self.iter_list(key, after, desc):
-            if keep is None or keep(raw):
-                buf.append((i, raw))
-                if len(buf) >= 50:
-                    yield from self._before(key, buf)
-                    buf = []
-        yield from self._before(key, buf)
-
-    def _before(self, key: str, buf: list[tuple[int, bytes]]) -> Iterator[tuple[int, bytes, int]]:
-        first: dict[bytes, int] = {}
-        for i, raw in sorted(buf):
-            first.setdefault(raw, i)
-        deep = [raw for raw, i in first.items() if i > 0]
-        seen: Counter[bytes] = Counter()
-        if deep:
-            pipe = self.c.pipeline(transaction=False)
-            for raw in deep:
-                pipe.lpos(key, raw, count=0, maxlen=first[raw])  # among the elements before it
-            for raw, hits in zip(deep, pipe.execute()):
-                seen[raw] = len(hits or ())
-        before: dict[int, int] = {}
-        for i, raw in sorted(buf):
-            before[i] = seen[raw]
-            seen[raw] += 1
-        for i, raw in buf:
-            yield i, raw, before[i]
-
-    def iter_failed(self, after: int | None, desc: bool,
-                    keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes, Sequence[bytes]]]:
-        """(index, entry, the `TWIN_WINDOW` entries before it) of the failed entries `keep`
-        accepts, as `iter_list` walks them: a page anywhere costs one more read, never a scan."""
-        key = self.k.failed
-        if not desc:
-            start = 0 if after is None else after + 1
-            near: deque[bytes] = deque(maxlen=TWIN_WINDOW)
-            if start > 0:
-                near.extend(self._window(key, max(0, start - TWIN_WINDOW), start - 1, False))
-            for i, raw in self.iter_list(key, after, False):
-                if keep is None or keep(raw):
-                    yield i, raw, near
-                near.append(raw)
-            return
-        buf: list[tuple[int, bytes]] = []
-        for i, raw in self.iter_list(key, after, True):
-            buf.append((i, raw))
-            if len(buf) >= 50:
-                yield from self._failed_near(buf, keep)
-                buf = []
-        yield from self._failed_near(buf, keep)
-
-    def _failed_near(self, buf: list[tuple[int, bytes]],
-                     keep: Callable[[bytes], bool] | None) -> Iterator[tuple[int, bytes, Sequence[bytes]]]:
-        if not buf:
-            return
-        lo = min(i for i, _ in buf)
-        start = max(0, lo - TWIN_WINDOW)
-        at = {start + n: raw for n, raw in enumerate(self._window(self.k.failed, start, lo - 1, False))} if lo else {}
-        at.update(buf)
-        for i, raw in buf:
-            if keep is None or keep(raw):
-                yield i, raw, [at[j] for j in range(max(0, i - TWIN_WINDOW), i) if j in at]
-
-    # --- naming twins (`_redis_records`: ids) ------------------------------------------------------
-    def _pending_twin(self, queue: str | None, payload: bytes | None) -> bool:
-        """Whether a job with these payload bytes is held, or among the first `TWIN_SCAN` pending
-        entries of its queue."""
-        if not queue or not payload:
-            return False
-        held = self.lock_twins()[1] if self.locks() else None
-        if held and held[(queue, payload)]:
-            return True
-        key = (queue, payload)
-        if key not in self._pending:
-            qkey = self.k.queue(queue)
-            self._pending[key] = self.read(qkey, "list", lambda: self.c.lpos(qkey, payload, maxlen=TWIN_SCAN),
-                                           None) is not None
-        return self._pending[key]
-
-    def _stamps(self, item: bytes) -> list[int]:
-        """The seconds resque-scheduler's `timestamps:` index lists for this delayed item."""
-        if item not in self._stamp_memo:
-            out = []
-            key = self.k.timestamps(item)
-            for member in self.read(key.decode("utf-8", "replace"), "set", lambda: self.c.smembers(key), ()):
-                try:
-                    out.append(int(member.rsplit(b":", 1)[-1]))
-                except ValueError:
-                    continue
-            self._stamp_memo[item] = out
-        return self._stamp_memo[item]
-
-    def delayed(self, ts: int, i: int, raw: bytes | None, before: int, slim: bool = False) -> Rec:
-        """A delayed entry as read by `iter_delayed` (`raw` None: its list is unreadable)."""
-        key = self.k.delayed(ts)
-        if raw is None:
-            run_at = datetime.fromtimestamp(ts, timezone.utc) if abs(ts) < 1 << 36 else None
-            later = run_at is not None and run_at > self.now
-            return unreadable_rec(key, None, JobState.SCHEDULED if later else JobState.PENDING, self.problems[key],
-                                  run_at)
-        return self.name_delayed(delayed_rec(key, ts, raw, i, self.now), ts, before, slim)
-
-    def name_delayed(self, rec: Rec, ts: int, before: int, slim: bool = False) -> Rec:
-        """Plain unless a twin comes first: held, pending, scheduled earlier, or before it here."""
-        if before == 0 and not slim:
-            payload = None
-            if rec.job.queue:
-                text = rec.raw.decode("utf-8", "replace")
-                payload = without(text, ("queue",)).encode("utf-8")
-            if not self._pending_twin(rec.job.queue, payload) and not any(t < ts for t in self._stamps(rec.raw)):
-                return rec
-        elif before == 0:
-            return rec
-        return rename(rec, before + 1, str(ts))
-
-    def name_failed(self, rec: Rec, near: Sequence[bytes], slim: bool = False) -> Rec:
-        """Plain unless a twin comes first: held, pending, scheduled, or failed just before it."""
-        same = sum(1 for r in near if r == rec.raw)
-        if not same and not slim:
-            payload = requeue_bytes(rec.payload) if rec.payload else None
-            if (not any(self._failed_token(r) == rec.token for r in near)
-                    and not self._pending_twin(rec.job.queue, payload)
-                    and not (payload and rec.job.queue
-                             and self._stamps(delayed_item(payload, rec.job.queue)))):
-                return rec
-        elif not same:
-            return rec
-        return rename(rec, same + 1, failed_where(rec))
-
-    def _failed_token(self, raw: bytes) -> str:
-        tok = self._ftokens.get(raw)
-        if tok is None:
-            if len(self._ftokens) > 4 * TWIN_WINDOW:
-                self._ftokens.clear()
-            tok = self._ftokens[raw] = failed_token(raw)
-        return tok
-
     def iter_delayed(self, after: tuple[int, int] | None, desc: bool,
                      keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[tuple[int, int], bytes, int]]:
         """((timestamp, index), item, byte-identical items before it in its list) over
@@ -600,7 +352,7 @@ class View:
             if not stamps:
                 return
             for member, _score in stamps:
-                ts = _second(member)
+                ts = schedule_second(member)
                 if ts is None:  # not a second (poison): no list is named by it
                     continue
                 resume = after[1] if (first and after is not None and ts == after[0]) else None
@@ -754,17 +506,6 @@ def retried_entry(rec: Rec) -> bool:
     again in an entry of its own). It is counted and listed in no state: `finished` means
     completed successfully, on every backend."""
     return rec.kind == "failed" and rec.job.state is JobState.FINISHED
-
-
-def _second(member: bytes) -> int | None:
-    """A schedule member as the second it names (resque-scheduler writes decimal integers)."""
-    try:
-        return int(member)
-    except ValueError:
-        try:
-            return int(float(member))
-        except (ValueError, OverflowError):
-            return None
 
 
 def _glob_escape(text: bytes) -> bytes:

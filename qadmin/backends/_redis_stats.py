@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from qadmin.backends import _redis_scan as scan
 from qadmin.backends._redis_json import dumps, epoch, parse_time
-from qadmin.backends._redis_records import failed_rec, plainly_decodable, read_payload
+from qadmin.backends._redis_records import failed_rec, plainly_decodable, read_payload, schedule_second
 from qadmin.backends.base import ErrorGroup, Stats
 from qadmin.codecs import MAX_DECODE_BYTES
 from qadmin.filters import JobFilter
@@ -149,7 +149,7 @@ class StatsMixin:
             out[name] = read_payload(head).job_fields()["created_at"] if readable else None
         for member, _score in view.read(self.keys.schedule, "sorted set", lambda: self.client.zrangebyscore(
                 self.keys.schedule, "-inf", int(epoch(now)), start=0, num=20, withscores=True), []):
-            ts = scan._second(member)  # the first due second (a member that is none is passed over)
+            ts = schedule_second(member)  # the first due second (a member that is none is passed over)
             if ts is not None:
                 try:
                     out["(due delayed)"] = datetime.fromtimestamp(ts, timezone.utc)
