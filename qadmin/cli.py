@@ -647,7 +647,9 @@ def stats(as_json: bool) -> None:
     table.add_section()
     table.add_row("[bold]total[/]", *[f"[bold]{totals.get(c, 0)}[/]" for c in columns])
     console.print(table)
-    oldest = _ago(st.oldest_pending_at, now) if st.oldest_pending_at else "none pending"
+    # Resque payloads carry no enqueue time: pending jobs whose age is unknown are not "none pending"
+    oldest = (_ago(st.oldest_pending_at, now) if st.oldest_pending_at
+              else "unknown" if st.totals().get("pending") else "none pending")
     console.print(f"processed {st.processed}  failed {st.failed}  workers {st.workers}  oldest pending {oldest}")
     for why in st.unreadable.values():
         console.print(f"[red]unreadable:[/] {_short(why, 300)}")

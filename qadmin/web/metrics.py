@@ -55,10 +55,12 @@ def metrics() -> Response:
         (({"key": key}, 1) for key in st.unreadable),
     )
     age = oldest_age(st, ops.clock())
+    if age is None and st.totals().get("pending"):
+        age = float("nan")  # pending jobs whose payloads carry no enqueue time (Resque's)
     family(
         "qadmin_oldest_pending_age_seconds",
         "gauge",
-        "Seconds the oldest pending job has waited (0 when none is pending).",
+        "Seconds the oldest pending job has waited (0 when none is pending, NaN when unknown).",
         [({}, age or 0.0)],
     )
     return Response("\n".join(lines) + "\n", content_type=CONTENT_TYPE)
@@ -75,6 +77,8 @@ def _escape(value: str) -> str:
 
 
 def _value(value: float) -> str:
+    if value != value:
+        return "NaN"
     if isinstance(value, int) or float(value).is_integer():
         return str(int(value))
     return repr(round(float(value), 3))

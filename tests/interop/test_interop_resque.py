@@ -73,3 +73,18 @@ def test_payloads_written_with_qadmins_old_enqueued_at_are_still_read(redis_back
     assert (job.class_name, job.args, job.raw) == ("Archive", [1], old)
     assert job.created_at is not None and job.created_at.isoformat() == "2026-11-22T08:41:11.123456+00:00"
     assert "enqueued_at" not in job.meta or job.meta["enqueued_at"] == "2026-11-22T08:41:11.123456Z"
+
+
+def test_a_plain_jobs_enqueue_time_is_shown_as_unknown(redis_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from qadmin.cli import main
+
+    runner = CliRunner(env={"QADMIN_URL": None, "QADMIN_CONFIG": None, "QADMIN_BACKEND": None})
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        assert runner.invoke(main, ["--url", redis_url, "enqueue", "Archive", "1"]).exit_code == 0
+        stats = runner.invoke(main, ["--url", redis_url, "stats"])
+        shown = runner.invoke(main, ["--url", redis_url, "jobs", "--json"])
+    assert stats.exit_code == 0 and "oldest pending unknown" in stats.output, stats.output
+    assert "none pending" not in stats.output
+    assert [j["created_at"] for j in json.loads(shown.stdout)] == [None]
