@@ -203,6 +203,16 @@ def test_verbs_still_act_on_undecodable_entries_beside_the_poison(poisoned: Pois
     assert shown["state"] == "failed"
     cli(url, "retry", "beta:48816519aaa5034aeac8e18728917051")
     assert r.lrange("resque:queue:beta", 0, -1) == [php]
+    # a bulk retry puts back what can go back: a job of a queue whose key is of the wrong type stays failed
+    stuck = (b'{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"Archive","args":[5]},'
+             b'"exception":"E","error":"x","backtrace":[],"worker":"w:1:q","queue":"str"}')
+    fine = stuck.replace(b'"queue":"str"', b'"queue":"beta"').replace(b"[5]", b"[6]")
+    r.rpush("resque:failed", stuck, fine)
+    cli(url, "retry", "--failed")
+    assert r.lrange("resque:queue:beta", 0, -1) == [php, b'{"class":"Archive","args":[6]}']
+    assert r.get("resque:queue:str") == b"a string where a list belongs"
+    failed = cli(url, "jobs", "--json", "--state", "failed")
+    assert [j["args"] for j in failed if j["queue"] == "str"] == [[5]]
     # an undecodable payload is deleted by its id; its neighbours stay
     jobs = cli(url, "jobs", "--json", "--limit", "200", "--queue", "alpha")
     empty = [j for j in jobs if j.get("undecodable") and j.get("raw") == ""]
