@@ -91,13 +91,14 @@ class AdminMixin:
         last: list[Any] | None = None
         more = False
         with self._wrap():
-            for pos, rec in self._view(now).walk(selection, sort, cursor):
+            view = self._view(now)
+            for pos, rec in view.walk(selection, sort, cursor):
                 if rec.job.state not in states or not selection.matches(rec.job):
                     continue
                 if len(out) == limit:
                     more = True
                     break
-                out.append(rec)
+                out.append(view.named(rec))  # which of its twins it is, for the entries shown
                 last = pos
         self._remember(out)
         return Page([r.job for r in out], scan.encode_cursor(sort, last) if more and last is not None else None)

@@ -399,8 +399,12 @@ class View(Twins):
                     key = self.k.queue(name)
                     held = self.lock_twins()[1] if self.locks() else None
                     for i, raw, before in self.iter_ranked(key, after, desc, maybe):
-                        n = before + 1 + (held[(name, raw)] if held else 0)
-                        yield ["Q", name, i], rename(queue_rec(key, name, raw, i), n)
+                        rec = queue_rec(key, name, raw, i)
+                        if before is None:  # counted for the entries a page shows (`named`)
+                            rec.extra["_check"] = True
+                        else:
+                            rename(rec, before + 1 + (held[(name, raw)] if held else 0))
+                        yield ["Q", name, i], rec
                     if key in self.problems and after is None:
                         yield ["Q", name, -1], unreadable_rec(key, name, JobState.PENDING, self.problems[key])
                 continue
@@ -422,13 +426,13 @@ class View(Twins):
             elif seg_type == "D":
                 for (ts, i), raw, before in self.iter_delayed(tuple(after) if after else None, desc,  # type: ignore[arg-type]
                                                               maybe):
-                    yield ["D", "", [ts, i]], self.delayed(ts, i, raw, before, slim)
+                    yield ["D", "", [ts, i]], self.delayed(ts, i, raw, before, lazy=True)
             elif seg_type == "F":
                 read = failed_slim if slim_failed else failed_rec
-                for i, raw, near in self.iter_failed(after, desc, maybe):
+                for i, raw, same in self.iter_failed(after, desc, maybe):
                     rec = read(self.k.failed, raw, i)
                     if not retried_entry(rec):
-                        yield ["F", "", i], self.name_failed(rec, near, slim)
+                        yield ["F", "", i], self.name_failed(rec, same, lazy=True)
                 if self.k.failed in self.problems and after is None:
                     yield ["F", "", -1], unreadable_rec(self.k.failed, None, JobState.FAILED,
                                                         self.problems[self.k.failed])
@@ -484,10 +488,10 @@ class View(Twins):
                 return False
             return wanted.any_queue(failed_token(raw))
 
-        for i, raw, near in self.iter_failed(None, False, failed_wanted):
+        for i, raw, same in self.iter_failed(None, False, failed_wanted):
             rec = failed_rec(self.k.failed, raw, i)
             if not retried_entry(rec):
-                add(self.name_failed(rec, near))
+                add(self.name_failed(rec, same))
         if self.k.failed in self.problems:
             add(unreadable_rec(self.k.failed, None, JobState.FAILED, self.problems[self.k.failed]))
         if done():

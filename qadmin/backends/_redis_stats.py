@@ -189,13 +189,14 @@ class StatsMixin:
             view = self._view(now)
             quick = states == {JobState.FAILED} and scan.states_and_queues_only(selection)
             if quick:
-                for i, raw, near in view.iter_failed(None, False):
+                for i, raw, same in view.iter_failed(None, False):
                     entry = _failure_groupable(raw)
                     if entry is None:  # read as a listing would
-                        rec = view.name_failed(failed_rec(self.keys.failed, raw, i), near)
+                        rec = view.name_failed(failed_rec(self.keys.failed, raw, i), same, lazy=True)
                         job = rec.job
                         if not scan.retried_entry(rec) and job.state in states and selection.matches(job):
-                            add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at, job.id)
+                            add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at,
+                                lambda rec=rec: view.named(rec).job.id)
                         continue
                     queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
                     retried = entry.get("retried_at")
@@ -204,14 +205,15 @@ class StatsMixin:
                     if JobState.FAILED not in states or (selection.queues and (queue or "") not in selection.queues):
                         continue
                     add(_error_key(entry), queue, entry["payload"]["class"], parse_time(entry.get("failed_at")),
-                        lambda raw=raw, i=i, near=near: view.name_failed(failed_rec(self.keys.failed, raw, i),
-                                                                         near).job.id)
+                        lambda raw=raw, i=i, same=same: view.name_failed(failed_rec(self.keys.failed, raw, i),
+                                                                         same).job.id)
             else:
                 for _pos, rec in view.walk(replace(selection, ids=()), "id", None):
                     job = rec.job
                     if job.state not in states or not selection.matches(job):
                         continue
-                    add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at, job.id)
+                    add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at,
+                        lambda rec=rec: view.named(rec).job.id)
         ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
         return [ErrorGroup(error=k, count=g["count"], queues=sorted(g["queues"]), classes=sorted(g["classes"]),
                            last_failed_at=g["last"], sample_id=g["sample"]) for k, g in ordered]

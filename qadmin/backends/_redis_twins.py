@@ -135,60 +135,62 @@ class Twins:
         return self._twins
 
     def iter_ranked(self: View, key: str, after: int | None, desc: bool,
-                    keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes, int]]:
+                    keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes, int | None]]:
         """(index, element, how many byte-identical elements come before it) of the elements `keep`
         accepts, as `iter_list` walks them. Counted as read from the head; else (a page further
-        on, or backwards) with one LPOS per distinct element of each window: a cost that grows
-        with the depth of the page, not with the walk."""
-        if not desc and after is None:
-            seen: Counter[bytes] = Counter()
-            for i, raw in self.iter_list(key, None, False):
-                if keep is None or keep(raw):
-                    yield i, raw, seen[raw]
-                    seen[raw] += 1
-            return
-        buf: list[tuple[int, bytes]] = []
+        on, or backwards) None: `count_before` counts it for the entries a page shows."""
+        seen: Counter[bytes] | None = Counter() if not desc and after is None else None
         for i, raw in self.iter_list(key, after, desc):
             if keep is None or keep(raw):
-                buf.append((i, raw))
-                if len(buf) >= 50:
-                    yield from self._before(key, buf)
-                    buf = []
-        yield from self._before(key, buf)
+                if seen is None:
+                    yield i, raw, None
+                else:
+                    yield i, raw, seen[raw]
+                    seen[raw] += 1
 
-    def _before(self: View, key: str, buf: list[tuple[int, bytes]]) -> Iterator[tuple[int, bytes, int]]:
-        first: dict[bytes, int] = {}
-        for i, raw in sorted(buf):
-            first.setdefault(raw, i)
-        deep = [raw for raw, i in first.items() if i > 0]
-        seen: Counter[bytes] = Counter()
-        if deep:
-            pipe = self.c.pipeline(transaction=False)
-            for raw in deep:
-                pipe.lpos(key, raw, count=0, maxlen=first[raw])  # among the elements before it
-            for raw, hits in zip(deep, pipe.execute()):
-                seen[raw] = len(hits or ())
-        before: dict[int, int] = {}
-        for i, raw in sorted(buf):
-            before[i] = seen[raw]
-            seen[raw] += 1
-        for i, raw in buf:
-            yield i, raw, before[i]
+    def count_before(self: View, key: str, raw: bytes, index: int) -> int:
+        """Byte-identical elements before `index` (one LPOS: its cost grows with the depth)."""
+        if index <= 0:
+            return 0
+        hits = self.read(key, "list", lambda: self.c.lpos(key, raw, count=0, maxlen=index), None)
+        return len(hits or ())
+
+    def named(self: View, rec: Rec) -> Rec:
+        """An entry a walk left to name (`_check`): named as a lookup names it. Called for the
+        entries a page shows, not for every entry a filter passes over."""
+        if rec.extra.pop("_check", None) is None:
+            return rec
+        if rec.kind == "queue":
+            held = self.lock_twins()[1] if self.locks() else None
+            n = self.count_before(rec.key, rec.raw, rec.index) + 1 + (held[(rec.job.queue, rec.raw)] if held else 0)
+            return rename(rec, n)
+        if rec.kind == "delayed":
+            before = rec.extra.pop("_before", None)
+            if before is None:
+                before = self.count_before(rec.key, rec.raw, rec.index)
+            return self.name_delayed(rec, rec.extra["ts"], before)
+        return self.name_failed(rec, 0)
 
     def iter_failed(self: View, after: int | None, desc: bool,
-                    keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes, Sequence[bytes]]]:
-        """(index, entry, the `TWIN_WINDOW` entries before it) of the failed entries `keep`
-        accepts, as `iter_list` walks them: a page anywhere costs one more read, never a scan."""
+                    keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes, int]]:
+        """(index, entry, byte-identical entries among the `TWIN_WINDOW` before it) of the failed
+        entries `keep` accepts, as `iter_list` walks them: a page anywhere costs one more read."""
         key = self.k.failed
         if not desc:
             start = 0 if after is None else after + 1
-            near: deque[bytes] = deque(maxlen=TWIN_WINDOW)
+            near: deque[bytes] = deque()
+            counts: Counter[bytes] = Counter()
             if start > 0:
                 near.extend(self._window(key, max(0, start - TWIN_WINDOW), start - 1, False))
+                counts.update(near)
             for i, raw in self.iter_list(key, after, False):
                 if keep is None or keep(raw):
-                    yield i, raw, near
+                    yield i, raw, counts[raw]
                 near.append(raw)
+                counts[raw] += 1
+                if len(near) > TWIN_WINDOW:
+                    old = near.popleft()
+                    counts[old] -= 1
             return
         buf: list[tuple[int, bytes]] = []
         for i, raw in self.iter_list(key, after, True):
@@ -199,16 +201,19 @@ class Twins:
         yield from self._failed_near(buf, keep)
 
     def _failed_near(self: View, buf: list[tuple[int, bytes]],
-                     keep: Callable[[bytes], bool] | None) -> Iterator[tuple[int, bytes, Sequence[bytes]]]:
+                     keep: Callable[[bytes], bool] | None) -> Iterator[tuple[int, bytes, int]]:
         if not buf:
             return
-        lo = min(i for i, _ in buf)
-        start = max(0, lo - TWIN_WINDOW)
-        at = {start + n: raw for n, raw in enumerate(self._window(self.k.failed, start, lo - 1, False))} if lo else {}
+        at = self._near(min(i for i, _ in buf))
         at.update(buf)
         for i, raw in buf:
             if keep is None or keep(raw):
-                yield i, raw, [at[j] for j in range(max(0, i - TWIN_WINDOW), i) if j in at]
+                yield i, raw, sum(1 for j in range(max(0, i - TWIN_WINDOW), i) if at.get(j) == raw)
+
+    def _near(self: View, lo: int) -> dict[int, bytes]:
+        """The `TWIN_WINDOW` failure entries before index `lo`, by index."""
+        start = max(0, lo - TWIN_WINDOW)
+        return {start + n: raw for n, raw in enumerate(self._window(self.k.failed, start, lo - 1, False))} if lo else {}
 
     # --- naming twins (`_redis_records`: ids) ------------------------------------------------------
     def _pending_twin(self: View, queue: str | None, payload: bytes | None) -> bool:
@@ -239,7 +244,7 @@ class Twins:
             self._stamp_memo[item] = out
         return self._stamp_memo[item]
 
-    def delayed(self: View, ts: int, i: int, raw: bytes | None, before: int, slim: bool = False) -> Rec:
+    def delayed(self: View, ts: int, i: int, raw: bytes | None, before: int | None, lazy: bool = False) -> Rec:
         """A delayed entry as read by `iter_delayed` (`raw` None: its list is unreadable)."""
         key = self.k.delayed(ts)
         if raw is None:
@@ -247,34 +252,39 @@ class Twins:
             later = run_at is not None and run_at > self.now
             return unreadable_rec(key, None, JobState.SCHEDULED if later else JobState.PENDING, self.problems[key],
                                   run_at)
-        return self.name_delayed(delayed_rec(key, ts, raw, i, self.now), ts, before, slim)
+        return self.name_delayed(delayed_rec(key, ts, raw, i, self.now), ts, before, lazy)
 
-    def name_delayed(self: View, rec: Rec, ts: int, before: int, slim: bool = False) -> Rec:
-        """Plain unless a twin comes first: held, pending, scheduled earlier, or before it here."""
-        if before == 0 and not slim:
-            payload = None
-            if rec.job.queue:
-                text = rec.raw.decode("utf-8", "replace")
-                payload = without(text, ("queue",)).encode("utf-8")
-            if not self._pending_twin(rec.job.queue, payload) and not any(t < ts for t in self._stamps(rec.raw)):
-                return rec
-        elif before == 0:
+    def name_delayed(self: View, rec: Rec, ts: int, before: int | None, lazy: bool = False) -> Rec:
+        """Plain unless a twin comes first: held, pending, scheduled earlier, or before it here.
+        `lazy` (a walk): what needs more reads is left to `named`."""
+        if before:
+            return rename(rec, before + 1, str(ts))
+        if lazy:
+            rec.extra["_check"] = True
+            rec.extra["_before"] = before
             return rec
-        return rename(rec, before + 1, str(ts))
+        payload = None
+        if rec.job.queue:
+            payload = without(rec.raw.decode("utf-8", "replace"), ("queue",)).encode("utf-8")
+        if self._pending_twin(rec.job.queue, payload) or any(t < ts for t in self._stamps(rec.raw)):
+            return rename(rec, 1, str(ts))
+        return rec
 
-    def name_failed(self: View, rec: Rec, near: Sequence[bytes], slim: bool = False) -> Rec:
-        """Plain unless a twin comes first: held, pending, scheduled, or failed just before it."""
-        same = sum(1 for r in near if r == rec.raw)
-        if not same and not slim:
-            payload = requeue_bytes(rec.payload) if rec.payload else None
-            if (not any(self._failed_token(r) == rec.token for r in near)
-                    and not self._pending_twin(rec.job.queue, payload)
-                    and not (payload and rec.job.queue
-                             and self._stamps(delayed_item(payload, rec.job.queue)))):
-                return rec
-        elif not same:
+    def name_failed(self: View, rec: Rec, same: int, lazy: bool = False) -> Rec:
+        """Plain unless a twin comes first: held, pending, scheduled, or failed just before it
+        (`same`: byte-identical entries just before it). `lazy`: as for `name_delayed`."""
+        if same:
+            return rename(rec, same + 1, failed_where(rec))
+        if lazy:
+            rec.extra["_check"] = True
             return rec
-        return rename(rec, same + 1, failed_where(rec))
+        payload = requeue_bytes(rec.payload) if rec.payload else None
+        near = self._near(rec.index).values() if rec.index > 0 else ()
+        if (any(self._failed_token(r) == rec.token for r in near)
+                or self._pending_twin(rec.job.queue, payload)
+                or (payload and rec.job.queue and self._stamps(delayed_item(payload, rec.job.queue)))):
+            return rename(rec, 1, failed_where(rec))
+        return rec
 
     def _failed_token(self: View, raw: bytes) -> str:
         tok = self._ftokens.get(raw)
