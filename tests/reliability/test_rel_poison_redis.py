@@ -171,6 +171,9 @@ def test_the_web_pages_api_and_metrics_answer(poisoned: Poisoned) -> None:
             assert key in metrics, key
         jobs_page = client.get("/jobs?state=pending,scheduled,failed&limit=200").get_data(as_text=True)
         assert "resque:queue:str" in jobs_page
+        overview_page = client.get("/").get_data(as_text=True)
+        for key in poisoned.bad_keys:
+            assert key in overview_page, key
     finally:
         ops.close()
 
@@ -188,6 +191,7 @@ def test_the_tui_overview_loads(poisoned: Poisoned) -> None:
 
     drive(app, scenario)
     assert seen["stats"] is not None and "zulu" in seen["stats"].queues
+    assert "resque:queue:str" in " ".join(seen["stats"].unreadable)
 
 
 def test_verbs_still_act_on_undecodable_entries_beside_the_poison(poisoned: Poisoned) -> None:
