@@ -221,7 +221,7 @@ class AdminMixin:
             full = delayed_rec(rec.key, rec.extra["ts"], rec.raw, index, view.now)
         else:
             full = failed_rec(rec.key, rec.raw, index)
-        return name(full, rec.extra.get("n", 1))  # which of its twins it was read as
+        return name(full, rec.extra.get("n", 1), rec.extra.get("where"))  # which of its twins it was read as
 
     def count(self: RedisBackend, selection: JobFilter, now: datetime) -> int:
         simple = replace(selection, states=frozenset(), queues=())

@@ -6,7 +6,7 @@ the backend makes is guarded (in Lua) by those bytes, so it acts only on what th
 Job ids are `QUEUE:TOKEN[@WHERE][.N]` (`TOKEN` alone when the queue is unknown): the token is
 php-resque's embedded id, else a digest of the payload bytes (`_redis_json.token`). A job keeps
 its plain `QUEUE:TOKEN` while it waits, runs, is scheduled for a retry and fails. Resque stores
-equal jobs as equal bytes, so the token cannot tell twins apart; `_redis_scan.View` names the
+equal jobs as equal bytes, so the token cannot tell twins apart; `_redis_twins` names the
 others as it reads them:
 
 - held and pending twins are `.2`, `.3`... in that order (held first, then each queue from its
@@ -54,7 +54,7 @@ _DECODER = json.JSONDecoder()
 #: and which of equal entries (see the module docstring)
 _ID = re.compile(r"(?:(?P<queue>.*):)?(?P<token>[0-9a-f]{6,40})(?:@(?P<where>\d{1,12}|f[0-9a-f]{8}|z[0-9a-f]{1,16}))?"
                  r"(?:\.(?P<n>[1-9]\d{0,8}))?")
-#: failure entries looked back over for twins, and pending entries of a queue (`_redis_scan`)
+#: failure entries looked back over for twins, and pending entries of a queue (`_redis_twins`)
 TWIN_WINDOW = 200
 TWIN_SCAN = 10_000
 
