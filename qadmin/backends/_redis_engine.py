@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+import redis as redis_lib
+
 from qadmin.backends._redis_json import TOKEN_LEN, dumps, epoch, iso_z, with_members, without
 from qadmin.backends._redis_lua import UNITS_PER_CALL, Batch
 from qadmin.backends._redis_records import (Keys, Rec, delayed_item, delayed_rec, envelope, failure_entry,
@@ -176,7 +178,12 @@ class EngineMixin:
     def _enqueue_unique(self: RedisBackend, new: NewJob, now: datetime) -> Job:
         for _ in range(10):
             with self._wrap():
-                current = self.client.hget(self.keys.unique, new.unique)
+                try:
+                    current = self.client.hget(self.keys.unique, new.unique)
+                except redis_lib.ResponseError as exc:  # qadmin's hash of the wrong type (poison)
+                    if not (str(exc).startswith("WRONGTYPE") and self._repair_private()):
+                        raise
+                    current = self.client.hget(self.keys.unique, new.unique)
             if current is not None:
                 try:
                     job = self.get(current.decode("utf-8"), now)

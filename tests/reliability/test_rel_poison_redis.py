@@ -217,6 +217,10 @@ def test_verbs_still_act_on_undecodable_entries_beside_the_poison(poisoned: Pois
     assert r.get("resque:queue:str") == b"a string where a list belongs"
     failed = cli(url, "jobs", "--json", "--state", "failed")
     assert [j["args"] for j in failed if j["queue"] == "str"] == [[5]]
+    # a unique job is enqueued though qadmin's unique hash was of the wrong type (it is moved aside)
+    r.set("resque:qadmin:unique", "a string")
+    cli(url, "enqueue", "Archive", "7", "--queue", "gamma", "--unique", "k7")
+    assert r.llen("resque:queue:gamma") == 1 and r.type("resque:qadmin:unique") == b"hash"
     # an undecodable payload is deleted by its id; its neighbours stay
     jobs = cli(url, "jobs", "--json", "--limit", "200", "--queue", "alpha")
     empty = [j for j in jobs if j.get("undecodable") and j.get("raw") == ""]
