@@ -121,7 +121,12 @@ for u, unit in ipairs(units) do
     end
     if not done then
       if s == 1 then r = false
-      elseif not BOOKKEEPING[op] then return redis.error_reply(tostring(r and r.err or r)) end
+      elseif not BOOKKEEPING[op] then
+        for key, count in pairs(tombed) do  -- no tombstone outlives the call
+          redis.call('LREM', key, count, tomb)
+        end
+        return redis.error_reply(tostring(type(r) == 'table' and r.err or r))
+      end
     end
     if s == 1 and (not r or r == 0) then
       ok = false
