@@ -207,7 +207,7 @@ class WorkersMixin:
         try:
             self._record_audit(entry, job_ids)
         except QadminError as exc:
-            if "WRONGTYPE" not in str(exc) or not self._repair_private():
+            if not ("WRONGTYPE" in str(exc) or "not an integer" in str(exc)) or not self._repair_private():
                 raise
             self._record_audit(entry, job_ids)
 
@@ -217,6 +217,9 @@ class WorkersMixin:
             record = dumps({"id": entry_id, "at": iso(entry.at), "actor": entry.actor, "face": entry.face,
                             "verb": entry.verb, "selection": entry.selection, "matched": entry.matched,
                             "changed": entry.changed, "skipped": entry.skipped, "dry_run": entry.dry_run})
+            jobs_key = self.keys.audit_jobs(entry_id)
+            if self.client.type(jobs_key) not in (b"none", b"set"):  # poison under qadmin's own name
+                self._move_aside(jobs_key, "set")
             pipe = self.client.pipeline(transaction=False)
             pipe.lpush(self.keys.audit, record)
             ids = [str(i) for i in job_ids]
@@ -251,7 +254,9 @@ class WorkersMixin:
                     pipe = self.client.pipeline(transaction=False)
                     for e in entries:
                         pipe.sismember(self.keys.audit_jobs(e.id), str(job_id))  # type: ignore[arg-type]
-                    entries = [e for e, hit in zip(entries, pipe.execute()) if hit]
+                    # a set of the wrong type (poison) names no job
+                    entries = [e for e, hit in zip(entries, pipe.execute(raise_on_error=False))
+                               if hit is True or hit == 1]
                 out.extend(entries)
         return out[:limit]
 

@@ -266,14 +266,23 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
                 pipe.type(key)
             types = pipe.execute()
             moved = False
+            seq = self.client.get(self.keys.audit_seq) if self.client.type(self.keys.audit_seq) == b"string" else b"0"
+            if not (seq or b"0").lstrip(b"-").isdigit():  # the audit counter must count
+                wanted[self.keys.audit_seq] = b"string"
+                types.append(b"not an integer")
             for (key, want), have in zip(wanted.items(), types):
                 if have not in (b"none", want):
-                    aside = f"{key}:wrongtype:{int(time.time())}"
-                    self.client.rename(key, aside)
-                    _log.warning("%s held a %s where qadmin keeps a %s: moved aside to %s", key,
-                                 have.decode(), want.decode(), aside)
+                    self._move_aside(key, want.decode() if key != self.keys.audit_seq else "counter", have)
                     moved = True
         return moved
+
+    def _move_aside(self, key: str, want: str, have: bytes | None = None) -> None:
+        """Keep a value of one of qadmin's own keys that qadmin cannot use under `KEY:wrongtype:EPOCH`."""
+        with self._wrap():
+            have = have or self.client.type(key)
+            aside = f"{key}:wrongtype:{int(time.time())}"
+            self.client.rename(key, aside)
+        _log.warning("%s held a %s where qadmin keeps a %s: moved aside to %s", key, have.decode(), want, aside)
 
     def _view(self, now: datetime) -> scan.View:
         return scan.View(self, now)

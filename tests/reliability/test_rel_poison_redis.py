@@ -221,6 +221,9 @@ def test_verbs_still_act_on_undecodable_entries_beside_the_poison(poisoned: Pois
     r.set("resque:qadmin:unique", "a string")
     cli(url, "enqueue", "Archive", "7", "--queue", "gamma", "--unique", "k7")
     assert r.llen("resque:queue:gamma") == 1 and r.type("resque:qadmin:unique") == b"hash"
+    # the audit log of qadmin's verbs goes on past a counter that is no number and a job set of the wrong type
+    r.set("resque:qadmin:audit:seq", "notanumber")
+    r.set("resque:qadmin:audit:1:jobs", "a string")
     # an undecodable payload is deleted by its id; its neighbours stay
     jobs = cli(url, "jobs", "--json", "--limit", "200", "--queue", "alpha")
     empty = [j for j in jobs if j.get("undecodable") and j.get("raw") == ""]
@@ -229,4 +232,8 @@ def test_verbs_still_act_on_undecodable_entries_beside_the_poison(poisoned: Pois
     result = runner.invoke(main, ["--url", url, "delete", str(empty[0]["id"]), "--yes"])
     assert result.exit_code == 0, result.output
     assert b"" not in r.lrange("resque:queue:alpha", 0, -1) and r.llen("resque:queue:alpha") == 9
+    assert [a["verb"] for a in cli(url, "audit", "--json")][:1] == ["delete"]
+    r.delete("resque:qadmin:audit:1:jobs")
+    r.set("resque:qadmin:audit:1:jobs", "a string")  # `show` reads a job's audit through these sets
+    cli(url, "show", str([j for j in jobs if j["id"] != empty[0]["id"]][0]["id"]), "--json")
     r.close()
