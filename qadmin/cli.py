@@ -533,7 +533,7 @@ def init() -> None:
 @click.option("--queue", "-q", default=None, help="Queue name (default: default).",
               shell_complete=_complete_queues)
 @click.option("--priority", "-p", type=click.IntRange(-MAX_COUNT - 1, MAX_COUNT), default=None,
-              help="Lower runs first (default 0).")
+              help="Lower runs first (default 0). SQL only: Redis (Resque) queues have none and refuse it.")
 @click.option("--in", "delay", callback=_duration, help="Run after a delay: 30s, 15m, 2h.")
 @click.option("--at", "at", help="Run at an ISO 8601 time (UTC unless it has an offset).")
 @click.option("--unique", help="A key: if a live job has it, that job is returned instead of a new one.")
@@ -826,6 +826,7 @@ def stats(as_json: bool) -> None:
             "oldest_pending_at": st.oldest_pending_at.isoformat() if st.oldest_pending_at else None,
             "paused": st.paused, "workers": st.workers,
             "throughput": [{"minute": m.isoformat(), "processed": p, "failed": f} for m, p, f in st.throughput],
+            **({"unreadable": st.unreadable} if st.unreadable else {}),
         })
         return
     from rich.table import Table
@@ -845,8 +846,12 @@ def stats(as_json: bool) -> None:
     table.add_section()
     table.add_row("[bold]total[/]", *[f"[bold]{totals.get(c, 0)}[/]" for c in columns])
     console.print(table)
-    oldest = _ago(st.oldest_pending_at, now) if st.oldest_pending_at else "none pending"
+    # Resque payloads carry no enqueue time: pending jobs whose age is unknown are not "none pending"
+    oldest = (_ago(st.oldest_pending_at, now) if st.oldest_pending_at
+              else "unknown" if st.totals().get("pending") else "none pending")
     console.print(f"processed {st.processed}  failed {st.failed}  workers {st.workers}  oldest pending {oldest}")
+    for why in st.unreadable.values():
+        console.print(f"[red]unreadable:[/] {_short(why, 300)}")
 
 
 @main.command()
@@ -866,6 +871,8 @@ def queues(as_json: bool) -> None:
         table.add_row(_short(q.name, 200) if q.name else "(none)", str(q.counts.get("pending", 0)), str(q.counts.get("scheduled", 0)),
                       str(q.counts.get("locked", 0)), str(q.counts.get("failed", 0)),
                       "[yellow]paused[/]" if q.paused else "")
+        if q.unreadable:
+            table.add_row("", f"[red]unreadable:[/] {_short(q.unreadable, 300)}")
     _console().print(table)
 
 

@@ -54,17 +54,20 @@ def fill(backend: Backend, *, seed: int = 7, clock: Callable[[], datetime] = utc
     if flush:
         flush()
 
-    # 2. pending work on several queues and priorities
+    # 2. pending work on several queues and priorities (Resque's queues have none: Redis refuses them)
+    def prio(value: int) -> int:
+        return value if backend.supports_priority else 0
+
     pending = [
         NewJob(EX + "SendEmail", [f"user{i}@example.com", rng.choice(["Welcome", "Password reset", "Invoice"])],
-               queue="email", priority=rng.choice([0, 0, 5, 10]))
+               queue="email", priority=prio(rng.choice([0, 0, 5, 10])))
         for i in range(12)
     ] + [
         NewJob(EX + "resize_image", [f"/uploads/{1000 + i}.jpg", rng.choice([320, 640, 1280])], queue="images",
-               priority=rng.choice([0, 10]))
+               priority=prio(rng.choice([0, 10])))
         for i in range(8)
     ] + [
-        NewJob(EX + "generate_report", [name, 2.0], queue="reports", priority=20)
+        NewJob(EX + "generate_report", [name, 2.0], queue="reports", priority=prio(20))
         for name in ("daily-sales", "weekly-churn", "inventory-aging")
     ]
     # 3. scheduled for later

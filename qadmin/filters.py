@@ -254,7 +254,7 @@ def searchable_text(job: Job) -> str:
         kwargs = json.dumps(job.kwargs, ensure_ascii=False, default=str) if job.kwargs else ""
     except (TypeError, ValueError):
         args, kwargs = str(job.args), str(job.kwargs)
-    return f"{job.class_name} {args} {kwargs}"
+    return f"{job.class_name} {args} {kwargs} {job.last_error or ''}"
 
 
 def _truthy(value: str | None) -> bool:

@@ -167,14 +167,19 @@ class QueueInfo:
     counts: dict[str, int]
     paused: bool = False
     oldest_pending_at: datetime | None = None
+    #: why the queue cannot be read (a Redis key of the wrong type), None when it can
+    unreadable: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "counts": self.counts,
             "paused": self.paused,
             "oldest_pending_at": iso(self.oldest_pending_at),
         }
+        if self.unreadable:
+            out["unreadable"] = self.unreadable
+        return out
 
 
 @dataclass(frozen=True)

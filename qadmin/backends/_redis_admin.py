@@ -23,6 +23,7 @@ from qadmin.backends._redis_records import (
     delayed_rec,
     failed_rec,
     finished_rec,
+    name,
     queue_rec,
     requeue_bytes,
     split_id,
@@ -58,9 +59,9 @@ class AdminMixin:
 
     # --- admin verbs --------------------------------------------------------------------------
     def get(self: RedisBackend, job_id: JobId, now: datetime) -> Job:
-        queue, tok = split_id(job_id)
+        parts = split_id(job_id)
         with self._wrap():
-            found = self._view(now).lookup(scan.Wanted([(queue, tok)]), first_live=True).get((queue, tok), [])
+            found = self._view(now).lookup(scan.Wanted([parts]), first_live=True).get(parts, [])
         if not found:
             raise JobNotFound(job_id)
         live = [r for r in found if r.job.state in scan.LIVE]
@@ -69,8 +70,9 @@ class AdminMixin:
         job = rec.job
         parts = status_key_parts(job.meta)
         if parts is not None:
-            with self._wrap():
-                status = self.client.get(self.keys.status(*parts))
+            key = self.keys.status(*parts)
+            with self._wrap():  # a status key of the wrong type (poison) is no status
+                status = self._view(now).read(key, "string", lambda: self.client.get(key), None)
             if status is not None:
                 try:
                     job = replace(job, meta={**job.meta, "status": json.loads(status)})
@@ -89,13 +91,14 @@ class AdminMixin:
         last: list[Any] | None = None
         more = False
         with self._wrap():
-            for pos, rec in self._view(now).walk(selection, sort, cursor):
+            view = self._view(now)
+            for pos, rec in view.walk(selection, sort, cursor):
                 if rec.job.state not in states or not selection.matches(rec.job):
                     continue
                 if len(out) == limit:
                     more = True
                     break
-                out.append(rec)
+                out.append(view.named(rec))  # which of its twins it is, for the entries shown
                 last = pos
         self._remember(out)
         return Page([r.job for r in out], scan.encode_cursor(sort, last) if more and last is not None else None)
@@ -185,7 +188,10 @@ class AdminMixin:
                             pipe.lindex(rec.key, self._hint(rec))
                         else:
                             pipe.exists(rec.key)
-                    for rec, seen in zip(part, pipe.execute()):
+                    # an entry in a key of the wrong type meanwhile is one that moved: found afresh
+                    for rec, seen in zip(part, pipe.execute(raise_on_error=False)):
+                        if isinstance(seen, Exception):
+                            return None
                         full = self._rebuilt(rec, seen, view)
                         if full is None:
                             return None
@@ -198,6 +204,8 @@ class AdminMixin:
     def _rebuilt(self: RedisBackend, rec: Rec, seen: Any, view: scan.View) -> Rec | None:
         """A remembered (slim) entry as a full record, if it is still stored as it was read."""
         index = self._hint(rec)
+        if rec.kind == "unreadable":
+            return None
         if rec.kind == "finished":
             full = finished_rec(rec.key, rec.raw) if seen is not None else None
             if full is not None:
@@ -208,10 +216,12 @@ class AdminMixin:
         if seen != rec.raw:
             return None
         if rec.kind == "queue":
-            return queue_rec(rec.key, rec.job.queue or "", rec.raw, index)
-        if rec.kind == "delayed":
-            return delayed_rec(rec.key, rec.extra["ts"], rec.raw, index, view.now)
-        return failed_rec(rec.key, rec.raw, index)
+            full = queue_rec(rec.key, rec.job.queue or "", rec.raw, index)
+        elif rec.kind == "delayed":
+            full = delayed_rec(rec.key, rec.extra["ts"], rec.raw, index, view.now)
+        else:
+            full = failed_rec(rec.key, rec.raw, index)
+        return name(full, rec.extra.get("n", 1), rec.extra.get("where"))  # which of its twins it was read as
 
     def count(self: RedisBackend, selection: JobFilter, now: datetime) -> int:
         simple = replace(selection, states=frozenset(), queues=())
@@ -416,6 +426,8 @@ class AdminMixin:
         recs = [r for r in self._resolve(ids, allowed, now) if r.kind != "finished"]
 
         def steps(rec: Rec) -> list[Any] | None:
+            if rec.kind == "unreadable":  # a key of the wrong type: nothing in it can be told apart
+                return None
             if rec.kind in ("queue", "failed"):
                 guard: tuple[str, list[Any], list[Any]] = ("TOMB", [rec.key], [self._hint(rec), rec.raw])
                 rest: list[Any] = []

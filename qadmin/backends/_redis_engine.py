@@ -23,10 +23,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+import redis as redis_lib
+
 from qadmin.backends._redis_json import TOKEN_LEN, dumps, epoch, iso_z, with_members, without
 from qadmin.backends._redis_lua import UNITS_PER_CALL, Batch
 from qadmin.backends._redis_records import (Keys, Rec, delayed_item, delayed_rec, envelope, failure_entry,
-                                            locked_rec, make_id, queue_rec, read_payload, status_key_parts, truthy)
+                                            locked_rec, make_id, queue_rec, read_payload, schedule_second,
+                                            status_key_parts, truthy)
 from qadmin.codecs import json_codec
 from qadmin.errors import JobNotFound, QadminError, UsageError
 from qadmin.job import Job, JobId, JobState, NewJob, iso, utcnow
@@ -131,10 +134,12 @@ class EngineMixin:
         if new.max_attempts is not None:
             meta["max_attempts"] = new.max_attempts
         if new.unique is not None:
+            # a unique job is no Resque payload anyway: its enqueue time keeps the next job of the
+            # same key, once this one is done, from taking this one's id
             meta["unique"] = new.unique
-        # when it was enqueued: the age of the oldest pending job, and distinct ids for equal jobs
-        # (`now` is utcnow(): `iso` without its conversions)
-        meta["enqueued_at"] = now.isoformat().replace("+00:00", "Z")
+            meta["enqueued_at"] = now.isoformat().replace("+00:00", "Z")
+        # nothing else: a job with no options is Resque's own payload, byte for byte, so Resque's
+        # exact-match calls (Resque.dequeue, resque-scheduler's remove_delayed) find it
         return json_codec.encode(new.class_name, list(new.args), dict(new.kwargs), meta).encode("utf-8")
 
     def _push_steps(self: RedisBackend, queue: str, payload: bytes, run_at: datetime | None,
@@ -151,10 +156,13 @@ class EngineMixin:
     def _stored_job(self: RedisBackend, queue: str, payload: bytes, run_at: datetime | None, now: datetime) -> Job:
         if run_at is not None and int(epoch(run_at)) > epoch(now):
             ts = int(epoch(run_at))
-            return delayed_rec(self.keys.delayed(ts), ts, delayed_item(payload, queue), -1, now).job
+            rec = delayed_rec(self.keys.delayed(ts), ts, delayed_item(payload, queue), -1, now)
+            # its plain id, which names it while it waits and once it runs (`_redis_records`)
+            return replace(rec.job, id=make_id(rec.job.queue, rec.token))
         return queue_rec(self.keys.queue(queue), queue, payload, -1).job
 
     def enqueue(self: RedisBackend, new: NewJob) -> Job:
+        _refuse_priority([new])
         now = utcnow()
         if new.unique is not None:
             return self._enqueue_unique(new, now)
@@ -170,7 +178,12 @@ class EngineMixin:
     def _enqueue_unique(self: RedisBackend, new: NewJob, now: datetime) -> Job:
         for _ in range(10):
             with self._wrap():
-                current = self.client.hget(self.keys.unique, new.unique)
+                try:
+                    current = self.client.hget(self.keys.unique, new.unique)
+                except redis_lib.ResponseError as exc:  # qadmin's hash of the wrong type (poison)
+                    if not (str(exc).startswith("WRONGTYPE") and self._repair_private()):
+                        raise
+                    current = self.client.hget(self.keys.unique, new.unique)
             if current is not None:
                 try:
                     job = self.get(current.decode("utf-8"), now)
@@ -190,7 +203,9 @@ class EngineMixin:
 
     def enqueue_many(self: RedisBackend, news: Sequence[NewJob]) -> list[JobId]:
         """Plain jobs go in one call of `lua/push.lua` per queue and `PUSH_CHUNK` jobs; unique and
-        scheduled jobs go as `enqueue` sends them, in order."""
+        scheduled jobs go as `enqueue` sends them, in order. A priority refuses the whole call before
+        anything is written."""
+        _refuse_priority(news)
         ids: list[JobId] = []
         pending: dict[str, list[bytes]] = {}
         held = 0
@@ -236,16 +251,22 @@ class EngineMixin:
         its `timestamps:` entry), so two schedulers never both move it and none is lost. Items
         without a queue, or that are not JSON, stay where they are."""
         with self._wrap():
-            due = self.client.zrangebyscore(self.keys.schedule, "-inf", int(epoch(now)), start=0, num=stamps)
+            view = self._view(now)
+            due = view.read(self.keys.schedule, "sorted set", lambda: self.client.zrangebyscore(
+                self.keys.schedule, "-inf", int(epoch(now)), start=0, num=stamps), [])
+            # a member that is no second, or whose list is of the wrong type (poison), stays as it is
+            due = [m for m in due if str(schedule_second(m)) == m.decode("utf-8", "replace")]
             if not due:
                 return 0
             pipe = self.client.pipeline(transaction=False)
             for member in due:
                 pipe.lrange(self.keys.delayed_prefix.encode() + member, 0, 99)
-            lists = pipe.execute()
+            lists = pipe.execute(raise_on_error=False)
         batch = Batch()
         moves = 0
         for member, items in zip(due, lists):
+            if isinstance(items, Exception):
+                continue
             ts = member.decode()
             dkey = self.keys.delayed(ts)
             for raw in items:
@@ -286,8 +307,10 @@ class EngineMixin:
             pipe.get(self.keys.pause_all)
             for name in names:
                 pipe.exists(self.keys.pause(name))
-            values = pipe.execute()
-        return truthy(values[0]), {n for n, v in zip(names, values[1:]) if v}
+            values = pipe.execute(raise_on_error=False)
+        # a pause-all key of the wrong type (poison) pauses nothing, as for Resque's own workers
+        paused_all = not isinstance(values[0], Exception) and truthy(values[0])
+        return paused_all, {n for n, v in zip(names, values[1:]) if v is True or v == 1}
 
     # --- claims ----------------------------------------------------------------------------------
     def claim(self: RedisBackend, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
@@ -379,14 +402,19 @@ class EngineMixin:
             pipe = self.client.pipeline(transaction=False)
             pipe.zrangebyscore(self.keys.schedule, "-inf", int(epoch(now)), start=0, num=1)
             pipe.zrangebyscore(self.keys.locked, "-inf", f"({cutoff}", start=0, num=20)
-            if globbed:
-                pipe.smembers(self.keys.queues)
-            due, expired, *known = pipe.execute()
-        if due and self.move_due(now) and globbed:
-            with self._wrap():
-                known = [self.client.smembers(self.keys.queues)]  # the moves may have made new queues
+            due, expired = pipe.execute(raise_on_error=False)
+        # keys of the wrong type (poison): the schedule is left as it is, qadmin's own set moved aside
+        if isinstance(due, Exception):
+            due = []
+        if isinstance(expired, Exception):
+            self._repair_private()
+            expired = []
+        if due:
+            self.move_due(now)  # (they may make new queues, read next)
         if globbed:
-            c.set_names(_expand(c.patterns, sorted(q.decode("utf-8", "replace") for q in known[0])), self.keys)
+            with self._wrap():  # the `queues` set, or the queue keys when it is of the wrong type
+                known = self._view(now).known_queues()
+            c.set_names(_expand(c.patterns, known), self.keys)
         if not expired:
             return []
         every = any(q == "*" for q in c.patterns)
@@ -448,7 +476,8 @@ class EngineMixin:
             if rid is not None and not got:
                 wjson = heads[c.index[rec.job.queue] - 1][1] + run_at + rec.raw.decode("utf-8") + "}"
             self._decoded.pop((rec.job.queue, rec.raw), None)
-            job = replace(rec.job, state=JobState.LOCKED, locked_at=now, locked_by=worker, stale=False)
+            job = replace(rec.job, id=self._own_id(worker, rec.job.id), state=JobState.LOCKED, locked_at=now,
+                          locked_by=worker, stale=False)
             self._held[(worker, str(job.id))] = (env, wjson)
             got.append(job)
         c.windows = [w if isinstance(w, list) else [] for w in windows]
@@ -496,7 +525,8 @@ class EngineMixin:
                 pipe = self.client.pipeline(transaction=False)
                 for name in active:
                     pipe.lrange(self.keys.queue(name), lo, hi)
-                windows = pipe.execute()
+                # a queue key of the wrong type (poison) reads as empty: the others are served
+                windows = [[] if isinstance(w, Exception) else w for w in pipe.execute(raise_on_error=False)]
             for name, items in zip(active, windows):
                 for i, raw in enumerate(items):
                     rec = queue_rec(self.keys.queue(name), name, raw, lo + i)
@@ -527,9 +557,20 @@ class EngineMixin:
         batch.unit(*steps)
         if not self._run(batch)[0]:
             return None
-        job = replace(rec.job, state=JobState.LOCKED, locked_at=now, locked_by=worker, stale=False)
+        job = replace(rec.job, id=self._own_id(worker, rec.job.id), state=JobState.LOCKED, locked_at=now,
+                      locked_by=worker, stale=False)
         self._held[(worker, str(job.id))] = (env, wjson)
         return job
+
+    def _own_id(self: RedisBackend, worker: str, job_id: JobId) -> str:
+        """The id a worker knows a job it claims by: byte-identical twins it holds at once are
+        `.2`, `.3`... (as listings number them), so each outcome goes to its own lock."""
+        base, n = str(job_id), 1
+        own = base
+        while (worker, own) in self._held:
+            n += 1
+            own = f"{base}.{n}"
+        return own
 
     def refresh_lock(self: RedisBackend, job: Job, worker: str, now: datetime) -> bool:
         """Renew the lock of a prefetched job before it runs (its envelope says since when, its
@@ -669,8 +710,8 @@ class EngineMixin:
         if parts is None:
             return []
         key = self.keys.status(*parts)
-        with self._wrap():
-            old = self.client.get(key)
+        with self._wrap():  # a status key of the wrong type (poison) is left as it is
+            old = self._view(now).read(key, "string", lambda: self.client.get(key), None)
         if old is None:
             return []
         return [("SETEQ", [key], [old, _status_value(old, status, now), ttl or ""])]
@@ -779,6 +820,15 @@ class EngineMixin:
         self._run(batch)
         for job in held:
             self._held.pop((worker, str(job.id)), None)
+
+
+def _refuse_priority(news: Sequence[NewJob]) -> None:
+    """Resque's queues have no priorities (a list runs in order): a priority asked for would be
+    stored as nothing, so it is refused rather than dropped."""
+    for new in news:
+        if new.priority:
+            raise UsageError(f"Redis (Resque) queues have no priorities: cannot enqueue {new.class_name} with "
+                             f"priority {new.priority}; leave the priority out (jobs run in queue order)")
 
 
 def _status_value(old: bytes, status: int, now: datetime) -> str:

@@ -32,6 +32,28 @@ _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+_STRICT = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """`json.loads` as Resque's writers read: NaN and Infinity, which no JSON writer writes and no
+    JSON reader (nor any face's output) can carry, make the text unreadable (ValueError)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return _STRICT.decode(text)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON with raw UTF-8, byte-identical to Ruby's json gem (formats.md §1.1)."""
     if type(value) is str:

@@ -3,9 +3,23 @@
 A `Rec` is one stored entry with the exact bytes it was read as and where it sits: every change
 the backend makes is guarded (in Lua) by those bytes, so it acts only on what the operator saw.
 
-Job ids are `QUEUE:TOKEN` (`TOKEN` alone when the queue is unknown): the token is php-resque's
-embedded id, else a digest of the payload bytes (`_redis_json.token`). A job keeps its id while
-it moves between the queue, a worker, the delayed schedule and the failed list.
+Job ids are `QUEUE:TOKEN[@WHERE][.N]` (`TOKEN` alone when the queue is unknown): the token is
+php-resque's embedded id, else a digest of the payload bytes (`_redis_json.token`). A job keeps
+its plain `QUEUE:TOKEN` while it waits, runs, is scheduled for a retry and fails. Resque stores
+equal jobs as equal bytes, so the token cannot tell twins apart; `_redis_twins` names the
+others as it reads them:
+
+- held and pending twins are `.2`, `.3`... in that order (held first, then each queue from its
+  head);
+- a delayed twin is `@TS` (its schedule second), plus `.N` among equal items of that second;
+- a failure entry's twin is `@f` and 8 hex digits of the entry's bytes, plus `.N` among equal
+  entries; a finished record is always `@z` and its nonce (history).
+
+An entry is a twin when an entry with the same payload is held, among the first `TWIN_SCAN`
+pending entries of its queue, scheduled earlier (resque-scheduler's `timestamps:` index), or (for
+a failure entry) failed among the `TWIN_WINDOW` entries before it: bounded reads, so a page costs
+the same at any depth. Twins further apart than that share a plain id, which then names the
+first of them.
 """
 
 from __future__ import annotations
@@ -13,12 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from qadmin.backends._redis_json import (
     BOOKKEEPING,
+    strict_loads,
     TOKEN_LEN,
     dumps,
     parse_time,
@@ -28,14 +43,35 @@ from qadmin.backends._redis_json import (
     without,
 )
 from qadmin.codecs import MAX_DECODE_BYTES, UNDECODABLE, decode_payload
+from qadmin.codecs.base import undecodable
 from qadmin.codecs.json_codec import decode_object
 from qadmin.errors import UsageError
 from qadmin.job import Job, JobId, JobState
 
 _DECODER = json.JSONDecoder()
 
-#: an id as printed: an optional queue, then a token (or a prefix of one, as git takes)
-_ID = re.compile(r"(?:(?P<queue>.*):)?(?P<token>[0-9a-f]{6,40})")
+#: an id as printed: an optional queue, then a token (or a prefix of one, as git takes), then where
+#: and which of equal entries (see the module docstring)
+_ID = re.compile(r"(?:(?P<queue>.*):)?(?P<token>[0-9a-f]{6,40})(?:@(?P<where>\d{1,12}|f[0-9a-f]{8}|z[0-9a-f]{1,16}))?"
+                 r"(?:\.(?P<n>[1-9]\d{0,8}))?")
+#: failure entries looked back over for twins, and pending entries of a queue (`_redis_twins`)
+TWIN_WINDOW = 200
+TWIN_SCAN = 10_000
+
+
+@dataclass(frozen=True)
+class IdParts:
+    """A parsed id: `where` and `n` as the module docstring says; `plain` when neither was given
+    (the id then also names its token's first live entry wherever it is)."""
+
+    queue: str | None
+    token: str
+    where: str | None = None
+    n: int = 1
+
+    @property
+    def plain(self) -> bool:
+        return self.where is None and self.n == 1
 
 
 class Keys:
@@ -135,9 +171,20 @@ class Rec:
         if isinstance(j, SlimJob):
             return self
         meta = {k: j.meta[k] for k in ("id", "prefix", "unique") if k in j.meta}
-        extra = {k: v for k, v in self.extra.items() if k in ("ts", "rid", "dead", "gen")}
+        extra = {k: v for k, v in self.extra.items() if k in ("ts", "rid", "dead", "gen", "n", "where")}
         return Rec(SlimJob(j.id, j.queue, j.state, j.decodable, meta, j.locked_by), self.kind, self.key, self.raw,
                    self.token, self.index, self.payload, extra)
+
+
+def schedule_second(member: bytes) -> int | None:
+    """A schedule member as the second it names (resque-scheduler writes decimal integers)."""
+    try:
+        return int(member)
+    except ValueError:
+        try:
+            return int(float(member))
+        except (ValueError, OverflowError):
+            return None
 
 
 def truthy(value: bytes | None) -> bool:
@@ -145,8 +192,36 @@ def truthy(value: bytes | None) -> bool:
     return value is not None and value.strip().lower() == b"true"
 
 
-def make_id(queue: str | None, tok: str) -> str:
-    return f"{queue}:{tok}" if queue else tok
+def make_id(queue: str | None, tok: str, where: str | None = None, n: int = 1) -> str:
+    base = f"{queue}:{tok}" if queue else tok
+    if where:
+        base += "@" + where
+    return base if n <= 1 else f"{base}.{n}"
+
+
+def where_of(rec: Rec) -> str | None:
+    """The `@WHERE` of an entry's id (module docstring), None for a plain id."""
+    return rec.extra.get("where")
+
+
+def failed_where(rec: Rec) -> str:
+    return "f" + hashlib.sha1(rec.raw).hexdigest()[:8]
+
+
+def name(rec: Rec, n: int = 1, where: str | None = None) -> Rec:
+    """Give an entry its id: `where` it is, and which of its byte-identical twins there."""
+    new = make_id(rec.job.queue, rec.token, where, n)
+    for key, value, default in (("n", n, 1), ("where", where, None)):
+        if value != default:
+            rec.extra[key] = value
+        else:
+            rec.extra.pop(key, None)
+    if new != rec.job.id:
+        if isinstance(rec.job, SlimJob):
+            rec.job.id = new
+        else:
+            rec.job = replace(rec.job, id=new)
+    return rec
 
 
 def parse_id(text: str) -> str:
@@ -156,12 +231,11 @@ def parse_id(text: str) -> str:
     return str(text).strip()
 
 
-def split_id(job_id: JobId) -> tuple[str | None, str]:
-    """(queue or None, token prefix) of a parsed id."""
+def split_id(job_id: JobId) -> IdParts:
     match = _ID.fullmatch(str(job_id).strip())
     if not match:
         raise UsageError(f"{job_id!r} is not a job id of this Redis backend")
-    return match.group("queue"), match.group("token")
+    return IdParts(match.group("queue"), match.group("token"), match.group("where"), int(match.group("n") or 1))
 
 
 # --- payloads --------------------------------------------------------------------------------------
@@ -211,8 +285,10 @@ def read_payload(raw: bytes, text: str | None = None, obj: Any = _UNSET) -> Payl
             return Payload(raw, None, None, token(raw), decode_payload(raw))
     if obj is _UNSET:
         try:
-            obj = json.loads(text)
-        except (ValueError, RecursionError):
+            obj = strict_loads(text)
+        except (ValueError, RecursionError) as exc:
+            if "JSON number" in str(exc) or "out of range" in str(exc):  # NaN, Infinity, 1e999
+                return Payload(raw, text, None, token(raw), undecodable("json", f"not valid JSON: {exc}"))
             return Payload(raw, text, None, token(raw), decode_payload(text))
     return Payload(raw, text, obj, token(raw, text, obj), decode_object(obj))
 
@@ -272,16 +348,19 @@ def delayed_rec(key: str, ts: int, raw: bytes, index: int, now: datetime) -> Rec
         queue = p.obj.get("queue") if isinstance(p.obj.get("queue"), str) else None
     else:
         queue = tail_queue(raw) if p.obj is None else None
-    run_at = datetime.fromtimestamp(ts, timezone.utc)
+    try:
+        run_at: datetime | None = datetime.fromtimestamp(ts, timezone.utc)
+    except (OverflowError, OSError, ValueError):  # a schedule second no clock can show
+        run_at = None
     state = JobState.SCHEDULED if ts > now.timestamp() else JobState.PENDING
     job = Job(id=make_id(queue, p.token), queue=queue, state=state, run_at=run_at, **f)
-    return Rec(job, "delayed", key, raw, p.token, index, raw, {"ts": ts})
+    return name(Rec(job, "delayed", key, raw, p.token, index, raw, {"ts": ts}), 1)
 
 
 def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     try:
         text: str | None = raw.decode("utf-8")
-        entry = json.loads(text)  # type: ignore[arg-type]
+        entry = strict_loads(text)  # type: ignore[arg-type]
     except (UnicodeDecodeError, ValueError, RecursionError):
         text, entry = None, None
     if not isinstance(entry, dict):
@@ -290,7 +369,7 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
         job = Job(id=make_id(queue, tok), queue=queue, class_name=UNDECODABLE, state=JobState.FAILED,
                   raw=raw.decode("utf-8", "replace"), format="resque",
                   undecodable="the failure entry is not a JSON object", attempts=1)
-        return Rec(job, "failed", key, raw, tok, index)
+        return name(Rec(job, "failed", key, raw, tok, index), 1)
     assert text is not None
     queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
     failed_at = parse_time(entry.get("failed_at"))
@@ -313,7 +392,7 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
         job = Job(id=make_id(queue, tok), class_name=UNDECODABLE, format="resque", attempts=1, meta=meta,
                   undecodable="the failure entry has no payload" if "payload" not in entry
                   else "the failure entry's payload is not an object", **common)  # type: ignore[arg-type]
-        return Rec(job, "failed", key, raw, tok, index, None, {"entry": entry, "text": text})
+        return name(Rec(job, "failed", key, raw, tok, index, None, {"entry": entry, "text": text}), 1)
     payload = read_payload(payload_text.encode("utf-8"), payload_text, entry["payload"])
     f = payload.job_fields()
     f.pop("raw")
@@ -322,8 +401,19 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     if not f["attempts"]:
         f["attempts"] = 1
     job = Job(id=make_id(queue, payload.token), **common, **f)  # type: ignore[arg-type]
-    return Rec(job, "failed", key, raw, payload.token, index, payload.raw,
-               {"entry": entry, "text": text, "payload": payload})
+    return name(Rec(job, "failed", key, raw, payload.token, index, payload.raw,
+                    {"entry": entry, "text": text, "payload": payload}), 1)
+
+
+def unreadable_rec(key: str, queue: str | None, state: JobState, reason: str,
+                   run_at: datetime | None = None) -> Rec:
+    """A key of the wrong type where jobs are kept, shown as one undecodable job that names it: its
+    jobs cannot be read, no verb changes it (`kind` "unreadable" has no steps)."""
+    raw = reason.encode("utf-8")
+    tok = token(key.encode("utf-8"))
+    job = Job(id=make_id(queue, tok), queue=queue, class_name=UNDECODABLE, state=state, run_at=run_at,
+              raw=reason, format="resque", undecodable=reason)
+    return Rec(job, "unreadable", key, raw, tok)
 
 
 def failed_slim(key: str, raw: bytes, index: int) -> Rec:
@@ -331,7 +421,7 @@ def failed_slim(key: str, raw: bytes, index: int) -> Rec:
     each of 100,000 failure entries (id, queue, state, exact payload bytes)."""
     try:
         text = raw.decode("utf-8")
-        entry = json.loads(text)
+        entry = strict_loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return failed_rec(key, raw, index).slim()
     payload = entry.get("payload") if isinstance(entry, dict) else None
@@ -349,8 +439,8 @@ def failed_slim(key: str, raw: bytes, index: int) -> Rec:
     else:  # what `token` comes to for a payload with no embedded id and no bookkeeping
         tok = hashlib.sha1(payload_raw).hexdigest()[:TOKEN_LEN]
     meta = {k: payload[k] for k in ("id", "prefix", "unique") if k in payload}
-    return Rec(SlimJob(make_id(queue, tok), queue, state, True, meta, None), "failed", key, raw, tok, index,
-               payload_raw)
+    return name(Rec(SlimJob(make_id(queue, tok), queue, state, True, meta, None), "failed", key, raw, tok, index,
+                    payload_raw), 1)
 
 
 def _payload_span(text: str, payload: dict[str, Any]) -> str | None:
@@ -393,7 +483,7 @@ def read_held(raw: bytes) -> tuple[str, dict[str, Any]] | None:
     """The text and decoded entry of a `worker:ID` value that holds a job, else None."""
     try:
         text = raw.decode("utf-8")
-        entry = json.loads(text)
+        entry = strict_loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(entry, dict) or not isinstance(entry.get("payload"), dict):
@@ -431,7 +521,9 @@ def finished_rec(key: str, raw: bytes) -> Rec | None:
         f["attempts"] = rec["attempts"]
     job = Job(id=make_id(rec.get("queue"), p.token), queue=rec.get("queue"), state=JobState.FINISHED,
               finished_at=parse_time(rec.get("finished_at")), locked_by=rec.get("worker"), **f)
-    return Rec(job, "finished", key, raw, p.token, -1, payload_raw)
+    nonce = rec.get("n")
+    where = f"z{nonce}" if isinstance(nonce, str) and re.fullmatch(r"[0-9a-f]{1,16}", nonce) else None
+    return name(Rec(job, "finished", key, raw, p.token, -1, payload_raw), 1, where)
 
 
 # --- entries qadmin writes -------------------------------------------------------------------------

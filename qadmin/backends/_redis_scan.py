@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from qadmin.backends._redis_json import TOKEN_LEN, parse_time, token, value_span
+import redis as redis_lib
+
+from qadmin.backends._redis_json import TOKEN_LEN, parse_time
 from qadmin.backends._redis_records import (
+    IdParts,
     Rec,
-    delayed_rec,
     failed_rec,
     failed_slim,
     finished_rec,
@@ -27,7 +30,11 @@ from qadmin.backends._redis_records import (
     queue_rec,
     read_held,
     read_payload,
+    schedule_second,
+    unreadable_rec,
 )
+from qadmin.backends._redis_records import name as rename
+from qadmin.backends._redis_twins import LIVE, Twins, Wanted, failed_token
 from qadmin.backends.owners import HOSTNAME, owner_dead, pid_alive
 from qadmin.codecs import UNDECODABLE
 from qadmin.errors import UsageError
@@ -41,7 +48,6 @@ if TYPE_CHECKING:
 WINDOW = 500
 #: Resque prunes a worker whose heartbeat is older than this (formats.md §1.7)
 RESQUE_PRUNE_INTERVAL = 300.0
-LIVE = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED})
 
 #: segment types in each sort order: (type, read backwards), and whether queue names go backwards
 ORDERS: dict[str, tuple[tuple[tuple[str, bool], ...], bool]] = {
@@ -54,7 +60,7 @@ ORDERS: dict[str, tuple[tuple[tuple[str, bool], ...], bool]] = {
 #: the states each segment can hold
 SEGMENT_STATES = {
     "L": {JobState.LOCKED}, "Q": {JobState.PENDING}, "D": {JobState.PENDING, JobState.SCHEDULED},
-    "F": {JobState.FAILED, JobState.FINISHED}, "Z": {JobState.FINISHED},
+    "F": {JobState.FAILED}, "Z": {JobState.FINISHED},
 }
 
 
@@ -72,48 +78,6 @@ def quick_token(raw: bytes) -> str:
     if b'"id"' in raw or b'"attempts"' in raw or b'"last_error"' in raw or b'"queue"' in raw:
         return read_payload(raw).token
     return hashlib.sha1(raw).hexdigest()[:TOKEN_LEN]
-
-
-def failed_token(raw: bytes) -> str:
-    """`failed_rec(...).token` (the token of the entry's payload) without building the job."""
-    try:
-        text = raw.decode("utf-8")
-        entry = json.loads(text)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return token(raw)
-    payload = entry.get("payload") if isinstance(entry, dict) else None
-    if not isinstance(payload, dict):
-        return token(raw)
-    span = value_span(text, entry, "payload")
-    return token(raw) if span is None else token(span.encode("utf-8"), span, payload)
-
-
-class Wanted:
-    """Ids being looked up: (queue or None, token prefix) pairs."""
-
-    def __init__(self, pairs: list[tuple[str | None, str]]) -> None:
-        self.pairs = pairs
-        self.exact: dict[str, list[str | None]] = {}
-        self.short: list[tuple[str | None, str]] = []
-        for queue, tok in pairs:
-            if len(tok) in (TOKEN_LEN, 32):
-                self.exact.setdefault(tok, []).append(queue)
-            else:
-                self.short.append((queue, tok))
-
-    def hits(self, tok: str, queue: str | None) -> list[tuple[str | None, str]]:
-        out = [(q, tok) for q in self.exact.get(tok, ()) if q is None or q == queue]
-        out += [(q, p) for q, p in self.short if tok.startswith(p) and (q is None or q == queue)]
-        return out
-
-    def any_queue(self, tok: str) -> bool:
-        return tok in self.exact or any(tok.startswith(p) for _, p in self.short)
-
-    def queues(self) -> set[str] | None:
-        """The queues to search, None for all."""
-        if any(q is None for q, _ in self.pairs):
-            return None
-        return {q for q, _ in self.pairs if q is not None}
 
 
 @dataclass(slots=True)
@@ -150,7 +114,7 @@ def class_prefilter(selection: JobFilter) -> Callable[[bytes], bool] | None:
     return maybe
 
 
-class View:
+class View(Twins):
     """The store as seen at `now` (one per backend call)."""
 
     def __init__(self, backend: RedisBackend, now: datetime, max_run_time: float | None = None) -> None:
@@ -162,16 +126,55 @@ class View:
         self._locked: list[Rec] | None = None
         self._locks: list[Lock] | None = None
         self._lock_recs: dict[int, Rec | None] = {}
+        self._twins: tuple[list[int], Counter[tuple[str | None, bytes]]] | None = None
+        self._pending: dict[tuple[str, bytes], bool] = {}
+        self._known: list[str] | None = None
+        #: keys of the wrong type (or counters that are no numbers) met so far: key -> why
+        self.problems: dict[str, str] = {}
+        self._stamp_memo: dict[bytes, list[int]] = {}
+        self._ftokens: dict[bytes, str] = {}
         self._beats: dict[str, datetime | None] | None = None
         self._foreign: list[str] | None = None
         self._resque_beats: dict[str, datetime | None] | None = None
         self._qworkers: dict[str, dict[str, Any]] | None = None
 
+    # --- keys of the wrong type ---------------------------------------------------------------
+    def read(self, key: str, expected: str, call: Callable[[], Any], default: Any) -> Any:
+        """`call()`, or `default` when `key` holds another type than `expected` (poison in a shared
+        namespace): the key is remembered in `problems`, to be shown as unreadable, and the rest
+        of the store is read as usual."""
+        try:
+            return call()
+        except redis_lib.ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                raise
+            self.note(key, expected)
+            return default
+
+    def note(self, key: str, expected: str) -> None:
+        if key not in self.problems:
+            try:
+                have = self.c.type(key).decode("utf-8", "replace")
+            except redis_lib.RedisError:
+                have = "value of another type"
+            self.problems[key] = f"{key} holds a {have} where a {expected} belongs (WRONGTYPE): it cannot be read"
+
+    def number(self, key: str, value: bytes | None) -> int:
+        """A counter as stored (missing: 0); one that is not an integer is noted and read as 0."""
+        if value is None:
+            return 0
+        try:
+            return int(value)
+        except ValueError:
+            self.problems.setdefault(key, f"{key} holds {value[:40]!r}, not a number: read as 0")
+            return 0
+
     # --- workers and staleness -------------------------------------------------------------
     def qworkers(self) -> dict[str, dict[str, Any]]:
         if self._qworkers is None:
             out: dict[str, dict[str, Any]] = {}
-            for name, value in self.c.hgetall(self.k.qworkers).items():
+            for name, value in self.read(self.k.qworkers, "hash", lambda: self.c.hgetall(self.k.qworkers),
+                                         {}).items():
                 try:
                     info = json.loads(value)
                 except ValueError:
@@ -202,7 +205,7 @@ class View:
             return self._locks
         cutoff = self.now - timedelta(seconds=self.max_run_time)
         out: list[Lock] = []
-        for raw in self.c.zrange(self.k.locked, 0, -1):
+        for raw in self.read(self.k.locked, "sorted set", lambda: self.c.zrange(self.k.locked, 0, -1), []):
             try:
                 env = json.loads(raw)
                 env["payload"].encode("utf-8")
@@ -233,14 +236,16 @@ class View:
         """Registered Ruby and PHP workers (Resque's `workers` set less qadmin's own)."""
         if self._foreign is None:
             own = {info.get("rid") for info in self.qworkers().values()}
-            rids = sorted(r.decode("utf-8", "replace") for r in self.c.smembers(self.k.workers))
+            rids = sorted(r.decode("utf-8", "replace")
+                          for r in self.read(self.k.workers, "set", lambda: self.c.smembers(self.k.workers), ()))
             self._foreign = [r for r in rids if r not in own and not (split_rid(r)[0] or "").endswith("-qadmin")]
         return self._foreign
 
     def resque_beats(self) -> dict[str, datetime | None]:
         if self._resque_beats is None:
             self._resque_beats = {k.decode("utf-8", "replace"): parse_time(v)
-                                  for k, v in self.c.hgetall(self.k.heartbeat).items()}
+                                  for k, v in self.read(self.k.heartbeat, "hash",
+                                                        lambda: self.c.hgetall(self.k.heartbeat), {}).items()}
         return self._resque_beats
 
     def live_workers(self) -> int:
@@ -271,6 +276,8 @@ class View:
                 rec = held_rec(lock.key, lock.rid or "", lock.raw, lock.parsed, lock.stale)
                 if rec is not None:
                     rec.extra["dead"] = lock.dead
+            if rec is not None:
+                rename(rec, self.lock_twins()[0][i])
             self._lock_recs[i] = rec
         return self._lock_recs[i]
 
@@ -284,16 +291,31 @@ class View:
     def queue_names(self, selection: JobFilter | None = None) -> list[str]:
         if selection is not None and selection.queues:
             return sorted(set(selection.queues))
-        return sorted(q.decode("utf-8", "replace") for q in self.c.smembers(self.k.queues))
+        return self.known_queues()
+
+    def known_queues(self) -> list[str]:
+        """The `queues` set; when that key is of the wrong type, the queues found by their keys."""
+        if self._known is None:
+            names = self.read(self.k.queues, "set", lambda: self.c.smembers(self.k.queues), None)
+            if names is None:
+                names = set()
+                prefix = self.k.queue_prefix.encode()
+                for key in self.c.scan_iter(match=_glob_escape(prefix) + b"*", count=1000):
+                    name = key[len(prefix):]
+                    if b":temp:" not in name:  # php-resque's dequeue lists (formats.md §3.5)
+                        names.add(name)
+            self._known = sorted(q.decode("utf-8", "replace") for q in names)
+        return self._known
 
     # --- reading lists in windows ---------------------------------------------------------------
     def _window(self, key: str, lo: int, hi: int, zset: bool) -> list[bytes]:
         if zset:
-            return self.c.zrange(key, lo, hi)
-        return self.c.lrange(key, lo, hi)
+            return self.read(key, "sorted set", lambda: self.c.zrange(key, lo, hi), [])
+        return self.read(key, "list", lambda: self.c.lrange(key, lo, hi), [])
 
     def _length(self, key: str, zset: bool) -> int:
-        return int(self.c.zcard(key) if zset else self.c.llen(key))
+        return int(self.read(key, "sorted set" if zset else "list",
+                             lambda: self.c.zcard(key) if zset else self.c.llen(key), 0))
 
     def iter_list(self, key: str, after: int | None, desc: bool, zset: bool = False) -> Iterator[tuple[int, bytes]]:
         """(index, element) from just after `after` (None: from the start), forwards or backwards."""
@@ -315,29 +337,35 @@ class View:
                     yield lo + n, items[n]
                 i = lo - 1
 
-    def iter_delayed(self, after: tuple[int, int] | None, desc: bool) -> Iterator[tuple[tuple[int, int], bytes]]:
-        """((timestamp, index), item) over resque-scheduler's delayed lists, in time order."""
+    def iter_delayed(self, after: tuple[int, int] | None, desc: bool,
+                     keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[tuple[int, int], bytes, int]]:
+        """((timestamp, index), item, byte-identical items before it in its list) over
+        resque-scheduler's delayed lists, in time order."""
         bound: str | None = None
         first = True
         while True:
             if not desc:
                 lo = f"({bound}" if bound is not None else (str(after[0]) if after else "-inf")
-                stamps = self.c.zrangebyscore(self.k.schedule, lo, "+inf", start=0, num=200)
+                stamps = self.read(self.k.schedule, "sorted set", lambda: self.c.zrangebyscore(
+                    self.k.schedule, lo, "+inf", start=0, num=200, withscores=True), [])
             else:
                 hi = f"({bound}" if bound is not None else (str(after[0]) if after else "+inf")
-                stamps = self.c.zrevrangebyscore(self.k.schedule, hi, "-inf", start=0, num=200)
+                stamps = self.read(self.k.schedule, "sorted set", lambda: self.c.zrevrangebyscore(
+                    self.k.schedule, hi, "-inf", start=0, num=200, withscores=True), [])
             if not stamps:
                 return
-            for member in stamps:
-                try:
-                    ts = int(float(member))
-                except ValueError:
+            for member, _score in stamps:
+                ts = schedule_second(member)
+                if ts is None:  # not a second (poison): no list is named by it
                     continue
                 resume = after[1] if (first and after is not None and ts == after[0]) else None
-                for i, raw in self.iter_list(self.k.delayed(ts), resume, desc):
-                    yield (ts, i), raw
+                key = self.k.delayed(ts)
+                for i, raw, before in self.iter_ranked(key, resume, desc, keep):
+                    yield (ts, i), raw, before
+                if key in self.problems and resume is None:
+                    yield (ts, -1), None, 0  # the list is of the wrong type: shown as unreadable
                 first = False
-            bound = stamps[-1].decode()
+            bound = repr(float(stamps[-1][1]))  # paged by score: a member need not be a number
             first = False
 
     # --- segments -------------------------------------------------------------------------------
@@ -372,9 +400,16 @@ class View:
                         if name == start[1]:
                             after = start[2]
                     key = self.k.queue(name)
-                    for i, raw in self.iter_list(key, after, desc):
-                        if maybe is None or maybe(raw):
-                            yield ["Q", name, i], queue_rec(key, name, raw, i)
+                    held = self.lock_twins()[1] if self.locks() else None
+                    for i, raw, before in self.iter_ranked(key, after, desc, maybe):
+                        rec = queue_rec(key, name, raw, i)
+                        if before is None:  # counted for the entries a page shows (`named`)
+                            rec.extra["_check"] = True
+                        else:
+                            rename(rec, before + 1 + (held[(name, raw)] if held else 0))
+                        yield ["Q", name, i], rec
+                    if key in self.problems and after is None:
+                        yield ["Q", name, -1], unreadable_rec(key, name, JobState.PENDING, self.problems[key])
                 continue
             after = start[2] if here and start is not None else None
             if seg_type == "L":
@@ -392,14 +427,18 @@ class View:
                     if rec is not None:
                         yield ["L", "", i], rec
             elif seg_type == "D":
-                for (ts, i), raw in self.iter_delayed(tuple(after) if after else None, desc):  # type: ignore[arg-type]
-                    if maybe is None or maybe(raw):
-                        yield ["D", "", [ts, i]], delayed_rec(self.k.delayed(ts), ts, raw, i, self.now)
+                for (ts, i), raw, before in self.iter_delayed(tuple(after) if after else None, desc,  # type: ignore[arg-type]
+                                                              maybe):
+                    yield ["D", "", [ts, i]], self.delayed(ts, i, raw, before, lazy=True)
             elif seg_type == "F":
                 read = failed_slim if slim_failed else failed_rec
-                for i, raw in self.iter_list(self.k.failed, after, desc):
-                    if maybe is None or maybe(raw):
-                        yield ["F", "", i], read(self.k.failed, raw, i)
+                for i, raw, same in self.iter_failed(after, desc, maybe):
+                    rec = read(self.k.failed, raw, i)
+                    if not retried_entry(rec):
+                        yield ["F", "", i], self.name_failed(rec, same, lazy=True)
+                if self.k.failed in self.problems and after is None:
+                    yield ["F", "", -1], unreadable_rec(self.k.failed, None, JobState.FAILED,
+                                                        self.problems[self.k.failed])
             elif seg_type == "Z":
                 for i, raw in self.iter_list(self.k.finished, after, desc, zset=True):
                     if maybe is not None and not maybe(raw):
@@ -411,50 +450,73 @@ class View:
             start = None
 
     # --- lookups by id --------------------------------------------------------------------------
-    def lookup(self, wanted: Wanted, first_live: bool = False) -> dict[tuple[str | None, str], list[Rec]]:
-        """Every stored entry of the wanted ids, live ones first (locked, pending, scheduled, failed,
-        then history). With `first_live`, stop as soon as each id has a live entry."""
-        found: dict[tuple[str | None, str], list[Rec]] = {}
+    def lookup(self, wanted: Wanted, first_live: bool = False) -> dict[IdParts, list[Rec]]:
+        """The stored entry each wanted id names (`Wanted.choose`), searched in the order locked,
+        pending, scheduled, failed, then history. With `first_live`, stop as soon as each id has a
+        live entry."""
+        found: dict[IdParts, list[Rec]] = {}
 
         def add(rec: Rec) -> None:
-            for pair in wanted.hits(rec.token, rec.job.queue):
-                found.setdefault(pair, []).append(rec)
+            for part in wanted.hits(rec):
+                found.setdefault(part, []).append(rec)
 
         def done() -> bool:
             return first_live and all(any(r.job.state in LIVE for r in found.get(p, ())) for p in wanted.pairs)
 
-        for rec in self.locked_recs():
-            add(rec)
-        if done():
-            return found
-        names = wanted.queues()
-        for name in sorted(names) if names is not None else self.queue_names():
-            key = self.k.queue(name)
-            for i, raw in self.iter_list(key, None, False):
-                if wanted.hits(quick_token(raw), name):
-                    add(queue_rec(key, name, raw, i))
-                    if done():
-                        return found
-        for (ts, i), raw in self.iter_delayed(None, False):
-            if wanted.any_queue(quick_token(raw)):
-                rec = delayed_rec(self.k.delayed(ts), ts, raw, i, self.now)
+        for i in range(len(self.locks())):
+            rec = self.lock_rec(i)
+            if rec is not None:
                 add(rec)
         if done():
-            return found
-        needles = [q.encode("utf-8") for q in names] if names is not None else None
-        for i, raw in self.iter_list(self.k.failed, None, False):
-            if needles is not None and not any(n in raw for n in needles):
-                continue
-            if wanted.any_queue(failed_token(raw)):
-                add(failed_rec(self.k.failed, raw, i))
+            return wanted.choose(found)
+        names = wanted.queues()
+        held = self.lock_twins()[1] if self.locks() else None
+        for qname in sorted(names) if names is not None else self.queue_names():
+            key = self.k.queue(qname)
+            for i, raw, before in self.iter_ranked(key, None, False, lambda raw: wanted.wants(quick_token(raw), qname)):
+                n = before + 1 + (held[(qname, raw)] if held else 0)
+                add(rename(queue_rec(key, qname, raw, i), n))
+                if done():
+                    return wanted.choose(found)
+            if key in self.problems:
+                add(unreadable_rec(key, qname, JobState.PENDING, self.problems[key]))
+        for (ts, i), raw, before in self.iter_delayed(None, False, lambda raw: wanted.any_queue(quick_token(raw))):
+            add(self.delayed(ts, i, raw, before))
         if done():
-            return found
+            return wanted.choose(found)
+        needles = [q.encode("utf-8") for q in names] if names is not None else None
+
+        def failed_wanted(raw: bytes) -> bool:
+            if needles is not None and not any(n in raw for n in needles):
+                return False
+            return wanted.any_queue(failed_token(raw))
+
+        for i, raw, same in self.iter_failed(None, False, failed_wanted):
+            rec = failed_rec(self.k.failed, raw, i)
+            if not retried_entry(rec):
+                add(self.name_failed(rec, same))
+        if self.k.failed in self.problems:
+            add(unreadable_rec(self.k.failed, None, JobState.FAILED, self.problems[self.k.failed]))
+        if done():
+            return wanted.choose(found)
         for i, raw in self.iter_list(self.k.finished, None, True, zset=True):
             rec = finished_rec(self.k.finished, raw)
             if rec is not None:
                 rec.index = i
                 add(rec)
-        return found
+        return wanted.choose(found)
+
+
+def retried_entry(rec: Rec) -> bool:
+    """A failure entry marked `retried_at` (by qadmin or resque-web) is the history of a failure,
+    not a job: the job lives on where the retry put it (pending, running, finished, or failed
+    again in an entry of its own). It is counted and listed in no state: `finished` means
+    completed successfully, on every backend."""
+    return rec.kind == "failed" and rec.job.state is JobState.FINISHED
+
+
+def _glob_escape(text: bytes) -> bytes:
+    return b"".join(b"\\" + bytes([c]) if c in b"*?[]\\" else bytes([c]) for c in text)
 
 
 def split_rid(rid: str) -> tuple[str | None, int | None]:

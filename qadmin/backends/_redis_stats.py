@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from qadmin.backends import _redis_scan as scan
 from qadmin.backends._redis_json import dumps, epoch, parse_time
-from qadmin.backends._redis_records import failed_rec, plainly_decodable, read_payload
+from qadmin.backends._redis_records import failed_rec, plainly_decodable, read_payload, schedule_second
 from qadmin.backends.base import ErrorGroup, Stats
 from qadmin.codecs import MAX_DECODE_BYTES
 from qadmin.filters import JobFilter
@@ -36,9 +36,11 @@ def _empty() -> dict[str, int]:
 class StatsMixin:
     def queue_names(self: RedisBackend, now: datetime) -> list[str]:
         """The known queues (the `queues` set and the paused ones), without counting anything."""
-        with self._wrap():
-            known = self.client.sunion(self.keys.queues, self.keys.paused)
-        return sorted(n.decode("utf-8", "replace") for n in known)
+        view = self._view(now)
+        with self._wrap():  # each read on its own: one key of the wrong type (poison) spoils no other
+            known = set(view.known_queues()) | {n.decode("utf-8", "replace") for n in view.read(
+                self.keys.paused, "set", lambda: self.client.smembers(self.keys.paused), ())}
+        return sorted(known)
 
     def _counts(self: RedisBackend, now: datetime, queues: tuple[str, ...] | None = None,
                 max_run_time: float | None = None, states: frozenset[JobState] = frozenset(JobState),
@@ -55,26 +57,36 @@ class StatsMixin:
             pipe = self.client.pipeline(transaction=False)
             for name in names:
                 pipe.llen(self.keys.queue(name))
-            for name, n in zip(names, pipe.execute()):
+            for name, n in zip(names, pipe.execute(raise_on_error=False)):
+                if isinstance(n, Exception):  # a key of the wrong type: one unreadable entry, as listed
+                    if not str(n).startswith("WRONGTYPE"):
+                        raise n
+                    view.note(self.keys.queue(name), "list")
+                    n = 1
                 slot(name)["pending"] += int(n)
             wanted = {s.value for s in states}
-            stamps = int(self.client.zcard(self.keys.schedule)) if wanted & {"pending", "scheduled"} else 0
+            stamps = int(view.read(self.keys.schedule, "sorted set", lambda: self.client.zcard(self.keys.schedule),
+                                   0)) if wanted & {"pending", "scheduled"} else 0
             for start in range(0, stamps, DELAYED_WINDOW):
                 flat = self._count(keys=[self.keys.schedule], args=[
                     "delayed", start, start + DELAYED_WINDOW - 1, self.keys.delayed_prefix, epoch(now)],
                     client=self.client)
                 for i in range(0, len(flat), 3):
-                    c = slot(flat[i].decode("utf-8", "replace"))
+                    name = flat[i].decode("utf-8", "replace")
+                    if name.startswith("\0"):  # a delayed list of the wrong type (count.lua)
+                        view.note(name[1:], "list")
+                        name = ""
+                    c = slot(name)
                     c["pending"] += int(flat[i + 1])
                     c["scheduled"] += int(flat[i + 2])
-            failed = int(self.client.llen(self.keys.failed)) if wanted & {"failed", "finished"} else 0
+            failed = view._length(self.keys.failed, False) if "failed" in wanted else 0
+            if self.keys.failed in view.problems and "failed" in wanted:
+                slot("")["failed"] += 1  # the list of the wrong type, listed as one unreadable entry
             for start in range(0, failed, FAILED_WINDOW):
                 flat = self._count(keys=[self.keys.failed], args=["list", start, start + FAILED_WINDOW - 1],
                                             client=self.client)
-                for i in range(0, len(flat), 3):
-                    c = slot(flat[i].decode("utf-8", "replace"))
-                    c["failed"] += int(flat[i + 1])
-                    c["finished"] += int(flat[i + 2])
+                for i in range(0, len(flat), 3):  # retried entries (flat[i + 2]) are history: no state
+                    slot(flat[i].decode("utf-8", "replace"))["failed"] += int(flat[i + 1])
             for lock in view.locks() if "locked" in wanted else ():
                 c = slot(lock.queue or "")
                 c["locked"] += 1
@@ -94,48 +106,66 @@ class StatsMixin:
         view = scan.View(self, now, max_run_time)
         counts = self._counts(now, None, max_run_time, view=view)
         with self._wrap():
-            processed, failed = self.client.mget([self.keys.processed, self.keys.failed_count])
-            oldest = min((t for t in self._oldest_pending(now, list(counts)).values() if t is not None), default=None)
+            processed_raw, failed_raw = self.client.mget([self.keys.processed, self.keys.failed_count])
+            processed = view.number(self.keys.processed, processed_raw)
+            failed = view.number(self.keys.failed_count, failed_raw)
+            oldest = min((t for t in self._oldest_pending(now, list(counts), view).values() if t is not None),
+                         default=None)
             minute = int(epoch(now)) // 60 * 60
             minutes = [minute - 60 * i for i in range(59, -1, -1)]
             pipe = self.client.pipeline(transaction=False)
             for m in minutes:
                 pipe.hmget(self.keys.throughput(m), "processed", "failed")
-            throughput = [(datetime.fromtimestamp(m, timezone.utc), int(p or 0), int(f or 0))
-                          for m, (p, f) in zip(minutes, pipe.execute()) if p or f]
-        paused = self.paused()
+            throughput = []
+            for m, values in zip(minutes, pipe.execute(raise_on_error=False)):
+                key = self.keys.throughput(m)
+                if isinstance(values, Exception):
+                    view.note(key, "hash")
+                    continue
+                p, f = (view.number(key, v) for v in values)
+                if p or f:
+                    throughput.append((datetime.fromtimestamp(m, timezone.utc), p, f))
+        paused = self.paused(view)
         with self._wrap():
             workers = view.live_workers()
         for name in paused:
             if name != "*":
                 counts.setdefault(name, _empty())
-        return Stats(queues=dict(sorted(counts.items())), processed=int(processed or 0), failed=int(failed or 0),
-                     oldest_pending_at=oldest, paused=paused, workers=workers, throughput=throughput)
+        return Stats(queues=dict(sorted(counts.items())), processed=processed, failed=failed,
+                     oldest_pending_at=oldest, paused=paused, workers=workers, throughput=throughput,
+                     unreadable=dict(sorted(view.problems.items())))
 
-    def _oldest_pending(self: RedisBackend, now: datetime, names: list[str]) -> dict[str, datetime | None]:
-        """When the head of each queue was enqueued (php-resque `queue_time`, qadmin `enqueued_at`,
+    def _oldest_pending(self: RedisBackend, now: datetime, names: list[str],
+                        view: scan.View | None = None) -> dict[str, datetime | None]:
+        """When the head of each queue was enqueued (php-resque `queue_time`, the `enqueued_at` of payloads older qadmin versions wrote,
         ActiveJob's `enqueued_at`), or since when a due delayed item waits."""
         pipe = self.client.pipeline(transaction=False)
         for name in names:
             pipe.lindex(self.keys.queue(name), 0)
         out: dict[str, datetime | None] = {}
-        for name, head in zip(names, pipe.execute()):
-            out[name] = read_payload(head).job_fields()["created_at"] if head is not None else None
-        due = self.client.zrangebyscore(self.keys.schedule, "-inf", int(epoch(now)), start=0, num=1)
-        if due:
-            try:
-                moment = datetime.fromtimestamp(int(float(due[0])), timezone.utc)
-                out["(due delayed)"] = moment
-            except ValueError:
-                pass
+        view = view or self._view(now)
+        for name, head in zip(names, pipe.execute(raise_on_error=False)):
+            readable = head is not None and not isinstance(head, Exception)
+            out[name] = read_payload(head).job_fields()["created_at"] if readable else None
+        for member, _score in view.read(self.keys.schedule, "sorted set", lambda: self.client.zrangebyscore(
+                self.keys.schedule, "-inf", int(epoch(now)), start=0, num=20, withscores=True), []):
+            ts = schedule_second(member)  # the first due second (a member that is none is passed over)
+            if ts is not None:
+                try:
+                    out["(due delayed)"] = datetime.fromtimestamp(ts, timezone.utc)
+                except (OverflowError, OSError, ValueError):
+                    continue
+                break
         return out
 
     def queues(self: RedisBackend, now: datetime) -> list[QueueInfo]:
-        counts = self._counts(now)
+        view = self._view(now)
+        counts = self._counts(now, view=view)
         paused_all, paused = self._paused_flags(list(counts))
         with self._wrap():
-            oldest = self._oldest_pending(now, list(counts))
-        return [QueueInfo(name=q, counts=c, paused=paused_all or q in paused, oldest_pending_at=oldest.get(q))
+            oldest = self._oldest_pending(now, list(counts), view)
+        return [QueueInfo(name=q, counts=c, paused=paused_all or q in paused, oldest_pending_at=oldest.get(q),
+                          unreadable=view.problems.get(self.keys.queue(q)))
                 for q, c in sorted(counts.items())]
 
     def error_groups(self: RedisBackend, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
@@ -159,26 +189,31 @@ class StatsMixin:
             view = self._view(now)
             quick = states == {JobState.FAILED} and scan.states_and_queues_only(selection)
             if quick:
-                for i, raw in view.iter_list(self.keys.failed, None, False):
+                for i, raw, same in view.iter_failed(None, False):
                     entry = _failure_groupable(raw)
                     if entry is None:  # read as a listing would
-                        job = failed_rec(self.keys.failed, raw, i).job
-                        if job.state in states and selection.matches(job):
-                            add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at, job.id)
+                        rec = view.name_failed(failed_rec(self.keys.failed, raw, i), same, lazy=True)
+                        job = rec.job
+                        if not scan.retried_entry(rec) and job.state in states and selection.matches(job):
+                            add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at,
+                                lambda rec=rec: view.named(rec).job.id)
                         continue
                     queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
                     retried = entry.get("retried_at")
-                    state = JobState.FINISHED if retried or parse_time(retried) is not None else JobState.FAILED
-                    if state not in states or (selection.queues and (queue or "") not in selection.queues):
+                    if retried or parse_time(retried) is not None:
+                        continue  # history of a retried job, in no state (`_redis_scan.retried_entry`)
+                    if JobState.FAILED not in states or (selection.queues and (queue or "") not in selection.queues):
                         continue
                     add(_error_key(entry), queue, entry["payload"]["class"], parse_time(entry.get("failed_at")),
-                        lambda raw=raw, i=i: failed_rec(self.keys.failed, raw, i).job.id)
+                        lambda raw=raw, i=i, same=same: view.name_failed(failed_rec(self.keys.failed, raw, i),
+                                                                         same).job.id)
             else:
                 for _pos, rec in view.walk(replace(selection, ids=()), "id", None):
                     job = rec.job
                     if job.state not in states or not selection.matches(job):
                         continue
-                    add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at, job.id)
+                    add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at,
+                        lambda rec=rec: view.named(rec).job.id)
         ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
         return [ErrorGroup(error=k, count=g["count"], queues=sorted(g["queues"]), classes=sorted(g["classes"]),
                            last_failed_at=g["last"], sample_id=g["sample"]) for k, g in ordered]

@@ -16,6 +16,7 @@ from qadmin.backends._redis_json import dumps, iso_offset, parse_time, ruby_to_s
 from qadmin.backends._redis_lua import Batch
 from qadmin.backends._redis_records import Rec, truthy
 from qadmin.backends.owners import parse_owner
+from qadmin.errors import QadminError
 from qadmin.job import AuditEntry, JobId, WorkerInfo, iso, utcnow
 
 if TYPE_CHECKING:
@@ -42,7 +43,15 @@ class WorkersMixin:
             pipe.sadd(self.keys.workers, rid)
             pipe.set(self.keys.started(rid), ruby_to_s(started))
             pipe.hset(self.keys.heartbeat, rid, iso_offset(info.heartbeat_at or started))
-            pipe.execute()
+            done = pipe.execute(raise_on_error=False)
+        # a key of the wrong type (poison) in Resque's registry does not keep the worker from working;
+        # in qadmin's own, it is moved aside and the registration made again
+        if isinstance(done[0], Exception):
+            if not (str(done[0]).startswith("WRONGTYPE") and self._repair_private()):
+                with self._wrap():
+                    raise done[0]
+            with self._wrap():
+                self.client.hset(self.keys.qworkers, info.name, dumps(record))
 
     def heartbeat(self: RedisBackend, name: str, now: datetime, current_job: JobId | None,
                   job_started_at: datetime | None, processed: int, failed: int) -> None:
@@ -114,14 +123,12 @@ class WorkersMixin:
             for name, info in sorted(qworkers.items()):
                 current = info.get("current_job")
                 out.append(WorkerInfo(
-                    name=name, host=str(info.get("host", "")), pid=int(info.get("pid") or 0),
+                    name=name, host=str(info.get("host", "")), pid=_int(info.get("pid")),
                     queues=list(info.get("queues") or []), started_at=parse_time(info.get("started_at")),
                     heartbeat_at=parse_time(info.get("heartbeat_at")), current_job=current,
-                    job_started_at=parse_time(info.get("job_started_at")), processed=int(info.get("processed") or 0),
-                    failed=int(info.get("failed") or 0), stale=view.owner_dead(name)))
-            own = {info.get("rid") for info in qworkers.values()}
-            rids = sorted(r.decode("utf-8", "replace") for r in self.client.smembers(self.keys.workers))
-            foreign = [r for r in rids if r not in own and not (scan.split_rid(r)[0] or "").endswith("-qadmin")]
+                    job_started_at=parse_time(info.get("job_started_at")), processed=_int(info.get("processed")),
+                    failed=_int(info.get("failed")), stale=view.owner_dead(name)))
+            foreign = view.foreign_rids()
             held = {r.extra["rid"]: r for r in view.locked_recs() if r.kind == "held"}
             pipe = self.client.pipeline(transaction=False)
             for rid in foreign:
@@ -129,7 +136,8 @@ class WorkersMixin:
                 pipe.hget(self.keys.heartbeat, rid)
                 pipe.get(self.keys.stat("processed", rid))
                 pipe.get(self.keys.stat("failed", rid))
-            values = pipe.execute()
+            # a value of the wrong type (poison) reads as missing
+            values = [None if isinstance(v, Exception) else v for v in pipe.execute(raise_on_error=False)]
         for n, rid in enumerate(foreign):
             started, beat, processed, failed = values[4 * n:4 * n + 4]
             host, pid = scan.split_rid(rid)
@@ -182,23 +190,36 @@ class WorkersMixin:
             pipe.srem(self.keys.paused, queue)
             return bool(pipe.execute()[0])
 
-    def paused(self: RedisBackend) -> list[str]:
+    def paused(self: RedisBackend, view: scan.View | None = None) -> list[str]:
         """Paused queues: those with a `pause:queue:NAME` key among the known queues and the ones
         qadmin paused (no keyspace SCAN); `*` when `pause-all-workers` is set."""
+        view = view or self._view(utcnow())
         with self._wrap():
-            known = self.client.sunion(self.keys.queues, self.keys.paused)
-        names = sorted({n.decode("utf-8", "replace") for n in known})
+            known = set(view.known_queues()) | {n.decode("utf-8", "replace") for n in view.read(
+                self.keys.paused, "set", lambda: self.client.smembers(self.keys.paused), ())}
+        names = sorted(known)
         paused_all, paused = self._paused_flags(names)
         return sorted(paused | ({"*"} if paused_all else set()))
 
 
     # --- audit ----------------------------------------------------------------------------------
     def record_audit(self: RedisBackend, entry: AuditEntry, job_ids: Sequence[JobId]) -> None:
+        try:
+            self._record_audit(entry, job_ids)
+        except QadminError as exc:
+            if not ("WRONGTYPE" in str(exc) or "not an integer" in str(exc)) or not self._repair_private():
+                raise
+            self._record_audit(entry, job_ids)
+
+    def _record_audit(self: RedisBackend, entry: AuditEntry, job_ids: Sequence[JobId]) -> None:
         with self._wrap():
             entry_id = int(self.client.incr(self.keys.audit_seq))
             record = dumps({"id": entry_id, "at": iso(entry.at), "actor": entry.actor, "face": entry.face,
                             "verb": entry.verb, "selection": entry.selection, "matched": entry.matched,
                             "changed": entry.changed, "skipped": entry.skipped, "dry_run": entry.dry_run})
+            jobs_key = self.keys.audit_jobs(entry_id)
+            if self.client.type(jobs_key) not in (b"none", b"set"):  # poison under qadmin's own name
+                self._move_aside(jobs_key, "set")
             pipe = self.client.pipeline(transaction=False)
             pipe.lpush(self.keys.audit, record)
             ids = [str(i) for i in job_ids]
@@ -220,8 +241,10 @@ class WorkersMixin:
         out: list[AuditEntry] = []
         with self._wrap():
             start = 0
+            view = self._view(utcnow())
             while len(out) < limit and start < AUDIT_CAP:
-                raws = self.client.lrange(self.keys.audit, start, start + 199)
+                raws = view.read(self.keys.audit, "list",
+                                 lambda: self.client.lrange(self.keys.audit, start, start + 199), [])
                 if not raws:
                     break
                 start += len(raws)
@@ -231,16 +254,19 @@ class WorkersMixin:
                     pipe = self.client.pipeline(transaction=False)
                     for e in entries:
                         pipe.sismember(self.keys.audit_jobs(e.id), str(job_id))  # type: ignore[arg-type]
-                    entries = [e for e, hit in zip(entries, pipe.execute()) if hit]
+                    # a set of the wrong type (poison) names no job
+                    entries = [e for e, hit in zip(entries, pipe.execute(raise_on_error=False))
+                               if hit is True or hit == 1]
                 out.extend(entries)
         return out[:limit]
 
 
 
-def _int(value: bytes | None) -> int:
+def _int(value: Any) -> int:
+    """A count or pid as stored; one that is no integer reads as 0."""
     try:
         return int(value or 0)
-    except ValueError:
+    except (ValueError, TypeError, OverflowError):
         return 0
 
 def _audit_entry(raw: bytes) -> AuditEntry | None:

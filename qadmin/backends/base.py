@@ -72,6 +72,10 @@ class Stats:
     workers: int
     #: (minute start, processed, failed), oldest first, for the last hour
     throughput: list[tuple[datetime, int, int]] = field(default_factory=list)
+    #: stored structures that cannot be read (a Redis key of the wrong type, a counter that is no
+    #: number): name -> why. A queue or list of the wrong type counts (and lists) as one
+    #: undecodable entry naming it
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     def totals(self) -> dict[str, int]:
         out: dict[str, int] = {}

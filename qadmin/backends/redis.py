@@ -14,14 +14,16 @@ Every change is a guarded unit of `lua/apply.lua`: it happens only while the ent
 the bytes that were read, so an operator never acts on something else than what was shown.
 
 Retrying a failure entry re-enqueues its whole payload and, like resque-web, keeps the entry
-with a `retried_at` mark (such entries count as finished); `failed_on_retry="remove"` (or
+with a `retried_at` mark (such entries are history, in no state); `failed_on_retry="remove"` (or
 `?failed_on_retry=remove` in the URL) removes it instead.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections import OrderedDict, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ from qadmin.job import JobId
 
 #: what `?failed_on_retry=` may say
 RETRY_MODES = ("mark", "remove")
+_log = logging.getLogger("qadmin.redis")
 #: calls sent without reading their replies, at most (`RedisBackend._send`)
 PENDING_MAX = 64
 
@@ -120,6 +123,21 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
                 conn = self._own_conn()
             call = [command(["EVALSHA", script.sha, len(keys), *keys, *args])]
             with self._wrap():
+                try:
+                    try:
+                        conn.send_packed_command(call)
+                        return conn.read_response()
+                    except redis_lib.ResponseError as exc:  # read whole: the connection is in step
+                        if isinstance(exc, redis_lib.exceptions.NoScriptError) or not (
+                                _wrongtype(exc) and self._repair_private()):
+                            raise
+                except redis_lib.exceptions.NoScriptError:
+                    pass  # loaded again below
+                except redis_lib.ResponseError:
+                    raise
+                except BaseException:
+                    conn.disconnect()
+                    raise
                 try:
                     try:
                         conn.send_packed_command(call)
@@ -229,7 +247,43 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
 
     def _run(self, batch: Batch) -> list[bool]:
         with self._wrap():
-            return batch.run(self._apply, self.client)
+            try:
+                return batch.run(self._apply, self.client)
+            except redis_lib.ResponseError as exc:
+                if not (_wrongtype(exc) and self._repair_private()):
+                    raise
+                return batch.run(self._apply, self.client)
+
+    def _repair_private(self) -> bool:
+        """Move aside each of qadmin's own keys that holds a value of another type than qadmin
+        writes there (poison: no qadmin process wrote it), so that workers go on; the value is kept
+        under `KEY:wrongtype:EPOCH` and the move is logged. Resque's own keys are never touched.
+        True if one was moved."""
+        wanted = {self.keys.locked: b"zset", self.keys.finished: b"zset", self.keys.qworkers: b"hash",
+                  self.keys.unique: b"hash", self.keys.paused: b"set", self.keys.audit: b"list"}
+        with self._wrap():
+            pipe = self.client.pipeline(transaction=False)
+            for key in wanted:
+                pipe.type(key)
+            types = pipe.execute()
+            moved = False
+            seq = self.client.get(self.keys.audit_seq) if self.client.type(self.keys.audit_seq) == b"string" else b"0"
+            if not (seq or b"0").lstrip(b"-").isdigit():  # the audit counter must count
+                wanted[self.keys.audit_seq] = b"string"
+                types.append(b"not an integer")
+            for (key, want), have in zip(wanted.items(), types):
+                if have not in (b"none", want):
+                    self._move_aside(key, want.decode() if key != self.keys.audit_seq else "counter", have)
+                    moved = True
+        return moved
+
+    def _move_aside(self, key: str, want: str, have: bytes | None = None) -> None:
+        """Keep a value of one of qadmin's own keys that qadmin cannot use under `KEY:wrongtype:EPOCH`."""
+        with self._wrap():
+            have = have or self.client.type(key)
+            aside = f"{key}:wrongtype:{int(time.time())}"
+            self.client.rename(key, aside)
+        _log.warning("%s held a %s where qadmin keeps a %s: moved aside to %s", key, have.decode(), want, aside)
 
     def _view(self, now: datetime) -> scan.View:
         return scan.View(self, now)
@@ -295,6 +349,10 @@ def _connect(url: str, safe_url: str) -> redis_lib.Redis:
                                    decode_responses=False, socket_connect_timeout=5, socket_timeout=60)
     except ValueError as exc:
         raise ConfigError(f"bad Redis URL {safe_url}: {exc}") from exc
+
+
+def _wrongtype(exc: Exception) -> bool:
+    return str(exc).startswith("WRONGTYPE")
 
 
 def _own_params(url: str) -> tuple[str, dict[str, str]]:

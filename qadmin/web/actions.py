@@ -215,6 +215,7 @@ def stats_dict(st: Stats) -> dict[str, Any]:
         "paused": st.paused,
         "workers": st.workers,
         "throughput": [{"minute": m.isoformat(), "processed": p, "failed": f} for m, p, f in st.throughput],
+        **({"unreadable": st.unreadable} if st.unreadable else {}),
     }
 
 

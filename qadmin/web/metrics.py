@@ -48,11 +48,19 @@ def metrics() -> Response:
     )
     family("qadmin_failed_total", "counter", "Job runs that raised.", [({}, st.failed)])
     family("qadmin_workers", "gauge", "Live workers.", [({}, st.workers)])
+    family(
+        "qadmin_unreadable",
+        "gauge",
+        "1 for each stored structure that cannot be read (a Redis key of the wrong type, a counter that is no number).",
+        (({"key": key}, 1) for key in st.unreadable),
+    )
     age = oldest_age(st, ops.clock())
+    if age is None and st.totals().get("pending"):
+        age = float("nan")  # pending jobs whose payloads carry no enqueue time (Resque's)
     family(
         "qadmin_oldest_pending_age_seconds",
         "gauge",
-        "Seconds the oldest pending job has waited (0 when none is pending).",
+        "Seconds the oldest pending job has waited (0 when none is pending, NaN when unknown).",
         [({}, age or 0.0)],
     )
     return Response("\n".join(lines) + "\n", content_type=CONTENT_TYPE)
@@ -69,6 +77,8 @@ def _escape(value: str) -> str:
 
 
 def _value(value: float) -> str:
+    if value != value:
+        return "NaN"
     if isinstance(value, int) or float(value).is_integer():
         return str(int(value))
     return repr(round(float(value), 3))

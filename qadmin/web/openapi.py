@@ -214,6 +214,9 @@ def _schemas() -> dict[str, Any]:
                         },
                     },
                 },
+                "unreadable": {"type": "object", "additionalProperties": {"type": "string"},
+                               "description": "Stored structures that cannot be read (a Redis key of the wrong "
+                                              "type, a counter that is no number): name -> why. Present when any."},
             },
         },
         "QueueInfo": {
@@ -223,6 +226,7 @@ def _schemas() -> dict[str, Any]:
                 "counts": counts,
                 "paused": {"type": "boolean"},
                 "oldest_pending_at": time,
+                "unreadable": {"type": "string", "description": "Why the queue cannot be read. Present when so."},
             },
         },
         "WorkerInfo": {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path

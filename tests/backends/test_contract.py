@@ -480,7 +480,11 @@ def test_stats_counts_per_queue_and_state(backend: Backend) -> None:
     assert (a["pending"], a["scheduled"], a["locked"], a["failed"]) == (4, 4, 2, 0)
     assert (b["pending"], b["scheduled"], b["locked"], b["failed"]) == (5, 0, 0, 5)
     assert stats.totals()["pending"] == 9
-    assert stats.oldest_pending_at is not None and stats.oldest_pending_at <= now
+    if backend.kind == "redis":
+        # a Resque payload says nothing of when it was enqueued (no qadmin field in it): unknown
+        assert stats.oldest_pending_at is None or stats.oldest_pending_at <= now
+    else:
+        assert stats.oldest_pending_at is not None and stats.oldest_pending_at <= now
     names = {q.name: q for q in backend.queues(now)}
     assert names["a"].counts["scheduled"] == 4 and not names["a"].paused
     backend.pause("b", now)
@@ -539,3 +543,112 @@ def test_times_are_utc_aware(backend: Backend) -> None:
             assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
     assert isinstance(got.run_at, datetime) or got.run_at is None
     assert got.to_dict()["run_at"] is None or got.to_dict()["run_at"].endswith("Z")
+
+
+# --- one meaning of every state and filter on every backend ------------------------------------
+def test_finished_means_completed_successfully(backend: Backend) -> None:
+    """A job that failed for good, was retried and failed again is one failed job, never a finished
+    one; once retried again and completed, it is one finished job."""
+    job = enqueue(backend, NOOP, "twice", queue="f")
+    now = utcnow()
+    for attempt in range(2):
+        claimed = backend.claim(["f"], "w1", now, HOUR, ALWAYS)
+        assert claimed is not None and str(claimed.id) == str(job.id)
+        backend.fail(claimed, "w1", now, "RuntimeError: again", None)
+        if attempt == 0:
+            assert [str(i) for i in backend.retry([job.id], now)] == [str(job.id)]
+    assert backend.count(states("finished"), now) == 0
+    assert backend.find(states("finished"), now, limit=10).jobs == []
+    assert backend.count(states("failed"), now) == 1
+    totals = backend.stats(now, HOUR).totals()
+    assert (totals.get("failed", 0), totals.get("finished", 0)) == (1, 0)
+    assert [str(i) for i in backend.retry([job.id], now)] == [str(job.id)]
+    claimed = backend.claim(["f"], "w1", now, HOUR, ALWAYS)
+    assert claimed is not None
+    backend.complete(claimed, "w1", now, 0.1)
+    getattr(backend, "flush", lambda: None)()
+    assert backend.count(states("failed"), now) == 0
+    totals = backend.stats(now, HOUR).totals()
+    assert totals.get("failed", 0) == 0
+    if backend.records_finished:
+        assert backend.count(states("finished"), now) == 1
+        assert totals.get("finished", 0) == 1
+        assert backend.get(job.id, now).state is JobState.FINISHED
+
+
+def test_search_matches_class_args_kwargs_payload_and_last_error(backend: Backend,
+                                                                  request: pytest.FixtureRequest) -> None:
+    """`search` is one case-insensitive substring test over the class name, the args and kwargs,
+    the raw payload and the last error text, on every backend."""
+    if backend.kind != "redis":
+        request.applymarker(pytest.mark.xfail(strict=False, reason="SQL side fixed on branch h-sql"))
+    cls = enqueue(backend, "qadmin.examples.SearchableThing", 1, queue="s")
+    arg = enqueue(backend, NOOP, "Needle-In-Args", queue="s")
+    kw = backend.enqueue(NewJob(NOOP, [2], {"where": "KwargNeedle"}, queue="s"))
+    failing = enqueue(backend, NOOP, 3, queue="s")
+    now = utcnow()
+    claimed = backend.claim(["s"], "w1", now, HOUR, lambda j: j.id == failing.id)
+    assert claimed is not None
+    backend.fail(claimed, "w1", now, 'RuntimeError: Disk "Full" on /Var\n  at Line 9', None)
+    retrying = enqueue(backend, NOOP, 4, queue="s")
+    claimed = backend.claim(["s"], "w1", now, HOUR, lambda j: j.id == retrying.id)
+    assert claimed is not None
+    backend.fail(claimed, "w1", now, "TimeoutError: Upstream Slow", now + timedelta(hours=1))
+
+    def found(text: str) -> list[str]:
+        selection = JobFilter(search=text)
+        page = backend.find(selection, now, limit=50)
+        assert backend.count(selection, now) == len(page.jobs), text
+        return ids_of(page.jobs)
+
+    assert found("searchablething") == [str(cls.id)]
+    assert found("NEEDLE-in-args") == [str(arg.id)]
+    assert found("kwargneedle") == [str(kw.id)]
+    # the error as shown (quotes unescaped), any part of it, the backtrace too
+    assert found('runtimeerror: disk "full" on /var') == [str(failing.id)]
+    assert found("at line 9") == [str(failing.id)]
+    # the last error of a job waiting for its retry
+    assert found("upstream slow") == [str(retrying.id)]
+    assert found("no such text anywhere") == []
+
+
+def test_identical_jobs_are_two_jobs_with_two_ids(backend: Backend) -> None:
+    """Two stored jobs with the same class, args and queue are two jobs on every verb: two ids,
+    each shown on its own, and acting on one leaves the other."""
+    a = enqueue(backend, NOOP, "same", queue="d")
+    b = enqueue(backend, NOOP, "same", queue="d")
+    now = utcnow()
+    later = [backend.enqueue(NewJob(NOOP, ["later"], queue="d", run_at=now + timedelta(hours=h))) for h in (1, 2)]
+    pending = backend.find(states("pending"), now, limit=10).jobs
+    scheduled = backend.find(states("scheduled"), now, limit=10).jobs
+    assert len(pending) == 2 and len(set(ids_of(pending))) == 2
+    assert len(scheduled) == 2 and len(set(ids_of(scheduled))) == 2
+    for job in (*pending, *scheduled):
+        got = backend.get(job.id, now)
+        assert (str(got.id), got.state, got.run_at) == (str(job.id), job.state, job.run_at)
+    # the ids enqueue handed back name stored jobs (on Redis a twin's names the first of them)
+    for job in (a, b, *later):
+        assert backend.get(job.id, now).args == job.args
+    assert backend.count(JobFilter(ids=(pending[0].id,)), now) == 1
+    # deleting one leaves its twin, in each place
+    assert ids_of_changed(backend.delete([pending[0].id], now)) == [str(pending[0].id)]
+    assert ids_of_changed(backend.delete([scheduled[1].id], now)) == [str(scheduled[1].id)]
+    left = backend.find(JobFilter(), now, limit=10).jobs
+    assert sorted((j.state.value, j.args[0]) for j in left) == [("pending", "same"), ("scheduled", "later")]
+    assert [j.run_at for j in left if j.state is JobState.SCHEDULED] == [scheduled[0].run_at]
+    # two failed twins: retrying one retries one
+    twins = [enqueue(backend, NOOP, "twin", queue="t") for _ in range(2)]
+    now = utcnow()
+    for _ in twins:
+        claimed = backend.claim(["t"], "w1", now, HOUR, ALWAYS)
+        assert claimed is not None
+        backend.fail(claimed, "w1", now, "RuntimeError: twin", None)
+    failed = backend.find(states("failed"), now, limit=10).jobs
+    assert len(failed) == 2 and len(set(ids_of(failed))) == 2
+    assert len(backend.retry([failed[0].id], now)) == 1
+    assert backend.count(states("failed"), now) == 1
+    assert backend.count(JobFilter(queues=("t",), states=frozenset({JobState.PENDING})), now) == 1
+
+
+def ids_of_changed(changed: list) -> list[str]:
+    return [str(i) for i in changed]

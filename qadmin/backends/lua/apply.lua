@@ -82,22 +82,51 @@ custom.ZCAP = function(keys, args)
   return redis.call('ZREMRANGEBYRANK', keys[1], 0, -(tonumber(args[1]) + 1))
 end
 
+-- A key of the wrong type (poison in a shared namespace) must stop neither the call nor the other
+-- units, and must never half-apply a unit: a unit whose job would land in a key of the wrong type
+-- is not applied at all (the job stays where it was); a guard that meets one answers false;
+-- bookkeeping (counters, Resque's worker registry, the `queues` set) is skipped where it cannot go.
+local MOVES_INTO = {RPUSH = 'list', LPUSH = 'list', ZADD = 'zset'}
+local BOOKKEEPING = {INCR = true, INCRBY = true, HINCRBY = true, EXPIRE = true, SADD = true, SREM = true,
+                     HSET = true, HDEL = true}
+
+local function lands(unit)
+  for _, step in ipairs(unit) do
+    local want = MOVES_INTO[step[1]]
+    if want then
+      local t = redis.call('TYPE', KEYS[step[2][1]]).ok
+      if t ~= 'none' and t ~= want then return false end
+    end
+  end
+  return true
+end
+
 local units = cmsgpack.unpack(ARGV[2])
 for u, unit in ipairs(units) do
-  local ok = true
-  for s, step in ipairs(unit) do
+  local ok = lands(unit)
+  for s, step in ipairs(ok and unit or {}) do
     local op = step[1]
     local keys = {}
     for k, index in ipairs(step[2]) do keys[k] = KEYS[index] end
     local args = step[3]
-    local r
+    local done, r
     if custom[op] then
-      r = custom[op](keys, args)
+      done, r = pcall(custom[op], keys, args)
     else
       local cmd = {op}
       for _, key in ipairs(keys) do cmd[#cmd + 1] = key end
       for _, arg in ipairs(args) do cmd[#cmd + 1] = arg end
-      r = redis.call(unpack(cmd))
+      r = redis.pcall(unpack(cmd))
+      done = not (type(r) == 'table' and r.err)
+    end
+    if not done then
+      if s == 1 then r = false
+      elseif not BOOKKEEPING[op] then
+        for key, count in pairs(tombed) do  -- no tombstone outlives the call
+          redis.call('LREM', key, count, tomb)
+        end
+        return redis.error_reply(tostring(type(r) == 'table' and r.err or r))
+      end
     end
     if s == 1 and (not r or r == 0) then
       ok = false

@@ -41,13 +41,14 @@ for d = 1, nd do
     ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6]
   if redis.call('ZREM', locked, env) == 1 then
     recorded = recorded + 1
-    if unique ~= '' and redis.call('HGET', KEYS[7], unique) == job_id then
+    if unique ~= '' and redis.pcall('HGET', KEYS[7], unique) == job_id then
       redis.call('HDEL', KEYS[7], unique)
     end
     redis.call('ZADD', KEYS[4], score, record)
     local tkey = KEYS[7 + 2 * nq + d]
-    -- every writer of a minute's hash sets its expiry with its first count
-    if redis.call('HINCRBY', tkey, 'processed', 1) == 1 then
+    -- every writer of a minute's hash sets its expiry with its first count (a counter that is
+    -- not a number, poison, is left as it is: counting must not stop the work)
+    if redis.pcall('HINCRBY', tkey, 'processed', 1) == 1 then
       redis.call('EXPIRE', tkey, 7200)
     end
     if has_rid and wjson ~= '' then
@@ -58,13 +59,14 @@ end
 if recorded > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[2])
   redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(tonumber(ARGV[3]) + 1))
-  redis.call('INCRBY', KEYS[5], recorded)
+  redis.pcall('INCRBY', KEYS[5], recorded)
   if has_rid then
-    redis.call('INCRBY', KEYS[6], recorded)
+    redis.pcall('INCRBY', KEYS[6], recorded)
   end
 end
 
-local all_paused = truthy(redis.call('GET', pause_all))
+local pause_value = redis.pcall('GET', pause_all)
+local all_paused = type(pause_value) == 'string' and truthy(pause_value)
 local paused = {}
 local function is_paused(q)
   if paused[q] == nil then
@@ -121,7 +123,7 @@ while i + 2 <= #ARGV and got < wanted do
   i = i + 3
 end
 if #ended > 0 and not (has_rid and got > 0) then
-  local current = redis.call('GET', wkey)
+  local current = redis.pcall('GET', wkey)
   for _, wjson in ipairs(ended) do
     if current == wjson then
       redis.call('DEL', wkey)
@@ -138,7 +140,9 @@ if per > 0 and not all_paused then
     if is_paused(q) then
       windows[q] = 0
     else
-      local items = redis.call('LRANGE', KEYS[6 + 2 * q], 0, per - 1)
+      -- a queue key of the wrong type (poison) reads as empty: the other queues are served
+      local items = redis.pcall('LRANGE', KEYS[6 + 2 * q], 0, per - 1)
+      if type(items) ~= 'table' or items.err then items = {} end
       windows[q] = items
       seen = seen + #items
       if seen >= per then break end

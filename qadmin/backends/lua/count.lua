@@ -2,10 +2,11 @@
 --
 -- Failed list:     KEYS[1] the list; ARGV = {'list', first, last}
 --   Returns {queue, failed, retried, ...}: an entry with a non-null top-level `retried_at` was
---   retried (qadmin: finished); one that is not a JSON object counts as failed in queue "".
+--   retried (qadmin: history of a job, counted in no state); one that is not a JSON object counts as failed in queue "".
 -- Delayed lists:   KEYS[1] delayed_queue_schedule; ARGV = {'delayed', first, last, prefix, now}
 --   reads the delayed lists (`prefix .. timestamp`) of a rank window of timestamps.
---   Returns {queue, due, later, ...}; an item without a string `queue` counts in queue "".
+--   Returns {queue, due, later, ...}; an item without a string `queue` counts in queue "";
+--   a delayed list of the wrong type counts once, under NUL .. its key.
 --
 -- Every entry goes through one `tally`, which reads the few bytes it needs when the entry has
 -- the shape every Resque writer gives it (`"queue":"NAME"` as its last member, no `retried_at`
@@ -67,8 +68,19 @@ else
   local stamps = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[3], 'WITHSCORES')
   for i = 1, #stamps, 2 do
     local later = tonumber(stamps[i + 1]) > now
-    for _, raw in ipairs(redis.call('LRANGE', ARGV[4] .. stamps[i], 0, -1)) do
-      tally(raw, later)
+    local items = redis.pcall('LRANGE', ARGV[4] .. stamps[i], 0, -1)
+    if type(items) == 'table' and items.err then
+      -- a list of the wrong type (poison): one unreadable entry, named by its key after a NUL
+      local name = '\0' .. ARGV[4] .. stamps[i]
+      if not counts[name] then
+        counts[name] = {0, 0}
+        order[#order + 1] = name
+      end
+      if later then counts[name][2] = counts[name][2] + 1 else counts[name][1] = counts[name][1] + 1 end
+    else
+      for _, raw in ipairs(items) do
+        tally(raw, later)
+      end
     end
   end
 end

@@ -2,5 +2,7 @@
 -- in one call.
 -- KEYS  1 queues set   2 queue:NAME
 -- ARGV  1 NAME   then the payloads
-redis.call('SADD', KEYS[1], ARGV[1])
-return redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))
+-- A `queues` key of the wrong type (poison) does not stop the push: the queue is found by its key.
+local n = redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))
+redis.pcall('SADD', KEYS[1], ARGV[1])
+return n

@@ -12,7 +12,7 @@
 -- ARGV[5] the marked entries and payloads that are not made from the entry's bytes
 -- ARGV[6] the mark: `,"retried_at":"..."}`
 -- ARGV[7..] the queue names of KEYS[3..]
--- Returns one 1/0 per entry.
+-- Returns one 1/0 per entry (0 also for an entry whose queue key holds another type than a list).
 --
 -- A bulk retry names runs of neighbouring entries: one LRANGE reads them all, where
 -- `apply.lua` would walk the list to each entry twice (LINDEX, then LSET). The entries travel
@@ -39,6 +39,15 @@ end
 local results = {}
 local removed = 0
 local queues = {}
+-- a queue key of the wrong type (poison) takes no job: its entries stay failed, as they were
+local lands = {}
+local function lands_in(key)
+  if lands[key] == nil then
+    local t = redis.call('TYPE', KEYS[key]).ok
+    lands[key] = t == 'none' or t == 'list'
+  end
+  return lands[key]
+end
 local p, q = 1, 1
 for j = 1, n do
   local hint, lraw, lnew, poff, lpush, key = unpack_ints('>i8i8i8i8i8i8', ints, (j - 1) * 48 + 1)
@@ -62,6 +71,9 @@ for j = 1, n do
   end
   local i = nil
   if cur == raw then i = hint else i = redis.call('LPOS', failed, raw) end
+  if i and not lands_in(key) then
+    i = nil
+  end
   if i then
     if tomb ~= '' then
       new = tomb
@@ -79,7 +91,7 @@ for j = 1, n do
   end
 end
 for key in pairs(queues) do
-  redis.call('SADD', KEYS[2], ARGV[4 + key])
+  redis.pcall('SADD', KEYS[2], ARGV[4 + key])
 end
 if removed > 0 then
   redis.call('LREM', failed, removed, tomb)

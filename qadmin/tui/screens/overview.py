@@ -95,6 +95,8 @@ class OverviewScreen(QadminScreen):
             line2.append(", ".join(stats.paused), style=theme_style(app, "text-warning", bold=True))
         grid.add_row(line1)
         grid.add_row(line2)
+        for why in stats.unreadable.values():  # a Redis key of the wrong type, a counter that is no number
+            grid.add_row(Text("unreadable: " + why, style=theme_style(app, "text-error", bold=True)))
         self.query_one("#totals", Static).update(grid)
         self._show_throughput(stats, now)
         self._show_queues(stats)
