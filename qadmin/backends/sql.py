@@ -353,8 +353,10 @@ class SqlBackend(SqlEngine):
             post = True
         if selection.search:
             post = True
+            # every word is in the payload or the last error (which one, `matches` tells)
             for token in _tokens(selection.search):
-                clauses.append(dialect.contains(self.engine, t.c.handler, token, ignore_case=True))
+                clauses.append(sa.or_(dialect.contains(self.engine, t.c.handler, token, ignore_case=True),
+                                      dialect.contains(self.engine, self._error_col, token, ignore_case=True)))
         for token in tokens[:8]:
             clauses.append(dialect.contains(self.engine, t.c.handler, token))
         if selection.undecodable:
