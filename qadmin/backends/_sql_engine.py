@@ -771,6 +771,9 @@ class _InsertLayout:
         self.pg_sql = insert + f"({', '.join('%s' for _ in self.columns)}) RETURNING {quote('id')}"
         self.all_columns = [c.name for c in t.c]
         self._quote, self._table = quote, table
+        #: a table whose times are whole seconds (DJJob's): the values, and so the Job an
+        #: insert returns, are what the row holds
+        self.whole_seconds = bool(getattr(t.c.run_at.type, "whole_seconds", False))
         # PostgreSQL, one row (`_pg_insert`): strings and bytes sent binary (the bytes of a text
         # in the client encoding, or of a bytea: one spelling for both, and a NUL is refused by
         # the server as psycopg refuses it), numbers and timestamps as text. Columns of other
@@ -792,8 +795,11 @@ class _InsertLayout:
         if new.unique is not None:
             meta["unique"] = new.unique
         handler: Any = json_codec.encode(new.class_name, list(new.args), dict(new.kwargs), meta)
+        run_at = new.run_at or now
+        if self.whole_seconds:
+            now, run_at = now.replace(microsecond=0), run_at.replace(microsecond=0)
         values: dict[str, Any] = {"handler": handler.encode("utf-8") if self.binary else handler,
-                                  "attempts": 0, "run_at": new.run_at or now, "queue": new.queue}
+                                  "attempts": 0, "run_at": run_at, "queue": new.queue}
         if self.has_priority:
             values["priority"] = new.priority
         for column in self.stamps:

@@ -13,10 +13,26 @@ import sqlalchemy as sa
 
 
 class UtcDateTime(sa.types.TypeDecorator):
-    """Aware UTC in Python, naive UTC in the column, as delayed_job writes it (formats.md §4.1)."""
+    """Aware UTC in Python, naive UTC in the column, as delayed_job writes it (formats.md §4.1).
+
+    `whole_seconds`: written without a fraction, as DJJob's MySQL `NOW()` and DATETIME hold them
+    (formats.md §5.1). DJJob's worker runs a job once `NOW() >= run_at`, at whole seconds: a run_at
+    of 12:00:00.5 would wait for 12:00:01, and on SQLite the text `12:00:00.000000` sorts after
+    `12:00:00`, so even a zero fraction is not written there."""
 
     impl = sa.DateTime
     cache_ok = True
+
+    def __init__(self, *args: Any, whole_seconds: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.whole_seconds = whole_seconds
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if self.whole_seconds and dialect.name == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
+            return dialect.type_descriptor(sqlite.DATETIME(truncate_microseconds=True))
+        return super().load_dialect_impl(dialect)
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
         if value is None:
@@ -25,6 +41,8 @@ class UtcDateTime(sa.types.TypeDecorator):
             value = datetime.fromisoformat(value)
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        if self.whole_seconds:
+            value = value.replace(microsecond=0)  # MySQL's NOW() truncates too
         return value
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
@@ -121,14 +139,21 @@ def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.T
     return table
 
 
+def is_djjob(table: sa.Table) -> bool:
+    """DJJob's layout (formats.md §5.1): its error column is `error`, and it has no priority."""
+    return "error" in table.c and "last_error" not in table.c
+
+
 def reflect_jobs_table(metadata: sa.MetaData, name: str, conn: sa.Connection) -> sa.Table:
-    """A jobs table written by someone else (delayed_job, DJJob), with UTC-aware datetimes."""
+    """A jobs table written by someone else (delayed_job, DJJob), with UTC-aware datetimes,
+    written at the precision of the table's own library."""
     table = sa.Table(name, metadata, autoload_with=conn)
+    whole_seconds = is_djjob(table)
     for column in table.columns:
         if isinstance(column.type, (sa.DateTime, sa.TIMESTAMP)) or column.name in (
             "run_at", "locked_at", "failed_at", "created_at", "updated_at",
         ):
-            column.type = UtcDateTime()
+            column.type = UtcDateTime(whole_seconds=whole_seconds)
     return table
 
 
