@@ -8,12 +8,30 @@ never literals, so the SQL text stays the same from job to job.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import sqlalchemy as sa
 
 from qadmin.backends import _sql_dialect as dialect
 from qadmin.backends._sql_tables import claim_index_name, json_handler
+
+
+#: `by_queue` of a claim step whose queue comes before others in the worker's list
+EARLIER = "earlier"
+
+
+def queue_steps(queues: Sequence[str]) -> list[list[str]]:
+    """The worker's queue list as claim steps, in order: Resque's rule, earlier queues first
+    (within one, priority then run_at). A step is one queue; `*` (every queue) ends the list,
+    as nothing after it could come later than it does."""
+    steps: list[list[str]] = []
+    for queue in queues:
+        if queue == "*":
+            steps.append(["*"])
+            break
+        if [queue] not in steps:
+            steps.append([queue])
+    return steps or [["*"]]
 
 
 class ClaimStatements:
@@ -65,8 +83,12 @@ class ClaimStatements:
         conditions = [self.ready(for_scan=True, by_queue=queues), json_handler(dialect.as_text(self.engine, t.c.handler))]
         if queues:
             in_queues = t.c.queue.in_(sa.bindparam("queues", expanding=True))
-            conditions.append(dialect.likelihood(self.engine, in_queues, 0.9375) if self.has_claim_index
-                              else in_queues)
+            # an EARLIER queue (one the worker serves before others, `queue_steps`) is not hinted:
+            # SQLite then reads it off the queue index, which costs what that queue holds, and
+            # nothing when it is empty, where the claim index would be walked through every
+            # other queue's rows before finding it has none
+            conditions.append(dialect.likelihood(self.engine, in_queues, 0.9375)
+                              if self.has_claim_index and queues is not EARLIER else in_queues)
         if skip:
             conditions.append(t.c.id.not_in(sa.bindparam("skip", expanding=True)))
         paused = sa.select(p.c.queue).where(p.c.job_table == sa.bindparam("job_table", self.table_name))

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 import sqlalchemy as sa
 
 from qadmin.backends import _sql_dialect as dialect
-from qadmin.backends._sql_claim import ClaimStatements, DriverSql, _wrapped
+from qadmin.backends._sql_claim import EARLIER, ClaimStatements, DriverSql, _wrapped, queue_steps
 from qadmin.backends._sql_tables import UtcDateTime
 from qadmin.codecs import json_codec
 from qadmin.errors import QadminError
@@ -263,10 +263,23 @@ class SqlEngine:
         """Lock up to `limit` runnable jobs for `worker` in one transaction, in claim order.
 
         The jobs are locked as `claim` locks one: until the worker completes, fails or releases
-        each, no one else runs it, and if the worker dies they are stale locks, recovered as any."""
+        each, no one else runs it, and if the worker dies they are stale locks, recovered as any.
+        Queues are served in the order given (`queue_steps`): a queue's jobs before the next's."""
+        steps = queue_steps(queues)
+        out: list[Job] = []
+        for i, step in enumerate(steps):
+            taken = list(skip_ids) + [j.id for j in out]  # a `*` step would find them again
+            out += self._claim_step(step, i < len(steps) - 1, worker, now, max_run_time, can_run,
+                                    limit - len(out), taken)
+            if len(out) >= limit:
+                break
+        return out
+
+    def _claim_step(self, queues: list[str], earlier: bool, worker: str, now: datetime, max_run_time: float,
+                    can_run: Callable[[Job], bool], limit: int, skip_ids: Sequence[JobId]) -> list[Job]:
         st = self._statements()
         params = self._claim_params(queues, worker, now, max_run_time)
-        by_queue = "queues" in params
+        by_queue: Any = ("queues" in params) and (EARLIER if earlier else True)
         skip = list(skip_ids)[-BATCH:]
         if self.kind == "postgresql":
             return self._claim_returning(st, params, by_queue, skip, can_run, limit)
@@ -347,6 +360,25 @@ class SqlEngine:
         pick = st.driver(("candidates", by_queue, skip, batch), st.candidates(by_queue, skip, batch))
         at = pick.columns.index("id")
         return [_Row(pick.values, row) for row in pick.fetch(raw, params) if row[at] != leave]
+
+    def _steps_candidates(self, st: ClaimStatements, raw: Any, steps: list[list[str]], worker: str, now: datetime,
+                          max_run_time: float, skip: list[JobId], batch: int, leave: JobId) -> list[_Row]:
+        """SQLite: `_candidates` of each queue step in turn, until `batch` rows are read (reads
+        only: the completion and the locks then take the write lock once for all)."""
+        rows: list[_Row] = []
+        seen: set[Any] = set()
+        for i, step in enumerate(steps):
+            params = self._claim_params(step, worker, now, max_run_time)
+            if skip:
+                params["skip"] = skip
+            by_queue: Any = ("queues" in params) and (EARLIER if i < len(steps) - 1 else True)
+            for row in self._candidates(st, raw, params, by_queue, bool(skip), batch, leave=leave):
+                if row.id not in seen:  # `*` finds the earlier steps' rows again
+                    seen.add(row.id)
+                    rows.append(row)
+            if len(rows) >= batch:
+                break
+        return rows
 
     @staticmethod
     def _bind_locks(st: ClaimStatements, params: dict[str, Any],
@@ -429,20 +461,28 @@ class SqlEngine:
             self.complete(job, worker, now, runtime)
             return self.claim_many(queues, worker, now, max_run_time, can_run, limit, skip_ids=skip_ids)
         st = self._statements()
-        params = self._claim_params(queues, worker, now, max_run_time)
-        by_queue = "queues" in params
+        steps = queue_steps(queues)
+        params = self._claim_params(steps[0], worker, now, max_run_time)
+        by_queue: Any = ("queues" in params) and (EARLIER if len(steps) > 1 else True)
         skip = list(skip_ids)[-BATCH:]
         if skip:
             params["skip"] = skip
         values = self._finished_values(job, worker, now, runtime)
         if self.kind == "postgresql":
-            return self._complete_and_claim_pg(st, params, values, by_queue, skip, can_run, limit)
+            out = self._complete_and_claim_pg(st, params, values, by_queue, skip, can_run, limit)
+            if len(out) < limit and len(steps) > 1:  # the first queue had too few: the next ones
+                out += self.claim_many([q for step in steps[1:] for q in step], worker, now, max_run_time,
+                                       can_run, limit - len(out), skip_ids=list(skip_ids) + [j.id for j in out])
+            return out
         # a row or two more than wanted, for rows another worker locks between this read and
         # the write; and one more, the completed job, still there and locked by this worker
         # (which `ready` accepts). Fewer than wanted found: the worker's next claim reads on
         batch = 2 * limit + 1
         with self._hot() as (conn, raw):
-            rows = self._candidates(st, raw, params, by_queue, bool(skip), batch, leave=job.id)
+            if len(steps) == 1:
+                rows = self._candidates(st, raw, params, by_queue, bool(skip), batch, leave=job.id)
+            else:
+                rows = self._steps_candidates(st, raw, steps, worker, now, max_run_time, skip, batch, job.id)
             pending = iter(rows)
             # decoded and bound before the write lock: other workers wait while it is held
             runnable = _runnable(self, pending, now, can_run, limit + self._claim_spare)
