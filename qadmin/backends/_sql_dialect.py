@@ -28,6 +28,24 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def refuse_memory(url: str) -> None:
+    """`sqlite://` and `sqlite:///:memory:` name a database that lives as long as one connection:
+    nothing one qadmin command writes would be there for the next, and qadmin's reads and
+    writes, which take connections of their own, would meet in one connection's transaction."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return  # create_engine says what is wrong with it
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    if database in ("", ":memory:") or "mode=memory" in database or parsed.query.get("mode") == "memory":
+        from qadmin.errors import UsageError
+
+        raise UsageError(f"{url} is an in-memory SQLite database, gone when its connection closes: "
+                         "give qadmin a file, e.g. sqlite:///qadmin.db")
+
+
 def create_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -70,9 +88,10 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
         dbapi_conn.text_factory = lenient_text
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
+        if job_database(cur):
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -86,6 +105,22 @@ def _configure_sqlite(engine: sa.Engine) -> None:
                 begin_immediate(conn.connection.dbapi_connection)
             except sqlite3.Error as exc:  # as SQLAlchemy would have wrapped it
                 raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
+
+
+def job_database(cur: Any) -> bool:
+    """Whether a SQLite database holds a jobs table or qadmin's: only such a file is switched
+    to WAL (a persistent change of the file) by merely connecting to it; `init` switches a new
+    one. Another application's database, or an empty file, is left as it is."""
+    return cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND (name IN ('delayed_jobs', 'jobs') "
+                       "OR substr(name, 1, 7) = 'qadmin_') LIMIT 1").fetchone() is not None
+
+
+def use_wal(engine: sa.Engine) -> None:
+    """Switch a SQLite database to WAL (`init`, once it has created its tables)."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.connection.dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
 
 def begin_immediate(dbapi_conn: Any) -> None:

@@ -54,6 +54,7 @@ class SqlBackend(SqlEngine):
 
     def __init__(self, url: str, options: BackendOptions) -> None:
         self.options = options
+        dialect.refuse_memory(url)
         self.engine = dialect.create_engine(url)
         self.kind = self.engine.dialect.name
         self.safe_url = self.engine.url.render_as_string(hide_password=True)
@@ -111,10 +112,11 @@ class SqlBackend(SqlEngine):
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
-        # a SQLite read snapshot never sees tables created after it began: on a delayed_job
-        # database qadmin never touched, create the qadmin_* tables before reading
-        if self.kind == "sqlite":
-            self._ensure_aux()
+        # a read never creates a table (the database may be someone else's): qadmin's own tables
+        # are looked for, and read if there (`_aux_ready`), before the read begins, since a
+        # SQLite snapshot never sees tables created after it began
+        if not self._aux_ready:
+            self._look_for_aux()
         with self._wrap(), self.engine.connect() as conn:
             conn = conn.execution_options(qadmin_read=True)
             with conn.begin():
@@ -139,15 +141,39 @@ class SqlBackend(SqlEngine):
                 else:
                     self._table_name = DEFAULT_TABLE
             if not inspector.has_table(self.table_name):
-                raise MissingTable(
-                    f"table {self.table_name!r} does not exist at {self.safe_url}; run `qadmin init` to create it"
-                )
+                raise MissingTable(self._missing_jobs_table(inspector.get_table_names()))
             self._table = reflect_jobs_table(self._metadata, self.table_name, conn)
         return self._table
 
+    def _missing_jobs_table(self, tables: list[str]) -> str:
+        """Why there is no jobs table, and what to do: `init` only where it would create one."""
+        found = self._foreign_tables(tables)
+        if found is None:
+            return f"table {self.table_name!r} does not exist at {self.safe_url}; run `qadmin init` to create it"
+        return (f"{self.safe_url} is not a job database qadmin knows: it has no {self.table_name!r} table "
+                f"(found {found}); name its jobs table with --table, or point qadmin at another database")
+
+    def _foreign_tables(self, tables: list[str]) -> str | None:
+        """The tables of a database whose layout qadmin does not recognise (some tables, none of
+        them the jobs table nor qadmin's own), named for a message; None for one it does."""
+        if not tables or self.table_name in tables or any(t.startswith("qadmin_") for t in tables):
+            return None
+        shown = sorted(tables)
+        return ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+
+    def _look_for_aux(self) -> None:
+        """Readers: whether qadmin's bookkeeping tables are there (`_aux_ready`), creating nothing.
+        Without them there is nothing to read in them: no finished jobs, pauses, workers, audit."""
+        with self._wrap(), self.engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+        self._aux_ready = all(t.name in names for t in self._aux.values())
+
     def _ensure_aux(self) -> None:
+        """Writers (init, enqueue, the worker, the verbs that record what they did): create
+        qadmin's bookkeeping tables, in a database that has its jobs table only."""
         if self._aux_ready:
             return
+        self._jobs()
         for attempt in range(3):
             try:
                 with self._write() as conn:
@@ -177,6 +203,12 @@ class SqlBackend(SqlEngine):
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
         self._db_file = None
+        with self._wrap(), self.engine.connect() as conn:  # before the write lock (and its file)
+            found = self._foreign_tables(sa.inspect(conn).get_table_names())
+        if found is not None:
+            raise UsageError(f"{self.safe_url} holds another application's tables ({found}) and no "
+                             f"{self.table_name!r} table: qadmin creates its tables only in an empty "
+                             "database or beside a jobs table it knows (--table names one)")
         with self._write() as conn:
             inspector = sa.inspect(conn)
             if not inspector.has_table(self.table_name):
@@ -188,6 +220,8 @@ class SqlBackend(SqlEngine):
         self._aux_ready = False
         self._ensure_aux()
         self._jobs()
+        with self._wrap():
+            dialect.use_wal(self.engine)
 
     def _add_missing_indexes(self, conn: sa.Connection, inspector: Any) -> None:
         """A jobs table an earlier qadmin created gets the indexes added since (the claim's,
@@ -229,10 +263,9 @@ class SqlBackend(SqlEngine):
     def _dead_owners(self, conn: sa.Connection, owners: set[str], now: datetime) -> set[str]:
         if not owners:
             return set()
-        self._ensure_aux()
         w = self._aux["workers"]
         beats = {r.name: r.heartbeat_at for r in conn.execute(
-            sa.select(w.c.name, w.c.heartbeat_at).where(w.c.name.in_(list(owners)[:BATCH])))}
+            sa.select(w.c.name, w.c.heartbeat_at).where(w.c.name.in_(list(owners)[:BATCH])))} if self._aux_ready else {}
         return {o for o in owners if owner_dead(o, beats, now, self.options.worker_timeout)}
 
     def _all_dead_owners(self, conn: sa.Connection, now: datetime) -> set[str]:
@@ -386,9 +419,8 @@ class SqlBackend(SqlEngine):
             row = conn.execute(sa.select(t).where(t.c.id == job_id)).first()
             if row is not None:
                 return self._to_job(row, now, self._dead_owners(conn, {row.locked_by} - {None}, now))
-            self._ensure_aux()
             f = self._aux["finished"]
-            row = conn.execute(sa.select(f).where(f.c.job_table == self.table_name, f.c.job_id == job_id)
+            row = None if not self._aux_ready else conn.execute(sa.select(f).where(f.c.job_table == self.table_name, f.c.job_id == job_id)
                                .order_by(f.c.id.desc()).limit(1)).first()
             if row is not None:
                 return self._finished_job(row)
@@ -479,7 +511,7 @@ class SqlBackend(SqlEngine):
         return clauses, post
 
     def _find_finished(self, selection: JobFilter, *, limit: int, cursor: str | None) -> Page:
-        self._ensure_aux()
+        self._jobs()  # which table's finished jobs (DJJob's `jobs` is found there), and that it exists
         f = self._aux["finished"]
         out: list[Job] = []
         try:
@@ -489,6 +521,8 @@ class SqlBackend(SqlEngine):
         where, post = self._finished_where(selection)
         batch = limit + 1 if not post else max(4 * limit, 200)
         with self._read() as conn:
+            if not self._aux_ready:  # no qadmin worker has finished a job here
+                return Page([], None)
             while True:
                 query = sa.select(f).where(*where)
                 if after is not None:
@@ -537,10 +571,12 @@ class SqlBackend(SqlEngine):
         return self._count_live(selection, now)
 
     def _count_finished(self, selection: JobFilter) -> int:
-        self._ensure_aux()
+        self._jobs()
         f = self._aux["finished"]
         where, post = self._finished_where(selection)
         with self._read() as conn:
+            if not self._aux_ready:
+                return 0
             if not post:
                 return int(conn.execute(sa.select(sa.func.count()).select_from(f).where(*where)).scalar_one())
             n = 0
@@ -622,7 +658,6 @@ class SqlBackend(SqlEngine):
         return self._guarded(ids, self._locked(), lambda where: sa.update(t).where(where).values(locked_at=None, locked_by=None))
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
-        self._ensure_aux()
         self.flush()  # this process's own buffered outcomes count too
         cutoff = now - timedelta(seconds=max_run_time or self.options.max_run_time)
         queues: dict[str, dict[str, int]] = {}
@@ -638,16 +673,21 @@ class SqlBackend(SqlEngine):
                 min_run_at = _as_utc(min_run_at)
                 if min_run_at is not None and min_run_at <= now and (oldest is None or min_run_at < oldest):
                     oldest = min_run_at
-            f = self._aux["finished"]
-            for queue, n in conn.execute(sa.select(f.c.queue, sa.func.count()).where(
-                    f.c.job_table == self.table_name).group_by(f.c.queue)):
-                queues.setdefault(queue or "", _empty_counts())["finished"] = n
-            counters = dict(conn.execute(sa.select(self._aux["counters"].c.name, self._aux["counters"].c.value)
-                                         .where(self._aux["counters"].c.job_table == self.table_name)).all())
-            tp = self._aux["throughput"]
-            since = (now - timedelta(hours=1)).replace(second=0, microsecond=0)
-            throughput = [(r.minute, r.processed, r.failed) for r in conn.execute(
-                sa.select(tp).where(tp.c.job_table == self.table_name, tp.c.minute >= since).order_by(tp.c.minute))]
+            counters: dict[str, int] = {}
+            throughput: list[tuple[datetime, int, int]] = []
+            if self._aux_ready:  # else no qadmin worker has run here: nothing finished, nothing counted
+                f = self._aux["finished"]
+                for queue, n in conn.execute(sa.select(f.c.queue, sa.func.count()).where(
+                        f.c.job_table == self.table_name).group_by(f.c.queue)):
+                    queues.setdefault(queue or "", _empty_counts())["finished"] = n
+                c = self._aux["counters"]
+                counters = dict(conn.execute(sa.select(c.c.name, c.c.value)
+                                             .where(c.c.job_table == self.table_name)).all())
+                tp = self._aux["throughput"]
+                since = (now - timedelta(hours=1)).replace(second=0, microsecond=0)
+                throughput = [(r.minute, r.processed, r.failed) for r in conn.execute(
+                    sa.select(tp).where(tp.c.job_table == self.table_name, tp.c.minute >= since)
+                    .order_by(tp.c.minute))]
             paused = self._paused(conn)
             workers = sum(1 for w in self._workers(conn, now) if not w.stale)
         for name in paused:
@@ -775,12 +815,13 @@ class SqlBackend(SqlEngine):
 
     # --- bookkeeping: pauses, workers, audit -------------------------------------------------
     def _paused(self, conn: sa.Connection) -> list[str]:
+        if not self._aux_ready:
+            return []
         p = self._aux["pauses"]
         return [r[0] for r in conn.execute(sa.select(p.c.queue).where(p.c.job_table == self.table_name)
                                            .order_by(p.c.queue))]
 
     def paused(self) -> list[str]:
-        self._ensure_aux()
         with self._read() as conn:
             return self._paused(conn)
 
@@ -804,7 +845,8 @@ class SqlBackend(SqlEngine):
         w = self._aux["workers"]
         out: list[WorkerInfo] = []
         beats: dict[str, datetime | None] = {}
-        rows = conn.execute(sa.select(w).where(w.c.job_table == self.table_name).order_by(w.c.name)).all()
+        rows = conn.execute(sa.select(w).where(w.c.job_table == self.table_name).order_by(w.c.name)).all() \
+            if self._aux_ready else []
         for r in rows:
             beats[r.name] = r.heartbeat_at
         for r in rows:
@@ -833,7 +875,6 @@ class SqlBackend(SqlEngine):
         return out
 
     def workers(self, now: datetime) -> list[WorkerInfo]:
-        self._ensure_aux()
         with self._read() as conn:
             return self._workers(conn, now)
 
@@ -879,7 +920,10 @@ class SqlBackend(SqlEngine):
                                   [str(i) for i in job_ids])
 
     def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
-        self._ensure_aux()
+        if not self._aux_ready:
+            self._look_for_aux()
+            if not self._aux_ready:
+                return []
         a, aj = self._aux["audit"], self._aux["audit_jobs"]
         query = sa.select(a).where(a.c.job_table == self.table_name)
         if job_id is not None:
