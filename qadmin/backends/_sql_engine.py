@@ -266,6 +266,10 @@ class SqlEngine:
         each, no one else runs it, and if the worker dies they are stale locks, recovered as any.
         Queues are served in the order given (`queue_steps`): a queue's jobs before the next's."""
         steps = queue_steps(queues)
+        if self.kind == "postgresql" and len(steps) > 1:  # every step in one statement
+            st = self._statements()
+            params = {**self._claim_params(["*"], worker, now, max_run_time), **_step_params(steps)}
+            return self._claim_returning(st, params, _steps_key(steps), list(skip_ids)[-BATCH:], can_run, limit)
         out: list[Job] = []
         for i, step in enumerate(steps):
             taken = list(skip_ids) + [j.id for j in out]  # a `*` step would find them again
@@ -363,22 +367,15 @@ class SqlEngine:
 
     def _steps_candidates(self, st: ClaimStatements, raw: Any, steps: list[list[str]], worker: str, now: datetime,
                           max_run_time: float, skip: list[JobId], batch: int, leave: JobId) -> list[_Row]:
-        """SQLite: `_candidates` of each queue step in turn, until `batch` rows are read (reads
-        only: the completion and the locks then take the write lock once for all)."""
-        rows: list[_Row] = []
-        seen: set[Any] = set()
-        for i, step in enumerate(steps):
-            params = self._claim_params(step, worker, now, max_run_time)
-            if skip:
-                params["skip"] = skip
-            by_queue: Any = ("queues" in params) and (EARLIER if i < len(steps) - 1 else True)
-            for row in self._candidates(st, raw, params, by_queue, bool(skip), batch, leave=leave):
-                if row.id not in seen:  # `*` finds the earlier steps' rows again
-                    seen.add(row.id)
-                    rows.append(row)
-            if len(rows) >= batch:
-                break
-        return rows
+        """SQLite: `_candidates` over several queue steps, in one read (the completion and the
+        locks then take the write lock once for all)."""
+        params = {**self._claim_params(["*"], worker, now, max_run_time), **_step_params(steps)}
+        if skip:
+            params["skip"] = skip
+        key = _steps_key(steps)
+        pick = st.driver(("candidates_steps", key, bool(skip), batch), st.candidates_steps(key, bool(skip), batch))
+        at = pick.columns.index("id")
+        return [_Row(pick.values, row) for row in pick.fetch(raw, params) if row[at] != leave]
 
     @staticmethod
     def _bind_locks(st: ClaimStatements, params: dict[str, Any],
@@ -469,11 +466,12 @@ class SqlEngine:
             params["skip"] = skip
         values = self._finished_values(job, worker, now, runtime)
         if self.kind == "postgresql":
-            out = self._complete_and_claim_pg(st, params, values, by_queue, skip, can_run, limit)
-            if len(out) < limit and len(steps) > 1:  # the first queue had too few: the next ones
-                out += self.claim_many([q for step in steps[1:] for q in step], worker, now, max_run_time,
-                                       can_run, limit - len(out), skip_ids=list(skip_ids) + [j.id for j in out])
-            return out
+            if len(steps) > 1:  # every step in the one statement
+                params = {**self._claim_params(["*"], worker, now, max_run_time), **_step_params(steps)}
+                by_queue = _steps_key(steps)
+                if skip:
+                    params["skip"] = skip
+            return self._complete_and_claim_pg(st, params, values, by_queue, skip, can_run, limit)
         # a row or two more than wanted, for rows another worker locks between this read and
         # the write; and one more, the completed job, still there and locked by this worker
         # (which `ready` accepts). Fewer than wanted found: the worker's next claim reads on
@@ -776,10 +774,23 @@ def _runnable(backend: Any, rows: Iterator[Any], now: datetime, can_run: Callabl
 
 
 def _in_claim_order(st: ClaimStatements, rows: list[Any]) -> list[Any]:
-    """RETURNING gives rows in no particular order: sort them as the claim reads them."""
+    """RETURNING gives rows in no particular order: sort them as the claim reads them (by queue
+    step first, where the worker's queues are served in order)."""
     names = [c.name for c in st.cols]
-    rows.sort(key=lambda r: tuple((v is not None, v) for v in (getattr(r, n) for n in names)))
+    rows.sort(key=lambda r: (r.step or 0,) + tuple((v is not None, v) for v in (getattr(r, n) for n in names)))
     return rows
+
+
+def _steps_key(steps: list[list[str]]) -> tuple[str, int, bool]:
+    """`by_queue` of a PostgreSQL claim over several queue steps (`ClaimStatements._pick`)."""
+    return ("steps", len(steps), steps[-1] == ["*"])
+
+
+def _step_params(steps: list[list[str]]) -> dict[str, Any]:
+    params: dict[str, Any] = {f"step_{i}": step[0] for i, step in enumerate(steps) if step != ["*"]}
+    if steps[-1] == ["*"]:
+        params["earlier"] = [step[0] for step in steps[:-1]]
+    return params
 
 
 _NO_OWNERS: frozenset[str] = frozenset()
