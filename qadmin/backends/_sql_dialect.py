@@ -14,7 +14,8 @@ from sqlalchemy import event
 from qadmin.backends import _sql_writelock
 
 
-#: how long a SQLite statement waits for another process's lock before failing
+#: how long a SQLite writer waits for another process's lock before failing (SQLite's busy
+#: timeout, qadmin's write lock file): `?timeout=SECONDS` in the URL sets another
 BUSY_TIMEOUT_MS = 60000
 
 
@@ -49,8 +50,10 @@ def refuse_memory(url: str) -> None:
 def create_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
-        _configure_sqlite(engine)
+        timeout_ms = _busy_timeout_ms(url)
+        engine = sa.create_engine(url, connect_args={"timeout": timeout_ms / 1000, "check_same_thread": False})
+        engine.qadmin_busy_ms = timeout_ms  # type: ignore[attr-defined]
+        _configure_sqlite(engine, timeout_ms)
         return engine
     # no pre-ping (a round trip per checkout): a connection that turns out dead raises a
     # disconnect error, on which SQLAlchemy invalidates the whole pool, and callers retry
@@ -75,7 +78,26 @@ def _no_jit(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.commit()
 
 
-def _configure_sqlite(engine: sa.Engine) -> None:
+def _busy_timeout_ms(url: str) -> int:
+    raw = sa.engine.make_url(url).query.get("timeout")
+    if raw is None:
+        return BUSY_TIMEOUT_MS
+    try:
+        seconds = float(raw if isinstance(raw, str) else raw[-1])
+        if not 0 <= seconds <= 86400:
+            raise ValueError
+    except ValueError:
+        from qadmin.errors import UsageError
+
+        raise UsageError(f"timeout={raw!r} in the SQLite URL is not a number of seconds from 0 to 86400") from None
+    return int(seconds * 1000)
+
+
+def busy_timeout_ms(engine: sa.Engine) -> int:
+    return getattr(engine, "qadmin_busy_ms", BUSY_TIMEOUT_MS)
+
+
+def _configure_sqlite(engine: sa.Engine, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     """WAL, a busy timeout, and BEGIN IMMEDIATE for writers.
 
     SQLAlchemy silently drops FOR UPDATE on SQLite, so concurrent claimers are serialised by
@@ -88,7 +110,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
         dbapi_conn.text_factory = lenient_text
         cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
         if job_database(cur):
             cur.execute("PRAGMA journal_mode=WAL")
@@ -102,7 +124,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
             import sqlite3
 
             try:
-                begin_immediate(conn.connection.dbapi_connection)
+                begin_immediate(conn.connection.dbapi_connection, timeout_ms)
             except sqlite3.Error as exc:  # as SQLAlchemy would have wrapped it
                 raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
 
@@ -123,7 +145,7 @@ def use_wal(engine: sa.Engine) -> None:
         conn.connection.dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
 
-def begin_immediate(dbapi_conn: Any) -> None:
+def begin_immediate(dbapi_conn: Any, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     """Take SQLite's write lock, polling in short steps.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries, far longer than
@@ -133,7 +155,7 @@ def begin_immediate(dbapi_conn: Any) -> None:
     queue for `write_lock` first and seldom meet here: the polling is for other writers."""
     import sqlite3
 
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + timeout_ms / 1000
     pause = 0.0001
     dbapi_conn.execute("PRAGMA busy_timeout=0")
     try:
@@ -147,7 +169,7 @@ def begin_immediate(dbapi_conn: Any) -> None:
             time.sleep(pause)
             pause = min(pause * 1.5, 0.001)
     finally:
-        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        dbapi_conn.execute(f"PRAGMA busy_timeout={timeout_ms}")
 
 
 def write_lock(engine: sa.Engine) -> Any:
@@ -156,7 +178,7 @@ def write_lock(engine: sa.Engine) -> Any:
     database = sqlite_file(engine)
     if database is None:
         return contextlib.nullcontext()
-    return _sql_writelock.for_file(database).held()
+    return _sql_writelock.for_file(database).held(busy_timeout_ms(engine) / 1000)
 
 
 def lenient_text(data: bytes) -> str:

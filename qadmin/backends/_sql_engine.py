@@ -663,7 +663,7 @@ def _begun(conn: sa.Connection, on_driver: bool = False) -> Iterator[sa.Connecti
             return
         raw = conn.connection.dbapi_connection
         try:
-            dialect.begin_immediate(raw)
+            dialect.begin_immediate(raw, dialect.busy_timeout_ms(conn.engine))
         except Exception as exc:
             raise _wrapped("BEGIN IMMEDIATE", [], exc) from exc
         try:

@@ -122,6 +122,13 @@ class SqlBackend(SqlEngine):
             with conn.begin():
                 yield conn
 
+    @contextmanager
+    def _peek(self) -> Iterator[sa.Connection]:
+        """A connection for a look at the schema: a reader's (on SQLite, a deferred BEGIN that
+        waits for no writer; a connection's first statement would otherwise begin a write)."""
+        with self._wrap(), self.engine.connect() as conn:
+            yield conn.execution_options(qadmin_read=True)
+
     @property
     def table_name(self) -> str:
         return self._table_name or DEFAULT_TABLE
@@ -129,7 +136,7 @@ class SqlBackend(SqlEngine):
     def _jobs(self) -> sa.Table:
         if self._table is not None:
             return self._table
-        with self._wrap(), self.engine.connect() as conn:
+        with self._peek() as conn:
             inspector = sa.inspect(conn)
             if self._table_name is None:
                 if inspector.has_table(DEFAULT_TABLE):
@@ -164,7 +171,7 @@ class SqlBackend(SqlEngine):
     def _look_for_aux(self) -> None:
         """Readers: whether qadmin's bookkeeping tables are there (`_aux_ready`), creating nothing.
         Without them there is nothing to read in them: no finished jobs, pauses, workers, audit."""
-        with self._wrap(), self.engine.connect() as conn:
+        with self._peek() as conn:
             names = set(sa.inspect(conn).get_table_names())
         self._aux_ready = all(t.name in names for t in self._aux.values())
 
@@ -203,7 +210,7 @@ class SqlBackend(SqlEngine):
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
         self._db_file = None
-        with self._wrap(), self.engine.connect() as conn:  # before the write lock (and its file)
+        with self._peek() as conn:  # before the write lock (and its file)
             found = self._foreign_tables(sa.inspect(conn).get_table_names())
         if found is not None:
             raise UsageError(f"{self.safe_url} holds another application's tables ({found}) and no "
@@ -734,7 +741,7 @@ class SqlBackend(SqlEngine):
 
     def _has_state_index(self) -> bool:
         if self._state_index is None:
-            with self._wrap(), self.engine.connect() as conn:
+            with self._peek() as conn:
                 names = {i["name"] for i in sa.inspect(conn).get_indexes(self.table_name)}
             self._state_index = state_index_name(self.table_name) in names
         return self._state_index
