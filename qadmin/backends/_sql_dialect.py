@@ -63,7 +63,50 @@ def create_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, **kwargs)
     if url.startswith("postgresql"):
         event.listen(engine, "connect", _no_jit)
+        event.listen(engine, "connect", _lenient_times)
     return engine
+
+
+def _lenient_times(dbapi_conn: Any, _record: Any) -> None:
+    """psycopg raises on a timestamp Python cannot hold (`infinity`, `-infinity`, which
+    ActiveRecord writes for ±Float::INFINITY, or a year past 9999), failing the whole result and,
+    for a claim, after the row was locked. Such a value is read as its text instead, which the
+    column type then reports as unreadable (`_sql_tables.Unreadable`)."""
+    adapters = getattr(dbapi_conn, "adapters", None)
+    if adapters is None:  # psycopg2 (not qadmin's driver): as it is
+        return
+    for name, loader in _lenient_loaders().items():
+        adapters.register_loader(name, loader)
+
+
+_LOADERS: dict[str, Any] = {}
+
+
+def _lenient_loaders() -> dict[str, Any]:
+    if not _LOADERS:
+        from psycopg import DataError, adapters as default
+        from psycopg.adapt import Loader
+        from psycopg.pq import Format
+
+        for name in ("timestamp", "timestamptz", "date"):
+            # psycopg's own loader (its C one, which cannot be subclassed) does the work
+            base = default.get_loader(default.types[name].oid, Format.TEXT)
+
+            class Lenient(Loader):
+                inner_class = base
+
+                def __init__(self, oid: int, context: Any = None) -> None:
+                    super().__init__(oid, context)
+                    self._inner = self.inner_class(oid, context)
+
+                def load(self, data: Any) -> Any:
+                    try:
+                        return self._inner.load(data)
+                    except DataError:
+                        return bytes(data).decode("utf-8", "replace")
+
+            _LOADERS[name] = Lenient
+    return _LOADERS
 
 
 def _no_jit(dbapi_conn: Any, _record: Any) -> None:

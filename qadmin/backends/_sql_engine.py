@@ -777,8 +777,18 @@ def _in_claim_order(st: ClaimStatements, rows: list[Any]) -> list[Any]:
     """RETURNING gives rows in no particular order: sort them as the claim reads them (by queue
     step first, where the worker's queues are served in order)."""
     names = [c.name for c in st.cols]
-    rows.sort(key=lambda r: (r.step or 0,) + tuple((v is not None, v) for v in (getattr(r, n) for n in names)))
+    rows.sort(key=lambda r: (r.step or 0,) + tuple(_sort_key(getattr(r, n)) for n in names))
     return rows
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """NULL lowest, as the claim orders; a value of the wrong type (an unreadable time, on
+    which the row is then passed over) before both."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, (int, datetime)) and not isinstance(value, bool):
+        return (1, value)
+    return (-1, 0)
 
 
 def _steps_key(steps: list[list[str]]) -> tuple[str, int, bool]:

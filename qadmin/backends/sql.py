@@ -157,8 +157,9 @@ class SqlBackend(SqlEngine):
         found = self._foreign_tables(tables)
         if found is None:
             return f"table {self.table_name!r} does not exist at {self.safe_url}; run `qadmin init` to create it"
-        return (f"{self.safe_url} is not a job database qadmin knows: it has no {self.table_name!r} table "
-                f"(found {found}); name its jobs table with --table, or point qadmin at another database")
+        return (f"table {self.table_name!r} does not exist at {self.safe_url}, which is not a job database "
+                f"qadmin knows (found {found}): name its jobs table with --table, or point qadmin at another "
+                "database")
 
     def _foreign_tables(self, tables: list[str]) -> str | None:
         """The tables of a database whose layout qadmin does not recognise (some tables, none of
@@ -261,13 +262,14 @@ class SqlBackend(SqlEngine):
             value = int(str(text).strip())
         except ValueError:
             raise UsageError(f"{text!r} is not a job id of this SQL table (ids are integers)") from None
-        if not 0 <= value < 2**63:
+        if not -2**63 <= value < 2**63:
             # no row can have it, and the driver would overflow on it
             raise JobNotFound(text)
         return value
 
     # --- row -> Job ---------------------------------------------------------------------------
     def _dead_owners(self, conn: sa.Connection, owners: set[str], now: datetime) -> set[str]:
+        owners = {o for o in owners if isinstance(o, str)}  # a BLOB or a number names no process
         if not owners:
             return set()
         w = self._aux["workers"]
@@ -289,42 +291,72 @@ class SqlBackend(SqlEngine):
 
     def _to_job(self, row: Any, now: datetime, dead: set[str]) -> Job:
         handler = row.handler
-        decoded = decode_payload(handler)
-        raw = (handler.decode("utf-8", "replace") if isinstance(handler, (bytes, bytearray))
-               else _printable(handler or ""))
+        decoded = decode_payload(handler if isinstance(handler, (str, bytes)) or handler is None else str(handler))
+        raw = _text(handler) or ""
         mapping = row._mapping
-        run_at = mapping.get("run_at")
-        locked_at = mapping.get("locked_at")
-        failed_at = mapping.get("failed_at")
+        # a value a column's reader cannot read (a time that is no time, a BLOB queue, a word
+        # for a number) makes this job undecodable, naming it; the rest of the row is shown
+        unreadable: list[str] = []
+        times: dict[str, datetime | None] = {}
+        for name in ("run_at", "locked_at", "failed_at", "created_at"):
+            value = mapping.get(name)
+            if value is not None and not isinstance(value, datetime):
+                unreadable.append(f"{name} {_shown(value)}")
+                value = None
+            times[name] = value
+        run_at, locked_at, failed_at = times["run_at"], times["locked_at"], times["failed_at"]
+        numbers: dict[str, int] = {}
+        for name in ("priority", "attempts"):
+            value = mapping.get(name)
+            if value is not None and (value.__class__ is not int):
+                unreadable.append(f"{name} {_shown(value)}")
+                value = None
+            numbers[name] = value or 0
+        texts: dict[str, str | None] = {}
+        for name in ("queue", "locked_by", "last_error", "error"):
+            value = mapping.get(name)
+            if value is not None and value.__class__ is not str:
+                if name in ("queue", "locked_by"):  # names: text only (a BLOB is no queue name)
+                    unreadable.append(f"{name} {_shown(value)}")
+                value = _text(value)
+            texts[name] = value
+        if not isinstance(row.id, int):
+            unreadable.append(f"id {_shown(row.id)}")
         stale = False
-        if failed_at is not None:
+        locked_by = texts["locked_by"]
+        # a time that is set but unreadable still says which state the row is in (as SQL sees it)
+        if mapping.get("failed_at") is not None:
             state = JobState.FAILED
-        elif locked_at is not None:
+        elif mapping.get("locked_at") is not None:
             state = JobState.LOCKED
-            stale = locked_at < now - timedelta(seconds=self.options.max_run_time) or row.locked_by in dead
+            stale = locked_at is not None and (locked_at < now - timedelta(seconds=self.options.max_run_time)
+                                               or locked_by in dead)
         elif run_at is not None and run_at > now:
             state = JobState.SCHEDULED
         else:
             state = JobState.PENDING
         max_attempts = decoded.meta.get("max_attempts")
+        reason = decoded.error
+        if unreadable:
+            reason = "unreadable " + "; ".join(unreadable) + (f"; {reason}" if reason else "")
         return Job(
             id=row.id,
-            queue=mapping.get("queue"),
+            queue=texts["queue"],
             class_name=decoded.class_name,
             args=decoded.args,
             kwargs=decoded.kwargs,
             state=state,
-            priority=mapping.get("priority") or 0,
-            attempts=mapping.get("attempts") or 0,
+            priority=numbers["priority"],
+            attempts=numbers["attempts"],
             run_at=run_at,
             locked_at=locked_at,
-            locked_by=mapping.get("locked_by"),
+            locked_by=locked_by,
             failed_at=failed_at,
-            last_error=mapping.get("last_error", mapping.get("error")),
-            created_at=mapping.get("created_at"),
+            last_error=texts["last_error"] if "last_error" in mapping else texts["error"],
+            created_at=times["created_at"],
             raw=raw,
             format=decoded.format,
-            undecodable=decoded.error,
+            undecodable=reason,
             max_attempts=max_attempts if isinstance(max_attempts, int) else None,
             stale=stale,
             meta=decoded.meta,
@@ -673,12 +705,12 @@ class SqlBackend(SqlEngine):
             dead = self._all_dead_owners(conn, now)
             for queue, total, failed, locked, stale, scheduled, min_run_at in self._state_counts(
                     conn, now, cutoff, dead):
-                counts = queues.setdefault(queue or "", _empty_counts())
+                counts = queues.setdefault(_text(queue) or "", _empty_counts())
                 for state, n in (("failed", failed), ("locked", locked), ("stale", stale),
                                  ("scheduled", scheduled), ("pending", total - failed - locked - scheduled)):
                     counts[state] += n
                 min_run_at = _as_utc(min_run_at)
-                if min_run_at is not None and min_run_at <= now and (oldest is None or min_run_at < oldest):
+                if isinstance(min_run_at, datetime) and min_run_at <= now and (oldest is None or min_run_at < oldest):
                     oldest = min_run_at
             counters: dict[str, int] = {}
             throughput: list[tuple[datetime, int, int]] = []
@@ -775,14 +807,14 @@ class SqlBackend(SqlEngine):
                                 .where(*where).group_by(first, t.c.queue)).all()
             groups: dict[str, dict[str, Any]] = {}
             for key, queue, n, low, high, last in rows:
-                g = groups.setdefault(key or "(no error recorded)", {"count": 0, "queues": set(), "samples": [],
-                                                                      "last": None, "sample": low})
+                g = groups.setdefault(_text(key) or "(no error recorded)",
+                                      {"count": 0, "queues": set(), "samples": [], "last": None, "sample": low})
                 g["count"] += n
-                g["queues"].add(queue or "")
+                g["queues"].add(_text(queue) or "")
                 g["samples"] += [low, high]
                 g["sample"] = min(g["sample"], low)
                 last = _as_utc(last)
-                if last is not None and (g["last"] is None or last > g["last"]):
+                if isinstance(last, datetime) and (g["last"] is None or last > g["last"]):
                     g["last"] = last
             ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
             sample_ids = sorted({i for _k, g in ordered for i in g["samples"][:20]})
@@ -803,14 +835,14 @@ class SqlBackend(SqlEngine):
                 rows = conn.execute(sa.select(t.c.id, t.c.queue, t.c.handler, t.c.failed_at,
                                               self._error_col.label("err")).where(t.c.id.in_(ids))).all()
             for row in rows:
-                key = (row.err or "(no error recorded)").split("\n", 1)[0] or "(no error recorded)"
+                key = (_text(row.err) or "(no error recorded)").split("\n", 1)[0] or "(no error recorded)"
                 g = groups.setdefault(key, {"count": 0, "queues": set(), "classes": set(), "last": None,
                                             "sample": row.id})
                 g["count"] += 1
-                g["queues"].add(row.queue or "")
+                g["queues"].add(_text(row.queue) or "")
                 if len(g["classes"]) < 10:
                     g["classes"].add(_class_of(row.handler))
-                if row.failed_at is not None and (g["last"] is None or row.failed_at > g["last"]):
+                if isinstance(row.failed_at, datetime) and (g["last"] is None or row.failed_at > g["last"]):
                     g["last"] = row.failed_at
         ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
         return [ErrorGroup(error=k, count=g["count"], queues=sorted(g["queues"]), classes=sorted(g["classes"]),
@@ -871,10 +903,13 @@ class SqlBackend(SqlEngine):
                                .group_by(t.c.locked_by).limit(1000)).all()
         cutoff = now - timedelta(seconds=self.options.max_run_time)
         for owner, job_id, locked_at in foreign:
+            owner = _text(owner)
             if owner in known:
                 continue
             host, pid = parse_owner(owner)
             locked_at = _as_utc(locked_at)
+            if not isinstance(locked_at, datetime):
+                locked_at = None
             out.append(WorkerInfo(name=owner, host=host or "", pid=pid or 0, queues=[], started_at=None,
                                   heartbeat_at=None, current_job=job_id, job_started_at=locked_at,
                                   stale=owner_dead(owner, {}, now, self.options.worker_timeout)
@@ -950,6 +985,28 @@ def _empty_counts() -> dict[str, int]:
 
 def _class_of(handler: Any) -> str:
     return decode_payload(handler).class_name
+
+
+def _text(value: Any) -> str | None:
+    """A stored value as text a face can print: bytes decoded (bad UTF-8 as U+FFFD), other
+    types as their text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _printable(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(getattr(value, "raw", value))
+
+
+def _shown(value: Any) -> str:
+    """A stored value in a message: its text, and its type where that is the trouble."""
+    raw = getattr(value, "raw", value)
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        return f"BLOB {bytes(raw)[:40]!r}"
+    if isinstance(raw, str):
+        return repr(_printable(raw)[:60])
+    return f"{raw!r} ({type(raw).__name__})"
 
 
 def _printable(text: str) -> str:
