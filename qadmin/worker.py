@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 from qadmin import events, registry
 from qadmin.backends.base import Backend
-from qadmin.errors import BackendUnavailable, JobClassNotFound, QadminError
+from qadmin.errors import BackendUnavailable, JobClassNotFound, QadminError, ReadOnlyBackend
 from qadmin.job import (DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RUN_TIME, Job, WorkerInfo, backoff_seconds,
                         utcnow)
 
@@ -159,6 +159,8 @@ class Worker:
         while not self._registered and not self.stopping:
             try:
                 self.register()
+            except ReadOnlyBackend:
+                raise  # waiting will not make it writable
             except QadminError as exc:
                 log.warning("cannot register (%s); retrying in %.0fs", exc, backoff.delay)
                 backoff.wait()
@@ -172,6 +174,8 @@ class Worker:
                     log.warning("backend unavailable (%s); retrying in %.0fs", exc, backoff.delay)
                     backoff.wait()
                     continue
+                except ReadOnlyBackend:
+                    raise
                 except QadminError as exc:
                     # a database error (a deadlock victim, a dropped table, ...) costs a pause,
                     # not the worker: what it held is retried or taken back as a stale lock

@@ -156,7 +156,10 @@ def _configure_sqlite(engine: sa.Engine, timeout_ms: int = BUSY_TIMEOUT_MS) -> N
         cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
         if job_database(cur):
-            cur.execute("PRAGMA journal_mode=WAL")
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+            except dbapi_conn.OperationalError:
+                pass  # a read-only file stays as it is: reads work, writes say it is read-only
         cur.close()
 
     @event.listens_for(engine, "begin")

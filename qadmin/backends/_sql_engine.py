@@ -532,6 +532,10 @@ class SqlEngine:
 
     def fail(self, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None) -> None:
         t = self._jobs()
+        if self.kind == "postgresql":
+            # PostgreSQL's text holds no NUL: refused, the failure would never be written and the
+            # job, still locked by this worker, would run again and again
+            error = error.replace("\x00", "\\x00")
         values: dict[str, Any] = {"attempts": t.c.attempts + 1, self._error_col.name: error,
                                   "locked_at": None, "locked_by": None}
         if retry_at is not None:
@@ -540,8 +544,11 @@ class SqlEngine:
             values["failed_at"] = now
         if "updated_at" in t.c:
             values["updated_at"] = now
-        with self._outcome(now, processed=1, failed=1, single=True) as (conn, _):
-            conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker).values(**values))
+        with self._outcome(now, processed=1, failed=1, single=True) as (conn, tally):
+            written = conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker)
+                                   .values(**values)).rowcount
+            # counted only if written: a worker that lost its lock failed nothing here
+            tally[0] = tally[1] = 1 if written else 0
 
     def release(self, job: Job, worker: str) -> None:
         self.release_many([job], worker)

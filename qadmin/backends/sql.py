@@ -34,7 +34,7 @@ from qadmin.backends._sql_tables import (
 )
 from qadmin.backends.base import SORTS, BackendOptions, ErrorGroup, Page, Stats
 from qadmin.codecs import UNDECODABLE, decode_payload
-from qadmin.errors import BackendUnavailable, JobNotFound, MissingTable, QadminError, UsageError
+from qadmin.errors import BackendUnavailable, JobNotFound, MissingTable, QadminError, ReadOnlyBackend, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo
 
@@ -86,8 +86,17 @@ class SqlBackend(SqlEngine):
             yield
         except QadminError:
             raise
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InterfaceError) as exc:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InterfaceError,
+                sa.exc.InternalError) as exc:
             text = str(getattr(exc, "orig", exc)).strip()
+            login = _login_failure(text)
+            if login is not None:
+                raise QadminError(f"cannot log in to {self.safe_url}: authentication failed ({login})") from exc
+            if re.search(r"readonly database|read-only transaction", text):
+                raise ReadOnlyBackend(f"{self.safe_url} is read-only ({text.splitlines()[0]}): workers and "
+                                      "commands that change jobs need to write it") from exc
+            if isinstance(exc, sa.exc.InternalError):
+                raise QadminError(f"database error: {text.splitlines()[0] if text else exc}") from exc
             if re.search(r"no such table|does not exist|doesn't exist", text) and "database" not in text:
                 raise MissingTable(
                     f"{text.splitlines()[0]} at {self.safe_url}; run `qadmin init` to create qadmin's tables"
@@ -985,6 +994,18 @@ def _empty_counts() -> dict[str, int]:
 
 def _class_of(handler: Any) -> str:
     return decode_payload(handler).class_name
+
+
+def _login_failure(text: str) -> str | None:
+    """The server's reason when it refused the login (PostgreSQL: a wrong password, an unknown
+    role, no pg_hba.conf entry; MySQL: access denied), else None."""
+    for pattern in (r'password authentication failed for user "[^"]*"', r'role "[^"]*" does not exist',
+                    r"no password supplied", r"no pg_hba\.conf entry[^\n]*", r"Access denied for user [^\n]*",
+                    r'Peer authentication failed for user "[^"]*"'):
+        found = re.search(pattern, text)
+        if found:
+            return found.group(0)
+    return None
 
 
 def _text(value: Any) -> str | None:
