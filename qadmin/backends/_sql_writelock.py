@@ -69,8 +69,11 @@ def describe(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             argv = [a.decode("utf-8", "replace") for a in fh.read().split(b"\0") if a]
-        if argv:
-            words.append(" ".join(os.path.basename(a) for a in argv[:4])[:60])
+        # the program, never its arguments (a URL may carry a password)
+        program = [os.path.basename(a) for a in argv[:3]
+                   if (not a.startswith("-") or a == "-m") and "://" not in a and not any(c.isspace() for c in a)]
+        if program:
+            words.append(" ".join(program)[:60])
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
             state = fh.read().rpartition(")")[2].split()[0]
         if state in ("T", "t"):
