@@ -173,7 +173,8 @@ class SqlBackend(SqlEngine):
     def _foreign_tables(self, tables: list[str]) -> str | None:
         """The tables of a database whose layout qadmin does not recognise (some tables, none of
         them the jobs table nor qadmin's own), named for a message; None for one it does."""
-        if not tables or self.table_name in tables or any(t.startswith("qadmin_") for t in tables):
+        known = {self.table_name, DEFAULT_TABLE, "jobs"}  # its own, delayed_job's, DJJob's
+        if not tables or known & set(tables) or any(t.startswith("qadmin_") for t in tables):
             return None
         shown = sorted(tables)
         return ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
