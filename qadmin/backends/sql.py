@@ -61,6 +61,7 @@ class SqlBackend(SqlEngine):
         self._metadata = sa.MetaData()
         self._aux = bookkeeping_tables(self._metadata)
         self._aux_ready = False
+        self._aux_seen: set[str] = set()
         self._table: sa.Table | None = None
         self._state_index: bool | None = None
         self._table_name = options.table
@@ -184,7 +185,12 @@ class SqlBackend(SqlEngine):
         Without them there is nothing to read in them: no finished jobs, pauses, workers, audit."""
         with self._peek() as conn:
             names = set(sa.inspect(conn).get_table_names())
-        self._aux_ready = all(t.name in names for t in self._aux.values())
+        self._aux_seen = {key for key, t in self._aux.items() if t.name in names}
+        self._aux_ready = len(self._aux_seen) == len(self._aux)
+
+    def _has_aux(self, key: str) -> bool:
+        """Whether qadmin's table `key` can be read (an earlier qadmin may have made only some)."""
+        return self._aux_ready or key in self._aux_seen
 
     def _ensure_aux(self) -> None:
         """Writers (init, enqueue, the worker, the verbs that record what they did): create
@@ -284,7 +290,7 @@ class SqlBackend(SqlEngine):
             return set()
         w = self._aux["workers"]
         beats = {r.name: r.heartbeat_at for r in conn.execute(
-            sa.select(w.c.name, w.c.heartbeat_at).where(w.c.name.in_(list(owners)[:BATCH])))} if self._aux_ready else {}
+            sa.select(w.c.name, w.c.heartbeat_at).where(w.c.name.in_(list(owners)[:BATCH])))} if self._has_aux("workers") else {}
         return {o for o in owners if owner_dead(o, beats, now, self.options.worker_timeout)}
 
     def _all_dead_owners(self, conn: sa.Connection, now: datetime) -> set[str]:
@@ -469,7 +475,7 @@ class SqlBackend(SqlEngine):
             if row is not None:
                 return self._to_job(row, now, self._dead_owners(conn, {row.locked_by} - {None}, now))
             f = self._aux["finished"]
-            row = None if not self._aux_ready else conn.execute(sa.select(f).where(f.c.job_table == self.table_name, f.c.job_id == job_id)
+            row = None if not self._has_aux("finished") else conn.execute(sa.select(f).where(f.c.job_table == self.table_name, f.c.job_id == job_id)
                                .order_by(f.c.id.desc()).limit(1)).first()
             if row is not None:
                 return self._finished_job(row)
@@ -570,7 +576,7 @@ class SqlBackend(SqlEngine):
         where, post = self._finished_where(selection)
         batch = limit + 1 if not post else max(4 * limit, 200)
         with self._read() as conn:
-            if not self._aux_ready:  # no qadmin worker has finished a job here
+            if not self._has_aux("finished"):  # no qadmin worker has finished a job here
                 return Page([], None)
             while True:
                 query = sa.select(f).where(*where)
@@ -624,7 +630,7 @@ class SqlBackend(SqlEngine):
         f = self._aux["finished"]
         where, post = self._finished_where(selection)
         with self._read() as conn:
-            if not self._aux_ready:
+            if not self._has_aux("finished"):
                 return 0
             if not post:
                 return int(conn.execute(sa.select(sa.func.count()).select_from(f).where(*where)).scalar_one())
@@ -724,11 +730,13 @@ class SqlBackend(SqlEngine):
                     oldest = min_run_at
             counters: dict[str, int] = {}
             throughput: list[tuple[datetime, int, int]] = []
-            if self._aux_ready:  # else no qadmin worker has run here: nothing finished, nothing counted
+            # where qadmin's tables are not (yet) there, nothing was finished or counted by qadmin
+            if self._has_aux("finished"):
                 f = self._aux["finished"]
                 for queue, n in conn.execute(sa.select(f.c.queue, sa.func.count()).where(
                         f.c.job_table == self.table_name).group_by(f.c.queue)):
                     queues.setdefault(queue or "", _empty_counts())["finished"] = n
+            if self._has_aux("counters") and self._has_aux("throughput"):
                 c = self._aux["counters"]
                 counters = dict(conn.execute(sa.select(c.c.name, c.c.value)
                                              .where(c.c.job_table == self.table_name)).all())
@@ -864,7 +872,7 @@ class SqlBackend(SqlEngine):
 
     # --- bookkeeping: pauses, workers, audit -------------------------------------------------
     def _paused(self, conn: sa.Connection) -> list[str]:
-        if not self._aux_ready:
+        if not self._has_aux("pauses"):
             return []
         p = self._aux["pauses"]
         return [r[0] for r in conn.execute(sa.select(p.c.queue).where(p.c.job_table == self.table_name)
@@ -895,7 +903,7 @@ class SqlBackend(SqlEngine):
         out: list[WorkerInfo] = []
         beats: dict[str, datetime | None] = {}
         rows = conn.execute(sa.select(w).where(w.c.job_table == self.table_name).order_by(w.c.name)).all() \
-            if self._aux_ready else []
+            if self._has_aux("workers") else []
         for r in rows:
             beats[r.name] = r.heartbeat_at
         for r in rows:
@@ -974,8 +982,8 @@ class SqlBackend(SqlEngine):
     def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
         if not self._aux_ready:
             self._look_for_aux()
-            if not self._aux_ready:
-                return []
+        if not (self._has_aux("audit") and self._has_aux("audit_jobs")):
+            return []
         a, aj = self._aux["audit"], self._aux["audit_jobs"]
         query = sa.select(a).where(a.c.job_table == self.table_name)
         if job_id is not None:

@@ -113,3 +113,28 @@ def test_reads_of_a_delayed_job_table_create_no_qadmin_tables(sql_url: str) -> N
 def test_in_memory_sqlite_is_refused_in_one_line(url: str) -> None:
     for args in (["init"], ["stats"], ["enqueue", "qadmin.examples.noop"]):
         _one_line(cli(url, *args, expect=2), "in-memory", "sqlite:///qadmin.db")
+
+
+def test_reads_use_the_qadmin_tables_an_earlier_qadmin_made_and_add_none(sql_url: str) -> None:
+    """A database where only some of qadmin's tables exist (an earlier qadmin made fewer): reads
+    show what those hold, and create the missing ones no more than any other."""
+    from qadmin.backends.base import open_backend
+    from qadmin.job import NewJob, utcnow
+
+    backend = open_backend(sql_url)
+    backend.init()
+    backend.enqueue(NewJob("qadmin.examples.noop", ["x"]))
+    job = backend.claim(["*"], "w", utcnow(), 3600.0, lambda j: True)
+    backend.complete(job, "w", utcnow(), 0.1)
+    backend.close()
+    engine = sa.create_engine(sql_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE qadmin_unique"))
+        stats = cli(sql_url, "stats", "--json")
+        assert stats["queues"]["default"]["finished"] == 1 and stats["processed"] == 1
+        assert [j["state"] for j in cli(sql_url, "jobs", "--state", "finished", "--json")] == ["finished"]
+        with engine.connect() as conn:
+            assert "qadmin_unique" not in sa.inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
