@@ -1006,7 +1006,7 @@ def _at_most(limit: float, shown: str, check: Callable[..., Any]) -> Callable[..
 
 
 @main.command()
-@click.option("--queue", "-q", "queues_", multiple=True, help="Queue to serve (repeatable; * = all). Default *.")
+@click.option("--queue", "-q", "queues_", multiple=True, help="Queue to serve (repeatable, in order: an earlier queue's jobs run first; * = all). Default *.")
 @click.option("--burst", is_flag=True, help="Exit when no job is ready.")
 @click.option("--count", type=int, callback=_positive, help="Exit after this many jobs (per process).")
 @click.option("--sleep", "sleep_", default="5", callback=_at_most(86400, "1d", _duration),

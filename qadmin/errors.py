@@ -33,6 +33,11 @@ class BackendUnavailable(QadminError):
     """The backend cannot be reached."""
 
 
+class ReadOnlyBackend(QadminError):
+    """The backend can be read but not written (a read-only file, a standby): waiting will not
+    change that, so a worker stops on it."""
+
+
 class MissingTable(QadminError):
     """The jobs table does not exist."""
 

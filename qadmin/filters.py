@@ -110,7 +110,8 @@ class JobFilter:
     class_name: str | None = None
     #: exact positional arguments (compared after decoding, so escapes do not matter)
     args: tuple[Any, ...] | None = None
-    #: case-insensitive substring of the raw payload or the decoded class and arguments
+    #: case-insensitive substring of the raw payload, the decoded class and arguments, or the
+    #: last error's text
     search: str | None = None
     ids: tuple[JobId, ...] = ()
     #: only locks held by this worker name (substring)
@@ -157,7 +158,8 @@ class JobFilter:
         if self.search:
             needle = self.search.lower()
             hay = job.raw.lower()
-            if needle not in hay and needle not in searchable_text(job).lower():
+            if (needle not in hay and needle not in searchable_text(job).lower()
+                    and needle not in (job.last_error or "").lower()):
                 return False
         return True
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 from qadmin import events, registry
 from qadmin.backends.base import Backend
-from qadmin.errors import BackendUnavailable, JobClassNotFound, QadminError
+from qadmin.errors import BackendUnavailable, JobClassNotFound, QadminError, ReadOnlyBackend
 from qadmin.job import (DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RUN_TIME, Job, WorkerInfo, backoff_seconds,
                         utcnow)
 from qadmin.text import plural, visible
@@ -185,6 +185,8 @@ class Worker:
                     log.warning("backend unavailable (%s); retrying in %.0fs", exc, backoff.delay)
                     backoff.wait()
                     continue
+                except ReadOnlyBackend:
+                    raise
                 except QadminError as exc:
                     # a database error (a deadlock victim, a dropped table, ...) costs a pause,
                     # not the worker: what it held is retried or taken back as a stale lock

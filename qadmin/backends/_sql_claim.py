@@ -8,12 +8,30 @@ never literals, so the SQL text stays the same from job to job.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import sqlalchemy as sa
 
 from qadmin.backends import _sql_dialect as dialect
 from qadmin.backends._sql_tables import claim_index_name, json_handler
+
+
+#: `by_queue` of a claim step whose queue comes before others in the worker's list
+EARLIER = "earlier"
+
+
+def queue_steps(queues: Sequence[str]) -> list[list[str]]:
+    """The worker's queue list as claim steps, in order: Resque's rule, earlier queues first
+    (within one, priority then run_at). A step is one queue; `*` (every queue) ends the list,
+    as nothing after it could come later than it does."""
+    steps: list[list[str]] = []
+    for queue in queues:
+        if queue == "*":
+            steps.append(["*"])
+            break
+        if [queue] not in steps:
+            steps.append([queue])
+    return steps or [["*"]]
 
 
 class ClaimStatements:
@@ -64,9 +82,17 @@ class ClaimStatements:
         # only qadmin/Resque JSON handlers: Ruby YAML and PHP rows belong to their own workers
         conditions = [self.ready(for_scan=True, by_queue=queues), json_handler(dialect.as_text(self.engine, t.c.handler))]
         if queues:
-            in_queues = t.c.queue.in_(sa.bindparam("queues", expanding=True))
-            conditions.append(dialect.likelihood(self.engine, in_queues, 0.9375) if self.has_claim_index
-                              else in_queues)
+            # An EARLIER queue (one the worker serves before others, `queue_steps`) is read off an
+            # index that leads with the queue, costing what that queue holds, and nothing when it
+            # is empty, where the claim index would be walked through every other queue's rows
+            # before finding it has none: SQLite is not told the queue is common, and PostgreSQL
+            # is given the name itself, which its statistics know (a bound name gets a generic
+            # plan once the statement is prepared: the claim index walk)
+            earlier = queues is EARLIER
+            in_queues = t.c.queue.in_(sa.bindparam("queues", expanding=True,
+                                                   literal_execute=earlier and self.kind == "postgresql"))
+            conditions.append(dialect.likelihood(self.engine, in_queues, 0.9375)
+                              if self.has_claim_index and not earlier else in_queues)
         if skip:
             conditions.append(t.c.id.not_in(sa.bindparam("skip", expanding=True)))
         paused = sa.select(p.c.queue).where(p.c.job_table == sa.bindparam("job_table", self.table_name))
@@ -111,14 +137,69 @@ class ClaimStatements:
         if key not in self._cache:
             t = self.t
             now, _expired, worker = self._params()
-            old = (sa.select(t.c.id.label("old_id"), t.c.locked_at.label("old_locked_at"),
-                             t.c.locked_by.label("old_locked_by"))
-                   .where(*self._conditions(queues, skip)).order_by(*self.order())
-                   .limit(sa.bindparam("n", type_=sa.Integer)).with_for_update(skip_locked=True)
-                   .subquery("old"))
+            old = self._pick(queues, skip).subquery("old")
             self._cache[key] = (sa.update(t).where(t.c.id == old.c.old_id)
                                 .values(locked_at=now, locked_by=worker)
-                                .returning(*t.c, old.c.old_locked_at, old.c.old_locked_by))
+                                .returning(*t.c, old.c.old_locked_at, old.c.old_locked_by, old.c.step))
+        return self._cache[key]
+
+    def _pick(self, queues: Any, skip: bool, *extra: Any) -> Any:
+        """PostgreSQL: the ids of the next `n` runnable rows, locked (skipping rows others have
+        locked), with their previous lock and claim step (0 but for `steps`).
+
+        `queues` a `steps` key (k, star): one arm per queue step, each the first `n` rows of
+        its queue, named by literal (`step_0`…: PostgreSQL's statistics then say how to read
+        that queue: an empty or small one off the state index, a big one along the claim
+        index), the earliest step's rows first. Every arm is read, one index probe each; the
+        rows of later arms not taken are unlocked when the statement ends."""
+        t = self.t
+        n = sa.bindparam("n", type_=sa.Integer)
+        cols = (t.c.id.label("old_id"), t.c.locked_at.label("old_locked_at"), t.c.locked_by.label("old_locked_by"))
+        if not (isinstance(queues, tuple) and queues[0] == "steps"):
+            return (sa.select(*cols, sa.literal_column("0").label("step"))
+                    .where(*self._conditions(queues, skip), *extra).order_by(*self.order())
+                    .limit(n).with_for_update(skip_locked=True))
+        union = self._arms(queues, skip, n, [*cols, *self.cols], *extra)
+        return (sa.select(union.c.old_id, union.c.old_locked_at, union.c.old_locked_by, union.c.step)
+                .order_by(*self._arms_order(union, union.c.old_id)).limit(n))
+
+    def _arms(self, steps: tuple[str, int, bool], skip: bool, n: Any, cols: list[Any], *extra: Any) -> Any:
+        """One arm per queue step (`steps`: its key, see `_pick`): the first `n` runnable rows
+        of its queue in claim order, with the step's number; their UNION ALL."""
+        t = self.t
+        _, k, star = steps
+        # PostgreSQL plans with the queue names themselves (see `_conditions`); SQLite is told the
+        # last named queue is common, so it walks the claim index for it, and the earlier ones
+        # off the queue's index
+        pg = self.kind == "postgresql"
+        arms = []
+        for i in range(k):
+            if star and i == k - 1:  # every other queue (the named ones were the earlier arms)
+                named = t.c.queue.not_in(sa.bindparam("earlier", expanding=True, literal_execute=pg))
+                where = sa.or_(t.c.queue.is_(None), named)
+            else:
+                where = t.c.queue == sa.bindparam(f"step_{i}", type_=t.c.queue.type, literal_execute=pg)
+                if i == k - 1 and self.has_claim_index:
+                    where = dialect.likelihood(self.engine, where, 0.9375)
+            arm = (sa.select(*cols, sa.literal_column(str(i)).label("step"))
+                   .where(*self._conditions(False, skip), where, *extra).order_by(*self.order()).limit(n))
+            if dialect.skip_locked(self.engine):
+                arm = arm.with_for_update(skip_locked=True)
+            arms.append(arm.subquery(f"arm_{i}"))
+        return sa.union_all(*(sa.select(arm) for arm in arms)).subquery("arms")
+
+    def _arms_order(self, union: Any, id_column: Any) -> list[Any]:
+        return [union.c.step] + [union.c[c.name].asc().nulls_first()
+                                 if c.name == "run_at" and self.kind == "postgresql" else union.c[c.name]
+                                 for c in self.cols if c.name != "id"] + [id_column]
+
+    def candidates_steps(self, steps: tuple[str, int, bool], skip: bool, limit: int) -> Any:
+        """SQLite: `candidates` over several queue steps in one statement, the earliest step's
+        rows first (each arm reads at most `limit` rows; the rest of the rows are dropped)."""
+        key = ("candidates_steps", steps, skip, limit)
+        if key not in self._cache:
+            union = self._arms(steps, skip, limit, list(self.t.c))
+            self._cache[key] = sa.select(union).order_by(*self._arms_order(union, union.c.id)).limit(limit)
         return self._cache[key]
 
     def unlock_back(self) -> Any:
@@ -197,13 +278,9 @@ class ClaimStatements:
                       for c in self._FINISHED]
             recorded = (sa.insert(f).from_select(list(self._FINISHED), sa.select(*values))
                         .returning(f.c.job_id).cte("recorded"))
-            old = (sa.select(t.c.id.label("old_id"), t.c.locked_at.label("old_locked_at"),
-                             t.c.locked_by.label("old_locked_by"))
-                   .where(*self._conditions(queues, skip), t.c.id != job_id).order_by(*self.order())
-                   .limit(sa.bindparam("n", type_=sa.Integer)).with_for_update(skip_locked=True)
-                   .cte("old"))
+            old = self._pick(queues, skip, t.c.id != job_id).cte("old")
             locked = (sa.update(t).where(t.c.id == old.c.old_id).values(locked_at=now, locked_by=worker)
-                      .returning(*t.c, old.c.old_locked_at, old.c.old_locked_by).cte("locked"))
+                      .returning(*t.c, old.c.old_locked_at, old.c.old_locked_by, old.c.step).cte("locked"))
             done = sa.select(sa.func.count().label("done")).select_from(recorded).subquery("done")
             self._cache[key] = (sa.select(done.c.done, *locked.c)
                                 .select_from(done.outerjoin(locked, sa.true())))

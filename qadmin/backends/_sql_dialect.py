@@ -14,7 +14,8 @@ from sqlalchemy import event
 from qadmin.backends import _sql_writelock
 
 
-#: how long a SQLite statement waits for another process's lock before failing
+#: how long a SQLite writer waits for another process's lock before failing (SQLite's busy
+#: timeout, qadmin's write lock file): `?timeout=SECONDS` in the URL sets another
 BUSY_TIMEOUT_MS = 60000
 
 
@@ -28,11 +29,31 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def refuse_memory(url: str) -> None:
+    """`sqlite://` and `sqlite:///:memory:` name a database that lives as long as one connection:
+    nothing one qadmin command writes would be there for the next, and qadmin's reads and
+    writes, which take connections of their own, would meet in one connection's transaction."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return  # create_engine says what is wrong with it
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    if database in ("", ":memory:") or "mode=memory" in database or parsed.query.get("mode") == "memory":
+        from qadmin.errors import UsageError
+
+        raise UsageError(f"{url} is an in-memory SQLite database, gone when its connection closes: "
+                         "give qadmin a file, e.g. sqlite:///qadmin.db")
+
+
 def create_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
-        _configure_sqlite(engine)
+        timeout_ms = _busy_timeout_ms(url)
+        engine = sa.create_engine(url, connect_args={"timeout": timeout_ms / 1000, "check_same_thread": False})
+        engine.qadmin_busy_ms = timeout_ms  # type: ignore[attr-defined]
+        _configure_sqlite(engine, timeout_ms)
         return engine
     # no pre-ping (a round trip per checkout): a connection that turns out dead raises a
     # disconnect error, on which SQLAlchemy invalidates the whole pool, and callers retry
@@ -42,7 +63,50 @@ def create_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, **kwargs)
     if url.startswith("postgresql"):
         event.listen(engine, "connect", _no_jit)
+        event.listen(engine, "connect", _lenient_times)
     return engine
+
+
+def _lenient_times(dbapi_conn: Any, _record: Any) -> None:
+    """psycopg raises on a timestamp Python cannot hold (`infinity`, `-infinity`, which
+    ActiveRecord writes for ±Float::INFINITY, or a year past 9999), failing the whole result and,
+    for a claim, after the row was locked. Such a value is read as its text instead, which the
+    column type then reports as unreadable (`_sql_tables.Unreadable`)."""
+    adapters = getattr(dbapi_conn, "adapters", None)
+    if adapters is None:  # psycopg2 (not qadmin's driver): as it is
+        return
+    for name, loader in _lenient_loaders().items():
+        adapters.register_loader(name, loader)
+
+
+_LOADERS: dict[str, Any] = {}
+
+
+def _lenient_loaders() -> dict[str, Any]:
+    if not _LOADERS:
+        from psycopg import DataError, adapters as default
+        from psycopg.adapt import Loader
+        from psycopg.pq import Format
+
+        for name in ("timestamp", "timestamptz", "date"):
+            # psycopg's own loader (its C one, which cannot be subclassed) does the work
+            base = default.get_loader(default.types[name].oid, Format.TEXT)
+
+            class Lenient(Loader):
+                inner_class = base
+
+                def __init__(self, oid: int, context: Any = None) -> None:
+                    super().__init__(oid, context)
+                    self._inner = self.inner_class(oid, context)
+
+                def load(self, data: Any) -> Any:
+                    try:
+                        return self._inner.load(data)
+                    except DataError:
+                        return bytes(data).decode("utf-8", "replace")
+
+            _LOADERS[name] = Lenient
+    return _LOADERS
 
 
 def _no_jit(dbapi_conn: Any, _record: Any) -> None:
@@ -57,7 +121,26 @@ def _no_jit(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.commit()
 
 
-def _configure_sqlite(engine: sa.Engine) -> None:
+def _busy_timeout_ms(url: str) -> int:
+    raw = sa.engine.make_url(url).query.get("timeout")
+    if raw is None:
+        return BUSY_TIMEOUT_MS
+    try:
+        seconds = float(raw if isinstance(raw, str) else raw[-1])
+        if not 0 <= seconds <= 86400:
+            raise ValueError
+    except ValueError:
+        from qadmin.errors import UsageError
+
+        raise UsageError(f"timeout={raw!r} in the SQLite URL is not a number of seconds from 0 to 86400") from None
+    return int(seconds * 1000)
+
+
+def busy_timeout_ms(engine: sa.Engine) -> int:
+    return getattr(engine, "qadmin_busy_ms", BUSY_TIMEOUT_MS)
+
+
+def _configure_sqlite(engine: sa.Engine, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     """WAL, a busy timeout, and BEGIN IMMEDIATE for writers.
 
     SQLAlchemy silently drops FOR UPDATE on SQLite, so concurrent claimers are serialised by
@@ -70,9 +153,13 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
         dbapi_conn.text_factory = lenient_text
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
+        if job_database(cur):
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+            except dbapi_conn.OperationalError:
+                pass  # a read-only file stays as it is: reads work, writes say it is read-only
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -83,12 +170,28 @@ def _configure_sqlite(engine: sa.Engine) -> None:
             import sqlite3
 
             try:
-                begin_immediate(conn.connection.dbapi_connection)
+                begin_immediate(conn.connection.dbapi_connection, timeout_ms)
             except sqlite3.Error as exc:  # as SQLAlchemy would have wrapped it
                 raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
 
 
-def begin_immediate(dbapi_conn: Any) -> None:
+def job_database(cur: Any) -> bool:
+    """Whether a SQLite database holds a jobs table or qadmin's: only such a file is switched
+    to WAL (a persistent change of the file) by merely connecting to it; `init` switches a new
+    one. Another application's database, or an empty file, is left as it is."""
+    return cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND (name IN ('delayed_jobs', 'jobs') "
+                       "OR substr(name, 1, 7) = 'qadmin_') LIMIT 1").fetchone() is not None
+
+
+def use_wal(engine: sa.Engine) -> None:
+    """Switch a SQLite database to WAL (`init`, once it has created its tables)."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.connection.dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
+def begin_immediate(dbapi_conn: Any, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     """Take SQLite's write lock, polling in short steps.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries, far longer than
@@ -98,7 +201,7 @@ def begin_immediate(dbapi_conn: Any) -> None:
     queue for `write_lock` first and seldom meet here: the polling is for other writers."""
     import sqlite3
 
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + timeout_ms / 1000
     pause = 0.0001
     dbapi_conn.execute("PRAGMA busy_timeout=0")
     try:
@@ -112,7 +215,7 @@ def begin_immediate(dbapi_conn: Any) -> None:
             time.sleep(pause)
             pause = min(pause * 1.5, 0.001)
     finally:
-        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        dbapi_conn.execute(f"PRAGMA busy_timeout={timeout_ms}")
 
 
 def write_lock(engine: sa.Engine) -> Any:
@@ -121,7 +224,7 @@ def write_lock(engine: sa.Engine) -> Any:
     database = sqlite_file(engine)
     if database is None:
         return contextlib.nullcontext()
-    return _sql_writelock.for_file(database).held()
+    return _sql_writelock.for_file(database).held(busy_timeout_ms(engine) / 1000)
 
 
 def lenient_text(data: bytes) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 import sqlalchemy as sa
 
 from qadmin.backends import _sql_dialect as dialect
-from qadmin.backends._sql_claim import ClaimStatements, DriverSql, _wrapped
+from qadmin.backends._sql_claim import EARLIER, ClaimStatements, DriverSql, _wrapped, queue_steps
 from qadmin.backends._sql_tables import UtcDateTime
 from qadmin.codecs import json_codec
 from qadmin.errors import QadminError
@@ -263,10 +263,27 @@ class SqlEngine:
         """Lock up to `limit` runnable jobs for `worker` in one transaction, in claim order.
 
         The jobs are locked as `claim` locks one: until the worker completes, fails or releases
-        each, no one else runs it, and if the worker dies they are stale locks, recovered as any."""
+        each, no one else runs it, and if the worker dies they are stale locks, recovered as any.
+        Queues are served in the order given (`queue_steps`): a queue's jobs before the next's."""
+        steps = queue_steps(queues)
+        if self.kind == "postgresql" and len(steps) > 1:  # every step in one statement
+            st = self._statements()
+            params = {**self._claim_params(["*"], worker, now, max_run_time), **_step_params(steps)}
+            return self._claim_returning(st, params, _steps_key(steps), list(skip_ids)[-BATCH:], can_run, limit)
+        out: list[Job] = []
+        for i, step in enumerate(steps):
+            taken = list(skip_ids) + [j.id for j in out]  # a `*` step would find them again
+            out += self._claim_step(step, i < len(steps) - 1, worker, now, max_run_time, can_run,
+                                    limit - len(out), taken)
+            if len(out) >= limit:
+                break
+        return out
+
+    def _claim_step(self, queues: list[str], earlier: bool, worker: str, now: datetime, max_run_time: float,
+                    can_run: Callable[[Job], bool], limit: int, skip_ids: Sequence[JobId]) -> list[Job]:
         st = self._statements()
         params = self._claim_params(queues, worker, now, max_run_time)
-        by_queue = "queues" in params
+        by_queue: Any = ("queues" in params) and (EARLIER if earlier else True)
         skip = list(skip_ids)[-BATCH:]
         if self.kind == "postgresql":
             return self._claim_returning(st, params, by_queue, skip, can_run, limit)
@@ -345,6 +362,18 @@ class SqlEngine:
         autocommit (a snapshot of its own, no write lock). A row's values are converted only
         when it is first looked at: most claims look at one."""
         pick = st.driver(("candidates", by_queue, skip, batch), st.candidates(by_queue, skip, batch))
+        at = pick.columns.index("id")
+        return [_Row(pick.values, row) for row in pick.fetch(raw, params) if row[at] != leave]
+
+    def _steps_candidates(self, st: ClaimStatements, raw: Any, steps: list[list[str]], worker: str, now: datetime,
+                          max_run_time: float, skip: list[JobId], batch: int, leave: JobId) -> list[_Row]:
+        """SQLite: `_candidates` over several queue steps, in one read (the completion and the
+        locks then take the write lock once for all)."""
+        params = {**self._claim_params(["*"], worker, now, max_run_time), **_step_params(steps)}
+        if skip:
+            params["skip"] = skip
+        key = _steps_key(steps)
+        pick = st.driver(("candidates_steps", key, bool(skip), batch), st.candidates_steps(key, bool(skip), batch))
         at = pick.columns.index("id")
         return [_Row(pick.values, row) for row in pick.fetch(raw, params) if row[at] != leave]
 
@@ -429,20 +458,29 @@ class SqlEngine:
             self.complete(job, worker, now, runtime)
             return self.claim_many(queues, worker, now, max_run_time, can_run, limit, skip_ids=skip_ids)
         st = self._statements()
-        params = self._claim_params(queues, worker, now, max_run_time)
-        by_queue = "queues" in params
+        steps = queue_steps(queues)
+        params = self._claim_params(steps[0], worker, now, max_run_time)
+        by_queue: Any = ("queues" in params) and (EARLIER if len(steps) > 1 else True)
         skip = list(skip_ids)[-BATCH:]
         if skip:
             params["skip"] = skip
         values = self._finished_values(job, worker, now, runtime)
         if self.kind == "postgresql":
+            if len(steps) > 1:  # every step in the one statement
+                params = {**self._claim_params(["*"], worker, now, max_run_time), **_step_params(steps)}
+                by_queue = _steps_key(steps)
+                if skip:
+                    params["skip"] = skip
             return self._complete_and_claim_pg(st, params, values, by_queue, skip, can_run, limit)
         # a row or two more than wanted, for rows another worker locks between this read and
         # the write; and one more, the completed job, still there and locked by this worker
         # (which `ready` accepts). Fewer than wanted found: the worker's next claim reads on
         batch = 2 * limit + 1
         with self._hot() as (conn, raw):
-            rows = self._candidates(st, raw, params, by_queue, bool(skip), batch, leave=job.id)
+            if len(steps) == 1:
+                rows = self._candidates(st, raw, params, by_queue, bool(skip), batch, leave=job.id)
+            else:
+                rows = self._steps_candidates(st, raw, steps, worker, now, max_run_time, skip, batch, job.id)
             pending = iter(rows)
             # decoded and bound before the write lock: other workers wait while it is held
             runnable = _runnable(self, pending, now, can_run, limit + self._claim_spare)
@@ -494,6 +532,10 @@ class SqlEngine:
 
     def fail(self, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None) -> None:
         t = self._jobs()
+        if self.kind == "postgresql":
+            # PostgreSQL's text holds no NUL: refused, the failure would never be written and the
+            # job, still locked by this worker, would run again and again
+            error = error.replace("\x00", "\\x00")
         values: dict[str, Any] = {"attempts": t.c.attempts + 1, self._error_col.name: error,
                                   "locked_at": None, "locked_by": None}
         if retry_at is not None:
@@ -502,8 +544,11 @@ class SqlEngine:
             values["failed_at"] = now
         if "updated_at" in t.c:
             values["updated_at"] = now
-        with self._outcome(now, processed=1, failed=1, single=True) as (conn, _):
-            conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker).values(**values))
+        with self._outcome(now, processed=1, failed=1, single=True) as (conn, tally):
+            written = conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker)
+                                   .values(**values)).rowcount
+            # counted only if written: a worker that lost its lock failed nothing here
+            tally[0] = tally[1] = 1 if written else 0
 
     def release(self, job: Job, worker: str) -> None:
         self.release_many([job], worker)
@@ -625,7 +670,7 @@ def _begun(conn: sa.Connection, on_driver: bool = False) -> Iterator[sa.Connecti
             return
         raw = conn.connection.dbapi_connection
         try:
-            dialect.begin_immediate(raw)
+            dialect.begin_immediate(raw, dialect.busy_timeout_ms(conn.engine))
         except Exception as exc:
             raise _wrapped("BEGIN IMMEDIATE", [], exc) from exc
         try:
@@ -736,10 +781,33 @@ def _runnable(backend: Any, rows: Iterator[Any], now: datetime, can_run: Callabl
 
 
 def _in_claim_order(st: ClaimStatements, rows: list[Any]) -> list[Any]:
-    """RETURNING gives rows in no particular order: sort them as the claim reads them."""
+    """RETURNING gives rows in no particular order: sort them as the claim reads them (by queue
+    step first, where the worker's queues are served in order)."""
     names = [c.name for c in st.cols]
-    rows.sort(key=lambda r: tuple((v is not None, v) for v in (getattr(r, n) for n in names)))
+    rows.sort(key=lambda r: (r.step or 0,) + tuple(_sort_key(getattr(r, n)) for n in names))
     return rows
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """NULL lowest, as the claim orders; a value of the wrong type (an unreadable time, on
+    which the row is then passed over) before both."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, (int, datetime)) and not isinstance(value, bool):
+        return (1, value)
+    return (-1, 0)
+
+
+def _steps_key(steps: list[list[str]]) -> tuple[str, int, bool]:
+    """`by_queue` of a PostgreSQL claim over several queue steps (`ClaimStatements._pick`)."""
+    return ("steps", len(steps), steps[-1] == ["*"])
+
+
+def _step_params(steps: list[list[str]]) -> dict[str, Any]:
+    params: dict[str, Any] = {f"step_{i}": step[0] for i, step in enumerate(steps) if step != ["*"]}
+    if steps[-1] == ["*"]:
+        params["earlier"] = [step[0] for step in steps[:-1]]
+    return params
 
 
 _NO_OWNERS: frozenset[str] = frozenset()
@@ -771,6 +839,9 @@ class _InsertLayout:
         self.pg_sql = insert + f"({', '.join('%s' for _ in self.columns)}) RETURNING {quote('id')}"
         self.all_columns = [c.name for c in t.c]
         self._quote, self._table = quote, table
+        #: a table whose times are whole seconds (DJJob's): the values, and so the Job an
+        #: insert returns, are what the row holds
+        self.whole_seconds = bool(getattr(t.c.run_at.type, "whole_seconds", False))
         # PostgreSQL, one row (`_pg_insert`): strings and bytes sent binary (the bytes of a text
         # in the client encoding, or of a bytea: one spelling for both, and a NUL is refused by
         # the server as psycopg refuses it), numbers and timestamps as text. Columns of other
@@ -792,8 +863,11 @@ class _InsertLayout:
         if new.unique is not None:
             meta["unique"] = new.unique
         handler: Any = json_codec.encode(new.class_name, list(new.args), dict(new.kwargs), meta)
+        run_at = new.run_at or now
+        if self.whole_seconds:
+            now, run_at = now.replace(microsecond=0), run_at.replace(microsecond=0)
         values: dict[str, Any] = {"handler": handler.encode("utf-8") if self.binary else handler,
-                                  "attempts": 0, "run_at": new.run_at or now, "queue": new.queue}
+                                  "attempts": 0, "run_at": run_at, "queue": new.queue}
         if self.has_priority:
             values["priority"] = new.priority
         for column in self.stamps:

@@ -12,29 +12,126 @@ from typing import Any
 import sqlalchemy as sa
 
 
+class Unreadable:
+    """A stored value its column's type cannot read (a time that is not a time: '', 'yesterday',
+    an integer, PostgreSQL's infinity): its row's job is undecodable, showing the value, and
+    never claimed. Bound again (a listing's keyset position), it is the value as stored."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        return f"Unreadable({self.raw!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unreadable) and other.raw == self.raw
+
+    def __hash__(self) -> int:
+        return hash(("Unreadable", repr(self.raw)))
+
+
+class StoredDateTime(datetime):
+    """A SQLite time stored as text in another spelling than qadmin's (a foreign writer's
+    `2026-12-07 11:51:19`, `…T…Z`): it keeps that text, and is bound as it, so that comparing a
+    row with its own time (a listing's or a claim's keyset position) finds it equal; text
+    compares character by character, and `…19` sorts before `…19.000000`."""
+
+    stored: str
+
+
+def _keep_spelling(value: datetime, text: str) -> datetime:
+    kept = StoredDateTime(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                          value.microsecond, value.tzinfo)
+    kept.stored = text
+    return kept
+
+
 class UtcDateTime(sa.types.TypeDecorator):
-    """Aware UTC in Python, naive UTC in the column, as delayed_job writes it (formats.md §4.1)."""
+    """Aware UTC in Python, naive UTC in the column, as delayed_job writes it (formats.md §4.1).
+
+    `whole_seconds`: written without a fraction, as DJJob's MySQL `NOW()` and DATETIME hold them
+    (formats.md §5.1). DJJob's worker runs a job once `NOW() >= run_at`, at whole seconds: a run_at
+    of 12:00:00.5 would wait for 12:00:01, and on SQLite the text `12:00:00.000000` sorts after
+    `12:00:00`, so even a zero fraction is not written there."""
 
     impl = sa.DateTime
     cache_ok = True
 
+    def __init__(self, *args: Any, whole_seconds: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.whole_seconds = whole_seconds
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if self.whole_seconds and dialect.name == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
+            return dialect.type_descriptor(sqlite.DATETIME(truncate_microseconds=True))
+        return super().load_dialect_impl(dialect)
+
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
         if value is None:
             return None
+        if isinstance(value, Unreadable):
+            return value.raw
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        if self.whole_seconds:
+            value = value.replace(microsecond=0)  # MySQL's NOW() truncates too
         return value
 
-    def process_result_value(self, value: Any, dialect: Any) -> Any:
-        if value is None:
+    def bind_processor(self, dialect: Any) -> Any:
+        inner = super().bind_processor(dialect)
+        if inner is None:
             return None
-        if isinstance(value, str):  # a foreign writer's text timestamp on SQLite
-            value = datetime.fromisoformat(value.replace(" UTC", "").replace("Z", ""))
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+
+        def process(value: Any) -> Any:
+            # the impl's converter (SQLite's text format) takes datetimes only: an unreadable
+            # value goes back as it was stored, and so does a time read in another spelling
+            if isinstance(value, Unreadable):
+                return value.raw
+            stored = getattr(value, "stored", None)
+            return stored if stored is not None else inner(value)
+
+        return process
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        inner = super().result_processor(dialect, coltype)
+
+        sqlite = dialect.name == "sqlite"
+
+        def process(value: Any) -> Any:
+            if value is None:
+                return None
+            try:
+                out = inner(value) if inner is not None else value
+            except Exception:  # noqa: BLE001 - one row's bad time must not fail a listing
+                return Unreadable(value)
+            # qadmin's own spelling is `YYYY-MM-DD HH:MM:SS.ffffff` (or whole seconds in a
+            # DJJob table): any other keeps its text
+            if sqlite and value.__class__ is str and isinstance(out, datetime) and not (
+                    len(value) == (19 if self.whole_seconds else 26) and value[10] == " "):
+                return _keep_spelling(out, value)
+            return out
+
+        return process
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if value is None or isinstance(value, Unreadable):
+            return value
+        try:
+            if isinstance(value, str):  # a foreign writer's text timestamp on SQLite
+                value = datetime.fromisoformat(value.replace(" UTC", "").replace("Z", ""))
+            if not isinstance(value, datetime):
+                return Unreadable(value)
+            if value.tzinfo is None:
+                return value.replace(tzinfo=timezone.utc)
+            return value.astimezone(timezone.utc)
+        except (ValueError, TypeError, OverflowError):
+            return Unreadable(value)
 
 
 #: name of the jobs table qadmin creates
@@ -121,14 +218,21 @@ def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.T
     return table
 
 
+def is_djjob(table: sa.Table) -> bool:
+    """DJJob's layout (formats.md §5.1): its error column is `error`, and it has no priority."""
+    return "error" in table.c and "last_error" not in table.c
+
+
 def reflect_jobs_table(metadata: sa.MetaData, name: str, conn: sa.Connection) -> sa.Table:
-    """A jobs table written by someone else (delayed_job, DJJob), with UTC-aware datetimes."""
+    """A jobs table written by someone else (delayed_job, DJJob), with UTC-aware datetimes,
+    written at the precision of the table's own library."""
     table = sa.Table(name, metadata, autoload_with=conn)
+    whole_seconds = is_djjob(table)
     for column in table.columns:
         if isinstance(column.type, (sa.DateTime, sa.TIMESTAMP)) or column.name in (
             "run_at", "locked_at", "failed_at", "created_at", "updated_at",
         ):
-            column.type = UtcDateTime()
+            column.type = UtcDateTime(whole_seconds=whole_seconds)
     return table
 
 

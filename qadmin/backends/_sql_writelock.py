@@ -9,8 +9,12 @@ without end (4 MB with one worker, 184 MB after 30,000 jobs with two), every com
 checkpoint with its two fdatasyncs, and two workers were slower than one.
 
 So qadmin holds a `flock` on `<database>-qadmin-write.lock` from before `BEGIN IMMEDIATE` until
-after `COMMIT`, which includes SQLite's automatic checkpoint: a waiting process sleeps in the
-kernel until the holder lets go, and no qadmin writer begins while another one checkpoints.
+after `COMMIT`, which includes SQLite's automatic checkpoint: no qadmin writer begins while another
+one checkpoints. A waiter asks for it without blocking, in short steps (50 µs, growing to 1 ms):
+a blocking `flock` cannot time out, and a holder that is stopped (SIGSTOP, Ctrl-Z, a debugger, a
+frozen cgroup) inside its transaction would freeze every other writer for good. After the bound
+(SQLite's busy timeout, which its own lock would have given too) the writer fails with
+`LockTimeout`, naming the holder's pid from /proc/locks.
 
 Nothing depends on it for correctness: SQLite's write lock still decides who writes, and writers
 that do not take this lock (delayed_job, other tools, a qadmin that could not open or lock the
@@ -24,10 +28,59 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
+from qadmin.errors import BackendUnavailable
+
 SUFFIX = "-qadmin-write.lock"
+
+
+class LockTimeout(BackendUnavailable):
+    """Another process held the SQLite write lock past the bound: a worker waits and tries again,
+    a command fails in one line naming it."""
+
+
+def holders(fd: int) -> list[int]:
+    """The pids holding a lock on the file open as `fd`, other than this process (Linux's
+    /proc/locks; empty where it cannot be read)."""
+    try:
+        st = os.fstat(fd)
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return []
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    out: list[int] = []
+    for line in lines:
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234 0 EOF"; waiters have "->" after the number
+        if len(fields) >= 6 and fields[1] != "->" and fields[5] == device and fields[4].isdigit():
+            pid = int(fields[4])
+            if pid != os.getpid() and pid not in out:
+                out.append(pid)
+    return out
+
+
+def describe(pid: int) -> str:
+    """`pid 123 (qadmin worker, stopped)`: what a process is, as far as /proc says."""
+    words: list[str] = []
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = [a.decode("utf-8", "replace") for a in fh.read().split(b"\0") if a]
+        # the program, never its arguments (a URL may carry a password)
+        program = [os.path.basename(a) for a in argv[:3]
+                   if (not a.startswith("-") or a == "-m") and "://" not in a and not any(c.isspace() for c in a)]
+        if program:
+            words.append(" ".join(program)[:60])
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            state = fh.read().rpartition(")")[2].split()[0]
+        if state in ("T", "t"):
+            words.append("stopped")
+    except OSError:
+        pass
+    return f"pid {pid}" + (f" ({', '.join(words)})" if words else "")
 
 
 class WriteLock:
@@ -36,8 +89,9 @@ class WriteLock:
     only, so that a thread already holding it (a write begun inside a write) never waits for
     itself; SQLite's busy timeout bounds that case as it did before."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, database: str = "") -> None:
         self.path = path
+        self.database = database or path.removesuffix(SUFFIX)
         self._thread = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
@@ -53,8 +107,30 @@ class WriteLock:
                 self._off = True  # say a read-only directory: SQLite's own locking alone
         return self._fd
 
+    def _take(self, fd: int, timeout: float) -> None:
+        """`flock` it within `timeout` seconds, or raise LockTimeout naming the holder."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        deadline = time.monotonic() + timeout
+        pause = 0.00005
+        while True:
+            time.sleep(pause)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    who = ", ".join(describe(pid) for pid in holders(fd)) or "another process"
+                    raise LockTimeout(f"{self.database}: the SQLite write lock has been held by {who} for "
+                                      f"over {timeout:g} s (a stopped or hung process?); "
+                                      f"reads still work") from None
+            pause = min(pause * 1.5, 0.001)
+
     @contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self, timeout: float = 60.0) -> Iterator[None]:
         with self._thread:
             if self._depth:
                 self._depth += 1
@@ -66,7 +142,9 @@ class WriteLock:
             fd = self._file()
             if fd is not None:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    self._take(fd, timeout)
+                except LockTimeout:
+                    raise
                 except OSError:  # a file system without flock
                     self._off = True
                     self.close()
@@ -94,7 +172,7 @@ def for_file(database: str) -> WriteLock:
     lock = _locks.get(database)
     if lock is None:
         with _registry:
-            lock = _locks.setdefault(database, WriteLock(os.path.abspath(database) + SUFFIX))
+            lock = _locks.setdefault(database, WriteLock(os.path.abspath(database) + SUFFIX, database))
     return lock
 
 

@@ -34,7 +34,7 @@ from qadmin.backends._sql_tables import (
 )
 from qadmin.backends.base import SORTS, BackendOptions, ErrorGroup, Page, Stats
 from qadmin.codecs import UNDECODABLE, decode_payload
-from qadmin.errors import BackendUnavailable, JobNotFound, MissingTable, QadminError, UsageError
+from qadmin.errors import BackendUnavailable, JobNotFound, MissingTable, QadminError, ReadOnlyBackend, UsageError
 from qadmin.filters import JobFilter, class_matches
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo
 
@@ -54,12 +54,14 @@ class SqlBackend(SqlEngine):
 
     def __init__(self, url: str, options: BackendOptions) -> None:
         self.options = options
+        dialect.refuse_memory(url)
         self.engine = dialect.create_engine(url)
         self.kind = self.engine.dialect.name
         self.safe_url = self.engine.url.render_as_string(hide_password=True)
         self._metadata = sa.MetaData()
         self._aux = bookkeeping_tables(self._metadata)
         self._aux_ready = False
+        self._aux_seen: set[str] = set()
         self._table: sa.Table | None = None
         self._state_index: bool | None = None
         self._table_name = options.table
@@ -85,8 +87,17 @@ class SqlBackend(SqlEngine):
             yield
         except QadminError:
             raise
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InterfaceError) as exc:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InterfaceError,
+                sa.exc.InternalError) as exc:
             text = str(getattr(exc, "orig", exc)).strip()
+            login = _login_failure(text)
+            if login is not None:
+                raise QadminError(f"cannot log in to {self.safe_url}: authentication failed ({login})") from exc
+            if re.search(r"readonly database|read-only transaction", text):
+                raise ReadOnlyBackend(f"{self.safe_url} is read-only ({text.splitlines()[0]}): workers and "
+                                      "commands that change jobs need to write it") from exc
+            if isinstance(exc, sa.exc.InternalError):
+                raise QadminError(f"database error: {text.splitlines()[0] if text else exc}") from exc
             if re.search(r"no such table|does not exist|doesn't exist", text) and "database" not in text:
                 raise MissingTable(
                     f"{text.splitlines()[0]} at {self.safe_url}; run `qadmin init` to create qadmin's tables"
@@ -94,8 +105,6 @@ class SqlBackend(SqlEngine):
             if isinstance(exc, sa.exc.ProgrammingError):
                 raise QadminError(f"database error: {text.splitlines()[0] if text else exc}") from exc
             first = text.splitlines()[0] if text else type(exc).__name__
-            if "readonly database" in text:  # no wait makes it writable: not an outage
-                raise QadminError(f"cannot write to {self.safe_url}: {first}") from exc
             raise BackendUnavailable(f"cannot reach {self.safe_url}: {first}") from exc
         except sa.exc.DBAPIError as exc:
             text = str(getattr(exc, "orig", exc)).strip()
@@ -113,14 +122,22 @@ class SqlBackend(SqlEngine):
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
-        # a SQLite read snapshot never sees tables created after it began: on a delayed_job
-        # database qadmin never touched, create the qadmin_* tables before reading
-        if self.kind == "sqlite":
-            self._ensure_aux()
+        # a read never creates a table (the database may be someone else's): qadmin's own tables
+        # are looked for, and read if there (`_aux_ready`), before the read begins, since a
+        # SQLite snapshot never sees tables created after it began
+        if not self._aux_ready:
+            self._look_for_aux()
         with self._wrap(), self.engine.connect() as conn:
             conn = conn.execution_options(qadmin_read=True)
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _peek(self) -> Iterator[sa.Connection]:
+        """A connection for a look at the schema: a reader's (on SQLite, a deferred BEGIN that
+        waits for no writer; a connection's first statement would otherwise begin a write)."""
+        with self._wrap(), self.engine.connect() as conn:
+            yield conn.execution_options(qadmin_read=True)
 
     @property
     def table_name(self) -> str:
@@ -129,7 +146,7 @@ class SqlBackend(SqlEngine):
     def _jobs(self) -> sa.Table:
         if self._table is not None:
             return self._table
-        with self._wrap(), self.engine.connect() as conn:
+        with self._peek() as conn:
             inspector = sa.inspect(conn)
             if self._table_name is None:
                 if inspector.has_table(DEFAULT_TABLE):
@@ -141,15 +158,46 @@ class SqlBackend(SqlEngine):
                 else:
                     self._table_name = DEFAULT_TABLE
             if not inspector.has_table(self.table_name):
-                raise MissingTable(
-                    f"table {self.table_name!r} does not exist at {self.safe_url}; run `qadmin init` to create it"
-                )
+                raise MissingTable(self._missing_jobs_table(inspector.get_table_names()))
             self._table = reflect_jobs_table(self._metadata, self.table_name, conn)
         return self._table
 
+    def _missing_jobs_table(self, tables: list[str]) -> str:
+        """Why there is no jobs table, and what to do: `init` only where it would create one."""
+        found = self._foreign_tables(tables)
+        if found is None:
+            return f"table {self.table_name!r} does not exist at {self.safe_url}; run `qadmin init` to create it"
+        return (f"table {self.table_name!r} does not exist at {self.safe_url}, which is not a job database "
+                f"qadmin knows (found {found}): name its jobs table with --table, or point qadmin at another "
+                "database")
+
+    def _foreign_tables(self, tables: list[str]) -> str | None:
+        """The tables of a database whose layout qadmin does not recognise (some tables, none of
+        them the jobs table nor qadmin's own), named for a message; None for one it does."""
+        known = {self.table_name, DEFAULT_TABLE, "jobs"}  # its own, delayed_job's, DJJob's
+        if not tables or known & set(tables) or any(t.startswith("qadmin_") for t in tables):
+            return None
+        shown = sorted(tables)
+        return ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+
+    def _look_for_aux(self) -> None:
+        """Readers: whether qadmin's bookkeeping tables are there (`_aux_ready`), creating nothing.
+        Without them there is nothing to read in them: no finished jobs, pauses, workers, audit."""
+        with self._peek() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+        self._aux_seen = {key for key, t in self._aux.items() if t.name in names}
+        self._aux_ready = len(self._aux_seen) == len(self._aux)
+
+    def _has_aux(self, key: str) -> bool:
+        """Whether qadmin's table `key` can be read (an earlier qadmin may have made only some)."""
+        return self._aux_ready or key in self._aux_seen
+
     def _ensure_aux(self) -> None:
+        """Writers (init, enqueue, the worker, the verbs that record what they did): create
+        qadmin's bookkeeping tables, in a database that has its jobs table only."""
         if self._aux_ready:
             return
+        self._jobs()
         for attempt in range(3):
             try:
                 with self._write() as conn:
@@ -179,6 +227,12 @@ class SqlBackend(SqlEngine):
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
         self._db_file = None
+        with self._peek() as conn:  # before the write lock (and its file)
+            found = self._foreign_tables(sa.inspect(conn).get_table_names())
+        if found is not None:
+            raise UsageError(f"{self.safe_url} holds another application's tables ({found}) and no "
+                             f"{self.table_name!r} table: qadmin creates its tables only in an empty "
+                             "database or beside a jobs table it knows (--table names one)")
         with self._write() as conn:
             inspector = sa.inspect(conn)
             if not inspector.has_table(self.table_name):
@@ -190,6 +244,8 @@ class SqlBackend(SqlEngine):
         self._aux_ready = False
         self._ensure_aux()
         self._jobs()
+        with self._wrap():
+            dialect.use_wal(self.engine)
 
     def _add_missing_indexes(self, conn: sa.Connection, inspector: Any) -> None:
         """A jobs table an earlier qadmin created gets the indexes added since (the claim's,
@@ -222,19 +278,19 @@ class SqlBackend(SqlEngine):
             value = int(str(text).strip())
         except ValueError:
             raise UsageError(f"{text!r} is not a job id of this SQL table (ids are integers)") from None
-        if not 0 <= value < 2**63:
+        if not -2**63 <= value < 2**63:
             # no row can have it, and the driver would overflow on it
             raise JobNotFound(text)
         return value
 
     # --- row -> Job ---------------------------------------------------------------------------
     def _dead_owners(self, conn: sa.Connection, owners: set[str], now: datetime) -> set[str]:
+        owners = {o for o in owners if isinstance(o, str)}  # a BLOB or a number names no process
         if not owners:
             return set()
-        self._ensure_aux()
         w = self._aux["workers"]
         beats = {r.name: r.heartbeat_at for r in conn.execute(
-            sa.select(w.c.name, w.c.heartbeat_at).where(w.c.name.in_(list(owners)[:BATCH])))}
+            sa.select(w.c.name, w.c.heartbeat_at).where(w.c.name.in_(list(owners)[:BATCH])))} if self._has_aux("workers") else {}
         return {o for o in owners if owner_dead(o, beats, now, self.options.worker_timeout)}
 
     def _all_dead_owners(self, conn: sa.Connection, now: datetime) -> set[str]:
@@ -251,42 +307,72 @@ class SqlBackend(SqlEngine):
 
     def _to_job(self, row: Any, now: datetime, dead: set[str]) -> Job:
         handler = row.handler
-        decoded = decode_payload(handler)
-        raw = (handler.decode("utf-8", "replace") if isinstance(handler, (bytes, bytearray))
-               else _printable(handler or ""))
+        decoded = decode_payload(handler if isinstance(handler, (str, bytes)) or handler is None else str(handler))
+        raw = _text(handler) or ""
         mapping = row._mapping
-        run_at = mapping.get("run_at")
-        locked_at = mapping.get("locked_at")
-        failed_at = mapping.get("failed_at")
+        # a value a column's reader cannot read (a time that is no time, a BLOB queue, a word
+        # for a number) makes this job undecodable, naming it; the rest of the row is shown
+        unreadable: list[str] = []
+        times: dict[str, datetime | None] = {}
+        for name in ("run_at", "locked_at", "failed_at", "created_at"):
+            value = mapping.get(name)
+            if value is not None and not isinstance(value, datetime):
+                unreadable.append(f"{name} {_shown(value)}")
+                value = None
+            times[name] = value
+        run_at, locked_at, failed_at = times["run_at"], times["locked_at"], times["failed_at"]
+        numbers: dict[str, int] = {}
+        for name in ("priority", "attempts"):
+            value = mapping.get(name)
+            if value is not None and (value.__class__ is not int):
+                unreadable.append(f"{name} {_shown(value)}")
+                value = None
+            numbers[name] = value or 0
+        texts: dict[str, str | None] = {}
+        for name in ("queue", "locked_by", "last_error", "error"):
+            value = mapping.get(name)
+            if value is not None and value.__class__ is not str:
+                if name in ("queue", "locked_by"):  # names: text only (a BLOB is no queue name)
+                    unreadable.append(f"{name} {_shown(value)}")
+                value = _text(value)
+            texts[name] = value
+        if not isinstance(row.id, int):
+            unreadable.append(f"id {_shown(row.id)}")
         stale = False
-        if failed_at is not None:
+        locked_by = texts["locked_by"]
+        # a time that is set but unreadable still says which state the row is in (as SQL sees it)
+        if mapping.get("failed_at") is not None:
             state = JobState.FAILED
-        elif locked_at is not None:
+        elif mapping.get("locked_at") is not None:
             state = JobState.LOCKED
-            stale = locked_at < now - timedelta(seconds=self.options.max_run_time) or row.locked_by in dead
+            stale = locked_at is not None and (locked_at < now - timedelta(seconds=self.options.max_run_time)
+                                               or locked_by in dead)
         elif run_at is not None and run_at > now:
             state = JobState.SCHEDULED
         else:
             state = JobState.PENDING
         max_attempts = decoded.meta.get("max_attempts")
+        reason = decoded.error
+        if unreadable:
+            reason = "unreadable " + "; ".join(unreadable) + (f"; {reason}" if reason else "")
         return Job(
             id=row.id,
-            queue=mapping.get("queue"),
+            queue=texts["queue"],
             class_name=decoded.class_name,
             args=decoded.args,
             kwargs=decoded.kwargs,
             state=state,
-            priority=mapping.get("priority") or 0,
-            attempts=mapping.get("attempts") or 0,
+            priority=numbers["priority"],
+            attempts=numbers["attempts"],
             run_at=run_at,
             locked_at=locked_at,
-            locked_by=mapping.get("locked_by"),
+            locked_by=locked_by,
             failed_at=failed_at,
-            last_error=mapping.get("last_error", mapping.get("error")),
-            created_at=mapping.get("created_at"),
+            last_error=texts["last_error"] if "last_error" in mapping else texts["error"],
+            created_at=times["created_at"],
             raw=raw,
             format=decoded.format,
-            undecodable=decoded.error,
+            undecodable=reason,
             max_attempts=max_attempts if isinstance(max_attempts, int) else None,
             stale=stale,
             meta=decoded.meta,
@@ -355,8 +441,10 @@ class SqlBackend(SqlEngine):
             post = True
         if selection.search:
             post = True
+            # every word is in the payload or the last error (which one, `matches` tells)
             for token in _tokens(selection.search):
-                clauses.append(dialect.contains(self.engine, t.c.handler, token, ignore_case=True))
+                clauses.append(sa.or_(dialect.contains(self.engine, t.c.handler, token, ignore_case=True),
+                                      dialect.contains(self.engine, self._error_col, token, ignore_case=True)))
         for token, any_case in tokens[:8]:
             clauses.append(dialect.contains(self.engine, t.c.handler, token, ignore_case=any_case))
         if selection.undecodable:
@@ -386,9 +474,8 @@ class SqlBackend(SqlEngine):
             row = conn.execute(sa.select(t).where(t.c.id == job_id)).first()
             if row is not None:
                 return self._to_job(row, now, self._dead_owners(conn, {row.locked_by} - {None}, now))
-            self._ensure_aux()
             f = self._aux["finished"]
-            row = conn.execute(sa.select(f).where(f.c.job_table == self.table_name, f.c.job_id == job_id)
+            row = None if not self._has_aux("finished") else conn.execute(sa.select(f).where(f.c.job_table == self.table_name, f.c.job_id == job_id)
                                .order_by(f.c.id.desc()).limit(1)).first()
             if row is not None:
                 return self._finished_job(row)
@@ -480,7 +567,7 @@ class SqlBackend(SqlEngine):
         return clauses, post
 
     def _find_finished(self, selection: JobFilter, *, limit: int, cursor: str | None) -> Page:
-        self._ensure_aux()
+        self._jobs()  # which table's finished jobs (DJJob's `jobs` is found there), and that it exists
         f = self._aux["finished"]
         out: list[Job] = []
         try:
@@ -490,6 +577,8 @@ class SqlBackend(SqlEngine):
         where, post = self._finished_where(selection)
         batch = limit + 1 if not post else max(4 * limit, 200)
         with self._read() as conn:
+            if not self._has_aux("finished"):  # no qadmin worker has finished a job here
+                return Page([], None)
             while True:
                 query = sa.select(f).where(*where)
                 if after is not None:
@@ -538,10 +627,12 @@ class SqlBackend(SqlEngine):
         return self._count_live(selection, now)
 
     def _count_finished(self, selection: JobFilter) -> int:
-        self._ensure_aux()
+        self._jobs()
         f = self._aux["finished"]
         where, post = self._finished_where(selection)
         with self._read() as conn:
+            if not self._has_aux("finished"):
+                return 0
             if not post:
                 return int(conn.execute(sa.select(sa.func.count()).select_from(f).where(*where)).scalar_one())
             n = 0
@@ -623,7 +714,6 @@ class SqlBackend(SqlEngine):
         return self._guarded(ids, self._locked(), lambda where: sa.update(t).where(where).values(locked_at=None, locked_by=None))
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
-        self._ensure_aux()
         self.flush()  # this process's own buffered outcomes count too
         cutoff = now - timedelta(seconds=max_run_time or self.options.max_run_time)
         queues: dict[str, dict[str, int]] = {}
@@ -632,23 +722,30 @@ class SqlBackend(SqlEngine):
             dead = self._all_dead_owners(conn, now)
             for queue, total, failed, locked, stale, scheduled, min_run_at in self._state_counts(
                     conn, now, cutoff, dead):
-                counts = queues.setdefault(queue or "", _empty_counts())
+                counts = queues.setdefault(_text(queue) or "", _empty_counts())
                 for state, n in (("failed", failed), ("locked", locked), ("stale", stale),
                                  ("scheduled", scheduled), ("pending", total - failed - locked - scheduled)):
                     counts[state] += n
                 min_run_at = _as_utc(min_run_at)
-                if min_run_at is not None and min_run_at <= now and (oldest is None or min_run_at < oldest):
+                if isinstance(min_run_at, datetime) and min_run_at <= now and (oldest is None or min_run_at < oldest):
                     oldest = min_run_at
-            f = self._aux["finished"]
-            for queue, n in conn.execute(sa.select(f.c.queue, sa.func.count()).where(
-                    f.c.job_table == self.table_name).group_by(f.c.queue)):
-                queues.setdefault(queue or "", _empty_counts())["finished"] = n
-            counters = dict(conn.execute(sa.select(self._aux["counters"].c.name, self._aux["counters"].c.value)
-                                         .where(self._aux["counters"].c.job_table == self.table_name)).all())
-            tp = self._aux["throughput"]
-            since = (now - timedelta(hours=1)).replace(second=0, microsecond=0)
-            throughput = [(r.minute, r.processed, r.failed) for r in conn.execute(
-                sa.select(tp).where(tp.c.job_table == self.table_name, tp.c.minute >= since).order_by(tp.c.minute))]
+            counters: dict[str, int] = {}
+            throughput: list[tuple[datetime, int, int]] = []
+            # where qadmin's tables are not (yet) there, nothing was finished or counted by qadmin
+            if self._has_aux("finished"):
+                f = self._aux["finished"]
+                for queue, n in conn.execute(sa.select(f.c.queue, sa.func.count()).where(
+                        f.c.job_table == self.table_name).group_by(f.c.queue)):
+                    queues.setdefault(queue or "", _empty_counts())["finished"] = n
+            if self._has_aux("counters") and self._has_aux("throughput"):
+                c = self._aux["counters"]
+                counters = dict(conn.execute(sa.select(c.c.name, c.c.value)
+                                             .where(c.c.job_table == self.table_name)).all())
+                tp = self._aux["throughput"]
+                since = (now - timedelta(hours=1)).replace(second=0, microsecond=0)
+                throughput = [(r.minute, r.processed, r.failed) for r in conn.execute(
+                    sa.select(tp).where(tp.c.job_table == self.table_name, tp.c.minute >= since)
+                    .order_by(tp.c.minute))]
             paused = self._paused(conn)
             workers = sum(1 for w in self._workers(conn, now) if not w.stale)
         for name in paused:
@@ -695,7 +792,7 @@ class SqlBackend(SqlEngine):
 
     def _has_state_index(self) -> bool:
         if self._state_index is None:
-            with self._wrap(), self.engine.connect() as conn:
+            with self._peek() as conn:
                 names = {i["name"] for i in sa.inspect(conn).get_indexes(self.table_name)}
             self._state_index = state_index_name(self.table_name) in names
         return self._state_index
@@ -729,14 +826,14 @@ class SqlBackend(SqlEngine):
                                 .where(*where).group_by(first, t.c.queue)).all()
             groups: dict[str, dict[str, Any]] = {}
             for key, queue, n, low, high, last in rows:
-                g = groups.setdefault(key or "(no error recorded)", {"count": 0, "queues": set(), "samples": [],
-                                                                      "last": None, "sample": low})
+                g = groups.setdefault(_text(key) or "(no error recorded)",
+                                      {"count": 0, "queues": set(), "samples": [], "last": None, "sample": low})
                 g["count"] += n
-                g["queues"].add(queue or "")
+                g["queues"].add(_text(queue) or "")
                 g["samples"] += [low, high]
                 g["sample"] = min(g["sample"], low)
                 last = _as_utc(last)
-                if last is not None and (g["last"] is None or last > g["last"]):
+                if isinstance(last, datetime) and (g["last"] is None or last > g["last"]):
                     g["last"] = last
             ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
             sample_ids = sorted({i for _k, g in ordered for i in g["samples"][:20]})
@@ -757,14 +854,14 @@ class SqlBackend(SqlEngine):
                 rows = conn.execute(sa.select(t.c.id, t.c.queue, t.c.handler, t.c.failed_at,
                                               self._error_col.label("err")).where(t.c.id.in_(ids))).all()
             for row in rows:
-                key = (row.err or "(no error recorded)").split("\n", 1)[0] or "(no error recorded)"
+                key = (_text(row.err) or "(no error recorded)").split("\n", 1)[0] or "(no error recorded)"
                 g = groups.setdefault(key, {"count": 0, "queues": set(), "classes": set(), "last": None,
                                             "sample": row.id})
                 g["count"] += 1
-                g["queues"].add(row.queue or "")
+                g["queues"].add(_text(row.queue) or "")
                 if len(g["classes"]) < 10:
                     g["classes"].add(_class_of(row.handler))
-                if row.failed_at is not None and (g["last"] is None or row.failed_at > g["last"]):
+                if isinstance(row.failed_at, datetime) and (g["last"] is None or row.failed_at > g["last"]):
                     g["last"] = row.failed_at
         ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
         return [ErrorGroup(error=k, count=g["count"], queues=sorted(g["queues"]), classes=sorted(g["classes"]),
@@ -776,12 +873,13 @@ class SqlBackend(SqlEngine):
 
     # --- bookkeeping: pauses, workers, audit -------------------------------------------------
     def _paused(self, conn: sa.Connection) -> list[str]:
+        if not self._has_aux("pauses"):
+            return []
         p = self._aux["pauses"]
         return [r[0] for r in conn.execute(sa.select(p.c.queue).where(p.c.job_table == self.table_name)
                                            .order_by(p.c.queue))]
 
     def paused(self) -> list[str]:
-        self._ensure_aux()
         with self._read() as conn:
             return self._paused(conn)
 
@@ -805,7 +903,8 @@ class SqlBackend(SqlEngine):
         w = self._aux["workers"]
         out: list[WorkerInfo] = []
         beats: dict[str, datetime | None] = {}
-        rows = conn.execute(sa.select(w).where(w.c.job_table == self.table_name).order_by(w.c.name)).all()
+        rows = conn.execute(sa.select(w).where(w.c.job_table == self.table_name).order_by(w.c.name)).all() \
+            if self._has_aux("workers") else []
         for r in rows:
             beats[r.name] = r.heartbeat_at
         for r in rows:
@@ -823,10 +922,13 @@ class SqlBackend(SqlEngine):
                                .group_by(t.c.locked_by).limit(1000)).all()
         cutoff = now - timedelta(seconds=self.options.max_run_time)
         for owner, job_id, locked_at in foreign:
+            owner = _text(owner)
             if owner in known:
                 continue
             host, pid = parse_owner(owner)
             locked_at = _as_utc(locked_at)
+            if not isinstance(locked_at, datetime):
+                locked_at = None
             out.append(WorkerInfo(name=owner, host=host or "", pid=pid or 0, queues=[], started_at=None,
                                   heartbeat_at=None, current_job=job_id, job_started_at=locked_at,
                                   stale=owner_dead(owner, {}, now, self.options.worker_timeout)
@@ -834,7 +936,6 @@ class SqlBackend(SqlEngine):
         return out
 
     def workers(self, now: datetime) -> list[WorkerInfo]:
-        self._ensure_aux()
         with self._read() as conn:
             return self._workers(conn, now)
 
@@ -880,7 +981,10 @@ class SqlBackend(SqlEngine):
                                   [str(i) for i in job_ids])
 
     def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
-        self._ensure_aux()
+        if not self._aux_ready:
+            self._look_for_aux()
+        if not (self._has_aux("audit") and self._has_aux("audit_jobs")):
+            return []
         a, aj = self._aux["audit"], self._aux["audit_jobs"]
         query = sa.select(a).where(a.c.job_table == self.table_name)
         if job_id is not None:
@@ -900,6 +1004,40 @@ def _empty_counts() -> dict[str, int]:
 
 def _class_of(handler: Any) -> str:
     return decode_payload(handler).class_name
+
+
+def _login_failure(text: str) -> str | None:
+    """The server's reason when it refused the login (PostgreSQL: a wrong password, an unknown
+    role, no pg_hba.conf entry; MySQL: access denied), else None."""
+    for pattern in (r'password authentication failed for user "[^"]*"', r'role "[^"]*" does not exist',
+                    r"no password supplied", r"no pg_hba\.conf entry[^\n]*", r"Access denied for user [^\n]*",
+                    r'Peer authentication failed for user "[^"]*"'):
+        found = re.search(pattern, text)
+        if found:
+            return found.group(0)
+    return None
+
+
+def _text(value: Any) -> str | None:
+    """A stored value as text a face can print: bytes decoded (bad UTF-8 as U+FFFD), other
+    types as their text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _printable(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(getattr(value, "raw", value))
+
+
+def _shown(value: Any) -> str:
+    """A stored value in a message: its text, and its type where that is the trouble."""
+    raw = getattr(value, "raw", value)
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        return f"BLOB {bytes(raw)[:40]!r}"
+    if isinstance(raw, str):
+        return repr(_printable(raw)[:60])
+    return f"{raw!r} ({type(raw).__name__})"
 
 
 def _printable(text: str) -> str:

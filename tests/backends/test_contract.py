@@ -576,12 +576,9 @@ def test_finished_means_completed_successfully(backend: Backend) -> None:
         assert backend.get(job.id, now).state is JobState.FINISHED
 
 
-def test_search_matches_class_args_kwargs_payload_and_last_error(backend: Backend,
-                                                                  request: pytest.FixtureRequest) -> None:
+def test_search_matches_class_args_kwargs_payload_and_last_error(backend: Backend) -> None:
     """`search` is one case-insensitive substring test over the class name, the args and kwargs,
     the raw payload and the last error text, on every backend."""
-    if backend.kind != "redis":
-        request.applymarker(pytest.mark.xfail(strict=False, reason="SQL side fixed on branch h-sql"))
     cls = enqueue(backend, "qadmin.examples.SearchableThing", 1, queue="s")
     arg = enqueue(backend, NOOP, "Needle-In-Args", queue="s")
     kw = backend.enqueue(NewJob(NOOP, [2], {"where": "KwargNeedle"}, queue="s"))

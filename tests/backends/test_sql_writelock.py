@@ -135,8 +135,8 @@ def test_a_write_inside_a_write_does_not_wait_for_itself(sqlite_url: str) -> Non
     assert other_thread_got_it.is_set()
 
 
-# in memory; a file named by a URI (`sqlite_file` leaves URIs to SQLite's locking alone)
-@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///file:qadmin.db?uri=true"])
+# a file named by a URI (`sqlite_file` leaves URIs to SQLite's locking alone); in memory is refused
+@pytest.mark.parametrize("url", ["sqlite:///file:qadmin.db?uri=true"])
 def test_databases_without_a_file_write_without_a_lock_file(url: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     backend = open_backend(url)

@@ -140,14 +140,31 @@ class DJJobTable:
             conn.execute(sa.text(f"UPDATE {self.name} SET run_at = :at, attempts = attempts + 1 WHERE id = :id"),
                          {"at": _now() + timedelta(seconds=delay), "id": self.ids[label]})
 
-    def candidates(self, queue: str, worker: str) -> list[int]:
-        # DJWorker::getNewJob's query (NOW() passed in)
+    def candidates(self, queue: str, worker: str, mysql_now: bool = False) -> list[int]:
+        # DJWorker::getNewJob's query (NOW() passed in). `mysql_now`: NOW() as MySQL gives it,
+        # whole seconds (on SQLite the DATETIME text MySQL would compare, without a fraction)
+        now: Any = _now()
+        if mysql_now:
+            now = now.replace(microsecond=0)
+            if self.kind == "sqlite":
+                now = now.strftime("%Y-%m-%d %H:%M:%S")
         with self.engine.connect() as conn:
             return sorted(conn.execute(sa.text(
                 f"SELECT id FROM {self.name} WHERE queue = :queue AND (run_at IS NULL OR :now >= run_at) "
                 "AND (locked_at IS NULL OR locked_by = :name) AND failed_at IS NULL AND attempts < :max "
                 "ORDER BY created_at DESC LIMIT 10"),
-                {"queue": queue, "now": _now(), "name": worker, "max": MAX_ATTEMPTS}).scalars())
+                {"queue": queue, "now": now, "name": worker, "max": MAX_ATTEMPTS}).scalars())
+
+    def fractions(self) -> dict[int, list[str]]:
+        """Per row, the time columns that hold a fraction of a second (DJJob's never do)."""
+        columns = ("run_at", "locked_at", "failed_at", "created_at")
+        with self.engine.connect() as conn:
+            if self.kind == "sqlite":  # the text as stored
+                rows = conn.execute(sa.text(f"SELECT id, {', '.join(f'CAST({c} AS TEXT)' for c in columns)} "
+                                            f"FROM {self.name}")).all()
+                return {r[0]: [c for c, v in zip(columns, r[1:]) if v is not None and "." in v] for r in rows}
+            rows = conn.execute(sa.text(f"SELECT id, {', '.join(columns)} FROM {self.name}")).all()
+            return {r[0]: [c for c, v in zip(columns, r[1:]) if v is not None and v.microsecond] for r in rows}
 
     def rows(self) -> dict[int, dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -348,3 +365,25 @@ def test_table_option_names_a_djjob_table_of_another_name(sql_url: str) -> None:
         assert (row["attempts"], row["failed_at"], row["handler_bytes"]) == (0, None, handlers["send_mail"])
     finally:
         table.close()
+
+
+def test_times_qadmin_writes_are_whole_seconds_so_djjob_runs_a_retried_job_at_once(djjob: DJJobTable) -> None:
+    """DJJob's worker compares MySQL's whole-second NOW() with run_at: a retry's run_at with a
+    fraction kept the job back for up to a second (on SQLite, for good: text with a fraction
+    sorts after the same second without one)."""
+    url, ids = djjob.url, djjob.ids
+    worker = f"host::{HOST} pid::5151"
+    assert cli(url, "retry", "--failed", "--json")["changed"] == 3
+    # every write path: retry above, enqueue, a worker's claim and failure reschedule
+    cli(url, "enqueue", "qadmin.examples.sync_inventory", "sku-1", "--queue", "default")
+    qadmin_worker_burst(url, "--queue", "default")
+    fractions = djjob.fractions()
+    for label in ("send_mail", "child", "not_an_object"):  # created by DJJob's side of the test
+        assert "run_at" not in fractions[ids[label]]
+    [new] = set(fractions) - set(ids.values())
+    assert fractions[new] == []
+    ready = set(djjob.candidates("default", worker, mysql_now=True)) | set(
+        djjob.candidates("email", worker, mysql_now=True))
+    assert {ids["send_mail"], ids["child"], ids["not_an_object"]} <= ready
+    [failed] = [j for j in cli(url, "jobs", "--class", "qadmin.examples.sync_inventory", "--json")]
+    assert failed["attempts"] == 1 and "inventory service timed out" in failed["last_error"]
