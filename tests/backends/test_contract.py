@@ -588,6 +588,7 @@ def test_search_matches_class_args_kwargs_payload_and_last_error(backend: Backen
     assert claimed is not None
     backend.fail(claimed, "w1", now, 'RuntimeError: Disk "Full" on /Var\n  at Line 9', None)
     retrying = enqueue(backend, NOOP, 4, queue="s")
+    now = utcnow()  # a SQL job is ready from its run_at, which is after the first `now`
     claimed = backend.claim(["s"], "w1", now, HOUR, lambda j: j.id == retrying.id)
     assert claimed is not None
     backend.fail(claimed, "w1", now, "TimeoutError: Upstream Slow", now + timedelta(hours=1))

@@ -159,7 +159,8 @@ def cli(url: str, *args: str) -> Any:
 
 def test_a_worker_runs_the_good_jobs_and_never_claims_a_poisoned_row(poisoned: Poisoned) -> None:
     before = poisoned.rows()
-    res = subprocess.run([sys.executable, "-m", "qadmin", "--url", poisoned.url, "worker", "--burst", "--sleep", "0.05"],
+    res = subprocess.run([sys.executable, "-m", "qadmin", "--url", poisoned.url, "worker", "--burst", "--sleep", "0.05",
+                          "--import", "qadmin.examples"],
                          capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Traceback" not in res.stderr, res.stderr[-3000:]
