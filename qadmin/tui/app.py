@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -83,6 +83,8 @@ class QadminApp(App[None]):
         #: named backends from the config file: name -> (url, options)
         self.backends = dict(backends or {})
         self.last_ok: Any = None
+        #: set by `exit`: keys typed after `q` reach nothing (they opened pages on a closing app)
+        self.quitting = False
         self.set_reactive(QadminApp.refresh_interval, float(refresh))
         self.set_reactive(QadminApp.backend_name, backend_name or backend_label(ops))
 
@@ -112,6 +114,17 @@ class QadminApp(App[None]):
         self.status = ("slow", f"backend slow: the {what} refresh has waited {duration(waited)} — {since}")
 
     # --- navigation --------------------------------------------------------------------------
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        self.quitting = True
+        super().exit(*args, **kwargs)
+
+    async def on_event(self, event: events.Event) -> None:
+        # a key pressed right after q arrives while the screens are being closed: a page it
+        # opened mounted without its widgets and its on_mount raised on the way out
+        if self.quitting and isinstance(event, (events.InputEvent, events.Paste)):
+            return
+        await super().on_event(event)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         screen = self.screen
         if isinstance(screen, ModalScreen) and action in ("page", "backends", "help"):

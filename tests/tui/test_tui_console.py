@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual import events
 
 from qadmin.backends.base import BackendOptions, open_backend
 from qadmin.cli import Context
@@ -217,3 +218,21 @@ def test_workers_and_audit_pages(sqlite_console: Console) -> None:
         assert rows(app.screen.query_one("#audit"))[0][1:4] == ["pause", "ops@example", "cli"]
 
     drive(app, scenario)
+
+
+@pytest.mark.parametrize("page,key", [("1", "2"), ("1", "3"), ("1", "4"), ("1", "5"), ("1", "question_mark"),
+                                      ("2", "x"), ("2", "enter"), ("3", "1")])
+def test_a_key_typed_right_after_q_ends_the_app_cleanly(sqlite_console: Console, page: str, key: str) -> None:
+    app = sqlite_console.app()
+
+    async def scenario(pilot: Any) -> None:
+        await overview(pilot)
+        await pilot.press(page)
+        await pilot.pause(0.2)
+        # both keys at once, as a terminal delivers a quick "q x" (pilot.press waits between keys)
+        for name in ("q", key):
+            app.post_message(events.Key(name, name if len(name) == 1 else None))
+        await pilot.pause(0.3)
+
+    drive(app, scenario)  # run_test re-raises whatever the app raised on its way out
+    assert app.return_code == 0 and app._exception is None
