@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -36,7 +37,7 @@ from qadmin.tui.screens.jobs import JobsScreen
 from qadmin.tui.screens.overview import OverviewScreen
 from qadmin.tui.screens.progress import ProgressScreen
 from qadmin.tui.screens.workers import WorkersScreen
-from qadmin.tui.text import duration, short, ts
+from qadmin.tui.text import duration, short, ts, visible
 
 #: refresh intervals `+` and `-` step through, in seconds
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -100,7 +101,7 @@ class QadminApp(App[None]):
         error = message.error
         text = str(error) if isinstance(error, QadminError) else f"{type(error).__name__}: {error}"
         if message.action:
-            self.notify(text, title=message.what, severity="error", timeout=10)
+            self.notify(visible(text, lines=True), title=message.what, severity="error", timeout=10, markup=False)
             if not isinstance(error, BackendUnavailable):
                 return
         since = f"showing data from {ts(self.last_ok)}" if self.last_ok else "no data yet"
@@ -244,9 +245,11 @@ class QadminApp(App[None]):
     def on_pause_state(self, message: PauseState) -> None:
         queue, paused = message.queue, message.paused
         verb = "resume" if paused else "pause"
-        body = (f"Workers take jobs from {queue!r} again." if paused else
-                f"Workers stop taking jobs from {queue!r}; its jobs stay queued. Press p again to resume.")
-        self.push_screen(ConfirmScreen(f"{verb.capitalize()} queue {queue}?", body, yes_label=verb.capitalize()),
+        name = visible(queue)
+        body = Text(f"Workers take jobs from '{name}' again." if paused else
+                    f"Workers stop taking jobs from '{name}'; its jobs stay queued. Press p again to resume.")
+        self.push_screen(ConfirmScreen(f"{verb.capitalize()} queue {name}?", body,
+                                       yes_label=verb.capitalize()),
                          lambda yes: self._set_pause(queue, not paused) if yes else None)
 
     @work(thread=True, group="pause", exit_on_error=False)
@@ -260,8 +263,9 @@ class QadminApp(App[None]):
 
     def on_queue_toggled(self, message: QueueToggled) -> None:
         state = "paused" if message.paused else "resumed"
-        self.notify(f"Queue {message.queue} {state}." if message.changed else f"Queue {message.queue} was already "
-                    f"{state}.", timeout=4)
+        queue = visible(message.queue)
+        self.notify(f"Queue {queue} {state}." if message.changed else f"Queue {queue} was already {state}.",
+                    timeout=4, markup=False)
         self.action_refresh_now()
 
     def ask_dequeue(self, queue: str, class_name: str, args: list | None,

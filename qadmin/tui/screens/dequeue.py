@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -13,6 +14,7 @@ from textual.widgets import Input, Label, Static
 
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter, parse_args_json
+from qadmin.tui.text import visible
 
 
 class DequeueScreen(ModalScreen["JobFilter | None"]):
@@ -48,13 +50,13 @@ class DequeueScreen(ModalScreen["JobFilter | None"]):
         args_text = self.query_one("#args", Input).value.strip()
         problem = self.query_one("#problem", Static)
         if not queue or not class_name:
-            problem.update("Dequeue needs a queue and a class.")
+            problem.update(Text("Dequeue needs a queue and a class."))
             self.query_one("#queue" if not queue else "#class", Input).focus()
             return
         try:
             args = tuple(parse_args_json(args_text)) if args_text else None
         except UsageError as exc:
-            problem.update(str(exc).replace("--args", "the arguments"))
+            problem.update(Text(visible(str(exc).replace("--args", "the arguments"))))
             self.query_one("#args", Input).focus()
             return
         self.dismiss(JobFilter(queues=(queue,), class_name=class_name, args=args))

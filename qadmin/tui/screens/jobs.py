@@ -26,7 +26,7 @@ from qadmin.job import JobState
 from qadmin.ops import Ops
 from qadmin.tui.messages import CountLoaded, JobsLoaded, OpFailed
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import theme_style
+from qadmin.tui.text import plural, short, theme_style
 from qadmin.tui.widgets.job_table import JobTable
 from qadmin.tui.widgets.state_bar import StateBar
 
@@ -273,9 +273,9 @@ class JobsScreen(QadminScreen):
         text = Text()
         loaded = table.row_count
         if self.count is None:
-            text.append(f"{loaded}{'+' if self._next_cursor else ''} jobs", style="bold")
+            text.append(f"{loaded:,}+ jobs" if self._next_cursor else plural(loaded, "job"), style="bold")
         else:
-            text.append(f"{self.count:,} job{'s' if self.count != 1 else ''}", style="bold")
+            text.append(plural(self.count, "job"), style="bold")
             if loaded < self.count:
                 text.append(f" ({loaded:,} loaded, more as you scroll)")
         text.append(f" · sort: {dict(SORTS)[self.sort]}")
@@ -283,7 +283,7 @@ class JobsScreen(QadminScreen):
             text.append(f" · {len(table.selected)} selected", style=theme_style(app, "text-accent", bold=True))
         if self.error is not None:
             text.append(" · error: ", style=theme_style(app, "text-error"))
-            text.append(self.error[:60] + ("…" if len(self.error) > 60 else ""))
+            text.append(short(self.error, 60))
             text.append(" (c clears)")
         self.query_one("#summary", Static).update(text)
 
@@ -341,7 +341,7 @@ class JobsScreen(QadminScreen):
         table = self.table
         if table.selected:
             ids = tuple(table.selected.values())
-            return JobFilter(ids=ids), f"the {len(ids)} selected job{'s' if len(ids) != 1 else ''}"
+            return JobFilter(ids=ids), f"the {plural(len(ids), 'selected job')}"
         job = table.current
         if job is None:
             self.notify("No job under the cursor.", severity="warning")
