@@ -131,6 +131,14 @@ class Ops:
             return cheap(self.clock())
         return [q.name for q in self.queues()]
 
+    def class_names(self, sample: int = 1000) -> list[str]:
+        """The job classes a filter box offers: those of the newest `sample` jobs and of the
+        error groups (no backend keeps a list of classes: payloads hold them)."""
+        names = {job.class_name for job in self.list_jobs(limit=sample, sort="-id").jobs if job.decodable}
+        for group in self.error_groups(limit=100):
+            names.update(group.classes)
+        return sorted(name for name in names if isinstance(name, str) and name)
+
     def workers(self) -> list[WorkerInfo]:
         return self.backend.workers(self.clock())
 

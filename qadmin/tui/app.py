@@ -84,6 +84,9 @@ class QadminApp(App[None]):
         #: named backends from the config file: name -> (url, options)
         self.backends = dict(backends or {})
         self.last_ok: Any = None
+        #: queue and class names of the backend in use, for completion (`learn_names`)
+        self.known_queues: set[str] = set()
+        self.known_classes: set[str] = set()
         #: set by `exit`: keys typed after `q` reach nothing (they opened pages on a closing app)
         self.quitting = False
         self.set_reactive(QadminApp.refresh_interval, float(refresh))
@@ -106,6 +109,14 @@ class QadminApp(App[None]):
                 return
         since = f"showing data from {ts(self.last_ok)}" if self.last_ok else "no data yet"
         self.status = ("error", f"{short(text, 90)} — {since}; retrying every {duration(self.refresh_interval)}")
+
+    def learn_names(self, queues: Iterable[str] = (), classes: Iterable[str] = ()) -> bool:
+        """Add names the backend showed; True when one was new."""
+        queues = {q for q in queues if isinstance(q, str) and q} - self.known_queues
+        classes = {c for c in classes if isinstance(c, str) and c} - self.known_classes
+        self.known_queues |= queues
+        self.known_classes |= classes
+        return bool(queues or classes)
 
     def backend_waiting(self, what: str, waited: float) -> None:
         """A page's refresh is still running after `waited` seconds."""
@@ -277,7 +288,8 @@ class QadminApp(App[None]):
             if selection is not None:
                 self.start_bulk("dequeue", selection, f"the filter ({selection.describe()})", on_done)
 
-        self.push_screen(DequeueScreen(queue, class_name, args), chosen)
+        self.push_screen(DequeueScreen(queue, class_name, args, queues=self.known_queues,
+                                       classes=self.known_classes), chosen)
 
     # --- backends ----------------------------------------------------------------------------
     def action_backends(self) -> None:
@@ -300,6 +312,7 @@ class QadminApp(App[None]):
         old, self.ops = self.ops, message.ops
         self.backend_name = message.name
         self.last_ok = None
+        self.known_queues, self.known_classes = set(), set()
         self.status = ("wait", f"switched to {message.name}; loading…")
         # every page starts over: ids and filters of the old backend mean nothing here
         await self.switch_mode("overview")

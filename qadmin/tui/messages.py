@@ -38,6 +38,14 @@ class CountLoaded(Message):
 
 
 @dataclass
+class NamesLoaded(Message):
+    """The queue and class names the backend knows, for the filter and dequeue boxes."""
+
+    queues: list[str]
+    classes: list[str]
+
+
+@dataclass
 class JobLoaded(Message):
     job: Job
     audit: list[AuditEntry]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.text import Text
@@ -14,6 +15,7 @@ from textual.widgets import Input, Label, Static
 
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter, parse_args_json
+from qadmin.tui.suggest import class_suggester, queue_suggester
 from qadmin.tui.text import visible
 
 
@@ -22,8 +24,10 @@ class DequeueScreen(ModalScreen["JobFilter | None"]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="dequeue.cancel")]
 
-    def __init__(self, queue: str = "", class_name: str = "", args: list | None = None) -> None:
+    def __init__(self, queue: str = "", class_name: str = "", args: list | None = None, *,
+                 queues: Iterable[str] = (), classes: Iterable[str] = ()) -> None:
         super().__init__()
+        self.known_queues, self.known_classes = list(queues), list(classes)
         self.initial = (queue, class_name, "" if args is None else json.dumps(args, ensure_ascii=False))
 
     def compose(self) -> ComposeResult:
@@ -31,9 +35,9 @@ class DequeueScreen(ModalScreen["JobFilter | None"]):
         with Vertical(id="dialog"):
             yield Static("Dequeue waiting jobs", classes="dialog-title")
             yield Label("Queue")
-            yield Input(queue, id="queue", placeholder="queue name")
+            yield Input(queue, id="queue", placeholder="queue name", suggester=queue_suggester(self.known_queues))
             yield Label("Class")
-            yield Input(class_name, id="class", placeholder="job class")
+            yield Input(class_name, id="class", placeholder="job class", suggester=class_suggester(self.known_classes))
             yield Label("Arguments (JSON array; empty: any arguments)")
             yield Input(args, id="args", placeholder='e.g. ["user@example.com", "Welcome"]')
             yield Static("", id="problem", classes="dialog-problem")
