@@ -53,9 +53,11 @@ class JobLoaded(Message):
 
 @dataclass
 class JobGone(Message):
-    """The job no longer exists (finished, deleted, or dequeued meanwhile)."""
+    """The job no longer exists (finished, deleted, or dequeued meanwhile), or its id names
+    none (`reason` says why: a worker's record may hold anything)."""
 
     job_id: Any
+    reason: str | None = None
 
 
 @dataclass

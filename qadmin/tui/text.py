@@ -166,6 +166,16 @@ def short(value: Any, width: int) -> str:
     return line[: max(width - 1, 0)] + "…"
 
 
+def names(values: Any) -> str:
+    """A list of names (queues, classes) as one line, whatever another program stored in it."""
+    if isinstance(values, str):
+        return values
+    try:
+        return ", ".join("—" if value is None else str(value) for value in values)
+    except TypeError:
+        return str(values)
+
+
 def cell(value: Any, width: int = 200, style: Style | str = "") -> Text:
     """A table cell: `short`, never read as markup, and cut with an ellipsis by a narrower column."""
     return Text(short(value, width), style=style, no_wrap=True, overflow="ellipsis")

@@ -17,7 +17,7 @@ from qadmin.job import JobState
 from qadmin.ops import Ops
 from qadmin.tui.messages import ErrorGroupsLoaded
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import ago, cell, plural, short, theme_style
+from qadmin.tui.text import ago, cell, names, plural, short, theme_style
 
 #: groups listed
 GROUPS = 200
@@ -62,9 +62,9 @@ class ErrorsScreen(QadminScreen):
         table.clear()
         error_style = theme_style(self.app, "text-error", bold=True)
         for group in message.groups:
-            classes = ", ".join((c or "").rsplit(".", 1)[-1] for c in group.classes)
+            classes = names(c.rsplit(".", 1)[-1] if isinstance(c, str) else c for c in group.classes or ())
             table.add_row(Text(str(group.count), style=error_style, justify="right"), cell(group.error, 52),
-                          cell(", ".join(group.queues), 40), cell(classes, 34), ago(group.last_failed_at, now),
+                          cell(names(group.queues or ()), 40), cell(classes, 34), ago(group.last_failed_at, now),
                           key=group.error)
         if current is not None and current.error in self.groups:
             table.move_cursor(row=list(self.groups).index(current.error), animate=False)

@@ -21,7 +21,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from qadmin.errors import JobNotFound
+from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState
 from qadmin.ops import Ops
@@ -95,14 +95,25 @@ class JobDetailScreen(QadminScreen):
         except JobNotFound:
             yield JobGone(request)
             return
+        except UsageError as exc:
+            yield JobGone(request, str(exc))
+            return
         yield JobLoaded(job, ops.audit(limit=HISTORY, job_id=job.id))
 
     def on_job_gone(self, message: JobGone) -> None:
         message.stop()
         self.gone = True
-        self.query_one("#job-banner", Static).update(Text(
-            f"Job {message.job_id} no longer exists: it finished, or was deleted or dequeued. "
-            "What you see is how it was last read.", style=theme_style(self.app, "text-warning", bold=True)))
+        job_id = visible(str(message.job_id))
+        if message.reason:
+            text = f"No job can have the id {job_id}: {visible(message.reason)}"
+        elif self.job is None:
+            text = f"There is no job {job_id}: it finished, or was deleted or dequeued."
+        else:
+            text = (f"Job {job_id} no longer exists: it finished, or was deleted or dequeued. "
+                    "What you see is how it was last read.")
+        self.query_one("#job-banner", Static).update(Text(text, style=theme_style(self.app, "text-warning", bold=True)))
+        if self.job is None:
+            self.query_one("#job-title", Static).update(Text(f"job {job_id}"))
         self.refresh_bindings()
 
     def on_job_loaded(self, message: JobLoaded) -> None:

@@ -20,7 +20,7 @@ from qadmin.job import JobState
 from qadmin.ops import Ops
 from qadmin.tui.messages import StatsLoaded
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import STATE_COLOR, ago, cell, plural, theme_style, visible
+from qadmin.tui.text import STATE_COLOR, ago, cell, names, plural, theme_style, visible
 
 #: the per-state columns of the queue table
 STATE_COLUMNS = ("pending", "scheduled", "locked", "stale", "failed", "finished")
@@ -92,7 +92,7 @@ class OverviewScreen(QadminScreen):
         line2.append(ago(stats.oldest_pending_at, now) or "—", style="bold")
         if stats.paused:
             line2.append("   paused: ")
-            line2.append(visible(", ".join(stats.paused)), style=theme_style(app, "text-warning", bold=True))
+            line2.append(visible(names(stats.paused)), style=theme_style(app, "text-warning", bold=True))
         grid.add_row(line1)
         grid.add_row(line2)
         self.query_one("#totals", Static).update(grid)

@@ -15,7 +15,7 @@ from qadmin.job import WorkerInfo
 from qadmin.ops import Ops
 from qadmin.tui.messages import WorkersLoaded
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import ago, cell, theme_style
+from qadmin.tui.text import ago, cell, names, theme_style
 
 
 class WorkersScreen(QadminScreen):
@@ -52,7 +52,7 @@ class WorkersScreen(QadminScreen):
         for w in message.workers:
             status = (Text("stale", style=theme_style(self.app, "text-warning", bold=True)) if w.stale
                       else Text("live", style=theme_style(self.app, "text-success", bold=True)))
-            table.add_row(status, cell(w.name, 40), cell(", ".join(w.queues or ()) or "—", 24),
+            table.add_row(status, cell(w.name, 40), cell(names(w.queues or ()) or "—", 24),
                           cell("—" if w.current_job is None else str(w.current_job), 40),
                           ago(w.job_started_at, now) if w.current_job is not None else "",
                           ago(w.heartbeat_at, now) or "never", cell(w.processed), cell(w.failed), key=w.name)
