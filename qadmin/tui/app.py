@@ -24,6 +24,7 @@ from qadmin.errors import BackendUnavailable, QadminError
 from qadmin.filters import JobFilter
 from qadmin.job import JobId
 from qadmin.ops import Ops
+from qadmin.text import visible
 from qadmin.tui.messages import BackendOpened, LoadFinished, OpFailed, PauseState, PreviewReady, QueueToggled
 from qadmin.tui.screens.audit import AuditScreen
 from qadmin.tui.screens.backends import BackendsScreen
@@ -37,7 +38,7 @@ from qadmin.tui.screens.jobs import JobsScreen
 from qadmin.tui.screens.overview import OverviewScreen
 from qadmin.tui.screens.progress import ProgressScreen
 from qadmin.tui.screens.workers import WorkersScreen
-from qadmin.tui.text import duration, short, ts, visible
+from qadmin.tui.text import duration, short, ts
 
 #: refresh intervals `+` and `-` step through, in seconds
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)

@@ -9,7 +9,6 @@ it is, and a 10 MB field costs what fits on screen, not 10 MB of rendering.
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from rich.style import Style
 from rich.text import Text
 
 from qadmin.job import Job, JobState
+from qadmin.text import visible, visible_json
 
 #: state word -> theme variable its text is drawn in (theme variables keep light themes readable);
 #: red means failed and nothing else: a stale lock is a warning, bold
@@ -75,35 +75,10 @@ def state_text(app: Any, job: Job) -> Text:
     return text
 
 
-#: what a terminal acts on instead of showing: C0 controls (ESC starts colour, title and clear
-#: screen sequences), DEL, C1 controls (CSI among them) and the bidi controls that reorder the text
-#: around them
-_CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_CONTROLS = re.compile(f"[{_CONTROL}\n\t]")
-_CONTROLS_IN_LINES = re.compile(f"[{_CONTROL}]")
-#: the same for JSON text, whose encoder already escapes C0 controls
-_JSON_UNESCAPED = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 #: characters of one string, items of one list, shown in a job's detail before a truncation marker
 DETAIL_STRING, DETAIL_ITEMS = 2000, 200
 #: characters of a multi-line field (last error, raw payload) shown in a job's detail
 DETAIL_TEXT = 20_000
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def visible(text: str, *, lines: bool = False) -> str:
-    """`text` with every control character written as its escape (`\\x1b`); with `lines`,
-    newlines and tabs stay (tracebacks and payloads keep their shape)."""
-    if lines:
-        return _CONTROLS_IN_LINES.sub(_escape, text.replace("\r\n", "\n"))
-    return _CONTROLS.sub(_escape, text)
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def size_of(count: int) -> str:
@@ -151,8 +126,7 @@ def compact(value: Any, string: int = DETAIL_STRING) -> str:
 
 def json_text(value: Any, indent: int | None) -> str:
     """JSON for a job's detail: long values cut, controls escaped the JSON way (`\\u009b`)."""
-    text = json.dumps(bounded(value), ensure_ascii=False, indent=indent, default=str)
-    return _JSON_UNESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return visible_json(json.dumps(bounded(value), ensure_ascii=False, indent=indent, default=str))
 
 
 def short(value: Any, width: int) -> str:

@@ -11,9 +11,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from qadmin.ops import Ops
+from qadmin.text import plural
 from qadmin.tui.messages import AuditLoaded
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import cell, plural, theme_style, ts
+from qadmin.tui.text import cell, theme_style, ts
 
 #: audit entries listed
 ENTRIES = 500

@@ -15,7 +15,8 @@ from textual.widgets import Button, DataTable, Static
 
 from qadmin.job import Job
 from qadmin.ops import VERBS
-from qadmin.tui.text import args_of, cell, plural, state_text, visible
+from qadmin.text import plural, visible
+from qadmin.tui.text import args_of, cell, state_text
 
 #: verbs whose confirmation starts on "Cancel": they cannot be undone
 DESTRUCTIVE = frozenset({"delete", "dequeue"})
@@ -42,7 +43,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def for_preview(cls, preview: Any, label: str) -> ConfirmScreen:
         """The confirmation of a bulk verb: the frozen ids' count and the backend's sample."""
         verb, count = preview.verb, preview.count
-        jobs = plural(count, "job")  # thousands separated, as on every page of the console
+        jobs = plural(count, "job")
         allowed = VERBS.get(verb, frozenset())
         states = "/".join(sorted(s.value for s in allowed))
         if count == 0:
@@ -68,7 +69,7 @@ class ConfirmScreen(ModalScreen[bool]):
             if self.sample:
                 yield DataTable(id="sample", cursor_type="none", show_cursor=False)
                 if self.more:
-                    yield Static(f"… and {self.more:,} more", classes="dialog-more")
+                    yield Static(f"… and {self.more} more", classes="dialog-more")
             with Horizontal(classes="buttons"):
                 if self.can_confirm:
                     yield Button(f"{self.yes_label} (y)", id="yes",

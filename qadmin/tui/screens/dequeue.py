@@ -15,8 +15,8 @@ from textual.widgets import Input, Label, Static
 
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter, parse_args_json
+from qadmin.text import visible
 from qadmin.tui.suggest import class_suggester, queue_suggester
-from qadmin.tui.text import visible
 
 
 class DequeueScreen(ModalScreen["JobFilter | None"]):

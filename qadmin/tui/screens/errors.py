@@ -15,9 +15,10 @@ from qadmin.backends.base import ErrorGroup
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.ops import Ops
+from qadmin.text import plural
 from qadmin.tui.messages import ErrorGroupsLoaded
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import ago, cell, names, plural, short, theme_style
+from qadmin.tui.text import ago, cell, names, short, theme_style
 
 #: groups listed
 GROUPS = 200

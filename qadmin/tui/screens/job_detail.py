@@ -25,6 +25,7 @@ from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState
 from qadmin.ops import Ops
+from qadmin.text import visible
 from qadmin.tui.messages import JobGone, JobLoaded
 from qadmin.tui.screens.base import QadminScreen
 from qadmin.tui.text import (
@@ -37,7 +38,6 @@ from qadmin.tui.text import (
     state_text,
     theme_style,
     ts,
-    visible,
 )
 
 #: audit entries shown in a job's history

@@ -23,10 +23,11 @@ from qadmin.backends.base import Page
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.ops import Ops
+from qadmin.text import plural
 from qadmin.tui.messages import CountLoaded, JobsLoaded, NamesLoaded, OpFailed
 from qadmin.tui.screens.base import QadminScreen
 from qadmin.tui.suggest import class_suggester
-from qadmin.tui.text import plural, short, theme_style
+from qadmin.tui.text import short, theme_style
 from qadmin.tui.widgets.job_table import JobTable
 from qadmin.tui.widgets.state_bar import StateBar
 
@@ -289,11 +290,11 @@ class JobsScreen(QadminScreen):
         text = Text()
         loaded = table.row_count
         if self.count is None:
-            text.append(f"{loaded:,}+ jobs" if self._next_cursor else plural(loaded, "job"), style="bold")
+            text.append(f"{loaded}+ jobs" if self._next_cursor else plural(loaded, "job"), style="bold")
         else:
             text.append(plural(self.count, "job"), style="bold")
             if loaded < self.count:
-                text.append(f" ({loaded:,} loaded, more as you scroll)")
+                text.append(f" ({loaded} loaded, more as you scroll)")
         text.append(f" · sort: {dict(SORTS)[self.sort]}")
         if table.selected:
             text.append(f" · {len(table.selected)} selected", style=theme_style(app, "text-accent", bold=True))

@@ -18,9 +18,10 @@ from qadmin.backends.base import Stats
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.ops import Ops
+from qadmin.text import plural, visible
 from qadmin.tui.messages import StatsLoaded
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import STATE_COLOR, ago, cell, names, plural, theme_style, visible
+from qadmin.tui.text import STATE_COLOR, ago, cell, names, theme_style
 
 #: the per-state columns of the queue table
 STATE_COLUMNS = ("pending", "scheduled", "locked", "stale", "failed", "finished")

@@ -12,9 +12,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import ProgressBar, Static
 
+from qadmin.text import plural, visible
 from qadmin.tui.messages import BulkFinished, BulkProgress, OpFailed
 from qadmin.tui.screens.confirm import PAST
-from qadmin.tui.text import plural, visible
 
 #: skipped jobs listed in the report (the rest are counted)
 SHOW_SKIPPED = 8
@@ -59,7 +59,7 @@ class ProgressScreen(ModalScreen[Any]):
         self.result, self.done = result, True
         self.query_one(ProgressBar).update(total=result.matched or 1, progress=result.matched or 1)
         report = Text()
-        report.append(f"{PAST.get(result.verb, result.verb).capitalize()} {result.changed:,}", style="bold")
+        report.append(f"{PAST.get(result.verb, result.verb).capitalize()} {result.changed}", style="bold")
         report.append(f" of {plural(result.matched, 'matched job')}")
         report.append(f"; {len(result.skipped)} skipped." if result.skipped else ".")
         for job_id, reason in result.skipped[:SHOW_SKIPPED]:
