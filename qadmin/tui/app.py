@@ -105,7 +105,8 @@ class QadminApp(App[None]):
         error = message.error
         text = str(error) if isinstance(error, QadminError) else f"{type(error).__name__}: {error}"
         if message.action:
-            self.notify(visible(text, lines=True), title=message.what, severity="error", timeout=10, markup=False)
+            self.notify(visible(text, lines=True), title=message.what, severity="error", timeout=10,
+                        markup=False)
             if not isinstance(error, BackendUnavailable):
                 return
         since = f"showing data from {ts(self.last_ok)}" if self.last_ok else "no data yet"

@@ -15,8 +15,9 @@ def class_suggester(classes: Iterable[str]) -> SuggestFromList:
     """Dotted names first, then their last components alone: `Send` completes to `SendEmail`
     (the name the tables show), `qadmin.ex` to the full name."""
     full = sorted({name for name in classes if name})
-    short = sorted({name.rsplit(".", 1)[-1] for name in full} - set(full))
-    return SuggestFromList(full + short, case_sensitive=False)
+    # the last part of a Python (.), Ruby (::) or PHP (\\) name
+    short = {name.replace("::", ".").rsplit(".", 1)[-1].rsplit("\\", 1)[-1] for name in full}
+    return SuggestFromList(full + sorted(short - set(full)), case_sensitive=False)
 
 
 def queue_suggester(queues: Iterable[str]) -> SuggestFromList:

@@ -257,7 +257,8 @@ def test_text_cut_to_fit_ends_in_an_ellipsis(sqlite_console: Console) -> None:
             assert moment[: FIXED["when"] - 1] + "…" in line, (moment, line)  # the WHEN column, cut
         # an error group's message (under 60 characters: the summary keeps it whole) on 80 columns
         app.show_jobs(JobFilter(states=FAILED, error="PaymentDeclined: card declined: insufficient funds"))
-        await wait_for(pilot, lambda: jobs.error is not None and jobs.count is not None, "the error group's jobs")
+        await wait_for(pilot, lambda: jobs.error is not None and jobs.count is not None,
+                       "the error group's jobs")
         summary = jobs.query_one("#summary").render_line(0).text.rstrip()
         assert summary.startswith("1 job ·") or " jobs ·" in summary
         assert summary.endswith("…") and "(c clears)" not in summary, summary

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable
 
 from qadmin.backends.base import Backend, open_backend
 from qadmin.filters import JobFilter
@@ -136,19 +135,20 @@ def test_hostile_job_data_is_shown_escaped_on_every_page(url: str) -> None:
             if name in ("failed", "retried"):
                 assert f"Boom[bold red]x[/]\\x1b[2J\\x1b]0;pwned\\x07\\x9b31m\\u202e: {name}" in text_of(
                     detail.query_one("#job-error"))
-            for part in ("#job-title", "#job-fields", "#job-payload", "#job-error", "#job-raw", "#job-history"):
+            for part in ("#job-title", "#job-fields", "#job-payload", "#job-error", "#job-raw",
+                         "#job-history"):
                 assert_shown_not_acted_on(text_of(detail.query_one(part)), f"{name} {part}")
             assert_shown_not_acted_on(screen_text(app), f"the detail of {name}")
 
         await pilot.press("escape", "3")
-        await wait_for(pilot, lambda: app.screen.query("#errors") and app.screen.query_one("#errors").row_count,
-                       "the errors page")
+        await wait_for(pilot, lambda: bool(app.screen.query("#errors"))
+                       and app.screen.query_one("#errors").row_count, "the errors page")
         assert rows(app.screen.query_one("#errors"))[0][1].startswith("Boom[bold red]x[/]\\x1b[2J")
         assert_shown_not_acted_on(screen_text(app), "errors")
 
         await pilot.press("4")
-        await wait_for(pilot, lambda: app.screen.query("#workers") and app.screen.query_one("#workers").row_count,
-                       "the workers page")
+        await wait_for(pilot, lambda: bool(app.screen.query("#workers"))
+                       and app.screen.query_one("#workers").row_count, "the workers page")
         assert rows(app.screen.query_one("#workers"))[0][1].startswith("host:1:w[bold red]x[/]\\x1b[2J")
         assert_shown_not_acted_on(screen_text(app), "workers")
 
@@ -183,12 +183,13 @@ def test_an_old_error_on_a_retried_job_is_shown_as_history_not_as_a_failure(url:
     drive(app, scenario, size=(160, 50))
 
 
-def test_a_field_of_megabytes_is_cut_with_its_size_and_exported_whole(url: str, tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_field_of_megabytes_is_cut_with_its_size_and_exported_whole(
+        url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     backend = open_backend(url)
     huge = "y" * HUGE
     try:
-        backend.enqueue(NewJob("qadmin.examples.noop", ["big", huge, {"list": list(range(5000))}], queue="big"))
+        args = ["big", huge, {"list": list(range(5000))}]
+        backend.enqueue(NewJob("qadmin.examples.noop", args, queue="big"))
         job = claim_next(backend, "host:1:w")
         backend.fail(job, "host:1:w", utcnow(), "Boom\n" + "z" * HUGE, None)
     finally:

@@ -47,7 +47,8 @@ class ConfirmScreen(ModalScreen[bool]):
         allowed = VERBS.get(verb, frozenset())
         states = "/".join(sorted(s.value for s in allowed))
         if count == 0:
-            return cls(f"Nothing to {verb}", Text(f"Nothing in {visible(label)} can be {PAST.get(verb, verb)}: "
+            return cls(f"Nothing to {verb}", Text(f"Nothing in {visible(label)} can be "
+                                                   f"{PAST.get(verb, verb)}: "
                                                    f"{verb} acts on {states} jobs."), yes_label="OK",
                        can_confirm=False)
         body = Text()

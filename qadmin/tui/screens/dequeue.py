@@ -35,9 +35,11 @@ class DequeueScreen(ModalScreen["JobFilter | None"]):
         with Vertical(id="dialog"):
             yield Static("Dequeue waiting jobs", classes="dialog-title")
             yield Label("Queue")
-            yield Input(queue, id="queue", placeholder="queue name", suggester=queue_suggester(self.known_queues))
+            yield Input(queue, id="queue", placeholder="queue name",
+                        suggester=queue_suggester(self.known_queues))
             yield Label("Class")
-            yield Input(class_name, id="class", placeholder="job class", suggester=class_suggester(self.known_classes))
+            yield Input(class_name, id="class", placeholder="job class",
+                        suggester=class_suggester(self.known_classes))
             yield Label("Arguments (JSON array; empty: any arguments)")
             yield Input(args, id="args", placeholder='e.g. ["user@example.com", "Welcome"]')
             yield Static("", id="problem", classes="dialog-problem")

@@ -65,8 +65,8 @@ class ErrorsScreen(QadminScreen):
         for group in message.groups:
             classes = names(c.rsplit(".", 1)[-1] if isinstance(c, str) else c for c in group.classes or ())
             table.add_row(Text(str(group.count), style=error_style, justify="right"), cell(group.error, 52),
-                          cell(names(group.queues or ()), 40), cell(classes, 34), ago(group.last_failed_at, now),
-                          key=group.error)
+                          cell(names(group.queues or ()), 40), cell(classes, 34),
+                          ago(group.last_failed_at, now), key=group.error)
         if current is not None and current.error in self.groups:
             table.move_cursor(row=list(self.groups).index(current.error), animate=False)
         total = sum(g.count for g in message.groups)

@@ -46,6 +46,10 @@ HISTORY = 20
 FIELD = 200
 
 
+def one_line(text: str) -> Text:
+    return clip(text, FIELD, lines=False)
+
+
 class JobDetailScreen(QadminScreen):
     WHAT = "job"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -70,7 +74,8 @@ class JobDetailScreen(QadminScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
-            yield Static(Text(f"job {visible(str(self.job_id))}: loading…"), id="job-title", classes="section-title")
+            yield Static(Text(f"job {visible(str(self.job_id))}: loading…"), id="job-title",
+                         classes="section-title")
             yield Static("", id="job-banner")
             yield Static("", id="job-fields")
             yield Static("payload", classes="section-title")
@@ -111,7 +116,8 @@ class JobDetailScreen(QadminScreen):
         else:
             text = (f"Job {job_id} no longer exists: it finished, or was deleted or dequeued. "
                     "What you see is how it was last read.")
-        self.query_one("#job-banner", Static).update(Text(text, style=theme_style(self.app, "text-warning", bold=True)))
+        warning = theme_style(self.app, "text-warning", bold=True)
+        self.query_one("#job-banner", Static).update(Text(text, style=warning))
         if self.job is None:
             self.query_one("#job-title", Static).update(Text(f"job {job_id}"))
         self.refresh_bindings()
@@ -133,15 +139,16 @@ class JobDetailScreen(QadminScreen):
         title = Text(f"job {visible(str(job.id))}  ", style="bold")
         title.append_text(state_text(app, job))
         title.append("  ")
-        title.append_text(clip(job.queue or "(no queue)", FIELD, lines=False, style=theme_style(app, "text-muted")))
+        muted = theme_style(app, "text-muted")
+        title.append_text(clip(job.queue or "(no queue)", FIELD, lines=False, style=muted))
         title.append("  ")
         title.append_text(clip(job.class_name, FIELD, lines=False, style="bold"))
         self.query_one("#job-title", Static).update(title)
         banner = Text()
         if job.undecodable:
-            banner.append(f"Undecodable payload ({visible(str(job.format))}): ",
-                          style=theme_style(app, "text-warning", bold=True))
-            banner.append_text(clip(job.undecodable, FIELD, style=theme_style(app, "text-warning", bold=True)))
+            warning = theme_style(app, "text-warning", bold=True)
+            banner.append(f"Undecodable payload ({visible(str(job.format))}): ", style=warning)
+            banner.append_text(clip(job.undecodable, FIELD, style=warning))
             banner.append("\nNo qadmin worker runs it; it can still be retried, deleted or dequeued.")
         self.query_one("#job-banner", Static).update(banner)
         self.query_one("#job-fields", Static).update(self._fields(job, now))
@@ -172,13 +179,13 @@ class JobDetailScreen(QadminScreen):
     def _fields(self, job: Job, now: Any) -> RenderableType:
         muted = theme_style(self.app, "text-muted")
         attempts = f"{job.attempts}" + (f" of {job.max_attempts}" if job.max_attempts else "")
-        owner = clip(job.locked_by or "—", FIELD, lines=False)
+        owner = one_line(job.locked_by or "—")
         if job.stale:
             owner.append("  stale lock", style=theme_style(self.app, "text-warning", bold=True))
         facts: list[tuple[str, RenderableType]] = [
-            ("state", state_text(self.app, job)), ("queue", clip(job.queue or "—", FIELD, lines=False)),
-            ("class", clip(job.class_name, FIELD, lines=False)), ("format", clip(str(job.format), FIELD, lines=False)),
-            ("attempts", clip(attempts, FIELD, lines=False)), ("priority", clip(str(job.priority), FIELD, lines=False)),
+            ("state", state_text(self.app, job)), ("queue", one_line(job.queue or "—")),
+            ("class", one_line(job.class_name)), ("format", one_line(str(job.format))),
+            ("attempts", one_line(attempts)), ("priority", one_line(str(job.priority))),
         ]
         times: list[tuple[str, RenderableType]] = []
         for label, moment in (("created_at", job.created_at), ("run_at", job.run_at), ("locked_at", job.locked_at),
@@ -225,7 +232,8 @@ class JobDetailScreen(QadminScreen):
                 shown = Text(one_line) if len(one_line) <= 100 else Text(json_text(data, 2))
                 parts.append(JSONHighlighter()(shown))
             except (TypeError, ValueError):
-                parts.append(Pretty(bounded(data), max_string=DETAIL_STRING + 80, max_length=DETAIL_ITEMS + 1))
+                parts.append(Pretty(bounded(data), max_string=DETAIL_STRING + 80,
+                                    max_length=DETAIL_ITEMS + 1))
         extra = {k: v for k, v in (job.meta or {}).items() if v is not None}
         if extra:
             parts.append(Text("extras: ", style="dim") + Text(json_text(extra, None)))
@@ -236,7 +244,8 @@ class JobDetailScreen(QadminScreen):
             return Text("no admin action has touched this job", style="dim")
         grid = Table.grid(padding=(0, 2))
         for entry in self.history:
-            grid.add_row(ts(entry.at), Text(visible(entry.verb)), Text(visible(f"by {entry.actor} ({entry.face})")),
+            grid.add_row(ts(entry.at), Text(visible(entry.verb)),
+                         Text(visible(f"by {entry.actor} ({entry.face})")),
                          f"{entry.changed} of {entry.matched} changed")
         return grid
 

@@ -250,7 +250,7 @@ class JobsScreen(QadminScreen):
         ops = self.app.ops
         try:
             self.post_message(NamesLoaded(ops.queue_names(), ops.class_names()))
-        except Exception as exc:  # noqa: BLE001 - completion stays with the names seen; said on the status line
+        except Exception as exc:  # noqa: BLE001 - on the status line; completion keeps the names seen
             self.post_message(OpFailed("names for completion", exc))
 
     def on_names_loaded(self, message: NamesLoaded) -> None:

@@ -73,7 +73,8 @@ class ProgressScreen(ModalScreen[Any]):
     def on_op_failed(self, message: OpFailed) -> None:
         self.done = True
         self.query_one("#report", Static).update(Text(
-            f"The action stopped: {visible(str(message.error), lines=True)}\nJobs changed before the error stay changed; "
+            f"The action stopped: {visible(str(message.error), lines=True)}\n"
+            "Jobs changed before the error stay changed; "
             "the screen shows the current state once the backend answers.\n\nenter: close"))
         self.refresh_bindings()
 

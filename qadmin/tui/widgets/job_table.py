@@ -89,7 +89,8 @@ class JobTable(DataTable):
         state = state_text(self.app, job)
         state.no_wrap, state.overflow = True, "ellipsis"
         cells = {"sel": mark, "id": cell(key, 40), "state": state, "queue": cell(job.queue or "", 10),
-                 "class": cell(class_name, plan.get("class", 30)), "args": cell(args_of(job), plan.get("args", 30)),
+                 "class": cell(class_name, plan.get("class", 30)),
+                 "args": cell(args_of(job), plan.get("args", 30)),
                  "when": cell(when(job, now)), "pri": cell(job.priority), "att": cell(job.attempts),
                  "error": self._error(job, plan.get("error", 40))}
         return tuple(cells[k] for k in plan)
