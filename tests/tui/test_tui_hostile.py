@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Input
 
 from qadmin.backends.base import Backend, open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import JobId, JobState, NewJob, WorkerInfo, utcnow
 from qadmin.ops import Ops
 from qadmin.tui.app import QadminApp
+from qadmin.tui.screens.dequeue import DequeueScreen
 from qadmin.tui.screens.job_detail import JobDetailScreen
 from qadmin.tui.text import theme_style
 from tests.tui.harness import drive, wait_for
@@ -140,7 +142,22 @@ def test_hostile_job_data_is_shown_escaped_on_every_page(url: str) -> None:
                 assert_shown_not_acted_on(text_of(detail.query_one(part)), f"{name} {part}")
             assert_shown_not_acted_on(screen_text(app), f"the detail of {name}")
 
-        await pilot.press("escape", "3")
+        # the dequeue dialog puts no name with control characters in a box (a box shows it raw)
+        await detail_of(pilot, ids["pending"])
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, DequeueScreen), "the dequeue dialog")
+        notes = text_of(app.screen.query_one("#notes"))
+        assert "queue name holds control characters" in notes and "class name holds" in notes, notes
+        assert_shown_not_acted_on(screen_text(app), "the dequeue dialog")
+        await pilot.press("escape", "escape")
+        # the queue picker's list
+        await wait_for(pilot, lambda: app.screen is jobs, "the jobs page")
+        await pilot.press("f", "enter")
+        await pilot.pause()
+        assert_shown_not_acted_on(screen_text(app), "the queue picker")
+        await pilot.press("escape", "escape")
+
+        await pilot.press("3")
         await wait_for(pilot, lambda: bool(app.screen.query("#errors"))
                        and app.screen.query_one("#errors").row_count, "the errors page")
         assert rows(app.screen.query_one("#errors"))[0][1].startswith("Boom[bold red]x[/]\\x1b[2J")
@@ -190,6 +207,8 @@ def test_a_field_of_megabytes_is_cut_with_its_size_and_exported_whole(
     try:
         args = ["big", huge, {"list": list(range(5000))}]
         backend.enqueue(NewJob("qadmin.examples.noop", args, queue="big"))
+        pending = backend.enqueue(NewJob("qadmin.examples.noop", ["pending", huge], queue="later",
+                                         run_at=utcnow() + timedelta(days=1))).id
         job = claim_next(backend, "host:1:w")
         backend.fail(job, "host:1:w", utcnow(), "Boom\n" + "z" * HUGE, None)
     finally:
@@ -198,7 +217,7 @@ def test_a_field_of_megabytes_is_cut_with_its_size_and_exported_whole(
     app = app_for(url)
 
     async def scenario(pilot: Any) -> None:
-        jobs = await open_jobs(pilot, JobFilter())
+        jobs = await open_jobs(pilot, JobFilter(queues=("big",)))
         [row] = rows(jobs.table)
         assert row[5].startswith('["big", "yyy') and row[5].endswith("…") and len(row[5]) < 200
         await pilot.press("enter")
@@ -225,5 +244,12 @@ def test_a_field_of_megabytes_is_cut_with_its_size_and_exported_whole(
         assert whole["args"][1] == huge and whole["last_error"] == detail.job.last_error
         assert huge in whole["raw"]
         assert exported.stat().st_mode & 0o077 == 0  # job data is for its owner only
+        # the dequeue dialog does not put megabytes of arguments in its box
+        await pilot.press("escape")
+        await detail_of(pilot, pending)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, DequeueScreen), "the dequeue dialog")
+        assert "too long to edit here" in text_of(app.screen.query_one("#notes"))
+        assert app.screen.query_one("#args", Input).value == ""
 
     drive(app, scenario, size=(160, 50))

@@ -15,8 +15,12 @@ from textual.widgets import Input, Label, Static
 
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter, parse_args_json
-from qadmin.text import visible
+from qadmin.text import visible, visible_json
 from qadmin.tui.suggest import class_suggester, queue_suggester
+
+
+#: characters of a job's arguments (as JSON) put in the arguments box at most
+PREFILL = 4096
 
 
 class DequeueScreen(ModalScreen["JobFilter | None"]):
@@ -28,7 +32,23 @@ class DequeueScreen(ModalScreen["JobFilter | None"]):
                  queues: Iterable[str] = (), classes: Iterable[str] = ()) -> None:
         super().__init__()
         self.known_queues, self.known_classes = list(queues), list(classes)
-        self.initial = (queue, class_name, "" if args is None else json.dumps(args, ensure_ascii=False))
+        #: why a value of the job was not put in its box
+        self.notes: list[str] = []
+        args_json = "" if args is None else visible_json(json.dumps(args, ensure_ascii=False, default=str))
+        if len(args_json) > PREFILL:
+            self.notes.append(f"The job's arguments ({len(args_json):,} characters of JSON) are too long to "
+                              "edit here: type the ones to match, or leave the box empty for any.")
+            args_json = ""
+        self.initial = (self._prefill("queue", queue), self._prefill("class", class_name), args_json)
+
+    def _prefill(self, what: str, value: str) -> str:
+        # a box shows its text to the terminal as it is: a name holding control characters would
+        # act on it, and its escaped form names another queue or class
+        if visible(value) == value:
+            return value
+        self.notes.append(f"The job's {what} name holds control characters ({visible(value)}): "
+                          "it is not put in its box.")
+        return ""
 
     def compose(self) -> ComposeResult:
         queue, class_name, args = self.initial
@@ -42,6 +62,8 @@ class DequeueScreen(ModalScreen["JobFilter | None"]):
                         suggester=class_suggester(self.known_classes))
             yield Label("Arguments (JSON array; empty: any arguments)")
             yield Input(args, id="args", placeholder='e.g. ["user@example.com", "Welcome"]')
+            if self.notes:
+                yield Static(Text("\n".join(self.notes)), id="notes", classes="dialog-more")
             yield Static("", id="problem", classes="dialog-problem")
             yield Static("enter: preview what would be dequeued · escape: cancel", classes="dialog-more")
 

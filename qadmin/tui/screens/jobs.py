@@ -23,7 +23,7 @@ from qadmin.backends.base import Page
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.ops import Ops
-from qadmin.text import plural
+from qadmin.text import plural, visible
 from qadmin.tui.messages import CountLoaded, JobsLoaded, NamesLoaded, OpFailed
 from qadmin.tui.screens.base import QadminScreen
 from qadmin.tui.suggest import class_suggester
@@ -271,7 +271,7 @@ class JobsScreen(QadminScreen):
         current = select.value
         self.queues = list(queues)
         names = sorted(set(queues) | ({str(current)} if current != Select.NULL else set()))
-        select.set_options([(name or "(none)", name) for name in names])
+        select.set_options([(Text(visible(name) if name else "(none)"), name) for name in names])
         if current != Select.NULL:
             select.value = current
 
