@@ -155,10 +155,10 @@ def cell(value: Any, width: int = 200, style: Style | str = "") -> Text:
     return Text(short(value, width), style=style, no_wrap=True, overflow="ellipsis")
 
 
-def clip(text: str | None, limit: int = DETAIL_TEXT, *, lines: bool = True, style: Style | str = "") -> Text:
+def clip(text: Any, limit: int = DETAIL_TEXT, *, lines: bool = True, style: Style | str = "") -> Text:
     """A field of a job's detail shown verbatim (brackets are not markup, controls escaped), its
     first `limit` characters and a marker with the full size when there is more."""
-    text = text or ""
+    text = "" if text is None else text if isinstance(text, str) else str(text)
     out = Text(visible(text[:limit], lines=lines), style=style)
     if len(text) > limit:
         out.append(f"\n{truncated_marker(limit, len(text))}", style="bold")

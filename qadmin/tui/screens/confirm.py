@@ -84,7 +84,7 @@ class ConfirmScreen(ModalScreen[bool]):
             table = self.query_one("#sample", DataTable)
             table.add_columns("ID", "STATE", "QUEUE", "CLASS", "ARGS")
             for job in self.sample:
-                class_name = job.class_name or ""
+                class_name = str(job.class_name or "")
                 if len(class_name) > 28:
                     class_name = class_name.rsplit(".", 1)[-1]
                 table.add_row(cell(str(job.id), 24), state_text(self.app, job), cell(job.queue or "", 20),

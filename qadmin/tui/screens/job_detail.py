@@ -171,10 +171,10 @@ class JobDetailScreen(QadminScreen):
             error.update(Text("none", style="dim"))
         elif job.state is JobState.FAILED:
             title.update("last error")
-            error.update(clip(job.last_error.rstrip("\n")))
+            error.update(clip(str(job.last_error).rstrip("\n")))
         else:
             title.update(Text("error of the last attempt (history: the job was retried since)"))
-            error.update(clip(job.last_error.rstrip("\n"), style=theme_style(self.app, "text-muted")))
+            error.update(clip(str(job.last_error).rstrip("\n"), style=theme_style(self.app, "text-muted")))
 
     def _fields(self, job: Job, now: Any) -> RenderableType:
         muted = theme_style(self.app, "text-muted")

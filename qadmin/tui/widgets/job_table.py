@@ -83,7 +83,7 @@ class JobTable(DataTable):
     def _cells(self, job: Job, now: datetime) -> tuple[Any, ...]:
         key, plan = str(job.id), self.plan
         mark = Text(MARK, style=theme_style(self.app, "text-accent", bold=True)) if key in self.selected else ""
-        class_name = job.class_name or ""
+        class_name = str(job.class_name or "")
         if len(class_name) > plan.get("class", 30):
             class_name = class_name.rsplit(".", 1)[-1]  # the module path matters least when space is short
         state = state_text(self.app, job)
