@@ -131,6 +131,15 @@ class Ops:
             return cheap(self.clock())
         return [q.name for q in self.queues()]
 
+    def class_names(self, sample: int = 200) -> list[str]:
+        """The job classes a filter box offers: those of the newest `sample` jobs and of the most
+        recently failed half as many. No backend keeps a list of classes (payloads hold them):
+        two keyset pages, never a scan (error groups would read every failed job)."""
+        jobs = self.list_jobs(limit=sample, sort="-id").jobs
+        failed = JobFilter(states=frozenset({JobState.FAILED}))
+        jobs += self.list_jobs(failed, limit=max(sample // 2, 1), sort="-failed_at").jobs
+        return sorted({j.class_name for j in jobs if j.decodable and isinstance(j.class_name, str)} - {""})
+
     def workers(self) -> list[WorkerInfo]:
         return self.backend.workers(self.clock())
 

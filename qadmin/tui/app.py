@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
-from textual import work
+from rich.text import Text
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -23,6 +24,7 @@ from qadmin.errors import BackendUnavailable, QadminError
 from qadmin.filters import JobFilter
 from qadmin.job import JobId
 from qadmin.ops import Ops
+from qadmin.text import visible
 from qadmin.tui.messages import BackendOpened, LoadFinished, OpFailed, PauseState, PreviewReady, QueueToggled
 from qadmin.tui.screens.audit import AuditScreen
 from qadmin.tui.screens.backends import BackendsScreen
@@ -83,6 +85,11 @@ class QadminApp(App[None]):
         #: named backends from the config file: name -> (url, options)
         self.backends = dict(backends or {})
         self.last_ok: Any = None
+        #: queue and class names of the backend in use, for completion (`learn_names`)
+        self.known_queues: set[str] = set()
+        self.known_classes: set[str] = set()
+        #: set by `exit`: keys typed after `q` reach nothing (they opened pages on a closing app)
+        self.quitting = False
         self.set_reactive(QadminApp.refresh_interval, float(refresh))
         self.set_reactive(QadminApp.backend_name, backend_name or backend_label(ops))
 
@@ -98,11 +105,20 @@ class QadminApp(App[None]):
         error = message.error
         text = str(error) if isinstance(error, QadminError) else f"{type(error).__name__}: {error}"
         if message.action:
-            self.notify(text, title=message.what, severity="error", timeout=10)
+            self.notify(visible(text, lines=True), title=message.what, severity="error", timeout=10,
+                        markup=False)
             if not isinstance(error, BackendUnavailable):
                 return
         since = f"showing data from {ts(self.last_ok)}" if self.last_ok else "no data yet"
         self.status = ("error", f"{short(text, 90)} — {since}; retrying every {duration(self.refresh_interval)}")
+
+    def learn_names(self, queues: Iterable[str] = (), classes: Iterable[str] = ()) -> bool:
+        """Add names the backend showed; True when one was new."""
+        queues = {q for q in queues if isinstance(q, str) and q} - self.known_queues
+        classes = {c for c in classes if isinstance(c, str) and c} - self.known_classes
+        self.known_queues |= queues
+        self.known_classes |= classes
+        return bool(queues or classes)
 
     def backend_waiting(self, what: str, waited: float) -> None:
         """A page's refresh is still running after `waited` seconds."""
@@ -112,6 +128,17 @@ class QadminApp(App[None]):
         self.status = ("slow", f"backend slow: the {what} refresh has waited {duration(waited)} — {since}")
 
     # --- navigation --------------------------------------------------------------------------
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        self.quitting = True
+        super().exit(*args, **kwargs)
+
+    async def on_event(self, event: events.Event) -> None:
+        # a key pressed right after q arrives while the screens are being closed: a page it
+        # opened mounted without its widgets and its on_mount raised on the way out
+        if self.quitting and isinstance(event, (events.InputEvent, events.Paste)):
+            return
+        await super().on_event(event)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         screen = self.screen
         if isinstance(screen, ModalScreen) and action in ("page", "backends", "help"):
@@ -231,9 +258,11 @@ class QadminApp(App[None]):
     def on_pause_state(self, message: PauseState) -> None:
         queue, paused = message.queue, message.paused
         verb = "resume" if paused else "pause"
-        body = (f"Workers take jobs from {queue!r} again." if paused else
-                f"Workers stop taking jobs from {queue!r}; its jobs stay queued. Press p again to resume.")
-        self.push_screen(ConfirmScreen(f"{verb.capitalize()} queue {queue}?", body, yes_label=verb.capitalize()),
+        name = visible(queue)
+        body = Text(f"Workers take jobs from '{name}' again." if paused else
+                    f"Workers stop taking jobs from '{name}'; its jobs stay queued. Press p again to resume.")
+        self.push_screen(ConfirmScreen(f"{verb.capitalize()} queue {name}?", body,
+                                       yes_label=verb.capitalize()),
                          lambda yes: self._set_pause(queue, not paused) if yes else None)
 
     @work(thread=True, group="pause", exit_on_error=False)
@@ -247,8 +276,9 @@ class QadminApp(App[None]):
 
     def on_queue_toggled(self, message: QueueToggled) -> None:
         state = "paused" if message.paused else "resumed"
-        self.notify(f"Queue {message.queue} {state}." if message.changed else f"Queue {message.queue} was already "
-                    f"{state}.", timeout=4)
+        queue = visible(message.queue)
+        self.notify(f"Queue {queue} {state}." if message.changed else f"Queue {queue} was already {state}.",
+                    timeout=4, markup=False)
         self.action_refresh_now()
 
     def ask_dequeue(self, queue: str, class_name: str, args: list | None,
@@ -260,7 +290,8 @@ class QadminApp(App[None]):
             if selection is not None:
                 self.start_bulk("dequeue", selection, f"the filter ({selection.describe()})", on_done)
 
-        self.push_screen(DequeueScreen(queue, class_name, args), chosen)
+        self.push_screen(DequeueScreen(queue, class_name, args, queues=self.known_queues,
+                                       classes=self.known_classes), chosen)
 
     # --- backends ----------------------------------------------------------------------------
     def action_backends(self) -> None:
@@ -283,6 +314,7 @@ class QadminApp(App[None]):
         old, self.ops = self.ops, message.ops
         self.backend_name = message.name
         self.last_ok = None
+        self.known_queues, self.known_classes = set(), set()
         self.status = ("wait", f"switched to {message.name}; loading…")
         # every page starts over: ids and filters of the old backend mean nothing here
         await self.switch_mode("overview")

@@ -38,6 +38,14 @@ class CountLoaded(Message):
 
 
 @dataclass
+class NamesLoaded(Message):
+    """The queue and class names the backend knows, for the filter and dequeue boxes."""
+
+    queues: list[str]
+    classes: list[str]
+
+
+@dataclass
 class JobLoaded(Message):
     job: Job
     audit: list[AuditEntry]
@@ -45,9 +53,11 @@ class JobLoaded(Message):
 
 @dataclass
 class JobGone(Message):
-    """The job no longer exists (finished, deleted, or dequeued meanwhile)."""
+    """The job no longer exists (finished, deleted, or dequeued meanwhile), or its id names
+    none (`reason` says why: a worker's record may hold anything)."""
 
     job_id: Any
+    reason: str | None = None
 
 
 @dataclass

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual import events
 
 from qadmin.backends.base import BackendOptions, open_backend
 from qadmin.cli import Context
@@ -21,6 +22,8 @@ from qadmin.tui.screens.dequeue import DequeueScreen
 from qadmin.tui.screens.help import HelpScreen
 from qadmin.tui.screens.job_detail import JobDetailScreen
 from qadmin.tui.screens.overview import OverviewScreen
+from qadmin.tui.text import when
+from qadmin.tui.widgets.job_table import FIXED
 from tests.tui.harness import Console, drive, wait_for
 from tests.tui.helpers import open_job, open_jobs, overview, rows, text_of
 
@@ -217,3 +220,47 @@ def test_workers_and_audit_pages(sqlite_console: Console) -> None:
         assert rows(app.screen.query_one("#audit"))[0][1:4] == ["pause", "ops@example", "cli"]
 
     drive(app, scenario)
+
+
+@pytest.mark.parametrize("page,key", [("1", "2"), ("1", "3"), ("1", "4"), ("1", "5"), ("1", "question_mark"),
+                                      ("2", "x"), ("2", "enter"), ("3", "1")])
+def test_a_key_typed_right_after_q_ends_the_app_cleanly(sqlite_console: Console, page: str, key: str) -> None:
+    app = sqlite_console.app()
+
+    async def scenario(pilot: Any) -> None:
+        await overview(pilot)
+        await pilot.press(page)
+        await pilot.pause(0.2)
+        # both keys at once, as a terminal delivers a quick "q x" (pilot.press waits between keys)
+        for name in ("q", key):
+            app.post_message(events.Key(name, name if len(name) == 1 else None))
+        await pilot.pause(0.3)
+
+    drive(app, scenario)  # run_test re-raises whatever the app raised on its way out
+    assert app.return_code == 0 and app._exception is None
+
+
+def test_text_cut_to_fit_ends_in_an_ellipsis(sqlite_console: Console) -> None:
+    ops = sqlite_console.ops()
+    locked = ops.list_jobs(JobFilter(states=frozenset({JobState.LOCKED})), limit=10).jobs
+    assert locked
+    app = sqlite_console.app()
+
+    async def scenario(pilot: Any) -> None:
+        jobs = await open_jobs(pilot, JobFilter(states=frozenset({JobState.LOCKED})))
+        table = jobs.table
+        lines = [table.render_line(y).text for y in range(1, table.row_count + 1)]
+        assert len(lines) == len(locked)
+        for job, line in zip(locked, lines):
+            moment = when(job, sqlite_console.clock())
+            assert len(moment) > FIXED["when"] and moment not in line, line
+            assert moment[: FIXED["when"] - 1] + "…" in line, (moment, line)  # the WHEN column, cut
+        # an error group's message (under 60 characters: the summary keeps it whole) on 80 columns
+        app.show_jobs(JobFilter(states=FAILED, error="PaymentDeclined: card declined: insufficient funds"))
+        await wait_for(pilot, lambda: jobs.error is not None and jobs.count is not None,
+                       "the error group's jobs")
+        summary = jobs.query_one("#summary").render_line(0).text.rstrip()
+        assert summary.startswith("1 job ·") or " jobs ·" in summary
+        assert summary.endswith("…") and "(c clears)" not in summary, summary
+
+    drive(app, scenario, size=(80, 24))

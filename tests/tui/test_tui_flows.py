@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from qadmin.backends.base import open_backend
 from qadmin.filters import JobFilter
@@ -315,3 +315,41 @@ def test_unlock_stale_frees_only_the_stale_lock(console: Console) -> None:
     drive(app, scenario)
     assert ops.show(stale[0].id).state is JobState.PENDING
     assert ops.count(JobFilter(states=frozenset({JobState.LOCKED}))) == 1  # the live worker keeps its job
+
+
+def test_the_class_and_queue_boxes_complete_the_names_the_backend_knows(console: Console) -> None:
+    app = console.app()
+
+    async def scenario(pilot: Any) -> None:
+        await overview(pilot)
+        app.show_jobs(JobFilter(queues=("billing",)))  # the first page lists one class only
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen), "the jobs page")
+        jobs: JobsScreen = app.screen  # type: ignore[assignment]
+        await loaded(pilot, jobs)
+        assert {j.class_name for j in jobs.table.jobs.values()} == {"qadmin.examples.ChargeCard"}
+        box = jobs.query_one("#class", Input)
+        known = lambda: getattr(box.suggester, "_suggestions", ())  # noqa: E731
+        await wait_for(pilot, lambda: "qadmin.examples.SendEmail" in known(), "the names the backend knows")
+        for typed, completed in (("qadmin.examples.se", "qadmin.examples.SendEmail"), ("sende", "SendEmail")):
+            box.value = ""
+            box.focus()
+            await pilot.press(*typed)
+            await wait_for(pilot, lambda: bool(box._suggestion), f"a completion of {typed!r}")
+            await pilot.press("right")
+            assert box.value == completed
+        box.value = ""
+        await loaded(pilot, jobs)
+        jobs.table.focus()
+        await pilot.press("x")  # the dequeue dialog completes both names too
+        await wait_for(pilot, lambda: isinstance(app.screen, DequeueScreen), "the dequeue dialog")
+        for field, typed, completed in (("#queue", "ema", "email"), ("#class", "sync", "sync_inventory")):
+            box = app.screen.query_one(field, Input)
+            box.value = ""
+            box.focus()
+            await pilot.press(*typed)
+            await wait_for(pilot, lambda: bool(box._suggestion), f"a completion of {typed!r}")
+            await pilot.press("right")
+            assert box.value == completed
+        await pilot.press("escape")
+
+    drive(app, scenario)

@@ -11,9 +11,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from qadmin.ops import Ops
+from qadmin.text import plural
 from qadmin.tui.messages import AuditLoaded
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import short, theme_style, ts
+from qadmin.tui.text import cell, theme_style, ts
 
 #: audit entries listed
 ENTRIES = 500
@@ -46,9 +47,9 @@ class AuditScreen(QadminScreen):
         for e in message.entries:
             selection = " ".join(f"{k}={v}" for k, v in e.selection.items()) or "all jobs"
             skipped = Text(str(e.skipped), style=theme_style(self.app, "text-warning", bold=True)) if e.skipped else "0"
-            table.add_row(ts(e.at), e.verb + (" (dry run)" if e.dry_run else ""), short(e.actor, 16), e.face,
-                          short(selection, 40), f"{e.changed} of {e.matched}", skipped)
+            table.add_row(ts(e.at), cell(e.verb + (" (dry run)" if e.dry_run else "")), cell(e.actor, 16),
+                          cell(e.face), cell(selection, 40), f"{e.changed} of {e.matched}", skipped)
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1), animate=False)
         self.query_one("#audit-summary", Static).update(
-            Text(f"{len(message.entries)} most recent action{'s' if len(message.entries) != 1 else ''}, newest first"))
+            Text(f"{plural(len(message.entries), 'most recent action')}, newest first"))

@@ -15,7 +15,8 @@ from textual.widgets import Button, DataTable, Static
 
 from qadmin.job import Job
 from qadmin.ops import VERBS
-from qadmin.tui.text import args_of, short, state_text
+from qadmin.text import plural, visible
+from qadmin.tui.text import args_of, cell, state_text
 
 #: verbs whose confirmation starts on "Cancel": they cannot be undone
 DESTRUCTIVE = frozenset({"delete", "dequeue"})
@@ -42,28 +43,29 @@ class ConfirmScreen(ModalScreen[bool]):
     def for_preview(cls, preview: Any, label: str) -> ConfirmScreen:
         """The confirmation of a bulk verb: the frozen ids' count and the backend's sample."""
         verb, count = preview.verb, preview.count
-        noun = "job" if count == 1 else "jobs"
+        jobs = plural(count, "job")
         allowed = VERBS.get(verb, frozenset())
         states = "/".join(sorted(s.value for s in allowed))
         if count == 0:
-            return cls(f"Nothing to {verb}", Text(f"Nothing in {label} can be {PAST.get(verb, verb)}: "
+            return cls(f"Nothing to {verb}", Text(f"Nothing in {visible(label)} can be "
+                                                   f"{PAST.get(verb, verb)}: "
                                                    f"{verb} acts on {states} jobs."), yes_label="OK",
                        can_confirm=False)
         body = Text()
         body.append("Selection: ", style="bold")
-        body.append(f"{label}\n")
-        body.append(f"{count} {noun}", style="bold")
+        body.append(f"{visible(label)}\n")
+        body.append(jobs, style="bold")
         body.append(f" will be {PAST.get(verb, verb)}; any that change state meanwhile are skipped.")
         selection = preview.selection
         if allowed and not selection.ids and not (selection.states and selection.states <= allowed):
             body.append(f"\n{verb.capitalize()} acts on {states} jobs only.", style="dim")
-        return cls(f"{verb.capitalize()} {count} {noun}?", body, yes_label=f"{verb.capitalize()} {count} {noun}",
+        return cls(f"{verb.capitalize()} {jobs}?", body, yes_label=f"{verb.capitalize()} {jobs}",
                    sample=preview.sample, more=max(count - len(preview.sample), 0),
                    destructive=verb in DESTRUCTIVE)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.title_text, classes="dialog-title")
+            yield Static(Text(self.title_text), classes="dialog-title")
             yield Static(self.body, classes="dialog-body")
             if self.sample:
                 yield DataTable(id="sample", cursor_type="none", show_cursor=False)
@@ -82,9 +84,11 @@ class ConfirmScreen(ModalScreen[bool]):
             table = self.query_one("#sample", DataTable)
             table.add_columns("ID", "STATE", "QUEUE", "CLASS", "ARGS")
             for job in self.sample:
-                class_name = job.class_name if len(job.class_name) <= 28 else job.class_name.rsplit(".", 1)[-1]
-                table.add_row(str(job.id), state_text(self.app, job), job.queue or "", short(class_name, 28),
-                              short(args_of(job), 30))
+                class_name = str(job.class_name or "")
+                if len(class_name) > 28:
+                    class_name = class_name.rsplit(".", 1)[-1]
+                table.add_row(cell(str(job.id), 24), state_text(self.app, job), cell(job.queue or "", 20),
+                              cell(class_name, 28), cell(args_of(job), 30))
         start = "#no" if self.destructive or not self.can_confirm else "#yes"
         self.query_one(start, Button).focus()
 

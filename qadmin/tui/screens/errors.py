@@ -15,9 +15,10 @@ from qadmin.backends.base import ErrorGroup
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.ops import Ops
+from qadmin.text import plural
 from qadmin.tui.messages import ErrorGroupsLoaded
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import ago, short, theme_style
+from qadmin.tui.text import ago, cell, names, short, theme_style
 
 #: groups listed
 GROUPS = 200
@@ -62,15 +63,16 @@ class ErrorsScreen(QadminScreen):
         table.clear()
         error_style = theme_style(self.app, "text-error", bold=True)
         for group in message.groups:
-            table.add_row(Text(str(group.count), style=error_style, justify="right"), short(group.error, 52),
-                          ", ".join(group.queues), short(", ".join(c.rsplit(".", 1)[-1] for c in group.classes), 34),
+            classes = names(c.rsplit(".", 1)[-1] if isinstance(c, str) else c for c in group.classes or ())
+            table.add_row(Text(str(group.count), style=error_style, justify="right"), cell(group.error, 52),
+                          cell(names(group.queues or ()), 40), cell(classes, 34),
                           ago(group.last_failed_at, now), key=group.error)
         if current is not None and current.error in self.groups:
             table.move_cursor(row=list(self.groups).index(current.error), animate=False)
         total = sum(g.count for g in message.groups)
         self.query_one("#errors-summary", Static).update(
-            Text(f"{total} failed job{'s' if total != 1 else ''} in {len(message.groups)} "
-                 f"group{'s' if len(message.groups) != 1 else ''} (by the first line of the error)"))
+            Text(f"{plural(total, 'failed job')} in {plural(len(message.groups), 'group')} "
+                 "(by the first line of the error)"))
 
     @property
     def current_group(self) -> ErrorGroup | None:

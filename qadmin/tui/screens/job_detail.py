@@ -3,30 +3,51 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
-from rich.json import JSON
+from rich.highlighter import JSONHighlighter
 from rich.pretty import Pretty
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from qadmin.errors import JobNotFound
+from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState
 from qadmin.ops import Ops
+from qadmin.text import visible
 from qadmin.tui.messages import JobGone, JobLoaded
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import ago, plain, state_text, theme_style, ts
+from qadmin.tui.text import (
+    DETAIL_ITEMS,
+    DETAIL_STRING,
+    ago,
+    bounded,
+    clip,
+    json_text,
+    state_text,
+    theme_style,
+    ts,
+)
 
 #: audit entries shown in a job's history
 HISTORY = 20
+#: characters of a one-line field (queue, class, lock owner) shown before a truncation marker
+FIELD = 200
+
+
+def one_line(text: str) -> Text:
+    return clip(text, FIELD, lines=False)
 
 
 class JobDetailScreen(QadminScreen):
@@ -38,6 +59,7 @@ class JobDetailScreen(QadminScreen):
         Binding("u", "unlock", "Unlock", id="job.unlock"),
         Binding("x", "dequeue", "Dequeue", id="job.dequeue"),
         Binding("v", "raw", "Raw payload", id="job.raw"),
+        Binding("e", "export", "Export to file", id="job.export"),
         Binding("p", "pause", "Pause/resume queue", show=False, id="job.pause"),
     ]
 
@@ -52,7 +74,8 @@ class JobDetailScreen(QadminScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
-            yield Static(f"job {self.job_id}: loading…", id="job-title", classes="section-title")
+            yield Static(Text(f"job {visible(str(self.job_id))}: loading…"), id="job-title",
+                         classes="section-title")
             yield Static("", id="job-banner")
             yield Static("", id="job-fields")
             yield Static("payload", classes="section-title")
@@ -77,14 +100,26 @@ class JobDetailScreen(QadminScreen):
         except JobNotFound:
             yield JobGone(request)
             return
+        except UsageError as exc:
+            yield JobGone(request, str(exc))
+            return
         yield JobLoaded(job, ops.audit(limit=HISTORY, job_id=job.id))
 
     def on_job_gone(self, message: JobGone) -> None:
         message.stop()
         self.gone = True
-        self.query_one("#job-banner", Static).update(Text(
-            f"Job {message.job_id} no longer exists: it finished, or was deleted or dequeued. "
-            "What you see is how it was last read.", style=theme_style(self.app, "text-warning", bold=True)))
+        job_id = visible(str(message.job_id))
+        if message.reason:
+            text = f"No job can have the id {job_id}: {visible(message.reason)}"
+        elif self.job is None:
+            text = f"There is no job {job_id}: it finished, or was deleted or dequeued."
+        else:
+            text = (f"Job {job_id} no longer exists: it finished, or was deleted or dequeued. "
+                    "What you see is how it was last read.")
+        warning = theme_style(self.app, "text-warning", bold=True)
+        self.query_one("#job-banner", Static).update(Text(text, style=warning))
+        if self.job is None:
+            self.query_one("#job-title", Static).update(Text(f"job {job_id}"))
         self.refresh_bindings()
 
     def on_job_loaded(self, message: JobLoaded) -> None:
@@ -101,38 +136,56 @@ class JobDetailScreen(QadminScreen):
         if job is None:
             return
         now = app.ops.clock()
-        title = Text(f"job {job.id}  ", style="bold")
+        title = Text(f"job {visible(str(job.id))}  ", style="bold")
         title.append_text(state_text(app, job))
-        title.append(f"  {job.queue or '(no queue)'}  ", style=theme_style(app, "text-muted"))
-        title.append(job.class_name, style="bold")
+        title.append("  ")
+        muted = theme_style(app, "text-muted")
+        title.append_text(clip(job.queue or "(no queue)", FIELD, lines=False, style=muted))
+        title.append("  ")
+        title.append_text(clip(job.class_name, FIELD, lines=False, style="bold"))
         self.query_one("#job-title", Static).update(title)
         banner = Text()
         if job.undecodable:
-            banner.append(f"Undecodable payload ({job.format}): {job.undecodable}",
-                          style=theme_style(app, "text-error", bold=True))
+            warning = theme_style(app, "text-warning", bold=True)
+            banner.append(f"Undecodable payload ({visible(str(job.format))}): ", style=warning)
+            banner.append_text(clip(job.undecodable, FIELD, style=warning))
             banner.append("\nNo qadmin worker runs it; it can still be retried, deleted or dequeued.")
         self.query_one("#job-banner", Static).update(banner)
         self.query_one("#job-fields", Static).update(self._fields(job, now))
         self.query_one("#job-payload", Static).update(self._payload(job))
-        error = self.query_one("#job-error", Static)
-        error.update(plain(job.last_error.rstrip("\n")) if job.last_error else Text("none", style="dim"))
+        self._show_error(job)
         raw_visible = self.show_raw or bool(job.undecodable)
         self.query_one("#job-raw-title").display = raw_visible
         raw = self.query_one("#job-raw", Static)
         raw.display = raw_visible
-        raw.update(plain(job.raw))
+        raw.update(clip(job.raw) if raw_visible else Text())
         self.query_one("#job-history", Static).update(self._history())
+
+    def _show_error(self, job: Job) -> None:
+        """A failed job's error is why it failed; an error on a job in any other state is what its
+        last attempt raised before it was retried: history, muted, and said to be."""
+        title = self.query_one("#job-error-title", Static)
+        error = self.query_one("#job-error", Static)
+        if not job.last_error:
+            title.update("last error")
+            error.update(Text("none", style="dim"))
+        elif job.state is JobState.FAILED:
+            title.update("last error")
+            error.update(clip(str(job.last_error).rstrip("\n")))
+        else:
+            title.update(Text("error of the last attempt (history: the job was retried since)"))
+            error.update(clip(str(job.last_error).rstrip("\n"), style=theme_style(self.app, "text-muted")))
 
     def _fields(self, job: Job, now: Any) -> RenderableType:
         muted = theme_style(self.app, "text-muted")
         attempts = f"{job.attempts}" + (f" of {job.max_attempts}" if job.max_attempts else "")
-        owner = Text(job.locked_by or "—")
+        owner = one_line(job.locked_by or "—")
         if job.stale:
-            owner.append("  stale lock", style=theme_style(self.app, "text-error", bold=True))
+            owner.append("  stale lock", style=theme_style(self.app, "text-warning", bold=True))
         facts: list[tuple[str, RenderableType]] = [
-            ("state", state_text(self.app, job)), ("queue", Text(job.queue or "—")),
-            ("class", Text(job.class_name)), ("format", Text(job.format)),
-            ("attempts", Text(attempts)), ("priority", Text(str(job.priority))),
+            ("state", state_text(self.app, job)), ("queue", one_line(job.queue or "—")),
+            ("class", one_line(job.class_name)), ("format", one_line(str(job.format))),
+            ("attempts", one_line(attempts)), ("priority", one_line(str(job.priority))),
         ]
         times: list[tuple[str, RenderableType]] = []
         for label, moment in (("created_at", job.created_at), ("run_at", job.run_at), ("locked_at", job.locked_at),
@@ -163,22 +216,27 @@ class JobDetailScreen(QadminScreen):
     def _payload(self, job: Job) -> RenderableType:
         if job.undecodable:
             return Text("(see the raw payload below)", style="dim")
+        # long strings and lists are cut with a marker saying how long they are (a 10 MB argument
+        # once took the console to half a gigabyte); e exports the whole job
         parts: list[RenderableType] = []
         if job.display is not None:
-            parts.append(Pretty(job.display, expand_all=True))
+            parts.append(Pretty(bounded(job.display), expand_all=True, max_string=DETAIL_STRING + 80,
+                                max_length=DETAIL_ITEMS + 1))
         else:
             data: dict[str, Any] = {"args": job.args}
             if job.kwargs:
                 data["kwargs"] = job.kwargs
             try:
-                compact = json.dumps(data, ensure_ascii=False, default=str)
+                one_line = json_text(data, None)
                 # short payloads read best on one line, long ones indented
-                parts.append(JSON(compact, indent=None if len(compact) <= 100 else 2))
+                shown = Text(one_line) if len(one_line) <= 100 else Text(json_text(data, 2))
+                parts.append(JSONHighlighter()(shown))
             except (TypeError, ValueError):
-                parts.append(Pretty(data))
-        extra = {k: v for k, v in job.meta.items() if v is not None}
+                parts.append(Pretty(bounded(data), max_string=DETAIL_STRING + 80,
+                                    max_length=DETAIL_ITEMS + 1))
+        extra = {k: v for k, v in (job.meta or {}).items() if v is not None}
         if extra:
-            parts.append(Text("extras: ", style="dim") + Text(json.dumps(extra, ensure_ascii=False, default=str)))
+            parts.append(Text("extras: ", style="dim") + Text(json_text(extra, None)))
         return Group(*parts)
 
     def _history(self) -> RenderableType:
@@ -186,7 +244,8 @@ class JobDetailScreen(QadminScreen):
             return Text("no admin action has touched this job", style="dim")
         grid = Table.grid(padding=(0, 2))
         for entry in self.history:
-            grid.add_row(ts(entry.at), entry.verb, f"by {entry.actor} ({entry.face})",
+            grid.add_row(ts(entry.at), Text(visible(entry.verb)),
+                         Text(visible(f"by {entry.actor} ({entry.face})")),
                          f"{entry.changed} of {entry.matched} changed")
         return grid
 
@@ -208,6 +267,28 @@ class JobDetailScreen(QadminScreen):
     def action_raw(self) -> None:
         self.show_raw = not self.show_raw
         self.render_job()
+
+    def action_export(self) -> None:
+        if self.job is not None:
+            self._export(self.job, Path.cwd())
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def _export(self, job: Job, directory: Path) -> None:
+        """The whole job, every field at its full length, into a JSON file only its owner reads."""
+        name = "qadmin-job-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", str(job.id))[:100] + ".json"
+        path = directory / name
+        try:
+            data = json.dumps({**job.to_dict(), "raw": job.raw, "meta": job.meta}, ensure_ascii=False,
+                              indent=2, default=str)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(fd, "w", encoding="utf-8", errors="surrogateescape") as out:
+                out.write(data)
+        except Exception as exc:  # noqa: BLE001 - the operator is told; nothing else changed
+            self.app.call_from_thread(self.app.notify, f"Cannot export job {visible(str(job.id))}: {exc}",
+                                      severity="error", markup=False)
+            return
+        self.app.call_from_thread(self.app.notify, f"Job {visible(str(job.id))} saved whole to {path} "
+                                  f"({len(data):,} characters)", markup=False, timeout=8)
 
     def _act(self, verb: str, selection: JobFilter | None = None) -> None:
         if self.job is None:

@@ -16,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.suggester import SuggestFromList
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 
@@ -24,9 +23,11 @@ from qadmin.backends.base import Page
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.ops import Ops
-from qadmin.tui.messages import CountLoaded, JobsLoaded, OpFailed
+from qadmin.text import plural, visible
+from qadmin.tui.messages import CountLoaded, JobsLoaded, NamesLoaded, OpFailed
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import theme_style
+from qadmin.tui.suggest import class_suggester
+from qadmin.tui.text import short, theme_style
 from qadmin.tui.widgets.job_table import JobTable
 from qadmin.tui.widgets.state_bar import StateBar
 
@@ -93,7 +94,6 @@ class JobsScreen(QadminScreen):
         self._paging = False
         self._debounce: Timer | None = None
         self._pending: JobFilter | None = None
-        self._classes: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="filters"):
@@ -114,6 +114,8 @@ class JobsScreen(QadminScreen):
         self.selection = pending if pending is not None else self.build_filter()
         super().on_mount()
         self._filter_token = self.token
+        self._show_suggestions()
+        self._load_names()
         if pending is not None:
             self._show_filter(pending)
 
@@ -237,24 +239,39 @@ class JobsScreen(QadminScreen):
         if message.token < self._filter_token:
             return
         self.count, self.paused = message.count, message.paused
+        self.app.learn_names(queues=message.queues)
         if message.queues != self.queues:
             self._set_queue_options(message.queues)
         self._show_summary()
 
+    @work(thread=True, group="names", exclusive=True, exit_on_error=False)
+    def _load_names(self) -> None:
+        """The names the backend knows, beyond the jobs listed so far (once per visit)."""
+        ops = self.app.ops
+        try:
+            self.post_message(NamesLoaded(ops.queue_names(), ops.class_names()))
+        except Exception as exc:  # noqa: BLE001 - on the status line; completion keeps the names seen
+            self.post_message(OpFailed("names for completion", exc))
+
+    def on_names_loaded(self, message: NamesLoaded) -> None:
+        message.stop()
+        if self.app.learn_names(message.queues, message.classes):
+            self._show_suggestions()
+
     def _learn_classes(self, jobs: Iterable[Any]) -> None:
-        """The class box completes the class names seen so far (right arrow accepts)."""
-        seen = {job.class_name for job in jobs if job.decodable} - self._classes
-        if seen:
-            self._classes |= seen
-            self.query_one("#class", Input).suggester = SuggestFromList(sorted(self._classes),
-                                                                        case_sensitive=False)
+        """The class box completes the class names known (right arrow accepts)."""
+        if self.app.learn_names(classes=(job.class_name for job in jobs if job.decodable)):
+            self._show_suggestions()
+
+    def _show_suggestions(self) -> None:
+        self.query_one("#class", Input).suggester = class_suggester(self.app.known_classes)
 
     def _set_queue_options(self, queues: list[str]) -> None:
         select = self.query_one("#queue", Select)
         current = select.value
         self.queues = list(queues)
         names = sorted(set(queues) | ({str(current)} if current != Select.NULL else set()))
-        select.set_options([(name or "(none)", name) for name in names])
+        select.set_options([(Text(visible(name) if name else "(none)"), name) for name in names])
         if current != Select.NULL:
             select.value = current
 
@@ -273,17 +290,17 @@ class JobsScreen(QadminScreen):
         text = Text()
         loaded = table.row_count
         if self.count is None:
-            text.append(f"{loaded}{'+' if self._next_cursor else ''} jobs", style="bold")
+            text.append(f"{loaded}+ jobs" if self._next_cursor else plural(loaded, "job"), style="bold")
         else:
-            text.append(f"{self.count:,} job{'s' if self.count != 1 else ''}", style="bold")
+            text.append(plural(self.count, "job"), style="bold")
             if loaded < self.count:
-                text.append(f" ({loaded:,} loaded, more as you scroll)")
+                text.append(f" ({loaded} loaded, more as you scroll)")
         text.append(f" · sort: {dict(SORTS)[self.sort]}")
         if table.selected:
             text.append(f" · {len(table.selected)} selected", style=theme_style(app, "text-accent", bold=True))
         if self.error is not None:
             text.append(" · error: ", style=theme_style(app, "text-error"))
-            text.append(self.error[:60] + ("…" if len(self.error) > 60 else ""))
+            text.append(short(self.error, 60))
             text.append(" (c clears)")
         self.query_one("#summary", Static).update(text)
 
@@ -341,7 +358,7 @@ class JobsScreen(QadminScreen):
         table = self.table
         if table.selected:
             ids = tuple(table.selected.values())
-            return JobFilter(ids=ids), f"the {len(ids)} selected job{'s' if len(ids) != 1 else ''}"
+            return JobFilter(ids=ids), f"the {plural(len(ids), 'selected job')}"
         job = table.current
         if job is None:
             self.notify("No job under the cursor.", severity="warning")

@@ -18,9 +18,10 @@ from qadmin.backends.base import Stats
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.ops import Ops
+from qadmin.text import plural, visible
 from qadmin.tui.messages import StatsLoaded
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import STATE_COLOR, ago, theme_style
+from qadmin.tui.text import STATE_COLOR, ago, cell, names, theme_style
 
 #: the per-state columns of the queue table
 STATE_COLUMNS = ("pending", "scheduled", "locked", "stale", "failed", "finished")
@@ -79,7 +80,7 @@ class OverviewScreen(QadminScreen):
             line1.append(f"{n} ", style=theme_style(app, STATE_COLOR[state], bold=True))
             line1.append(state)
             if state == "locked" and totals.get("stale"):
-                line1.append(f" ({totals['stale']} stale)", style=theme_style(app, "text-error", bold=True))
+                line1.append(f" ({totals['stale']} stale)", style=theme_style(app, "text-warning", bold=True))
             line1.append("   ")
         line2 = Text()
         line2.append(f"{stats.processed}", style="bold")
@@ -92,7 +93,7 @@ class OverviewScreen(QadminScreen):
         line2.append(ago(stats.oldest_pending_at, now) or "—", style="bold")
         if stats.paused:
             line2.append("   paused: ")
-            line2.append(", ".join(stats.paused), style=theme_style(app, "text-warning", bold=True))
+            line2.append(visible(names(stats.paused)), style=theme_style(app, "text-warning", bold=True))
         grid.add_row(line1)
         grid.add_row(line2)
         for why in stats.unreadable.values():  # a Redis key of the wrong type, a counter that is no number
@@ -110,7 +111,7 @@ class OverviewScreen(QadminScreen):
                 buckets[index] += processed
         self.query_one("#spark", Sparkline).data = buckets
         total = sum(buckets)
-        self.query_one("#spark-max", Label).update(f"{total} jobs · peak {max(buckets)}/min")
+        self.query_one("#spark-max", Label).update(Text(f"{plural(total, 'job')} · peak {max(buckets)}/min"))
 
     def _show_queues(self, stats: Stats) -> None:
         table = self.query_one("#queues", DataTable)
@@ -118,7 +119,7 @@ class OverviewScreen(QadminScreen):
         current = self.current_queue
         rows: dict[str, list[object]] = {}
         for name, counts in stats.queues.items():
-            cells: list[object] = [Text(name or "(none)", style="bold")]
+            cells: list[object] = [cell(name or "(none)", 60, "bold")]
             for state in STATE_COLUMNS:
                 n = counts.get(state, 0)
                 style = theme_style(app, STATE_COLOR[state], bold=state in ("failed", "stale")) if n else theme_style(

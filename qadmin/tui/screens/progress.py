@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import ProgressBar, Static
 
+from qadmin.text import plural, visible
 from qadmin.tui.messages import BulkFinished, BulkProgress, OpFailed
 from qadmin.tui.screens.confirm import PAST
 
@@ -33,7 +34,7 @@ class ProgressScreen(ModalScreen[Any]):
     def compose(self) -> ComposeResult:
         verb, count = self.preview.verb, self.preview.count
         with Vertical(id="dialog"):
-            yield Static(f"{verb.capitalize()} {count} job{'s' if count != 1 else ''}", classes="dialog-title")
+            yield Static(Text(f"{verb.capitalize()} {plural(count, 'job')}"), classes="dialog-title")
             yield ProgressBar(total=count or 1, show_eta=False, id="bar")
             yield Static("working…", id="report", classes="dialog-body")
 
@@ -59,10 +60,10 @@ class ProgressScreen(ModalScreen[Any]):
         self.query_one(ProgressBar).update(total=result.matched or 1, progress=result.matched or 1)
         report = Text()
         report.append(f"{PAST.get(result.verb, result.verb).capitalize()} {result.changed}", style="bold")
-        report.append(f" of {result.matched} matched job{'s' if result.matched != 1 else ''}")
+        report.append(f" of {plural(result.matched, 'matched job')}")
         report.append(f"; {len(result.skipped)} skipped." if result.skipped else ".")
         for job_id, reason in result.skipped[:SHOW_SKIPPED]:
-            report.append(f"\n  skipped {job_id}: {reason}")
+            report.append(visible(f"\n  skipped {job_id}: {reason}", lines=True))
         if len(result.skipped) > SHOW_SKIPPED:
             report.append(f"\n  … and {len(result.skipped) - SHOW_SKIPPED} more skipped")
         report.append("\n\nenter: close")
@@ -72,7 +73,8 @@ class ProgressScreen(ModalScreen[Any]):
     def on_op_failed(self, message: OpFailed) -> None:
         self.done = True
         self.query_one("#report", Static).update(Text(
-            f"The action stopped: {message.error}\nJobs changed before the error stay changed; "
+            f"The action stopped: {visible(str(message.error), lines=True)}\n"
+            "Jobs changed before the error stay changed; "
             "the screen shows the current state once the backend answers.\n\nenter: close"))
         self.refresh_bindings()
 

@@ -15,7 +15,7 @@ from qadmin.job import WorkerInfo
 from qadmin.ops import Ops
 from qadmin.tui.messages import WorkersLoaded
 from qadmin.tui.screens.base import QadminScreen
-from qadmin.tui.text import ago, short, theme_style
+from qadmin.tui.text import ago, cell, names, theme_style
 
 
 class WorkersScreen(QadminScreen):
@@ -50,18 +50,18 @@ class WorkersScreen(QadminScreen):
         self.infos = {w.name: w for w in message.workers}
         table.clear()
         for w in message.workers:
-            status = (Text("stale", style=theme_style(self.app, "text-error", bold=True)) if w.stale
+            status = (Text("stale", style=theme_style(self.app, "text-warning", bold=True)) if w.stale
                       else Text("live", style=theme_style(self.app, "text-success", bold=True)))
-            table.add_row(status, short(w.name, 40), short(", ".join(w.queues) or "—", 24),
-                          "—" if w.current_job is None else str(w.current_job),
+            table.add_row(status, cell(w.name, 40), cell(names(w.queues or ()) or "—", 24),
+                          cell("—" if w.current_job is None else str(w.current_job), 40),
                           ago(w.job_started_at, now) if w.current_job is not None else "",
-                          ago(w.heartbeat_at, now) or "never", str(w.processed), str(w.failed), key=w.name)
+                          ago(w.heartbeat_at, now) or "never", cell(w.processed), cell(w.failed), key=w.name)
         if current is not None and current.name in self.infos:
             table.move_cursor(row=list(self.infos).index(current.name), animate=False)
         stale = sum(1 for w in message.workers if w.stale)
         summary = Text(f"{len(message.workers) - stale} live")
         if stale:
-            summary.append(f" · {stale} stale", style=theme_style(self.app, "text-error", bold=True))
+            summary.append(f" · {stale} stale", style=theme_style(self.app, "text-warning", bold=True))
             summary.append(" (no heartbeat, or holding a lock past the max run time)")
         self.query_one("#workers-summary", Static).update(summary)
 

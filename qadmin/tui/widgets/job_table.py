@@ -10,8 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
-from qadmin.job import Job, JobId
-from qadmin.tui.text import args_of, short, state_text, theme_style, when
+from qadmin.job import Job, JobId, JobState
+from qadmin.tui.text import args_of, cell, state_text, theme_style, when
 
 #: column -> label
 LABELS = {"sel": " ", "id": "ID", "state": "STATE", "queue": "QUEUE", "class": "CLASS", "args": "ARGS",
@@ -83,14 +83,25 @@ class JobTable(DataTable):
     def _cells(self, job: Job, now: datetime) -> tuple[Any, ...]:
         key, plan = str(job.id), self.plan
         mark = Text(MARK, style=theme_style(self.app, "text-accent", bold=True)) if key in self.selected else ""
-        class_name = job.class_name
+        class_name = str(job.class_name or "")
         if len(class_name) > plan.get("class", 30):
             class_name = class_name.rsplit(".", 1)[-1]  # the module path matters least when space is short
-        cells = {"sel": mark, "id": key, "state": state_text(self.app, job), "queue": short(job.queue or "", 10),
-                 "class": short(class_name, plan.get("class", 30)), "args": short(args_of(job), plan.get("args", 30)),
-                 "when": when(job, now), "pri": str(job.priority), "att": str(job.attempts),
-                 "error": short(job.error_message or "", plan.get("error", 40))}
+        state = state_text(self.app, job)
+        state.no_wrap, state.overflow = True, "ellipsis"
+        cells = {"sel": mark, "id": cell(key, 40), "state": state, "queue": cell(job.queue or "", 10),
+                 "class": cell(class_name, plan.get("class", 30)),
+                 "args": cell(args_of(job), plan.get("args", 30)),
+                 "when": cell(when(job, now)), "pri": cell(job.priority), "att": cell(job.attempts),
+                 "error": self._error(job, plan.get("error", 40))}
         return tuple(cells[k] for k in plan)
+
+    def _error(self, job: Job, width: int) -> Text:
+        """A failed job's error as it is; the error a retried job kept from its last attempt is
+        history (the job is not failing): muted, and labelled as such."""
+        message = job.error_message or ""
+        if not message or job.state is JobState.FAILED:
+            return cell(message, width)
+        return cell(f"last attempt: {message}", width, theme_style(self.app, "text-muted"))
 
     def show_jobs(self, jobs: list[Job], now: datetime, *, append: bool = False) -> None:
         """Show `jobs` (after the current rows when appending), keeping the cursor on its job."""
