@@ -21,11 +21,31 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 SUBNET = "10.213.0"
 DB_ADDR = f"{SUBNET}.1"
 HOSTS = {"h1": ("qa-host-1", f"{SUBNET}.11"), "h2": ("qa-host-2", f"{SUBNET}.12")}
+
+
+#: the job the lab's workers run, by its importable name (the workers have the repository on PYTHONPATH)
+GATED_JOB = "tests.reliability._netns.gated_record"
+
+
+def gated_record(path: str, token: str, gate: str, timeout: float = 300) -> None:
+    """Holds its worker until the file `gate` exists, then appends `token` to `path`.
+
+    Which host holds which job is then a lasting state a test can see however slowly it polls
+    (a job that merely sleeps can be claimed and finished between two polls of a loaded machine,
+    or all of them by one host before the other has started)."""
+    from qadmin.examples import record
+
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(gate):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the gate {gate} was never opened")
+        time.sleep(0.05)
+    record(path, token)
 
 
 class LabUnavailable(RuntimeError):
@@ -269,12 +289,15 @@ class Lab:
         for proc in procs:
             proc.wait(30)
 
-    def wait_until(self, predicate, timeout: float, what: str) -> object:  # type: ignore[no-untyped-def]
+    def wait_until(  # type: ignore[no-untyped-def]
+        self, predicate, timeout: float, what: str | Callable[[], str]
+    ) -> object:
+        """`what` may be a function, called at the timeout: the state then, not when the wait began."""
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
+                raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
             time.sleep(0.2)
