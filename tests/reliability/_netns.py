@@ -28,26 +28,6 @@ DB_ADDR = f"{SUBNET}.1"
 HOSTS = {"h1": ("qa-host-1", f"{SUBNET}.11"), "h2": ("qa-host-2", f"{SUBNET}.12")}
 
 
-#: the job the lab's workers run, by its importable name (the workers have the repository on PYTHONPATH)
-GATED_JOB = "tests.reliability._netns.gated_record"
-
-
-def gated_record(path: str, token: str, gate: str, timeout: float = 300) -> None:
-    """Holds its worker until the file `gate` exists, then appends `token` to `path`.
-
-    Which host holds which job is then a lasting state a test can see however slowly it polls
-    (a job that merely sleeps can be claimed and finished between two polls of a loaded machine,
-    or all of them by one host before the other has started)."""
-    from qadmin.examples import record
-
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(gate):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the gate {gate} was never opened")
-        time.sleep(0.05)
-    record(path, token)
-
-
 class LabUnavailable(RuntimeError):
     """Network namespaces cannot be made here (not root, or no CAP_SYS_ADMIN / CAP_NET_ADMIN)."""
 

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import pytest
 
 from bench.chaos import child_env, qadmin_cmd
-from tests.reliability._netns import GATED_JOB, HOSTS, Lab, probe
+from tests.reliability._netns import HOSTS, Lab, probe
 from tests.servers import in_ci
 
 pytestmark = pytest.mark.slow
@@ -28,6 +28,8 @@ pytestmark = pytest.mark.slow
 JOBS = 40
 #: worker processes per host
 PER_HOST = 2
+#: holds its worker until the test creates the gate file
+GATED_JOB = "qadmin.examples.record_when_released"
 
 ENQUEUE = """
 import sys
