@@ -164,7 +164,8 @@ def test_sigterm_lets_the_current_job_finish_then_exits(sqlite_url: str, tmp_pat
     out, gate = tmp_path / "ran.txt", tmp_path / "gate"
     with client(sqlite_url) as c:
         first = c.enqueue(HOLD_RECORD, str(out), "first", str(gate), queue="q")
-        second = c.enqueue(RECORD, str(out), "second", queue="q", delay=0.5)
+        # due at once, as it was when the first job slept 3 s: the worker could take it next
+        second = c.enqueue(RECORD, str(out), "second", queue="q")
     p = procs(sqlite_url)
     worker = p.start("worker", "--sleep", "0.1")
     # the job is running, not merely claimed: a signal between the claim and the run gives it back
