@@ -192,16 +192,21 @@ def _on(server: str) -> str:
     return "" if server == WEB_SERVERS[0] else f" · {server}"
 
 
-def face_cells(faces: FaceCells, loaded: list[Loaded], rq_url: str | None) -> list[Cell]:
+def face_cells(faces: FaceCells, loaded: list[Loaded], rq_jobs: str | Skip) -> list[Cell]:
+    """`rq_jobs` is the Redis URL of the filled RQ jobs, or why there are none: rq-dashboard's cells then
+    state that reason under their own names."""
     cells: list[Cell] = []
     rq_log = faces.work / "rq-dashboard.log"
     rq_names = {server: "rq-dashboard failed page" + _on(server) for server in WEB_SERVERS}
-    if rq_url is not None:
-        for server in WEB_SERVERS:
-            cells.append(faces.web(rq_names[server], lambda server=server: rq_dashboard(rq_url, rq_log, server),
-                                   [RQ_FAILED_VIEW]))
-        cells.append(faces.web("rq-dashboard overview", lambda: rq_dashboard(rq_url, rq_log),
-                               [["/", "/0/data/queues.json"]]))
+
+    def rq_on(server: str) -> Any:
+        if isinstance(rq_jobs, Skip):
+            raise Skip(str(rq_jobs))
+        return rq_dashboard(rq_jobs, rq_log, server)
+
+    for server in WEB_SERVERS:
+        cells.append(faces.web(rq_names[server], lambda server=server: rq_on(server), [RQ_FAILED_VIEW]))
+    cells.append(faces.web("rq-dashboard overview", lambda: rq_on(WEB_SERVERS[0]), [["/", "/0/data/queues.json"]]))
     for b in loaded:
         log = faces.work / f"web-{b.kind}.log"
         start = (lambda url=b.url, log=log: qadmin_web(url, log))
@@ -210,7 +215,7 @@ def face_cells(faces: FaceCells, loaded: list[Loaded], rq_url: str | None) -> li
         for server in WEB_SERVERS:
             on = (lambda url=b.url, log=log, server=server: qadmin_web(url, log, server))
             cells.append(faces.web(f"web failed jobs page · {b.kind}{_on(server)}", on, [["/jobs?state=failed"]],
-                                   ref=rq_names[server] if rq_url else None, headers=AUTH))
+                                   ref=rq_names[server], headers=AUTH))
         cells.append(faces.tui(f"TUI first screen · {b.kind}", b.url))
     return cells
 
@@ -227,21 +232,23 @@ def run(args: Any) -> tuple[list[Result], str]:
                 loaded.append(load_backend(servers, kind, n))
             except Skip as exc:
                 skipped.append(Result(f"{kind}", "ms", False, skipped=str(exc)))
-        rq_url = None
+        rq_jobs: str | Skip
         try:
             import rq  # noqa: F401
 
-            rq_url = servers.redis_url()  # db 0
-            fill_rq_failed(rq_url, max(n // 5, 10))
+            rq_jobs = servers.redis_url()  # db 0
+            fill_rq_failed(rq_jobs, max(n // 5, 10))
             progress(f"  filled RQ with {max(n // 5, 10):,} failed jobs")
-        except (ImportError, Skip) as exc:
-            skipped.append(Result("rq-dashboard", "views/s", True, skipped=f"{exc}"))
+        except ImportError as exc:
+            rq_jobs = Skip(f"PyPI {exc.name or exc} is not installed")
+        except Skip as exc:
+            rq_jobs = exc
         cells: list[Cell] = []
         for b in loaded:
             cells += verb_cells(b, b.kind)
         faces = FaceCells(servers.tmp, args.web_seconds)
         if not args.no_faces:
-            cells += face_cells(faces, loaded, rq_url)
+            cells += face_cells(faces, loaded, rq_jobs)
         try:
             results = interleave(cells, args.repeats)
         finally:

@@ -263,8 +263,10 @@ def fill_rq_failed(url: str, n: int, queue: str = "default") -> None:
     import uuid
 
     import redis
-    from rq import Queue, SimpleWorker
+    from rq import Queue
     from rq.registry import FailedJobRegistry
+
+    from bench.rq_peer import SimpleWorker
 
     from bench.stamps import boom
 

@@ -10,7 +10,8 @@ delayed_job a Ruby struct whose perform is empty). Cells:
 * floor — bench/floors.py: claim, call, acknowledge, by hand, per backend;
 * qadmin — `qadmin worker --burst [--concurrency 2]`, per backend;
 * RQ — `rq worker --burst` with `SimpleWorker` (runs jobs in the worker process, as qadmin does)
-  and with its default `Worker` (forks a work horse per job), on the same redis-server;
+  and with its default `Worker` (forks a work horse per job), on the same redis-server (both as
+  bench/rq_peer.py runs them: a bounded wait at exit);
 * delayed_job — the Debian gems' `Delayed::Worker#work_off`, on SQLite with qadmin's settings.
 """
 
@@ -263,12 +264,12 @@ def build_cells(b: Bench, backends: list[str], jobs: int, prefetch: int = PREFET
         if kind == "redis":
             rq_fill = lambda url, plan, _s: fill_rq(url, plan)
             cells.append(b.cell("rq SimpleWorker ×1", kind, max(jobs // 2, 100), rq_fill,
-                                rq_cmd("rq.worker.SimpleWorker", 1), ref="qadmin redis ×1", prepare=need_rq,
+                                rq_cmd("bench.rq_peer.SimpleWorker", 1), ref="qadmin redis ×1", prepare=need_rq,
                                 note="ratio = how many times faster qadmin is (target ≥ 20×)"))
             cells.append(b.cell("rq SimpleWorker ×2", kind, max(jobs // 2, 100), rq_fill,
-                                rq_cmd("rq.worker.SimpleWorker", 2), ref="rq SimpleWorker ×1", prepare=need_rq))
+                                rq_cmd("bench.rq_peer.SimpleWorker", 2), ref="rq SimpleWorker ×1", prepare=need_rq))
             cells.append(b.cell("rq Worker (fork) ×1", kind, max(jobs // 20, 50), rq_fill,
-                                rq_cmd("rq.worker.Worker", 1), ref="qadmin redis ×1", prepare=need_rq,
+                                rq_cmd("bench.rq_peer.Worker", 1), ref="qadmin redis ×1", prepare=need_rq,
                                 note="RQ's default worker forks a work horse per job"))
     return cells
 

@@ -3,6 +3,7 @@ some are slow. Their names are importable dotted paths, so any worker can run th
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
@@ -65,4 +66,16 @@ def record(path: str, token: str) -> None:
 
 def sleep_then_record(path: str, token: str, seconds: float) -> None:
     time.sleep(seconds)
+    record(path, token)
+
+
+def record_when_released(path: str, token: str, gate: str, timeout: float = 300) -> None:
+    """Creates `<gate>.running`, waits until the file `gate` exists, then appends the token: a job
+    that process-level tests see running, and that keeps running until they let it finish."""
+    open(f"{gate}.running", "a").close()
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(gate):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{gate} was not created within {timeout:g} s")
+        time.sleep(0.05)
     record(path, token)

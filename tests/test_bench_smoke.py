@@ -93,3 +93,16 @@ def test_run_all_prints_header_and_tables() -> None:
     out = bench("bench.run_all", "--quick", "--only", "enqueue", "--backends", "sqlite")
     assert "## qadmin benchmarks" in out and "versions:" in out
     assert "qadmin sqlite enqueue_many" in out
+
+
+def test_rq_dashboard_cells_state_why_rq_is_missing_under_their_own_names(tmp_path: Path) -> None:
+    from bench.admin_scale import FaceCells, face_cells
+    from bench.common import Skip, interleave
+
+    cells = face_cells(FaceCells(tmp_path, 0.1), [], Skip("PyPI rq is not installed"))
+    results = interleave(cells, 1, log=lambda _line: None)
+    assert {r.name: r.skipped for r in results} == {
+        "rq-dashboard failed page": "PyPI rq is not installed",
+        "rq-dashboard failed page · granian": "PyPI rq is not installed",
+        "rq-dashboard overview": "PyPI rq is not installed",
+    }

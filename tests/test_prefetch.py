@@ -20,7 +20,8 @@ from qadmin.backends.base import open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
 from qadmin.worker import Worker, WorkerOptions
-from tests.test_worker_processes import RECORD, SLEEP_RECORD, assert_clean, client, count, lines, procs, wait_for
+from tests.test_worker_processes import (HOLD_RECORD, RECORD, assert_clean, client, count, lines, procs, running,
+                                         wait_for)
 
 __all__ = ["procs"]  # the fixture, shared with the worker process tests
 
@@ -46,21 +47,24 @@ def two_prefetching_workers_run_each_job_once(url: str, tmp_path: Path, procs, *
     assert count(url, "pending", "scheduled", "locked", "failed") == 0
 
 
-def _first_slow_then_quick(url: str, out: Path) -> None:
+def _first_held_then_quick(url: str, out: Path, gate: Path) -> None:
     with client(url) as c:
         later = 1 if c.backend.supports_priority else 0  # Resque queues refuse priorities: FIFO orders them alike
-        c.enqueue(SLEEP_RECORD, str(out), "first", 3.0, queue="q", priority=0)
+        c.enqueue(HOLD_RECORD, str(out), "first", str(gate), queue="q", priority=0)
         for i in range(4):
             c.enqueue(RECORD, str(out), f"next-{i}", queue="q", priority=later)
 
 
 def test_sigterm_gives_back_the_prefetched_jobs_it_did_not_run(any_url: str, tmp_path: Path, procs) -> None:
-    out = tmp_path / "ran.txt"
-    _first_slow_then_quick(any_url, out)
+    out, gate = tmp_path / "ran.txt", tmp_path / "gate"
+    _first_held_then_quick(any_url, out, gate)
     p = procs(any_url)
     worker = p.start("worker", "--sleep", "0.1", "--prefetch", "5")
-    wait_for(lambda: count(any_url, "locked") == 5, 30, "the worker to lock all five jobs", p.logs)
+    # running the first job, not merely holding it: a signal before the run gives all five back
+    wait_for(running(gate), 30, "the worker to start the first job", p.logs)
+    assert count(any_url, "locked") == 5, "the worker did not lock all five jobs"
     worker.send_signal(signal.SIGTERM)
+    gate.touch()
     assert worker.wait(30) == 0, p.logs()
     assert lines(out) == ["first"], p.logs()
     assert count(any_url, "locked") == 0
@@ -70,13 +74,15 @@ def test_sigterm_gives_back_the_prefetched_jobs_it_did_not_run(any_url: str, tmp
 
 def test_a_killed_prefetching_workers_jobs_are_recovered_by_unlock_stale(any_url: str, tmp_path: Path,
                                                                           procs) -> None:
-    out = tmp_path / "ran.txt"
-    _first_slow_then_quick(any_url, out)
+    out, gate = tmp_path / "ran.txt", tmp_path / "gate"
+    _first_held_then_quick(any_url, out, gate)
     p = procs(any_url)
     worker = p.start("worker", "--sleep", "0.1", "--prefetch", "5")
-    wait_for(lambda: count(any_url, "locked") == 5, 30, "the worker to lock all five jobs", p.logs)
+    wait_for(running(gate), 30, "the worker to start the first job", p.logs)
+    assert count(any_url, "locked") == 5, "the worker did not lock all five jobs"
     worker.send_signal(signal.SIGKILL)
     worker.wait(10)
+    gate.touch()
     # held by a dead process: nothing else takes them until they are unlocked
     assert p.run("worker", "--burst", "--sleep", "0.1").returncode == 0
     assert lines(out) == []

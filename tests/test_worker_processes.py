@@ -26,6 +26,12 @@ from qadmin.job import JobState, NewJob, utcnow
 
 RECORD = "qadmin.examples.record"
 SLEEP_RECORD = "qadmin.examples.sleep_then_record"
+#: (out, token, gate): runs until the test creates `gate`; `running(gate)` says it has started
+HOLD_RECORD = "qadmin.examples.record_when_released"
+
+
+def running(gate: Path) -> Callable[[], bool]:
+    return Path(f"{gate}.running").exists
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -157,14 +163,17 @@ def test_four_workers_run_each_of_2000_jobs_exactly_once(sql_url: str, tmp_path:
 
 # --- signals and crashes ----------------------------------------------------------------------
 def test_sigterm_lets_the_current_job_finish_then_exits(sqlite_url: str, tmp_path: Path, procs) -> None:
-    out = tmp_path / "ran.txt"
+    out, gate = tmp_path / "ran.txt", tmp_path / "gate"
     with client(sqlite_url) as c:
-        first = c.enqueue(SLEEP_RECORD, str(out), "first", 3.0, queue="q")
-        second = c.enqueue(RECORD, str(out), "second", queue="q", delay=0.5)
+        first = c.enqueue(HOLD_RECORD, str(out), "first", str(gate), queue="q")
+        # due at once, as it was when the first job slept 3 s: the worker could take it next
+        second = c.enqueue(RECORD, str(out), "second", queue="q")
     p = procs(sqlite_url)
     worker = p.start("worker", "--sleep", "0.1")
-    wait_for(lambda: count(sqlite_url, "locked"), 30, "the worker to take the first job", p.logs)
+    # the job is running, not merely claimed: a signal between the claim and the run gives it back
+    wait_for(running(gate), 30, "the worker to start the first job", p.logs)
     worker.send_signal(signal.SIGTERM)
+    gate.touch()
     assert worker.wait(30) == 0, p.logs()
     assert lines(out) == ["first"], p.logs()
     backend = open_backend(sqlite_url)

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 SUBNET = "10.213.0"
 DB_ADDR = f"{SUBNET}.1"
@@ -269,12 +269,15 @@ class Lab:
         for proc in procs:
             proc.wait(30)
 
-    def wait_until(self, predicate, timeout: float, what: str) -> object:  # type: ignore[no-untyped-def]
+    def wait_until(  # type: ignore[no-untyped-def]
+        self, predicate, timeout: float, what: str | Callable[[], str]
+    ) -> object:
+        """`what` may be a function, called at the timeout: the state then, not when the wait began."""
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
+                raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
             time.sleep(0.2)
