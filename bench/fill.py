@@ -4,8 +4,9 @@ a verb changed them.
 SQL rows go in the delayed_job layout qadmin creates (handler = `json_codec.encode`, the encoder
 the SQL backend uses; naive UTC timestamps as SQLAlchemy writes them), with explicit ids so that
 any range can be deleted and written again; indexes are dropped during the load and rebuilt after
-(then ANALYZE), as a bulk import would. Redis gets Resque's layout (formats.md §1): `queue:Q` lists,
-the `failed` list of failure entries, and dead workers holding a job in `worker:ID`.
+(then ANALYZE), as a bulk import would. Redis gets Resque's layout (docs/compatibility.md §1):
+`queue:Q` lists, the `failed` list of failure entries, and dead workers holding a job in
+`worker:ID`.
 
 Layout of N jobs (ids 1..N): the first 10% failed, then 0.1% locked by dead workers (stale), then 1%
 scheduled (SQL only), the rest pending. Every 10,000th job is of a rare class; N/10,000 pending jobs

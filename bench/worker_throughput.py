@@ -75,7 +75,8 @@ def fill_qadmin(url: str, plan: list[tuple[str, list]]) -> None:
 
 
 def fill_resque_list(url: str, plan: list[tuple[str, list]]) -> None:
-    """Resque-shaped payloads pushed as qadmin's and Resque's writers push them (formats.md §8.3)."""
+    """Resque-shaped payloads pushed as qadmin's and Resque's writers push them
+    (docs/compatibility.md §1.4)."""
     import redis
 
     from qadmin.codecs import json_codec
@@ -115,7 +116,7 @@ def dj_handlers(stamp_path: str) -> tuple[str, str]:
 
 
 def fill_delayed_job(url: str, plan: list[tuple[str, list]], stamp_path: str) -> None:
-    """Rows as Delayed::Job.enqueue writes them (formats.md §4.4), in one transaction."""
+    """Rows as Delayed::Job.enqueue writes them (docs/compatibility.md §4.4), in one transaction."""
     import sqlite3
 
     noop, stamp = dj_handlers(stamp_path)

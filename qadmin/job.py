@@ -22,7 +22,7 @@ class JobState(str, enum.Enum):
         return self.value
 
 
-#: delayed_job's defaults (formats.md §4.3), which qadmin keeps.
+#: delayed_job's defaults (docs/compatibility.md §4.3), which qadmin keeps.
 DEFAULT_MAX_ATTEMPTS = 25
 DEFAULT_MAX_RUN_TIME = 4 * 3600.0
 
@@ -89,7 +89,7 @@ class Job:
         return self.last_error.split("\n", 1)[0]
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape every face prints (ARCHITECTURE.md's CLI contract)."""
+        """The JSON shape every face prints (the README's command-line contract)."""
         out: dict[str, Any] = {
             "id": self.id,
             "queue": self.queue,

@@ -8,7 +8,6 @@ and SIGINT on so that each child finishes its current job first.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal

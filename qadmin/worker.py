@@ -1,6 +1,6 @@
 """The worker: claim -> run -> complete or fail with backoff, through any Backend.
 
-delayed_job's semantics made safe (ARCHITECTURE.md "Worker semantics"): jobs are claimed
+delayed_job's semantics made safe (docs/compatibility.md §8.7): jobs are claimed
 atomically by priority then run_at; a failure is retried after `attempts**4 + 5` seconds until
 `max_attempts`, then kept as failed; a job over `max_run_time` is interrupted and failed; SIGTERM
 or SIGINT finish the current job, then stop. Only jobs the worker can decode and whose class it

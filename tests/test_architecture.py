@@ -1,4 +1,4 @@
-"""The layering of ARCHITECTURE.md, checked: import-linter's contracts (pyproject.toml) and a fresh
+"""The layering of docs/architecture.md, checked: import-linter's contracts (pyproject.toml) and a fresh
 interpreter proving that the CLI starts without the TUI and web stacks."""
 
 from __future__ import annotations

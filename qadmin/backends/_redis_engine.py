@@ -2,7 +2,7 @@
 
 A claim reads the first entries of the queues it serves, decodes them and locks only those it
 can run: a guarded step moves exactly those bytes from `queue:NAME` into qadmin's locked set and
-writes Resque's `worker:ID` (formats.md rule 8). Entries it cannot run stay where they are.
+writes Resque's `worker:ID` (docs/compatibility.md §8.5). Entries it cannot run stay where they are.
 
 A worker's steady state is one round trip per job (`lua/claim.lua`): the outcome of the job it
 ran, the locks on the next ones it chose from the previous read, and the next read, together.
@@ -55,7 +55,7 @@ DECODED_CAP = 1000
 MOVE_STAMPS = 20
 #: finished outcomes kept at most (besides the retention time)
 FINISHED_CAP = 10_000
-#: php-resque keeps a finished status this long (formats.md §3.3)
+#: php-resque keeps a finished status this long (docs/compatibility.md §3.3)
 STATUS_TTL = 86400
 #: characters of an error kept with a job
 MAX_ERROR = 16_000
@@ -245,7 +245,7 @@ class EngineMixin:
         return ids
 
     def move_due(self: RedisBackend, now: datetime, stamps: int = MOVE_STAMPS) -> int:
-        """Move due delayed items to their queues, as resque-scheduler does (formats.md §2).
+        """Move due delayed items to their queues, as resque-scheduler does (docs/compatibility.md §2.2).
 
         Each item moves in one guarded unit (LREM of its exact bytes, then RPUSH + SADD + SREM of
         its `timestamps:` entry), so two schedulers never both move it and none is lost. Items
@@ -705,7 +705,7 @@ class EngineMixin:
 
     def _status_steps(self: RedisBackend, meta: dict[str, Any], status: int, now: datetime,
                       ttl: int | None) -> list[tuple[str, list[Any], list[Any]]]:
-        """Keep php-resque's status key in step, only if it exists (formats.md §3.3, rule 6)."""
+        """Keep php-resque's status key in step, only if it exists (docs/compatibility.md §3.3, §8.6)."""
         parts = status_key_parts(meta)
         if parts is None:
             return []
@@ -833,7 +833,7 @@ def _refuse_priority(news: Sequence[NewJob]) -> None:
 
 def _status_value(old: bytes, status: int, now: datetime) -> str:
     """php-resque's status JSON in the shape the writer used: chrisboulton's `{status, updated}`
-    or resque/php-resque's `{status, updated, started, result}` (formats.md §3.3)."""
+    or resque/php-resque's `{status, updated, started, result}` (docs/compatibility.md §3.3)."""
     updated = int(epoch(now))
     try:
         previous = json.loads(old)

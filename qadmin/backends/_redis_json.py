@@ -19,7 +19,7 @@ _DECODER = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r]*")
 _scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
 
-#: php-resque's job id: md5(uniqid()), 32 lowercase hex digits (formats.md §3.2)
+#: php-resque's job id: md5(uniqid()), 32 lowercase hex digits (docs/compatibility.md §3.2)
 PHP_ID = re.compile(r"[0-9a-f]{32}")
 #: payload members qadmin rewrites as bookkeeping; a job keeps its token when they change
 BOOKKEEPING = ("attempts", "last_error", "queue")
@@ -55,7 +55,7 @@ def strict_loads(text: str | bytes) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON with raw UTF-8, byte-identical to Ruby's json gem (formats.md §1.1)."""
+    """Compact JSON with raw UTF-8, byte-identical to Ruby's json gem (docs/compatibility.md §1.1)."""
     if type(value) is str:
         return _quote(value)
     return _encode(value)
@@ -219,7 +219,7 @@ def _offset(zone: str | None) -> timedelta:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """Any time format Resque, php-resque or qadmin write (formats.md §1.6, §1.7, §3.4, §7); None
+    """Any time format Resque, php-resque or qadmin write (docs/compatibility.md §1.6); None
     when it is none of them."""
     if value is None or isinstance(value, bool):
         return None

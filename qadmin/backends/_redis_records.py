@@ -75,8 +75,9 @@ class IdParts:
 
 
 class Keys:
-    """Every key, namespaced. Resque's own keys as formats.md §1.2, §2, §3.3 name them; qadmin's
-    private keys under `qadmin:` (outside `queue:` and never in the `queues` set)."""
+    """Every key, namespaced. Resque's own keys as docs/compatibility.md §1.2, §2.1 and §3.3 name
+    them; qadmin's private keys under `qadmin:` (outside `queue:` and never in the `queues` set,
+    §8.8)."""
 
     def __init__(self, namespace: str) -> None:
         ns = namespace or ""
@@ -307,7 +308,7 @@ def requeue_bytes(payload: bytes) -> bytes:
 
 
 def status_key_parts(meta: dict[str, Any]) -> tuple[str, str | None] | None:
-    """php-resque's (id, prefix) when the payload carries an id (formats.md §3.3)."""
+    """php-resque's (id, prefix) when the payload carries an id (docs/compatibility.md §3.3)."""
     job_id = meta.get("id")
     if not isinstance(job_id, str) or not job_id:
         return None
@@ -493,7 +494,7 @@ def read_held(raw: bytes) -> tuple[str, dict[str, Any]] | None:
 
 def held_rec(key: str, rid: str, raw: bytes, read: tuple[str, dict[str, Any]] | None = None,
              stale: bool = False) -> Rec | None:
-    """The job a Resque (Ruby or PHP) worker holds in `worker:ID` (formats.md §1.7, §3.4)."""
+    """The job a Resque (Ruby or PHP) worker holds in `worker:ID` (docs/compatibility.md §1.7, §3.4)."""
     read = read_held(raw) if read is None else read
     if read is None:
         return None
@@ -538,7 +539,7 @@ def split_error(error: str) -> tuple[str, str, list[str]]:
 
 
 def failure_entry(payload: str, error: str, worker: str, queue: str, now: datetime) -> str:
-    """A failure entry in Resque's shape and key order (formats.md §1.6)."""
+    """A failure entry in Resque's shape and key order (docs/compatibility.md §1.6)."""
     exception, message, backtrace = split_error(error)
     return ('{"failed_at":' + dumps(ruby_failed_at(now)) + ',"payload":' + payload + ',"exception":'
             + dumps(exception) + ',"error":' + dumps(message) + ',"backtrace":' + dumps(backtrace)
@@ -553,6 +554,6 @@ def envelope(worker: str, rid: str | None, queue: str, locked_at: str, nonce: st
 
 
 def delayed_item(payload: bytes, queue: str) -> bytes:
-    """resque-scheduler's item: the payload with `queue` after it (formats.md §2)."""
+    """resque-scheduler's item: the payload with `queue` after it (docs/compatibility.md §2.1)."""
     text = payload.decode("utf-8")
     return without(text, ("queue",)).rstrip()[:-1].encode("utf-8") + b',"queue":' + dumps(queue).encode() + b"}"

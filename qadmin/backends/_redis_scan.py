@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 #: entries per LRANGE
 WINDOW = 500
-#: Resque prunes a worker whose heartbeat is older than this (formats.md §1.7)
+#: Resque prunes a worker whose heartbeat is older than this (docs/compatibility.md §1.7)
 RESQUE_PRUNE_INTERVAL = 300.0
 
 #: segment types in each sort order: (type, read backwards), and whether queue names go backwards
@@ -302,7 +302,7 @@ class View(Twins):
                 prefix = self.k.queue_prefix.encode()
                 for key in self.c.scan_iter(match=_glob_escape(prefix) + b"*", count=1000):
                     name = key[len(prefix):]
-                    if b":temp:" not in name:  # php-resque's dequeue lists (formats.md §3.5)
+                    if b":temp:" not in name:  # php-resque's dequeue lists (docs/compatibility.md §3.5)
                         names.add(name)
             self._known = sorted(q.decode("utf-8", "replace") for q in names)
         return self._known

@@ -2,7 +2,7 @@
 
 A qadmin worker registers twice: in qadmin's own `NS qadmin:workers` hash (its heartbeat and
 counters) and as a Resque worker (`workers`, `worker:ID:started`, `workers:heartbeat`) under an id
-whose host part ends in `-qadmin`, which Ruby and PHP pruners leave alone (formats.md rule 16).
+whose host part ends in `-qadmin`, which Ruby and PHP pruners leave alone (docs/compatibility.md §8.7).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class WorkersMixin:
         self._rids.pop(name, None)
 
     def _forget_resque_worker(self: RedisBackend, rid: str) -> list[tuple[str, list[Any], list[Any]]]:
-        """Resque's unregister (formats.md §1.7), without the failure entry: the job went back."""
+        """Resque's unregister (docs/compatibility.md §1.7), without the failure entry: the job went back."""
         return [("SREM", [self.keys.workers], [rid]), ("DEL", [self.keys.worker(rid)], []),
                 ("DEL", [self.keys.started(rid)], []), ("HDEL", [self.keys.heartbeat], [rid]),
                 ("DEL", [self.keys.stat("processed", rid)], []), ("DEL", [self.keys.stat("failed", rid)], [])]

@@ -49,12 +49,13 @@ def _keep_spelling(value: datetime, text: str) -> datetime:
 
 
 class UtcDateTime(sa.types.TypeDecorator):
-    """Aware UTC in Python, naive UTC in the column, as delayed_job writes it (formats.md §4.1).
+    """Aware UTC in Python, naive UTC in the column, as delayed_job writes it
+    (docs/compatibility.md §4.6).
 
     `whole_seconds`: written without a fraction, as DJJob's MySQL `NOW()` and DATETIME hold them
-    (formats.md §5.1). DJJob's worker runs a job once `NOW() >= run_at`, at whole seconds: a run_at
-    of 12:00:00.5 would wait for 12:00:01, and on SQLite the text `12:00:00.000000` sorts after
-    `12:00:00`, so even a zero fraction is not written there."""
+    (docs/compatibility.md §5.4). DJJob's worker runs a job once `NOW() >= run_at`, at whole
+    seconds: a run_at of 12:00:00.5 would wait for 12:00:01, and on SQLite the text `12:00:00.000000`
+    sorts after `12:00:00`, so even a zero fraction is not written there."""
 
     impl = sa.DateTime
     cache_ok = True
@@ -219,7 +220,7 @@ def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.T
 
 
 def is_djjob(table: sa.Table) -> bool:
-    """DJJob's layout (formats.md §5.1): its error column is `error`, and it has no priority."""
+    """DJJob's layout (docs/compatibility.md §5.1): its error column is `error`, and it has no priority."""
     return "error" in table.c and "last_error" not in table.c
 
 

@@ -19,7 +19,7 @@ HOSTNAME = socket.gethostname()
 
 
 def worker_name(pid: int | None = None) -> str:
-    """A qadmin worker's lock owner name, in delayed_job's format (formats.md §4.2)."""
+    """A qadmin worker's lock owner name, in delayed_job's format (docs/compatibility.md §8.7)."""
     return f"host:{HOSTNAME} pid:{pid if pid is not None else os.getpid()}"
 
 

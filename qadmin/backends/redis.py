@@ -1,4 +1,4 @@
-"""The Redis backend, in Resque's key layout (formats.md §1–§3, rules of §8).
+"""The Redis backend, in Resque's key layout (docs/compatibility.md §1–§3, §8).
 
 Resque, php-resque and resque-scheduler keep working on the same keys: qadmin writes their
 payloads, failure entries, delayed items and worker records byte for byte, and keeps its own

@@ -1,6 +1,6 @@
 """The SQL backend: SQLAlchemy 2 Core over delayed_job's `delayed_jobs` table (or DJJob's `jobs`).
 
-One `engine.begin()` per unit of work. Claims follow formats.md §4.2 and §8.8: only a row the
+One `engine.begin()` per unit of work. Claims follow docs/compatibility.md §4.2 and §8.5: only a row the
 worker can run is locked, by an UPDATE guarded by the ready predicate. On PostgreSQL one
 statement locks the next rows (`FOR UPDATE SKIP LOCKED`) and returns them; a row the worker
 then cannot run gets its previous lock back at once. On SQLite the candidates are read from a

@@ -1,6 +1,7 @@
 """qadmin's own payload, which is Resque's: `{"class":…,"args":[…]}` first, extras after.
 
-Compact JSON with raw UTF-8, byte-identical to what Ruby's json gem writes (formats.md §1.1, §8.2).
+Compact JSON with raw UTF-8, byte-identical to what Ruby's json gem writes
+(docs/compatibility.md §1.1, §8.1).
 """
 
 from __future__ import annotations

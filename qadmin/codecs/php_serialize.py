@@ -1,4 +1,4 @@
-"""PHP `serialize()` data (DJJob handlers), read without instantiating anything (formats.md §5.3, rule 12).
+"""PHP `serialize()` data (DJJob handlers), read without instantiating anything (docs/compatibility.md §5.3).
 
 `unserialize` follows php-src's `var_unserializer.re`: lengths count bytes, numeric-string array keys
 become ints, every value except `R:` takes a back-reference slot, `r:` must point at an object.

@@ -1,4 +1,4 @@
-"""delayed_job `handler` YAML, read without Ruby or constructing anything (formats.md §4.5, rule 13).
+"""delayed_job `handler` YAML, read without Ruby or constructing anything (docs/compatibility.md §4.5).
 
 The loader is PyYAML's safe loader plus constructors that turn every `!ruby/<kind>[:<Class>]` tag into a
 `RubyObject` node and any other unknown tag into a `ForeignTag` node, so a hostile handler

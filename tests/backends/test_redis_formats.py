@@ -1,6 +1,6 @@
 """The Redis redis_backend reads and writes Resque's, php-resque's and resque-scheduler's data byte for
-byte (formats.md §1–§3, §7, §8). Data written by those systems is planted exactly as formats.md
-shows it, against a real redis-server."""
+byte (docs/compatibility.md §1–§3, §7, §8). Data written by those systems is planted exactly as
+docs/compatibility.md shows it, against a real redis-server."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from qadmin.ops import Ops
 
 pytestmark = pytest.mark.redis
 
-# --- formats.md, verbatim -------------------------------------------------------------------
+# --- the layouts of docs/compatibility.md, verbatim ------------------------------------------
 RUBY_FAILURE = ('{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"Archive","args":[36,"bad"]},'
                 '"exception":"ArgumentError","error":"boom 36",'
                 '"backtrace":["/srv/app/jobs/archive.rb:10:in `perform\'"],'
@@ -60,7 +60,8 @@ def test_an_enqueued_job_is_a_resque_payload_pushed_with_its_queue(redis_backend
     [raw] = r.lrange("resque:queue:file_serve", 0, -1)
     text = raw.decode("utf-8")
     # Resque.encode({"class" => "Archive", "args" => [35, "tar/é"]}) to the byte: class and args in
-    # that order, compact, raw UTF-8, "/" unescaped, and nothing of qadmin's (formats.md §1.1, §1.3)
+    # that order, compact, raw UTF-8, "/" unescaped, and nothing of qadmin's
+    # (docs/compatibility.md §1.1, §1.3)
     assert raw == '{"class":"Archive","args":[35,"tar/é"]}'.encode("utf-8")
     assert job.queue == "file_serve" and str(job.id).startswith("file_serve:")
 
@@ -288,7 +289,7 @@ def test_delayed_items_of_ruby_and_php_schedulers_are_listed_and_moved(redis_bac
     assert redis_backend.move_due(before) == 0
     after = datetime.fromtimestamp(1795336967, timezone.utc)
     assert redis_backend.move_due(after) == 2
-    # as resque-scheduler enqueues them: {"class","args"} on the item's queue (formats.md §2)
+    # as resque-scheduler enqueues them: {"class","args"} on the item's queue (docs/compatibility.md §2.2)
     assert r.lrange("resque:queue:file_serve", 0, -1) == [b'{"class":"Archive","args":[35,"tar"]}']
     assert r.lrange("resque:queue:default", 0, -1) == [b'{"class":"My_Job","args":[{"b":1}]}']
     assert not r.exists("resque:delayed:1795336967") and not r.zcard("resque:delayed_queue_schedule")

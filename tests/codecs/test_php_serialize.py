@@ -1,4 +1,5 @@
-"""PHP serialize(): the observed bytes of formats.md §5.2/5.3, strictness, and writer round trips."""
+"""PHP serialize(): the observed bytes of docs/compatibility.md §5.2/§5.3, strictness, and writer
+round trips."""
 
 from __future__ import annotations
 

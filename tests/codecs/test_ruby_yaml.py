@@ -1,4 +1,5 @@
-"""delayed_job handler YAML: the observed forms of formats.md §4.5, verbatim, and hostile input."""
+"""delayed_job handler YAML: the observed forms of docs/compatibility.md §4.5, verbatim, and hostile
+input."""
 
 from __future__ import annotations
 

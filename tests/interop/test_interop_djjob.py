@@ -4,7 +4,7 @@ The handlers are made by the real `php` binary (tests/interop/djjob_handlers.php
 protected and private properties, a namespaced class, multibyte and binary strings). The rows
 are written with DJJob's own SQL (seatgeek/djjob DJJob.php: enqueue, lock, finishWithError),
 translated from MySQL, into DJJob's `jobs.sql` table translated to SQLite and PostgreSQL
-(formats.md §5.1). DJJob itself needs a MySQL PDO connection, so its worker is reproduced
+(docs/compatibility.md §5.1). DJJob itself needs a MySQL PDO connection, so its worker is reproduced
 where it matters: its candidate query picks the rows qadmin gave back, and PHP's
 `unserialize()` + `perform()` run the handlers qadmin left in the table.
 """

@@ -1,6 +1,6 @@
 """What qadmin enqueues on Redis is what Resque writes for the same class and args, to the byte.
 
-Resque (and resque-scheduler) encode a job with Ruby's json gem (`Resque.encode`, formats.md §1.1)
+Resque (and resque-scheduler) encode a job with Ruby's json gem (`Resque.encode`, docs/compatibility.md §1.1)
 and find one by those bytes: `Resque.dequeue(Klass, *args)` is `LREM queue:Q 0 <encoded>`,
 resque-scheduler's `remove_delayed` reads `timestamps:<encoded item>` and `LREM`s each list it
 names (§1.5, §2). The resque gems are not installed here, so the bytes come from the json gem

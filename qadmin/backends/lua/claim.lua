@@ -3,7 +3,7 @@
 --
 -- The caller chose the candidates from an earlier read, after decoding them and checking that it
 -- can run them: each is locked only if its exact bytes are still in its queue and the queue is
--- not paused (reliable reserve, formats.md rule 8). Nothing here decides what may run.
+-- not paused (reliable reserve, docs/compatibility.md §8.5). Nothing here decides what may run.
 --
 -- KEYS  1 locked zset   2 pause-all-workers   3 worker:RID   4 finished zset   5 stat:processed
 --       6 stat:processed:RID   7 unique hash

@@ -1,4 +1,4 @@
--- Resque's push (formats.md rule 3): the queue's name into `queues`, the payloads at its tail,
+-- Resque's push (docs/compatibility.md §1.4): the queue's name into `queues`, the payloads at its tail,
 -- in one call.
 -- KEYS  1 queues set   2 queue:NAME
 -- ARGV  1 NAME   then the payloads
