@@ -798,19 +798,38 @@ def dequeue(queue: str, class_name: str, args_json: str | None, job_ids: tuple[s
 @click.option("--worker", callback=_not_empty,
               help="Locks held by this worker (substring of the lock owner).")
 @click.option("--queue", "-q", multiple=True, shell_complete=_complete_queues)
+@click.option("--yes", "-y", is_flag=True, help="Unlock jobs whose worker looks alive without asking.")
 @dry_run_option
 @json_option
 def unlock(ids: tuple[str, ...], stale: bool, older_than: float | None, worker: str | None,
-           queue: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
-    """Free jobs held by workers that died, so that they run again."""
+           queue: tuple[str, ...], yes: bool, dry_run: bool, as_json: bool) -> None:
+    """Free jobs held by workers that died, so that they run again. Jobs whose worker looks alive
+    are unlocked only after a confirmation (or --yes): they may then run twice."""
     ops = _ops()
     if not (ids or stale or older_than is not None or worker):
         raise UsageError("say which locks: IDs, --stale, --older-than or --worker")
     selection = _selection(ids, (), queue, worker=worker)
-    if selection.ids and not dry_run:  # refuse ids none of which is locked before acting
-        _report_or_refuse(ops.unlock(selection, stale=stale, older_than=older_than, dry_run=True), True,
-                          "unlock", selection, quiet=True)
-    result = ops.unlock(selection, stale=stale, older_than=older_than, dry_run=dry_run)
+    preview = ops.unlock_preview(selection, stale=stale, older_than=older_than)
+    # ids none of which is locked are refused before anything is applied (or audited)
+    if dry_run or (selection.ids and preview.count == 0):
+        _report_or_refuse(ops.apply(preview, dry_run=True), as_json, "unlock", selection)
+        return
+    alive = ops.alive_holders(preview)
+    if alive and not yes:
+        from qadmin.ops import alive_warning
+
+        warning = alive_warning(alive, preview.count)
+        if not sys.stdin.isatty():
+            raise UsageError(f"not unlocking: {warning}; add --yes to unlock anyway (or preview with --dry-run)")
+        click.echo(f"warning: {warning}", err=True)
+        if not click.confirm(f"Unlock {plural(preview.count, 'job')} anyway?", default=False, err=True):
+            click.echo("nothing changed", err=True)
+            sys.exit(1)
+    update, done = _progress(not as_json and preview.count > 1000, "unlock")
+    try:
+        result = ops.apply(preview, update)
+    finally:
+        done()
     _report_or_refuse(result, as_json, "unlock", selection)
 
 

@@ -41,6 +41,8 @@ VERBS: dict[str, frozenset[JobState]] = {
 APPLY_BATCH = 5000
 #: jobs shown in a preview's sample
 SAMPLE_SIZE = 10
+#: up to this many frozen ids, `alive_holders` reads the jobs themselves; beyond, it counts
+ALIVE_READ_LIMIT = 200
 
 
 @dataclass
@@ -82,6 +84,16 @@ class BulkResult:
         if self.dry_run:
             out["sample"] = [j.to_dict() for j in self.sample]
         return out
+
+
+def alive_warning(alive: int, count: int) -> str:
+    """What every face says before it unlocks jobs whose holders look alive."""
+    which = "this job is" if count == 1 else ("all of these jobs are" if alive == count else
+                                              f"{alive} of these jobs are")
+    them = "it" if alive == 1 else "them"
+    return (f"{which} held by a worker that looks alive (a fresh heartbeat, or a process that still runs): "
+            f"unlocking lets another worker take {them} while the first may still be running {them}, "
+            f"so {'it' if alive == 1 else 'they'} may then run twice")
 
 
 class Ops:
@@ -178,6 +190,19 @@ class Ops:
         return Preview(verb=verb, selection=selection, ids=ids, sample=self._sample(narrowed, ids, now),
                        created_at=now)
 
+    def alive_holders(self, preview: Preview) -> int:
+        """How many of the jobs an unlock would free are held by a worker that looks alive (a
+        fresh heartbeat, or a live process): unlocking those lets them run twice. Every face says
+        so before it unlocks. Read now, not when the preview was made, since the confirmation may
+        come minutes later."""
+        if preview.verb != "unlock" or not preview.count:
+            return 0
+        if preview.count <= ALIVE_READ_LIMIT:
+            jobs = self.list_jobs(JobFilter(ids=tuple(preview.ids)), limit=ALIVE_READ_LIMIT).jobs
+            return sum(1 for j in jobs if j.state is JobState.LOCKED and not j.stale)
+        locked = replace(preview.selection, states=frozenset({JobState.LOCKED}), stale_only=False)
+        return max(self.count(locked) - self.count(replace(locked, stale_only=True)), 0)
+
     def _sample(self, narrowed: JobFilter, ids: Sequence[JobId], now: datetime) -> list[Job]:
         """The first previewed jobs, read by their frozen ids (a second search of a big queue would
         cost as much as the preview itself)."""
@@ -261,30 +286,36 @@ class Ops:
     def unlock(self, selection: JobFilter = JobFilter(), *, stale: bool = False, older_than: float | None = None,
                dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
         """Release locks (of dead workers with `stale`, or older than `older_than` seconds)."""
+        return self.apply(self.unlock_preview(selection, stale=stale, older_than=older_than), progress,
+                          dry_run=dry_run)
+
+    def unlock_preview(self, selection: JobFilter = JobFilter(), *, stale: bool = False,
+                       older_than: float | None = None) -> Preview:
+        """The locks `unlock` would release, frozen (see `alive_holders` before applying it)."""
         if stale:
             selection = JobFilter(**{**selection.__dict__, "stale_only": True})
-        if older_than is not None:
-            if older_than < 0:
-                raise UsageError("--older-than must not be negative")
-            now = self.clock()
-            cutoff = now - timedelta(seconds=older_than)
-            expired = now - timedelta(seconds=self.max_run_time)
-            preview = self.preview("unlock", JobFilter(**{**selection.__dict__, "stale_only": False}))
+        if older_than is None:
+            return self.preview("unlock", selection)
+        if older_than < 0:
+            raise UsageError("--older-than must not be negative")
+        now = self.clock()
+        cutoff = now - timedelta(seconds=older_than)
+        expired = now - timedelta(seconds=self.max_run_time)
+        preview = self.preview("unlock", JobFilter(**{**selection.__dict__, "stale_only": False}))
 
-            def wanted(job: Job) -> bool:
-                if job.locked_at is None:
-                    return False
-                if job.locked_at <= cutoff:
-                    return True
-                # with --stale, --older-than replaces the max run time as the age limit; a lock of
-                # a dead worker is stale at any age
-                return stale and job.stale and job.locked_at > expired
+        def wanted(job: Job) -> bool:
+            if job.locked_at is None:
+                return False
+            if job.locked_at <= cutoff:
+                return True
+            # with --stale, --older-than replaces the max run time as the age limit; a lock of
+            # a dead worker is stale at any age
+            return stale and job.stale and job.locked_at > expired
 
-            keep = {str(j.id) for j in self._jobs_by_ids(preview.ids) if wanted(j)}
-            preview.ids = [i for i in preview.ids if str(i) in keep]
-            preview.sample = [j for j in preview.sample if str(j.id) in keep]
-            return self.apply(preview, progress, dry_run=dry_run)
-        return self._bulk("unlock", selection, dry_run, progress)
+        keep = {str(j.id) for j in self._jobs_by_ids(preview.ids) if wanted(j)}
+        preview.ids = [i for i in preview.ids if str(i) in keep]
+        preview.sample = [j for j in preview.sample if str(j.id) in keep]
+        return preview
 
     def _jobs_by_ids(self, ids: Sequence[JobId]) -> list[Job]:
         out: list[Job] = []

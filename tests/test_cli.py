@@ -180,7 +180,7 @@ def test_dequeue_unlock_pause_resume(cli: Cli, filled: dict) -> None:
     out = cli.json("dequeue", "--queue", "email", "--class", "qadmin.examples.SendEmail",
                    "--args", '["a@example.com", "hi"]')
     assert (out["matched"], out["changed"]) == (1, 1)
-    out = cli.json("unlock", "--worker", "host:far")
+    out = cli.json("unlock", "--worker", "host:far", "--yes")  # a fresh lock: its worker may be alive
     assert (out["matched"], out["changed"]) == (1, 1)
     assert cli.json("show", str(filled["locked"]))["state"] == "pending"
     assert cli("pause", "email").stdout.strip() == "paused email"
@@ -359,3 +359,35 @@ def test_defer_acks_is_refused_where_the_backend_cannot_defer(cli: Cli, filled: 
     assert result.exit_code == 2
     assert "--defer-acks is not available on sqlite" in result.output
     assert cli.snapshot() == before
+
+
+def test_unlocking_a_job_whose_worker_looks_alive_asks_first_and_says_it_may_run_twice(cli: Cli) -> None:
+    from qadmin.backends.owners import worker_name
+
+    b = open_backend(cli.url)
+    held = b.enqueue(NewJob("qadmin.examples.noop", [1], queue="busy"))
+    b.claim(["busy"], worker_name(), utcnow(), 3600, lambda j: True)  # this very process: alive
+    b.close()
+    before = cli.snapshot()
+    # no terminal to ask on: refused, with the reason, and nothing changed
+    err = one_error_line(cli("unlock", str(held.id)), 2, "looks alive", "may then run twice", "--yes")
+    assert "not unlocking" in err and cli.snapshot() == before
+    # --dry-run previews without asking
+    assert cli("unlock", str(held.id), "--dry-run").exit_code == 0 and cli.snapshot() == before
+    result = cli("unlock", str(held.id), "--yes")
+    assert result.exit_code == 0, result.output
+    assert cli.json("show", str(held.id))["state"] == "pending"
+
+
+def test_unlocking_the_locks_of_dead_workers_asks_nothing(cli: Cli) -> None:
+    from qadmin.backends.owners import worker_name
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    b = open_backend(cli.url)
+    held = b.enqueue(NewJob("qadmin.examples.noop", [2], queue="busy"))
+    b.claim(["busy"], worker_name(int(dead)), utcnow(), 3600, lambda j: True)
+    b.close()
+    result = cli("unlock", str(held.id))
+    assert result.exit_code == 0, result.output
+    assert cli.json("show", str(held.id))["state"] == "pending"

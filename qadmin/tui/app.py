@@ -224,10 +224,11 @@ class QadminApp(App[None]):
     def _preview(self, verb: str, selection: JobFilter, label: str, on_done: Any) -> None:
         try:
             preview = self.ops.preview(verb, selection)
+            alive = self.ops.alive_holders(preview)
         except Exception as exc:  # noqa: BLE001 - reported as a failed action, nothing changed
             self.post_message(OpFailed(f"Cannot {verb}: nothing changed", exc, action=True))
             return
-        self.post_message(PreviewReady(preview, label, on_done))
+        self.post_message(PreviewReady(preview, label, on_done, alive))
 
     def on_preview_ready(self, message: PreviewReady) -> None:
         preview, on_done = message.preview, message.on_done
@@ -240,7 +241,7 @@ class QadminApp(App[None]):
             if on_done is not None:
                 on_done(result)
 
-        self.push_screen(ConfirmScreen.for_preview(preview, message.label), confirmed)
+        self.push_screen(ConfirmScreen.for_preview(preview, message.label, message.alive), confirmed)
 
     def toggle_pause(self, queue: str) -> None:
         if self.allow_actions():

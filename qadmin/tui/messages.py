@@ -98,6 +98,8 @@ class PreviewReady(Message):
     label: str
     #: called with the BulkResult (or None) once the operator closes the report
     on_done: Any = None
+    #: of an unlock's jobs, how many a worker that looks alive holds (they may run twice)
+    alive: int = 0
 
 
 @dataclass

@@ -387,25 +387,8 @@ def confirm(token: str):
         describe=stored.preview.selection.describe(),
         now=ops.clock(),
         ttl=int(web_state().previews.ttl),
-        alive=alive_holders(ops, stored.preview),
+        alive=ops.alive_holders(stored.preview),
     )
-
-
-#: up to this many frozen ids, `alive_holders` reads the jobs themselves; beyond, it counts
-ALIVE_READ_LIMIT = 200
-
-
-def alive_holders(ops: Ops, frozen: Any) -> int:
-    """How many of the jobs an unlock would free are held by a worker that looks alive (a fresh
-    heartbeat, or a live process): unlocking those lets them run twice. Read now, not when the
-    preview was made, since the confirmation may come minutes later."""
-    if frozen.verb != "unlock" or not frozen.count:
-        return 0
-    if frozen.count <= ALIVE_READ_LIMIT:
-        jobs = ops.list_jobs(JobFilter(ids=tuple(frozen.ids)), limit=ALIVE_READ_LIMIT).jobs
-        return sum(1 for j in jobs if j.state is JobState.LOCKED and not j.stale)
-    locked = replace(frozen.selection, states=frozenset({JobState.LOCKED}), stale_only=False)
-    return max(ops.count(locked) - ops.count(replace(locked, stale_only=True)), 0)
 
 
 @bp.post("/actions/<token>/apply")

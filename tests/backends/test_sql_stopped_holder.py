@@ -82,7 +82,8 @@ def test_reads_answer_and_writers_name_the_stopped_holder(stopped_holder) -> Non
 
 def test_a_worker_waits_out_a_stopped_holder_then_runs_the_jobs(stopped_holder) -> None:
     url, holder, tmp_path = stopped_holder
-    worker = subprocess.Popen([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", "--queue", "default"],
+    worker = subprocess.Popen([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", "--queue", "default",
+                               "--import", "qadmin.examples"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         # the worker reports the holder (after the bound) and keeps trying

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
 from qadmin.job import Job
-from qadmin.ops import VERBS
+from qadmin.ops import VERBS, alive_warning
 from qadmin.text import plural, visible
 from qadmin.tui.text import args_of, cell, state_text
 
@@ -40,8 +40,9 @@ class ConfirmScreen(ModalScreen[bool]):
         self.can_confirm, self.destructive = can_confirm, destructive
 
     @classmethod
-    def for_preview(cls, preview: Any, label: str) -> ConfirmScreen:
-        """The confirmation of a bulk verb: the frozen ids' count and the backend's sample."""
+    def for_preview(cls, preview: Any, label: str, alive: int = 0) -> ConfirmScreen:
+        """The confirmation of a bulk verb: the frozen ids' count and the backend's sample, and for
+        an unlock, a warning when a worker that looks alive holds some of the jobs."""
         verb, count = preview.verb, preview.count
         jobs = plural(count, "job")
         allowed = VERBS.get(verb, frozenset())
@@ -56,12 +57,15 @@ class ConfirmScreen(ModalScreen[bool]):
         body.append(f"{visible(label)}\n")
         body.append(jobs, style="bold")
         body.append(f" will be {PAST.get(verb, verb)}; any that change state meanwhile are skipped.")
+        if alive:
+            body.append(f"\nWarning: {alive_warning(alive, count)}.", style="bold red")
         selection = preview.selection
         if allowed and not selection.ids and not (selection.states and selection.states <= allowed):
             body.append(f"\n{verb.capitalize()} acts on {states} jobs only.", style="dim")
-        return cls(f"{verb.capitalize()} {jobs}?", body, yes_label=f"{verb.capitalize()} {jobs}",
+        return cls(f"{verb.capitalize()} {jobs}?", body,
+                   yes_label=f"{verb.capitalize()} {jobs}" + (" anyway" if alive else ""),
                    sample=preview.sample, more=max(count - len(preview.sample), 0),
-                   destructive=verb in DESTRUCTIVE)
+                   destructive=verb in DESTRUCTIVE or bool(alive))
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
