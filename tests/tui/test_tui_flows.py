@@ -353,3 +353,23 @@ def test_the_class_and_queue_boxes_complete_the_names_the_backend_knows(console:
         await pilot.press("escape")
 
     drive(app, scenario)
+
+
+@SQLITE_ONLY
+def test_unlocking_a_job_whose_worker_looks_alive_warns_that_it_may_run_twice(console: Console) -> None:
+    ops = console.ops()
+    locked = JobFilter(states=frozenset({JobState.LOCKED}), queues=("reports",))
+    held = [j for j in ops.list_jobs(locked).jobs if not j.stale]
+    assert len(held) == 1
+    app = console.app()
+
+    async def scenario(pilot: Any) -> None:
+        await overview(pilot)
+        app.start_bulk("unlock", JobFilter(ids=(held[0].id,)))
+        dialog = await confirm(pilot, "n")
+        body = dialog.body.plain
+        assert "held by a worker that looks alive" in body and "may then run twice" in body
+        assert dialog.yes_label == "Unlock 1 job anyway" and dialog.destructive
+
+    drive(app, scenario)
+    assert ops.show(held[0].id).state is JobState.LOCKED  # cancelled: still held
