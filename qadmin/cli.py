@@ -343,8 +343,12 @@ def _jobs_table(jobs: Sequence[Job], console: Any, title: str | None = None) -> 
             when = _ago(job.finished_at, now)
         else:
             when = _ago(job.run_at, now)
-        error = ("[red]undecodable:[/] " + _short(job.undecodable, 200)) if job.undecodable else \
-            _short(job.error_message or "", 200)
+        if job.undecodable:
+            error = "[red]undecodable:[/] " + _short(job.undecodable, 200)
+        elif job.error_message and job.state is not JobState.FAILED:  # history: retried since
+            error = f"[dim]last attempt: {_short(job.error_message, 200)}[/]"
+        else:
+            error = _short(job.error_message or "", 200)
         table.add_row(_short(str(job.id), 200), _state_text(job), _short(job.queue or "", 200),
                       _short(job.class_name, 200), _short(job.args, 200), str(job.priority), str(job.attempts),
                       when, error)
@@ -681,8 +685,11 @@ def show(job_id: str, as_json: bool) -> None:
         console.print(Panel(Syntax(text, "json",
                                    word_wrap=True), title="decoded payload", expand=False))
     if job.last_error:
-        console.print(Panel(Text(_plain(job.last_error.rstrip(), lines=True)), title="last error",
-                            border_style="red", expand=False))
+        # an error on a job that is not failed is history: the job was retried since
+        failed = job.state is JobState.FAILED
+        console.print(Panel(Text(_plain(job.last_error.rstrip(), lines=True)),
+                            title="last error" if failed else "error of the last attempt (retried since)",
+                            border_style="red" if failed else "dim", expand=False))
     raw = job.raw
     if len(raw) > RAW_SHOWN:
         # a multi-megabyte payload would flood the terminal; --json prints all of it

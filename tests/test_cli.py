@@ -391,3 +391,18 @@ def test_unlocking_the_locks_of_dead_workers_asks_nothing(cli: Cli) -> None:
     result = cli("unlock", str(held.id))
     assert result.exit_code == 0, result.output
     assert cli.json("show", str(held.id))["state"] == "pending"
+
+
+def test_an_old_error_on_a_retried_job_is_history_not_a_failure(cli: Cli) -> None:
+    from datetime import timedelta
+
+    b = open_backend(cli.url)
+    job = b.enqueue(NewJob("qadmin.examples.noop", [5], queue="again"))
+    claimed = b.claim(["again"], "w", utcnow(), 3600, lambda j: True)
+    b.fail(claimed, "w", utcnow(), "Timeout: upstream slow", utcnow() + timedelta(hours=1))
+    b.close()
+    shown = cli("show", str(job.id)).stdout
+    assert "error of the last attempt (retried since)" in shown and "upstream slow" in shown
+    assert "last error" not in shown
+    listed = cli("jobs", "--queue", "again").stdout
+    assert "last attempt: Timeout" in listed
