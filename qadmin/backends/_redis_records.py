@@ -29,7 +29,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from qadmin.backends._redis_json import (
     BOOKKEEPING,
@@ -51,9 +51,10 @@ from qadmin.job import Job, JobId, JobState
 _DECODER = json.JSONDecoder()
 
 #: an id as printed: an optional queue, then a token (or a prefix of one, as git takes), then where
-#: and which of equal entries (see the module docstring)
+#: and which of equal entries (see the module docstring). The queue is everything before the last
+#: colon (a name may hold any character, a newline or a colon too); nothing after it holds one.
 _ID = re.compile(r"(?:(?P<queue>.*):)?(?P<token>[0-9a-f]{6,40})(?:@(?P<where>\d{1,12}|f[0-9a-f]{8}|z[0-9a-f]{1,16}))?"
-                 r"(?:\.(?P<n>[1-9]\d{0,8}))?")
+                 r"(?:\.(?P<n>[1-9]\d{0,8}))?", re.DOTALL)
 #: failure entries looked back over for twins, and pending entries of a queue (`_redis_twins`)
 TWIN_WINDOW = 200
 TWIN_SCAN = 10_000
@@ -224,18 +225,30 @@ def name(rec: Rec, n: int = 1, where: str | None = None) -> Rec:
     return rec
 
 
-def parse_id(text: str) -> str:
-    match = _ID.fullmatch(str(text).strip())
-    if not match:
+def readings(job_id: JobId) -> dict[str, IdParts]:
+    """The readings of an id, by their text: as listed (only blanks after it dropped: an id ends
+    in a digit), then, when it has blanks before it too, without them (pasted). A queue name may
+    begin with what `str.strip` takes for a blank (a space; ASCII's separators \\x1c-\\x1f), so
+    the first reading that names a job wins."""
+    text = str(job_id)
+    out = {}
+    for candidate in dict.fromkeys((text.rstrip(), text.strip())):
+        match = _ID.fullmatch(candidate)
+        if match:
+            out[candidate] = IdParts(match.group("queue"), match.group("token"), match.group("where"),
+                                     int(match.group("n") or 1))
+    if not out:
         raise UsageError(f"{text!r} is not a job id of this Redis backend (ids look like QUEUE:4f2a9c1b3d5e)")
-    return str(text).strip()
+    return out
 
 
-def split_id(job_id: JobId) -> IdParts:
-    match = _ID.fullmatch(str(job_id).strip())
-    if not match:
-        raise UsageError(f"{job_id!r} is not a job id of this Redis backend")
-    return IdParts(match.group("queue"), match.group("token"), match.group("where"), int(match.group("n") or 1))
+def split_ids(job_id: JobId) -> tuple[IdParts, ...]:
+    return tuple(readings(job_id).values())
+
+
+def first_found(readings: Sequence[IdParts], found: dict[IdParts, list[Rec]]) -> list[Rec]:
+    """The entries of the first reading of an id (`split_ids`) that names any."""
+    return next((found[p] for p in readings if found.get(p)), [])
 
 
 # --- payloads --------------------------------------------------------------------------------------

@@ -37,12 +37,12 @@ from qadmin.backends import _redis_scan as scan
 from qadmin.backends._redis_admin import AdminMixin
 from qadmin.backends._redis_engine import EngineMixin
 from qadmin.backends._redis_lua import Batch, command, script_source
-from qadmin.backends._redis_records import Keys, Rec, parse_id
+from qadmin.backends._redis_records import Keys, Rec, readings
 from qadmin.backends._redis_stats import StatsMixin
 from qadmin.backends._redis_workers import WorkersMixin
 from qadmin.backends.base import BackendOptions
 from qadmin.errors import BackendUnavailable, ConfigError, QadminError
-from qadmin.job import JobId
+from qadmin.job import JobId, utcnow
 
 #: what `?failed_on_retry=` may say
 RETRY_MODES = ("mark", "remove")
@@ -308,7 +308,18 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
         self._write_deferred()
 
     def parse_id(self, text: str) -> JobId:
-        return parse_id(text)
+        """The id as listed; one with blanks before it keeps them when a job has it so (a queue
+        name may begin with a blank, `_redis_records.readings`), else is read without them."""
+        found = readings(text)
+        if len(found) == 1:
+            return next(iter(found))
+        (listed, parts), (pasted, _) = found.items()
+        try:
+            with self._wrap():
+                hit = self._view(utcnow()).lookup(scan.Wanted([parts]), first_live=True).get(parts)
+        except BackendUnavailable:  # the verb that follows says so
+            return pasted
+        return listed if hit else pasted
 
 
 @dataclass(frozen=True)
