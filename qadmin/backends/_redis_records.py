@@ -19,7 +19,7 @@ An entry is a twin when an entry with the same payload is held, among the first 
 pending entries of its queue, scheduled earlier (resque-scheduler's `timestamps:` index), or (for
 a failure entry) failed among the `TWIN_WINDOW` entries before it: bounded reads, so a page costs
 the same at any depth. Twins further apart than that share a plain id, which then names the
-first of them.
+first of them. `enqueue` names what it pushes the same way (`lua/push.lua`).
 """
 
 from __future__ import annotations
