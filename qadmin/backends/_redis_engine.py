@@ -286,7 +286,9 @@ class EngineMixin:
         if later:
             for (slot, _), job in zip(later, self._scheduled_named([p for _, p in later], utcnow())):
                 ids[slot] = job.id
-        return [i for i in ids if i is not None]
+        named = [i for i in ids if i is not None]
+        assert len(named) == len(ids), "every job enqueued has its id"
+        return named
 
     def move_due(self: RedisBackend, now: datetime, stamps: int = MOVE_STAMPS) -> int:
         """Move due delayed items to their queues, as resque-scheduler does (formats.md §2).
