@@ -225,16 +225,37 @@ def name(rec: Rec, n: int = 1, where: str | None = None) -> Rec:
     return rec
 
 
+#: the escapes `qadmin.text.visible` shows an unprintable character of a name as
+_SHOWN = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[ntr])")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unshown(text: str) -> str:
+    def char(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code in ("n", "t", "r"):
+            return {"n": "\n", "t": "\t", "r": "\r"}[code]
+        value = int(code[1:], 16)
+        return chr(value) if value <= 0x10FFFF else match.group()
+
+    return _SHOWN.sub(char, text)
+
+
 def readings(job_id: JobId) -> dict[str, IdParts]:
-    """The readings of an id, by their text: as listed (only blanks after it dropped: an id ends
-    in a digit), then, when it has blanks before it too, without them (pasted). A queue name may
-    begin with what `str.strip` takes for a blank (a space; ASCII's separators \\x1c-\\x1f), so
-    the first reading that names a job wins."""
+    """The readings of an id, by their text, the first that names a job winning: as listed (only
+    blanks after it dropped: an id ends in a digit); as the faces show it, with `\\x1b` for the
+    ESC of a queue name (typed back from a listing); then either without blanks before it
+    (pasted). The name itself may begin with a blank (`str.strip` takes ASCII's separators
+    \\x1c-\\x1f for blanks too) or hold a backslash, so no reading replaces the one as listed."""
     text = str(job_id)
+    candidates = [text.rstrip()]
+    if "\\" in text:
+        candidates.append(_unshown(text).rstrip())
+    candidates += [c.lstrip() for c in candidates]
     out = {}
-    for candidate in dict.fromkeys((text.rstrip(), text.strip())):
+    for candidate in dict.fromkeys(candidates):
         match = _ID.fullmatch(candidate)
-        if match:
+        if match and not _SURROGATE.search(candidate):  # no name holds one: Redis keys are UTF-8
             out[candidate] = IdParts(match.group("queue"), match.group("token"), match.group("where"),
                                      int(match.group("n") or 1))
     if not out:

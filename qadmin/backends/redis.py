@@ -308,18 +308,18 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
         self._write_deferred()
 
     def parse_id(self, text: str) -> JobId:
-        """The id as listed; one with blanks before it keeps them when a job has it so (a queue
-        name may begin with a blank, `_redis_records.readings`), else is read without them."""
+        """The first reading of an id that names a job (`_redis_records.readings`: as listed, as
+        shown, as pasted); when none does, the id as typed without blanks around it."""
         found = readings(text)
+        plain = str(text).strip()
         if len(found) == 1:
             return next(iter(found))
-        (listed, parts), (pasted, _) = found.items()
         try:
             with self._wrap():
-                hit = self._view(utcnow()).lookup(scan.Wanted([parts]), first_live=True).get(parts)
+                hits = self._view(utcnow()).lookup(scan.Wanted(list(found.values())), first_live=True)
         except BackendUnavailable:  # the verb that follows says so
-            return pasted
-        return listed if hit else pasted
+            hits = {}
+        return next((t for t, parts in found.items() if hits.get(parts)), plain if plain in found else next(iter(found)))
 
 
 @dataclass(frozen=True)

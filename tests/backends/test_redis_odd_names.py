@@ -1,7 +1,7 @@
 """Redis job ids `QUEUE:TOKEN[@WHERE][.N]` of queues with odd names: control characters (which
-JSON writes escaped), blanks where `str.strip` would take them, and names that look like the
-colon, `@WHERE` or `.N` of an id. Every state, and every verb taking an id, finds the job the
-listing showed, and never a job of another queue with the same payload."""
+JSON writes escaped, and the faces show as `\\x1b`), blanks where `str.strip` would take them,
+and names that look like the colon, `@WHERE` or `.N` of an id. Every state, and every verb taking
+an id, finds the job the listing showed, and never a job of another queue with the same payload."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from qadmin.backends.redis import RedisBackend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
 from qadmin.ops import Ops
+from qadmin.text import visible
 
 pytestmark = pytest.mark.redis
 
@@ -50,7 +51,10 @@ def test_every_verb_finds_the_job_of_an_odd_queue_name(redis_backend: RedisBacke
         ops = Ops(fresh, clock=lambda: now)
         shown = ops.show(job_id)
         assert (str(shown.id), shown.queue, shown.state.value) == (str(job_id), queue, state)
-        # pasted with blanks around it (blanks before a name that begins with one are part of it)
+        # typed back as the faces show it (`\x1b` for ESC), and pasted with blanks around it
+        # (blanks before a name that begins with one are part of it)
+        assert fresh.parse_id(visible(job_id)) == str(job_id)
+        assert str(ops.show(visible(job_id)).id) == str(job_id)
         assert fresh.parse_id(f"{job_id}\n") == str(job_id)
         if not queue[0].isspace():
             assert fresh.parse_id(f"  {job_id} ") == str(job_id)
