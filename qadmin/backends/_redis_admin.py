@@ -25,8 +25,9 @@ from qadmin.backends._redis_records import (
     finished_rec,
     name,
     queue_rec,
+    first_found,
     requeue_bytes,
-    split_id,
+    split_ids,
     status_key_parts,
 )
 from qadmin.backends.base import SORTS, Page
@@ -59,9 +60,9 @@ class AdminMixin:
 
     # --- admin verbs --------------------------------------------------------------------------
     def get(self: RedisBackend, job_id: JobId, now: datetime) -> Job:
-        parts = split_id(job_id)
+        readings = split_ids(job_id)
         with self._wrap():
-            found = self._view(now).lookup(scan.Wanted([parts]), first_live=True).get(parts, [])
+            found = first_found(readings, self._view(now).lookup(scan.Wanted(list(readings)), first_live=True))
         if not found:
             raise JobNotFound(job_id)
         live = [r for r in found if r.job.state in scan.LIVE]
@@ -104,15 +105,15 @@ class AdminMixin:
         return Page([r.job for r in out], scan.encode_cursor(sort, last) if more and last is not None else None)
 
     def _by_ids(self: RedisBackend, selection: JobFilter, now: datetime) -> list[Rec]:
-        pairs = [split_id(i) for i in selection.ids]
+        readings = [split_ids(i) for i in selection.ids]
         rest = replace(selection, ids=())
         states = scan.wanted_states(selection)
         with self._wrap():
-            found = self._view(now).lookup(scan.Wanted(pairs))
+            found = self._view(now).lookup(scan.Wanted(sorted({p for r in readings for p in r}, key=str)))
         out: list[Rec] = []
         seen: set[int] = set()
-        for pair in pairs:
-            for rec in found.get(pair, []):
+        for reading in readings:
+            for rec in first_found(reading, found):
                 if id(rec) not in seen and rec.job.state in states and rest.matches(rec.job):
                     seen.add(id(rec))
                     out.append(rec)
@@ -250,11 +251,12 @@ class AdminMixin:
                     used.add(id(pick))
                     out.append(pick)
         if missing:
-            pairs = [split_id(i) for i in missing]
+            readings = [split_ids(i) for i in missing]
             with self._wrap():
-                found = self._view(now).lookup(scan.Wanted(sorted(set(pairs), key=str)))
-            for pair in pairs:
-                pick = next((r for r in found.get(pair, []) if id(r) not in used and r.job.state in states), None)
+                found = self._view(now).lookup(scan.Wanted(sorted({p for r in readings for p in r}, key=str)))
+            for reading in readings:
+                pick = next((r for r in first_found(reading, found) if id(r) not in used and r.job.state in states),
+                            None)
                 if pick is not None:
                     used.add(id(pick))
                     out.append(pick)

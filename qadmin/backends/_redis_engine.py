@@ -27,9 +27,10 @@ import redis as redis_lib
 
 from qadmin.backends._redis_json import TOKEN_LEN, dumps, epoch, iso_z, with_members, without
 from qadmin.backends._redis_lua import UNITS_PER_CALL, Batch
-from qadmin.backends._redis_records import (Keys, Rec, delayed_item, delayed_rec, envelope, failure_entry,
-                                            locked_rec, make_id, queue_rec, read_payload, schedule_second,
-                                            status_key_parts, truthy)
+from qadmin.backends._redis_records import (TWIN_SCAN, Keys, Rec, delayed_item, delayed_rec, envelope,
+                                            failure_entry, locked_rec, make_id, queue_rec, read_payload,
+                                            schedule_second, status_key_parts, truthy)
+from qadmin.backends._redis_records import name as rename
 from qadmin.codecs import json_codec
 from qadmin.errors import JobNotFound, QadminError, UsageError
 from qadmin.job import Job, JobId, JobState, NewJob, iso, utcnow
@@ -154,12 +155,48 @@ class EngineMixin:
         return [("RPUSH", [self.keys.queue(queue)], [payload]), ("SADD", [self.keys.queues], [queue])]
 
     def _stored_job(self: RedisBackend, queue: str, payload: bytes, run_at: datetime | None, now: datetime) -> Job:
+        """The job as a unique enqueue records it before pushing: by its plain id, which names it
+        while it waits and once it runs (a unique job has no twins: its payload holds its key)."""
         if run_at is not None and int(epoch(run_at)) > epoch(now):
             ts = int(epoch(run_at))
             rec = delayed_rec(self.keys.delayed(ts), ts, delayed_item(payload, queue), -1, now)
-            # its plain id, which names it while it waits and once it runs (`_redis_records`)
             return replace(rec.job, id=make_id(rec.job.queue, rec.token))
         return queue_rec(self.keys.queue(queue), queue, payload, -1).job
+
+    def _push_named(self: RedisBackend, queue: str, payloads: Sequence[bytes]) -> list[int]:
+        """Push payloads at the queue's tail (`lua/push.lua`) and tell which of its byte-identical
+        twins each entry now is (its `.N`, as listings number it)."""
+        out = self._script(self._push, [self.keys.queues, self.keys.queue(queue), self.keys.locked,
+                                        self.keys.workers], [queue, TWIN_SCAN, *payloads])
+        k = len(payloads)
+        before, held = out[1:k + 1], out[k + 1:]
+        if out[0]:  # a Ruby or PHP worker may hold a twin: counted as listings count them
+            with self._wrap():
+                counts = self._view(utcnow()).lock_twins()[1]
+            held = [counts[(queue, p)] for p in payloads]
+        return [b + h + 1 for b, h in zip(before, held)]
+
+    def _scheduled_named(self: RedisBackend, pushed: Sequence[tuple[str, bytes, int]], now: datetime) -> list[Job]:
+        """Scheduled jobs just pushed ((queue, payload, second) in push order), named as listings
+        name them (`View.name_delayed`): plain unless a twin comes first."""
+        todo: dict[tuple[str, bytes], int] = {}
+        for queue, payload, ts in pushed:
+            key = (self.keys.delayed(ts), delayed_item(payload, queue))
+            todo[key] = todo.get(key, 0) + 1
+        seen: dict[tuple[str, bytes], int] = {}
+        out = []
+        with self._wrap():
+            view = self._view(now)
+            hits = {key: sorted(self.client.lpos(key[0], key[1], count=0) or []) for key in todo}
+            for queue, payload, ts in pushed:
+                key = (self.keys.delayed(ts), delayed_item(payload, queue))
+                # the entries this call pushed are the last equal ones of that second's list
+                j = len(hits[key]) - todo[key] + seen.get(key, 0)
+                seen[key] = seen.get(key, 0) + 1
+                index = hits[key][j] if 0 <= j < len(hits[key]) else -1
+                rec = delayed_rec(key[0], ts, key[1], index, now)
+                out.append(view.name_delayed(rec, ts, max(j, 0)).job)
+        return out
 
     def enqueue(self: RedisBackend, new: NewJob) -> Job:
         _refuse_priority([new])
@@ -171,9 +208,9 @@ class EngineMixin:
             batch = Batch()
             batch.unit(*self._push_steps(new.queue, payload, new.run_at, now))
             self._run(batch)
-        else:
-            self._script(self._push, [self.keys.queues, self.keys.queue(new.queue)], [new.queue, payload])
-        return self._stored_job(new.queue, payload, new.run_at, now)
+            return self._scheduled_named([(new.queue, payload, int(epoch(new.run_at)))], now)[0]
+        n = self._push_named(new.queue, [payload])[0]
+        return rename(queue_rec(self.keys.queue(new.queue), new.queue, payload, -1), n).job
 
     def _enqueue_unique(self: RedisBackend, new: NewJob, now: datetime) -> Job:
         for _ in range(10):
@@ -206,14 +243,18 @@ class EngineMixin:
         scheduled jobs go as `enqueue` sends them, in order. A priority refuses the whole call before
         anything is written."""
         _refuse_priority(news)
-        ids: list[JobId] = []
-        pending: dict[str, list[bytes]] = {}
+        ids: list[JobId | None] = []
+        pending: dict[str, list[tuple[int, bytes]]] = {}
+        later: list[tuple[int, tuple[str, bytes, int]]] = []
         held = 0
 
         def push() -> None:
             nonlocal held
-            for queue, payloads in pending.items():
-                self._script(self._push, [self.keys.queues, self.keys.queue(queue)], [queue, *payloads])
+            for queue, slots in pending.items():
+                numbers = self._push_named(queue, [p for _, p in slots])
+                for (slot, payload), n in zip(slots, numbers):
+                    # the id `get` gives it (no embedded php-resque id, no bookkeeping members)
+                    ids[slot] = make_id(queue, hashlib.sha1(payload).hexdigest()[:TOKEN_LEN], None, n)
             pending.clear()
             held = 0
 
@@ -229,20 +270,25 @@ class EngineMixin:
             payload = self._encode(new, now)
             if new.run_at is not None and int(epoch(new.run_at)) > epoch(now):
                 batch.unit(*self._push_steps(new.queue, payload, new.run_at, now))
-                ids.append(self._stored_job(new.queue, payload, new.run_at, now).id)
+                later.append((len(ids), (new.queue, payload, int(epoch(new.run_at)))))
+                ids.append(None)
                 if batch.units >= UNITS_PER_CALL:
                     self._run(batch)
                     batch = Batch()
                 continue
-            # the id `get` will give it (no embedded php-resque id, no bookkeeping members)
-            ids.append(make_id(new.queue, hashlib.sha1(payload).hexdigest()[:TOKEN_LEN]))
-            pending.setdefault(new.queue, []).append(payload)
+            pending.setdefault(new.queue, []).append((len(ids), payload))
+            ids.append(None)
             held += 1
             if held >= PUSH_CHUNK:
                 push()
         push()
         self._run(batch)
-        return ids
+        if later:
+            for (slot, _), job in zip(later, self._scheduled_named([p for _, p in later], utcnow())):
+                ids[slot] = job.id
+        named = [i for i in ids if i is not None]
+        assert len(named) == len(ids), "every job enqueued has its id"
+        return named
 
     def move_due(self: RedisBackend, now: datetime, stamps: int = MOVE_STAMPS) -> int:
         """Move due delayed items to their queues, as resque-scheduler does (docs/compatibility.md §2.2).

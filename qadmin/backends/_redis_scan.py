@@ -114,6 +114,27 @@ def class_prefilter(selection: JobFilter) -> Callable[[bytes], bool] | None:
     return maybe
 
 
+#: characters every JSON writer (Ruby's, PHP's, Python's) writes as themselves inside a string
+_VERBATIM = frozenset(chr(c) for c in range(0x20, 0x7F)) - set('"\\/')
+
+
+def queue_prefilter(names: set[str] | None) -> Callable[[bytes], bool] | None:
+    """A byte test that rejects failure entries which cannot be of these queues (None: any queue).
+
+    A name of `_VERBATIM` characters is in an entry of its queue as it is. Any other is written
+    escaped by some writer or all (a control character always, `/` by PHP, `é` as `\\u00e9` by PHP
+    and Python), so an entry with a backslash is always read, as `class_prefilter` does."""
+    if names is None:
+        return None
+    plain = [q.encode("utf-8") for q in names if set(q) <= _VERBATIM]
+    escaped = [q.encode("utf-8", "surrogatepass") for q in names if not set(q) <= _VERBATIM]
+
+    def maybe(raw: bytes) -> bool:
+        return any(n in raw for n in plain) or (bool(escaped) and (b"\\" in raw or any(n in raw for n in escaped)))
+
+    return maybe
+
+
 class View(Twins):
     """The store as seen at `now` (one per backend call)."""
 
@@ -484,12 +505,10 @@ class View(Twins):
             add(self.delayed(ts, i, raw, before))
         if done():
             return wanted.choose(found)
-        needles = [q.encode("utf-8") for q in names] if names is not None else None
+        maybe = queue_prefilter(names)
 
         def failed_wanted(raw: bytes) -> bool:
-            if needles is not None and not any(n in raw for n in needles):
-                return False
-            return wanted.any_queue(failed_token(raw))
+            return (maybe is None or maybe(raw)) and wanted.any_queue(failed_token(raw))
 
         for i, raw, same in self.iter_failed(None, False, failed_wanted):
             rec = failed_rec(self.k.failed, raw, i)

@@ -37,12 +37,12 @@ from qadmin.backends import _redis_scan as scan
 from qadmin.backends._redis_admin import AdminMixin
 from qadmin.backends._redis_engine import EngineMixin
 from qadmin.backends._redis_lua import Batch, command, script_source
-from qadmin.backends._redis_records import Keys, Rec, parse_id
+from qadmin.backends._redis_records import Keys, Rec, readings
 from qadmin.backends._redis_stats import StatsMixin
 from qadmin.backends._redis_workers import WorkersMixin
 from qadmin.backends.base import BackendOptions
 from qadmin.errors import BackendUnavailable, ConfigError, QadminError
-from qadmin.job import JobId
+from qadmin.job import JobId, utcnow
 
 #: what `?failed_on_retry=` may say
 RETRY_MODES = ("mark", "remove")
@@ -308,7 +308,18 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
         self._write_deferred()
 
     def parse_id(self, text: str) -> JobId:
-        return parse_id(text)
+        """The first reading of an id that names a job (`_redis_records.readings`: as listed, as
+        shown, as pasted); when none does, the id as typed without blanks around it."""
+        found = readings(text)
+        plain = str(text).strip()
+        if len(found) == 1:
+            return next(iter(found))
+        try:
+            with self._wrap():
+                hits = self._view(utcnow()).lookup(scan.Wanted(list(found.values())), first_live=True)
+        except BackendUnavailable:  # the verb that follows says so
+            hits = {}
+        return next((t for t, parts in found.items() if hits.get(parts)), plain if plain in found else next(iter(found)))
 
 
 @dataclass(frozen=True)
