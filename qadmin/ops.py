@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
 from qadmin.backends.base import Backend, BackendOptions, ErrorGroup, Page, Stats, open_backend
-from qadmin.errors import InvalidTransition, UsageError
+from qadmin.errors import InvalidTransition, JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
 
@@ -332,7 +332,12 @@ class Ops:
         result = self.retry(JobFilter(ids=(job.id,)))
         if not result.changed:
             raise InvalidTransition(job.id, "no longer failed", "retry")
-        return self.show(job.id)
+        try:
+            return self.show(job.id)
+        except JobNotFound:
+            # a failed Redis twin's id (`@f…`) names a failure entry, which the retry consumed:
+            # the job is pending again under the id its queue gives it, which the caller lists
+            return replace(job, state=JobState.PENDING, failed_at=None, locked_at=None, locked_by=None)
 
     # --- queues -------------------------------------------------------------------------------
     def pause(self, queue: str) -> bool:

@@ -142,3 +142,17 @@ def test_enqueue_counts_held_twins_first_as_listings_do(redis_backend: RedisBack
     r.set("resque:worker:ruby-host:7:q", b'{"queue":"q","run_at":"2026-11-22T08:41:11Z","payload":' + payload + b"}")
     behind = b.enqueue_many([NOOP, NOOP])
     assert pending_ids()[1:] == [str(i) for i in behind] and str(behind[-1]).endswith(".5")
+
+
+def test_retrying_one_failed_twin_answers_the_retried_job(redis_backend: RedisBackend, r) -> None:  # type: ignore[no-untyped-def]
+    now = utcnow()
+    plant(r, now)
+    ops = Ops(redis_backend, clock=lambda: now)
+    failed = JobFilter(states=frozenset({JobState.FAILED}), class_name="Refresh")
+    twins = redis_backend.find(failed, now, limit=10).jobs
+    assert len(twins) == 2
+    pending_before = ops.count(JobFilter(states=frozenset({JobState.PENDING}), class_name="Refresh"))
+    retried = ops.retry_job(twins[1].id)  # the failure entry its id named is gone: no "no job" error
+    assert retried.state is JobState.PENDING and retried.class_name == "Refresh"
+    assert len(redis_backend.find(failed, now, limit=10).jobs) == 1
+    assert ops.count(JobFilter(states=frozenset({JobState.PENDING}), class_name="Refresh")) == pending_before + 1
