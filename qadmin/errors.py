@@ -62,6 +62,13 @@ class InvalidTransition(QadminError):
         super().__init__(f"cannot {wanted} job {job_id}: it is {current}")
 
 
+class LiveHolders(QadminError):
+    """An unlock would free jobs that a worker which looks alive holds: they may then run twice.
+    Refused unless the caller says it knows (`--yes`, `force`)."""
+
+    exit_code = 2
+
+
 class DecodeError(QadminError):
     """The payload cannot be decoded."""
 

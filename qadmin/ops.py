@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
 from qadmin.backends.base import Backend, BackendOptions, ErrorGroup, Page, Stats, open_backend
-from qadmin.errors import InvalidTransition, JobNotFound, UsageError
+from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
 
@@ -202,6 +202,14 @@ class Ops:
             return sum(1 for j in jobs if j.state is JobState.LOCKED and not j.stale)
         locked = replace(preview.selection, states=frozenset({JobState.LOCKED}), stale_only=False)
         return max(self.count(locked) - self.count(replace(locked, stale_only=True)), 0)
+
+    def refuse_live_holders(self, preview: Preview) -> None:
+        """LiveHolders, saying why, when a worker that looks alive holds any job `preview` would
+        unlock: for callers that cannot ask (the JSON API without `force`)."""
+        alive = self.alive_holders(preview)
+        if alive:
+            raise LiveHolders(f"not unlocking: {alive_warning(alive, preview.count)}; "
+                              "send force=true to unlock anyway")
 
     def _sample(self, narrowed: JobFilter, ids: Sequence[JobId], now: datetime) -> list[Job]:
         """The first previewed jobs, read by their frozen ids (a second search of a big queue would

@@ -43,6 +43,7 @@ from qadmin.errors import (
     ConfigError,
     InvalidTransition,
     JobNotFound,
+    LiveHolders,
     MissingTable,
     QadminError,
     UsageError,
@@ -58,6 +59,7 @@ log = logging.getLogger("qadmin.web")
 STATUS: tuple[tuple[type[QadminError], int], ...] = (
     (JobNotFound, 404),
     (InvalidTransition, 409),
+    (LiveHolders, 409),
     (UsageError, 400),
     (ConfigError, 400),
     (BackendUnavailable, 503),

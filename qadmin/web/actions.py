@@ -169,8 +169,9 @@ def preview(ops: Ops, verb: str, selection: JobFilter) -> Preview:
     return ops.preview(verb, selection)
 
 
-def act_on_one(ops: Ops, verb: str, job_id: JobId | str) -> BulkResult | Job:
-    """One job, one verb: 404 if it does not exist, 409 if its state does not allow the verb."""
+def act_on_one(ops: Ops, verb: str, job_id: JobId | str, force: bool = False) -> BulkResult | Job:
+    """One job, one verb: 404 if it does not exist, 409 if its state does not allow the verb, or
+    if it is an unlock of a job a live worker holds and `force` is not given."""
     if verb == "retry":
         return ops.retry_job(job_id)
     if verb not in ("delete", "unlock"):
@@ -178,7 +179,10 @@ def act_on_one(ops: Ops, verb: str, job_id: JobId | str) -> BulkResult | Job:
     job = ops.show(job_id)
     if job.state not in VERBS[verb]:
         raise InvalidTransition(job.id, job.state.value, verb)
-    result = ops.apply(ops.preview(verb, JobFilter(ids=(job.id,))))
+    frozen = ops.preview(verb, JobFilter(ids=(job.id,)))
+    if verb == "unlock" and not force:
+        ops.refuse_live_holders(frozen)
+    result = ops.apply(frozen)
     if not result.changed:
         raise InvalidTransition(job.id, "changed meanwhile", verb)
     return result

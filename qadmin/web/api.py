@@ -19,6 +19,7 @@ from qadmin.config import parse_duration
 from qadmin.errors import ConfigError, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
+from qadmin.ops import Ops, Preview, alive_warning
 from qadmin.web.actions import (
     MAX_OLDER_THAN,
     act_on_one,
@@ -133,7 +134,8 @@ def openapi():
 @bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock):verb>")
 @mutating
 def job_action(job_id: str, verb: str):
-    return jsonify(act_on_one(get_ops(), verb, job_id).to_dict())
+    force = flag(_body().get("force"), "force")
+    return jsonify(act_on_one(get_ops(), verb, job_id, force=force).to_dict())
 
 
 # --- bulk verbs, one step (like the CLI) ---------------------------------------------------------
@@ -144,6 +146,7 @@ def bulk(verb: str):
     body = _body()
     selection = parse_filter(ops, body)
     dry_run = flag(body.get("dry_run"), "dry_run")
+    force = flag(body.get("force"), "force")
     if verb == "unlock" and body.get("older_than") not in (None, ""):
         if isinstance(body["older_than"], (bool, dict, list)):
             raise UsageError("older_than must be a duration such as 30m or 2h, or seconds")
@@ -156,10 +159,12 @@ def bulk(verb: str):
             raise UsageError(f"older_than {body['older_than']!r} is longer than {days} days")
         if selection.is_empty and not selection.stale_only:
             selection = JobFilter(states=frozenset({JobState.LOCKED}))
-        result = ops.unlock(selection, older_than=older_than, dry_run=dry_run)
-        return jsonify(listed_sample(result.to_dict(), result.sample))
-    check_bulk(verb, selection)
-    frozen = ops.preview(verb, selection)
+        frozen = ops.unlock_preview(selection, older_than=older_than)
+    else:
+        check_bulk(verb, selection)
+        frozen = ops.preview(verb, selection)
+    if verb == "unlock" and not (dry_run or force):
+        ops.refuse_live_holders(frozen)
     result = ops.apply(frozen, dry_run=dry_run)
     return jsonify(listed_sample(result.to_dict(), result.sample))
 
@@ -180,8 +185,15 @@ def create_preview():
             "expires_in": int(store.ttl),
             "backend": backend_name(),
             **listed_sample(frozen.to_dict(), frozen.sample),
+            **_live_holders(ops, frozen),
         }
     ), 201
+
+
+def _live_holders(ops: Ops, frozen: Preview) -> dict[str, Any]:
+    """An unlock preview says how many of its jobs a live worker holds, and what that means."""
+    alive = ops.alive_holders(frozen)
+    return {"alive": alive, "warning": alive_warning(alive, frozen.count)} if alive else {}
 
 
 @bp.get("/previews/<token>")

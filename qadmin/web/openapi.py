@@ -297,6 +297,15 @@ def _schemas() -> dict[str, Any]:
                 "filter": {"type": "object", "additionalProperties": {"type": "string"}},
                 "matched": {"type": "integer"},
                 "sample": _array("Job"),
+                "alive": {"type": "integer", "description": "unlock: jobs a worker that looks alive holds"},
+                "warning": {"type": "string", "description": "unlock: what freeing them means"},
+            },
+        },
+        "Force": {
+            "type": "object",
+            "properties": {
+                "force": {**FLAG, "description": "unlock: free a job a worker that looks alive holds "
+                          "(it may then run twice; refused with 409 otherwise)"},
             },
         },
         "Filter": filter_body,
@@ -307,6 +316,8 @@ def _schemas() -> dict[str, Any]:
                     "type": "object",
                     "properties": {
                         "dry_run": {**FLAG, "description": "report what would change, change nothing"},
+                        "force": {**FLAG, "description": "unlock only: free jobs a worker that looks alive "
+                                  "holds (they may then run twice; refused with 409 otherwise)"},
                         "older_than": {
                             "oneOf": [{"type": "string", "nullable": True}, {"type": "number"}],
                             "description": "unlock only: locks older than this (30m, 2h, or seconds)",
@@ -440,6 +451,7 @@ def spec() -> dict[str, Any]:
         paths[f"/api/jobs/{{job_id}}/{verb}"] = _post(
             f"{verb.capitalize()} one job",
             _json(_ref("BulkResult")),
+            body="Force",
             params=[job_param],
             extra={**NOT_FOUND, **CONFLICT},
         )
@@ -451,7 +463,8 @@ def spec() -> dict[str, Any]:
     ):
         # 404: an id no job can have (-1 in SQL); an id no job has is reported as skipped
         paths[f"/api/{verb}"] = _post(
-            f"{what} (dry_run: true previews)", _json(_ref("BulkResult")), body="BulkRequest", extra=NOT_FOUND
+            f"{what} (dry_run: true previews)", _json(_ref("BulkResult")), body="BulkRequest",
+            extra={**NOT_FOUND, **CONFLICT} if verb == "unlock" else NOT_FOUND,
         )
     for verb in ("pause", "resume"):
         # a queue name no path can carry (a line break, a leading slash) is another URL: 404

@@ -222,6 +222,23 @@ def test_unlock_stale_and_older_than(any_web: Web) -> None:
     assert any_web.api_post("/api/unlock", {"older_than": "soon"}).status_code == 400
 
 
+def test_unlocking_a_job_a_live_worker_holds_needs_force(any_web: Web) -> None:
+    locked = JobFilter(states=frozenset({JobState.LOCKED}))
+    held = [j for j in any_web.ops.list_jobs(locked, limit=100).jobs if not j.stale][0]
+    refused = any_web.api_post(f"/api/jobs/{held.id}/unlock")
+    assert refused.status_code == 409 and "may then run twice" in refused.get_json()["error"]["message"]
+    bulk = any_web.api_post("/api/unlock", {"id": [str(held.id)]})
+    assert bulk.status_code == 409 and "force=true" in bulk.get_json()["error"]["message"]
+    assert any_web.ops.show(held.id).state is JobState.LOCKED  # refused: nothing changed
+    dry = any_web.api_post("/api/unlock", {"id": [str(held.id)], "dry_run": True})
+    assert dry.status_code == 200 and dry.get_json()["matched"] == 1
+    preview = any_web.api_post("/api/previews", {"verb": "unlock", "id": [str(held.id)]}).get_json()
+    assert preview["alive"] == 1 and "may then run twice" in preview["warning"]
+    forced = any_web.api_post(f"/api/jobs/{held.id}/unlock", {"force": True})
+    assert forced.status_code == 200 and forced.get_json()["changed"] == 1
+    assert any_web.ops.show(held.id).state is JobState.PENDING
+
+
 def test_two_step_preview_acts_on_exactly_the_frozen_ids(any_web: Web) -> None:
     created = any_web.api_post("/api/previews", {"verb": "retry", "state": "failed", "queue": "default"})
     assert created.status_code == 201
