@@ -489,17 +489,8 @@ def _complete_queues(ctx: click.Context, param: click.Parameter, incomplete: str
 
 def _complete_classes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Full class names and their last parts (both select the class), from the newest jobs and
-    the failed ones' error groups."""
-    from qadmin.filters import last_component
-
-    def names(ops: Any) -> list[str]:
-        jobs = ops.list_jobs(JobFilter(), limit=COMPLETION_SAMPLE, sort="-id").jobs
-        full = {j.class_name for j in jobs if j.decodable}
-        for group in ops.error_groups(JobFilter(states=frozenset({JobState.FAILED})), limit=100):
-            full.update(group.classes)
-        return sorted(full | {last_component(n) for n in full})
-
-    return _completions(ctx, incomplete, names)
+    the most recently failed ones."""
+    return _completions(ctx, incomplete, lambda ops: ops.class_names(COMPLETION_SAMPLE, short=True))
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 from qadmin.backends.base import Backend, BackendOptions, ErrorGroup, Page, Stats, open_backend
 from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageError
-from qadmin.filters import JobFilter
+from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
 
 #: a progress callback: (done, total)
@@ -143,14 +143,19 @@ class Ops:
             return cheap(self.clock())
         return [q.name for q in self.queues()]
 
-    def class_names(self, sample: int = 200) -> list[str]:
+    def class_names(self, sample: int = 200, short: bool = False) -> list[str]:
         """The job classes a filter box offers: those of the newest `sample` jobs and of the most
-        recently failed half as many. No backend keeps a list of classes (payloads hold them):
-        two keyset pages, never a scan (error groups would read every failed job)."""
+        recently failed half as many, and with `short` the last part of each too (either selects
+        the class), full names last. No backend keeps a list of classes (payloads hold them): two
+        keyset pages, never a scan (error groups would read every failed job)."""
         jobs = self.list_jobs(limit=sample, sort="-id").jobs
         failed = JobFilter(states=frozenset({JobState.FAILED}))
         jobs += self.list_jobs(failed, limit=max(sample // 2, 1), sort="-failed_at").jobs
-        return sorted({j.class_name for j in jobs if j.decodable and isinstance(j.class_name, str)} - {""})
+        full = {j.class_name for j in jobs if j.decodable and isinstance(j.class_name, str)} - {""}
+        if not short:
+            return sorted(full)
+        names = full | {last_component(n) for n in full}
+        return sorted(names, key=lambda n: (n.count(".") + n.count("::"), n.lower()))
 
     def workers(self) -> list[WorkerInfo]:
         return self.backend.workers(self.clock())

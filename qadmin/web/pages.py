@@ -79,12 +79,7 @@ def class_names() -> list[str]:
 
     def read() -> tuple[list[str], datetime]:
         now = ops.clock()
-        jobs = ops.list_jobs(JobFilter(), limit=CLASS_SAMPLE, sort="-id").jobs
-        failed = JobFilter(states=frozenset({JobState.FAILED}))
-        jobs += ops.list_jobs(failed, limit=CLASS_SAMPLE // 2, sort="-failed_at").jobs
-        full = {j.class_name for j in jobs if j.decodable and j.class_name}
-        short = {n.replace("::", ".").rsplit(".", 1)[-1].rsplit("\\", 1)[-1] for n in full}
-        return sorted(full | short, key=lambda n: (n.count(".") + n.count("::"), n.lower())), now
+        return ops.class_names(CLASS_SAMPLE, short=True), now
 
     return web_state().snapshots.get(name, "class names", read).value
 
