@@ -21,6 +21,8 @@ _registry: dict[str, Any] = {}
 _lock = threading.Lock()
 #: dotted paths imported for a worker (apart from the registry: importing one registers nothing)
 _imported: dict[str, Any] = {}
+#: (name, modules) already found allowed: a worker resolves its job's class twice per job
+_allowed: dict[tuple[str, tuple[str, ...]], Any] = {}
 _import_failures: dict[str, str] = {}
 
 
@@ -77,6 +79,10 @@ def resolve(name: str, modules: Sequence[str] = ()) -> Any:
     with _lock:
         if name in _registry:
             return _registry[name]
+    key = (name, modules if isinstance(modules, tuple) else tuple(modules))
+    target = _allowed.get(key)
+    if target is not None:
+        return target
     module_name, attr_path = _split(name)
     if not any(_within(module_name, m) for m in modules):
         given = ", ".join(modules) if modules else "none"
@@ -92,6 +98,7 @@ def resolve(name: str, modules: Sequence[str] = ()) -> Any:
     if not any(_within(getattr(target, "__module__", None) or "", m) for m in modules):
         raise JobClassNotFound(f"{name!r} is not defined in a module given with --import "
                                f"(it comes from {getattr(target, '__module__', None) or 'nowhere'!s})")
+    _allowed[key] = target
     return target
 
 
@@ -141,3 +148,4 @@ def forget_failures() -> None:
     """Let names that failed to import be tried again (after a code reload)."""
     _import_failures.clear()
     _imported.clear()
+    _allowed.clear()
