@@ -10,7 +10,6 @@ import json
 import logging
 import math
 import os
-import re
 import sys
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
@@ -21,7 +20,7 @@ from qadmin import __version__
 from qadmin.errors import ConfigError, QadminError, UsageError
 from qadmin.filters import JobFilter, parse_args_json, parse_states
 from qadmin.job import Job, JobState
-from qadmin.text import plural, visible, visible_json
+from qadmin.text import holds_lone_surrogate, plural, visible, visible_json
 
 #: environment variable for --url
 URL_ENV = "QADMIN_URL"
@@ -56,8 +55,8 @@ class Context:
                             ("--table", self.table), ("--namespace", self.namespace)):
             if value is not None and not value.strip():
                 raise UsageError(f"{flag} must not be empty")
-            if value is not None and _SURROGATE.search(value):  # from the environment (arguments are checked)
-                raise UsageError(f"{flag} ({_plain(value)}) is not valid UTF-8")
+            if value is not None and holds_lone_surrogate(value):  # from the environment (arguments are checked)
+                raise UsageError(f"{flag} ({visible(value)}) is not valid UTF-8")
         config = load_config(self.config_file)
         table, namespace = self.table, self.namespace
         # a named backend is looked up even beside --url: a misspelt name is never dropped silently
@@ -99,7 +98,7 @@ class Context:
 
 def _fail(message: str, code: int) -> None:
     """One line on stderr, whatever the message held, then the exit status."""
-    click.echo("qadmin: error: " + _plain(" ".join(str(message).split())), err=True)
+    click.echo("qadmin: error: " + visible(" ".join(str(message).split())), err=True)
     sys.exit(code)
 
 
@@ -166,8 +165,8 @@ class QadminGroup(click.Group):
         # bytes that are not UTF-8 reach Python as lone surrogates, which no backend stores and
         # no terminal prints: refused here, once for every subcommand
         for number, arg in enumerate(args, 1):
-            if _SURROGATE.search(arg):
-                raise UsageError(f"argument {number} ({_plain(arg)}) is not valid UTF-8")
+            if holds_lone_surrogate(arg):
+                raise UsageError(f"argument {number} ({visible(arg)}) is not valid UTF-8")
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -227,7 +226,7 @@ def _console(err: bool = False) -> Any:
 
 
 def _print_json(value: Any) -> None:
-    """Exact JSON, UTF-8 as it is, except what `_plain` escapes on a terminal (C1 controls, bidi
+    """Exact JSON, UTF-8 as it is, except what `visible` escapes on a terminal (C1 controls, bidi
     overrides, lone surrogates), written as `\\u` escapes: the same JSON value, nothing a terminal
     acts on. (json.dumps escapes the C0 controls itself.)"""
     text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
@@ -257,24 +256,12 @@ def _state_text(job: Job) -> str:
     return f"[{STATE_STYLE[word]}]{word}[/]"
 
 
-#: what must not reach a terminal as it is: C0 and C1 controls (ESC starts the sequences that clear
-#: the screen, set the window title or colours), DEL, bidirectional overrides, line separators, and
-#: lone surrogates (bytes that were not UTF-8, which no terminal encoding can print)
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _plain(value: Any, lines: bool = False) -> str:
-    """Job data (or anything else read from a backend or typed by a user) as text that is safe
-    on a terminal (`qadmin.text.visible`). Every place the CLI prints such text goes through
-    here (`_short` for rich tables); `--json` prints exact JSON instead."""
-    return visible(value, lines)
-
-
 def _markup(value: Any, lines: bool = False) -> str:
-    """`_plain`, and escaped for rich: text holding `[bold]` prints as written."""
+    """Job data (or anything else read from a backend or typed by a user) made safe on a terminal
+    (`qadmin.text.visible`, as all the CLI prints) and escaped for rich: `[bold]` prints as written."""
     from rich.markup import escape
 
-    return escape(_plain(value, lines))
+    return escape(visible(value, lines))
 
 
 def _short(value: Any, width: int = 48) -> str:
@@ -282,7 +269,7 @@ def _short(value: Any, width: int = 48) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     from rich.markup import escape
 
-    text = _plain(text.replace("\n", " "))
+    text = visible(text.replace("\n", " "))
     return escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
@@ -442,7 +429,7 @@ def _strict_json(text: str) -> Any:
     """JSON as every Resque client reads it back: no NaN, no Infinity, no numbers out of range, no
     lone surrogate (`"\\ud800"` is valid JSON but no text: no backend can store it as UTF-8)."""
     value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
-    if _SURROGATE.search(json.dumps(value, ensure_ascii=False)):
+    if holds_lone_surrogate(value):
         raise ValueError("a \\u escape names a lone surrogate, which is not text")
     return value
 
@@ -518,7 +505,7 @@ def init() -> None:
     ops = _ops()
     ops.backend.init()
     where = f"{getattr(ops.backend, 'safe_url', '')} ({getattr(ops.backend, 'table_name', '')})"
-    click.echo(_plain(f"ready: {where}".strip()))
+    click.echo(visible(f"ready: {where}".strip()))
 
 
 @main.command()
@@ -572,7 +559,7 @@ def enqueue(class_name: str, args: tuple[str, ...], kwargs_json: str | None, que
     if as_json:
         _print_json(job.to_dict())
     else:
-        click.echo(f"enqueued job {_plain(job.id)} ({_plain(job.class_name)} on {_plain(job.queue)}, "
+        click.echo(f"enqueued job {visible(job.id)} ({visible(job.class_name)} on {visible(job.queue)}, "
                    f"{job.state.value})")
 
 
@@ -583,8 +570,8 @@ def _loose_json(text: str) -> Any:
         raise UsageError(f"argument {text[:12]!r}… is nested too deeply") from None
     except ValueError:  # not JSON (NaN and Infinity included): the argument is that string
         return text
-    if _SURROGATE.search(json.dumps(value, ensure_ascii=False)):
-        raise UsageError(f"argument {_plain(text[:40])} is JSON for a lone surrogate, which is not text")
+    if holds_lone_surrogate(value):
+        raise UsageError(f"argument {visible(text[:40])} is JSON for a lone surrogate, which is not text")
     return value
 
 
@@ -618,7 +605,7 @@ def jobs(state: tuple[str, ...], queue: tuple[str, ...], class_name: str | None,
     if as_json:
         _print_json([j.to_dict() for j in page.jobs])
         if page.next_cursor:
-            click.echo(f"next page: --cursor '{_plain(page.next_cursor)}'", err=True)
+            click.echo(f"next page: --cursor '{visible(page.next_cursor)}'", err=True)
         return
     console = _console()
     if not page.jobs:
@@ -672,20 +659,20 @@ def show(job_id: str, as_json: bool) -> None:
         console.print(f"[red]undecodable:[/] {_markup(job.undecodable, lines=True)}")
     else:
         payload = {"args": job.args, "kwargs": job.kwargs} if job.display is None else job.display
-        text = _plain(json.dumps(payload, indent=2, ensure_ascii=False, default=str), lines=True)
+        text = visible(json.dumps(payload, indent=2, ensure_ascii=False, default=str), lines=True)
         console.print(Panel(Syntax(text, "json",
                                    word_wrap=True), title="decoded payload", expand=False))
     if job.last_error:
         # an error on a job that is not failed is history: the job was retried since
         failed = job.state is JobState.FAILED
-        console.print(Panel(Text(_plain(job.last_error.rstrip(), lines=True)),
+        console.print(Panel(Text(visible(job.last_error.rstrip(), lines=True)),
                             title="last error" if failed else "error of the last attempt (retried since)",
                             border_style="red" if failed else "dim", expand=False))
     raw = job.raw
     if len(raw) > RAW_SHOWN:
         # a multi-megabyte payload would flood the terminal; --json prints all of it
         raw = raw[:RAW_SHOWN] + f"\n… {len(job.raw) - RAW_SHOWN} more characters (qadmin show {job.id} --json)"
-    console.print(Panel(Text(_plain(raw, lines=True)), title="raw payload", border_style="dim", expand=False))
+    console.print(Panel(Text(visible(raw, lines=True)), title="raw payload", border_style="dim", expand=False))
     if history:
         for entry in history:
             console.print(f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}[/] {_markup(entry.verb)} "
@@ -988,7 +975,7 @@ def audit(limit: int, job_id: str | None, as_json: bool) -> None:
 def pause(queue: str) -> None:
     """Pause a queue: qadmin workers skip it until it is resumed."""
     changed = _ops().pause(queue)
-    click.echo(f"paused {_plain(queue)}" if changed else f"{_plain(queue)} was already paused")
+    click.echo(f"paused {visible(queue)}" if changed else f"{visible(queue)} was already paused")
 
 
 @main.command()
@@ -996,7 +983,7 @@ def pause(queue: str) -> None:
 def resume(queue: str) -> None:
     """Resume a paused queue."""
     changed = _ops().resume(queue)
-    click.echo(f"resumed {_plain(queue)}" if changed else f"{_plain(queue)} was not paused")
+    click.echo(f"resumed {visible(queue)}" if changed else f"{visible(queue)} was not paused")
 
 
 def _worker_imports(given: Sequence[str]) -> tuple[str, ...]:

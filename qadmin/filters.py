@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping
 
 from qadmin.errors import UsageError
 from qadmin.job import Job, JobId, JobState
+from qadmin.text import holds_lone_surrogate
 
 #: the states a filter may name, plus "stale" (a locked job whose lock is stale)
 STATE_WORDS = tuple(s.value for s in JobState) + ("stale",)
@@ -69,7 +70,7 @@ def parse_args_json(text: str) -> list[Any]:
         raise UsageError(f"--args is not valid JSON: {reason}") from None
     if not isinstance(value, list):
         raise UsageError("--args must be a JSON array, e.g. '[1, \"x\"]'")
-    if re.search("[\ud800-\udfff]", json.dumps(value, ensure_ascii=False)):
+    if holds_lone_surrogate(value):
         # valid JSON, but no stored job's arguments hold one, and it cannot be printed back
         raise UsageError("--args is not valid JSON text: a \\u escape names a lone surrogate")
     return value
@@ -158,8 +159,7 @@ class JobFilter:
         if self.search:
             needle = self.search.lower()
             hay = job.raw.lower()
-            if (needle not in hay and needle not in searchable_text(job).lower()
-                    and needle not in (job.last_error or "").lower()):
+            if needle not in hay and needle not in searchable_text(job).lower():
                 return False
         return True
 

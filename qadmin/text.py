@@ -8,6 +8,7 @@ and a page must not be reordered by a bidirectional override.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 #: C0 controls, DEL and C1 controls (ESC, CSI...), the marks and overrides that reorder what is
@@ -15,6 +16,7 @@ from typing import Any
 _HIDDEN = "\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
 _HIDDEN_IN_LINE = re.compile(f"[{_HIDDEN}\n\t]")
 _HIDDEN_IN_TEXT = re.compile(f"[{_HIDDEN}]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -34,6 +36,19 @@ def visible_json(text: str) -> str:
     """JSON text with what `visible` hides written as `\\u` escapes: the same JSON value,
     nothing a terminal acts on (json.dumps escapes the C0 controls itself)."""
     return _HIDDEN_IN_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def holds_lone_surrogate(value: Any) -> bool:
+    """Whether a string in `value` (or in its lists, tuples, sets and mappings, keys included)
+    holds a lone surrogate: what bytes that were not UTF-8 become in Python, and what JSON may
+    spell as `"\\ud800"`. It is no text: no backend stores it as UTF-8 and no terminal prints it."""
+    if isinstance(value, str):
+        return not value.isascii() and _SURROGATE.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(holds_lone_surrogate(k) or holds_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(holds_lone_surrogate(item) for item in value)
+    return False
 
 
 def plural(count: int, word: str, words: str | None = None) -> str:

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from qadmin.backends.base import open_backend
-from qadmin.cli import _plain, main
+from qadmin.cli import main
+from qadmin.text import visible
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
 
@@ -91,11 +92,11 @@ def test_json_output_stays_exact(evil: dict[str, Any]) -> None:
 
 
 def test_plain_escapes_exactly_the_unprintable() -> None:
-    assert _plain("a\x1b[2Jb") == "a\\x1b[2Jb"
-    assert _plain("tab\there\nline") == "tab\\there\\nline"
-    assert _plain("tab\there\nline", lines=True) == "tab\there\nline"
-    assert _plain("caf\u00e9 \u65e5\u672c \U0001f600") == "caf\u00e9 \u65e5\u672c \U0001f600"
-    assert _plain("\x9b\u202e\udcff\x7f") == "\\x9b\\u202e\\udcff\\x7f"
+    assert visible("a\x1b[2Jb") == "a\\x1b[2Jb"
+    assert visible("tab\there\nline") == "tab\\there\\nline"
+    assert visible("tab\there\nline", lines=True) == "tab\there\nline"
+    assert visible("caf\u00e9 \u65e5\u672c \U0001f600") == "caf\u00e9 \u65e5\u672c \U0001f600"
+    assert visible("\x9b\u202e\udcff\x7f") == "\\x9b\\u202e\\udcff\\x7f"
 
 
 def test_words_are_proper_plurals_and_an_id_says_it_is_one(sqlite_url: str) -> None:

@@ -14,7 +14,7 @@ import json
 from collections import Counter, deque
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from qadmin.backends._redis_json import TOKEN_LEN, token, value_span, without
 from qadmin.backends._redis_records import (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from qadmin.codecs.base import UNDECODABLE, Decoded, undecodable
 from qadmin.codecs.json_codec import dumps, encode
+from qadmin.text import holds_lone_surrogate
 
 __all__ = ["Decoded", "UNDECODABLE", "decode_payload", "encode", "dumps", "undecodable"]
 
@@ -38,7 +39,7 @@ def _decode(raw: str | bytes | None) -> Decoded:
     if len(raw) > MAX_DECODE_BYTES:
         return undecodable("unknown", f"payload of {len(raw)} bytes is over the {MAX_DECODE_BYTES} byte limit")
     head = raw.lstrip()[:8]
-    if not head.startswith(("O:", "a:", "C:", "E:")) and _has_lone_surrogates(raw):
+    if not head.startswith(("O:", "a:", "C:", "E:")) and holds_lone_surrogate(raw):
         # text read leniently from bytes that were not UTF-8: only PHP handlers may hold those
         return undecodable("unknown", "invalid UTF-8 in the payload")
     if head.startswith("{") or head.startswith("["):
@@ -56,13 +57,3 @@ def _decode(raw: str | bytes | None) -> Decoded:
     if not raw.strip():
         return undecodable("unknown", "empty payload")
     return undecodable("unknown", "unknown payload format")
-
-
-def _has_lone_surrogates(text: str) -> bool:
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False

@@ -16,7 +16,7 @@ from qadmin.errors import InvalidTransition, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobId
 from qadmin.ops import VERBS, BulkResult, Ops, Preview
-from qadmin.text import plural
+from qadmin.text import holds_lone_surrogate, plural
 
 #: request parameters that make up a filter (JobFilter.from_params' names)
 FILTER_KEYS = ("state", "queue", "class", "args", "search", "id", "worker", "stale", "error", "undecodable")
@@ -111,18 +111,8 @@ def flag(value: Any, what: str) -> bool:
 def check_text(value: Any, what: str) -> None:
     """UsageError when a string in `value` is no Unicode text a backend can store: a lone
     surrogate, which a JSON body or a JSON filter may spell as `"\\ud800"`."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UsageError(f"{what}: not valid Unicode text (a lone surrogate)") from None
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            check_text(key, what)
-            check_text(item, what)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            check_text(item, what)
+    if holds_lone_surrogate(value):
+        raise UsageError(f"{what}: not valid Unicode text (a lone surrogate)")
 
 
 def parse_filter(ops: Ops, source: Mapping[str, Any]) -> JobFilter:
