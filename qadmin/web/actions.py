@@ -22,8 +22,6 @@ from qadmin.text import holds_lone_surrogate, plural
 FILTER_KEYS = ("state", "queue", "class", "args", "search", "id", "worker", "stale", "error", "undecodable")
 #: the largest page a listing serves
 MAX_LIMIT = 500
-#: the longest `older_than` (100 years): longer reaches before any date a backend can hold
-MAX_OLDER_THAN = 100 * 365 * 86400.0
 
 F = TypeVar("F", bound=Callable[..., Any])
 

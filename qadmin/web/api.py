@@ -21,7 +21,6 @@ from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.ops import Ops, Preview, alive_warning
 from qadmin.web.actions import (
-    MAX_OLDER_THAN,
     act_on_one,
     check_bulk,
     check_text,
@@ -154,9 +153,6 @@ def bulk(verb: str):
             older_than = parse_duration(body["older_than"])
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
-        if older_than > MAX_OLDER_THAN:
-            days = int(MAX_OLDER_THAN // 86400)
-            raise UsageError(f"older_than {body['older_than']!r} is longer than {days} days")
         if selection.is_empty and not selection.stale_only:
             selection = JobFilter(states=frozenset({JobState.LOCKED}))
         frozen = ops.unlock_preview(selection, older_than=older_than)
