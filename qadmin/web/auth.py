@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
+from qadmin.text import visible
 from qadmin.web.state import web_state
 
 log = logging.getLogger("qadmin.web")
@@ -296,7 +297,8 @@ def _too_many(wait: float) -> None:
 def safe_next(target: str | None) -> str:
     """Only a path of this app: an absolute or scheme-relative URL would make login an open
     redirect."""
-    if not target or not _plain(target):
+    # a control character (a CR or LF would split the Location header) or a lone surrogate: home
+    if not target or visible(target) != target:
         return url_for("pages.overview")
     parts = urlsplit(target)
     if (
@@ -308,15 +310,6 @@ def safe_next(target: str | None) -> str:
     ):
         return url_for("pages.overview")
     return target
-
-
-def _plain(text: str) -> bool:
-    """No control character (a CR or LF would split the Location header) and valid UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
 
 
 def _login(user: str) -> None:
@@ -353,7 +346,7 @@ def login():
     auth.throttle.succeeded(client)
     # shown in the header and written to the audit log: printable text only
     typed = request.form.get("name") or ""
-    name = "".join(c for c in typed if c.isprintable() and _plain(c)).strip()[:40] or "web"
+    name = "".join(c for c in typed if c.isprintable()).strip()[:40] or "web"
     _login(name)
     log.info("login from %s as %s", client, name)
     # a redirect, so that the token leaves the address bar at once
