@@ -459,18 +459,18 @@ class SqlEngine:
             return self.claim_many(queues, worker, now, max_run_time, can_run, limit, skip_ids=skip_ids)
         st = self._statements()
         steps = queue_steps(queues)
-        params = self._claim_params(steps[0], worker, now, max_run_time)
-        by_queue: Any = ("queues" in params) and (EARLIER if len(steps) > 1 else True)
+        by_queue: Any
+        if self.kind == "postgresql" and len(steps) > 1:  # every step in the one statement
+            params = {**self._claim_params(["*"], worker, now, max_run_time), **_step_params(steps)}
+            by_queue = _steps_key(steps)
+        else:
+            params = self._claim_params(steps[0], worker, now, max_run_time)
+            by_queue = ("queues" in params) and (EARLIER if len(steps) > 1 else True)
         skip = list(skip_ids)[-BATCH:]
         if skip:
             params["skip"] = skip
         values = self._finished_values(job, worker, now, runtime)
         if self.kind == "postgresql":
-            if len(steps) > 1:  # every step in the one statement
-                params = {**self._claim_params(["*"], worker, now, max_run_time), **_step_params(steps)}
-                by_queue = _steps_key(steps)
-                if skip:
-                    params["skip"] = skip
             return self._complete_and_claim_pg(st, params, values, by_queue, skip, can_run, limit)
         # a row or two more than wanted, for rows another worker locks between this read and
         # the write; and one more, the completed job, still there and locked by this worker
