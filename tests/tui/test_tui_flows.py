@@ -320,6 +320,14 @@ def test_unlock_stale_frees_only_the_stale_lock(console: Console) -> None:
 def test_the_class_and_queue_boxes_complete_the_names_the_backend_knows(console: Console) -> None:
     app = console.app()
 
+    async def complete(pilot: Any, box: Input, typed: str, completed: str) -> None:
+        box.value = ""
+        box.focus()
+        await pilot.press(*typed)
+        await wait_for(pilot, lambda: bool(box._suggestion), f"a completion of {typed!r}")
+        await pilot.press("right")
+        assert box.value == completed
+
     async def scenario(pilot: Any) -> None:
         await overview(pilot)
         app.show_jobs(JobFilter(queues=("billing",)))  # the first page lists one class only
@@ -331,25 +339,14 @@ def test_the_class_and_queue_boxes_complete_the_names_the_backend_knows(console:
         known = lambda: getattr(box.suggester, "_suggestions", ())  # noqa: E731
         await wait_for(pilot, lambda: "qadmin.examples.SendEmail" in known(), "the names the backend knows")
         for typed, completed in (("qadmin.examples.se", "qadmin.examples.SendEmail"), ("sende", "SendEmail")):
-            box.value = ""
-            box.focus()
-            await pilot.press(*typed)
-            await wait_for(pilot, lambda: bool(box._suggestion), f"a completion of {typed!r}")
-            await pilot.press("right")
-            assert box.value == completed
+            await complete(pilot, box, typed, completed)
         box.value = ""
         await loaded(pilot, jobs)
         jobs.table.focus()
         await pilot.press("x")  # the dequeue dialog completes both names too
         await wait_for(pilot, lambda: isinstance(app.screen, DequeueScreen), "the dequeue dialog")
         for field, typed, completed in (("#queue", "ema", "email"), ("#class", "sync", "sync_inventory")):
-            box = app.screen.query_one(field, Input)
-            box.value = ""
-            box.focus()
-            await pilot.press(*typed)
-            await wait_for(pilot, lambda: bool(box._suggestion), f"a completion of {typed!r}")
-            await pilot.press("right")
-            assert box.value == completed
+            await complete(pilot, app.screen.query_one(field, Input), typed, completed)
         await pilot.press("escape")
 
     drive(app, scenario)
