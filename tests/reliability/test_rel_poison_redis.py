@@ -23,6 +23,7 @@ from qadmin.backends.base import open_backend
 from qadmin.cli import main
 from qadmin.job import NewJob, utcnow
 from qadmin.ops import Ops
+from tests.reliability.test_rel_bad_data import cli
 from tests.tui.harness import drive
 from tests.tui.helpers import overview
 
@@ -93,12 +94,6 @@ def plant(url: str, tmp_path: Path) -> Poisoned:
 def poisoned(redis_url: str, tmp_path: Path) -> Poisoned:
     return plant(redis_url, tmp_path)
 
-
-def cli(url: str, *args: str) -> Any:
-    runner = CliRunner(env={"QADMIN_URL": None, "QADMIN_CONFIG": None, "QADMIN_BACKEND": None})
-    result = runner.invoke(main, ["--url", url, *args], catch_exceptions=False)
-    assert result.exit_code == 0, (args, result.output[-3000:])
-    return json.loads(result.stdout) if "--json" in args else result.stdout
 
 
 def test_a_star_worker_runs_every_good_job(poisoned: Poisoned) -> None:

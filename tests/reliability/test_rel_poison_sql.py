@@ -26,10 +26,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
 
 from qadmin.backends.base import BackendOptions, open_backend
-from qadmin.cli import main
+from tests.reliability.test_rel_bad_data import cli
 
 RECORD = "qadmin.examples.record"
 
@@ -149,12 +148,6 @@ def _poison(url: str, layout: str, tmp_path: Path) -> Poisoned:
 def poisoned(request: pytest.FixtureRequest, sql_url: str, tmp_path: Path) -> Poisoned:
     return _poison(sql_url, request.param, tmp_path)
 
-
-def cli(url: str, *args: str) -> Any:
-    runner = CliRunner(env={"QADMIN_URL": None, "QADMIN_CONFIG": None, "QADMIN_BACKEND": None})
-    result = runner.invoke(main, ["--url", url, *args], catch_exceptions=False)
-    assert result.exit_code == 0, (args, result.output[-3000:])
-    return json.loads(result.stdout) if "--json" in args else result.stdout
 
 
 def test_a_worker_runs_the_good_jobs_and_never_claims_a_poisoned_row(poisoned: Poisoned) -> None:
