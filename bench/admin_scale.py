@@ -14,10 +14,11 @@ from __future__ import annotations
 import itertools
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench.common import (
     Cell,
@@ -63,7 +64,7 @@ class Loaded:
 
 
 def load_backend(servers: Servers, kind: str, n: int, suffix: str = "") -> Loaded:
-    layout = Layout(n, datetime.now(timezone.utc))
+    layout = Layout(n, datetime.now(UTC))
     started = time.monotonic()
     if kind == "redis":
         redis_backend_ready()
@@ -106,9 +107,12 @@ def verb_cells(b: Loaded, label: str) -> list[Cell]:
             ops = b.open()  # the first call connects and warms up: outside the timing
             ms, _ = timed(lambda: fn(ops))
             return ms
+
         return run
 
-    def writer(fn: Callable[[Any], Any], expected: Callable[[], int], restore: Callable[[], Any]) -> Callable[[], float]:
+    def writer(
+        fn: Callable[[Any], Any], expected: Callable[[], int], restore: Callable[[], Any]
+    ) -> Callable[[], float]:
         def run() -> float:
             ops = b.open()
             ms, result = timed(lambda: fn(ops))
@@ -120,22 +124,29 @@ def verb_cells(b: Loaded, label: str) -> list[Cell]:
             finally:
                 b.fill.restore(restore())
             return ms
+
         return run
 
     lay = b.layout
     verbs: list[tuple[str, Callable[[], float]]] = [
         ("first page", reader(lambda ops: ops.list_jobs(JobFilter(), limit=PAGE))),
-        ("first page of failed, newest first",
-         reader(lambda ops: ops.list_jobs(failed, limit=PAGE, sort="-failed_at"))),
+        (
+            "first page of failed, newest first",
+            reader(lambda ops: ops.list_jobs(failed, limit=PAGE, sort="-failed_at")),
+        ),
         ("list by class", reader(lambda ops: ops.list_jobs(JobFilter(class_name=CLASSES[3]), limit=PAGE))),
         ("list by rare class", reader(lambda ops: ops.list_jobs(JobFilter(class_name=RARE_CLASS), limit=PAGE))),
-        ("count pending in a queue", reader(lambda ops: ops.count(JobFilter(
-            states=frozenset({JobState.PENDING}), queues=(QUEUES[1],))))),
+        (
+            "count pending in a queue",
+            reader(lambda ops: ops.count(JobFilter(states=frozenset({JobState.PENDING}), queues=(QUEUES[1],)))),
+        ),
         ("stats", reader(lambda ops: ops.stats())),
         ("error groups", reader(lambda ops: ops.error_groups(failed))),
         ("retry all failed", writer(lambda ops: ops.retry(failed), lambda: len(lay.failed), lambda: lay.failed)),
-        ("dequeue class+args", writer(lambda ops: ops.dequeue(*DEQUEUE), lambda: len(lay.dequeue_ids),
-                                      lambda: lay.dequeue_ids)),
+        (
+            "dequeue class+args",
+            writer(lambda ops: ops.dequeue(*DEQUEUE), lambda: len(lay.dequeue_ids), lambda: lay.dequeue_ids),
+        ),
         ("unlock stale", writer(lambda ops: ops.unlock(stale=True), lambda: len(lay.stale), lambda: lay.stale)),
     ]
     return [Cell(f"{verb} · {label}", run, unit="ms", higher_is_better=False) for verb, run in verbs]
@@ -150,8 +161,14 @@ class FaceCells:
         self.latency: dict[str, list[list[float]]] = {}
         self._servers: list[Any] = []
 
-    def web(self, name: str, start: Callable[[], Any], views: list[list[str]], ref: str | None = None,
-            headers: dict[str, str] | None = None) -> Cell:
+    def web(
+        self,
+        name: str,
+        start: Callable[[], Any],
+        views: list[list[str]],
+        ref: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Cell:
         port_box: dict[str, int] = {}
 
         def run() -> float:
@@ -176,7 +193,9 @@ class FaceCells:
         lines = [f"### {title}", "", "| cell | p50 | p95 | views measured |", "|---|---:|---:|---:|"]
         for name, rounds in self.latency.items():
             flat = [x for r in rounds for x in r]
-            lines.append(f"| {name} | {fmt(percentile(flat, 0.5))} ms | {fmt(percentile(flat, 0.95))} ms | {len(flat)} |")
+            lines.append(
+                f"| {name} | {fmt(percentile(flat, 0.5))} ms | {fmt(percentile(flat, 0.95))} ms | {len(flat)} |"
+            )
         return "\n".join(lines) + "\n"
 
 
@@ -209,13 +228,20 @@ def face_cells(faces: FaceCells, loaded: list[Loaded], rq_jobs: str | Skip) -> l
     cells.append(faces.web("rq-dashboard overview", lambda: rq_on(WEB_SERVERS[0]), [["/", "/0/data/queues.json"]]))
     for b in loaded:
         log = faces.work / f"web-{b.kind}.log"
-        start = (lambda url=b.url, log=log: qadmin_web(url, log))
+        start = lambda url=b.url, log=log: qadmin_web(url, log)
         cells.append(faces.web(f"web overview · {b.kind}", start, [["/"]], headers=AUTH))
         cells.append(faces.web(f"web jobs page · {b.kind}", start, [["/jobs"]], headers=AUTH))
         for server in WEB_SERVERS:
-            on = (lambda url=b.url, log=log, server=server: qadmin_web(url, log, server))
-            cells.append(faces.web(f"web failed jobs page · {b.kind}{_on(server)}", on, [["/jobs?state=failed"]],
-                                   ref=rq_names[server], headers=AUTH))
+            on = lambda url=b.url, log=log, server=server: qadmin_web(url, log, server)
+            cells.append(
+                faces.web(
+                    f"web failed jobs page · {b.kind}{_on(server)}",
+                    on,
+                    [["/jobs?state=failed"]],
+                    ref=rq_names[server],
+                    headers=AUTH,
+                )
+            )
         cells.append(faces.tui(f"TUI first screen · {b.kind}", b.url))
     return cells
 
@@ -258,13 +284,18 @@ def run(args: Any) -> tuple[list[Result], str]:
                     b.ops.close()
     verbs = [r for r in results if r.unit == "ms" and not r.name.startswith("TUI")]
     face = [r for r in results if r not in verbs]
-    out = table(f"Admin verbs on {n:,} jobs per backend ({args.repeats} rounds, interleaved)",
-                sorted(verbs, key=lambda r: r.name) + skipped,
-                extra={"targets on 1M jobs": ", ".join(f"{k} {v}" for k, v in TARGETS.items())})
+    out = table(
+        f"Admin verbs on {n:,} jobs per backend ({args.repeats} rounds, interleaved)",
+        sorted(verbs, key=lambda r: r.name) + skipped,
+        extra={"targets on 1M jobs": ", ".join(f"{k} {v}" for k, v in TARGETS.items())},
+    )
     if face:
-        out += "\n" + table(f"Web pages under {4} concurrent clients ({args.web_seconds:g} s per cell per round) "
-                            f"and the TUI; rq-dashboard on {max(n // 5, 10):,} failed RQ jobs", face,
-                            extra={"target": "web failed jobs page ≥ 50× rq-dashboard's failed page"})
+        out += "\n" + table(
+            f"Web pages under {4} concurrent clients ({args.web_seconds:g} s per cell per round) "
+            f"and the TUI; rq-dashboard on {max(n // 5, 10):,} failed RQ jobs",
+            face,
+            extra={"target": "web failed jobs page ≥ 50× rq-dashboard's failed page"},
+        )
         out += "\n" + faces.latency_table("Web latency per page view, all rounds")
     return results, out
 
@@ -272,7 +303,9 @@ def run(args: Any) -> tuple[list[Result], str]:
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, help="jobs per backend (default 1,000,000; --quick 2,000)")
-    parser.add_argument("--web-seconds", type=float, help="load duration per web cell per round (default 3, --quick 0.5)")
+    parser.add_argument(
+        "--web-seconds", type=float, help="load duration per web cell per round (default 3, --quick 0.5)"
+    )
     parser.add_argument("--no-faces", action="store_true", help="verbs only: no web, TUI or rq-dashboard")
     args = parser.parse_args(argv)
     args.scale = args.scale or (2000 if args.quick else 1_000_000)

@@ -32,9 +32,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -463,9 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgresql,redis"
-    )
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgresql,redis")
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--kill-every", default="0.2-1", help="seconds between worker kills, MIN-MAX")

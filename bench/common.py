@@ -18,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -49,8 +50,15 @@ class Result:
         return statistics.median(self.values) if self.values else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "unit": self.unit, "values": self.values, "median": self.median,
-                "skipped": self.skipped, "ref": self.ref, "note": self.note}
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "values": self.values,
+            "median": self.median,
+            "skipped": self.skipped,
+            "ref": self.ref,
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -129,8 +137,10 @@ def table(title: str, results: Iterable[Result], *, extra: dict[str, str] | None
         rr = ratio(r, by_name.get(r.ref)) if r.ref else None
         span = f"{fmt(min(r.values))}–{fmt(max(r.values))}" if r.values else "–"
         vs = r.ref or ""
-        lines.append(f"| {r.name} | {fmt(r.median)} {r.unit} | {span} | {len(r.values)} | {vs} | "
-                     f"{'' if rr is None else f'{rr:.2f}×'} |")
+        lines.append(
+            f"| {r.name} | {fmt(r.median)} {r.unit} | {span} | {len(r.values)} | {vs} | "
+            f"{'' if rr is None else f'{rr:.2f}×'} |"
+        )
     for r in results:
         if r.note:
             lines.append(f"\n* {r.name}: {r.note}")
@@ -158,8 +168,10 @@ def machine() -> str:
     except (OSError, ValueError, IndexError):
         mem = 0
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return (f"{os.cpu_count()} cores ({cpu}), {mem // 1024} GB RAM, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, load {load:.2f} at start")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem // 1024} GB RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, load {load:.2f} at start"
+    )
 
 
 def write_json(path: str | None, name: str, results: list[Result], **extra: Any) -> None:
@@ -175,8 +187,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: checks that it runs")
     parser.add_argument("--repeats", type=int, default=3, help="rounds; each cell runs once per round")
-    parser.add_argument("--backends", default="sqlite,postgresql,redis",
-                        help="comma-separated subset of sqlite,postgresql,redis")
+    parser.add_argument(
+        "--backends", default="sqlite,postgresql,redis", help="comma-separated subset of sqlite,postgresql,redis"
+    )
     parser.add_argument("--json", help="also write the results into this JSON file")
     return parser
 
@@ -197,7 +210,10 @@ def stop_on_sigterm() -> None:
     import threading
 
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
-            signal.SIG_DFL, None):
+        signal.SIG_DFL,
+        None,
+    ):
+
         def interrupt(signum: int, _frame: Any) -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             raise KeyboardInterrupt(f"signal {signum}")
@@ -300,8 +316,17 @@ def reset_sql(url: str) -> None:
         backend.init()
         with backend.engine.begin() as conn:
             names = set(sa.inspect(conn).get_table_names())
-            for name in ("delayed_jobs", "qadmin_finished", "qadmin_throughput", "qadmin_counters",
-                         "qadmin_workers", "qadmin_audit", "qadmin_audit_jobs", "qadmin_unique", "qadmin_pauses"):
+            for name in (
+                "delayed_jobs",
+                "qadmin_finished",
+                "qadmin_throughput",
+                "qadmin_counters",
+                "qadmin_workers",
+                "qadmin_audit",
+                "qadmin_audit_jobs",
+                "qadmin_unique",
+                "qadmin_pauses",
+            ):
                 if name in names:
                     conn.exec_driver_sql(f"DELETE FROM {name}")
         if backend.engine.dialect.name == "postgresql":
@@ -330,14 +355,23 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_processes(commands: Sequence[Sequence[str]], *, timeout: float, log_path: Path,
-                  env: dict[str, str] | None = None) -> None:
+def run_processes(
+    commands: Sequence[Sequence[str]], *, timeout: float, log_path: Path, env: dict[str, str] | None = None
+) -> None:
     """Start the commands together and wait for all of them; their output goes to `log_path`."""
     procs = []
     with open(log_path, "ab") as log:
         for cmd in commands:
-            procs.append(subprocess.Popen(list(cmd), cwd=ROOT, env=env or child_env(), stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    list(cmd),
+                    cwd=ROOT,
+                    env=env or child_env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         deadline = time.monotonic() + timeout
         try:
             for proc in procs:
@@ -345,8 +379,9 @@ def run_processes(commands: Sequence[Sequence[str]], *, timeout: float, log_path
                 code = proc.wait(timeout=remaining)
                 if code != 0:
                     tail = log_path.read_text(errors="replace").splitlines()[-15:]
-                    raise RuntimeError(f"{' '.join(map(str, commands[0][:4]))}… exited with {code}: "
-                                       + " / ".join(tail))
+                    raise RuntimeError(
+                        f"{' '.join(map(str, commands[0][:4]))}… exited with {code}: " + " / ".join(tail)
+                    )
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"{commands[0][:4]} did not finish within {timeout:.0f}s") from None
         finally:

@@ -84,8 +84,7 @@ def rq_cell(name: str, servers: Servers, n: int, batch: int | None, ref: str | N
 
 
 def build_cells(servers: Servers, backends: list[str], n: int, batch: int) -> list[Cell]:
-    cells = [rq_cell("rq enqueue", servers, n, None, None),
-             rq_cell("rq enqueue_many", servers, n * 5, batch, None)]
+    cells = [rq_cell("rq enqueue", servers, n, None, None), rq_cell("rq enqueue_many", servers, n * 5, batch, None)]
     for kind in backends:
         cells.append(qadmin_cell(f"qadmin {kind} enqueue", servers, kind, n, None, "rq enqueue"))
         cells.append(qadmin_cell(f"qadmin {kind} enqueue_many", servers, kind, n * 5, batch, "rq enqueue_many"))
@@ -104,10 +103,17 @@ def main(argv: list[str] | None = None) -> int:
         cells = build_cells(servers, backends_arg(args.backends), n, args.batch)
         progress(f"enqueue: {n} jobs one at a time, {n * 5} batched by {args.batch}, {repeats} rounds")
         results = interleave(cells, repeats)
-    print(table(f"Enqueue rate ({n} jobs one at a time, {n * 5} in batches of {args.batch}; "
-                f"{repeats} rounds, interleaved)", results,
-                extra={"targets": "≥ 2× rq enqueue one at a time, ≥ 10× rq enqueue_many batched",
-                       "machine": machine(), "wall time": f"{time.monotonic() - started:.0f} s"}))
+    print(
+        table(
+            f"Enqueue rate ({n} jobs one at a time, {n * 5} in batches of {args.batch}; {repeats} rounds, interleaved)",
+            results,
+            extra={
+                "targets": "≥ 2× rq enqueue one at a time, ≥ 10× rq enqueue_many batched",
+                "machine": machine(),
+                "wall time": f"{time.monotonic() - started:.0f} s",
+            },
+        )
+    )
     write_json(args.json, "enqueue", results, jobs=n, batch=args.batch, repeats=repeats)
     return 0
 

@@ -24,9 +24,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from bench.common import ROOT, Skip, child_env
 
@@ -63,8 +63,9 @@ def wait_for_http(port: int, path: str, timeout: float = 60.0) -> None:
 @contextmanager
 def serve(cmd: Sequence[str], port: int, probe: str, log: Path, **env: str) -> Iterator[int]:
     with open(log, "ab") as out:
-        proc = subprocess.Popen(list(cmd), cwd=ROOT, env=child_env(**env), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            list(cmd), cwd=ROOT, env=child_env(**env), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         try:
             wait_for_http(port, probe)
@@ -97,8 +98,21 @@ def qadmin_web(url: str, log: Path, server: str = "waitress") -> Iterator[int]:
         raise Skip("qadmin/web/__init__.py does not exist yet")
     _server_ready(server)
     port = free_port()
-    cmd = [sys.executable, "-m", "qadmin", "--url", url, "web", "--host", "127.0.0.1", "--port", str(port),
-           "--read-only", "--server", server]
+    cmd = [
+        sys.executable,
+        "-m",
+        "qadmin",
+        "--url",
+        url,
+        "web",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--read-only",
+        "--server",
+        server,
+    ]
     with serve(cmd, port, "/", log, QADMIN_WEB_PASSWORD=PASSWORD) as p:
         yield p
 
@@ -116,8 +130,13 @@ def rq_dashboard(redis_url: str, log: Path, server: str = "waitress") -> Iterato
         yield p
 
 
-def load(port: int, views: Sequence[Sequence[str]], seconds: float, clients: int = CLIENTS,
-         headers: dict[str, str] | None = None) -> tuple[float, list[float]]:
+def load(
+    port: int,
+    views: Sequence[Sequence[str]],
+    seconds: float,
+    clients: int = CLIENTS,
+    headers: dict[str, str] | None = None,
+) -> tuple[float, list[float]]:
     """(views per second, latency of each view in ms) under `clients` concurrent keep-alive clients.
 
     `views` are cycled through; each is a list of paths fetched one after another."""
@@ -177,8 +196,15 @@ def tui_first_screen(url: str, marker: bytes, timeout: float = 120.0) -> float:
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = child_env(TERM="xterm-256color", COLUMNS="120", LINES="40")
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "qadmin", "--url", url, "tui", "--read-only"], cwd=ROOT, env=env,
-                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qadmin", "--url", url, "tui", "--read-only"],
+        cwd=ROOT,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
     os.close(slave)
     seen = b""
     try:
@@ -193,7 +219,9 @@ def tui_first_screen(url: str, marker: bytes, timeout: float = 120.0) -> float:
                 except OSError:
                     chunk = b""
                 if not chunk:
-                    raise RuntimeError("the TUI exited before its first screen: " + seen[-300:].decode(errors="replace"))
+                    raise RuntimeError(
+                        "the TUI exited before its first screen: " + seen[-300:].decode(errors="replace")
+                    )
                 seen = (seen + chunk)[-200000:]
                 if marker in seen:
                     return time.perf_counter() - started
@@ -228,9 +256,16 @@ def _serve_rq_dashboard(redis_url: str, port: int, server: str = "waitress") -> 
         from granian import Granian
 
         # as qadmin web --server granian serves: one worker process, THREADS threads
-        Granian("rq_dashboard", address="127.0.0.1", port=port, interface="wsgi", workers=1,
-                blocking_threads=THREADS, log_level="error", log_access=False).serve(
-            target_loader=partial(_rq_dashboard_app, redis_url), wrap_loader=False)
+        Granian(
+            "rq_dashboard",
+            address="127.0.0.1",
+            port=port,
+            interface="wsgi",
+            workers=1,
+            blocking_threads=THREADS,
+            log_level="error",
+            log_access=False,
+        ).serve(target_loader=partial(_rq_dashboard_app, redis_url), wrap_loader=False)
         return
     import waitress
 

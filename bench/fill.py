@@ -17,25 +17,54 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from qadmin.codecs import json_codec
 
 QUEUES = ("mailers", "billing", "reports", "images", "default")
-CLASSES = tuple(f"app.jobs.{n}" for n in ("SendEmail", "ChargeCard", "ResizeImage", "SyncInventory",
-                                           "GenerateReport", "ExportBatch", "IndexDocument", "Newsletter"))
+CLASSES = tuple(
+    f"app.jobs.{n}"
+    for n in (
+        "SendEmail",
+        "ChargeCard",
+        "ResizeImage",
+        "SyncInventory",
+        "GenerateReport",
+        "ExportBatch",
+        "IndexDocument",
+        "Newsletter",
+    )
+)
 RARE_CLASS = "app.jobs.AuditTrail"
 DEQUEUE = ("mailers", "app.jobs.Newsletter", [7, "weekly"])
-ERRORS = ("RuntimeError: export batch lost its connection", "PaymentDeclined: card declined: insufficient funds",
-          "ConnectionError: inventory service timed out", "ValueError: invalid recipient address 'bob'",
-          "KeyError: 'sku'")
-TRACE = "".join(f'  File "/srv/app/jobs/module{n}.py", line {10 * n}, in perform\n    step_{n}(payload)\n'
-                for n in range(4))
+ERRORS = (
+    "RuntimeError: export batch lost its connection",
+    "PaymentDeclined: card declined: insufficient funds",
+    "ConnectionError: inventory service timed out",
+    "ValueError: invalid recipient address 'bob'",
+    "KeyError: 'sku'",
+)
+TRACE = "".join(
+    f'  File "/srv/app/jobs/module{n}.py", line {10 * n}, in perform\n    step_{n}(payload)\n' for n in range(4)
+)
 DEAD_OWNER = "host:bench-dead-host pid:999999"
-COLUMNS = ("id", "priority", "attempts", "handler", "last_error", "run_at", "locked_at", "failed_at", "locked_by",
-           "queue", "created_at", "updated_at")
+COLUMNS = (
+    "id",
+    "priority",
+    "attempts",
+    "handler",
+    "last_error",
+    "run_at",
+    "locked_at",
+    "failed_at",
+    "locked_by",
+    "queue",
+    "created_at",
+    "updated_at",
+)
 
 
 @dataclass(frozen=True)
@@ -102,8 +131,20 @@ def sql_row(i: int, layout: Layout) -> tuple:
         locked_at, locked_by = now - timedelta(hours=5), DEAD_OWNER
     elif i in layout.scheduled:
         run_at = now + timedelta(hours=1, seconds=i)
-    return (i, i % 3, attempts, json_codec.encode(cls, args), last_error, _ts(run_at), _ts(locked_at), _ts(failed_at),
-            locked_by, queue, _ts(created), _ts(created))
+    return (
+        i,
+        i % 3,
+        attempts,
+        json_codec.encode(cls, args),
+        last_error,
+        _ts(run_at),
+        _ts(locked_at),
+        _ts(failed_at),
+        locked_by,
+        queue,
+        _ts(created),
+        _ts(created),
+    )
 
 
 def sql_rows(ids: Iterable[int], layout: Layout) -> Iterator[tuple]:
@@ -139,16 +180,21 @@ class SqlFill:
 
     def _indexes(self, conn: Any) -> list[tuple[str, str]]:
         if self.sqlite:
-            return conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
-                                "tbl_name = 'delayed_jobs' AND sql IS NOT NULL").fetchall()
-        return conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'delayed_jobs' "
-                            "AND indexname NOT LIKE '%pkey'").fetchall()
+            return conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
+                "tbl_name = 'delayed_jobs' AND sql IS NOT NULL"
+            ).fetchall()
+        return conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'delayed_jobs' AND indexname NOT LIKE '%pkey'"
+        ).fetchall()
 
     def _insert(self, conn: Any, rows: Iterable[tuple]) -> None:
         if self.sqlite:
             conn.execute("BEGIN")
-            conn.executemany(f"INSERT INTO delayed_jobs ({', '.join(COLUMNS)}) VALUES "
-                             f"({', '.join('?' * len(COLUMNS))})", (_sqlite_text(r) for r in rows))
+            conn.executemany(
+                f"INSERT INTO delayed_jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                (_sqlite_text(r) for r in rows),
+            )
             conn.execute("COMMIT")
             return
         with conn.cursor().copy(f"COPY delayed_jobs ({', '.join(COLUMNS)}) FROM STDIN") as copy:
@@ -178,7 +224,7 @@ class SqlFill:
             if not self.sqlite:
                 conn.execute("BEGIN")
             for start in range(0, len(ids), 5000):
-                chunk = ids[start:start + 5000]
+                chunk = ids[start : start + 5000]
                 if chunk == list(range(chunk[0], chunk[-1] + 1)):
                     conn.execute(f"DELETE FROM delayed_jobs WHERE id BETWEEN {chunk[0]} AND {chunk[-1]}")
                 else:
@@ -194,7 +240,7 @@ class SqlFill:
 
 # --- Redis (Resque layout) --------------------------------------------------------------------
 def _resque_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y/%m/%d %H:%M:%S UTC")
+    return moment.astimezone(UTC).strftime("%Y/%m/%d %H:%M:%S UTC")
 
 
 class RedisFill:
@@ -218,17 +264,30 @@ class RedisFill:
             if i in layout.failed:
                 error = ERRORS[i % len(ERRORS)]
                 exc, _, message = error.partition(": ")
-                entry = {"failed_at": _resque_time(layout.now - timedelta(days=1, milliseconds=-i)),
-                         "payload": json.loads(payload), "exception": exc, "error": message,
-                         "backtrace": [line.strip() for line in TRACE.splitlines()[::2]],
-                         "worker": f"bench-host:{1000 + i % 7}:{queue}", "queue": queue}
+                entry = {
+                    "failed_at": _resque_time(layout.now - timedelta(days=1, milliseconds=-i)),
+                    "payload": json.loads(payload),
+                    "exception": exc,
+                    "error": message,
+                    "backtrace": [line.strip() for line in TRACE.splitlines()[::2]],
+                    "worker": f"bench-host:{1000 + i % 7}:{queue}",
+                    "queue": queue,
+                }
                 pipe.rpush(f"{ns}:failed", json_codec.dumps(entry))
             elif i in layout.stale:
                 worker = f"bench-dead-host:{100000 + i}:{queue}"
                 started = layout.now - timedelta(hours=5)
                 pipe.sadd(f"{ns}:workers", worker)
-                pipe.set(f"{ns}:worker:{worker}", json_codec.dumps(
-                    {"queue": queue, "run_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "payload": json.loads(payload)}))
+                pipe.set(
+                    f"{ns}:worker:{worker}",
+                    json_codec.dumps(
+                        {
+                            "queue": queue,
+                            "run_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "payload": json.loads(payload),
+                        }
+                    ),
+                )
                 pipe.set(f"{ns}:worker:{worker}:started", started.strftime("%Y-%m-%d %H:%M:%S +0000"))
                 pipe.hset(f"{ns}:workers:heartbeat", worker, started.strftime("%Y-%m-%dT%H:%M:%S+00:00"))
             else:  # scheduled jobs are SQL only here: pending in Redis
@@ -268,7 +327,6 @@ def fill_rq_failed(url: str, n: int, queue: str = "default") -> None:
     from rq.registry import FailedJobRegistry
 
     from bench.rq_peer import SimpleWorker
-
     from bench.stamps import boom
 
     conn = redis.Redis.from_url(url)

@@ -21,8 +21,9 @@ import json
 import os
 import socket
 import sys
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 OWNER = f"host:{socket.gethostname()} pid:{os.getpid()}"
 _functions: dict[str, Callable[..., Any]] = {}
@@ -47,13 +48,15 @@ def sqlite_loop(url: str) -> int:
     conn.execute("PRAGMA synchronous=NORMAL")
     done = 0
     while True:
-        now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(" ")
+        now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
         conn.execute("BEGIN IMMEDIATE")
         # unary + keeps SQLite off the failed_at / locked_at indexes, which it would otherwise pick
         # and then sort every ready row (O(queue) per claim); it walks delayed_jobs_priority instead
         row = conn.execute(
             "SELECT id, handler FROM delayed_jobs WHERE +failed_at IS NULL AND +locked_at IS NULL "
-            "AND (run_at IS NULL OR run_at <= ?) ORDER BY priority, run_at, id LIMIT 1", (now,)).fetchone()
+            "AND (run_at IS NULL OR run_at <= ?) ORDER BY priority, run_at, id LIMIT 1",
+            (now,),
+        ).fetchone()
         if row is None:
             conn.execute("COMMIT")
             return done
@@ -69,10 +72,12 @@ def postgres_loop(url: str) -> int:
 
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
     conn = psycopg.connect(conninfo, autocommit=True)
-    claim = ("UPDATE delayed_jobs SET locked_at = now() AT TIME ZONE 'UTC', locked_by = %s WHERE id = ("
-             "SELECT id FROM delayed_jobs WHERE failed_at IS NULL AND locked_at IS NULL "
-             "AND (run_at IS NULL OR run_at <= now() AT TIME ZONE 'UTC') ORDER BY priority, run_at, id "
-             "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, handler")
+    claim = (
+        "UPDATE delayed_jobs SET locked_at = now() AT TIME ZONE 'UTC', locked_by = %s WHERE id = ("
+        "SELECT id FROM delayed_jobs WHERE failed_at IS NULL AND locked_at IS NULL "
+        "AND (run_at IS NULL OR run_at <= now() AT TIME ZONE 'UTC') ORDER BY priority, run_at, id "
+        "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, handler"
+    )
     done = 0
     while True:
         row = conn.execute(claim, (OWNER,), prepare=True).fetchone()

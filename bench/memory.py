@@ -109,15 +109,21 @@ def main(argv: list[str] | None = None) -> int:
             growth = last["rss"] - tenth["rss"]
             rate = (last["jobs"] - tenth["jobs"]) / max(last["t"] - tenth["t"], 1e-9)
             cells = " | ".join(f"{by[m]['rss']:.1f}" for m in marks)
-            rows.append(f"| {kind} | {cells} | {last['hwm']:.1f} | {growth:+.1f} "
-                        f"({'flat' if growth <= FLAT_MB else 'GROWS'}) | {rate:,.0f} |")
+            rows.append(
+                f"| {kind} | {cells} | {last['hwm']:.1f} | {growth:+.1f} "
+                f"({'flat' if growth <= FLAT_MB else 'GROWS'}) | {rate:,.0f} |"
+            )
     marks = sorted({1, max(n // 10, 1), max(n // 2, 1), n})
     marks_header = " | ".join(f"RSS MB after {m:,}" for m in marks)
-    print(f"### Worker memory over {n:,} no-op jobs\n\n| backend | {marks_header} | peak (VmHWM) MB | "
-          f"growth {marks[1] if len(marks) > 2 else marks[0]:,}→{n:,} MB | jobs/s |\n|---|{'---:|' * (len(marks) + 3)}")
+    print(
+        f"### Worker memory over {n:,} no-op jobs\n\n| backend | {marks_header} | peak (VmHWM) MB | "
+        f"growth {marks[1] if len(marks) > 2 else marks[0]:,}→{n:,} MB | jobs/s |\n|---|{'---:|' * (len(marks) + 3)}"
+    )
     print("\n".join(rows))
-    print(f"\n* target: flat within {FLAT_MB:g} MB over 100,000 jobs\n* machine: {machine()}\n"
-          f"* wall time: {time.monotonic() - started:.0f} s\n")
+    print(
+        f"\n* target: flat within {FLAT_MB:g} MB over 100,000 jobs\n* machine: {machine()}\n"
+        f"* wall time: {time.monotonic() - started:.0f} s\n"
+    )
     return 0
 
 

@@ -17,8 +17,9 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from bench.common import Servers, progress, reset
 from bench.fill import CLASSES, DEQUEUE, Layout, RedisFill, SqlFill
@@ -56,8 +57,26 @@ def profile_worker(servers: Servers, kind: str, jobs: int) -> None:
     reset(kind, url)
     fill_qadmin(url, [(NOOP, [i]) for i in range(jobs)])
     raw = str(servers.tmp / "worker.raw")
-    cmd = ["py-spy", "record", "--format", "raw", "-r", "250", "-o", raw, "--",
-           sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", "--import", "qadmin.examples"]
+    cmd = [
+        "py-spy",
+        "record",
+        "--format",
+        "raw",
+        "-r",
+        "250",
+        "-o",
+        raw,
+        "--",
+        sys.executable,
+        "-m",
+        "qadmin",
+        "--url",
+        url,
+        "worker",
+        "--burst",
+        "--import",
+        "qadmin.examples",
+    ]
     started = time.monotonic()
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     print(f"### worker on {kind}: {jobs} no-op jobs in {time.monotonic() - started:.1f} s (with start-up)\n")
@@ -67,7 +86,7 @@ def profile_worker(servers: Servers, kind: str, jobs: int) -> None:
 def _loaded(servers: Servers, kind: str, n: int) -> tuple[Any, Any, Layout]:
     from qadmin.ops import Ops
 
-    layout = Layout(n, datetime.now(timezone.utc))
+    layout = Layout(n, datetime.now(UTC))
     if kind == "redis":
         url = servers.redis_url()
         fill: Any = RedisFill(url, layout)

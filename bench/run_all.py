@@ -16,7 +16,7 @@ import io
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -28,8 +28,19 @@ ORDER = ("worker_throughput", "enqueue", "admin_scale", "scaling", "memory")
 
 def versions() -> str:
     out = []
-    for name in ("qadmin", "SQLAlchemy", "psycopg", "redis", "hiredis", "rq", "rq-dashboard", "textual", "Flask",
-                 "waitress", "granian"):
+    for name in (
+        "qadmin",
+        "SQLAlchemy",
+        "psycopg",
+        "redis",
+        "hiredis",
+        "rq",
+        "rq-dashboard",
+        "textual",
+        "Flask",
+        "waitress",
+        "granian",
+    ):
         try:
             out.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
@@ -46,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, help="worker throughput: jobs per cell (default 3000)")
     parser.add_argument("--scale", type=int, help="admin at scale: jobs per backend (default 1,000,000)")
     parser.add_argument("--memory-jobs", type=int, help="memory: jobs per backend (default 100,000)")
-    parser.add_argument("--memory-backends", default="sqlite,redis",
-                        help="memory: backends (PostgreSQL adds ~5 minutes at 100,000 jobs)")
+    parser.add_argument(
+        "--memory-backends",
+        default="sqlite,redis",
+        help="memory: backends (PostgreSQL adds ~5 minutes at 100,000 jobs)",
+    )
     parser.add_argument("--out", help="also write the tables to this Markdown file")
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -61,20 +75,33 @@ def main(argv: list[str] | None = None) -> int:
     scale = args.scale or (2000 if args.quick else 1_000_000)
     runs = {
         "worker_throughput": lambda: worker_throughput.main(
-            common + backends + (["--jobs", str(args.jobs)] if args.jobs else [])),
+            common + backends + (["--jobs", str(args.jobs)] if args.jobs else [])
+        ),
         "enqueue": lambda: enqueue.main(common + backends),
         "admin_scale": lambda: admin_scale.main(common + backends + ["--scale", str(scale), "--json", str(results)]),
-        "scaling": lambda: scaling.main(common + backends + [
-            "--sizes", f"{max(scale // 100, 100)},{max(scale // 10, 200)}" if "admin_scale" in only
-            else f"{max(scale // 100, 100)},{max(scale // 10, 200)},{scale}",
-            *(["--from-json", str(results)] if "admin_scale" in only else [])]),
-        "memory": lambda: memory.main((["--quick"] if args.quick else []) + ["--backends", args.memory_backends] + (
-            ["--jobs", str(args.memory_jobs)] if args.memory_jobs else [])),
+        "scaling": lambda: scaling.main(
+            common
+            + backends
+            + [
+                "--sizes",
+                f"{max(scale // 100, 100)},{max(scale // 10, 200)}"
+                if "admin_scale" in only
+                else f"{max(scale // 100, 100)},{max(scale // 10, 200)},{scale}",
+                *(["--from-json", str(results)] if "admin_scale" in only else []),
+            ]
+        ),
+        "memory": lambda: memory.main(
+            (["--quick"] if args.quick else [])
+            + ["--backends", args.memory_backends]
+            + (["--jobs", str(args.memory_jobs)] if args.memory_jobs else [])
+        ),
     }
     started = time.monotonic()
-    header = (f"## qadmin benchmarks, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
-              f"* command: `scripts/bench {' '.join(argv if argv is not None else sys.argv[1:])}`\n"
-              f"* machine: {machine()}\n* versions: {versions()}\n")
+    header = (
+        f"## qadmin benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        f"* command: `scripts/bench {' '.join(argv if argv is not None else sys.argv[1:])}`\n"
+        f"* machine: {machine()}\n* versions: {versions()}\n"
+    )
     print(header, flush=True)
     chunks = [header]
     code = 0

@@ -41,16 +41,21 @@ def pivot(results: list[Result], sizes: list[int]) -> str:
             continue
         cells.setdefault((verb, kind), {})[int(size)] = r
     head = " | ".join(f"{s:,} jobs" for s in sizes)
-    lines = [f"### Admin verbs by queue size (median ms; {len(sizes)} sizes loaded side by side)", "",
-             f"| verb | backend | {head} | {sizes[-1]:,} / {sizes[0]:,} |", "|---|---|" + "---:|" * (len(sizes) + 1)]
+    lines = [
+        f"### Admin verbs by queue size (median ms; {len(sizes)} sizes loaded side by side)",
+        "",
+        f"| verb | backend | {head} | {sizes[-1]:,} / {sizes[0]:,} |",
+        "|---|---|" + "---:|" * (len(sizes) + 1),
+    ]
     for (verb, kind), by_size in sorted(cells.items()):
         values = []
         for s in sizes:
             r = by_size.get(s)
             values.append("skipped" if r is None or r.skipped or not r.values else f"{fmt(r.median)}")
         first, last = by_size.get(sizes[0]), by_size.get(sizes[-1])
-        growth = (last.median / first.median if first and last and first.values and last.values and first.median > 0
-                  else None)
+        growth = (
+            last.median / first.median if first and last and first.values and last.values and first.median > 0 else None
+        )
         lines.append(f"| {verb} | {kind} | {' | '.join(values)} | {'' if growth is None else f'{growth:.1f}×'} |")
     return "\n".join(lines) + "\n"
 
@@ -65,8 +70,9 @@ def from_json(path: str, sizes: list[int]) -> list[Result]:
         verb, _, kind = raw["name"].partition(" · ")
         if raw["unit"] != "ms" or verb.startswith("TUI") or not kind:
             continue
-        out.append(Result(f"{verb} · {kind} @ {data['scale']}", "ms", False, values=raw["values"],
-                          skipped=raw["skipped"]))
+        out.append(
+            Result(f"{verb} · {kind} @ {data['scale']}", "ms", False, values=raw["values"], skipped=raw["skipped"])
+        )
     return out
 
 
@@ -105,8 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     if previous:
         notes.append(f"* the {max(all_sizes):,} column is from bench.admin_scale in the same run_all")
     print(out + "\n".join(notes) + f"\n* machine: {machine()}\n* wall time: {time.monotonic() - started:.0f} s\n")
-    write_json(args.json, "scaling", results, sizes=sizes, repeats=repeats,
-               medians={r.name: statistics.median(r.values) for r in results if r.values})
+    write_json(
+        args.json,
+        "scaling",
+        results,
+        sizes=sizes,
+        repeats=repeats,
+        medians={r.name: statistics.median(r.values) for r in results if r.values},
+    )
     return 0
 
 

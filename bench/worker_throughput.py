@@ -24,9 +24,9 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 from bench.common import (
     ROOT,
@@ -57,7 +57,7 @@ QUEUE = "default"
 def job_plan(n: int, stamp_path: str) -> list[tuple[str, list]]:
     """(class, args) of the n jobs: stamps at both ends, no-ops between."""
     k = min(STAMPS_PER_END, max(n // 10, 1))
-    return ([(STAMP, [stamp_path])] * k + [(NOOP, [i]) for i in range(n - 2 * k)] + [(STAMP, [stamp_path])] * k)
+    return [(STAMP, [stamp_path])] * k + [(NOOP, [i]) for i in range(n - 2 * k)] + [(STAMP, [stamp_path])] * k
 
 
 # --- fills (not timed) ------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def fill_qadmin(url: str, plan: list[tuple[str, list]]) -> None:
     try:
         news = [Client.build(cls, args, queue=QUEUE) for cls, args in plan]
         for start in range(0, len(news), 5000):
-            client.enqueue_many(news[start:start + 5000])
+            client.enqueue_many(news[start : start + 5000])
     finally:
         client.close()
 
@@ -97,7 +97,7 @@ def fill_rq(url: str, plan: list[tuple[str, list]]) -> None:
 
     q = Queue(QUEUE, connection=redis.Redis.from_url(url))
     for start in range(0, len(plan), 5000):
-        q.enqueue_many([Queue.prepare_data(cls, args=tuple(args)) for cls, args in plan[start:start + 5000]])
+        q.enqueue_many([Queue.prepare_data(cls, args=tuple(args)) for cls, args in plan[start : start + 5000]])
 
 
 _dj_handlers: dict[str, str] = {}
@@ -106,8 +106,13 @@ _dj_handlers: dict[str, str] = {}
 def dj_handlers(stamp_path: str) -> tuple[str, str]:
     key = stamp_path
     if key not in _dj_handlers:
-        out = subprocess.run(["ruby", str(ROOT / "bench" / "dj_worker.rb"), "handlers"], check=False,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            ["ruby", str(ROOT / "bench" / "dj_worker.rb"), "handlers"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if out.returncode != 0:
             raise Skip(f"ruby: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else 'failed'}")
         _dj_handlers.update(json.loads(out.stdout))
@@ -121,7 +126,7 @@ def fill_delayed_job(url: str, plan: list[tuple[str, list]], stamp_path: str) ->
 
     noop, stamp = dj_handlers(stamp_path)
     reset("sqlite", url)  # the delayed_job layout and WAL mode, as qadmin creates them
-    base = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=5)
+    base = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=5)
     rows = []
     for i, (cls, _args) in enumerate(plan):
         # distinct run_at so delayed_job's ORDER BY priority, run_at keeps the queue's order
@@ -129,19 +134,28 @@ def fill_delayed_job(url: str, plan: list[tuple[str, list]], stamp_path: str) ->
         rows.append((0, 0, stamp if cls == STAMP else noop, at, at, at))
     conn = sqlite3.connect(url.split("sqlite:///", 1)[1])
     with conn:
-        conn.executemany("INSERT INTO delayed_jobs (priority, attempts, handler, run_at, created_at, updated_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO delayed_jobs (priority, attempts, handler, run_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
     conn.close()
 
 
 def need_delayed_job() -> None:
     if shutil.which("ruby") is None:
         raise Skip("no ruby (Debian ruby-delayed-job-active-record ruby-sqlite3)")
-    check = subprocess.run(["ruby", "-e", 'require "delayed_job_active_record"; require "sqlite3"'], check=False,
-                           capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        ["ruby", "-e", 'require "delayed_job_active_record"; require "sqlite3"'],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if check.returncode != 0:
-        raise Skip("Ruby gems delayed_job_active_record / sqlite3 missing (Debian ruby-delayed-job-active-record "
-                   "ruby-sqlite3)")
+        raise Skip(
+            "Ruby gems delayed_job_active_record / sqlite3 missing (Debian ruby-delayed-job-active-record ruby-sqlite3)"
+        )
 
 
 def need_rq() -> None:
@@ -182,9 +196,18 @@ class Bench:
     def url(self, kind: str) -> str:
         return self.servers.url(kind, "bench_worker")
 
-    def cell(self, name: str, kind: str, n: int, fill: Callable[[str, list, str], None],
-             commands: Callable[[str], list[list[str]]], *, ref: str | None = None,
-             prepare: Callable[[], None] | None = None, note: str = "") -> Cell:
+    def cell(
+        self,
+        name: str,
+        kind: str,
+        n: int,
+        fill: Callable[[str, list, str], None],
+        commands: Callable[[str], list[list[str]]],
+        *,
+        ref: str | None = None,
+        prepare: Callable[[], None] | None = None,
+        note: str = "",
+    ) -> Cell:
         def run() -> float:
             if prepare:
                 prepare()
@@ -215,9 +238,24 @@ class Bench:
 
 def qadmin_cmd(procs: int, prefetch: int = 1, *more: str) -> Callable[[str], list[list[str]]]:
     extra = (["--prefetch", str(prefetch)] if prefetch > 1 else []) + list(more)
-    return lambda url: [[sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst",
-                         "--import", "qadmin.examples", "--import", "bench.stamps", "--concurrency", str(procs),
-                         *extra]]
+    return lambda url: [
+        [
+            sys.executable,
+            "-m",
+            "qadmin",
+            "--url",
+            url,
+            "worker",
+            "--burst",
+            "--import",
+            "qadmin.examples",
+            "--import",
+            "bench.stamps",
+            "--concurrency",
+            str(procs),
+            *extra,
+        ]
+    ]
 
 
 def floor_cmd(kind: str, procs: int) -> Callable[[str], list[list[str]]]:
@@ -225,8 +263,26 @@ def floor_cmd(kind: str, procs: int) -> Callable[[str], list[list[str]]]:
 
 
 def rq_cmd(worker_class: str, procs: int) -> Callable[[str], list[list[str]]]:
-    return lambda url: [[sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", url, "-w", worker_class,
-                         "--logging_level", "WARNING", "--disable-job-desc-logging", QUEUE]] * procs
+    return lambda url: (
+        [
+            [
+                sys.executable,
+                "-m",
+                "rq.cli",
+                "worker",
+                "--burst",
+                "--url",
+                url,
+                "-w",
+                worker_class,
+                "--logging_level",
+                "WARNING",
+                "--disable-job-desc-logging",
+                QUEUE,
+            ]
+        ]
+        * procs
+    )
 
 
 def dj_cmd(procs: int) -> Callable[[str], list[list[str]]]:
@@ -240,44 +296,113 @@ def build_cells(b: Bench, backends: list[str], jobs: int, prefetch: int = PREFET
         prep = redis_backend_ready if kind == "redis" else None
         floor_fill = (lambda url, plan, _s: fill_resque_list(url, plan)) if kind == "redis" else qfill
         cells.append(b.cell(f"floor {kind} ×1", kind, jobs, floor_fill, floor_cmd(kind, 1)))
-        cells.append(b.cell(f"qadmin {kind} ×1", kind, jobs, qfill, qadmin_cmd(1), ref=f"floor {kind} ×1",
-                            prepare=prep))
+        cells.append(
+            b.cell(f"qadmin {kind} ×1", kind, jobs, qfill, qadmin_cmd(1), ref=f"floor {kind} ×1", prepare=prep)
+        )
         cells.append(b.cell(f"floor {kind} ×2", kind, jobs, floor_fill, floor_cmd(kind, 2), ref=f"floor {kind} ×1"))
-        cells.append(b.cell(f"qadmin {kind} ×2", kind, jobs, qfill, qadmin_cmd(2), ref=f"qadmin {kind} ×1",
-                            prepare=prep))
+        cells.append(
+            b.cell(f"qadmin {kind} ×2", kind, jobs, qfill, qadmin_cmd(2), ref=f"qadmin {kind} ×1", prepare=prep)
+        )
         if prefetch > 1:
             batched = f"qadmin {kind} ×1 prefetch {prefetch}"
-            cells.append(b.cell(batched, kind, jobs, qfill, qadmin_cmd(1, prefetch), ref=f"floor {kind} ×1",
-                                prepare=prep, note=f"`qadmin worker --prefetch {prefetch}`: claims {prefetch} jobs "
-                                                   "per round trip"))
-            cells.append(b.cell(f"qadmin {kind} ×2 prefetch {prefetch}", kind, jobs, qfill, qadmin_cmd(2, prefetch),
-                                ref=batched, prepare=prep))
+            cells.append(
+                b.cell(
+                    batched,
+                    kind,
+                    jobs,
+                    qfill,
+                    qadmin_cmd(1, prefetch),
+                    ref=f"floor {kind} ×1",
+                    prepare=prep,
+                    note=f"`qadmin worker --prefetch {prefetch}`: claims {prefetch} jobs per round trip",
+                )
+            )
+            cells.append(
+                b.cell(
+                    f"qadmin {kind} ×2 prefetch {prefetch}",
+                    kind,
+                    jobs,
+                    qfill,
+                    qadmin_cmd(2, prefetch),
+                    ref=batched,
+                    prepare=prep,
+                )
+            )
             if kind == "redis":
-                cells.append(b.cell(f"{batched} defer-acks", kind, jobs, qfill,
-                                    qadmin_cmd(1, prefetch, "--defer-acks"), ref=f"floor {kind} ×1", prepare=prep,
-                                    note="`--defer-acks`: successes written with the next call; a SIGKILL reruns "
-                                         "those not yet written"))
+                cells.append(
+                    b.cell(
+                        f"{batched} defer-acks",
+                        kind,
+                        jobs,
+                        qfill,
+                        qadmin_cmd(1, prefetch, "--defer-acks"),
+                        ref=f"floor {kind} ×1",
+                        prepare=prep,
+                        note="`--defer-acks`: successes written with the next call; a SIGKILL reruns "
+                        "those not yet written",
+                    )
+                )
         if kind == "sqlite":
             dj_fill = lambda url, plan, stamps: fill_delayed_job(url, plan, stamps)
-            cells.append(b.cell("delayed_job sqlite ×1", kind, max(jobs // 2, 100), dj_fill, dj_cmd(1),
-                                ref="qadmin sqlite ×1", prepare=need_delayed_job,
-                                note="ratio = how many times faster qadmin is (target ≥ 4×)"))
+            cells.append(
+                b.cell(
+                    "delayed_job sqlite ×1",
+                    kind,
+                    max(jobs // 2, 100),
+                    dj_fill,
+                    dj_cmd(1),
+                    ref="qadmin sqlite ×1",
+                    prepare=need_delayed_job,
+                    note="ratio = how many times faster qadmin is (target ≥ 4×)",
+                )
+            )
         if kind == "redis":
             rq_fill = lambda url, plan, _s: fill_rq(url, plan)
-            cells.append(b.cell("rq SimpleWorker ×1", kind, max(jobs // 2, 100), rq_fill,
-                                rq_cmd("bench.rq_peer.SimpleWorker", 1), ref="qadmin redis ×1", prepare=need_rq,
-                                note="ratio = how many times faster qadmin is (target ≥ 20×)"))
-            cells.append(b.cell("rq SimpleWorker ×2", kind, max(jobs // 2, 100), rq_fill,
-                                rq_cmd("bench.rq_peer.SimpleWorker", 2), ref="rq SimpleWorker ×1", prepare=need_rq))
-            cells.append(b.cell("rq Worker (fork) ×1", kind, max(jobs // 20, 50), rq_fill,
-                                rq_cmd("bench.rq_peer.Worker", 1), ref="qadmin redis ×1", prepare=need_rq,
-                                note="RQ's default worker forks a work horse per job"))
+            cells.append(
+                b.cell(
+                    "rq SimpleWorker ×1",
+                    kind,
+                    max(jobs // 2, 100),
+                    rq_fill,
+                    rq_cmd("bench.rq_peer.SimpleWorker", 1),
+                    ref="qadmin redis ×1",
+                    prepare=need_rq,
+                    note="ratio = how many times faster qadmin is (target ≥ 20×)",
+                )
+            )
+            cells.append(
+                b.cell(
+                    "rq SimpleWorker ×2",
+                    kind,
+                    max(jobs // 2, 100),
+                    rq_fill,
+                    rq_cmd("bench.rq_peer.SimpleWorker", 2),
+                    ref="rq SimpleWorker ×1",
+                    prepare=need_rq,
+                )
+            )
+            cells.append(
+                b.cell(
+                    "rq Worker (fork) ×1",
+                    kind,
+                    max(jobs // 20, 50),
+                    rq_fill,
+                    rq_cmd("bench.rq_peer.Worker", 1),
+                    ref="qadmin redis ×1",
+                    prepare=need_rq,
+                    note="RQ's default worker forks a work horse per job",
+                )
+            )
     return cells
 
 
 def cpu_table(b: Bench) -> str:
-    lines = ["### CPU per job in the worker processes (user + sys, including start-up; median of rounds)", "",
-             "| cell | CPU ms per job |", "|---|---:|"]
+    lines = [
+        "### CPU per job in the worker processes (user + sys, including start-up; median of rounds)",
+        "",
+        "| cell | CPU ms per job |",
+        "|---|---:|",
+    ]
     for name, values in b.cpu_ms.items():
         lines.append(f"| {name} | {fmt(statistics.median(values))} |")
     return "\n".join(lines) + "\n"
@@ -287,11 +412,19 @@ def peer_ratios(results: list, prefetch: int) -> str:
     """qadmin's speed-up over each peer, one-job claims and batched claims side by side (the
     table's ratio column can name one reference only)."""
     by_name = {r.name: r for r in results}
-    lines = ["### qadmin against the peers (ratio of medians; > 1 = qadmin faster)", "",
-             f"| reference | qadmin | one job per claim | --prefetch {prefetch} | target |", "|---|---|---:|---:|---:|"]
-    pairs = [("delayed_job sqlite ×1", "sqlite", "≥ 4×"), ("rq SimpleWorker ×1", "redis", "≥ 20×"),
-             ("floor postgresql ×1", "postgresql", "≥ 0.8×, > 1× batched"),
-             ("floor sqlite ×1", "sqlite", ""), ("floor redis ×1", "redis", "")]
+    lines = [
+        "### qadmin against the peers (ratio of medians; > 1 = qadmin faster)",
+        "",
+        f"| reference | qadmin | one job per claim | --prefetch {prefetch} | target |",
+        "|---|---|---:|---:|---:|",
+    ]
+    pairs = [
+        ("delayed_job sqlite ×1", "sqlite", "≥ 4×"),
+        ("rq SimpleWorker ×1", "redis", "≥ 20×"),
+        ("floor postgresql ×1", "postgresql", "≥ 0.8×, > 1× batched"),
+        ("floor sqlite ×1", "sqlite", ""),
+        ("floor redis ×1", "redis", ""),
+    ]
     for peer, kind, target in pairs:
         ref = by_name.get(peer)
         if ref is None or not ref.values:
@@ -301,10 +434,14 @@ def peer_ratios(results: list, prefetch: int) -> str:
         lines.append(f"| {peer} | qadmin {kind} ×1 | {ratios[0]} | {ratios[1]} | {target} |")
         deferred = by_name.get(f"qadmin {kind} ×1 prefetch {prefetch} defer-acks")
         if deferred is not None and deferred.values:
-            lines.append(f"| {peer} | qadmin {kind} ×1 --defer-acks | | {fmt(deferred.median / ref.median)}× | "
-                         f"{target} |")
-    lines += ["", f"| two processes over one (target ≥ 1.6×) | one job per claim | --prefetch {prefetch} |",
-              "|---|---:|---:|"]
+            lines.append(
+                f"| {peer} | qadmin {kind} ×1 --defer-acks | | {fmt(deferred.median / ref.median)}× | {target} |"
+            )
+    lines += [
+        "",
+        f"| two processes over one (target ≥ 1.6×) | one job per claim | --prefetch {prefetch} |",
+        "|---|---:|---:|",
+    ]
     for kind in ("sqlite", "postgresql", "redis"):
         gains = []
         for suffix in ("", f" prefetch {prefetch}"):
@@ -324,9 +461,15 @@ def invert_peer_ratios(results: list) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, help="jobs per cell (default 3000, --quick 200; much slower peers run fewer)")
-    parser.add_argument("--prefetch", type=int, default=PREFETCH,
-                        help=f"jobs per claim in the batched-claim cells (default {PREFETCH}; 1 = no such cells)")
+    parser.add_argument(
+        "--jobs", type=int, help="jobs per cell (default 3000, --quick 200; much slower peers run fewer)"
+    )
+    parser.add_argument(
+        "--prefetch",
+        type=int,
+        default=PREFETCH,
+        help=f"jobs per claim in the batched-claim cells (default {PREFETCH}; 1 = no such cells)",
+    )
     args = parser.parse_args(argv)
     jobs = args.jobs or (200 if args.quick else 3000)
     repeats = 1 if args.quick else args.repeats
@@ -339,8 +482,13 @@ def main(argv: list[str] | None = None) -> int:
         results = interleave(cells, repeats)
     peers = peer_ratios(results, args.prefetch)
     invert_peer_ratios(results)
-    print(table(f"Worker throughput, no-op jobs ({jobs} per cell; {repeats} rounds, interleaved)", results,
-                extra={"machine": machine(), "wall time": f"{time.monotonic() - started:.0f} s"}))
+    print(
+        table(
+            f"Worker throughput, no-op jobs ({jobs} per cell; {repeats} rounds, interleaved)",
+            results,
+            extra={"machine": machine(), "wall time": f"{time.monotonic() - started:.0f} s"},
+        )
+    )
     print(peers)
     print(cpu_table(bench))
     write_json(args.json, "worker_throughput", results, jobs=jobs, repeats=repeats)

@@ -1,12 +1,12 @@
 """qadmin: a job-queue engine and the console that operates it.
 
-    import qadmin
+import qadmin
 
-    @qadmin.job("email.send")
-    def send(to, subject): ...
+@qadmin.job("email.send")
+def send(to, subject): ...
 
-    q = qadmin.connect("sqlite:///qadmin.db")
-    q.enqueue("email.send", "ann@example.com", "hi", queue="email")
+q = qadmin.connect("sqlite:///qadmin.db")
+q.enqueue("email.send", "ann@example.com", "hi", queue="email")
 """
 
 from __future__ import annotations

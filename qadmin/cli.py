@@ -11,8 +11,9 @@ import logging
 import math
 import os
 import sys
-from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -30,8 +31,15 @@ RAW_SHOWN = 16_000
 
 # --- context: settings -> ops, built lazily so `qadmin --help` touches nothing ----------------
 class Context:
-    def __init__(self, url: str | None, table: str | None, namespace: str | None, backend_name: str | None,
-                 config_file: str | None, from_env: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        url: str | None,
+        table: str | None,
+        namespace: str | None,
+        backend_name: str | None,
+        config_file: str | None,
+        from_env: frozenset[str] = frozenset(),
+    ) -> None:
         self.url_option = url
         self.table = table
         self.namespace = namespace
@@ -43,16 +51,29 @@ class Context:
 
     def set(self, option: str, value: str) -> None:
         """A group option given after the subcommand's name."""
-        setattr(self, {"url": "url_option", "backend_name": "backend_name", "config_file": "config_file",
-                       "table": "table", "namespace": "namespace"}[option], value)
+        setattr(
+            self,
+            {
+                "url": "url_option",
+                "backend_name": "backend_name",
+                "config_file": "config_file",
+                "table": "table",
+                "namespace": "namespace",
+            }[option],
+            value,
+        )
         self.from_env.discard(option)
 
     def settings(self) -> tuple[str, Any]:
         from qadmin.backends.base import BackendOptions
         from qadmin.config import DEFAULT_URL, load_config
 
-        for flag, value in (("--url", self.url_option), ("--backend", self.backend_name),
-                            ("--table", self.table), ("--namespace", self.namespace)):
+        for flag, value in (
+            ("--url", self.url_option),
+            ("--backend", self.backend_name),
+            ("--table", self.table),
+            ("--namespace", self.namespace),
+        ):
             if value is not None and not value.strip():
                 raise UsageError(f"{flag} must not be empty")
             if value is not None and holds_lone_surrogate(value):  # from the environment (arguments are checked)
@@ -105,13 +126,17 @@ def _fail(message: str, code: int) -> None:
 #: the options of the group, which every subcommand also takes after its name: (flags, keyword,
 #: environment variable, extra click settings, help)
 GLOBAL_OPTIONS: tuple[tuple[str, str, str | None, dict[str, Any], str], ...] = (
-    ("--url", "url", URL_ENV, {}, "Backend URL (sqlite://, postgresql://, mysql+pymysql://, redis://). "
-     "Default sqlite:///qadmin.db, or the config file's default backend."),
+    (
+        "--url",
+        "url",
+        URL_ENV,
+        {},
+        "Backend URL (sqlite://, postgresql://, mysql+pymysql://, redis://). "
+        "Default sqlite:///qadmin.db, or the config file's default backend.",
+    ),
     ("--backend", "backend_name", "QADMIN_BACKEND", {}, "A named backend from qadmin.toml."),
-    ("--config", "config_file", None, {"type": click.Path(dir_okay=False)},
-     "Config file (default ./qadmin.toml)."),
-    ("--table", "table", None, {},
-     "SQL jobs table (default: delayed_jobs, or DJJob's jobs when that is what exists)."),
+    ("--config", "config_file", None, {"type": click.Path(dir_okay=False)}, "Config file (default ./qadmin.toml)."),
+    ("--table", "table", None, {}, "SQL jobs table (default: delayed_jobs, or DJJob's jobs when that is what exists)."),
     ("--namespace", "namespace", None, {}, "Redis key namespace (default resque)."),
 )
 
@@ -119,10 +144,12 @@ GLOBAL_OPTIONS: tuple[tuple[str, str, str | None, dict[str, Any], str], ...] = (
 def _global_options(with_env: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The group's options as click decorators: the group reads the environment too; the copies a
     subcommand carries read only its own command line."""
+
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         for flag, name, env, extra, text in reversed(GLOBAL_OPTIONS):
             f = click.option(flag, name, envvar=env if with_env else None, help=text, **extra)(f)
         return f
+
     return decorate
 
 
@@ -136,8 +163,7 @@ class QadminCommand(click.Command):
         taken = {opt for p in self.params for opt in p.opts}
         for flag, name, _env, extra, text in GLOBAL_OPTIONS:
             if flag not in taken:
-                self.params.append(click.Option([flag, name], help=f"{text} (Also before the command.)",
-                                                **extra))
+                self.params.append(click.Option([flag, name], help=f"{text} (Also before the command.)", **extra))
 
     def invoke(self, ctx: click.Context) -> Any:
         state = ctx.find_object(Context)
@@ -147,11 +173,16 @@ class QadminCommand(click.Command):
             if value is None or state is None or group is None:
                 continue
             before = group.params.get(name)
-            given_before = group.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT,
-                                                                    click.core.ParameterSource.ENVIRONMENT)
+            given_before = group.get_parameter_source(name) not in (
+                None,
+                click.core.ParameterSource.DEFAULT,
+                click.core.ParameterSource.ENVIRONMENT,
+            )
             if given_before and before != value:
-                raise UsageError(f"{flag} given twice with different values ({before!r} before the command, "
-                                 f"{value!r} after it): give it once")
+                raise UsageError(
+                    f"{flag} given twice with different values ({before!r} before the command, "
+                    f"{value!r} after it): give it once"
+                )
             state.set(name, value)
         return super().invoke(ctx)
 
@@ -211,8 +242,12 @@ def _ops() -> Any:
 
 # --- output helpers ---------------------------------------------------------------------------
 STATE_STYLE = {
-    "pending": "cyan", "scheduled": "blue", "locked": "yellow", "stale": "bold magenta",
-    "failed": "bold red", "finished": "green",
+    "pending": "cyan",
+    "scheduled": "blue",
+    "locked": "yellow",
+    "stale": "bold magenta",
+    "failed": "bold red",
+    "finished": "green",
 }
 
 
@@ -236,7 +271,7 @@ def _print_json(value: Any) -> None:
 def _ago(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return ""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     seconds = (now - moment).total_seconds()
     future = seconds < 0
     seconds = abs(seconds)
@@ -279,8 +314,14 @@ def _progress(enabled: bool, label: str) -> tuple[Callable[[int, int], None] | N
         return None, lambda: None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=_console(err=True), transient=True)
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_console(err=True),
+        transient=True,
+    )
     task = bar.add_task(label, total=None)
     bar.start()
 
@@ -302,8 +343,9 @@ def _report(result: Any, as_json: bool, what: str) -> None:
         console.print(f"[bold]Dry run:[/] {plural(result.matched, 'job')} would be {_past(what)}.")
         _jobs_table(result.sample, console, title=f"sample of {len(result.sample)}")
     else:
-        console.print(f"{_past(what).capitalize()} [bold]{result.changed}[/] of "
-                      f"{plural(result.matched, 'matched job')}.")
+        console.print(
+            f"{_past(what).capitalize()} [bold]{result.changed}[/] of {plural(result.matched, 'matched job')}."
+        )
     for job_id, reason in result.skipped[:20]:
         console.print(f"  [yellow]skipped[/] {_markup(job_id)}: {_markup(reason)}")
     if len(result.skipped) > 20:
@@ -317,7 +359,7 @@ def _past(verb: str) -> str:
 def _jobs_table(jobs: Sequence[Job], console: Any, title: str | None = None) -> None:
     from rich.table import Table
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     table = Table(title=title, header_style="bold", box=None, pad_edge=False)
     for column, width in _column_widths(jobs, console.width).items():
         table.add_column(column, overflow="fold" if column == "ID" else "ellipsis", no_wrap=column != "ID", width=width)
@@ -336,9 +378,17 @@ def _jobs_table(jobs: Sequence[Job], console: Any, title: str | None = None) -> 
             error = f"[dim]last attempt: {_short(job.error_message, 200)}[/]"
         else:
             error = _short(job.error_message or "", 200)
-        table.add_row(_short(str(job.id), 200), _state_text(job), _short(job.queue or "", 200),
-                      _short(job.class_name, 200), _short(job.args, 200), str(job.priority), str(job.attempts),
-                      when, error)
+        table.add_row(
+            _short(str(job.id), 200),
+            _state_text(job),
+            _short(job.queue or "", 200),
+            _short(job.class_name, 200),
+            _short(job.args, 200),
+            str(job.priority),
+            str(job.attempts),
+            when,
+            error,
+        )
     console.print(table)
 
 
@@ -355,16 +405,29 @@ def _column_widths(jobs: Sequence[Job], total: int) -> dict[str, int]:
     return {c: widths[c] for c in order}
 
 
-def _selection(ids: Sequence[str], state: Sequence[str] = (), queue: Sequence[str] = (), class_name: str | None = None,
-               args: str | None = None, search: str | None = None, error: str | None = None,
-               worker: str | None = None) -> JobFilter:
+def _selection(
+    ids: Sequence[str],
+    state: Sequence[str] = (),
+    queue: Sequence[str] = (),
+    class_name: str | None = None,
+    args: str | None = None,
+    search: str | None = None,
+    error: str | None = None,
+    worker: str | None = None,
+) -> JobFilter:
     ops = _ops()
     parsed_ids = tuple(ops.backend.parse_id(i) for i in ids)
     states = parse_states(state)
     return JobFilter(
-        states=states, queues=tuple(queue), class_name=class_name,
-        args=tuple(parse_args_json(args)) if args is not None else None, search=search, ids=parsed_ids,
-        error=error, locked_by=worker, stale_only="stale" in [s.lower() for s in state],
+        states=states,
+        queues=tuple(queue),
+        class_name=class_name,
+        args=tuple(parse_args_json(args)) if args is not None else None,
+        search=search,
+        ids=parsed_ids,
+        error=error,
+        locked_by=worker,
+        stale_only="stale" in [s.lower() for s in state],
     )
 
 
@@ -436,8 +499,7 @@ def _strict_json(text: str) -> Any:
 
 #: how many jobs, newest first, class names are completed from (a sample: completion must be quick)
 COMPLETION_SAMPLE = 1000
-CLASS_HELP = ("Job class: its full name, or a prefix of it or of its last part, in any case "
-              "(SendEmail, sendem).")
+CLASS_HELP = "Job class: its full name, or a prefix of it or of its last part, in any case (SendEmail, sendem)."
 
 
 def _completion_ops(ctx: click.Context) -> Any:
@@ -451,8 +513,13 @@ def _completion_ops(ctx: click.Context) -> Any:
                 values.setdefault(name, level.params[name])
     values.setdefault("url", os.environ.get(URL_ENV) or None)
     values.setdefault("backend_name", os.environ.get("QADMIN_BACKEND") or None)
-    state = Context(values.get("url"), values.get("table"), values.get("namespace"),
-                    values.get("backend_name"), values.get("config_file"))
+    state = Context(
+        values.get("url"),
+        values.get("table"),
+        values.get("namespace"),
+        values.get("backend_name"),
+        values.get("config_file"),
+    )
     return state, state.ops()
 
 
@@ -489,11 +556,20 @@ dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would c
 @click.version_option(__version__, prog_name="qadmin")
 @_global_options(with_env=True)
 @click.pass_context
-def main(ctx: click.Context, url: str | None, backend_name: str | None, config_file: str | None,
-         table: str | None, namespace: str | None) -> None:
+def main(
+    ctx: click.Context,
+    url: str | None,
+    backend_name: str | None,
+    config_file: str | None,
+    table: str | None,
+    namespace: str | None,
+) -> None:
     """Operate job queues: delayed_job and DJJob tables in SQL, Resque queues in Redis."""
-    from_env = frozenset(name for name in ("url", "backend_name")
-                         if ctx.get_parameter_source(name) is click.core.ParameterSource.ENVIRONMENT)
+    from_env = frozenset(
+        name
+        for name in ("url", "backend_name")
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.ENVIRONMENT
+    )
     state = Context(url, table, namespace, backend_name, config_file, from_env)
     ctx.obj = state
     ctx.call_on_close(state.close)
@@ -512,17 +588,31 @@ def init() -> None:
 @click.argument("class_name", metavar="CLASS", shell_complete=_complete_classes)
 @click.argument("args", nargs=-1)
 @click.option("--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
-@click.option("--queue", "-q", default=None, help="Queue name (default: default).",
-              shell_complete=_complete_queues)
-@click.option("--priority", "-p", type=click.IntRange(-MAX_COUNT - 1, MAX_COUNT), default=None,
-              help="Lower runs first (default 0). SQL only: Redis (Resque) queues have none and refuse it.")
+@click.option("--queue", "-q", default=None, help="Queue name (default: default).", shell_complete=_complete_queues)
+@click.option(
+    "--priority",
+    "-p",
+    type=click.IntRange(-MAX_COUNT - 1, MAX_COUNT),
+    default=None,
+    help="Lower runs first (default 0). SQL only: Redis (Resque) queues have none and refuse it.",
+)
 @click.option("--in", "delay", callback=_duration, help="Run after a delay: 30s, 15m, 2h.")
 @click.option("--at", "at", help="Run at an ISO 8601 time (UTC unless it has an offset).")
 @click.option("--unique", help="A key: if a live job has it, that job is returned instead of a new one.")
 @click.option("--max-attempts", type=int, callback=_positive, help="Attempts before the job fails for good.")
 @json_option
-def enqueue(class_name: str, args: tuple[str, ...], kwargs_json: str | None, queue: str | None, priority: int | None,
-            delay: float | None, at: str | None, unique: str | None, max_attempts: int | None, as_json: bool) -> None:
+def enqueue(
+    class_name: str,
+    args: tuple[str, ...],
+    kwargs_json: str | None,
+    queue: str | None,
+    priority: int | None,
+    delay: float | None,
+    at: str | None,
+    unique: str | None,
+    max_attempts: int | None,
+    as_json: bool,
+) -> None:
     """Put a job on a queue. ARGs are JSON values where they parse (42, true, "[1,2]"), else strings."""
     from qadmin.client import Client
 
@@ -548,19 +638,29 @@ def enqueue(class_name: str, args: tuple[str, ...], kwargs_json: str | None, que
         except ValueError:
             raise UsageError(f"--at {at!r} is not an ISO 8601 time") from None
         if run_at.tzinfo is None:
-            run_at = run_at.replace(tzinfo=timezone.utc)
+            run_at = run_at.replace(tzinfo=UTC)
         try:  # an offset can move a time at either end of the calendar out of it
-            run_at = run_at.astimezone(timezone.utc)
+            run_at = run_at.astimezone(UTC)
         except OverflowError:
             raise UsageError(f"--at {at!r} is out of range once in UTC") from None
     client = Client(_ops().backend)
-    job = client.enqueue(class_name, *values, queue=queue, priority=priority, run_at=run_at, delay=delay,
-                         max_attempts=max_attempts, unique=unique, **kwargs)
+    job = client.enqueue(
+        class_name,
+        *values,
+        queue=queue,
+        priority=priority,
+        run_at=run_at,
+        delay=delay,
+        max_attempts=max_attempts,
+        unique=unique,
+        **kwargs,
+    )
     if as_json:
         _print_json(job.to_dict())
     else:
-        click.echo(f"enqueued job {visible(job.id)} ({visible(job.class_name)} on {visible(job.queue)}, "
-                   f"{job.state.value})")
+        click.echo(
+            f"enqueued job {visible(job.id)} ({visible(job.class_name)} on {visible(job.queue)}, {job.state.value})"
+        )
 
 
 def _loose_json(text: str) -> Any:
@@ -576,14 +676,15 @@ def _loose_json(text: str) -> Any:
 
 
 def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--error", callback=_not_empty,
-                     help="Only failed jobs with this error (the first line of last_error).")(f)
-    f = click.option("--search", callback=_not_empty,
-                     help="Case-insensitive text in the payload or decoded arguments.")(f)
+    f = click.option(
+        "--error", callback=_not_empty, help="Only failed jobs with this error (the first line of last_error)."
+    )(f)
+    f = click.option(
+        "--search", callback=_not_empty, help="Case-insensitive text in the payload or decoded arguments."
+    )(f)
     f = click.option("--args", "args_json", help="Exact arguments as a JSON array.")(f)
     f = click.option("--class", "class_name", help=CLASS_HELP, shell_complete=_complete_classes)(f)
-    f = click.option("--queue", "-q", multiple=True, help="Queue (repeatable).",
-                     shell_complete=_complete_queues)(f)
+    f = click.option("--queue", "-q", multiple=True, help="Queue (repeatable).", shell_complete=_complete_queues)(f)
     return f
 
 
@@ -593,12 +694,23 @@ def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--worker", callback=_not_empty, help="Only locks held by this worker (substring).")
 @click.option("--limit", "-n", type=int, default=50, show_default=True, callback=_positive)
 @click.option("--cursor", callback=_not_empty, help="Continue after the page that printed this cursor.")
-@click.option("--sort", type=click.Choice(["id", "-id", "priority", "run_at", "-failed_at"]), default="id",
-              show_default=True)
+@click.option(
+    "--sort", type=click.Choice(["id", "-id", "priority", "run_at", "-failed_at"]), default="id", show_default=True
+)
 @json_option
-def jobs(state: tuple[str, ...], queue: tuple[str, ...], class_name: str | None, args_json: str | None,
-         search: str | None, error: str | None, worker: str | None, limit: int, cursor: str | None, sort: str,
-         as_json: bool) -> None:
+def jobs(
+    state: tuple[str, ...],
+    queue: tuple[str, ...],
+    class_name: str | None,
+    args_json: str | None,
+    search: str | None,
+    error: str | None,
+    worker: str | None,
+    limit: int,
+    cursor: str | None,
+    sort: str,
+    as_json: bool,
+) -> None:
     """List jobs, one keyset page at a time."""
     selection = _selection((), state, queue, class_name, args_json, search, error, worker)
     page = _ops().list_jobs(selection, limit=limit, cursor=cursor, sort=sort)
@@ -645,8 +757,20 @@ def show(job_id: str, as_json: bool) -> None:
     table.add_column()
     data = job.to_dict()
     table.add_row("state", _state_text(job))
-    for key in ("id", "queue", "class", "priority", "attempts", "run_at", "locked_at", "locked_by", "failed_at",
-                "created_at", "finished_at", "format"):
+    for key in (
+        "id",
+        "queue",
+        "class",
+        "priority",
+        "attempts",
+        "run_at",
+        "locked_at",
+        "locked_by",
+        "failed_at",
+        "created_at",
+        "finished_at",
+        "format",
+    ):
         if data.get(key) not in (None, ""):
             table.add_row(key, _short(str(data[key]), 500))
     if job.max_attempts:
@@ -660,14 +784,18 @@ def show(job_id: str, as_json: bool) -> None:
     else:
         payload = {"args": job.args, "kwargs": job.kwargs} if job.display is None else job.display
         text = visible(json.dumps(payload, indent=2, ensure_ascii=False, default=str), lines=True)
-        console.print(Panel(Syntax(text, "json",
-                                   word_wrap=True), title="decoded payload", expand=False))
+        console.print(Panel(Syntax(text, "json", word_wrap=True), title="decoded payload", expand=False))
     if job.last_error:
         # an error on a job that is not failed is history: the job was retried since
         failed = job.state is JobState.FAILED
-        console.print(Panel(Text(visible(job.last_error.rstrip(), lines=True)),
-                            title="last error" if failed else "error of the last attempt (retried since)",
-                            border_style="red" if failed else "dim", expand=False))
+        console.print(
+            Panel(
+                Text(visible(job.last_error.rstrip(), lines=True)),
+                title="last error" if failed else "error of the last attempt (retried since)",
+                border_style="red" if failed else "dim",
+                expand=False,
+            )
+        )
     raw = job.raw
     if len(raw) > RAW_SHOWN:
         # a multi-megabyte payload would flood the terminal; --json prints all of it
@@ -675,12 +803,15 @@ def show(job_id: str, as_json: bool) -> None:
     console.print(Panel(Text(visible(raw, lines=True)), title="raw payload", border_style="dim", expand=False))
     if history:
         for entry in history:
-            console.print(f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}[/] {_markup(entry.verb)} "
-                          f"by {_markup(entry.actor)} via {_markup(entry.face)}")
+            console.print(
+                f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}[/] {_markup(entry.verb)} "
+                f"by {_markup(entry.actor)} via {_markup(entry.face)}"
+            )
 
 
-def _bulk(verb: str, ids: Sequence[str], selection_args: dict[str, Any], dry_run: bool, as_json: bool,
-          confirm: bool = False) -> None:
+def _bulk(
+    verb: str, ids: Sequence[str], selection_args: dict[str, Any], dry_run: bool, as_json: bool, confirm: bool = False
+) -> None:
     ops = _ops()
     selection = _selection(ids, **selection_args)
     if selection.is_empty:
@@ -693,8 +824,9 @@ def _bulk(verb: str, ids: Sequence[str], selection_args: dict[str, Any], dry_run
         return
     if confirm and preview.count:
         if not sys.stdin.isatty():
-            raise UsageError(f"refusing to {verb} {plural(preview.count, 'job')} without --yes "
-                             "(or preview with --dry-run)")
+            raise UsageError(
+                f"refusing to {verb} {plural(preview.count, 'job')} without --yes (or preview with --dry-run)"
+            )
         if not click.confirm(f"{verb.capitalize()} {plural(preview.count, 'job')}?", default=False, err=True):
             click.echo("nothing changed", err=True)
             sys.exit(1)
@@ -725,8 +857,15 @@ def _report_or_refuse(result: Any, as_json: bool, verb: str, selection: JobFilte
 @click.option("--error", callback=_not_empty, help="Only jobs that failed with this error (an error group).")
 @dry_run_option
 @json_option
-def retry(ids: tuple[str, ...], failed: bool, queue: tuple[str, ...], class_name: str | None, error: str | None,
-          dry_run: bool, as_json: bool) -> None:
+def retry(
+    ids: tuple[str, ...],
+    failed: bool,
+    queue: tuple[str, ...],
+    class_name: str | None,
+    error: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     """Make failed jobs pending again (attempts reset; their own workers run them)."""
     state = ("failed",) if failed else ()
     _bulk("retry", ids, {"state": state, "queue": queue, "class_name": class_name, "error": error}, dry_run, as_json)
@@ -742,13 +881,28 @@ def retry(ids: tuple[str, ...], failed: bool, queue: tuple[str, ...], class_name
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @dry_run_option
 @json_option
-def delete(ids: tuple[str, ...], state: tuple[str, ...], queue: tuple[str, ...], class_name: str | None,
-           error: str | None, search: str | None, yes: bool, dry_run: bool, as_json: bool) -> None:
+def delete(
+    ids: tuple[str, ...],
+    state: tuple[str, ...],
+    queue: tuple[str, ...],
+    class_name: str | None,
+    error: str | None,
+    search: str | None,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     """Delete jobs (asks first unless --yes)."""
     if "finished" in [s.lower() for s in state]:
         raise UsageError("finished jobs are history: they are pruned after the retention window, not deleted")
-    _bulk("delete", ids, {"state": state, "queue": queue, "class_name": class_name, "error": error,
-                          "search": search}, dry_run, as_json, confirm=not yes)
+    _bulk(
+        "delete",
+        ids,
+        {"state": state, "queue": queue, "class_name": class_name, "error": error, "search": search},
+        dry_run,
+        as_json,
+        confirm=not yes,
+    )
 
 
 @main.command()
@@ -758,16 +912,18 @@ def delete(ids: tuple[str, ...], state: tuple[str, ...], queue: tuple[str, ...],
 @click.option("--id", "job_ids", multiple=True, help="Only this job (repeatable).")
 @dry_run_option
 @json_option
-def dequeue(queue: str, class_name: str, args_json: str | None, job_ids: tuple[str, ...], dry_run: bool,
-            as_json: bool) -> None:
+def dequeue(
+    queue: str, class_name: str, args_json: str | None, job_ids: tuple[str, ...], dry_run: bool, as_json: bool
+) -> None:
     """Remove waiting jobs of a class (and exact args) from a queue, like Resque.dequeue."""
     ops = _ops()
     args = parse_args_json(args_json) if args_json is not None else None
     ids = [ops.backend.parse_id(i) for i in job_ids]
     selection = JobFilter(ids=tuple(ids))
     if ids and not dry_run:  # refuse ids none of which is waiting before acting
-        _report_or_refuse(ops.dequeue(queue, class_name, args, job_ids=ids, dry_run=True), True, "dequeue",
-                          selection, quiet=True)
+        _report_or_refuse(
+            ops.dequeue(queue, class_name, args, job_ids=ids, dry_run=True), True, "dequeue", selection, quiet=True
+        )
     update, done = _progress(not as_json, "dequeue")
     try:
         result = ops.dequeue(queue, class_name, args, job_ids=ids, dry_run=dry_run, progress=update)
@@ -780,14 +936,21 @@ def dequeue(queue: str, class_name: str, args_json: str | None, job_ids: tuple[s
 @click.argument("ids", nargs=-1)
 @click.option("--stale", is_flag=True, help="Locks of dead workers or older than the max run time.")
 @click.option("--older-than", callback=_duration, help="Locks older than this: 30m, 2h.")
-@click.option("--worker", callback=_not_empty,
-              help="Locks held by this worker (substring of the lock owner).")
+@click.option("--worker", callback=_not_empty, help="Locks held by this worker (substring of the lock owner).")
 @click.option("--queue", "-q", multiple=True, shell_complete=_complete_queues)
 @click.option("--yes", "-y", is_flag=True, help="Unlock jobs whose worker looks alive without asking.")
 @dry_run_option
 @json_option
-def unlock(ids: tuple[str, ...], stale: bool, older_than: float | None, worker: str | None,
-           queue: tuple[str, ...], yes: bool, dry_run: bool, as_json: bool) -> None:
+def unlock(
+    ids: tuple[str, ...],
+    stale: bool,
+    older_than: float | None,
+    worker: str | None,
+    queue: tuple[str, ...],
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     """Free jobs held by workers that died, so that they run again. Jobs whose worker looks alive
     are unlocked only after a confirmation (or --yes): they may then run twice."""
     ops = _ops()
@@ -823,15 +986,21 @@ def unlock(ids: tuple[str, ...], stale: bool, older_than: float | None, worker: 
 def stats(as_json: bool) -> None:
     """Jobs per queue and state, totals, oldest pending job, workers."""
     st = _ops().stats()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if as_json:
-        _print_json({
-            "queues": st.queues, "totals": st.totals(), "processed": st.processed, "failed": st.failed,
-            "oldest_pending_at": st.oldest_pending_at.isoformat() if st.oldest_pending_at else None,
-            "paused": st.paused, "workers": st.workers,
-            "throughput": [{"minute": m.isoformat(), "processed": p, "failed": f} for m, p, f in st.throughput],
-            **({"unreadable": st.unreadable} if st.unreadable else {}),
-        })
+        _print_json(
+            {
+                "queues": st.queues,
+                "totals": st.totals(),
+                "processed": st.processed,
+                "failed": st.failed,
+                "oldest_pending_at": st.oldest_pending_at.isoformat() if st.oldest_pending_at else None,
+                "paused": st.paused,
+                "workers": st.workers,
+                "throughput": [{"minute": m.isoformat(), "processed": p, "failed": f} for m, p, f in st.throughput],
+                **({"unreadable": st.unreadable} if st.unreadable else {}),
+            }
+        )
         return
     from rich.table import Table
 
@@ -851,8 +1020,13 @@ def stats(as_json: bool) -> None:
     table.add_row("[bold]total[/]", *[f"[bold]{totals.get(c, 0)}[/]" for c in columns])
     console.print(table)
     # Resque payloads carry no enqueue time: pending jobs whose age is unknown are not "none pending"
-    oldest = (_ago(st.oldest_pending_at, now) if st.oldest_pending_at
-              else "unknown" if st.totals().get("pending") else "none pending")
+    oldest = (
+        _ago(st.oldest_pending_at, now)
+        if st.oldest_pending_at
+        else "unknown"
+        if st.totals().get("pending")
+        else "none pending"
+    )
     console.print(f"processed {st.processed}  failed {st.failed}  workers {st.workers}  oldest pending {oldest}")
     for why in st.unreadable.values():
         console.print(f"[red]unreadable:[/] {_short(why, 300)}")
@@ -872,9 +1046,14 @@ def queues(as_json: bool) -> None:
     for c in ("QUEUE", "PENDING", "SCHEDULED", "LOCKED", "FAILED", "PAUSED"):
         table.add_column(c)
     for q in infos:
-        table.add_row(_short(q.name, 200) if q.name else "(none)", str(q.counts.get("pending", 0)), str(q.counts.get("scheduled", 0)),
-                      str(q.counts.get("locked", 0)), str(q.counts.get("failed", 0)),
-                      "[yellow]paused[/]" if q.paused else "")
+        table.add_row(
+            _short(q.name, 200) if q.name else "(none)",
+            str(q.counts.get("pending", 0)),
+            str(q.counts.get("scheduled", 0)),
+            str(q.counts.get("locked", 0)),
+            str(q.counts.get("failed", 0)),
+            "[yellow]paused[/]" if q.paused else "",
+        )
         if q.unreadable:
             table.add_row("", f"[red]unreadable:[/] {_short(q.unreadable, 300)}")
     _console().print(table)
@@ -894,16 +1073,21 @@ def workers(as_json: bool) -> None:
         return
     from rich.table import Table
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     table = Table(header_style="bold")
     for c in ("WORKER", "QUEUES", "JOB", "SINCE", "HEARTBEAT", "PROCESSED", "FAILED", ""):
         table.add_column(c)
     for w in infos:
-        table.add_row(_short(w.name, 200), _short(",".join(w.queues), 200),
-                      _short(str(w.current_job or ""), 200),
-                      _ago(w.job_started_at, now),
-                      _ago(w.heartbeat_at, now), str(w.processed), str(w.failed),
-                      "[bold magenta]stale[/]" if w.stale else "[green]alive[/]")
+        table.add_row(
+            _short(w.name, 200),
+            _short(",".join(w.queues), 200),
+            _short(str(w.current_job or ""), 200),
+            _ago(w.job_started_at, now),
+            _ago(w.heartbeat_at, now),
+            str(w.processed),
+            str(w.failed),
+            "[bold magenta]stale[/]" if w.stale else "[green]alive[/]",
+        )
     console.print(table)
 
 
@@ -914,8 +1098,9 @@ def workers(as_json: bool) -> None:
 @json_option
 def errors(queue: tuple[str, ...], class_name: str | None, limit: int, as_json: bool) -> None:
     """Failed jobs grouped by exception and message, with counts."""
-    groups = _ops().error_groups(JobFilter(states=frozenset({JobState.FAILED}), queues=queue, class_name=class_name),
-                                 limit=limit)
+    groups = _ops().error_groups(
+        JobFilter(states=frozenset({JobState.FAILED}), queues=queue, class_name=class_name), limit=limit
+    )
     if as_json:
         _print_json([g.to_dict() for g in groups])
         return
@@ -933,12 +1118,18 @@ def errors(queue: tuple[str, ...], class_name: str | None, limit: int, as_json: 
     widths = {"ERROR": spare * 50 // 100, "QUEUES": spare * 15 // 100}
     widths.update(fixed, CLASSES=spare - widths["ERROR"] - widths["QUEUES"])
     for c in ("COUNT", "ERROR", "QUEUES", "CLASSES", "LAST FAILED"):
-        table.add_column(c, justify="right" if c == "COUNT" else "left", no_wrap=True, overflow="ellipsis",
-                         width=widths[c])
-    now = datetime.now(timezone.utc)
+        table.add_column(
+            c, justify="right" if c == "COUNT" else "left", no_wrap=True, overflow="ellipsis", width=widths[c]
+        )
+    now = datetime.now(UTC)
     for g in groups:
-        table.add_row(f"[bold red]{g.count}[/]", _short(g.error, 70), _short(",".join(g.queues), 60), _short(", ".join(g.classes), 40),
-                      _ago(g.last_failed_at, now))
+        table.add_row(
+            f"[bold red]{g.count}[/]",
+            _short(g.error, 70),
+            _short(",".join(g.queues), 60),
+            _short(", ".join(g.classes), 40),
+            _ago(g.last_failed_at, now),
+        )
     console.print(table)
     console.print("[dim]retry a group: qadmin retry --error '<ERROR>'[/]")
 
@@ -963,10 +1154,16 @@ def audit(limit: int, job_id: str | None, as_json: bool) -> None:
     for c in ("WHEN", "WHO", "FACE", "VERB", "FILTER", "MATCHED", "CHANGED", "SKIPPED"):
         table.add_column(c)
     for e in entries:
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", _short(e.actor, 60), _short(e.face, 20),
-                      _short(e.verb, 20),
-                      _short(" ".join(f"{k}={v}" for k, v in e.selection.items()), 40),
-                      str(e.matched), str(e.changed), str(e.skipped))
+        table.add_row(
+            f"{e.at:%Y-%m-%d %H:%M:%S}",
+            _short(e.actor, 60),
+            _short(e.face, 20),
+            _short(e.verb, 20),
+            _short(" ".join(f"{k}={v}" for k, v in e.selection.items()), 40),
+            str(e.matched),
+            str(e.changed),
+            str(e.skipped),
+        )
     console.print(table)
 
 
@@ -1010,34 +1207,83 @@ def _at_most(limit: float, shown: str, check: Callable[..., Any]) -> Callable[..
 
 
 @main.command()
-@click.option("--queue", "-q", "queues_", multiple=True, help="Queue to serve (repeatable, in order: an earlier queue's jobs run first; * = all). Default *.")
+@click.option(
+    "--queue",
+    "-q",
+    "queues_",
+    multiple=True,
+    help="Queue to serve (repeatable, in order: an earlier queue's jobs run first; * = all). Default *.",
+)
 @click.option("--burst", is_flag=True, help="Exit when no job is ready.")
 @click.option("--count", type=int, callback=_positive, help="Exit after this many jobs (per process).")
-@click.option("--sleep", "sleep_", default="5", callback=_at_most(86400, "1d", _duration),
-              help="Seconds between polls when idle (at most 1d).")
-@click.option("--concurrency", "-c", type=int, default=1, callback=_at_most(1024, "1024", _positive),
-              help="Worker processes (at most 1024).")
+@click.option(
+    "--sleep",
+    "sleep_",
+    default="5",
+    callback=_at_most(86400, "1d", _duration),
+    help="Seconds between polls when idle (at most 1d).",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=int,
+    default=1,
+    callback=_at_most(1024, "1024", _positive),
+    help="Worker processes (at most 1024).",
+)
 @click.option("--max-attempts", type=int, default=25, callback=_positive, show_default=True)
-@click.option("--max-run-time", default="4h", callback=_at_most(366 * 86400, "366d", _positive_duration),
-              show_default=True, help="A job running longer is interrupted and failed (at most 366d).")
+@click.option(
+    "--max-run-time",
+    default="4h",
+    callback=_at_most(366 * 86400, "366d", _positive_duration),
+    show_default=True,
+    help="A job running longer is interrupted and failed (at most 366d).",
+)
 @click.option("--max-jobs-per-child", type=int, callback=_positive, help="Recycle a process after N jobs.")
 @click.option("--max-memory", type=float, callback=_positive, help="Recycle a process above this many MB resident.")
 @click.option("--fork", is_flag=True, help="Run each job in a forked child (Resque's isolation).")
-@click.option("--prefetch", type=int, default=1, callback=_at_most(10_000, "10000", _positive), show_default=True,
-              help="Jobs locked per claim (at most 10000): fewer round trips; unrun ones are released on stop.")
-@click.option("--defer-acks", is_flag=True,
-              help="Redis: write successes with the next call (up to 100 jobs or 0.5 s) — faster, but a "
-                   "SIGKILL reruns the jobs whose success was not written yet.")
+@click.option(
+    "--prefetch",
+    type=int,
+    default=1,
+    callback=_at_most(10_000, "10000", _positive),
+    show_default=True,
+    help="Jobs locked per claim (at most 10000): fewer round trips; unrun ones are released on stop.",
+)
+@click.option(
+    "--defer-acks",
+    is_flag=True,
+    help="Redis: write successes with the next call (up to 100 jobs or 0.5 s) — faster, but a "
+    "SIGKILL reruns the jobs whose success was not written yet.",
+)
 @click.option("--reload", is_flag=True, help="Restart the workers when source files change.")
-@click.option("--import", "imports", multiple=True,
-              help="A module or package whose job classes and functions (and @job registrations) this worker runs "
-                   "(repeatable). Nothing else runs.")
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    help="A module or package whose job classes and functions (and @job registrations) this worker runs "
+    "(repeatable). Nothing else runs.",
+)
 @click.option("--pidfile", type=click.Path(dir_okay=False))
 @click.option("-v", "--verbose", count=True, help="-v per job, -vv debug.")
-def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: float, concurrency: int,
-           max_attempts: int, max_run_time: float, max_jobs_per_child: int | None, max_memory: float | None,
-           fork: bool, prefetch: int, defer_acks: bool, reload: bool, imports: tuple[str, ...], pidfile: str | None,
-           verbose: int) -> None:
+def worker(
+    queues_: tuple[str, ...],
+    burst: bool,
+    count: int | None,
+    sleep_: float,
+    concurrency: int,
+    max_attempts: int,
+    max_run_time: float,
+    max_jobs_per_child: int | None,
+    max_memory: float | None,
+    fork: bool,
+    prefetch: int,
+    defer_acks: bool,
+    reload: bool,
+    imports: tuple[str, ...],
+    pidfile: str | None,
+    verbose: int,
+) -> None:
     """Run jobs: claim, run, complete or retry with backoff."""
     from qadmin.backends.base import open_backend
     from qadmin.supervisor import Supervisor, default_watch_paths, import_modules, write_pidfile
@@ -1053,16 +1299,28 @@ def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: flo
     # restart sees the new code; the supervisor only checks that they can be found
     import_modules(imports, find_only=reload)
     url, backend_options = _obj().settings()
-    options = WorkerOptions(queues=list(queues_) or ["*"], max_attempts=max_attempts, max_run_time=max_run_time,
-                            sleep=sleep_, burst=burst, count=count, fork=fork, max_jobs=max_jobs_per_child,
-                            max_memory_mb=max_memory, prefetch=prefetch, defer_acks=defer_acks, imports=imports)
+    options = WorkerOptions(
+        queues=list(queues_) or ["*"],
+        max_attempts=max_attempts,
+        max_run_time=max_run_time,
+        sleep=sleep_,
+        burst=burst,
+        count=count,
+        fork=fork,
+        max_jobs=max_jobs_per_child,
+        max_memory_mb=max_memory,
+        prefetch=prefetch,
+        defer_acks=defer_acks,
+        imports=imports,
+    )
     # fail fast on a bad URL or a missing table before forking anything; a server that is not up
     # yet is waited for (a host often boots before its database), except by a one-off --burst run
     probe = open_backend(url, backend_options)
     try:
         if defer_acks and not hasattr(probe, "defer_successes"):
-            raise UsageError(f"--defer-acks is not available on {probe.kind}: every success is one "
-                             "transaction there already")
+            raise UsageError(
+                f"--defer-acks is not available on {probe.kind}: every success is one transaction there already"
+            )
         if burst:
             probe.check()
         elif not wait_for_backend(probe):
@@ -1096,8 +1354,9 @@ def worker(queues_: tuple[str, ...], burst: bool, count: int | None, sleep_: flo
         if concurrency == 1 and not (max_jobs_per_child or max_memory or reload):
             code = run_one()
         else:
-            code = Supervisor(run_child, concurrency, burst=burst, reload=reload,
-                              watch=default_watch_paths() if reload else ()).run()
+            code = Supervisor(
+                run_child, concurrency, burst=burst, reload=reload, watch=default_watch_paths() if reload else ()
+            ).run()
     finally:
         remove_pidfile()
     sys.exit(0 if code in (0, 3) else code)

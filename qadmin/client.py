@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from qadmin import events, registry
 from qadmin.backends.base import Backend, BackendOptions, open_backend
@@ -23,16 +24,34 @@ class Client:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
-    def enqueue(self, job: Any, *args: Any, queue: str | None = None, priority: int | None = None,
-                run_at: datetime | None = None, delay: float | timedelta | None = None,
-                max_attempts: int | None = None, unique: str | None = None, **kwargs: Any) -> Job:
+    def enqueue(
+        self,
+        job: Any,
+        *args: Any,
+        queue: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        max_attempts: int | None = None,
+        unique: str | None = None,
+        **kwargs: Any,
+    ) -> Job:
         """Put one job on a queue. `job` is a registered name, a dotted path, or a decorated callable.
 
         With `unique`, a live job enqueued earlier under the same key is returned instead of a
         new one (JQJobs' coalescing); this holds across processes.
         """
-        new = self.build(job, args, kwargs, queue=queue, priority=priority, run_at=run_at, delay=delay,
-                         max_attempts=max_attempts, unique=unique)
+        new = self.build(
+            job,
+            args,
+            kwargs,
+            queue=queue,
+            priority=priority,
+            run_at=run_at,
+            delay=delay,
+            max_attempts=max_attempts,
+            unique=unique,
+        )
         events.emit("before_enqueue", new)
         stored = self.backend.enqueue(new)
         events.emit("after_enqueue", stored)
@@ -52,10 +71,18 @@ class Client:
         return ids
 
     @staticmethod
-    def build(job: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, *,
-              queue: str | None = None, priority: int | None = None, run_at: datetime | None = None,
-              delay: float | timedelta | None = None, max_attempts: int | None = None,
-              unique: str | None = None) -> NewJob:
+    def build(
+        job: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        max_attempts: int | None = None,
+        unique: str | None = None,
+    ) -> NewJob:
         if run_at is not None and delay is not None:
             raise UsageError("give run_at or delay, not both")
         if delay is not None:
@@ -91,15 +118,24 @@ class Client:
 
 def _stored(new: NewJob, job_id: JobId, now: datetime) -> Job:
     scheduled = new.run_at is not None and new.run_at > now
-    return Job(id=job_id, queue=new.queue, class_name=new.class_name, args=list(new.args),
-               kwargs=dict(new.kwargs), state=JobState.SCHEDULED if scheduled else JobState.PENDING,
-               priority=new.priority,
-               run_at=new.run_at, created_at=now, max_attempts=new.max_attempts,
-               meta={"unique": new.unique} if new.unique is not None else {})
+    return Job(
+        id=job_id,
+        queue=new.queue,
+        class_name=new.class_name,
+        args=list(new.args),
+        kwargs=dict(new.kwargs),
+        state=JobState.SCHEDULED if scheduled else JobState.PENDING,
+        priority=new.priority,
+        run_at=new.run_at,
+        created_at=now,
+        max_attempts=new.max_attempts,
+        meta={"unique": new.unique} if new.unique is not None else {},
+    )
 
 
-def connect(url: str = "sqlite:///qadmin.db", *, table: str | None = None, namespace: str = "resque",
-            init: bool = False) -> Client:
+def connect(
+    url: str = "sqlite:///qadmin.db", *, table: str | None = None, namespace: str = "resque", init: bool = False
+) -> Client:
     backend = open_backend(url, BackendOptions(table=table, namespace=namespace))
     if init:
         backend.init()

@@ -96,15 +96,22 @@ def load_config(explicit: str | None = None) -> Config:
     for name, entry in (data.get("backends") or {}).items():
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
             raise ConfigError(f"{path}: [backends.{name}] needs a url")
-        backends[name] = BackendConfig(name=name, url=entry["url"], table=entry.get("table"),
-                                       namespace=entry.get("namespace", "resque"))
+        backends[name] = BackendConfig(
+            name=name, url=entry["url"], table=entry.get("table"), namespace=entry.get("namespace", "resque")
+        )
     default = data.get("default")
     if default is None and len(backends) == 1:
         default = next(iter(backends))
     if default is not None and default not in backends:
         raise ConfigError(f"{path}: default backend {default!r} is not defined under [backends]")
-    return Config(backends=backends, default=default, web=dict(data.get("web") or {}),
-                  tui=dict(data.get("tui") or {}), worker=dict(data.get("worker") or {}), path=path)
+    return Config(
+        backends=backends,
+        default=default,
+        web=dict(data.get("web") or {}),
+        tui=dict(data.get("tui") or {}),
+        worker=dict(data.get("worker") or {}),
+        path=path,
+    )
 
 
 def parse_duration(text: str | float | int) -> float:

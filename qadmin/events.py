@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("qadmin.events")
 
@@ -17,9 +18,11 @@ def on(name: str, listener: Callable[..., Any] | None = None) -> Any:
     if name not in _listeners:
         raise ValueError(f"unknown event {name!r}; known: {', '.join(NAMES)}")
     if listener is None:
+
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
             _listeners[name].append(fn)
             return fn
+
         return decorate
     _listeners[name].append(listener)
     return listener

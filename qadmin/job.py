@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Union
+from datetime import UTC, datetime
+from typing import Any
 
 #: A job's address in its backend: an integer row id (SQL) or a stable string (Redis).
-JobId = Union[int, str]
+JobId = int | str
 
 
-class JobState(str, enum.Enum):
+class JobState(str, enum.Enum):  # noqa: UP042 - str() of a member is its class-qualified name in messages already written
     PENDING = "pending"
     SCHEDULED = "scheduled"
     LOCKED = "locked"
@@ -28,7 +28,7 @@ DEFAULT_MAX_RUN_TIME = 4 * 3600.0
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -40,8 +40,8 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

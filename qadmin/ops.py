@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from qadmin.backends.base import Backend, BackendOptions, ErrorGroup, Page, Stats, open_backend
 from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageError
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
+
+#: the filter that selects every job (the default of the listing verbs)
+EVERY_JOB = JobFilter()
 
 #: a progress callback: (done, total)
 Progress = Callable[[int, int], None]
@@ -60,8 +64,12 @@ class Preview:
         return len(self.ids)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verb": self.verb, "filter": self.selection.to_params(), "matched": self.count,
-                "sample": [j.to_dict() for j in self.sample]}
+        return {
+            "verb": self.verb,
+            "filter": self.selection.to_params(),
+            "matched": self.count,
+            "sample": [j.to_dict() for j in self.sample],
+        }
 
 
 @dataclass
@@ -76,8 +84,11 @@ class BulkResult:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "verb": self.verb, "matched": self.matched, "changed": self.changed,
-            "skipped": len(self.skipped), "dry_run": self.dry_run,
+            "verb": self.verb,
+            "matched": self.matched,
+            "changed": self.changed,
+            "skipped": len(self.skipped),
+            "dry_run": self.dry_run,
         }
         if self.skipped:
             out["skipped_jobs"] = [{"id": i, "reason": r} for i, r in self.skipped[:100]]
@@ -88,19 +99,29 @@ class BulkResult:
 
 def alive_warning(alive: int, count: int) -> str:
     """What every face says before it unlocks jobs whose holders look alive."""
-    which = "this job is" if count == 1 else ("all of these jobs are" if alive == count else
-                                              f"{alive} of these jobs are")
+    which = (
+        "this job is" if count == 1 else ("all of these jobs are" if alive == count else f"{alive} of these jobs are")
+    )
     them = "it" if alive == 1 else "them"
-    return (f"{which} held by a worker that looks alive (a fresh heartbeat, or a process that still runs): "
-            f"unlocking lets another worker take {them} while the first may still be running {them}, "
-            f"so {'it' if alive == 1 else 'they'} may then run twice")
+    return (
+        f"{which} held by a worker that looks alive (a fresh heartbeat, or a process that still runs): "
+        f"unlocking lets another worker take {them} while the first may still be running {them}, "
+        f"so {'it' if alive == 1 else 'they'} may then run twice"
+    )
 
 
 class Ops:
     """Admin verbs over one backend. Faces build one with `Ops.open(url, ...)`."""
 
-    def __init__(self, backend: Backend, *, face: str = "api", actor: str | None = None,
-                 max_run_time: float | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        face: str = "api",
+        actor: str | None = None,
+        max_run_time: float | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.backend = backend
         self.face = face
         self.actor = actor or _default_actor()
@@ -108,8 +129,9 @@ class Ops:
         self.clock = clock
 
     @classmethod
-    def open(cls, url: str, *, options: BackendOptions | None = None, face: str = "api",
-             actor: str | None = None) -> Ops:
+    def open(
+        cls, url: str, *, options: BackendOptions | None = None, face: str = "api", actor: str | None = None
+    ) -> Ops:
         backend = open_backend(url, options)
         return cls(backend, face=face, actor=actor)
 
@@ -117,13 +139,14 @@ class Ops:
         self.backend.close()
 
     # --- reading ------------------------------------------------------------------------------
-    def list_jobs(self, selection: JobFilter = JobFilter(), *, limit: int = 50, cursor: str | None = None,
-                  sort: str = "id") -> Page:
+    def list_jobs(
+        self, selection: JobFilter = EVERY_JOB, *, limit: int = 50, cursor: str | None = None, sort: str = "id"
+    ) -> Page:
         if limit < 1:
             raise UsageError("limit must be at least 1")
         return self.backend.find(selection, self.clock(), limit=limit, cursor=cursor, sort=sort)
 
-    def count(self, selection: JobFilter = JobFilter()) -> int:
+    def count(self, selection: JobFilter = EVERY_JOB) -> int:
         return self.backend.count(selection, self.clock())
 
     def show(self, job_id: JobId | str) -> Job:
@@ -160,7 +183,7 @@ class Ops:
     def workers(self) -> list[WorkerInfo]:
         return self.backend.workers(self.clock())
 
-    def error_groups(self, selection: JobFilter = JobFilter(), limit: int = 100) -> list[ErrorGroup]:
+    def error_groups(self, selection: JobFilter = EVERY_JOB, limit: int = 100) -> list[ErrorGroup]:
         return self.backend.error_groups(selection, self.clock(), limit)
 
     def audit(self, limit: int = 100, job_id: JobId | str | None = None) -> list[AuditEntry]:
@@ -192,8 +215,7 @@ class Ops:
         ids: list[JobId] = []
         for batch in self.backend.iter_ids(narrowed, now):
             ids.extend(batch)
-        return Preview(verb=verb, selection=selection, ids=ids, sample=self._sample(narrowed, ids, now),
-                       created_at=now)
+        return Preview(verb=verb, selection=selection, ids=ids, sample=self._sample(narrowed, ids, now), created_at=now)
 
     def alive_holders(self, preview: Preview) -> int:
         """How many of the jobs an unlock would free are held by a worker that looks alive (a
@@ -213,8 +235,7 @@ class Ops:
         unlock: for callers that cannot ask (the JSON API without `force`)."""
         alive = self.alive_holders(preview)
         if alive:
-            raise LiveHolders(f"not unlocking: {alive_warning(alive, preview.count)}; "
-                              "send force=true to unlock anyway")
+            raise LiveHolders(f"not unlocking: {alive_warning(alive, preview.count)}; send force=true to unlock anyway")
 
     def _sample(self, narrowed: JobFilter, ids: Sequence[JobId], now: datetime) -> list[Job]:
         """The first previewed jobs, read by their frozen ids (a second search of a big queue would
@@ -239,8 +260,7 @@ class Ops:
                 if str(job_id) not in found:
                     skipped.append((job_id, self._why_not(verb, job_id)))
         if dry_run:
-            result = BulkResult(verb, matched=len(ids), changed=0, skipped=skipped, dry_run=True,
-                                sample=preview.sample)
+            result = BulkResult(verb, matched=len(ids), changed=0, skipped=skipped, dry_run=True, sample=preview.sample)
             return result
         changed: list[JobId] = []
         total = len(ids)
@@ -248,7 +268,7 @@ class Ops:
         if progress:
             progress(0, total)
         for start in range(0, total, APPLY_BATCH):
-            chunk = ids[start:start + APPLY_BATCH]
+            chunk = ids[start : start + APPLY_BATCH]
             changed.extend(self._apply_chunk(verb, chunk, states))
             if progress:
                 progress(min(start + APPLY_BATCH, total), total)
@@ -285,25 +305,41 @@ class Ops:
     def delete(self, selection: JobFilter, *, dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
         return self._bulk("delete", selection, dry_run, progress)
 
-    def dequeue(self, queue: str, class_name: str, args: Sequence[Any] | None = None, *,
-                job_ids: Sequence[JobId] = (), dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
+    def dequeue(
+        self,
+        queue: str,
+        class_name: str,
+        args: Sequence[Any] | None = None,
+        *,
+        job_ids: Sequence[JobId] = (),
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> BulkResult:
         """Remove waiting jobs of one class (and exact args) from one queue, like Resque.dequeue.
 
         `queue=""` names the unnamed queue (delayed_job's default queue is a NULL `queue`)."""
         if queue is None or not class_name:
             raise UsageError("dequeue needs a queue and a class")
-        selection = JobFilter(queues=(queue,), class_name=class_name,
-                              args=tuple(args) if args is not None else None, ids=tuple(job_ids))
+        selection = JobFilter(
+            queues=(queue,), class_name=class_name, args=tuple(args) if args is not None else None, ids=tuple(job_ids)
+        )
         return self._bulk("dequeue", selection, dry_run, progress)
 
-    def unlock(self, selection: JobFilter = JobFilter(), *, stale: bool = False, older_than: float | None = None,
-               dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
+    def unlock(
+        self,
+        selection: JobFilter = EVERY_JOB,
+        *,
+        stale: bool = False,
+        older_than: float | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> BulkResult:
         """Release locks (of dead workers with `stale`, or older than `older_than` seconds)."""
-        return self.apply(self.unlock_preview(selection, stale=stale, older_than=older_than), progress,
-                          dry_run=dry_run)
+        return self.apply(self.unlock_preview(selection, stale=stale, older_than=older_than), progress, dry_run=dry_run)
 
-    def unlock_preview(self, selection: JobFilter = JobFilter(), *, stale: bool = False,
-                       older_than: float | None = None) -> Preview:
+    def unlock_preview(
+        self, selection: JobFilter = EVERY_JOB, *, stale: bool = False, older_than: float | None = None
+    ) -> Preview:
         """The locks `unlock` would release, frozen (see `alive_holders` before applying it)."""
         if stale:
             selection = JobFilter(**{**selection.__dict__, "stale_only": True})
@@ -333,7 +369,7 @@ class Ops:
     def _jobs_by_ids(self, ids: Sequence[JobId]) -> list[Job]:
         out: list[Job] = []
         for start in range(0, len(ids), 500):
-            chunk = tuple(ids[start:start + 500])
+            chunk = tuple(ids[start : start + 500])
             out.extend(self.backend.find(JobFilter(ids=chunk), self.clock(), limit=len(chunk)).jobs)
         return out
 
@@ -367,9 +403,18 @@ class Ops:
 
     # --- audit --------------------------------------------------------------------------------
     def _audit(self, verb: str, selection: JobFilter, result: BulkResult, ids: Sequence[JobId]) -> None:
-        entry = AuditEntry(id=None, at=self.clock(), actor=self.actor, face=self.face, verb=verb,
-                           selection=selection.to_params(), matched=result.matched, changed=result.changed,
-                           skipped=len(result.skipped), dry_run=result.dry_run)
+        entry = AuditEntry(
+            id=None,
+            at=self.clock(),
+            actor=self.actor,
+            face=self.face,
+            verb=verb,
+            selection=selection.to_params(),
+            matched=result.matched,
+            changed=result.changed,
+            skipped=len(result.skipped),
+            dry_run=result.dry_run,
+        )
         self.backend.record_audit(entry, ids)
 
 

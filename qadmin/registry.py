@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import threading
-from typing import Any, Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from qadmin.errors import JobClassNotFound
 
@@ -26,20 +27,22 @@ _allowed: dict[tuple[str, tuple[str, ...]], Any] = {}
 _import_failures: dict[str, str] = {}
 
 
-def job(name: str | None = None, *, queue: str | None = None, priority: int | None = None,
-        max_attempts: int | None = None) -> Callable[[T], T]:
+def job(
+    name: str | None = None, *, queue: str | None = None, priority: int | None = None, max_attempts: int | None = None
+) -> Callable[[T], T]:
     """Register a callable or a class (with a `perform` method) under `name`.
 
-        @qadmin.job("email.send", queue="email")
-        def send(to, subject): ...
+    @qadmin.job("email.send", queue="email")
+    def send(to, subject): ...
     """
 
     def register(target: T) -> T:
         key = name or f"{target.__module__}.{target.__qualname__}"  # type: ignore[attr-defined]
         with _lock:
             _registry[key] = target
-        defaults = {k: v for k, v in (("queue", queue), ("priority", priority), ("max_attempts", max_attempts))
-                    if v is not None}
+        defaults = {
+            k: v for k, v in (("queue", queue), ("priority", priority), ("max_attempts", max_attempts)) if v is not None
+        }
         try:
             target.__qadmin_name__ = key  # type: ignore[attr-defined]
             target.__qadmin_defaults__ = defaults  # type: ignore[attr-defined]
@@ -86,8 +89,9 @@ def resolve(name: str, modules: Sequence[str] = ()) -> Any:
     module_name, attr_path = _split(name)
     if not any(_within(module_name, m) for m in modules):
         given = ", ".join(modules) if modules else "none"
-        raise JobClassNotFound(f"job class {name!r} is not registered and not in a module given with --import "
-                               f"({given})")
+        raise JobClassNotFound(
+            f"job class {name!r} is not registered and not in a module given with --import ({given})"
+        )
     if name in _import_failures:
         raise JobClassNotFound(_import_failures[name])
     target = _imported.get(name)
@@ -96,8 +100,10 @@ def resolve(name: str, modules: Sequence[str] = ()) -> Any:
         _imported[name] = target
     # `pkg.jobs.os.system` walks into whatever `pkg.jobs` imported: only what it defines runs
     if not any(_within(getattr(target, "__module__", None) or "", m) for m in modules):
-        raise JobClassNotFound(f"{name!r} is not defined in a module given with --import "
-                               f"(it comes from {getattr(target, '__module__', None) or 'nowhere'!s})")
+        raise JobClassNotFound(
+            f"{name!r} is not defined in a module given with --import "
+            f"(it comes from {getattr(target, '__module__', None) or 'nowhere'!s})"
+        )
     _allowed[key] = target
     return target
 

@@ -12,8 +12,8 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from qadmin.worker import EXIT_CANNOT_START, EXIT_DONE, EXIT_RECYCLE
 
@@ -48,8 +48,15 @@ def import_modules(names: Sequence[str], *, find_only: bool = False) -> None:
 
 
 class Supervisor:
-    def __init__(self, run_child: Callable[[int], int], concurrency: int, *, burst: bool = False,
-                 reload: bool = False, watch: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        run_child: Callable[[int], int],
+        concurrency: int,
+        *,
+        burst: bool = False,
+        reload: bool = False,
+        watch: Sequence[Path] = (),
+    ) -> None:
         self.run_child = run_child
         self.concurrency = concurrency
         self.burst = burst
@@ -174,4 +181,3 @@ def write_pidfile(path: str) -> Callable[[], None]:
             pass
 
     return remove
-

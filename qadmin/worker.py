@@ -18,15 +18,15 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from qadmin import events, registry
 from qadmin.backends.base import Backend
 from qadmin.errors import BackendUnavailable, JobClassNotFound, QadminError, ReadOnlyBackend
-from qadmin.job import (DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RUN_TIME, Job, WorkerInfo, backoff_seconds,
-                        utcnow)
+from qadmin.job import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RUN_TIME, Job, WorkerInfo, backoff_seconds, utcnow
 from qadmin.text import plural, visible
 
 log = logging.getLogger("qadmin.worker")
@@ -84,8 +84,9 @@ def worker_name() -> str:
 
 
 class Worker:
-    def __init__(self, backend: Backend, options: WorkerOptions | None = None, *,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, backend: Backend, options: WorkerOptions | None = None, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.backend = backend
         self.options = options or WorkerOptions()
         if self.options.defer_acks and hasattr(backend, "defer_successes"):
@@ -130,9 +131,16 @@ class Worker:
         from qadmin.backends.owners import HOSTNAME
 
         now = self.clock()
-        self.backend.register_worker(WorkerInfo(
-            name=self.name, host=HOSTNAME, pid=os.getpid(), queues=list(self.options.queues),
-            started_at=now, heartbeat_at=now))
+        self.backend.register_worker(
+            WorkerInfo(
+                name=self.name,
+                host=HOSTNAME,
+                pid=os.getpid(),
+                queues=list(self.options.queues),
+                started_at=now,
+                heartbeat_at=now,
+            )
+        )
         self._registered = True
         self._beat_thread = threading.Thread(target=self._beat_loop, name="qadmin-heartbeat", daemon=True)
         self._beat_thread.start()
@@ -157,8 +165,14 @@ class Worker:
     def beat(self) -> None:
         current = self._current
         try:
-            self.backend.heartbeat(self.name, self.clock(), current.id if current else None,
-                                   self._current_started, self.processed, self.failed)
+            self.backend.heartbeat(
+                self.name,
+                self.clock(),
+                current.id if current else None,
+                self._current_started,
+                self.processed,
+                self.failed,
+            )
         except QadminError as exc:
             log.warning("heartbeat failed: %s", exc)
 
@@ -230,8 +244,11 @@ class Worker:
         if shown == self._paused_seen:
             return
         if shown:
-            log.warning("paused %s not served until resumed (`qadmin resume QUEUE`): %s",
-                        "queue" if len(shown) == 1 else "queues", ", ".join(visible(q) if q else "''" for q in shown))
+            log.warning(
+                "paused %s not served until resumed (`qadmin resume QUEUE`): %s",
+                "queue" if len(shown) == 1 else "queues",
+                ", ".join(visible(q) if q else "''" for q in shown),
+            )
         else:
             log.info("no served queue is paused any more")
         self._paused_seen = shown
@@ -287,13 +304,21 @@ class Worker:
         claim_kwargs = self._claim_kwargs()
         claim_many = getattr(self.backend, "claim_many", None)
         if self.options.prefetch > 1 and claim_many is not None:
-            jobs = claim_many(list(self.options.queues), self.name, now, self.options.max_run_time,
-                              self.can_run, self.options.prefetch, **claim_kwargs)
+            jobs = claim_many(
+                list(self.options.queues),
+                self.name,
+                now,
+                self.options.max_run_time,
+                self.can_run,
+                self.options.prefetch,
+                **claim_kwargs,
+            )
             claimed = time.monotonic()
             self._prefetched.extend((j, claimed) for j in jobs[1:])
             return jobs[0] if jobs else None
-        return self.backend.claim(list(self.options.queues), self.name, now, self.options.max_run_time,
-                                  self.can_run, **claim_kwargs)
+        return self.backend.claim(
+            list(self.options.queues), self.name, now, self.options.max_run_time, self.can_run, **claim_kwargs
+        )
 
     def _release_prefetched(self) -> None:
         """Give back the prefetched jobs not run (the worker is stopping)."""
@@ -330,9 +355,13 @@ class Worker:
             return
         self.processed += 1
         if not self._still_held(job):
-            log.warning("Job %s (id=%s) failed (%s), but this worker no longer holds its lock (unlocked, or taken by "
-                        "another worker after its max run time): its outcome is left to the lock's holder",
-                        visible(job.class_name), visible(job.id), visible(error.split("\n", 1)[0]))
+            log.warning(
+                "Job %s (id=%s) failed (%s), but this worker no longer holds its lock (unlocked, or taken by "
+                "another worker after its max run time): its outcome is left to the lock's holder",
+                visible(job.class_name),
+                visible(job.id),
+                visible(error.split("\n", 1)[0]),
+            )
             return
         self.failed += 1
         attempts = job.attempts + 1
@@ -341,14 +370,24 @@ class Worker:
         retry_at = None if attempts >= max_attempts else now + timedelta(seconds=backoff_seconds(attempts))
         self._finish(lambda: self.backend.fail(job, self.name, now, error, retry_at))
         if retry_at is None:
-            log.info("Job %s (id=%s) FAILED permanently after %s: %s", visible(job.class_name), visible(job.id),
-                     plural(attempts, "attempt"), visible(error.split("\n", 1)[0]))
+            log.info(
+                "Job %s (id=%s) FAILED permanently after %s: %s",
+                visible(job.class_name),
+                visible(job.id),
+                plural(attempts, "attempt"),
+                visible(error.split("\n", 1)[0]),
+            )
             self._hook(job, "failure")
             events.emit("on_failure", job, error)
         else:
-            log.info("Job %s (id=%s) FAILED (%s so far; retried at %s) with %s", visible(job.class_name),
-                     visible(job.id), plural(attempts, "attempt"), retry_at.isoformat(timespec="seconds"),
-                     visible(error.split("\n", 1)[0]))
+            log.info(
+                "Job %s (id=%s) FAILED (%s so far; retried at %s) with %s",
+                visible(job.class_name),
+                visible(job.id),
+                plural(attempts, "attempt"),
+                retry_at.isoformat(timespec="seconds"),
+                visible(error.split("\n", 1)[0]),
+            )
 
     def _still_held(self, job: Job) -> bool:
         """Whether this worker still holds the job's lock (renewing it): a failure is logged and
@@ -375,8 +414,17 @@ class Worker:
         claimed: list[Job] = []
 
         def write() -> None:
-            claimed[:] = fused(job, self.name, self.clock(), runtime, list(self.options.queues),
-                               self.options.max_run_time, self.can_run, wanted, **self._claim_kwargs())
+            claimed[:] = fused(
+                job,
+                self.name,
+                self.clock(),
+                runtime,
+                list(self.options.queues),
+                self.options.max_run_time,
+                self.can_run,
+                wanted,
+                **self._claim_kwargs(),
+            )
 
         self._finish(write)
         at = time.monotonic()
@@ -405,8 +453,7 @@ class Worker:
                 return
             except BackendUnavailable as exc:
                 if attempt == 7:
-                    log.error("could not record a job outcome, its lock will go stale and it will run again: %s",
-                              exc)
+                    log.error("could not record a job outcome, its lock will go stale and it will run again: %s", exc)
                     return
                 log.warning("backend unavailable (%s); retrying to record the outcome in %.1fs", exc, backoff.delay)
                 backoff.wait()
@@ -431,8 +478,9 @@ class Worker:
             events.emit("after_perform", job)
             return None
         except JobTimeout as exc:
-            error = (f"JobTimeout: execution expired (max run time "
-                     f"{job_max_run_time(job, self.options.max_run_time):g}s)\n")
+            error = (
+                f"JobTimeout: execution expired (max run time {job_max_run_time(job, self.options.max_run_time):g}s)\n"
+            )
             self._hook(job, "error", instance, exc)
             return error
         except BaseException as exc:  # noqa: BLE001 - a job's exception is data, never a worker crash
@@ -499,11 +547,13 @@ class Worker:
         if os.WIFSIGNALED(status):
             return f"DirtyExit: Child process received unhandled signal {os.WTERMSIG(status)}\n"
         if report.startswith(FORK_FAILED):
-            return report[len(FORK_FAILED):].decode("utf-8", "replace")
+            return report[len(FORK_FAILED) :].decode("utf-8", "replace")
         if report == FORK_OK and os.WEXITSTATUS(status) == 0:
             return None
-        return (f"DirtyExit: the job's process exited with status {os.WEXITSTATUS(status)} before the job "
-                "finished (os._exit?)\n")
+        return (
+            f"DirtyExit: the job's process exited with status {os.WEXITSTATUS(status)} before the job "
+            "finished (os._exit?)\n"
+        )
 
     def _hook(self, job: Job, name: str, instance: Any = None, *extra: Any) -> None:
         """delayed_job's job hooks: before, after, success, error, failure (methods of the job class)."""
@@ -552,8 +602,7 @@ class Worker:
         self._last_report = time.monotonic()
         elapsed = max(time.monotonic() - self._started, 1e-9)
         if self.processed or final:
-            log.info("%d jobs processed at %.1f j/s, %d failed", self.processed, self.processed / elapsed,
-                     self.failed)
+            log.info("%d jobs processed at %.1f j/s, %d failed", self.processed, self.processed / elapsed, self.failed)
 
 
 def wait_for_backend(backend: Backend) -> bool:
@@ -635,8 +684,10 @@ def _settle(result: Any) -> Any:
             if inspect.iscoroutine(result) and result.cr_frame is not None and not result.cr_running:
                 result.close()  # never started (asyncio.run refused): no "never awaited" warning
     if inspect.isgenerator(result) or inspect.isasyncgen(result):
-        raise TypeError(f"the job returned {type(result).__name__} {getattr(result, '__qualname__', '')}: its "
-                        "body never runs (a job function must not yield)")
+        raise TypeError(
+            f"the job returned {type(result).__name__} {getattr(result, '__qualname__', '')}: its "
+            "body never runs (a job function must not yield)"
+        )
     return result
 
 
@@ -649,7 +700,7 @@ def _is_interrupt(exc: BaseException) -> bool:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def job_max_run_time(job: Job, default: float) -> float:
@@ -721,8 +772,9 @@ def format_error(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         code = exc.code
         status = 0 if code is None else code if isinstance(code, int) else 1
-        message = f"the job called exit: status {status}" + ("" if code is None or isinstance(code, int)
-                                                            else f" ({message})")
+        message = f"the job called exit: status {status}" + (
+            "" if code is None or isinstance(code, int) else f" ({message})"
+        )
     head = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return head + "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 

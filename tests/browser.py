@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -95,7 +95,7 @@ class _Chromium:
         try:
             if browser is not None:
                 browser.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing a browser that already died
             pass
         finally:
             if pw is not None:
@@ -125,7 +125,7 @@ def browser():
 
 
 @pytest.fixture
-def page(browser) -> Iterator["object"]:
+def page(browser) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     try:

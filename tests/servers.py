@@ -31,8 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -78,7 +78,7 @@ def wait_for_port(port: int, host: str = HOST, timeout: float = 10.0) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s") from None
             time.sleep(0.05)
 
 
@@ -102,7 +102,7 @@ def _kill_leftovers() -> None:
         for fn in list(registry.values()):
             try:
                 fn()
-            except Exception:  # pragma: no cover - best effort at exit
+            except Exception:  # noqa: BLE001 - best effort at exit
                 pass
         registry.clear()
 
@@ -196,7 +196,7 @@ class RedisServer:
         kw.setdefault("socket_connect_timeout", 2)
         return redis.Redis(host=self.host, port=self.port, db=0, **kw)
 
-    def start(self, timeout: float = 20.0) -> "RedisServer":
+    def start(self, timeout: float = 20.0) -> RedisServer:
         if self.running:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -233,8 +233,7 @@ class RedisServer:
             while True:
                 if self.proc.poll() is not None:
                     raise RuntimeError(
-                        f"redis-server exited with {self.proc.returncode} on port {self.port}:\n"
-                        + _tail(self.log_path)
+                        f"redis-server exited with {self.proc.returncode} on port {self.port}:\n" + _tail(self.log_path)
                     )
                 try:
                     if client.ping():
@@ -243,9 +242,7 @@ class RedisServer:
                     pass
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise TimeoutError(
-                        f"redis-server did not answer PING within {timeout}s:\n" + _tail(self.log_path)
-                    )
+                    raise TimeoutError(f"redis-server did not answer PING within {timeout}s:\n" + _tail(self.log_path))
                 time.sleep(0.05)
         finally:
             client.close()
@@ -397,7 +394,7 @@ class PostgresServer:
         if res.returncode != 0:
             raise RuntimeError(f"initdb failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
 
-    def start(self, timeout: float = 60.0) -> "PostgresServer":
+    def start(self, timeout: float = 60.0) -> PostgresServer:
         if self.running:
             return self
         if not (self.data / "PG_VERSION").exists():
@@ -447,8 +444,7 @@ class PostgresServer:
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"postgres exited with {self.proc.returncode} on port {self.port}:\n"
-                    + _tail(self.log_path)
+                    f"postgres exited with {self.proc.returncode} on port {self.port}:\n" + _tail(self.log_path)
                 )
             try:
                 with self.connect(connect_timeout=2) as conn:

@@ -32,8 +32,10 @@ def test_import_contracts_are_kept() -> None:
 
 
 def test_the_cli_does_not_import_the_tui_or_web_stacks() -> None:
-    code = ("import sys, json, qadmin.cli, qadmin.ops, qadmin.worker, qadmin.supervisor;"
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    code = (
+        "import sys, json, qadmin.cli, qadmin.ops, qadmin.worker, qadmin.supervisor;"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     loaded = set(json.loads(res.stdout))
@@ -41,8 +43,10 @@ def test_the_cli_does_not_import_the_tui_or_web_stacks() -> None:
 
 
 def test_the_core_does_not_import_click_or_a_database_driver_it_does_not_use() -> None:
-    code = ("import sys, json, qadmin, qadmin.ops, qadmin.worker;"
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    code = (
+        "import sys, json, qadmin, qadmin.ops, qadmin.worker;"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     loaded = set(json.loads(res.stdout))

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.slow
 
 
 def bench(*args: str, timeout: float = 240) -> str:
-    proc = subprocess.run([sys.executable, "-m", *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, f"{args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
     return proc.stdout
 
@@ -43,9 +45,18 @@ def assert_measured(row: str, name: str) -> None:
 def test_worker_throughput_prints_every_cell() -> None:
     out = bench("bench.worker_throughput", "--quick", "--jobs", "60")
     table = rows(out)
-    for name in ("floor sqlite ×1", "qadmin sqlite ×1", "qadmin sqlite ×2", "floor postgresql ×1",
-                 "qadmin postgresql ×1", "floor redis ×1", "qadmin redis ×1", "rq SimpleWorker ×1",
-                 "rq Worker (fork) ×1", "delayed_job sqlite ×1"):
+    for name in (
+        "floor sqlite ×1",
+        "qadmin sqlite ×1",
+        "qadmin sqlite ×2",
+        "floor postgresql ×1",
+        "qadmin postgresql ×1",
+        "floor redis ×1",
+        "qadmin redis ×1",
+        "rq SimpleWorker ×1",
+        "rq Worker (fork) ×1",
+        "delayed_job sqlite ×1",
+    ):
         assert name in table, f"no row {name!r} in:\n{out}"
         assert_measured(table[name], name)
     # the embedded backend needs no server: its cells always carry a figure
@@ -55,8 +66,14 @@ def test_worker_throughput_prints_every_cell() -> None:
 def test_enqueue_prints_every_cell() -> None:
     out = bench("bench.enqueue", "--quick", "--jobs", "50")
     table = rows(out)
-    for name in ("rq enqueue", "rq enqueue_many", "qadmin sqlite enqueue", "qadmin sqlite enqueue_many",
-                 "qadmin postgresql enqueue", "qadmin redis enqueue_many"):
+    for name in (
+        "rq enqueue",
+        "rq enqueue_many",
+        "qadmin sqlite enqueue",
+        "qadmin sqlite enqueue_many",
+        "qadmin postgresql enqueue",
+        "qadmin redis enqueue_many",
+    ):
         assert name in table, f"no row {name!r} in:\n{out}"
         assert_measured(table[name], name)
     assert not table["qadmin sqlite enqueue_many"].startswith("skipped"), out
@@ -65,14 +82,25 @@ def test_enqueue_prints_every_cell() -> None:
 def test_admin_scale_prints_verbs_faces_and_latency() -> None:
     out = bench("bench.admin_scale", "--quick", "--scale", "500", "--web-seconds", "0.2")
     table = rows(out)
-    for verb in ("first page", "list by class", "stats", "error groups", "retry all failed", "dequeue class+args",
-                 "unlock stale"):
+    for verb in (
+        "first page",
+        "list by class",
+        "stats",
+        "error groups",
+        "retry all failed",
+        "dequeue class+args",
+        "unlock stale",
+    ):
         for kind in ("sqlite", "postgresql", "redis"):
             name = f"{verb} · {kind}"
             assert name in table, f"no row {name!r} in:\n{out}"
             assert_measured(table[name], name)
-    for name in ("web jobs page · sqlite", "web failed jobs page · sqlite", "TUI first screen · sqlite",
-                 "rq-dashboard failed page"):
+    for name in (
+        "web jobs page · sqlite",
+        "web failed jobs page · sqlite",
+        "TUI first screen · sqlite",
+        "rq-dashboard failed page",
+    ):
         assert name in table, f"no row {name!r} in:\n{out}"
         assert_measured(table[name], name)
     assert "Web latency per page view" in out
@@ -86,7 +114,9 @@ def test_scaling_pivots_sizes() -> None:
 
 def test_memory_samples_checkpoints() -> None:
     out = bench("bench.memory", "--quick", "--jobs", "100", "--backends", "sqlite")
-    assert re.search(r"\| sqlite \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \((flat|GROWS)\) \|", out), out
+    assert re.search(
+        r"\| sqlite \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \((flat|GROWS)\) \|", out
+    ), out
 
 
 def test_run_all_prints_header_and_tables() -> None:

@@ -20,8 +20,22 @@ from qadmin.filters import JobFilter
 from qadmin.job import NewJob, utcnow
 from tests.servers import free_port
 
-JOB_KEYS = {"id", "queue", "class", "args", "kwargs", "state", "priority", "attempts", "run_at", "locked_at",
-            "locked_by", "failed_at", "last_error", "created_at"}
+JOB_KEYS = {
+    "id",
+    "queue",
+    "class",
+    "args",
+    "kwargs",
+    "state",
+    "priority",
+    "attempts",
+    "run_at",
+    "locked_at",
+    "locked_by",
+    "failed_at",
+    "last_error",
+    "created_at",
+}
 
 
 class Cli:
@@ -43,8 +57,17 @@ class Cli:
         """Everything a bad command must leave as it was."""
         b = open_backend(self.url)
         try:
-            jobs = sorted((j.to_dict()["id"], j.state.value, j.attempts, j.locked_by, j.to_dict()["failed_at"],
-                           j.to_dict()["run_at"]) for j in b.find(JobFilter(), utcnow(), limit=1000).jobs)
+            jobs = sorted(
+                (
+                    j.to_dict()["id"],
+                    j.state.value,
+                    j.attempts,
+                    j.locked_by,
+                    j.to_dict()["failed_at"],
+                    j.to_dict()["run_at"],
+                )
+                for j in b.find(JobFilter(), utcnow(), limit=1000).jobs
+            )
             return jobs, [a.to_dict() for a in b.audit(100)], b.paused()
         finally:
             b.close()
@@ -94,8 +117,12 @@ def test_jobs_json_is_a_list_of_job_objects(cli: Cli, filled: dict) -> None:
     failed = cli.json("jobs", "--state", "failed")
     assert [j["id"] for j in failed] == [filled["failed"]]
     assert failed[0]["last_error"].startswith("PaymentDeclined") and failed[0]["failed_at"].endswith("Z")
-    assert cli.json("jobs", "--queue", "email", "--class", "qadmin.examples.SendEmail",
-                    "--args", '["a@example.com", "hi"]')[0]["id"] == filled["pending"]
+    assert (
+        cli.json(
+            "jobs", "--queue", "email", "--class", "qadmin.examples.SendEmail", "--args", '["a@example.com", "hi"]'
+        )[0]["id"]
+        == filled["pending"]
+    )
     assert cli.json("jobs", "--search", "EXAMPLE.COM")[0]["id"] == filled["pending"]
 
 
@@ -119,8 +146,16 @@ def test_show_json_has_the_job_its_raw_payload_and_history(cli: Cli, filled: dic
 
 def test_stats_queues_workers_errors_audit_json(cli: Cli, filled: dict) -> None:
     stats = cli.json("stats")
-    assert set(stats) >= {"queues", "totals", "processed", "failed", "oldest_pending_at", "paused", "workers",
-                          "throughput"}
+    assert set(stats) >= {
+        "queues",
+        "totals",
+        "processed",
+        "failed",
+        "oldest_pending_at",
+        "paused",
+        "workers",
+        "throughput",
+    }
     assert stats["queues"]["email"]["pending"] == 1 and stats["queues"]["email"]["scheduled"] == 1
     assert stats["totals"]["failed"] == 1 and stats["totals"]["locked"] == 1
     queues = cli.json("queues")
@@ -130,17 +165,45 @@ def test_stats_queues_workers_errors_audit_json(cli: Cli, filled: dict) -> None:
     assert [w["name"] for w in workers] == ["host:far pid:1"]
     assert set(workers[0]) >= {"name", "host", "pid", "queues", "heartbeat_at", "current_job", "stale"}
     errors = cli.json("errors")
-    assert errors == [{"error": "PaymentDeclined: card declined: expired card", "exception": "PaymentDeclined",
-                       "count": 1, "queues": ["billing"], "classes": ["qadmin.examples.ChargeCard"],
-                       "last_failed_at": errors[0]["last_failed_at"], "sample_id": filled["failed"]}]
+    assert errors == [
+        {
+            "error": "PaymentDeclined: card declined: expired card",
+            "exception": "PaymentDeclined",
+            "count": 1,
+            "queues": ["billing"],
+            "classes": ["qadmin.examples.ChargeCard"],
+            "last_failed_at": errors[0]["last_failed_at"],
+            "sample_id": filled["failed"],
+        }
+    ]
     assert cli.json("audit") == []
 
 
 def test_enqueue_json_and_its_options(cli: Cli) -> None:
-    job = cli.json("enqueue", "qadmin.examples.resize_image", "/a.png", "320", "--kwargs", '{"x": [1]}',
-                   "--queue", "images", "--priority", "4", "--in", "1h", "--max-attempts", "3")
+    job = cli.json(
+        "enqueue",
+        "qadmin.examples.resize_image",
+        "/a.png",
+        "320",
+        "--kwargs",
+        '{"x": [1]}',
+        "--queue",
+        "images",
+        "--priority",
+        "4",
+        "--in",
+        "1h",
+        "--max-attempts",
+        "3",
+    )
     assert (job["class"], job["args"], job["kwargs"], job["queue"], job["priority"], job["state"]) == (
-        "qadmin.examples.resize_image", ["/a.png", 320], {"x": [1]}, "images", 4, "scheduled")
+        "qadmin.examples.resize_image",
+        ["/a.png", 320],
+        {"x": [1]},
+        "images",
+        4,
+        "scheduled",
+    )
     same = cli.json("enqueue", "qadmin.examples.noop", "--unique", "k1")
     again = cli.json("enqueue", "qadmin.examples.noop", "--unique", "k1")
     assert same["id"] == again["id"]
@@ -177,8 +240,9 @@ def test_delete_asks_unless_yes_and_dry_run_changes_nothing(cli: Cli, filled: di
 
 
 def test_dequeue_unlock_pause_resume(cli: Cli, filled: dict) -> None:
-    out = cli.json("dequeue", "--queue", "email", "--class", "qadmin.examples.SendEmail",
-                   "--args", '["a@example.com", "hi"]')
+    out = cli.json(
+        "dequeue", "--queue", "email", "--class", "qadmin.examples.SendEmail", "--args", '["a@example.com", "hi"]'
+    )
     assert (out["matched"], out["changed"]) == (1, 1)
     out = cli.json("unlock", "--worker", "host:far", "--yes")  # a fresh lock: its worker may be alive
     assert (out["matched"], out["changed"]) == (1, 1)
@@ -191,8 +255,16 @@ def test_dequeue_unlock_pause_resume(cli: Cli, filled: dict) -> None:
 
 
 def test_tables_render_without_error(cli: Cli, filled: dict) -> None:
-    for args in (["jobs"], ["jobs", "--state", "stale"], ["show", str(filled["failed"])], ["stats"], ["queues"],
-                 ["workers"], ["errors"], ["audit"]):
+    for args in (
+        ["jobs"],
+        ["jobs", "--state", "stale"],
+        ["show", str(filled["failed"])],
+        ["stats"],
+        ["queues"],
+        ["workers"],
+        ["errors"],
+        ["audit"],
+    ):
         result = cli(*args)
         assert result.exit_code == 0, (args, result.output)
     assert "PaymentDeclined" in cli("errors").stdout
@@ -264,8 +336,9 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("args, code, needle", BAD_INPUT, ids=[" ".join(a) for a, _, _ in BAD_INPUT])
-def test_bad_input_gets_one_line_and_changes_nothing(cli: Cli, filled: dict, args: list[str], code: int,
-                                                      needle: str) -> None:
+def test_bad_input_gets_one_line_and_changes_nothing(
+    cli: Cli, filled: dict, args: list[str], code: int, needle: str
+) -> None:
     args = [filled.get(a[1:-1], a) if a.startswith("{") and a.endswith("}") else a for a in args]
     args = [str(a) for a in args]
     before = cli.snapshot()
@@ -281,10 +354,10 @@ def test_an_unknown_url_scheme_lists_the_known_ones(cli: Cli) -> None:
 
 def test_an_unreachable_server_is_one_line_and_exit_1(cli: Cli) -> None:
     port = free_port()  # nothing listens there
-    one_error_line(cli("stats", url=f"postgresql://postgres@127.0.0.1:{port}/nothing"), 1, "cannot reach",
-                   f"127.0.0.1:{port}")
-    one_error_line(cli("worker", "--burst", url=f"postgresql://postgres@127.0.0.1:{port}/nothing"), 1,
-                   "cannot reach")
+    one_error_line(
+        cli("stats", url=f"postgresql://postgres@127.0.0.1:{port}/nothing"), 1, "cannot reach", f"127.0.0.1:{port}"
+    )
+    one_error_line(cli("worker", "--burst", url=f"postgresql://postgres@127.0.0.1:{port}/nothing"), 1, "cannot reach")
 
 
 def test_an_unreachable_redis_is_one_line_and_exit_1(cli: Cli) -> None:
@@ -321,8 +394,14 @@ def test_retry_of_a_job_that_is_not_failed_is_refused(cli: Cli, filled: dict) ->
 
 # --- as a shell sees it -----------------------------------------------------------------------
 def qadmin(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qadmin", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "qadmin", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_real_processes_get_exit_codes_and_no_tracebacks(cli: Cli, tmp_path: Path) -> None:
@@ -342,8 +421,14 @@ def test_real_processes_get_exit_codes_and_no_tracebacks(cli: Cli, tmp_path: Pat
     ok = qadmin("--url", cli.url, "jobs", "--json", cwd=tmp_path)
     assert ok.returncode == 0 and json.loads(ok.stdout) == []
     # the default URL is sqlite:///qadmin.db in the working directory; QADMIN_URL overrides it
-    listed = subprocess.run([sys.executable, "-m", "qadmin", "stats", "--json"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60, env={**_env(), "QADMIN_URL": cli.url})
+    listed = subprocess.run(
+        [sys.executable, "-m", "qadmin", "stats", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**_env(), "QADMIN_URL": cli.url},
+    )
     assert listed.returncode == 0 and json.loads(listed.stdout)["totals"] == {}
 
 
@@ -382,8 +467,9 @@ def test_unlocking_a_job_whose_worker_looks_alive_asks_first_and_says_it_may_run
 def test_unlocking_the_locks_of_dead_workers_asks_nothing(cli: Cli) -> None:
     from qadmin.backends.owners import worker_name
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     b = open_backend(cli.url)
     held = b.enqueue(NewJob("qadmin.examples.noop", [2], queue="busy"))
     b.claim(["busy"], worker_name(int(dead)), utcnow(), 3600, lambda j: True)

@@ -70,9 +70,11 @@ def test_jobs_by_the_short_name_any_case_or_a_prefix(url: str) -> None:
 
 def test_dequeue_and_delete_select_the_same_jobs_by_a_short_name(url: str) -> None:
     before = everything(url)
-    for args in (["dequeue", "--queue", "reports", "--class", "Short"],
-                 ["delete", "--class", "short", "--yes"],
-                 ["delete", "--class", "SHORT", "--state", "pending", "--yes"]):
+    for args in (
+        ["dequeue", "--queue", "reports", "--class", "Short"],
+        ["delete", "--class", "short", "--yes"],
+        ["delete", "--class", "SHORT", "--state", "pending", "--yes"],
+    ):
         result = invoke(url, *args, "--dry-run", "--json")
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["matched"] == 3, args
@@ -89,8 +91,7 @@ def complete(args: list[str], incomplete: str) -> list[str]:
     return [item.value for item in completion.get_completions(args, incomplete)]
 
 
-def test_the_shell_completes_class_and_queue_names_from_the_backend(url: str, monkeypatch: Any,
-                                                                    tmp_path: Path) -> None:
+def test_the_shell_completes_class_and_queue_names_from_the_backend(url: str, monkeypatch: Any, tmp_path: Path) -> None:
     monkeypatch.delenv("QADMIN_URL", raising=False)
     monkeypatch.chdir(tmp_path)
     assert complete(["jobs", "--url", url, "--class"], "sh") == ["ShortReport", "Shortfall"]

@@ -21,10 +21,17 @@ from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 #: what each subcommand needs besides the global options to get as far as opening the backend
-REQUIRED = {"enqueue": ["X"], "show": ["1"], "retry": ["1"], "delete": ["1", "--yes"],
-            "dequeue": ["--queue", "q", "--class", "X"], "unlock": ["--stale"], "pause": ["q"],
-            "resume": ["q"],
-            "worker": ["--burst"]}
+REQUIRED = {
+    "enqueue": ["X"],
+    "show": ["1"],
+    "retry": ["1"],
+    "delete": ["1", "--yes"],
+    "dequeue": ["--queue", "q", "--class", "X"],
+    "unlock": ["--stale"],
+    "pause": ["q"],
+    "resume": ["q"],
+    "worker": ["--burst"],
+}
 
 
 def invoke(*args: str, env: dict[str, Any] | None = None) -> Result:
@@ -48,8 +55,9 @@ def test_every_subcommand_takes_the_global_options_after_its_name(command: str, 
     one_line(invoke(command, *REQUIRED.get(command, []), "--url", "nosuch://x"), 2, "unknown URL scheme")
     config = tmp_path / "qadmin.toml"
     config.write_text('[backends.b]\nurl = "nosuch://from-config"\n')
-    one_line(invoke(command, *REQUIRED.get(command, []), "--config", str(config), "--backend", "b"), 2,
-             "unknown URL scheme")
+    one_line(
+        invoke(command, *REQUIRED.get(command, []), "--config", str(config), "--backend", "b"), 2, "unknown URL scheme"
+    )
 
 
 def test_every_group_option_is_also_a_subcommand_option() -> None:
@@ -133,22 +141,33 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-@pytest.mark.parametrize("url, module, extra", [
-    ("postgresql://u@127.0.0.1:1/db", "psycopg", "postgres"),
-    ("redis://127.0.0.1:1/0", "redis", "redis"),
-])
-def test_a_missing_driver_is_one_line_with_the_install_command(tmp_path: Path, url: str, module: str,
-                                                               extra: str) -> None:
+@pytest.mark.parametrize(
+    "url, module, extra",
+    [
+        ("postgresql://u@127.0.0.1:1/db", "psycopg", "postgres"),
+        ("redis://127.0.0.1:1/0", "redis", "redis"),
+    ],
+)
+def test_a_missing_driver_is_one_line_with_the_install_command(
+    tmp_path: Path, url: str, module: str, extra: str
+) -> None:
     """A real process in which the driver cannot be imported (a module of that name that fails as
     a missing one does, first on the path)."""
     blocked = tmp_path / "blocked"
     for name in {module, "psycopg2" if module == "psycopg" else module}:
         (blocked / name).mkdir(parents=True, exist_ok=True)
         (blocked / name / "__init__.py").write_text(
-            f"raise ModuleNotFoundError(\"No module named '{name}'\", name={name!r})\n")
+            f"raise ModuleNotFoundError(\"No module named '{name}'\", name={name!r})\n"
+        )
     env = {"PYTHONPATH": f"{blocked}:{ROOT}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    res = subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "jobs"], capture_output=True,
-                         text=True, timeout=60, env=env, cwd=tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-m", "qadmin", "--url", url, "jobs"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert res.returncode == 2, res.stderr[-2000:]
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr[-2000:]
     assert f"pip install 'qadmin[{extra}]'" in res.stderr, res.stderr

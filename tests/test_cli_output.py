@@ -12,9 +12,9 @@ from click.testing import CliRunner, Result
 
 from qadmin.backends.base import open_backend
 from qadmin.cli import main
-from qadmin.text import visible
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
+from qadmin.text import visible
 
 ESC = "\x1b"
 #: what a hostile payload writes: clear the screen, set the window title, a C1 CSI, a bidi override
@@ -29,8 +29,7 @@ UNSAFE = ("\x1b", "\x07", "\x9b", "\u202e")
 
 
 def invoke(url: str, *args: str, columns: int = 160) -> Result:
-    runner = CliRunner(env={"QADMIN_URL": None, "QADMIN_CONFIG": None, "QADMIN_BACKEND": None,
-                            "COLUMNS": str(columns)})
+    runner = CliRunner(env={"QADMIN_URL": None, "QADMIN_CONFIG": None, "QADMIN_BACKEND": None, "COLUMNS": str(columns)})
     return runner.invoke(main, ["--url", url, *args], catch_exceptions=False)
 
 
@@ -43,7 +42,7 @@ def evil(any_url: str) -> dict[str, Any]:
     assert claimed is not None and str(claimed.id) == str(failing.id)
     backend.fail(claimed, EVIL["worker"], utcnow(), EVIL["error"], None)
     backend.enqueue(NewJob(EVIL["class"], EVIL["args"][:1], queue=EVIL["queue"]))
-    locked = backend.enqueue(NewJob(EVIL["class"], ["held"], queue=EVIL["queue"]))
+    backend.enqueue(NewJob(EVIL["class"], ["held"], queue=EVIL["queue"]))
     held = backend.claim([EVIL["queue"]], EVIL["worker"], utcnow(), 3600, lambda job: job.args == ["held"])
     assert held is not None
     now = utcnow()
@@ -56,9 +55,16 @@ def evil(any_url: str) -> dict[str, Any]:
 def test_job_data_reaches_the_terminal_escaped(evil: dict[str, Any]) -> None:
     url = evil["url"]
     commands = [
-        ["jobs"], ["jobs", "--state", "failed"], ["jobs", "--state", "locked"],
-        ["show", evil["locked"]], ["errors"], ["stats"], ["queues"], ["workers"],
-        ["retry", "--failed", "--dry-run"], ["delete", "--queue", EVIL["queue"], "--dry-run"],
+        ["jobs"],
+        ["jobs", "--state", "failed"],
+        ["jobs", "--state", "locked"],
+        ["show", evil["locked"]],
+        ["errors"],
+        ["stats"],
+        ["queues"],
+        ["workers"],
+        ["retry", "--failed", "--dry-run"],
+        ["delete", "--queue", EVIL["queue"], "--dry-run"],
         ["jobs", "--queue", EVIL["queue"], "--class", "nothing-like-it"],
     ]
     # Redis: `get` does not find a failed job whose queue name holds a control character (a
@@ -116,8 +122,7 @@ def test_words_are_proper_plurals_and_an_id_says_it_is_one(sqlite_url: str) -> N
 
 
 @pytest.mark.parametrize("columns", [60, 100, 200])
-def test_the_errors_table_fits_the_terminal_and_cuts_text_with_an_ellipsis(sqlite_url: str,
-                                                                            columns: int) -> None:
+def test_the_errors_table_fits_the_terminal_and_cuts_text_with_an_ellipsis(sqlite_url: str, columns: int) -> None:
     backend = open_backend(sqlite_url)
     backend.init()
     for n in range(3):

@@ -29,8 +29,9 @@ def client(any_url: str) -> Any:
 @pytest.fixture
 def heard() -> Any:
     seen: list[tuple[str, Any]] = []
-    listeners = {name: (lambda obj, name=name: seen.append((name, obj))) for name in ("before_enqueue",
-                                                                                     "after_enqueue")}
+    listeners = {
+        name: (lambda obj, name=name: seen.append((name, obj))) for name in ("before_enqueue", "after_enqueue")
+    }
     for name, fn in listeners.items():
         events.on(name, fn)
     yield seen
@@ -50,7 +51,11 @@ def test_enqueue_many_fires_after_enqueue_for_every_job_stored(client: Client, h
     for job in after:
         stored = client.backend.get(job.id, now)
         assert (job.class_name, job.args, job.queue, job.state) == (
-            stored.class_name, stored.args, stored.queue, stored.state)
+            stored.class_name,
+            stored.args,
+            stored.queue,
+            stored.state,
+        )
     assert [job.state for job in after] == [JobState.PENDING] * 3 + [JobState.SCHEDULED]
 
 
@@ -90,8 +95,9 @@ def test_a_registered_name_brings_its_priority_and_attempts_and_options_still_wi
     registry.job("tests.client.defaults", queue="slow", max_attempts=3, **priority)(lambda: None)
     try:
         by_name = client.enqueue("tests.client.defaults")
-        overridden = client.enqueue("tests.client.defaults", queue="fast", max_attempts=9,
-                                    **({"priority": 1} if priority else {}))
+        overridden = client.enqueue(
+            "tests.client.defaults", queue="fast", max_attempts=9, **({"priority": 1} if priority else {})
+        )
         unknown = client.enqueue("tests.client.not_registered")
     finally:
         registry._registry.pop("tests.client.defaults", None)

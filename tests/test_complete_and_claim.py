@@ -8,8 +8,9 @@ repeat after a lost reply (nothing recorded or counted twice).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -37,8 +38,9 @@ def backend(sql_url: str) -> Iterator[Any]:
         b.close()
 
 
-def _fused(backend: Any, job: Job, limit: int = 1, queues: tuple[str, ...] = ("*",), worker: str = W,
-           can_run: Any = runnable) -> list[Job]:
+def _fused(
+    backend: Any, job: Job, limit: int = 1, queues: tuple[str, ...] = ("*",), worker: str = W, can_run: Any = runnable
+) -> list[Job]:
     return backend.complete_and_claim(job, worker, utcnow(), 0.01, list(queues), HOUR, can_run, limit)
 
 
@@ -158,7 +160,7 @@ def _news() -> list[NewJob]:
     later = utcnow() + timedelta(hours=1)
     return [
         NewJob(NOOP, [1]),
-        NewJob(NOOP, [2, "é ✓ \" \\ \n"], {"k": {"nested": [1.5, None, True]}}, queue="other", priority=-3),
+        NewJob(NOOP, [2, 'é ✓ " \\ \n'], {"k": {"nested": [1.5, None, True]}}, queue="other", priority=-3),
         NewJob("App::Job", [], queue="q", run_at=later, max_attempts=3),
         NewJob(NOOP, [], priority=7, max_attempts=1),
         NewJob(NOOP, [{"a": 1}], queue="q", run_at=later.replace(microsecond=123456)),
@@ -199,8 +201,12 @@ def test_enqueue_many_stores_the_rows_enqueue_stores(backend: Any) -> None:
 
 def test_enqueue_many_keeps_the_order_of_mixed_unique_and_plain_jobs(backend: Any) -> None:
     existing = backend.enqueue(NewJob(NOOP, ["u1"], unique="u1"))
-    news = [NewJob(NOOP, ["a"]), NewJob(NOOP, ["u1"], unique="u1"), NewJob(NOOP, ["b"]),
-            NewJob(NOOP, ["u2"], unique="u2")]
+    news = [
+        NewJob(NOOP, ["a"]),
+        NewJob(NOOP, ["u1"], unique="u1"),
+        NewJob(NOOP, ["b"]),
+        NewJob(NOOP, ["u2"], unique="u2"),
+    ]
     ids = backend.enqueue_many(news)
     assert ids[1] == existing.id
     assert [backend.get(i, utcnow()).args for i in ids] == [["a"], ["u1"], ["b"], ["u2"]]

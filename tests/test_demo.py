@@ -17,8 +17,14 @@ STATES = ("pending", "scheduled", "locked", "stale", "failed", "finished")
 
 
 def qadmin(url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qadmin", "--url", url, *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "qadmin", "--url", url, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_demo_fills_every_state_on_each_sql_database(sql_url: str) -> None:
@@ -52,10 +58,10 @@ def test_demo_stats_retry_and_burst_as_the_readme_says(sqlite_url: str, tmp_path
     after = json.loads(qadmin(sqlite_url, "stats", "--json", cwd=tmp_path).stdout)["queues"]
     assert after["email"]["failed"] == 0
     assert {q: c["failed"] for q, c in after.items() if q != "email"} == {
-        q: f for q, f in failed_before.items() if q != "email"}
+        q: f for q, f in failed_before.items() if q != "email"
+    }
 
-    burst = qadmin(sqlite_url, "worker", "--burst", "--sleep", "0.1", "--import", "qadmin.examples",
-                   cwd=tmp_path)
+    burst = qadmin(sqlite_url, "worker", "--burst", "--sleep", "0.1", "--import", "qadmin.examples", cwd=tmp_path)
     assert burst.returncode == 0, burst.stderr
     assert "*** Starting job worker" in burst.stderr and "jobs processed at" in burst.stderr
     final = json.loads(qadmin(sqlite_url, "stats", "--json", cwd=tmp_path).stdout)

@@ -15,14 +15,21 @@ from qadmin.job import Job, JobState, utcnow
 
 # --- strategies -------------------------------------------------------------------------------
 #: words as they appear in queue names, worker names and ids: no list separator, no outer blanks
-word = st.text(st.characters(blacklist_characters=",\x00", blacklist_categories=("Cs",)), min_size=1, max_size=12).map(
-    str.strip).filter(bool)
+word = (
+    st.text(st.characters(blacklist_characters=",\x00", blacklist_categories=("Cs",)), min_size=1, max_size=12)
+    .map(str.strip)
+    .filter(bool)
+)
 #: filters refuse NUL bytes (no job name or text holds one; PostgreSQL refuses them)
 any_text = st.text(st.characters(blacklist_characters="\x00"), max_size=20).filter(bool)
-json_scalar = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(
-    max_size=10)
-json_value = st.recursive(json_scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    st.text(max_size=5), inner, max_size=3), max_leaves=8)
+json_scalar = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10)
+)
+json_value = st.recursive(
+    json_scalar,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
 job_id = st.integers(min_value=0, max_value=2**63) | word.filter(lambda w: not (w.isascii() and w.isdigit()))
 
 
@@ -47,8 +54,13 @@ def filters(draw: st.DrawFn) -> JobFilter:
 
 
 KEYS = ["state", "queue", "class", "args", "search", "id", "worker", "stale", "error", "undecodable", "page"]
-param_value = st.text(max_size=30) | st.lists(st.text(max_size=10), max_size=3) | st.sampled_from(
-    ["stale", "failed,pending", "[1,2]", "[[[[[[", "[NaN]", "[1e999]", "²", "0012", "true", " , ,", "[" * 5000])
+param_value = (
+    st.text(max_size=30)
+    | st.lists(st.text(max_size=10), max_size=3)
+    | st.sampled_from(
+        ["stale", "failed,pending", "[1,2]", "[[[[[[", "[NaN]", "[1e999]", "²", "0012", "true", " , ,", "[" * 5000]
+    )
+)
 params = st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), param_value, max_size=6)
 
 
@@ -84,9 +96,19 @@ def test_parse_args_json_accepts_arrays_and_rejects_the_rest_with_usage_error(te
 
 # --- examples ---------------------------------------------------------------------------------
 def test_from_params_parses_every_field() -> None:
-    f = JobFilter.from_params({"state": "failed, stale", "queue": ["a,b", "c"], "class": "X", "args": '[1, "é"]',
-                               "search": "boom", "id": "3,abc", "worker": "host:h", "error": "E: m",
-                               "undecodable": "yes"})
+    f = JobFilter.from_params(
+        {
+            "state": "failed, stale",
+            "queue": ["a,b", "c"],
+            "class": "X",
+            "args": '[1, "é"]',
+            "search": "boom",
+            "id": "3,abc",
+            "worker": "host:h",
+            "error": "E: m",
+            "undecodable": "yes",
+        }
+    )
     assert f.states == frozenset({JobState.FAILED, JobState.LOCKED}) and f.stale_only
     assert f.queues == ("a", "b", "c") and f.class_name == "X" and f.args == (1, "é")
     assert f.ids == (3, "abc") and f.locked_by == "host:h" and f.error == "E: m" and f.undecodable
@@ -97,14 +119,17 @@ def test_empty_values_select_everything() -> None:
     assert f.is_empty and f.describe() == "all jobs"
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"state": "bogus"}, "unknown state 'bogus'"),
-    ({"args": "{not json"}, "--args is not valid JSON"),
-    ({"args": '{"a": 1}'}, "must be a JSON array"),
-    ({"args": "[NaN]"}, "--args is not valid JSON"),
-    ({"args": "[1e999]"}, "--args is not valid JSON"),
-    ({"args": "[" * 100_000}, "--args is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"state": "bogus"}, "unknown state 'bogus'"),
+        ({"args": "{not json"}, "--args is not valid JSON"),
+        ({"args": '{"a": 1}'}, "must be a JSON array"),
+        ({"args": "[NaN]"}, "--args is not valid JSON"),
+        ({"args": "[1e999]"}, "--args is not valid JSON"),
+        ({"args": "[" * 100_000}, "--args is not valid JSON"),
+    ],
+)
 def test_bad_parameters_are_usage_errors(bad: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message.replace("[", r"\[")):
         JobFilter.from_params(bad)
@@ -112,7 +137,8 @@ def test_bad_parameters_are_usage_errors(bad: dict, message: str) -> None:
 
 def test_parse_states_accepts_commas_and_case() -> None:
     assert parse_states(["Failed,PENDING", " scheduled "]) == frozenset(
-        {JobState.FAILED, JobState.PENDING, JobState.SCHEDULED})
+        {JobState.FAILED, JobState.PENDING, JobState.SCHEDULED}
+    )
 
 
 def test_unicode_digits_are_not_mistaken_for_numeric_ids() -> None:
@@ -121,9 +147,16 @@ def test_unicode_digits_are_not_mistaken_for_numeric_ids() -> None:
 
 
 def _job(**kw: object) -> Job:
-    base = dict(id=7, queue="email", class_name="SendEmail", args=["a@x", 2], state=JobState.FAILED,
-                last_error="ValueError: bad\ntrace", raw='{"class":"SendEmail","args":["a@x",2]}',
-                locked_by=None)
+    base = dict(
+        id=7,
+        queue="email",
+        class_name="SendEmail",
+        args=["a@x", 2],
+        state=JobState.FAILED,
+        last_error="ValueError: bad\ntrace",
+        raw='{"class":"SendEmail","args":["a@x",2]}',
+        locked_by=None,
+    )
     base.update(kw)
     return Job(**base)  # type: ignore[arg-type]
 
@@ -131,15 +164,20 @@ def _job(**kw: object) -> Job:
 def test_matches_is_the_exact_predicate() -> None:
     job = _job()
     assert JobFilter().matches(job)
-    assert JobFilter(states=frozenset({JobState.FAILED}), queues=("email",), class_name="SendEmail",
-                     args=("a@x", 2), ids=("7",), error="ValueError: bad").matches(job)
+    assert JobFilter(
+        states=frozenset({JobState.FAILED}),
+        queues=("email",),
+        class_name="SendEmail",
+        args=("a@x", 2),
+        ids=("7",),
+        error="ValueError: bad",
+    ).matches(job)
     assert not JobFilter(args=("a@x",)).matches(job)
     assert not JobFilter(class_name="Email").matches(job)  # a prefix, not any substring
     assert JobFilter(search="A@X").matches(job)
     assert not JobFilter(search="zzz").matches(job)
     assert not JobFilter(undecodable=True).matches(job)
-    locked = _job(state=JobState.LOCKED, locked_by="host:h pid:1", locked_at=utcnow() - timedelta(hours=9),
-                  stale=True)
+    locked = _job(state=JobState.LOCKED, locked_by="host:h pid:1", locked_at=utcnow() - timedelta(hours=9), stale=True)
     assert JobFilter(stale_only=True, locked_by="pid:1").matches(locked)
     assert not JobFilter(stale_only=True).matches(_job(state=JobState.LOCKED, stale=False))
 
@@ -154,22 +192,22 @@ def test_to_params_is_json_safe_and_readable() -> None:
 # --- the class filter -------------------------------------------------------------------------
 CLASS_CASES = [
     # (filter, class, selected)
-    ("qadmin.examples.SendEmail", "qadmin.examples.SendEmail", True),   # the full name
-    ("SendEmail", "qadmin.examples.SendEmail", True),                   # the last part
-    ("sendemail", "qadmin.examples.SendEmail", True),                   # in any case
-    ("sendem", "qadmin.examples.SendEmail", True),                      # a prefix of the last part
-    ("QADMIN.EX", "qadmin.examples.SendEmail", True),                   # a prefix of the full name
-    ("SendEmail", "qadmin.examples.SendEmailLater", True),              # prefixes are prefixes
-    ("Email", "qadmin.examples.SendEmail", False),                      # not any substring
-    ("examples.SendEmail", "qadmin.examples.SendEmail", False),         # nor a trailing part
-    ("SendEmail", "qadmin.examples.SendEmailer.x", False),              # the last part is x
-    ("charge", "Billing::Charge", True),                                # Ruby
+    ("qadmin.examples.SendEmail", "qadmin.examples.SendEmail", True),  # the full name
+    ("SendEmail", "qadmin.examples.SendEmail", True),  # the last part
+    ("sendemail", "qadmin.examples.SendEmail", True),  # in any case
+    ("sendem", "qadmin.examples.SendEmail", True),  # a prefix of the last part
+    ("QADMIN.EX", "qadmin.examples.SendEmail", True),  # a prefix of the full name
+    ("SendEmail", "qadmin.examples.SendEmailLater", True),  # prefixes are prefixes
+    ("Email", "qadmin.examples.SendEmail", False),  # not any substring
+    ("examples.SendEmail", "qadmin.examples.SendEmail", False),  # nor a trailing part
+    ("SendEmail", "qadmin.examples.SendEmailer.x", False),  # the last part is x
+    ("charge", "Billing::Charge", True),  # Ruby
     ("Billing::", "Billing::Charge", True),
-    ("send", "myapp.jobs:send_mail", True),                             # module:function
-    ("SEND", "App\\Jobs\\SendMail", True),                               # PHP namespaces
-    ("", "", True),                                                     # empty finds only empty
+    ("send", "myapp.jobs:send_mail", True),  # module:function
+    ("SEND", "App\\Jobs\\SendMail", True),  # PHP namespaces
+    ("", "", True),  # empty finds only empty
     ("", "X", False),
-    ("é", "É", False),                                                  # ASCII case only
+    ("é", "É", False),  # ASCII case only
     ("É", "É", True),
     ("(undecodable)", "(undecodable)", True),
 ]

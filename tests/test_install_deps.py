@@ -117,8 +117,10 @@ def test_every_package_a_test_imports_is_installed_by_the_test_extra() -> None:
         if not dists:
             problems.append(f"{module} (imported by {', '.join(sorted(files))}) is not installed")
         elif not {_canonical(d) for d in dists} & required:
-            problems.append(f"{module} (imported by {', '.join(sorted(files))}) comes from {', '.join(dists)}, "
-                            f"which the `{EXTRA}` extra does not require")
+            problems.append(
+                f"{module} (imported by {', '.join(sorted(files))}) comes from {', '.join(dists)}, "
+                f"which the `{EXTRA}` extra does not require"
+            )
     assert problems == [], "add to the `test` extra of pyproject.toml:\n" + "\n".join(problems)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Iterator
 
 import pytest
 
@@ -29,8 +29,13 @@ def ops(sql_url: str) -> Iterator[Ops]:
     o.close()
 
 
-def make_failed(ops: Ops, n: int, queue: str = "email", cls: str = "qadmin.examples.SendEmail",
-                error: str = "ValueError: bad address") -> list[Job]:
+def make_failed(
+    ops: Ops,
+    n: int,
+    queue: str = "email",
+    cls: str = "qadmin.examples.SendEmail",
+    error: str = "ValueError: bad address",
+) -> list[Job]:
     """Jobs failed for good, through the engine verbs a worker uses."""
     b = ops.backend
     past = utcnow() - timedelta(minutes=5)
@@ -46,8 +51,9 @@ def make_failed(ops: Ops, n: int, queue: str = "email", cls: str = "qadmin.examp
 
 def pending(ops: Ops, n: int, queue: str = "default", cls: str = NOOP, args: list | None = None) -> list[Job]:
     due = utcnow() - timedelta(hours=12)  # so that claims dated in the past can take them
-    ids = ops.backend.enqueue_many([NewJob(cls, args if args is not None else [i], queue=queue, run_at=due)
-                                    for i in range(n)])
+    ids = ops.backend.enqueue_many(
+        [NewJob(cls, args if args is not None else [i], queue=queue, run_at=due) for i in range(n)]
+    )
     return [ops.backend.get(i, utcnow()) for i in ids]
 
 
@@ -69,7 +75,7 @@ def test_preview_counts_and_samples_without_changing_anything(ops: Ops) -> None:
     assert sorted(str(i) for i in preview.ids) == sorted(str(j.id) for j in jobs)
     assert 0 < len(preview.sample) <= 10 and all(j.state is JobState.FAILED for j in preview.sample)
     # the sample is the first previewed jobs, read by their frozen ids
-    assert [str(j.id) for j in preview.sample] == [str(i) for i in preview.ids[:len(preview.sample)]]
+    assert [str(j.id) for j in preview.sample] == [str(i) for i in preview.ids[: len(preview.sample)]]
     assert ops.count(JobFilter(states=FAILED)) == 12
     result = ops.retry(JobFilter(states=FAILED), dry_run=True)
     assert (result.matched, result.changed, result.dry_run) == (12, 0, True)
@@ -92,8 +98,9 @@ def test_jobs_that_changed_since_the_preview_are_skipped_and_reported(ops: Ops) 
     # meanwhile: someone else retried one, deleted another, and a worker took the retried one
     ops.backend.retry([jobs[0].id], utcnow())
     ops.backend.delete([jobs[1].id], utcnow())
-    claimed = ops.backend.claim(["email"], worker_name(), utcnow() + timedelta(seconds=1), 3600,
-                                lambda j: str(j.id) == str(jobs[0].id))
+    claimed = ops.backend.claim(
+        ["email"], worker_name(), utcnow() + timedelta(seconds=1), 3600, lambda j: str(j.id) == str(jobs[0].id)
+    )
     assert claimed is not None
     result = ops.apply(preview)
     assert (result.matched, result.changed) == (5, 3)
@@ -109,8 +116,9 @@ def test_delete_after_a_worker_took_the_job_still_deletes_only_what_is_allowed(o
     jobs = pending(ops, 4, queue="q")
     preview = ops.preview("dequeue", JobFilter(queues=("q",), class_name=NOOP))
     assert preview.count == 4
-    claimed = ops.backend.claim(["q"], worker_name(), utcnow() + timedelta(seconds=1), 3600,
-                                lambda j: str(j.id) == str(jobs[2].id))
+    claimed = ops.backend.claim(
+        ["q"], worker_name(), utcnow() + timedelta(seconds=1), 3600, lambda j: str(j.id) == str(jobs[2].id)
+    )
     assert claimed is not None
     result = ops.apply(preview)
     assert (result.matched, result.changed, len(result.skipped)) == (4, 3, 1)
@@ -190,7 +198,7 @@ def test_unlock_stale_frees_only_dead_or_expired_locks(ops: Ops) -> None:
     jobs = pending(ops, 3, queue="s")
     b = ops.backend
     now = utcnow() + timedelta(seconds=1)
-    only = lambda job: (lambda j: str(j.id) == str(job.id))  # noqa: E731
+    only = lambda job: lambda j: str(j.id) == str(job.id)  # noqa: E731
     b.claim(["s"], "host:gone pid:1", now - timedelta(hours=6), 4 * 3600, only(jobs[0]))
     b.claim(["s"], worker_name(), now, 4 * 3600, only(jobs[1]))  # this process: alive
     b.claim(["s"], "host:elsewhere pid:9", now - timedelta(minutes=30), 4 * 3600, only(jobs[2]))
@@ -212,8 +220,9 @@ def test_unlock_stale_with_older_than_also_frees_dead_owners(ops: Ops) -> None:
     jobs = pending(ops, 2, queue="s")
     now = utcnow() + timedelta(seconds=1)
     ops.backend.claim(["s"], worker_name(dead_pid()), now, 4 * 3600, lambda j: str(j.id) == str(jobs[0].id))
-    ops.backend.claim(["s"], "host:elsewhere pid:9", now - timedelta(hours=1), 4 * 3600,
-                      lambda j: str(j.id) == str(jobs[1].id))
+    ops.backend.claim(
+        ["s"], "host:elsewhere pid:9", now - timedelta(hours=1), 4 * 3600, lambda j: str(j.id) == str(jobs[1].id)
+    )
     result = ops.unlock(stale=True, older_than=30 * 60)
     assert (result.matched, result.changed) == (2, 2)
 

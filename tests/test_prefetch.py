@@ -20,8 +20,17 @@ from qadmin.backends.base import open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
 from qadmin.worker import Worker, WorkerOptions
-from tests.test_worker_processes import (HOLD_RECORD, RECORD, assert_clean, client, count, lines, procs, running,
-                                         wait_for)
+from tests.test_worker_processes import (
+    HOLD_RECORD,
+    RECORD,
+    assert_clean,
+    client,
+    count,
+    lines,
+    procs,
+    running,
+    wait_for,
+)
 
 __all__ = ["procs"]  # the fixture, shared with the worker process tests
 
@@ -72,8 +81,7 @@ def test_sigterm_gives_back_the_prefetched_jobs_it_did_not_run(any_url: str, tmp
     assert count(any_url, "finished") == 1
 
 
-def test_a_killed_prefetching_workers_jobs_are_recovered_by_unlock_stale(any_url: str, tmp_path: Path,
-                                                                          procs) -> None:
+def test_a_killed_prefetching_workers_jobs_are_recovered_by_unlock_stale(any_url: str, tmp_path: Path, procs) -> None:
     out, gate = tmp_path / "ran.txt", tmp_path / "gate"
     _first_held_then_quick(any_url, out, gate)
     p = procs(any_url)
@@ -102,8 +110,10 @@ def test_a_prefetched_job_whose_lock_was_lost_is_not_run(sqlite_url: str, tmp_pa
         for i in range(3):
             backend.enqueue(NewJob(RECORD, [str(out), f"job-{i}"], queue="q"))
         monkeypatch.setattr(worker_module, "PREFETCH_RENEW_AFTER", 0.0)
-        w = Worker(backend, WorkerOptions(queues=["q"], burst=True, prefetch=3, name="host:x pid:1",
-                                          imports=["qadmin.examples"]))
+        w = Worker(
+            backend,
+            WorkerOptions(queues=["q"], burst=True, prefetch=3, name="host:x pid:1", imports=["qadmin.examples"]),
+        )
         assert w.run_once()  # claims three, runs the first
         assert lines(out) == ["job-0"]
         # meanwhile an operator unlocks the two waiting jobs and another worker takes them

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -83,8 +84,9 @@ def test_a_job_that_succeeds_is_finished(backend: Backend, clock: Clock) -> None
     assert worker(backend, clock).run_once() is False
 
 
-def test_failures_back_off_attempts_to_the_fourth_plus_five_then_fail(backend: Backend, clock: Clock,
-                                                                       calls: list) -> None:
+def test_failures_back_off_attempts_to_the_fourth_plus_five_then_fail(
+    backend: Backend, clock: Clock, calls: list
+) -> None:
     def always_fails() -> None:
         raise KeyError("missing")
 
@@ -143,8 +145,9 @@ def test_every_job_gets_its_time_limit_and_the_alarm_handler_is_put_back(backend
         started = time.monotonic()
         worker(backend, clock, max_run_time=0.3, burst=True).work()
         assert time.monotonic() - started < 50, "a job was not interrupted"
-        assert [get(backend, j, clock).error_message for j in slow] == \
-            ["JobTimeout: execution expired (max run time 0.3s)"] * 2
+        assert [get(backend, j, clock).error_message for j in slow] == [
+            "JobTimeout: execution expired (max run time 0.3s)"
+        ] * 2
         assert backend.count(JobFilter(states=frozenset({JobState.FINISHED})), clock()) == 1
         assert quick.id not in [j.id for j in backend.find(JobFilter(), clock(), limit=10).jobs]
         # the worker's handler stayed from job to job, and is gone once it stops

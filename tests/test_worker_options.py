@@ -76,8 +76,9 @@ def test_reload_restarts_workers_on_source_changes(sqlite_url: str, tmp_path: Pa
 
 
 @pytest.mark.postgres
-def test_a_worker_whose_database_is_down_at_start_waits_for_it(postgres_server, postgres_url: str,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_a_worker_whose_database_is_down_at_start_waits_for_it(
+    postgres_server, postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     # the CLI checks the URL before it forks, but the server can go away right after that check
     backend = open_backend(postgres_url)
     backend.init()

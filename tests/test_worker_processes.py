@@ -14,8 +14,8 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -51,18 +51,21 @@ class Procs:
     def start(self, *args: str) -> subprocess.Popen:
         log = self.cwd / f"worker-{len(self.started)}.log"
         with open(log, "wb") as fh:
-            proc = subprocess.Popen(self.cmd(*args), cwd=self.cwd, stdout=fh, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                self.cmd(*args), cwd=self.cwd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         self.started.append((proc, log))
         return proc
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(self.cmd(*args), cwd=self.cwd, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            self.cmd(*args), cwd=self.cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
 
     def logs(self) -> str:
-        return "\n".join(f"--- {log.name} (exit {p.poll()})\n{log.read_text(errors='replace')[-4000:]}"
-                         for p, log in self.started)
+        return "\n".join(
+            f"--- {log.name} (exit {p.poll()})\n{log.read_text(errors='replace')[-4000:]}" for p, log in self.started
+        )
 
     def wait_all(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -99,7 +102,9 @@ def procs(tmp_path: Path) -> Iterator[Callable[[str], Procs]]:
         p.stop_all()
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, logs: Callable[[], str] = lambda: "") -> object:
+def wait_for(
+    predicate: Callable[[], object], timeout: float, what: str, logs: Callable[[], str] = lambda: ""
+) -> object:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -227,6 +232,7 @@ def test_the_supervisor_restarts_a_child_that_dies(sqlite_url: str, tmp_path: Pa
     client(sqlite_url).close()
     p = procs(sqlite_url)
     supervisor = p.start("worker", "--concurrency", "2", "--sleep", "0.2")
+
     def live_pids(without: int | None = None) -> set[int] | None:
         pids = {w["pid"] for w in _live_workers(p)}
         return pids if len(pids) == 2 and without not in pids else None
@@ -299,8 +305,15 @@ def test_processes_enqueueing_the_same_unique_key_create_one_job(sql_url: str, t
     script = tmp_path / "enqueue_unique.py"
     script.write_text(UNIQUE_SCRIPT)
     start = time.time() + 1.5
-    runners = [subprocess.Popen([sys.executable, str(script), sql_url, str(start)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    runners = [
+        subprocess.Popen(
+            [sys.executable, str(script), sql_url, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = []
     for r in runners:
         stdout, stderr = r.communicate(timeout=120)

@@ -20,12 +20,16 @@ from tests.test_worker_processes import RECORD, assert_clean, client, count, lin
 __all__ = ["procs"]  # the fixture, shared with the worker process tests
 
 
-@pytest.mark.parametrize("workers,prefetch", [
-    (2, 1), (2, 5),
-    pytest.param(4, 1, marks=pytest.mark.slow), pytest.param(4, 10, marks=pytest.mark.slow),
-])
-def test_workers_run_each_job_exactly_once(sql_url: str, tmp_path: Path, procs, workers: int,
-                                           prefetch: int) -> None:
+@pytest.mark.parametrize(
+    "workers,prefetch",
+    [
+        (2, 1),
+        (2, 5),
+        pytest.param(4, 1, marks=pytest.mark.slow),
+        pytest.param(4, 10, marks=pytest.mark.slow),
+    ],
+)
+def test_workers_run_each_job_exactly_once(sql_url: str, tmp_path: Path, procs, workers: int, prefetch: int) -> None:
     workers_run_each_job_once(sql_url, tmp_path, procs, [["--prefetch", str(prefetch)]] * workers, n=500)
 
 
@@ -34,8 +38,9 @@ def workers_run_each_job_once(url: str, tmp_path: Path, procs, workers: list[lis
     entry of `workers` (its extra options): every job runs exactly once, nothing is left."""
     out = tmp_path / "ran.txt"
     with client(url) as c:
-        c.enqueue_many(NewJob(RECORD, [str(out), f"job-{i}"], queue=("a", "b")[i % 2], priority=i % 3)
-                       for i in range(n))
+        c.enqueue_many(
+            NewJob(RECORD, [str(out), f"job-{i}"], queue=("a", "b")[i % 2], priority=i % 3) for i in range(n)
+        )
     p = procs(url)
     for options in workers:
         p.start("worker", "--burst", "--sleep", "0.2", *options)

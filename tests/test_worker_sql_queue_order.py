@@ -17,27 +17,41 @@ from tests.test_worker_processes import procs  # noqa: E402  (the fixture)
 
 
 @pytest.mark.parametrize("options", [[], ["--prefetch", "3"]], ids=["one-by-one", "prefetch"])
-def test_earlier_queues_first_then_priority_then_run_at(sql_url: str, tmp_path: Path, procs,
-                                                       options: list[str]) -> None:
+def test_earlier_queues_first_then_priority_then_run_at(
+    sql_url: str, tmp_path: Path, procs, options: list[str]
+) -> None:
     out = tmp_path / "ran.txt"
     early = utcnow() - timedelta(hours=1)
     with client(sql_url) as c:
         # `default` jobs are older and of a lower priority number: claim order alone (priority,
         # run_at) would run every one of them first
         for i in range(4):
-            c.backend.enqueue(NewJob(RECORD, [str(out), f"default-{i}"], queue="default", priority=-5,
-                             run_at=early + timedelta(seconds=i)))
+            c.backend.enqueue(
+                NewJob(
+                    RECORD,
+                    [str(out), f"default-{i}"],
+                    queue="default",
+                    priority=-5,
+                    run_at=early + timedelta(seconds=i),
+                )
+            )
         c.backend.enqueue(NewJob(RECORD, [str(out), "critical-late"], queue="critical", priority=3))
         c.backend.enqueue(NewJob(RECORD, [str(out), "critical-urgent"], queue="critical", priority=1))
-        c.backend.enqueue(NewJob(RECORD, [str(out), "critical-old"], queue="critical", priority=3,
-                         run_at=early))
+        c.backend.enqueue(NewJob(RECORD, [str(out), "critical-old"], queue="critical", priority=3, run_at=early))
         c.backend.enqueue(NewJob(RECORD, [str(out), "other"], queue="other", priority=-9, run_at=early))
     p = procs(sql_url)
     p.start("worker", "--burst", "--queue", "critical", "--queue", "default", *options)
     p.wait_all(timeout=120)
     assert_clean(p.logs())
-    assert lines(out) == ["critical-urgent", "critical-old", "critical-late",
-                          "default-0", "default-1", "default-2", "default-3"], p.logs()
+    assert lines(out) == [
+        "critical-urgent",
+        "critical-old",
+        "critical-late",
+        "default-0",
+        "default-1",
+        "default-2",
+        "default-3",
+    ], p.logs()
 
     # `*` after named queues: the named ones first, then every queue in claim order
     out.unlink()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -65,8 +65,7 @@ def test_a_worker_started_before_redis_waits_for_it(down_redis: RedisServer, tmp
 
 
 @pytest.mark.postgres
-def test_a_worker_started_before_postgresql_waits_for_it(down_postgres: PostgresServer, tmp_path: Path,
-                                                         procs) -> None:
+def test_a_worker_started_before_postgresql_waits_for_it(down_postgres: PostgresServer, tmp_path: Path, procs) -> None:
     _worker_waits_then_works(down_postgres, tmp_path, procs)
 
 

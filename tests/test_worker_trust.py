@@ -24,8 +24,9 @@ from qadmin.worker import Worker, WorkerOptions
 from tests.test_worker_processes import RECORD, client, lines, procs  # noqa: F401 - fixture
 
 
-@pytest.fixture(params=[pytest.param("sqlite", id="sqlite"),
-                        pytest.param("redis", id="redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[pytest.param("sqlite", id="sqlite"), pytest.param("redis", id="redis", marks=pytest.mark.redis)]
+)
 def url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue({"sqlite": "sqlite_url", "redis": "redis_url"}[request.param])
 
@@ -80,8 +81,17 @@ def test_async_jobs_run_to_completion_and_their_errors_fail_them(url: str, tmp_p
         c.enqueue("asyncjobs.boom", queue="q", max_attempts=1)
         c.enqueue("asyncjobs.forever", queue="q", max_attempts=1)
         c.enqueue("asyncjobs.generator", str(out), queue="q", max_attempts=1)
-    run = procs(url).run("worker", "--burst", "--sleep", "0.1", "--max-run-time", "3s", "--import", "asyncjobs",
-                         *(["--fork"] if fork else []))
+    run = procs(url).run(
+        "worker",
+        "--burst",
+        "--sleep",
+        "0.1",
+        "--max-run-time",
+        "3s",
+        "--import",
+        "asyncjobs",
+        *(["--fork"] if fork else []),
+    )
     assert run.returncode == 0, run.stderr
     assert sorted(lines(out)) == ["perform", "written"], run.stderr
     assert "never awaited" not in run.stderr
@@ -126,21 +136,33 @@ EXIT_JOBS = textwrap.dedent("""
 def test_a_job_that_exits_fails_alone_and_the_worker_goes_on(url: str, tmp_path: Path, procs, mode: tuple) -> None:
     (tmp_path / "exitjobs.py").write_text(EXIT_JOBS)
     out = tmp_path / "ran.txt"
-    exits = [("exitjobs.leave", [3], "status 3"), ("exitjobs.leave", [], "status 0"),
-             ("exitjobs.leave", ["bye"], "status 1 (bye)"), ("exitjobs.interrupt", [], "KeyboardInterrupt"),
-             ("exitjobs.base", [], "Stop: not an Exception")]
+    exits = [
+        ("exitjobs.leave", [3], "status 3"),
+        ("exitjobs.leave", [], "status 0"),
+        ("exitjobs.leave", ["bye"], "status 1 (bye)"),
+        ("exitjobs.interrupt", [], "KeyboardInterrupt"),
+        ("exitjobs.base", [], "Stop: not an Exception"),
+    ]
     if "--fork" in mode:  # os._exit ends the worker's own process unless the job runs in a child
-        exits += [("exitjobs.hard_exit", [0], "status 0 before the job finished"),
-                  ("exitjobs.hard_exit", [7], "status 7 before the job finished")]
+        exits += [
+            ("exitjobs.hard_exit", [0], "status 0 before the job finished"),
+            ("exitjobs.hard_exit", [7], "status 7 before the job finished"),
+        ]
     with client(url) as c:
-        c.enqueue_many([NewJob(name, args, queue="q", max_attempts=1) for name, args, _ in exits]
-                       + [NewJob(RECORD, [str(out), f"after-{i}"], queue="q") for i in range(4)]
-                       + [NewJob("exitjobs.ExitInHook", [], queue="q", max_attempts=1)])
+        c.enqueue_many(
+            [NewJob(name, args, queue="q", max_attempts=1) for name, args, _ in exits]
+            + [NewJob(RECORD, [str(out), f"after-{i}"], queue="q") for i in range(4)]
+            + [NewJob("exitjobs.ExitInHook", [], queue="q", max_attempts=1)]
+        )
     run = procs(url).run("worker", "--burst", "--sleep", "0.1", "--import", "exitjobs", *mode, timeout=120)
     assert run.returncode == 0, run.stderr
     assert sorted(lines(out)) == [f"after-{i}" for i in range(4)], run.stderr
-    errors = sorted((j.last_error or "").split("\n", 1)[0] for name in {n for n, _, _ in exits}
-                    for j in jobs_of(url, name) if j.state is JobState.FAILED)
+    errors = sorted(
+        (j.last_error or "").split("\n", 1)[0]
+        for name in {n for n, _, _ in exits}
+        for j in jobs_of(url, name)
+        if j.state is JobState.FAILED
+    )
     assert len(errors) == len(exits), (errors, run.stderr)
     for _, _, needle in exits:
         assert any(needle in e for e in errors), (needle, errors)
@@ -149,10 +171,16 @@ def test_a_job_that_exits_fails_alone_and_the_worker_goes_on(url: str, tmp_path:
     assert "after hook of exitjobs.ExitInHook failed: SystemExit" in run.stderr
 
 
-HOSTILE = [("os.system", "touch {marker}"), ("builtins.exec", "open({marker!r}, 'w')"),
-           ("os._exit", 0), ("builtins.exit", 0), ("subprocess.getoutput", "touch {marker}"),
-           ("posix:system", "touch {marker}"), ("qadmin.examples.time.sleep", 0),
-           ("qadmin.examples.SendEmail.__init__.__globals__", 0)]
+HOSTILE = [
+    ("os.system", "touch {marker}"),
+    ("builtins.exec", "open({marker!r}, 'w')"),
+    ("os._exit", 0),
+    ("builtins.exit", 0),
+    ("subprocess.getoutput", "touch {marker}"),
+    ("posix:system", "touch {marker}"),
+    ("qadmin.examples.time.sleep", 0),
+    ("qadmin.examples.SendEmail.__init__.__globals__", 0),
+]
 
 
 @pytest.mark.parametrize("fork", [False, True], ids=["inline", "fork"])
@@ -160,13 +188,20 @@ def test_a_worker_runs_only_the_job_classes_it_was_given(url: str, tmp_path: Pat
     marker = tmp_path / "pwned"
     out = tmp_path / "ran.txt"
     with client(url) as c:
-        planted = [c.enqueue(name, arg.format(marker=str(marker)) if isinstance(arg, str) else arg, queue="q")
-                   for name, arg in HOSTILE]
+        planted = [
+            c.enqueue(name, arg.format(marker=str(marker)) if isinstance(arg, str) else arg, queue="q")
+            for name, arg in HOSTILE
+        ]
         c.enqueue(RECORD, str(out), "allowed", queue="q")
     fork_flag = ["--fork"] if fork else []
     # given nothing (no --import), a worker runs nothing, not even qadmin's own examples
-    bare = subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", "--sleep", "0.1",
-                           *fork_flag], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    bare = subprocess.run(
+        [sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", "--sleep", "0.1", *fork_flag],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bare.returncode == 0, bare.stderr
     assert lines(out) == [] and not marker.exists(), bare.stderr
     assert "not registered and not in a module given with --import" in bare.stderr
@@ -201,8 +236,9 @@ def test_paused_queues_are_named_by_a_burst_worker(url: str, tmp_path: Path, pro
     assert len(paused_line) == 1 and "billing" in paused_line[0] and "elsewhere" not in paused_line[0]
 
 
-def test_a_worker_that_lost_its_lock_does_not_log_or_record_a_failure(url: str,
-                                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_a_worker_that_lost_its_lock_does_not_log_or_record_a_failure(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     # given a job whose lock is taken while it runs (unlocked, then run to completion elsewhere)
     backend = open_backend(url)
     backend.init()
@@ -241,24 +277,51 @@ def test_a_read_only_sqlite_file_stops_a_burst_worker_with_one_line(tmp_path: Pa
         c.enqueue(RECORD, str(tmp_path / "ran.txt"), "never", queue="q")
     read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
     for extra in ([], ["--concurrency", "2"]):
-        run = subprocess.run([sys.executable, "-m", "qadmin", "--url", read_only, "worker", "--burst", "--sleep",
-                              "0.1", "--import", "qadmin.examples", *extra],
-                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "qadmin",
+                "--url",
+                read_only,
+                "worker",
+                "--burst",
+                "--sleep",
+                "0.1",
+                "--import",
+                "qadmin.examples",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
         assert run.returncode == 1, run.stderr
         assert "readonly database" in run.stderr and "Traceback" not in run.stderr, run.stderr
         assert not (tmp_path / "ran.txt").exists()
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--sleep", "1e10"], "--sleep"), (["--sleep", "2d"], "at most 1d"),
-    (["--max-run-time", "1e12"], "--max-run-time"), (["--concurrency", "100000"], "at most 1024"),
-    (["--prefetch", "2000000"], "at most 10000"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--sleep", "1e10"], "--sleep"),
+        (["--sleep", "2d"], "at most 1d"),
+        (["--max-run-time", "1e12"], "--max-run-time"),
+        (["--concurrency", "100000"], "at most 1024"),
+        (["--prefetch", "2000000"], "at most 10000"),
+    ],
+)
 def test_worker_numbers_it_cannot_honour_are_refused(tmp_path: Path, args: list[str], needle: str) -> None:
     url = f"sqlite:///{tmp_path / 'q.db'}"
     client(url).close()
-    run = subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", *args],
-                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert run.returncode == 2 and needle in run.stderr, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
 
@@ -270,10 +333,13 @@ def test_a_supervisor_restarts_a_child_a_job_ended_with_os_exit_0(url: str, tmp_
     out = tmp_path / "ran.txt"
     with client(url) as c:
         # the exits first (queue order: Redis has no priorities, SQL takes equal ones by run_at and id)
-        c.enqueue_many([NewJob("exitjobs.hard_exit", [0], queue="q") for _ in range(2)]
-                       + [NewJob(RECORD, [str(out), f"after-{i}"], queue="q") for i in range(4)])
-    run = procs(url).run("worker", "--burst", "--sleep", "0.1", "--concurrency", "2", "--import", "exitjobs",
-                         timeout=120)
+        c.enqueue_many(
+            [NewJob("exitjobs.hard_exit", [0], queue="q") for _ in range(2)]
+            + [NewJob(RECORD, [str(out), f"after-{i}"], queue="q") for i in range(4)]
+        )
+    run = procs(url).run(
+        "worker", "--burst", "--sleep", "0.1", "--concurrency", "2", "--import", "exitjobs", timeout=120
+    )
     assert sorted(lines(out)) == [f"after-{i}" for i in range(4)], run.stderr
     assert "before its worker finished" in run.stderr and run.returncode == 1, run.stderr
 
@@ -286,8 +352,13 @@ def test_the_config_file_lists_what_workers_run(tmp_path: Path) -> None:
         c.enqueue("tomljobs.write", str(out), queue="q")
 
     def burst() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", "--sleep", "0.1"],
-                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        return subprocess.run(
+            [sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", "--sleep", "0.1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
 
     (tmp_path / "qadmin.toml").write_text('[worker]\nimports = "tomljobs"\n')
     bad = burst()
@@ -296,17 +367,19 @@ def test_the_config_file_lists_what_workers_run(tmp_path: Path) -> None:
     assert burst().returncode == 0 and lines(out) == ["ran"]
 
 
-@pytest.mark.parametrize("name, given, reason", [
-    ("os.system", ("qadmin.examples",), "not registered and not in a module given with --import"),
-    ("qadmin.worker.backoff_seconds", ("qadmin.worker",), "comes from qadmin.job"),  # imported, not defined
-    ("qadmin.worker:os.path.join", ("qadmin.worker",), "comes from posixpath"),
-    ("qadmin.worker:os.system", ("qadmin.worker",), "not a job class or function"),
-    ("qadmin.examples:SendEmail.__init__", ("qadmin.examples",), "is private"),
-    ("qadmin", ("qadmin",), "not registered"),
-    ("qadmin.examples", ("qadmin",), "not a job class or function"),
-])
-def test_only_classes_and_functions_defined_in_the_given_modules_resolve(name: str, given: tuple,
-                                                                         reason: str) -> None:
+@pytest.mark.parametrize(
+    "name, given, reason",
+    [
+        ("os.system", ("qadmin.examples",), "not registered and not in a module given with --import"),
+        ("qadmin.worker.backoff_seconds", ("qadmin.worker",), "comes from qadmin.job"),  # imported, not defined
+        ("qadmin.worker:os.path.join", ("qadmin.worker",), "comes from posixpath"),
+        ("qadmin.worker:os.system", ("qadmin.worker",), "not a job class or function"),
+        ("qadmin.examples:SendEmail.__init__", ("qadmin.examples",), "is private"),
+        ("qadmin", ("qadmin",), "not registered"),
+        ("qadmin.examples", ("qadmin",), "not a job class or function"),
+    ],
+)
+def test_only_classes_and_functions_defined_in_the_given_modules_resolve(name: str, given: tuple, reason: str) -> None:
     with pytest.raises(JobClassNotFound, match=reason):
         registry.resolve(name, given)
 

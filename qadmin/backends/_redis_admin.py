@@ -11,9 +11,10 @@ import itertools
 import json
 import os
 import struct
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from qadmin.backends import _redis_scan as scan
 from qadmin.backends._redis_json import dumps, ruby_failed_at, with_members
@@ -23,9 +24,9 @@ from qadmin.backends._redis_records import (
     delayed_rec,
     failed_rec,
     finished_rec,
+    first_found,
     name,
     queue_rec,
-    first_found,
     requeue_bytes,
     split_ids,
     status_key_parts,
@@ -81,8 +82,15 @@ class AdminMixin:
                     pass
         return job
 
-    def find(self: RedisBackend, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None,
-             sort: str = "id") -> Page:
+    def find(
+        self: RedisBackend,
+        selection: JobFilter,
+        now: datetime,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        sort: str = "id",
+    ) -> Page:
         if sort not in SORTS:
             raise UsageError(f"unknown sort {sort!r}; expected one of: {', '.join(SORTS)}")
         if selection.ids:
@@ -128,12 +136,13 @@ class AdminMixin:
         # were, without a search; the remembered entries stay as the listing left them
         rest = replace(selection, ids=())
         states = scan.wanted_states(selection)
-        recs = self._reread(selection.ids, now, lambda r: r.job.state in states and rest.matches(r.job),
-                            offset + limit + 1)
+        recs = self._reread(
+            selection.ids, now, lambda r: r.job.state in states and rest.matches(r.job), offset + limit + 1
+        )
         if recs is None:
             recs = self._by_ids(selection, now)
             self._remember(recs)
-        page = recs[offset:offset + limit]
+        page = recs[offset : offset + limit]
         more = offset + limit < len(recs)
         return Page([r.job for r in page], f"ids:{offset + limit}" if more else None)
 
@@ -145,7 +154,7 @@ class AdminMixin:
                 rec.extra["gen"] = gen
             self._remember(recs)
             for start in range(0, len(recs), batch):
-                yield [r.job.id for r in recs[start:start + batch]]
+                yield [r.job.id for r in recs[start : start + batch]]
             return
         states = scan.wanted_states(selection)
         gen = _generation()
@@ -164,8 +173,9 @@ class AdminMixin:
             self._remember(chunk)
             yield [r.job.id for r in chunk]
 
-    def _reread(self: RedisBackend, ids: Sequence[JobId], now: datetime, wanted: Callable[[Rec], bool],
-                cap: int) -> list[Rec] | None:
+    def _reread(
+        self: RedisBackend, ids: Sequence[JobId], now: datetime, wanted: Callable[[Rec], bool], cap: int
+    ) -> list[Rec] | None:
         """The remembered entries of these ids, read back where they were and rebuilt in full, the
         wanted ones up to `cap`; None when an id is not remembered or an entry moved (then only a
         search can tell where it is)."""
@@ -180,7 +190,7 @@ class AdminMixin:
         with self._wrap():
             for group in groups:
                 for start in range(0, len(group), 100):
-                    part = group[start:start + 100]
+                    part = group[start : start + 100]
                     pipe = self.client.pipeline(transaction=False)
                     for rec in part:
                         if rec.kind == "finished":
@@ -233,8 +243,9 @@ class AdminMixin:
         return sum(len(ids) for ids in self.iter_ids(selection, now))
 
     # --- changing jobs ------------------------------------------------------------------------
-    def _resolve(self: RedisBackend, ids: Sequence[JobId], states: frozenset[JobState], now: datetime,
-                 fresh: bool = False) -> list[Rec]:
+    def _resolve(
+        self: RedisBackend, ids: Sequence[JobId], states: frozenset[JobState], now: datetime, fresh: bool = False
+    ) -> list[Rec]:
         """The stored entries these ids name, in the wanted states; an id given n times names up
         to n equal entries. Remembered entries (from the listing the ids came from) first."""
         out: list[Rec] = []
@@ -255,21 +266,28 @@ class AdminMixin:
             with self._wrap():
                 found = self._view(now).lookup(scan.Wanted(sorted({p for r in readings for p in r}, key=str)))
             for reading in readings:
-                pick = next((r for r in first_found(reading, found) if id(r) not in used and r.job.state in states),
-                            None)
+                pick = next(
+                    (r for r in first_found(reading, found) if id(r) not in used and r.job.state in states), None
+                )
                 if pick is not None:
                     used.add(id(pick))
                     out.append(pick)
         return out
 
-    def _apply_units(self: RedisBackend, recs: list[Rec], steps_of: Callable[[Rec], list[Any] | None],
-                     states: frozenset[JobState], now: datetime, shifts: bool = False) -> list[JobId]:
+    def _apply_units(
+        self: RedisBackend,
+        recs: list[Rec],
+        steps_of: Callable[[Rec], list[Any] | None],
+        states: frozenset[JobState],
+        now: datetime,
+        shifts: bool = False,
+    ) -> list[JobId]:
         """Run one guarded unit per entry, in batches; entries that changed since they were read are
         looked up afresh once (the guard keeps a changed entry safe)."""
         changed: list[JobId] = []
         retry: list[JobId] = []
         for start in range(0, len(recs), UNITS_PER_CALL):
-            part = recs[start:start + UNITS_PER_CALL]
+            part = recs[start : start + UNITS_PER_CALL]
             batch = Batch()
             planned: list[Rec] = []
             for rec in part:
@@ -290,7 +308,7 @@ class AdminMixin:
             for start in range(0, len(again), UNITS_PER_CALL):
                 batch = Batch()
                 planned = []
-                for rec in again[start:start + UNITS_PER_CALL]:
+                for rec in again[start : start + UNITS_PER_CALL]:
                     steps = steps_of(rec)
                     if steps:
                         batch.unit(*steps)
@@ -351,15 +369,26 @@ class AdminMixin:
             else:
                 guard = ("LSETEQ", [rec.key], [self._hint(rec), rec.raw, _marked(rec.raw, stamp)])
             again = requeue_bytes(rec.payload)
-            return [guard, ("RPUSH", [self.keys.queue(queue)], [again]), ("SADD", [self.keys.queues], [queue]),
-                    *self._status_steps(rec.job.meta, 1, now, None)]
+            return [
+                guard,
+                ("RPUSH", [self.keys.queue(queue)], [again]),
+                ("SADD", [self.keys.queues], [queue]),
+                *self._status_steps(rec.job.meta, 1, now, None),
+            ]
 
         # failure entries of plain payloads go in bulk, a php-resque status key needs a step of its
         # own: runs of each, in the order read, so jobs are pushed in that order
         changed: list[JobId] = []
         missed: list[JobId] = []
-        for in_bulk, run in itertools.groupby(recs, key=lambda r: r.kind == "failed" and r.payload is not None
-                                              and bool(r.job.queue) and status_key_parts(r.job.meta) is None):
+        for in_bulk, run in itertools.groupby(
+            recs,
+            key=lambda r: (
+                r.kind == "failed"
+                and r.payload is not None
+                and bool(r.job.queue)
+                and status_key_parts(r.job.meta) is None
+            ),
+        ):
             if in_bulk:
                 done, lost = self._requeue_failed(list(run), stamp, remove)
                 changed += done
@@ -367,12 +396,14 @@ class AdminMixin:
             else:
                 changed += self._apply_units(list(run), steps, states, now, shifts=remove)
         if missed:  # moved since they were read: found afresh, once
-            changed += self._apply_units(self._resolve(missed, states, now, fresh=True), steps, states, now,
-                                         shifts=remove)
+            changed += self._apply_units(
+                self._resolve(missed, states, now, fresh=True), steps, states, now, shifts=remove
+            )
         return changed
 
-    def _requeue_failed(self: RedisBackend, recs: list[Rec], stamp: str,
-                        remove: bool) -> tuple[list[JobId], list[JobId]]:
+    def _requeue_failed(
+        self: RedisBackend, recs: list[Rec], stamp: str, remove: bool
+    ) -> tuple[list[JobId], list[JobId]]:
         """Retry failure entries REQUEUE_PER_CALL at a time with `requeue_failed.lua`: what `retry`'s
         units do (guard, mark or remove, push), in one LRANGE for a run of neighbouring entries.
         Returns the changed ids and those of entries that were not where they were read."""
@@ -381,7 +412,7 @@ class AdminMixin:
         script = self._requeue
         mark = b',"retried_at":' + dumps(stamp).encode("utf-8") + b"}"
         for start in range(0, len(recs), REQUEUE_PER_CALL):
-            part = recs[start:start + REQUEUE_PER_CALL]
+            part = recs[start : start + REQUEUE_PER_CALL]
             keys: list[Any] = [self.keys.failed, self.keys.queues]
             names: list[str] = []
             key_index: dict[str, int] = {}
@@ -409,8 +440,15 @@ class AdminMixin:
                 raws.append(raw)
                 ints += (self._hint(rec), len(raw), marked, at, len(push), index)
             tomb = b"qadmin:tombstone:" + os.urandom(12).hex().encode() if remove else b""
-            args = [tomb, len(part), struct.pack(f">{len(ints)}q", *ints), b"".join(raws), b"".join(extra), mark,
-                    *names]
+            args = [
+                tomb,
+                len(part),
+                struct.pack(f">{len(ints)}q", *ints),
+                b"".join(raws),
+                b"".join(extra),
+                mark,
+                *names,
+            ]
             with self._wrap():
                 results = script(keys=keys, args=args, client=self.client)
             self._forget(*part)
@@ -435,8 +473,10 @@ class AdminMixin:
                 rest: list[Any] = []
             elif rec.kind == "delayed":
                 guard = ("LREM", [rec.key], [1, rec.raw])
-                rest = [("SREM", [self.keys.timestamps(rec.raw)], [self.keys.stamp_member(rec.extra["ts"])]),
-                        ("DROPEMPTY", [rec.key, self.keys.schedule], [rec.extra["ts"]])]
+                rest = [
+                    ("SREM", [self.keys.timestamps(rec.raw)], [self.keys.stamp_member(rec.extra["ts"])]),
+                    ("DROPEMPTY", [rec.key, self.keys.schedule], [rec.extra["ts"]]),
+                ]
             elif rec.kind == "locked":
                 guard, rest = ("ZREM", [self.keys.locked], [rec.raw]), []
             else:  # held by a Resque worker: the job vanishes from worker:ID (the worker still runs it)
@@ -486,4 +526,3 @@ _NO_APPEND = (b"", b" ", b"\t", b"\n", b"\r", b"{")
 def _generation() -> int:
     """Each scan's indexes are a coordinate system of their own (see `_hint`)."""
     return next(_GENERATIONS)
-

@@ -19,17 +19,31 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import redis as redis_lib
 
 from qadmin.backends._redis_json import TOKEN_LEN, dumps, epoch, iso_z, with_members, without
 from qadmin.backends._redis_lua import UNITS_PER_CALL, Batch
-from qadmin.backends._redis_records import (TWIN_SCAN, Keys, Rec, delayed_item, delayed_rec, envelope,
-                                            failure_entry, locked_rec, make_id, queue_rec, read_payload,
-                                            schedule_second, status_key_parts, truthy)
+from qadmin.backends._redis_records import (
+    TWIN_SCAN,
+    Keys,
+    Rec,
+    delayed_item,
+    delayed_rec,
+    envelope,
+    failure_entry,
+    locked_rec,
+    make_id,
+    queue_rec,
+    read_payload,
+    schedule_second,
+    status_key_parts,
+    truthy,
+)
 from qadmin.backends._redis_records import name as rename
 from qadmin.codecs import json_codec
 from qadmin.errors import JobNotFound, QadminError, UsageError
@@ -143,15 +157,19 @@ class EngineMixin:
         # exact-match calls (Resque.dequeue, resque-scheduler's remove_delayed) find it
         return json_codec.encode(new.class_name, list(new.args), dict(new.kwargs), meta).encode("utf-8")
 
-    def _push_steps(self: RedisBackend, queue: str, payload: bytes, run_at: datetime | None,
-                    now: datetime) -> list[tuple[str, list[Any], list[Any]]]:
+    def _push_steps(
+        self: RedisBackend, queue: str, payload: bytes, run_at: datetime | None, now: datetime
+    ) -> list[tuple[str, list[Any], list[Any]]]:
         """RPUSH + SADD (rule 3), or resque-scheduler's four structures for a later run (rule 15)."""
         if run_at is not None and int(epoch(run_at)) > epoch(now):
             ts = int(epoch(run_at))
             item = delayed_item(payload, queue)
             dkey = self.keys.delayed(ts)
-            return [("RPUSH", [dkey], [item]), ("SADD", [self.keys.timestamps(item)], [self.keys.stamp_member(ts)]),
-                    ("ZADD", [self.keys.schedule], [ts, ts])]
+            return [
+                ("RPUSH", [dkey], [item]),
+                ("SADD", [self.keys.timestamps(item)], [self.keys.stamp_member(ts)]),
+                ("ZADD", [self.keys.schedule], [ts, ts]),
+            ]
         return [("RPUSH", [self.keys.queue(queue)], [payload]), ("SADD", [self.keys.queues], [queue])]
 
     def _stored_job(self: RedisBackend, queue: str, payload: bytes, run_at: datetime | None, now: datetime) -> Job:
@@ -166,10 +184,13 @@ class EngineMixin:
     def _push_named(self: RedisBackend, queue: str, payloads: Sequence[bytes]) -> list[int]:
         """Push payloads at the queue's tail (`lua/push.lua`) and tell which of its byte-identical
         twins each entry now is (its `.N`, as listings number it)."""
-        out = self._script(self._push, [self.keys.queues, self.keys.queue(queue), self.keys.locked,
-                                        self.keys.workers], [queue, TWIN_SCAN, *payloads])
+        out = self._script(
+            self._push,
+            [self.keys.queues, self.keys.queue(queue), self.keys.locked, self.keys.workers],
+            [queue, TWIN_SCAN, *payloads],
+        )
         k = len(payloads)
-        before, held = out[1:k + 1], out[k + 1:]
+        before, held = out[1 : k + 1], out[k + 1 :]
         if out[0]:  # a Ruby or PHP worker may hold a twin: counted as listings count them
             with self._wrap():
                 counts = self._view(utcnow()).lock_twins()[1]
@@ -231,8 +252,10 @@ class EngineMixin:
             payload = self._encode(new, now)
             job = self._stored_job(new.queue, payload, new.run_at, now)
             batch = Batch()
-            batch.unit(("HSETEQ", [self.keys.unique], [new.unique, current or b"", str(job.id)]),
-                       *self._push_steps(new.queue, payload, new.run_at, now))
+            batch.unit(
+                ("HSETEQ", [self.keys.unique], [new.unique, current or b"", str(job.id)]),
+                *self._push_steps(new.queue, payload, new.run_at, now),
+            )
             if self._run(batch)[0]:
                 return job
             time.sleep(0.01)  # another process took the key first: read its job next time
@@ -298,8 +321,12 @@ class EngineMixin:
         without a queue, or that are not JSON, stay where they are."""
         with self._wrap():
             view = self._view(now)
-            due = view.read(self.keys.schedule, "sorted set", lambda: self.client.zrangebyscore(
-                self.keys.schedule, "-inf", int(epoch(now)), start=0, num=stamps), [])
+            due = view.read(
+                self.keys.schedule,
+                "sorted set",
+                lambda: self.client.zrangebyscore(self.keys.schedule, "-inf", int(epoch(now)), start=0, num=stamps),
+                [],
+            )
             # a member that is no second, or whose list is of the wrong type (poison), stays as it is
             due = [m for m in due if str(schedule_second(m)) == m.decode("utf-8", "replace")]
             if not due:
@@ -325,9 +352,12 @@ class EngineMixin:
                     payload = with_members(p.text, {"args": [p.obj["args"]]}, drop=("queue",)).encode("utf-8")
                 else:
                     payload = without(p.text, ("queue",)).encode("utf-8")
-                batch.unit(("LREM", [dkey], [1, raw]), ("RPUSH", [self.keys.queue(queue)], [payload]),
-                           ("SADD", [self.keys.queues], [queue]),
-                           ("SREM", [self.keys.timestamps(raw)], [self.keys.stamp_member(ts)]))
+                batch.unit(
+                    ("LREM", [dkey], [1, raw]),
+                    ("RPUSH", [self.keys.queue(queue)], [payload]),
+                    ("SADD", [self.keys.queues], [queue]),
+                    ("SREM", [self.keys.timestamps(raw)], [self.keys.stamp_member(ts)]),
+                )
                 moves += 1
             batch.unit(("NOP", [], []), ("DROPEMPTY", [dkey, self.keys.schedule], [ts]))
         results = self._run(batch)
@@ -359,21 +389,45 @@ class EngineMixin:
         return paused_all, {n for n, v in zip(names, values[1:]) if v is True or v == 1}
 
     # --- claims ----------------------------------------------------------------------------------
-    def claim(self: RedisBackend, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
-              can_run: Callable[[Job], bool], skip_ids: Sequence[JobId] = ()) -> Job | None:
+    def claim(
+        self: RedisBackend,
+        queues: Sequence[str],
+        worker: str,
+        now: datetime,
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        skip_ids: Sequence[JobId] = (),
+    ) -> Job | None:
         jobs = self.claim_many(queues, worker, now, max_run_time, can_run, 1, skip_ids)
         return jobs[0] if jobs else None
 
-    def claim_many(self: RedisBackend, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
-                   can_run: Callable[[Job], bool], limit: int, skip_ids: Sequence[JobId] = ()) -> list[Job]:
+    def claim_many(
+        self: RedisBackend,
+        queues: Sequence[str],
+        worker: str,
+        now: datetime,
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        limit: int,
+        skip_ids: Sequence[JobId] = (),
+    ) -> list[Job]:
         """Lock up to `limit` runnable jobs for `worker`, in Resque's order (queues in the order
         served, each from its head). Each stays locked until the worker completes, fails or
         releases it; if the worker dies it is a stale lock, recovered as any."""
         return self._claim(queues, worker, now, max_run_time, can_run, limit, skip_ids)
 
-    def complete_and_claim(self: RedisBackend, job: Job, worker: str, now: datetime, runtime: float,
-                           queues: Sequence[str], max_run_time: float, can_run: Callable[[Job], bool], limit: int,
-                           skip_ids: Sequence[JobId] = ()) -> list[Job]:
+    def complete_and_claim(
+        self: RedisBackend,
+        job: Job,
+        worker: str,
+        now: datetime,
+        runtime: float,
+        queues: Sequence[str],
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        limit: int,
+        skip_ids: Sequence[JobId] = (),
+    ) -> list[Job]:
         """`complete(job)`, then `claim_many(...)`: usually one round trip, which records the
         outcome, locks the jobs chosen from the previous read of the queues and reads them again.
         Repeating it after BackendUnavailable neither counts the job twice (the outcome is
@@ -385,8 +439,16 @@ class EngineMixin:
             self._defer(worker, done)
         return self._claim(queues, worker, now, max_run_time, can_run, limit, skip_ids)
 
-    def _claim(self: RedisBackend, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
-               can_run: Callable[[Job], bool], limit: int, skip_ids: Sequence[JobId]) -> list[Job]:
+    def _claim(
+        self: RedisBackend,
+        queues: Sequence[str],
+        worker: str,
+        now: datetime,
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        limit: int,
+        skip_ids: Sequence[JobId],
+    ) -> list[Job]:
         c = self._claimer(worker, queues)
         skip = {str(i) for i in skip_ids}
         rid = self._rid(worker)
@@ -437,8 +499,17 @@ class EngineMixin:
             c.set_names(_expand(queues, []), self.keys)
         return c
 
-    def _housekeep(self: RedisBackend, c: _Claimer, worker: str, rid: str | None, now: datetime,
-                   max_run_time: float, can_run: Callable[[Job], bool], limit: int, skip: set[str]) -> list[Job]:
+    def _housekeep(
+        self: RedisBackend,
+        c: _Claimer,
+        worker: str,
+        rid: str | None,
+        now: datetime,
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        limit: int,
+        skip: set[str],
+    ) -> list[Job]:
         """What a claim needs now and then rather than every time: due scheduled jobs moved to
         their queues, the queue list for `*` and globs, and locks past `max_run_time` taken over."""
         c.checked_at = time.monotonic()
@@ -482,8 +553,9 @@ class EngineMixin:
                     break
         return jobs
 
-    def _picks(self: RedisBackend, c: _Claimer, can_run: Callable[[Job], bool], skip: set[str], tried: set[bytes],
-               n: int) -> list[Rec]:
+    def _picks(
+        self: RedisBackend, c: _Claimer, can_run: Callable[[Job], bool], skip: set[str], tried: set[bytes], n: int
+    ) -> list[Rec]:
         """Up to `n` entries of the last read this worker can run, in claim order: decoded (once:
         a head read again is not decoded again) and accepted by `can_run` before any is locked."""
         picks: list[Rec] = []
@@ -506,8 +578,17 @@ class EngineMixin:
         c.skipped = skipped
         return picks
 
-    def _claim_call(self: RedisBackend, c: _Claimer, worker: str, rid: str | None, now: datetime,
-                    picks: list[Rec], want: int, per: int, dones: Sequence[_Done]) -> tuple[list[Job], bool]:
+    def _claim_call(
+        self: RedisBackend,
+        c: _Claimer,
+        worker: str,
+        rid: str | None,
+        now: datetime,
+        picks: list[Rec],
+        want: int,
+        per: int,
+        dones: Sequence[_Done],
+    ) -> tuple[list[Job], bool]:
         """One call of `claim.lua`: the outcomes in `dones`, locks on `picks` (at most `want`), and
         a read of `per` entries from the heads of the queues, kept in `c` for the next claim."""
         keys, args = self._claim_args(c, worker, rid, now, picks, want, per, dones)
@@ -522,8 +603,14 @@ class EngineMixin:
             if rid is not None and not got:
                 wjson = heads[c.index[rec.job.queue] - 1][1] + run_at + rec.raw.decode("utf-8") + "}"
             self._decoded.pop((rec.job.queue, rec.raw), None)
-            job = replace(rec.job, id=self._own_id(worker, rec.job.id), state=JobState.LOCKED, locked_at=now,
-                          locked_by=worker, stale=False)
+            job = replace(
+                rec.job,
+                id=self._own_id(worker, rec.job.id),
+                state=JobState.LOCKED,
+                locked_at=now,
+                locked_by=worker,
+                stale=False,
+            )
             self._held[(worker, str(job.id))] = (env, wjson)
             got.append(job)
         c.windows = [w if isinstance(w, list) else [] for w in windows]
@@ -531,15 +618,35 @@ class EngineMixin:
         c.read_at = time.monotonic()
         return got, bool(paused_all)
 
-    def _claim_args(self: RedisBackend, c: _Claimer, worker: str, rid: str | None, now: datetime,
-                    picks: list[Rec], want: int, per: int, dones: Sequence[_Done]) -> tuple[list[Any], list[Any]]:
+    def _claim_args(
+        self: RedisBackend,
+        c: _Claimer,
+        worker: str,
+        rid: str | None,
+        now: datetime,
+        picks: list[Rec],
+        want: int,
+        per: int,
+        dones: Sequence[_Done],
+    ) -> tuple[list[Any], list[Any]]:
         """The keys and arguments of a `claim.lua` call (`_claim_call`)."""
         if c.fixed is None or c.fixed[0] != rid:
             k = self.keys
             env_head = '{"worker":' + dumps(worker) + ',"rid":' + dumps(rid) + ',"queue":'
-            c.fixed = (rid, [k.locked, k.pause_all, k.worker(rid or ""), k.finished, k.processed,
-                             k.stat("processed", rid or ""), k.unique, *c.keys],
-                       [(env_head + quoted, '{"queue":' + quoted + ',"run_at":') for quoted in map(dumps, c.names)])
+            c.fixed = (
+                rid,
+                [
+                    k.locked,
+                    k.pause_all,
+                    k.worker(rid or ""),
+                    k.finished,
+                    k.processed,
+                    k.stat("processed", rid or ""),
+                    k.unique,
+                    *c.keys,
+                ],
+                [(env_head + quoted, '{"queue":' + quoted + ',"run_at":') for quoted in map(dumps, c.names)],
+            )
         _rid, keys, heads = c.fixed
         if dones:
             keys = keys + [d.tkey for d in dones]
@@ -547,8 +654,16 @@ class EngineMixin:
         if c.run_at[0] != int(at):
             c.run_at = (int(at), dumps(iso_z(now)) + ',"payload":')
         run_at = c.run_at[1]
-        args: list[Any] = [at, f"({at - self.options.finished_retention}", FINISHED_CAP, "1" if rid is not None else "",
-                           want, per, len(c.names), len(dones)]
+        args: list[Any] = [
+            at,
+            f"({at - self.options.finished_retention}",
+            FINISHED_CAP,
+            "1" if rid is not None else "",
+            want,
+            per,
+            len(c.names),
+            len(dones),
+        ]
         env_tail = ',"locked_at":' + dumps(iso(now) or "") + ',"n":"'
         for env_head, wjson_head in heads:
             args += [env_head + env_tail, wjson_head + run_at]
@@ -558,8 +673,16 @@ class EngineMixin:
             args += [c.index[rec.job.queue], rec.raw, _nonce()]
         return keys, args
 
-    def _scan_claim(self: RedisBackend, c: _Claimer, worker: str, rid: str | None, now: datetime,
-                    can_run: Callable[[Job], bool], limit: int, skip: set[str]) -> list[Job]:
+    def _scan_claim(
+        self: RedisBackend,
+        c: _Claimer,
+        worker: str,
+        rid: str | None,
+        now: datetime,
+        can_run: Callable[[Job], bool],
+        limit: int,
+        skip: set[str],
+    ) -> list[Job]:
         """A claim that reads further down the queues, past entries this worker cannot run."""
         paused_all, paused = self._paused_flags(c.names)
         if paused_all:
@@ -588,23 +711,42 @@ class EngineMixin:
                 break
         return jobs
 
-    def _lock(self: RedisBackend, rec: Rec, worker: str, rid: str | None, now: datetime,
-              guard: tuple[str, list[Any], list[Any]]) -> Job | None:
+    def _lock(
+        self: RedisBackend,
+        rec: Rec,
+        worker: str,
+        rid: str | None,
+        now: datetime,
+        guard: tuple[str, list[Any], list[Any]],
+    ) -> Job | None:
         payload = rec.payload or rec.raw
         queue = rec.job.queue or ""
         env = envelope(worker, rid, queue, iso(now) or "", _nonce(), payload)
         steps = [guard, ("ZADD", [self.keys.locked], [epoch(now), env])]
         wjson = None
         if rid is not None:
-            wjson = ('{"queue":' + dumps(queue) + ',"run_at":' + dumps(iso_z(now)) + ',"payload":'
-                     + payload.decode("utf-8") + "}")
+            wjson = (
+                '{"queue":'
+                + dumps(queue)
+                + ',"run_at":'
+                + dumps(iso_z(now))
+                + ',"payload":'
+                + payload.decode("utf-8")
+                + "}"
+            )
             steps.append(("SET", [self.keys.worker(rid)], [wjson]))
         batch = Batch()
         batch.unit(*steps)
         if not self._run(batch)[0]:
             return None
-        job = replace(rec.job, id=self._own_id(worker, rec.job.id), state=JobState.LOCKED, locked_at=now,
-                      locked_by=worker, stale=False)
+        job = replace(
+            rec.job,
+            id=self._own_id(worker, rec.job.id),
+            state=JobState.LOCKED,
+            locked_at=now,
+            locked_by=worker,
+            stale=False,
+        )
         self._held[(worker, str(job.id))] = (env, wjson)
         return job
 
@@ -661,13 +803,29 @@ class EngineMixin:
         if held is None or status_key_parts(job.meta) is not None:
             return None
         env, wjson = held
-        record = dumps({"finished_at": iso(now), "queue": job.queue, "worker": worker, "runtime": round(runtime, 6),
-                        "attempts": job.attempts, "n": _nonce(),
-                        "payload": self._payload_of(job, env).decode("utf-8")})
+        record = dumps(
+            {
+                "finished_at": iso(now),
+                "queue": job.queue,
+                "worker": worker,
+                "runtime": round(runtime, 6),
+                "attempts": job.attempts,
+                "n": _nonce(),
+                "payload": self._payload_of(job, env).decode("utf-8"),
+            }
+        )
         unique = job.meta.get("unique")
         at = epoch(now)
-        return _Done(str(job.id), env, wjson, record, None if unique is None else str(unique), at,
-                     self.keys.throughput(int(at) // 60 * 60), time.monotonic())
+        return _Done(
+            str(job.id),
+            env,
+            wjson,
+            record,
+            None if unique is None else str(unique),
+            at,
+            self.keys.throughput(int(at) // 60 * 60),
+            time.monotonic(),
+        )
 
     # --- outcomes written with the next call -------------------------------------------------------
     # Opt-in (`defer_successes`, `qadmin worker --defer-acks`). A worker holding prefetched jobs
@@ -691,7 +849,9 @@ class EngineMixin:
             return [d for d in self._deferred.get(worker, ()) if id(d) not in self._sending]
 
     def _may_wait(self: RedisBackend, worker: str) -> bool:
-        if not self.defer_successes or worker not in self._winfo:  # only a registered worker: its heartbeats write what waits
+        if (
+            not self.defer_successes or worker not in self._winfo
+        ):  # only a registered worker: its heartbeats write what waits
             return False
         with self._mutex:
             waiting = self._deferred.get(worker) or []
@@ -738,7 +898,7 @@ class EngineMixin:
     def _write_deferred(self: RedisBackend, worker: str | None = None) -> None:
         """Write the outcomes waiting for a worker's next call (every worker's with None)."""
         self._drain()
-        for name in ([worker] if worker is not None else list(self._deferred)):
+        for name in [worker] if worker is not None else list(self._deferred):
             dones = self._deferred_of(name)
             if dones:
                 self._claim_call(_Claimer(()), name, self._rid(name), utcnow(), [], 0, 0, dones)
@@ -749,8 +909,9 @@ class EngineMixin:
             return json.loads(env)["payload"].encode("utf-8")
         return job.raw.encode("utf-8")
 
-    def _status_steps(self: RedisBackend, meta: dict[str, Any], status: int, now: datetime,
-                      ttl: int | None) -> list[tuple[str, list[Any], list[Any]]]:
+    def _status_steps(
+        self: RedisBackend, meta: dict[str, Any], status: int, now: datetime, ttl: int | None
+    ) -> list[tuple[str, list[Any], list[Any]]]:
         """Keep php-resque's status key in step, only if it exists (docs/compatibility.md §3.3, §8.6)."""
         parts = status_key_parts(meta)
         if parts is None:
@@ -762,13 +923,16 @@ class EngineMixin:
             return []
         return [("SETEQ", [key], [old, _status_value(old, status, now), ttl or ""])]
 
-    def _outcome_steps(self: RedisBackend, worker: str, rid: str | None, wjson: str | None, now: datetime,
-                       failed: bool) -> list[tuple[str, list[Any], list[Any]]]:
+    def _outcome_steps(
+        self: RedisBackend, worker: str, rid: str | None, wjson: str | None, now: datetime, failed: bool
+    ) -> list[tuple[str, list[Any], list[Any]]]:
         minute = int(epoch(now)) // 60 * 60
         tkey = self.keys.throughput(minute)
         steps: list[tuple[str, list[Any], list[Any]]] = [
-            ("INCR", [self.keys.processed], []), ("HINCRBY", [tkey], ["processed", 1]),
-            ("EXPIRE", [tkey], [7200])]
+            ("INCR", [self.keys.processed], []),
+            ("HINCRBY", [tkey], ["processed", 1]),
+            ("EXPIRE", [tkey], [7200]),
+        ]
         if failed:
             steps += [("INCR", [self.keys.failed_count], []), ("HINCRBY", [tkey], ["failed", 1])]
         if rid is not None:
@@ -792,24 +956,35 @@ class EngineMixin:
         self._write_deferred(worker)
         env, wjson = self._envelope(job, worker)
         if env is None:  # no longer held by this worker (a repeat, or unlocked meanwhile): as on SQL,
-            return       # the outcome belongs to whoever holds the job now
+            return  # the outcome belongs to whoever holds the job now
         payload = self._payload_of(job, env)
         rid = self._rid(worker)
-        record = dumps({"finished_at": iso(now), "queue": job.queue, "worker": worker, "runtime": round(runtime, 6),
-                        "attempts": job.attempts, "n": _nonce(), "payload": payload.decode("utf-8")})
+        record = dumps(
+            {
+                "finished_at": iso(now),
+                "queue": job.queue,
+                "worker": worker,
+                "runtime": round(runtime, 6),
+                "attempts": job.attempts,
+                "n": _nonce(),
+                "payload": payload.decode("utf-8"),
+            }
+        )
         release: list[tuple[str, list[Any], list[Any]]] = []
         if job.meta.get("unique") is not None:
             release.append(("HDELEQ", [self.keys.unique], [job.meta["unique"], str(job.id)]))
         # recorded only while the lock is still there to remove: a write repeated after
         # BackendUnavailable does not count the job twice
         batch = Batch()
-        batch.unit(("ZREM", [self.keys.locked], [env]), *release,
-                   ("ZADD", [self.keys.finished], [epoch(now), record]),
-                   ("ZREMRANGEBYSCORE", [self.keys.finished],
-                    ["-inf", f"({epoch(now) - self.options.finished_retention}"]),
-                   ("ZCAP", [self.keys.finished], [FINISHED_CAP]),
-                   *self._outcome_steps(worker, rid, wjson, now, failed=False),
-                   *self._status_steps(job.meta, 4, now, STATUS_TTL))
+        batch.unit(
+            ("ZREM", [self.keys.locked], [env]),
+            *release,
+            ("ZADD", [self.keys.finished], [epoch(now), record]),
+            ("ZREMRANGEBYSCORE", [self.keys.finished], ["-inf", f"({epoch(now) - self.options.finished_retention}"]),
+            ("ZCAP", [self.keys.finished], [FINISHED_CAP]),
+            *self._outcome_steps(worker, rid, wjson, now, failed=False),
+            *self._status_steps(job.meta, 4, now, STATUS_TTL),
+        )
         self._run(batch)
         self._held.pop((worker, str(job.id)), None)
 
@@ -834,8 +1009,12 @@ class EngineMixin:
             status = self._status_steps(job.meta, 3, now, STATUS_TTL)
         batch = Batch()
         if env is not None:  # counted only with the move, so that a repeated write counts once
-            batch.unit(("ZREM", [self.keys.locked], [env]), *moves, *status,
-                       *self._outcome_steps(worker, rid, wjson, now, failed=True))
+            batch.unit(
+                ("ZREM", [self.keys.locked], [env]),
+                *moves,
+                *status,
+                *self._outcome_steps(worker, rid, wjson, now, failed=True),
+            )
         else:  # no longer held (unlocked or deleted meanwhile): only count the run
             batch.unit(("NOP", [], []), *self._outcome_steps(worker, rid, wjson, now, failed=True))
         self._run(batch)
@@ -859,7 +1038,8 @@ class EngineMixin:
             steps: list[tuple[str, list[Any], list[Any]]] = [
                 ("ZREM", [self.keys.locked], [env]),
                 ("LPUSH", [self.keys.queue(job.queue or "")], [self._payload_of(job, env)]),
-                ("SADD", [self.keys.queues], [job.queue or ""])]
+                ("SADD", [self.keys.queues], [job.queue or ""]),
+            ]
             if rid is not None and wjson is not None:
                 steps.append(("DELEQ", [self.keys.worker(rid)], [wjson]))
             batch.unit(*steps)
@@ -873,8 +1053,10 @@ def _refuse_priority(news: Sequence[NewJob]) -> None:
     stored as nothing, so it is refused rather than dropped."""
     for new in news:
         if new.priority:
-            raise UsageError(f"Redis (Resque) queues have no priorities: cannot enqueue {new.class_name} with "
-                             f"priority {new.priority}; leave the priority out (jobs run in queue order)")
+            raise UsageError(
+                f"Redis (Resque) queues have no priorities: cannot enqueue {new.class_name} with "
+                f"priority {new.priority}; leave the priority out (jobs run in queue order)"
+            )
 
 
 def _status_value(old: bytes, status: int, now: datetime) -> str:
@@ -889,6 +1071,7 @@ def _status_value(old: bytes, status: int, now: datetime) -> str:
         return dumps({"status": status, "updated": updated, "started": previous["started"], "result": None})
     return dumps({"status": status, "updated": updated})
 
+
 def _capped(error: str) -> str:
     """Errors travel inside payloads and key names (resque-scheduler's `timestamps:`): keep them
     bounded, the first line whole."""
@@ -896,6 +1079,7 @@ def _capped(error: str) -> str:
         return error
     head, _, rest = error.partition("\n")
     return head + "\n" + rest[:MAX_ERROR] + "\n[... truncated]"
+
 
 def _expand(patterns: Sequence[str], known: Sequence[str]) -> list[str]:
     """Resque's queue list: names in order, `*` and globs expanded against `queues` (alphabetical)."""
@@ -908,4 +1092,3 @@ def _expand(patterns: Sequence[str], known: Sequence[str]) -> list[str]:
         elif pattern not in out:
             out.append(pattern)
     return out
-

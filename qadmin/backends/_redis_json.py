@@ -12,8 +12,9 @@ import functools
 import hashlib
 import json
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 _DECODER = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r]*")
@@ -68,26 +69,26 @@ def members(text: str) -> dict[str, tuple[Any, int, int, int]] | None:
     """
     try:
         idx = _WS.match(text, 0).end()  # type: ignore[union-attr]
-        if text[idx:idx + 1] != "{":
+        if text[idx : idx + 1] != "{":
             return None
         idx = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
         out: dict[str, tuple[Any, int, int, int]] = {}
-        if text[idx:idx + 1] == "}":
+        if text[idx : idx + 1] == "}":
             idx += 1
         else:
             while True:
-                if text[idx:idx + 1] != '"':
+                if text[idx : idx + 1] != '"':
                     return None
                 key_start = idx
                 key, idx = _scanstring(text, idx + 1, True)
                 idx = _WS.match(text, idx).end()  # type: ignore[union-attr]
-                if text[idx:idx + 1] != ":":
+                if text[idx : idx + 1] != ":":
                     return None
                 value_start = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
                 value, value_end = _DECODER.raw_decode(text, value_start)
                 out[key] = (value, key_start, value_start, value_end)
                 idx = _WS.match(text, value_end).end()  # type: ignore[union-attr]
-                sep = text[idx:idx + 1]
+                sep = text[idx : idx + 1]
                 idx = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
                 if sep == "}":
                     break
@@ -108,8 +109,9 @@ def span(text: str, parsed: Mapping[str, tuple[Any, int, int, int]], key: str) -
     return text[start:end]
 
 
-def _rebuild(text: str, parsed: Mapping[str, tuple[Any, int, int, int]], drop: Iterable[str],
-             replace: Mapping[str, str]) -> str:
+def _rebuild(
+    text: str, parsed: Mapping[str, tuple[Any, int, int, int]], drop: Iterable[str], replace: Mapping[str, str]
+) -> str:
     drop = set(drop)
     parts: list[str] = []
     for key, (_, key_start, value_start, value_end) in sorted(parsed.items(), key=lambda kv: kv[1][1]):
@@ -194,12 +196,40 @@ def value_span(text: str, obj: Mapping[str, Any], key: str) -> str | None:
 
 # --- times --------------------------------------------------------------------------------------
 #: zone abbreviations `%Z` writes (Ruby, PHP); an unknown one is read as UTC
-_ZONES = {"UTC": 0, "GMT": 0, "Z": 0, "UT": 0, "WET": 0, "BST": 1, "IST": 1, "CET": 1, "WEST": 1, "CEST": 2,
-          "EET": 2, "EEST": 3, "MSK": 3, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
-          "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10, "JST": 9, "KST": 9, "AEST": 10,
-          "AEDT": 11}
-_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                        "nov", "dec"), start=1)}
+_ZONES = {
+    "UTC": 0,
+    "GMT": 0,
+    "Z": 0,
+    "UT": 0,
+    "WET": 0,
+    "BST": 1,
+    "IST": 1,
+    "CET": 1,
+    "WEST": 1,
+    "CEST": 2,
+    "EET": 2,
+    "EEST": 3,
+    "MSK": 3,
+    "EST": -5,
+    "EDT": -4,
+    "CST": -6,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
+    "AKST": -9,
+    "AKDT": -8,
+    "HST": -10,
+    "JST": 9,
+    "KST": 9,
+    "AEST": 10,
+    "AEDT": 11,
+}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)
+}
 # Ruby failure backend: 2026/11/22 08:41:11 UTC (before Resque 3.0 retried_at had no zone)
 _RUBY = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?: ([A-Za-z]+|[+-]\d{2}:?\d{2}))?")
 # chrisboulton php-resque: Sun Nov 22 08:42:47 UTC 2026
@@ -225,7 +255,7 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if isinstance(value, (int, float)):
         try:
-            return datetime.fromtimestamp(float(value), timezone.utc)
+            return datetime.fromtimestamp(float(value), UTC)
         except (OverflowError, OSError, ValueError):
             return None
     if isinstance(value, bytes):
@@ -242,28 +272,28 @@ def _parse_text(value: str) -> datetime | None:
     try:
         if m := _RUBY.fullmatch(text):
             y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
-            return datetime(y, mo, d, h, mi, s, tzinfo=timezone.utc) - _offset(m.group(7))
+            return datetime(y, mo, d, h, mi, s, tzinfo=UTC) - _offset(m.group(7))
         if m := _PHP.fullmatch(text):
             month = _MONTHS.get(m.group(1).lower())
             if month is None:
                 return None
             day, h, mi, s, year = int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)), int(m.group(7))
-            return datetime(year, month, day, h, mi, s, tzinfo=timezone.utc) - _offset(m.group(6))
+            return datetime(year, month, day, h, mi, s, tzinfo=UTC) - _offset(m.group(6))
         if m := _TO_S.fullmatch(text):
             y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
-            return datetime(y, mo, d, h, mi, s, tzinfo=timezone.utc) - _offset(m.group(7) + m.group(8))
+            return datetime(y, mo, d, h, mi, s, tzinfo=UTC) - _offset(m.group(7) + m.group(8))
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def ruby_failed_at(moment: datetime) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any
 
 #: units per script call: big enough for bulk speed, small enough to keep Redis responsive
 UNITS_PER_CALL = 500
+
 
 def script_source(name: str) -> str:
     return resources.files("qadmin.backends").joinpath("lua", name).read_text(encoding="utf-8")

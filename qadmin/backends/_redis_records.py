@@ -27,17 +27,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from qadmin.backends._redis_json import (
     BOOKKEEPING,
-    strict_loads,
     TOKEN_LEN,
     dumps,
     parse_time,
     ruby_failed_at,
+    strict_loads,
     token,
     value_span,
     without,
@@ -53,8 +54,11 @@ _DECODER = json.JSONDecoder()
 #: an id as printed: an optional queue, then a token (or a prefix of one, as git takes), then where
 #: and which of equal entries (see the module docstring). The queue is everything before the last
 #: colon (a name may hold any character, a newline or a colon too); nothing after it holds one.
-_ID = re.compile(r"(?:(?P<queue>.*):)?(?P<token>[0-9a-f]{6,40})(?:@(?P<where>\d{1,12}|f[0-9a-f]{8}|z[0-9a-f]{1,16}))?"
-                 r"(?:\.(?P<n>[1-9]\d{0,8}))?", re.DOTALL)
+_ID = re.compile(
+    r"(?:(?P<queue>.*):)?(?P<token>[0-9a-f]{6,40})(?:@(?P<where>\d{1,12}|f[0-9a-f]{8}|z[0-9a-f]{1,16}))?"
+    r"(?:\.(?P<n>[1-9]\d{0,8}))?",
+    re.DOTALL,
+)
 #: failure entries looked back over for twins, and pending entries of a queue (`_redis_twins`)
 TWIN_WINDOW = 200
 TWIN_SCAN = 10_000
@@ -174,8 +178,16 @@ class Rec:
             return self
         meta = {k: j.meta[k] for k in ("id", "prefix", "unique") if k in j.meta}
         extra = {k: v for k, v in self.extra.items() if k in ("ts", "rid", "dead", "gen", "n", "where")}
-        return Rec(SlimJob(j.id, j.queue, j.state, j.decodable, meta, j.locked_by), self.kind, self.key, self.raw,
-                   self.token, self.index, self.payload, extra)
+        return Rec(
+            SlimJob(j.id, j.queue, j.state, j.decodable, meta, j.locked_by),
+            self.kind,
+            self.key,
+            self.raw,
+            self.token,
+            self.index,
+            self.payload,
+            extra,
+        )
 
 
 def schedule_second(member: bytes) -> int | None:
@@ -257,8 +269,9 @@ def readings(job_id: JobId) -> dict[str, IdParts]:
     for candidate in dict.fromkeys(candidates):
         match = _ID.fullmatch(candidate)
         if match and not _SURROGATE.search(candidate):  # no name holds one: Redis keys are UTF-8
-            out[candidate] = IdParts(match.group("queue"), match.group("token"), match.group("where"),
-                                     int(match.group("n") or 1))
+            out[candidate] = IdParts(
+                match.group("queue"), match.group("token"), match.group("where"), int(match.group("n") or 1)
+            )
     if not out:
         raise UsageError(f"{text!r} is not a job id of this Redis backend (ids look like QUEUE:4f2a9c1b3d5e)")
     return out
@@ -297,12 +310,18 @@ class Payload:
         if created is None and isinstance(d.display, dict):
             created = parse_time(d.display.get("enqueued_at"))  # ActiveJob's wrapper
         return dict(
-            class_name=d.class_name, args=d.args, kwargs=d.kwargs,
+            class_name=d.class_name,
+            args=d.args,
+            kwargs=d.kwargs,
             attempts=attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0,
             max_attempts=max_attempts if isinstance(max_attempts, int) and not isinstance(max_attempts, bool) else None,
             last_error=last_error if isinstance(last_error, str) else None,
-            created_at=created, raw=self.text if self.text is not None else self.raw.decode("utf-8", "replace"),
-            format=d.format, undecodable=d.error, meta=dict(meta), display=d.display,
+            created_at=created,
+            raw=self.text if self.text is not None else self.raw.decode("utf-8", "replace"),
+            format=d.format,
+            undecodable=d.error,
+            meta=dict(meta),
+            display=d.display,
         )
 
 
@@ -370,7 +389,7 @@ def tail_queue(raw: bytes) -> str | None:
     i = raw.rfind(_TAIL_QUEUE)
     if i < 0 or i + len(_TAIL_QUEUE) > len(raw) - 2:
         return None
-    name = raw[i + len(_TAIL_QUEUE):-2]
+    name = raw[i + len(_TAIL_QUEUE) : -2]
     if b'"' in name or b"\\" in name:
         return None
     return name.decode("utf-8", "replace")
@@ -384,7 +403,7 @@ def delayed_rec(key: str, ts: int, raw: bytes, index: int, now: datetime) -> Rec
     else:
         queue = tail_queue(raw) if p.obj is None else None
     try:
-        run_at: datetime | None = datetime.fromtimestamp(ts, timezone.utc)
+        run_at: datetime | None = datetime.fromtimestamp(ts, UTC)
     except (OverflowError, OSError, ValueError):  # a schedule second no clock can show
         run_at = None
     state = JobState.SCHEDULED if ts > now.timestamp() else JobState.PENDING
@@ -401,9 +420,16 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     if not isinstance(entry, dict):
         tok = token(raw)
         queue = tail_queue(raw) if entry is None else None
-        job = Job(id=make_id(queue, tok), queue=queue, class_name=UNDECODABLE, state=JobState.FAILED,
-                  raw=raw.decode("utf-8", "replace"), format="resque",
-                  undecodable="the failure entry is not a JSON object", attempts=1)
+        job = Job(
+            id=make_id(queue, tok),
+            queue=queue,
+            class_name=UNDECODABLE,
+            state=JobState.FAILED,
+            raw=raw.decode("utf-8", "replace"),
+            format="resque",
+            undecodable="the failure entry is not a JSON object",
+            attempts=1,
+        )
         return name(Rec(job, "failed", key, raw, tok, index), 1)
     assert text is not None
     queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
@@ -419,14 +445,28 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     if "retried_at" in entry:
         meta["retried_at"] = entry["retried_at"]
     state = JobState.FINISHED if retried_at is not None or entry.get("retried_at") else JobState.FAILED
-    common = dict(queue=queue, state=state, failed_at=failed_at, last_error=last_error or None, raw=text,
-                  finished_at=retried_at if state is JobState.FINISHED else None)
+    common = dict(
+        queue=queue,
+        state=state,
+        failed_at=failed_at,
+        last_error=last_error or None,
+        raw=text,
+        finished_at=retried_at if state is JobState.FINISHED else None,
+    )
     payload_text = value_span(text, entry, "payload") if isinstance(entry.get("payload"), dict) else None
     if payload_text is None:
         tok = token(raw)
-        job = Job(id=make_id(queue, tok), class_name=UNDECODABLE, format="resque", attempts=1, meta=meta,
-                  undecodable="the failure entry has no payload" if "payload" not in entry
-                  else "the failure entry's payload is not an object", **common)  # type: ignore[arg-type]
+        job = Job(
+            id=make_id(queue, tok),
+            class_name=UNDECODABLE,
+            format="resque",
+            attempts=1,
+            meta=meta,
+            undecodable="the failure entry has no payload"
+            if "payload" not in entry
+            else "the failure entry's payload is not an object",
+            **common,
+        )  # type: ignore[arg-type]
         return name(Rec(job, "failed", key, raw, tok, index, None, {"entry": entry, "text": text}), 1)
     payload = read_payload(payload_text.encode("utf-8"), payload_text, entry["payload"])
     f = payload.job_fields()
@@ -436,18 +476,36 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     if not f["attempts"]:
         f["attempts"] = 1
     job = Job(id=make_id(queue, payload.token), **common, **f)  # type: ignore[arg-type]
-    return name(Rec(job, "failed", key, raw, payload.token, index, payload.raw,
-                    {"entry": entry, "text": text, "payload": payload}), 1)
+    return name(
+        Rec(
+            job,
+            "failed",
+            key,
+            raw,
+            payload.token,
+            index,
+            payload.raw,
+            {"entry": entry, "text": text, "payload": payload},
+        ),
+        1,
+    )
 
 
-def unreadable_rec(key: str, queue: str | None, state: JobState, reason: str,
-                   run_at: datetime | None = None) -> Rec:
+def unreadable_rec(key: str, queue: str | None, state: JobState, reason: str, run_at: datetime | None = None) -> Rec:
     """A key of the wrong type where jobs are kept, shown as one undecodable job that names it: its
     jobs cannot be read, no verb changes it (`kind` "unreadable" has no steps)."""
     raw = reason.encode("utf-8")
     tok = token(key.encode("utf-8"))
-    job = Job(id=make_id(queue, tok), queue=queue, class_name=UNDECODABLE, state=state, run_at=run_at,
-              raw=reason, format="resque", undecodable=reason)
+    job = Job(
+        id=make_id(queue, tok),
+        queue=queue,
+        class_name=UNDECODABLE,
+        state=state,
+        run_at=run_at,
+        raw=reason,
+        format="resque",
+        undecodable=reason,
+    )
     return Rec(job, "unreadable", key, raw, tok)
 
 
@@ -474,8 +532,10 @@ def failed_slim(key: str, raw: bytes, index: int) -> Rec:
     else:  # what `token` comes to for a payload with no embedded id and no bookkeeping
         tok = hashlib.sha1(payload_raw).hexdigest()[:TOKEN_LEN]
     meta = {k: payload[k] for k in ("id", "prefix", "unique") if k in payload}
-    return name(Rec(SlimJob(make_id(queue, tok), queue, state, True, meta, None), "failed", key, raw, tok, index,
-                    payload_raw), 1)
+    return name(
+        Rec(SlimJob(make_id(queue, tok), queue, state, True, meta, None), "failed", key, raw, tok, index, payload_raw),
+        1,
+    )
 
 
 def _payload_span(text: str, payload: dict[str, Any]) -> str | None:
@@ -487,15 +547,19 @@ def _payload_span(text: str, payload: dict[str, Any]) -> str | None:
         except (ValueError, RecursionError):
             value, end = None, -1
         if end >= 0 and value == payload:
-            return text[i + 10:end]
+            return text[i + 10 : end]
     return value_span(text, {"payload": payload}, "payload")
 
 
 def plainly_decodable(payload: dict[str, Any]) -> bool:
     """What `decode_object` accepts, for a payload whose meta needs no other reading."""
     cls, args, kwargs = payload.get("class"), payload.get("args", []), payload.get("kwargs")
-    return (isinstance(cls, str) and bool(cls) and (args is None or isinstance(args, list))
-            and (not kwargs or isinstance(kwargs, dict)))
+    return (
+        isinstance(cls, str)
+        and bool(cls)
+        and (args is None or isinstance(args, list))
+        and (not kwargs or isinstance(kwargs, dict))
+    )
 
 
 def locked_rec(key: str, raw: bytes, env: Any = None, stale: bool = False) -> Rec | None:
@@ -509,8 +573,16 @@ def locked_rec(key: str, raw: bytes, env: Any = None, stale: bool = False) -> Re
         return None
     p = read_payload(payload_raw)
     f = p.job_fields()
-    job = Job(id=make_id(queue, p.token), queue=queue, state=JobState.LOCKED, stale=stale,
-              locked_at=parse_time(env.get("locked_at")), locked_by=worker, run_at=f["created_at"], **f)
+    job = Job(
+        id=make_id(queue, p.token),
+        queue=queue,
+        state=JobState.LOCKED,
+        stale=stale,
+        locked_at=parse_time(env.get("locked_at")),
+        locked_by=worker,
+        run_at=f["created_at"],
+        **f,
+    )
     return Rec(job, "locked", key, raw, p.token, -1, payload_raw, {"worker": worker, "rid": env.get("rid")})
 
 
@@ -526,8 +598,9 @@ def read_held(raw: bytes) -> tuple[str, dict[str, Any]] | None:
     return text, entry
 
 
-def held_rec(key: str, rid: str, raw: bytes, read: tuple[str, dict[str, Any]] | None = None,
-             stale: bool = False) -> Rec | None:
+def held_rec(
+    key: str, rid: str, raw: bytes, read: tuple[str, dict[str, Any]] | None = None, stale: bool = False
+) -> Rec | None:
     """The job a Resque (Ruby or PHP) worker holds in `worker:ID` (docs/compatibility.md §1.7, §3.4)."""
     read = read_held(raw) if read is None else read
     if read is None:
@@ -537,9 +610,16 @@ def held_rec(key: str, rid: str, raw: bytes, read: tuple[str, dict[str, Any]] | 
     queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
     p = read_payload(payload_text.encode("utf-8"), payload_text, entry["payload"])
     f = p.job_fields()
-    job = Job(id=make_id(queue, p.token), queue=queue, state=JobState.LOCKED, stale=stale,
-              locked_at=parse_time(entry.get("run_at")), locked_by=rid,
-              run_at=f["created_at"], **f)
+    job = Job(
+        id=make_id(queue, p.token),
+        queue=queue,
+        state=JobState.LOCKED,
+        stale=stale,
+        locked_at=parse_time(entry.get("run_at")),
+        locked_by=rid,
+        run_at=f["created_at"],
+        **f,
+    )
     return Rec(job, "held", key, raw, p.token, -1, p.raw, {"rid": rid})
 
 
@@ -554,8 +634,14 @@ def finished_rec(key: str, raw: bytes) -> Rec | None:
     f["meta"] = {**f["meta"], "runtime": rec.get("runtime")}
     if isinstance(rec.get("attempts"), int):
         f["attempts"] = rec["attempts"]
-    job = Job(id=make_id(rec.get("queue"), p.token), queue=rec.get("queue"), state=JobState.FINISHED,
-              finished_at=parse_time(rec.get("finished_at")), locked_by=rec.get("worker"), **f)
+    job = Job(
+        id=make_id(rec.get("queue"), p.token),
+        queue=rec.get("queue"),
+        state=JobState.FINISHED,
+        finished_at=parse_time(rec.get("finished_at")),
+        locked_by=rec.get("worker"),
+        **f,
+    )
     nonce = rec.get("n")
     where = f"z{nonce}" if isinstance(nonce, str) and re.fullmatch(r"[0-9a-f]{1,16}", nonce) else None
     return name(Rec(job, "finished", key, raw, p.token, -1, payload_raw), 1, where)
@@ -575,16 +661,38 @@ def split_error(error: str) -> tuple[str, str, list[str]]:
 def failure_entry(payload: str, error: str, worker: str, queue: str, now: datetime) -> str:
     """A failure entry in Resque's shape and key order (docs/compatibility.md §1.6)."""
     exception, message, backtrace = split_error(error)
-    return ('{"failed_at":' + dumps(ruby_failed_at(now)) + ',"payload":' + payload + ',"exception":'
-            + dumps(exception) + ',"error":' + dumps(message) + ',"backtrace":' + dumps(backtrace)
-            + ',"worker":' + dumps(worker) + ',"queue":' + dumps(queue) + "}")
+    return (
+        '{"failed_at":'
+        + dumps(ruby_failed_at(now))
+        + ',"payload":'
+        + payload
+        + ',"exception":'
+        + dumps(exception)
+        + ',"error":'
+        + dumps(message)
+        + ',"backtrace":'
+        + dumps(backtrace)
+        + ',"worker":'
+        + dumps(worker)
+        + ',"queue":'
+        + dumps(queue)
+        + "}"
+    )
 
 
 def envelope(worker: str, rid: str | None, queue: str, locked_at: str, nonce: str, payload: bytes) -> bytes:
     """A member of qadmin's locked set: who holds which payload since when (payload kept as a string,
     so its bytes come back exactly)."""
-    return dumps({"worker": worker, "rid": rid, "queue": queue, "locked_at": locked_at, "n": nonce,
-                  "payload": payload.decode("utf-8")}).encode("utf-8")
+    return dumps(
+        {
+            "worker": worker,
+            "rid": rid,
+            "queue": queue,
+            "locked_at": locked_at,
+            "n": nonce,
+            "payload": payload.decode("utf-8"),
+        }
+    ).encode("utf-8")
 
 
 def delayed_item(payload: bytes, queue: str) -> bytes:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import redis as redis_lib
 
@@ -59,8 +60,11 @@ ORDERS: dict[str, tuple[tuple[tuple[str, bool], ...], bool]] = {
 }
 #: the states each segment can hold
 SEGMENT_STATES = {
-    "L": {JobState.LOCKED}, "Q": {JobState.PENDING}, "D": {JobState.PENDING, JobState.SCHEDULED},
-    "F": {JobState.FAILED}, "Z": {JobState.FINISHED},
+    "L": {JobState.LOCKED},
+    "Q": {JobState.PENDING},
+    "D": {JobState.PENDING, JobState.SCHEDULED},
+    "F": {JobState.FAILED},
+    "Z": {JobState.FINISHED},
 }
 
 
@@ -194,8 +198,7 @@ class View(Twins):
     def qworkers(self) -> dict[str, dict[str, Any]]:
         if self._qworkers is None:
             out: dict[str, dict[str, Any]] = {}
-            for name, value in self.read(self.k.qworkers, "hash", lambda: self.c.hgetall(self.k.qworkers),
-                                         {}).items():
+            for name, value in self.read(self.k.qworkers, "hash", lambda: self.c.hgetall(self.k.qworkers), {}).items():
                 try:
                     info = json.loads(value)
                 except ValueError:
@@ -257,16 +260,19 @@ class View(Twins):
         """Registered Ruby and PHP workers (Resque's `workers` set less qadmin's own)."""
         if self._foreign is None:
             own = {info.get("rid") for info in self.qworkers().values()}
-            rids = sorted(r.decode("utf-8", "replace")
-                          for r in self.read(self.k.workers, "set", lambda: self.c.smembers(self.k.workers), ()))
+            rids = sorted(
+                r.decode("utf-8", "replace")
+                for r in self.read(self.k.workers, "set", lambda: self.c.smembers(self.k.workers), ())
+            )
             self._foreign = [r for r in rids if r not in own and not (split_rid(r)[0] or "").endswith("-qadmin")]
         return self._foreign
 
     def resque_beats(self) -> dict[str, datetime | None]:
         if self._resque_beats is None:
-            self._resque_beats = {k.decode("utf-8", "replace"): parse_time(v)
-                                  for k, v in self.read(self.k.heartbeat, "hash",
-                                                        lambda: self.c.hgetall(self.k.heartbeat), {}).items()}
+            self._resque_beats = {
+                k.decode("utf-8", "replace"): parse_time(v)
+                for k, v in self.read(self.k.heartbeat, "hash", lambda: self.c.hgetall(self.k.heartbeat), {}).items()
+            }
         return self._resque_beats
 
     def live_workers(self) -> int:
@@ -322,7 +328,7 @@ class View(Twins):
                 names = set()
                 prefix = self.k.queue_prefix.encode()
                 for key in self.c.scan_iter(match=_glob_escape(prefix) + b"*", count=1000):
-                    name = key[len(prefix):]
+                    name = key[len(prefix) :]
                     if b":temp:" not in name:  # php-resque's dequeue lists (docs/compatibility.md §3.5)
                         names.add(name)
             self._known = sorted(q.decode("utf-8", "replace") for q in names)
@@ -335,8 +341,9 @@ class View(Twins):
         return self.read(key, "list", lambda: self.c.lrange(key, lo, hi), [])
 
     def _length(self, key: str, zset: bool) -> int:
-        return int(self.read(key, "sorted set" if zset else "list",
-                             lambda: self.c.zcard(key) if zset else self.c.llen(key), 0))
+        return int(
+            self.read(key, "sorted set" if zset else "list", lambda: self.c.zcard(key) if zset else self.c.llen(key), 0)
+        )
 
     def iter_list(self, key: str, after: int | None, desc: bool, zset: bool = False) -> Iterator[tuple[int, bytes]]:
         """(index, element) from just after `after` (None: from the start), forwards or backwards."""
@@ -358,8 +365,9 @@ class View(Twins):
                     yield lo + n, items[n]
                 i = lo - 1
 
-    def iter_delayed(self, after: tuple[int, int] | None, desc: bool,
-                     keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[tuple[int, int], bytes, int]]:
+    def iter_delayed(
+        self, after: tuple[int, int] | None, desc: bool, keep: Callable[[bytes], bool] | None = None
+    ) -> Iterator[tuple[tuple[int, int], bytes, int]]:
         """((timestamp, index), item, byte-identical items before it in its list) over
         resque-scheduler's delayed lists, in time order."""
         bound: str | None = None
@@ -367,12 +375,20 @@ class View(Twins):
         while True:
             if not desc:
                 lo = f"({bound}" if bound is not None else (str(after[0]) if after else "-inf")
-                stamps = self.read(self.k.schedule, "sorted set", lambda: self.c.zrangebyscore(
-                    self.k.schedule, lo, "+inf", start=0, num=200, withscores=True), [])
+                stamps = self.read(
+                    self.k.schedule,
+                    "sorted set",
+                    lambda: self.c.zrangebyscore(self.k.schedule, lo, "+inf", start=0, num=200, withscores=True),
+                    [],
+                )
             else:
                 hi = f"({bound}" if bound is not None else (str(after[0]) if after else "+inf")
-                stamps = self.read(self.k.schedule, "sorted set", lambda: self.c.zrevrangebyscore(
-                    self.k.schedule, hi, "-inf", start=0, num=200, withscores=True), [])
+                stamps = self.read(
+                    self.k.schedule,
+                    "sorted set",
+                    lambda: self.c.zrevrangebyscore(self.k.schedule, hi, "-inf", start=0, num=200, withscores=True),
+                    [],
+                )
             if not stamps:
                 return
             for member, _score in stamps:
@@ -390,8 +406,9 @@ class View(Twins):
             first = False
 
     # --- segments -------------------------------------------------------------------------------
-    def walk(self, selection: JobFilter, sort: str, cursor: str | None,
-             slim: bool = False) -> Iterator[tuple[list[Any], Rec]]:
+    def walk(
+        self, selection: JobFilter, sort: str, cursor: str | None, slim: bool = False
+    ) -> Iterator[tuple[list[Any], Rec]]:
         """(position, record) of every entry that may match, in the sort's order, after the cursor.
 
         Entries that cannot match are skipped unread where bytes tell (`class_prefilter`, a lock's
@@ -448,8 +465,11 @@ class View(Twins):
                     if rec is not None:
                         yield ["L", "", i], rec
             elif seg_type == "D":
-                for (ts, i), raw, before in self.iter_delayed(tuple(after) if after else None, desc,  # type: ignore[arg-type]
-                                                              maybe):
+                for (ts, i), raw, before in self.iter_delayed(
+                    tuple(after) if after else None,
+                    desc,  # type: ignore[arg-type]
+                    maybe,
+                ):
                     yield ["D", "", [ts, i]], self.delayed(ts, i, raw, before, lazy=True)
             elif seg_type == "F":
                 read = failed_slim if slim_failed else failed_rec
@@ -458,8 +478,10 @@ class View(Twins):
                     if not retried_entry(rec):
                         yield ["F", "", i], self.name_failed(rec, same, lazy=True)
                 if self.k.failed in self.problems and after is None:
-                    yield ["F", "", -1], unreadable_rec(self.k.failed, None, JobState.FAILED,
-                                                        self.problems[self.k.failed])
+                    yield (
+                        ["F", "", -1],
+                        unreadable_rec(self.k.failed, None, JobState.FAILED, self.problems[self.k.failed]),
+                    )
             elif seg_type == "Z":
                 for i, raw in self.iter_list(self.k.finished, after, desc, zset=True):
                     if maybe is not None and not maybe(raw):
@@ -566,8 +588,13 @@ def _position(value: Any) -> bool:
 def decode_cursor(cursor: str, sort: str) -> tuple[str, str, Any]:
     try:
         value = json.loads(cursor)
-        if not (isinstance(value, list) and len(value) == 4 and value[0] == sort and value[1] in SEGMENT_STATES
-                and isinstance(value[2], str)):
+        if not (
+            isinstance(value, list)
+            and len(value) == 4
+            and value[0] == sort
+            and value[1] in SEGMENT_STATES
+            and isinstance(value[2], str)
+        ):
             raise ValueError("bad shape")
         pos = value[3]
         if value[1] == "D":

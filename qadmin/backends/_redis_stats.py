@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from qadmin.backends import _redis_scan as scan
@@ -38,13 +38,20 @@ class StatsMixin:
         """The known queues (the `queues` set and the paused ones), without counting anything."""
         view = self._view(now)
         with self._wrap():  # each read on its own: one key of the wrong type (poison) spoils no other
-            known = set(view.known_queues()) | {n.decode("utf-8", "replace") for n in view.read(
-                self.keys.paused, "set", lambda: self.client.smembers(self.keys.paused), ())}
+            known = set(view.known_queues()) | {
+                n.decode("utf-8", "replace")
+                for n in view.read(self.keys.paused, "set", lambda: self.client.smembers(self.keys.paused), ())
+            }
         return sorted(known)
 
-    def _counts(self: RedisBackend, now: datetime, queues: tuple[str, ...] | None = None,
-                max_run_time: float | None = None, states: frozenset[JobState] = frozenset(JobState),
-                view: scan.View | None = None) -> dict[str, dict[str, int]]:
+    def _counts(
+        self: RedisBackend,
+        now: datetime,
+        queues: tuple[str, ...] | None = None,
+        max_run_time: float | None = None,
+        states: frozenset[JobState] = frozenset(JobState),
+        view: scan.View | None = None,
+    ) -> dict[str, dict[str, int]]:
         """queue -> state -> count, reading only the structures that hold the wanted states."""
         counts: dict[str, dict[str, int]] = {}
 
@@ -65,12 +72,17 @@ class StatsMixin:
                     n = 1
                 slot(name)["pending"] += int(n)
             wanted = {s.value for s in states}
-            stamps = int(view.read(self.keys.schedule, "sorted set", lambda: self.client.zcard(self.keys.schedule),
-                                   0)) if wanted & {"pending", "scheduled"} else 0
+            stamps = (
+                int(view.read(self.keys.schedule, "sorted set", lambda: self.client.zcard(self.keys.schedule), 0))
+                if wanted & {"pending", "scheduled"}
+                else 0
+            )
             for start in range(0, stamps, DELAYED_WINDOW):
-                flat = self._count(keys=[self.keys.schedule], args=[
-                    "delayed", start, start + DELAYED_WINDOW - 1, self.keys.delayed_prefix, epoch(now)],
-                    client=self.client)
+                flat = self._count(
+                    keys=[self.keys.schedule],
+                    args=["delayed", start, start + DELAYED_WINDOW - 1, self.keys.delayed_prefix, epoch(now)],
+                    client=self.client,
+                )
                 for i in range(0, len(flat), 3):
                     name = flat[i].decode("utf-8", "replace")
                     if name.startswith("\0"):  # a delayed list of the wrong type (count.lua)
@@ -83,8 +95,9 @@ class StatsMixin:
             if self.keys.failed in view.problems and "failed" in wanted:
                 slot("")["failed"] += 1  # the list of the wrong type, listed as one unreadable entry
             for start in range(0, failed, FAILED_WINDOW):
-                flat = self._count(keys=[self.keys.failed], args=["list", start, start + FAILED_WINDOW - 1],
-                                            client=self.client)
+                flat = self._count(
+                    keys=[self.keys.failed], args=["list", start, start + FAILED_WINDOW - 1], client=self.client
+                )
                 for i in range(0, len(flat), 3):  # retried entries (flat[i + 2]) are history: no state
                     slot(flat[i].decode("utf-8", "replace"))["failed"] += int(flat[i + 1])
             for lock in view.locks() if "locked" in wanted else ():
@@ -109,8 +122,9 @@ class StatsMixin:
             processed_raw, failed_raw = self.client.mget([self.keys.processed, self.keys.failed_count])
             processed = view.number(self.keys.processed, processed_raw)
             failed = view.number(self.keys.failed_count, failed_raw)
-            oldest = min((t for t in self._oldest_pending(now, list(counts), view).values() if t is not None),
-                         default=None)
+            oldest = min(
+                (t for t in self._oldest_pending(now, list(counts), view).values() if t is not None), default=None
+            )
             minute = int(epoch(now)) // 60 * 60
             minutes = [minute - 60 * i for i in range(59, -1, -1)]
             pipe = self.client.pipeline(transaction=False)
@@ -124,19 +138,27 @@ class StatsMixin:
                     continue
                 p, f = (view.number(key, v) for v in values)
                 if p or f:
-                    throughput.append((datetime.fromtimestamp(m, timezone.utc), p, f))
+                    throughput.append((datetime.fromtimestamp(m, UTC), p, f))
         paused = self.paused(view)
         with self._wrap():
             workers = view.live_workers()
         for name in paused:
             if name != "*":
                 counts.setdefault(name, _empty())
-        return Stats(queues=dict(sorted(counts.items())), processed=processed, failed=failed,
-                     oldest_pending_at=oldest, paused=paused, workers=workers, throughput=throughput,
-                     unreadable=dict(sorted(view.problems.items())))
+        return Stats(
+            queues=dict(sorted(counts.items())),
+            processed=processed,
+            failed=failed,
+            oldest_pending_at=oldest,
+            paused=paused,
+            workers=workers,
+            throughput=throughput,
+            unreadable=dict(sorted(view.problems.items())),
+        )
 
-    def _oldest_pending(self: RedisBackend, now: datetime, names: list[str],
-                        view: scan.View | None = None) -> dict[str, datetime | None]:
+    def _oldest_pending(
+        self: RedisBackend, now: datetime, names: list[str], view: scan.View | None = None
+    ) -> dict[str, datetime | None]:
         """When the head of each queue was enqueued (php-resque `queue_time`, the `enqueued_at` of payloads older qadmin versions wrote,
         ActiveJob's `enqueued_at`), or since when a due delayed item waits."""
         pipe = self.client.pipeline(transaction=False)
@@ -147,12 +169,18 @@ class StatsMixin:
         for name, head in zip(names, pipe.execute(raise_on_error=False)):
             readable = head is not None and not isinstance(head, Exception)
             out[name] = read_payload(head).job_fields()["created_at"] if readable else None
-        for member, _score in view.read(self.keys.schedule, "sorted set", lambda: self.client.zrangebyscore(
-                self.keys.schedule, "-inf", int(epoch(now)), start=0, num=20, withscores=True), []):
+        for member, _score in view.read(
+            self.keys.schedule,
+            "sorted set",
+            lambda: self.client.zrangebyscore(
+                self.keys.schedule, "-inf", int(epoch(now)), start=0, num=20, withscores=True
+            ),
+            [],
+        ):
             ts = schedule_second(member)  # the first due second (a member that is none is passed over)
             if ts is not None:
                 try:
-                    out["(due delayed)"] = datetime.fromtimestamp(ts, timezone.utc)
+                    out["(due delayed)"] = datetime.fromtimestamp(ts, UTC)
                 except (OverflowError, OSError, ValueError):
                     continue
                 break
@@ -164,9 +192,16 @@ class StatsMixin:
         paused_all, paused = self._paused_flags(list(counts))
         with self._wrap():
             oldest = self._oldest_pending(now, list(counts), view)
-        return [QueueInfo(name=q, counts=c, paused=paused_all or q in paused, oldest_pending_at=oldest.get(q),
-                          unreadable=view.problems.get(self.keys.queue(q)))
-                for q, c in sorted(counts.items())]
+        return [
+            QueueInfo(
+                name=q,
+                counts=c,
+                paused=paused_all or q in paused,
+                oldest_pending_at=oldest.get(q),
+                unreadable=view.problems.get(self.keys.queue(q)),
+            )
+            for q, c in sorted(counts.items())
+        ]
 
     def error_groups(self: RedisBackend, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
         selection = selection if selection.states else selection.with_states(JobState.FAILED)
@@ -176,8 +211,13 @@ class StatsMixin:
         def add(key: str, queue: str | None, class_name: str, failed_at: datetime | None, sample: Any) -> None:
             g = groups.get(key)
             if g is None:
-                g = groups[key] = {"count": 0, "queues": set(), "classes": set(), "last": None,
-                                   "sample": sample() if callable(sample) else sample}
+                g = groups[key] = {
+                    "count": 0,
+                    "queues": set(),
+                    "classes": set(),
+                    "last": None,
+                    "sample": sample() if callable(sample) else sample,
+                }
             g["count"] += 1
             g["queues"].add(queue or "")
             if len(g["classes"]) < 10:
@@ -195,8 +235,13 @@ class StatsMixin:
                         rec = view.name_failed(failed_rec(self.keys.failed, raw, i), same, lazy=True)
                         job = rec.job
                         if not scan.retried_entry(rec) and job.state in states and selection.matches(job):
-                            add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at,
-                                lambda rec=rec: view.named(rec).job.id)
+                            add(
+                                job.error_message or NO_ERROR,
+                                job.queue,
+                                job.class_name,
+                                job.failed_at,
+                                lambda rec=rec: view.named(rec).job.id,
+                            )
                         continue
                     queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
                     retried = entry.get("retried_at")
@@ -204,19 +249,39 @@ class StatsMixin:
                         continue  # history of a retried job, in no state (`_redis_scan.retried_entry`)
                     if JobState.FAILED not in states or (selection.queues and (queue or "") not in selection.queues):
                         continue
-                    add(_error_key(entry), queue, entry["payload"]["class"], parse_time(entry.get("failed_at")),
-                        lambda raw=raw, i=i, same=same: view.name_failed(failed_rec(self.keys.failed, raw, i),
-                                                                         same).job.id)
+                    add(
+                        _error_key(entry),
+                        queue,
+                        entry["payload"]["class"],
+                        parse_time(entry.get("failed_at")),
+                        lambda raw=raw, i=i, same=same: (
+                            view.name_failed(failed_rec(self.keys.failed, raw, i), same).job.id
+                        ),
+                    )
             else:
                 for _pos, rec in view.walk(replace(selection, ids=()), "id", None):
                     job = rec.job
                     if job.state not in states or not selection.matches(job):
                         continue
-                    add(job.error_message or NO_ERROR, job.queue, job.class_name, job.failed_at,
-                        lambda rec=rec: view.named(rec).job.id)
+                    add(
+                        job.error_message or NO_ERROR,
+                        job.queue,
+                        job.class_name,
+                        job.failed_at,
+                        lambda rec=rec: view.named(rec).job.id,
+                    )
         ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
-        return [ErrorGroup(error=k, count=g["count"], queues=sorted(g["queues"]), classes=sorted(g["classes"]),
-                           last_failed_at=g["last"], sample_id=g["sample"]) for k, g in ordered]
+        return [
+            ErrorGroup(
+                error=k,
+                count=g["count"],
+                queues=sorted(g["queues"]),
+                classes=sorted(g["classes"]),
+                last_failed_at=g["last"],
+                sample_id=g["sample"],
+            )
+            for k, g in ordered
+        ]
 
 
 NO_ERROR = "(no error recorded)"

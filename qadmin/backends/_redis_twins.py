@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from qadmin.backends._redis_json import TOKEN_LEN, token, value_span, without
 from qadmin.backends._redis_records import (
@@ -134,8 +135,9 @@ class Twins:
             self._twins = (ranks, held)
         return self._twins
 
-    def iter_ranked(self: View, key: str, after: int | None, desc: bool,
-                    keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes, int | None]]:
+    def iter_ranked(
+        self: View, key: str, after: int | None, desc: bool, keep: Callable[[bytes], bool] | None = None
+    ) -> Iterator[tuple[int, bytes, int | None]]:
         """(index, element, how many byte-identical elements come before it) of the elements `keep`
         accepts, as `iter_list` walks them. Counted as read from the head; else (a page further
         on, or backwards) None: `count_before` counts it for the entries a page shows."""
@@ -171,8 +173,9 @@ class Twins:
             return self.name_delayed(rec, rec.extra["ts"], before)
         return self.name_failed(rec, 0)
 
-    def iter_failed(self: View, after: int | None, desc: bool,
-                    keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes, int]]:
+    def iter_failed(
+        self: View, after: int | None, desc: bool, keep: Callable[[bytes], bool] | None = None
+    ) -> Iterator[tuple[int, bytes, int]]:
         """(index, entry, byte-identical entries among the `TWIN_WINDOW` before it) of the failed
         entries `keep` accepts, as `iter_list` walks them: a page anywhere costs one more read."""
         key = self.k.failed
@@ -200,8 +203,9 @@ class Twins:
                 buf = []
         yield from self._failed_near(buf, keep)
 
-    def _failed_near(self: View, buf: list[tuple[int, bytes]],
-                     keep: Callable[[bytes], bool] | None) -> Iterator[tuple[int, bytes, int]]:
+    def _failed_near(
+        self: View, buf: list[tuple[int, bytes]], keep: Callable[[bytes], bool] | None
+    ) -> Iterator[tuple[int, bytes, int]]:
         if not buf:
             return
         at = self._near(min(i for i, _ in buf))
@@ -227,8 +231,9 @@ class Twins:
         key = (queue, payload)
         if key not in self._pending:
             qkey = self.k.queue(queue)
-            self._pending[key] = self.read(qkey, "list", lambda: self.c.lpos(qkey, payload, maxlen=TWIN_SCAN),
-                                           None) is not None
+            self._pending[key] = (
+                self.read(qkey, "list", lambda: self.c.lpos(qkey, payload, maxlen=TWIN_SCAN), None) is not None
+            )
         return self._pending[key]
 
     def _stamps(self: View, item: bytes) -> list[int]:
@@ -248,10 +253,11 @@ class Twins:
         """A delayed entry as read by `iter_delayed` (`raw` None: its list is unreadable)."""
         key = self.k.delayed(ts)
         if raw is None:
-            run_at = datetime.fromtimestamp(ts, timezone.utc) if abs(ts) < 1 << 36 else None
+            run_at = datetime.fromtimestamp(ts, UTC) if abs(ts) < 1 << 36 else None
             later = run_at is not None and run_at > self.now
-            return unreadable_rec(key, None, JobState.SCHEDULED if later else JobState.PENDING, self.problems[key],
-                                  run_at)
+            return unreadable_rec(
+                key, None, JobState.SCHEDULED if later else JobState.PENDING, self.problems[key], run_at
+            )
         return self.name_delayed(delayed_rec(key, ts, raw, i, self.now), ts, before, lazy)
 
     def name_delayed(self: View, rec: Rec, ts: int, before: int | None, lazy: bool = False) -> Rec:
@@ -280,9 +286,11 @@ class Twins:
             return rec
         payload = requeue_bytes(rec.payload) if rec.payload else None
         near = self._near(rec.index).values() if rec.index > 0 else ()
-        if (any(self._failed_token(r) == rec.token for r in near)
-                or self._pending_twin(rec.job.queue, payload)
-                or (payload and rec.job.queue and self._stamps(delayed_item(payload, rec.job.queue)))):
+        if (
+            any(self._failed_token(r) == rec.token for r in near)
+            or self._pending_twin(rec.job.queue, payload)
+            or (payload and rec.job.queue and self._stamps(delayed_item(payload, rec.job.queue)))
+        ):
             return rename(rec, 1, failed_where(rec))
         return rec
 

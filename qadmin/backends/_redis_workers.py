@@ -8,8 +8,9 @@ whose host part ends in `-qadmin`, which Ruby and PHP pruners leave alone (docs/
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from qadmin.backends import _redis_scan as scan
 from qadmin.backends._redis_json import dumps, iso_offset, parse_time, ruby_to_s
@@ -32,9 +33,18 @@ class WorkersMixin:
         # a distinct host part keeps Ruby and PHP pruners off qadmin workers (rule 16)
         rid = f"{info.host}-qadmin:{info.pid}:{','.join(info.queues)}"
         started = info.started_at or utcnow()
-        record = {"host": info.host, "pid": info.pid, "queues": list(info.queues), "rid": rid,
-                  "started_at": iso(started), "heartbeat_at": iso(info.heartbeat_at or started),
-                  "current_job": None, "job_started_at": None, "processed": 0, "failed": 0}
+        record = {
+            "host": info.host,
+            "pid": info.pid,
+            "queues": list(info.queues),
+            "rid": rid,
+            "started_at": iso(started),
+            "heartbeat_at": iso(info.heartbeat_at or started),
+            "current_job": None,
+            "job_started_at": None,
+            "processed": 0,
+            "failed": 0,
+        }
         self._winfo[info.name] = record
         self._rids[info.name] = rid
         with self._wrap():
@@ -53,8 +63,15 @@ class WorkersMixin:
             with self._wrap():
                 self.client.hset(self.keys.qworkers, info.name, dumps(record))
 
-    def heartbeat(self: RedisBackend, name: str, now: datetime, current_job: JobId | None,
-                  job_started_at: datetime | None, processed: int, failed: int) -> None:
+    def heartbeat(
+        self: RedisBackend,
+        name: str,
+        now: datetime,
+        current_job: JobId | None,
+        job_started_at: datetime | None,
+        processed: int,
+        failed: int,
+    ) -> None:
         self._write_deferred(name)  # a success waits for the next call at most until then
         record = self._winfo.get(name)
         if record is None:
@@ -63,10 +80,17 @@ class WorkersMixin:
             if value is None:
                 return
             record = json.loads(value)
-        record.update(heartbeat_at=iso(now), current_job=None if current_job is None else str(current_job),
-                      job_started_at=iso(job_started_at), processed=processed, failed=failed)
+        record.update(
+            heartbeat_at=iso(now),
+            current_job=None if current_job is None else str(current_job),
+            job_started_at=iso(job_started_at),
+            processed=processed,
+            failed=failed,
+        )
         steps: list[tuple[str, list[Any], list[Any]]] = [
-            ("HEXISTS", [self.keys.qworkers], [name]), ("HSET", [self.keys.qworkers], [name, dumps(record)])]
+            ("HEXISTS", [self.keys.qworkers], [name]),
+            ("HSET", [self.keys.qworkers], [name, dumps(record)]),
+        ]
         if record.get("rid"):
             steps.append(("HSET", [self.keys.heartbeat], [record["rid"], iso_offset(now)]))
         batch = Batch()
@@ -93,9 +117,14 @@ class WorkersMixin:
 
     def _forget_resque_worker(self: RedisBackend, rid: str) -> list[tuple[str, list[Any], list[Any]]]:
         """Resque's unregister (docs/compatibility.md §1.7), without the failure entry: the job went back."""
-        return [("SREM", [self.keys.workers], [rid]), ("DEL", [self.keys.worker(rid)], []),
-                ("DEL", [self.keys.started(rid)], []), ("HDEL", [self.keys.heartbeat], [rid]),
-                ("DEL", [self.keys.stat("processed", rid)], []), ("DEL", [self.keys.stat("failed", rid)], [])]
+        return [
+            ("SREM", [self.keys.workers], [rid]),
+            ("DEL", [self.keys.worker(rid)], []),
+            ("DEL", [self.keys.started(rid)], []),
+            ("HDEL", [self.keys.heartbeat], [rid]),
+            ("DEL", [self.keys.stat("processed", rid)], []),
+            ("DEL", [self.keys.stat("failed", rid)], []),
+        ]
 
     def _give_back(self: RedisBackend, rec: Rec, prune: bool = False) -> list[tuple[str, list[Any], list[Any]]]:
         """Steps that put a held job back at the head of its queue (guard first)."""
@@ -122,12 +151,21 @@ class WorkersMixin:
             qworkers = view.qworkers()
             for name, info in sorted(qworkers.items()):
                 current = info.get("current_job")
-                out.append(WorkerInfo(
-                    name=name, host=str(info.get("host", "")), pid=_int(info.get("pid")),
-                    queues=list(info.get("queues") or []), started_at=parse_time(info.get("started_at")),
-                    heartbeat_at=parse_time(info.get("heartbeat_at")), current_job=current,
-                    job_started_at=parse_time(info.get("job_started_at")), processed=_int(info.get("processed")),
-                    failed=_int(info.get("failed")), stale=view.owner_dead(name)))
+                out.append(
+                    WorkerInfo(
+                        name=name,
+                        host=str(info.get("host", "")),
+                        pid=_int(info.get("pid")),
+                        queues=list(info.get("queues") or []),
+                        started_at=parse_time(info.get("started_at")),
+                        heartbeat_at=parse_time(info.get("heartbeat_at")),
+                        current_job=current,
+                        job_started_at=parse_time(info.get("job_started_at")),
+                        processed=_int(info.get("processed")),
+                        failed=_int(info.get("failed")),
+                        stale=view.owner_dead(name),
+                    )
+                )
             foreign = view.foreign_rids()
             held = {r.extra["rid"]: r for r in view.locked_recs() if r.kind == "held"}
             pipe = self.client.pipeline(transaction=False)
@@ -139,15 +177,25 @@ class WorkersMixin:
             # a value of the wrong type (poison) reads as missing
             values = [None if isinstance(v, Exception) else v for v in pipe.execute(raise_on_error=False)]
         for n, rid in enumerate(foreign):
-            started, beat, processed, failed = values[4 * n:4 * n + 4]
+            started, beat, processed, failed = values[4 * n : 4 * n + 4]
             host, pid = scan.split_rid(rid)
             rec = held.get(rid)
             beat_at = parse_time(beat)
-            out.append(WorkerInfo(
-                name=rid, host=host or "", pid=pid or 0, queues=scan.rid_queues(rid), started_at=parse_time(started),
-                heartbeat_at=beat_at, current_job=rec.job.id if rec else None,
-                job_started_at=rec.job.locked_at if rec else None, processed=_int(processed), failed=_int(failed),
-                stale=view.resque_dead(rid, beat_at)))
+            out.append(
+                WorkerInfo(
+                    name=rid,
+                    host=host or "",
+                    pid=pid or 0,
+                    queues=scan.rid_queues(rid),
+                    started_at=parse_time(started),
+                    heartbeat_at=beat_at,
+                    current_job=rec.job.id if rec else None,
+                    job_started_at=rec.job.locked_at if rec else None,
+                    processed=_int(processed),
+                    failed=_int(failed),
+                    stale=view.resque_dead(rid, beat_at),
+                )
+            )
         # holders of qadmin locks that never registered show as workers too
         known = set(qworkers)
         for rec in view.locked_recs():
@@ -156,9 +204,19 @@ class WorkersMixin:
                 continue
             known.add(owner)
             host, pid = parse_owner(owner)
-            out.append(WorkerInfo(name=owner, host=host or "", pid=pid or 0, queues=[], started_at=None,
-                                  heartbeat_at=None, current_job=rec.job.id, job_started_at=rec.job.locked_at,
-                                  stale=rec.job.stale))
+            out.append(
+                WorkerInfo(
+                    name=owner,
+                    host=host or "",
+                    pid=pid or 0,
+                    queues=[],
+                    started_at=None,
+                    heartbeat_at=None,
+                    current_job=rec.job.id,
+                    job_started_at=rec.job.locked_at,
+                    stale=rec.job.stale,
+                )
+            )
         return out
 
     # --- pauses (resque-pause's `pause:queue:NAME`, Resque's `pause-all-workers`) -------------
@@ -195,12 +253,13 @@ class WorkersMixin:
         qadmin paused (no keyspace SCAN); `*` when `pause-all-workers` is set."""
         view = view or self._view(utcnow())
         with self._wrap():
-            known = set(view.known_queues()) | {n.decode("utf-8", "replace") for n in view.read(
-                self.keys.paused, "set", lambda: self.client.smembers(self.keys.paused), ())}
+            known = set(view.known_queues()) | {
+                n.decode("utf-8", "replace")
+                for n in view.read(self.keys.paused, "set", lambda: self.client.smembers(self.keys.paused), ())
+            }
         names = sorted(known)
         paused_all, paused = self._paused_flags(names)
         return sorted(paused | ({"*"} if paused_all else set()))
-
 
     # --- audit ----------------------------------------------------------------------------------
     def record_audit(self: RedisBackend, entry: AuditEntry, job_ids: Sequence[JobId]) -> None:
@@ -214,9 +273,20 @@ class WorkersMixin:
     def _record_audit(self: RedisBackend, entry: AuditEntry, job_ids: Sequence[JobId]) -> None:
         with self._wrap():
             entry_id = int(self.client.incr(self.keys.audit_seq))
-            record = dumps({"id": entry_id, "at": iso(entry.at), "actor": entry.actor, "face": entry.face,
-                            "verb": entry.verb, "selection": entry.selection, "matched": entry.matched,
-                            "changed": entry.changed, "skipped": entry.skipped, "dry_run": entry.dry_run})
+            record = dumps(
+                {
+                    "id": entry_id,
+                    "at": iso(entry.at),
+                    "actor": entry.actor,
+                    "face": entry.face,
+                    "verb": entry.verb,
+                    "selection": entry.selection,
+                    "matched": entry.matched,
+                    "changed": entry.changed,
+                    "skipped": entry.skipped,
+                    "dry_run": entry.dry_run,
+                }
+            )
             jobs_key = self.keys.audit_jobs(entry_id)
             if self.client.type(jobs_key) not in (b"none", b"set"):  # poison under qadmin's own name
                 self._move_aside(jobs_key, "set")
@@ -224,7 +294,7 @@ class WorkersMixin:
             pipe.lpush(self.keys.audit, record)
             ids = [str(i) for i in job_ids]
             for start in range(0, len(ids), 5000):
-                pipe.sadd(self.keys.audit_jobs(entry_id), *ids[start:start + 5000])
+                pipe.sadd(self.keys.audit_jobs(entry_id), *ids[start : start + 5000])
             pipe.execute()
             if self.client.llen(self.keys.audit) > AUDIT_CAP:
                 old = self.client.lrange(self.keys.audit, AUDIT_CAP, -1)
@@ -243,8 +313,9 @@ class WorkersMixin:
             start = 0
             view = self._view(utcnow())
             while len(out) < limit and start < AUDIT_CAP:
-                raws = view.read(self.keys.audit, "list",
-                                 lambda: self.client.lrange(self.keys.audit, start, start + 199), [])
+                raws = view.read(
+                    self.keys.audit, "list", lambda: self.client.lrange(self.keys.audit, start, start + 199), []
+                )
                 if not raws:
                     break
                 start += len(raws)
@@ -255,11 +326,11 @@ class WorkersMixin:
                     for e in entries:
                         pipe.sismember(self.keys.audit_jobs(e.id), str(job_id))  # type: ignore[arg-type]
                     # a set of the wrong type (poison) names no job
-                    entries = [e for e, hit in zip(entries, pipe.execute(raise_on_error=False))
-                               if hit is True or hit == 1]
+                    entries = [
+                        e for e, hit in zip(entries, pipe.execute(raise_on_error=False)) if hit is True or hit == 1
+                    ]
                 out.extend(entries)
         return out[:limit]
-
 
 
 def _int(value: Any) -> int:
@@ -269,12 +340,21 @@ def _int(value: Any) -> int:
     except (ValueError, TypeError, OverflowError):
         return 0
 
+
 def _audit_entry(raw: bytes) -> AuditEntry | None:
     try:
         r = json.loads(raw)
-        return AuditEntry(id=r["id"], at=parse_time(r["at"]) or datetime.now(timezone.utc), actor=r["actor"],
-                          face=r["face"], verb=r["verb"], selection=r.get("selection") or {}, matched=r["matched"],
-                          changed=r["changed"], skipped=r["skipped"], dry_run=bool(r.get("dry_run")))
+        return AuditEntry(
+            id=r["id"],
+            at=parse_time(r["at"]) or datetime.now(UTC),
+            actor=r["actor"],
+            face=r["face"],
+            verb=r["verb"],
+            selection=r.get("selection") or {},
+            matched=r["matched"],
+            changed=r["changed"],
+            skipped=r["skipped"],
+            dry_run=bool(r.get("dry_run")),
+        )
     except (ValueError, KeyError, TypeError):
         return None
-

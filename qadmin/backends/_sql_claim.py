@@ -8,13 +8,13 @@ never literals, so the SQL text stays the same from job to job.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
 from qadmin.backends import _sql_dialect as dialect
 from qadmin.backends._sql_tables import claim_index_name, json_handler
-
 
 #: `by_queue` of a claim step whose queue comes before others in the worker's list
 EARLIER = "earlier"
@@ -48,8 +48,11 @@ class ClaimStatements:
     # --- pieces -------------------------------------------------------------------------------
     def _params(self) -> tuple[Any, Any, Any]:
         t = self.t
-        return (sa.bindparam("now", type_=t.c.run_at.type), sa.bindparam("expired", type_=t.c.run_at.type),
-                sa.bindparam("worker", type_=t.c.locked_by.type))
+        return (
+            sa.bindparam("now", type_=t.c.run_at.type),
+            sa.bindparam("expired", type_=t.c.run_at.type),
+            sa.bindparam("worker", type_=t.c.locked_by.type),
+        )
 
     def ready(self, for_scan: bool = False, by_queue: bool = False) -> Any:
         """Runnable by `worker` at `now`: due, unlocked or its lock expired (or its own), not failed."""
@@ -69,8 +72,10 @@ class ClaimStatements:
                 live = dialect.likelihood(self.engine, live, 0.9375)
         return sa.and_(
             sa.or_(
-                sa.and_(sa.or_(t.c.run_at.is_(None), t.c.run_at <= now),
-                        sa.or_(t.c.locked_at.is_(None), t.c.locked_at < expired)),
+                sa.and_(
+                    sa.or_(t.c.run_at.is_(None), t.c.run_at <= now),
+                    sa.or_(t.c.locked_at.is_(None), t.c.locked_at < expired),
+                ),
                 t.c.locked_by == worker,
             ),
             live,
@@ -80,7 +85,10 @@ class ClaimStatements:
         t = self.t
         p = self.aux["pauses"]
         # only qadmin/Resque JSON handlers: Ruby YAML and PHP rows belong to their own workers
-        conditions = [self.ready(for_scan=True, by_queue=queues), json_handler(dialect.as_text(self.engine, t.c.handler))]
+        conditions = [
+            self.ready(for_scan=True, by_queue=queues),
+            json_handler(dialect.as_text(self.engine, t.c.handler)),
+        ]
         if queues:
             # An EARLIER queue (one the worker serves before others, `queue_steps`) is read off an
             # index that leads with the queue, costing what that queue holds, and nothing when it
@@ -89,10 +97,14 @@ class ClaimStatements:
             # is given the name itself, which its statistics know (a bound name gets a generic
             # plan once the statement is prepared: the claim index walk)
             earlier = queues is EARLIER
-            in_queues = t.c.queue.in_(sa.bindparam("queues", expanding=True,
-                                                   literal_execute=earlier and self.kind == "postgresql"))
-            conditions.append(dialect.likelihood(self.engine, in_queues, 0.9375)
-                              if self.has_claim_index and not earlier else in_queues)
+            in_queues = t.c.queue.in_(
+                sa.bindparam("queues", expanding=True, literal_execute=earlier and self.kind == "postgresql")
+            )
+            conditions.append(
+                dialect.likelihood(self.engine, in_queues, 0.9375)
+                if self.has_claim_index and not earlier
+                else in_queues
+            )
         if skip:
             conditions.append(t.c.id.not_in(sa.bindparam("skip", expanding=True)))
         paused = sa.select(p.c.queue).where(p.c.job_table == sa.bindparam("job_table", self.table_name))
@@ -126,8 +138,11 @@ class ClaimStatements:
         if "lock" not in self._cache:
             t = self.t
             now, _expired, worker = self._params()
-            self._cache["lock"] = (sa.update(t).where(t.c.id == sa.bindparam("job_id"), self.ready())
-                                   .values(locked_at=now, locked_by=worker))
+            self._cache["lock"] = (
+                sa.update(t)
+                .where(t.c.id == sa.bindparam("job_id"), self.ready())
+                .values(locked_at=now, locked_by=worker)
+            )
         return self._cache["lock"]
 
     def lock_returning(self, queues: bool, skip: bool) -> Any:
@@ -138,9 +153,12 @@ class ClaimStatements:
             t = self.t
             now, _expired, worker = self._params()
             old = self._pick(queues, skip).subquery("old")
-            self._cache[key] = (sa.update(t).where(t.c.id == old.c.old_id)
-                                .values(locked_at=now, locked_by=worker)
-                                .returning(*t.c, old.c.old_locked_at, old.c.old_locked_by, old.c.step))
+            self._cache[key] = (
+                sa.update(t)
+                .where(t.c.id == old.c.old_id)
+                .values(locked_at=now, locked_by=worker)
+                .returning(*t.c, old.c.old_locked_at, old.c.old_locked_by, old.c.step)
+            )
         return self._cache[key]
 
     def _pick(self, queues: Any, skip: bool, *extra: Any) -> Any:
@@ -156,12 +174,19 @@ class ClaimStatements:
         n = sa.bindparam("n", type_=sa.Integer)
         cols = (t.c.id.label("old_id"), t.c.locked_at.label("old_locked_at"), t.c.locked_by.label("old_locked_by"))
         if not (isinstance(queues, tuple) and queues[0] == "steps"):
-            return (sa.select(*cols, sa.literal_column("0").label("step"))
-                    .where(*self._conditions(queues, skip), *extra).order_by(*self.order())
-                    .limit(n).with_for_update(skip_locked=True))
+            return (
+                sa.select(*cols, sa.literal_column("0").label("step"))
+                .where(*self._conditions(queues, skip), *extra)
+                .order_by(*self.order())
+                .limit(n)
+                .with_for_update(skip_locked=True)
+            )
         union = self._arms(queues, skip, n, [*cols, *self.cols], *extra)
-        return (sa.select(union.c.old_id, union.c.old_locked_at, union.c.old_locked_by, union.c.step)
-                .order_by(*self._arms_order(union, union.c.old_id)).limit(n))
+        return (
+            sa.select(union.c.old_id, union.c.old_locked_at, union.c.old_locked_by, union.c.step)
+            .order_by(*self._arms_order(union, union.c.old_id))
+            .limit(n)
+        )
 
     def _arms(self, steps: tuple[str, int, bool], skip: bool, n: Any, cols: list[Any], *extra: Any) -> Any:
         """One arm per queue step (`steps`: its key, see `_pick`): the first `n` runnable rows
@@ -181,17 +206,29 @@ class ClaimStatements:
                 where = t.c.queue == sa.bindparam(f"step_{i}", type_=t.c.queue.type, literal_execute=pg)
                 if i == k - 1 and self.has_claim_index:
                     where = dialect.likelihood(self.engine, where, 0.9375)
-            arm = (sa.select(*cols, sa.literal_column(str(i)).label("step"))
-                   .where(*self._conditions(False, skip), where, *extra).order_by(*self.order()).limit(n))
+            arm = (
+                sa.select(*cols, sa.literal_column(str(i)).label("step"))
+                .where(*self._conditions(False, skip), where, *extra)
+                .order_by(*self.order())
+                .limit(n)
+            )
             if dialect.skip_locked(self.engine):
                 arm = arm.with_for_update(skip_locked=True)
             arms.append(arm.subquery(f"arm_{i}"))
         return sa.union_all(*(sa.select(arm) for arm in arms)).subquery("arms")
 
     def _arms_order(self, union: Any, id_column: Any) -> list[Any]:
-        return [union.c.step] + [union.c[c.name].asc().nulls_first()
-                                 if c.name == "run_at" and self.kind == "postgresql" else union.c[c.name]
-                                 for c in self.cols if c.name != "id"] + [id_column]
+        return (
+            [union.c.step]
+            + [
+                union.c[c.name].asc().nulls_first()
+                if c.name == "run_at" and self.kind == "postgresql"
+                else union.c[c.name]
+                for c in self.cols
+                if c.name != "id"
+            ]
+            + [id_column]
+        )
 
     def candidates_steps(self, steps: tuple[str, int, bool], skip: bool, limit: int) -> Any:
         """SQLite: `candidates` over several queue steps in one statement, the earliest step's
@@ -208,28 +245,46 @@ class ClaimStatements:
             t = self.t
             now, _expired, worker = self._params()
             self._cache["unlock_back"] = (
-                sa.update(t).where(t.c.id == sa.bindparam("job_id"), t.c.locked_by == worker, t.c.locked_at == now)
-                .values(locked_at=sa.bindparam("old_at", type_=t.c.locked_at.type),
-                        locked_by=sa.bindparam("old_by", type_=t.c.locked_by.type)))
+                sa.update(t)
+                .where(t.c.id == sa.bindparam("job_id"), t.c.locked_by == worker, t.c.locked_at == now)
+                .values(
+                    locked_at=sa.bindparam("old_at", type_=t.c.locked_at.type),
+                    locked_by=sa.bindparam("old_by", type_=t.c.locked_by.type),
+                )
+            )
         return self._cache["unlock_back"]
 
     def release(self) -> Any:
         if "release" not in self._cache:
             t = self.t
-            self._cache["release"] = (sa.update(t).where(t.c.id == sa.bindparam("job_id"),
-                                                         t.c.locked_by == sa.bindparam("owner"))
-                                      .values(locked_at=None, locked_by=None))
+            self._cache["release"] = (
+                sa.update(t)
+                .where(t.c.id == sa.bindparam("job_id"), t.c.locked_by == sa.bindparam("owner"))
+                .values(locked_at=None, locked_by=None)
+            )
         return self._cache["release"]
 
     def delete_locked(self) -> Any:
         if "delete" not in self._cache:
             t = self.t
-            self._cache["delete"] = sa.delete(t).where(t.c.id == sa.bindparam("job_id"),
-                                                       t.c.locked_by == sa.bindparam("owner"))
+            self._cache["delete"] = sa.delete(t).where(
+                t.c.id == sa.bindparam("job_id"), t.c.locked_by == sa.bindparam("owner")
+            )
         return self._cache["delete"]
 
-    _FINISHED = ("job_table", "job_id", "queue", "class_name", "handler", "priority", "attempts",
-                 "created_at", "finished_at", "runtime", "worker")
+    _FINISHED = (
+        "job_table",
+        "job_id",
+        "queue",
+        "class_name",
+        "handler",
+        "priority",
+        "attempts",
+        "created_at",
+        "finished_at",
+        "runtime",
+        "worker",
+    )
 
     def record_finished(self) -> Any:
         if "finished" not in self._cache:
@@ -241,7 +296,8 @@ class ClaimStatements:
         if "finished_bound" not in self._cache:
             f = self.aux["finished"]
             self._cache["finished_bound"] = sa.insert(f).values(
-                {c: sa.bindparam(f"v_{c}", type_=f.c[c].type) for c in self._FINISHED})
+                {c: sa.bindparam(f"v_{c}", type_=f.c[c].type) for c in self._FINISHED}
+            )
         return self._cache["finished_bound"]
 
     def complete_one(self) -> Any:
@@ -249,14 +305,23 @@ class ClaimStatements:
         in one statement."""
         if "complete_one" not in self._cache:
             t, f = self.t, self.aux["finished"]
-            gone = (sa.delete(t).where(t.c.id == sa.bindparam("job_id", type_=t.c.id.type),
-                                       t.c.locked_by == sa.bindparam("worker", type_=t.c.locked_by.type))
-                    .returning(t.c.id).cte("gone"))
-            values = [gone.c.id if c == "job_id" else sa.cast(sa.bindparam(c, type_=f.c[c].type), f.c[c].type)
-                      for c in self._FINISHED]
+            gone = (
+                sa.delete(t)
+                .where(
+                    t.c.id == sa.bindparam("job_id", type_=t.c.id.type),
+                    t.c.locked_by == sa.bindparam("worker", type_=t.c.locked_by.type),
+                )
+                .returning(t.c.id)
+                .cte("gone")
+            )
+            values = [
+                gone.c.id if c == "job_id" else sa.cast(sa.bindparam(c, type_=f.c[c].type), f.c[c].type)
+                for c in self._FINISHED
+            ]
             # RETURNING: psycopg reports no rowcount for an INSERT fed by a data-modifying CTE
-            self._cache["complete_one"] = (sa.insert(f).from_select(list(self._FINISHED), sa.select(*values))
-                                           .returning(f.c.job_id))
+            self._cache["complete_one"] = (
+                sa.insert(f).from_select(list(self._FINISHED), sa.select(*values)).returning(f.c.job_id)
+            )
         return self._cache["complete_one"]
 
     def complete_and_lock(self, queues: bool, skip: bool) -> Any:
@@ -274,16 +339,23 @@ class ClaimStatements:
             gone = sa.delete(t).where(t.c.id == job_id, t.c.locked_by == worker).returning(t.c.id).cte("gone")
             # the finished record's values are bound as f_queue, f_priority, …: an execution
             # parameter named after a jobs column would join the UPDATE's SET clause
-            values = [gone.c.id if c == "job_id" else sa.cast(sa.bindparam(f"f_{c}", type_=f.c[c].type), f.c[c].type)
-                      for c in self._FINISHED]
-            recorded = (sa.insert(f).from_select(list(self._FINISHED), sa.select(*values))
-                        .returning(f.c.job_id).cte("recorded"))
+            values = [
+                gone.c.id if c == "job_id" else sa.cast(sa.bindparam(f"f_{c}", type_=f.c[c].type), f.c[c].type)
+                for c in self._FINISHED
+            ]
+            recorded = (
+                sa.insert(f).from_select(list(self._FINISHED), sa.select(*values)).returning(f.c.job_id).cte("recorded")
+            )
             old = self._pick(queues, skip, t.c.id != job_id).cte("old")
-            locked = (sa.update(t).where(t.c.id == old.c.old_id).values(locked_at=now, locked_by=worker)
-                      .returning(*t.c, old.c.old_locked_at, old.c.old_locked_by, old.c.step).cte("locked"))
+            locked = (
+                sa.update(t)
+                .where(t.c.id == old.c.old_id)
+                .values(locked_at=now, locked_by=worker)
+                .returning(*t.c, old.c.old_locked_at, old.c.old_locked_by, old.c.step)
+                .cte("locked")
+            )
             done = sa.select(sa.func.count().label("done")).select_from(recorded).subquery("done")
-            self._cache[key] = (sa.select(done.c.done, *locked.c)
-                                .select_from(done.outerjoin(locked, sa.true())))
+            self._cache[key] = sa.select(done.c.done, *locked.c).select_from(done.outerjoin(locked, sa.true()))
         return self._cache[key]
 
     def delete_unique(self) -> Any:
@@ -292,7 +364,8 @@ class ClaimStatements:
             self._cache["delete_unique"] = sa.delete(u).where(
                 u.c.job_table == sa.bindparam("job_table", type_=u.c.job_table.type),
                 u.c.key == sa.bindparam("key", type_=u.c.key.type),
-                u.c.job_id == sa.bindparam("job_id", type_=u.c.job_id.type))
+                u.c.job_id == sa.bindparam("job_id", type_=u.c.job_id.type),
+            )
         return self._cache["delete_unique"]
 
     # --- SQLite: the statements run while holding the one write lock, straight on the driver ---
@@ -320,15 +393,17 @@ class DriverSql:
         self._expanding = [name for name, bind in self._binds.items() if bind.expanding]
         self._procs = {name: bind.type._cached_bind_processor(dialect) for name, bind in self._binds.items()}
         #: values the statement carries itself (a LIMIT, a literal compared with), used when not given
-        self._defaults = {name: bind.effective_value for name, bind in self._binds.items()
-                          if not bind.required and not bind.expanding}
+        self._defaults = {
+            name: bind.effective_value for name, bind in self._binds.items() if not bind.required and not bind.expanding
+        }
         self._shapes: dict[tuple[int, ...], tuple[str, list[tuple[str, Any]]]] = {}
         if not self._expanding:
             self._shapes[()] = (str(compiled), [(name, self._procs[name]) for name in compiled.positiontup])
         results = compiled._result_columns
         self.columns = [c.keyname for c in results]
-        self._results = [(i, proc) for i, proc in
-                         enumerate(c.type._cached_result_processor(dialect, None) for c in results) if proc]
+        self._results = [
+            (i, proc) for i, proc in enumerate(c.type._cached_result_processor(dialect, None) for c in results) if proc
+        ]
 
     def shape(self, params: dict[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
         key = tuple(len(params[name]) for name in self._expanding)

@@ -6,13 +6,13 @@ import contextlib
 import importlib.util
 import json
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from qadmin.backends import _sql_writelock
-
 
 #: how long a SQLite writer waits for another process's lock before failing (SQLite's busy
 #: timeout, qadmin's write lock file): `?timeout=SECONDS` in the URL sets another
@@ -43,8 +43,10 @@ def refuse_memory(url: str) -> None:
     if database in ("", ":memory:") or "mode=memory" in database or parsed.query.get("mode") == "memory":
         from qadmin.errors import UsageError
 
-        raise UsageError(f"{url} is an in-memory SQLite database, gone when its connection closes: "
-                         "give qadmin a file, e.g. sqlite:///qadmin.db")
+        raise UsageError(
+            f"{url} is an in-memory SQLite database, gone when its connection closes: "
+            "give qadmin a file, e.g. sqlite:///qadmin.db"
+        )
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -84,7 +86,8 @@ _LOADERS: dict[str, Any] = {}
 
 def _lenient_loaders() -> dict[str, Any]:
     if not _LOADERS:
-        from psycopg import DataError, adapters as default
+        from psycopg import DataError
+        from psycopg import adapters as default
         from psycopg.adapt import Loader
         from psycopg.pq import Format
 
@@ -179,8 +182,13 @@ def job_database(cur: Any) -> bool:
     """Whether a SQLite database holds a jobs table or qadmin's: only such a file is switched
     to WAL (a persistent change of the file) by merely connecting to it; `init` switches a new
     one. Another application's database, or an empty file, is left as it is."""
-    return cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND (name IN ('delayed_jobs', 'jobs') "
-                       "OR substr(name, 1, 7) = 'qadmin_') LIMIT 1").fetchone() is not None
+    return (
+        cur.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND (name IN ('delayed_jobs', 'jobs') "
+            "OR substr(name, 1, 7) = 'qadmin_') LIMIT 1"
+        ).fetchone()
+        is not None
+    )
 
 
 def use_wal(engine: sa.Engine) -> None:
@@ -275,8 +283,9 @@ def increment(conn: sa.Connection, table: sa.Table, key: dict[str, Any], amounts
         from sqlalchemy.dialects import postgresql, sqlite
 
         stmt: Any = (postgresql if name == "postgresql" else sqlite).insert(table).values(**values)
-        stmt = stmt.on_conflict_do_update(index_elements=list(key),
-                                          set_={c: table.c[c] + stmt.excluded[c] for c in amounts})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(key), set_={c: table.c[c] + stmt.excluded[c] for c in amounts}
+        )
     elif name in ("mysql", "mariadb"):
         from sqlalchemy.dialects import mysql
 
@@ -284,8 +293,12 @@ def increment(conn: sa.Connection, table: sa.Table, key: dict[str, Any], amounts
         stmt = stmt.on_duplicate_key_update({c: table.c[c] + stmt.inserted[c] for c in amounts})
     else:
         where = [table.c[k] == v for k, v in key.items()]
-        if conn.execute(sa.update(table).where(*where).values(
-                {c: table.c[c] + n for c, n in amounts.items()})).rowcount == 0:
+        if (
+            conn.execute(
+                sa.update(table).where(*where).values({c: table.c[c] + n for c, n in amounts.items()})
+            ).rowcount
+            == 0
+        ):
             conn.execute(sa.insert(table).values(**values))
         return
     conn.execute(stmt)
@@ -372,8 +385,9 @@ def in_values(engine: sa.Engine, column: Any, values: Sequence[Any]) -> Any:
     return column.in_(list(values))
 
 
-def insert_column(conn: sa.Connection, table: sa.Table, fixed: dict[str, Any], column: str,
-                  values: Sequence[Any], chunk: int = 5000) -> None:
+def insert_column(
+    conn: sa.Connection, table: sa.Table, fixed: dict[str, Any], column: str, values: Sequence[Any], chunk: int = 5000
+) -> None:
     """One row per value of `column`, the other columns as in `fixed`, in one INSERT … SELECT
     over the values bound as one array (PostgreSQL's unnest, SQLite's json_each): executemany
     builds every row's parameters in Python and, on PostgreSQL, costs a round trip per
@@ -394,7 +408,7 @@ def insert_column(conn: sa.Connection, table: sa.Table, fixed: dict[str, Any], c
         return
     rows = [{**fixed, column: v} for v in values]
     for start in range(0, len(rows), chunk):
-        conn.execute(sa.insert(table), rows[start:start + chunk])
+        conn.execute(sa.insert(table), rows[start : start + chunk])
 
 
 def _sqlite_json() -> bool:

@@ -10,10 +10,11 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import chain
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -82,13 +83,17 @@ class SqlEngine:
         for _ in range(10):
             try:
                 with self._write() as conn:
-                    existing = conn.execute(sa.select(u.c.job_id).where(
-                        u.c.job_table == self.table_name, u.c.key == new.unique).with_for_update()
-                        if dialect.row_locks(self.engine) else
-                        sa.select(u.c.job_id).where(u.c.job_table == self.table_name, u.c.key == new.unique)
+                    existing = conn.execute(
+                        sa.select(u.c.job_id)
+                        .where(u.c.job_table == self.table_name, u.c.key == new.unique)
+                        .with_for_update()
+                        if dialect.row_locks(self.engine)
+                        else sa.select(u.c.job_id).where(u.c.job_table == self.table_name, u.c.key == new.unique)
                     ).scalar_one_or_none()
                     if existing is not None:
-                        alive = conn.execute(sa.select(t.c.id).where(t.c.id == existing, t.c.failed_at.is_(None))).first()
+                        alive = conn.execute(
+                            sa.select(t.c.id).where(t.c.id == existing, t.c.failed_at.is_(None))
+                        ).first()
                         if alive is not None:
                             job_id = existing
                             break
@@ -118,7 +123,7 @@ class SqlEngine:
             return self.get(job_id, now)
         stored = dict.fromkeys(self._layout().all_columns)
         for name, value in values.items():
-            if isinstance(value, datetime) and value.tzinfo is not timezone.utc:
+            if isinstance(value, datetime) and value.tzinfo is not UTC:
                 value = _as_utc(value)
             stored[name] = value
         stored["id"] = job_id
@@ -137,9 +142,10 @@ class SqlEngine:
         if plain:
             layout = self._layout()
             insert = {"sqlite": self._insert_many_sqlite, "postgresql": self._insert_many_pg}.get(
-                self.kind, self._insert_many_core)
+                self.kind, self._insert_many_core
+            )
             for start in range(0, len(plain), 5000):
-                ids.extend(insert(layout, plain[start:start + 5000], now))
+                ids.extend(insert(layout, plain[start : start + 5000], now))
         if len(plain) == len(news):
             return ids
         in_order: list[JobId] = []
@@ -158,7 +164,7 @@ class SqlEngine:
                 # update of an AUTOINCREMENT table) is done once for all its rows, which halves
                 # SQLite's CPU time per row against `executemany`
                 for start in range(0, whole, per):
-                    raw.execute(multi_sql, list(chain.from_iterable(rows[start:start + per])))
+                    raw.execute(multi_sql, list(chain.from_iterable(rows[start : start + per])))
                 if whole < len(rows):  # the rest one by one: one statement text whatever the count
                     raw.executemany(layout.sql, rows[whole:])
                 last = raw.execute("SELECT last_insert_rowid()").fetchone()[0]
@@ -253,13 +259,28 @@ class SqlEngine:
             self._hot_conn = None
             hot[1].close()
 
-    def claim(self, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
-              can_run: Callable[[Job], bool], skip_ids: Sequence[JobId] = ()) -> Job | None:
+    def claim(
+        self,
+        queues: Sequence[str],
+        worker: str,
+        now: datetime,
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        skip_ids: Sequence[JobId] = (),
+    ) -> Job | None:
         jobs = self.claim_many(queues, worker, now, max_run_time, can_run, 1, skip_ids=skip_ids)
         return jobs[0] if jobs else None
 
-    def claim_many(self, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
-                   can_run: Callable[[Job], bool], limit: int, skip_ids: Sequence[JobId] = ()) -> list[Job]:
+    def claim_many(
+        self,
+        queues: Sequence[str],
+        worker: str,
+        now: datetime,
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        limit: int,
+        skip_ids: Sequence[JobId] = (),
+    ) -> list[Job]:
         """Lock up to `limit` runnable jobs for `worker` in one transaction, in claim order.
 
         The jobs are locked as `claim` locks one: until the worker completes, fails or releases
@@ -273,14 +294,24 @@ class SqlEngine:
         out: list[Job] = []
         for i, step in enumerate(steps):
             taken = list(skip_ids) + [j.id for j in out]  # a `*` step would find them again
-            out += self._claim_step(step, i < len(steps) - 1, worker, now, max_run_time, can_run,
-                                    limit - len(out), taken)
+            out += self._claim_step(
+                step, i < len(steps) - 1, worker, now, max_run_time, can_run, limit - len(out), taken
+            )
             if len(out) >= limit:
                 break
         return out
 
-    def _claim_step(self, queues: list[str], earlier: bool, worker: str, now: datetime, max_run_time: float,
-                    can_run: Callable[[Job], bool], limit: int, skip_ids: Sequence[JobId]) -> list[Job]:
+    def _claim_step(
+        self,
+        queues: list[str],
+        earlier: bool,
+        worker: str,
+        now: datetime,
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        limit: int,
+        skip_ids: Sequence[JobId],
+    ) -> list[Job]:
         st = self._statements()
         params = self._claim_params(queues, worker, now, max_run_time)
         by_queue: Any = ("queues" in params) and (EARLIER if earlier else True)
@@ -314,14 +345,25 @@ class SqlEngine:
         return out
 
     def _claim_params(self, queues: Sequence[str], worker: str, now: datetime, max_run_time: float) -> dict[str, Any]:
-        params: dict[str, Any] = {"now": now, "expired": now - timedelta(seconds=max_run_time), "worker": worker,
-                                  "job_table": self.table_name}
+        params: dict[str, Any] = {
+            "now": now,
+            "expired": now - timedelta(seconds=max_run_time),
+            "worker": worker,
+            "job_table": self.table_name,
+        }
         if queues and "*" not in queues:
             params["queues"] = list(queues)
         return params
 
-    def _claim_optimistic(self, st: ClaimStatements, params: dict[str, Any], by_queue: bool, skip: bool,
-                          can_run: Callable[[Job], bool], limit: int) -> list[Job]:
+    def _claim_optimistic(
+        self,
+        st: ClaimStatements,
+        params: dict[str, Any],
+        by_queue: bool,
+        skip: bool,
+        can_run: Callable[[Job], bool],
+        limit: int,
+    ) -> list[Job]:
         """SQLite: read the candidates from a snapshot, without the write lock, and decide which
         the worker can run; then take the write lock only to lock them, each by an UPDATE
         guarded by the ready predicate (a row another worker took meanwhile is passed over).
@@ -356,8 +398,16 @@ class SqlEngine:
                 pick = st.candidates_after(by_queue, skip, batch, after)
         return []
 
-    def _candidates(self, st: ClaimStatements, raw: Any, params: dict[str, Any], by_queue: bool, skip: bool,
-                    batch: int, leave: JobId | None = None) -> list[_Row]:
+    def _candidates(
+        self,
+        st: ClaimStatements,
+        raw: Any,
+        params: dict[str, Any],
+        by_queue: bool,
+        skip: bool,
+        batch: int,
+        leave: JobId | None = None,
+    ) -> list[_Row]:
         """SQLite: the next `batch` ready rows in claim order (but `leave`), read on the driver in
         autocommit (a snapshot of its own, no write lock). A row's values are converted only
         when it is first looked at: most claims look at one."""
@@ -365,8 +415,18 @@ class SqlEngine:
         at = pick.columns.index("id")
         return [_Row(pick.values, row) for row in pick.fetch(raw, params) if row[at] != leave]
 
-    def _steps_candidates(self, st: ClaimStatements, raw: Any, steps: list[list[str]], worker: str, now: datetime,
-                          max_run_time: float, skip: list[JobId], batch: int, leave: JobId) -> list[_Row]:
+    def _steps_candidates(
+        self,
+        st: ClaimStatements,
+        raw: Any,
+        steps: list[list[str]],
+        worker: str,
+        now: datetime,
+        max_run_time: float,
+        skip: list[JobId],
+        batch: int,
+        leave: JobId,
+    ) -> list[_Row]:
         """SQLite: `_candidates` over several queue steps, in one read (the completion and the
         locks then take the write lock once for all)."""
         params = {**self._claim_params(["*"], worker, now, max_run_time), **_step_params(steps)}
@@ -378,13 +438,21 @@ class SqlEngine:
         return [_Row(pick.values, row) for row in pick.fetch(raw, params) if row[at] != leave]
 
     @staticmethod
-    def _bind_locks(st: ClaimStatements, params: dict[str, Any],
-                    jobs: list[Job]) -> list[tuple[Job, tuple[str, list[Any]]]]:
+    def _bind_locks(
+        st: ClaimStatements, params: dict[str, Any], jobs: list[Job]
+    ) -> list[tuple[Job, tuple[str, list[Any]]]]:
         lock = st.driver("lock", st.lock())
         return [(job, lock.args({**params, "job_id": job.id})) for job in jobs]
 
-    def _claim_returning(self, st: ClaimStatements, params: dict[str, Any], by_queue: bool, skip: list[JobId],
-                         can_run: Callable[[Job], bool], limit: int) -> list[Job]:
+    def _claim_returning(
+        self,
+        st: ClaimStatements,
+        params: dict[str, Any],
+        by_queue: bool,
+        skip: list[JobId],
+        can_run: Callable[[Job], bool],
+        limit: int,
+    ) -> list[Job]:
         """PostgreSQL: lock the next rows and read them in one statement (one round trip); rows
         the worker turns out not to run get their previous lock back at once, and are skipped."""
         now = params["now"]
@@ -395,16 +463,18 @@ class SqlEngine:
             if skip:
                 params["skip"] = skip[-BATCH:]
             with self._autocommit() as conn:
-                rows = _in_claim_order(st, conn.execute(st.lock_returning(by_queue, bool(skip)),
-                                                        {**params, "n": want}).all())
+                rows = _in_claim_order(
+                    st, conn.execute(st.lock_returning(by_queue, bool(skip)), {**params, "n": want}).all()
+                )
                 unrunnable = []
                 for row in rows:
                     job = self._to_job(row, now, set())
                     if job.decodable and can_run(job):
                         out.append(Job(**{**job.__dict__, "stale": False}))
                     else:
-                        unrunnable.append({**params, "job_id": row.id, "old_at": row.old_locked_at,
-                                           "old_by": row.old_locked_by})
+                        unrunnable.append(
+                            {**params, "job_id": row.id, "old_at": row.old_locked_at, "old_by": row.old_locked_by}
+                        )
                         skip.append(row.id)
                 if unrunnable:
                     conn.execute(st.unlock_back(), unrunnable)
@@ -413,9 +483,19 @@ class SqlEngine:
         return out
 
     def _finished_values(self, job: Job, worker: str, now: datetime, runtime: float) -> dict[str, Any]:
-        return {"job_table": self.table_name, "job_id": job.id, "queue": job.queue, "class_name": job.class_name,
-                "handler": job.raw, "priority": job.priority, "attempts": job.attempts,
-                "created_at": job.created_at, "finished_at": now, "runtime": runtime, "worker": worker}
+        return {
+            "job_table": self.table_name,
+            "job_id": job.id,
+            "queue": job.queue,
+            "class_name": job.class_name,
+            "handler": job.raw,
+            "priority": job.priority,
+            "attempts": job.attempts,
+            "created_at": job.created_at,
+            "finished_at": now,
+            "runtime": runtime,
+            "worker": worker,
+        }
 
     def complete(self, job: Job, worker: str, now: datetime, runtime: float) -> None:
         st = self._statements()
@@ -439,16 +519,30 @@ class SqlEngine:
         """SQLite: the statements that complete a job, bound before the write lock is taken
         (`_run_completion` runs them under it): delete the job if this worker still holds it,
         record it as finished, free its unique key."""
-        bound = [st.driver("delete", st.delete_locked()).args({"job_id": values["job_id"], "owner": values["worker"]}),
-                 st.driver("finished", st.record_finished_bound()).args({f"v_{c}": v for c, v in values.items()})]
+        bound = [
+            st.driver("delete", st.delete_locked()).args({"job_id": values["job_id"], "owner": values["worker"]}),
+            st.driver("finished", st.record_finished_bound()).args({f"v_{c}": v for c, v in values.items()}),
+        ]
         if unique is not None:
-            bound.append(st.driver("delete_unique", st.delete_unique()).args(
-                {"job_table": self.table_name, "key": unique, "job_id": values["job_id"]}))
+            bound.append(
+                st.driver("delete_unique", st.delete_unique()).args(
+                    {"job_table": self.table_name, "key": unique, "job_id": values["job_id"]}
+                )
+            )
         return bound
 
-    def complete_and_claim(self, job: Job, worker: str, now: datetime, runtime: float, queues: Sequence[str],
-                           max_run_time: float, can_run: Callable[[Job], bool], limit: int,
-                           skip_ids: Sequence[JobId] = ()) -> list[Job]:
+    def complete_and_claim(
+        self,
+        job: Job,
+        worker: str,
+        now: datetime,
+        runtime: float,
+        queues: Sequence[str],
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        limit: int,
+        skip_ids: Sequence[JobId] = (),
+    ) -> list[Job]:
         """Complete `job` and lock up to `limit` next jobs for `worker`: on SQLite in one write
         transaction (the candidates read and decoded before it, from a snapshot), on PostgreSQL
         in one statement. Harmless to repeat: a job already completed is neither recorded nor
@@ -502,15 +596,24 @@ class SqlEngine:
         # none found among the candidates read: the worker's next claim reads further
         return out
 
-    def _complete_and_claim_pg(self, st: ClaimStatements, params: dict[str, Any], values: dict[str, Any],
-                               by_queue: bool, skip: list[JobId], can_run: Callable[[Job], bool],
-                               limit: int) -> list[Job]:
+    def _complete_and_claim_pg(
+        self,
+        st: ClaimStatements,
+        params: dict[str, Any],
+        values: dict[str, Any],
+        by_queue: bool,
+        skip: list[JobId],
+        can_run: Callable[[Job], bool],
+        limit: int,
+    ) -> list[Job]:
         now = params["now"]
         out: list[Job] = []
         with self._outcome(now, processed=1, failed=0, single=True) as (conn, tally):
             finished = {f"f_{c}": v for c, v in values.items()}
-            rows = conn.execute(st.complete_and_lock(by_queue, bool(skip)),
-                                {**params, **finished, "job_id": values["job_id"], "n": limit}).all()
+            rows = conn.execute(
+                st.complete_and_lock(by_queue, bool(skip)),
+                {**params, **finished, "job_id": values["job_id"], "n": limit},
+            ).all()
             tally[0] = rows[0].done
             locked = _in_claim_order(st, [r for r in rows if r.id is not None])
             unrunnable = []
@@ -520,8 +623,9 @@ class SqlEngine:
                     object.__setattr__(job, "stale", False)  # its lock is this claim's: see _locked
                     out.append(job)
                 else:
-                    unrunnable.append({**params, "job_id": row.id, "old_at": row.old_locked_at,
-                                       "old_by": row.old_locked_by})
+                    unrunnable.append(
+                        {**params, "job_id": row.id, "old_at": row.old_locked_at, "old_by": row.old_locked_by}
+                    )
             if unrunnable:
                 conn.execute(st.unlock_back(), unrunnable)
         if unrunnable and len(locked) == limit:  # rows this worker cannot run took places: claim on past them
@@ -536,8 +640,12 @@ class SqlEngine:
             # PostgreSQL's text holds no NUL: refused, the failure would never be written and the
             # job, still locked by this worker, would run again and again
             error = error.replace("\x00", "\\x00")
-        values: dict[str, Any] = {"attempts": t.c.attempts + 1, self._error_col.name: error,
-                                  "locked_at": None, "locked_by": None}
+        values: dict[str, Any] = {
+            "attempts": t.c.attempts + 1,
+            self._error_col.name: error,
+            "locked_at": None,
+            "locked_by": None,
+        }
         if retry_at is not None:
             values["run_at"] = retry_at
         else:
@@ -545,8 +653,9 @@ class SqlEngine:
         if "updated_at" in t.c:
             values["updated_at"] = now
         with self._outcome(now, processed=1, failed=1, single=True) as (conn, tally):
-            written = conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker)
-                                   .values(**values)).rowcount
+            written = conn.execute(
+                sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker).values(**values)
+            ).rowcount
             # counted only if written: a worker that lost its lock failed nothing here
             tally[0] = tally[1] = 1 if written else 0
 
@@ -566,8 +675,14 @@ class SqlEngine:
         worker no longer holds it, so it must not run it."""
         t = self._jobs()
         with self._autocommit() as conn:
-            return conn.execute(sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker,
-                                                   t.c.failed_at.is_(None)).values(locked_at=now)).rowcount == 1
+            return (
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.id == job.id, t.c.locked_by == worker, t.c.failed_at.is_(None))
+                    .values(locked_at=now)
+                ).rowcount
+                == 1
+            )
 
     def prune_finished(self, now: datetime) -> int:
         self._ensure_aux()
@@ -578,8 +693,9 @@ class SqlEngine:
 
     # --- throughput counters, buffered so a job costs one transaction ------------------------
     @contextmanager
-    def _outcome(self, now: datetime, processed: int, failed: int, single: bool = False,
-                 conn: sa.Connection | None = None) -> Iterator[tuple[sa.Connection, list[int]]]:
+    def _outcome(
+        self, now: datetime, processed: int, failed: int, single: bool = False, conn: sa.Connection | None = None
+    ) -> Iterator[tuple[sa.Connection, list[int]]]:
         """The write transaction of one job outcome, in `conn` if given. Yields the connection and
         the outcome's counts [processed, failed], which the body may lower (a repeated outcome
         counts nothing). The counts join the buffer, which is written in the same transaction
@@ -596,7 +712,7 @@ class SqlEngine:
                 yield c, tally
             self._count(now, *tally)
             return
-        with (_begun(conn, not due) if conn is not None else self._write()) as c:
+        with _begun(conn, not due) if conn is not None else self._write() as c:
             yield c, tally
             if due:
                 counts = {m: list(v) for m, v in taken.items()}
@@ -627,8 +743,9 @@ class SqlEngine:
         for minute, (processed, failed) in sorted(counts.items()):
             totals[0] += processed
             totals[1] += failed
-            dialect.increment(conn, tp, {"job_table": self.table_name, "minute": minute},
-                              {"processed": processed, "failed": failed})
+            dialect.increment(
+                conn, tp, {"job_table": self.table_name, "minute": minute}, {"processed": processed, "failed": failed}
+            )
         for name, n in (("processed", totals[0]), ("failed", totals[1])):
             dialect.increment(conn, c, {"job_table": self.table_name, "name": name}, {"value": n})
 
@@ -652,7 +769,6 @@ class SqlEngine:
             with self._write() as conn:
                 self._write_counts(conn, taken)
             self._forget_counts(taken)
-
 
 
 @contextmanager
@@ -717,8 +833,7 @@ def _pg_run(raw: Any, layout: _InsertLayout, params: list[bytes | None] | None) 
     if _PSYCOPG is None:
         from psycopg import errors, generators, pq
 
-        _PSYCOPG = (generators.execute, errors.error_from_result, pq.ExecStatus.TUPLES_OK,
-                    pq.ExecStatus.COMMAND_OK)
+        _PSYCOPG = (generators.execute, errors.error_from_result, pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
     execute, error_from_result, tuples_ok, command_ok = _PSYCOPG
     pgconn = raw.pgconn
     with raw.lock:
@@ -747,8 +862,9 @@ def _run_completion(raw: Any, bound: list[tuple[str, list[Any]]]) -> int:
     return 1
 
 
-def _run_locks(raw: Any, locks: list[tuple[Job, tuple[str, list[Any]]]], params: dict[str, Any],
-               wanted: int) -> tuple[list[Job], int]:
+def _run_locks(
+    raw: Any, locks: list[tuple[Job, tuple[str, list[Any]]]], params: dict[str, Any], wanted: int
+) -> tuple[list[Job], int]:
     """Lock the jobs of `locks` in turn until `wanted` are locked (spares left untouched): the
     jobs locked, and how many were found taken by another worker."""
     now, worker = params["now"], params["worker"]
@@ -764,8 +880,9 @@ def _run_locks(raw: Any, locks: list[tuple[Job, tuple[str, list[Any]]]], params:
     return out, lost
 
 
-def _runnable(backend: Any, rows: Iterator[Any], now: datetime, can_run: Callable[[Job], bool],
-              wanted: int) -> list[Job]:
+def _runnable(
+    backend: Any, rows: Iterator[Any], now: datetime, can_run: Callable[[Job], bool], wanted: int
+) -> list[Job]:
     """Decode rows from `rows` until `wanted` the worker can run are found (rows it cannot run
     are passed over, and stay where they are)."""
     out: list[Job] = []
@@ -823,8 +940,9 @@ class _InsertLayout:
         self.has_priority = "priority" in t.c
         self.binary = isinstance(t.c.handler.type, sa.LargeBinary)  # a DJJob table with a BLOB/BYTEA handler
         self.stamps = [c for c in ("created_at", "updated_at") if c in t.c]
-        self.columns = (["handler", "attempts", "run_at", "queue"] + (["priority"] if self.has_priority else [])
-                        + self.stamps)
+        self.columns = (
+            ["handler", "attempts", "run_at", "queue"] + (["priority"] if self.has_priority else []) + self.stamps
+        )
         self.dialect = sa_dialect
         self._procs = [t.c[c].type._cached_bind_processor(sa_dialect) for c in self.columns]
         quote = sa_dialect.identifier_preparer.quote
@@ -866,8 +984,12 @@ class _InsertLayout:
         run_at = new.run_at or now
         if self.whole_seconds:
             now, run_at = now.replace(microsecond=0), run_at.replace(microsecond=0)
-        values: dict[str, Any] = {"handler": handler.encode("utf-8") if self.binary else handler,
-                                  "attempts": 0, "run_at": run_at, "queue": new.queue}
+        values: dict[str, Any] = {
+            "handler": handler.encode("utf-8") if self.binary else handler,
+            "attempts": 0,
+            "run_at": run_at,
+            "queue": new.queue,
+        }
         if self.has_priority:
             values["priority"] = new.priority
         for column in self.stamps:
@@ -930,8 +1052,10 @@ class _InsertLayout:
         stamps = tuple(procs[c](now) if procs[c] else now for c in self.stamps)
         handler = self._handler
         if self.has_priority:
-            return [(handler(n), 0, at if n.run_at is None else run_at_proc(n.run_at), n.queue, n.priority) + stamps
-                    for n in news]
+            return [
+                (handler(n), 0, at if n.run_at is None else run_at_proc(n.run_at), n.queue, n.priority) + stamps
+                for n in news
+            ]
         return [(handler(n), 0, at if n.run_at is None else run_at_proc(n.run_at), n.queue) + stamps for n in news]
 
     def pg_arrays(self, news: Sequence[NewJob], now: datetime) -> tuple[str, dict[str, Any]]:
@@ -947,9 +1071,10 @@ class _InsertLayout:
         if self.has_priority:
             columns["priority"] = [n.priority for n in news]
         if any(n.run_at is not None for n in news):
-            columns["run_at"] = [naive_now if n.run_at is None else (run_at(n.run_at) if run_at else n.run_at)
-                                 for n in news]
-        select = {"attempts": "0", "run_at": "%(now)s", **{column: "%(now)s" for column in self.stamps}}
+            columns["run_at"] = [
+                naive_now if n.run_at is None else (run_at(n.run_at) if run_at else n.run_at) for n in news
+            ]
+        select = {"attempts": "0", "run_at": "%(now)s", **dict.fromkeys(self.stamps, "%(now)s")}
         params: dict[str, Any] = {"now": naive_now}
         for name, values in columns.items():
             if _same(values):
@@ -959,11 +1084,13 @@ class _InsertLayout:
                 arrays[name] = values
         names = list(arrays)
         select.update({name: f"u.{q(name)}" for name in names})
-        sql = (f"INSERT INTO {self._table} ({', '.join(q(c) for c in self.columns)}) "
-               f"SELECT {', '.join(select[c] for c in self.columns)} FROM unnest("
-               + ", ".join(f"%({name})b::{compile_type(name)}[]" for name in names)
-               + f") WITH ORDINALITY AS u({', '.join(q(n) for n in names)}, qadmin_ord) "
-               f"ORDER BY u.qadmin_ord RETURNING {q('id')}")
+        sql = (
+            f"INSERT INTO {self._table} ({', '.join(q(c) for c in self.columns)}) "
+            f"SELECT {', '.join(select[c] for c in self.columns)} FROM unnest("
+            + ", ".join(f"%({name})b::{compile_type(name)}[]" for name in names)
+            + f") WITH ORDINALITY AS u({', '.join(q(n) for n in names)}, qadmin_ord) "
+            f"ORDER BY u.qadmin_ord RETURNING {q('id')}"
+        )
         return sql, {**arrays, **params}
 
 
@@ -1051,9 +1178,7 @@ def _keyset(cols: list[sa.Column], after: tuple[Any, ...], desc: bool) -> Any:
         if desc:
             beyond = sa.false() if v is None else (sa.or_(c < bound, c.is_(None)) if c.nullable else c < bound)
         else:
-            beyond = (c.is_not(None) if v is None else c > bound)
+            beyond = c.is_not(None) if v is None else c > bound
         alternatives.append(sa.and_(*equal_so_far, beyond))
         equal_so_far.append(c.is_(None) if v is None else c == bound)
     return sa.or_(*alternatives)
-
-

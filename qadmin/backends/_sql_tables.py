@@ -6,7 +6,7 @@ beside it.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,8 +42,9 @@ class StoredDateTime(datetime):
 
 
 def _keep_spelling(value: datetime, text: str) -> datetime:
-    kept = StoredDateTime(value.year, value.month, value.day, value.hour, value.minute, value.second,
-                          value.microsecond, value.tzinfo)
+    kept = StoredDateTime(
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, value.tzinfo
+    )
     kept.stored = text
     return kept
 
@@ -79,7 +80,7 @@ class UtcDateTime(sa.types.TypeDecorator):
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         if self.whole_seconds:
             value = value.replace(microsecond=0)  # MySQL's NOW() truncates too
         return value
@@ -113,8 +114,12 @@ class UtcDateTime(sa.types.TypeDecorator):
                 return Unreadable(value)
             # qadmin's own spelling is `YYYY-MM-DD HH:MM:SS.ffffff` (or whole seconds in a
             # DJJob table): any other keeps its text
-            if sqlite and value.__class__ is str and isinstance(out, datetime) and not (
-                    len(value) == (19 if self.whole_seconds else 26) and value[10] == " "):
+            if (
+                sqlite
+                and value.__class__ is str
+                and isinstance(out, datetime)
+                and not (len(value) == (19 if self.whole_seconds else 26) and value[10] == " ")
+            ):
                 return _keep_spelling(out, value)
             return out
 
@@ -129,8 +134,8 @@ class UtcDateTime(sa.types.TypeDecorator):
             if not isinstance(value, datetime):
                 return Unreadable(value)
             if value.tzinfo is None:
-                return value.replace(tzinfo=timezone.utc)
-            return value.astimezone(timezone.utc)
+                return value.replace(tzinfo=UTC)
+            return value.astimezone(UTC)
         except (ValueError, TypeError, OverflowError):
             return Unreadable(value)
 
@@ -186,21 +191,28 @@ def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.T
     # Its condition names the JSON handlers as well: only the claim states that, so the admin
     # queries (`failed_at IS NULL` alone) are never planned onto it
     live = sa.and_(table.c.failed_at.is_(None), json_handler(table.c.handler))
-    sa.Index(claim_index_name(name), table.c.priority, table.c.run_at, table.c.id,
-             sqlite_where=live).ddl_if(dialect="sqlite")
-    sa.Index(claim_index_name(name), table.c.priority, table.c.run_at.asc().nulls_first(), table.c.id,
-             postgresql_where=live).ddl_if(dialect="postgresql")
+    sa.Index(claim_index_name(name), table.c.priority, table.c.run_at, table.c.id, sqlite_where=live).ddl_if(
+        dialect="sqlite"
+    )
+    sa.Index(
+        claim_index_name(name), table.c.priority, table.c.run_at.asc().nulls_first(), table.c.id, postgresql_where=live
+    ).ddl_if(dialect="postgresql")
     # stats() and the state counts read queue and state of every row: from this index alone,
     # never the rows with their fat handlers
-    sa.Index(state_index_name(name), table.c.queue, table.c.failed_at, table.c.locked_at, table.c.run_at,
-             table.c.locked_by)
+    sa.Index(
+        state_index_name(name), table.c.queue, table.c.failed_at, table.c.locked_at, table.c.run_at, table.c.locked_by
+    )
     # Every index is one more B-tree for each enqueued row to enter. The locked listings and the
     # lock holders want the few locked rows: a partial index holds only those, so an enqueue
     # costs it nothing (their queries say `locked_at IS NOT NULL`, or a comparison implying it,
     # which both planners match to the index's condition). Tables created by an earlier qadmin
     # keep the full indexes of the same names, which serve the same queries.
-    sa.Index(f"qadmin_{name}_locked_at", table.c.locked_at, sqlite_where=table.c.locked_at.is_not(None),
-             postgresql_where=table.c.locked_at.is_not(None))
+    sa.Index(
+        f"qadmin_{name}_locked_at",
+        table.c.locked_at,
+        sqlite_where=table.c.locked_at.is_not(None),
+        postgresql_where=table.c.locked_at.is_not(None),
+    )
     # The failed listings likewise, on PostgreSQL. SQLite keeps the full index: walked backwards,
     # it is the order of a listing of every state sorted by `-failed_at` (NULLs last), which
     # PostgreSQL sorts anyway (the NULL rows are not in its index).
@@ -210,8 +222,12 @@ def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.T
     # matches an index to an ORDER BY by NULLS placement even where no row is NULL, and wants the
     # id tiebreak that SQLite's entries carry anyway (they end with the rowid); every failed row
     # was read and sorted for each page.
-    sa.Index(f"qadmin_{name}_failed_at", table.c.failed_at.asc().nulls_first(), table.c.id,
-             postgresql_where=table.c.failed_at.is_not(None)).ddl_if(dialect="postgresql")
+    sa.Index(
+        f"qadmin_{name}_failed_at",
+        table.c.failed_at.asc().nulls_first(),
+        table.c.id,
+        postgresql_where=table.c.failed_at.is_not(None),
+    ).ddl_if(dialect="postgresql")
     # `queue = ?` in id order: SQLite reads it off this index ((queue, rowid)), while the state
     # index would make it sort a queue's rows, or scan the table for a rare queue. PostgreSQL
     # sorts either way, and finds a queue's rows through the state index as well as through this
@@ -231,7 +247,11 @@ def reflect_jobs_table(metadata: sa.MetaData, name: str, conn: sa.Connection) ->
     whole_seconds = is_djjob(table)
     for column in table.columns:
         if isinstance(column.type, (sa.DateTime, sa.TIMESTAMP)) or column.name in (
-            "run_at", "locked_at", "failed_at", "created_at", "updated_at",
+            "run_at",
+            "locked_at",
+            "failed_at",
+            "created_at",
+            "updated_at",
         ):
             column.type = UtcDateTime(whole_seconds=whole_seconds)
     return table
@@ -240,7 +260,8 @@ def reflect_jobs_table(metadata: sa.MetaData, name: str, conn: sa.Connection) ->
 def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[str, sa.Table]:
     t: dict[str, sa.Table] = {}
     t["finished"] = sa.Table(
-        f"{prefix}finished", metadata,
+        f"{prefix}finished",
+        metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("job_table", sa.String(255), nullable=False),
         sa.Column("job_id", sa.BigInteger, nullable=False),
@@ -257,26 +278,30 @@ def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[s
         sa.Index(f"{prefix}finished_job", "job_table", "job_id"),
     )
     t["throughput"] = sa.Table(
-        f"{prefix}throughput", metadata,
+        f"{prefix}throughput",
+        metadata,
         sa.Column("job_table", sa.String(255), primary_key=True),
         sa.Column("minute", UtcDateTime, primary_key=True),
         sa.Column("processed", sa.Integer, nullable=False, server_default="0"),
         sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
     )
     t["counters"] = sa.Table(
-        f"{prefix}counters", metadata,
+        f"{prefix}counters",
+        metadata,
         sa.Column("job_table", sa.String(255), primary_key=True),
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("value", sa.BigInteger, nullable=False, server_default="0"),
     )
     t["pauses"] = sa.Table(
-        f"{prefix}pauses", metadata,
+        f"{prefix}pauses",
+        metadata,
         sa.Column("job_table", sa.String(255), primary_key=True),
         sa.Column("queue", sa.String(255), primary_key=True),
         sa.Column("paused_at", UtcDateTime, nullable=False),
     )
     t["workers"] = sa.Table(
-        f"{prefix}workers", metadata,
+        f"{prefix}workers",
+        metadata,
         sa.Column("name", sa.String(255), primary_key=True),
         sa.Column("job_table", sa.String(255), nullable=False),
         sa.Column("host", sa.String(255), nullable=False),
@@ -290,7 +315,8 @@ def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[s
         sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
     )
     t["audit"] = sa.Table(
-        f"{prefix}audit", metadata,
+        f"{prefix}audit",
+        metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("job_table", sa.String(255), nullable=False),
         sa.Column("at", UtcDateTime, nullable=False),
@@ -304,14 +330,16 @@ def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[s
         sa.Column("dry_run", sa.Boolean, nullable=False, server_default=sa.false()),
     )
     t["audit_jobs"] = sa.Table(
-        f"{prefix}audit_jobs", metadata,
+        f"{prefix}audit_jobs",
+        metadata,
         sa.Column("audit_id", sa.Integer, nullable=False),
         sa.Column("job_table", sa.String(255), nullable=False),
         sa.Column("job_id", sa.String(64), nullable=False),
         sa.Index(f"{prefix}audit_jobs_job", "job_table", "job_id"),
     )
     t["unique"] = sa.Table(
-        f"{prefix}unique", metadata,
+        f"{prefix}unique",
+        metadata,
         sa.Column("job_table", sa.String(255), primary_key=True),
         sa.Column("key", sa.String(255), primary_key=True),
         sa.Column("job_id", sa.BigInteger, nullable=False),

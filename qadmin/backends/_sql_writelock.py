@@ -29,8 +29,8 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from qadmin.errors import BackendUnavailable
 
@@ -70,8 +70,11 @@ def describe(pid: int) -> str:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             argv = [a.decode("utf-8", "replace") for a in fh.read().split(b"\0") if a]
         # the program, never its arguments (a URL may carry a password)
-        program = [os.path.basename(a) for a in argv[:3]
-                   if (not a.startswith("-") or a == "-m") and "://" not in a and not any(c.isspace() for c in a)]
+        program = [
+            os.path.basename(a)
+            for a in argv[:3]
+            if (not a.startswith("-") or a == "-m") and "://" not in a and not any(c.isspace() for c in a)
+        ]
         if program:
             words.append(" ".join(program)[:60])
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
@@ -124,9 +127,11 @@ class WriteLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     who = ", ".join(describe(pid) for pid in holders(fd)) or "another process"
-                    raise LockTimeout(f"{self.database}: the SQLite write lock has been held by {who} for "
-                                      f"over {timeout:g} s (a stopped or hung process?); "
-                                      f"reads still work") from None
+                    raise LockTimeout(
+                        f"{self.database}: the SQLite write lock has been held by {who} for "
+                        f"over {timeout:g} s (a stopped or hung process?); "
+                        f"reads still work"
+                    ) from None
             pause = min(pause * 1.5, 0.001)
 
     @contextmanager

@@ -13,9 +13,10 @@ be reached (driver error chained as `__cause__`), `MissingTable` when the SQL ta
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from qadmin.errors import ConfigError
@@ -23,8 +24,15 @@ from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, NewJob, QueueInfo, WorkerInfo
 
 #: URL schemes qadmin knows, for error messages
-KNOWN_SCHEMES = ("sqlite://", "postgresql://", "postgres://", "postgresql+psycopg://",
-                 "mysql+pymysql://", "redis://", "rediss://")
+KNOWN_SCHEMES = (
+    "sqlite://",
+    "postgresql://",
+    "postgres://",
+    "postgresql+psycopg://",
+    "mysql+pymysql://",
+    "redis://",
+    "rediss://",
+)
 
 #: how listings may be ordered; each is a keyset order ending in the id
 SORTS = ("id", "-id", "priority", "run_at", "-failed_at")
@@ -56,9 +64,15 @@ class ErrorGroup:
     def to_dict(self) -> dict[str, Any]:
         from qadmin.job import iso
 
-        return {"error": self.error, "exception": self.exception, "count": self.count,
-                "queues": self.queues, "classes": self.classes,
-                "last_failed_at": iso(self.last_failed_at), "sample_id": self.sample_id}
+        return {
+            "error": self.error,
+            "exception": self.exception,
+            "count": self.count,
+            "queues": self.queues,
+            "classes": self.classes,
+            "last_failed_at": iso(self.last_failed_at),
+            "sample_id": self.sample_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -115,8 +129,9 @@ class Backend(Protocol):
     def enqueue_many(self, news: Sequence[NewJob]) -> list[JobId]:
         """Store many jobs in as few round trips as the backend allows."""
 
-    def claim(self, queues: Sequence[str], worker: str, now: datetime, max_run_time: float,
-              can_run: Callable[[Job], bool]) -> Job | None:
+    def claim(
+        self, queues: Sequence[str], worker: str, now: datetime, max_run_time: float, can_run: Callable[[Job], bool]
+    ) -> Job | None:
         """Lock one ready job for `worker`: lowest priority number, then earliest run_at.
 
         Only jobs for which `can_run(job)` is true are locked; others are left untouched.
@@ -151,8 +166,15 @@ class Backend(Protocol):
 
     def register_worker(self, info: WorkerInfo) -> None: ...
 
-    def heartbeat(self, name: str, now: datetime, current_job: JobId | None,
-                  job_started_at: datetime | None, processed: int, failed: int) -> None: ...
+    def heartbeat(
+        self,
+        name: str,
+        now: datetime,
+        current_job: JobId | None,
+        job_started_at: datetime | None,
+        processed: int,
+        failed: int,
+    ) -> None: ...
 
     def unregister_worker(self, name: str) -> None: ...
 
@@ -162,8 +184,9 @@ class Backend(Protocol):
     def get(self, job_id: JobId, now: datetime) -> Job:
         """The job with this id, in any state (JobNotFound otherwise)."""
 
-    def find(self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None,
-             sort: str = "id") -> Page:
+    def find(
+        self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None, sort: str = "id"
+    ) -> Page:
         """One keyset page of matching jobs; never loads the whole table or list."""
 
     def iter_ids(self, selection: JobFilter, now: datetime, batch: int = 5000) -> Any:
@@ -243,8 +266,9 @@ def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
             try:
                 return SqlBackend(url, options)
             except sqlalchemy.exc.NoSuchModuleError:
-                raise ConfigError(f"unknown SQL driver in {scheme}://; known schemes: "
-                                  f"{', '.join(KNOWN_SCHEMES)}") from None
+                raise ConfigError(
+                    f"unknown SQL driver in {scheme}://; known schemes: {', '.join(KNOWN_SCHEMES)}"
+                ) from None
             except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
                 raise ConfigError(f"bad URL {_redacted(url)}: {exc}") from None
         if base in ("redis", "rediss"):
@@ -255,11 +279,10 @@ def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
         module = (exc.name or "").split(".", 1)[0]
         if module not in DRIVER_INSTALL:
             raise
-        raise ConfigError(f"{scheme}:// needs the {module} driver, which is not installed: "
-                          f"{DRIVER_INSTALL[module]}") from None
-    raise ConfigError(
-        f"unknown URL scheme {scheme + '://' if scheme else url!r}; known: {', '.join(KNOWN_SCHEMES)}"
-    )
+        raise ConfigError(
+            f"{scheme}:// needs the {module} driver, which is not installed: {DRIVER_INSTALL[module]}"
+        ) from None
+    raise ConfigError(f"unknown URL scheme {scheme + '://' if scheme else url!r}; known: {', '.join(KNOWN_SCHEMES)}")
 
 
 def _redacted(url: str) -> str:
@@ -278,5 +301,6 @@ def _check_url(url: str, base: str) -> None:
     if base.startswith("redis") and not url.lower().startswith("redis+sentinel"):
         db = parts.path.strip("/")
         if db and not (db.isascii() and db.isdigit() and int(db) < 2**31):
-            raise ConfigError(f"bad Redis URL {_redacted(url)}: the database {db!r} is not a number "
-                              "(redis://HOST:PORT/0)")
+            raise ConfigError(
+                f"bad Redis URL {_redacted(url)}: the database {db!r} is not a number (redis://HOST:PORT/0)"
+            )

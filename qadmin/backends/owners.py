@@ -42,8 +42,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def owner_dead(owner: str | None, heartbeats: dict[str, datetime | None], now: datetime,
-               worker_timeout: float) -> bool:
+def owner_dead(owner: str | None, heartbeats: dict[str, datetime | None], now: datetime, worker_timeout: float) -> bool:
     """True when the owner is known to be gone: a process of this host that no longer exists,
     or a registered qadmin worker that stopped beating. Unknown owners on other hosts are
     judged by lock age alone (by the caller)."""

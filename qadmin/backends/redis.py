@@ -25,10 +25,11 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis as redis_lib
@@ -129,7 +130,8 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
                         return conn.read_response()
                     except redis_lib.ResponseError as exc:  # read whole: the connection is in step
                         if isinstance(exc, redis_lib.exceptions.NoScriptError) or not (
-                                _wrongtype(exc) and self._repair_private()):
+                            _wrongtype(exc) and self._repair_private()
+                        ):
                             raise
                 except redis_lib.exceptions.NoScriptError:
                     pass  # loaded again below
@@ -178,8 +180,9 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
                 self._sending |= ids
             try:
                 # no health check: its PING would read the reply of a call sent before
-                conn.send_packed_command([command(["EVALSHA", script.sha, len(keys), *keys, *args])],
-                                         check_health=False)
+                conn.send_packed_command(
+                    [command(["EVALSHA", script.sha, len(keys), *keys, *args])], check_health=False
+                )
             except BaseException as exc:
                 # a part sent would run into the next call's bytes; the replies of the calls sent
                 # before are lost with the connection: their outcomes go again with the next call
@@ -259,8 +262,14 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
         writes there (poison: no qadmin process wrote it), so that workers go on; the value is kept
         under `KEY:wrongtype:EPOCH` and the move is logged. Resque's own keys are never touched.
         True if one was moved."""
-        wanted = {self.keys.locked: b"zset", self.keys.finished: b"zset", self.keys.qworkers: b"hash",
-                  self.keys.unique: b"hash", self.keys.paused: b"set", self.keys.audit: b"list"}
+        wanted = {
+            self.keys.locked: b"zset",
+            self.keys.finished: b"zset",
+            self.keys.qworkers: b"hash",
+            self.keys.unique: b"hash",
+            self.keys.paused: b"set",
+            self.keys.audit: b"list",
+        }
         with self._wrap():
             pipe = self.client.pipeline(transaction=False)
             for key in wanted:
@@ -287,7 +296,6 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
 
     def _view(self, now: datetime) -> scan.View:
         return scan.View(self, now)
-
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -319,7 +327,9 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
                 hits = self._view(utcnow()).lookup(scan.Wanted(list(found.values())), first_live=True)
         except BackendUnavailable:  # the verb that follows says so
             hits = {}
-        return next((t for t, parts in found.items() if hits.get(parts)), plain if plain in found else next(iter(found)))
+        return next(
+            (t for t, parts in found.items() if hits.get(parts)), plain if plain in found else next(iter(found))
+        )
 
 
 @dataclass(frozen=True)
@@ -339,8 +349,12 @@ def _connect(url: str, safe_url: str) -> redis_lib.Redis:
     # redis-py 8 reads with a 5 s timeout unless told otherwise: an admin script over a million
     # entries can take longer, and would be reported as an unreachable server while it still ran.
     # A minute still ends a read from a server that vanished silently.
-    options: dict[str, Any] = {"decode_responses": False, "socket_connect_timeout": 5, "socket_timeout": 60,
-                               "health_check_interval": 30}
+    options: dict[str, Any] = {
+        "decode_responses": False,
+        "socket_connect_timeout": 5,
+        "socket_timeout": 60,
+        "health_check_interval": 30,
+    }
     parts = urlsplit(url)
     try:
         if parts.scheme.lower() != "redis+sentinel":
@@ -356,8 +370,14 @@ def _connect(url: str, safe_url: str) -> redis_lib.Redis:
             raise ValueError("name the Sentinel service: redis+sentinel://HOST:PORT/SERVICE[/DB]")
         password = parts.password
         sentinel = Sentinel(hosts, socket_timeout=5, socket_connect_timeout=5)
-        return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=password,
-                                   decode_responses=False, socket_connect_timeout=5, socket_timeout=60)
+        return sentinel.master_for(
+            path[0],
+            db=int(path[1]) if len(path) > 1 else 0,
+            password=password,
+            decode_responses=False,
+            socket_connect_timeout=5,
+            socket_timeout=60,
+        )
     except ValueError as exc:
         raise ConfigError(f"bad Redis URL {safe_url}: {exc}") from exc
 

@@ -14,17 +14,17 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
 from qadmin.backends import _sql_dialect as dialect
 from qadmin.backends._sql_claim import ClaimStatements
 from qadmin.backends._sql_engine import BATCH, SqlEngine, _as_utc, _begun, _keyset
-from qadmin.backends.owners import owner_dead, parse_owner
 from qadmin.backends._sql_tables import (
     DEFAULT_TABLE,
     bookkeeping_tables,
@@ -33,6 +33,7 @@ from qadmin.backends._sql_tables import (
     state_index_name,
 )
 from qadmin.backends.base import SORTS, BackendOptions, ErrorGroup, Page, Stats
+from qadmin.backends.owners import owner_dead, parse_owner
 from qadmin.codecs import UNDECODABLE, decode_payload
 from qadmin.errors import BackendUnavailable, JobNotFound, MissingTable, QadminError, ReadOnlyBackend, UsageError
 from qadmin.filters import JobFilter, class_matches
@@ -80,22 +81,22 @@ class SqlBackend(SqlEngine):
     def _wrap(self) -> Iterator[None]:
         if self._db_file is not None:
             if not os.path.exists(self._db_file):
-                raise MissingTable(f"database file {self._db_file} does not exist; "
-                                   "run `qadmin init` to create it")
+                raise MissingTable(f"database file {self._db_file} does not exist; run `qadmin init` to create it")
             self._db_file = None
         try:
             yield
         except QadminError:
             raise
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InterfaceError,
-                sa.exc.InternalError) as exc:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InterfaceError, sa.exc.InternalError) as exc:
             text = str(getattr(exc, "orig", exc)).strip()
             login = _login_failure(text)
             if login is not None:
                 raise QadminError(f"cannot log in to {self.safe_url}: authentication failed ({login})") from exc
             if re.search(r"readonly database|read-only transaction", text):
-                raise ReadOnlyBackend(f"{self.safe_url} is read-only ({text.splitlines()[0]}): workers and "
-                                      "commands that change jobs need to write it") from exc
+                raise ReadOnlyBackend(
+                    f"{self.safe_url} is read-only ({text.splitlines()[0]}): workers and "
+                    "commands that change jobs need to write it"
+                ) from exc
             if isinstance(exc, sa.exc.InternalError):
                 raise QadminError(f"database error: {text.splitlines()[0] if text else exc}") from exc
             if re.search(r"no such table|does not exist|doesn't exist", text) and "database" not in text:
@@ -151,9 +152,7 @@ class SqlBackend(SqlEngine):
             if self._table_name is None:
                 if inspector.has_table(DEFAULT_TABLE):
                     self._table_name = DEFAULT_TABLE
-                elif inspector.has_table("jobs") and "handler" in {
-                    c["name"] for c in inspector.get_columns("jobs")
-                }:
+                elif inspector.has_table("jobs") and "handler" in {c["name"] for c in inspector.get_columns("jobs")}:
                     self._table_name = "jobs"  # DJJob's default table
                 else:
                     self._table_name = DEFAULT_TABLE
@@ -167,9 +166,11 @@ class SqlBackend(SqlEngine):
         found = self._foreign_tables(tables)
         if found is None:
             return f"table {self.table_name!r} does not exist at {self.safe_url}; run `qadmin init` to create it"
-        return (f"table {self.table_name!r} does not exist at {self.safe_url}, which is not a job database "
-                f"qadmin knows (found {found}): name its jobs table with --table, or point qadmin at another "
-                "database")
+        return (
+            f"table {self.table_name!r} does not exist at {self.safe_url}, which is not a job database "
+            f"qadmin knows (found {found}): name its jobs table with --table, or point qadmin at another "
+            "database"
+        )
 
     def _foreign_tables(self, tables: list[str]) -> str | None:
         """The tables of a database whose layout qadmin does not recognise (some tables, none of
@@ -230,9 +231,11 @@ class SqlBackend(SqlEngine):
         with self._peek() as conn:  # before the write lock (and its file)
             found = self._foreign_tables(sa.inspect(conn).get_table_names())
         if found is not None:
-            raise UsageError(f"{self.safe_url} holds another application's tables ({found}) and no "
-                             f"{self.table_name!r} table: qadmin creates its tables only in an empty "
-                             "database or beside a jobs table it knows (--table names one)")
+            raise UsageError(
+                f"{self.safe_url} holds another application's tables ({found}) and no "
+                f"{self.table_name!r} table: qadmin creates its tables only in an empty "
+                "database or beside a jobs table it knows (--table names one)"
+            )
         with self._write() as conn:
             inspector = sa.inspect(conn)
             if not inspector.has_table(self.table_name):
@@ -278,7 +281,7 @@ class SqlBackend(SqlEngine):
             value = int(str(text).strip())
         except ValueError:
             raise UsageError(f"{text!r} is not a job id of this SQL table (ids are integers)") from None
-        if not -2**63 <= value < 2**63:
+        if not -(2**63) <= value < 2**63:
             # no row can have it, and the driver would overflow on it
             raise JobNotFound(text)
         return value
@@ -289,21 +292,31 @@ class SqlBackend(SqlEngine):
         if not owners:
             return set()
         w = self._aux["workers"]
-        beats = {r.name: r.heartbeat_at for r in conn.execute(
-            sa.select(w.c.name, w.c.heartbeat_at).where(w.c.name.in_(list(owners)[:BATCH])))} if self._has_aux("workers") else {}
+        beats = (
+            {
+                r.name: r.heartbeat_at
+                for r in conn.execute(sa.select(w.c.name, w.c.heartbeat_at).where(w.c.name.in_(list(owners)[:BATCH])))
+            }
+            if self._has_aux("workers")
+            else {}
+        )
         return {o for o in owners if owner_dead(o, beats, now, self.options.worker_timeout)}
 
     def _all_dead_owners(self, conn: sa.Connection, now: datetime) -> set[str]:
         t = self._jobs()
-        owners = {r[0] for r in conn.execute(
-            sa.select(t.c.locked_by).where(self._locked(), t.c.locked_by.is_not(None)).distinct())}
+        owners = {
+            r[0]
+            for r in conn.execute(sa.select(t.c.locked_by).where(self._locked(), t.c.locked_by.is_not(None)).distinct())
+        }
         return self._dead_owners(conn, owners, now)
 
     def _locked(self) -> Any:
         """Live locked rows: few (a lock per running job, plus stale ones) among many."""
         t = self._jobs()
-        return sa.and_(dialect.likelihood(self.engine, t.c.failed_at.is_(None), 0.9375),
-                       dialect.likelihood(self.engine, t.c.locked_at.is_not(None), 0.001))
+        return sa.and_(
+            dialect.likelihood(self.engine, t.c.failed_at.is_(None), 0.9375),
+            dialect.likelihood(self.engine, t.c.locked_at.is_not(None), 0.001),
+        )
 
     def _to_job(self, row: Any, now: datetime, dead: set[str]) -> Job:
         handler = row.handler
@@ -345,8 +358,9 @@ class SqlBackend(SqlEngine):
             state = JobState.FAILED
         elif mapping.get("locked_at") is not None:
             state = JobState.LOCKED
-            stale = locked_at is not None and (locked_at < now - timedelta(seconds=self.options.max_run_time)
-                                               or locked_by in dead)
+            stale = locked_at is not None and (
+                locked_at < now - timedelta(seconds=self.options.max_run_time) or locked_by in dead
+            )
         elif run_at is not None and run_at > now:
             state = JobState.SCHEDULED
         else:
@@ -382,11 +396,21 @@ class SqlBackend(SqlEngine):
     def _finished_job(self, row: Any) -> Job:
         decoded = decode_payload(row.handler)
         return Job(
-            id=row.job_id, queue=row.queue, class_name=row.class_name or decoded.class_name,
-            args=decoded.args, kwargs=decoded.kwargs, state=JobState.FINISHED,
-            priority=row.priority or 0, attempts=row.attempts or 0, created_at=row.created_at,
-            finished_at=row.finished_at, locked_by=row.worker, raw=row.handler or "",
-            format=decoded.format, undecodable=decoded.error, meta={"runtime": row.runtime, **decoded.meta},
+            id=row.job_id,
+            queue=row.queue,
+            class_name=row.class_name or decoded.class_name,
+            args=decoded.args,
+            kwargs=decoded.kwargs,
+            state=JobState.FINISHED,
+            priority=row.priority or 0,
+            attempts=row.attempts or 0,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+            locked_by=row.worker,
+            raw=row.handler or "",
+            format=decoded.format,
+            undecodable=decoded.error,
+            meta={"runtime": row.runtime, **decoded.meta},
             display=decoded.display,
         )
 
@@ -419,9 +443,17 @@ class SqlBackend(SqlEngine):
             states = {JobState.LOCKED}
             dead = self._all_dead_owners(conn, now)
         if states != set(LIVE_STATES):
-            clauses.append(sa.or_(*(self._state_clause(s, now, selection.stale_only, dead)
-                                    for s in sorted(states, key=lambda s: s.value) if s in LIVE_STATES))
-                           if states & LIVE_STATES else sa.false())
+            clauses.append(
+                sa.or_(
+                    *(
+                        self._state_clause(s, now, selection.stale_only, dead)
+                        for s in sorted(states, key=lambda s: s.value)
+                        if s in LIVE_STATES
+                    )
+                )
+                if states & LIVE_STATES
+                else sa.false()
+            )
         if selection.queues:
             named = t.c.queue.in_(list(selection.queues))
             # delayed_job's default queue is NULL; listings show and select it as ""
@@ -433,8 +465,7 @@ class SqlBackend(SqlEngine):
             clauses.append(t.c.locked_by.like(f"%{_escape_like(selection.locked_by)}%", escape="\\"))
         if selection.error is not None:
             err = self._error_col
-            clauses.append(sa.or_(err == selection.error,
-                                  err.like(_escape_like(selection.error) + "\n%", escape="\\")))
+            clauses.append(sa.or_(err == selection.error, err.like(_escape_like(selection.error) + "\n%", escape="\\")))
         post = False
         tokens = _payload_tokens(selection)
         if selection.class_name is not None or selection.args is not None:
@@ -443,8 +474,12 @@ class SqlBackend(SqlEngine):
             post = True
             # every word is in the payload or the last error (which one, `matches` tells)
             for token in _tokens(selection.search):
-                clauses.append(sa.or_(dialect.contains(self.engine, t.c.handler, token, ignore_case=True),
-                                      dialect.contains(self.engine, self._error_col, token, ignore_case=True)))
+                clauses.append(
+                    sa.or_(
+                        dialect.contains(self.engine, t.c.handler, token, ignore_case=True),
+                        dialect.contains(self.engine, self._error_col, token, ignore_case=True),
+                    )
+                )
         for token, any_case in tokens[:8]:
             clauses.append(dialect.contains(self.engine, t.c.handler, token, ignore_case=any_case))
         if selection.undecodable:
@@ -475,14 +510,23 @@ class SqlBackend(SqlEngine):
             if row is not None:
                 return self._to_job(row, now, self._dead_owners(conn, {row.locked_by} - {None}, now))
             f = self._aux["finished"]
-            row = None if not self._has_aux("finished") else conn.execute(sa.select(f).where(f.c.job_table == self.table_name, f.c.job_id == job_id)
-                               .order_by(f.c.id.desc()).limit(1)).first()
+            row = (
+                None
+                if not self._has_aux("finished")
+                else conn.execute(
+                    sa.select(f)
+                    .where(f.c.job_table == self.table_name, f.c.job_id == job_id)
+                    .order_by(f.c.id.desc())
+                    .limit(1)
+                ).first()
+            )
             if row is not None:
                 return self._finished_job(row)
         raise JobNotFound(job_id)
 
-    def find(self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None,
-             sort: str = "id") -> Page:
+    def find(
+        self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None, sort: str = "id"
+    ) -> Page:
         if JobState.FINISHED not in selection.states:
             return self._find_live(selection, now, limit=limit, cursor=cursor, sort=sort)
         if not selection.states & LIVE_STATES:
@@ -497,8 +541,7 @@ class SqlBackend(SqlEngine):
             return Page(page.jobs + rest.jobs, rest.next_cursor)
         return self._find_finished(selection, limit=limit, cursor=cursor)
 
-    def _find_live(self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None,
-                   sort: str) -> Page:
+    def _find_live(self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None, sort: str) -> Page:
         cols, desc = self._order(sort)
         t = self._jobs()
         out: list[Job] = []
@@ -550,16 +593,22 @@ class SqlBackend(SqlEngine):
         if selection.class_name is not None:
             # the class recorded at completion; rows without one are decoded
             post = True
-            words = [dialect.contains(self.engine, f.c.class_name, token, ignore_case=True)
-                     for token in _tokens(selection.class_name)]
+            words = [
+                dialect.contains(self.engine, f.c.class_name, token, ignore_case=True)
+                for token in _tokens(selection.class_name)
+            ]
             clauses.append(sa.or_(sa.and_(sa.true(), *words), f.c.class_name.is_(None), f.c.class_name == ""))
         if selection.args is not None:
             post = True
         if selection.search:
             post = True
             for token in _tokens(selection.search):
-                clauses.append(sa.or_(dialect.contains(self.engine, f.c.handler, token, ignore_case=True),
-                                      dialect.contains(self.engine, f.c.class_name, token, ignore_case=True)))
+                clauses.append(
+                    sa.or_(
+                        dialect.contains(self.engine, f.c.handler, token, ignore_case=True),
+                        dialect.contains(self.engine, f.c.class_name, token, ignore_case=True),
+                    )
+                )
         for token, any_case in tokens[:8]:
             clauses.append(dialect.contains(self.engine, f.c.handler, token, ignore_case=any_case))
         if selection.undecodable:
@@ -613,7 +662,7 @@ class SqlBackend(SqlEngine):
                 else:
                     ids = [r[0] for r in rows]
             for start in range(0, len(ids), batch):
-                yield ids[start:start + batch]
+                yield ids[start : start + batch]
             if len(rows) < size:
                 return
             last = rows[-1].id
@@ -667,7 +716,7 @@ class SqlBackend(SqlEngine):
         returning = self._returning()
         size = GUARDED_BATCH if returning else BATCH
         for start in range(0, len(int_ids), size):
-            chunk = int_ids[start:start + size]
+            chunk = int_ids[start : start + size]
             with self._write() as conn:
                 if returning:
                     where = sa.and_(dialect.in_values(self.engine, t.c.id, chunk), guard)
@@ -693,8 +742,7 @@ class SqlBackend(SqlEngine):
 
     def retry(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         t = self._jobs()
-        values: dict[str, Any] = {"failed_at": None, "locked_at": None, "locked_by": None,
-                                  "run_at": now, "attempts": 0}
+        values: dict[str, Any] = {"failed_at": None, "locked_at": None, "locked_by": None, "run_at": now, "attempts": 0}
         if "updated_at" in t.c:
             values["updated_at"] = now
         return self._guarded(ids, t.c.failed_at.is_not(None), lambda where: sa.update(t).where(where).values(**values))
@@ -711,7 +759,9 @@ class SqlBackend(SqlEngine):
 
     def unlock(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         t = self._jobs()
-        return self._guarded(ids, self._locked(), lambda where: sa.update(t).where(where).values(locked_at=None, locked_by=None))
+        return self._guarded(
+            ids, self._locked(), lambda where: sa.update(t).where(where).values(locked_at=None, locked_by=None)
+        )
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         self.flush()  # this process's own buffered outcomes count too
@@ -721,10 +771,16 @@ class SqlBackend(SqlEngine):
         with self._read() as conn:
             dead = self._all_dead_owners(conn, now)
             for queue, total, failed, locked, stale, scheduled, min_run_at in self._state_counts(
-                    conn, now, cutoff, dead):
+                conn, now, cutoff, dead
+            ):
                 counts = queues.setdefault(_text(queue) or "", _empty_counts())
-                for state, n in (("failed", failed), ("locked", locked), ("stale", stale),
-                                 ("scheduled", scheduled), ("pending", total - failed - locked - scheduled)):
+                for state, n in (
+                    ("failed", failed),
+                    ("locked", locked),
+                    ("stale", stale),
+                    ("scheduled", scheduled),
+                    ("pending", total - failed - locked - scheduled),
+                ):
                     counts[state] += n
                 min_run_at = _as_utc(min_run_at)
                 if isinstance(min_run_at, datetime) and min_run_at <= now and (oldest is None or min_run_at < oldest):
@@ -734,25 +790,38 @@ class SqlBackend(SqlEngine):
             # where qadmin's tables are not (yet) there, nothing was finished or counted by qadmin
             if self._has_aux("finished"):
                 f = self._aux["finished"]
-                for queue, n in conn.execute(sa.select(f.c.queue, sa.func.count()).where(
-                        f.c.job_table == self.table_name).group_by(f.c.queue)):
+                for queue, n in conn.execute(
+                    sa.select(f.c.queue, sa.func.count()).where(f.c.job_table == self.table_name).group_by(f.c.queue)
+                ):
                     queues.setdefault(queue or "", _empty_counts())["finished"] = n
             if self._has_aux("counters") and self._has_aux("throughput"):
                 c = self._aux["counters"]
-                counters = dict(conn.execute(sa.select(c.c.name, c.c.value)
-                                             .where(c.c.job_table == self.table_name)).all())
+                counters = dict(
+                    conn.execute(sa.select(c.c.name, c.c.value).where(c.c.job_table == self.table_name)).all()
+                )
                 tp = self._aux["throughput"]
                 since = (now - timedelta(hours=1)).replace(second=0, microsecond=0)
-                throughput = [(r.minute, r.processed, r.failed) for r in conn.execute(
-                    sa.select(tp).where(tp.c.job_table == self.table_name, tp.c.minute >= since)
-                    .order_by(tp.c.minute))]
+                throughput = [
+                    (r.minute, r.processed, r.failed)
+                    for r in conn.execute(
+                        sa.select(tp)
+                        .where(tp.c.job_table == self.table_name, tp.c.minute >= since)
+                        .order_by(tp.c.minute)
+                    )
+                ]
             paused = self._paused(conn)
             workers = sum(1 for w in self._workers(conn, now) if not w.stale)
         for name in paused:
             queues.setdefault(name, _empty_counts())
-        return Stats(queues=dict(sorted(queues.items())), processed=int(counters.get("processed", 0)),
-                     failed=int(counters.get("failed", 0)), oldest_pending_at=oldest, paused=paused,
-                     workers=workers, throughput=throughput)
+        return Stats(
+            queues=dict(sorted(queues.items())),
+            processed=int(counters.get("processed", 0)),
+            failed=int(counters.get("failed", 0)),
+            oldest_pending_at=oldest,
+            paused=paused,
+            workers=workers,
+            throughput=throughput,
+        )
 
     def _state_counts(self, conn: sa.Connection, now: datetime, cutoff: datetime, dead: set[str]) -> list[Any]:
         """(queue, jobs, failed, locked, stale, scheduled, earliest run_at of the unlocked) per
@@ -773,20 +842,31 @@ class SqlBackend(SqlEngine):
         def figures(queue: Any) -> list[Any]:
             def n(*where: Any) -> Any:
                 return sa.select(sa.func.count()).select_from(t).where(queue, *where).scalar_subquery()
+
             unlocked = (live, t.c.locked_at.is_(None))
             # the earliest run_at: the first entry of the index range, in index order (which
             # PostgreSQL's min() does not see through `IS NULL` conditions)
-            earliest = (sa.select(t.c.run_at).where(queue, *unlocked, t.c.run_at.is_not(None))
-                        .order_by(t.c.queue, t.c.failed_at, t.c.locked_at, t.c.run_at).limit(1))
-            return [n(), n(t.c.failed_at.is_not(None)), n(live, t.c.locked_at.is_not(None)),
-                    n(live, t.c.locked_at.is_not(None), stale), n(*unlocked, t.c.run_at > now),
-                    earliest.scalar_subquery()]
+            earliest = (
+                sa.select(t.c.run_at)
+                .where(queue, *unlocked, t.c.run_at.is_not(None))
+                .order_by(t.c.queue, t.c.failed_at, t.c.locked_at, t.c.run_at)
+                .limit(1)
+            )
+            return [
+                n(),
+                n(t.c.failed_at.is_not(None)),
+                n(live, t.c.locked_at.is_not(None)),
+                n(live, t.c.locked_at.is_not(None), stale),
+                n(*unlocked, t.c.run_at > now),
+                earliest.scalar_subquery(),
+            ]
 
         names = sa.select(sa.func.min(t.c.queue).label("name")).cte("qadmin_queue_names", recursive=True)
         following = sa.select(sa.func.min(t.c.queue)).where(t.c.queue > names.c.name).scalar_subquery()
         names = names.union_all(sa.select(following).where(names.c.name.is_not(None)))
-        rows = list(conn.execute(sa.select(names.c.name, *figures(t.c.queue == names.c.name))
-                                 .where(names.c.name.is_not(None))))
+        rows = list(
+            conn.execute(sa.select(names.c.name, *figures(t.c.queue == names.c.name)).where(names.c.name.is_not(None)))
+        )
         unnamed = conn.execute(sa.select(sa.null(), *figures(t.c.queue.is_(None)))).one()
         return rows + ([unnamed] if unnamed[1] else [])
 
@@ -806,11 +886,19 @@ class SqlBackend(SqlEngine):
         def n(*where: Any) -> Any:
             return sa.func.count(sa.case((sa.and_(*where), 1)))
 
-        return list(conn.execute(sa.select(
-            t.c.queue, sa.func.count(), n(t.c.failed_at.is_not(None)), n(live, t.c.locked_at.is_not(None)),
-            n(live, t.c.locked_at.is_not(None), stale), n(unlocked, t.c.run_at > now),
-            sa.func.min(sa.case((unlocked, t.c.run_at))),
-        ).group_by(t.c.queue)))
+        return list(
+            conn.execute(
+                sa.select(
+                    t.c.queue,
+                    sa.func.count(),
+                    n(t.c.failed_at.is_not(None)),
+                    n(live, t.c.locked_at.is_not(None)),
+                    n(live, t.c.locked_at.is_not(None), stale),
+                    n(unlocked, t.c.run_at > now),
+                    sa.func.min(sa.case((unlocked, t.c.run_at))),
+                ).group_by(t.c.queue)
+            )
+        )
 
     def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
         selection = selection.with_states(JobState.FAILED) if not selection.states else selection
@@ -821,13 +909,24 @@ class SqlBackend(SqlEngine):
             if post or first is None:
                 return self._error_groups_decoded(selection, now, limit)
             # grouped by the database: no payload is read, except a sample per group for its classes
-            rows = conn.execute(sa.select(first.label("k"), t.c.queue, sa.func.count(), sa.func.min(t.c.id),
-                                          sa.func.max(t.c.id), sa.func.max(t.c.failed_at))
-                                .where(*where).group_by(first, t.c.queue)).all()
+            rows = conn.execute(
+                sa.select(
+                    first.label("k"),
+                    t.c.queue,
+                    sa.func.count(),
+                    sa.func.min(t.c.id),
+                    sa.func.max(t.c.id),
+                    sa.func.max(t.c.failed_at),
+                )
+                .where(*where)
+                .group_by(first, t.c.queue)
+            ).all()
             groups: dict[str, dict[str, Any]] = {}
             for key, queue, n, low, high, last in rows:
-                g = groups.setdefault(_text(key) or "(no error recorded)",
-                                      {"count": 0, "queues": set(), "samples": [], "last": None, "sample": low})
+                g = groups.setdefault(
+                    _text(key) or "(no error recorded)",
+                    {"count": 0, "queues": set(), "samples": [], "last": None, "sample": low},
+                )
                 g["count"] += n
                 g["queues"].add(_text(queue) or "")
                 g["samples"] += [low, high]
@@ -839,11 +938,21 @@ class SqlBackend(SqlEngine):
             sample_ids = sorted({i for _k, g in ordered for i in g["samples"][:20]})
             classes: dict[int, str] = {}
             for start in range(0, len(sample_ids), BATCH):
-                for row in conn.execute(sa.select(t.c.id, t.c.handler).where(t.c.id.in_(sample_ids[start:start + BATCH]))):
+                for row in conn.execute(
+                    sa.select(t.c.id, t.c.handler).where(t.c.id.in_(sample_ids[start : start + BATCH]))
+                ):
                     classes[row.id] = _class_of(row.handler)
-        return [ErrorGroup(error=k, count=g["count"], queues=sorted(g["queues"]),
-                           classes=sorted({classes[i] for i in g["samples"][:20] if i in classes}),
-                           last_failed_at=g["last"], sample_id=g["sample"]) for k, g in ordered]
+        return [
+            ErrorGroup(
+                error=k,
+                count=g["count"],
+                queues=sorted(g["queues"]),
+                classes=sorted({classes[i] for i in g["samples"][:20] if i in classes}),
+                last_failed_at=g["last"],
+                sample_id=g["sample"],
+            )
+            for k, g in ordered
+        ]
 
     def _error_groups_decoded(self, selection: JobFilter, now: datetime, limit: int) -> list[ErrorGroup]:
         """Error groups of a selection only Python can check (class, args, search): row by row."""
@@ -851,12 +960,16 @@ class SqlBackend(SqlEngine):
         for ids in self.iter_ids(selection, now):
             t = self._jobs()
             with self._read() as conn:
-                rows = conn.execute(sa.select(t.c.id, t.c.queue, t.c.handler, t.c.failed_at,
-                                              self._error_col.label("err")).where(t.c.id.in_(ids))).all()
+                rows = conn.execute(
+                    sa.select(t.c.id, t.c.queue, t.c.handler, t.c.failed_at, self._error_col.label("err")).where(
+                        t.c.id.in_(ids)
+                    )
+                ).all()
             for row in rows:
                 key = (_text(row.err) or "(no error recorded)").split("\n", 1)[0] or "(no error recorded)"
-                g = groups.setdefault(key, {"count": 0, "queues": set(), "classes": set(), "last": None,
-                                            "sample": row.id})
+                g = groups.setdefault(
+                    key, {"count": 0, "queues": set(), "classes": set(), "last": None, "sample": row.id}
+                )
                 g["count"] += 1
                 g["queues"].add(_text(row.queue) or "")
                 if len(g["classes"]) < 10:
@@ -864,8 +977,17 @@ class SqlBackend(SqlEngine):
                 if isinstance(row.failed_at, datetime) and (g["last"] is None or row.failed_at > g["last"]):
                     g["last"] = row.failed_at
         ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
-        return [ErrorGroup(error=k, count=g["count"], queues=sorted(g["queues"]), classes=sorted(g["classes"]),
-                           last_failed_at=g["last"], sample_id=g["sample"]) for k, g in ordered]
+        return [
+            ErrorGroup(
+                error=k,
+                count=g["count"],
+                queues=sorted(g["queues"]),
+                classes=sorted(g["classes"]),
+                last_failed_at=g["last"],
+                sample_id=g["sample"],
+            )
+            for k, g in ordered
+        ]
 
     def queues(self, now: datetime) -> list[QueueInfo]:
         stats = self.stats(now)
@@ -876,8 +998,9 @@ class SqlBackend(SqlEngine):
         if not self._has_aux("pauses"):
             return []
         p = self._aux["pauses"]
-        return [r[0] for r in conn.execute(sa.select(p.c.queue).where(p.c.job_table == self.table_name)
-                                           .order_by(p.c.queue))]
+        return [
+            r[0] for r in conn.execute(sa.select(p.c.queue).where(p.c.job_table == self.table_name).order_by(p.c.queue))
+        ]
 
     def paused(self) -> list[str]:
         with self._read() as conn:
@@ -903,23 +1026,38 @@ class SqlBackend(SqlEngine):
         w = self._aux["workers"]
         out: list[WorkerInfo] = []
         beats: dict[str, datetime | None] = {}
-        rows = conn.execute(sa.select(w).where(w.c.job_table == self.table_name).order_by(w.c.name)).all() \
-            if self._has_aux("workers") else []
+        rows = (
+            conn.execute(sa.select(w).where(w.c.job_table == self.table_name).order_by(w.c.name)).all()
+            if self._has_aux("workers")
+            else []
+        )
         for r in rows:
             beats[r.name] = r.heartbeat_at
         for r in rows:
-            out.append(WorkerInfo(
-                name=r.name, host=r.host, pid=r.pid, queues=json.loads(r.queues or "[]"),
-                started_at=r.started_at, heartbeat_at=r.heartbeat_at,
-                current_job=int(r.current_job) if r.current_job and r.current_job.isdigit() else r.current_job,
-                job_started_at=r.job_started_at, processed=r.processed, failed=r.failed,
-                stale=owner_dead(r.name, beats, now, self.options.worker_timeout)))
+            out.append(
+                WorkerInfo(
+                    name=r.name,
+                    host=r.host,
+                    pid=r.pid,
+                    queues=json.loads(r.queues or "[]"),
+                    started_at=r.started_at,
+                    heartbeat_at=r.heartbeat_at,
+                    current_job=int(r.current_job) if r.current_job and r.current_job.isdigit() else r.current_job,
+                    job_started_at=r.job_started_at,
+                    processed=r.processed,
+                    failed=r.failed,
+                    stale=owner_dead(r.name, beats, now, self.options.worker_timeout),
+                )
+            )
         # lock holders that are not qadmin workers (delayed_job, DJJob) show as workers too
         t = self._jobs()
         known = {r.name for r in rows}
-        foreign = conn.execute(sa.select(t.c.locked_by, sa.func.min(t.c.id), sa.func.min(t.c.locked_at))
-                               .where(self._locked(), t.c.locked_by.is_not(None))
-                               .group_by(t.c.locked_by).limit(1000)).all()
+        foreign = conn.execute(
+            sa.select(t.c.locked_by, sa.func.min(t.c.id), sa.func.min(t.c.locked_at))
+            .where(self._locked(), t.c.locked_by.is_not(None))
+            .group_by(t.c.locked_by)
+            .limit(1000)
+        ).all()
         cutoff = now - timedelta(seconds=self.options.max_run_time)
         for owner, job_id, locked_at in foreign:
             owner = _text(owner)
@@ -929,10 +1067,20 @@ class SqlBackend(SqlEngine):
             locked_at = _as_utc(locked_at)
             if not isinstance(locked_at, datetime):
                 locked_at = None
-            out.append(WorkerInfo(name=owner, host=host or "", pid=pid or 0, queues=[], started_at=None,
-                                  heartbeat_at=None, current_job=job_id, job_started_at=locked_at,
-                                  stale=owner_dead(owner, {}, now, self.options.worker_timeout)
-                                  or (locked_at is not None and locked_at < cutoff)))
+            out.append(
+                WorkerInfo(
+                    name=owner,
+                    host=host or "",
+                    pid=pid or 0,
+                    queues=[],
+                    started_at=None,
+                    heartbeat_at=None,
+                    current_job=job_id,
+                    job_started_at=locked_at,
+                    stale=owner_dead(owner, {}, now, self.options.worker_timeout)
+                    or (locked_at is not None and locked_at < cutoff),
+                )
+            )
         return out
 
     def workers(self, now: datetime) -> list[WorkerInfo]:
@@ -944,18 +1092,42 @@ class SqlBackend(SqlEngine):
         w = self._aux["workers"]
         with self._write() as conn:
             conn.execute(sa.delete(w).where(w.c.name == info.name))
-            conn.execute(sa.insert(w).values(
-                name=info.name, job_table=self.table_name, host=info.host, pid=info.pid,
-                queues=json.dumps(info.queues), started_at=info.started_at, heartbeat_at=info.heartbeat_at,
-                processed=0, failed=0))
+            conn.execute(
+                sa.insert(w).values(
+                    name=info.name,
+                    job_table=self.table_name,
+                    host=info.host,
+                    pid=info.pid,
+                    queues=json.dumps(info.queues),
+                    started_at=info.started_at,
+                    heartbeat_at=info.heartbeat_at,
+                    processed=0,
+                    failed=0,
+                )
+            )
 
-    def heartbeat(self, name: str, now: datetime, current_job: JobId | None,
-                  job_started_at: datetime | None, processed: int, failed: int) -> None:
+    def heartbeat(
+        self,
+        name: str,
+        now: datetime,
+        current_job: JobId | None,
+        job_started_at: datetime | None,
+        processed: int,
+        failed: int,
+    ) -> None:
         w = self._aux["workers"]
         with self._write() as conn:
-            conn.execute(sa.update(w).where(w.c.name == name).values(
-                heartbeat_at=now, current_job=None if current_job is None else str(current_job),
-                job_started_at=job_started_at, processed=processed, failed=failed))
+            conn.execute(
+                sa.update(w)
+                .where(w.c.name == name)
+                .values(
+                    heartbeat_at=now,
+                    current_job=None if current_job is None else str(current_job),
+                    job_started_at=job_started_at,
+                    processed=processed,
+                    failed=failed,
+                )
+            )
 
     def unregister_worker(self, name: str) -> None:
         t = self._jobs()
@@ -963,8 +1135,9 @@ class SqlBackend(SqlEngine):
         with self._write() as conn:
             conn.execute(sa.delete(w).where(w.c.name == name))
             # delayed_job's ClearLocks: a stopping worker gives back whatever it still holds
-            conn.execute(sa.update(t).where(t.c.locked_by == name, self._locked())
-                         .values(locked_at=None, locked_by=None))
+            conn.execute(
+                sa.update(t).where(t.c.locked_by == name, self._locked()).values(locked_at=None, locked_by=None)
+            )
             taken = {m: list(v) for m, v in self._buffer.items()}
             self._write_counts(conn, taken)
         self._forget_counts(taken)
@@ -973,12 +1146,23 @@ class SqlBackend(SqlEngine):
         self._ensure_aux()
         a, aj = self._aux["audit"], self._aux["audit_jobs"]
         with self._write() as conn:
-            audit_id = conn.execute(sa.insert(a).values(
-                job_table=self.table_name, at=entry.at, actor=entry.actor, face=entry.face, verb=entry.verb,
-                selection=json.dumps(entry.selection, ensure_ascii=False, default=str), matched=entry.matched,
-                changed=entry.changed, skipped=entry.skipped, dry_run=entry.dry_run)).inserted_primary_key[0]
-            dialect.insert_column(conn, aj, {"audit_id": audit_id, "job_table": self.table_name}, "job_id",
-                                  [str(i) for i in job_ids])
+            audit_id = conn.execute(
+                sa.insert(a).values(
+                    job_table=self.table_name,
+                    at=entry.at,
+                    actor=entry.actor,
+                    face=entry.face,
+                    verb=entry.verb,
+                    selection=json.dumps(entry.selection, ensure_ascii=False, default=str),
+                    matched=entry.matched,
+                    changed=entry.changed,
+                    skipped=entry.skipped,
+                    dry_run=entry.dry_run,
+                )
+            ).inserted_primary_key[0]
+            dialect.insert_column(
+                conn, aj, {"audit_id": audit_id, "job_table": self.table_name}, "job_id", [str(i) for i in job_ids]
+            )
 
     def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
         if not self._aux_ready:
@@ -988,13 +1172,28 @@ class SqlBackend(SqlEngine):
         a, aj = self._aux["audit"], self._aux["audit_jobs"]
         query = sa.select(a).where(a.c.job_table == self.table_name)
         if job_id is not None:
-            query = query.where(a.c.id.in_(sa.select(aj.c.audit_id).where(
-                aj.c.job_table == self.table_name, aj.c.job_id == str(job_id))))
+            query = query.where(
+                a.c.id.in_(
+                    sa.select(aj.c.audit_id).where(aj.c.job_table == self.table_name, aj.c.job_id == str(job_id))
+                )
+            )
         with self._read() as conn:
             rows = conn.execute(query.order_by(a.c.id.desc()).limit(limit)).all()
-        return [AuditEntry(id=r.id, at=r.at, actor=r.actor, face=r.face, verb=r.verb,
-                           selection=json.loads(r.selection), matched=r.matched, changed=r.changed,
-                           skipped=r.skipped, dry_run=bool(r.dry_run)) for r in rows]
+        return [
+            AuditEntry(
+                id=r.id,
+                at=r.at,
+                actor=r.actor,
+                face=r.face,
+                verb=r.verb,
+                selection=json.loads(r.selection),
+                matched=r.matched,
+                changed=r.changed,
+                skipped=r.skipped,
+                dry_run=bool(r.dry_run),
+            )
+            for r in rows
+        ]
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -1009,9 +1208,14 @@ def _class_of(handler: Any) -> str:
 def _login_failure(text: str) -> str | None:
     """The server's reason when it refused the login (PostgreSQL: a wrong password, an unknown
     role, no pg_hba.conf entry; MySQL: access denied), else None."""
-    for pattern in (r'password authentication failed for user "[^"]*"', r'role "[^"]*" does not exist',
-                    r"no password supplied", r"no pg_hba\.conf entry[^\n]*", r"Access denied for user [^\n]*",
-                    r'Peer authentication failed for user "[^"]*"'):
+    for pattern in (
+        r'password authentication failed for user "[^"]*"',
+        r'role "[^"]*" does not exist',
+        r"no password supplied",
+        r"no pg_hba\.conf entry[^\n]*",
+        r"Access denied for user [^\n]*",
+        r'Peer authentication failed for user "[^"]*"',
+    ):
         found = re.search(pattern, text)
         if found:
             return found.group(0)
@@ -1100,4 +1304,3 @@ def _decode_cursor(cursor: str, cols: list[sa.Column]) -> tuple[Any, ...]:
         return tuple(out)
     except (ValueError, TypeError):
         raise UsageError(f"invalid page cursor {cursor!r}") from None
-

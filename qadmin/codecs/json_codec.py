@@ -33,15 +33,15 @@ def _payload_encoder() -> Any:
     if encoder.c_make_encoder is None:  # pragma: no cover - not CPython
         return None
     base = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    return encoder.c_make_encoder(None, base.default, encoder.encode_basestring, None, ":", ",",
-                                  False, False, True)
+    return encoder.c_make_encoder(None, base.default, encoder.encode_basestring, None, ":", ",", False, False, True)
 
 
 _encode_payload = _payload_encoder()
 
 
-def encode(class_name: str, args: list[Any], kwargs: dict[str, Any] | None = None,
-           meta: dict[str, Any] | None = None) -> str:
+def encode(
+    class_name: str, args: list[Any], kwargs: dict[str, Any] | None = None, meta: dict[str, Any] | None = None
+) -> str:
     payload: dict[str, Any] = {"class": class_name, "args": list(args)}
     if kwargs:
         payload[KWARGS_KEY] = kwargs
@@ -70,15 +70,15 @@ def decode_object(payload: Any, format: str | None = None) -> Decoded:
         return undecodable("json", f"a JSON {type(payload).__name__}, not an object")
     class_name = payload.get("class")
     if not isinstance(class_name, str) or not class_name:
-        return undecodable("json", "no \"class\" field")
+        return undecodable("json", 'no "class" field')
     args = payload.get("args", [])
     if args is None:
         args = []
     if not isinstance(args, list):
-        return undecodable("json", "\"args\" is not a list", class_name)
+        return undecodable("json", '"args" is not a list', class_name)
     kwargs = payload.get(KWARGS_KEY) or {}
     if not isinstance(kwargs, dict):
-        return undecodable("json", "\"kwargs\" is not an object", class_name)
+        return undecodable("json", '"kwargs" is not an object', class_name)
     meta = {k: v for k, v in payload.items() if k not in ("class", "args", KWARGS_KEY)}
     if format is None:
         format = _sniff_json_flavour(class_name, args, meta)

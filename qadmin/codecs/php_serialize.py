@@ -25,8 +25,18 @@ from typing import Any, NoReturn
 from qadmin.codecs.base import Decoded, undecodable
 
 __all__ = [
-    "PhpCustom", "PhpDecodeError", "PhpEnum", "PhpObject", "PhpProperty", "PhpRef",
-    "decode_handler", "guess_class_name", "php_float", "serialize", "to_plain", "unserialize",
+    "PhpCustom",
+    "PhpDecodeError",
+    "PhpEnum",
+    "PhpObject",
+    "PhpProperty",
+    "PhpRef",
+    "decode_handler",
+    "guess_class_name",
+    "php_float",
+    "serialize",
+    "to_plain",
+    "unserialize",
 ]
 
 FORMAT = "djjob"
@@ -189,7 +199,7 @@ class _Reader:
         return value
 
     def value(self, stack: list[_Frame]) -> Any:
-        start, tag = self.pos, self.data[self.pos:self.pos + 2]
+        start, tag = self.pos, self.data[self.pos : self.pos + 2]
         if not tag:
             self.fail("unexpected end of data")
         if tag == b"R:":  # the only form that takes no slot of its own
@@ -223,7 +233,7 @@ class _Reader:
             self.pos += 2
             return None
         if tag == b"b:":
-            flag = data[self.pos + 2:self.pos + 4]
+            flag = data[self.pos + 2 : self.pos + 4]
             if flag not in (b"0;", b"1;"):
                 self.fail("expected b:0; or b:1;")
             self.pos += 4
@@ -241,9 +251,9 @@ class _Reader:
             size = self.uint("a length")
             self.literal(b":{")
             end = self.pos + size
-            if data[end:end + 1] != b"}":
+            if data[end : end + 1] != b"}":
                 self.fail(f"custom data length {size} does not match")
-            value = PhpCustom(name, data[self.pos:end])
+            value = PhpCustom(name, data[self.pos : end])
             self.pos = end + 1
             return value
         elif tag == b"E:":
@@ -269,7 +279,7 @@ class _Reader:
         return value
 
     def key(self, frame: _Frame) -> Any:
-        start, tag = self.pos, self.data[self.pos:self.pos + 2]
+        start, tag = self.pos, self.data[self.pos : self.pos + 2]
         if tag == b"i:":
             self.pos += 2
             key: Any = int(self.number(_INT, "an integer key"))
@@ -314,9 +324,9 @@ class _Reader:
         size = self.uint("a length")
         self.literal(b':"')
         end = self.pos + size
-        if end >= len(self.data) or self.data[end:end + 1] != b'"':
+        if end >= len(self.data) or self.data[end : end + 1] != b'"':
             self.fail(f"length {size} does not match the data", min(end, len(self.data)))
-        raw = self.data[self.pos:end]
+        raw = self.data[self.pos : end]
         self.pos = end + 1
         return raw
 
@@ -346,7 +356,7 @@ def _unmangle(raw: bytes) -> tuple[str, str, str | None]:
     if raw[:1] == b"\x00":
         end = raw.find(b"\x00", 1)
         if end > 1:
-            owner, name = raw[1:end], _name(raw[end + 1:])
+            owner, name = raw[1:end], _name(raw[end + 1 :])
             return (name, "protected", None) if owner == b"*" else (name, "private", _name(owner))
     return _name(raw), "public", None
 
@@ -492,14 +502,27 @@ def decode_handler(raw: bytes | str) -> Decoded:
         return undecodable(FORMAT, f"not PHP serialize() data: {exc}", guess_class_name(data))
     if isinstance(value, PhpObject):
         display = to_plain(value)
-        return Decoded(class_name=value.class_name, args=[], kwargs=display["value"], format=FORMAT,
-                       meta={"kind": "object"}, display=display, runnable=False)
+        return Decoded(
+            class_name=value.class_name,
+            args=[],
+            kwargs=display["value"],
+            format=FORMAT,
+            meta={"kind": "object"},
+            display=display,
+            runnable=False,
+        )
     if isinstance(value, PhpCustom):
-        return Decoded(class_name=value.class_name, format=FORMAT, meta={"kind": "custom"},
-                       display=to_plain(value), runnable=False)
+        return Decoded(
+            class_name=value.class_name, format=FORMAT, meta={"kind": "custom"}, display=to_plain(value), runnable=False
+        )
     if isinstance(value, PhpEnum):  # enum cases are objects to PHP's is_object()
-        return Decoded(class_name=value.class_name, format=FORMAT, meta={"kind": "enum", "case": value.case},
-                       display=to_plain(value), runnable=False)
+        return Decoded(
+            class_name=value.class_name,
+            format=FORMAT,
+            meta={"kind": "enum", "case": value.case},
+            display=to_plain(value),
+            runnable=False,
+        )
     return undecodable(FORMAT, BAD_HANDLER)
 
 

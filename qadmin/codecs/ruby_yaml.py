@@ -25,7 +25,13 @@ import yaml
 from qadmin.codecs.base import UNDECODABLE, Decoded, undecodable
 
 __all__ = [
-    "RubyObject", "ForeignTag", "decode_handler", "guess_class_name", "job_name", "load_handler", "to_plain",
+    "RubyObject",
+    "ForeignTag",
+    "decode_handler",
+    "guess_class_name",
+    "job_name",
+    "load_handler",
+    "to_plain",
 ]
 
 FORMAT = "delayed_job"
@@ -50,15 +56,29 @@ _INDICATORS = "[{-?:"
 _TAG_NAME = re.compile(r"!ruby/\w+:(\S+)", re.ASCII)
 
 #: ivars that mark an ActiveRecord record across Rails versions (4.2 raw_attributes .. 7 concise_attributes)
-_RECORD_IVARS = frozenset({"concise_attributes", "raw_attributes", "attributes", "new_record",
-                           "active_record_yaml_version"})
+_RECORD_IVARS = frozenset(
+    {"concise_attributes", "raw_attributes", "attributes", "new_record", "active_record_yaml_version"}
+)
 #: tag kinds delayed_job itself writes for records (legacy rows, Mongoid, DataMapper)
 _RECORD_KINDS = {"ActiveRecord": "id", "Mongoid": "_id", "DataMapper": "id"}
 #: the Ruby class of a class-less tag, for naming a receiver or an odd top-level value
-_CLASS_OF_KIND = {"range": "Range", "regexp": "Regexp", "set": "Set", "encoding": "Encoding",
-                  "array": "Array", "hash": "Hash", "string": "String", "object": "Object",
-                  "struct": "Struct", "exception": "Exception", "data": "Data", "class": "Class",
-                  "module": "Module", "marshalable": "Object", "hash-with-ivars": "Hash"}
+_CLASS_OF_KIND = {
+    "range": "Range",
+    "regexp": "Regexp",
+    "set": "Set",
+    "encoding": "Encoding",
+    "array": "Array",
+    "hash": "Hash",
+    "string": "String",
+    "object": "Object",
+    "struct": "Struct",
+    "exception": "Exception",
+    "data": "Data",
+    "class": "Class",
+    "module": "Module",
+    "marshalable": "Object",
+    "hash-with-ivars": "Hash",
+}
 
 _AJ_GLOBALID = "_aj_globalid"
 _AJ_SERIALIZED = "_aj_serialized"
@@ -278,9 +298,16 @@ def _plain_object(tree: RubyObject, plain: _Plain, missing: str | None = None) -
     name = name or _class_of_kind(tree.kind)
     display = plain(tree)
     kwargs = display["value"] if isinstance(tree.value, dict) and isinstance(display, dict) else {}
-    return Decoded(class_name=name, args=[], kwargs=kwargs, format=FORMAT,
-                   meta={"kind": tree.kind, "handler_class": name}, display=display,
-                   error=f"{name} handler with {missing}" if missing else None, runnable=False)
+    return Decoded(
+        class_name=name,
+        args=[],
+        kwargs=kwargs,
+        format=FORMAT,
+        meta={"kind": tree.kind, "handler_class": name},
+        display=display,
+        error=f"{name} handler with {missing}" if missing else None,
+        runnable=False,
+    )
 
 
 def _performable(tree: RubyObject, ivars: dict[Any, Any], plain: _Plain) -> Decoded | None:
@@ -292,12 +319,23 @@ def _performable(tree: RubyObject, ivars: dict[Any, Any], plain: _Plain) -> Deco
     raw_args = ivars.get("args")
     args = plain(raw_args) if isinstance(raw_args, list) else ([] if raw_args is None else [plain(raw_args)])
     mailer = tree.class_name == PERFORMABLE_MAILER
-    meta: dict[str, Any] = {"kind": "mailer" if mailer else "method", "handler_class": tree.class_name,
-                            "receiver": receiver, "method_name": method}
+    meta: dict[str, Any] = {
+        "kind": "mailer" if mailer else "method",
+        "handler_class": tree.class_name,
+        "receiver": receiver,
+        "method_name": method,
+    }
     if ivars.get("max_attempts") is not None:
         meta["max_attempts"] = plain(ivars["max_attempts"])
-    return Decoded(class_name=f"{receiver_name}{separator}{method}", args=args, kwargs={}, format=FORMAT,
-                   meta=meta, display=plain(tree), runnable=False)
+    return Decoded(
+        class_name=f"{receiver_name}{separator}{method}",
+        args=args,
+        kwargs={},
+        format=FORMAT,
+        meta=meta,
+        display=plain(tree),
+        runnable=False,
+    )
 
 
 def _receiver(obj: Any, plain: _Plain) -> tuple[str, str, dict[str, Any]]:
@@ -360,8 +398,15 @@ def _active_job(tree: RubyObject, ivars: dict[Any, Any], plain: _Plain) -> Decod
         arguments = arguments[:-1]
     meta = {k: v for k, v in data.items() if k not in ("job_class", "arguments")}
     meta.update(kind="active_job", handler_class=tree.class_name)
-    return Decoded(class_name=data["job_class"], args=[_aj_argument(a) for a in arguments], kwargs=kwargs,
-                   format=FORMAT, meta=meta, display=plain(tree), runnable=False)
+    return Decoded(
+        class_name=data["job_class"],
+        args=[_aj_argument(a) for a in arguments],
+        kwargs=kwargs,
+        format=FORMAT,
+        meta=meta,
+        display=plain(tree),
+        runnable=False,
+    )
 
 
 def _aj_argument(value: Any) -> Any:
@@ -392,9 +437,17 @@ def _ruby_class_of(value: Any) -> str:
         return "NilClass"
     if isinstance(value, bool):
         return "TrueClass" if value else "FalseClass"
-    for python_type, ruby_class in ((int, "Integer"), (float, "Float"), (str, "String"), (bytes, "String"),
-                                    (list, "Array"), (dict, "Hash"), (datetime, "Time"), (date, "Date"),
-                                    (set, "Set")):
+    for python_type, ruby_class in (
+        (int, "Integer"),
+        (float, "Float"),
+        (str, "String"),
+        (bytes, "String"),
+        (list, "Array"),
+        (dict, "Hash"),
+        (datetime, "Time"),
+        (date, "Date"),
+        (set, "Set"),
+    ):
         if isinstance(value, python_type):
             return ruby_class
     return "Object"

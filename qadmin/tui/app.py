@@ -45,8 +45,13 @@ INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 #: a refresh waiting longer than this (or 1.5 intervals) puts "backend slow" on the status line
 SLOW_AFTER = 3.0
 #: pages by mode name, in number-key order
-PAGES: dict[str, type[QadminScreen]] = {"overview": OverviewScreen, "jobs": JobsScreen, "errors": ErrorsScreen,
-                                        "workers": WorkersScreen, "audit": AuditScreen}
+PAGES: dict[str, type[QadminScreen]] = {
+    "overview": OverviewScreen,
+    "jobs": JobsScreen,
+    "errors": ErrorsScreen,
+    "workers": WorkersScreen,
+    "audit": AuditScreen,
+}
 
 
 class QadminApp(App[None]):
@@ -76,9 +81,15 @@ class QadminApp(App[None]):
     #: what the nav bar calls the backend in use
     backend_name: reactive[str] = reactive("")
 
-    def __init__(self, ops: Ops, *, read_only: bool = False, refresh: float = 2.0,
-                 backends: Mapping[str, tuple[str, BackendOptions]] | None = None,
-                 backend_name: str | None = None) -> None:
+    def __init__(
+        self,
+        ops: Ops,
+        *,
+        read_only: bool = False,
+        refresh: float = 2.0,
+        backends: Mapping[str, tuple[str, BackendOptions]] | None = None,
+        backend_name: str | None = None,
+    ) -> None:
         super().__init__()
         self.ops = ops
         self.read_only = read_only
@@ -98,15 +109,19 @@ class QadminApp(App[None]):
         if not message.ok:
             return
         self.last_ok = self.ops.clock()
-        self.status = ("ok", (f"{self.ops.backend.kind} answered at {ts(self.last_ok)} · "
-                              f"refresh every {duration(self.refresh_interval)} (+/-)"))
+        self.status = (
+            "ok",
+            (
+                f"{self.ops.backend.kind} answered at {ts(self.last_ok)} · "
+                f"refresh every {duration(self.refresh_interval)} (+/-)"
+            ),
+        )
 
     def on_op_failed(self, message: OpFailed) -> None:
         error = message.error
         text = str(error) if isinstance(error, QadminError) else f"{type(error).__name__}: {error}"
         if message.action:
-            self.notify(visible(text, lines=True), title=message.what, severity="error", timeout=10,
-                        markup=False)
+            self.notify(visible(text, lines=True), title=message.what, severity="error", timeout=10, markup=False)
             if not isinstance(error, BackendUnavailable):
                 return
         since = f"showing data from {ts(self.last_ok)}" if self.last_ok else "no data yet"
@@ -166,12 +181,20 @@ class QadminApp(App[None]):
 
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         sections: list[tuple[str, list[tuple[str, str]]]] = []
-        for title, bindings in (("Everywhere", self.BINDINGS), ("Overview", OverviewScreen.BINDINGS),
-                                ("Jobs", JobsScreen.BINDINGS), ("Job detail", JobDetailScreen.BINDINGS),
-                                ("Errors", ErrorsScreen.BINDINGS), ("Workers", WorkersScreen.BINDINGS),
-                                ("Confirmation", ConfirmScreen.BINDINGS)):
-            keys = [(self.get_key_display(b), b.description) for b in bindings
-                    if isinstance(b, Binding) and not (self.read_only and _action_name(b.action) in MUTATING)]
+        for title, bindings in (
+            ("Everywhere", self.BINDINGS),
+            ("Overview", OverviewScreen.BINDINGS),
+            ("Jobs", JobsScreen.BINDINGS),
+            ("Job detail", JobDetailScreen.BINDINGS),
+            ("Errors", ErrorsScreen.BINDINGS),
+            ("Workers", WorkersScreen.BINDINGS),
+            ("Confirmation", ConfirmScreen.BINDINGS),
+        ):
+            keys = [
+                (self.get_key_display(b), b.description)
+                for b in bindings
+                if isinstance(b, Binding) and not (self.read_only and _action_name(b.action) in MUTATING)
+            ]
             if title == "Everywhere":
                 keys.append((self.get_key_display(Binding("ctrl+p", "")), "Commands: every action by name"))
             sections.append((title, keys))
@@ -196,15 +219,17 @@ class QadminApp(App[None]):
         for mode in PAGES:
             yield SystemCommand(f"Go to {mode}", f"Show the {mode} page", partial(self.switch_mode, mode))
         yield SystemCommand("Switch backend", "Open another backend from the config file", self.action_backends)
-        yield SystemCommand("Light/dark theme", "Toggle between the light and the dark theme",
-                            self.action_toggle_theme)
+        yield SystemCommand("Light/dark theme", "Toggle between the light and the dark theme", self.action_toggle_theme)
         for binding in getattr(screen, "BINDINGS", ()):
             if not isinstance(binding, Binding) or binding.action in ("escape", "back"):
                 continue
             name = _action_name(binding.action)
             if screen.check_action(name, ()) and hasattr(screen, f"action_{name}"):
-                yield SystemCommand(binding.description, f"key: {self.get_key_display(binding)}",
-                                    partial(screen.run_action, binding.action))
+                yield SystemCommand(
+                    binding.description,
+                    f"key: {self.get_key_display(binding)}",
+                    partial(screen.run_action, binding.action),
+                )
 
     # --- actions: preview -> confirm -> apply with progress -> report ----------------------------
     def allow_actions(self) -> bool:
@@ -213,8 +238,9 @@ class QadminApp(App[None]):
             return False
         return True
 
-    def start_bulk(self, verb: str, selection: JobFilter, label: str | None = None,
-                   on_done: Callable[[Any], None] | None = None) -> None:
+    def start_bulk(
+        self, verb: str, selection: JobFilter, label: str | None = None, on_done: Callable[[Any], None] | None = None
+    ) -> None:
         """Preview `verb` on `selection`, ask, then apply to exactly the previewed jobs."""
         if not self.allow_actions():
             return
@@ -260,11 +286,15 @@ class QadminApp(App[None]):
         queue, paused = message.queue, message.paused
         verb = "resume" if paused else "pause"
         name = visible(queue)
-        body = Text(f"Workers take jobs from '{name}' again." if paused else
-                    f"Workers stop taking jobs from '{name}'; its jobs stay queued. Press p again to resume.")
-        self.push_screen(ConfirmScreen(f"{verb.capitalize()} queue {name}?", body,
-                                       yes_label=verb.capitalize()),
-                         lambda yes: self._set_pause(queue, not paused) if yes else None)
+        body = Text(
+            f"Workers take jobs from '{name}' again."
+            if paused
+            else f"Workers stop taking jobs from '{name}'; its jobs stay queued. Press p again to resume."
+        )
+        self.push_screen(
+            ConfirmScreen(f"{verb.capitalize()} queue {name}?", body, yes_label=verb.capitalize()),
+            lambda yes: self._set_pause(queue, not paused) if yes else None,
+        )
 
     @work(thread=True, group="pause", exit_on_error=False)
     def _set_pause(self, queue: str, pause: bool) -> None:
@@ -278,12 +308,16 @@ class QadminApp(App[None]):
     def on_queue_toggled(self, message: QueueToggled) -> None:
         state = "paused" if message.paused else "resumed"
         queue = visible(message.queue)
-        self.notify(f"Queue {queue} {state}." if message.changed else f"Queue {queue} was already {state}.",
-                    timeout=4, markup=False)
+        self.notify(
+            f"Queue {queue} {state}." if message.changed else f"Queue {queue} was already {state}.",
+            timeout=4,
+            markup=False,
+        )
         self.action_refresh_now()
 
-    def ask_dequeue(self, queue: str, class_name: str, args: list | None,
-                    on_done: Callable[[Any], None] | None = None) -> None:
+    def ask_dequeue(
+        self, queue: str, class_name: str, args: list | None, on_done: Callable[[Any], None] | None = None
+    ) -> None:
         if not self.allow_actions():
             return
 
@@ -291,14 +325,17 @@ class QadminApp(App[None]):
             if selection is not None:
                 self.start_bulk("dequeue", selection, f"the filter ({selection.describe()})", on_done)
 
-        self.push_screen(DequeueScreen(queue, class_name, args, queues=self.known_queues,
-                                       classes=self.known_classes), chosen)
+        self.push_screen(
+            DequeueScreen(queue, class_name, args, queues=self.known_queues, classes=self.known_classes), chosen
+        )
 
     # --- backends ----------------------------------------------------------------------------
     def action_backends(self) -> None:
         listed = [(name, url) for name, (url, _) in self.backends.items()]
-        self.push_screen(BackendsScreen(listed, self.backend_name),
-                         lambda name: self._open_backend(name) if name and name != self.backend_name else None)
+        self.push_screen(
+            BackendsScreen(listed, self.backend_name),
+            lambda name: self._open_backend(name) if name and name != self.backend_name else None,
+        )
 
     @work(thread=True, group="backend", exclusive=True, exit_on_error=False)
     def _open_backend(self, name: str) -> None:
@@ -349,8 +386,10 @@ def run(state: Any, read_only: bool = False, refresh: float = 2.0) -> None:
     from qadmin.config import load_config
 
     config = load_config(state.config_file)
-    backends = {name: (entry.url, BackendOptions(table=entry.table, namespace=entry.namespace))
-                for name, entry in config.backends.items()}
+    backends = {
+        name: (entry.url, BackendOptions(table=entry.table, namespace=entry.namespace))
+        for name, entry in config.backends.items()
+    }
     name = None
     if not state.url_option:
         name = state.backend_name or config.default

@@ -21,8 +21,12 @@ from qadmin.text import visible, visible_json
 #: state word -> theme variable its text is drawn in (theme variables keep light themes readable);
 #: red means failed and nothing else: a stale lock is a warning, bold
 STATE_COLOR = {
-    "pending": "text-primary", "scheduled": "text-secondary", "locked": "text-warning",
-    "stale": "text-warning", "failed": "text-error", "finished": "text-success",
+    "pending": "text-primary",
+    "scheduled": "text-secondary",
+    "locked": "text-warning",
+    "stale": "text-warning",
+    "failed": "text-error",
+    "finished": "text-success",
 }
 
 

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from flask import Flask, current_app, g, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
@@ -246,9 +247,7 @@ def _http_error(exc: HTTPException) -> Any:
     if exc.response is not None:
         return exc.response  # an abort() with a ready response (auth, throttle)
     name = (exc.name or "Error").replace(" ", "")
-    response = current_app.make_response(
-        _error_response(exc.code or 500, name, exc.description or exc.name or "error")
-    )
+    response = current_app.make_response(_error_response(exc.code or 500, name, exc.description or exc.name or "error"))
     # what the exception's own answer says besides its body: a 405's Allow, a 401's WWW-Authenticate
     for key, value in exc.get_headers():
         if key.lower() != "content-type":

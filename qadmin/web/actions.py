@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from flask import abort, current_app
 from werkzeug.datastructures import MultiDict
@@ -267,5 +268,5 @@ def show_dict(ops: Ops, job: Job) -> dict[str, Any]:
 def oldest_age(st: Stats, now: datetime | None = None) -> float | None:
     if st.oldest_pending_at is None:
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return max((now - st.oldest_pending_at).total_seconds(), 0.0)

@@ -90,9 +90,7 @@ def errors():
 
 @bp.get("/audit")
 def audit():
-    entries = get_ops().audit(
-        limit=parse_limit(request.args.get("limit"), 50), job_id=request.args.get("job") or None
-    )
+    entries = get_ops().audit(limit=parse_limit(request.args.get("limit"), 50), job_id=request.args.get("job") or None)
     return jsonify([e.to_dict() for e in entries])
 
 
@@ -117,9 +115,7 @@ def job(job_id: str):
 @bp.get("/backends")
 def backends():
     state = web_state()
-    return jsonify(
-        {"backends": state.backends.names, "default": state.backends.default, "current": backend_name()}
-    )
+    return jsonify({"backends": state.backends.names, "default": state.backends.default, "current": backend_name()})
 
 
 @bp.get("/openapi.json")

@@ -35,8 +35,8 @@ import string
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
@@ -134,9 +134,7 @@ class Auth:
         secret = self.password or self.token
         if not secret:
             return False
-        return hmac.compare_digest(
-            candidate.encode("utf-8", "surrogatepass"), secret.encode("utf-8", "surrogatepass")
-        )
+        return hmac.compare_digest(candidate.encode("utf-8", "surrogatepass"), secret.encode("utf-8", "surrogatepass"))
 
 
 #: the least a password must have to be guessed at no rate limit (bearer tokens) or to guard a
@@ -283,9 +281,7 @@ def _too_many(wait: float) -> None:
     else:
         response = current_app.make_response(
             (
-                render_template(
-                    "qadmin/login.html", error=message, next=safe_next(request.values.get("next"))
-                ),
+                render_template("qadmin/login.html", error=message, next=safe_next(request.values.get("next"))),
                 429,
             )
         )
@@ -301,13 +297,7 @@ def safe_next(target: str | None) -> str:
     if not target or visible(target) != target:
         return url_for("pages.overview")
     parts = urlsplit(target)
-    if (
-        parts.scheme
-        or parts.netloc
-        or not target.startswith("/")
-        or target.startswith("//")
-        or "\\" in target
-    ):
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return url_for("pages.overview")
     return target
 
@@ -340,9 +330,7 @@ def login():
     if not auth.check(secret):
         auth.throttle.failed(client)
         log.warning("failed login from %s", client)
-        return render_template(
-            "qadmin/login.html", next=target, error="Wrong password or token.", mode=auth.mode
-        ), 401
+        return render_template("qadmin/login.html", next=target, error="Wrong password or token.", mode=auth.mode), 401
     auth.throttle.succeeded(client)
     # shown in the header and written to the audit log: printable text only
     typed = request.form.get("name") or ""

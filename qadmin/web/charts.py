@@ -6,9 +6,9 @@ live refresh simply swaps in a fresh rendering.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
 
 #: chart size in SVG user units (the SVG scales to its container)
 WIDTH, HEIGHT = 720, 150
@@ -83,9 +83,7 @@ def throughput(points: Sequence[tuple[datetime, int, int]], now: datetime, minut
     # "now" sits under the last bar, pulled in so that it is not cut at the edge
     ticks.append((round(WIDTH - 12, 2), "now"))
     gridlines = [(round(baseline - plot_h * frac, 2), _num(peak * frac)) for frac in (0.5, 1.0)]
-    return Throughput(
-        bars=bars, peak=peak, processed=total_p, failed=total_f, ticks=ticks, gridlines=gridlines
-    )
+    return Throughput(bars=bars, peak=peak, processed=total_p, failed=total_f, ticks=ticks, gridlines=gridlines)
 
 
 def _num(value: float) -> str:

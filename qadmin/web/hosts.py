@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 #: the environment variable with more allowed names, separated by commas
 ALLOWED_HOSTS_ENV = "QADMIN_WEB_ALLOWED_HOSTS"

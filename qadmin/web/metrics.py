@@ -6,7 +6,7 @@ fresh from the backend on each scrape, with no registry or process-global state 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from flask import Blueprint, Response
 
@@ -43,9 +43,7 @@ def metrics() -> Response:
         "1 when the queue is paused.",
         (({"queue": q}, 1 if q in st.paused else 0) for q in st.queues),
     )
-    family(
-        "qadmin_processed_total", "counter", "Jobs run by workers, failures included.", [({}, st.processed)]
-    )
+    family("qadmin_processed_total", "counter", "Jobs run by workers, failures included.", [({}, st.processed)])
     family("qadmin_failed_total", "counter", "Job runs that raised.", [({}, st.failed)])
     family("qadmin_workers", "gauge", "Live workers.", [({}, st.workers)])
     family(

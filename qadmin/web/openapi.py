@@ -53,9 +53,7 @@ NOT_FOUND = {"404": {"$ref": "#/components/responses/NotFound"}}
 CONFLICT = {"409": {"$ref": "#/components/responses/Conflict"}}
 READ_ONLY = {"403": {"$ref": "#/components/responses/Forbidden"}}
 
-BACKEND = _query(
-    "backend", "A named backend (see /api/backends); default: the session's choice or the default."
-)
+BACKEND = _query("backend", "A named backend (see /api/backends); default: the session's choice or the default.")
 FILTER_PARAMS = [
     _query("state", "pending, scheduled, locked, stale, failed, finished (comma-separated)"),
     _query("queue", "queue name (comma-separated for several)"),
@@ -67,9 +65,7 @@ FILTER_PARAMS = [
     _query("error", "the first line of last_error (an error group)"),
 ]
 #: a yes/no field: a JSON boolean, or one of the words a form sends (qadmin.web.actions.flag)
-FLAG: dict[str, Any] = {
-    "oneOf": [{"type": "boolean", "nullable": True}, {"type": "string", "enum": [*YES, *NO]}]
-}
+FLAG: dict[str, Any] = {"oneOf": [{"type": "boolean", "nullable": True}, {"type": "string", "enum": [*YES, *NO]}]}
 #: a text field of a request body, which may be null (not given)
 TEXT: dict[str, Any] = {"type": "string", "nullable": True}
 LIMIT = _query("limit", "page size (1-500)", {"type": "integer", "minimum": 1, "maximum": 500})
@@ -214,9 +210,12 @@ def _schemas() -> dict[str, Any]:
                         },
                     },
                 },
-                "unreadable": {"type": "object", "additionalProperties": {"type": "string"},
-                               "description": "Stored structures that cannot be read (a Redis key of the wrong "
-                                              "type, a counter that is no number): name -> why. Present when any."},
+                "unreadable": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "Stored structures that cannot be read (a Redis key of the wrong "
+                    "type, a counter that is no number): name -> why. Present when any.",
+                },
             },
         },
         "QueueInfo": {
@@ -304,8 +303,11 @@ def _schemas() -> dict[str, Any]:
         "Force": {
             "type": "object",
             "properties": {
-                "force": {**FLAG, "description": "unlock: free a job a worker that looks alive holds "
-                          "(it may then run twice; refused with 409 otherwise)"},
+                "force": {
+                    **FLAG,
+                    "description": "unlock: free a job a worker that looks alive holds "
+                    "(it may then run twice; refused with 409 otherwise)",
+                },
             },
         },
         "Filter": filter_body,
@@ -316,8 +318,11 @@ def _schemas() -> dict[str, Any]:
                     "type": "object",
                     "properties": {
                         "dry_run": {**FLAG, "description": "report what would change, change nothing"},
-                        "force": {**FLAG, "description": "unlock only: free jobs a worker that looks alive "
-                                  "holds (they may then run twice; refused with 409 otherwise)"},
+                        "force": {
+                            **FLAG,
+                            "description": "unlock only: free jobs a worker that looks alive "
+                            "holds (they may then run twice; refused with 409 otherwise)",
+                        },
                         "older_than": {
                             "oneOf": [{"type": "string", "nullable": True}, {"type": "number"}],
                             "description": "unlock only: locks older than this (30m, 2h, or seconds)",
@@ -332,9 +337,7 @@ def _schemas() -> dict[str, Any]:
                 {
                     "type": "object",
                     "required": ["verb"],
-                    "properties": {
-                        "verb": {"type": "string", "enum": ["retry", "delete", "dequeue", "unlock"]}
-                    },
+                    "properties": {"verb": {"type": "string", "enum": ["retry", "delete", "dequeue", "unlock"]}},
                 },
             ]
         },
@@ -463,7 +466,9 @@ def spec() -> dict[str, Any]:
     ):
         # 404: an id no job can have (-1 in SQL); an id no job has is reported as skipped
         paths[f"/api/{verb}"] = _post(
-            f"{what} (dry_run: true previews)", _json(_ref("BulkResult")), body="BulkRequest",
+            f"{what} (dry_run: true previews)",
+            _json(_ref("BulkResult")),
+            body="BulkRequest",
             extra={**NOT_FOUND, **CONFLICT} if verb == "unlock" else NOT_FOUND,
         )
     for verb in ("pause", "resume"):

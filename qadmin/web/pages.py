@@ -260,9 +260,7 @@ def jobs():
             cursor=cursor,
             tab_urls=tab_urls,
             first_url=jobs_url({**params, **listing}) if cursor else None,
-            next_url=jobs_url({**params, **listing, "cursor": page.next_cursor})
-            if page.next_cursor
-            else None,
+            next_url=jobs_url({**params, **listing, "cursor": page.next_cursor}) if page.next_cursor else None,
             here=here,
             counts=counts,
             counted_at=counted_at,
@@ -340,9 +338,7 @@ def action_preview():
     `selected` acts on the ticked `id` checkboxes, `filter` on everything the `f.`-prefixed
     filter fields match (prefixed, so a checkbox can never widen or narrow the filter)."""
     form = request.form
-    verb, _, scope = (
-        form.get("action") or f"{form.get('verb', '')}:{form.get('scope', 'filter')}"
-    ).partition(":")
+    verb, _, scope = (form.get("action") or f"{form.get('verb', '')}:{form.get('scope', 'filter')}").partition(":")
     ops = get_ops()
     if scope == "selected":
         ids = [i for i in form.getlist("id") if i]
@@ -350,9 +346,7 @@ def action_preview():
             raise UsageError(f"select the jobs to {verb} first")
         selection = parse_filter(ops, MultiDict([("id", i) for i in ids]))
     elif scope == "filter":
-        selection = parse_filter(
-            ops, MultiDict([(k[2:], v) for k, v in form.items(multi=True) if k.startswith("f.")])
-        )
+        selection = parse_filter(ops, MultiDict([(k[2:], v) for k, v in form.items(multi=True) if k.startswith("f.")]))
     else:
         raise UsageError(f"unknown scope {scope!r}: expected selected or filter")
     return _store_preview(verb, selection, back=form.get("back"))
@@ -371,7 +365,10 @@ def confirm(token: str):
     ops = get_ops(stored.backend)
     if isinstance(stored.preview, QueueChange):
         return render_template(
-            "qadmin/confirm_queue.html", token=token, stored=stored, change=stored.preview,
+            "qadmin/confirm_queue.html",
+            token=token,
+            stored=stored,
+            change=stored.preview,
             ttl=int(web_state().previews.ttl),
         )
     return render_template(

@@ -24,9 +24,10 @@ import secrets
 import socket
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, TextIO
 
 from qadmin.config import Config, load_config
 from qadmin.errors import ConfigError
@@ -56,9 +57,7 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return False
-    return bool(infos) and all(
-        ipaddress.ip_address(info[4][0].split("%", 1)[0]).is_loopback for info in infos
-    )
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%", 1)[0]).is_loopback for info in infos)
 
 
 @dataclass
@@ -340,9 +339,7 @@ def serve(
     """Serve until interrupted. Prints where to go; the start-up token only in the login URL
     on our own output, never into any log."""
     out = out or sys.stdout
-    server = build(
-        state, host=host, port=port, read_only=read_only, server=server_name, allowed_hosts=allowed_hosts
-    )
+    server = build(state, host=host, port=port, read_only=read_only, server=server_name, allowed_hosts=allowed_hosts)
     # waitress logs "Serving on ..." itself; keep its logger at warnings and above
     logging.getLogger("waitress").setLevel(logging.WARNING)
     mode = " (read-only)" if read_only else ""

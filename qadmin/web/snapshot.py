@@ -32,9 +32,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Hashable
+from typing import Any
 
 log = logging.getLogger("qadmin.web")
 
@@ -177,9 +178,7 @@ class Snapshots:
 
     def _trim(self) -> None:
         if len(self._items) > self.capacity:
-            for key, _ in sorted(self._items.items(), key=lambda kv: kv[1].taken)[
-                : len(self._items) - self.capacity
-            ]:
+            for key, _ in sorted(self._items.items(), key=lambda kv: kv[1].taken)[: len(self._items) - self.capacity]:
                 del self._items[key]
 
 

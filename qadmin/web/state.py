@@ -11,8 +11,9 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any
 
 from flask import current_app, g, request, session
 
@@ -21,7 +22,7 @@ from qadmin.ops import Ops, Preview
 from qadmin.web.snapshot import Snapshots, listing_cache
 
 #: an open Ops, or a function that opens one on first use (named backends are opened lazily)
-OpsSource = Union[Ops, Callable[[], Ops]]
+OpsSource = Ops | Callable[[], Ops]
 
 
 class Backends:
@@ -77,7 +78,7 @@ class QueueChange:
 @dataclass
 class StoredPreview:
     #: the jobs a bulk verb acts on, or a queue's change
-    preview: Union[Preview, QueueChange]
+    preview: Preview | QueueChange
     backend: str
     #: where to go back to after confirming or cancelling (a path of this app)
     back: str
@@ -93,9 +94,7 @@ class PreviewStore:
     beyond `capacity` the oldest is dropped (its confirmation page then says it expired).
     """
 
-    def __init__(
-        self, ttl: float = 600.0, capacity: int = 50, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, ttl: float = 600.0, capacity: int = 50, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.capacity = capacity
         self._clock = clock

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, render_template, request, session, url_for
@@ -232,9 +233,9 @@ def _path(job_id: Any) -> str:
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return ""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if moment.tzinfo is None:  # a foreign writer's naive time: UTC, as delayed_job writes it
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     seconds = (now - moment).total_seconds()
     text = age(abs(seconds))
     return f"in {text}" if seconds < 0 else f"{text} ago"
@@ -318,6 +319,7 @@ def job_table(jobs: Iterable[Job], now: datetime, selectable: bool = False) -> M
     """The job table of a listing, as partials/job_table.html used to render it: one f-string per
     row instead of some forty template lookups and escapes per row, which took most of a page's
     time. Every value goes through `escape` (`_e`); nothing from a job is ever inserted raw."""
+
     def _e(value: Any) -> Markup:
         return escape(visible(value)) if isinstance(value, str) else escape(value)
 
@@ -331,8 +333,9 @@ def job_table(jobs: Iterable[Job], now: datetime, selectable: bool = False) -> M
         # an int needs no escaping (SQL ids, priorities, attempts); anything else does
         jid = job.id if type(job.id) is int else _e(job.id)
         if selectable:
-            check = (f'<td class="check"><input type="checkbox" name="id" value="{jid}" '
-                     f'aria-label="select job {jid}"></td>')
+            check = (
+                f'<td class="check"><input type="checkbox" name="id" value="{jid}" aria-label="select job {jid}"></td>'
+            )
         else:
             check = ""
         if job.undecodable:
@@ -360,7 +363,7 @@ def job_table(jobs: Iterable[Job], now: datetime, selectable: bool = False) -> M
             f'<tr class="row-{state}">{check}'
             f'<td><a class="mono" href="{_e(row["href"])}">{jid}</a></td>'
             f'<td class="nowrap"><span class="chip chip-{state}">{state}</span>{chip}</td>'
-            f'<td>{_e(job.queue or "")}</td>'
+            f"<td>{_e(job.queue or '')}</td>"
             f'<td class="mono ellipsis cls" title="{cls}">{cls}</td>'
             f'<td class="mono ellipsis args" title="{_e(row["args_title"])}">{args}</td>'
             f'<td class="num">{_int(job.priority)}</td>'

@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Iterator
 
 import pytest
 
@@ -70,21 +70,47 @@ def test_parse_id_round_trips_a_printed_id(backend: Backend) -> None:
 
 # --- enqueue ----------------------------------------------------------------------------------
 def test_enqueue_stores_a_pending_job_with_its_fields(backend: Backend) -> None:
-    job = backend.enqueue(NewJob("qadmin.examples.record", ["/tmp/x", "tok"], {"k": [1, "é"]}, queue="mail",
-                                 priority=3 if backend.supports_priority else 0, max_attempts=4))
+    job = backend.enqueue(
+        NewJob(
+            "qadmin.examples.record",
+            ["/tmp/x", "tok"],
+            {"k": [1, "é"]},
+            queue="mail",
+            priority=3 if backend.supports_priority else 0,
+            max_attempts=4,
+        )
+    )
     got = backend.get(job.id, utcnow())
     assert got.id == job.id
     assert got.state is JobState.PENDING
-    assert (got.class_name, got.args, got.kwargs, got.queue) == ("qadmin.examples.record", ["/tmp/x", "tok"],
-                                                                 {"k": [1, "é"]}, "mail")
+    assert (got.class_name, got.args, got.kwargs, got.queue) == (
+        "qadmin.examples.record",
+        ["/tmp/x", "tok"],
+        {"k": [1, "é"]},
+        "mail",
+    )
     assert got.attempts == 0 and got.failed_at is None and got.locked_by is None
     assert got.max_attempts == 4
     assert got.decodable
     if backend.supports_priority:
         assert got.priority == 3
     data = got.to_dict()
-    for key in ("id", "queue", "class", "args", "kwargs", "state", "priority", "attempts", "run_at", "locked_at",
-                "locked_by", "failed_at", "last_error", "created_at"):
+    for key in (
+        "id",
+        "queue",
+        "class",
+        "args",
+        "kwargs",
+        "state",
+        "priority",
+        "attempts",
+        "run_at",
+        "locked_at",
+        "locked_by",
+        "failed_at",
+        "last_error",
+        "created_at",
+    ):
         assert key in data
     assert data["state"] == "pending" and data["class"] == "qadmin.examples.record"
 
@@ -94,8 +120,15 @@ def test_enqueue_returns_the_job_as_get_reads_it(backend: Backend, due: str) -> 
     """The job enqueue hands back is built without reading the row again: it must be the stored
     job to the last field (args a list even when given a tuple, keys as JSON keeps them)."""
     run_at = utcnow() + timedelta(hours=1) if due == "later" else None
-    new = NewJob("qadmin.examples.record", ("/tmp/x", 1.5, None, {"n": (1, 2)}), {"k": ["é", True]}, queue="mail",
-                 priority=2 if backend.supports_priority else 0, max_attempts=3, run_at=run_at)
+    new = NewJob(
+        "qadmin.examples.record",
+        ("/tmp/x", 1.5, None, {"n": (1, 2)}),
+        {"k": ["é", True]},
+        queue="mail",
+        priority=2 if backend.supports_priority else 0,
+        max_attempts=3,
+        run_at=run_at,
+    )
     job = backend.enqueue(new)
     got = backend.get(job.id, utcnow())
     assert job.to_dict() == got.to_dict()
@@ -145,12 +178,15 @@ def test_unique_key_is_free_again_once_its_job_finished(backend: Backend) -> Non
 def test_claim_takes_lowest_priority_then_earliest_run_at(backend: Backend) -> None:
     now = utcnow()
     if backend.supports_priority:
-        late_urgent = backend.enqueue(NewJob(NOOP, ["late-urgent"], queue="q", priority=0,
-                                             run_at=now - timedelta(seconds=10)))
-        early_lazy = backend.enqueue(NewJob(NOOP, ["early-lazy"], queue="q", priority=5,
-                                            run_at=now - timedelta(seconds=60)))
-        early_urgent = backend.enqueue(NewJob(NOOP, ["early-urgent"], queue="q", priority=0,
-                                              run_at=now - timedelta(seconds=30)))
+        late_urgent = backend.enqueue(
+            NewJob(NOOP, ["late-urgent"], queue="q", priority=0, run_at=now - timedelta(seconds=10))
+        )
+        early_lazy = backend.enqueue(
+            NewJob(NOOP, ["early-lazy"], queue="q", priority=5, run_at=now - timedelta(seconds=60))
+        )
+        early_urgent = backend.enqueue(
+            NewJob(NOOP, ["early-urgent"], queue="q", priority=0, run_at=now - timedelta(seconds=30))
+        )
         expected = [early_urgent, late_urgent, early_lazy]
     else:
         expected = [backend.enqueue(NewJob(NOOP, [i], queue="q")) for i in range(3)]
@@ -296,19 +332,34 @@ def _mixed(backend: Backend) -> dict[str, list[Job]]:
     now = utcnow()
     out: dict[str, list[Job]] = {"pending": [], "scheduled": [], "locked": [], "failed": []}
     for i in range(9):
-        out["pending"].append(backend.enqueue(NewJob(
-            NOOP, [i], queue="a" if i % 2 else "b", priority=(i * 7) % 4 if backend.supports_priority else 0,
-            run_at=now - timedelta(minutes=i % 3))))
+        out["pending"].append(
+            backend.enqueue(
+                NewJob(
+                    NOOP,
+                    [i],
+                    queue="a" if i % 2 else "b",
+                    priority=(i * 7) % 4 if backend.supports_priority else 0,
+                    run_at=now - timedelta(minutes=i % 3),
+                )
+            )
+        )
     for i in range(4):
-        out["scheduled"].append(backend.enqueue(NewJob(NOOP, [100 + i], queue="a",
-                                                       run_at=now + timedelta(hours=1 + i))))
+        out["scheduled"].append(
+            backend.enqueue(NewJob(NOOP, [100 + i], queue="a", run_at=now + timedelta(hours=1 + i)))
+        )
     for i in range(5):
-        job = backend.enqueue(NewJob("qadmin.examples.ChargeCard", [200 + i, 5], queue="b",
-                                     run_at=now - timedelta(hours=1)))
+        job = backend.enqueue(
+            NewJob("qadmin.examples.ChargeCard", [200 + i, 5], queue="b", run_at=now - timedelta(hours=1))
+        )
         claimed = backend.claim(["b"], f"w-fail-{i}", now, HOUR, lambda j, job=job: j.id == job.id)
         assert claimed is not None
-        backend.fail(claimed, f"w-fail-{i}", now - timedelta(seconds=i),
-                     "PaymentDeclined: card declined" if i % 2 else "KeyError: 'x'\nTraceback", None)
+        backend.fail(
+            claimed,
+            f"w-fail-{i}",
+            now - timedelta(seconds=i),
+            "PaymentDeclined: card declined" if i % 2 else "KeyError: 'x'\nTraceback",
+            None,
+        )
         out["failed"].append(job)
     for i in range(2):
         job = backend.enqueue(NewJob(NOOP, [300 + i], queue="a", run_at=now - timedelta(hours=1)))
@@ -454,14 +505,23 @@ def test_unlock_makes_locked_jobs_pending_again(backend: Backend) -> None:
 def test_stale_locks_of_old_claims_and_dead_owners(backend: Backend) -> None:
     now = utcnow()
     due = now - timedelta(hours=6)
-    old, dead, silent, live = (backend.enqueue(NewJob(NOOP, [word], queue="s", run_at=due))
-                               for word in ("old", "dead", "silent", "live"))
-    only = lambda job: (lambda j: j.id == job.id)  # noqa: E731
+    old, dead, silent, live = (
+        backend.enqueue(NewJob(NOOP, [word], queue="s", run_at=due)) for word in ("old", "dead", "silent", "live")
+    )
+    only = lambda job: lambda j: j.id == job.id  # noqa: E731
     assert backend.claim(["s"], "host:elsewhere pid:77", now - timedelta(hours=5), 4 * HOUR, only(old))
     assert backend.claim(["s"], worker_name(dead_pid()), now, 4 * HOUR, only(dead))
     silent_name = "host:elsewhere pid:78"
-    backend.register_worker(WorkerInfo(name=silent_name, host="elsewhere", pid=78, queues=["s"],
-                                       started_at=now - timedelta(hours=1), heartbeat_at=now - timedelta(hours=1)))
+    backend.register_worker(
+        WorkerInfo(
+            name=silent_name,
+            host="elsewhere",
+            pid=78,
+            queues=["s"],
+            started_at=now - timedelta(hours=1),
+            heartbeat_at=now - timedelta(hours=1),
+        )
+    )
     assert backend.claim(["s"], silent_name, now, 4 * HOUR, only(silent))
     assert backend.claim(["s"], worker_name(), now, 4 * HOUR, only(live))
     stale = backend.find(JobFilter(stale_only=True, states=frozenset({JobState.LOCKED})), now, limit=10).jobs
@@ -507,8 +567,9 @@ def test_workers_register_beat_and_unregister(backend: Backend) -> None:
     job = enqueue(backend, NOOP, queue="a")
     now = utcnow()
     name = worker_name()
-    backend.register_worker(WorkerInfo(name=name, host="h", pid=123, queues=["a", "b"], started_at=now,
-                                       heartbeat_at=now))
+    backend.register_worker(
+        WorkerInfo(name=name, host="h", pid=123, queues=["a", "b"], started_at=now, heartbeat_at=now)
+    )
     claimed = backend.claim(["a"], name, now, HOUR, ALWAYS)
     assert claimed is not None
     backend.heartbeat(name, now + timedelta(seconds=5), claimed.id, now, 3, 1)
@@ -527,8 +588,20 @@ def test_audit_records_are_listed_newest_first_and_by_job(backend: Backend) -> N
     job = enqueue(backend)
     now = utcnow()
     for verb, ids in (("retry", [job.id]), ("delete", [])):
-        backend.record_audit(AuditEntry(id=None, at=now, actor="ann", face="cli", verb=verb,
-                                        selection={"queue": "q"}, matched=1, changed=len(ids), skipped=0), ids)
+        backend.record_audit(
+            AuditEntry(
+                id=None,
+                at=now,
+                actor="ann",
+                face="cli",
+                verb=verb,
+                selection={"queue": "q"},
+                matched=1,
+                changed=len(ids),
+                skipped=0,
+            ),
+            ids,
+        )
     entries = backend.audit(10)
     assert [e.verb for e in entries] == ["delete", "retry"]
     assert entries[1].actor == "ann" and entries[1].face == "cli" and entries[1].selection == {"queue": "q"}

@@ -91,16 +91,23 @@ def test_bulk_retry_with_removal_removes_exactly_the_retried_entries(redis_url: 
     r.rpush("resque:failed", *entries)
     b = RedisBackend(redis_url + "?failed_on_retry=remove", BackendOptions())
     result = Ops(b).retry(JobFilter(states=FAILED, queues=("q",)))
-    kept = [raw for raw in entries
-            if not ((rec := failed_rec("f", raw, 0)).job.state is JobState.FAILED and rec.payload is not None
-                    and rec.job.queue == "q")]
+    kept = [
+        raw
+        for raw in entries
+        if not (
+            (rec := failed_rec("f", raw, 0)).job.state is JobState.FAILED
+            and rec.payload is not None
+            and rec.job.queue == "q"
+        )
+    ]
     assert result.changed == len(entries) - len(kept)
     assert r.lrange("resque:failed", 0, -1) == kept
     b.close()
 
 
-def test_entries_that_changed_between_preview_and_apply_are_skipped(redis_backend: RedisBackend,
-                                                                     r: redis.Redis) -> None:
+def test_entries_that_changed_between_preview_and_apply_are_skipped(
+    redis_backend: RedisBackend, r: redis.Redis
+) -> None:
     r.rpush("resque:failed", *[failure(i) for i in range(3000)])
     ops = Ops(redis_backend)
     preview = ops.preview("retry", JobFilter(states=FAILED))
@@ -121,13 +128,18 @@ def test_entries_that_changed_between_preview_and_apply_are_skipped(redis_backen
 def test_merged_count_script_counts_as_the_listing_reads(redis_backend: RedisBackend, r: redis.Redis) -> None:
     r.rpush("resque:failed", *odd_failures())
     now = utcnow()
-    redis_backend.enqueue_many([NewJob(NOOP, [i], queue=f"d{i % 2}",
-                                       run_at=now + timedelta(seconds=600 * (i % 3) - 300))
-                          for i in range(12)])
+    redis_backend.enqueue_many(
+        [NewJob(NOOP, [i], queue=f"d{i % 2}", run_at=now + timedelta(seconds=600 * (i % 3) - 300)) for i in range(12)]
+    )
     # resque-scheduler items: the queue last, not last, missing, and one that is not JSON
     ts = int(now.timestamp()) - 60
-    r.rpush(f"resque:delayed:{ts}", '{"queue":"d0","class":"Archive","args":[]}', '{"class":"Archive","args":[1]}',
-            '{"class":"Archive","args":[2],"queue":"d\\u0031"}', "garbage")
+    r.rpush(
+        f"resque:delayed:{ts}",
+        '{"queue":"d0","class":"Archive","args":[]}',
+        '{"class":"Archive","args":[1]}',
+        '{"class":"Archive","args":[2],"queue":"d\\u0031"}',
+        "garbage",
+    )
     r.zadd("resque:delayed_queue_schedule", {str(ts): ts})
     counts = redis_backend._counts(now)
     by_listing: dict[tuple[str, str], int] = {}
@@ -143,8 +155,13 @@ def test_quick_readings_of_failure_entries_equal_the_full_ones(redis_backend: Re
     entries = odd_failures()
     for i, raw in enumerate(entries):
         full, slim = failed_rec("f", raw, i).slim(), failed_slim("f", raw, i)
-        assert (slim.job, slim.token, slim.payload, slim.kind, slim.index) == \
-               (full.job, full.token, full.payload, full.kind, full.index)
+        assert (slim.job, slim.token, slim.payload, slim.kind, slim.index) == (
+            full.job,
+            full.token,
+            full.payload,
+            full.kind,
+            full.index,
+        )
     r.rpush("resque:failed", *entries)
     now = utcnow()
     for selection in (JobFilter(), JobFilter(queues=("q",)), JobFilter(states=FAILED | {JobState.FINISHED})):
@@ -156,16 +173,20 @@ def test_quick_readings_of_failure_entries_equal_the_full_ones(redis_backend: Re
 
 
 def test_class_filters_still_find_payloads_written_with_escapes(redis_backend: RedisBackend, r: redis.Redis) -> None:
-    r.rpush("resque:queue:q", '{"class":"\\u0041rchive","args":[1]}', '{"class":"Archive","args":[2]}',
-            '{"class":"Other","args":[3]}', '{"class":"App\\/Mail","args":[4]}')
+    r.rpush(
+        "resque:queue:q",
+        '{"class":"\\u0041rchive","args":[1]}',
+        '{"class":"Archive","args":[2]}',
+        '{"class":"Other","args":[3]}',
+        '{"class":"App\\/Mail","args":[4]}',
+    )
     r.sadd("resque:queues", "q")
     now = utcnow()
     assert sorted(j.args[0] for j in redis_backend.find(JobFilter(class_name="Archive"), now, limit=10).jobs) == [1, 2]
     assert [j.args[0] for j in redis_backend.find(JobFilter(class_name="App/Mail"), now, limit=10).jobs] == [4]
 
 
-def test_the_undecodable_class_name_finds_every_undecodable_entry(redis_backend: RedisBackend,
-                                                                  r: redis.Redis) -> None:
+def test_the_undecodable_class_name_finds_every_undecodable_entry(redis_backend: RedisBackend, r: redis.Redis) -> None:
     # what the consoles show as an undecodable job's class: a filter on it (the TUI's "same class")
     # must find them all, though no payload holds that name
     r.rpush("resque:queue:q", "not json", '{"class":"Archive","args":[1]}', "{broken")
@@ -178,8 +199,9 @@ def test_the_undecodable_class_name_finds_every_undecodable_entry(redis_backend:
 
 def test_a_preview_searches_once_and_its_sample_comes_from_its_ids(redis_backend: RedisBackend, r: redis.Redis) -> None:
     same = '{"class":"Newsletter","args":[7,"weekly"]}'
-    r.rpush("resque:queue:mailers", *[same if i % 10 == 0 else f'{{"class":"Other","args":[{i}]}}'
-                                      for i in range(3000)])
+    r.rpush(
+        "resque:queue:mailers", *[same if i % 10 == 0 else f'{{"class":"Other","args":[{i}]}}' for i in range(3000)]
+    )
     r.sadd("resque:queues", "mailers")
     spy = Spy(redis_backend.client)
     ops = Ops(redis_backend)
@@ -205,16 +227,28 @@ def test_stats_counts_live_workers_as_the_worker_list_does(redis_backend: RedisB
     from qadmin.job import WorkerInfo
 
     now = utcnow()
-    redis_backend.register_worker(WorkerInfo(name="host:a pid:1", host="a", pid=1, queues=["q"], started_at=now,
-                                       heartbeat_at=now))
-    redis_backend.register_worker(WorkerInfo(name="host:b pid:2", host="b", pid=2, queues=["q"], started_at=now,
-                                       heartbeat_at=now - timedelta(hours=3)))
+    redis_backend.register_worker(
+        WorkerInfo(name="host:a pid:1", host="a", pid=1, queues=["q"], started_at=now, heartbeat_at=now)
+    )
+    redis_backend.register_worker(
+        WorkerInfo(
+            name="host:b pid:2", host="b", pid=2, queues=["q"], started_at=now, heartbeat_at=now - timedelta(hours=3)
+        )
+    )
     # Resque workers: one beating, one silent for an hour, each holding a job
     for rid, beat in (("web1:10:q", now), ("web2:11:q", now - timedelta(hours=1))):
         r.sadd("resque:workers", rid)
         r.hset("resque:workers:heartbeat", rid, beat.strftime("%Y-%m-%dT%H:%M:%S+00:00"))
-        r.set(f"resque:worker:{rid}", json.dumps({"queue": "q", "run_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                                  "payload": {"class": "Archive", "args": [rid]}}))
+        r.set(
+            f"resque:worker:{rid}",
+            json.dumps(
+                {
+                    "queue": "q",
+                    "run_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "payload": {"class": "Archive", "args": [rid]},
+                }
+            ),
+        )
     # holders of qadmin locks that never registered: one fresh, one expired
     redis_backend.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(2)])
     redis_backend.claim(["q"], "host:c pid:3", now, 3600, lambda j: True)

@@ -25,9 +25,14 @@ FAILED = frozenset({JobState.FAILED})
 
 
 def failure(i: int, queue: str = "q", cls: str = "Archive") -> str:
-    return ('{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"' + cls + '","args":[' + str(i) + ']},'
-            '"exception":"ArgumentError","error":"boom","backtrace":[],"worker":"web1:1:' + queue + '","queue":"'
-            + queue + '"}')
+    return (
+        '{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"' + cls + '","args":[' + str(i) + "]},"
+        '"exception":"ArgumentError","error":"boom","backtrace":[],"worker":"web1:1:'
+        + queue
+        + '","queue":"'
+        + queue
+        + '"}'
+    )
 
 
 def plant_failures(r: redis.Redis, n: int, queue: str = "q") -> None:
@@ -67,8 +72,9 @@ def test_bad_settings_and_unreachable_servers_are_clear_errors() -> None:
 
 
 # --- reliable reserve ------------------------------------------------------------------------------
-def test_a_claim_moves_exactly_the_entry_and_leaves_unrunnable_ones_in_place(redis_backend: RedisBackend,
-                                                                             r: redis.Redis) -> None:
+def test_a_claim_moves_exactly_the_entry_and_leaves_unrunnable_ones_in_place(
+    redis_backend: RedisBackend, r: redis.Redis
+) -> None:
     r.rpush("resque:queue:q", '{"class":"Archive","args":[1]}', "not json")
     r.sadd("resque:queues", "q")
     first = redis_backend.enqueue(NewJob(NOOP, [1], queue="q"))
@@ -167,8 +173,9 @@ def test_listings_read_windows_and_pages_are_gapless(redis_backend: RedisBackend
     assert redis_backend.count(JobFilter(class_name="Archive", args=(5,)), now) == 2
 
 
-def test_a_verb_never_acts_on_an_entry_that_changed_since_it_was_listed(redis_backend: RedisBackend,
-                                                                        r: redis.Redis) -> None:
+def test_a_verb_never_acts_on_an_entry_that_changed_since_it_was_listed(
+    redis_backend: RedisBackend, r: redis.Redis
+) -> None:
     redis_backend.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(3)])
     other = RedisBackend(str(redis_backend.safe_url), BackendOptions())
     ops = Ops(redis_backend)
@@ -213,8 +220,10 @@ def test_bulk_removals_shift_nothing_they_should_not(redis_url: str, r: redis.Re
 
 # --- stats and history -----------------------------------------------------------------------------------
 def test_stats_counters_throughput_and_oldest_pending(redis_backend: RedisBackend, r: redis.Redis) -> None:
-    r.rpush("resque:queue:php", '{"class":"My_Job","args":[{}],"id":"48816519aaa5034aeac8e18728917051",'
-            '"queue_time":1795336967.270938}')
+    r.rpush(
+        "resque:queue:php",
+        '{"class":"My_Job","args":[{}],"id":"48816519aaa5034aeac8e18728917051","queue_time":1795336967.270938}',
+    )
     r.sadd("resque:queues", "php")
     r.set("resque:stat:processed", 40)
     r.set("resque:stat:failed", 2)
@@ -237,8 +246,9 @@ def test_stats_counters_throughput_and_oldest_pending(redis_backend: RedisBacken
 
 def test_counts_by_fast_path_equal_counts_by_scan(redis_backend: RedisBackend, r: redis.Redis) -> None:
     plant_failures(r, 50)
-    redis_backend.enqueue_many([NewJob(NOOP, [i], queue=f"q{i % 3}", run_at=utcnow() + timedelta(seconds=600 * (i % 2)))
-                          for i in range(30)])
+    redis_backend.enqueue_many(
+        [NewJob(NOOP, [i], queue=f"q{i % 3}", run_at=utcnow() + timedelta(seconds=600 * (i % 2))) for i in range(30)]
+    )
     now = utcnow()
     for states in (frozenset(), FAILED, frozenset({JobState.PENDING, JobState.SCHEDULED})):
         for queues in ((), ("q1",), ("q",)):
@@ -267,8 +277,9 @@ def test_a_sentinel_url_reaches_the_monitored_master(redis_server: Any, redis_ur
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     port = free_port()
     conf = tmp_path / "sentinel.conf"
-    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-                    f"sentinel monitor mymaster 127.0.0.1 {redis_server.port} 1\n")
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nsentinel monitor mymaster 127.0.0.1 {redis_server.port} 1\n"
+    )
     proc = subprocess.Popen([binary, str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)

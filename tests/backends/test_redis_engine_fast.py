@@ -107,12 +107,14 @@ def test_complete_and_claim_repeated_counts_the_job_once(redis_backend: RedisBac
     assert r.zcard("resque:qadmin:locked") == 1 and r.llen("resque:queue:q") == 0
 
 
-def test_a_registered_workers_successes_are_written_once_by_its_next_call(redis_backend: RedisBackend,
-                                                                          r: redis.Redis) -> None:
+def test_a_registered_workers_successes_are_written_once_by_its_next_call(
+    redis_backend: RedisBackend, r: redis.Redis
+) -> None:
     now = utcnow()
     redis_backend.defer_successes = True
-    redis_backend.register_worker(WorkerInfo(name="host:x pid:1", host="x", pid=1, queues=["q"], started_at=now,
-                                       heartbeat_at=now))
+    redis_backend.register_worker(
+        WorkerInfo(name="host:x pid:1", host="x", pid=1, queues=["q"], started_at=now, heartbeat_at=now)
+    )
     for i in range(6):
         redis_backend.enqueue(NewJob(NOOP, [i], queue="q"))
     got = redis_backend.claim_many(["q"], "host:x pid:1", now, HOUR, only_noop, 3)
@@ -141,8 +143,10 @@ def test_two_workers_with_stale_reads_never_take_the_same_job(redis_url: str) ->
     one, two = RedisBackend(redis_url, BackendOptions()), RedisBackend(redis_url, BackendOptions())
     try:
         one.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(40)])
-        held = {"w1": one.claim_many(["q"], "w1", utcnow(), HOUR, only_noop, 2),
-                "w2": two.claim_many(["q"], "w2", utcnow(), HOUR, only_noop, 2)}
+        held = {
+            "w1": one.claim_many(["q"], "w1", utcnow(), HOUR, only_noop, 2),
+            "w2": two.claim_many(["q"], "w2", utcnow(), HOUR, only_noop, 2),
+        }
         ran: list[str] = []
         # both read the same heads along with their claims: each lock takes what is still there
         while any(held.values()):
@@ -186,14 +190,20 @@ def test_due_scheduled_jobs_and_expired_locks_are_still_claimed(redis_backend: R
     assert sorted(str(j.id) for j in got) == sorted([str(mine.id), str(scheduled.id)])
 
 
-def test_an_in_process_worker_records_every_outcome_once(redis_backend: RedisBackend, r: redis.Redis,
-                                                          tmp_path: Path) -> None:
+def test_an_in_process_worker_records_every_outcome_once(
+    redis_backend: RedisBackend, r: redis.Redis, tmp_path: Path
+) -> None:
     out = tmp_path / "ran.txt"
-    redis_backend.enqueue_many([NewJob(RECORD, [str(out), f"job-{i}"], queue=("a", "b")[i % 3 == 0])
-                                for i in range(50)])
+    redis_backend.enqueue_many(
+        [NewJob(RECORD, [str(out), f"job-{i}"], queue=("a", "b")[i % 3 == 0]) for i in range(50)]
+    )
     for prefetch in (1, 4):
-        w = Worker(redis_backend, WorkerOptions(queues=["a", "b"], burst=True, prefetch=prefetch, name=f"w{prefetch}",
-                                                    imports=["qadmin.examples"]))
+        w = Worker(
+            redis_backend,
+            WorkerOptions(
+                queues=["a", "b"], burst=True, prefetch=prefetch, name=f"w{prefetch}", imports=["qadmin.examples"]
+            ),
+        )
         w.work()
         if prefetch == 1:
             redis_backend.enqueue_many([NewJob(RECORD, [str(out), f"more-{i}"], queue="b") for i in range(20)])
@@ -216,8 +226,9 @@ def test_scripts_are_loaded_again_after_the_server_forgot_them(redis_backend: Re
 # --- enqueue ---------------------------------------------------------------------------------------
 def test_enqueue_many_stores_what_enqueue_stores(redis_backend: RedisBackend, r: redis.Redis) -> None:
     now = utcnow()
-    news = [NewJob(NOOP, [i], {"k": "é"}, queue=("a", "b")[i % 2], max_attempts=3 if i == 4 else None)
-            for i in range(6)]
+    news = [
+        NewJob(NOOP, [i], {"k": "é"}, queue=("a", "b")[i % 2], max_attempts=3 if i == 4 else None) for i in range(6)
+    ]
     news.insert(3, NewJob(NOOP, ["later"], queue="a", run_at=now + timedelta(hours=1)))
     news.insert(5, NewJob(NOOP, ["once"], queue="b", unique="u1"))
     ids = redis_backend.enqueue_many(news)
@@ -242,7 +253,8 @@ def test_workers_deferring_acks_run_each_job_exactly_once(redis_url: str, tmp_pa
 
 @pytest.mark.parametrize(("acks", "may_rerun"), [([], 1), (["--defer-acks"], 101)], ids=["acks-each", "defer-acks"])
 def test_a_worker_killed_mid_stream_loses_nothing_and_reruns_only_unacknowledged_jobs(
-        redis_url: str, tmp_path: Path, procs, acks, may_rerun) -> None:
+    redis_url: str, tmp_path: Path, procs, acks, may_rerun
+) -> None:
     """Without --defer-acks a SIGKILL reruns at most the job in hand; with it, at most the
     successes still waiting to be written (DEFER_MAX). Either way nothing is lost."""
     out = tmp_path / "ran.txt"

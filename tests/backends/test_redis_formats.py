@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -22,26 +22,38 @@ from qadmin.ops import Ops
 pytestmark = pytest.mark.redis
 
 # --- the layouts of docs/compatibility.md, verbatim ------------------------------------------
-RUBY_FAILURE = ('{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"Archive","args":[36,"bad"]},'
-                '"exception":"ArgumentError","error":"boom 36",'
-                '"backtrace":["/srv/app/jobs/archive.rb:10:in `perform\'"],'
-                '"worker":"web1:16495:file_serve","queue":"file_serve"}')
-PHP_PAYLOAD = ('{"class":"My_Job","args":[{"path":"\\/data\\/in.csv","name":"\\u00e9"}],'
-               '"id":"48816519aaa5034aeac8e18728917051","queue_time":1795336967.270938}')
-PHP_FORK_PAYLOAD = ('{"class":"My_Job","args":[{"a":1}],"id":"674bf373172c6a426dbbc0a07d97df58","prefix":"tenant1",'
-                    '"queue_time":1795336978.384153}')
-PHP_FAILURE = ('{"failed_at":"Sun Nov 22 08:42:47 UTC 2026","payload":' + PHP_PAYLOAD
-               + ',"exception":"RuntimeException",'
-               '"error":"boom \\/x","backtrace":["#0 {main}"],"worker":"web1:18616:default","queue":"default"}')
-PHP_FORK_FAILURE = ('{"failed_at":"2026-11-22T08:42:58+00:00","payload":' + PHP_FORK_PAYLOAD + ',"exception":'
-                    '"RuntimeException","error":"boom","backtrace":["#0 {main}"],"worker":"web1:1:default",'
-                    '"queue":"default"}')
-RUBY_WORKER_JOB = ('{"queue":"file_serve","run_at":"2026-11-22T08:41:11Z",'
-                   '"payload":{"class":"Archive","args":[36,"bad"]}}')
-ACTIVE_JOB = ('{"class":"ActiveJob::QueueAdapters::ResqueAdapter::JobWrapper","args":[{"job_class":"GuestsCleanupJob",'
-              '"job_id":"d8f5f5ff-51f8-43d0-a714-a703b4de944b","provider_job_id":null,"queue_name":"maintenance",'
-              '"priority":null,"arguments":["guest",42,{"flag":true,"x":1,"_aj_symbol_keys":["flag"]}],"executions":0,'
-              '"exception_executions":{},"locale":"en","timezone":null,"enqueued_at":"2026-11-22T08:43:10Z"}]}')
+RUBY_FAILURE = (
+    '{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"Archive","args":[36,"bad"]},'
+    '"exception":"ArgumentError","error":"boom 36",'
+    '"backtrace":["/srv/app/jobs/archive.rb:10:in `perform\'"],'
+    '"worker":"web1:16495:file_serve","queue":"file_serve"}'
+)
+PHP_PAYLOAD = (
+    '{"class":"My_Job","args":[{"path":"\\/data\\/in.csv","name":"\\u00e9"}],'
+    '"id":"48816519aaa5034aeac8e18728917051","queue_time":1795336967.270938}'
+)
+PHP_FORK_PAYLOAD = (
+    '{"class":"My_Job","args":[{"a":1}],"id":"674bf373172c6a426dbbc0a07d97df58","prefix":"tenant1",'
+    '"queue_time":1795336978.384153}'
+)
+PHP_FAILURE = (
+    '{"failed_at":"Sun Nov 22 08:42:47 UTC 2026","payload":' + PHP_PAYLOAD + ',"exception":"RuntimeException",'
+    '"error":"boom \\/x","backtrace":["#0 {main}"],"worker":"web1:18616:default","queue":"default"}'
+)
+PHP_FORK_FAILURE = (
+    '{"failed_at":"2026-11-22T08:42:58+00:00","payload":' + PHP_FORK_PAYLOAD + ',"exception":'
+    '"RuntimeException","error":"boom","backtrace":["#0 {main}"],"worker":"web1:1:default",'
+    '"queue":"default"}'
+)
+RUBY_WORKER_JOB = (
+    '{"queue":"file_serve","run_at":"2026-11-22T08:41:11Z","payload":{"class":"Archive","args":[36,"bad"]}}'
+)
+ACTIVE_JOB = (
+    '{"class":"ActiveJob::QueueAdapters::ResqueAdapter::JobWrapper","args":[{"job_class":"GuestsCleanupJob",'
+    '"job_id":"d8f5f5ff-51f8-43d0-a714-a703b4de944b","provider_job_id":null,"queue_name":"maintenance",'
+    '"priority":null,"arguments":["guest",42,{"flag":true,"x":1,"_aj_symbol_keys":["flag"]}],"executions":0,'
+    '"exception_executions":{},"locale":"en","timezone":null,"enqueued_at":"2026-11-22T08:43:10Z"}]}'
+)
 SCHEDULED_ITEM = '{"class":"Archive","args":[35,"tar"],"queue":"file_serve"}'
 PHP_SCHEDULED_ITEM = '{"class":"My_Job","args":[{"b":1}],"queue":"default"}'
 RUBY_DATE = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d UTC")
@@ -58,11 +70,10 @@ def test_an_enqueued_job_is_a_resque_payload_pushed_with_its_queue(redis_backend
     job = redis_backend.enqueue(NewJob("Archive", [35, "tar/é"], queue="file_serve"))
     assert r.smembers("resque:queues") == {b"file_serve"}
     [raw] = r.lrange("resque:queue:file_serve", 0, -1)
-    text = raw.decode("utf-8")
     # Resque.encode({"class" => "Archive", "args" => [35, "tar/é"]}) to the byte: class and args in
     # that order, compact, raw UTF-8, "/" unescaped, and nothing of qadmin's
     # (docs/compatibility.md §1.1, §1.3)
-    assert raw == '{"class":"Archive","args":[35,"tar/é"]}'.encode("utf-8")
+    assert raw == '{"class":"Archive","args":[35,"tar/é"]}'.encode()
     assert job.queue == "file_serve" and str(job.id).startswith("file_serve:")
 
 
@@ -85,14 +96,23 @@ def test_a_later_job_is_written_in_resque_scheduler_layout(redis_backend: RedisB
 
 
 def test_a_permanent_failure_is_a_resque_failure_entry(redis_backend: RedisBackend, r: redis.Redis) -> None:
-    redis_backend.register_worker(WorkerInfo(name="host:web1 pid:7", host="web1", pid=7, queues=["file_serve"],
-                                       started_at=utcnow(), heartbeat_at=utcnow()))
+    redis_backend.register_worker(
+        WorkerInfo(
+            name="host:web1 pid:7",
+            host="web1",
+            pid=7,
+            queues=["file_serve"],
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
+        )
+    )
     redis_backend.enqueue(NewJob("Archive", [36, "bad"], queue="file_serve"))
     now = utcnow()
     job = redis_backend.claim(["file_serve"], "host:web1 pid:7", now, 3600, lambda j: True)
     assert job is not None
-    redis_backend.fail(job, "host:web1 pid:7", now,
-                       "ArgumentError: boom 36\n/srv/app/jobs/archive.rb:10:in `perform'", None)
+    redis_backend.fail(
+        job, "host:web1 pid:7", now, "ArgumentError: boom 36\n/srv/app/jobs/archive.rb:10:in `perform'", None
+    )
     [raw] = r.lrange("resque:failed", 0, -1)
     entry = json.loads(raw)
     assert list(entry) == ["failed_at", "payload", "exception", "error", "backtrace", "worker", "queue"]
@@ -112,9 +132,10 @@ def test_a_permanent_failure_is_a_resque_failure_entry(redis_backend: RedisBacke
 
 def test_a_registered_worker_is_a_resque_worker_while_busy(redis_backend: RedisBackend, r: redis.Redis) -> None:
     name = "host:web1 pid:9"
-    now = datetime(2026, 11, 22, 8, 41, 11, tzinfo=timezone.utc)
-    redis_backend.register_worker(WorkerInfo(name=name, host="web1", pid=9, queues=["a", "b"], started_at=now,
-                                       heartbeat_at=now))
+    now = datetime(2026, 11, 22, 8, 41, 11, tzinfo=UTC)
+    redis_backend.register_worker(
+        WorkerInfo(name=name, host="web1", pid=9, queues=["a", "b"], started_at=now, heartbeat_at=now)
+    )
     rid = "web1-qadmin:9:a,b"  # a distinct host part keeps Resque's pruners away (rule 16)
     assert r.smembers("resque:workers") == {rid.encode()}
     assert r.get(f"resque:worker:{rid}:started") == b"2026-11-22 08:41:11 +0000"
@@ -125,7 +146,8 @@ def test_a_registered_worker_is_a_resque_worker_while_busy(redis_backend: RedisB
     job = redis_backend.claim(["a", "b"], name, now, 3600, lambda j: True)
     assert job is not None
     assert r.get(f"resque:worker:{rid}").decode() == (
-        '{"queue":"b","run_at":"2026-11-22T08:41:11Z","payload":' + payload + "}")
+        '{"queue":"b","run_at":"2026-11-22T08:41:11Z","payload":' + payload + "}"
+    )
     redis_backend.complete(job, name, now, 0.1)
     assert not r.exists(f"resque:worker:{rid}")
     assert r.get("resque:stat:processed") == b"1" and r.get(f"resque:stat:processed:{rid}") == b"1"
@@ -165,14 +187,16 @@ def test_resque_and_php_resque_data_lists_with_its_fields(redis_backend: RedisBa
     assert php.state is JobState.PENDING and php.class_name == "My_Job"
     assert php.args == [{"path": "/data/in.csv", "name": "é"}]
     assert php.format == "php-resque" and php.raw == PHP_PAYLOAD
-    assert php.created_at == datetime.fromtimestamp(1795336967.270938, timezone.utc)
+    assert php.created_at == datetime.fromtimestamp(1795336967.270938, UTC)
     aj = [j for j in jobs.values() if j.queue == "maintenance"][0]
-    assert aj.created_at == datetime(2026, 11, 22, 8, 43, 10, tzinfo=timezone.utc)
+    assert aj.created_at == datetime(2026, 11, 22, 8, 43, 10, tzinfo=UTC)
     failed = redis_backend.find(JobFilter(states=frozenset({JobState.FAILED})), now, limit=10).jobs
     by_class = {(j.class_name, j.failed_at) for j in failed}
-    assert by_class == {("Archive", datetime(2026, 11, 22, 8, 41, 11, tzinfo=timezone.utc)),
-                        ("My_Job", datetime(2026, 11, 22, 8, 42, 47, tzinfo=timezone.utc)),
-                        ("My_Job", datetime(2026, 11, 22, 8, 42, 58, tzinfo=timezone.utc))}
+    assert by_class == {
+        ("Archive", datetime(2026, 11, 22, 8, 41, 11, tzinfo=UTC)),
+        ("My_Job", datetime(2026, 11, 22, 8, 42, 47, tzinfo=UTC)),
+        ("My_Job", datetime(2026, 11, 22, 8, 42, 58, tzinfo=UTC)),
+    }
     ruby = [j for j in failed if j.class_name == "Archive"][0]
     assert ruby.last_error == "ArgumentError: boom 36\n/srv/app/jobs/archive.rb:10:in `perform'"
     assert ruby.meta["worker"] == "web1:16495:file_serve"
@@ -192,7 +216,7 @@ def test_php_ids_address_php_jobs_wherever_they_are(redis_backend: RedisBackend,
 
 def test_retry_requeues_the_whole_payload_and_marks_the_entry(redis_backend: RedisBackend, r: redis.Redis) -> None:
     r.rpush("resque:failed", RUBY_FAILURE, PHP_FAILURE)
-    now = datetime(2026, 11, 23, 9, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
     result = Ops(redis_backend, clock=lambda: now).retry(JobFilter(states=frozenset({JobState.FAILED})))
     assert (result.matched, result.changed) == (2, 2)
     # unknown fields (php-resque id, queue_time) and PHP's escapes are kept (rule 6)
@@ -221,17 +245,25 @@ def test_retry_can_remove_the_failure_entry_instead(redis_url: str, r: redis.Red
     assert r.llen("resque:failed") == 1 and b"retried_at" in r.lindex("resque:failed", 0)
 
 
-@pytest.mark.parametrize("old, expected_keys", [
-    ('{"status":3,"updated":1795336970}', ["status", "updated"]),  # chrisboulton
-    ('{"status":3,"updated":1795336970,"started":1795336968,"result":null}',
-     ["status", "updated", "started", "result"]),  # resque/php-resque
-])
-def test_retry_sets_an_existing_php_status_back_to_waiting(redis_backend: RedisBackend, r: redis.Redis, old: str,
-                                                           expected_keys: list[str]) -> None:
+@pytest.mark.parametrize(
+    "old, expected_keys",
+    [
+        ('{"status":3,"updated":1795336970}', ["status", "updated"]),  # chrisboulton
+        (
+            '{"status":3,"updated":1795336970,"started":1795336968,"result":null}',
+            ["status", "updated", "started", "result"],
+        ),  # resque/php-resque
+    ],
+)
+def test_retry_sets_an_existing_php_status_back_to_waiting(
+    redis_backend: RedisBackend, r: redis.Redis, old: str, expected_keys: list[str]
+) -> None:
     r.rpush("resque:failed", PHP_FAILURE, PHP_FORK_FAILURE)
     r.set("resque:job:48816519aaa5034aeac8e18728917051:status", old, ex=86400)
-    redis_backend.retry([j.id for j in redis_backend.find(JobFilter(states=frozenset({JobState.FAILED})), utcnow(),
-                                              limit=5).jobs], utcnow())
+    redis_backend.retry(
+        [j.id for j in redis_backend.find(JobFilter(states=frozenset({JobState.FAILED})), utcnow(), limit=5).jobs],
+        utcnow(),
+    )
     status = json.loads(r.get("resque:job:48816519aaa5034aeac8e18728917051:status"))
     assert list(status) == expected_keys and status["status"] == 1
     if "started" in status:
@@ -247,8 +279,10 @@ def test_dequeue_matches_decoded_args_so_php_escapes_match(redis_backend: RedisB
     plant_queue(r, "default", PHP_PAYLOAD, '{"class":"My_Job","args":[{"path":"/other"}]}', PHP_FORK_PAYLOAD)
     result = Ops(redis_backend).dequeue("default", "My_Job", [{"path": "/data/in.csv", "name": "é"}])
     assert (result.matched, result.changed) == (1, 1)
-    assert r.lrange("resque:queue:default", 0, -1) == [b'{"class":"My_Job","args":[{"path":"/other"}]}',
-                                                       PHP_FORK_PAYLOAD.encode()]
+    assert r.lrange("resque:queue:default", 0, -1) == [
+        b'{"class":"My_Job","args":[{"path":"/other"}]}',
+        PHP_FORK_PAYLOAD.encode(),
+    ]
 
 
 def test_a_ruby_workers_job_is_locked_and_unlocked_to_the_head(redis_backend: RedisBackend, r: redis.Redis) -> None:
@@ -259,35 +293,46 @@ def test_a_ruby_workers_job_is_locked_and_unlocked_to_the_head(redis_backend: Re
     r.hset("resque:workers:heartbeat", rid, "2026-11-22T08:41:11+00:00")
     r.set(f"resque:stat:processed:{rid}", 5)
     plant_queue(r, "file_serve", '{"class":"Archive","args":[37,"next"]}')
-    now = datetime(2026, 11, 22, 8, 42, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 22, 8, 42, 0, tzinfo=UTC)
     [held] = redis_backend.find(JobFilter(states=frozenset({JobState.LOCKED})), now, limit=5).jobs
     assert (held.class_name, held.args, held.locked_by) == ("Archive", [36, "bad"], rid)
-    assert held.locked_at == datetime(2026, 11, 22, 8, 41, 11, tzinfo=timezone.utc) and not held.stale
+    assert held.locked_at == datetime(2026, 11, 22, 8, 41, 11, tzinfo=UTC) and not held.stale
     [w] = redis_backend.workers(now)
-    assert (w.name, w.host, w.pid, w.queues, w.processed, w.current_job) == (rid, "web1", 16495, ["file_serve"], 5,
-                                                                             held.id)
+    assert (w.name, w.host, w.pid, w.queues, w.processed, w.current_job) == (
+        rid,
+        "web1",
+        16495,
+        ["file_serve"],
+        5,
+        held.id,
+    )
     # ten minutes without a heartbeat: the worker is dead, its job goes back to the head of its queue
     later = now + timedelta(minutes=10)
     result = Ops(redis_backend, clock=lambda: later).unlock(stale=True)
     assert (result.matched, result.changed) == (1, 1)
-    assert r.lrange("resque:queue:file_serve", 0, -1) == [b'{"class":"Archive","args":[36,"bad"]}',
-                                                          b'{"class":"Archive","args":[37,"next"]}']
+    assert r.lrange("resque:queue:file_serve", 0, -1) == [
+        b'{"class":"Archive","args":[36,"bad"]}',
+        b'{"class":"Archive","args":[37,"next"]}',
+    ]
     for key in (f"resque:worker:{rid}", f"resque:worker:{rid}:started", f"resque:stat:processed:{rid}"):
         assert not r.exists(key)
     assert not r.sismember("resque:workers", rid) and not r.hexists("resque:workers:heartbeat", rid)
 
 
-def test_delayed_items_of_ruby_and_php_schedulers_are_listed_and_moved(redis_backend: RedisBackend,
-                                                                        r: redis.Redis) -> None:
+def test_delayed_items_of_ruby_and_php_schedulers_are_listed_and_moved(
+    redis_backend: RedisBackend, r: redis.Redis
+) -> None:
     r.rpush("resque:delayed:1795336967", SCHEDULED_ITEM, PHP_SCHEDULED_ITEM)
     r.sadd(b"resque:timestamps:" + SCHEDULED_ITEM.encode(), "delayed:1795336967")  # php writes no such set
     r.zadd("resque:delayed_queue_schedule", {"1795336967": 1795336967})
-    before = datetime.fromtimestamp(1795336967 - 10, timezone.utc)
+    before = datetime.fromtimestamp(1795336967 - 10, UTC)
     jobs = redis_backend.find(JobFilter(), before, limit=10).jobs
-    assert {(j.queue, j.state, j.class_name) for j in jobs} == {("file_serve", JobState.SCHEDULED, "Archive"),
-                                                                ("default", JobState.SCHEDULED, "My_Job")}
+    assert {(j.queue, j.state, j.class_name) for j in jobs} == {
+        ("file_serve", JobState.SCHEDULED, "Archive"),
+        ("default", JobState.SCHEDULED, "My_Job"),
+    }
     assert redis_backend.move_due(before) == 0
-    after = datetime.fromtimestamp(1795336967, timezone.utc)
+    after = datetime.fromtimestamp(1795336967, UTC)
     assert redis_backend.move_due(after) == 2
     # as resque-scheduler enqueues them: {"class","args"} on the item's queue (docs/compatibility.md §2.2)
     assert r.lrange("resque:queue:file_serve", 0, -1) == [b'{"class":"Archive","args":[35,"tar"]}']
@@ -298,14 +343,18 @@ def test_delayed_items_of_ruby_and_php_schedulers_are_listed_and_moved(redis_bac
     assert {j.id for j in jobs} == {j.id for j in redis_backend.find(JobFilter(), after, limit=10).jobs}
 
 
-@pytest.mark.parametrize("raw, where", [
-    ("not json at all", "queue"),
-    ('{"class":"Archive","args":[1,', "queue"),
-    ('{"failed_at":"2026/11/22 08:41:11 UTC","exception":"X","error":"no payload","queue":"q"}', "failed"),
-    ("{truncated failure", "failed"),
-])
-def test_undecodable_entries_list_as_such_and_can_be_deleted(redis_backend: RedisBackend, r: redis.Redis, raw: str,
-                                                             where: str) -> None:
+@pytest.mark.parametrize(
+    "raw, where",
+    [
+        ("not json at all", "queue"),
+        ('{"class":"Archive","args":[1,', "queue"),
+        ('{"failed_at":"2026/11/22 08:41:11 UTC","exception":"X","error":"no payload","queue":"q"}', "failed"),
+        ("{truncated failure", "failed"),
+    ],
+)
+def test_undecodable_entries_list_as_such_and_can_be_deleted(
+    redis_backend: RedisBackend, r: redis.Redis, raw: str, where: str
+) -> None:
     ok = '{"class":"Archive","args":[2]}'
     if where == "queue":
         plant_queue(r, "q", raw, ok)
@@ -329,18 +378,21 @@ def test_undecodable_entries_list_as_such_and_can_be_deleted(redis_backend: Redi
 
 
 # --- pure helpers ----------------------------------------------------------------------------
-@pytest.mark.parametrize("text, expected", [
-    ("2026/11/22 08:41:11 UTC", datetime(2026, 11, 22, 8, 41, 11, tzinfo=timezone.utc)),
-    ("Sun Nov 22 08:42:47 UTC 2026", datetime(2026, 11, 22, 8, 42, 47, tzinfo=timezone.utc)),
-    ("2026-11-22T08:42:58+00:00", datetime(2026, 11, 22, 8, 42, 58, tzinfo=timezone.utc)),
-    ("2026/11/22 08:41:11", datetime(2026, 11, 22, 8, 41, 11, tzinfo=timezone.utc)),  # retried_at before Resque 3
-    ("2026-11-22 08:41:11 +0000", datetime(2026, 11, 22, 8, 41, 11, tzinfo=timezone.utc)),  # Time#to_s
-    ("2026-11-22T08:41:11Z", datetime(2026, 11, 22, 8, 41, 11, tzinfo=timezone.utc)),
-    ("2026/11/22 09:41:11 CET", datetime(2026, 11, 22, 8, 41, 11, tzinfo=timezone.utc)),
-    ("Sun Nov 22 03:42:47 EST 2026", datetime(2026, 11, 22, 8, 42, 47, tzinfo=timezone.utc)),
-    (1795336967.5, datetime.fromtimestamp(1795336967.5, timezone.utc)),
-    ("yesterday", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026/11/22 08:41:11 UTC", datetime(2026, 11, 22, 8, 41, 11, tzinfo=UTC)),
+        ("Sun Nov 22 08:42:47 UTC 2026", datetime(2026, 11, 22, 8, 42, 47, tzinfo=UTC)),
+        ("2026-11-22T08:42:58+00:00", datetime(2026, 11, 22, 8, 42, 58, tzinfo=UTC)),
+        ("2026/11/22 08:41:11", datetime(2026, 11, 22, 8, 41, 11, tzinfo=UTC)),  # retried_at before Resque 3
+        ("2026-11-22 08:41:11 +0000", datetime(2026, 11, 22, 8, 41, 11, tzinfo=UTC)),  # Time#to_s
+        ("2026-11-22T08:41:11Z", datetime(2026, 11, 22, 8, 41, 11, tzinfo=UTC)),
+        ("2026/11/22 09:41:11 CET", datetime(2026, 11, 22, 8, 41, 11, tzinfo=UTC)),
+        ("Sun Nov 22 03:42:47 EST 2026", datetime(2026, 11, 22, 8, 42, 47, tzinfo=UTC)),
+        (1795336967.5, datetime.fromtimestamp(1795336967.5, UTC)),
+        ("yesterday", None),
+    ],
+)
 def test_every_date_format_in_a_failed_list_parses(text: object, expected: datetime | None) -> None:
     assert parse_time(text) == expected
 
@@ -354,10 +406,13 @@ def test_member_surgery_keeps_every_other_byte() -> None:
     assert members('{"a":1} trailing') is None and members("[1]") is None
 
 
-@pytest.mark.parametrize("error, expected", [
-    ("KeyError: 'x'\nTraceback", ("KeyError", "'x'", ["Traceback"])),
-    ("Resque::DirtyExit: Job still being processed", ("Resque::DirtyExit", "Job still being processed", [])),
-    ("card declined: nope", ("", "card declined: nope", [])),
-])
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        ("KeyError: 'x'\nTraceback", ("KeyError", "'x'", ["Traceback"])),
+        ("Resque::DirtyExit: Job still being processed", ("Resque::DirtyExit", "Job still being processed", [])),
+        ("card declined: nope", ("", "card declined: nope", [])),
+    ],
+)
 def test_errors_split_into_resque_fields(error: str, expected: tuple[str, str, list[str]]) -> None:
     assert split_error(error) == expected

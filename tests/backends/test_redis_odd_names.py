@@ -18,8 +18,23 @@ from qadmin.text import visible
 
 pytestmark = pytest.mark.redis
 
-NAMES = ["q\x1b", "q\x07", "q\x00", "q\n", " q", "\x1fq", 'q"\\', "é/q", "q:abcdef", "q:f8dfa9d2b8c1",
-         "q@1", "q@1796650347", "q.2", "q:f8dfa9d2b8c1.2", "ab:cdef12@f0123abcd"]
+NAMES = [
+    "q\x1b",
+    "q\x07",
+    "q\x00",
+    "q\n",
+    " q",
+    "\x1fq",
+    'q"\\',
+    "é/q",
+    "q:abcdef",
+    "q:f8dfa9d2b8c1",
+    "q@1",
+    "q@1796650347",
+    "q.2",
+    "q:f8dfa9d2b8c1.2",
+    "ab:cdef12@f0123abcd",
+]
 #: the verb each state is acted on with
 VERBS = {"pending": "delete", "scheduled": "delete", "locked": "unlock", "failed": "retry"}
 
@@ -39,8 +54,9 @@ def stored(b: RedisBackend, queue: str, state: str) -> None:
 
 @pytest.mark.parametrize("state", list(VERBS))
 @pytest.mark.parametrize("queue", NAMES)
-def test_every_verb_finds_the_job_of_an_odd_queue_name(redis_backend: RedisBackend, redis_url: str, queue: str,
-                                                        state: str) -> None:
+def test_every_verb_finds_the_job_of_an_odd_queue_name(
+    redis_backend: RedisBackend, redis_url: str, queue: str, state: str
+) -> None:
     stored(redis_backend, queue, state)
     now = utcnow()
     listed = redis_backend.find(JobFilter(queues=(queue,), states=frozenset({JobState(state)})), now, limit=10).jobs
@@ -71,11 +87,15 @@ def test_every_verb_finds_the_job_of_an_odd_queue_name(redis_backend: RedisBacke
 
 
 def test_a_failure_entry_written_by_php_with_an_escaped_queue_name_is_found_by_its_id(
-        redis_backend: RedisBackend, r) -> None:  # type: ignore[no-untyped-def]
+    redis_backend: RedisBackend, r
+) -> None:  # type: ignore[no-untyped-def]
     """php-resque writes `/` as `\\/` and `é` as `\\u00e9`: the entry is still of queue "é/q"."""
-    r.rpush("resque:failed", b'{"failed_at":"Sun Nov 22 08:41:11 UTC 2026","payload":{"class":"Mailer","args":[]},'
-                             b'"exception":"Exception","error":"x","backtrace":[],"worker":"h:1:x",'
-                             b'"queue":"\\u00e9\\/q"}')
+    r.rpush(
+        "resque:failed",
+        b'{"failed_at":"Sun Nov 22 08:41:11 UTC 2026","payload":{"class":"Mailer","args":[]},'
+        b'"exception":"Exception","error":"x","backtrace":[],"worker":"h:1:x",'
+        b'"queue":"\\u00e9\\/q"}',
+    )
     now = utcnow()
     listed = redis_backend.find(JobFilter(queues=("é/q",)), now, limit=10).jobs
     assert [j.queue for j in listed] == ["é/q"]

@@ -46,8 +46,9 @@ def processed(r: redis.Redis) -> int:
 def finished_tokens(r: redis.Redis) -> Counter:
     import json
 
-    return Counter(str(json.loads(json.loads(rec)["payload"])["args"][0])
-                   for rec in r.zrange("resque:qadmin:finished", 0, -1))
+    return Counter(
+        str(json.loads(json.loads(rec)["payload"])["args"][0]) for rec in r.zrange("resque:qadmin:finished", 0, -1)
+    )
 
 
 def watch_sends(b: RedisBackend, sent: list) -> None:
@@ -94,8 +95,7 @@ def test_successes_go_before_the_next_job_and_are_settled_later(redis_url: str, 
         b.close()
 
 
-def test_a_failed_pipelined_call_is_written_again_and_counted_once(redis_backend: RedisBackend,
-                                                                    r: redis.Redis) -> None:
+def test_a_failed_pipelined_call_is_written_again_and_counted_once(redis_backend: RedisBackend, r: redis.Redis) -> None:
     b = redis_backend
     sent: list = []
     watch_sends(b, sent)
@@ -143,8 +143,7 @@ def test_a_failed_pipelined_call_is_written_again_and_counted_once(redis_backend
     assert r.zcard("resque:qadmin:locked") == 0
 
 
-def test_a_heartbeat_while_a_reply_is_pending_counts_nothing_twice(redis_backend: RedisBackend,
-                                                                   r: redis.Redis) -> None:
+def test_a_heartbeat_while_a_reply_is_pending_counts_nothing_twice(redis_backend: RedisBackend, r: redis.Redis) -> None:
     b = redis_backend
     now = utcnow()
     b.register_worker(WorkerInfo(name=W, host="x", pid=1, queues=["q"], started_at=now, heartbeat_at=now))
@@ -197,8 +196,12 @@ def test_heartbeats_racing_a_prefetching_worker_count_each_job_once(redis_url: s
     stop = threading.Event()
     try:
         b.enqueue_many([NewJob(NOOP, [f"t{i}"], queue="q") for i in range(400)])
-        w = Worker(b, WorkerOptions(queues=["q"], burst=True, prefetch=10, sleep=0.1, heartbeat_interval=3600,
-                                      imports=["qadmin.examples"]))
+        w = Worker(
+            b,
+            WorkerOptions(
+                queues=["q"], burst=True, prefetch=10, sleep=0.1, heartbeat_interval=3600, imports=["qadmin.examples"]
+            ),
+        )
 
         def beats() -> None:
             while not stop.is_set():

@@ -30,8 +30,10 @@ def plant(r, now) -> int:  # type: ignore[no-untyped-def]
         r.rpush(f"resque:delayed:{stamp}", *[ITEM] * count)
         r.sadd(b"resque:timestamps:" + ITEM, f"delayed:{stamp}")
         r.zadd("resque:delayed_queue_schedule", {str(stamp): stamp})
-    failure = (b'{"failed_at":"2026/11/22 08:41:11 UTC","payload":' + SAME + b',"exception":"E","error":"x",'
-               b'"backtrace":[],"worker":"w:1:q","queue":"q"}')
+    failure = (
+        b'{"failed_at":"2026/11/22 08:41:11 UTC","payload":' + SAME + b',"exception":"E","error":"x",'
+        b'"backtrace":[],"worker":"w:1:q","queue":"q"}'
+    )
     r.rpush("resque:failed", failure, failure)
     return ts
 
@@ -64,8 +66,10 @@ def test_a_verb_on_one_twin_changes_that_one_only(redis_backend: RedisBackend, r
     ts = plant(r, now)
     ops = Ops(redis_backend, clock=lambda: now)
     for state in (JobState.PENDING, JobState.SCHEDULED, JobState.FAILED):
-        twins = [j for j in redis_backend.find(JobFilter(states=frozenset({state}), class_name="Refresh"), now,
-                                               limit=10).jobs]
+        twins = [
+            j
+            for j in redis_backend.find(JobFilter(states=frozenset({state}), class_name="Refresh"), now, limit=10).jobs
+        ]
         second = twins[1]
         preview = ops.preview("delete", JobFilter(ids=(second.id,)))
         assert preview.count == 1

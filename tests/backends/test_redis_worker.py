@@ -9,8 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import redis
@@ -28,8 +28,14 @@ pytestmark = pytest.mark.redis
 def qadmin(url: str, *args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     # a worker runs only the job classes it is given: the jobs here are qadmin's examples
     given = ("--import", "qadmin.examples") if args[:1] == ("worker",) else ()
-    return subprocess.run([sys.executable, "-m", "qadmin", "--url", url, *args, *given], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "qadmin", "--url", url, *args, *given],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
@@ -46,12 +52,29 @@ def test_a_sigkilled_worker_loses_nothing_and_unlock_stale_recovers(redis_url: s
     out = tmp_path / "ran.txt"
     job = backend.enqueue(NewJob("qadmin.examples.sleep_then_record", [str(out), "tok", 3.0], queue="slow"))
     log = open(tmp_path / "worker.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "qadmin", "--url", redis_url, "worker", "--queue", "slow",
-                             "--import", "qadmin.examples"],
-                            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "qadmin",
+            "--url",
+            redis_url,
+            "worker",
+            "--queue",
+            "slow",
+            "--import",
+            "qadmin.examples",
+        ],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
-        wait_for(lambda: backend.count(JobFilter(states=frozenset({JobState.LOCKED})), utcnow()) == 1,
-                 what="the worker to take the job")
+        wait_for(
+            lambda: backend.count(JobFilter(states=frozenset({JobState.LOCKED})), utcnow()) == 1,
+            what="the worker to take the job",
+        )
         assert r.scard("resque:workers") == 1
     finally:
         os.kill(proc.pid, signal.SIGKILL)
@@ -112,14 +135,19 @@ def test_two_schedulers_never_duplicate_or_lose_a_delayed_job(redis_url: str, tm
 
 def test_every_cli_verb_works_on_redis(redis_url: str, tmp_path: Path) -> None:
     r = redis.Redis.from_url(redis_url)
-    r.rpush("resque:failed",
-            '{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"Archive","args":[36,"bad"]},'
-            '"exception":"ArgumentError","error":"boom 36","backtrace":[],"worker":"web1:1:files","queue":"files"}',
-            '{"failed_at":"Sun Nov 22 08:42:47 UTC 2026","payload":{"class":"My_Job","args":[{"a":1}],'
-            '"id":"48816519aaa5034aeac8e18728917051","queue_time":1795336967.27},"exception":"RuntimeException",'
-            '"error":"boom \\/x","backtrace":["#0 {main}"],"worker":"web1:2:default","queue":"default"}')
-    r.rpush("resque:queue:default", '{"class":"My_Job","args":[{"path":"\\/data\\/in.csv"}],'
-            '"id":"674bf373172c6a426dbbc0a07d97df58","queue_time":1795336978.38}')
+    r.rpush(
+        "resque:failed",
+        '{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"Archive","args":[36,"bad"]},'
+        '"exception":"ArgumentError","error":"boom 36","backtrace":[],"worker":"web1:1:files","queue":"files"}',
+        '{"failed_at":"Sun Nov 22 08:42:47 UTC 2026","payload":{"class":"My_Job","args":[{"a":1}],'
+        '"id":"48816519aaa5034aeac8e18728917051","queue_time":1795336967.27},"exception":"RuntimeException",'
+        '"error":"boom \\/x","backtrace":["#0 {main}"],"worker":"web1:2:default","queue":"default"}',
+    )
+    r.rpush(
+        "resque:queue:default",
+        '{"class":"My_Job","args":[{"path":"\\/data\\/in.csv"}],'
+        '"id":"674bf373172c6a426dbbc0a07d97df58","queue_time":1795336978.38}',
+    )
     r.sadd("resque:queues", "default")
     runner = CliRunner()
 
@@ -141,8 +169,9 @@ def test_every_cli_verb_works_on_redis(redis_url: str, tmp_path: Path) -> None:
     assert json.loads(cli("retry", "--failed", "--dry-run", "--json"))["matched"] == 1
     cli("delete", ids["My_Job"], "--yes")
     assert json.loads(cli("jobs", "--state", "failed", "--json")) == []
-    result = json.loads(cli("dequeue", "--queue", "default", "--class", "My_Job",
-                            "--args", '[{"path": "/data/in.csv"}]', "--json"))
+    result = json.loads(
+        cli("dequeue", "--queue", "default", "--class", "My_Job", "--args", '[{"path": "/data/in.csv"}]', "--json")
+    )
     assert result["changed"] == 1 and not r.exists("resque:queue:default")
     assert "No jobs matched" in cli("unlock", "--stale")
     cli("pause", "e2e")

@@ -30,8 +30,9 @@ def window(b: RedisBackend, worker: str, queues: list[str]) -> list[list[bytes]]
     return b._claimers[(worker, tuple(queues))].windows
 
 
-def test_a_worker_alone_reads_one_entry_ahead_and_offers_spares_after_losing_one(redis_url: str,
-                                                                                  r: redis.Redis) -> None:
+def test_a_worker_alone_reads_one_entry_ahead_and_offers_spares_after_losing_one(
+    redis_url: str, r: redis.Redis
+) -> None:
     one, two = RedisBackend(redis_url, BackendOptions()), RedisBackend(redis_url, BackendOptions())
     try:
         one.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(10)])
@@ -80,8 +81,9 @@ def test_a_candidate_pushed_deep_is_left_for_a_later_claim(redis_backend: RedisB
 def test_resque_sees_the_job_in_hand_through_fused_calls(redis_backend: RedisBackend, r: redis.Redis) -> None:
     name = "host:web1 pid:9"
     now = utcnow()
-    redis_backend.register_worker(WorkerInfo(name=name, host="web1", pid=9, queues=["q"], started_at=now,
-                                             heartbeat_at=now))
+    redis_backend.register_worker(
+        WorkerInfo(name=name, host="web1", pid=9, queues=["q"], started_at=now, heartbeat_at=now)
+    )
     rid = "web1-qadmin:9:q"
     for i in range(3):
         redis_backend.enqueue(NewJob(NOOP, [i], queue="q"))

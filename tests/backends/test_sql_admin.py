@@ -45,11 +45,26 @@ def _rows(backend: Any, rows: list[dict[str, Any]]) -> None:
     t = backend._jobs()
     now = utcnow()
     with backend.engine.begin() as conn:
-        conn.execute(sa.insert(t), [{"priority": 0, "attempts": 0, "created_at": now, "updated_at": now,
-                                     "run_at": now - timedelta(minutes=5), "queue": None, "locked_at": None,
-                                     "locked_by": None, "failed_at": None, "last_error": None,
-                                     "handler": json.dumps({"class": NOOP, "args": [i]}), **row}
-                                    for i, row in enumerate(rows)])
+        conn.execute(
+            sa.insert(t),
+            [
+                {
+                    "priority": 0,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                    "run_at": now - timedelta(minutes=5),
+                    "queue": None,
+                    "locked_at": None,
+                    "locked_by": None,
+                    "failed_at": None,
+                    "last_error": None,
+                    "handler": json.dumps({"class": NOOP, "args": [i]}),
+                    **row,
+                }
+                for i, row in enumerate(rows)
+            ],
+        )
 
 
 @pytest.mark.parametrize("indexes", ["qadmin's", "the owner's only"])
@@ -67,17 +82,21 @@ def test_stats_agree_with_the_counts_of_each_state_in_each_queue(sql_url: str, i
     assert backend._has_state_index() is (indexes == "qadmin's")
     now = utcnow()
     dead = _dead_owner()
-    _rows(backend, [
-        {"queue": None}, {"queue": None, "run_at": None},                     # delayed_job's default queue
-        {"queue": "a", "run_at": now - timedelta(days=2)},                   # the oldest pending
-        {"queue": "a", "run_at": now + timedelta(hours=1)},                  # scheduled
-        {"queue": "a", "failed_at": now, "last_error": "Boom\ntrace"},
-        {"queue": "a", "locked_at": now, "locked_by": worker_name()},       # held by this live process
-        {"queue": "b", "locked_at": now - timedelta(hours=5), "locked_by": "host:x pid:2"},  # expired
-        {"queue": "b", "locked_at": now - timedelta(minutes=1), "locked_by": dead},  # its worker is gone
-        {"queue": "b", "failed_at": now, "locked_at": now, "locked_by": dead},  # failed wins over locked
-        {"queue": "zz"},
-    ])
+    _rows(
+        backend,
+        [
+            {"queue": None},
+            {"queue": None, "run_at": None},  # delayed_job's default queue
+            {"queue": "a", "run_at": now - timedelta(days=2)},  # the oldest pending
+            {"queue": "a", "run_at": now + timedelta(hours=1)},  # scheduled
+            {"queue": "a", "failed_at": now, "last_error": "Boom\ntrace"},
+            {"queue": "a", "locked_at": now, "locked_by": worker_name()},  # held by this live process
+            {"queue": "b", "locked_at": now - timedelta(hours=5), "locked_by": "host:x pid:2"},  # expired
+            {"queue": "b", "locked_at": now - timedelta(minutes=1), "locked_by": dead},  # its worker is gone
+            {"queue": "b", "failed_at": now, "locked_at": now, "locked_by": dead},  # failed wins over locked
+            {"queue": "zz"},
+        ],
+    )
     stats = backend.stats(now, 4 * HOUR)
     assert sorted(stats.queues) == ["", "a", "b", "zz"]
     for queue, counts in stats.queues.items():
@@ -104,8 +123,10 @@ def test_retry_of_many_failed_jobs_audits_every_one(sql_url: str) -> None:
     ops.backend.init()
     now = utcnow()
     n = 12_345  # more than one batch of the preview, the apply and the audit
-    _rows(ops.backend, [{"queue": "q", "failed_at": now, "last_error": "E"} for _ in range(n)]
-          + [{"queue": "q"} for _ in range(3)])
+    _rows(
+        ops.backend,
+        [{"queue": "q", "failed_at": now, "last_error": "E"} for _ in range(n)] + [{"queue": "q"} for _ in range(3)],
+    )
     result = ops.retry(JobFilter(states=frozenset({JobState.FAILED})))
     assert result.changed == n and not result.skipped
     assert ops.backend.count(JobFilter(states=frozenset({JobState.PENDING})), utcnow()) == n + 3
@@ -121,14 +142,16 @@ def test_retry_of_many_failed_jobs_audits_every_one(sql_url: str) -> None:
 
 
 def test_record_audit_without_jobs(backend: Any) -> None:
-    entry = AuditEntry(id=None, at=utcnow(), actor="me", face="cli", verb="pause", selection={},
-                       matched=1, changed=1, skipped=0)
+    entry = AuditEntry(
+        id=None, at=utcnow(), actor="me", face="cli", verb="pause", selection={}, matched=1, changed=1, skipped=0
+    )
     backend.record_audit(entry, [])
     assert backend.audit(limit=1)[0].verb == "pause"
 
 
-def test_bare_ids_are_read_in_big_statements_and_handed_out_in_batches(backend: Any,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bare_ids_are_read_in_big_statements_and_handed_out_in_batches(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _rows(backend, [{"queue": "q"} for _ in range(20)] + [{"queue": "r"} for _ in range(5)])
     monkeypatch.setattr(sql_backend, "ID_BATCH", 7)
     now = utcnow()
@@ -141,7 +164,8 @@ def test_bare_ids_are_read_in_big_statements_and_handed_out_in_batches(backend: 
     # with a check only Python can make, rows are read a batch at a time as before
     by_args = JobFilter(queues=("q",), args=(4,))
     assert [i for b in backend.iter_ids(by_args, now, batch=3) for i in b] == [
-        j.id for j in backend.find(by_args, now, limit=100).jobs]
+        j.id for j in backend.find(by_args, now, limit=100).jobs
+    ]
 
 
 def test_finished_and_live_jobs_page_together(backend: Any) -> None:

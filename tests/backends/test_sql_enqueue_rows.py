@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from qadmin.errors import QadminError
 from qadmin.job import NewJob, utcnow
 
 NOOP = "qadmin.examples.noop"
-AT = datetime(2031, 2, 3, 4, 5, 6, 789012, tzinfo=timezone.utc)
+AT = datetime(2031, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
 
 
 class Level(enum.IntEnum):
@@ -45,15 +46,17 @@ def _jobs(n: int) -> list[NewJob]:
     """n jobs varying every column enqueue writes, and every kind of value a payload holds."""
     out = []
     for i in range(n):
-        out.append(Client.build(
-            NOOP if i % 3 else "app.jobs.Ünïcode",
-            (i, "é✉ \"quoted\" \\ \n\t", None, True, 1.5, -2**40, [1, [2, {"k": None}]], {"a": [i]}),
-            {"key": i, "ß": "ü"} if i % 2 else None,
-            queue=("émails ✉" if i % 4 == 0 else "q" * 255 if i % 4 == 1 else "default"),
-            priority=(-5, 0, 2**31 - 1)[i % 3],
-            run_at=(None, AT, AT - timedelta(days=3000))[i % 3],
-            max_attempts=(None, 1, 7)[i % 3],
-        ))
+        out.append(
+            Client.build(
+                NOOP if i % 3 else "app.jobs.Ünïcode",
+                (i, 'é✉ "quoted" \\ \n\t', None, True, 1.5, -(2**40), [1, [2, {"k": None}]], {"a": [i]}),
+                {"key": i, "ß": "ü"} if i % 2 else None,
+                queue=("émails ✉" if i % 4 == 0 else "q" * 255 if i % 4 == 1 else "default"),
+                priority=(-5, 0, 2**31 - 1)[i % 3],
+                run_at=(None, AT, AT - timedelta(days=3000))[i % 3],
+                max_attempts=(None, 1, 7)[i % 3],
+            )
+        )
     return out
 
 
@@ -75,14 +78,21 @@ def test_enqueue_many_stores_what_enqueue_stores_in_the_order_given(backend: Any
     for job_id, new in zip(ids, news):
         job = backend.get(job_id, now)
         assert (job.class_name, job.args, job.kwargs, job.queue, job.priority, job.max_attempts) == (
-            new.class_name, json_round_trip(new.args), new.kwargs, new.queue, new.priority, new.max_attempts)
+            new.class_name,
+            json_round_trip(new.args),
+            new.kwargs,
+            new.queue,
+            new.priority,
+            new.max_attempts,
+        )
         assert job.run_at == (new.run_at or now)
         assert job.created_at == now and job.attempts == 0
 
 
 @pytest.mark.parametrize("queue,priority,run_at", [("mail", 3, None), (None, 0, AT), ("mail", True, None)])
 def test_a_batch_sharing_its_queue_priority_or_run_at_stores_what_enqueue_stores(
-        backend: Any, queue: Any, priority: Any, run_at: Any) -> None:
+    backend: Any, queue: Any, priority: Any, run_at: Any
+) -> None:
     """On PostgreSQL a value every row shares goes once, not as an array: the same rows."""
     news = [NewJob(NOOP, [i], queue=queue, priority=priority, run_at=run_at) for i in range(120)]
     if priority is True:  # True is not 1 to the database: not shared with the 1s beside it
@@ -174,8 +184,9 @@ def test_build_fills_every_field_of_new_job() -> None:
     assert not hasattr(NewJob, "__post_init__")
     built = Client.build(NOOP, (1, 2), {"k": 3}, queue="q", priority=4, run_at=AT, max_attempts=5, unique="u")
     assert set(vars(built)) == {f.name for f in dataclasses.fields(NewJob)}
-    assert built == NewJob(class_name=NOOP, args=[1, 2], kwargs={"k": 3}, queue="q", priority=4, run_at=AT,
-                           max_attempts=5, unique="u")
+    assert built == NewJob(
+        class_name=NOOP, args=[1, 2], kwargs={"k": 3}, queue="q", priority=4, run_at=AT, max_attempts=5, unique="u"
+    )
     assert Client.build(NOOP) == NewJob(class_name=NOOP)
     with pytest.raises(dataclasses.FrozenInstanceError):
         built.queue = "other"  # type: ignore[misc]

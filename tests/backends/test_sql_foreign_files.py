@@ -16,8 +16,18 @@ import sqlalchemy as sa
 
 from tests.interop._support import cli
 
-READS = [["stats"], ["stats", "--json"], ["jobs"], ["jobs", "--json"], ["jobs", "--state", "finished"],
-         ["queues"], ["errors"], ["workers"], ["show", "1"], ["show", "1", "--json"]]
+READS = [
+    ["stats"],
+    ["stats", "--json"],
+    ["jobs"],
+    ["jobs", "--json"],
+    ["jobs", "--state", "finished"],
+    ["queues"],
+    ["errors"],
+    ["workers"],
+    ["show", "1"],
+    ["show", "1", "--json"],
+]
 #: commands that may create qadmin's tables, but only in a database qadmin recognises
 CREATORS = [["enqueue", "qadmin.examples.noop"], ["retry", "--failed"], ["pause", "default"]]
 
@@ -39,8 +49,9 @@ def test_an_empty_file_stays_empty(tmp_path: Path) -> None:
     url = f"sqlite:///{db}"
     for args in READS + CREATORS:
         _one_line(cli(url, *args, expect=1), "does not exist", "qadmin init")
-    worker = subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst"],
-                            capture_output=True, text=True, timeout=120)
+    worker = subprocess.run(
+        [sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst"], capture_output=True, text=True, timeout=120
+    )
     assert worker.returncode != 0
     _one_line(worker.stderr, "does not exist")
     assert db.stat().st_size == 0
@@ -62,8 +73,9 @@ def test_another_applications_database_is_left_as_it_was(tmp_path: Path) -> None
     for args in READS + CREATORS:
         _one_line(cli(url, *args, expect=1), "not a job database", "orders, users")
     _one_line(cli(url, "init", expect=2), "another application's tables", "orders, users")
-    worker = subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst"],
-                            capture_output=True, text=True, timeout=120)
+    worker = subprocess.run(
+        [sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst"], capture_output=True, text=True, timeout=120
+    )
     assert worker.returncode != 0
     _one_line(worker.stderr, "not a job database", "orders, users")
     assert _files(tmp_path) == before  # same files, same bytes: no table, no WAL switch, no lock file
@@ -79,19 +91,26 @@ def test_reads_of_a_delayed_job_table_create_no_qadmin_tables(sql_url: str) -> N
     engine = sa.create_engine(sql_url)
     try:
         with engine.begin() as conn:
-            conn.execute(sa.text(
-                "CREATE TABLE delayed_jobs (id INTEGER PRIMARY KEY, priority INTEGER NOT NULL DEFAULT 0, "
-                "attempts INTEGER NOT NULL DEFAULT 0, handler TEXT NOT NULL, last_error TEXT, run_at TIMESTAMP, "
-                "locked_at TIMESTAMP, failed_at TIMESTAMP, locked_by VARCHAR(255), queue VARCHAR(255), "
-                "created_at TIMESTAMP, updated_at TIMESTAMP)"))
-            conn.execute(sa.text("INSERT INTO delayed_jobs (id, handler, queue, run_at, failed_at, last_error, "
-                                 "locked_at, locked_by) VALUES "
-                                 "(1, '--- !ruby/object:Struct {}', 'mail', '2026-01-01 00:00:00', NULL, NULL, "
-                                 "NULL, NULL), "
-                                 "(2, '{\"class\":\"X\",\"args\":[]}', 'mail', '2026-01-01 00:00:00', "
-                                 "'2026-01-01 00:00:01', 'Boom', NULL, NULL), "
-                                 "(3, '{\"class\":\"X\",\"args\":[]}', NULL, '2026-01-01 00:00:00', NULL, NULL, "
-                                 "'2026-01-01 00:00:00', 'host:elsewhere pid:1')"))
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE delayed_jobs (id INTEGER PRIMARY KEY, priority INTEGER NOT NULL DEFAULT 0, "
+                    "attempts INTEGER NOT NULL DEFAULT 0, handler TEXT NOT NULL, last_error TEXT, run_at TIMESTAMP, "
+                    "locked_at TIMESTAMP, failed_at TIMESTAMP, locked_by VARCHAR(255), queue VARCHAR(255), "
+                    "created_at TIMESTAMP, updated_at TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO delayed_jobs (id, handler, queue, run_at, failed_at, last_error, "
+                    "locked_at, locked_by) VALUES "
+                    "(1, '--- !ruby/object:Struct {}', 'mail', '2026-01-01 00:00:00', NULL, NULL, "
+                    "NULL, NULL), "
+                    "(2, '{\"class\":\"X\",\"args\":[]}', 'mail', '2026-01-01 00:00:00', "
+                    "'2026-01-01 00:00:01', 'Boom', NULL, NULL), "
+                    '(3, \'{"class":"X","args":[]}\', NULL, \'2026-01-01 00:00:00\', NULL, NULL, '
+                    "'2026-01-01 00:00:00', 'host:elsewhere pid:1')"
+                )
+            )
 
         def tables() -> list[str]:
             with engine.connect() as conn:

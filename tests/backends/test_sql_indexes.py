@@ -27,11 +27,15 @@ def _indexes(backend: Any) -> dict[str, str]:
     """name -> the database's own definition of each index of the jobs table."""
     with backend.engine.connect() as conn:
         if backend.kind == "sqlite":
-            rows = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
-                                        "tbl_name = 'delayed_jobs' AND sql IS NOT NULL")
+            rows = conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
+                "tbl_name = 'delayed_jobs' AND sql IS NOT NULL"
+            )
         else:
-            rows = conn.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes "
-                                        "WHERE tablename = 'delayed_jobs' AND indexname NOT LIKE '%%pkey'")
+            rows = conn.exec_driver_sql(
+                "SELECT indexname, indexdef FROM pg_indexes "
+                "WHERE tablename = 'delayed_jobs' AND indexname NOT LIKE '%%pkey'"
+            )
         return {name: re.sub(r"\s+", " ", sql) for name, sql in rows}
 
 
@@ -53,8 +57,9 @@ def test_a_new_table_has_the_index_set_of_its_database(backend: Any) -> None:
         assert "qadmin_delayed_jobs_queue" in indexes
         assert len(indexes) == 6
     else:
-        assert re.search(r"\(failed_at NULLS FIRST, id\) WHERE \(failed_at IS NOT NULL\)$",
-                         indexes["qadmin_delayed_jobs_failed_at"])
+        assert re.search(
+            r"\(failed_at NULLS FIRST, id\) WHERE \(failed_at IS NOT NULL\)$", indexes["qadmin_delayed_jobs_failed_at"]
+        )
         assert "qadmin_delayed_jobs_queue" not in indexes  # the state index leads with queue
         assert len(indexes) == 5
     backend.init()  # again: nothing added or changed
@@ -67,12 +72,18 @@ def _fill(backend: Any, pending: int = 20000, failed: int = 40, locked: int = 10
     now = utcnow()
     # each failure and lock at its own time, as they come: what the planners' statistics see
     with backend.engine.begin() as conn:
-        conn.execute(sa.update(t).where(t.c.id == sa.bindparam("i")).values(
-            failed_at=sa.bindparam("at", type_=t.c.failed_at.type), last_error="Boom\ntrace"),
-            [{"i": i, "at": now - timedelta(seconds=i)} for i in range(1, failed + 1)])
-        conn.execute(sa.update(t).where(t.c.id == sa.bindparam("i")).values(
-            locked_at=sa.bindparam("at", type_=t.c.locked_at.type), locked_by="host:gone pid:999999"),
-            [{"i": i, "at": now - timedelta(hours=5, seconds=i)} for i in range(failed + 1, failed + locked + 1)])
+        conn.execute(
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("i"))
+            .values(failed_at=sa.bindparam("at", type_=t.c.failed_at.type), last_error="Boom\ntrace"),
+            [{"i": i, "at": now - timedelta(seconds=i)} for i in range(1, failed + 1)],
+        )
+        conn.execute(
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("i"))
+            .values(locked_at=sa.bindparam("at", type_=t.c.locked_at.type), locked_by="host:gone pid:999999"),
+            [{"i": i, "at": now - timedelta(hours=5, seconds=i)} for i in range(failed + 1, failed + locked + 1)],
+        )
         conn.exec_driver_sql("ANALYZE")
 
 
@@ -100,16 +111,20 @@ def _plans(backend: Any, verb: Any) -> list[str]:
     return plans
 
 
-@pytest.mark.parametrize("name,verb,index", [
-    ("failed, newest first", lambda b, now: b.find(FAILED, now, limit=20, sort="-failed_at"), "failed_at"),
-    ("failed count", lambda b, now: b.count(FAILED, now), "failed_at"),
-    ("error groups", lambda b, now: b.error_groups(FAILED, now), "failed_at"),
-    ("locked", lambda b, now: b.find(LOCKED, now, limit=20), "locked_at"),
-    ("stale", lambda b, now: b.find(JobFilter(stale_only=True), now, limit=20), "locked_at"),
-    ("lock holders", lambda b, now: b.workers(now), "locked_at"),
-])
-def test_the_few_failed_and_locked_rows_are_read_from_their_partial_indexes(backend: Any, name: str, verb: Any,
-                                                                            index: str) -> None:
+@pytest.mark.parametrize(
+    "name,verb,index",
+    [
+        ("failed, newest first", lambda b, now: b.find(FAILED, now, limit=20, sort="-failed_at"), "failed_at"),
+        ("failed count", lambda b, now: b.count(FAILED, now), "failed_at"),
+        ("error groups", lambda b, now: b.error_groups(FAILED, now), "failed_at"),
+        ("locked", lambda b, now: b.find(LOCKED, now, limit=20), "locked_at"),
+        ("stale", lambda b, now: b.find(JobFilter(stale_only=True), now, limit=20), "locked_at"),
+        ("lock holders", lambda b, now: b.workers(now), "locked_at"),
+    ],
+)
+def test_the_few_failed_and_locked_rows_are_read_from_their_partial_indexes(
+    backend: Any, name: str, verb: Any, index: str
+) -> None:
     if name == "error groups" and backend.kind == "sqlite":
         # SQLite's failed_at index is a full one (see below): without a hint in the query, its
         # planner weighs it against a table scan evenly here, and picks by the order in which
@@ -176,8 +191,11 @@ def test_postgresql_reads_the_newest_failures_first_off_the_failed_at_index(post
         # failures sharing a time: the id tiebreak is the index's too
         t = backend._jobs()
         with backend.engine.begin() as conn:
-            conn.execute(sa.update(t).where(t.c.id.in_([7, 8, 9])).values(
-                failed_at=sa.select(t.c.failed_at).where(t.c.id == 7).scalar_subquery()))
+            conn.execute(
+                sa.update(t)
+                .where(t.c.id.in_([7, 8, 9]))
+                .values(failed_at=sa.select(t.c.failed_at).where(t.c.id == 7).scalar_subquery())
+            )
             conn.exec_driver_sql("ANALYZE")
         now = utcnow()
         plans = _plans(backend, lambda: backend.find(FAILED, now, limit=20, sort="-failed_at"))

@@ -64,8 +64,12 @@ def test_a_read_only_sqlite_file_stops_a_worker_with_one_error(sqlite_url: str, 
     assert len(cli(read_only, "jobs", "--json")) == 1  # reading works
     out = cli(read_only, "enqueue", NOOP, "y", expect=1)
     assert "read-only" in out and len(out.strip().splitlines()) == 1, out
-    worker = subprocess.run([sys.executable, "-m", "qadmin", "--url", read_only, "worker", "--burst"],
-                            capture_output=True, text=True, timeout=120)
+    worker = subprocess.run(
+        [sys.executable, "-m", "qadmin", "--url", read_only, "worker", "--burst"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert worker.returncode == 1, worker.stderr
     assert "Traceback" not in worker.stderr
     assert "read-only" in worker.stderr.strip().splitlines()[-1], worker.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from qadmin.backends.base import open_backend
-from qadmin.job import NewJob, utcnow
+from qadmin.job import NewJob
 
 HOLDER = """
 import sys
@@ -32,8 +32,9 @@ b.close()
 
 
 def _qadmin(url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qadmin", "--url", url, *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "qadmin", "--url", url, *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -48,11 +49,13 @@ def stopped_holder(tmp_path: Path):
     import sqlite3
 
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE delayed_jobs SET failed_at = '2026-01-01 00:00:00', last_error = 'Boom' WHERE id = ?",
-                     (failed.id,))
+        conn.execute(
+            "UPDATE delayed_jobs SET failed_at = '2026-01-01 00:00:00', last_error = 'Boom' WHERE id = ?", (failed.id,)
+        )
     conn.close()
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "held"
     os.kill(holder.pid, signal.SIGSTOP)
     try:
@@ -82,9 +85,24 @@ def test_reads_answer_and_writers_name_the_stopped_holder(stopped_holder) -> Non
 
 def test_a_worker_waits_out_a_stopped_holder_then_runs_the_jobs(stopped_holder) -> None:
     url, holder, tmp_path = stopped_holder
-    worker = subprocess.Popen([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", "--queue", "default",
-                               "--import", "qadmin.examples"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "qadmin",
+            "--url",
+            url,
+            "worker",
+            "--burst",
+            "--queue",
+            "default",
+            "--import",
+            "qadmin.examples",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         # the worker reports the holder (after the bound) and keeps trying
         seen = []

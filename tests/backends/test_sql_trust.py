@@ -17,10 +17,14 @@ def test_cli_search_finds_text_only_in_the_last_error(sql_url: str, sql_backend:
     engine = sa.create_engine(sql_url)
     try:
         with engine.begin() as conn:
-            conn.execute(sa.text("UPDATE delayed_jobs SET last_error = :e, failed_at = :at, attempts = 25 "
-                                 "WHERE id = :id"),
-                         {"e": "SMTPAuthenticationError: Bad Credentials\nline 1", "at": now.replace(tzinfo=None),
-                          "id": failing.id})
+            conn.execute(
+                sa.text("UPDATE delayed_jobs SET last_error = :e, failed_at = :at, attempts = 25 WHERE id = :id"),
+                {
+                    "e": "SMTPAuthenticationError: Bad Credentials\nline 1",
+                    "at": now.replace(tzinfo=None),
+                    "id": failing.id,
+                },
+            )
     finally:
         engine.dispose()
     for needle in ("smtpauthenticationerror", "Bad Credentials"):

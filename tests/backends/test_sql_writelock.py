@@ -57,8 +57,9 @@ def test_two_worker_processes_run_each_job_once_through_the_lock(sqlite_url: str
 def test_a_sigkilled_holder_blocks_no_writer_after_it(sqlite_url: str, tmp_path: Path) -> None:
     with client(sqlite_url) as c:
         c.enqueue_many([NewJob(NOOP, [1])])
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, sqlite_url], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, sqlite_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held", holder.stderr.read()
         wrote = threading.Event()
@@ -69,7 +70,7 @@ def test_a_sigkilled_holder_blocks_no_writer_after_it(sqlite_url: str, tmp_path:
                 with client(sqlite_url) as c:
                     c.enqueue_many([NewJob(NOOP, [2])])
                 wrote.set()
-            except Exception as exc:  # reported by the assertions below
+            except Exception as exc:  # noqa: BLE001 - reported by the assertions below
                 errors.append(exc)
 
         writer = threading.Thread(target=write, daemon=True)
@@ -123,6 +124,7 @@ def test_a_write_inside_a_write_does_not_wait_for_itself(sqlite_url: str) -> Non
         with lock.held():
             pass
         other_thread_got_it = threading.Event()
+
         def take() -> None:
             with lock.held():
                 other_thread_got_it.set()

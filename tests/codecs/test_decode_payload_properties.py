@@ -45,24 +45,73 @@ def _mutate(data: bytes, cut: int, edits: list[tuple[int, int, bytes]]) -> bytes
     buf = bytearray(data[: cut % (len(data) + 1)] if cut >= 0 else data)
     for position, length, insert in edits:
         position %= len(buf) + 1
-        buf[position:position + length] = insert
+        buf[position : position + length] = insert
     return bytes(buf)
 
 
 _EDITS = st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3), st.binary(max_size=4)), max_size=3)
 MUTATED = st.builds(_mutate, st.sampled_from(SEEDS), st.integers(-1, 10_000), _EDITS)
-YAMLISH = st.lists(st.sampled_from(list("-:?[]{},'\"!&*|> \n\tab1.~#%@`") + [
-    "!ruby/object:", "!ruby/struct:", "!ruby/class ", "!ruby/sym ", "!ruby/range", "!ruby/hash:",
-    "Delayed::PerformableMethod", "method_name: ", "object: ", "args:", "job_data:", "job_class: X", "\n- ",
-    "!!python/object/apply:os.system ", "!!binary ", "!binary ", "<<: ", "2030-01-02 03:04:05 Z", ".nan",
-]), max_size=40).map(lambda tokens: "--- " + "".join(tokens))
-PHPISH = st.lists(st.sampled_from([
-    b"N;", b"b:1;", b"i:-3;", b"d:0.5;", b"d:NAN;", b's:1:"x";', b's:2:"\xc3\xa9";', b"a:1:{", b"a:2:{",
-    b'O:1:"A":1:{', b'O:1:"A":2:{', b'C:1:"C":2:{xy}', b'E:3:"E:c";', b"r:1;", b"R:2;", b"}", b"i:0;",
-    b's:3:"\x00*\x00";', b"a:0:{}",
-]), max_size=12).map(b"".join)
-ANY_INPUT = st.one_of(st.binary(max_size=300), st.text(max_size=300), MUTATED, YAMLISH, PHPISH,
-                      MUTATED.map(lambda b: b.decode("utf-8", "replace")))
+YAMLISH = st.lists(
+    st.sampled_from(
+        list("-:?[]{},'\"!&*|> \n\tab1.~#%@`")
+        + [
+            "!ruby/object:",
+            "!ruby/struct:",
+            "!ruby/class ",
+            "!ruby/sym ",
+            "!ruby/range",
+            "!ruby/hash:",
+            "Delayed::PerformableMethod",
+            "method_name: ",
+            "object: ",
+            "args:",
+            "job_data:",
+            "job_class: X",
+            "\n- ",
+            "!!python/object/apply:os.system ",
+            "!!binary ",
+            "!binary ",
+            "<<: ",
+            "2030-01-02 03:04:05 Z",
+            ".nan",
+        ]
+    ),
+    max_size=40,
+).map(lambda tokens: "--- " + "".join(tokens))
+PHPISH = st.lists(
+    st.sampled_from(
+        [
+            b"N;",
+            b"b:1;",
+            b"i:-3;",
+            b"d:0.5;",
+            b"d:NAN;",
+            b's:1:"x";',
+            b's:2:"\xc3\xa9";',
+            b"a:1:{",
+            b"a:2:{",
+            b'O:1:"A":1:{',
+            b'O:1:"A":2:{',
+            b'C:1:"C":2:{xy}',
+            b'E:3:"E:c";',
+            b"r:1;",
+            b"R:2;",
+            b"}",
+            b"i:0;",
+            b's:3:"\x00*\x00";',
+            b"a:0:{}",
+        ]
+    ),
+    max_size=12,
+).map(b"".join)
+ANY_INPUT = st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=300),
+    MUTATED,
+    YAMLISH,
+    PHPISH,
+    MUTATED.map(lambda b: b.decode("utf-8", "replace")),
+)
 
 
 def assert_sound(decoded: Decoded) -> None:
@@ -81,8 +130,15 @@ def test_decode_payload_never_raises(raw):
 
 
 @SETTINGS
-@given(st.one_of(st.text(max_size=300), YAMLISH, MUTATED.map(lambda b: b.decode("utf-8", "replace")),
-                 st.binary(max_size=200), MUTATED))
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        YAMLISH,
+        MUTATED.map(lambda b: b.decode("utf-8", "replace")),
+        st.binary(max_size=200),
+        MUTATED,
+    )
+)
 def test_ruby_yaml_decode_handler_never_raises(text):
     assert_sound(ruby_yaml.decode_handler(text))
 
@@ -103,17 +159,30 @@ def test_unserialize_raises_only_its_own_error(data):
 
 
 @SETTINGS
-@given(st.sampled_from([
-    "!!python/object/apply:os.system", "!!python/object/new:os.system",
-    "!!python/object/apply:subprocess.call",
-    "!!python/name:os.system", "!!python/module:os", "!ruby/object:Kernel", "!ruby/object:Gem::Installer",
-    "!ruby/object:Delayed::PerformableMethod",
-]), st.sampled_from(["seq", "map", "scalar"]), st.booleans())
+@given(
+    st.sampled_from(
+        [
+            "!!python/object/apply:os.system",
+            "!!python/object/new:os.system",
+            "!!python/object/apply:subprocess.call",
+            "!!python/name:os.system",
+            "!!python/module:os",
+            "!ruby/object:Kernel",
+            "!ruby/object:Gem::Installer",
+            "!ruby/object:Delayed::PerformableMethod",
+        ]
+    ),
+    st.sampled_from(["seq", "map", "scalar"]),
+    st.booleans(),
+)
 def test_execution_tags_never_execute(tmp_path_factory, tag, shape, nested):
     marker = tmp_path_factory.mktemp("yaml") / "pwned"
     command = f"touch {marker}"
-    body = {"seq": f"{tag} ['{command}']", "map": f"{tag} {{cmd: '{command}', method_name: :system}}",
-            "scalar": f"{tag} '{command}'"}[shape]
+    body = {
+        "seq": f"{tag} ['{command}']",
+        "map": f"{tag} {{cmd: '{command}', method_name: :system}}",
+        "scalar": f"{tag} '{command}'",
+    }[shape]
     text = f"--- !ruby/object:Job\nx: {body}\n" if nested else f"--- {body}\n"
     for decoded in (ruby_yaml.decode_handler(text), decode_payload(text)):
         assert_sound(decoded)

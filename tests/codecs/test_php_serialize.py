@@ -14,41 +14,57 @@ from hypothesis import strategies as st
 from qadmin.codecs import decode_payload
 from qadmin.codecs.base import UNDECODABLE
 from qadmin.codecs.php_serialize import (
-    BAD_HANDLER, MAX_DEPTH, PhpCustom, PhpDecodeError, PhpEnum, PhpObject, PhpProperty, PhpRef,
-    decode_handler, php_float, serialize, to_plain, unserialize,
+    BAD_HANDLER,
+    MAX_DEPTH,
+    PhpCustom,
+    PhpDecodeError,
+    PhpEnum,
+    PhpObject,
+    PhpProperty,
+    PhpRef,
+    decode_handler,
+    php_float,
+    serialize,
+    to_plain,
+    unserialize,
 )
 
 HELLO = b'O:13:"HelloWorldJob":1:{s:4:"name";s:11:"delayed_job";}'
-MIXED = (b'O:8:"MixedJob":6:{s:3:"pub";i:1;s:7:"\x00*\x00prot";s:1:"p";s:14:"\x00MixedJob\x00priv";d:2.5;'
-         b's:1:"n";N;s:1:"b";b:1;s:3:"arr";a:3:{s:1:"a";i:1;i:0;s:1:"x";i:5;a:0:{}}}')
+MIXED = (
+    b'O:8:"MixedJob":6:{s:3:"pub";i:1;s:7:"\x00*\x00prot";s:1:"p";s:14:"\x00MixedJob\x00priv";d:2.5;'
+    b's:1:"n";N;s:1:"b";b:1;s:3:"arr";a:3:{s:1:"a";i:1;i:0;s:1:"x";i:5;a:0:{}}}'
+)
 CHILD = b'O:6:"Child1":2:{s:15:"\x00Parent1\x00secret";s:1:"p";s:14:"\x00Child1\x00secret";s:1:"c";}'
 NAMESPACED_PRIVATE = b'O:17:"App\\Jobs\\SendMail":1:{s:20:"\x00App\\Jobs\\SendMail\x00x";i:3;}'
 
 
-@pytest.mark.parametrize(("data", "value"), [
-    (b"N;", None),
-    (b"b:1;", True),
-    (b"b:0;", False),
-    (b"i:-7;", -7),
-    (b"i:+7;", 7),
-    (b"d:0.1;", 0.1),
-    (b"d:1;", 1.0),
-    (b"d:1.0E+25;", 1e25),
-    (b"d:-INF;", -math.inf),
-    (b"d:.5;", 0.5),
-    (b"d:0.10000000000000001;", 0.1),  # PHP < 7.1 wrote 17 significant digits
-    ('s:6:"héllo";'.encode(), "héllo"),
-    (b's:0:"";', ""),
-    (b's:3:"a"b";', 'a"b'),  # no escaping: the length decides
-    (b's:2:"\xff\xfe";', b"\xff\xfe"),  # not UTF-8: kept as bytes
-    (b'a:2:{s:1:"k";s:1:"v";i:7;s:18:"numeric-string-key";}', {"k": "v", 7: "numeric-string-key"}),
-    (b'a:2:{i:0;s:1:"a";i:1;s:1:"b";}', ["a", "b"]),
-    (b"a:0:{}", []),
-    (b'a:2:{s:1:"7";i:1;s:2:"07";i:2;}', {7: 1, "07": 2}),  # PHP's numeric-string key rule
-    (b'C:12:"Other\\SerJob":3:{abc}', PhpCustom("Other\\SerJob", b"abc")),
-    (b'E:17:"Other\\Suit:Hearts";', PhpEnum("Other\\Suit", "Hearts")),
-    (b"a:2:{i:0;i:1;i:1;R:2;}", [1, PhpRef("R", 2)]),
-])
+@pytest.mark.parametrize(
+    ("data", "value"),
+    [
+        (b"N;", None),
+        (b"b:1;", True),
+        (b"b:0;", False),
+        (b"i:-7;", -7),
+        (b"i:+7;", 7),
+        (b"d:0.1;", 0.1),
+        (b"d:1;", 1.0),
+        (b"d:1.0E+25;", 1e25),
+        (b"d:-INF;", -math.inf),
+        (b"d:.5;", 0.5),
+        (b"d:0.10000000000000001;", 0.1),  # PHP < 7.1 wrote 17 significant digits
+        ('s:6:"héllo";'.encode(), "héllo"),
+        (b's:0:"";', ""),
+        (b's:3:"a"b";', 'a"b'),  # no escaping: the length decides
+        (b's:2:"\xff\xfe";', b"\xff\xfe"),  # not UTF-8: kept as bytes
+        (b'a:2:{s:1:"k";s:1:"v";i:7;s:18:"numeric-string-key";}', {"k": "v", 7: "numeric-string-key"}),
+        (b'a:2:{i:0;s:1:"a";i:1;s:1:"b";}', ["a", "b"]),
+        (b"a:0:{}", []),
+        (b'a:2:{s:1:"7";i:1;s:2:"07";i:2;}', {7: 1, "07": 2}),  # PHP's numeric-string key rule
+        (b'C:12:"Other\\SerJob":3:{abc}', PhpCustom("Other\\SerJob", b"abc")),
+        (b'E:17:"Other\\Suit:Hearts";', PhpEnum("Other\\Suit", "Hearts")),
+        (b"a:2:{i:0;i:1;i:1;R:2;}", [1, PhpRef("R", 2)]),
+    ],
+)
 def test_grammar_examples(data, value):
     assert unserialize(data) == value
 
@@ -62,12 +78,20 @@ def test_object_with_every_visibility():
     obj = unserialize(MIXED)
     assert obj.class_name == "MixedJob"
     assert [(p.name, p.visibility, p.declared_in) for p in obj.properties] == [
-        ("pub", "public", None), ("prot", "protected", None), ("priv", "private", "MixedJob"),
-        ("n", "public", None), ("b", "public", None), ("arr", "public", None),
+        ("pub", "public", None),
+        ("prot", "protected", None),
+        ("priv", "private", "MixedJob"),
+        ("n", "public", None),
+        ("b", "public", None),
+        ("arr", "public", None),
     ]
     assert [p.raw_name for p in obj.properties[:3]] == [b"pub", b"\x00*\x00prot", b"\x00MixedJob\x00priv"]
     assert obj.readable() == {
-        "pub": 1, "prot (protected)": "p", "priv (private MixedJob)": 2.5, "n": None, "b": True,
+        "pub": 1,
+        "prot (protected)": "p",
+        "priv (private MixedJob)": 2.5,
+        "n": None,
+        "b": True,
         "arr": {"a": 1, 0: "x", 5: []},
     }
 
@@ -75,8 +99,7 @@ def test_object_with_every_visibility():
 def test_private_properties_of_parent_and_child_are_both_kept():
     obj = unserialize(CHILD)
     assert obj.readable() == {"secret (private Parent1)": "p", "secret (private Child1)": "c"}
-    assert unserialize(NAMESPACED_PRIVATE).properties == [
-        PhpProperty("x", 3, "private", "App\\Jobs\\SendMail")]
+    assert unserialize(NAMESPACED_PRIVATE).properties == [PhpProperty("x", 3, "private", "App\\Jobs\\SendMail")]
 
 
 def test_object_back_reference_to_itself_is_a_marker():
@@ -100,29 +123,32 @@ def test_php_array_reference_to_its_own_array_does_not_recurse():
     assert to_plain(value) == [{"__php__": "R:1", "value": "array"}]
 
 
-@pytest.mark.parametrize(("data", "position"), [
-    (b's:5:"abc";', 10),                       # length longer than the string
-    (b's:2:"abc";', 7),                        # length shorter
-    ('s:5:"héllo";'.encode(), 10),              # characters, not bytes
-    (b"i:1;x", 4),                             # trailing garbage
-    (b"a:1:{i:0;N;}}", 12),
-    (b"", 0),
-    (b"i:;", 2),
-    (b"b:2;", 0),
-    (b"d:1e;", 3),
-    (b"x:1;", 0),
-    (b"a:1:{N;N;}", 5),                        # keys are i: or s: only
-    (b"a:1:{i:0;N;", 11),                      # missing }
-    (b"a:9:{i:0;N;}", 5),                      # count larger than the data
-    (b"r:1;", 0),                              # reference to itself
-    (b"R:1;", 0),                              # reference to nothing
-    (b"a:2:{i:0;i:1;i:1;r:2;}", 17),           # r: must name an object
-    (b'a:1:{i:0;R:5;}', 9),
-    (b'O:0:"":0:{}', 0),                       # empty class name
-    (b'O:4:"\\Foo":0:{}', 0),                   # leading namespace separator
-    (b'E:5:"Suits";', 0),                      # enum without a case
-    (b'C:3:"Foo":9:{abc}', 13),
-])
+@pytest.mark.parametrize(
+    ("data", "position"),
+    [
+        (b's:5:"abc";', 10),  # length longer than the string
+        (b's:2:"abc";', 7),  # length shorter
+        ('s:5:"héllo";'.encode(), 10),  # characters, not bytes
+        (b"i:1;x", 4),  # trailing garbage
+        (b"a:1:{i:0;N;}}", 12),
+        (b"", 0),
+        (b"i:;", 2),
+        (b"b:2;", 0),
+        (b"d:1e;", 3),
+        (b"x:1;", 0),
+        (b"a:1:{N;N;}", 5),  # keys are i: or s: only
+        (b"a:1:{i:0;N;", 11),  # missing }
+        (b"a:9:{i:0;N;}", 5),  # count larger than the data
+        (b"r:1;", 0),  # reference to itself
+        (b"R:1;", 0),  # reference to nothing
+        (b"a:2:{i:0;i:1;i:1;r:2;}", 17),  # r: must name an object
+        (b"a:1:{i:0;R:5;}", 9),
+        (b'O:0:"":0:{}', 0),  # empty class name
+        (b'O:4:"\\Foo":0:{}', 0),  # leading namespace separator
+        (b'E:5:"Suits";', 0),  # enum without a case
+        (b'C:3:"Foo":9:{abc}', 13),
+    ],
+)
 def test_malformed_input_raises_with_position(data, position):
     with pytest.raises(PhpDecodeError) as info:
         unserialize(data)
@@ -165,7 +191,11 @@ def test_handler_with_every_visibility_has_readable_json_kwargs():
     decoded = decode_handler(MIXED)
     assert decoded.class_name == "MixedJob"
     assert decoded.kwargs == {
-        "pub": 1, "prot (protected)": "p", "priv (private MixedJob)": 2.5, "n": None, "b": True,
+        "pub": 1,
+        "prot (protected)": "p",
+        "priv (private MixedJob)": 2.5,
+        "n": None,
+        "b": True,
         "arr": {"a": 1, "0": "x", "5": []},
     }
     json.dumps(decoded.display, allow_nan=False)
@@ -191,14 +221,17 @@ def test_handler_that_is_not_an_object_is_a_bad_handler(data):
     assert decoded.class_name == UNDECODABLE
 
 
-@pytest.mark.parametrize(("data", "guess"), [
-    (HELLO[:-1], "HelloWorldJob"),                                      # truncated
-    (HELLO.replace(b"s:11:", b"s:12:"), "HelloWorldJob"),                # wrong length
-    ('O:3:"Foo":1:{s:1:"x";s:5:"héllo";}'.encode(), "Foo"),             # length in characters
-    (HELLO + b"\n", "HelloWorldJob"),                                    # trailing bytes
-    (b'C:3:"Foo":2:{abc}', "Foo"),
-    (b"a:1:{", None),
-])
+@pytest.mark.parametrize(
+    ("data", "guess"),
+    [
+        (HELLO[:-1], "HelloWorldJob"),  # truncated
+        (HELLO.replace(b"s:11:", b"s:12:"), "HelloWorldJob"),  # wrong length
+        ('O:3:"Foo":1:{s:1:"x";s:5:"héllo";}'.encode(), "Foo"),  # length in characters
+        (HELLO + b"\n", "HelloWorldJob"),  # trailing bytes
+        (b'C:3:"Foo":2:{abc}', "Foo"),
+        (b"a:1:{", None),
+    ],
+)
 def test_broken_handler_is_undecodable_with_a_class_guess(data, guess):
     decoded = decode_handler(data)
     assert decoded.error.startswith("not PHP serialize() data: ")
@@ -217,29 +250,48 @@ def test_handler_text_with_lone_surrogates_is_undecodable_not_an_exception():
 def test_serialize_writes_the_observed_bytes():
     assert serialize(PhpObject.public("HelloWorldJob", {"name": "delayed_job"})) == HELLO
     assert serialize("héllo") == 's:6:"héllo";'.encode()
-    assert serialize({"k": "v", "7": "numeric-string-key"}) == \
-        b'a:2:{s:1:"k";s:1:"v";i:7;s:18:"numeric-string-key";}'
-    assert serialize([None, True, False, -7, 2.5, {}]) == \
-        b"a:6:{i:0;N;i:1;b:1;i:2;b:0;i:3;i:-7;i:4;d:2.5;i:5;a:0:{}}"
+    assert serialize({"k": "v", "7": "numeric-string-key"}) == b'a:2:{s:1:"k";s:1:"v";i:7;s:18:"numeric-string-key";}'
+    assert serialize([None, True, False, -7, 2.5, {}]) == b"a:6:{i:0;N;i:1;b:1;i:2;b:0;i:3;i:-7;i:4;d:2.5;i:5;a:0:{}}"
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (0.1, "0.1"), (1.0, "1"), (1e25, "1.0E+25"), (2.5, "2.5"), (-0.0, "-0"), (0.0, "0"), (100.0, "100"),
-    (1e15, "1000000000000000"), (1e16, "10000000000000000"), (1e17, "1.0E+17"), (0.0001, "0.0001"),
-    (0.00001, "1.0E-5"), (-1.5e300, "-1.5E+300"), (123456.789, "123456.789"), (0.30000000000000004,
-    "0.30000000000000004"), (5e-324, "5.0E-324"), (math.inf, "INF"), (-math.inf, "-INF"),
-    (math.nan, "NAN"), (1.2345678901234568e17, "1.2345678901234568E+17"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.1, "0.1"),
+        (1.0, "1"),
+        (1e25, "1.0E+25"),
+        (2.5, "2.5"),
+        (-0.0, "-0"),
+        (0.0, "0"),
+        (100.0, "100"),
+        (1e15, "1000000000000000"),
+        (1e16, "10000000000000000"),
+        (1e17, "1.0E+17"),
+        (0.0001, "0.0001"),
+        (0.00001, "1.0E-5"),
+        (-1.5e300, "-1.5E+300"),
+        (123456.789, "123456.789"),
+        (0.30000000000000004, "0.30000000000000004"),
+        (5e-324, "5.0E-324"),
+        (math.inf, "INF"),
+        (-math.inf, "-INF"),
+        (math.nan, "NAN"),
+        (1.2345678901234568e17, "1.2345678901234568E+17"),
+    ],
+)
 def test_floats_are_written_as_php_7_1_writes_them(value, text):
     assert php_float(value) == text
 
 
-@pytest.mark.parametrize("value", [
-    PhpObject("MixedJob", [PhpProperty("prot", 1, "protected")]),
-    PhpObject("Bad Name", []),
-    PhpObject("", []),
-    2**63,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        PhpObject("MixedJob", [PhpProperty("prot", 1, "protected")]),
+        PhpObject("Bad Name", []),
+        PhpObject("", []),
+        2**63,
+    ],
+)
 def test_serialize_refuses_what_it_must_not_write(value):
     with pytest.raises(ValueError):
         serialize(value)
@@ -258,9 +310,16 @@ def test_serialize_refuses_cycles():
         serialize(loop)
 
 
-@pytest.mark.parametrize("data", [HELLO, b'a:2:{s:1:"k";s:1:"v";i:7;s:18:"numeric-string-key";}',
-                                  b'O:3:"Job":2:{i:0;s:1:"a";s:1:"b";a:1:{i:5;d:1.0E+25;}}', b"d:-0;",
-                                  b'a:1:{s:6:"h\xc3\xa9llo";s:2:"\xff\xfe";}'])
+@pytest.mark.parametrize(
+    "data",
+    [
+        HELLO,
+        b'a:2:{s:1:"k";s:1:"v";i:7;s:18:"numeric-string-key";}',
+        b'O:3:"Job":2:{i:0;s:1:"a";s:1:"b";a:1:{i:5;d:1.0E+25;}}',
+        b"d:-0;",
+        b'a:1:{s:6:"h\xc3\xa9llo";s:2:"\xff\xfe";}',
+    ],
+)
 def test_public_data_round_trips_byte_for_byte(data):
     assert serialize(unserialize(data)) == data
 
@@ -290,11 +349,15 @@ _PUBLIC_NAME = _TEXT.filter(_not_numeric).filter(lambda n: not n.startswith("\x0
 
 def _containers(children):
     objects = st.builds(
-        PhpObject, _IDENT,
+        PhpObject,
+        _IDENT,
         st.dictionaries(_PUBLIC_NAME, children, max_size=4).map(
-            lambda props: [PhpProperty(name, value) for name, value in props.items()]))
-    return st.one_of(st.lists(children, max_size=4),
-                     st.dictionaries(_KEYS, children, max_size=4).filter(_not_list_shaped), objects)
+            lambda props: [PhpProperty(name, value) for name, value in props.items()]
+        ),
+    )
+    return st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(_KEYS, children, max_size=4).filter(_not_list_shaped), objects
+    )
 
 
 VALUES = st.recursive(_SCALARS, _containers, max_leaves=20)
@@ -313,13 +376,19 @@ def test_unserialize_inverts_serialize(value):
 @given(st.floats())
 def test_float_text_reads_back_exactly(value):
     back = unserialize(serialize(value))
-    assert (math.isnan(back) and math.isnan(value)) or (back == value and
-                                                        math.copysign(1, back) == math.copysign(1, value))
+    assert (math.isnan(back) and math.isnan(value)) or (
+        back == value and math.copysign(1, back) == math.copysign(1, value)
+    )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.builds(PhpObject, _IDENT, st.lists(st.builds(PhpProperty, _PUBLIC_NAME, VALUES),
-                                              max_size=4, unique_by=lambda p: p.name)))
+@given(
+    st.builds(
+        PhpObject,
+        _IDENT,
+        st.lists(st.builds(PhpProperty, _PUBLIC_NAME, VALUES), max_size=4, unique_by=lambda p: p.name),
+    )
+)
 def test_any_public_handler_decodes_to_its_class_and_json_kwargs(obj):
     decoded = decode_handler(serialize(obj))
     assert decoded.error is None

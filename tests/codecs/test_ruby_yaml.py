@@ -130,13 +130,24 @@ plain_off: off
 symbol: !ruby/symbol pending
 """
 
-GOLDEN = [NEWSLETTER, NEWSLETTER_STRUCT, RECORD_METHOD, CLASS_METHOD, MAILER, ACTIVE_JOB,
-          LEGACY_RECORD_METHOD, LEGACY_CLASS_METHOD, TOLERATED]
+GOLDEN = [
+    NEWSLETTER,
+    NEWSLETTER_STRUCT,
+    RECORD_METHOD,
+    CLASS_METHOD,
+    MAILER,
+    ACTIVE_JOB,
+    LEGACY_RECORD_METHOD,
+    LEGACY_CLASS_METHOD,
+    TOLERATED,
+]
 
 
 def assert_json_friendly(decoded: Decoded) -> None:
-    json.dumps([decoded.class_name, decoded.args, decoded.kwargs, decoded.meta, decoded.display,
-                decoded.error], allow_nan=False)
+    json.dumps(
+        [decoded.class_name, decoded.args, decoded.kwargs, decoded.meta, decoded.display, decoded.error],
+        allow_nan=False,
+    )
 
 
 @pytest.mark.parametrize("text", GOLDEN)
@@ -180,12 +191,18 @@ def test_performable_method_on_a_record_names_model_and_id():
     assert decoded.class_name == "User#send_welcome"
     assert decoded.args == ["hi"]
     assert decoded.kwargs == {}
-    assert decoded.meta == {"kind": "method", "handler_class": "Delayed::PerformableMethod",
-                            "receiver": {"model": "User", "id": 1}, "method_name": "send_welcome"}
+    assert decoded.meta == {
+        "kind": "method",
+        "handler_class": "Delayed::PerformableMethod",
+        "receiver": {"model": "User", "id": 1},
+        "method_name": "send_welcome",
+    }
     receiver = decoded.display["value"]["object"]
     assert receiver["__ruby__"] == "object:User"
-    assert receiver["value"]["concise_attributes"][3]["value"]["value_before_type_cast"] == \
-        "2026-11-22T08:41:54.845542+00:00"
+    assert (
+        receiver["value"]["concise_attributes"][3]["value"]["value_before_type_cast"]
+        == "2026-11-22T08:41:54.845542+00:00"
+    )
 
 
 def test_performable_method_on_a_class_keeps_symbols_and_symbol_keys():
@@ -201,8 +218,12 @@ def test_performable_mailer():
     decoded = decode_handler(MAILER)
     assert decoded.class_name == "UserMailer.welcome"
     assert decoded.args == [1]
-    assert decoded.meta == {"kind": "mailer", "handler_class": "Delayed::PerformableMailer",
-                            "receiver": {"class": "UserMailer"}, "method_name": "welcome"}
+    assert decoded.meta == {
+        "kind": "mailer",
+        "handler_class": "Delayed::PerformableMailer",
+        "receiver": {"class": "UserMailer"},
+        "method_name": "welcome",
+    }
 
 
 def test_legacy_forms_of_records_and_classes():
@@ -247,10 +268,17 @@ def test_active_job_wrapper_shows_the_job_class_and_readable_arguments():
     assert decoded.args == ["guest", 42, "gid://demo/User/1"]
     assert decoded.kwargs == {}
     assert decoded.meta == {
-        "job_id": "f5b66daf-01df-4ef6-b385-bfdbebc732ed", "provider_job_id": None,
-        "queue_name": "maintenance", "priority": None, "executions": 0, "exception_executions": {},
-        "locale": "en", "timezone": None, "enqueued_at": "2026-11-22T08:41:54Z",
-        "kind": "active_job", "handler_class": "ActiveJob::QueueAdapters::DelayedJobAdapter::JobWrapper",
+        "job_id": "f5b66daf-01df-4ef6-b385-bfdbebc732ed",
+        "provider_job_id": None,
+        "queue_name": "maintenance",
+        "priority": None,
+        "executions": 0,
+        "exception_executions": {},
+        "locale": "en",
+        "timezone": None,
+        "enqueued_at": "2026-11-22T08:41:54Z",
+        "kind": "active_job",
+        "handler_class": "ActiveJob::QueueAdapters::DelayedJobAdapter::JobWrapper",
     }
 
 
@@ -319,18 +347,21 @@ def test_tolerated_psych_output():
 
 def test_load_handler_gives_generic_nodes_not_ruby_objects():
     tree = ruby_yaml.load_handler(CLASS_METHOD)
-    assert tree == RubyObject("object", "Delayed::PerformableMethod", {
-        "object": RubyObject("class", None, "Reporter"),
-        "method_name": ":generate",
-        "args": [":daily", {"format": "csv", ":limit": 5}],
-    })
+    assert tree == RubyObject(
+        "object",
+        "Delayed::PerformableMethod",
+        {
+            "object": RubyObject("class", None, "Reporter"),
+            "method_name": ":generate",
+            "args": [":daily", {"format": "csv", ":limit": 5}],
+        },
+    )
 
 
 def test_unknown_tags_stay_data():
     text = "--- !ruby/object:Job\nx: !foo bar\ny: !!python/tuple [1, 2]\n"
     tree = ruby_yaml.load_handler(text)
-    assert tree.value == {"x": ForeignTag("!foo", "bar"),
-                          "y": ForeignTag("tag:yaml.org,2002:python/tuple", [1, 2])}
+    assert tree.value == {"x": ForeignTag("!foo", "bar"), "y": ForeignTag("tag:yaml.org,2002:python/tuple", [1, 2])}
     assert decode_handler(text).kwargs == {
         "x": {"__tag__": "!foo", "value": "bar"},
         "y": {"__tag__": "tag:yaml.org,2002:python/tuple", "value": [1, 2]},
@@ -362,14 +393,17 @@ def test_python_and_ruby_execution_tags_do_nothing(tmp_path):
         assert_json_friendly(decoded)
 
 
-@pytest.mark.parametrize(("text", "guess"), [
-    (ACTIVE_JOB[:-10], "ActiveJob::QueueAdapters::DelayedJobAdapter::JobWrapper"),  # truncated in a quote
-    (ACTIVE_JOB[:120], "ActiveJob::QueueAdapters::DelayedJobAdapter::JobWrapper"),  # truncated in a key
-    ("--- !ruby/object:BrokenJob\nlist: [1, 2\n", "BrokenJob"),
-    ("--- !ruby/object:Tabbed\n\tx: 1\n", "Tabbed"),
-    ("--- [unclosed\n", None),
-    ("--- a\n--- b\n", None),
-])
+@pytest.mark.parametrize(
+    ("text", "guess"),
+    [
+        (ACTIVE_JOB[:-10], "ActiveJob::QueueAdapters::DelayedJobAdapter::JobWrapper"),  # truncated in a quote
+        (ACTIVE_JOB[:120], "ActiveJob::QueueAdapters::DelayedJobAdapter::JobWrapper"),  # truncated in a key
+        ("--- !ruby/object:BrokenJob\nlist: [1, 2\n", "BrokenJob"),
+        ("--- !ruby/object:Tabbed\n\tx: 1\n", "Tabbed"),
+        ("--- [unclosed\n", None),
+        ("--- a\n--- b\n", None),
+    ],
+)
 def test_yaml_that_does_not_parse_is_undecodable_with_delayed_jobs_name_guess(text, guess):
     decoded = decode_handler(text)
     assert decoded.error is not None and decoded.error.startswith("YAML does not parse: ")
@@ -388,8 +422,9 @@ def test_truncated_wrapper_that_still_parses_is_flagged_but_displayed(cut):
 
 def test_wrapper_without_job_data_is_flagged():
     decoded = decode_handler("--- !ruby/object:ActiveJob::QueueAdapters::DelayedJobAdapter::JobWrapper {}\n")
-    assert decoded.error == ("ActiveJob::QueueAdapters::DelayedJobAdapter::JobWrapper handler with "
-                             "no job_data.job_class")
+    assert decoded.error == (
+        "ActiveJob::QueueAdapters::DelayedJobAdapter::JobWrapper handler with no job_data.job_class"
+    )
 
 
 def test_invalid_utf8_is_undecodable_with_a_guess():
@@ -432,10 +467,19 @@ def test_non_finite_floats_and_binary_strings_become_json_values():
 
 
 def test_non_string_keys_become_strings():
-    decoded = decode_handler("--- !ruby/object:Keys\nh:\n  1: one\n  1.5: x\n  ~: nil\n  2030-01-02: d\n"
-                             "  ? !ruby/object:Key {id: 1}\n  : k\n")
-    assert decoded.kwargs == {"h": {"1": "one", "1.5": "x", "null": "nil", "2030-01-02": "d",
-                                    '{"__ruby__": "object:Key", "value": {"id": 1}}': "k"}}
+    decoded = decode_handler(
+        "--- !ruby/object:Keys\nh:\n  1: one\n  1.5: x\n  ~: nil\n  2030-01-02: d\n"
+        "  ? !ruby/object:Key {id: 1}\n  : k\n"
+    )
+    assert decoded.kwargs == {
+        "h": {
+            "1": "one",
+            "1.5": "x",
+            "null": "nil",
+            "2030-01-02": "d",
+            '{"__ruby__": "object:Key", "value": {"id": 1}}': "k",
+        }
+    }
 
 
 def test_job_name_and_guess_follow_delayed_job():

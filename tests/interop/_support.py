@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ _RUBY_LIBS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ruby_can_require(lib: str) -> str | None:
     """None when `require lib` works, else why not."""
     ruby = shutil.which("ruby")
@@ -67,8 +67,7 @@ def ruby_db_config(url: str) -> dict[str, Any]:
     if u.get_backend_name() == "sqlite":
         return {"adapter": "sqlite3", "database": u.database}
     if u.get_backend_name() == "postgresql":
-        spec = {"adapter": "postgresql", "host": u.host, "port": u.port, "username": u.username,
-                "database": u.database}
+        spec = {"adapter": "postgresql", "host": u.host, "port": u.port, "username": u.username, "database": u.database}
         if u.password:
             spec["password"] = u.password
         return spec
@@ -89,9 +88,12 @@ def cli(url: str, *args: str, expect: int = 0, table: str | None = None) -> Any:
 
 def qadmin_worker_burst(url: str, *args: str) -> str:
     """`qadmin worker --burst` in its own process (it installs signal handlers, so not in pytest's)."""
-    res = subprocess.run([sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst",
-                          "--import", "qadmin.examples", *args],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "qadmin", "--url", url, "worker", "--burst", "--import", "qadmin.examples", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, f"qadmin worker failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
     return res.stdout + res.stderr
 
@@ -112,8 +114,9 @@ class DelayedJobApp:
 
     def ruby(self, command: str) -> dict[str, Any]:
         config = json.dumps({"db": ruby_db_config(self.url), "dir": str(self.dir)})
-        res = subprocess.run(["ruby", str(DJ_APP), command, config], capture_output=True, text=True,
-                             timeout=120, cwd=self.dir)
+        res = subprocess.run(
+            ["ruby", str(DJ_APP), command, config], capture_output=True, text=True, timeout=120, cwd=self.dir
+        )
         assert res.returncode == 0, f"ruby {command} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
         return json.loads(res.stdout.strip().splitlines()[-1])
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from qadmin.backends.base import BackendOptions
 from qadmin.filters import JobFilter
@@ -25,12 +25,30 @@ FLAKY = ["flaky_struct", "flaky_class_method", "flaky_record_method", "flaky_act
 #: label -> (class, args, state, queue, attempts, first line of last_error or None)
 EXPECTED = {
     "flaky_struct": ("FlakyStructJob", [], "failed", None, 1, "flaky_struct: flag file missing"),
-    "flaky_class_method": ("Reporter.flaky", ["flaky_class_method"], "failed", None, 1,
-                           "flaky_class_method: flag file missing"),
-    "flaky_record_method": ("User#flaky_welcome", ["flaky_record_method"], "failed", "mail", 1,
-                            "flaky_record_method: flag file missing"),
-    "flaky_active_job": ("FlakyActiveJob", ["flaky_active_job", GID], "failed", "maintenance", 1,
-                         "flaky_active_job: flag file missing"),
+    "flaky_class_method": (
+        "Reporter.flaky",
+        ["flaky_class_method"],
+        "failed",
+        None,
+        1,
+        "flaky_class_method: flag file missing",
+    ),
+    "flaky_record_method": (
+        "User#flaky_welcome",
+        ["flaky_record_method"],
+        "failed",
+        "mail",
+        1,
+        "flaky_record_method: flag file missing",
+    ),
+    "flaky_active_job": (
+        "FlakyActiveJob",
+        ["flaky_active_job", GID],
+        "failed",
+        "maintenance",
+        1,
+        "flaky_active_job: flag file missing",
+    ),
     "charge": ("ChargeJob", [], "failed", "billing", 1, "card declined for order 1001"),
     "ghost": ("GhostJob", [], "failed", None, 0, None),  # checked by prefix below
     "retry_later": ("RetryLaterJob", [], "scheduled", None, 1, "retry_later: upstream timed out"),
@@ -74,7 +92,12 @@ def test_lists_real_delayed_job_rows_with_classes_args_states_and_errors(delayed
     for label, (class_name, args, state, queue, attempts, error) in expected.items():
         job = jobs[label]
         assert (job["class"], job["args"], job["state"], job["queue"], job["attempts"]) == (
-            class_name, args, state, queue, attempts), label
+            class_name,
+            args,
+            state,
+            queue,
+            attempts,
+        ), label
         assert job["format"] == "delayed_job"
         assert "undecodable" not in job, label
         if error is not None:
@@ -84,8 +107,11 @@ def test_lists_real_delayed_job_rows_with_classes_args_states_and_errors(delayed
     assert jobs["ghost"]["last_error"].startswith("Job failed to load: undefined class/module GhostJob")
 
     # object and struct jobs: their instance variables / members, decoded (multibyte intact)
-    assert jobs["newsletter"]["kwargs"] == {"label": "newsletter", "text": "héllo wörld ✓",
-                                            "emails": ["a@example.com", "b@example.com"]}
+    assert jobs["newsletter"]["kwargs"] == {
+        "label": "newsletter",
+        "text": "héllo wörld ✓",
+        "emails": ["a@example.com", "b@example.com"],
+    }
     assert jobs["charge"]["kwargs"] == {"order_id": 1001}
     assert jobs["newsletter"]["priority"] == 5
     assert jobs["stale_lock"]["priority"] == -2
@@ -112,8 +138,7 @@ def test_lists_real_delayed_job_rows_with_classes_args_states_and_errors(delayed
     assert labels("--search", "wörld") == {"newsletter"}
     assert labels("--queue", "", "--state", "pending") == {"newsletter_struct", "welcome"}
     if app.has_active_job:
-        assert labels("--class", "GuestsCleanupJob", "--args", json.dumps(["cleanup", "guest", 42, GID])) == {
-            "cleanup"}
+        assert labels("--class", "GuestsCleanupJob", "--args", json.dumps(["cleanup", "guest", 42, GID])) == {"cleanup"}
 
     ops = _ops(url)
     try:
@@ -131,8 +156,10 @@ def test_lists_real_delayed_job_rows_with_classes_args_states_and_errors(delayed
         assert charge.sample_id == app.ids["charge"]
 
         stats = ops.stats()
-        totals = {state: sum(q[state] for q in stats.queues.values()) for state in
-                  ("pending", "scheduled", "locked", "stale", "failed")}
+        totals = {
+            state: sum(q[state] for q in stats.queues.values())
+            for state in ("pending", "scheduled", "locked", "stale", "failed")
+        }
         count = {s: sum(1 for v in expected.values() if v[2] == s) for s in ("pending", "scheduled", "failed")}
         assert totals == {**count, "locked": 2, "stale": 1}
         assert stats.queues["billing"]["failed"] == 1
@@ -213,19 +240,48 @@ def test_delete_and_dequeue_by_decoded_class_and_args(delayed_job: DelayedJobApp
     before = app.rows()
 
     # dequeue compares decoded args: Ruby symbols and symbol-keyed hashes included
-    dry = cli(url, "dequeue", "--queue", "reports", "--class", "Reporter.generate",
-              "--args", json.dumps(REPORT_ARGS), "--dry-run", "--json")
+    dry = cli(
+        url,
+        "dequeue",
+        "--queue",
+        "reports",
+        "--class",
+        "Reporter.generate",
+        "--args",
+        json.dumps(REPORT_ARGS),
+        "--dry-run",
+        "--json",
+    )
     assert (dry["matched"], dry["changed"]) == (1, 0)
-    wrong = cli(url, "dequeue", "--queue", "reports", "--class", "Reporter.generate",
-                "--args", json.dumps(["report", ":weekly", {":format": "csv", ":limit": 5}]), "--json")
+    wrong = cli(
+        url,
+        "dequeue",
+        "--queue",
+        "reports",
+        "--class",
+        "Reporter.generate",
+        "--args",
+        json.dumps(["report", ":weekly", {":format": "csv", ":limit": 5}]),
+        "--json",
+    )
     assert wrong["matched"] == 0
-    done = cli(url, "dequeue", "--queue", "reports", "--class", "Reporter.generate",
-               "--args", json.dumps(REPORT_ARGS), "--json")
+    done = cli(
+        url,
+        "dequeue",
+        "--queue",
+        "reports",
+        "--class",
+        "Reporter.generate",
+        "--args",
+        json.dumps(REPORT_ARGS),
+        "--json",
+    )
     assert (done["matched"], done["changed"]) == (1, 1)
 
     # delayed_job's default queue is NULL: `--queue ''` names it
-    welcome = cli(url, "dequeue", "--queue", "", "--class", "User#send_welcome", "--args", '["welcome", "hi"]',
-                  "--json")
+    welcome = cli(
+        url, "dequeue", "--queue", "", "--class", "User#send_welcome", "--args", '["welcome", "hi"]', "--json"
+    )
     assert (welcome["matched"], welcome["changed"]) == (1, 1)
     # dequeue only takes waiting jobs: the failed Reporter.flaky stays
     assert cli(url, "dequeue", "--queue", "", "--class", "Reporter.flaky", "--json")["matched"] == 0
@@ -246,14 +302,16 @@ def test_delete_and_dequeue_by_decoded_class_and_args(delayed_job: DelayedJobApp
     assert "newsletter sent 2" in log and "newsletter_struct struct sent 1" in log
 
 
-def test_a_qadmin_worker_sharing_the_table_leaves_ruby_jobs_untouched(delayed_job: DelayedJobApp,
-                                                                      tmp_path) -> None:
+def test_a_qadmin_worker_sharing_the_table_leaves_ruby_jobs_untouched(delayed_job: DelayedJobApp, tmp_path) -> None:
     app, url = delayed_job, delayed_job.url
     # locks taken five hours ago are expired under delayed_job's rules (max_run_time 4h), so any
     # worker may take them over: a qadmin worker still must not
-    app.execute("UPDATE delayed_jobs SET locked_at = :t WHERE id IN (:a, :b)",
-                t=datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=5),
-                a=app.ids["stale_lock"], b=app.ids["live_lock"])
+    app.execute(
+        "UPDATE delayed_jobs SET locked_at = :t WHERE id IN (:a, :b)",
+        t=datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=5),
+        a=app.ids["stale_lock"],
+        b=app.ids["live_lock"],
+    )
     ruby_rows = app.rows()
     out = tmp_path / "qadmin-ran.txt"
     for token in ("one", "two"):

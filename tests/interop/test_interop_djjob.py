@@ -15,7 +15,7 @@ import base64
 import json
 import socket
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ MAX_ATTEMPTS = 5  # DJJob's default
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _dead_pid() -> int:
@@ -106,9 +106,13 @@ class DJJobTable:
         text = self._handler_param(raw)
         value = "CAST(:blob AS TEXT)" if text is None else ":handler"
         with self.engine.begin() as conn:
-            conn.execute(sa.text(f"INSERT INTO {self.name} (handler, queue, run_at, created_at) "
-                                 f"VALUES({value}, :queue, :run_at, :now)"),
-                         {"handler": text, "blob": raw, "queue": queue, "run_at": run_at, "now": _now()})
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {self.name} (handler, queue, run_at, created_at) "
+                    f"VALUES({value}, :queue, :run_at, :now)"
+                ),
+                {"handler": text, "blob": raw, "queue": queue, "run_at": run_at, "now": _now()},
+            )
             job_id = conn.execute(sa.text(f"SELECT max(id) FROM {self.name}")).scalar_one()
         self.ids[label] = job_id
         return job_id
@@ -116,29 +120,39 @@ class DJJobTable:
     def lock(self, label: str, worker: str, at: datetime | None = None) -> None:
         # DJJob::acquireLock
         with self.engine.begin() as conn:
-            changed = conn.execute(sa.text(
-                f"UPDATE {self.name} SET locked_at = :now, locked_by = :name "
-                "WHERE id = :id AND (locked_at IS NULL OR locked_by = :name) AND failed_at IS NULL"),
-                {"now": at or _now(), "name": worker, "id": self.ids[label]}).rowcount
+            changed = conn.execute(
+                sa.text(
+                    f"UPDATE {self.name} SET locked_at = :now, locked_by = :name "
+                    "WHERE id = :id AND (locked_at IS NULL OR locked_by = :name) AND failed_at IS NULL"
+                ),
+                {"now": at or _now(), "name": worker, "id": self.ids[label]},
+            ).rowcount
         assert changed == 1
 
     def fail(self, label: str, error: str, worker: str) -> None:
         """DJJob::finishWithError as MySQL runs it (SET sees the incremented attempts), then releaseLock."""
         self.lock(label, worker)
         with self.engine.begin() as conn:
-            conn.execute(sa.text(
-                f"UPDATE {self.name} SET attempts = attempts + 1, "
-                "failed_at = CASE WHEN attempts + 1 >= :max THEN :now ELSE NULL END, "
-                "error = CASE WHEN attempts + 1 >= :max THEN :error ELSE NULL END WHERE id = :id"),
-                {"max": MAX_ATTEMPTS, "now": _now(), "error": error, "id": self.ids[label]})
-            conn.execute(sa.text(f"UPDATE {self.name} SET locked_at = NULL, locked_by = NULL WHERE id = :id"),
-                         {"id": self.ids[label]})
+            conn.execute(
+                sa.text(
+                    f"UPDATE {self.name} SET attempts = attempts + 1, "
+                    "failed_at = CASE WHEN attempts + 1 >= :max THEN :now ELSE NULL END, "
+                    "error = CASE WHEN attempts + 1 >= :max THEN :error ELSE NULL END WHERE id = :id"
+                ),
+                {"max": MAX_ATTEMPTS, "now": _now(), "error": error, "id": self.ids[label]},
+            )
+            conn.execute(
+                sa.text(f"UPDATE {self.name} SET locked_at = NULL, locked_by = NULL WHERE id = :id"),
+                {"id": self.ids[label]},
+            )
 
     def retry_later(self, label: str, delay: int) -> None:
         # DJJob::retryLater (a DJRetryException)
         with self.engine.begin() as conn:
-            conn.execute(sa.text(f"UPDATE {self.name} SET run_at = :at, attempts = attempts + 1 WHERE id = :id"),
-                         {"at": _now() + timedelta(seconds=delay), "id": self.ids[label]})
+            conn.execute(
+                sa.text(f"UPDATE {self.name} SET run_at = :at, attempts = attempts + 1 WHERE id = :id"),
+                {"at": _now() + timedelta(seconds=delay), "id": self.ids[label]},
+            )
 
     def candidates(self, queue: str, worker: str, mysql_now: bool = False) -> list[int]:
         # DJWorker::getNewJob's query (NOW() passed in). `mysql_now`: NOW() as MySQL gives it,
@@ -149,19 +163,25 @@ class DJJobTable:
             if self.kind == "sqlite":
                 now = now.strftime("%Y-%m-%d %H:%M:%S")
         with self.engine.connect() as conn:
-            return sorted(conn.execute(sa.text(
-                f"SELECT id FROM {self.name} WHERE queue = :queue AND (run_at IS NULL OR :now >= run_at) "
-                "AND (locked_at IS NULL OR locked_by = :name) AND failed_at IS NULL AND attempts < :max "
-                "ORDER BY created_at DESC LIMIT 10"),
-                {"queue": queue, "now": now, "name": worker, "max": MAX_ATTEMPTS}).scalars())
+            return sorted(
+                conn.execute(
+                    sa.text(
+                        f"SELECT id FROM {self.name} WHERE queue = :queue AND (run_at IS NULL OR :now >= run_at) "
+                        "AND (locked_at IS NULL OR locked_by = :name) AND failed_at IS NULL AND attempts < :max "
+                        "ORDER BY created_at DESC LIMIT 10"
+                    ),
+                    {"queue": queue, "now": now, "name": worker, "max": MAX_ATTEMPTS},
+                ).scalars()
+            )
 
     def fractions(self) -> dict[int, list[str]]:
         """Per row, the time columns that hold a fraction of a second (DJJob's never do)."""
         columns = ("run_at", "locked_at", "failed_at", "created_at")
         with self.engine.connect() as conn:
             if self.kind == "sqlite":  # the text as stored
-                rows = conn.execute(sa.text(f"SELECT id, {', '.join(f'CAST({c} AS TEXT)' for c in columns)} "
-                                            f"FROM {self.name}")).all()
+                rows = conn.execute(
+                    sa.text(f"SELECT id, {', '.join(f'CAST({c} AS TEXT)' for c in columns)} FROM {self.name}")
+                ).all()
                 return {r[0]: [c for c, v in zip(columns, r[1:]) if v is not None and "." in v] for r in rows}
             rows = conn.execute(sa.text(f"SELECT id, {', '.join(columns)} FROM {self.name}")).all()
             return {r[0]: [c for c, v in zip(columns, r[1:]) if v is not None and v.microsecond] for r in rows}
@@ -170,8 +190,10 @@ class DJJobTable:
         with self.engine.connect() as conn:
             # the handler's bytes exactly, whatever their encoding
             handler = "CAST(handler AS BLOB)" if self.kind == "sqlite" else "handler"
-            query = (f"SELECT id, queue, attempts, run_at, locked_at, locked_by, failed_at, error, created_at, "
-                     f"{handler} AS handler_bytes FROM {self.name} ORDER BY id")
+            query = (
+                f"SELECT id, queue, attempts, run_at, locked_at, locked_by, failed_at, error, created_at, "
+                f"{handler} AS handler_bytes FROM {self.name} ORDER BY id"
+            )
             out = {}
             for r in conn.execute(sa.text(query)).mappings():
                 out[r["id"]] = {**r, "handler_bytes": bytes(r["handler_bytes"])}
@@ -201,10 +223,12 @@ def djjob(sql_url: str, tmp_path: Path):
     table.enqueue("old_lock", "hello")
     table.enqueue("live_lock", "hello")
     with table.engine.begin() as conn:  # four failed attempts already
-        conn.execute(sa.text(f"UPDATE {table.name} SET attempts = 4 WHERE id IN (:a, :b, :c)"),
-                     {"a": table.ids["send_mail"], "b": table.ids["child"], "c": table.ids["not_an_object"]})
+        conn.execute(
+            sa.text(f"UPDATE {table.name} SET attempts = 4 WHERE id IN (:a, :b, :c)"),
+            {"a": table.ids["send_mail"], "b": table.ids["child"], "c": table.ids["not_an_object"]},
+        )
     table.fail("send_mail", "SMTP connect() failed: Connection refused", worker)
-    table.fail("child", "Undefined array key \"user\"", worker)
+    table.fail("child", 'Undefined array key "user"', worker)
     table.fail("not_an_object", f"[JOB] bad handler for job::{table.ids['not_an_object']}", worker)
     table.retry_later("retry_later", 7200)
     table.lock("dead_lock", f"host::{HOST} pid::{_dead_pid()}")
@@ -232,21 +256,35 @@ def test_lists_djjob_rows_decoded_with_php_property_visibility(djjob: DJJobTable
     j = {label: jobs[i] for label, i in ids.items()}
 
     assert (j["hello"]["class"], j["hello"]["kwargs"], j["hello"]["state"]) == (
-        "HelloWorldJob", {"name": "delayed_job"}, "pending")
+        "HelloWorldJob",
+        {"name": "delayed_job"},
+        "pending",
+    )
     assert j["hello"]["queue"] == "default" and j["hello"]["format"] == "djjob"
     assert j["hello"]["priority"] == 0  # DJJob has no priority column
     assert j["mixed"]["class"] == "MixedJob"
-    assert j["mixed"]["kwargs"] == {"pub": 1, "prot (protected)": "p", "priv (private MixedJob)": 2.5, "n": None,
-                                    "b": True, "arr": {"a": 1, "0": "x", "5": []}}
+    assert j["mixed"]["kwargs"] == {
+        "pub": 1,
+        "prot (protected)": "p",
+        "priv (private MixedJob)": 2.5,
+        "n": None,
+        "b": True,
+        "arr": {"a": 1, "0": "x", "5": []},
+    }
     assert j["send_mail"]["class"] == "App\\Jobs\\SendMail"
-    assert j["send_mail"]["kwargs"] == {"to": "zoë@example.com", "subject (protected)": "Grüße ✓",
-                                        "body (private App\\Jobs\\SendMail)": "héllo wörld"}
+    assert j["send_mail"]["kwargs"] == {
+        "to": "zoë@example.com",
+        "subject (protected)": "Grüße ✓",
+        "body (private App\\Jobs\\SendMail)": "héllo wörld",
+    }
     assert j["child"]["kwargs"] == {"secret (private Parent1)": "p", "secret (private Child1)": "c", "p": "日本語"}
     assert j["binary"]["class"] == "BinaryJob" and "undecodable" not in j["binary"]
 
     # DJJob's `error` column is qadmin's last_error; a failed row carries no lock
-    for label, error in (("send_mail", "SMTP connect() failed: Connection refused"),
-                         ("child", 'Undefined array key "user"')):
+    for label, error in (
+        ("send_mail", "SMTP connect() failed: Connection refused"),
+        ("child", 'Undefined array key "user"'),
+    ):
         assert (j[label]["state"], j[label]["attempts"], j[label]["last_error"]) == ("failed", 5, error)
         assert j[label]["locked_by"] is None
     # a handler that is not an object is listed as undecodable, raw text visible
@@ -300,8 +338,11 @@ def test_retry_unlock_delete_dequeue_and_djjob_runs_them_again(djjob: DJJobTable
     after = djjob.rows()
     for label in ("send_mail", "child", "not_an_object", "dead_lock", "old_lock"):
         old, new = before[ids[label]], after[ids[label]]
-        assert new["handler_bytes"] == old["handler_bytes"] == djjob.handlers[label if label in djjob.handlers
-                                                                               else "hello"]
+        assert (
+            new["handler_bytes"]
+            == old["handler_bytes"]
+            == djjob.handlers[label if label in djjob.handlers else "hello"]
+        )
         assert (new["locked_at"], new["locked_by"], new["failed_at"]) == (None, None, None)
     for label in ("send_mail", "child", "not_an_object"):
         assert after[ids[label]]["attempts"] == 0 and after[ids[label]]["run_at"] is not None
@@ -319,12 +360,17 @@ def test_retry_unlock_delete_dequeue_and_djjob_runs_them_again(djjob: DJJobTable
 
     # DJJob's worker query now finds what qadmin gave back (and not the live lock) ...
     worker = f"host::{HOST} pid::5151"
-    ready = {label for label, i in ids.items() if i in set(djjob.candidates("default", worker))
-             | set(djjob.candidates("email", worker))}
+    ready = {
+        label
+        for label, i in ids.items()
+        if i in set(djjob.candidates("default", worker)) | set(djjob.candidates("email", worker))
+    }
     assert ready == {"hello", "binary", "child", "dead_lock", "old_lock", "send_mail"}
     # ... and PHP unserializes and performs the handlers exactly as they are stored
-    stored = {label: base64.b64encode(rows[ids[label]]["handler_bytes"]).decode() for label in
-              ("send_mail", "child", "binary")}
+    stored = {
+        label: base64.b64encode(rows[ids[label]]["handler_bytes"]).decode()
+        for label in ("send_mail", "child", "binary")
+    }
     ran = _php(djjob.php, "run", str(djjob.log), stdin=json.dumps(stored))  # type: ignore[attr-defined]
     assert ran == {"send_mail": "performed", "child": "performed", "binary": "performed"}
     log = djjob.log.read_text(encoding="utf-8").splitlines()  # type: ignore[attr-defined]
@@ -359,7 +405,11 @@ def test_table_option_names_a_djjob_table_of_another_name(sql_url: str) -> None:
         assert "does not exist" in cli(sql_url, "jobs", "--json", expect=MissingTable.exit_code)
         [job] = cli(sql_url, "jobs", "--json", table="php_jobs")
         assert (job["class"], job["state"], job["attempts"], job["last_error"]) == (
-            "App\\Jobs\\SendMail", "failed", MAX_ATTEMPTS, "SMTP connect() failed")
+            "App\\Jobs\\SendMail",
+            "failed",
+            MAX_ATTEMPTS,
+            "SMTP connect() failed",
+        )
         assert cli(sql_url, "retry", "--failed", "--json", table="php_jobs")["changed"] == 1
         [row] = table.rows().values()
         assert (row["attempts"], row["failed_at"], row["handler_bytes"]) == (0, None, handlers["send_mail"])
@@ -383,7 +433,8 @@ def test_times_qadmin_writes_are_whole_seconds_so_djjob_runs_a_retried_job_at_on
     [new] = set(fractions) - set(ids.values())
     assert fractions[new] == []
     ready = set(djjob.candidates("default", worker, mysql_now=True)) | set(
-        djjob.candidates("email", worker, mysql_now=True))
+        djjob.candidates("email", worker, mysql_now=True)
+    )
     assert {ids["send_mail"], ids["child"], ids["not_an_object"]} <= ready
     [failed] = [j for j in cli(url, "jobs", "--class", "qadmin.examples.sync_inventory", "--json")]
     assert failed["attempts"] == 1 and "inventory service timed out" in failed["last_error"]

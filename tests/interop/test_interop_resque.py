@@ -20,8 +20,10 @@ from qadmin.filters import JobFilter
 from qadmin.job import NewJob, utcnow
 from tests.backends.conftest import r, redis_backend  # noqa: F401 - fixtures
 
-pytestmark = [pytest.mark.redis,
-              pytest.mark.skipif(shutil.which("ruby") is None, reason="needs Ruby (its json gem is Resque's encoder)")]
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.skipif(shutil.which("ruby") is None, reason="needs Ruby (its json gem is Resque's encoder)"),
+]
 
 JOBS = [
     ("Archive", [35, "tar"], "file_serve"),
@@ -33,10 +35,13 @@ JOBS = [
 
 def ruby_encode(jobs: list[tuple[str, list, str]]) -> list[tuple[bytes, bytes]]:
     """(Resque.encode of the job, resque-scheduler's delayed item) for each, by Ruby's json gem."""
-    script = ('require "json"; JSON.parse(STDIN.read).each { |c, a, q| '
-              'puts JSON.dump({"class" => c, "args" => a}); puts JSON.dump({"class" => c, "args" => a, "queue" => q}) }')
-    out = subprocess.run(["ruby", "-e", script], input=json.dumps(jobs).encode(), capture_output=True, check=True,
-                         timeout=60).stdout
+    script = (
+        'require "json"; JSON.parse(STDIN.read).each { |c, a, q| '
+        'puts JSON.dump({"class" => c, "args" => a}); puts JSON.dump({"class" => c, "args" => a, "queue" => q}) }'
+    )
+    out = subprocess.run(
+        ["ruby", "-e", script], input=json.dumps(jobs).encode(), capture_output=True, check=True, timeout=60
+    ).stdout
     lines = out.split(b"\n")
     return [(lines[2 * i], lines[2 * i + 1]) for i in range(len(jobs))]
 

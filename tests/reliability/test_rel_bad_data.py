@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ def huge_payload() -> str:
 
 
 def plant_sql(url: str, kind: str) -> dict[str, bool]:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     rows: list[tuple[str, str, bool, datetime | None, str | None]] = [
         ("bad-nonjson", "this is not a payload bad-nonjson", True, None, None),
         ("bad-truncjson", '{"class":"qadmin.examples.record","args":["bad-truncjson",', True, None, None),
@@ -203,9 +203,7 @@ def test_listings_show_bad_payloads_as_undecodable_with_their_raw_text(planted: 
         if bad:
             assert marker in job["raw"] + (job["last_error"] or ""), marker
         shown = cli(url, "show", str(planted.ids[marker]), "--json")
-        assert (
-            marker in shown["raw"] + (shown["last_error"] or "") and shown["state"] == planted.states[marker]
-        )
+        assert marker in shown["raw"] + (shown["last_error"] or "") and shown["state"] == planted.states[marker]
         assert bool(shown.get("undecodable")) is bad
         # the tables print too (the raw text of an undecodable job is part of `show`; the 8 MB one
         # is left out only because printing 8 MB through rich takes seconds)
@@ -215,9 +213,7 @@ def test_listings_show_bad_payloads_as_undecodable_with_their_raw_text(planted: 
     stats = cli(url, "stats", "--json")
     assert sum(stats["totals"].values()) >= len(planted.expect)
     # the table's ERROR column says why a job cannot be decoded
-    rows = {
-        line.split()[0]: line for line in cli(url, "jobs", "--limit", "500").splitlines()[1:] if line.strip()
-    }
+    rows = {line.split()[0]: line for line in cli(url, "jobs", "--limit", "500").splitlines()[1:] if line.strip()}
     for marker, bad in planted.expect.items():
         job = listed[str(planted.ids[marker])]
         if bad:
@@ -276,15 +272,11 @@ def test_retry_and_delete_work_on_bad_jobs(planted: Planted) -> None:
         assert len(again) == 1 and again[0]["undecodable"], (marker, again)
     # what is left (pending copies, refused entries, the rest) is deleted with one command
     left = [
-        j
-        for j in cli(url, "jobs", "--json", "--limit", "500")
-        if j["state"] != "finished" and j["class"] != RECORD
+        j for j in cli(url, "jobs", "--json", "--limit", "500") if j["state"] != "finished" and j["class"] != RECORD
     ]
     deleted = cli(url, "delete", *[str(j["id"]) for j in left], "--yes", "--json")
     assert deleted["changed"] == len(left), deleted
-    assert [j["class"] for j in cli(url, "jobs", "--json", "--limit", "500") if j["state"] != "finished"] == [
-        RECORD
-    ]
+    assert [j["class"] for j in cli(url, "jobs", "--json", "--limit", "500") if j["state"] != "finished"] == [RECORD]
 
 
 def test_invalid_utf8_stored_as_sqlite_text_is_undecodable(sqlite_url: str) -> None:
@@ -345,10 +337,7 @@ def test_the_tui_jobs_table_and_detail_render_bad_jobs(planted_for_faces: Plante
                 app.open_job(planted.ids[marker])
                 await until(
                     pilot,
-                    lambda: (
-                        isinstance(app.screen, JobDetailScreen)
-                        and getattr(app.screen, "job", None) is not None
-                    ),
+                    lambda: isinstance(app.screen, JobDetailScreen) and getattr(app.screen, "job", None) is not None,
                     f"the detail of {marker}",
                 )
                 await pilot.press("escape")

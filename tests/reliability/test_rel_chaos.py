@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -124,6 +124,4 @@ def test_a_worker_records_the_outcome_after_postgresql_comes_back(
     postgres_server, postgres_url: str, tmp_path: Path
 ) -> None:
     durable_commits(postgres_server, postgres_url)
-    outage_while_a_job_runs(
-        postgres_url, tmp_path, lambda down, crash: restart_postgres(postgres_server, down, crash)
-    )
+    outage_while_a_job_runs(postgres_url, tmp_path, lambda down, crash: restart_postgres(postgres_server, down, crash))

@@ -142,9 +142,7 @@ PER_BACKEND = [case for case in BAD if case[0][0] in ("show", "retry", "jobs") o
 
 
 @pytest.mark.parametrize("args, needle", BAD, ids=[" ".join(a)[:60] for a, _ in BAD])
-def test_bad_input_is_one_clear_line_exit_2_and_changes_nothing(
-    sqlite_url: str, args: list[str], needle: str
-) -> None:
+def test_bad_input_is_one_clear_line_exit_2_and_changes_nothing(sqlite_url: str, args: list[str], needle: str) -> None:
     check_refused(fill(sqlite_url), args, needle)
 
 
@@ -173,12 +171,8 @@ def test_an_id_too_large_for_a_row_is_no_such_job(sqlite_url: str, args: list[st
     one_clear_line(invoke(sqlite_url, *args))
 
 
-@pytest.mark.parametrize(
-    "args", [["tui", "--refresh", "0"], ["tui", "--refresh", "nan"], ["tui", "--refresh", "inf"]]
-)
-def test_the_consoles_refuse_a_refresh_they_could_not_keep(
-    sqlite_url: str, tmp_path: Path, args: list[str]
-) -> None:
+@pytest.mark.parametrize("args", [["tui", "--refresh", "0"], ["tui", "--refresh", "nan"], ["tui", "--refresh", "inf"]])
+def test_the_consoles_refuse_a_refresh_they_could_not_keep(sqlite_url: str, tmp_path: Path, args: list[str]) -> None:
     # a real process with a time limit: a console that started anyway would wait for a terminal
     open_backend(sqlite_url).init()
     res = subprocess.run(
@@ -210,12 +204,15 @@ def test_positional_arguments_that_are_not_json_stay_strings(sqlite_url: str) ->
 
 
 # --- generated bad input (hypothesis) -------------------------------------------------------
+from datetime import UTC  # noqa: E402
+
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 #: text that is not text: a lone surrogate somewhere in otherwise ordinary characters
-not_text = st.tuples(st.text(max_size=6), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
-                     st.text(max_size=6)).map("".join)
+not_text = st.tuples(
+    st.text(max_size=6), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), st.text(max_size=6)
+).map("".join)
 too_big = st.integers(2**31, 10**40).map(str)
 bad_duration = st.one_of(
     st.sampled_from(["nan", "inf", "-inf", "1e999", "-5", "", " ", "5y", "1h-2m", "..", "1e10"]),
@@ -224,30 +221,43 @@ bad_duration = st.one_of(
     not_text,
 )
 bad_json_array = st.one_of(
-    st.sampled_from(["", "[", "{}", "1", "[NaN]", "[Infinity]", "[1e999]", '"x"', "null", '["\\ud800"]',
-                     DEEP]),
-    st.text(alphabet="[]{},:1ex\"\\", max_size=12).filter(
-        lambda t: not t.startswith("[") or not t.endswith("]")),
+    st.sampled_from(["", "[", "{}", "1", "[NaN]", "[Infinity]", "[1e999]", '"x"', "null", '["\\ud800"]', DEEP]),
+    st.text(alphabet='[]{},:1ex"\\', max_size=12).filter(lambda t: not t.startswith("[") or not t.endswith("]")),
 )
 bad_cursor = st.one_of(
-    st.sampled_from(['["x"]', "[1e999]", "[null]", "[true]", "[1.5]", "[]", "[1, 2, 3, 4, 5]", "{}", "x", "",
-                     "finished:x", "[" + "9" * 40 + "]"]),
+    st.sampled_from(
+        [
+            '["x"]',
+            "[1e999]",
+            "[null]",
+            "[true]",
+            "[1.5]",
+            "[]",
+            "[1, 2, 3, 4, 5]",
+            "{}",
+            "x",
+            "",
+            "finished:x",
+            "[" + "9" * 40 + "]",
+        ]
+    ),
     st.integers(2**63, 10**60).map(lambda n: f"[{n}]"),
 )
 bad_time = st.one_of(
-    st.sampled_from(["", "yesterday", "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+01:00", "2020-13-01",
-                     "2020-01-01T25:00:00"]),
+    st.sampled_from(
+        ["", "yesterday", "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+01:00", "2020-13-01", "2020-01-01T25:00:00"]
+    ),
     st.text(alphabet="0123456789-:T+Z ", max_size=14).filter(lambda t: not _iso_time(t)),
 )
 
 
 def _iso_time(text: str) -> bool:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         if moment.tzinfo is not None:
-            moment.astimezone(timezone.utc)
+            moment.astimezone(UTC)
         return True
     except (ValueError, OverflowError):
         return False
@@ -265,16 +275,36 @@ bad_commands = st.one_of(
     bad_cursor.map(lambda v: ["jobs", "--cursor", v]),
     st.text(alphabet="abcxyz", min_size=1, max_size=6).map(lambda v: ["jobs", "--state", v]),
     st.sampled_from(["retry", "show", "delete"]).flatmap(
-        lambda verb: st.one_of(st.sampled_from(["", "abc", "-1", "1.5", "9" * 30, "q:", ":zz"]),
-                               not_text).map(lambda v: [verb, v] + (["--yes"] if verb == "delete" else []))),
-    not_text.flatmap(lambda v: st.sampled_from([
-        ["enqueue", v], ["jobs", "--queue", v], ["jobs", "--class", v], ["jobs", "--search", v],
-        ["retry", "--failed", "--error", v], ["delete", "--class", v, "--yes"], ["pause", v],
-        ["dequeue", "--queue", "q", "--class", v], ["--namespace", v, "jobs"], ["jobs", "--table", v],
-    ])),
-    st.sampled_from([["--table", "", "jobs"], ["--backend", "nosuch", "jobs"], ["--url", "", "stats"],
-                     ["jobs", "--url", "redis://[::1"], ["--url", "postgresql://h:port/db", "jobs"],
-                     ["--url", "mysql+pymysql://u@h/db", "enqueue", "X"]]),
+        lambda verb: st.one_of(st.sampled_from(["", "abc", "-1", "1.5", "9" * 30, "q:", ":zz"]), not_text).map(
+            lambda v: [verb, v] + (["--yes"] if verb == "delete" else [])
+        )
+    ),
+    not_text.flatmap(
+        lambda v: st.sampled_from(
+            [
+                ["enqueue", v],
+                ["jobs", "--queue", v],
+                ["jobs", "--class", v],
+                ["jobs", "--search", v],
+                ["retry", "--failed", "--error", v],
+                ["delete", "--class", v, "--yes"],
+                ["pause", v],
+                ["dequeue", "--queue", "q", "--class", v],
+                ["--namespace", v, "jobs"],
+                ["jobs", "--table", v],
+            ]
+        )
+    ),
+    st.sampled_from(
+        [
+            ["--table", "", "jobs"],
+            ["--backend", "nosuch", "jobs"],
+            ["--url", "", "stats"],
+            ["jobs", "--url", "redis://[::1"],
+            ["--url", "postgresql://h:port/db", "jobs"],
+            ["--url", "mysql+pymysql://u@h/db", "enqueue", "X"],
+        ]
+    ),
 )
 
 
@@ -283,16 +313,17 @@ def fuzz_url(sqlite_url: str) -> str:
     return fill_once(sqlite_url)
 
 
-@settings(max_examples=120, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(args=bad_commands)
-def test_generated_bad_input_is_one_line_exit_1_or_2_and_changes_nothing(fuzz_url: str,
-                                                                          args: list[str]) -> None:
+def test_generated_bad_input_is_one_line_exit_1_or_2_and_changes_nothing(fuzz_url: str, args: list[str]) -> None:
     check_generated(fuzz_url, args)
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(args=bad_commands)
 def test_generated_bad_input_on_redis(redis_url: str, args: list[str]) -> None:
     if "--table" in args:  # a Redis backend refuses --table whatever its value
@@ -332,23 +363,38 @@ def _utf8(data: bytes) -> bool:
         return False
 
 
-@settings(max_examples=6, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(value=bad_bytes, where=st.sampled_from([
-    ["enqueue", "X", "{}"], ["jobs", "--queue", "{}"], ["jobs", "--class", "{}"], ["pause", "{}"],
-    ["--url", "sqlite:///{}.db", "jobs"], ["show", "{}"],
-]))
-def test_bytes_that_are_not_utf8_in_a_real_process(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory,
-                                                    value: bytes, where: list[str]) -> None:
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    value=bad_bytes,
+    where=st.sampled_from(
+        [
+            ["enqueue", "X", "{}"],
+            ["jobs", "--queue", "{}"],
+            ["jobs", "--class", "{}"],
+            ["pause", "{}"],
+            ["--url", "sqlite:///{}.db", "jobs"],
+            ["show", "{}"],
+        ]
+    ),
+)
+def test_bytes_that_are_not_utf8_in_a_real_process(
+    sqlite_url: str, tmp_path_factory: pytest.TempPathFactory, value: bytes, where: list[str]
+) -> None:
     url = fill_once(sqlite_url)
     before = snapshot(url)
     argv = [a.encode().replace(b"{}", value) for a in where]
     if not where[0].startswith("--url"):
         argv = [b"--url", url.encode()] + argv
-    res = subprocess.run([sys.executable.encode(), b"-m", b"qadmin", *argv], capture_output=True, timeout=60,
-                         stdin=subprocess.DEVNULL, cwd=tmp_path_factory.mktemp("cwd"),
-                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-                              "LANG": "C.UTF-8"})
+    res = subprocess.run(
+        [sys.executable.encode(), b"-m", b"qadmin", *argv],
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path_factory.mktemp("cwd"),
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "LANG": "C.UTF-8"},
+    )
     err = res.stderr.decode("utf-8", "replace").strip()
     assert res.returncode == 2, (argv, err[-1500:])
     assert "Traceback" not in err and len(err.splitlines()) == 1 and "not valid UTF-8" in err, (argv, err)

@@ -14,8 +14,9 @@ import json
 import signal
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -74,9 +75,7 @@ def test_workers_on_two_hosts_share_one_backend(lab: Lab, backend: str, tmp_path
         assert res.returncode == 0, (args, res.stderr[-2000:])
         return json.loads(res.stdout)
 
-    res = lab.run(
-        "h1", [sys.executable, "-c", ENQUEUE, url, GATED_JOB, str(tokens), str(JOBS), str(gate)], env=env
-    )
+    res = lab.run("h1", [sys.executable, "-c", ENQUEUE, url, GATED_JOB, str(tokens), str(JOBS), str(gate)], env=env)
     assert res.returncode == 0, res.stderr
     workers = {
         role: [
@@ -101,23 +100,15 @@ def test_workers_on_two_hosts_share_one_backend(lab: Lab, backend: str, tmp_path
         return {w["host"] for w in qadmin("h2", "workers") if not w["stale"]}
 
     # both machines are at work on the same queue
-    lab.wait_until(
-        lambda: live_hosts() == {"qa-host-1", "qa-host-2"}, 120, lambda: f"workers of both hosts\n{logs()}"
-    )
+    lab.wait_until(lambda: live_hosts() == {"qa-host-1", "qa-host-2"}, 120, lambda: f"workers of both hosts\n{logs()}")
     by_host = {w["host"]: w for w in qadmin("h1", "workers")}
     assert {w["name"].split()[0] for w in by_host.values()} == {"host:qa-host-1", "host:qa-host-2"}
 
     def held_by_h1() -> list[dict[str, Any]]:
-        return [
-            j
-            for j in qadmin("h2", "jobs", "--state", "locked")
-            if "host:qa-host-1 " in (j["locked_by"] or "")
-        ]
+        return [j for j in qadmin("h2", "jobs", "--state", "locked") if "host:qa-host-1 " in (j["locked_by"] or "")]
 
     # every worker of host 1 holds a job until the gate opens: a state no poll can miss
-    lab.wait_until(
-        lambda: len(held_by_h1()) == PER_HOST, 120, lambda: f"each worker of host 1 to hold a job\n{logs()}"
-    )
+    lab.wait_until(lambda: len(held_by_h1()) == PER_HOST, 120, lambda: f"each worker of host 1 to hold a job\n{logs()}")
     # host 1 dies mid-job
     lab.kill(workers["h1"])
     held = held_by_h1()

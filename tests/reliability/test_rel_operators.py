@@ -104,8 +104,7 @@ def test_bulk_verbs_while_workers_run_lose_and_duplicate_nothing(any_url: str, t
     rng.shuffle(chunks)
     # small deletes by id race the workers for the same jobs: some are claimed between preview and apply
     deleter: list[Any] = [
-        (lambda c: lambda ops: (ops.delete(JobFilter(states=pending, ids=tuple(c))), len(c)))(c)
-        for c in chunks[:25]
+        (lambda c: lambda ops: (ops.delete(JobFilter(states=pending, ids=tuple(c))), len(c)))(c) for c in chunks[:25]
     ]
     deleter.insert(12, lambda ops: (ops.delete(JobFilter(states=pending, queues=("q3",))), None))
     dequeuer = [
@@ -130,9 +129,7 @@ def test_bulk_verbs_while_workers_run_lose_and_duplicate_nothing(any_url: str, t
         removed_by_cli += out["changed"]
         for _ in range(2):
             results.append(adds_up(cli_json(any_url, "retry", "--failed", "--queue", "billing")))
-        out = adds_up(
-            cli_json(any_url, "delete", "--state", "pending", "--queue", "q0", "--search", "j1", "--yes")
-        )
+        out = adds_up(cli_json(any_url, "delete", "--state", "pending", "--queue", "q0", "--search", "j1", "--yes"))
         results.append(out)
         removed_by_cli += out["changed"]
         deleted_by_cli += out["changed"]

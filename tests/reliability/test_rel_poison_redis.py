@@ -47,13 +47,22 @@ def plant(url: str, tmp_path: Path) -> Poisoned:
     try:
         r = redis.Redis.from_url(url)
         # bad payloads ahead of a good job in one queue: read as undecodable, never claimed
-        r.rpush("resque:queue:alpha", b"", b"\x00\x01\x00", b"NaN", b"-1", b"null", b"[]", b'{"class":""}',
-                b'{"class":"qadmin.examples.record","args":[NaN]}', b'{"class":"x","args":[1e999]}')
+        r.rpush(
+            "resque:queue:alpha",
+            b"",
+            b"\x00\x01\x00",
+            b"NaN",
+            b"-1",
+            b"null",
+            b"[]",
+            b'{"class":""}',
+            b'{"class":"qadmin.examples.record","args":[NaN]}',
+            b'{"class":"x","args":[1e999]}',
+        )
         backend.enqueue(NewJob(RECORD, [str(tokens), "good-alpha"], queue="alpha"))
         backend.enqueue(NewJob(RECORD, [str(tokens), "good-zulu"], queue="zulu"))
         past = int((now - timedelta(minutes=5)).timestamp())
-        backend.enqueue(NewJob(RECORD, [str(tokens), "good-delayed"], queue="zulu",
-                               run_at=now + timedelta(seconds=2)))
+        backend.enqueue(NewJob(RECORD, [str(tokens), "good-delayed"], queue="zulu", run_at=now + timedelta(seconds=2)))
         due = [m for m in r.zrange("resque:delayed_queue_schedule", 0, -1)]
         # ... and it is due already (as if planted long ago)
         for member in due:
@@ -65,9 +74,19 @@ def plant(url: str, tmp_path: Path) -> Poisoned:
         r.set("resque:queues", "not a set")
         r.set(f"resque:delayed:{past - 1}", "a string where a delayed list belongs")
         r.hset(f"resque:delayed:{past + 7200}", "f", "v")
-        r.zadd("resque:delayed_queue_schedule", {str(past - 1): past - 1, str(past + 7200): past + 7200,
-                                                  "abc": past - 2, "nan": past - 3, "-5": -5, "": past - 4,
-                                                  "inf": past - 5, "1e999": past - 6})
+        r.zadd(
+            "resque:delayed_queue_schedule",
+            {
+                str(past - 1): past - 1,
+                str(past + 7200): past + 7200,
+                "abc": past - 2,
+                "nan": past - 3,
+                "-5": -5,
+                "": past - 4,
+                "inf": past - 5,
+                "1e999": past - 6,
+            },
+        )
         r.rpush("resque:qadmin:locked", "a list where a sorted set belongs")
         r.rpush("resque:qadmin:finished", "a list")
         r.set("resque:qadmin:workers", "a string")
@@ -86,8 +105,11 @@ def plant(url: str, tmp_path: Path) -> Poisoned:
         r.close()
     finally:
         backend.close()
-    return Poisoned(url, tokens, ["resque:queue:str", "resque:queue:hash", "resque:queues",
-                                  f"resque:delayed:{past - 1}", "resque:failed"])
+    return Poisoned(
+        url,
+        tokens,
+        ["resque:queue:str", "resque:queue:hash", "resque:queues", f"resque:delayed:{past - 1}", "resque:failed"],
+    )
 
 
 @pytest.fixture
@@ -95,10 +117,14 @@ def poisoned(redis_url: str, tmp_path: Path) -> Poisoned:
     return plant(redis_url, tmp_path)
 
 
-
 def test_a_star_worker_runs_every_good_job(poisoned: Poisoned) -> None:
-    res = subprocess.run(qadmin_cmd(poisoned.url, "worker", "--queue", "*", "--burst", "--sleep", "0.05"),
-                         capture_output=True, text=True, timeout=60, env=child_env())
+    res = subprocess.run(
+        qadmin_cmd(poisoned.url, "worker", "--queue", "*", "--burst", "--sleep", "0.05"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Traceback" not in res.stderr, res.stderr[-3000:]
     assert sorted(poisoned.tokens.read_text().splitlines()) == ["good-alpha", "good-delayed", "good-zulu"]
@@ -152,9 +178,22 @@ def test_the_web_pages_api_and_metrics_answer(poisoned: Poisoned) -> None:
         app = create_app(ops, {"TESTING": True})
         client = app.test_client()
         assert client.get(f"/login?token={app.config['QADMIN_LOGIN_TOKEN']}").status_code == 303
-        for path in ("/", "/partials/overview", "/jobs", "/jobs?state=pending,scheduled,failed&limit=200",
-                     "/errors", "/workers", "/audit", "/api/stats", "/api/queues", "/api/workers", "/api/errors",
-                     "/api/audit", "/api/jobs?limit=200", "/metrics"):
+        for path in (
+            "/",
+            "/partials/overview",
+            "/jobs",
+            "/jobs?state=pending,scheduled,failed&limit=200",
+            "/errors",
+            "/workers",
+            "/audit",
+            "/api/stats",
+            "/api/queues",
+            "/api/workers",
+            "/api/errors",
+            "/api/audit",
+            "/api/jobs?limit=200",
+            "/metrics",
+        ):
             response = client.get(path)
             assert response.status_code == 200, (path, response.status_code, response.get_data(as_text=True)[-2000:])
         listed = client.get("/api/jobs?limit=200").get_json()
@@ -195,16 +234,22 @@ def test_verbs_still_act_on_undecodable_entries_beside_the_poison(poisoned: Pois
     # a php-resque job whose status key is of the wrong type: shown, and retried, without its status
     php = b'{"class":"My_Job","args":[{"a":1}],"id":"48816519aaa5034aeac8e18728917051","queue_time":1795336967.27}'
     r.delete("resque:failed")  # a string here: the job goes in a readable failed list
-    r.rpush("resque:failed", b'{"failed_at":"2026/11/22 08:41:11 UTC","payload":' + php +
-            b',"exception":"E","error":"x","backtrace":[],"worker":"w:1:q","queue":"beta"}')
+    r.rpush(
+        "resque:failed",
+        b'{"failed_at":"2026/11/22 08:41:11 UTC","payload":'
+        + php
+        + b',"exception":"E","error":"x","backtrace":[],"worker":"w:1:q","queue":"beta"}',
+    )
     r.hset("resque:job:48816519aaa5034aeac8e18728917051:status", "f", "v")
     shown = cli(url, "show", "beta:48816519aaa5034aeac8e18728917051", "--json")
     assert shown["state"] == "failed"
     cli(url, "retry", "beta:48816519aaa5034aeac8e18728917051")
     assert r.lrange("resque:queue:beta", 0, -1) == [php]
     # a bulk retry puts back what can go back: a job of a queue whose key is of the wrong type stays failed
-    stuck = (b'{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"Archive","args":[5]},'
-             b'"exception":"E","error":"x","backtrace":[],"worker":"w:1:q","queue":"str"}')
+    stuck = (
+        b'{"failed_at":"2026/11/22 08:41:11 UTC","payload":{"class":"Archive","args":[5]},'
+        b'"exception":"E","error":"x","backtrace":[],"worker":"w:1:q","queue":"str"}'
+    )
     fine = stuck.replace(b'"queue":"str"', b'"queue":"beta"').replace(b"[5]", b"[6]")
     r.rpush("resque:failed", stuck, fine)
     cli(url, "retry", "--failed")

@@ -20,7 +20,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ def _payload(tokens: Path, marker: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def _poison(url: str, layout: str, tmp_path: Path) -> Poisoned:
@@ -96,17 +96,24 @@ def _poison(url: str, layout: str, tmp_path: Path) -> Poisoned:
             if layout == "djjob":
                 conn.exec_driver_sql(DJJOB_SQL[kind])
 
-            def insert(marker: str, sql_values: dict[str, str], params: dict[str, Any] | None = None,
-                       job_id: int | None = None) -> int:
+            def insert(
+                marker: str, sql_values: dict[str, str], params: dict[str, Any] | None = None, job_id: int | None = None
+            ) -> int:
                 handler = "CAST(:handler AS BYTEA)" if (kind == "postgresql" and layout == "djjob") else ":handler"
-                values = {"handler": handler, "queue": "'default'", "run_at": f"'{past}'",
-                          "created_at": f"'{past}'", **sql_values}
+                values = {
+                    "handler": handler,
+                    "queue": "'default'",
+                    "run_at": f"'{past}'",
+                    "created_at": f"'{past}'",
+                    **sql_values,
+                }
                 if job_id is not None:
                     values["id"] = str(job_id)
                 if layout == "delayed_job":
                     values.setdefault("updated_at", f"'{past}'")
-                sql = (f"INSERT INTO {p.table} ({', '.join(values)}) VALUES ({', '.join(values.values())})"
-                       + (" RETURNING id" if kind == "postgresql" else ""))
+                sql = f"INSERT INTO {p.table} ({', '.join(values)}) VALUES ({', '.join(values.values())})" + (
+                    " RETURNING id" if kind == "postgresql" else ""
+                )
                 result = conn.execute(sa.text(sql), {"handler": _payload(tokens, marker), **(params or {})})
                 if kind == "postgresql":
                     return int(result.scalar_one())
@@ -134,8 +141,13 @@ def _poison(url: str, layout: str, tmp_path: Path) -> Poisoned:
                 bad("p-runat-minus-inf", "run_at", {"run_at": "'-infinity'"})
                 bad("p-created-inf", "created_at", {"created_at": "'infinity'"})
                 bad("p-lockedat-inf", "locked_at", {"locked_at": "'infinity'", "locked_by": "'host:elsewhere pid:1'"})
-                bad("p-failedat-minus-inf", "failed_at", {"failed_at": "'-infinity'", "error": "'Boom'"}
-                    if layout == "djjob" else {"failed_at": "'-infinity'", "last_error": "'Boom'"})
+                bad(
+                    "p-failedat-minus-inf",
+                    "failed_at",
+                    {"failed_at": "'-infinity'", "error": "'Boom'"}
+                    if layout == "djjob"
+                    else {"failed_at": "'-infinity'", "last_error": "'Boom'"},
+                )
                 bad("p-runat-far", "run_at", {"run_at": "'20000-01-01 00:00:00'"})
             p.good["good-negative-id"] = insert("good-negative-id", {}, job_id=-7)
             p.good["good-2"] = insert("good-2", {})
@@ -149,12 +161,26 @@ def poisoned(request: pytest.FixtureRequest, sql_url: str, tmp_path: Path) -> Po
     return _poison(sql_url, request.param, tmp_path)
 
 
-
 def test_a_worker_runs_the_good_jobs_and_never_claims_a_poisoned_row(poisoned: Poisoned) -> None:
     before = poisoned.rows()
-    res = subprocess.run([sys.executable, "-m", "qadmin", "--url", poisoned.url, "worker", "--burst", "--sleep", "0.05",
-                          "--import", "qadmin.examples"],
-                         capture_output=True, text=True, timeout=180)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qadmin",
+            "--url",
+            poisoned.url,
+            "worker",
+            "--burst",
+            "--sleep",
+            "0.05",
+            "--import",
+            "qadmin.examples",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Traceback" not in res.stderr, res.stderr[-3000:]
     assert sorted(poisoned.tokens.read_text().split()) == sorted(poisoned.good)
@@ -182,9 +208,20 @@ def test_every_cli_listing_shows_the_poisoned_rows_as_undecodable(poisoned: Pois
         assert backend.count(JobFilter(undecodable=True), utcnow()) == len(poisoned.bad)
     finally:
         backend.close()
-    for args in (["jobs"], ["stats"], ["stats", "--json"], ["queues"], ["queues", "--json"], ["errors"],
-                 ["errors", "--json"], ["workers"], ["workers", "--json"], ["jobs", "--state", "failed", "--json"],
-                 ["jobs", "--sort", "run_at", "--json"], ["jobs", "--search", "p-", "--json"]):
+    for args in (
+        ["jobs"],
+        ["stats"],
+        ["stats", "--json"],
+        ["queues"],
+        ["queues", "--json"],
+        ["errors"],
+        ["errors", "--json"],
+        ["workers"],
+        ["workers", "--json"],
+        ["jobs", "--state", "failed", "--json"],
+        ["jobs", "--sort", "run_at", "--json"],
+        ["jobs", "--search", "p-", "--json"],
+    ):
         cli(url, *args)
     stats = cli(url, "stats", "--json")
     assert sum(sum(counts.values()) for counts in stats["queues"].values()) >= len(poisoned.bad) + len(poisoned.good)
@@ -192,8 +229,11 @@ def test_every_cli_listing_shows_the_poisoned_rows_as_undecodable(poisoned: Pois
 
 def test_retry_and_delete_still_work_on_poisoned_rows(poisoned: Poisoned) -> None:
     url = poisoned.url
-    failed = [job_id for job_id, _c in poisoned.bad.values()
-              if cli(url, "show", "--json", "--", str(job_id))["state"] == "failed"]
+    failed = [
+        job_id
+        for job_id, _c in poisoned.bad.values()
+        if cli(url, "show", "--json", "--", str(job_id))["state"] == "failed"
+    ]
     if failed:
         assert cli(url, "retry", "--json", "--", *map(str, failed))["changed"] == len(failed)
     ids = [str(job_id) for job_id, _c in poisoned.bad.values()]
@@ -211,9 +251,23 @@ def test_web_pages_api_and_metrics_answer(poisoned: Poisoned) -> None:
         app = create_app(ops, {"TESTING": True})
         client = app.test_client()
         assert client.get(f"/login?token={app.config['QADMIN_LOGIN_TOKEN']}").status_code == 303
-        for path in ("/", "/partials/overview", "/jobs", "/jobs?state=failed", "/jobs?sort=run_at", "/errors",
-                     "/workers", "/partials/workers", "/audit", "/api/stats", "/api/queues", "/api/workers",
-                     "/api/errors", "/api/jobs?limit=200", "/metrics"):
+        for path in (
+            "/",
+            "/partials/overview",
+            "/jobs",
+            "/jobs?state=failed",
+            "/jobs?sort=run_at",
+            "/errors",
+            "/workers",
+            "/partials/workers",
+            "/audit",
+            "/api/stats",
+            "/api/queues",
+            "/api/workers",
+            "/api/errors",
+            "/api/jobs?limit=200",
+            "/metrics",
+        ):
             page = client.get(path)
             assert page.status_code == 200, (path, page.status_code, page.get_data(as_text=True)[-2000:])
         for marker, (job_id, column) in poisoned.bad.items():

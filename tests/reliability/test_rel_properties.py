@@ -33,20 +33,14 @@ SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 scalar = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53), 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | text
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | text
 )
 value = st.recursive(
     scalar,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
     max_leaves=10,
 )
-class_name = st.from_regex(
-    r"[A-Za-z_][A-Za-z0-9_]{0,8}((::|\.)[A-Za-z_][A-Za-z0-9_]{0,8}){0,2}", fullmatch=True
-)
+class_name = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}((::|\.)[A-Za-z_][A-Za-z0-9_]{0,8}){0,2}", fullmatch=True)
 
 
 # --- the JSON codec ---------------------------------------------------------------------------
@@ -57,9 +51,7 @@ class_name = st.from_regex(
     st.dictionaries(text, value, max_size=3),
     st.dictionaries(text.filter(lambda k: k not in ("class", "args", "kwargs")), value, max_size=3),
 )
-def test_json_payloads_round_trip(
-    name: str, args: list[Any], kwargs: dict[str, Any], meta: dict[str, Any]
-) -> None:
+def test_json_payloads_round_trip(name: str, args: list[Any], kwargs: dict[str, Any], meta: dict[str, Any]) -> None:
     encoded = json_codec.encode(name, args, kwargs, meta)
     # Resque's layout: class first, then args; compact; UTF-8 as it is (what Ruby's json gem writes)
     assert encoded.startswith('{"class":' + json_codec.dumps(name) + ',"args":')
@@ -199,10 +191,7 @@ def demo(any_url: str) -> Any:
         with backend.engine.begin() as conn:
             for handler in ('{"class":"Odd","args":[1,', "50% off_\\sale"):
                 conn.execute(
-                    sa.text(
-                        "INSERT INTO delayed_jobs (priority, attempts, handler, queue) "
-                        "VALUES (0, 0, :h, 'email')"
-                    ),
+                    sa.text("INSERT INTO delayed_jobs (priority, attempts, handler, queue) VALUES (0, 0, :h, 'email')"),
                     {"h": handler},
                 )
     now = utcnow()
@@ -226,8 +215,7 @@ def short_class_names(jobs: list[Any]) -> st.SearchStrategy[str]:
     names = sorted({j.class_name for j in jobs if j.class_name})
     last = [re.split(r"[.:\\]", n)[-1] for n in names]
     cases = st.sampled_from([str, str.lower, str.upper])
-    return st.tuples(st.sampled_from(names + last), st.integers(1, 40), cases).map(
-        lambda t: t[2](t[0][: t[1]]))
+    return st.tuples(st.sampled_from(names + last), st.integers(1, 40), cases).map(lambda t: t[2](t[0][: t[1]]))
 
 
 @st.composite
@@ -239,9 +227,7 @@ def filters_over(draw: st.DrawFn, jobs: list[Any]) -> JobFilter:
 
     raws = [j.raw for j in jobs if j.raw]
     snippet = st.sampled_from(raws).flatmap(
-        lambda raw: st.tuples(st.integers(0, len(raw)), st.integers(1, 8)).map(
-            lambda t: raw[t[0] : t[0] + t[1]]
-        )
+        lambda raw: st.tuples(st.integers(0, len(raw)), st.integers(1, 8)).map(lambda t: raw[t[0] : t[0] + t[1]])
     )
     states = draw(st.frozensets(st.sampled_from(list(JobState)), max_size=2))
     stale_only = draw(st.booleans()) and (not states or JobState.LOCKED in states)
@@ -250,16 +236,12 @@ def filters_over(draw: st.DrawFn, jobs: list[Any]) -> JobFilter:
     ids = draw(st.lists(st.sampled_from([j.id for j in jobs]), max_size=3))
     return JobFilter(
         states=states,
-        queues=tuple(
-            draw(st.lists(st.sampled_from(sorted({j.queue or "" for j in jobs}) + ["nowhere"]), max_size=2))
-        ),
+        queues=tuple(draw(st.lists(st.sampled_from(sorted({j.queue or "" for j in jobs}) + ["nowhere"]), max_size=2))),
         class_name=pick(sorted({j.class_name for j in jobs}), st.just("Nope") | short_class_names(jobs)),
         args=pick([tuple(j.args) for j in jobs], st.just((1,))),
         search=draw(st.none() | snippet | st.sampled_from(["%", "_", "\\", "50%", "off_", "EXAMPLE", "é"])),
         ids=tuple(ids) + tuple(draw(st.lists(st.sampled_from([999_999, "email:000000000000"]), max_size=1))),
-        locked_by=pick(
-            sorted({(j.locked_by or "")[:8] for j in jobs if j.locked_by}), st.just("host:nobody")
-        ),
+        locked_by=pick(sorted({(j.locked_by or "")[:8] for j in jobs if j.locked_by}), st.just("host:nobody")),
         stale_only=stale_only,
         error=pick(sorted({j.error_message for j in jobs if j.error_message}), st.just("Nope: no")),
         undecodable=draw(st.booleans()),

@@ -15,8 +15,9 @@ The requests carry the bearer token (fuzzing wrong tokens would only trip the lo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, reject, settings
@@ -83,9 +84,7 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     from qadmin.ops import Ops
     from qadmin.web import create_app
 
-    url = (
-        f"sqlite:///{tmp_path}/fuzz.db" if request.param == "sqlite" else request.getfixturevalue("redis_url")
-    )
+    url = f"sqlite:///{tmp_path}/fuzz.db" if request.param == "sqlite" else request.getfixturevalue("redis_url")
     backend = open_backend(url)
     fill(backend)
     backend.close()
@@ -136,9 +135,7 @@ if schemathesis is not None:
             return
         documented = set(case.operation.definition.raw.get("responses", {}))
         allowed = documented | {str(s) for s in KNOWN_UNDOCUMENTED.get((case.method, case.path), ())}
-        if case.path_parameters and not all(
-            PLAIN_SEGMENT.fullmatch(str(v)) for v in case.path_parameters.values()
-        ):
+        if case.path_parameters and not all(PLAIN_SEGMENT.fullmatch(str(v)) for v in case.path_parameters.values()):
             # an empty or slash-led segment, a line break (Werkzeug's `path` converter stops at one) or
             # a `%` the client sends undecoded is another URL, or none
             allowed |= {"404", "308"}

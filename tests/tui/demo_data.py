@@ -29,14 +29,20 @@ STALE_OWNER = "host:worker-gone pid:4242"
 
 #: (exception class, message) a demo job class raises, as `qadmin.examples` does
 _FRAMES = {
-    "ChargeCard": ('  File "qadmin/examples.py", line 35, in perform\n'
-                   '    raise PaymentDeclined(f"card declined: {reason}")\n'),
-    "sync_inventory": ('  File "qadmin/examples.py", line 46, in sync_inventory\n'
-                       '    raise InventoryUnavailable("inventory service timed out")\n'),
-    "SendEmail": ('  File "qadmin/examples.py", line 23, in perform\n'
-                  '    raise ValueError(f"invalid recipient address {to!r}")\n'),
-    "flaky_export": ('  File "qadmin/examples.py", line 55, in flaky_export\n'
-                     '    raise RuntimeError(f"export batch {batch} lost its connection")\n'),
+    "ChargeCard": (
+        '  File "qadmin/examples.py", line 35, in perform\n    raise PaymentDeclined(f"card declined: {reason}")\n'
+    ),
+    "sync_inventory": (
+        '  File "qadmin/examples.py", line 46, in sync_inventory\n'
+        '    raise InventoryUnavailable("inventory service timed out")\n'
+    ),
+    "SendEmail": (
+        '  File "qadmin/examples.py", line 23, in perform\n    raise ValueError(f"invalid recipient address {to!r}")\n'
+    ),
+    "flaky_export": (
+        '  File "qadmin/examples.py", line 55, in flaky_export\n'
+        '    raise RuntimeError(f"export batch {batch} lost its connection")\n'
+    ),
 }
 
 
@@ -55,16 +61,21 @@ def _error(short_class: str, args: list[Any]) -> str:
         exc, module, message = "ValueError", "", f"invalid recipient address {args[0]!r}"
     else:
         exc, module, message = "RuntimeError", "", f"export batch {args[0]} lost its connection"
-    call = ("    return instance.perform(*job.args, **job.kwargs)\n" if short_class in ("ChargeCard", "SendEmail")
-            else "    return target(*job.args, **job.kwargs)\n")
-    return (f"{exc}: {message}\n"
-            "Traceback (most recent call last):\n"
-            '  File "qadmin/worker.py", line 257, in _execute_here\n'
-            "    _call(target, instance, job)\n"
-            '  File "qadmin/worker.py", line 380, in _call\n'
-            f"{call}"
-            f"{_FRAMES[short_class]}"
-            f"{module}{exc}: {message}\n")
+    call = (
+        "    return instance.perform(*job.args, **job.kwargs)\n"
+        if short_class in ("ChargeCard", "SendEmail")
+        else "    return target(*job.args, **job.kwargs)\n"
+    )
+    return (
+        f"{exc}: {message}\n"
+        "Traceback (most recent call last):\n"
+        '  File "qadmin/worker.py", line 257, in _execute_here\n'
+        "    _call(target, instance, job)\n"
+        '  File "qadmin/worker.py", line 380, in _call\n'
+        f"{call}"
+        f"{_FRAMES[short_class]}"
+        f"{module}{exc}: {message}\n"
+    )
 
 
 def seed(backend: Backend, now: datetime = NOW) -> dict[str, int]:
@@ -74,12 +85,18 @@ def seed(backend: Backend, now: datetime = NOW) -> dict[str, int]:
     enqueue: Any = backend.enqueue_many
 
     # 1. the jobs the demo's worker runs: 13 fail for good, one fails twice and waits, five succeed
-    failing = [NewJob(EX + "ChargeCard", [1000 + i, rng.randrange(500, 90000)], queue="billing", max_attempts=1)
-               for i in range(6)]
-    failing += [NewJob(EX + "sync_inventory", [f"SKU-{rng.randrange(10000, 99999)}"], queue="default",
-                       max_attempts=1) for _ in range(4)]
-    failing += [NewJob(EX + "SendEmail", [f"customer{i}.example.com", "Your receipt"], queue="email",
-                       max_attempts=1) for i in range(3)]
+    failing = [
+        NewJob(EX + "ChargeCard", [1000 + i, rng.randrange(500, 90000)], queue="billing", max_attempts=1)
+        for i in range(6)
+    ]
+    failing += [
+        NewJob(EX + "sync_inventory", [f"SKU-{rng.randrange(10000, 99999)}"], queue="default", max_attempts=1)
+        for _ in range(4)
+    ]
+    failing += [
+        NewJob(EX + "SendEmail", [f"customer{i}.example.com", "Your receipt"], queue="email", max_attempts=1)
+        for i in range(3)
+    ]
     failing += [NewJob(EX + "flaky_export", [7, 1.0], queue="exports", max_attempts=25)]
     succeeding = [NewJob(EX + "resize_image", [f"/uploads/{i}.png", 320], queue="images") for i in range(5)]
     start = now - timedelta(minutes=55)
@@ -100,8 +117,9 @@ def seed(backend: Backend, now: datetime = NOW) -> dict[str, int]:
             continue
         # as the demo does: fails, fails again after its backoff, and waits 20 minutes for its third try
         first = now - timedelta(minutes=2)
-        backend.fail(job, RUNNER, first, _error(short_class, list(job.args)),
-                     first + timedelta(seconds=backoff_seconds(1)))
+        backend.fail(
+            job, RUNNER, first, _error(short_class, list(job.args)), first + timedelta(seconds=backoff_seconds(1))
+        )
         again = first + timedelta(seconds=backoff_seconds(1))
         job = backend.claim(["exports"], RUNNER, again, 4 * 3600.0, always)
         assert job is not None
@@ -111,37 +129,64 @@ def seed(backend: Backend, now: datetime = NOW) -> dict[str, int]:
         flush()
 
     # 2. pending work on several queues and priorities
-    pending = [NewJob(EX + "SendEmail", [f"user{i}@example.com",
-                                         rng.choice(["Welcome", "Password reset", "Invoice"])],
-                      queue="email", priority=rng.choice([0, 0, 5, 10])) for i in range(12)]
-    pending += [NewJob(EX + "resize_image", [f"/uploads/{1000 + i}.jpg", rng.choice([320, 640, 1280])],
-                       queue="images", priority=rng.choice([0, 10])) for i in range(8)]
-    pending += [NewJob(EX + "generate_report", [name, 2.0], queue="reports", priority=20)
-                for name in ("daily-sales", "weekly-churn", "inventory-aging")]
+    pending = [
+        NewJob(
+            EX + "SendEmail",
+            [f"user{i}@example.com", rng.choice(["Welcome", "Password reset", "Invoice"])],
+            queue="email",
+            priority=rng.choice([0, 0, 5, 10]),
+        )
+        for i in range(12)
+    ]
+    pending += [
+        NewJob(
+            EX + "resize_image",
+            [f"/uploads/{1000 + i}.jpg", rng.choice([320, 640, 1280])],
+            queue="images",
+            priority=rng.choice([0, 10]),
+        )
+        for i in range(8)
+    ]
+    pending += [
+        NewJob(EX + "generate_report", [name, 2.0], queue="reports", priority=20)
+        for name in ("daily-sales", "weekly-churn", "inventory-aging")
+    ]
     # 3. scheduled for later
     scheduled = [
         NewJob(EX + "generate_report", ["monthly-close", 2.0], queue="reports", run_at=now + timedelta(hours=6)),
         NewJob(EX + "SendEmail", ["ops@example.com", "Weekly digest"], queue="email", run_at=now + timedelta(days=1)),
-        NewJob(EX + "resize_image", ["/uploads/banner.png", 1920], queue="images",
-               run_at=now + timedelta(minutes=30)),
+        NewJob(EX + "resize_image", ["/uploads/banner.png", 1920], queue="images", run_at=now + timedelta(minutes=30)),
     ]
     enqueue(pending + scheduled, now=now - timedelta(minutes=12))
 
     # 4. a stale lock (its worker vanished 5 hours ago) and a live one
     old = now - timedelta(hours=5)
-    enqueue([NewJob(EX + "generate_report", ["quarterly-board-pack", 2.0], queue="reports", run_at=old),
-             NewJob(EX + "generate_report", ["hourly-metrics", 2.0], queue="reports",
-                    run_at=now - timedelta(minutes=1))], now=old)
+    enqueue(
+        [
+            NewJob(EX + "generate_report", ["quarterly-board-pack", 2.0], queue="reports", run_at=old),
+            NewJob(EX + "generate_report", ["hourly-metrics", 2.0], queue="reports", run_at=now - timedelta(minutes=1)),
+        ],
+        now=old,
+    )
     stale = backend.claim(["reports"], STALE_OWNER, old, 4 * 3600.0, always)
     live = backend.claim(["reports"], LIVE_OWNER, now - timedelta(seconds=40), 10 * 3600.0, always)
     assert stale is not None and live is not None
 
     # 5. the workers behind those locks, and a paused queue
     for name, host, pid, beat, job, started in (
-            (LIVE_OWNER, "worker-busy", 4243, now - timedelta(seconds=4), live, now - timedelta(seconds=40)),
-            (STALE_OWNER, "worker-gone", 4242, old + timedelta(minutes=2), stale, old)):
-        backend.register_worker(WorkerInfo(name=name, host=host, pid=pid, queues=["reports", "images"],
-                                           started_at=old - timedelta(hours=1), heartbeat_at=beat))
+        (LIVE_OWNER, "worker-busy", 4243, now - timedelta(seconds=4), live, now - timedelta(seconds=40)),
+        (STALE_OWNER, "worker-gone", 4242, old + timedelta(minutes=2), stale, old),
+    ):
+        backend.register_worker(
+            WorkerInfo(
+                name=name,
+                host=host,
+                pid=pid,
+                queues=["reports", "images"],
+                started_at=old - timedelta(hours=1),
+                heartbeat_at=beat,
+            )
+        )
         backend.heartbeat(name, beat, job.id, started, 17 if name == LIVE_OWNER else 2, 3 if name == LIVE_OWNER else 0)
 
     from qadmin.filters import JobFilter

@@ -46,8 +46,12 @@ class Console:
         return app
 
 
-def drive(app: QadminApp, scenario: Callable[[Any], Awaitable[None]], size: tuple[int, int] = SIZE,
-          message_hook: Callable[[Any], None] | None = None) -> None:
+def drive(
+    app: QadminApp,
+    scenario: Callable[[Any], Awaitable[None]],
+    size: tuple[int, int] = SIZE,
+    message_hook: Callable[[Any], None] | None = None,
+) -> None:
     """Run the app headless and let `scenario(pilot)` press keys; any failure inside fails the test."""
 
     async def main() -> None:

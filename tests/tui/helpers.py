@@ -30,8 +30,9 @@ def rows(table: DataTable) -> list[list[str]]:
 
 async def overview(pilot: Any) -> OverviewScreen:
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.stats is not None,
-                   "the overview to load")
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.stats is not None, "the overview to load"
+    )
     return app.screen
 
 
@@ -40,8 +41,9 @@ async def jobs_page(pilot: Any, state: str = "all") -> JobsScreen:
     app = pilot.app
     await overview(pilot)
     await pilot.press("2")
-    await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.count is not None,
-                   "the jobs page to load")
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.count is not None, "the jobs page to load"
+    )
     screen: JobsScreen = app.screen  # type: ignore[assignment]
     keys = [key for key, _ in STATE_TABS]
     current = lambda: screen.query_one("#states").active
@@ -58,8 +60,9 @@ async def open_jobs(pilot: Any, selection: JobFilter) -> JobsScreen:
     app = pilot.app
     await overview(pilot)
     app.show_jobs(selection)
-    await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.selection == selection,
-                   "the jobs page")
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.selection == selection, "the jobs page"
+    )
     await loaded(pilot, app.screen)
     return app.screen  # type: ignore[return-value]
 
@@ -68,8 +71,9 @@ async def open_job(pilot: Any, job_id: Any) -> JobDetailScreen:
     app = pilot.app
     await overview(pilot)
     app.open_job(job_id)
-    await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None,
-                   "the job detail")
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None, "the job detail"
+    )
     return app.screen  # type: ignore[return-value]
 
 

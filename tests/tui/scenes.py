@@ -92,6 +92,7 @@ def _page(key: str, table: str) -> Callable[[Any], Awaitable[None]]:
         await overview(pilot)
         await pilot.press(key)
         await settle(pilot, lambda app: bool(app.screen.query_one(table).row_count))
+
     return go
 
 

@@ -38,22 +38,33 @@ ODD_PAYLOADS = [
 def plant_sqlite(url: str) -> None:
     with sqlite3.connect(url.split("///", 1)[1]) as db:
         for handler in ODD_PAYLOADS:
-            db.execute("INSERT INTO delayed_jobs (handler, run_at, queue, created_at) "
-                       "VALUES (?, datetime('now'), 'bad', datetime('now'))", (handler,))
+            db.execute(
+                "INSERT INTO delayed_jobs (handler, run_at, queue, created_at) "
+                "VALUES (?, datetime('now'), 'bad', datetime('now'))",
+                (handler,),
+            )
         # odd but legal fields: no queue, an error with a NUL on a pending job, a lock owner
         # without a lock time, a failure without an error, a failed job without a payload
-        db.execute("INSERT INTO delayed_jobs (handler, run_at, queue, last_error, locked_by, created_at) "
-                   "VALUES ('{\"class\":\"C\",\"args\":[]}', datetime('now'), NULL, ?, 'host:1:w', NULL)",
-                   ("E\x00rr\x1b[2J",))
-        db.execute("INSERT INTO delayed_jobs (handler, run_at, queue, failed_at, attempts) "
-                   "VALUES ('{\"class\":\"C\",\"args\":[1]}', datetime('now'), 'bad', datetime('now'), 3)")
-        db.execute("INSERT INTO delayed_jobs (handler, run_at, queue, failed_at, last_error) "
-                   "VALUES ('', datetime('now'), 'bad', datetime('now'), 'RuntimeError: boom\n  at x')")
+        db.execute(
+            "INSERT INTO delayed_jobs (handler, run_at, queue, last_error, locked_by, created_at) "
+            "VALUES ('{\"class\":\"C\",\"args\":[]}', datetime('now'), NULL, ?, 'host:1:w', NULL)",
+            ("E\x00rr\x1b[2J",),
+        )
+        db.execute(
+            "INSERT INTO delayed_jobs (handler, run_at, queue, failed_at, attempts) "
+            "VALUES ('{\"class\":\"C\",\"args\":[1]}', datetime('now'), 'bad', datetime('now'), 3)"
+        )
+        db.execute(
+            "INSERT INTO delayed_jobs (handler, run_at, queue, failed_at, last_error) "
+            "VALUES ('', datetime('now'), 'bad', datetime('now'), 'RuntimeError: boom\n  at x')"
+        )
         # a worker row another program wrote: queues a list of anything, a current job that is no id
-        db.execute("INSERT INTO qadmin_workers "
-                   "(name, job_table, host, pid, queues, heartbeat_at, current_job) VALUES "
-                   "('host:odd pid:1', 'delayed_jobs', 'host', 1, '[null, 5, \"bad\"]', "
-                   "datetime('now'), 'no such job')")
+        db.execute(
+            "INSERT INTO qadmin_workers "
+            "(name, job_table, host, pid, queues, heartbeat_at, current_job) VALUES "
+            "('host:odd pid:1', 'delayed_jobs', 'host', 1, '[null, 5, \"bad\"]', "
+            "datetime('now'), 'no such job')"
+        )
 
 
 def plant_redis(url: str) -> None:
@@ -63,22 +74,50 @@ def plant_redis(url: str) -> None:
     r.rpush("resque:queue:bad", *ODD_PAYLOADS)
     r.sadd("resque:queues", "bad")
     entries: list[Any] = [
-        {"failed_at": "2026/11/23 10:00:00 UTC", "exception": "RuntimeError", "error": "no payload",
-         "backtrace": ["x.rb:1"], "worker": "far:1:bad", "queue": "bad"},
-        {"failed_at": "2026/11/23 10:00:01 UTC", "exception": "RuntimeError", "error": "args a string",
-         "payload": {"class": "qadmin.examples.noop", "args": "not a list"}, "worker": "far:1:bad",
-         "queue": "bad"},
-        {"failed_at": "garbage", "exception": None, "error": None, "payload": None, "worker": 5,
-         "queue": None},
-        {"failed_at": 12, "exception": ["x"], "error": {"a": 1}, "payload": {"class": None, "args": None},
-         "backtrace": "not a list", "queue": 7},
+        {
+            "failed_at": "2026/11/23 10:00:00 UTC",
+            "exception": "RuntimeError",
+            "error": "no payload",
+            "backtrace": ["x.rb:1"],
+            "worker": "far:1:bad",
+            "queue": "bad",
+        },
+        {
+            "failed_at": "2026/11/23 10:00:01 UTC",
+            "exception": "RuntimeError",
+            "error": "args a string",
+            "payload": {"class": "qadmin.examples.noop", "args": "not a list"},
+            "worker": "far:1:bad",
+            "queue": "bad",
+        },
+        {"failed_at": "garbage", "exception": None, "error": None, "payload": None, "worker": 5, "queue": None},
+        {
+            "failed_at": 12,
+            "exception": ["x"],
+            "error": {"a": 1},
+            "payload": {"class": None, "args": None},
+            "backtrace": "not a list",
+            "queue": 7,
+        },
         ["a failure entry that is a list"],  # not "[]": the same text as a queue item shares its id (13.4)
     ]
     r.rpush("resque:failed", *[json.dumps(e) for e in entries], b"a failure entry that is not JSON")
     # a worker record another program wrote: queues a list of anything, a current job that is no id
-    r.hset("resque:qadmin:workers", "host:odd pid:1", json.dumps(
-        {"host": "host", "pid": "1", "queues": [None, 5, "bad"], "current_job": {"no": "id"},
-         "processed": "7", "started_at": "garbage", "heartbeat_at": None}))
+    r.hset(
+        "resque:qadmin:workers",
+        "host:odd pid:1",
+        json.dumps(
+            {
+                "host": "host",
+                "pid": "1",
+                "queues": [None, 5, "bad"],
+                "current_job": {"no": "id"},
+                "processed": "7",
+                "started_at": "garbage",
+                "heartbeat_at": None,
+            }
+        ),
+    )
     r.close()
 
 
@@ -113,9 +152,14 @@ def test_every_page_shows_bad_and_odd_jobs_without_an_exception(url: str) -> Non
                 assert shown[str(job.id)][5].startswith("undecodable"), shown[str(job.id)]
         for job in listed:  # every detail, with its raw payload
             app.open_job(job.id)
-            await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and (
-                app.screen.gone or app.screen.job is not None and app.screen.job.id == job.id),
-                f"the detail of {job.id}")
+            await wait_for(
+                pilot,
+                lambda: (
+                    isinstance(app.screen, JobDetailScreen)
+                    and (app.screen.gone or app.screen.job is not None and app.screen.job.id == job.id)
+                ),
+                f"the detail of {job.id}",
+            )
             detail = app.screen
             if detail.gone:
                 gone.append(job)
@@ -136,8 +180,7 @@ def test_every_page_shows_bad_and_odd_jobs_without_an_exception(url: str) -> Non
         [odd] = [r for r in rows(app.screen.query_one("#workers", DataTable)) if r[1] == "host:odd pid:1"]
         assert odd[2] == "—, 5, bad", odd
         await pilot.press("enter")  # its current job is no job: the detail says so
-        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.gone,
-                       "the detail")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.gone, "the detail")
         await pilot.press("escape")
         await pilot.press("3")
         assert sum(int(r[0]) for r in rows(app.screen.query_one("#errors"))) >= 2

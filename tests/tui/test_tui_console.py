@@ -71,8 +71,9 @@ def test_read_only_hides_and_refuses_every_action(sqlite_console: Console) -> No
 
 async def wait_until_detail(pilot: Any) -> JobDetailScreen:
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None,
-                   "the job detail")
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None, "the job detail"
+    )
     return app.screen  # type: ignore[return-value]
 
 
@@ -106,8 +107,10 @@ def test_the_switcher_opens_another_named_backend(sqlite_console: Console, tmp_p
     backend.init()
     backend.enqueue(NewJob("qadmin.examples.noop", [1], queue="elsewhere"))
     backend.close()
-    app = sqlite_console.app(backends={"demo": (sqlite_console.url, BackendOptions()),
-                                       "other": (other, BackendOptions())}, backend_name="demo")
+    app = sqlite_console.app(
+        backends={"demo": (sqlite_console.url, BackendOptions()), "other": (other, BackendOptions())},
+        backend_name="demo",
+    )
 
     async def scenario(pilot: Any) -> None:
         await overview(pilot)
@@ -116,18 +119,25 @@ def test_the_switcher_opens_another_named_backend(sqlite_console: Console, tmp_p
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: app.backend_name == "other", "the switch")
         screen = await overview(pilot)
-        await wait_for(pilot, lambda: [r[0] for r in rows(screen.query_one("#queues"))] == ["elsewhere"],
-                       "the other backend's queues")
+        await wait_for(
+            pilot,
+            lambda: [r[0] for r in rows(screen.query_one("#queues"))] == ["elsewhere"],
+            "the other backend's queues",
+        )
         assert "other" in text_of(screen.query_one("NavBar"))
 
     drive(app, scenario)
 
 
-def test_qadmin_tui_opens_the_named_backend_and_lists_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                              sqlite_console: Console) -> None:
+def test_qadmin_tui_opens_the_named_backend_and_lists_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_console: Console
+) -> None:
     config = tmp_path / "qadmin.toml"
-    config.write_text(f'default = "a"\n[backends.a]\nurl = "{sqlite_console.url}"\n'
-                      f'[backends.b]\nurl = "sqlite:///{tmp_path / "b.db"}"\n', encoding="utf-8")
+    config.write_text(
+        f'default = "a"\n[backends.a]\nurl = "{sqlite_console.url}"\n'
+        f'[backends.b]\nurl = "sqlite:///{tmp_path / "b.db"}"\n',
+        encoding="utf-8",
+    )
     started: list[QadminApp] = []
     monkeypatch.setattr(QadminApp, "run", lambda self, **kw: started.append(self))
     tui_app.run(Context(None, None, None, "b", str(config)), read_only=True, refresh=5.0)
@@ -142,9 +152,14 @@ def test_ruby_and_undecodable_payloads_list_and_open_as_such(sqlite_console: Con
     broken = "--- !ruby/object:Broken\n  args: [unclosed"
     db = sqlite3.connect(sqlite_console.url.removeprefix("sqlite:///"))
     with db:
-        ids = [db.execute("INSERT INTO delayed_jobs (priority, attempts, handler, run_at, queue, created_at) "
-                          "VALUES (0, 0, ?, '2025-03-14 09:00:00', 'legacy', '2025-03-14 09:00:00')",
-                          (handler,)).lastrowid for handler in (ruby, broken)]
+        ids = [
+            db.execute(
+                "INSERT INTO delayed_jobs (priority, attempts, handler, run_at, queue, created_at) "
+                "VALUES (0, 0, ?, '2025-03-14 09:00:00', 'legacy', '2025-03-14 09:00:00')",
+                (handler,),
+            ).lastrowid
+            for handler in (ruby, broken)
+        ]
     db.close()
     app = sqlite_console.app()
 
@@ -159,8 +174,13 @@ def test_ruby_and_undecodable_payloads_list_and_open_as_such(sqlite_console: Con
         assert "object:NewsletterJob" in payload and "lorem ipsum" in payload
         assert not detail.query_one("#job-raw").display
         await pilot.press("escape", "down", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None
-                       and app.screen.job.id == ids[1], "the undecodable job")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, JobDetailScreen) and app.screen.job is not None and app.screen.job.id == ids[1]
+            ),
+            "the undecodable job",
+        )
         detail = app.screen
         assert "Undecodable payload" in text_of(detail.query_one("#job-banner"))
         assert detail.query_one("#job-raw").display
@@ -206,8 +226,9 @@ def test_workers_and_audit_pages(sqlite_console: Console) -> None:
     async def scenario(pilot: Any) -> None:
         await overview(pilot)
         await pilot.press("4")
-        await wait_for(pilot, lambda: app.screen.query("#workers") and app.screen.query_one("#workers").row_count,
-                       "the workers")
+        await wait_for(
+            pilot, lambda: app.screen.query("#workers") and app.screen.query_one("#workers").row_count, "the workers"
+        )
         shown = {r[1]: r for r in rows(app.screen.query_one("#workers"))}
         assert shown[live.name][0] == "live" and shown[live.name][3] == str(live.current_job)
         assert [r[0] for r in shown.values()].count("stale") == 1
@@ -215,15 +236,18 @@ def test_workers_and_audit_pages(sqlite_console: Console) -> None:
         detail = await wait_until_detail(pilot)
         assert detail.job.id == live.current_job and detail.job.locked_by == live.name
         await pilot.press("5")
-        await wait_for(pilot, lambda: app.screen.query("#audit") and app.screen.query_one("#audit").row_count,
-                       "the audit log")
+        await wait_for(
+            pilot, lambda: app.screen.query("#audit") and app.screen.query_one("#audit").row_count, "the audit log"
+        )
         assert rows(app.screen.query_one("#audit"))[0][1:4] == ["pause", "ops@example", "cli"]
 
     drive(app, scenario)
 
 
-@pytest.mark.parametrize("page,key", [("1", "2"), ("1", "3"), ("1", "4"), ("1", "5"), ("1", "question_mark"),
-                                      ("2", "x"), ("2", "enter"), ("3", "1")])
+@pytest.mark.parametrize(
+    "page,key",
+    [("1", "2"), ("1", "3"), ("1", "4"), ("1", "5"), ("1", "question_mark"), ("2", "x"), ("2", "enter"), ("3", "1")],
+)
 def test_a_key_typed_right_after_q_ends_the_app_cleanly(sqlite_console: Console, page: str, key: str) -> None:
     app = sqlite_console.app()
 
@@ -257,8 +281,7 @@ def test_text_cut_to_fit_ends_in_an_ellipsis(sqlite_console: Console) -> None:
             assert moment[: FIXED["when"] - 1] + "…" in line, (moment, line)  # the WHEN column, cut
         # an error group's message (under 60 characters: the summary keeps it whole) on 80 columns
         app.show_jobs(JobFilter(states=FAILED, error="PaymentDeclined: card declined: insufficient funds"))
-        await wait_for(pilot, lambda: jobs.error is not None and jobs.count is not None,
-                       "the error group's jobs")
+        await wait_for(pilot, lambda: jobs.error is not None and jobs.count is not None, "the error group's jobs")
         summary = jobs.query_one("#summary").render_line(0).text.rstrip()
         assert summary.startswith("1 job ·") or " jobs ·" in summary
         assert summary.endswith("…") and "(c clears)" not in summary, summary

@@ -99,8 +99,9 @@ def test_a_job_opens_with_its_payload_error_timestamps_and_history(console: Cons
     async def scenario(pilot: Any) -> None:
         await jobs_page(pilot, "failed")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None,
-                       "the job detail")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None, "the job detail"
+        )
         detail: JobDetailScreen = app.screen  # type: ignore[assignment]
         assert detail.job.id == first_failed.id
         fields = text_of(detail.query_one("#job-fields"))
@@ -130,8 +131,11 @@ def test_retrying_a_failed_job_makes_it_pending_in_the_backend(console: Console)
         await pilot.press("r")
         dialog = await confirm(pilot, "y")
         assert dialog.title_text == "Retry 1 job?"
-        await wait_for(pilot, lambda: detail.job is not None and detail.job.state is JobState.PENDING,
-                       "the detail to show the job pending")
+        await wait_for(
+            pilot,
+            lambda: detail.job is not None and detail.job.state is JobState.PENDING,
+            "the detail to show the job pending",
+        )
         assert "retry" in text_of(detail.query_one("#job-history"))
 
     drive(app, scenario)
@@ -192,8 +196,11 @@ def test_a_bulk_retry_by_filter_changes_exactly_the_previewed_jobs(console: Cons
 def fail_one_more(console: Console, queue: str) -> Any:
     backend = open_backend(console.url)
     now = console.clock()
-    job = backend.enqueue(NewJob("qadmin.examples.ChargeCard", [9999, 100], queue=queue, max_attempts=1,
-                                 run_at=now - timedelta(minutes=1)))
+    job = backend.enqueue(
+        NewJob(
+            "qadmin.examples.ChargeCard", [9999, 100], queue=queue, max_attempts=1, run_at=now - timedelta(minutes=1)
+        )
+    )
     claimed = backend.claim([queue], "host:late pid:1", now, 3600.0, lambda j: j.id == job.id)
     assert claimed is not None and claimed.id == job.id
     backend.fail(claimed, "host:late pid:1", now, "PaymentDeclined: card declined: late", None)

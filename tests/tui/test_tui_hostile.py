@@ -61,8 +61,9 @@ def plant_hostile(url: str) -> dict[str, JobId]:
     queue, worker = QUEUE, f"host:1:w{HOSTILE}"
     ids: dict[str, JobId] = {}
     try:
-        backend.register_worker(WorkerInfo(name=worker, host="host", pid=1, queues=[queue],
-                                           started_at=utcnow(), heartbeat_at=utcnow()))
+        backend.register_worker(
+            WorkerInfo(name=worker, host="host", pid=1, queues=[queue], started_at=utcnow(), heartbeat_at=utcnow())
+        )
         for name in ("failed", "retried", "locked", "pending"):  # a worker re-claims what it holds
             backend.enqueue(NewJob(f"{HOSTILE}{name}", [HOSTILE, {HOSTILE: name}], queue=queue))
             if name == "pending":
@@ -92,8 +93,11 @@ async def detail_of(pilot: Any, job_id: JobId) -> JobDetailScreen:
     if isinstance(app.screen, JobDetailScreen):
         await pilot.press("escape")
     app.open_job(job_id)
-    await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None
-                   and app.screen.job.id == job_id, f"the detail of job {job_id}")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None and app.screen.job.id == job_id,
+        f"the detail of job {job_id}",
+    )
     return app.screen  # type: ignore[return-value]
 
 
@@ -136,9 +140,9 @@ def test_hostile_job_data_is_shown_escaped_on_every_page(url: str) -> None:
             assert "[bold red]x[/]" in payload and "\\u001b[2J" in payload, payload
             if name in ("failed", "retried"):
                 assert f"Boom[bold red]x[/]\\x1b[2J\\x1b]0;pwned\\x07\\x9b31m\\u202e: {name}" in text_of(
-                    detail.query_one("#job-error"))
-            for part in ("#job-title", "#job-fields", "#job-payload", "#job-error", "#job-raw",
-                         "#job-history"):
+                    detail.query_one("#job-error")
+                )
+            for part in ("#job-title", "#job-fields", "#job-payload", "#job-error", "#job-raw", "#job-history"):
                 assert_shown_not_acted_on(text_of(detail.query_one(part)), f"{name} {part}")
             assert_shown_not_acted_on(screen_text(app), f"the detail of {name}")
 
@@ -158,14 +162,20 @@ def test_hostile_job_data_is_shown_escaped_on_every_page(url: str) -> None:
         await pilot.press("escape", "escape")
 
         await pilot.press("3")
-        await wait_for(pilot, lambda: bool(app.screen.query("#errors"))
-                       and app.screen.query_one("#errors").row_count, "the errors page")
+        await wait_for(
+            pilot,
+            lambda: bool(app.screen.query("#errors")) and app.screen.query_one("#errors").row_count,
+            "the errors page",
+        )
         assert rows(app.screen.query_one("#errors"))[0][1].startswith("Boom[bold red]x[/]\\x1b[2J")
         assert_shown_not_acted_on(screen_text(app), "errors")
 
         await pilot.press("4")
-        await wait_for(pilot, lambda: bool(app.screen.query("#workers"))
-                       and app.screen.query_one("#workers").row_count, "the workers page")
+        await wait_for(
+            pilot,
+            lambda: bool(app.screen.query("#workers")) and app.screen.query_one("#workers").row_count,
+            "the workers page",
+        )
         assert rows(app.screen.query_one("#workers"))[0][1].startswith("host:1:w[bold red]x[/]\\x1b[2J")
         assert_shown_not_acted_on(screen_text(app), "workers")
 
@@ -201,14 +211,16 @@ def test_an_old_error_on_a_retried_job_is_shown_as_history_not_as_a_failure(url:
 
 
 def test_a_field_of_megabytes_is_cut_with_its_size_and_exported_whole(
-        url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     backend = open_backend(url)
     huge = "y" * HUGE
     try:
         args = ["big", huge, {"list": list(range(5000))}]
         backend.enqueue(NewJob("qadmin.examples.noop", args, queue="big"))
-        pending = backend.enqueue(NewJob("qadmin.examples.noop", ["pending", huge], queue="later",
-                                         run_at=utcnow() + timedelta(days=1))).id
+        pending = backend.enqueue(
+            NewJob("qadmin.examples.noop", ["pending", huge], queue="later", run_at=utcnow() + timedelta(days=1))
+        ).id
         job = claim_next(backend, "host:1:w")
         backend.fail(job, "host:1:w", utcnow(), "Boom\n" + "z" * HUGE, None)
     finally:
@@ -221,8 +233,9 @@ def test_a_field_of_megabytes_is_cut_with_its_size_and_exported_whole(
         [row] = rows(jobs.table)
         assert row[5].startswith('["big", "yyy') and row[5].endswith("…") and len(row[5]) < 200
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None,
-                       "the job detail")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None, "the job detail"
+        )
         detail: JobDetailScreen = app.screen  # type: ignore[assignment]
         await pilot.press("v")
         await wait_for(pilot, lambda: detail.query_one("#job-raw").display, "the raw payload")

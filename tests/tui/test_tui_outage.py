@@ -40,7 +40,8 @@ def _down_console(kind: str, request: pytest.FixtureRequest) -> tuple[Console, A
 
 @pytest.mark.parametrize("kind", ["postgres", "redis"])
 def test_the_console_answers_keys_and_keeps_its_data_while_the_server_is_stopped(
-        kind: str, request: pytest.FixtureRequest) -> None:
+    kind: str, request: pytest.FixtureRequest
+) -> None:
     console, server = _down_console(kind, request)
     app = console.app(refresh=0.5)
 
@@ -49,8 +50,7 @@ def test_the_console_answers_keys_and_keeps_its_data_while_the_server_is_stopped
         shown = rows(screen.query_one("#queues", DataTable))
         server.stop()
         try:
-            await wait_for(pilot, lambda: app.status[0] == "error", "the status line to report the outage",
-                           timeout=20)
+            await wait_for(pilot, lambda: app.status[0] == "error", "the status line to report the outage", timeout=20)
             assert "showing data from" in app.status[1]
             # every key still works, and the last data stays on screen
             await pilot.press("2")
@@ -66,8 +66,11 @@ def test_the_console_answers_keys_and_keeps_its_data_while_the_server_is_stopped
         await wait_for(pilot, lambda: app.status[0] == "ok", "the console to recover", timeout=30)
         # what the server has now (a restarted redis-server without persistence comes back empty)
         now_there = set(console.ops().stats().queues)
-        await wait_for(pilot, lambda: {r[0] for r in rows(screen.query_one("#queues", DataTable))} == now_there,
-                       "the overview to show the server's data again")
+        await wait_for(
+            pilot,
+            lambda: {r[0] for r in rows(screen.query_one("#queues", DataTable))} == now_there,
+            "the overview to show the server's data again",
+        )
 
     drive(app, scenario)
 

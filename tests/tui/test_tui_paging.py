@@ -27,9 +27,15 @@ BIG = 2500
 @pytest.fixture
 def big_queue(sqlite_console: Console) -> Console:
     backend = open_backend(sqlite_console.url)
-    backend.enqueue_many([NewJob("qadmin.examples.noop", [i], queue="bulk", priority=(i * 7) % 5,
-                                 run_at=NOW - timedelta(seconds=BIG - i)) for i in range(BIG)],
-                         now=NOW - timedelta(hours=1))
+    backend.enqueue_many(
+        [
+            NewJob(
+                "qadmin.examples.noop", [i], queue="bulk", priority=(i * 7) % 5, run_at=NOW - timedelta(seconds=BIG - i)
+            )
+            for i in range(BIG)
+        ],
+        now=NOW - timedelta(hours=1),
+    )
     backend.close()
     return sqlite_console
 
@@ -49,9 +55,11 @@ def test_a_big_queue_shows_its_first_page_before_counting_and_loads_more_on_scro
     async def scenario(pilot: Any) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "the overview")
         app.show_jobs(JobFilter(queues=("bulk",)))
-        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.is_mounted
-                       and app.screen.table.row_count == PAGE,
-                       "the first page while the count is still running")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, JobsScreen) and app.screen.is_mounted and app.screen.table.row_count == PAGE,
+            "the first page while the count is still running",
+        )
         jobs: JobsScreen = app.screen  # type: ignore[assignment]
         assert jobs.count is None
         counting.set()

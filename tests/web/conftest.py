@@ -4,8 +4,9 @@ app served by waitress on a free loopback port for the browser."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

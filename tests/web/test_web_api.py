@@ -69,9 +69,7 @@ def test_show_json_is_the_cli_json(any_web: Web) -> None:
 
 
 def test_jobs_filters(any_web: Web) -> None:
-    jobs = any_web.get("/api/jobs?queue=email&class=qadmin.examples.SendEmail&search=user1").get_json()[
-        "jobs"
-    ]
+    jobs = any_web.get("/api/jobs?queue=email&class=qadmin.examples.SendEmail&search=user1").get_json()["jobs"]
     assert {j["args"][0] for j in jobs} == {"user1@example.com", "user10@example.com", "user11@example.com"}
     assert any_web.get("/api/jobs?state=stale").get_json()["jobs"][0]["stale"] is True
 
@@ -110,9 +108,14 @@ def test_crafted_input_is_400_never_500_and_changes_nothing(any_web: Web) -> Non
     audit = len(any_web.ops.audit(limit=500))
     from urllib.parse import quote
 
-    for url in (f"/jobs?args={quote(SURROGATE_ARGS)}", f"/api/jobs?args={quote(SURROGATE_ARGS)}",
-                f"/errors?args={quote(SURROGATE_ARGS)}", "/api/jobs?cursor=%5B99999999999999999999999%5D",
-                "/jobs?cursor=%5B99999999999999999999999%5D", "/api/jobs?cursor=99999999999999999999999"):
+    for url in (
+        f"/jobs?args={quote(SURROGATE_ARGS)}",
+        f"/api/jobs?args={quote(SURROGATE_ARGS)}",
+        f"/errors?args={quote(SURROGATE_ARGS)}",
+        "/api/jobs?cursor=%5B99999999999999999999999%5D",
+        "/jobs?cursor=%5B99999999999999999999999%5D",
+        "/api/jobs?cursor=99999999999999999999999",
+    ):
         response = any_web.get(url)
         assert response.status_code == 400, (url, response.status_code)
     for verb in ("retry", "unlock", "dequeue", "delete"):
@@ -124,7 +127,9 @@ def test_crafted_input_is_400_never_500_and_changes_nothing(any_web: Web) -> Non
         ]
         for body in bodies:
             response = any_web.client.post(
-                f"/api/{verb}", data=body, content_type="application/json",
+                f"/api/{verb}",
+                data=body,
+                content_type="application/json",
                 headers={"X-CSRFToken": any_web.csrf()},
             )
             assert response.status_code == 400, (verb, body, response.get_data(as_text=True)[:300])
@@ -205,12 +210,8 @@ def test_bulk_refuses_an_empty_filter(any_web: Web) -> None:
 
 
 def test_dequeue_by_class_and_args(any_web: Web) -> None:
-    job = any_web.ops.list_jobs(
-        JobFilter(states=frozenset({JobState.PENDING}), queues=("images",)), limit=1
-    ).jobs[0]
-    body = any_web.api_post(
-        "/api/dequeue", {"queue": "images", "class": job.class_name, "args": job.args}
-    ).get_json()
+    job = any_web.ops.list_jobs(JobFilter(states=frozenset({JobState.PENDING}), queues=("images",)), limit=1).jobs[0]
+    body = any_web.api_post("/api/dequeue", {"queue": "images", "class": job.class_name, "args": job.args}).get_json()
     assert (body["matched"], body["changed"]) == (1, 1)
     assert any_web.api_post("/api/dequeue", {"class": job.class_name}).status_code == 400
 
@@ -284,9 +285,7 @@ def test_openapi_is_valid_and_describes_every_api_route(web: Web) -> None:
         variants = [path]
         choice = re.search(r"<any\(([^)]*)\):(\w+)>", rule.rule)
         if choice:
-            variants = [
-                re.sub(r"<any\([^)]*\):\w+>", word.strip(), path) for word in choice.group(1).split(",")
-            ]
+            variants = [re.sub(r"<any\([^)]*\):\w+>", word.strip(), path) for word in choice.group(1).split(",")]
         for variant in variants:
             assert variant in spec["paths"], variant
             for method in rule.methods - {"HEAD", "OPTIONS"}:
@@ -301,10 +300,7 @@ def test_metrics_in_prometheus_text_format(web: Web, ops: Ops) -> None:
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     text = response.get_data(as_text=True)
     st = ops.stats()
-    assert (
-        f'qadmin_jobs{{backend="default",queue="billing",state="failed"}} {st.queues["billing"]["failed"]}'
-        in text
-    )
+    assert f'qadmin_jobs{{backend="default",queue="billing",state="failed"}} {st.queues["billing"]["failed"]}' in text
     assert f'qadmin_processed_total{{backend="default"}} {st.processed}' in text
     assert f'qadmin_failed_total{{backend="default"}} {st.failed}' in text
     assert f'qadmin_workers{{backend="default"}} {st.workers}' in text

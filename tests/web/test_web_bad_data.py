@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from qadmin.backends.base import open_backend
-from qadmin.job import NewJob
 from qadmin.ops import Ops
 from qadmin.web import create_app
 from tests.reliability.test_rel_bad_data import plant
@@ -30,7 +28,7 @@ BIG = 3 * 1024 * 1024
 def plant_odd_sql(url: str) -> None:
     """Rows a foreign writer may leave: control characters in every text column, NULL dates,
     an odd queue name, a 10 MB argument."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     engine = sa.create_engine(url)
     insert = sa.text(
         "INSERT INTO delayed_jobs (priority, attempts, handler, last_error, run_at, locked_at, locked_by, "
@@ -38,19 +36,52 @@ def plant_odd_sql(url: str) -> None:
         ":locked_at, :locked_by, :failed_at, :queue, :created_at, :now)"
     )
     with engine.begin() as conn:
-        base = {"attempts": 0, "error": None, "run_at": None, "locked_at": None, "locked_by": None,
-                "failed_at": None, "created_at": None, "now": now}
-        conn.execute(insert, {**base, "queue": f"odd{ESC}", "error": f"Boom{ESC} odd-esc\n  at x",
-                              "attempts": 1, "failed_at": now, "run_at": now,
-                              "handler": json.dumps({"class": f"Odd{ESC}Job", "args": [f"odd-esc{ESC}"]})})
-        conn.execute(insert, {**base, "queue": "big", "run_at": now, "locked_at": now,
-                              "locked_by": f"host:{ESC}pid:1",
-                              "handler": json.dumps({"class": "qadmin.examples.noop", "args": ["odd-big", "y" * BIG]})})
+        base = {
+            "attempts": 0,
+            "error": None,
+            "run_at": None,
+            "locked_at": None,
+            "locked_by": None,
+            "failed_at": None,
+            "created_at": None,
+            "now": now,
+        }
+        conn.execute(
+            insert,
+            {
+                **base,
+                "queue": f"odd{ESC}",
+                "error": f"Boom{ESC} odd-esc\n  at x",
+                "attempts": 1,
+                "failed_at": now,
+                "run_at": now,
+                "handler": json.dumps({"class": f"Odd{ESC}Job", "args": [f"odd-esc{ESC}"]}),
+            },
+        )
+        conn.execute(
+            insert,
+            {
+                **base,
+                "queue": "big",
+                "run_at": now,
+                "locked_at": now,
+                "locked_by": f"host:{ESC}pid:1",
+                "handler": json.dumps({"class": "qadmin.examples.noop", "args": ["odd-big", "y" * BIG]}),
+            },
+        )
         conn.execute(insert, {**base, "queue": "", "handler": "odd-nodates \x00\x1b not a payload"})
         # a retried job: pending again, its last attempt's error kept as history
-        conn.execute(insert, {**base, "queue": "default", "attempts": 2, "run_at": now,
-                              "error": "TimeoutError: odd-retried\n  at y",
-                              "handler": json.dumps({"class": "qadmin.examples.noop", "args": ["odd-retried"]})})
+        conn.execute(
+            insert,
+            {
+                **base,
+                "queue": "default",
+                "attempts": 2,
+                "run_at": now,
+                "error": "TimeoutError: odd-retried\n  at y",
+                "handler": json.dumps({"class": "qadmin.examples.noop", "args": ["odd-retried"]}),
+            },
+        )
     engine.dispose()
 
 
@@ -61,10 +92,20 @@ def plant_odd_redis(url: str) -> None:
     r.sadd("resque:queues", f"odd{ESC}", "big")
     r.rpush(f"resque:queue:odd{ESC}", json.dumps({"class": f"Odd{ESC}Job", "args": [f"odd-esc{ESC}"]}))
     r.rpush("resque:queue:big", json.dumps({"class": "qadmin.examples.noop", "args": ["odd-big", "y" * BIG]}))
-    r.rpush("resque:failed", json.dumps({
-        "failed_at": "2026/11/23 10:00:00 UTC", "exception": f"Boom{ESC}", "error": "odd-failed",
-        "backtrace": [f"x.rb:1{ESC}"], "worker": f"far:1:{ESC}", "queue": "default",
-        "payload": {"class": "qadmin.examples.noop", "args": ["odd-failed"]}}))
+    r.rpush(
+        "resque:failed",
+        json.dumps(
+            {
+                "failed_at": "2026/11/23 10:00:00 UTC",
+                "exception": f"Boom{ESC}",
+                "error": "odd-failed",
+                "backtrace": [f"x.rb:1{ESC}"],
+                "worker": f"far:1:{ESC}",
+                "queue": "default",
+                "payload": {"class": "qadmin.examples.noop", "args": ["odd-failed"]},
+            }
+        ),
+    )
     r.close()
 
 
@@ -89,7 +130,8 @@ def _all_jobs(web: Any) -> list[Any]:
 def _get_urls(app: Any) -> list[str]:
     """Every GET route of the app that takes no parameter."""
     return sorted(
-        rule.rule for rule in app.url_map.iter_rules()
+        rule.rule
+        for rule in app.url_map.iter_rules()
         if "GET" in rule.methods and not rule.arguments and rule.endpoint not in ("static", "auth.login")
     )
 
@@ -171,12 +213,28 @@ def odd_jobs() -> list[Any]:
 
     naive = datetime(2026, 1, 1, 12, 0)
     return [
-        Job(id="q\udcff:1", queue="q\udcff", class_name="K\ud800\x1b", args=["a\udcfe"], run_at=naive,
-            last_error="E\x1b[2J\nx", attempts=1),
-        Job(id=7, queue=None, class_name="", state=JobState.LOCKED, locked_at=naive, locked_by="w\x9b",
-            priority="high"),  # type: ignore[arg-type]
-        Job(id=8, queue="q", class_name="(undecodable)", raw="\x00" + "r" * BIG, undecodable="bad\x1b",
-            state=JobState.FAILED, failed_at=None, created_at=naive),
+        Job(
+            id="q\udcff:1",
+            queue="q\udcff",
+            class_name="K\ud800\x1b",
+            args=["a\udcfe"],
+            run_at=naive,
+            last_error="E\x1b[2J\nx",
+            attempts=1,
+        ),
+        Job(
+            id=7, queue=None, class_name="", state=JobState.LOCKED, locked_at=naive, locked_by="w\x9b", priority="high"
+        ),  # type: ignore[arg-type]
+        Job(
+            id=8,
+            queue="q",
+            class_name="(undecodable)",
+            raw="\x00" + "r" * BIG,
+            undecodable="bad\x1b",
+            state=JobState.FAILED,
+            failed_at=None,
+            created_at=naive,
+        ),
     ]
 
 
@@ -186,7 +244,7 @@ def test_the_job_table_shows_odd_field_values(ops: Ops, selectable: bool) -> Non
 
     app = create_app(ops, {"TESTING": True})
     with app.test_request_context("/jobs"):
-        html = str(job_table(odd_jobs(), datetime.now(timezone.utc), selectable))
+        html = str(job_table(odd_jobs(), datetime.now(UTC), selectable))
     html.encode("utf-8")  # no lone surrogate left: the page can be sent
     assert "\x1b" not in html and "\x9b" not in html and "\x00" not in html
     assert "\\x1b" in html and "\\udcff" in html and len(html) < 64 * 1024

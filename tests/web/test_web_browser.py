@@ -123,9 +123,7 @@ def test_concurrent_requests(live) -> None:
     token = live.login_url.rsplit("=", 1)[1]
 
     def fetch(path: str) -> tuple[int, str]:
-        request = urllib.request.Request(
-            live.url + path.lstrip("/"), headers={"Authorization": f"Bearer {token}"}
-        )
+        request = urllib.request.Request(live.url + path.lstrip("/"), headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=20) as response:
             return response.status, response.read().decode()
 
@@ -136,7 +134,5 @@ def test_concurrent_requests(live) -> None:
     stats = [json.loads(body) for (_, body), path in zip(results, paths, strict=True) if path == "/api/stats"]
     assert all(s == stats[0] for s in stats)
     assert all(
-        re.search(r"qadmin_jobs\{", body)
-        for (_, body), path in zip(results, paths, strict=True)
-        if path == "/metrics"
+        re.search(r"qadmin_jobs\{", body) for (_, body), path in zip(results, paths, strict=True) if path == "/metrics"
     )

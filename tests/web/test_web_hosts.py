@@ -30,9 +30,7 @@ def test_loopback_names_and_ip_addresses_are_served(ops: Ops, host: str) -> None
     assert web.client.get("/jobs", headers={"Host": host, **bearer}).status_code == 200
 
 
-@pytest.mark.parametrize(
-    "url", ["/login", "/", "/api/stats", "/metrics", "/static/qadmin/qadmin.css", "/nowhere"]
-)
+@pytest.mark.parametrize("url", ["/login", "/", "/api/stats", "/metrics", "/static/qadmin/qadmin.css", "/nowhere"])
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8080", "127.0.0.1.evil.example", "localhost.evil"])
 def test_another_host_name_is_refused_before_any_login(ops: Ops, url: str, host: str) -> None:
     web = make_web(ops)

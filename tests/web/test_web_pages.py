@@ -33,8 +33,8 @@ def fail_one_more(ops: Ops, queue: str = "billing") -> None:
     """A new job fails the way real ones do: a worker runs it."""
     ops.backend.enqueue(NewJob("qadmin.examples.ChargeCard", [9999, 100], queue=queue, max_attempts=1))
     Worker(
-        ops.backend, WorkerOptions(queues=[queue], burst=True, sleep=0, heartbeat_interval=3600,
-                                   imports=["qadmin.examples"])
+        ops.backend,
+        WorkerOptions(queues=[queue], burst=True, sleep=0, heartbeat_interval=3600, imports=["qadmin.examples"]),
     ).run_once()
     getattr(ops.backend, "flush", lambda: None)()
 
@@ -184,11 +184,8 @@ def test_unlock_one_stale_job(web: Web, ops: Ops) -> None:
     assert ops.show(stale.id).state is JobState.PENDING
 
 
-def test_unlocking_a_job_whose_worker_is_alive_asks_first_and_says_it_may_run_twice(
-    web: Web, ops: Ops
-) -> None:
-    held = [j for j in ops.list_jobs(JobFilter(states=frozenset({JobState.LOCKED})), limit=100).jobs
-            if not j.stale][0]
+def test_unlocking_a_job_whose_worker_is_alive_asks_first_and_says_it_may_run_twice(web: Web, ops: Ops) -> None:
+    held = [j for j in ops.list_jobs(JobFilter(states=frozenset({JobState.LOCKED})), limit=100).jobs if not j.stale][0]
     job_page = web.html(f"/jobs/{held.id}")
     assert "Unlock…" in job_page
     token = confirm_token(web.post("/job-action", {"id": str(held.id), "verb": "unlock"}))
@@ -295,9 +292,7 @@ def test_cancel_drops_the_preview(web: Web, ops: Ops) -> None:
 
 
 def test_dequeue_by_class_and_args(web: Web, ops: Ops) -> None:
-    target = ops.list_jobs(JobFilter(states=frozenset({JobState.PENDING}), queues=("email",)), limit=1).jobs[
-        0
-    ]
+    target = ops.list_jobs(JobFilter(states=frozenset({JobState.PENDING}), queues=("email",)), limit=1).jobs[0]
     token = confirm_token(
         web.post(
             "/actions/preview",
@@ -394,9 +389,7 @@ def test_backend_switcher(ops: Ops, tmp_path) -> None:
         opened.append(other_url)
         return Ops.open(other_url, face="web")
 
-    web = make_web(
-        ops, QADMIN_BACKENDS={"main": ops, "other": open_other}, QADMIN_DEFAULT_BACKEND="main"
-    ).login()
+    web = make_web(ops, QADMIN_BACKENDS={"main": ops, "other": open_other}, QADMIN_DEFAULT_BACKEND="main").login()
     assert "elsewhere" not in web.html("/") and opened == []  # opened only when chosen
     assert 'value="other"' in web.html("/")
     assert web.post("/backend", {"backend": "other"}).status_code == 303

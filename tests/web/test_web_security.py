@@ -30,9 +30,7 @@ def failed_id(ops: Ops):
 
 
 # --- authentication ------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "url", ["/", "/jobs", "/jobs/1", "/errors", "/workers", "/audit", "/partials/overview"]
-)
+@pytest.mark.parametrize("url", ["/", "/jobs", "/jobs/1", "/errors", "/workers", "/audit", "/partials/overview"])
 def test_pages_send_a_stranger_to_login(app, url: str) -> None:
     response = app.test_client().get(url)
     assert response.status_code == 302
@@ -90,15 +88,11 @@ def test_a_control_character_in_next_is_no_header_split(app, target: str) -> Non
 def test_password_login_form(ops: Ops) -> None:
     web = make_web(ops, QADMIN_PASSWORD="correct horse")
     assert web.token is None
-    assert (
-        web.client.get("/login?token=correct horse").status_code == 200
-    )  # no password in URLs: just the form
+    assert web.client.get("/login?token=correct horse").status_code == 200  # no password in URLs: just the form
     assert not web.logged_in()
     bad = web.client.post("/login", data={"password": "nope", "csrf_token": web.csrf()})
     assert bad.status_code == 401
-    good = web.client.post(
-        "/login", data={"password": "correct horse", "name": "bo", "csrf_token": web.csrf()}
-    )
+    good = web.client.post("/login", data={"password": "correct horse", "name": "bo", "csrf_token": web.csrf()})
     assert good.status_code == 303 and web.logged_in()
     assert "bo" in web.html("/")
 
@@ -152,8 +146,15 @@ def test_a_weak_password_logs_in_by_the_form_but_is_no_bearer_token(ops: Ops) ->
 
 @pytest.mark.parametrize(
     "password, strong",
-    [("pw-123", False), ("aaaaaaaaaaaaaaaaaaaa", False), ("correcthorse", False), ("Tr0ub4dor&3", False),
-     ("correct horse battery staple", True), (STRONG, True), ("Xk8vQ2mZp9Lr", True)],
+    [
+        ("pw-123", False),
+        ("aaaaaaaaaaaaaaaaaaaa", False),
+        ("correcthorse", False),
+        ("Tr0ub4dor&3", False),
+        ("correct horse battery staple", True),
+        (STRONG, True),
+        ("Xk8vQ2mZp9Lr", True),
+    ],
 )
 def test_password_strength_rule(password: str, strong: bool) -> None:
     from qadmin.web.auth import password_problem
@@ -165,13 +166,9 @@ def test_password_strength_rule(password: str, strong: bool) -> None:
 def test_login_is_throttled_after_repeated_failures(ops: Ops) -> None:
     web = make_web(ops, QADMIN_PASSWORD=STRONG)
     now = [1000.0]
-    web.app.extensions["qadmin"].auth.throttle = Throttle(
-        per_client=5, overall=50, window=300, clock=lambda: now[0]
-    )
+    web.app.extensions["qadmin"].auth.throttle = Throttle(per_client=5, overall=50, window=300, clock=lambda: now[0])
     for _ in range(5):
-        assert (
-            web.client.post("/login", data={"password": "wrong", "csrf_token": web.csrf()}).status_code == 401
-        )
+        assert web.client.post("/login", data={"password": "wrong", "csrf_token": web.csrf()}).status_code == 401
     # a person at the form waits, right password included: the answer never tells which guess was right
     blocked = web.client.post("/login", data={"password": STRONG, "csrf_token": web.csrf()})
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
@@ -273,9 +270,7 @@ def test_form_post_without_csrf_token_is_400_and_changes_nothing(web: Web, ops: 
         response = web.client.post(url, data=data)
         assert response.status_code == 400, url
         assert "CSRF" in response.get_data(as_text=True)
-    response = web.client.post(
-        "/job-action", data={"id": str(job_id), "verb": "retry", "csrf_token": "forged"}
-    )
+    response = web.client.post("/job-action", data={"id": str(job_id), "verb": "retry", "csrf_token": "forged"})
     assert response.status_code == 400
     assert snapshot(ops) == before and ops.show(job_id).state is JobState.FAILED
 
@@ -335,9 +330,7 @@ def test_read_only_refuses_every_action_with_403_and_changes_nothing(ops: Ops) -
         for arg in rule.arguments:
             converter = rule._converters[arg]
             items = getattr(converter, "items", None)
-            values[arg] = (
-                sorted(items)[0] if items else {"job_id": str(job_id), "queue": "email"}.get(arg, "tok")
-            )
+            values[arg] = sorted(items)[0] if items else {"job_id": str(job_id), "queue": "email"}.get(arg, "tok")
         url = rule.rule
         for arg, value in values.items():
             url = url.replace(f"<{arg}>", value).replace(f"<path:{arg}>", value)

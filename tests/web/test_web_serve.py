@@ -64,9 +64,7 @@ def test_cli_web_refuses_a_public_address_with_exit_2(demo_sqlite_url: str, tmp_
     monkeypatch.delenv("QADMIN_WEB_PASSWORD", raising=False)
     config = tmp_path / "qadmin.toml"
     config.write_text("", encoding="utf-8")
-    result = CliRunner().invoke(
-        main, ["--url", demo_sqlite_url, "--config", str(config), "web", "--host", "0.0.0.0"]
-    )
+    result = CliRunner().invoke(main, ["--url", demo_sqlite_url, "--config", str(config), "web", "--host", "0.0.0.0"])
     assert result.exit_code == 2
     assert "QADMIN_WEB_PASSWORD" in result.output
 
@@ -79,18 +77,14 @@ def test_password_from_env_or_config_replaces_the_token(demo_sqlite_url: str, tm
     finally:
         server.close()
     monkeypatch.delenv("QADMIN_WEB_PASSWORD")
-    server = build(
-        _state(demo_sqlite_url, tmp_path, '[web]\npassword = "from-file"\n'), host="127.0.0.1", port=0
-    )
+    server = build(_state(demo_sqlite_url, tmp_path, '[web]\npassword = "from-file"\n'), host="127.0.0.1", port=0)
     try:
         assert server.login_url is None and server.app.extensions["qadmin"].auth.password == "from-file"
     finally:
         server.close()
 
 
-def test_token_mode_prints_a_login_url_with_a_fresh_token(
-    demo_sqlite_url: str, tmp_path, monkeypatch
-) -> None:
+def test_token_mode_prints_a_login_url_with_a_fresh_token(demo_sqlite_url: str, tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("QADMIN_WEB_PASSWORD", raising=False)
     first = build(_state(demo_sqlite_url, tmp_path), port=0)
     second = build(_state(demo_sqlite_url, tmp_path), port=0)
@@ -119,9 +113,7 @@ def test_create_app_makes_a_token_when_no_password(ops: Ops) -> None:
     assert app.config["QADMIN_LOGIN_TOKEN"] and app.extensions["qadmin"].auth.mode == "token"
 
 
-def test_serve_prints_the_login_url_and_serves_until_stopped(
-    demo_sqlite_url: str, tmp_path, monkeypatch
-) -> None:
+def test_serve_prints_the_login_url_and_serves_until_stopped(demo_sqlite_url: str, tmp_path, monkeypatch) -> None:
     import qadmin.web.serve as serve_module
 
     monkeypatch.delenv("QADMIN_WEB_PASSWORD", raising=False)
@@ -181,9 +173,7 @@ def _start_web(url: str, tmp_path, port: int, *extra: str) -> subprocess.Popen:
 
 
 @needs_granian
-def test_granian_serves_the_app_with_the_login_url_and_throttles_of_one_process(
-    demo_sqlite_url: str, tmp_path
-) -> None:
+def test_granian_serves_the_app_with_the_login_url_and_throttles_of_one_process(demo_sqlite_url: str, tmp_path) -> None:
     port = _free_port()
     proc = _start_web(demo_sqlite_url, tmp_path, port, "--server", "granian")
     try:

@@ -6,7 +6,7 @@ the dashboard's counts as it starts."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,15 +16,15 @@ from qadmin.job import Job, JobState
 from qadmin.ops import Ops
 from qadmin.web.serve import warm_up
 from qadmin.web.templating import CSRF_SLOT, job_table
-from tests.web.support import STRONG_PASSWORD as PW
 from tests.web.support import CSRF_META, Web, make_web
+from tests.web.support import STRONG_PASSWORD as PW
 
 EVIL = '<script>alert("x")</script>&\'"'
 FAILED = JobFilter(states=frozenset({JobState.FAILED}))
 
 
 def evil_jobs() -> list[Job]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return [
         Job(
             id=f"{EVIL}-1",
@@ -45,7 +45,7 @@ def evil_jobs() -> list[Job]:
 def test_the_job_table_escapes_every_field(ops: Ops, selectable: bool) -> None:
     app = make_web(ops).app
     with app.test_request_context("/jobs"):
-        html = str(job_table(evil_jobs(), datetime.now(timezone.utc), selectable))
+        html = str(job_table(evil_jobs(), datetime.now(UTC), selectable))
     assert "<script" not in html and '"x"' not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&amp;&#39;&#34;" in html
     # every attribute value is closed where the markup closes it: no value broke out of its quotes

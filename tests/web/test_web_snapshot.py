@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -29,9 +30,7 @@ def exact(ops: Ops, base: JobFilter) -> dict[str, int]:
     out = {}
     for word in WORDS:
         if word == "stale":
-            narrowed = JobFilter(
-                **{**base.__dict__, "states": frozenset({JobState.LOCKED}), "stale_only": True}
-            )
+            narrowed = JobFilter(**{**base.__dict__, "states": frozenset({JobState.LOCKED}), "stale_only": True})
         else:
             narrowed = JobFilter(**{**base.__dict__, "states": frozenset({JobState(word)})})
         out[word] = ops.count(narrowed)
@@ -111,7 +110,7 @@ def test_pages_share_one_reading_and_say_when_it_was_taken(ops: Ops, monkeypatch
     assert stamp, "the jobs page says when its counts were read"
     moment = datetime.fromisoformat(stamp.group(1))
     assert moment.strftime("%H:%M:%S") == stamp.group(2)
-    assert abs((datetime.now(timezone.utc) - moment).total_seconds()) < 3600
+    assert abs((datetime.now(UTC) - moment).total_seconds()) < 3600
     assert f">{stamp.group(2)} UTC</time>" in web.html("/")  # the overview's "updated" is the same reading
 
 
@@ -151,9 +150,7 @@ def test_concurrent_views_of_one_page_read_its_rows_once(ops: Ops, monkeypatch: 
     pages: list[str] = []
     # a client each: a Flask test client is not meant to be shared between threads
     clients = [Web(web.app).login() for _ in range(4)]
-    threads = [
-        threading.Thread(target=lambda c=c: pages.append(c.html("/jobs?state=failed"))) for c in clients
-    ]
+    threads = [threading.Thread(target=lambda c=c: pages.append(c.html("/jobs?state=failed"))) for c in clients]
     for t in threads:
         t.start()
     for t in threads:
@@ -170,9 +167,9 @@ def test_an_action_through_the_app_shows_its_result_at_once(ops: Ops) -> None:
     assert before["failed"] > 0
     token = re.search(
         r"/actions/([\w-]+)$",
-        web.post(
-            "/actions/preview", {"action": "retry:filter", "f.state": "failed", "f.queue": "billing"}
-        ).headers["Location"],
+        web.post("/actions/preview", {"action": "retry:filter", "f.state": "failed", "f.queue": "billing"}).headers[
+            "Location"
+        ],
     ).group(1)
     web.post(f"/actions/{token}/apply")
     after = tabs(web, "/jobs?queue=billing")
@@ -234,12 +231,10 @@ def test_concurrent_first_views_make_one_reading() -> None:
         calls.append(1)
         started.set()
         release.wait(10)
-        return len(calls), datetime.now(timezone.utc)
+        return len(calls), datetime.now(UTC)
 
     results: list[int] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(snapshots.get("b", "x", read).value)) for _ in range(6)
-    ]
+    threads = [threading.Thread(target=lambda: results.append(snapshots.get("b", "x", read).value)) for _ in range(6)]
     for t in threads:
         t.start()
     started.wait(10)
@@ -259,7 +254,7 @@ def test_a_reading_in_flight_during_an_action_is_thrown_away() -> None:
         value = next(values)
         if value == "read-before-the-action":
             gate.wait(10)
-        return value, datetime.now(timezone.utc)
+        return value, datetime.now(UTC)
 
     assert snapshots.get("b", "x", read).value == "old"
     clock.now += 6
@@ -277,7 +272,7 @@ def test_a_failed_reading_is_reported_to_the_view_that_needed_it() -> None:
 
     with pytest.raises(RuntimeError, match="backend down"):
         snapshots.get("b", "x", broken)
-    assert snapshots.get("b", "x", lambda: ("ok", datetime.now(timezone.utc))).value == "ok"
+    assert snapshots.get("b", "x", lambda: ("ok", datetime.now(UTC))).value == "ok"
 
 
 # --- the job table's rows ----------------------------------------------------------------------
@@ -304,7 +299,7 @@ def test_a_slow_reading_stays_fresh_longer() -> None:
     def slow() -> tuple[int, datetime]:
         calls.append(1)
         threading.Event().wait(0.05)  # a reading that takes a while: fresh for 4x as long
-        return len(calls), datetime.now(timezone.utc)
+        return len(calls), datetime.now(UTC)
 
     assert snapshots.get("b", "x", slow).value == 1
     clock.now += 0.1
@@ -316,7 +311,7 @@ def test_a_slow_reading_stays_fresh_longer() -> None:
 def test_a_reading_keeps_a_few_derived_pages_not_one_per_address() -> None:
     from qadmin.web.snapshot import DERIVED_CAPACITY, Reading
 
-    reading = Reading("v", datetime.now(timezone.utc), 0.0)
+    reading = Reading("v", datetime.now(UTC), 0.0)
     made = []
     for i in range(DERIVED_CAPACITY * 4):
         assert reading.derive(("page", f"/jobs?junk={i}"), lambda i=i: made.append(i) or i) == i

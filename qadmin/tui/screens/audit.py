@@ -30,8 +30,15 @@ class AuditScreen(QadminScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in (("at", "AT (UTC)"), ("verb", "ACTION"), ("who", "BY"), ("face", "FROM"),
-                           ("selection", "SELECTION"), ("changed", "CHANGED"), ("skipped", "SKIPPED")):
+        for key, label in (
+            ("at", "AT (UTC)"),
+            ("verb", "ACTION"),
+            ("who", "BY"),
+            ("face", "FROM"),
+            ("selection", "SELECTION"),
+            ("changed", "CHANGED"),
+            ("skipped", "SKIPPED"),
+        ):
             table.add_column(label, key=key)
         table.focus()
         super().on_mount()
@@ -47,9 +54,17 @@ class AuditScreen(QadminScreen):
         for e in message.entries:
             selection = " ".join(f"{k}={v}" for k, v in e.selection.items()) or "all jobs"
             skipped = Text(str(e.skipped), style=theme_style(self.app, "text-warning", bold=True)) if e.skipped else "0"
-            table.add_row(ts(e.at), cell(e.verb + (" (dry run)" if e.dry_run else "")), cell(e.actor, 16),
-                          cell(e.face), cell(selection, 40), f"{e.changed} of {e.matched}", skipped)
+            table.add_row(
+                ts(e.at),
+                cell(e.verb + (" (dry run)" if e.dry_run else "")),
+                cell(e.actor, 16),
+                cell(e.face),
+                cell(selection, 40),
+                f"{e.changed} of {e.matched}",
+                skipped,
+            )
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1), animate=False)
         self.query_one("#audit-summary", Static).update(
-            Text(f"{plural(len(message.entries), 'most recent action')}, newest first"))
+            Text(f"{plural(len(message.entries), 'most recent action')}, newest first")
+        )

@@ -28,8 +28,12 @@ class BackendsScreen(ModalScreen["str | None"]):
         with Vertical(id="dialog"):
             yield Static("Switch backend", classes="dialog-title")
             if not self.backends:
-                yield Static(Text("No named backends. Add them to qadmin.toml:\n\n"
-                                  '[backends.local]\nurl = "sqlite:///qadmin.db"'), classes="dialog-body")
+                yield Static(
+                    Text(
+                        'No named backends. Add them to qadmin.toml:\n\n[backends.local]\nurl = "sqlite:///qadmin.db"'
+                    ),
+                    classes="dialog-body",
+                )
                 return
             options = []
             for name, url in self.backends:

@@ -25,8 +25,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("qadmin.tui")
 
 #: actions that change jobs or queues: hidden from the footer and refused when read-only
-MUTATING = frozenset({"retry", "delete", "dequeue", "unlock", "pause", "retry_all", "delete_all",
-                      "unlock_stale", "retry_group", "delete_group"})
+MUTATING = frozenset(
+    {
+        "retry",
+        "delete",
+        "dequeue",
+        "unlock",
+        "pause",
+        "retry_all",
+        "delete_all",
+        "unlock_stale",
+        "retry_group",
+        "delete_group",
+    }
+)
 
 
 class QadminScreen(Screen):

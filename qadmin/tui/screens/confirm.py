@@ -32,8 +32,17 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "Cancel", id="confirm.no"),
     ]
 
-    def __init__(self, title: str, body: RenderableType, *, yes_label: str, sample: Sequence[Job] = (),
-                 more: int = 0, can_confirm: bool = True, destructive: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        body: RenderableType,
+        *,
+        yes_label: str,
+        sample: Sequence[Job] = (),
+        more: int = 0,
+        can_confirm: bool = True,
+        destructive: bool = False,
+    ) -> None:
         super().__init__()
         self.title_text, self.body, self.yes_label = title, body, yes_label
         self.sample, self.more = list(sample), more
@@ -48,10 +57,12 @@ class ConfirmScreen(ModalScreen[bool]):
         allowed = VERBS.get(verb, frozenset())
         states = "/".join(sorted(s.value for s in allowed))
         if count == 0:
-            return cls(f"Nothing to {verb}", Text(f"Nothing in {visible(label)} can be "
-                                                   f"{PAST.get(verb, verb)}: "
-                                                   f"{verb} acts on {states} jobs."), yes_label="OK",
-                       can_confirm=False)
+            return cls(
+                f"Nothing to {verb}",
+                Text(f"Nothing in {visible(label)} can be {PAST.get(verb, verb)}: {verb} acts on {states} jobs."),
+                yes_label="OK",
+                can_confirm=False,
+            )
         body = Text()
         body.append("Selection: ", style="bold")
         body.append(f"{visible(label)}\n")
@@ -62,10 +73,14 @@ class ConfirmScreen(ModalScreen[bool]):
         selection = preview.selection
         if allowed and not selection.ids and not (selection.states and selection.states <= allowed):
             body.append(f"\n{verb.capitalize()} acts on {states} jobs only.", style="dim")
-        return cls(f"{verb.capitalize()} {jobs}?", body,
-                   yes_label=f"{verb.capitalize()} {jobs}" + (" anyway" if alive else ""),
-                   sample=preview.sample, more=max(count - len(preview.sample), 0),
-                   destructive=verb in DESTRUCTIVE or bool(alive))
+        return cls(
+            f"{verb.capitalize()} {jobs}?",
+            body,
+            yes_label=f"{verb.capitalize()} {jobs}" + (" anyway" if alive else ""),
+            sample=preview.sample,
+            more=max(count - len(preview.sample), 0),
+            destructive=verb in DESTRUCTIVE or bool(alive),
+        )
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -77,8 +92,7 @@ class ConfirmScreen(ModalScreen[bool]):
                     yield Static(f"… and {self.more} more", classes="dialog-more")
             with Horizontal(classes="buttons"):
                 if self.can_confirm:
-                    yield Button(f"{self.yes_label} (y)", id="yes",
-                                 variant="error" if self.destructive else "primary")
+                    yield Button(f"{self.yes_label} (y)", id="yes", variant="error" if self.destructive else "primary")
                     yield Button("Cancel (n)", id="no")
                 else:
                     yield Button("OK", id="no", variant="primary")
@@ -91,8 +105,13 @@ class ConfirmScreen(ModalScreen[bool]):
                 class_name = str(job.class_name or "")
                 if len(class_name) > 28:
                     class_name = class_name.rsplit(".", 1)[-1]
-                table.add_row(cell(str(job.id), 24), state_text(self.app, job), cell(job.queue or "", 20),
-                              cell(class_name, 28), cell(args_of(job), 30))
+                table.add_row(
+                    cell(str(job.id), 24),
+                    state_text(self.app, job),
+                    cell(job.queue or "", 20),
+                    cell(class_name, 28),
+                    cell(args_of(job), 30),
+                )
         start = "#no" if self.destructive or not self.can_confirm else "#yes"
         self.query_one(start, Button).focus()
 

@@ -18,7 +18,6 @@ from qadmin.filters import JobFilter, parse_args_json
 from qadmin.text import visible, visible_json
 from qadmin.tui.suggest import class_suggester, queue_suggester
 
-
 #: characters of a job's arguments (as JSON) put in the arguments box at most
 PREFILL = 4096
 
@@ -28,16 +27,25 @@ class DequeueScreen(ModalScreen["JobFilter | None"]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="dequeue.cancel")]
 
-    def __init__(self, queue: str = "", class_name: str = "", args: list | None = None, *,
-                 queues: Iterable[str] = (), classes: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        queue: str = "",
+        class_name: str = "",
+        args: list | None = None,
+        *,
+        queues: Iterable[str] = (),
+        classes: Iterable[str] = (),
+    ) -> None:
         super().__init__()
         self.known_queues, self.known_classes = list(queues), list(classes)
         #: why a value of the job was not put in its box
         self.notes: list[str] = []
         args_json = "" if args is None else visible_json(json.dumps(args, ensure_ascii=False, default=str))
         if len(args_json) > PREFILL:
-            self.notes.append(f"The job's arguments ({len(args_json):,} characters of JSON) are too long to "
-                              "edit here: type the ones to match, or leave the box empty for any.")
+            self.notes.append(
+                f"The job's arguments ({len(args_json):,} characters of JSON) are too long to "
+                "edit here: type the ones to match, or leave the box empty for any."
+            )
             args_json = ""
         self.initial = (self._prefill("queue", queue), self._prefill("class", class_name), args_json)
 
@@ -46,8 +54,9 @@ class DequeueScreen(ModalScreen["JobFilter | None"]):
         # act on it, and its escaped form names another queue or class
         if visible(value) == value:
             return value
-        self.notes.append(f"The job's {what} name holds control characters ({visible(value)}): "
-                          "it is not put in its box.")
+        self.notes.append(
+            f"The job's {what} name holds control characters ({visible(value)}): it is not put in its box."
+        )
         return ""
 
     def compose(self) -> ComposeResult:
@@ -55,11 +64,9 @@ class DequeueScreen(ModalScreen["JobFilter | None"]):
         with Vertical(id="dialog"):
             yield Static("Dequeue waiting jobs", classes="dialog-title")
             yield Label("Queue")
-            yield Input(queue, id="queue", placeholder="queue name",
-                        suggester=queue_suggester(self.known_queues))
+            yield Input(queue, id="queue", placeholder="queue name", suggester=queue_suggester(self.known_queues))
             yield Label("Class")
-            yield Input(class_name, id="class", placeholder="job class",
-                        suggester=class_suggester(self.known_classes))
+            yield Input(class_name, id="class", placeholder="job class", suggester=class_suggester(self.known_classes))
             yield Label("Arguments (JSON array; empty: any arguments)")
             yield Input(args, id="args", placeholder='e.g. ["user@example.com", "Welcome"]')
             if self.notes:
@@ -68,8 +75,7 @@ class DequeueScreen(ModalScreen["JobFilter | None"]):
             yield Static("enter: preview what would be dequeued · escape: cancel", classes="dialog-more")
 
     def on_mount(self) -> None:
-        self.query_one("#queue" if not self.initial[0] else "#class" if not self.initial[1] else "#args",
-                       Input).focus()
+        self.query_one("#queue" if not self.initial[0] else "#class" if not self.initial[1] else "#args", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

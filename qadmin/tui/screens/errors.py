@@ -64,15 +64,23 @@ class ErrorsScreen(QadminScreen):
         error_style = theme_style(self.app, "text-error", bold=True)
         for group in message.groups:
             classes = names(c.rsplit(".", 1)[-1] if isinstance(c, str) else c for c in group.classes or ())
-            table.add_row(Text(str(group.count), style=error_style, justify="right"), cell(group.error, 52),
-                          cell(names(group.queues or ()), 40), cell(classes, 34),
-                          ago(group.last_failed_at, now), key=group.error)
+            table.add_row(
+                Text(str(group.count), style=error_style, justify="right"),
+                cell(group.error, 52),
+                cell(names(group.queues or ()), 40),
+                cell(classes, 34),
+                ago(group.last_failed_at, now),
+                key=group.error,
+            )
         if current is not None and current.error in self.groups:
             table.move_cursor(row=list(self.groups).index(current.error), animate=False)
         total = sum(g.count for g in message.groups)
         self.query_one("#errors-summary", Static).update(
-            Text(f"{plural(total, 'failed job')} in {plural(len(message.groups), 'group')} "
-                 "(by the first line of the error)"))
+            Text(
+                f"{plural(total, 'failed job')} in {plural(len(message.groups), 'group')} "
+                "(by the first line of the error)"
+            )
+        )
 
     @property
     def current_group(self) -> ErrorGroup | None:
@@ -100,8 +108,12 @@ class ErrorsScreen(QadminScreen):
     def _act(self, verb: str) -> None:
         selection, group = self._selection(), self.current_group
         if selection is not None and group is not None:
-            self.app.start_bulk(verb, selection, f"the error group “{short(group.error, 60)}”",
-                                on_done=lambda _result: self.refresh_data(force=True))
+            self.app.start_bulk(
+                verb,
+                selection,
+                f"the error group “{short(group.error, 60)}”",
+                on_done=lambda _result: self.refresh_data(force=True),
+            )
 
     def action_retry_group(self) -> None:
         self._act("retry")

@@ -74,8 +74,7 @@ class JobDetailScreen(QadminScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
-            yield Static(Text(f"job {visible(str(self.job_id))}: loading…"), id="job-title",
-                         classes="section-title")
+            yield Static(Text(f"job {visible(str(self.job_id))}: loading…"), id="job-title", classes="section-title")
             yield Static("", id="job-banner")
             yield Static("", id="job-fields")
             yield Static("payload", classes="section-title")
@@ -114,8 +113,10 @@ class JobDetailScreen(QadminScreen):
         elif self.job is None:
             text = f"There is no job {job_id}: it finished, or was deleted or dequeued."
         else:
-            text = (f"Job {job_id} no longer exists: it finished, or was deleted or dequeued. "
-                    "What you see is how it was last read.")
+            text = (
+                f"Job {job_id} no longer exists: it finished, or was deleted or dequeued. "
+                "What you see is how it was last read."
+            )
         warning = theme_style(self.app, "text-warning", bold=True)
         self.query_one("#job-banner", Static).update(Text(text, style=warning))
         if self.job is None:
@@ -183,13 +184,21 @@ class JobDetailScreen(QadminScreen):
         if job.stale:
             owner.append("  stale lock", style=theme_style(self.app, "text-warning", bold=True))
         facts: list[tuple[str, RenderableType]] = [
-            ("state", state_text(self.app, job)), ("queue", one_line(job.queue or "—")),
-            ("class", one_line(job.class_name)), ("format", one_line(str(job.format))),
-            ("attempts", one_line(attempts)), ("priority", one_line(str(job.priority))),
+            ("state", state_text(self.app, job)),
+            ("queue", one_line(job.queue or "—")),
+            ("class", one_line(job.class_name)),
+            ("format", one_line(str(job.format))),
+            ("attempts", one_line(attempts)),
+            ("priority", one_line(str(job.priority))),
         ]
         times: list[tuple[str, RenderableType]] = []
-        for label, moment in (("created_at", job.created_at), ("run_at", job.run_at), ("locked_at", job.locked_at),
-                              ("failed_at", job.failed_at), ("finished_at", job.finished_at)):
+        for label, moment in (
+            ("created_at", job.created_at),
+            ("run_at", job.run_at),
+            ("locked_at", job.locked_at),
+            ("failed_at", job.failed_at),
+            ("finished_at", job.finished_at),
+        ):
             if moment is None and label == "finished_at":
                 continue
             value = Text(ts(moment))
@@ -220,8 +229,11 @@ class JobDetailScreen(QadminScreen):
         # once took the console to half a gigabyte); e exports the whole job
         parts: list[RenderableType] = []
         if job.display is not None:
-            parts.append(Pretty(bounded(job.display), expand_all=True, max_string=DETAIL_STRING + 80,
-                                max_length=DETAIL_ITEMS + 1))
+            parts.append(
+                Pretty(
+                    bounded(job.display), expand_all=True, max_string=DETAIL_STRING + 80, max_length=DETAIL_ITEMS + 1
+                )
+            )
         else:
             data: dict[str, Any] = {"args": job.args}
             if job.kwargs:
@@ -232,8 +244,7 @@ class JobDetailScreen(QadminScreen):
                 shown = Text(one_line) if len(one_line) <= 100 else Text(json_text(data, 2))
                 parts.append(JSONHighlighter()(shown))
             except (TypeError, ValueError):
-                parts.append(Pretty(bounded(data), max_string=DETAIL_STRING + 80,
-                                    max_length=DETAIL_ITEMS + 1))
+                parts.append(Pretty(bounded(data), max_string=DETAIL_STRING + 80, max_length=DETAIL_ITEMS + 1))
         extra = {k: v for k, v in (job.meta or {}).items() if v is not None}
         if extra:
             parts.append(Text("extras: ", style="dim") + Text(json_text(extra, None)))
@@ -244,9 +255,12 @@ class JobDetailScreen(QadminScreen):
             return Text("no admin action has touched this job", style="dim")
         grid = Table.grid(padding=(0, 2))
         for entry in self.history:
-            grid.add_row(ts(entry.at), Text(visible(entry.verb)),
-                         Text(visible(f"by {entry.actor} ({entry.face})")),
-                         f"{entry.changed} of {entry.matched} changed")
+            grid.add_row(
+                ts(entry.at),
+                Text(visible(entry.verb)),
+                Text(visible(f"by {entry.actor} ({entry.face})")),
+                f"{entry.changed} of {entry.matched} changed",
+            )
         return grid
 
     # --- actions -----------------------------------------------------------------------------
@@ -255,9 +269,12 @@ class JobDetailScreen(QadminScreen):
         if not allowed or self.job is None:
             return allowed
         state = self.job.state
-        needs = {"retry": state is JobState.FAILED, "unlock": state is JobState.LOCKED,
-                 "dequeue": state in (JobState.PENDING, JobState.SCHEDULED),
-                 "delete": state is not JobState.FINISHED}
+        needs = {
+            "retry": state is JobState.FAILED,
+            "unlock": state is JobState.LOCKED,
+            "dequeue": state in (JobState.PENDING, JobState.SCHEDULED),
+            "delete": state is not JobState.FINISHED,
+        }
         # keys not for a job in this state are hidden: the footer shows what can be done
         return not (action in needs and (self.gone or not needs[action]))
 
@@ -278,23 +295,30 @@ class JobDetailScreen(QadminScreen):
         name = "qadmin-job-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", str(job.id))[:100] + ".json"
         path = directory / name
         try:
-            data = json.dumps({**job.to_dict(), "raw": job.raw, "meta": job.meta}, ensure_ascii=False,
-                              indent=2, default=str)
+            data = json.dumps(
+                {**job.to_dict(), "raw": job.raw, "meta": job.meta}, ensure_ascii=False, indent=2, default=str
+            )
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with open(fd, "w", encoding="utf-8", errors="surrogateescape") as out:
                 out.write(data)
         except Exception as exc:  # noqa: BLE001 - the operator is told; nothing else changed
-            self.app.call_from_thread(self.app.notify, f"Cannot export job {visible(str(job.id))}: {exc}",
-                                      severity="error", markup=False)
+            self.app.call_from_thread(
+                self.app.notify, f"Cannot export job {visible(str(job.id))}: {exc}", severity="error", markup=False
+            )
             return
-        self.app.call_from_thread(self.app.notify, f"Job {visible(str(job.id))} saved whole to {path} "
-                                  f"({len(data):,} characters)", markup=False, timeout=8)
+        self.app.call_from_thread(
+            self.app.notify,
+            f"Job {visible(str(job.id))} saved whole to {path} ({len(data):,} characters)",
+            markup=False,
+            timeout=8,
+        )
 
     def _act(self, verb: str, selection: JobFilter | None = None) -> None:
         if self.job is None:
             return
-        self.app.start_bulk(verb, selection or JobFilter(ids=(self.job.id,)), f"job {self.job.id}",
-                            on_done=self._after_action)
+        self.app.start_bulk(
+            verb, selection or JobFilter(ids=(self.job.id,)), f"job {self.job.id}", on_done=self._after_action
+        )
 
     def _after_action(self, result: Any) -> None:
         if result is not None and result.verb in ("delete", "dequeue") and result.changed:
@@ -314,8 +338,9 @@ class JobDetailScreen(QadminScreen):
     def action_dequeue(self) -> None:
         job = self.job
         if job is not None:
-            self.app.ask_dequeue(job.queue or "", job.class_name, list(job.args) if job.decodable else None,
-                                 on_done=self._after_action)
+            self.app.ask_dequeue(
+                job.queue or "", job.class_name, list(job.args) if job.decodable else None, on_done=self._after_action
+            )
 
     def action_pause(self) -> None:
         if self.job is not None and self.job.queue:

@@ -32,11 +32,23 @@ from qadmin.tui.widgets.job_table import JobTable
 from qadmin.tui.widgets.state_bar import StateBar
 
 #: the state bar: (state key, label)
-STATE_TABS = (("all", "All"), ("pending", "Pending"), ("scheduled", "Scheduled"), ("locked", "Locked"),
-              ("stale", "Stale"), ("failed", "Failed"), ("finished", "Finished"))
+STATE_TABS = (
+    ("all", "All"),
+    ("pending", "Pending"),
+    ("scheduled", "Scheduled"),
+    ("locked", "Locked"),
+    ("stale", "Stale"),
+    ("failed", "Failed"),
+    ("finished", "Finished"),
+)
 #: sort orders the backends page by, and how the summary names them
-SORTS = (("id", "oldest first"), ("-id", "newest first"), ("priority", "priority"), ("run_at", "run at"),
-         ("-failed_at", "latest failure"))
+SORTS = (
+    ("id", "oldest first"),
+    ("-id", "newest first"),
+    ("priority", "priority"),
+    ("run_at", "run at"),
+    ("-failed_at", "latest failure"),
+)
 #: rows per page
 PAGE = 100
 #: rows re-read by each refresh at most; rows loaded further down stay as they were read
@@ -67,8 +79,9 @@ class JobsScreen(QadminScreen):
         Binding("x", "dequeue", "Dequeue", id="jobs.dequeue"),
         Binding("s", "sort", "Sort", id="jobs.sort"),
         Binding("right_square_bracket", "next_state", "State", key_display="]", id="jobs.next_state"),
-        Binding("left_square_bracket", "prev_state", "Previous state", show=False, key_display="[",
-                id="jobs.prev_state"),
+        Binding(
+            "left_square_bracket", "prev_state", "Previous state", show=False, key_display="[", id="jobs.prev_state"
+        ),
         Binding("slash", "search", "Search", key_display="/", id="jobs.search"),
         Binding("f", "focus_filters", "Filter by queue/class", show=False, id="jobs.filter"),
         Binding("c", "clear_filters", "Clear filters", show=False, id="jobs.clear"),
@@ -130,8 +143,14 @@ class JobsScreen(QadminScreen):
             states = frozenset({JobState.LOCKED})
         elif tab != "all":
             states = frozenset({JobState(tab)})
-        return JobFilter(states=states, queues=(str(queue),) if queue != Select.NULL else (),
-                         class_name=class_name, search=search, stale_only=tab == "stale", error=self.error)
+        return JobFilter(
+            states=states,
+            queues=(str(queue),) if queue != Select.NULL else (),
+            class_name=class_name,
+            search=search,
+            stale_only=tab == "stale",
+            error=self.error,
+        )
 
     def set_filter(self, selection: JobFilter) -> None:
         """Show the jobs `selection` matches (other pages call this to open a queue or error group)."""
@@ -205,8 +224,9 @@ class JobsScreen(QadminScreen):
 
     def fetch(self, ops: Ops, token: int, request: Request) -> Iterable[Message]:
         if request.limit:
-            yield JobsLoaded(token, ops.list_jobs(request.selection, limit=request.limit, sort=request.sort),
-                             append=False)
+            yield JobsLoaded(
+                token, ops.list_jobs(request.selection, limit=request.limit, sort=request.sort), append=False
+            )
         count = ops.count(request.selection)
         queues = ops.queues()
         yield CountLoaded(token, count, [q.name for q in queues], [q.name for q in queues if q.paused])
@@ -399,8 +419,9 @@ class JobsScreen(QadminScreen):
         job = self.table.current
         queue = job.queue if job else (self.selection.queues[0] if self.selection.queues else "")
         class_name = job.class_name if job else (self.selection.class_name or "")
-        self.app.ask_dequeue(queue or "", class_name, list(job.args) if job and job.decodable else None,
-                             on_done=self._after_action)
+        self.app.ask_dequeue(
+            queue or "", class_name, list(job.args) if job and job.decodable else None, on_done=self._after_action
+        )
 
     def action_pause(self) -> None:
         job = self.table.current

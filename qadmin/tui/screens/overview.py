@@ -122,8 +122,11 @@ class OverviewScreen(QadminScreen):
             cells: list[object] = [cell(name or "(none)", 60, "bold")]
             for state in STATE_COLUMNS:
                 n = counts.get(state, 0)
-                style = theme_style(app, STATE_COLOR[state], bold=state in ("failed", "stale")) if n else theme_style(
-                    app, "text-muted")
+                style = (
+                    theme_style(app, STATE_COLOR[state], bold=state in ("failed", "stale"))
+                    if n
+                    else theme_style(app, "text-muted")
+                )
                 cells.append(Text(str(n), style=style, justify="right"))
             paused = name in stats.paused
             cells.append(Text("paused", style=theme_style(app, "text-warning", bold=True)) if paused else "")

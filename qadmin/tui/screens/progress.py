@@ -44,8 +44,9 @@ class ProgressScreen(ModalScreen[Any]):
     @work(thread=True, exit_on_error=False, group="apply")
     def apply(self) -> None:
         try:
-            result = self.app.ops.apply(self.preview, progress=lambda done, total: self.post_message(
-                BulkProgress(done, total)))
+            result = self.app.ops.apply(
+                self.preview, progress=lambda done, total: self.post_message(BulkProgress(done, total))
+            )
         except Exception as exc:  # noqa: BLE001 - reported in this dialog and by the app
             self.post_message(OpFailed(f"{self.preview.verb.capitalize()} stopped", exc, action=True))
             return
@@ -72,10 +73,13 @@ class ProgressScreen(ModalScreen[Any]):
 
     def on_op_failed(self, message: OpFailed) -> None:
         self.done = True
-        self.query_one("#report", Static).update(Text(
-            f"The action stopped: {visible(str(message.error), lines=True)}\n"
-            "Jobs changed before the error stay changed; "
-            "the screen shows the current state once the backend answers.\n\nenter: close"))
+        self.query_one("#report", Static).update(
+            Text(
+                f"The action stopped: {visible(str(message.error), lines=True)}\n"
+                "Jobs changed before the error stay changed; "
+                "the screen shows the current state once the backend answers.\n\nenter: close"
+            )
+        )
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -33,8 +33,16 @@ class WorkersScreen(QadminScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in (("status", "STATUS"), ("name", "WORKER"), ("queues", "QUEUES"), ("job", "JOB"),
-                           ("since", "SINCE"), ("beat", "HEARTBEAT"), ("done", "PROCESSED"), ("failed", "FAILED")):
+        for key, label in (
+            ("status", "STATUS"),
+            ("name", "WORKER"),
+            ("queues", "QUEUES"),
+            ("job", "JOB"),
+            ("since", "SINCE"),
+            ("beat", "HEARTBEAT"),
+            ("done", "PROCESSED"),
+            ("failed", "FAILED"),
+        ):
             table.add_column(label, key=key)
         table.focus()
         super().on_mount()
@@ -50,12 +58,22 @@ class WorkersScreen(QadminScreen):
         self.infos = {w.name: w for w in message.workers}
         table.clear()
         for w in message.workers:
-            status = (Text("stale", style=theme_style(self.app, "text-warning", bold=True)) if w.stale
-                      else Text("live", style=theme_style(self.app, "text-success", bold=True)))
-            table.add_row(status, cell(w.name, 40), cell(names(w.queues or ()) or "—", 24),
-                          cell("—" if w.current_job is None else str(w.current_job), 40),
-                          ago(w.job_started_at, now) if w.current_job is not None else "",
-                          ago(w.heartbeat_at, now) or "never", cell(w.processed), cell(w.failed), key=w.name)
+            status = (
+                Text("stale", style=theme_style(self.app, "text-warning", bold=True))
+                if w.stale
+                else Text("live", style=theme_style(self.app, "text-success", bold=True))
+            )
+            table.add_row(
+                status,
+                cell(w.name, 40),
+                cell(names(w.queues or ()) or "—", 24),
+                cell("—" if w.current_job is None else str(w.current_job), 40),
+                ago(w.job_started_at, now) if w.current_job is not None else "",
+                ago(w.heartbeat_at, now) or "never",
+                cell(w.processed),
+                cell(w.failed),
+                key=w.name,
+            )
         if current is not None and current.name in self.infos:
             table.move_cursor(row=list(self.infos).index(current.name), animate=False)
         stale = sum(1 for w in message.workers if w.stale)

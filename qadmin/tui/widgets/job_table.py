@@ -14,8 +14,18 @@ from qadmin.job import Job, JobId, JobState
 from qadmin.tui.text import args_of, cell, state_text, theme_style, when
 
 #: column -> label
-LABELS = {"sel": " ", "id": "ID", "state": "STATE", "queue": "QUEUE", "class": "CLASS", "args": "ARGS",
-          "when": "WHEN", "pri": "PRI", "att": "ATT", "error": "ERROR"}
+LABELS = {
+    "sel": " ",
+    "id": "ID",
+    "state": "STATE",
+    "queue": "QUEUE",
+    "class": "CLASS",
+    "args": "ARGS",
+    "when": "WHEN",
+    "pri": "PRI",
+    "att": "ATT",
+    "error": "ERROR",
+}
 #: widths of the columns that do not stretch
 FIXED = {"sel": 1, "id": 7, "state": 9, "queue": 10, "when": 11, "pri": 3, "att": 3}
 #: terminal widths from which the error column, then priority and attempts, are shown
@@ -88,11 +98,18 @@ class JobTable(DataTable):
             class_name = class_name.rsplit(".", 1)[-1]  # the module path matters least when space is short
         state = state_text(self.app, job)
         state.no_wrap, state.overflow = True, "ellipsis"
-        cells = {"sel": mark, "id": cell(key, 40), "state": state, "queue": cell(job.queue or "", 10),
-                 "class": cell(class_name, plan.get("class", 30)),
-                 "args": cell(args_of(job), plan.get("args", 30)),
-                 "when": cell(when(job, now)), "pri": cell(job.priority), "att": cell(job.attempts),
-                 "error": self._error(job, plan.get("error", 40))}
+        cells = {
+            "sel": mark,
+            "id": cell(key, 40),
+            "state": state,
+            "queue": cell(job.queue or "", 10),
+            "class": cell(class_name, plan.get("class", 30)),
+            "args": cell(args_of(job), plan.get("args", 30)),
+            "when": cell(when(job, now)),
+            "pri": cell(job.priority),
+            "att": cell(job.attempts),
+            "error": self._error(job, plan.get("error", 40)),
+        }
         return tuple(cells[k] for k in plan)
 
     def _error(self, job: Job, width: int) -> Text:

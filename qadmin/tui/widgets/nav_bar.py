@@ -9,8 +9,13 @@ from textual.widgets import Static
 from qadmin.tui.text import theme_style
 
 #: mode name -> (key, label), in the order of the number keys
-PAGES = (("overview", "1", "Overview"), ("jobs", "2", "Jobs"), ("errors", "3", "Errors"),
-         ("workers", "4", "Workers"), ("audit", "5", "Audit"))
+PAGES = (
+    ("overview", "1", "Overview"),
+    ("jobs", "2", "Jobs"),
+    ("errors", "3", "Errors"),
+    ("workers", "4", "Workers"),
+    ("audit", "5", "Audit"),
+)
 
 
 class NavBar(Static):

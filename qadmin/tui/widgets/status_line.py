@@ -8,8 +8,12 @@ from textual.widgets import Static
 from qadmin.tui.text import theme_style
 
 #: status level -> (mark, theme variable)
-LEVELS = {"ok": ("●", "text-success"), "slow": ("◌", "text-warning"), "error": ("▲", "text-error"),
-          "wait": ("◌", "text-muted")}
+LEVELS = {
+    "ok": ("●", "text-success"),
+    "slow": ("◌", "text-warning"),
+    "error": ("▲", "text-error"),
+    "wait": ("◌", "text-muted"),
+}
 
 
 class StatusLine(Static):
