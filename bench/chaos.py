@@ -287,7 +287,7 @@ def _count_lines(path: Path) -> int:
 
 def left_in_backend(url: str) -> dict[str, int]:
     """pending / scheduled / locked / failed counts, read through the backend itself."""
-    from qadmin.backends.base import open_backend
+    from qadmin.backends import open_backend
     from qadmin.filters import JobFilter
     from qadmin.job import JobState, utcnow
 
@@ -302,7 +302,7 @@ def left_in_backend(url: str) -> dict[str, int]:
 
 
 def enqueue_tokens(url: str, tokens_file: Path, jobs: int, queues: Sequence[str] = ("a", "b")) -> None:
-    from qadmin.backends.base import open_backend
+    from qadmin.backends import open_backend
     from qadmin.job import NewJob
 
     backend = open_backend(url)

@@ -309,7 +309,7 @@ def reset_sql(url: str) -> None:
     """Empty a SQL database's jobs table and qadmin's bookkeeping (or create them)."""
     import sqlalchemy as sa
 
-    from qadmin.backends.base import BackendOptions, open_backend
+    from qadmin.backends import BackendOptions, open_backend
 
     backend = open_backend(url, BackendOptions())
     try:

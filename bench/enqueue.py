@@ -34,7 +34,7 @@ def qadmin_cell(name: str, servers: Servers, kind: str, n: int, batch: int | Non
     def run() -> float:
         if kind == "redis":
             redis_backend_ready()
-        from qadmin.backends.base import BackendOptions, open_backend
+        from qadmin.backends import BackendOptions, open_backend
         from qadmin.client import Client
 
         url = servers.url(kind, "bench_enqueue")

@@ -45,7 +45,7 @@ def status_mb() -> tuple[float, float]:
 
 def child(url: str, checkpoints: list[int]) -> int:
     from qadmin import events
-    from qadmin.backends.base import BackendOptions, open_backend
+    from qadmin.backends import BackendOptions, open_backend
     from qadmin.worker import Worker, WorkerOptions
 
     marks = set(checkpoints)

@@ -62,7 +62,7 @@ def job_plan(n: int, stamp_path: str) -> list[tuple[str, list]]:
 
 # --- fills (not timed) ------------------------------------------------------------------------
 def fill_qadmin(url: str, plan: list[tuple[str, list]]) -> None:
-    from qadmin.backends.base import BackendOptions, open_backend
+    from qadmin.backends import BackendOptions, open_backend
     from qadmin.client import Client
 
     client = Client(open_backend(url, BackendOptions()))

@@ -65,7 +65,7 @@ class Context:
         self.from_env.discard(option)
 
     def settings(self) -> tuple[str, Any]:
-        from qadmin.backends.base import BackendOptions
+        from qadmin.backends import BackendOptions
         from qadmin.config import DEFAULT_URL, load_config
 
         for flag, value in (
@@ -1285,7 +1285,7 @@ def worker(
     verbose: int,
 ) -> None:
     """Run jobs: claim, run, complete or retry with backoff."""
-    from qadmin.backends.base import open_backend
+    from qadmin.backends import open_backend
     from qadmin.supervisor import Supervisor, default_watch_paths, import_modules, write_pidfile
     from qadmin.worker import EXIT_CANNOT_START, Worker, WorkerOptions, wait_for_backend
 

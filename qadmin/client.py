@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from qadmin import events, registry
-from qadmin.backends.base import Backend, BackendOptions, open_backend
+from qadmin.backends import Backend, BackendOptions, open_backend
 from qadmin.errors import UsageError
 from qadmin.job import Job, JobId, JobState, NewJob, utcnow
 

@@ -6,7 +6,7 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from qadmin.backends.base import Backend
+from qadmin.backends import Backend
 from qadmin.job import JobState, NewJob, backoff_seconds, utcnow
 from qadmin.worker import Worker, WorkerOptions
 

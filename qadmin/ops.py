@@ -22,10 +22,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from qadmin.backends.base import Backend, BackendOptions, ErrorGroup, Page, Stats, open_backend
+from qadmin.backends import Backend, BackendOptions, open_backend
 from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageError
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
+from qadmin.model import ErrorGroup, Page, Stats
 
 #: the filter that selects every job (the default of the listing verbs)
 EVERY_JOB = JobFilter()

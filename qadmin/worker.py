@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from qadmin import events, registry
-from qadmin.backends.base import Backend
+from qadmin.backends.base import Backend, WorkerSession
 from qadmin.errors import BackendUnavailable, JobClassNotFound, QadminError, ReadOnlyBackend
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RUN_TIME, Job, WorkerInfo, backoff_seconds, utcnow
 from qadmin.text import plural, visible
@@ -89,10 +89,10 @@ class Worker:
     ) -> None:
         self.backend = backend
         self.options = options or WorkerOptions()
-        if self.options.defer_acks and hasattr(backend, "defer_successes"):
-            backend.defer_successes = True  # type: ignore[attr-defined]
         self.clock = clock
         self.name = self.options.name or worker_name()
+        #: this worker's own verbs and state; the backend object keeps none of it
+        self.session: WorkerSession = backend.session(self.name, defer_successes=self.options.defer_acks)
         self.processed = 0
         self.failed = 0
         self.exit_code = EXIT_DONE
@@ -131,7 +131,7 @@ class Worker:
         from qadmin.backends.owners import HOSTNAME
 
         now = self.clock()
-        self.backend.register_worker(
+        self.session.register(
             WorkerInfo(
                 name=self.name,
                 host=HOSTNAME,
@@ -154,7 +154,7 @@ class Worker:
         if self._beat_thread is not None:
             self._beat_thread.join(timeout=10)
         try:
-            self.backend.unregister_worker(self.name)
+            self.session.unregister()
         except QadminError as exc:
             log.warning("could not unregister worker %s: %s", self.name, exc)
 
@@ -165,8 +165,7 @@ class Worker:
     def beat(self) -> None:
         current = self._current
         try:
-            self.backend.heartbeat(
-                self.name,
+            self.session.heartbeat(
                 self.clock(),
                 current.id if current else None,
                 self._current_started,
@@ -227,6 +226,7 @@ class Worker:
             self._release_prefetched()
             self._flush_quietly()
             self.unregister()
+            self._close_session()
             self._report(final=True)
         return self.exit_code
 
@@ -235,7 +235,7 @@ class Worker:
         """Say which served queues are paused when that changes (a burst worker says it before
         it leaves): an idle worker with work waiting in a paused queue is never silent."""
         try:
-            paused = self.backend.paused()
+            paused = self.session.paused()
         except QadminError as exc:
             log.debug("cannot read the paused queues: %s", exc)
             return
@@ -277,7 +277,7 @@ class Worker:
         if job is None:
             return False
         if self.stopping:
-            self.backend.release(job, self.name)
+            self.session.release([job])
             self._release_prefetched()
             return False
         self.perform(job)
@@ -293,32 +293,24 @@ class Worker:
                 self._lock_age = waited
                 return job
             try:
-                renewed = self.backend.refresh_lock(job, self.name, self.clock())  # type: ignore[attr-defined]
+                renewed = self.session.refresh(job, self.clock())
             except QadminError as exc:
                 log.warning("could not renew the lock of prefetched job %s (%s); leaving it", visible(job.id), exc)
                 continue
             if renewed:
                 return job
             log.warning("prefetched job %s is no longer locked by this worker; leaving it", visible(job.id))
-        now = self.clock()
-        claim_kwargs = self._claim_kwargs()
-        claim_many = getattr(self.backend, "claim_many", None)
-        if self.options.prefetch > 1 and claim_many is not None:
-            jobs = claim_many(
-                list(self.options.queues),
-                self.name,
-                now,
-                self.options.max_run_time,
-                self.can_run,
-                self.options.prefetch,
-                **claim_kwargs,
-            )
-            claimed = time.monotonic()
-            self._prefetched.extend((j, claimed) for j in jobs[1:])
-            return jobs[0] if jobs else None
-        return self.backend.claim(
-            list(self.options.queues), self.name, now, self.options.max_run_time, self.can_run, **claim_kwargs
+        jobs = self.session.claim(
+            list(self.options.queues),
+            self.clock(),
+            self.options.max_run_time,
+            self.can_run,
+            max(self.options.prefetch, 1),
+            list(self._skip),
         )
+        claimed = time.monotonic()
+        self._prefetched.extend((j, claimed) for j in jobs[1:])
+        return jobs[0] if jobs else None
 
     def _release_prefetched(self) -> None:
         """Give back the prefetched jobs not run (the worker is stopping)."""
@@ -327,12 +319,7 @@ class Worker:
         jobs = [job for job, _ in self._prefetched]
         self._prefetched.clear()
         try:
-            release_many = getattr(self.backend, "release_many", None)
-            if release_many is not None:
-                release_many(jobs, self.name)
-            else:
-                for job in jobs:
-                    self.backend.release(job, self.name)
+            self.session.release(jobs)
         except QadminError as exc:  # they stay locked by this worker: stale locks, recovered as any
             log.warning("could not release %d prefetched jobs: %s", len(jobs), exc)
 
@@ -368,7 +355,7 @@ class Worker:
         max_attempts = job.max_attempts or self.options.max_attempts
         now = self.clock()
         retry_at = None if attempts >= max_attempts else now + timedelta(seconds=backoff_seconds(attempts))
-        self._finish(lambda: self.backend.fail(job, self.name, now, error, retry_at))
+        self._finish(lambda: self.session.fail(job, now, error, retry_at))
         if retry_at is None:
             log.info(
                 "Job %s (id=%s) FAILED permanently after %s: %s",
@@ -391,14 +378,11 @@ class Worker:
 
     def _still_held(self, job: Job) -> bool:
         """Whether this worker still holds the job's lock (renewing it): a failure is logged and
-        counted only when it can be recorded. True where the backend cannot tell."""
-        refresh = getattr(self.backend, "refresh_lock", None)
-        if refresh is None:
-            return True
+        counted only when it can be recorded. True when the backend cannot be reached to tell."""
         held = [True]
 
         def check() -> None:
-            held[0] = bool(refresh(job, self.name, self.clock()))
+            held[0] = self.session.refresh(job, self.clock())
 
         self._finish(check)
         return held[0]
@@ -406,24 +390,22 @@ class Worker:
     def _complete(self, job: Job, runtime: float) -> None:
         """Record a success; where the backend can, claim the next jobs in the same round trip
         (`complete_and_claim`), which the next `_next_job` then takes from the prefetched ones."""
-        fused = getattr(self.backend, "complete_and_claim", None)
         wanted = self._claim_ahead()
-        if fused is None or not wanted:
-            self._finish(lambda: self.backend.complete(job, self.name, self.clock(), runtime))
+        if not wanted:
+            self._finish(lambda: self.session.complete(job, self.clock(), runtime))
             return
         claimed: list[Job] = []
 
         def write() -> None:
-            claimed[:] = fused(
+            claimed[:] = self.session.complete_and_claim(
                 job,
-                self.name,
                 self.clock(),
                 runtime,
                 list(self.options.queues),
                 self.options.max_run_time,
                 self.can_run,
                 wanted,
-                **self._claim_kwargs(),
+                list(self._skip),
             )
 
         self._finish(write)
@@ -440,9 +422,6 @@ class Worker:
             if limit is not None and done >= limit:
                 return 0
         return max(self.options.prefetch, 1)
-
-    def _claim_kwargs(self) -> dict[str, Any]:
-        return {"skip_ids": list(self._skip)} if self._skip else {}
 
     def _finish(self, write: Callable[[], None]) -> None:
         """Record an outcome, riding out a short backend outage (the job already ran)."""
@@ -586,13 +565,16 @@ class Worker:
         return False
 
     def _flush_quietly(self) -> None:
-        flush = getattr(self.backend, "flush", None)
-        if flush is None:
-            return
         try:
-            flush()
+            self.session.flush()
         except QadminError as exc:
             log.warning("could not write counters: %s", exc)
+
+    def _close_session(self) -> None:
+        try:
+            self.session.close()
+        except QadminError as exc:
+            log.warning("could not close the worker's session: %s", exc)
 
     def _maybe_report(self) -> None:
         if time.monotonic() - self._last_report >= REPORT_INTERVAL:

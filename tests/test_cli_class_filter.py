@@ -12,7 +12,7 @@ import pytest
 from click.shell_completion import ShellComplete
 from click.testing import CliRunner, Result
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.cli import main
 from qadmin.filters import JobFilter
 from qadmin.job import NewJob, utcnow

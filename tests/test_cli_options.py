@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.cli import GLOBAL_OPTIONS, main
 from qadmin.job import NewJob
 from tests.servers import free_port

@@ -236,7 +236,7 @@ def test_a_queue_named_twice_is_one_queue() -> None:
 
 
 def test_a_queue_named_twice_counts_once_on_every_backend(any_url: str) -> None:
-    from qadmin.backends.base import open_backend
+    from qadmin.backends import open_backend
     from qadmin.job import NewJob
 
     backend = open_backend(any_url)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from qadmin.backends.base import BackendOptions
+from qadmin.backends import BackendOptions
 from qadmin.backends.owners import worker_name
 from qadmin.errors import InvalidTransition, JobNotFound, UsageError
 from qadmin.filters import JobFilter

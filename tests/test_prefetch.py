@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from qadmin import worker as worker_module
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
 from qadmin.worker import Worker, WorkerOptions

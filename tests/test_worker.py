@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from qadmin import events, registry
-from qadmin.backends.base import Backend, open_backend
+from qadmin.backends import Backend, open_backend
 from qadmin.client import Client
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobState, NewJob, backoff_seconds, utcnow

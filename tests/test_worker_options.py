@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.job import NewJob
 from qadmin.worker import Worker, WorkerOptions
 from tests.test_worker_processes import PID_JOBS, client, lines, procs, wait_for  # noqa: F401 - fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.client import Client
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow

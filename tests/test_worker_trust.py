@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from qadmin import registry
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.client import Client
 from qadmin.errors import JobClassNotFound
 from qadmin.filters import JobFilter

@@ -1,4 +1,5 @@
-"""The `Backend` interface both backends implement, and `open_backend(url)`.
+"""The `Backend` and `WorkerSession` interfaces every backend implements (`open_backend` is in
+`connect.py`).
 
 A backend is where jobs live. Every method is atomic on its own; none of them is a
 read-modify-write across calls. Methods that change jobs take ids (frozen by the operations
@@ -12,91 +13,16 @@ be reached (driver error chained as `__cause__`), `MissingTable` when the SQL ta
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit
 
-from qadmin.errors import ConfigError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, NewJob, QueueInfo, WorkerInfo
+from qadmin.model import SORTS, ErrorGroup, Page, Stats
 
-#: URL schemes qadmin knows, for error messages
-KNOWN_SCHEMES = (
-    "sqlite://",
-    "postgresql://",
-    "postgres://",
-    "postgresql+psycopg://",
-    "mysql+pymysql://",
-    "redis://",
-    "rediss://",
-)
-
-#: how listings may be ordered; each is a keyset order ending in the id
-SORTS = ("id", "-id", "priority", "run_at", "-failed_at")
-
-
-@dataclass(frozen=True)
-class Page:
-    jobs: list[Job]
-    #: opaque keyset cursor for the next page, None on the last page
-    next_cursor: str | None = None
-
-
-@dataclass(frozen=True)
-class ErrorGroup:
-    """Failed jobs sharing an exception class and message (the first line of last_error)."""
-
-    error: str
-    count: int
-    queues: list[str]
-    classes: list[str]
-    last_failed_at: datetime | None
-    sample_id: JobId | None = None
-
-    @property
-    def exception(self) -> str:
-        head = self.error.split(":", 1)[0].strip()
-        return head if head and " " not in head else ""
-
-    def to_dict(self) -> dict[str, Any]:
-        from qadmin.job import iso
-
-        return {
-            "error": self.error,
-            "exception": self.exception,
-            "count": self.count,
-            "queues": self.queues,
-            "classes": self.classes,
-            "last_failed_at": iso(self.last_failed_at),
-            "sample_id": self.sample_id,
-        }
-
-
-@dataclass(frozen=True)
-class Stats:
-    #: queue -> state -> count ("stale" is counted inside "locked" and on its own)
-    queues: dict[str, dict[str, int]]
-    processed: int
-    failed: int
-    oldest_pending_at: datetime | None
-    paused: list[str]
-    workers: int
-    #: (minute start, processed, failed), oldest first, for the last hour
-    throughput: list[tuple[datetime, int, int]] = field(default_factory=list)
-    #: stored structures that cannot be read (a Redis key of the wrong type, a counter that is no
-    #: number): name -> why. A queue or list of the wrong type counts (and lists) as one
-    #: undecodable entry naming it
-    unreadable: dict[str, str] = field(default_factory=dict)
-
-    def totals(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for counts in self.queues.values():
-            for state, n in counts.items():
-                out[state] = out.get(state, 0) + n
-        return out
+__all__ = ["SORTS", "Backend", "BackendOptions", "ErrorGroup", "Page", "Stats", "WorkerSession"]
 
 
 @runtime_checkable
@@ -148,21 +74,13 @@ class Backend(Protocol):
     def release(self, job: Job, worker: str) -> None:
         """Give a claimed job back untouched (the worker is stopping before running it)."""
 
-    # Optional engine verbs, found by the worker with getattr (a backend without them still
-    # works, one job per claim and one round trip more per job):
-    #
-    #   claim_many(queues, worker, now, max_run_time, can_run, limit, skip_ids=()) -> list[Job]
-    #       `claim` for up to `limit` jobs at once, in claim order (the worker's --prefetch).
-    #   refresh_lock(job, worker, now) -> bool
-    #       renew the lock of a prefetched job before it runs; False if no longer ours.
-    #   release_many(jobs, worker) -> None
-    #       give back prefetched jobs not run.
-    #   complete_and_claim(job, worker, now, runtime, queues, max_run_time, can_run, limit,
-    #                      skip_ids=()) -> list[Job]
-    #       `complete(job)` then `claim_many(...)`, in as few round trips as the backend can
-    #       (one transaction on SQL). The worker retries it after BackendUnavailable, so the
-    #       completion must be harmless to repeat: a second call neither counts the job twice
-    #       nor touches a job no longer locked by `worker`.
+    def session(self, worker: str, *, defer_successes: bool = False) -> WorkerSession:
+        """The worker `worker`'s own session: what a worker loop calls, and the state it keeps
+        between calls (a held connection, counters waiting to be written, successes waiting to
+        be sent). The backend itself keeps no worker's state: the web and the TUI share it.
+
+        `defer_successes`: a success may wait (briefly) to travel with the session's next call,
+        where the backend can do that; a SIGKILL then reruns the jobs whose success waited."""
 
     def register_worker(self, info: WorkerInfo) -> None: ...
 
@@ -237,70 +155,72 @@ class BackendOptions:
     finished_retention: float = 7 * 24 * 3600.0
 
 
-#: the install command for a driver module that is missing, by module name
-DRIVER_INSTALL = {
-    "psycopg": "pip install 'qadmin[postgres]'",
-    "psycopg2": "pip install 'qadmin[postgres]'",
-    "pymysql": "pip install 'qadmin[mysql]'",
-    "MySQLdb": "pip install 'qadmin[mysql]' and use a mysql+pymysql:// URL",
-    "redis": "pip install 'qadmin[redis]'",
-}
+@runtime_checkable
+class WorkerSession(Protocol):
+    """One worker's verbs on a backend, all of them required (`Backend.session` opens one).
 
+    A session belongs to one worker loop (one thread); it is not shared. Every verb raises only
+    `QadminError`s, as the backend's do. The worker retries an outcome after
+    `BackendUnavailable`, so `complete`, `complete_and_claim` and `fail` must be harmless to
+    repeat: a second call neither counts the job twice nor touches a job no longer locked by
+    this worker."""
 
-def open_backend(url: str, options: BackendOptions | None = None) -> Backend:
-    """Open the backend a URL names. Drivers are imported only for the scheme in use.
+    #: the worker's name, the lock owner written on what it claims
+    worker: str
 
-    A URL that cannot be read, or whose driver is not installed, is one ConfigError that says
-    what to fix (never a driver's traceback)."""
-    options = options or BackendOptions()
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    base = scheme.split("+", 1)[0]
-    if base in ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "redis", "rediss"):
-        _check_url(url, base)
-    try:
-        if base in ("sqlite", "postgresql", "postgres", "mysql", "mariadb"):
-            import sqlalchemy.exc
+    def claim(
+        self,
+        queues: Sequence[str],
+        now: datetime,
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        limit: int = 1,
+        skip_ids: Sequence[JobId] = (),
+    ) -> list[Job]:
+        """Lock up to `limit` ready jobs, in claim order (lowest priority number, then earliest
+        run_at; `queues` in the order given, or ["*"]). Only jobs for which `can_run(job)` is
+        true are locked; `skip_ids` are not looked at. Two sessions never get the same job."""
 
-            from qadmin.backends.sql import SqlBackend
+    def complete(self, job: Job, now: datetime, runtime: float) -> None:
+        """The job succeeded: remove it from the queue and record the outcome."""
 
-            try:
-                return SqlBackend(url, options)
-            except sqlalchemy.exc.NoSuchModuleError:
-                raise ConfigError(
-                    f"unknown SQL driver in {scheme}://; known schemes: {', '.join(KNOWN_SCHEMES)}"
-                ) from None
-            except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
-                raise ConfigError(f"bad URL {_redacted(url)}: {exc}") from None
-        if base in ("redis", "rediss"):
-            from qadmin.backends.redis import RedisBackend
+    def complete_and_claim(
+        self,
+        job: Job,
+        now: datetime,
+        runtime: float,
+        queues: Sequence[str],
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        limit: int,
+        skip_ids: Sequence[JobId] = (),
+    ) -> list[Job]:
+        """`complete(job)` then `claim(...)`, in as few round trips as the backend can (one
+        transaction on SQL, one script call on Redis)."""
 
-            return RedisBackend(url, options)
-    except ImportError as exc:
-        module = (exc.name or "").split(".", 1)[0]
-        if module not in DRIVER_INSTALL:
-            raise
-        raise ConfigError(
-            f"{scheme}:// needs the {module} driver, which is not installed: {DRIVER_INSTALL[module]}"
-        ) from None
-    raise ConfigError(f"unknown URL scheme {scheme + '://' if scheme else url!r}; known: {', '.join(KNOWN_SCHEMES)}")
+    def fail(self, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
+        """The job raised: attempts + 1, last_error kept; rescheduled at `retry_at`, or failed
+        for good when `retry_at` is None."""
 
+    def refresh(self, job: Job, now: datetime) -> bool:
+        """Renew this worker's lock on the job; False if the lock is no longer this worker's."""
 
-def _redacted(url: str) -> str:
-    """The URL with its password hidden, for messages."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    def release(self, jobs: Sequence[Job]) -> None:
+        """Give claimed jobs back untouched (the worker stops before running them)."""
 
+    def register(self, info: WorkerInfo) -> None: ...
 
-def _check_url(url: str, base: str) -> None:
-    """Refuse what drivers would misread or crash on: a broken host or port, and a Redis
-    database that is not a number (redis-py quietly uses database 0 for `redis://host/abc`)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - reading it checks it
-    except ValueError as exc:
-        raise ConfigError(f"bad URL {_redacted(url)}: {exc}") from None
-    if base.startswith("redis") and not url.lower().startswith("redis+sentinel"):
-        db = parts.path.strip("/")
-        if db and not (db.isascii() and db.isdigit() and int(db) < 2**31):
-            raise ConfigError(
-                f"bad Redis URL {_redacted(url)}: the database {db!r} is not a number (redis://HOST:PORT/0)"
-            )
+    def heartbeat(
+        self, now: datetime, current_job: JobId | None, job_started_at: datetime | None, processed: int, failed: int
+    ) -> None: ...
+
+    def unregister(self) -> None: ...
+
+    def paused(self) -> list[str]:
+        """The paused queues (the worker names those it serves while they wait)."""
+
+    def flush(self) -> None:
+        """Write what the session holds back (counters, deferred successes); called when idle."""
+
+    def close(self) -> None:
+        """Flush, then let go of the session's own connections."""

@@ -305,6 +305,11 @@ class RedisBackend(EngineMixin, WorkersMixin, AdminMixin, StatsMixin):
         with self._wrap():
             self.client.ping()
 
+    def session(self, worker: str, *, defer_successes: bool = False) -> Any:
+        from qadmin.backends._legacy_session import LegacySession
+
+        return LegacySession(self, worker, defer_successes)
+
     def close(self) -> None:
         self._drain()
         if self._own is not None:

@@ -270,6 +270,11 @@ class SqlBackend(SqlEngine):
     def check(self) -> None:
         self._jobs()
 
+    def session(self, worker: str, *, defer_successes: bool = False) -> Any:
+        from qadmin.backends._legacy_session import LegacySession
+
+        return LegacySession(self, worker, defer_successes)
+
     def close(self) -> None:
         try:
             self.flush()

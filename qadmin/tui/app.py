@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
-from qadmin.backends.base import BackendOptions, open_backend
+from qadmin.backends import BackendOptions, open_backend
 from qadmin.errors import BackendUnavailable, QadminError
 from qadmin.filters import JobFilter
 from qadmin.job import JobId

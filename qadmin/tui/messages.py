@@ -11,8 +11,8 @@ from typing import Any
 
 from textual.message import Message
 
-from qadmin.backends.base import ErrorGroup, Page, Stats
 from qadmin.job import AuditEntry, Job, WorkerInfo
+from qadmin.model import ErrorGroup, Page, Stats
 
 
 @dataclass

@@ -180,7 +180,7 @@ def _backends(ops: Ops | None, config: Mapping[str, Any]) -> Backends:
 
 def opener(url: str, table: str | None = None, namespace: str = "resque") -> Callable[[], Ops]:
     """A function that opens this backend when the switcher first needs it."""
-    from qadmin.backends.base import BackendOptions
+    from qadmin.backends import BackendOptions
 
     return lambda: Ops.open(url, options=BackendOptions(table=table, namespace=namespace), face="web")
 

@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 from flask import abort, current_app
 from werkzeug.datastructures import MultiDict
 
-from qadmin.backends.base import SORTS, Stats
 from qadmin.errors import InvalidTransition, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobId
+from qadmin.model import SORTS, Stats
 from qadmin.ops import VERBS, BulkResult, Ops, Preview
 from qadmin.text import holds_lone_surrogate, plural
 

@@ -14,10 +14,10 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.datastructures import MultiDict
 
-from qadmin.backends.base import Stats
 from qadmin.errors import InvalidTransition, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, WorkerInfo
+from qadmin.model import Stats
 from qadmin.ops import VERBS, Ops
 from qadmin.web import charts
 from qadmin.web.actions import (

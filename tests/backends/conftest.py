@@ -17,7 +17,7 @@ def r(redis_url: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def redis_backend(redis_url: str) -> Iterator:
-    from qadmin.backends.base import BackendOptions
+    from qadmin.backends import BackendOptions
     from qadmin.backends.redis import RedisBackend
 
     b = RedisBackend(redis_url, BackendOptions())
@@ -28,7 +28,7 @@ def redis_backend(redis_url: str) -> Iterator:
 @pytest.fixture
 def sql_backend(sql_url: str) -> Iterator:
     """An initialised SQL backend (SQLite and PostgreSQL) whose locks go stale after four hours."""
-    from qadmin.backends.base import BackendOptions, open_backend
+    from qadmin.backends import BackendOptions, open_backend
 
     b = open_backend(sql_url, BackendOptions(max_run_time=4 * 3600.0))
     b.init()

@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from qadmin.backends.base import SORTS, Backend, BackendOptions, open_backend
+from qadmin.backends import Backend, BackendOptions, open_backend
 from qadmin.backends.owners import worker_name
 from qadmin.errors import JobNotFound, QadminError, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobState, NewJob, WorkerInfo, utcnow
+from qadmin.model import SORTS
 
 NOOP = "qadmin.examples.noop"
 ALWAYS = lambda job: True  # noqa: E731 - a claim that takes whatever comes first

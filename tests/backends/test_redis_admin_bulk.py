@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 import redis
 
+from qadmin.backends import BackendOptions
 from qadmin.backends._redis_json import with_members
 from qadmin.backends._redis_records import failed_rec, failed_slim, requeue_bytes
-from qadmin.backends.base import BackendOptions
 from qadmin.backends.redis import RedisBackend
 from qadmin.codecs import UNDECODABLE
 from qadmin.filters import JobFilter

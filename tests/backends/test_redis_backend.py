@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from qadmin.backends.base import BackendOptions, open_backend
+from qadmin.backends import BackendOptions, open_backend
 from qadmin.backends.redis import RedisBackend
 from qadmin.errors import BackendUnavailable, ConfigError, UsageError
 from qadmin.filters import JobFilter

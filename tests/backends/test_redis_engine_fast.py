@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from qadmin.backends import BackendOptions
 from qadmin.backends._redis_records import envelope
-from qadmin.backends.base import BackendOptions
 from qadmin.backends.redis import RedisBackend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, WorkerInfo, utcnow

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
+from qadmin.backends import BackendOptions
 from qadmin.backends._redis_json import members, parse_time, with_members, without
 from qadmin.backends._redis_records import split_error
-from qadmin.backends.base import BackendOptions
 from qadmin.backends.redis import RedisBackend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, WorkerInfo, utcnow

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from qadmin.backends.base import BackendOptions
+from qadmin.backends import BackendOptions
 from qadmin.backends.redis import RedisBackend
 from qadmin.job import NewJob, WorkerInfo, utcnow
 from qadmin.worker import Worker, WorkerOptions

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import qadmin
-from qadmin.backends.base import BackendOptions
+from qadmin.backends import BackendOptions
 from qadmin.backends.redis import RedisBackend
 from qadmin.cli import main
 from qadmin.client import Client

@@ -16,7 +16,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from qadmin.backends.base import BackendOptions
+from qadmin.backends import BackendOptions
 from qadmin.backends.redis import RedisBackend
 from qadmin.cli import main
 from qadmin.filters import JobFilter
@@ -100,7 +100,7 @@ def test_a_sigkilled_worker_loses_nothing_and_unlock_stale_recovers(redis_url: s
 SCHEDULER = """
 import sys
 from datetime import datetime, timezone
-from qadmin.backends.base import BackendOptions
+from qadmin.backends import BackendOptions
 from qadmin.backends.redis import RedisBackend
 b = RedisBackend(sys.argv[1], BackendOptions())
 now = datetime.now(timezone.utc)

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 import qadmin.backends.sql as sql_backend
-from qadmin.backends.base import BackendOptions, open_backend
+from qadmin.backends import BackendOptions, open_backend
 from qadmin.backends.owners import worker_name
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, JobState, NewJob, utcnow

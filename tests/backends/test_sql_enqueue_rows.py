@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from qadmin.backends.base import BackendOptions, open_backend
+from qadmin.backends import BackendOptions, open_backend
 from qadmin.client import Client
 from qadmin.errors import QadminError
 from qadmin.job import NewJob, utcnow

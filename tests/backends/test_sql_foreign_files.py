@@ -137,7 +137,7 @@ def test_in_memory_sqlite_is_refused_in_one_line(url: str) -> None:
 def test_reads_use_the_qadmin_tables_an_earlier_qadmin_made_and_add_none(sql_url: str) -> None:
     """A database where only some of qadmin's tables exist (an earlier qadmin made fewer): reads
     show what those hold, and create the missing ones no more than any other."""
-    from qadmin.backends.base import open_backend
+    from qadmin.backends import open_backend
     from qadmin.job import NewJob, utcnow
 
     backend = open_backend(sql_url)

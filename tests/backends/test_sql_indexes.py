@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from qadmin.backends.base import BackendOptions, open_backend
+from qadmin.backends import BackendOptions, open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.job import NewJob
 
 HOLDER = """
 import sys
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 b = open_backend(sys.argv[1])
 with b._write() as conn:
     print("held", flush=True)

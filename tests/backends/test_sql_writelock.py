@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from qadmin.backends import _sql_dialect as dialect
-from qadmin.backends import _sql_writelock
-from qadmin.backends.base import open_backend
+from qadmin.backends import _sql_writelock, open_backend
 from qadmin.job import NewJob, utcnow
 from tests.test_worker_processes import client, count, procs
 from tests.test_worker_sql_processes import workers_run_each_job_once
@@ -35,7 +34,7 @@ HOUR = 3600.0
 #: it completes a job, until killed
 HOLDER = textwrap.dedent("""
     import sys, time
-    from qadmin.backends.base import open_backend
+    from qadmin.backends import open_backend
     from qadmin.backends._sql_engine import _begun
 
     backend = open_backend(sys.argv[1])

@@ -13,7 +13,7 @@ import json
 import socket
 from datetime import UTC, datetime, timedelta
 
-from qadmin.backends.base import BackendOptions
+from qadmin.backends import BackendOptions
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.ops import Ops

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from qadmin.backends.base import BackendOptions
+from qadmin.backends import BackendOptions
 from qadmin.errors import MissingTable
 from qadmin.filters import JobFilter
 from qadmin.ops import Ops

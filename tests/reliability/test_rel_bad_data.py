@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from bench.chaos import child_env, qadmin_cmd
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.cli import main
 from qadmin.codecs import UNDECODABLE
 from qadmin.filters import JobFilter

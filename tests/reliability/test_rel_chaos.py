@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.chaos import AofRedis, Report, Schedule, durable_commits, restart_postgres, run
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
 from qadmin.worker import Worker, WorkerOptions

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.cli import main
 from qadmin.filters import JobFilter
 from qadmin.job import NewJob, utcnow

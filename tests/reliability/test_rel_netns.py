@@ -34,7 +34,7 @@ GATED_JOB = "qadmin.examples.record_when_released"
 
 ENQUEUE = """
 import sys
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.job import NewJob
 url, name, path, n, gate = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 backend = open_backend(url)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from bench.chaos import WorkerPool, child_env, qadmin_cmd
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
 from qadmin.ops import BulkResult, Ops

@@ -19,7 +19,7 @@ import redis
 from click.testing import CliRunner
 
 from bench.chaos import child_env, qadmin_cmd
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.cli import main
 from qadmin.job import NewJob, utcnow
 from qadmin.ops import Ops

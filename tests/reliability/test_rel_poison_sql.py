@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from qadmin.backends.base import BackendOptions, open_backend
+from qadmin.backends import BackendOptions, open_backend
 from tests.reliability.test_rel_bad_data import cli
 
 RECORD = "qadmin.examples.record"

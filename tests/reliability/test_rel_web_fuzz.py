@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, reject, settings
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from tests.servers import missing
 
 TOKEN = "fuzz-token-0123456789"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.job import utcnow
 from tests.tui.demo_data import clock as fixed_clock
 from tests.tui.harness import Console, redis_backend_missing

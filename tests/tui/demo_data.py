@@ -14,7 +14,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from qadmin.backends.base import Backend
+from qadmin.backends import Backend
 from qadmin.job import JobState, NewJob, WorkerInfo, backoff_seconds
 
 #: the moment every screen of the snapshots is rendered at

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.ops import Ops
 from qadmin.tui.app import QadminApp
 from tests.tui.demo_data import ACTOR

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.ops import Ops
 from qadmin.tui.app import QadminApp
 from qadmin.tui.screens.confirm import ConfirmScreen

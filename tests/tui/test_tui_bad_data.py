@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import NewJob
 from qadmin.ops import Ops

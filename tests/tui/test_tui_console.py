@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from textual import events
 
-from qadmin.backends.base import BackendOptions, open_backend
+from qadmin.backends import BackendOptions, open_backend
 from qadmin.cli import Context
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob
 from qadmin.tui.messages import PreviewReady

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from textual.widgets import Input
 
-from qadmin.backends.base import Backend, open_backend
+from qadmin.backends import Backend, open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import JobId, JobState, NewJob, WorkerInfo, utcnow
 from qadmin.ops import Ops

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.tui.screens.help import HelpScreen
 from qadmin.tui.screens.jobs import JobsScreen
 from qadmin.tui.screens.overview import OverviewScreen

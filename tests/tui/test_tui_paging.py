@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from textual.widgets import ProgressBar
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import NewJob
 from qadmin.tui.screens.confirm import ConfirmScreen

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from qadmin.backends.base import open_backend
+from qadmin.backends import open_backend
 from qadmin.demo import fill
 from qadmin.ops import Ops
 from qadmin.web import create_app

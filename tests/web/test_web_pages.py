@@ -376,7 +376,7 @@ def test_audit_page_shows_who_did_what_from_the_web(web: Web, ops: Ops) -> None:
 
 # --- named backends ----------------------------------------------------------------------------
 def test_backend_switcher(ops: Ops, tmp_path) -> None:
-    from qadmin.backends.base import open_backend
+    from qadmin.backends import open_backend
 
     other_url = f"sqlite:///{tmp_path / 'other.db'}"
     other = open_backend(other_url)

@@ -11,9 +11,9 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from qadmin.backends.base import ErrorGroup
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
+from qadmin.model import ErrorGroup
 from qadmin.ops import Ops
 from qadmin.text import plural
 from qadmin.tui.messages import ErrorGroupsLoaded

@@ -19,9 +19,9 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 
-from qadmin.backends.base import Page
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
+from qadmin.model import Page
 from qadmin.ops import Ops
 from qadmin.text import plural, visible
 from qadmin.tui.messages import CountLoaded, JobsLoaded, NamesLoaded, OpFailed

@@ -14,9 +14,9 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Label, Sparkline, Static
 
-from qadmin.backends.base import Stats
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
+from qadmin.model import Stats
 from qadmin.ops import Ops
 from qadmin.text import plural, visible
 from qadmin.tui.messages import StatsLoaded
