@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from qadmin.config import DEFAULT_URL, BackendConfig, Config, load_config
+from qadmin.config import DEFAULT_NAMESPACE, DEFAULT_URL, BackendConfig, Config, load_config
 from qadmin.errors import ConfigError, UsageError
 from qadmin.text import holds_lone_surrogate, visible
 
@@ -22,8 +22,6 @@ from qadmin.text import holds_lone_surrogate, visible
 URL_ENV = "QADMIN_URL"
 #: the environment variable that stands for --backend
 BACKEND_ENV = "QADMIN_BACKEND"
-#: the Redis key namespace when none is given
-DEFAULT_NAMESPACE = "resque"
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,6 @@ class Context:
 
     def set(self, option: str, value: str) -> None:
         """A group option given after the subcommand's name."""
-        if option not in self.given:
-            raise KeyError(option)
         self.given[option] = value
 
     def settings(self) -> Settings:
