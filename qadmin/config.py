@@ -1,4 +1,5 @@
-"""Settings, read once from the command line, the environment and `qadmin.toml`.
+"""`qadmin.toml`, read and checked (`qadmin.settings` decides between it, the environment and
+the command line).
 
 The config file names backends so that every face can switch between them:
 
@@ -32,6 +33,8 @@ from typing import Any
 from qadmin.errors import ConfigError
 
 DEFAULT_URL = "sqlite:///qadmin.db"
+#: the Redis key namespace when none is given (Resque's)
+DEFAULT_NAMESPACE = "resque"
 #: the longest duration qadmin takes (100 years): any longer one moves a time past what a
 #: datetime holds (`--in`, `--older-than`) or what a thread can wait (`--sleep`)
 MAX_DURATION = 36525 * 86400.0
@@ -42,7 +45,7 @@ class BackendConfig:
     name: str
     url: str
     table: str | None = None
-    namespace: str = "resque"
+    namespace: str = DEFAULT_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def load_config(explicit: str | None = None) -> Config:
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
             raise ConfigError(f"{path}: [backends.{name}] needs a url")
         backends[name] = BackendConfig(
-            name=name, url=entry["url"], table=entry.get("table"), namespace=entry.get("namespace", "resque")
+            name=name, url=entry["url"], table=entry.get("table"), namespace=entry.get("namespace", DEFAULT_NAMESPACE)
         )
     default = data.get("default")
     if default is None and len(backends) == 1:

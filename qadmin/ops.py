@@ -27,6 +27,7 @@ from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageErro
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import ErrorGroup, Page, Stats
+from qadmin.settings import Settings
 
 #: the filter that selects every job (the default of the listing verbs)
 EVERY_JOB = JobFilter()
@@ -417,6 +418,20 @@ class Ops:
             dry_run=result.dry_run,
         )
         self.backend.record_audit(entry, ids)
+
+
+def open_ops(
+    settings: Settings, *, face: str = "api", actor: str | None = None, clock: Callable[[], datetime] = utcnow
+) -> Ops:
+    """Ops over the backend `settings` make current: how the faces open a backend (they never
+    import `qadmin.backends`)."""
+    return Ops(open_settings_backend(settings), face=face, actor=actor, clock=clock)
+
+
+def open_settings_backend(settings: Settings) -> Backend:
+    """The bare backend `settings` make current, for the worker, which runs on the engine verbs
+    rather than on admin verbs."""
+    return open_backend(settings.url, BackendOptions(table=settings.table, namespace=settings.namespace))
 
 
 def _check_queue_name(queue: str) -> None:

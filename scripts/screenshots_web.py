@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qadmin.backends.base import open_backend  # noqa: E402
-from qadmin.cli import Context  # noqa: E402
 from qadmin.demo import fill  # noqa: E402
 from qadmin.job import NewJob  # noqa: E402
+from qadmin.settings import resolve  # noqa: E402
 from qadmin.web.serve import build  # noqa: E402
 from qadmin.worker import Worker, WorkerOptions  # noqa: E402
 from tests.browser import CHROMIUM_ARGS, chromium_path  # noqa: E402
@@ -109,7 +109,7 @@ def main() -> int:
             f'[backends.staging]\nurl = "{staging}"\n',
             encoding="utf-8",
         )
-        state = Context(None, None, None, None, str(config))
+        state = resolve(config_file=str(config))
         server = build(state, host="127.0.0.1", port=0)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -1,6 +1,6 @@
 """`QadminApp`: the console an operator keeps open while on call.
 
-The app receives an `Ops` (the CLI builds it) and never touches a backend itself: every ops call
+The app receives an `Ops` (`run` opens it from the CLI's `Settings`) and never touches a backend itself: every ops call
 runs in a thread worker and answers with a message (`qadmin.tui.messages`). Pages are Textual
 modes (1-5), each with its own screen stack, so a job opened from the jobs page is still there
 when you come back. Every action goes preview -> confirmation -> apply with progress -> report.
@@ -8,7 +8,8 @@ when you come back. Every action goes preview -> confirmation -> apply with prog
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
@@ -19,11 +20,11 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
-from qadmin.backends import BackendOptions, open_backend
 from qadmin.errors import BackendUnavailable, QadminError
 from qadmin.filters import JobFilter
 from qadmin.job import JobId
-from qadmin.ops import Ops
+from qadmin.ops import Ops, open_ops
+from qadmin.settings import Settings
 from qadmin.text import visible
 from qadmin.tui.messages import BackendOpened, LoadFinished, OpFailed, PauseState, PreviewReady, QueueToggled
 from qadmin.tui.screens.audit import AuditScreen
@@ -87,22 +88,26 @@ class QadminApp(App[None]):
         *,
         read_only: bool = False,
         refresh: float = 2.0,
-        backends: Mapping[str, tuple[str, BackendOptions]] | None = None,
+        settings: Settings | None = None,
         backend_name: str | None = None,
     ) -> None:
         super().__init__()
         self.ops = ops
         self.read_only = read_only
-        #: named backends from the config file: name -> (url, options)
-        self.backends = dict(backends or {})
-        self.last_ok: Any = None
+        name = backend_name or (settings.backend_name if settings is not None else None) or backend_label(ops)
+        #: what the switcher offers: the config file's named backends, and the one `ops` is open on
+        self.backends: dict[str, Settings] = {}
+        if settings is not None:
+            self.backends = {other: settings.for_backend(other) for other in settings.backends}
+            self.backends.setdefault(name, settings)
+        self.last_ok: datetime | None = None
         #: queue and class names of the backend in use, for completion (`learn_names`)
         self.known_queues: set[str] = set()
         self.known_classes: set[str] = set()
         #: set by `exit`: keys typed after `q` reach nothing (they opened pages on a closing app)
         self.quitting = False
         self.set_reactive(QadminApp.refresh_interval, float(refresh))
-        self.set_reactive(QadminApp.backend_name, backend_name or backend_label(ops))
+        self.set_reactive(QadminApp.backend_name, name)
 
     # --- status line -------------------------------------------------------------------------
     def on_load_finished(self, message: LoadFinished) -> None:
@@ -214,7 +219,7 @@ class QadminApp(App[None]):
             if isinstance(screen, QadminScreen):
                 screen.refresh_data()
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for mode in PAGES:
             yield SystemCommand(f"Go to {mode}", f"Show the {mode} page", partial(self.switch_mode, mode))
@@ -247,7 +252,7 @@ class QadminApp(App[None]):
         self._preview(verb, selection, label or f"the filter ({selection.describe()})", on_done)
 
     @work(thread=True, group="preview", exit_on_error=False)
-    def _preview(self, verb: str, selection: JobFilter, label: str, on_done: Any) -> None:
+    def _preview(self, verb: str, selection: JobFilter, label: str, on_done: Callable[[Any], None] | None) -> None:
         try:
             preview = self.ops.preview(verb, selection)
             alive = self.ops.alive_holders(preview)
@@ -291,9 +296,13 @@ class QadminApp(App[None]):
             if paused
             else f"Workers stop taking jobs from '{name}'; its jobs stay queued. Press p again to resume."
         )
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._set_pause(queue, not paused)
+
         self.push_screen(
-            ConfirmScreen(f"{verb.capitalize()} queue {name}?", body, yes_label=verb.capitalize()),
-            lambda yes: self._set_pause(queue, not paused) if yes else None,
+            ConfirmScreen(f"{verb.capitalize()} queue {name}?", body, yes_label=verb.capitalize()), confirmed
         )
 
     @work(thread=True, group="pause", exit_on_error=False)
@@ -316,7 +325,7 @@ class QadminApp(App[None]):
         self.action_refresh_now()
 
     def ask_dequeue(
-        self, queue: str, class_name: str, args: list | None, on_done: Callable[[Any], None] | None = None
+        self, queue: str, class_name: str, args: list[Any] | None, on_done: Callable[[Any], None] | None = None
     ) -> None:
         if not self.allow_actions():
             return
@@ -331,17 +340,18 @@ class QadminApp(App[None]):
 
     # --- backends ----------------------------------------------------------------------------
     def action_backends(self) -> None:
-        listed = [(name, url) for name, (url, _) in self.backends.items()]
-        self.push_screen(
-            BackendsScreen(listed, self.backend_name),
-            lambda name: self._open_backend(name) if name and name != self.backend_name else None,
-        )
+        listed = [(name, settings.url) for name, settings in self.backends.items()]
+
+        def chosen(name: str | None) -> None:
+            if name and name != self.backend_name:
+                self._open_backend(name)
+
+        self.push_screen(BackendsScreen(listed, self.backend_name), chosen)
 
     @work(thread=True, group="backend", exclusive=True, exit_on_error=False)
     def _open_backend(self, name: str) -> None:
-        url, options = self.backends[name]
         try:
-            ops = Ops(open_backend(url, options), face="tui", actor=self.ops.actor, clock=self.ops.clock)
+            ops = open_ops(self.backends[name], face="tui", actor=self.ops.actor, clock=self.ops.clock)
             ops.backend.check()
         except Exception as exc:  # noqa: BLE001 - the current backend stays in use
             self.post_message(OpFailed(f"Cannot switch to {name}", exc, action=True))
@@ -381,21 +391,10 @@ def _action_name(action: str) -> str:
     return action.split("(", 1)[0]
 
 
-def run(state: Any, read_only: bool = False, refresh: float = 2.0) -> None:
-    """`qadmin tui`: open the backend the CLI's options name and run the console until quit."""
-    from qadmin.config import load_config
-
-    config = load_config(state.config_file)
-    backends = {
-        name: (entry.url, BackendOptions(table=entry.table, namespace=entry.namespace))
-        for name, entry in config.backends.items()
-    }
-    name = None
-    if not state.url_option:
-        name = state.backend_name or config.default
-    ops = state.ops(face="tui")
-    if name is None:
-        name = backend_label(ops)
-        url, options = state.settings()
-        backends.setdefault(name, (url, options))
-    QadminApp(ops, read_only=read_only, refresh=refresh, backends=backends, backend_name=name).run()
+def run(settings: Settings, read_only: bool = False, refresh: float = 2.0) -> None:
+    """`qadmin tui`: open the backend `settings` make current and run the console until quit."""
+    app = QadminApp(open_ops(settings, face="tui"), read_only=read_only, refresh=refresh, settings=settings)
+    try:
+        app.run()
+    finally:
+        app.ops.close()

@@ -1,7 +1,9 @@
-"""The web dashboard: `create_app(ops=None, config=None)` builds the Flask app.
+"""The web dashboard: `create_app(ops=None, config=None, settings=None)` builds the Flask app.
 
 The app reads and acts only through `qadmin.ops.Ops` objects handed to it (the CLI's `serve`
-and the tests are the composition roots). Settings, all optional, in `config`:
+and the tests are the composition roots). Without `ops` or `QADMIN_BACKENDS`, it opens the
+backends `settings` name (by default those the CLI would: `qadmin.settings.resolve`, with the
+config file QADMIN_CONFIG names). Settings of the app, all optional, in `config`:
 
     QADMIN_BACKENDS          {name: Ops or a function returning an Ops} for the switcher;
                              without it, `ops` is the one backend ("default")
@@ -49,7 +51,8 @@ from qadmin.errors import (
     QadminError,
     UsageError,
 )
-from qadmin.ops import Ops
+from qadmin.ops import Ops, open_ops
+from qadmin.settings import Settings, resolve
 from qadmin.web.snapshot import DEFAULT_LIST_TTL, DEFAULT_TTL, Snapshots, listing_cache
 from qadmin.web.state import Backends, PreviewStore, WebState
 from qadmin.web.templating import STATIC_MAX_AGE
@@ -75,7 +78,9 @@ CSP = (
 )
 
 
-def create_app(ops: Ops | None = None, config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    ops: Ops | None = None, config: Mapping[str, Any] | None = None, *, settings: Settings | None = None
+) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
         SECRET_KEY=secrets.token_hex(32),
@@ -110,7 +115,7 @@ def create_app(ops: Ops | None = None, config: Mapping[str, Any] | None = None) 
     app.config["QADMIN_LOGIN_TOKEN"] = token
     app.session_interface = _Sessions()
     app.extensions["qadmin"] = WebState(
-        backends=_backends(ops, app.config),
+        backends=_backends(ops, app.config, settings),
         previews=PreviewStore(ttl=float(app.config["QADMIN_PREVIEW_TTL"])),
         auth=Auth(password=password, token=token),
         snapshots=Snapshots(ttl=float(app.config["QADMIN_STATS_TTL"])),
@@ -158,7 +163,7 @@ def create_app(ops: Ops | None = None, config: Mapping[str, Any] | None = None) 
     return app
 
 
-def _backends(ops: Ops | None, config: Mapping[str, Any]) -> Backends:
+def _backends(ops: Ops | None, config: Mapping[str, Any], settings: Settings | None) -> Backends:
     sources = dict(config.get("QADMIN_BACKENDS") or {})
     default = config.get("QADMIN_DEFAULT_BACKEND")
     if ops is not None:
@@ -166,23 +171,20 @@ def _backends(ops: Ops | None, config: Mapping[str, Any]) -> Backends:
         sources.setdefault(name, ops)
         default = name
     if not sources:
-        # `flask --app qadmin.web run`: the same backend the CLI would pick
-        from qadmin.config import DEFAULT_URL, load_config
-
-        conf = load_config(config.get("QADMIN_CONFIG"))
-        for entry in conf.backends.values():
+        # `flask --app qadmin.web run`: the backend the CLI would pick, and the config file's others
+        chosen = settings if settings is not None else resolve(config_file=config.get("QADMIN_CONFIG"))
+        for entry in chosen.backends.values():
             sources[entry.name] = opener(entry.url, entry.table, entry.namespace)
-        if not sources:
-            sources["default"] = opener(DEFAULT_URL)
-        default = default or conf.default or next(iter(sources))
+        name = chosen.backend_name or "default"
+        sources.setdefault(name, lambda: open_ops(chosen, face="web"))
+        default = default or name
     return Backends(sources, default or next(iter(sources)))
 
 
 def opener(url: str, table: str | None = None, namespace: str = "resque") -> Callable[[], Ops]:
     """A function that opens this backend when the switcher first needs it."""
-    from qadmin.backends import BackendOptions
-
-    return lambda: Ops.open(url, options=BackendOptions(table=table, namespace=namespace), face="web")
+    settings = Settings(url=url, table=table, namespace=namespace)
+    return lambda: open_ops(settings, face="web")
 
 
 class _Sessions(SecureCookieSessionInterface):

@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TextIO
 
-from qadmin.config import Config, load_config
+from qadmin.config import Config
 from qadmin.errors import ConfigError
-from qadmin.ops import Ops
+from qadmin.ops import Ops, open_ops
+from qadmin.settings import Settings
 from qadmin.web.auth import password_problem
 
 #: where the password may come from, besides `[web] password` in qadmin.toml
@@ -151,7 +152,7 @@ def _close_dispatcher(dispatcher: Any) -> None:
 
 
 def build(
-    state: Any,
+    settings: Settings,
     host: str = "127.0.0.1",
     port: int = 8080,
     read_only: bool = False,
@@ -159,10 +160,10 @@ def build(
     server: str = SERVERS[0],
     allowed_hosts: Sequence[str] = (),
 ) -> Server | GranianServer:
-    """The app and its bound server, from the CLI's context (backend settings, config file)."""
+    """The app and its bound server, from the CLI's settings (the backend, the config file)."""
     if server not in SERVERS:
         raise ConfigError(f"unknown server {server!r}; expected one of: {', '.join(SERVERS)}")
-    config = load_config(state.config_file)
+    config = settings.config
     password = _password(config)
     if not is_loopback(host):
         if not password:
@@ -185,8 +186,8 @@ def build(
 
         app_config["QADMIN_REFRESH"] = parse_duration(config.web["refresh"])
     if server == "granian":
-        return _build_granian(state, config, app_config, host, port, threads)
-    sources, default = _backends(state, config)
+        return _build_granian(settings, app_config, host, port, threads)
+    sources, default = _backends(settings)
     from qadmin.web import create_app
 
     app = create_app(config={**app_config, "QADMIN_BACKENDS": sources, "QADMIN_DEFAULT_BACKEND": default})
@@ -276,21 +277,19 @@ class GranianServer:
         self.granian.main_loop_interrupt.set()
 
 
-def _build_granian(
-    state: Any, config: Config, app_config: dict[str, Any], host: str, port: int, threads: int
-) -> GranianServer:
+def _build_granian(settings: Settings, app_config: dict[str, Any], host: str, port: int, threads: int) -> GranianServer:
     try:
         from granian import Granian
     except ImportError:
         raise ConfigError("--server granian needs granian: pip install granian") from None
-    sources, name = _backend_entries(state, config)
+    sources, name = _backend_entries(settings)
     # a bad URL fails here, before anything listens; the worker opens its own connections (none
     # of this process's may cross a fork)
-    current = state.ops(face="web")
+    current = open_ops(settings, face="web")
     try:
         current.backend.check()
     finally:
-        state.close()
+        current.close()
     app_config.setdefault("SECRET_KEY", secrets.token_hex(32))
     token = None if app_config["QADMIN_PASSWORD"] else secrets.token_urlsafe(24)
     app_config["QADMIN_LOGIN_TOKEN"] = token
@@ -328,7 +327,7 @@ def _check_free(host: str, port: int) -> None:
 
 
 def serve(
-    state: Any,
+    settings: Settings,
     host: str = "127.0.0.1",
     port: int = 8080,
     read_only: bool = False,
@@ -339,7 +338,7 @@ def serve(
     """Serve until interrupted. Prints where to go; the start-up token only in the login URL
     on our own output, never into any log."""
     out = out or sys.stdout
-    server = build(state, host=host, port=port, read_only=read_only, server=server_name, allowed_hosts=allowed_hosts)
+    server = build(settings, host=host, port=port, read_only=read_only, server=server_name, allowed_hosts=allowed_hosts)
     # waitress logs "Serving on ..." itself; keep its logger at warnings and above
     logging.getLogger("waitress").setLevel(logging.WARNING)
     mode = " (read-only)" if read_only else ""
@@ -356,7 +355,7 @@ def serve(
         )
     else:
         print("Log in with the configured password.", file=out)
-        weak = password_problem(_password(load_config(state.config_file)) or "")
+        weak = password_problem(_password(settings.config) or "")
         if weak:
             print(f"Scripts cannot use it as a bearer token: {weak}.", file=out)
     out.flush()
@@ -381,28 +380,31 @@ def _config_password(config: Config) -> str | None:
     return value
 
 
-def _backend_entries(state: Any, config: Config) -> tuple[list[tuple[str, str, str | None, str]], str]:
+def _backend_entries(settings: Settings) -> tuple[list[tuple[str, str, str | None, str]], str]:
     """(name, url, table, namespace) of the switcher's backends, the command line's first, and
     its name: the one the command line chose, then every other named backend of the config file."""
-    url, options = state.settings()
-    name = state.backend_name or (config.default if not state.url_option else None)
+    name = settings.backend_name
     if name is None:
-        name = next((n for n, e in config.backends.items() if e.url == url), "default")
-    entries = [(name, url, options.table, options.namespace)]
-    for entry in config.backends.values():
+        name = next((n for n, e in settings.backends.items() if e.url == settings.url), "default")
+    entries = [(name, settings.url, settings.table, settings.namespace)]
+    for entry in settings.backends.values():
         if entry.name != name:
             entries.append((entry.name, entry.url, entry.table, entry.namespace))
     return entries, name
 
 
-def _backends(state: Any, config: Config) -> tuple[dict[str, Ops | Callable[[], Ops]], str]:
+def _backends(settings: Settings) -> tuple[dict[str, Ops | Callable[[], Ops]], str]:
     """The switcher's backends: the command line's opened now (so a bad URL fails before the
     server starts), the others opened when first chosen."""
     from qadmin.web import opener
 
-    entries, name = _backend_entries(state, config)
-    current = state.ops(face="web")
-    current.backend.check()
+    entries, name = _backend_entries(settings)
+    current = open_ops(settings, face="web")
+    try:
+        current.backend.check()
+    except BaseException:
+        current.close()
+        raise
     sources: dict[str, Ops | Callable[[], Ops]] = {name: current}
     for other, url, table, namespace in entries[1:]:
         sources[other] = opener(url, table, namespace)

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from textual import events
 
-from qadmin.backends import BackendOptions, open_backend
-from qadmin.cli import Context
+from qadmin.backends import open_backend
+from qadmin.config import BackendConfig, Config
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob
+from qadmin.settings import Settings, resolve
 from qadmin.tui import app as tui_app
 from qadmin.tui.app import QadminApp
 from qadmin.tui.screens.backends import BackendsScreen
@@ -108,7 +109,13 @@ def test_the_switcher_opens_another_named_backend(sqlite_console: Console, tmp_p
     backend.enqueue(NewJob("qadmin.examples.noop", [1], queue="elsewhere"))
     backend.close()
     app = sqlite_console.app(
-        backends={"demo": (sqlite_console.url, BackendOptions()), "other": (other, BackendOptions())},
+        settings=Settings(
+            url=sqlite_console.url,
+            backend_name="demo",
+            config=Config(
+                backends={"demo": BackendConfig("demo", sqlite_console.url), "other": BackendConfig("other", other)}
+            ),
+        ),
         backend_name="demo",
     )
 
@@ -140,7 +147,7 @@ def test_qadmin_tui_opens_the_named_backend_and_lists_the_others(
     )
     started: list[QadminApp] = []
     monkeypatch.setattr(QadminApp, "run", lambda self, **kw: started.append(self))
-    tui_app.run(Context(None, None, None, "b", str(config)), read_only=True, refresh=5.0)
+    tui_app.run(resolve(backend="b", config_file=str(config), environ={}), read_only=True, refresh=5.0)
     app = started[0]
     assert app.backend_name == "b" and sorted(app.backends) == ["a", "b"]
     assert app.read_only and app.refresh_interval == 5.0 and app.ops.face == "tui"

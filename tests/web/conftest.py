@@ -83,10 +83,10 @@ def live_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def live(demo_url: str, live_config: Path) -> Iterator[LiveServer]:
     """`qadmin web`'s own waitress server on demo data, on a free loopback port."""
-    from qadmin.cli import Context
+    from qadmin.settings import resolve
     from qadmin.web.serve import build
 
-    state = Context(demo_url, None, None, None, str(live_config))
+    state = resolve(url=demo_url, config_file=str(live_config), environ={})
     with LiveServer(build(state, host="127.0.0.1", port=0)) as server:
         server.demo_url = demo_url  # type: ignore[attr-defined]
         yield server

@@ -13,11 +13,11 @@ from tests.web.support import make_web
 
 
 def _state(url: str, tmp_path, web_section: str = ""):
-    from qadmin.cli import Context
+    from qadmin.settings import resolve
 
     config = tmp_path / "qadmin.toml"
     config.write_text(web_section, encoding="utf-8")
-    return Context(url, None, None, None, str(config))
+    return resolve(url=url, config_file=str(config), environ={})
 
 
 @pytest.mark.parametrize(

@@ -45,11 +45,11 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 
 
 def _state(url: str, tmp_path, web_section: str = ""):
-    from qadmin.cli import Context
+    from qadmin.settings import resolve
 
     config = tmp_path / "qadmin.toml"
     config.write_text(web_section, encoding="utf-8")
-    return Context(url, None, None, None, str(config))
+    return resolve(url=url, config_file=str(config), environ={})
 
 
 def test_refuses_a_public_address_without_a_password(demo_sqlite_url: str, tmp_path, monkeypatch) -> None:

@@ -1,0 +1,231 @@
+"""Single jobs: `enqueue` one, list them (`jobs`), `show` one in full."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from qadmin.cli.context import QadminCommand, current_ops
+from qadmin.cli.output import jobs_table, make_console, markup, print_json, short, state_text
+from qadmin.cli.params import (
+    MAX_COUNT,
+    build_selection,
+    complete_classes,
+    complete_queues,
+    duration,
+    filter_options,
+    json_option,
+    loose_json,
+    not_empty,
+    positive,
+    strict_json,
+)
+from qadmin.errors import UsageError
+from qadmin.job import JobState
+from qadmin.text import visible
+
+#: characters of a raw payload `qadmin show` prints in a table view
+RAW_SHOWN = 16_000
+
+
+@click.command(cls=QadminCommand)
+@click.argument("class_name", metavar="CLASS", shell_complete=complete_classes)
+@click.argument("args", nargs=-1)
+@click.option("--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
+@click.option("--queue", "-q", default=None, help="Queue name (default: default).", shell_complete=complete_queues)
+@click.option(
+    "--priority",
+    "-p",
+    type=click.IntRange(-MAX_COUNT - 1, MAX_COUNT),
+    default=None,
+    help="Lower runs first (default 0). SQL only: Redis (Resque) queues have none and refuse it.",
+)
+@click.option("--in", "delay", callback=duration, help="Run after a delay: 30s, 15m, 2h.")
+@click.option("--at", "at", help="Run at an ISO 8601 time (UTC unless it has an offset).")
+@click.option("--unique", help="A key: if a live job has it, that job is returned instead of a new one.")
+@click.option("--max-attempts", type=int, callback=positive, help="Attempts before the job fails for good.")
+@json_option
+def enqueue(
+    class_name: str,
+    args: tuple[str, ...],
+    kwargs_json: str | None,
+    queue: str | None,
+    priority: int | None,
+    delay: float | None,
+    at: str | None,
+    unique: str | None,
+    max_attempts: int | None,
+    as_json: bool,
+) -> None:
+    """Put a job on a queue. ARGs are JSON values where they parse (42, true, "[1,2]"), else strings."""
+    from qadmin.client import Client
+
+    if not class_name.strip():
+        raise UsageError("CLASS must not be empty: name the job's class or function")
+    values = [loose_json(a) for a in args]
+    kwargs: dict[str, Any] = {}
+    if kwargs_json is not None:
+        try:
+            kwargs = strict_json(kwargs_json)
+        except RecursionError:
+            raise UsageError("--kwargs is not valid JSON: nested too deeply") from None
+        except ValueError as exc:
+            raise UsageError(f"--kwargs is not valid JSON: {str(exc).splitlines()[0]}") from None
+        if not isinstance(kwargs, dict):
+            raise UsageError("--kwargs must be a JSON object")
+    run_at = None
+    if at is not None:
+        if delay is not None:
+            raise UsageError("give --in or --at, not both")
+        try:
+            run_at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"--at {at!r} is not an ISO 8601 time") from None
+        if run_at.tzinfo is None:
+            run_at = run_at.replace(tzinfo=UTC)
+        try:  # an offset can move a time at either end of the calendar out of it
+            run_at = run_at.astimezone(UTC)
+        except OverflowError:
+            raise UsageError(f"--at {at!r} is out of range once in UTC") from None
+    client = Client(current_ops().backend)
+    job = client.enqueue(
+        class_name,
+        *values,
+        queue=queue,
+        priority=priority,
+        run_at=run_at,
+        delay=delay,
+        max_attempts=max_attempts,
+        unique=unique,
+        **kwargs,
+    )
+    if as_json:
+        print_json(job.to_dict())
+    else:
+        click.echo(
+            f"enqueued job {visible(job.id)} ({visible(job.class_name)} on {visible(job.queue)}, {job.state.value})"
+        )
+
+
+@click.command(cls=QadminCommand)
+@click.option("--state", "-s", multiple=True, help="pending, scheduled, locked, stale, failed, finished (repeatable).")
+@filter_options
+@click.option("--worker", callback=not_empty, help="Only locks held by this worker (substring).")
+@click.option("--limit", "-n", type=int, default=50, show_default=True, callback=positive)
+@click.option("--cursor", callback=not_empty, help="Continue after the page that printed this cursor.")
+@click.option(
+    "--sort", type=click.Choice(["id", "-id", "priority", "run_at", "-failed_at"]), default="id", show_default=True
+)
+@json_option
+def jobs(
+    state: tuple[str, ...],
+    queue: tuple[str, ...],
+    class_name: str | None,
+    args_json: str | None,
+    search: str | None,
+    error: str | None,
+    worker: str | None,
+    limit: int,
+    cursor: str | None,
+    sort: str,
+    as_json: bool,
+) -> None:
+    """List jobs, one keyset page at a time."""
+    selection = build_selection((), state, queue, class_name, args_json, search, error, worker)
+    page = current_ops().list_jobs(selection, limit=limit, cursor=cursor, sort=sort)
+    if as_json:
+        print_json([j.to_dict() for j in page.jobs])
+        if page.next_cursor:
+            click.echo(f"next page: --cursor '{visible(page.next_cursor)}'", err=True)
+        return
+    console = make_console()
+    if not page.jobs:
+        console.print(f"No jobs match {markup(selection.describe())}.")
+        return
+    jobs_table(page.jobs, console)
+    if page.next_cursor:
+        console.print(f"[dim]more: qadmin jobs … --cursor '{markup(page.next_cursor)}'[/]")
+
+
+@click.command(cls=QadminCommand)
+@click.argument("job_id", metavar="ID")
+@json_option
+def show(job_id: str, as_json: bool) -> None:
+    """Everything about one job: payload, timestamps, lock, error and audit history."""
+    ops = current_ops()
+    job = ops.show(job_id)
+    history = ops.audit(limit=50, job_id=job.id)
+    if as_json:
+        out = job.to_dict()
+        out["raw"] = job.raw
+        if job.display is not None:
+            out["decoded"] = job.display
+        if job.meta:
+            out["meta"] = job.meta
+        out["audit"] = [a.to_dict() for a in history]
+        print_json(out)
+        return
+    from rich.panel import Panel
+    from rich.syntax import Syntax
+    from rich.table import Table
+    from rich.text import Text
+
+    console = make_console()
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    data = job.to_dict()
+    table.add_row("state", state_text(job))
+    for key in (
+        "id",
+        "queue",
+        "class",
+        "priority",
+        "attempts",
+        "run_at",
+        "locked_at",
+        "locked_by",
+        "failed_at",
+        "created_at",
+        "finished_at",
+        "format",
+    ):
+        if data.get(key) not in (None, ""):
+            table.add_row(key, short(str(data[key]), 500))
+    if job.max_attempts:
+        table.add_row("max_attempts", str(job.max_attempts))
+    for key, value in (job.meta or {}).items():
+        if key not in ("max_attempts",) and value not in (None, "", [], {}):
+            table.add_row(key, short(value, 100))
+    console.print(Panel(table, title=f"job {markup(job.id)}", expand=False))
+    if job.undecodable:
+        console.print(f"[red]undecodable:[/] {markup(job.undecodable, lines=True)}")
+    else:
+        payload = {"args": job.args, "kwargs": job.kwargs} if job.display is None else job.display
+        text = visible(json.dumps(payload, indent=2, ensure_ascii=False, default=str), lines=True)
+        console.print(Panel(Syntax(text, "json", word_wrap=True), title="decoded payload", expand=False))
+    if job.last_error:
+        # an error on a job that is not failed is history: the job was retried since
+        failed = job.state is JobState.FAILED
+        console.print(
+            Panel(
+                Text(visible(job.last_error.rstrip(), lines=True)),
+                title="last error" if failed else "error of the last attempt (retried since)",
+                border_style="red" if failed else "dim",
+                expand=False,
+            )
+        )
+    raw = job.raw
+    if len(raw) > RAW_SHOWN:
+        # a multi-megabyte payload would flood the terminal; --json prints all of it
+        raw = raw[:RAW_SHOWN] + f"\n… {len(job.raw) - RAW_SHOWN} more characters (qadmin show {job.id} --json)"
+    console.print(Panel(Text(visible(raw, lines=True)), title="raw payload", border_style="dim", expand=False))
+    if history:
+        for entry in history:
+            console.print(
+                f"[dim]{entry.at:%Y-%m-%d %H:%M:%S}[/] {markup(entry.verb)} "
+                f"by {markup(entry.actor)} via {markup(entry.face)}"
+            )

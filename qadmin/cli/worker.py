@@ -1,0 +1,169 @@
+"""`qadmin worker`: run jobs in this process, or in supervised processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from qadmin.cli.context import QadminCommand, current_settings
+from qadmin.cli.params import at_most, duration, positive, positive_duration
+from qadmin.errors import QadminError, UsageError
+from qadmin.ops import open_settings_backend
+
+
+@click.command(cls=QadminCommand)
+@click.option(
+    "--queue",
+    "-q",
+    "queues_",
+    multiple=True,
+    help="Queue to serve (repeatable, in order: an earlier queue's jobs run first; * = all). Default *.",
+)
+@click.option("--burst", is_flag=True, help="Exit when no job is ready.")
+@click.option("--count", type=int, callback=positive, help="Exit after this many jobs (per process).")
+@click.option(
+    "--sleep",
+    "sleep_",
+    default="5",
+    callback=at_most(86400, "1d", duration),
+    help="Seconds between polls when idle (at most 1d).",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=int,
+    default=1,
+    callback=at_most(1024, "1024", positive),
+    help="Worker processes (at most 1024).",
+)
+@click.option("--max-attempts", type=int, default=25, callback=positive, show_default=True)
+@click.option(
+    "--max-run-time",
+    default="4h",
+    callback=at_most(366 * 86400, "366d", positive_duration),
+    show_default=True,
+    help="A job running longer is interrupted and failed (at most 366d).",
+)
+@click.option("--max-jobs-per-child", type=int, callback=positive, help="Recycle a process after N jobs.")
+@click.option("--max-memory", type=float, callback=positive, help="Recycle a process above this many MB resident.")
+@click.option("--fork", is_flag=True, help="Run each job in a forked child (Resque's isolation).")
+@click.option(
+    "--prefetch",
+    type=int,
+    default=1,
+    callback=at_most(10_000, "10000", positive),
+    show_default=True,
+    help="Jobs locked per claim (at most 10000): fewer round trips; unrun ones are released on stop.",
+)
+@click.option(
+    "--defer-acks",
+    is_flag=True,
+    help="Redis: write successes with the next call (up to 100 jobs or 0.5 s) — faster, but a "
+    "SIGKILL reruns the jobs whose success was not written yet.",
+)
+@click.option("--reload", is_flag=True, help="Restart the workers when source files change.")
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    help="A module or package whose job classes and functions (and @job registrations) this worker runs "
+    "(repeatable). Nothing else runs.",
+)
+@click.option("--pidfile", type=click.Path(dir_okay=False))
+@click.option("-v", "--verbose", count=True, help="-v per job, -vv debug.")
+def worker(
+    queues_: tuple[str, ...],
+    burst: bool,
+    count: int | None,
+    sleep_: float,
+    concurrency: int,
+    max_attempts: int,
+    max_run_time: float,
+    max_jobs_per_child: int | None,
+    max_memory: float | None,
+    fork: bool,
+    prefetch: int,
+    defer_acks: bool,
+    reload: bool,
+    imports: tuple[str, ...],
+    pidfile: str | None,
+    verbose: int,
+) -> None:
+    """Run jobs: claim, run, complete or retry with backoff."""
+    from qadmin.supervisor import Supervisor, default_watch_paths, import_modules, write_pidfile
+    from qadmin.worker import EXIT_CANNOT_START, Worker, WorkerOptions, wait_for_backend
+
+    level = logging.WARNING if verbose < 0 else (logging.INFO if verbose < 2 else logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(message)s", stream=sys.stderr)
+    if verbose >= 1:
+        logging.getLogger("qadmin.worker").setLevel(logging.DEBUG)
+    sys.path.insert(0, os.getcwd())
+    settings = current_settings()
+    imports = settings.worker_imports(imports)
+    # with --reload the children import the job modules themselves, after the fork, so that a
+    # restart sees the new code; the supervisor only checks that they can be found
+    import_modules(imports, find_only=reload)
+    options = WorkerOptions(
+        queues=list(queues_) or ["*"],
+        max_attempts=max_attempts,
+        max_run_time=max_run_time,
+        sleep=sleep_,
+        burst=burst,
+        count=count,
+        fork=fork,
+        max_jobs=max_jobs_per_child,
+        max_memory_mb=max_memory,
+        prefetch=prefetch,
+        defer_acks=defer_acks,
+        imports=imports,
+    )
+    # fail fast on a bad URL or a missing table before forking anything; a server that is not up
+    # yet is waited for (a host often boots before its database), except by a one-off --burst run
+    probe = open_settings_backend(settings)
+    try:
+        if defer_acks and not hasattr(probe, "defer_successes"):
+            raise UsageError(
+                f"--defer-acks is not available on {probe.kind}: every success is one transaction there already"
+            )
+        if burst:
+            probe.check()
+        elif not wait_for_backend(probe):
+            sys.exit(0)
+    finally:
+        probe.close()
+    try:
+        remove_pidfile = write_pidfile(pidfile) if pidfile else (lambda: None)
+    except OSError as exc:
+        raise UsageError(f"cannot write --pidfile {pidfile}: {exc.strerror or exc}") from None
+
+    def run_one(_slot: int = 0) -> int:
+        if reload:
+            import_modules(imports)
+        backend = open_settings_backend(settings)
+        w = Worker(backend, options)
+        w.install_signal_handlers()
+        try:
+            return w.work()
+        finally:
+            backend.close()
+
+    def run_child(slot: int) -> int:
+        try:
+            return run_one(slot)
+        except QadminError as exc:  # one line, and a status that tells the supervisor not to retry
+            logging.getLogger("qadmin.worker").error("cannot work: %s", exc)
+            return EXIT_CANNOT_START
+
+    try:
+        if concurrency == 1 and not (max_jobs_per_child or max_memory or reload):
+            code = run_one()
+        else:
+            code = Supervisor(
+                run_child, concurrency, burst=burst, reload=reload, watch=default_watch_paths() if reload else ()
+            ).run()
+    finally:
+        remove_pidfile()
+    sys.exit(0 if code in (0, 3) else code)
