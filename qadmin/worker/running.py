@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from qadmin import events, registry
 from qadmin.job import Job
+from qadmin.registry import JobTarget
 from qadmin.text import visible
 
 #: the worker's modules share one logger: its name is what operators filter on
@@ -100,7 +101,7 @@ def _perform_is_static(target: type) -> bool:
     return isinstance(raw, (staticmethod, classmethod))
 
 
-def _instance_for(target: object) -> Any:
+def _instance_for(target: JobTarget) -> Any:
     """Classes are instantiated (delayed_job style) unless `perform` is a static/class method (Resque
     style); plain callables are used as they are."""
     if inspect.isclass(target):
@@ -108,7 +109,7 @@ def _instance_for(target: object) -> Any:
     return target
 
 
-def _call(target: Any, instance: Any, job: Job) -> object:
+def _call(target: JobTarget, instance: Any, job: Job) -> object:
     if inspect.isclass(target):
         return _settle(instance.perform(*job.args, **job.kwargs))
     return _settle(target(*job.args, **job.kwargs))
