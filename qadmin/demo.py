@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from qadmin.backends import Backend
+from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, backoff_seconds, utcnow
 from qadmin.worker import Worker, WorkerOptions
 
@@ -124,8 +125,6 @@ def fill(backend: Backend, *, seed: int = 7, clock: Callable[[], datetime] = utc
     backend.claim(["reports"], STALE_OWNER, old, 4 * 3600.0, always)
     # a long max run time, so that this claim does not take the stale job back
     backend.claim(["reports"], LIVE_OWNER, now, 10 * 3600.0, always)
-
-    from qadmin.filters import JobFilter
 
     counts = {}
     for state in JobState:

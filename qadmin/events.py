@@ -5,21 +5,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar, overload
 
 log = logging.getLogger("qadmin.events")
 
 NAMES = ("before_enqueue", "after_enqueue", "before_perform", "after_perform", "on_failure")
-_listeners: dict[str, list[Callable[..., Any]]] = {name: [] for name in NAMES}
+#: listeners are called with the event's arguments; what they return is ignored
+Listener = Callable[..., object]
+ListenerT = TypeVar("ListenerT", bound=Listener)
+_listeners: dict[str, list[Listener]] = {name: [] for name in NAMES}
 
 
-def on(name: str, listener: Callable[..., Any] | None = None) -> Any:
+@overload
+def on(name: str) -> Callable[[ListenerT], ListenerT]: ...
+
+
+@overload
+def on(name: str, listener: ListenerT) -> ListenerT: ...
+
+
+def on(name: str, listener: ListenerT | None = None) -> ListenerT | Callable[[ListenerT], ListenerT]:
     """Add a listener (`events.on("on_failure", fn)`, or as a decorator `@events.on("on_failure")`)."""
     if name not in _listeners:
         raise ValueError(f"unknown event {name!r}; known: {', '.join(NAMES)}")
     if listener is None:
 
-        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def decorate(fn: ListenerT) -> ListenerT:
             _listeners[name].append(fn)
             return fn
 
@@ -28,7 +39,7 @@ def on(name: str, listener: Callable[..., Any] | None = None) -> Any:
     return listener
 
 
-def off(name: str, listener: Callable[..., Any]) -> None:
+def off(name: str, listener: Listener) -> None:
     if listener in _listeners.get(name, []):
         _listeners[name].remove(listener)
 
@@ -38,7 +49,7 @@ def listening(name: str) -> bool:
     return bool(_listeners[name])
 
 
-def emit(name: str, *args: Any) -> None:
+def emit(name: str, *args: object) -> None:
     for listener in list(_listeners[name]):
         try:
             listener(*args)

@@ -36,7 +36,7 @@ class ChargeCard:
         raise PaymentDeclined(f"card declined: {reason}")
 
 
-def resize_image(path: str, width: int = 640) -> dict:
+def resize_image(path: str, width: int = 640) -> dict[str, str | int]:
     return {"path": path, "width": width}
 
 

@@ -127,7 +127,11 @@ class Ops:
         self.backend = backend
         self.face = face
         self.actor = actor or _default_actor()
-        self.max_run_time = max_run_time or getattr(getattr(backend, "options", None), "max_run_time", 4 * 3600.0)
+        # both backends keep their BackendOptions; the protocol does not promise them
+        backend_options: BackendOptions | None = getattr(backend, "options", None)
+        self.max_run_time: float = max_run_time or (
+            backend_options.max_run_time if backend_options is not None else BackendOptions.max_run_time
+        )
         self.clock = clock
 
     @classmethod
@@ -163,7 +167,7 @@ class Ops:
     def queue_names(self) -> list[str]:
         """The queues a menu offers: read without counting where the backend can (Redis),
         else those of `queues()`."""
-        cheap = getattr(self.backend, "queue_names", None)
+        cheap: Callable[[datetime], list[str]] | None = getattr(self.backend, "queue_names", None)
         if cheap is not None:
             return cheap(self.clock())
         return [q.name for q in self.queues()]

@@ -16,14 +16,16 @@ from typing import Any, TypeVar
 
 from qadmin.errors import JobClassNotFound
 
-T = TypeVar("T")
+#: what a job name stands for: a class with a `perform` method, or a function
+JobTarget = Callable[..., object]
+T = TypeVar("T", bound=JobTarget)
 
-_registry: dict[str, Any] = {}
+_registry: dict[str, JobTarget] = {}
 _lock = threading.Lock()
 #: dotted paths imported for a worker (apart from the registry: importing one registers nothing)
-_imported: dict[str, Any] = {}
+_imported: dict[str, JobTarget] = {}
 #: (name, modules) already found allowed: a worker resolves its job's class twice per job
-_allowed: dict[tuple[str, tuple[str, ...]], Any] = {}
+_allowed: dict[tuple[str, tuple[str, ...]], JobTarget] = {}
 _import_failures: dict[str, str] = {}
 
 
@@ -37,12 +39,14 @@ def job(
     """
 
     def register(target: T) -> T:
-        key = name or f"{target.__module__}.{target.__qualname__}"  # type: ignore[attr-defined]
+        key = name or f"{target.__module__}.{target.__qualname__}"
         with _lock:
             _registry[key] = target
         defaults = {
             k: v for k, v in (("queue", queue), ("priority", priority), ("max_attempts", max_attempts)) if v is not None
         }
+        # marks on the job itself, which the Callable type does not declare; a target that
+        # takes no attributes (a builtin) simply goes unmarked
         try:
             target.__qadmin_name__ = key  # type: ignore[attr-defined]
             target.__qadmin_defaults__ = defaults  # type: ignore[attr-defined]
@@ -53,22 +57,22 @@ def job(
     return register
 
 
-def register(name: str, target: Any) -> None:
+def register(name: str, target: JobTarget) -> None:
     with _lock:
         _registry[name] = target
 
 
-def name_of(target: Any) -> str:
+def name_of(target: str | JobTarget) -> str:
     """The name a callable or class is enqueued under."""
     if isinstance(target, str):
         return target
-    registered = getattr(target, "__qadmin_name__", None)
+    registered: str | None = getattr(target, "__qadmin_name__", None)
     if registered:
         return registered
     return f"{target.__module__}.{target.__qualname__}"
 
 
-def defaults_of(target: Any) -> dict[str, Any]:
+def defaults_of(target: str | JobTarget | None) -> dict[str, Any]:
     """The queue, priority and max_attempts a job was registered with; a name finds its
     registration (a job enqueued by name goes where `@job(name, queue=...)` said)."""
     if isinstance(target, str):
@@ -76,7 +80,7 @@ def defaults_of(target: Any) -> dict[str, Any]:
     return dict(getattr(target, "__qadmin_defaults__", {}) or {})
 
 
-def resolve(name: str, modules: Sequence[str] = ()) -> Any:
+def resolve(name: str, modules: Sequence[str] = ()) -> JobTarget:
     """The callable or class for a job name: a registered one, or one defined in `modules` (or
     in their submodules); JobClassNotFound with the reason otherwise."""
     with _lock:
@@ -128,7 +132,7 @@ def _split(name: str) -> tuple[str, str]:
     return module_name, attr_path
 
 
-def _import(name: str, module_name: str, attr_path: str) -> Any:
+def _import(name: str, module_name: str, attr_path: str) -> JobTarget:
     if not module_name or not attr_path:
         reason = f"job class {name!r} is not registered and is not a dotted path"
         _import_failures[name] = reason

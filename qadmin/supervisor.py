@@ -8,6 +8,8 @@ and SIGINT on so that each child finishes its current job first.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import os
 import signal
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from qadmin.errors import ConfigError
 from qadmin.worker import EXIT_CANNOT_START, EXIT_DONE, EXIT_RECYCLE
 
 log = logging.getLogger("qadmin.supervisor")
@@ -32,10 +35,6 @@ def import_modules(names: Sequence[str], *, find_only: bool = False) -> None:
     """Import the application's job modules so that their `@job` registrations exist.
 
     With `find_only`, only check that each can be found (the importing happens elsewhere)."""
-    import importlib.util
-
-    from qadmin.errors import ConfigError
-
     for name in names:
         try:
             if find_only:
@@ -164,9 +163,7 @@ class Supervisor:
 
 def default_watch_paths() -> list[Path]:
     """The working directory's sources and qadmin's own: what `--reload` watches."""
-    import qadmin
-
-    return [Path.cwd(), Path(qadmin.__file__).parent]
+    return [Path.cwd(), Path(__file__).parent]
 
 
 def write_pidfile(path: str) -> Callable[[], None]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
 #: C0 controls, DEL and C1 controls (ESC, CSI...), the marks and overrides that reorder what is
 #: read, the line and paragraph separators, and lone surrogates, which nothing can encode
@@ -23,7 +22,7 @@ def _escape(match: re.Match[str]) -> str:
     return match.group().encode("unicode_escape").decode("ascii")
 
 
-def visible(value: Any, lines: bool = False) -> str:
+def visible(value: object, lines: bool = False) -> str:
     """`value` as text with every unprintable character written as its escape (`\\x1b`,
     `\\u202e`). With `lines`, line feeds and tabs stay (a traceback, a raw payload); carriage
     returns never do, as they let a line overwrite itself."""
@@ -38,7 +37,7 @@ def visible_json(text: str) -> str:
     return _HIDDEN_IN_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def holds_lone_surrogate(value: Any) -> bool:
+def holds_lone_surrogate(value: object) -> bool:
     """Whether a string in `value` (or in its lists, tuples, sets and mappings, keys included)
     holds a lone surrogate: what bytes that were not UTF-8 become in Python, and what JSON may
     spell as `"\\ud800"`. It is no text: no backend stores it as UTF-8 and no terminal prints it."""

@@ -1,5 +1,6 @@
-"""The layering of docs/architecture.md, checked: import-linter's contracts (pyproject.toml) and a fresh
-interpreter proving that the CLI starts without the TUI and web stacks."""
+"""The layering of docs/architecture.md, checked: import-linter's contracts (pyproject.toml), no import
+circle inside qadmin, no file over 500 lines, and a fresh interpreter proving that the CLI starts
+without the TUI and web stacks."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ import sys
 import tomllib
 from pathlib import Path
 
+import grimp
 import pytest
 
+import qadmin
+
 ROOT = Path(__file__).resolve().parent.parent
+#: the most lines a file under qadmin/ may have (after `ruff format`): one concern a module
+MAX_LINES = 500
 
 
 def test_import_contracts_are_kept() -> None:
@@ -54,3 +60,56 @@ def test_the_core_does_not_import_click_or_a_database_driver_it_does_not_use() -
     assert res.returncode == 0, res.stderr
     loaded = set(json.loads(res.stdout))
     assert not loaded & {"click", "rich", "textual", "flask", "psycopg", "redis", "pymysql"}, loaded
+
+
+def _import_circles(graph: grimp.ImportGraph) -> list[tuple[list[str], set[str]]]:
+    """Each group of modules that import each other (directly or through others), with its
+    shortest circle: from the group's first module back to itself."""
+    circles: list[tuple[list[str], set[str]]] = []
+    seen: set[str] = set()
+    for module in sorted(graph.modules):
+        if module in seen:
+            continue
+        group = graph.find_upstream_modules(module) & graph.find_downstream_modules(module)
+        if not group:
+            continue
+        group.add(module)
+        seen |= group
+        shortest: list[str] | None = None
+        for imported in graph.find_modules_directly_imported_by(module) & group:
+            back = graph.find_shortest_chain(importer=imported, imported=module) or (imported,)
+            if shortest is None or len(back) + 1 < len(shortest):
+                shortest = [module, *back]
+        assert shortest is not None
+        circles.append((shortest, group))
+    return circles
+
+
+def _describe_circle(graph: grimp.ImportGraph, circle: list[str], group: set[str]) -> str:
+    steps = [circle[0]]
+    for importer, imported in zip(circle, circle[1:]):
+        lines = sorted(d["line_number"] for d in graph.get_import_details(importer=importer, imported=imported))
+        steps.append(f"{imported} (l.{', '.join(map(str, lines))})")
+    return " -> ".join(steps) + f"\n  (all of these import each other: {', '.join(sorted(group))})"
+
+
+def test_no_import_circle_inside_qadmin() -> None:
+    # every import counts: at module level, inside functions, and under TYPE_CHECKING
+    assert Path(qadmin.__file__).parent == ROOT / "qadmin", "grimp would read another checkout's qadmin"
+    graph = grimp.build_graph("qadmin", cache_dir=None)
+    circles = _import_circles(graph)
+    assert not circles, "import circles inside qadmin:\n" + "\n".join(_describe_circle(graph, c, g) for c, g in circles)
+
+
+def test_no_file_under_qadmin_is_over_500_lines() -> None:
+    too_long: dict[str, int] = {}
+    for path in sorted((ROOT / "qadmin").rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts:
+            continue
+        try:
+            lines = path.read_text(encoding="utf-8").count("\n")
+        except UnicodeDecodeError:  # an image: no lines to count
+            continue
+        if lines > MAX_LINES:
+            too_long[str(path.relative_to(ROOT))] = lines
+    assert not too_long, f"files over {MAX_LINES} lines: {too_long}"

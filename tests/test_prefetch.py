@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from qadmin import worker as worker_module
 from qadmin.backends import open_backend
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
 from qadmin.worker import Worker, WorkerOptions
+from qadmin.worker import loop as worker_module
 from tests.test_worker_processes import (
     HOLD_RECORD,
     RECORD,

@@ -372,8 +372,8 @@ def test_the_config_file_lists_what_workers_run(tmp_path: Path) -> None:
     [
         ("os.system", ("qadmin.examples",), "not registered and not in a module given with --import"),
         ("qadmin.worker.backoff_seconds", ("qadmin.worker",), "comes from qadmin.job"),  # imported, not defined
-        ("qadmin.worker:os.path.join", ("qadmin.worker",), "comes from posixpath"),
-        ("qadmin.worker:os.system", ("qadmin.worker",), "not a job class or function"),
+        ("qadmin.worker.loop:os.path.join", ("qadmin.worker",), "comes from posixpath"),
+        ("qadmin.worker.loop:os.system", ("qadmin.worker",), "not a job class or function"),
         ("qadmin.examples:SendEmail.__init__", ("qadmin.examples",), "is private"),
         ("qadmin", ("qadmin",), "not registered"),
         ("qadmin.examples", ("qadmin",), "not a job class or function"),

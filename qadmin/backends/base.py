@@ -13,13 +13,13 @@ be reached (driver error chained as `__cause__`), `MissingTable` when the SQL ta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from qadmin.filters import JobFilter
-from qadmin.job import AuditEntry, Job, JobId, NewJob, QueueInfo, WorkerInfo
+from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
 from qadmin.model import SORTS, ErrorGroup, Page, Stats
 
 __all__ = ["SORTS", "Backend", "BackendOptions", "ErrorGroup", "Page", "Stats", "WorkerSession"]
@@ -107,7 +107,7 @@ class Backend(Protocol):
     ) -> Page:
         """One keyset page of matching jobs; never loads the whole table or list."""
 
-    def iter_ids(self, selection: JobFilter, now: datetime, batch: int = 5000) -> Any:
+    def iter_ids(self, selection: JobFilter, now: datetime, batch: int = 5000) -> Iterator[list[JobId]]:
         """Every matching id, in batches (an iterator of lists), for previews of bulk verbs."""
 
     def count(self, selection: JobFilter, now: datetime) -> int: ...
@@ -116,7 +116,7 @@ class Backend(Protocol):
         """Make these failed jobs pending again (attempts reset, error kept until they run).
         Returns the ids that were failed and changed."""
 
-    def delete(self, ids: Sequence[JobId], now: datetime, states: frozenset | None = None) -> list[JobId]:
+    def delete(self, ids: Sequence[JobId], now: datetime, states: frozenset[JobState] | None = None) -> list[JobId]:
         """Remove these jobs (only those still in `states`, when given). Returns the ids removed."""
 
     def unlock(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:

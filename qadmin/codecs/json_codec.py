@@ -7,6 +7,7 @@ Compact JSON with raw UTF-8, byte-identical to what Ruby's json gem writes
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from qadmin.codecs.base import Decoded, undecodable
@@ -23,17 +24,21 @@ def dumps(value: Any) -> str:
     return _encode(value)
 
 
-def _payload_encoder() -> Any:
+def _payload_encoder() -> Callable[[object, int], Iterable[str]] | None:
     """The C encoder `_encode` builds on each call, built once: what a payload costs to encode
     on the enqueue path is mostly that construction. Without circular-reference markers (a
     shared marker dict is left dirty by an error): a circular payload overflows the stack,
     and is then encoded again by `_encode`, which reports it as json does."""
     from json import encoder
 
-    if encoder.c_make_encoder is None:  # pragma: no cover - not CPython
+    # private to json (typeshed does not declare it): None where the C accelerator is missing
+    make_encoder: Callable[..., Callable[[object, int], Iterable[str]]] | None = getattr(
+        encoder, "c_make_encoder", None
+    )
+    if make_encoder is None:  # pragma: no cover - not CPython
         return None
     base = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    return encoder.c_make_encoder(None, base.default, encoder.encode_basestring, None, ":", ",", False, False, True)
+    return make_encoder(None, base.default, encoder.encode_basestring, None, ":", ",", False, False, True)
 
 
 _encode_payload = _payload_encoder()

@@ -128,9 +128,11 @@ def _tagged(loader: yaml.SafeLoader, node: yaml.Node, obj: RubyObject | ForeignT
         obj.value = []
         yield obj
         obj.value.extend(loader.construct_sequence(node))
-    else:
+    elif isinstance(node, yaml.ScalarNode):
         obj.value = loader.construct_scalar(node)
         yield obj
+    else:  # the composer makes mappings, sequences and scalars only
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected {type(node).__name__}", node.start_mark)
 
 
 def _construct_ruby(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
@@ -149,13 +151,16 @@ def _construct_foreign(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     # a timestamp-shaped scalar that is no real date (2026-02-30) is text to Psych too
     try:
-        return loader.construct_yaml_timestamp(node)
+        # the stubs want a ScalarNode; an explicit `!!timestamp` tag brings any node here, and PyYAML
+        # reads a mapping's `=` value as its scalar and raises ConstructorError for the rest
+        return loader.construct_yaml_timestamp(node)  # type: ignore[arg-type]
     except (ValueError, OverflowError):
-        return loader.construct_scalar(node)
+        return loader.construct_scalar(node)  # type: ignore[arg-type]
 
 
 def _install(loader_class: type) -> type:
-    class Loader(loader_class):  # type: ignore[misc, valid-type]
+    # a base chosen at run time (PyYAML's SafeLoader or libyaml's CSafeLoader): mypy cannot check it
+    class Loader(loader_class):  # type: ignore[misc]
         pass
 
     for prefix in ("!ruby/", "tag:ruby.yaml.org,2002:"):  # Psych, and Syck before it
@@ -246,10 +251,11 @@ def to_plain(value: Any) -> Any:
 def decode_handler(text: str | bytes) -> Decoded:
     """Decode a delayed_job handler; never raises. The result is never runnable by a qadmin worker."""
     if isinstance(text, bytes):
+        raw = text
         try:
-            text = text.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            guess = guess_class_name(text.decode("utf-8", "replace"))
+            guess = guess_class_name(raw.decode("utf-8", "replace"))
             return undecodable(FORMAT, f"invalid UTF-8: {exc}", guess)
     try:
         tree = load_handler(text)

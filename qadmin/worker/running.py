@@ -1,0 +1,220 @@
+"""Running one job's code in the worker's process: resolving its class, delayed_job's hooks, the
+application's events, `async def` jobs, and the time limit (SIGALRM) that interrupts it."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import signal
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from qadmin import events, registry
+from qadmin.job import Job
+from qadmin.registry import JobTarget
+from qadmin.text import visible
+
+#: the worker's modules share one logger: its name is what operators filter on
+log = logging.getLogger("qadmin.worker")
+
+#: what signal.signal() takes and gives back
+SignalHandler = Callable[[int, FrameType | None], Any] | int | None
+
+
+class JobTimeout(Exception):
+    """execution expired"""
+
+
+def job_max_run_time(job: Job, default: float) -> float:
+    """The job's own max_run_time (its meta), when it sets a shorter one than the worker's."""
+    own = job.meta.get("max_run_time") if isinstance(job.meta, dict) else None
+    if isinstance(own, (int, float)) and own > 0:
+        return min(float(own), default)
+    return default
+
+
+def timeout_error(job: Job, max_run_time: float) -> str:
+    """The error text of a job interrupted at its time limit."""
+    return f"JobTimeout: execution expired (max run time {job_max_run_time(job, max_run_time):g}s)\n"
+
+
+class JobRunner:
+    """Runs a job's code here, in this process, within a time limit; the hooks of one run see
+    the same job object, as delayed_job's do."""
+
+    def __init__(self, imports: Sequence[str], max_run_time: float) -> None:
+        #: the modules whose classes and functions may run (besides registered names)
+        self.imports = imports
+        self.max_run_time = max_run_time
+
+    def run(self, job: Job, limit: float) -> str | None:
+        """Run the job, interrupted after `limit` seconds; None on success, else the error text
+        (message line + traceback)."""
+        # the job's class or instance, whichever its `perform` and hooks are called on
+        instance: Any = None
+        try:
+            target = registry.resolve(job.class_name, self.imports)
+            instance = _instance_for(target)
+            self.hook(job, "before", instance)
+            events.emit("before_perform", job)
+            with time_limit(limit):
+                _call(target, instance, job)
+            self.hook(job, "success", instance)
+            events.emit("after_perform", job)
+            return None
+        except JobTimeout as exc:
+            self.hook(job, "error", instance, exc)
+            return timeout_error(job, self.max_run_time)
+        except BaseException as exc:  # noqa: BLE001 - a job's exception is data, never a worker crash
+            # sys.exit() in a job ends that job, not the worker: it is the job's failure
+            if _is_interrupt(exc):
+                raise
+            self.hook(job, "error", instance, exc)
+            return format_error(exc)
+        finally:
+            self.hook(job, "after", instance)
+
+    def hook(self, job: Job, name: str, instance: Any = None, *extra: object) -> None:
+        """delayed_job's job hooks: before, after, success, error, failure (methods of the job class)."""
+        try:
+            target = instance
+            if target is None:
+                target = _instance_for(registry.resolve(job.class_name, self.imports))
+        except Exception:  # noqa: BLE001 - no class, no hooks
+            return
+        hook = getattr(target, name, None)
+        if hook is None or not callable(hook):
+            return
+        try:
+            _settle(hook(job, *extra))
+        except BaseException as exc:  # noqa: BLE001 - a failing hook is logged, the job's outcome stands
+            if _is_interrupt(exc):
+                raise
+            log.error("%s hook of %s failed: %s", name, visible(job.class_name), visible(format_error(exc), lines=True))
+
+
+def _perform_is_static(target: type) -> bool:
+    raw = inspect.getattr_static(target, "perform", None)
+    return isinstance(raw, (staticmethod, classmethod))
+
+
+def _instance_for(target: JobTarget) -> Any:
+    """Classes are instantiated (delayed_job style) unless `perform` is a static/class method (Resque
+    style); plain callables are used as they are."""
+    if inspect.isclass(target):
+        return target if _perform_is_static(target) else target()
+    return target
+
+
+def _call(target: JobTarget, instance: Any, job: Job) -> object:
+    if inspect.isclass(target):
+        return _settle(instance.perform(*job.args, **job.kwargs))
+    return _settle(target(*job.args, **job.kwargs))
+
+
+def _settle(result: object) -> object:
+    """Run what calling a job gave back when its body has not run yet: an `async def` job's
+    coroutine runs to completion on an event loop of its own (within the job's time limit, which
+    interrupts the loop as it does any code). A generator's body would never run: refused."""
+    if inspect.isawaitable(result):
+        import asyncio
+
+        awaitable = result
+
+        async def awaited() -> object:
+            return await awaitable
+
+        try:
+            return asyncio.run(awaited())
+        finally:
+            if inspect.iscoroutine(awaitable) and awaitable.cr_frame is not None and not awaitable.cr_running:
+                awaitable.close()  # never started (asyncio.run refused): no "never awaited" warning
+    if inspect.isgenerator(result) or inspect.isasyncgen(result):
+        raise TypeError(
+            f"the job returned {type(result).__name__} {getattr(result, '__qualname__', '')}: its "
+            "body never runs (a job function must not yield)"
+        )
+    return result
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """A KeyboardInterrupt that may be a real Ctrl-C: Python's own SIGINT handler is in place (the
+    CLI worker and a forked job replace it, so there one can only come from the job's code)."""
+    return isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class time_limit:
+    """Interrupt the job with JobTimeout after `seconds` (main thread only: SIGALRM).
+
+    The SIGALRM handler is installed by the first job and stays until the worker stops
+    (`restore`): installing and restoring it around every job would cost two signal() calls a
+    job. It raises only while a limit is armed (a stray alarm between jobs is ignored), and a
+    job that installs a handler of its own gets qadmin's back before the next job."""
+
+    armed = False
+    #: the limit passed while armed (set by the alarm, whether or not its exception got through)
+    expired = False
+    #: the handler qadmin's last replaced (restored when the worker stops)
+    previous: SignalHandler = None
+    installed = False
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.active = seconds > 0 and threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> None:
+        if self.active:
+            if _getsignal(signal.SIGALRM) is not _expire:
+                time_limit.previous = signal.signal(signal.SIGALRM, _expire)
+                time_limit.installed = True
+            time_limit.armed, time_limit.expired = True, False
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if self.active:
+            time_limit.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            # the JobTimeout was caught on its way (by the job, or by an event loop's callback
+            # runner): the job still ran out of time, and is not a success
+            if time_limit.expired and exc_type is None:
+                raise JobTimeout("execution expired")
+
+    @staticmethod
+    def restore() -> None:
+        """Put back the SIGALRM handler qadmin's replaced (main thread only, as signal() is)."""
+        if time_limit.installed and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGALRM, time_limit.previous)
+            time_limit.previous, time_limit.installed = None, False
+
+
+# the handler as set, without `signal.getsignal`'s conversion to an enum (an exception a call);
+# typeshed has no stubs for CPython's `_signal`, whose getsignal has signal.getsignal's signature
+if TYPE_CHECKING:
+    _getsignal = signal.getsignal
+else:
+    try:
+        from _signal import getsignal as _getsignal
+    except ImportError:  # pragma: no cover - not CPython
+        _getsignal = signal.getsignal
+
+
+def _expire(*_: object) -> None:
+    if time_limit.armed:
+        time_limit.armed, time_limit.expired = False, True
+        raise JobTimeout("execution expired")
+
+
+def format_error(exc: BaseException) -> str:
+    """`Class: message` on the first line (what error groups key on), then the traceback."""
+    message = str(exc).split("\n", 1)[0]
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        status = 0 if code is None else code if isinstance(code, int) else 1
+        message = f"the job called exit: status {status}" + (
+            "" if code is None or isinstance(code, int) else f" ({message})"
+        )
+    head = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return head + "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
