@@ -218,8 +218,8 @@ class JobDetailScreen(QadminScreen):
             for (k1, v1), (k2, v2) in zip(facts + blank * (rows - len(facts)), times + blank * (rows - len(times))):
                 grid.add_row(k1, v1, k2, v2)
         else:
-            for key, value in facts + times:
-                grid.add_row(key, value)
+            for key, shown in facts + times:
+                grid.add_row(key, shown)
         return grid
 
     def _payload(self, job: Job) -> RenderableType:
