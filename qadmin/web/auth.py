@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from qadmin.text import visible
 from qadmin.web.state import web_state
@@ -313,7 +314,7 @@ def _login(user: str) -> None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> ResponseReturnValue:
     auth: Auth = web_state().auth
     target = safe_next(request.values.get("next"))
     # the login URL carries the start-up token; a password never travels in a URL
@@ -342,7 +343,7 @@ def login():
 
 
 @bp.route("/logout", methods=["POST"])
-def logout():
+def logout() -> ResponseReturnValue:
     # the cookie dies on the server too: a copy of it is refused from now on
     web_state().auth.sessions.end(session.get("sid"))
     session.clear()

@@ -57,7 +57,7 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return False
-    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%", 1)[0]).is_loopback for info in infos)
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos)
 
 
 @dataclass
@@ -135,7 +135,7 @@ def warm_up(app: Any) -> None:
         for name in app.jinja_env.list_templates():
             if name.startswith("qadmin/"):
                 app.jinja_env.get_template(name)
-        from qadmin.web.pages import dashboard
+        from qadmin.web.pages.readings import dashboard
 
         with app.test_request_context("/"):
             dashboard()
@@ -281,6 +281,8 @@ def _build_granian(
 ) -> GranianServer:
     try:
         from granian import Granian
+        from granian.constants import Interfaces
+        from granian.log import LogLevels
     except ImportError:
         raise ConfigError("--server granian needs granian: pip install granian") from None
     sources, name = _backend_entries(state, config)
@@ -302,11 +304,11 @@ def _build_granian(
         "qadmin.web",  # a name for its logs and process title: the app comes from _granian_app
         address=host,
         port=port,
-        interface="wsgi",
+        interface=Interfaces.WSGI,
         workers=1,
         blocking_threads=threads,
         # granian warns that 8 threads are many for 2 cores: they are for slow backend calls
-        log_level="error",
+        log_level=LogLevels.error,
         log_access=False,
     )
     base = _url(host, port)
