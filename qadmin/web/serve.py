@@ -32,7 +32,7 @@ from typing import Any, TextIO
 from qadmin.config import Config, load_config
 from qadmin.errors import ConfigError
 from qadmin.ops import Ops
-from qadmin.web.auth import password_problem
+from qadmin.web.credentials import password_problem
 
 #: where the password may come from, besides `[web] password` in qadmin.toml
 PASSWORD_ENV = "QADMIN_WEB_PASSWORD"

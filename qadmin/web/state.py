@@ -20,6 +20,7 @@ from flask import current_app, g, request, session
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
 from qadmin.ops import Ops, Preview
+from qadmin.web.credentials import Auth
 from qadmin.web.snapshot import Snapshots, listing_cache
 
 #: an open Ops, or a function that opens one on first use (named backends are opened lazily)
@@ -159,7 +160,7 @@ class ListingQuery(NamedTuple):
 class WebState:
     backends: Backends
     previews: PreviewStore
-    auth: Any  # qadmin.web.auth.Auth
+    auth: Auth
     #: the dashboard's shared stats readings (see qadmin.web.snapshot)
     snapshots: Snapshots = field(default_factory=Snapshots)
     #: the jobs page's shared pages of rows (see qadmin.web.snapshot)
