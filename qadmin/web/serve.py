@@ -27,12 +27,17 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from qadmin.config import Config, load_config
 from qadmin.errors import ConfigError
 from qadmin.ops import Ops
 from qadmin.web.credentials import password_problem
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from qadmin.backends import BackendOptions
 
 #: where the password may come from, besides `[web] password` in qadmin.toml
 PASSWORD_ENV = "QADMIN_WEB_PASSWORD"
@@ -60,12 +65,35 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos)
 
 
+class CommandLine(Protocol):
+    """What `qadmin web` takes from the CLI's context (qadmin.cli.Context): the backend the
+    command line chose, and the config file naming the others."""
+
+    @property
+    def url_option(self) -> str | None: ...
+    @property
+    def backend_name(self) -> str | None: ...
+    @property
+    def config_file(self) -> str | None: ...
+
+    def settings(self) -> tuple[str, BackendOptions]:
+        """The chosen backend's URL and options."""
+        ...
+
+    def ops(self, face: str = ...) -> Ops:
+        """The chosen backend, opened (once)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class Server:
     """A waitress server bound to its port, not yet serving: `run()` blocks, `close()` stops
     it from any thread."""
 
-    app: Any
+    app: Flask
+    #: waitress' server (waitress has no type information)
     waitress: Any
     url: str
     login_url: str | None
@@ -127,7 +155,7 @@ class Server:
         self.app.extensions["qadmin"].backends.close()
 
 
-def warm_up(app: Any) -> None:
+def warm_up(app: Flask) -> None:
     """What the first views would otherwise each wait for, done once as the server starts: the
     templates compiled, and the dashboard's counts (a full `stats()`, a second or more on a big
     SQLite queue) read into the shared reading of the default backend."""
@@ -151,7 +179,7 @@ def _close_dispatcher(dispatcher: Any) -> None:
 
 
 def build(
-    state: Any,
+    state: CommandLine,
     host: str = "127.0.0.1",
     port: int = 8080,
     read_only: bool = False,
@@ -238,7 +266,7 @@ class AppSpec:
     #: create_app's settings; never in a repr, as they hold the password and the secret key
     config: tuple[tuple[str, Any], ...] = field(repr=False)
 
-    def make_app(self) -> Any:
+    def make_app(self) -> Flask:
         from qadmin.web import create_app, opener
 
         sources = {name: opener(url, table, namespace) for name, url, table, namespace in self.sources}
@@ -247,7 +275,7 @@ class AppSpec:
         )
 
 
-def _granian_app(spec: AppSpec) -> Any:
+def _granian_app(spec: AppSpec) -> Flask:
     """The app of granian's worker process, warmed up before the worker serves (for at most
     `WARM_UP_WAIT`, as under waitress)."""
     app = spec.make_app()
@@ -277,7 +305,7 @@ class GranianServer:
 
 
 def _build_granian(
-    state: Any, config: Config, app_config: dict[str, Any], host: str, port: int, threads: int
+    state: CommandLine, config: Config, app_config: dict[str, Any], host: str, port: int, threads: int
 ) -> GranianServer:
     try:
         from granian import Granian
@@ -330,7 +358,7 @@ def _check_free(host: str, port: int) -> None:
 
 
 def serve(
-    state: Any,
+    state: CommandLine,
     host: str = "127.0.0.1",
     port: int = 8080,
     read_only: bool = False,
@@ -383,7 +411,7 @@ def _config_password(config: Config) -> str | None:
     return value
 
 
-def _backend_entries(state: Any, config: Config) -> tuple[list[tuple[str, str, str | None, str]], str]:
+def _backend_entries(state: CommandLine, config: Config) -> tuple[list[tuple[str, str, str | None, str]], str]:
     """(name, url, table, namespace) of the switcher's backends, the command line's first, and
     its name: the one the command line chose, then every other named backend of the config file."""
     url, options = state.settings()
@@ -397,7 +425,7 @@ def _backend_entries(state: Any, config: Config) -> tuple[list[tuple[str, str, s
     return entries, name
 
 
-def _backends(state: Any, config: Config) -> tuple[dict[str, Ops | Callable[[], Ops]], str]:
+def _backends(state: CommandLine, config: Config) -> tuple[dict[str, Ops | Callable[[], Ops]], str]:
     """The switcher's backends: the command line's opened now (so a bad URL fails before the
     server starts), the others opened when first chosen."""
     from qadmin.web import opener
