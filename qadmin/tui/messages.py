@@ -12,7 +12,7 @@ from typing import Any
 
 from textual.message import Message
 
-from qadmin.job import AuditEntry, Job, WorkerInfo
+from qadmin.job import AuditEntry, Job, JobId, WorkerInfo
 from qadmin.model import ErrorGroup, Page, Stats
 from qadmin.ops import BulkResult, Ops, Preview
 
@@ -58,7 +58,7 @@ class JobGone(Message):
     """The job no longer exists (finished, deleted, or dequeued meanwhile), or its id names
     none (`reason` says why: a worker's record may hold anything)."""
 
-    job_id: Any
+    job_id: JobId
     reason: str | None = None
 
 

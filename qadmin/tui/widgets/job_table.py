@@ -68,7 +68,7 @@ class JobTable(DataTable[Text | str]):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.jobs: dict[str, Job] = {}
         self.selected: dict[str, JobId] = {}
-        self._rows: dict[str, tuple[Any, ...]] = {}
+        self._rows: dict[str, tuple[Text | str, ...]] = {}
         self.plan: dict[str, int] = {}
         self.id_width = 4
         self._now: datetime | None = None
