@@ -6,13 +6,15 @@ thread-safe); screens update their widgets only in the handlers, on the loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from textual.message import Message
 
-from qadmin.job import AuditEntry, Job, WorkerInfo
+from qadmin.job import AuditEntry, Job, JobId, WorkerInfo
 from qadmin.model import ErrorGroup, Page, Stats
+from qadmin.ops import BulkResult, Ops, Preview
 
 
 @dataclass
@@ -56,7 +58,7 @@ class JobGone(Message):
     """The job no longer exists (finished, deleted, or dequeued meanwhile), or its id names
     none (`reason` says why: a worker's record may hold anything)."""
 
-    job_id: Any
+    job_id: JobId
     reason: str | None = None
 
 
@@ -94,10 +96,10 @@ class OpFailed(Message):
 
 @dataclass
 class PreviewReady(Message):
-    preview: Any  # qadmin.ops.Preview
+    preview: Preview
     label: str
     #: called with the BulkResult (or None) once the operator closes the report
-    on_done: Any = None
+    on_done: Callable[[BulkResult | None], None] | None = None
     #: of an unlock's jobs, how many a worker that looks alive holds (they may run twice)
     alive: int = 0
 
@@ -114,7 +116,7 @@ class BulkProgress(Message):
 
 @dataclass
 class BulkFinished(Message):
-    result: Any  # qadmin.ops.BulkResult
+    result: BulkResult
 
 
 @dataclass
@@ -133,7 +135,7 @@ class QueueToggled(Message):
 @dataclass
 class BackendOpened(Message):
     name: str
-    ops: Any  # qadmin.ops.Ops
+    ops: Ops
     label: str = ""
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import PathConverter
 
@@ -49,7 +50,7 @@ class JobIdConverter(PathConverter):
 
 
 @bp.record_once
-def _converter(state: Any) -> None:
+def _converter(state: BlueprintSetupState) -> None:
     state.app.url_map.converters["job_id"] = JobIdConverter
 
 
@@ -66,22 +67,22 @@ def _body() -> MultiDict[str, Any] | dict[str, Any]:
 
 # --- listings ----------------------------------------------------------------------------------
 @bp.get("/stats")
-def stats():
+def stats() -> Response:
     return jsonify(stats_dict(get_ops().stats()))
 
 
 @bp.get("/queues")
-def queues():
+def queues() -> Response:
     return jsonify([q.to_dict() for q in get_ops().queues()])
 
 
 @bp.get("/workers")
-def workers():
+def workers() -> Response:
     return jsonify([w.to_dict() for w in get_ops().workers()])
 
 
 @bp.get("/errors")
-def errors():
+def errors() -> Response:
     ops = get_ops()
     selection = parse_filter(ops, request.args).with_states(JobState.FAILED)
     groups = ops.error_groups(selection, limit=parse_limit(request.args.get("limit"), 50))
@@ -89,13 +90,13 @@ def errors():
 
 
 @bp.get("/audit")
-def audit():
+def audit() -> Response:
     entries = get_ops().audit(limit=parse_limit(request.args.get("limit"), 50), job_id=request.args.get("job") or None)
     return jsonify([e.to_dict() for e in entries])
 
 
 @bp.get("/jobs")
-def jobs():
+def jobs() -> Response:
     ops = get_ops()
     page = ops.list_jobs(
         parse_filter(ops, request.args),
@@ -107,19 +108,19 @@ def jobs():
 
 
 @bp.get("/jobs/<job_id:job_id>")
-def job(job_id: str):
+def job(job_id: str) -> Response:
     ops = get_ops()
     return jsonify(show_dict(ops, ops.show(job_id)))
 
 
 @bp.get("/backends")
-def backends():
+def backends() -> Response:
     state = web_state()
     return jsonify({"backends": state.backends.names, "default": state.backends.default, "current": backend_name()})
 
 
 @bp.get("/openapi.json")
-def openapi():
+def openapi() -> Response:
     from qadmin.web.openapi import spec
 
     return jsonify(spec())
@@ -128,7 +129,7 @@ def openapi():
 # --- one job -----------------------------------------------------------------------------------
 @bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock):verb>")
 @mutating
-def job_action(job_id: str, verb: str):
+def job_action(job_id: str, verb: str) -> Response:
     force = flag(_body().get("force"), "force")
     return jsonify(act_on_one(get_ops(), verb, job_id, force=force).to_dict())
 
@@ -136,7 +137,7 @@ def job_action(job_id: str, verb: str):
 # --- bulk verbs, one step (like the CLI) ---------------------------------------------------------
 @bp.post("/<any(retry, delete, dequeue, unlock):verb>")
 @mutating
-def bulk(verb: str):
+def bulk(verb: str) -> Response:
     ops = get_ops()
     body = _body()
     selection = parse_filter(ops, body)
@@ -164,7 +165,7 @@ def bulk(verb: str):
 # --- bulk verbs, two steps (like the dashboard) --------------------------------------------------
 @bp.post("/previews")
 @mutating
-def create_preview():
+def create_preview() -> tuple[Response, int]:
     ops = get_ops()
     body = _body()
     verb = str(body.get("verb") or "")
@@ -189,7 +190,7 @@ def _live_holders(ops: Ops, frozen: Preview) -> dict[str, Any]:
 
 
 @bp.get("/previews/<token>")
-def show_preview(token: str):
+def show_preview(token: str) -> Response:
     stored = web_state().previews.get(token)
     found = stored.preview
     sample = getattr(found, "sample", [])  # a page's queue change has none
@@ -198,7 +199,7 @@ def show_preview(token: str):
 
 @bp.post("/previews/<token>/apply")
 @mutating
-def apply_preview(token: str):
+def apply_preview(token: str) -> Response:
     stored = web_state().previews.take(token)
     if isinstance(stored.preview, QueueChange):  # a page's queue change: the queue action's answer
         change = stored.preview
@@ -211,7 +212,7 @@ def apply_preview(token: str):
 # --- queues ------------------------------------------------------------------------------------
 @bp.post("/queues/<path:queue>/<any(pause, resume):verb>")
 @mutating
-def queue_action(queue: str, verb: str):
+def queue_action(queue: str, verb: str) -> Response:
     ops = get_ops()
     changed = ops.pause(queue) if verb == "pause" else ops.resume(queue)
     return jsonify({"queue": queue, "paused": verb == "pause", "changed": changed})

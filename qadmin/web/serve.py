@@ -27,13 +27,16 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from qadmin.config import Config
 from qadmin.errors import ConfigError
 from qadmin.ops import Ops, open_ops
 from qadmin.settings import Settings
-from qadmin.web.auth import password_problem
+from qadmin.web.credentials import password_problem
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 #: where the password may come from, besides `[web] password` in qadmin.toml
 PASSWORD_ENV = "QADMIN_WEB_PASSWORD"
@@ -58,7 +61,7 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return False
-    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%", 1)[0]).is_loopback for info in infos)
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos)
 
 
 @dataclass
@@ -66,7 +69,8 @@ class Server:
     """A waitress server bound to its port, not yet serving: `run()` blocks, `close()` stops
     it from any thread."""
 
-    app: Any
+    app: Flask
+    #: waitress' server (waitress has no type information)
     waitress: Any
     url: str
     login_url: str | None
@@ -128,7 +132,7 @@ class Server:
         self.app.extensions["qadmin"].backends.close()
 
 
-def warm_up(app: Any) -> None:
+def warm_up(app: Flask) -> None:
     """What the first views would otherwise each wait for, done once as the server starts: the
     templates compiled, and the dashboard's counts (a full `stats()`, a second or more on a big
     SQLite queue) read into the shared reading of the default backend."""
@@ -136,7 +140,7 @@ def warm_up(app: Any) -> None:
         for name in app.jinja_env.list_templates():
             if name.startswith("qadmin/"):
                 app.jinja_env.get_template(name)
-        from qadmin.web.pages import dashboard
+        from qadmin.web.pages.readings import dashboard
 
         with app.test_request_context("/"):
             dashboard()
@@ -239,7 +243,7 @@ class AppSpec:
     #: create_app's settings; never in a repr, as they hold the password and the secret key
     config: tuple[tuple[str, Any], ...] = field(repr=False)
 
-    def make_app(self) -> Any:
+    def make_app(self) -> Flask:
         from qadmin.web import create_app, opener
 
         sources = {name: opener(url, table, namespace) for name, url, table, namespace in self.sources}
@@ -248,7 +252,7 @@ class AppSpec:
         )
 
 
-def _granian_app(spec: AppSpec) -> Any:
+def _granian_app(spec: AppSpec) -> Flask:
     """The app of granian's worker process, warmed up before the worker serves (for at most
     `WARM_UP_WAIT`, as under waitress)."""
     app = spec.make_app()
@@ -280,6 +284,8 @@ class GranianServer:
 def _build_granian(settings: Settings, app_config: dict[str, Any], host: str, port: int, threads: int) -> GranianServer:
     try:
         from granian import Granian
+        from granian.constants import Interfaces
+        from granian.log import LogLevels
     except ImportError:
         raise ConfigError("--server granian needs granian: pip install granian") from None
     sources, name = _backend_entries(settings)
@@ -301,11 +307,11 @@ def _build_granian(settings: Settings, app_config: dict[str, Any], host: str, po
         "qadmin.web",  # a name for its logs and process title: the app comes from _granian_app
         address=host,
         port=port,
-        interface="wsgi",
+        interface=Interfaces.WSGI,
         workers=1,
         blocking_threads=threads,
         # granian warns that 8 threads are many for 2 cores: they are for slow backend calls
-        log_level="error",
+        log_level=LogLevels.error,
         log_access=False,
     )
     base = _url(host, port)

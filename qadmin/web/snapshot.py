@@ -35,9 +35,14 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 log = logging.getLogger("qadmin.web")
+
+#: what a reading holds
+V = TypeVar("V")
+#: what a page works out from a reading
+D = TypeVar("D")
 
 #: default seconds a reading is fresh (QADMIN_STATS_TTL)
 DEFAULT_TTL = 3.0
@@ -56,8 +61,8 @@ LIST_CAPACITY = 32
 
 
 @dataclass(frozen=True)
-class Reading:
-    value: Any
+class Reading(Generic[V]):
+    value: V
     #: the backend's clock when the reading was taken: what "as of" shows
     as_of: datetime
     #: time.monotonic() when it was taken: what the ttl is measured against
@@ -67,11 +72,12 @@ class Reading:
     #: what the pages work out from this reading (see `derive`), kept with it and dropped with it
     derived: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def derive(self, key: Hashable, make: Callable[[], Any]) -> Any:
+    def derive(self, key: Hashable, make: Callable[[], D]) -> D:
         """`make()` once per reading: a page built from the same numbers is the same page, however
-        many browsers refresh it. Two requests may both make it at once; either result is right."""
+        many browsers refresh it. Two requests may both make it at once; either result is right.
+        The key says what was made: the same key must always make the same type."""
         try:
-            return self.derived[key]
+            return cast(D, self.derived[key])
         except KeyError:
             value = make()
             # a few variants (addresses, modes) per reading; never one per made-up query string
@@ -98,12 +104,13 @@ class Snapshots:
         self.stale_limit = stale_limit if stale_limit is not None else max(10 * self.ttl, DEFAULT_STALE_LIMIT)
         self._clock = clock
         self._background = background
-        self._items: dict[tuple[str, Hashable], Reading] = {}
+        # each `what` is read by one `read` function, so a key's reading always holds one type
+        self._items: dict[tuple[str, Hashable], Reading[Any]] = {}
         self._generation: dict[str, int] = {}
         self._inflight: dict[tuple[str, Hashable], threading.Event] = {}
         self._lock = threading.Lock()
 
-    def get(self, backend: str, what: Hashable, read: Callable[[], tuple[Any, datetime]]) -> Reading:
+    def get(self, backend: str, what: Hashable, read: Callable[[], tuple[V, datetime]]) -> Reading[V]:
         """The reading of `what` on `backend`; `read()` returns (value, the backend's now)."""
         if self.ttl <= 0:
             value, as_of = read()
@@ -111,7 +118,7 @@ class Snapshots:
         key = (backend, what)
         while True:
             with self._lock:
-                item = self._items.get(key)
+                item: Reading[V] | None = self._items.get(key)
                 age = None if item is None else self._clock() - item.taken
                 if item is not None and age is not None and age < max(self.ttl, COST_FACTOR * item.cost):
                     return item
@@ -122,29 +129,28 @@ class Snapshots:
                     mine = True
                 else:
                     mine = False
-                usable = item is not None and age is not None and age < self.stale_limit
-            if usable and mine and self._background:
+                usable = item if item is not None and age is not None and age < self.stale_limit else None
+            if usable is not None and mine and self._background:
                 threading.Thread(
                     target=self._refresh,
                     args=(key, read, generation, busy),
                     daemon=True,
                     name="qadmin-web-snapshot",
                 ).start()
-                return item  # type: ignore[return-value]
-            if usable and not mine:
-                return item  # type: ignore[return-value]  # someone is already reading a fresh one
+                return usable
+            if usable is not None and not mine:
+                return usable  # someone is already reading a fresh one
             if mine:
-                return self._refresh(key, read, generation, busy, raise_errors=True)  # type: ignore[return-value]
+                return self._read(key, read, generation, busy)
             busy.wait(60)  # nothing usable yet: wait for the one reading in flight, then look again
 
-    def _refresh(
+    def _read(
         self,
         key: tuple[str, Hashable],
-        read: Callable[[], tuple[Any, datetime]],
+        read: Callable[[], tuple[V, datetime]],
         generation: int,
         busy: threading.Event,
-        raise_errors: bool = False,
-    ) -> Reading | None:
+    ) -> Reading[V]:
         try:
             started = time.perf_counter()
             value, as_of = read()
@@ -154,18 +160,25 @@ class Snapshots:
                     self._items[key] = reading
                     self._trim()
             return reading
-        except Exception:
-            if raise_errors:
-                raise
-            # the view that needed it was already answered with the previous reading; the next
-            # view past the stale limit reads (and reports the error) itself
-            log.warning("reading the dashboard numbers of %s failed", key[0], exc_info=True)
-            return None
         finally:
             with self._lock:
                 if self._inflight.get(key) is busy:
                     del self._inflight[key]
             busy.set()
+
+    def _refresh(
+        self,
+        key: tuple[str, Hashable],
+        read: Callable[[], tuple[V, datetime]],
+        generation: int,
+        busy: threading.Event,
+    ) -> None:
+        """`_read` in a background thread, for a view already answered with the previous reading."""
+        try:
+            self._read(key, read, generation, busy)
+        except Exception:
+            # the next view past the stale limit reads (and reports the error) itself
+            log.warning("reading the dashboard numbers of %s failed", key[0], exc_info=True)
 
     def invalidate(self, backend: str | None = None) -> None:
         """Forget the readings of one backend (all when None): the data just changed."""

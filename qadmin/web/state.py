@@ -11,14 +11,16 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from flask import current_app, g, request, session
 
 from qadmin.errors import UsageError
+from qadmin.filters import JobFilter
 from qadmin.ops import Ops, Preview
+from qadmin.web.credentials import Auth
 from qadmin.web.snapshot import Snapshots, listing_cache
 
 #: an open Ops, or a function that opens one on first use (named backends are opened lazily)
@@ -101,7 +103,7 @@ class PreviewStore:
         self._items: OrderedDict[str, StoredPreview] = OrderedDict()
         self._lock = threading.Lock()
 
-    def put(self, preview: Preview, backend: str, back: str) -> str:
+    def put(self, preview: Preview | QueueChange, backend: str, back: str) -> str:
         token = secrets.token_urlsafe(18)
         with self._lock:
             self._expire()
@@ -140,19 +142,33 @@ class PreviewExpired(UsageError):
     """This confirmation has expired or was already used: preview the action again."""
 
 
+class ListingQuery(NamedTuple):
+    """The jobs page's query string as parsed (qadmin.web.pages.jobs.listing_query)."""
+
+    selection: JobFilter
+    sort: str
+    limit: int
+    cursor: str | None
+    #: the key of its rows in the shared listings
+    listing_key: Hashable
+    #: the filter of the state tabs (the selection, its state aside), and whether it is one of
+    #: queues alone
+    tabs: tuple[JobFilter, bool]
+
+
 @dataclass
 class WebState:
     backends: Backends
     previews: PreviewStore
-    auth: Any  # qadmin.web.auth.Auth
+    auth: Auth
     #: the dashboard's shared stats readings (see qadmin.web.snapshot)
     snapshots: Snapshots = field(default_factory=Snapshots)
     #: the jobs page's shared pages of rows (see qadmin.web.snapshot)
     listings: Snapshots = field(default_factory=listing_cache)
     #: the links that never change, as templating.link built them
     links: dict[tuple[str, str, tuple[tuple[str, Any], ...]], str] = field(default_factory=dict)
-    #: the jobs page's query strings as parsed (see pages._listing_query)
-    parsed: dict[tuple[str, bytes], Any] = field(default_factory=dict)
+    #: the jobs page's query strings as parsed, by backend name and query string
+    parsed: dict[tuple[str, bytes], ListingQuery] = field(default_factory=dict)
 
     def changed(self) -> None:
         """An action went through this app: every shared reading may be out of date."""
@@ -161,13 +177,14 @@ class WebState:
 
 
 def web_state() -> WebState:
-    return current_app.extensions["qadmin"]
+    # create_app puts it there
+    return cast(WebState, current_app.extensions["qadmin"])
 
 
 def backend_name() -> str:
     """The backend this request works on: `?backend=` (API clients), the session's choice, or
     the default. A name from an old session that no longer exists falls back to the default."""
-    name = g.get("qadmin_backend")
+    name: str | None = g.get("qadmin_backend")
     if name is None:
         name = g.qadmin_backend = _backend_name()
     return name
@@ -194,7 +211,7 @@ def get_ops(name: str | None = None) -> Ops:
     is not, so concurrent requests never write each other's name into the audit log.
     """
     name = name or backend_name()
-    cached = g.get("qadmin_ops")
+    cached: tuple[str, Ops] | None = g.get("qadmin_ops")
     if cached is not None and cached[0] == name:
         return cached[1]
     base = web_state().backends.get(name)

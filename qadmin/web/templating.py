@@ -1,4 +1,5 @@
 """Template filters and the context every page shares (navigation, backend switcher, read-only).
+How a page is rendered, once for everyone or for each request, is qadmin.web.rendering's.
 
 Filters return plain `str`, never `Markup`: Jinja escapes whatever they produce, so a payload
 holding `<script>` is shown as text wherever it appears. The one exception is `job_table`, the
@@ -10,15 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from flask import Flask, Response, current_app, g, render_template, request, session, url_for
-from flask_wtf.csrf import generate_csrf
+from flask import Flask, current_app, request, session, url_for
 from markupsafe import Markup, escape
 
 from qadmin.errors import UsageError
@@ -26,6 +25,7 @@ from qadmin.job import Job, JobState, iso
 from qadmin.text import plural
 from qadmin.text import visible as _visible
 from qadmin.web.auth import logged_in
+from qadmin.web.rendering import csrf_token
 from qadmin.web.state import backend_name, web_state
 
 #: the states as the dashboard shows them, in workflow order ("stale" is a locked job whose
@@ -75,92 +75,6 @@ def _digest(app: Flask, filename: str) -> str:
     except OSError:
         return "0"
     return hashlib.sha256(data).hexdigest()[:12]
-
-
-def csrf_token() -> str:
-    if g.get("qadmin_csrf_slot"):
-        return CSRF_SLOT
-    return "" if g.get("via_bearer") else generate_csrf()
-
-
-#: what a shared rendering holds where each request's own CSRF token goes: random, so no data
-#: can contain it, and never sent as it is
-CSRF_SLOT = "csrf-slot-" + secrets.token_hex(16)
-
-
-class SharedHtml:
-    """A rendering that many requests share (`render_shared`), with a slot for each one's token."""
-
-    def __init__(self, html: str) -> None:
-        self._parts = html.split(CSRF_SLOT)
-
-    def with_csrf(self, token: str) -> Markup:
-        return Markup(str(escape(token)).join(self._parts))
-
-    def with_slot(self) -> Markup:
-        """The rendering with its slots kept, to be put inside a bigger shared rendering."""
-        return Markup(CSRF_SLOT.join(self._parts))
-
-    def response(self, token: str) -> Response:
-        """A whole page as this request's response: encoded to UTF-8 once for all the views
-        that share it (a page of rows is some 35 kB, and encoding that much text with any
-        non-ASCII character in it takes longer than Flask's whole handling of the request),
-        the token joined in as bytes."""
-        encoded = self._encoded
-        if encoded is None:
-            encoded = self._encoded = [part.encode("utf-8") for part in self._parts]
-        body = str(escape(token)).encode("ascii", "xmlcharrefreplace").join(encoded)
-        return Response(body, mimetype="text/html")
-
-    _encoded: list[bytes] | None = None
-
-
-def render_shared(template: str, **context: Any) -> SharedHtml:
-    """A template rendered for every request alike: it must show nothing of the request but the
-    CSRF token of its forms, left as a slot that `SharedHtml.with_csrf` fills in."""
-    g.qadmin_csrf_slot = True
-    try:
-        return SharedHtml(render_template(template, **context))
-    finally:
-        g.pop("qadmin_csrf_slot", None)
-
-
-def shared_page(reading: Any, key: Any, template: str, body: SharedHtml) -> Any:
-    """`template` around a shared `body` as this request's response: the whole page rendered once
-    per `reading` (qadmin.web.snapshot.Reading), `key` (what the body was made from) and frame
-    (`page_chrome`), for all the views that would render the same; only the CSRF token is each
-    request's own. A page with flashed messages waiting is rendered for its request alone."""
-    chrome = page_chrome()
-    if chrome is None:
-        return render_template(template, body=body.with_csrf(csrf_token()))
-    whole = reading.derive(
-        ("whole page", template, key, chrome), lambda: render_shared(template, body=body.with_slot())
-    )
-    return whole.response(csrf_token())
-
-
-def page_chrome() -> tuple[Any, ...] | None:
-    """All that a page's frame (base.html: the header, the switcher, the footer) shows of the
-    request but its CSRF token, as a key for sharing a rendering of the whole page; None when
-    the page must be rendered for this request alone (flashed messages wait in its session).
-
-    Keep it in step with base.html and `_shared_context`: a value the frame shows and this key
-    leaves out would show one request's value to another."""
-    if "_flashes" in session:
-        return None
-    try:
-        current = backend_name()
-    except UsageError:
-        return None
-    config = current_app.config
-    return (
-        request.endpoint,
-        current,
-        session.get("user"),
-        bool(session.get("auth")),
-        bool(config["QADMIN_READ_ONLY"]),
-        config["QADMIN_REFRESH"],
-    )
 
 
 def _shared_context() -> dict[str, Any]:

@@ -93,7 +93,7 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     app.config["PROPAGATE_EXCEPTIONS"] = False  # a bug is a 500 answer, as a client would see it
     # schemathesis' ignored_auth check sends wrong tokens on every operation: past the bearer
     # budget they would get 429 (tests/web/test_web_security.py tests the throttle)
-    from qadmin.web.auth import Throttle
+    from qadmin.web.credentials import Throttle
 
     app.extensions["qadmin"].auth.bearer_throttle = Throttle(per_client=10**9, overall=10**9)
     loaded = schemathesis.openapi.from_wsgi("/api/openapi.json", app, headers=AUTH)

@@ -97,5 +97,5 @@ class LiveServer:
         self.thread.join(10)
 
 
-#: a password strong enough to serve as a bearer token (qadmin.web.auth.password_problem)
+#: a password strong enough to serve as a bearer token (qadmin.web.credentials.password_problem)
 STRONG_PASSWORD = "right-Horse-battery-42"

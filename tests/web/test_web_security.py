@@ -10,11 +10,11 @@ import pytest
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.ops import Ops
-from qadmin.web.auth import Throttle
+from qadmin.web.credentials import Throttle
 from tests.web.support import Web, make_web
 
 FAILED = JobFilter(states=frozenset({JobState.FAILED}))
-#: a password strong enough to serve as a bearer token (qadmin.web.auth.password_problem)
+#: a password strong enough to serve as a bearer token (qadmin.web.credentials.password_problem)
 STRONG = "right-Horse-battery-42"
 #: POST endpoints that change no data, so that read-only mode allows them
 NOT_ACTIONS = {"auth.login", "auth.logout", "pages.switch_backend", "pages.cancel"}
@@ -157,7 +157,7 @@ def test_a_weak_password_logs_in_by_the_form_but_is_no_bearer_token(ops: Ops) ->
     ],
 )
 def test_password_strength_rule(password: str, strong: bool) -> None:
-    from qadmin.web.auth import password_problem
+    from qadmin.web.credentials import password_problem
 
     assert (password_problem(password) is None) is strong
 

@@ -14,8 +14,9 @@ import pytest
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobState
 from qadmin.ops import Ops
+from qadmin.web.rendering import CSRF_SLOT
 from qadmin.web.serve import warm_up
-from qadmin.web.templating import CSRF_SLOT, job_table
+from qadmin.web.templating import job_table
 from tests.web.support import CSRF_META, Web, make_web
 from tests.web.support import STRONG_PASSWORD as PW
 

@@ -41,19 +41,20 @@ MUTATING = frozenset(
 )
 
 
-class QadminScreen(Screen):
+class QadminScreen(Screen[None]):
     """A page whose data comes from `fetch`, run in a thread worker every refresh interval.
 
     One refresh is in flight at a time: while the backend is slow the next tick does not pile
     up another thread, it reports how long the current one has been waiting instead.
     """
 
-    #: which page of the nav bar this screen belongs to
-    PAGE: ClassVar[str] = ""
+    #: which page of the nav bar this screen belongs to (a job's page says so per instance: the
+    #: page it was opened from)
+    PAGE: str = ""
     #: what the status line calls a refresh of this screen
     WHAT: ClassVar[str] = "refresh"
 
-    app: QadminApp  # type: ignore[assignment]
+    app: QadminApp
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.console import RenderableType
 from rich.text import Text
@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
 from qadmin.job import Job
-from qadmin.ops import VERBS, alive_warning
+from qadmin.ops import VERBS, Preview, alive_warning
 from qadmin.text import plural, visible
 from qadmin.tui.text import args_of, cell, state_text
 
@@ -49,7 +49,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.can_confirm, self.destructive = can_confirm, destructive
 
     @classmethod
-    def for_preview(cls, preview: Any, label: str, alive: int = 0) -> ConfirmScreen:
+    def for_preview(cls, preview: Preview, label: str, alive: int = 0) -> ConfirmScreen:
         """The confirmation of a bulk verb: the frozen ids' count and the backend's sample, and for
         an unlock, a warning when a worker that looks alive holds some of the jobs."""
         verb, count = preview.verb, preview.count

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -31,7 +31,7 @@ class DequeueScreen(ModalScreen["JobFilter | None"]):
         self,
         queue: str = "",
         class_name: str = "",
-        args: list | None = None,
+        args: list[Any] | None = None,
         *,
         queues: Iterable[str] = (),
         classes: Iterable[str] = (),

@@ -6,6 +6,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,7 +25,7 @@ from textual.widgets import Static
 from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState
-from qadmin.ops import Ops
+from qadmin.ops import BulkResult, Ops
 from qadmin.text import visible
 from qadmin.tui.messages import JobGone, JobLoaded
 from qadmin.tui.screens.base import QadminScreen
@@ -177,7 +178,7 @@ class JobDetailScreen(QadminScreen):
             title.update(Text("error of the last attempt (history: the job was retried since)"))
             error.update(clip(str(job.last_error).rstrip("\n"), style=theme_style(self.app, "text-muted")))
 
-    def _fields(self, job: Job, now: Any) -> RenderableType:
+    def _fields(self, job: Job, now: datetime) -> RenderableType:
         muted = theme_style(self.app, "text-muted")
         attempts = f"{job.attempts}" + (f" of {job.max_attempts}" if job.max_attempts else "")
         owner = one_line(job.locked_by or "—")
@@ -218,8 +219,8 @@ class JobDetailScreen(QadminScreen):
             for (k1, v1), (k2, v2) in zip(facts + blank * (rows - len(facts)), times + blank * (rows - len(times))):
                 grid.add_row(k1, v1, k2, v2)
         else:
-            for key, value in facts + times:
-                grid.add_row(key, value)
+            for key, shown in facts + times:
+                grid.add_row(key, shown)
         return grid
 
     def _payload(self, job: Job) -> RenderableType:
@@ -320,7 +321,7 @@ class JobDetailScreen(QadminScreen):
             verb, selection or JobFilter(ids=(self.job.id,)), f"job {self.job.id}", on_done=self._after_action
         )
 
-    def _after_action(self, result: Any) -> None:
+    def _after_action(self, result: BulkResult | None) -> None:
         if result is not None and result.verb in ("delete", "dequeue") and result.changed:
             self.app.pop_screen()
             return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
@@ -20,9 +20,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 
 from qadmin.filters import JobFilter
-from qadmin.job import JobState
+from qadmin.job import Job, JobState
 from qadmin.model import Page
-from qadmin.ops import Ops
+from qadmin.ops import BulkResult, Ops
 from qadmin.text import plural, visible
 from qadmin.tui.messages import CountLoaded, JobsLoaded, NamesLoaded, OpFailed
 from qadmin.tui.screens.base import QadminScreen
@@ -278,7 +278,7 @@ class JobsScreen(QadminScreen):
         if self.app.learn_names(message.queues, message.classes):
             self._show_suggestions()
 
-    def _learn_classes(self, jobs: Iterable[Any]) -> None:
+    def _learn_classes(self, jobs: Iterable[Job]) -> None:
         """The class box completes the class names known (right arrow accepts)."""
         if self.app.learn_names(classes=(job.class_name for job in jobs if job.decodable)):
             self._show_suggestions()
@@ -393,7 +393,7 @@ class JobsScreen(QadminScreen):
     def _act_on_filter(self, verb: str, selection: JobFilter) -> None:
         self.app.start_bulk(verb, selection, f"the filter ({selection.describe()})", on_done=self._after_action)
 
-    def _after_action(self, result: Any) -> None:
+    def _after_action(self, result: BulkResult | None) -> None:
         self.table.clear_selection()
         self.refresh_data(force=True)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -12,23 +12,29 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import ProgressBar, Static
 
+from qadmin.ops import BulkResult, Preview
 from qadmin.text import plural, visible
 from qadmin.tui.messages import BulkFinished, BulkProgress, OpFailed
 from qadmin.tui.screens.confirm import PAST
+
+if TYPE_CHECKING:
+    from qadmin.tui.app import QadminApp
 
 #: skipped jobs listed in the report (the rest are counted)
 SHOW_SKIPPED = 8
 
 
-class ProgressScreen(ModalScreen[Any]):
+class ProgressScreen(ModalScreen[BulkResult | None]):
     """Dismisses with the BulkResult (None if the action failed); closable once finished."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("enter,escape", "close", "Close", id="progress.close")]
 
-    def __init__(self, preview: Any) -> None:
+    app: QadminApp
+
+    def __init__(self, preview: Preview) -> None:
         super().__init__()
         self.preview = preview
-        self.result: Any = None
+        self.result: BulkResult | None = None
         self.done = False
 
     def compose(self) -> ComposeResult:
@@ -43,10 +49,11 @@ class ProgressScreen(ModalScreen[Any]):
 
     @work(thread=True, exit_on_error=False, group="apply")
     def apply(self) -> None:
+        def progress(done: int, total: int) -> None:
+            self.post_message(BulkProgress(done, total))
+
         try:
-            result = self.app.ops.apply(
-                self.preview, progress=lambda done, total: self.post_message(BulkProgress(done, total))
-            )
+            result = self.app.ops.apply(self.preview, progress=progress)
         except Exception as exc:  # noqa: BLE001 - reported in this dialog and by the app
             self.post_message(OpFailed(f"{self.preview.verb.capitalize()} stopped", exc, action=True))
             return

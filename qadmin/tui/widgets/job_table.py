@@ -55,7 +55,7 @@ def plan_columns(width: int, id_width: int = 7) -> dict[str, int]:
     return {k: plan[k] for k in keys}
 
 
-class JobTable(DataTable):
+class JobTable(DataTable[Text | str]):
     """Shows jobs; `selected` holds the ids marked with space, in the order they were marked."""
 
     # rows, not columns, are what home and end should reach (the columns always fit)
@@ -68,7 +68,7 @@ class JobTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.jobs: dict[str, Job] = {}
         self.selected: dict[str, JobId] = {}
-        self._rows: dict[str, tuple[Any, ...]] = {}
+        self._rows: dict[str, tuple[Text | str, ...]] = {}
         self.plan: dict[str, int] = {}
         self.id_width = 4
         self._now: datetime | None = None
@@ -90,7 +90,7 @@ class JobTable(DataTable):
                 self.move_cursor(row=list(self.jobs).index(current), animate=False)
 
     # --- data --------------------------------------------------------------------------------
-    def _cells(self, job: Job, now: datetime) -> tuple[Any, ...]:
+    def _cells(self, job: Job, now: datetime) -> tuple[Text | str, ...]:
         key, plan = str(job.id), self.plan
         mark = Text(MARK, style=theme_style(self.app, "text-accent", bold=True)) if key in self.selected else ""
         class_name = str(job.class_name or "")
@@ -98,7 +98,7 @@ class JobTable(DataTable):
             class_name = class_name.rsplit(".", 1)[-1]  # the module path matters least when space is short
         state = state_text(self.app, job)
         state.no_wrap, state.overflow = True, "ellipsis"
-        cells = {
+        cells: dict[str, Text | str] = {
             "sel": mark,
             "id": cell(key, 40),
             "state": state,

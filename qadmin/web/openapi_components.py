@@ -1,0 +1,316 @@
+"""The components of the OpenAPI description (qadmin.web.openapi): the schemas of what /api
+answers and takes, the shared error responses, and the two ways to authenticate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qadmin.web.actions import NO, YES
+
+#: a yes/no field: a JSON boolean, or one of the words a form sends (qadmin.web.actions.flag)
+FLAG: dict[str, Any] = {"oneOf": [{"type": "boolean", "nullable": True}, {"type": "string", "enum": [*YES, *NO]}]}
+#: a text field of a request body, which may be null (not given)
+TEXT: dict[str, Any] = {"type": "string", "nullable": True}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def array(name: str) -> dict[str, Any]:
+    return {"type": "array", "items": ref(name)}
+
+
+def components() -> dict[str, Any]:
+    error = {"content": {"application/json": {"schema": ref("Error")}}}
+    return {
+        "schemas": schemas(),
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "the web password, or the token printed at start-up",
+            },
+            "session": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "qadmin_session",
+                "description": "the dashboard's login; POSTs also need X-CSRFToken",
+            },
+        },
+        "responses": {
+            "BadRequest": {
+                "description": "bad input, an unknown filter value, or a missing CSRF token",
+                **error,
+            },
+            "Unauthorized": {"description": "not logged in and no valid bearer token", **error},
+            "Forbidden": {"description": "the dashboard is read-only", **error},
+            "NotFound": {"description": "no such job (or preview)", **error},
+            "Conflict": {"description": "the job is not in a state that allows this", **error},
+            "Unavailable": {"description": "the backend cannot be reached", **error},
+        },
+    }
+
+
+def schemas() -> dict[str, Any]:
+    time = {"type": "string", "format": "date-time", "nullable": True}
+    job_id = {"oneOf": [{"type": "integer"}, {"type": "string"}]}
+    states = ["pending", "scheduled", "locked", "failed", "finished"]
+    job = {
+        "type": "object",
+        "required": ["id", "queue", "class", "args", "kwargs", "state"],
+        "properties": {
+            "id": job_id,
+            "queue": {"type": "string", "nullable": True},
+            "class": {"type": "string"},
+            "args": {"type": "array", "items": {}},
+            "kwargs": {"type": "object", "additionalProperties": True},
+            "state": {"type": "string", "enum": states},
+            "priority": {"type": "integer"},
+            "attempts": {"type": "integer"},
+            "run_at": time,
+            "locked_at": time,
+            "locked_by": {"type": "string", "nullable": True},
+            "failed_at": time,
+            "last_error": {"type": "string", "nullable": True},
+            "created_at": time,
+            "finished_at": time,
+            "stale": {"type": "boolean"},
+            "format": {"type": "string"},
+            "undecodable": {"type": "string", "description": "why the payload could not be decoded"},
+            "raw": {"type": "string"},
+            "truncated": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "in listings: the fields cut to 4096 characters, each with its full size; "
+                "GET /api/jobs/{job_id} gives them whole",
+            },
+        },
+    }
+    counts = {"type": "object", "additionalProperties": {"type": "integer"}}
+    filter_body = {
+        "type": "object",
+        "description": "Which jobs: the same fields as the listing's query parameters (null: not given).",
+        "properties": {
+            "state": {"oneOf": [TEXT, {"type": "array", "items": {"type": "string"}}]},
+            "queue": {"oneOf": [TEXT, {"type": "array", "items": {"type": "string"}}]},
+            "class": TEXT,
+            "args": {"oneOf": [{"type": "array", "items": {}}, TEXT]},
+            "search": TEXT,
+            "id": {"oneOf": [job_id, {"type": "array", "items": job_id}], "nullable": True},
+            "worker": TEXT,
+            "error": TEXT,
+            "stale": FLAG,
+            "undecodable": FLAG,
+        },
+    }
+    return {
+        "Job": job,
+        "JobDetail": {
+            "allOf": [
+                job,
+                {
+                    "type": "object",
+                    "properties": {
+                        "decoded": {"description": "a readable structure of a Ruby or PHP payload"},
+                        "meta": {"type": "object", "additionalProperties": True},
+                        "audit": array("AuditEntry"),
+                    },
+                },
+            ]
+        },
+        "JobPage": {
+            "type": "object",
+            "required": ["jobs", "next_cursor"],
+            "properties": {
+                "jobs": array("Job"),
+                "next_cursor": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "pass as ?cursor= for the next page",
+                },
+            },
+        },
+        "Stats": {
+            "type": "object",
+            "properties": {
+                "queues": {"type": "object", "additionalProperties": counts},
+                "totals": counts,
+                "processed": {"type": "integer"},
+                "failed": {"type": "integer"},
+                "oldest_pending_at": time,
+                "paused": {"type": "array", "items": {"type": "string"}},
+                "workers": {"type": "integer"},
+                "throughput": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "minute": {"type": "string", "format": "date-time"},
+                            "processed": {"type": "integer"},
+                            "failed": {"type": "integer"},
+                        },
+                    },
+                },
+                "unreadable": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "Stored structures that cannot be read (a Redis key of the wrong "
+                    "type, a counter that is no number): name -> why. Present when any.",
+                },
+            },
+        },
+        "QueueInfo": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "counts": counts,
+                "paused": {"type": "boolean"},
+                "oldest_pending_at": time,
+                "unreadable": {"type": "string", "description": "Why the queue cannot be read. Present when so."},
+            },
+        },
+        "WorkerInfo": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "host": {"type": "string"},
+                "pid": {"type": "integer"},
+                "queues": {"type": "array", "items": {"type": "string"}},
+                "started_at": time,
+                "heartbeat_at": time,
+                "current_job": {"oneOf": [{"type": "integer"}, {"type": "string"}], "nullable": True},
+                "job_started_at": time,
+                "processed": {"type": "integer"},
+                "failed": {"type": "integer"},
+                "stale": {"type": "boolean"},
+            },
+        },
+        "ErrorGroup": {
+            "type": "object",
+            "properties": {
+                "error": {"type": "string"},
+                "exception": {"type": "string"},
+                "count": {"type": "integer"},
+                "queues": {"type": "array", "items": {"type": "string"}},
+                "classes": {"type": "array", "items": {"type": "string"}},
+                "last_failed_at": time,
+                "sample_id": {"oneOf": [{"type": "integer"}, {"type": "string"}], "nullable": True},
+            },
+        },
+        "AuditEntry": {
+            "type": "object",
+            "properties": {
+                "id": {"oneOf": [{"type": "integer"}, {"type": "string"}], "nullable": True},
+                "at": {"type": "string", "format": "date-time"},
+                "actor": {"type": "string"},
+                "face": {"type": "string"},
+                "verb": {"type": "string"},
+                "selection": {"type": "object", "additionalProperties": {"type": "string"}},
+                "matched": {"type": "integer"},
+                "changed": {"type": "integer"},
+                "skipped": {"type": "integer"},
+            },
+        },
+        "BulkResult": {
+            "type": "object",
+            "required": ["verb", "matched", "changed", "skipped", "dry_run"],
+            "properties": {
+                "verb": {"type": "string"},
+                "matched": {"type": "integer"},
+                "changed": {"type": "integer"},
+                "skipped": {"type": "integer"},
+                "dry_run": {"type": "boolean"},
+                "skipped_jobs": {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"id": job_id, "reason": {"type": "string"}}},
+                },
+                "sample": array("Job"),
+            },
+        },
+        "Preview": {
+            "type": "object",
+            "properties": {
+                "token": {"type": "string"},
+                "expires_in": {"type": "integer"},
+                "backend": {"type": "string"},
+                "verb": {"type": "string"},
+                "filter": {"type": "object", "additionalProperties": {"type": "string"}},
+                "matched": {"type": "integer"},
+                "sample": array("Job"),
+                "alive": {"type": "integer", "description": "unlock: jobs a worker that looks alive holds"},
+                "warning": {"type": "string", "description": "unlock: what freeing them means"},
+            },
+        },
+        "Force": {
+            "type": "object",
+            "properties": {
+                "force": {
+                    **FLAG,
+                    "description": "unlock: free a job a worker that looks alive holds "
+                    "(it may then run twice; refused with 409 otherwise)",
+                },
+            },
+        },
+        "Filter": filter_body,
+        "BulkRequest": {
+            "allOf": [
+                filter_body,
+                {
+                    "type": "object",
+                    "properties": {
+                        "dry_run": {**FLAG, "description": "report what would change, change nothing"},
+                        "force": {
+                            **FLAG,
+                            "description": "unlock only: free jobs a worker that looks alive "
+                            "holds (they may then run twice; refused with 409 otherwise)",
+                        },
+                        "older_than": {
+                            "oneOf": [{"type": "string", "nullable": True}, {"type": "number"}],
+                            "description": "unlock only: locks older than this (30m, 2h, or seconds)",
+                        },
+                    },
+                },
+            ]
+        },
+        "PreviewRequest": {
+            "allOf": [
+                filter_body,
+                {
+                    "type": "object",
+                    "required": ["verb"],
+                    "properties": {"verb": {"type": "string", "enum": ["retry", "delete", "dequeue", "unlock"]}},
+                },
+            ]
+        },
+        "QueueAction": {
+            "type": "object",
+            "properties": {
+                "queue": {"type": "string"},
+                "paused": {"type": "boolean"},
+                "changed": {"type": "boolean"},
+            },
+        },
+        "Backends": {
+            "type": "object",
+            "properties": {
+                "backends": {"type": "array", "items": {"type": "string"}},
+                "default": {"type": "string"},
+                "current": {"type": "string"},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "message": {"type": "string"},
+                        "status": {"type": "integer"},
+                    },
+                }
+            },
+        },
+    }
