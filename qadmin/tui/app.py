@@ -9,15 +9,13 @@ when you come back. Every action goes preview -> confirmation -> apply with prog
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import events, work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
-from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
 from qadmin.errors import BackendUnavailable, QadminError
@@ -26,6 +24,7 @@ from qadmin.job import JobId
 from qadmin.ops import Ops, open_ops
 from qadmin.settings import Settings
 from qadmin.text import visible
+from qadmin.tui.console import Console
 from qadmin.tui.messages import BackendOpened, LoadFinished, OpFailed, PauseState, PreviewReady, QueueToggled
 from qadmin.tui.screens.audit import AuditScreen
 from qadmin.tui.screens.backends import BackendsScreen
@@ -43,8 +42,6 @@ from qadmin.tui.text import duration, short, ts
 
 #: refresh intervals `+` and `-` step through, in seconds
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
-#: a refresh waiting longer than this (or 1.5 intervals) puts "backend slow" on the status line
-SLOW_AFTER = 3.0
 #: pages by mode name, in number-key order
 PAGES: dict[str, type[QadminScreen]] = {
     "overview": OverviewScreen,
@@ -55,7 +52,7 @@ PAGES: dict[str, type[QadminScreen]] = {
 }
 
 
-class QadminApp(App[None]):
+class QadminApp(Console):
     CSS_PATH = "app.tcss"
     TITLE = "qadmin"
     MODES: ClassVar[dict[str, Any]] = dict(PAGES)
@@ -75,13 +72,6 @@ class QadminApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    #: seconds between refreshes of the page on screen
-    refresh_interval: reactive[float] = reactive(2.0)
-    #: (level, text) for the status line: level is ok, slow, error or wait
-    status: reactive[tuple[str, str]] = reactive(("wait", "connecting…"))
-    #: what the nav bar calls the backend in use
-    backend_name: reactive[str] = reactive("")
-
     def __init__(
         self,
         ops: Ops,
@@ -91,19 +81,13 @@ class QadminApp(App[None]):
         settings: Settings | None = None,
         backend_name: str | None = None,
     ) -> None:
-        super().__init__()
-        self.ops = ops
-        self.read_only = read_only
+        super().__init__(ops, read_only=read_only)
         name = backend_name or (settings.backend_name if settings is not None else None) or backend_label(ops)
         #: what the switcher offers: the config file's named backends, and the one `ops` is open on
         self.backends: dict[str, Settings] = {}
         if settings is not None:
             self.backends = {other: settings.for_backend(other) for other in settings.backends}
             self.backends.setdefault(name, settings)
-        self.last_ok: datetime | None = None
-        #: queue and class names of the backend in use, for completion (`learn_names`)
-        self.known_queues: set[str] = set()
-        self.known_classes: set[str] = set()
         #: set by `exit`: keys typed after `q` reach nothing (they opened pages on a closing app)
         self.quitting = False
         self.set_reactive(QadminApp.refresh_interval, float(refresh))
@@ -131,21 +115,6 @@ class QadminApp(App[None]):
                 return
         since = f"showing data from {ts(self.last_ok)}" if self.last_ok else "no data yet"
         self.status = ("error", f"{short(text, 90)} — {since}; retrying every {duration(self.refresh_interval)}")
-
-    def learn_names(self, queues: Iterable[str] = (), classes: Iterable[str] = ()) -> bool:
-        """Add names the backend showed; True when one was new."""
-        queues = {q for q in queues if isinstance(q, str) and q} - self.known_queues
-        classes = {c for c in classes if isinstance(c, str) and c} - self.known_classes
-        self.known_queues |= queues
-        self.known_classes |= classes
-        return bool(queues or classes)
-
-    def backend_waiting(self, what: str, waited: float) -> None:
-        """A page's refresh is still running after `waited` seconds."""
-        if waited < max(SLOW_AFTER, 1.5 * self.refresh_interval):
-            return
-        since = f"showing data from {ts(self.last_ok)}" if self.last_ok else "no data yet"
-        self.status = ("slow", f"backend slow: the {what} refresh has waited {duration(waited)} — {since}")
 
     # --- navigation --------------------------------------------------------------------------
     def exit(self, *args: Any, **kwargs: Any) -> None:

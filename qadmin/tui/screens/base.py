@@ -20,7 +20,7 @@ from qadmin.tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from qadmin.ops import Ops
-    from qadmin.tui.app import QadminApp
+    from qadmin.tui.console import Console
 
 log = logging.getLogger("qadmin.tui")
 
@@ -54,7 +54,7 @@ class QadminScreen(Screen[None]):
     #: what the status line calls a refresh of this screen
     WHAT: ClassVar[str] = "refresh"
 
-    app: QadminApp
+    app: Console
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -18,7 +18,7 @@ from qadmin.tui.messages import BulkFinished, BulkProgress, OpFailed
 from qadmin.tui.screens.confirm import PAST
 
 if TYPE_CHECKING:
-    from qadmin.tui.app import QadminApp
+    from qadmin.tui.console import Console
 
 #: skipped jobs listed in the report (the rest are counted)
 SHOW_SKIPPED = 8
@@ -29,7 +29,7 @@ class ProgressScreen(ModalScreen[BulkResult | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("enter,escape", "close", "Close", id="progress.close")]
 
-    app: QadminApp
+    app: Console
 
     def __init__(self, preview: Preview) -> None:
         super().__init__()
