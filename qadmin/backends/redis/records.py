@@ -4,9 +4,9 @@ A `Rec` is one stored entry with the exact bytes it was read as and where it sit
 the backend makes is guarded (in Lua) by those bytes, so it acts only on what the operator saw.
 
 Job ids are `QUEUE:TOKEN[@WHERE][.N]` (`TOKEN` alone when the queue is unknown): the token is
-php-resque's embedded id, else a digest of the payload bytes (`_redis_json.token`). A job keeps
+php-resque's embedded id, else a digest of the payload bytes (`json_text.token`). A job keeps
 its plain `QUEUE:TOKEN` while it waits, runs, is scheduled for a retry and fails. Resque stores
-equal jobs as equal bytes, so the token cannot tell twins apart; `_redis_twins` names the
+equal jobs as equal bytes, so the token cannot tell twins apart; `twins.py` names the
 others as it reads them:
 
 - held and pending twins are `.2`, `.3`... in that order (held first, then each queue from its
@@ -32,117 +32,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from qadmin.backends._redis_json import (
-    BOOKKEEPING,
-    TOKEN_LEN,
-    dumps,
-    parse_time,
-    ruby_failed_at,
-    strict_loads,
-    token,
-    value_span,
-    without,
-)
-from qadmin.codecs import MAX_DECODE_BYTES, UNDECODABLE, decode_payload
-from qadmin.codecs.base import undecodable
-from qadmin.codecs.json_codec import decode_object
-from qadmin.errors import UsageError
+from qadmin.backends.redis.ids import IdParts, make_id
+from qadmin.backends.redis.json_text import TOKEN_LEN, dumps, parse_time, strict_loads, token, value_span
+from qadmin.backends.redis.payloads import read_payload
+from qadmin.backends.redis.place import Place
+from qadmin.codecs import MAX_DECODE_BYTES, UNDECODABLE
 from qadmin.job import Job, JobId, JobState
 
 _DECODER = json.JSONDecoder()
-
-#: an id as printed: an optional queue, then a token (or a prefix of one, as git takes), then where
-#: and which of equal entries (see the module docstring). The queue is everything before the last
-#: colon (a name may hold any character, a newline or a colon too); nothing after it holds one.
-_ID = re.compile(
-    r"(?:(?P<queue>.*):)?(?P<token>[0-9a-f]{6,40})(?:@(?P<where>\d{1,12}|f[0-9a-f]{8}|z[0-9a-f]{1,16}))?"
-    r"(?:\.(?P<n>[1-9]\d{0,8}))?",
-    re.DOTALL,
-)
-#: failure entries looked back over for twins, and pending entries of a queue (`_redis_twins`)
-TWIN_WINDOW = 200
-TWIN_SCAN = 10_000
-
-
-@dataclass(frozen=True)
-class IdParts:
-    """A parsed id: `where` and `n` as the module docstring says; `plain` when neither was given
-    (the id then also names its token's first live entry wherever it is)."""
-
-    queue: str | None
-    token: str
-    where: str | None = None
-    n: int = 1
-
-    @property
-    def plain(self) -> bool:
-        return self.where is None and self.n == 1
-
-
-class Keys:
-    """Every key, namespaced. Resque's own keys as docs/compatibility.md §1.2, §2.1 and §3.3 name
-    them; qadmin's private keys under `qadmin:` (outside `queue:` and never in the `queues` set,
-    §8.8)."""
-
-    def __init__(self, namespace: str) -> None:
-        ns = namespace or ""
-        if ns and not ns.endswith(":"):
-            ns += ":"
-        self.ns = ns
-        self.queues = ns + "queues"
-        self.failed = ns + "failed"
-        self.workers = ns + "workers"
-        self.heartbeat = ns + "workers:heartbeat"
-        self.processed = ns + "stat:processed"
-        self.failed_count = ns + "stat:failed"
-        self.schedule = ns + "delayed_queue_schedule"
-        self.pause_all = ns + "pause-all-workers"
-        self.pause_prefix = ns + "pause:queue:"
-        self.queue_prefix = ns + "queue:"
-        self.delayed_prefix = ns + "delayed:"
-        # qadmin's own
-        self.locked = ns + "qadmin:locked"
-        self.finished = ns + "qadmin:finished"
-        self.qworkers = ns + "qadmin:workers"
-        self.unique = ns + "qadmin:unique"
-        self.paused = ns + "qadmin:paused"
-        self.audit = ns + "qadmin:audit"
-        self.audit_seq = ns + "qadmin:audit:seq"
-
-    def queue(self, name: str) -> str:
-        return self.queue_prefix + name
-
-    def delayed(self, ts: int | str) -> str:
-        return f"{self.delayed_prefix}{ts}"
-
-    @staticmethod
-    def stamp_member(ts: int | str) -> str:
-        """How a `timestamps:` set names a delayed list: a value, so without the namespace."""
-        return f"delayed:{ts}"
-
-    def timestamps(self, item: bytes) -> bytes:
-        return self.ns.encode() + b"timestamps:" + item
-
-    def pause(self, name: str) -> str:
-        return self.pause_prefix + name
-
-    def worker(self, rid: str) -> str:
-        return self.ns + "worker:" + rid
-
-    def started(self, rid: str) -> str:
-        return self.ns + "worker:" + rid + ":started"
-
-    def stat(self, name: str, rid: str) -> str:
-        return f"{self.ns}stat:{name}:{rid}"
-
-    def status(self, job_id: str, prefix: str | None) -> str:
-        return f"{self.ns}job:{prefix + '_' if prefix else ''}{job_id}:status"
-
-    def audit_jobs(self, entry_id: int | str) -> str:
-        return f"{self.ns}qadmin:audit:{entry_id}:jobs"
-
-    def throughput(self, minute: int) -> str:
-        return f"{self.ns}qadmin:throughput:{minute}"
 
 
 @dataclass(slots=True)
@@ -163,7 +60,7 @@ class Rec:
     """One stored entry: the job it holds, the exact bytes, and where it was read."""
 
     job: Any  # Job, or SlimJob once remembered
-    kind: str  # locked | held | queue | delayed | failed | finished
+    kind: Place
     key: str
     raw: bytes
     token: str
@@ -190,36 +87,18 @@ class Rec:
         )
 
 
-def schedule_second(member: bytes) -> int | None:
-    """A schedule member as the second it names (resque-scheduler writes decimal integers)."""
-    try:
-        return int(member)
-    except ValueError:
-        try:
-            return int(float(member))
-        except (ValueError, OverflowError):
-            return None
-
-
-def truthy(value: bytes | None) -> bool:
-    """Resque's reading of `pause-all-workers`: "true", case and surrounding space ignored."""
-    return value is not None and value.strip().lower() == b"true"
-
-
-def make_id(queue: str | None, tok: str, where: str | None = None, n: int = 1) -> str:
-    base = f"{queue}:{tok}" if queue else tok
-    if where:
-        base += "@" + where
-    return base if n <= 1 else f"{base}.{n}"
-
-
 def where_of(rec: Rec) -> str | None:
     """The `@WHERE` of an entry's id (module docstring), None for a plain id."""
     return rec.extra.get("where")
 
 
 def failed_where(rec: Rec) -> str:
-    return "f" + hashlib.sha1(rec.raw).hexdigest()[:8]
+    return Place.FAILED.where(hashlib.sha1(rec.raw).hexdigest()[:8])
+
+
+def first_found(readings: Sequence[IdParts], found: dict[IdParts, list[Rec]]) -> list[Rec]:
+    """The entries of the first reading of an id (`split_ids`) that names any."""
+    return next((found[p] for p in readings if found.get(p)), [])
 
 
 def name(rec: Rec, n: int = 1, where: str | None = None) -> Rec:
@@ -238,143 +117,12 @@ def name(rec: Rec, n: int = 1, where: str | None = None) -> Rec:
     return rec
 
 
-#: the escapes `qadmin.text.visible` shows an unprintable character of a name as
-_SHOWN = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[ntr])")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _unshown(text: str) -> str:
-    def char(match: re.Match[str]) -> str:
-        code = match.group(1)
-        if code in ("n", "t", "r"):
-            return {"n": "\n", "t": "\t", "r": "\r"}[code]
-        value = int(code[1:], 16)
-        return chr(value) if value <= 0x10FFFF else match.group()
-
-    return _SHOWN.sub(char, text)
-
-
-def readings(job_id: JobId) -> dict[str, IdParts]:
-    """The readings of an id, by their text, the first that names a job winning: as listed (only
-    blanks after it dropped: an id ends in a digit); as the faces show it, with `\\x1b` for the
-    ESC of a queue name (typed back from a listing); then either without blanks before it
-    (pasted). The name itself may begin with a blank (`str.strip` takes ASCII's separators
-    \\x1c-\\x1f for blanks too) or hold a backslash, so no reading replaces the one as listed."""
-    text = str(job_id)
-    candidates = [text.rstrip()]
-    if "\\" in text:
-        candidates.append(_unshown(text).rstrip())
-    candidates += [c.lstrip() for c in candidates]
-    out = {}
-    for candidate in dict.fromkeys(candidates):
-        match = _ID.fullmatch(candidate)
-        if match and not _SURROGATE.search(candidate):  # no name holds one: Redis keys are UTF-8
-            out[candidate] = IdParts(
-                match.group("queue"), match.group("token"), match.group("where"), int(match.group("n") or 1)
-            )
-    if not out:
-        raise UsageError(f"{text!r} is not a job id of this Redis backend (ids look like QUEUE:4f2a9c1b3d5e)")
-    return out
-
-
-def split_ids(job_id: JobId) -> tuple[IdParts, ...]:
-    return tuple(readings(job_id).values())
-
-
-def first_found(readings: Sequence[IdParts], found: dict[IdParts, list[Rec]]) -> list[Rec]:
-    """The entries of the first reading of an id (`split_ids`) that names any."""
-    return next((found[p] for p in readings if found.get(p)), [])
-
-
-# --- payloads --------------------------------------------------------------------------------------
-@dataclass
-class Payload:
-    raw: bytes
-    text: str | None
-    #: the decoded JSON value (None when the text is not JSON)
-    obj: Any
-    token: str
-    decoded: Any
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return self.decoded.meta
-
-    def job_fields(self) -> dict[str, Any]:
-        d = self.decoded
-        meta = d.meta
-        attempts = meta.get("attempts")
-        max_attempts = meta.get("max_attempts")
-        last_error = meta.get("last_error")
-        created = parse_time(meta.get("enqueued_at")) or parse_time(meta.get("queue_time"))
-        if created is None and isinstance(d.display, dict):
-            created = parse_time(d.display.get("enqueued_at"))  # ActiveJob's wrapper
-        return dict(
-            class_name=d.class_name,
-            args=d.args,
-            kwargs=d.kwargs,
-            attempts=attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0,
-            max_attempts=max_attempts if isinstance(max_attempts, int) and not isinstance(max_attempts, bool) else None,
-            last_error=last_error if isinstance(last_error, str) else None,
-            created_at=created,
-            raw=self.text if self.text is not None else self.raw.decode("utf-8", "replace"),
-            format=d.format,
-            undecodable=d.error,
-            meta=dict(meta),
-            display=d.display,
-        )
-
-
-_UNSET: Any = object()
-
-
-def read_payload(raw: bytes, text: str | None = None, obj: Any = _UNSET) -> Payload:
-    """Decode a payload (`obj`: its JSON value, when the caller decoded it already)."""
-    if len(raw) > MAX_DECODE_BYTES:  # undecodable, as the codecs list it, not parsed on every read
-        return Payload(raw, None, None, token(raw), decode_payload(raw))
-    if text is None:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return Payload(raw, None, None, token(raw), decode_payload(raw))
-    if obj is _UNSET:
-        try:
-            obj = strict_loads(text)
-        except (ValueError, RecursionError) as exc:
-            if "JSON number" in str(exc) or "out of range" in str(exc):  # NaN, Infinity, 1e999
-                return Payload(raw, text, None, token(raw), undecodable("json", f"not valid JSON: {exc}"))
-            return Payload(raw, text, None, token(raw), decode_payload(text))
-    return Payload(raw, text, obj, token(raw, text, obj), decode_object(obj))
-
-
-_BOOKKEEPING_NEEDLES = tuple(b'"' + k.encode() + b'"' for k in BOOKKEEPING)
-
-
-def requeue_bytes(payload: bytes) -> bytes:
-    """What a retry pushes: the payload without qadmin's bookkeeping (attempts start again)."""
-    if not any(needle in payload for needle in _BOOKKEEPING_NEEDLES):
-        return payload
-    p = read_payload(payload)
-    if p.text is None or not isinstance(p.obj, dict) or not any(k in p.obj for k in BOOKKEEPING):
-        return payload
-    return without(p.text, BOOKKEEPING).encode("utf-8")
-
-
-def status_key_parts(meta: dict[str, Any]) -> tuple[str, str | None] | None:
-    """php-resque's (id, prefix) when the payload carries an id (docs/compatibility.md §3.3)."""
-    job_id = meta.get("id")
-    if not isinstance(job_id, str) or not job_id:
-        return None
-    prefix = meta.get("prefix")
-    return job_id, prefix if isinstance(prefix, str) and prefix else None
-
-
 # --- entries of each location ----------------------------------------------------------------------
 def queue_rec(key: str, queue: str, raw: bytes, index: int) -> Rec:
     p = read_payload(raw)
     f = p.job_fields()
     job = Job(id=make_id(queue, p.token), queue=queue, state=JobState.PENDING, run_at=f["created_at"], **f)
-    return Rec(job, "queue", key, raw, p.token, index, raw)
+    return Rec(job, Place.QUEUE, key, raw, p.token, index, raw)
 
 
 _TAIL_QUEUE = b',"queue":"'
@@ -408,7 +156,7 @@ def delayed_rec(key: str, ts: int, raw: bytes, index: int, now: datetime) -> Rec
         run_at = None
     state = JobState.SCHEDULED if ts > now.timestamp() else JobState.PENDING
     job = Job(id=make_id(queue, p.token), queue=queue, state=state, run_at=run_at, **f)
-    return name(Rec(job, "delayed", key, raw, p.token, index, raw, {"ts": ts}), 1)
+    return name(Rec(job, Place.DELAYED, key, raw, p.token, index, raw, {"ts": ts}), 1)
 
 
 def failed_rec(key: str, raw: bytes, index: int) -> Rec:
@@ -430,7 +178,7 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
             undecodable="the failure entry is not a JSON object",
             attempts=1,
         )
-        return name(Rec(job, "failed", key, raw, tok, index), 1)
+        return name(Rec(job, Place.FAILED, key, raw, tok, index), 1)
     assert text is not None
     queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
     failed_at = parse_time(entry.get("failed_at"))
@@ -445,14 +193,14 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     if "retried_at" in entry:
         meta["retried_at"] = entry["retried_at"]
     state = JobState.FINISHED if retried_at is not None or entry.get("retried_at") else JobState.FAILED
-    common = dict(
-        queue=queue,
-        state=state,
-        failed_at=failed_at,
-        last_error=last_error or None,
-        raw=text,
-        finished_at=retried_at if state is JobState.FINISHED else None,
-    )
+    common = {
+        "queue": queue,
+        "state": state,
+        "failed_at": failed_at,
+        "last_error": last_error or None,
+        "raw": text,
+        "finished_at": retried_at if state is JobState.FINISHED else None,
+    }
     payload_text = value_span(text, entry, "payload") if isinstance(entry.get("payload"), dict) else None
     if payload_text is None:
         tok = token(raw)
@@ -467,7 +215,7 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
             else "the failure entry's payload is not an object",
             **common,
         )  # type: ignore[arg-type]
-        return name(Rec(job, "failed", key, raw, tok, index, None, {"entry": entry, "text": text}), 1)
+        return name(Rec(job, Place.FAILED, key, raw, tok, index, None, {"entry": entry, "text": text}), 1)
     payload = read_payload(payload_text.encode("utf-8"), payload_text, entry["payload"])
     f = payload.job_fields()
     f.pop("raw")
@@ -479,7 +227,7 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     return name(
         Rec(
             job,
-            "failed",
+            Place.FAILED,
             key,
             raw,
             payload.token,
@@ -493,7 +241,7 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
 
 def unreadable_rec(key: str, queue: str | None, state: JobState, reason: str, run_at: datetime | None = None) -> Rec:
     """A key of the wrong type where jobs are kept, shown as one undecodable job that names it: its
-    jobs cannot be read, no verb changes it (`kind` "unreadable" has no steps)."""
+    jobs cannot be read, no verb changes it (`Place.UNREADABLE` has no steps)."""
     raw = reason.encode("utf-8")
     tok = token(key.encode("utf-8"))
     job = Job(
@@ -506,7 +254,7 @@ def unreadable_rec(key: str, queue: str | None, state: JobState, reason: str, ru
         format="resque",
         undecodable=reason,
     )
-    return Rec(job, "unreadable", key, raw, tok)
+    return Rec(job, Place.UNREADABLE, key, raw, tok)
 
 
 def failed_slim(key: str, raw: bytes, index: int) -> Rec:
@@ -533,7 +281,15 @@ def failed_slim(key: str, raw: bytes, index: int) -> Rec:
         tok = hashlib.sha1(payload_raw).hexdigest()[:TOKEN_LEN]
     meta = {k: payload[k] for k in ("id", "prefix", "unique") if k in payload}
     return name(
-        Rec(SlimJob(make_id(queue, tok), queue, state, True, meta, None), "failed", key, raw, tok, index, payload_raw),
+        Rec(
+            SlimJob(make_id(queue, tok), queue, state, True, meta, None),
+            Place.FAILED,
+            key,
+            raw,
+            tok,
+            index,
+            payload_raw,
+        ),
         1,
     )
 
@@ -583,7 +339,7 @@ def locked_rec(key: str, raw: bytes, env: Any = None, stale: bool = False) -> Re
         run_at=f["created_at"],
         **f,
     )
-    return Rec(job, "locked", key, raw, p.token, -1, payload_raw, {"worker": worker, "rid": env.get("rid")})
+    return Rec(job, Place.LOCKED, key, raw, p.token, -1, payload_raw, {"worker": worker, "rid": env.get("rid")})
 
 
 def read_held(raw: bytes) -> tuple[str, dict[str, Any]] | None:
@@ -620,7 +376,7 @@ def held_rec(
         run_at=f["created_at"],
         **f,
     )
-    return Rec(job, "held", key, raw, p.token, -1, p.raw, {"rid": rid})
+    return Rec(job, Place.HELD, key, raw, p.token, -1, p.raw, {"rid": rid})
 
 
 def finished_rec(key: str, raw: bytes) -> Rec | None:
@@ -643,59 +399,5 @@ def finished_rec(key: str, raw: bytes) -> Rec | None:
         **f,
     )
     nonce = rec.get("n")
-    where = f"z{nonce}" if isinstance(nonce, str) and re.fullmatch(r"[0-9a-f]{1,16}", nonce) else None
-    return name(Rec(job, "finished", key, raw, p.token, -1, payload_raw), 1, where)
-
-
-# --- entries qadmin writes -------------------------------------------------------------------------
-def split_error(error: str) -> tuple[str, str, list[str]]:
-    """qadmin's `Class: message\\ntraceback` as Resque's exception, error and backtrace."""
-    lines = error.rstrip("\n").split("\n")
-    head, backtrace = lines[0], lines[1:]
-    match = re.fullmatch(r"([A-Za-z_][\w.]*(?:::[A-Za-z_]\w*)*)(?:: ?(.*))?", head)
-    if match:
-        return match.group(1), match.group(2) or "", backtrace
-    return "", head, backtrace
-
-
-def failure_entry(payload: str, error: str, worker: str, queue: str, now: datetime) -> str:
-    """A failure entry in Resque's shape and key order (docs/compatibility.md §1.6)."""
-    exception, message, backtrace = split_error(error)
-    return (
-        '{"failed_at":'
-        + dumps(ruby_failed_at(now))
-        + ',"payload":'
-        + payload
-        + ',"exception":'
-        + dumps(exception)
-        + ',"error":'
-        + dumps(message)
-        + ',"backtrace":'
-        + dumps(backtrace)
-        + ',"worker":'
-        + dumps(worker)
-        + ',"queue":'
-        + dumps(queue)
-        + "}"
-    )
-
-
-def envelope(worker: str, rid: str | None, queue: str, locked_at: str, nonce: str, payload: bytes) -> bytes:
-    """A member of qadmin's locked set: who holds which payload since when (payload kept as a string,
-    so its bytes come back exactly)."""
-    return dumps(
-        {
-            "worker": worker,
-            "rid": rid,
-            "queue": queue,
-            "locked_at": locked_at,
-            "n": nonce,
-            "payload": payload.decode("utf-8"),
-        }
-    ).encode("utf-8")
-
-
-def delayed_item(payload: bytes, queue: str) -> bytes:
-    """resque-scheduler's item: the payload with `queue` after it (docs/compatibility.md §2.1)."""
-    text = payload.decode("utf-8")
-    return without(text, ("queue",)).rstrip()[:-1].encode("utf-8") + b',"queue":' + dumps(queue).encode() + b"}"
+    where = Place.FINISHED.where(nonce) if isinstance(nonce, str) and re.fullmatch(r"[0-9a-f]{1,16}", nonce) else None
+    return name(Rec(job, Place.FINISHED, key, raw, p.token, -1, payload_raw), 1, where)

@@ -129,7 +129,7 @@ def _rebuild(
 
 def without(text: str, keys: Iterable[str], parsed: Mapping[str, tuple[Any, int, int, int]] | None = None) -> str:
     """The object without these top-level members; the very same text when none is present."""
-    keys = [k for k in keys]
+    keys = list(keys)
     parsed = members(text) if parsed is None else parsed
     if parsed is None or not any(k in parsed for k in keys):
         return text
