@@ -3,6 +3,7 @@ it touched in a set per record."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -79,18 +80,17 @@ class Audit:
                 raws = reader.read(
                     self.keys.audit,
                     "list",
-                    lambda start=start: self.client.lrange(self.keys.audit, start, start + 199),
+                    functools.partial(self.client.lrange, self.keys.audit, start, start + 199),
                     [],
                 )
                 if not raws:
                     break
                 start += len(raws)
-                entries = [_audit_entry(r) for r in raws]
-                entries = [e for e in entries if e is not None]
+                entries = [e for e in map(_audit_entry, raws) if e is not None]
                 if job_id is not None:
                     pipe = self.client.pipeline(transaction=False)
                     for e in entries:
-                        pipe.sismember(self.keys.audit_jobs(e.id), str(job_id))  # type: ignore[arg-type]
+                        pipe.sismember(self.keys.audit_jobs(e.id or 0), str(job_id))
                     # a set of the wrong type (poison) names no job
                     entries = [
                         e for e, hit in zip(entries, pipe.execute(raise_on_error=False)) if hit is True or hit == 1

@@ -199,6 +199,7 @@ class Changes:
                     new = _marked(raw, stamp)
                     extra.append(new)
                     marked = len(new)
+                assert rec.payload is not None, "a bulk run holds entries with a payload (retry)"
                 push = requeue_bytes(rec.payload)
                 at = raw.find(push)  # a payload is pushed as it is in the entry, bookkeeping aside
                 if at < 0:
@@ -206,7 +207,7 @@ class Changes:
                 raws.append(raw)
                 ints += (self.memory.hint(rec), len(raw), marked, at, len(push), index)
             tomb = b"qadmin:tombstone:" + os.urandom(12).hex().encode() if remove else b""
-            args = [
+            args: list[bytes | str | int] = [
                 tomb,
                 len(part),
                 struct.pack(f">{len(ints)}q", *ints),
@@ -227,7 +228,7 @@ class Changes:
                     missed.append(rec.job.id)
         return changed, missed
 
-    def delete(self, ids: Sequence[JobId], now: datetime, states: frozenset | None = None) -> list[JobId]:
+    def delete(self, ids: Sequence[JobId], now: datetime, states: frozenset[JobState] | None = None) -> list[JobId]:
         allowed = frozenset(states) if states else frozenset(LIVE | {JobState.FINISHED})
         recs = [r for r in self._resolve(ids, allowed, now) if r.kind is not Place.FINISHED]
 
@@ -275,7 +276,7 @@ def _marked(raw: bytes, stamp: str) -> bytes:
     """A failure entry with resque-web's `retried_at` mark; every other byte stays (rule 9)."""
     if _plain_end(raw):
         return raw[:-1] + b',"retried_at":' + dumps(stamp).encode("utf-8") + b"}"
-    seen = {} if b'"retried_at"' not in raw else None
+    seen: dict[str, Any] | None = {} if b'"retried_at"' not in raw else None
     return with_members(raw.decode("utf-8"), {"retried_at": stamp}, obj=seen).encode("utf-8")
 
 

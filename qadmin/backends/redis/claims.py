@@ -293,7 +293,7 @@ class Claims:
             if rid is not None and not got:
                 wjson = heads[c.index[rec.job.queue] - 1][1] + run_at + rec.raw.decode("utf-8") + "}"
             self._decoded.pop((rec.job.queue, rec.raw), None)
-            job = replace(
+            job: Job = replace(
                 rec.job,
                 id=self._own_id(rec.job.id),
                 state=JobState.LOCKED,
@@ -426,7 +426,7 @@ class Claims:
         batch.unit(*steps)
         if not self.server.run(batch)[0]:
             return None
-        job = replace(
+        job: Job = replace(
             rec.job,
             id=self._own_id(rec.job.id),
             state=JobState.LOCKED,

@@ -25,7 +25,7 @@ from qadmin.backends.redis.reader import Reader
 from qadmin.backends.redis.records import delayed_rec, queue_rec
 from qadmin.backends.redis.records import name as rename
 from qadmin.backends.redis.scripts import UNITS_PER_CALL, Batch
-from qadmin.backends.redis.server import Server
+from qadmin.backends.redis.server import Server, as_bytes
 from qadmin.backends.redis.steps import push_steps
 from qadmin.backends.redis.view import View
 from qadmin.codecs import json_codec
@@ -69,8 +69,10 @@ class Enqueuer:
         if run_at is not None and int(epoch(run_at)) > epoch(now):
             ts = int(epoch(run_at))
             rec = delayed_rec(self.keys.delayed(ts), ts, delayed_item(payload, queue), -1, now)
-            return replace(rec.job, id=make_id(rec.job.queue, rec.token))
-        return queue_rec(self.keys.queue(queue), queue, payload, -1).job
+            scheduled: Job = replace(rec.job, id=make_id(rec.job.queue, rec.token))
+            return scheduled
+        job: Job = queue_rec(self.keys.queue(queue), queue, payload, -1).job
+        return job
 
     def _push_named(self, queue: str, payloads: Sequence[bytes]) -> list[int]:
         """Push payloads at the queue's tail (`lua/push.lua`) and tell which of its byte-identical
@@ -99,7 +101,7 @@ class Enqueuer:
         out = []
         with self.server.wrap():
             view = View(self.server, now)
-            hits = {key: sorted(self.client.lpos(key[0], key[1], count=0) or []) for key in todo}
+            hits = {key: self._positions(*key) for key in todo}
             for queue, payload, ts in pushed:
                 key = (self.keys.delayed(ts), delayed_item(payload, queue))
                 # the entries this call pushed are the last equal ones of that second's list
@@ -109,6 +111,12 @@ class Enqueuer:
                 rec = delayed_rec(key[0], ts, key[1], index, now)
                 out.append(view.twins.name_delayed(rec, ts, max(j, 0)).job)
         return out
+
+    def _positions(self, key: str, item: bytes) -> list[int]:
+        """The indexes of every entry of the list `key` equal to `item`."""
+        # redis-py sends bytes as they are; its annotation of LPOS's element says str
+        found = self.client.lpos(key, item, count=0)  # type: ignore[arg-type]
+        return sorted(found) if isinstance(found, list) else []
 
     def enqueue(self, new: NewJob) -> Job:
         _refuse_priority([new])
@@ -122,17 +130,20 @@ class Enqueuer:
             self.server.run(batch)
             return self._scheduled_named([(new.queue, payload, int(epoch(new.run_at)))], now)[0]
         n = self._push_named(new.queue, [payload])[0]
-        return rename(queue_rec(self.keys.queue(new.queue), new.queue, payload, -1), n).job
+        job: Job = rename(queue_rec(self.keys.queue(new.queue), new.queue, payload, -1), n).job
+        return job
 
     def _enqueue_unique(self, new: NewJob, now: datetime) -> Job:
+        key = new.unique
+        assert key is not None, "only a job with a unique key"
         for _ in range(10):
             with self.server.wrap():
                 try:
-                    current = self.client.hget(self.keys.unique, new.unique)
+                    current = as_bytes(self.client.hget(self.keys.unique, key))
                 except redis_lib.ResponseError as exc:  # qadmin's hash of the wrong type (poison)
                     if not (str(exc).startswith("WRONGTYPE") and self.server.repair_private()):
                         raise
-                    current = self.client.hget(self.keys.unique, new.unique)
+                    current = as_bytes(self.client.hget(self.keys.unique, key))
             if current is not None:
                 try:
                     job = self.get(current.decode("utf-8"), now)

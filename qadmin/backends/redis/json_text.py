@@ -18,7 +18,7 @@ from typing import Any
 
 _DECODER = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r]*")
-_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
+_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]  # CPython's, missing from typeshed
 
 #: php-resque's job id: md5(uniqid()), 32 lowercase hex digits (docs/compatibility.md §3.2)
 PHP_ID = re.compile(r"[0-9a-f]{32}")
@@ -28,7 +28,7 @@ BOOKKEEPING = ("attempts", "last_error", "queue")
 TOKEN_LEN = 12
 
 
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote = json.encoder.encode_basestring
 #: `json.dumps` with these arguments builds an encoder on every call: this one is built once
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 

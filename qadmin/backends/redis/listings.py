@@ -48,7 +48,7 @@ class Listings:
         live = [r for r in found if r.job.state in LIVE]
         rec = (live or found)[0]
         self.memory.remember([rec])
-        job = rec.job
+        job: Job = rec.job
         parts = status_key_parts(job.meta)
         if parts is not None:
             key = self.keys.status(*parts)

@@ -18,7 +18,7 @@ from qadmin.backends.redis.payloads import status_key_parts
 from qadmin.backends.redis.place import Place
 from qadmin.backends.redis.reader import Reader
 from qadmin.backends.redis.scripts import Batch
-from qadmin.backends.redis.server import Server, Step
+from qadmin.backends.redis.server import Server, Step, as_bytes
 from qadmin.backends.redis.steps import FINISHED_CAP, nonce, outcome_steps, payload_of, push_steps, status_steps
 from qadmin.backends.redis.twins import Twins
 from qadmin.job import Job, iso, utcnow
@@ -62,7 +62,7 @@ class Outcomes:
         """`worker:ID`'s value while it names this job (so that its outcome clears it)."""
         if not isinstance(rid, str) or payload is None:
             return None
-        value = self.server.client.get(self.keys.worker(rid))
+        value = as_bytes(self.server.client.get(self.keys.worker(rid)))
         if value is None or not value.endswith(b',"payload":' + payload + b"}"):
             return None
         return value.decode("utf-8")

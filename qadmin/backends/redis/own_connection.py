@@ -8,11 +8,10 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import redis as redis_lib
 from redis.commands.core import Script
-from redis.connection import AbstractConnection
 
 from qadmin.backends.redis.scripts import command
 from qadmin.backends.redis.server import Server, wrongtype
@@ -21,6 +20,18 @@ from qadmin.backends.redis.server import Server, wrongtype
 PENDING_MAX = 64
 
 Tag = TypeVar("Tag")
+
+
+class Wire(Protocol):
+    """What the own connection is used for (redis-py's `Connection` leaves these unannotated)."""
+
+    def send_packed_command(self, command: Sequence[bytes], check_health: bool = True) -> None: ...
+
+    def send_command(self, *args: Any) -> None: ...
+
+    def read_response(self) -> Any: ...
+
+    def disconnect(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,7 @@ class OwnConnection(Generic[Tag]):
         self.server = server
         self._replies = replies
         self._lock = threading.Lock()
-        self._own: tuple[int, AbstractConnection] | None = None
+        self._own: tuple[int, Wire] | None = None
         #: calls sent whose replies are not read yet, in order (guarded by `_lock`)
         self._pending: deque[_Pending[Tag]] = deque()
 
@@ -101,7 +112,7 @@ class OwnConnection(Generic[Tag]):
         finally:
             self._lock.release()
 
-    def _conn(self) -> AbstractConnection:
+    def _conn(self) -> Wire:
         if self._own is None or self._own[0] != os.getpid():  # never a connection of the parent
             self._own = (os.getpid(), self.server.client.connection_pool.get_connection())
         return self._own[1]

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from qadmin.backends.redis.payloads import truthy
 from qadmin.backends.redis.reader import Reader
-from qadmin.backends.redis.server import Server
+from qadmin.backends.redis.server import Server, as_bytes
 from qadmin.job import utcnow
 
 
@@ -26,7 +26,7 @@ class Pauses:
         key = self.keys.pause_all if queue == "*" else self.keys.pause(queue)
         with self.server.wrap():
             if queue == "*":
-                if truthy(self.client.get(key)):
+                if truthy(as_bytes(self.client.get(key))):
                     return False
                 return bool(self.client.set(key, "true"))
             pipe = self.client.pipeline(transaction=True)
@@ -38,7 +38,7 @@ class Pauses:
         key = self.keys.pause_all if queue == "*" else self.keys.pause(queue)
         with self.server.wrap():
             if queue == "*":
-                was = truthy(self.client.get(key))
+                was = truthy(as_bytes(self.client.get(key)))
                 self.client.delete(key)
                 return was
             pipe = self.client.pipeline(transaction=True)

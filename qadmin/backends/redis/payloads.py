@@ -7,7 +7,7 @@ from typing import Any
 
 from qadmin.backends.redis.json_text import BOOKKEEPING, parse_time, strict_loads, token, without
 from qadmin.codecs import MAX_DECODE_BYTES, decode_payload
-from qadmin.codecs.base import undecodable
+from qadmin.codecs.base import Decoded, undecodable
 from qadmin.codecs.json_codec import decode_object
 
 
@@ -34,7 +34,7 @@ class Payload:
     #: the decoded JSON value (None when the text is not JSON)
     obj: Any
     token: str
-    decoded: Any
+    decoded: Decoded
 
     @property
     def meta(self) -> dict[str, Any]:

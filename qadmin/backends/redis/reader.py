@@ -3,6 +3,7 @@ windows, the queue list, and who holds which job (workers, their locks, and who 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from qadmin.backends.owners import HOSTNAME, owner_dead, pid_alive
 from qadmin.backends.redis.json_text import parse_time, value_span
 from qadmin.backends.redis.place import Place
 from qadmin.backends.redis.records import read_held
-from qadmin.backends.redis.server import Server
+from qadmin.backends.redis.server import Server, as_bytes
 from qadmin.filters import JobFilter
 
 #: entries per LRANGE
@@ -75,7 +76,7 @@ class Reader:
     def note(self, key: str, expected: str) -> None:
         if key not in self.problems:
             try:
-                have = self.c.type(key).decode("utf-8", "replace")
+                have = (as_bytes(self.c.type(key)) or b"none").decode("utf-8", "replace")
             except redis_lib.RedisError:
                 have = "value of another type"
             self.problems[key] = f"{key} holds a {have} where a {expected} belongs (WRONGTYPE): it cannot be read"
@@ -139,9 +140,10 @@ class Reader:
         if foreign:
             values = self.c.mget([self.k.worker(r) for r in foreign])
             beats = self.resque_beats()
-            for rid, value in zip(foreign, values):
+            for rid, reply in zip(foreign, values, strict=True):
+                value = as_bytes(reply)
                 read = read_held(value) if value is not None else None
-                if read is None:
+                if value is None or read is None:
                     continue
                 entry = read[1]
                 queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
@@ -225,11 +227,21 @@ class Reader:
             self._known = sorted(q.decode("utf-8", "replace") for q in names)
         return self._known
 
+    def positions(self, key: str, item: bytes, *, count: int | None = None, maxlen: int | None = None) -> Any:
+        """LPOS of these exact bytes: an index, a list of them with `count`, or None (also when
+        `key` is of the wrong type, as `read` says)."""
+        # redis-py sends bytes as they are; its annotation of LPOS's element says str
+        call = functools.partial(self.c.lpos, key, item, count=count, maxlen=maxlen)  # type: ignore[arg-type]
+        return self.read(key, "list", call, None)
+
     # --- reading lists in windows ---------------------------------------------------------------
     def window(self, key: str, lo: int, hi: int, zset: bool) -> list[bytes]:
+        items: list[bytes]
         if zset:
-            return self.read(key, "sorted set", lambda: self.c.zrange(key, lo, hi), [])
-        return self.read(key, "list", lambda: self.c.lrange(key, lo, hi), [])
+            items = self.read(key, "sorted set", lambda: self.c.zrange(key, lo, hi), [])
+        else:
+            items = self.read(key, "list", lambda: self.c.lrange(key, lo, hi), [])
+        return items
 
     def length(self, key: str, zset: bool) -> int:
         return int(

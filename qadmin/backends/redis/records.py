@@ -59,7 +59,9 @@ class SlimJob:
 class Rec:
     """One stored entry: the job it holds, the exact bytes, and where it was read."""
 
-    job: Any  # Job, or SlimJob once remembered
+    #: a `Job`; a `SlimJob` once remembered (`slim`), which answers the fields verbs read (id, queue,
+    #: state, decodable, meta, locked_by): listings build full ones, verbs act on either
+    job: Any
     kind: Place
     key: str
     raw: bytes
@@ -73,7 +75,7 @@ class Rec:
         j = self.job
         if isinstance(j, SlimJob):
             return self
-        meta = {k: j.meta[k] for k in ("id", "prefix", "unique") if k in j.meta}
+        meta: dict[str, Any] = {k: j.meta[k] for k in ("id", "prefix", "unique") if k in j.meta}
         extra = {k: v for k, v in self.extra.items() if k in ("ts", "rid", "dead", "gen", "n", "where")}
         return Rec(
             SlimJob(j.id, j.queue, j.state, j.decodable, meta, j.locked_by),
@@ -193,7 +195,7 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     if "retried_at" in entry:
         meta["retried_at"] = entry["retried_at"]
     state = JobState.FINISHED if retried_at is not None or entry.get("retried_at") else JobState.FAILED
-    common = {
+    common: dict[str, Any] = {
         "queue": queue,
         "state": state,
         "failed_at": failed_at,
@@ -214,7 +216,7 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
             if "payload" not in entry
             else "the failure entry's payload is not an object",
             **common,
-        )  # type: ignore[arg-type]
+        )
         return name(Rec(job, Place.FAILED, key, raw, tok, index, None, {"entry": entry, "text": text}), 1)
     payload = read_payload(payload_text.encode("utf-8"), payload_text, entry["payload"])
     f = payload.job_fields()
@@ -223,7 +225,7 @@ def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     f["meta"] = {**f["meta"], **meta}
     if not f["attempts"]:
         f["attempts"] = 1
-    job = Job(id=make_id(queue, payload.token), **common, **f)  # type: ignore[arg-type]
+    job = Job(id=make_id(queue, payload.token), **common, **f)
     return name(
         Rec(
             job,

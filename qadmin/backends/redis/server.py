@@ -27,6 +27,13 @@ _log = logging.getLogger("qadmin.redis")
 Step = tuple[str, list[Any], list[Any]]
 
 
+def as_bytes(reply: bytes | str | None) -> bytes | None:
+    """A reply of the backend's client, which decodes nothing (`decode_responses=False`): bytes
+    or nil. redis-py's annotations allow str for clients that decode."""
+    assert not isinstance(reply, str), "the Redis client decodes no replies"
+    return reply
+
+
 class Scripts:
     """The Lua scripts shipped with the backend, registered on one client."""
 
@@ -101,7 +108,7 @@ class Server:
                 pipe.type(key)
             types = pipe.execute()
             moved = False
-            seq = self.client.get(k.audit_seq) if self.client.type(k.audit_seq) == b"string" else b"0"
+            seq = as_bytes(self.client.get(k.audit_seq)) if self.client.type(k.audit_seq) == b"string" else b"0"
             if not (seq or b"0").lstrip(b"-").isdigit():  # the audit counter must count
                 wanted[k.audit_seq] = b"string"
                 types.append(b"not an integer")
@@ -114,7 +121,7 @@ class Server:
     def move_aside(self, key: str, want: str, have: bytes | None = None) -> None:
         """Keep a value of one of qadmin's own keys that qadmin cannot use under `KEY:wrongtype:EPOCH`."""
         with self.wrap():
-            have = have or self.client.type(key)
+            have = have or as_bytes(self.client.type(key)) or b"nothing"
             aside = f"{key}:wrongtype:{int(time.time())}"
             self.client.rename(key, aside)
         _log.warning("%s held a %s where qadmin keeps a %s: moved aside to %s", key, have.decode(), want, aside)
@@ -174,7 +181,7 @@ def connect(url: str, safe_url: str) -> redis_lib.Redis:
             raise ValueError("name the Sentinel service: redis+sentinel://HOST:PORT/SERVICE[/DB]")
         password = parts.password
         sentinel = Sentinel(hosts, socket_timeout=5, socket_connect_timeout=5)
-        return sentinel.master_for(
+        master: redis_lib.Redis = sentinel.master_for(
             path[0],
             db=int(path[1]) if len(path) > 1 else 0,
             password=password,
@@ -182,6 +189,7 @@ def connect(url: str, safe_url: str) -> redis_lib.Redis:
             socket_connect_timeout=5,
             socket_timeout=60,
         )
+        return master
     except ValueError as exc:
         raise ConfigError(f"bad Redis URL {safe_url}: {exc}") from exc
 

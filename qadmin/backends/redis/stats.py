@@ -18,7 +18,7 @@ from qadmin.backends.redis.payloads import read_payload, schedule_second
 from qadmin.backends.redis.reader import Reader
 from qadmin.backends.redis.records import failed_rec, plainly_decodable
 from qadmin.backends.redis.selection import retried_entry, states_and_queues_only, wanted_states
-from qadmin.backends.redis.server import Server
+from qadmin.backends.redis.server import Server, as_bytes
 from qadmin.backends.redis.view import View
 from qadmin.codecs import MAX_DECODE_BYTES
 from qadmin.filters import JobFilter
@@ -120,8 +120,8 @@ class Counts:
         counts = self.counts(now, None, max_run_time, reader=reader)
         with self.server.wrap():
             processed_raw, failed_raw = self.client.mget([self.keys.processed, self.keys.failed_count])
-            processed = reader.number(self.keys.processed, processed_raw)
-            failed = reader.number(self.keys.failed_count, failed_raw)
+            processed = reader.number(self.keys.processed, as_bytes(processed_raw))
+            failed = reader.number(self.keys.failed_count, as_bytes(failed_raw))
             oldest = min(
                 (t for t in self._oldest_pending(now, list(counts), reader).values() if t is not None), default=None
             )

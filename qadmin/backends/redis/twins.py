@@ -10,6 +10,7 @@ first `TWIN_SCAN` pending entries of its queue, scheduled earlier (resque-schedu
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -62,9 +63,10 @@ class Twins:
 
     def iter_delayed(
         self, after: tuple[int, int] | None, desc: bool, keep: Callable[[bytes], bool] | None = None
-    ) -> Iterator[tuple[tuple[int, int], bytes, int]]:
+    ) -> Iterator[tuple[tuple[int, int], bytes | None, int | None]]:
         """((timestamp, index), item, byte-identical items before it in its list) over
-        resque-scheduler's delayed lists, in time order."""
+        resque-scheduler's delayed lists, in time order; a list of the wrong type comes as one
+        item None. Items before are counted when read from the head, else None (`iter_ranked`)."""
         bound: str | None = None
         first = True
         while True:
@@ -73,8 +75,8 @@ class Twins:
                 stamps = self.reader.read(
                     self.k.schedule,
                     "sorted set",
-                    lambda lo=lo: self.reader.c.zrangebyscore(
-                        self.k.schedule, lo, "+inf", start=0, num=200, withscores=True
+                    functools.partial(
+                        self.reader.c.zrangebyscore, self.k.schedule, lo, "+inf", start=0, num=200, withscores=True
                     ),
                     [],
                 )
@@ -83,8 +85,8 @@ class Twins:
                 stamps = self.reader.read(
                     self.k.schedule,
                     "sorted set",
-                    lambda hi=hi: self.reader.c.zrevrangebyscore(
-                        self.k.schedule, hi, "-inf", start=0, num=200, withscores=True
+                    functools.partial(
+                        self.reader.c.zrevrangebyscore, self.k.schedule, hi, "-inf", start=0, num=200, withscores=True
                     ),
                     [],
                 )
@@ -123,7 +125,7 @@ class Twins:
         """Byte-identical elements before `index` (one LPOS: its cost grows with the depth)."""
         if index <= 0:
             return 0
-        hits = self.reader.read(key, "list", lambda: self.reader.c.lpos(key, raw, count=0, maxlen=index), None)
+        hits = self.reader.positions(key, raw, count=0, maxlen=index)
         return len(hits or ())
 
     def named(self, rec: Rec) -> Rec:
@@ -204,10 +206,7 @@ class Twins:
         key = (queue, payload)
         if key not in self._pending:
             qkey = self.k.queue(queue)
-            self._pending[key] = (
-                self.reader.read(qkey, "list", lambda: self.reader.c.lpos(qkey, payload, maxlen=TWIN_SCAN), None)
-                is not None
-            )
+            self._pending[key] = self.reader.positions(qkey, payload, maxlen=TWIN_SCAN) is not None
         return self._pending[key]
 
     def _stamps(self, item: bytes) -> list[int]:

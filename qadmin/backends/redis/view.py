@@ -9,6 +9,7 @@ may shift under it (as resque-web's pages do).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -124,16 +125,12 @@ class View:
                         continue
                     if (selection.stale_only and not lock.stale) or (maybe is not None and not maybe(lock.raw)):
                         continue
-                    rec = self.twins.lock_rec(i)
-                    if rec is not None:
-                        yield [_H.value, "", i], rec
+                    holder = self.twins.lock_rec(i)
+                    if holder is not None:
+                        yield [_H.value, "", i], holder
             elif seg_type is Segment.DELAYED:
-                for (ts, i), raw, before in self.twins.iter_delayed(
-                    tuple(after) if after else None,
-                    desc,  # type: ignore[arg-type]
-                    maybe,
-                ):
-                    yield [_D.value, "", [ts, i]], self.twins.delayed(ts, i, raw, before, lazy=True)
+                for (ts, i), item, before in self.twins.iter_delayed(tuple(after) if after else None, desc, maybe):
+                    yield [_D.value, "", [ts, i]], self.twins.delayed(ts, i, item, before, lazy=True)
             elif seg_type is Segment.FAILED:
                 read = failed_slim if slim_failed else failed_rec
                 for i, raw, same in self.twins.iter_failed(after, desc, maybe):
@@ -149,10 +146,10 @@ class View:
                 for i, raw in self.reader.iter_list(self.k.finished, after, desc, zset=True):
                     if maybe is not None and not maybe(raw):
                         continue
-                    rec = finished_rec(self.k.finished, raw)
-                    if rec is not None:
-                        rec.index = i
-                        yield [_Z.value, "", i], rec
+                    finished = finished_rec(self.k.finished, raw)
+                    if finished is not None:
+                        finished.index = i
+                        yield [_Z.value, "", i], finished
             start = None
 
     # --- lookups by id --------------------------------------------------------------------------
@@ -170,9 +167,9 @@ class View:
             return first_live and all(any(r.job.state in LIVE for r in found.get(p, ())) for p in wanted.pairs)
 
         for i in range(len(self.reader.locks())):
-            rec = self.twins.lock_rec(i)
-            if rec is not None:
-                add(rec)
+            lock = self.twins.lock_rec(i)
+            if lock is not None:
+                add(lock)
         if done():
             return wanted.choose(found)
         names = wanted.queues()
@@ -180,18 +177,18 @@ class View:
         for qname in sorted(names) if names is not None else self.reader.queue_names():
             key = self.k.queue(qname)
             for i, raw, before in self.twins.iter_ranked(
-                key, None, False, lambda raw, qname=qname: wanted.wants(quick_token(raw), qname)
+                key, None, False, functools.partial(_wanted_in, wanted, qname)
             ):
-                n = before + 1 + (held[(qname, raw)] if held else 0)
+                n = (before or 0) + 1 + (held[(qname, raw)] if held else 0)  # from the head: counted
                 add(rename(queue_rec(key, qname, raw, i), n))
                 if done():
                     return wanted.choose(found)
             if key in self.problems:
                 add(unreadable_rec(key, qname, JobState.PENDING, self.problems[key]))
-        for (ts, i), raw, before in self.twins.iter_delayed(
+        for (ts, i), item, before in self.twins.iter_delayed(
             None, False, lambda raw: wanted.any_queue(quick_token(raw))
         ):
-            add(self.twins.delayed(ts, i, raw, before))
+            add(self.twins.delayed(ts, i, item, before))
         if done():
             return wanted.choose(found)
         maybe = queue_prefilter(names)
@@ -208,8 +205,13 @@ class View:
         if done():
             return wanted.choose(found)
         for i, raw in self.reader.iter_list(self.k.finished, None, True, zset=True):
-            rec = finished_rec(self.k.finished, raw)
-            if rec is not None:
-                rec.index = i
-                add(rec)
+            finished = finished_rec(self.k.finished, raw)
+            if finished is not None:
+                finished.index = i
+                add(finished)
         return wanted.choose(found)
+
+
+def _wanted_in(wanted: Wanted, queue: str, raw: bytes) -> bool:
+    """Whether an entry of `queue` may be one of the wanted ids (its token read cheaply)."""
+    return wanted.wants(quick_token(raw), queue)
