@@ -318,7 +318,7 @@ class Claims:
         per: int,
         dones: Sequence[Done],
     ) -> tuple[list[Any], list[Any]]:
-        """The keys and arguments of a `claim.lua` call (`_claim_call`)."""
+        """The keys and arguments of a `claim.lua` call (`call`)."""
         if c.fixed is None or c.fixed[0] != rid:
             k = self.keys
             env_head = '{"worker":' + dumps(self.worker) + ',"rid":' + dumps(rid) + ',"queue":'

@@ -194,7 +194,7 @@ class Twins:
             else {}
         )
 
-    # --- naming twins (`_redis_records`: ids) ------------------------------------------------------
+    # --- naming twins (records.py: ids) --------------------------------------------------------------
     def _pending_twin(self, queue: str | None, payload: bytes | None) -> bool:
         """Whether a job with these payload bytes is held, or among the first `TWIN_SCAN` pending
         entries of its queue."""
