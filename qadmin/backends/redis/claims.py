@@ -283,7 +283,8 @@ class Claims:
         a read of `per` entries from the heads of the queues, kept in `c` for the next claim."""
         keys, args = self.args(c, rid, now, picks, want, per, dones)
         _completed, envs, paused_all, windows = self.own.call(self.server.scripts.claim, keys, args)
-        heads, run_at = c.fixed[2], c.run_at[1]  # type: ignore[index]
+        assert c.fixed is not None, "args() built it"
+        heads, run_at = c.fixed[2], c.run_at[1]
         got: list[Job] = []
         for rec, env in zip(picks, envs):
             if not env:

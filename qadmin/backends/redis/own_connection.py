@@ -170,11 +170,11 @@ class OwnConnection(Generic[Tag]):
             conn = self._own[1]
         try:
             reload = None
-            for pending in pendings if conn is not None else ():
-                if pending.pid != os.getpid():  # sent by the parent of this forked process
+            for pending in pendings:
+                if conn is None or pending.pid != os.getpid():  # sent by the parent of this forked process
                     continue
                 try:
-                    conn.read_response()  # type: ignore[union-attr]  # not None: the loop runs only then
+                    conn.read_response()
                     applied.append(pending.tag)
                 except redis_lib.exceptions.NoScriptError:  # not run (a restarted or flushed server)
                     reload = pending.script

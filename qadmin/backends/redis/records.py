@@ -163,8 +163,9 @@ def delayed_rec(key: str, ts: int, raw: bytes, index: int, now: datetime) -> Rec
 
 def failed_rec(key: str, raw: bytes, index: int) -> Rec:
     try:
-        text: str | None = raw.decode("utf-8")
-        entry = strict_loads(text)  # type: ignore[arg-type]
+        decoded = raw.decode("utf-8")
+        text: str | None = decoded
+        entry = strict_loads(decoded)
     except (UnicodeDecodeError, ValueError, RecursionError):
         text, entry = None, None
     if not isinstance(entry, dict):
