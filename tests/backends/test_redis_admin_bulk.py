@@ -11,9 +11,11 @@ import pytest
 import redis
 
 from qadmin.backends import BackendOptions
-from qadmin.backends._redis_json import with_members
-from qadmin.backends._redis_records import failed_rec, failed_slim, requeue_bytes
 from qadmin.backends.redis import RedisBackend
+from qadmin.backends.redis.json_text import with_members
+from qadmin.backends.redis.payloads import requeue_bytes
+from qadmin.backends.redis.records import failed_rec, failed_slim
+from qadmin.backends.redis.view import View
 from qadmin.codecs import UNDECODABLE
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, utcnow
@@ -141,9 +143,9 @@ def test_merged_count_script_counts_as_the_listing_reads(redis_backend: RedisBac
         "garbage",
     )
     r.zadd("resque:delayed_queue_schedule", {str(ts): ts})
-    counts = redis_backend._counts(now)
+    counts = redis_backend.counter.counts(now)
     by_listing: dict[tuple[str, str], int] = {}
-    view = redis_backend._view(now)
+    view = View(redis_backend.server, now)
     for _pos, rec in view.walk(JobFilter(states=frozenset(JobState)), "id", None):
         key = (rec.job.queue or "", rec.job.state.value)
         by_listing[key] = by_listing.get(key, 0) + 1

@@ -1,5 +1,5 @@
-"""The Redis worker path in few round trips: batched claims (`claim_many`, the worker's --prefetch),
-an outcome recorded in the same call as the next claim (`complete_and_claim`), and enqueue_many
+"""The Redis worker path in few round trips: batched claims (`session.claim(limit=n)`, the worker's
+--prefetch), an outcome recorded in the same call as the next claim (`complete_and_claim`), and enqueue_many
 in pipelined chunks. Every guarantee stays: nothing unrunnable claimed, paused queues left alone,
 nothing run twice, nothing lost on SIGKILL. Real redis-server and real worker processes; nothing
 here asserts a duration."""
@@ -16,8 +16,8 @@ import pytest
 import redis
 
 from qadmin.backends import BackendOptions
-from qadmin.backends._redis_records import envelope
 from qadmin.backends.redis import RedisBackend
+from qadmin.backends.redis.entries import envelope
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, WorkerInfo, utcnow
 from qadmin.worker import Worker, WorkerOptions
@@ -34,11 +34,11 @@ def only_noop(job) -> bool:
     return job.class_name == NOOP
 
 
-# --- claim_many / complete_and_claim ---------------------------------------------------------------
+# --- claim(limit=n) / complete_and_claim ---------------------------------------------------------------
 def test_claim_many_takes_jobs_in_resque_order(redis_backend: RedisBackend, r: redis.Redis) -> None:
     b_jobs = [redis_backend.enqueue(NewJob(NOOP, [f"b{i}"], queue="b")) for i in range(3)]
     a_jobs = [redis_backend.enqueue(NewJob(NOOP, [f"a{i}"], queue="a")) for i in range(3)]
-    got = redis_backend.claim_many(["a", "b"], "w", utcnow(), HOUR, only_noop, 5)
+    got = redis_backend.session("w").claim(["a", "b"], utcnow(), HOUR, only_noop, limit=5)
     assert [j.id for j in got] == [j.id for j in a_jobs + b_jobs[:2]]
     assert all(j.state is JobState.LOCKED and j.locked_by == "w" for j in got)
     assert r.zcard("resque:qadmin:locked") == 5 and r.llen("resque:queue:b") == 1
@@ -48,12 +48,13 @@ def test_a_lock_written_in_lua_is_the_envelope_python_writes(redis_backend: Redi
     odd = 'quote" back\\ nl\n tab\t bell\x07 \x1f del\x7f slash/ é € 𝄞'
     job = redis_backend.enqueue(NewJob(NOOP, [odd], {"k": odd}, queue="q é"))
     raw = r.lindex("resque:queue:q é", 0)
-    [got] = redis_backend.claim_many(["q é"], "host:x pid:1", utcnow(), HOUR, only_noop, 1)
+    worker = redis_backend.session("host:x pid:1")
+    [got] = worker.claim(["q é"], utcnow(), HOUR, only_noop, limit=1)
     [member] = r.zrange("resque:qadmin:locked", 0, -1)
     env = json.loads(member)
     assert env["payload"].encode() == raw and got.id == job.id and got.args == [odd]
     assert member == envelope("host:x pid:1", None, "q é", env["locked_at"], env["n"], raw)
-    redis_backend.complete(got, "host:x pid:1", utcnow(), 0.0)  # the envelope it remembered is the stored one
+    worker.complete(got, utcnow(), 0.0)  # the envelope it remembered is the stored one
     assert r.zcard("resque:qadmin:locked") == 0 and r.get("resque:stat:processed") == b"1"
 
 
@@ -63,14 +64,15 @@ def test_claims_leave_undecodable_and_unknown_jobs_in_place(redis_backend: Redis
     r.rpush("resque:queue:q", *foreign)
     r.sadd("resque:queues", "q")
     mine = [redis_backend.enqueue(NewJob(NOOP, [i], queue="q")) for i in range(3)]
-    got = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 2)
+    w = redis_backend.session("w")
+    got = w.claim(["q"], utcnow(), HOUR, only_noop, limit=2)
     assert [j.id for j in got] == [j.id for j in mine[:2]]
     # the fused path chooses from what it read last, and still asks can_run before each lock
     now = utcnow()
-    nothing = redis_backend.complete_and_claim(got[0], "w", now, 0.01, ["q"], HOUR, lambda j: False, 2)
+    nothing = w.complete_and_claim(got[0], now, 0.01, ["q"], HOUR, lambda j: False, 2)
     assert nothing == []
     assert r.lrange("resque:queue:q", 0, len(foreign) - 1) == foreign
-    left = redis_backend.complete_and_claim(got[1], "w", now, 0.01, ["q"], HOUR, only_noop, 2)
+    left = w.complete_and_claim(got[1], now, 0.01, ["q"], HOUR, only_noop, 2)
     assert [j.id for j in left] == [mine[2].id]
     assert r.lrange("resque:queue:q", 0, -1) == foreign
     assert r.get("resque:stat:processed") == b"2"
@@ -78,31 +80,33 @@ def test_claims_leave_undecodable_and_unknown_jobs_in_place(redis_backend: Redis
 
 def test_a_paused_queue_is_not_claimed_from_even_by_a_fused_claim(redis_backend: RedisBackend, r: redis.Redis) -> None:
     jobs = [redis_backend.enqueue(NewJob(NOOP, [i], queue="q")) for i in range(3)]
-    [first] = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 1)
+    w = redis_backend.session("w")
+    [first] = w.claim(["q"], utcnow(), HOUR, only_noop, limit=1)
     # read along with that claim: the next job would be chosen from it, but the queue is paused now
     redis_backend.pause("q", utcnow())
-    assert redis_backend.complete_and_claim(first, "w", utcnow(), 0.01, ["q"], HOUR, only_noop, 1) == []
+    assert w.complete_and_claim(first, utcnow(), 0.01, ["q"], HOUR, only_noop, 1) == []
     assert r.llen("resque:queue:q") == 2 and r.zcard("resque:qadmin:locked") == 0
     r.set("resque:pause-all-workers", " TRUE ")
     redis_backend.resume("q")
-    assert redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 2) == []
+    assert w.claim(["q"], utcnow(), HOUR, only_noop, limit=2) == []
     r.delete("resque:pause-all-workers")
-    again = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 2)
+    again = w.claim(["q"], utcnow(), HOUR, only_noop, limit=2)
     assert [j.id for j in again] == [j.id for j in jobs[1:]]
 
 
 def test_complete_and_claim_repeated_counts_the_job_once(redis_backend: RedisBackend, r: redis.Redis) -> None:
     for i in range(3):
         redis_backend.enqueue(NewJob(NOOP, [i], queue="q"))
-    [job] = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 1)
+    w = redis_backend.session("w")
+    [job] = w.claim(["q"], utcnow(), HOUR, only_noop, limit=1)
     now = utcnow()
-    first = redis_backend.complete_and_claim(job, "w", now, 0.01, ["q"], HOUR, only_noop, 1)
+    first = w.complete_and_claim(job, now, 0.01, ["q"], HOUR, only_noop, 1)
     # the worker repeats the call when the reply was lost (BackendUnavailable)
-    again = redis_backend.complete_and_claim(job, "w", now, 0.01, ["q"], HOUR, only_noop, 1)
+    again = w.complete_and_claim(job, now, 0.01, ["q"], HOUR, only_noop, 1)
     assert len(first) == 1 and len(again) == 1 and first[0].id != again[0].id
     assert r.get("resque:stat:processed") == b"1" and r.zcard("resque:qadmin:finished") == 1
-    redis_backend.complete(first[0], "w", now, 0.01)
-    redis_backend.complete(first[0], "w", now, 0.01)
+    w.complete(first[0], now, 0.01)
+    w.complete(first[0], now, 0.01)
     assert r.get("resque:stat:processed") == b"2" and r.zcard("resque:qadmin:finished") == 2
     assert r.zcard("resque:qadmin:locked") == 1 and r.llen("resque:queue:q") == 0
 
@@ -111,53 +115,49 @@ def test_a_registered_workers_successes_are_written_once_by_its_next_call(
     redis_backend: RedisBackend, r: redis.Redis
 ) -> None:
     now = utcnow()
-    redis_backend.defer_successes = True
-    redis_backend.register_worker(
-        WorkerInfo(name="host:x pid:1", host="x", pid=1, queues=["q"], started_at=now, heartbeat_at=now)
-    )
+    w = redis_backend.session("host:x pid:1", defer_successes=True)
+    w.register(WorkerInfo(name="host:x pid:1", host="x", pid=1, queues=["q"], started_at=now, heartbeat_at=now))
     for i in range(6):
         redis_backend.enqueue(NewJob(NOOP, [i], queue="q"))
-    got = redis_backend.claim_many(["q"], "host:x pid:1", now, HOUR, only_noop, 3)
+    got = w.claim(["q"], now, HOUR, only_noop, limit=3)
     for job in got[:2]:
-        redis_backend.complete(job, "host:x pid:1", utcnow(), 0.0)
-        redis_backend.complete(job, "host:x pid:1", utcnow(), 0.0)  # repeated: still counted once
+        w.complete(job, utcnow(), 0.0)
+        w.complete(job, utcnow(), 0.0)  # repeated: still counted once
     # the last of the batch goes with the next claim
-    more = redis_backend.complete_and_claim(got[2], "host:x pid:1", utcnow(), 0.0, ["q"], HOUR, only_noop, 3)
+    more = w.complete_and_claim(got[2], utcnow(), 0.0, ["q"], HOUR, only_noop, 3)
     assert r.get("resque:stat:processed") == b"3" and r.zcard("resque:qadmin:finished") == 3
     assert r.get("resque:stat:processed:x-qadmin:1:q") == b"3"
     assert [j.args for j in more] == [[3], [4], [5]]
-    redis_backend.complete(more[0], "host:x pid:1", utcnow(), 0.0)
-    redis_backend.heartbeat("host:x pid:1", utcnow(), None, None, 4, 0)  # writes what waits
+    w.complete(more[0], utcnow(), 0.0)
+    w.heartbeat(utcnow(), None, None, 4, 0)  # writes what waits
     assert r.get("resque:stat:processed") == b"4" and r.zcard("resque:qadmin:locked") == 2
-    redis_backend.fail(more[1], "host:x pid:1", utcnow(), "Boom: no", None)  # writes what waits first
+    w.fail(more[1], utcnow(), "Boom: no", None)  # writes what waits first
     assert r.get("resque:stat:processed") == b"5" and r.zcard("resque:qadmin:finished") == 4
-    redis_backend.complete(more[2], "host:x pid:1", utcnow(), 0.0)  # its last held job: written now
+    w.complete(more[2], utcnow(), 0.0)  # its last held job: written now
     assert r.get("resque:stat:processed") == b"6"
-    redis_backend.flush()
+    w.flush()
     assert r.get("resque:stat:processed") == b"6" and r.zcard("resque:qadmin:finished") == 5
     assert r.zcard("resque:qadmin:locked") == 0 and r.llen("resque:failed") == 1
-    redis_backend.unregister_worker("host:x pid:1")
+    w.unregister()
 
 
 def test_two_workers_with_stale_reads_never_take_the_same_job(redis_url: str) -> None:
     one, two = RedisBackend(redis_url, BackendOptions()), RedisBackend(redis_url, BackendOptions())
     try:
         one.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(40)])
-        held = {
-            "w1": one.claim_many(["q"], "w1", utcnow(), HOUR, only_noop, 2),
-            "w2": two.claim_many(["q"], "w2", utcnow(), HOUR, only_noop, 2),
-        }
+        sessions = {"w1": one.session("w1"), "w2": two.session("w2")}
+        held = {name: s.claim(["q"], utcnow(), HOUR, only_noop, limit=2) for name, s in sessions.items()}
         ran: list[str] = []
         # both read the same heads along with their claims: each lock takes what is still there
         while any(held.values()):
-            for name, b in (("w1", one), ("w2", two)):
+            for name, s in sessions.items():
                 if held[name]:
                     job = held[name].pop(0)
                     ran.append(str(job.id))
                     if not held[name]:
-                        held[name] = b.complete_and_claim(job, name, utcnow(), 0.0, ["q"], HOUR, only_noop, 2)
+                        held[name] = s.complete_and_claim(job, utcnow(), 0.0, ["q"], HOUR, only_noop, 2)
                     else:
-                        b.complete(job, name, utcnow(), 0.0)
+                        s.complete(job, utcnow(), 0.0)
         assert len(ran) == 40 and len(set(ran)) == 40
         assert one.count(JobFilter(states=frozenset({JobState.LOCKED, JobState.PENDING})), utcnow()) == 0
     finally:
@@ -165,17 +165,18 @@ def test_two_workers_with_stale_reads_never_take_the_same_job(redis_url: str) ->
         two.close()
 
 
-def test_refresh_lock_renews_and_release_many_gives_back_in_order(redis_backend: RedisBackend, r: redis.Redis) -> None:
+def test_refresh_renews_and_release_gives_back_in_order(redis_backend: RedisBackend, r: redis.Redis) -> None:
     jobs = [redis_backend.enqueue(NewJob(NOOP, [i], queue="q")) for i in range(4)]
-    got = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 3)
+    w = redis_backend.session("w")
+    got = w.claim(["q"], utcnow(), HOUR, only_noop, limit=3)
     later = utcnow() + timedelta(minutes=5)
-    assert redis_backend.refresh_lock(got[0], "w", later)
+    assert w.refresh(got[0], later)
     assert redis_backend.get(got[0].id, later).locked_at == later
-    redis_backend.release_many(got[1:], "w")
+    w.release(got[1:])
     assert [json.loads(x)["args"] for x in r.lrange("resque:queue:q", 0, -1)] == [[1], [2], [3]]
-    assert not redis_backend.refresh_lock(got[1], "w", later)  # no longer held
+    assert not w.refresh(got[1], later)  # no longer held
     redis_backend.unlock([got[0].id], later)
-    assert not redis_backend.refresh_lock(got[0], "w", later)
+    assert not w.refresh(got[0], later)
     assert redis_backend.claim(["q"], "w", utcnow(), HOUR, only_noop).id == jobs[0].id
 
 
@@ -183,10 +184,10 @@ def test_due_scheduled_jobs_and_expired_locks_are_still_claimed(redis_backend: R
     now = utcnow()
     scheduled = redis_backend.enqueue(NewJob(NOOP, ["later"], queue="q", run_at=now + timedelta(seconds=30)))
     [mine] = [redis_backend.enqueue(NewJob(NOOP, ["now"], queue="q"))]
-    assert [j.id for j in redis_backend.claim_many(["*"], "w1", now, HOUR, only_noop, 5)] == [mine.id]
+    assert [j.id for j in redis_backend.session("w1").claim(["*"], now, HOUR, only_noop, limit=5)] == [mine.id]
     # an hour and more later: the scheduled job is due and w1's lock has expired
     later = now + timedelta(hours=2)
-    got = redis_backend.claim_many(["*"], "w2", later, HOUR, only_noop, 5)
+    got = redis_backend.session("w2").claim(["*"], later, HOUR, only_noop, limit=5)
     assert sorted(str(j.id) for j in got) == sorted([str(mine.id), str(scheduled.id)])
 
 
@@ -217,9 +218,10 @@ def test_scripts_are_loaded_again_after_the_server_forgot_them(redis_backend: Re
     redis_backend.enqueue(NewJob(NOOP, [1], queue="q"))
     r.script_flush()
     redis_backend.enqueue(NewJob(NOOP, [2], queue="q"))
-    got = redis_backend.claim_many(["q"], "w", utcnow(), HOUR, only_noop, 1)
+    w = redis_backend.session("w")
+    got = w.claim(["q"], utcnow(), HOUR, only_noop, limit=1)
     r.script_flush()
-    more = redis_backend.complete_and_claim(got[0], "w", utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
+    more = w.complete_and_claim(got[0], utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
     assert [j.args for j in got + more] == [[1], [2]] and r.get("resque:stat:processed") == b"1"
 
 

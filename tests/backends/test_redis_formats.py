@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from qadmin.backends import BackendOptions
-from qadmin.backends._redis_json import members, parse_time, with_members, without
-from qadmin.backends._redis_records import split_error
 from qadmin.backends.redis import RedisBackend
+from qadmin.backends.redis.entries import split_error
+from qadmin.backends.redis.json_text import members, parse_time, with_members, without
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, WorkerInfo, utcnow
 from qadmin.ops import Ops

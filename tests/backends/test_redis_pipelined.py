@@ -1,5 +1,5 @@
 """Pipelined successes: a Redis worker that holds prefetched jobs sends each success and starts its
-next job without reading the reply (`RedisBackend._send`); the next other use of the connection or
+next job without reading the reply (`OwnConnection.send`, `SuccessWrites.PIPELINED`); the next other use of the connection or
 of the deferred outcomes reads it. The default guarantee stays: a success is sent before the next
 job starts, so a SIGKILL reruns at most the job in hand; a call that failed (error reply, dropped
 connection) goes again with the next one, and nothing counts twice.
@@ -17,7 +17,8 @@ import pytest
 import redis
 
 from qadmin.backends import BackendOptions
-from qadmin.backends.redis import RedisBackend
+from qadmin.backends.redis import RedisBackend, RedisWorkerSession
+from qadmin.backends.redis.claims import ClaimState
 from qadmin.job import NewJob, WorkerInfo, utcnow
 from qadmin.worker import Worker, WorkerOptions
 from tests.test_worker_processes import RECORD, SLEEP_RECORD, client, count, lines, procs, wait_for
@@ -51,16 +52,16 @@ def finished_tokens(r: redis.Redis) -> Counter:
     )
 
 
-def watch_sends(b: RedisBackend, sent: list) -> None:
+def watch_sends(s: RedisWorkerSession, sent: list) -> None:
     """Record each pipelined send: the job ids it carried, and whether it went without a wait."""
-    original = b._send
+    original = s.own.send
 
-    def send(script, keys, args, worker, dones):  # type: ignore[no-untyped-def]
-        ok = original(script, keys, args, worker, dones)
+    def send(script, keys, args, dones):  # type: ignore[no-untyped-def]
+        ok = original(script, keys, args, dones)
         sent.append(([d.job_id for d in dones], ok))
         return ok
 
-    b._send = send  # type: ignore[method-assign]
+    s.own.send = send  # type: ignore[method-assign]
 
 
 def test_successes_go_before_the_next_job_and_are_settled_later(redis_url: str, r: redis.Redis) -> None:
@@ -68,15 +69,17 @@ def test_successes_go_before_the_next_job_and_are_settled_later(redis_url: str, 
     try:
         b.enqueue_many([NewJob(NOTE, [f"t{i}"], queue="q") for i in range(95)])
         EVENTS.clear()
-        original = b._send
+        w = Worker(b, WorkerOptions(queues=["q"], burst=True, prefetch=10, sleep=0.1, imports=[__name__]))
+        s = w.session
+        assert isinstance(s, RedisWorkerSession)
+        original = s.own.send
 
-        def send(script, keys, args, worker, dones):  # type: ignore[no-untyped-def]
-            ok = original(script, keys, args, worker, dones)
-            EVENTS.append(("send", [d.job_id for d in dones], ok, len(b._pending)))
+        def send(script, keys, args, dones):  # type: ignore[no-untyped-def]
+            ok = original(script, keys, args, dones)
+            EVENTS.append(("send", [d.job_id for d in dones], ok, s.own.in_flight))
             return ok
 
-        b._send = send  # type: ignore[method-assign]
-        w = Worker(b, WorkerOptions(queues=["q"], burst=True, prefetch=10, sleep=0.1, imports=[__name__]))
+        s.own.send = send  # type: ignore[method-assign]
         assert w.work() == 0
         runs = [e for e in EVENTS if e[0] == "run"]
         sends = [e for e in EVENTS if e[0] == "send"]
@@ -87,7 +90,7 @@ def test_successes_go_before_the_next_job_and_are_settled_later(redis_url: str, 
             if event[0] == "send":
                 assert EVENTS[i + 1][0] == "run"
         assert max(unread for *_, unread in sends) >= 2  # several replies may wait, none was waited for
-        assert not b._pending and not b._sending and not b._deferred and not b._held
+        assert not s.own.in_flight and not s._sending and not s._deferred and not s.held
         assert processed(r) == 95
         assert finished_tokens(r) == Counter({f"t{i}": 1 for i in range(95)})
         assert r.zcard("resque:qadmin:locked") == 0 and r.llen("resque:queue:q") == 0
@@ -97,47 +100,48 @@ def test_successes_go_before_the_next_job_and_are_settled_later(redis_url: str, 
 
 def test_a_failed_pipelined_call_is_written_again_and_counted_once(redis_backend: RedisBackend, r: redis.Redis) -> None:
     b = redis_backend
+    s = b.session(W)
     sent: list = []
-    watch_sends(b, sent)
+    watch_sends(s, sent)
     for i in range(10):
         b.enqueue(NewJob(NOOP, [f"t{i}"], queue="q"))
-    got = b.claim_many(["q"], W, utcnow(), HOUR, lambda j: True, 10)
+    got = s.claim(["q"], utcnow(), HOUR, lambda j: True, limit=10)
     assert len(got) == 10
     # an error reply: the script is gone (a restarted server); not run, so it goes again
     r.script_flush()
-    b.complete(got[0], W, utcnow(), 0.0)
-    b.complete(got[1], W, utcnow(), 0.0)
-    assert len(b._pending) == 2 and sent[-1] == ([str(got[1].id)], True)  # the first still in flight
+    s.complete(got[0], utcnow(), 0.0)
+    s.complete(got[1], utcnow(), 0.0)
+    assert s.own.in_flight == 2 and sent[-1] == ([str(got[1].id)], True)  # the first still in flight
     # another error reply: this user may not call scripts
     r.execute_command("ACL", "SETUSER", "default", "-evalsha")
     try:
-        b.complete(got[2], W, utcnow(), 0.0)
+        s.complete(got[2], utcnow(), 0.0)
     finally:
         r.execute_command("ACL", "SETUSER", "default", "+evalsha")
-    b.complete(got[3], W, utcnow(), 0.0)
-    assert [ids for ids, _ok in sent] == [[str(j.id)] for j in got[:4]] and len(b._pending) == 4
+    s.complete(got[3], utcnow(), 0.0)
+    assert [ids for ids, _ok in sent] == [[str(j.id)] for j in got[:4]] and s.own.in_flight == 4
     assert processed(r) == 0
-    b.flush()  # reads the four errors, loads the script again, and writes the four again
-    assert processed(r) == 4 and not b._pending and not b._deferred
-    b.complete(got[4], W, utcnow(), 0.0)  # on a connection in step again
+    s.flush()  # reads the four errors, loads the script again, and writes the four again
+    assert processed(r) == 4 and not s.own.in_flight and not s._deferred
+    s.complete(got[4], utcnow(), 0.0)  # on a connection in step again
     assert sent[-1] == ([str(got[4].id)], True)
-    b.flush()
-    assert processed(r) == 5 and not b._pending and not b._deferred
+    s.flush()
+    assert processed(r) == 5 and not s.own.in_flight and not s._deferred
     # a dropped connection before a send: the calls sent into it are lost, and go again
     r.client_kill_filter(_type="normal", skipme=True)
-    b.complete(got[5], W, utcnow(), 0.0)
-    b.complete(got[6], W, utcnow(), 0.0)
-    b.flush()
+    s.complete(got[5], utcnow(), 0.0)
+    s.complete(got[6], utcnow(), 0.0)
+    s.flush()
     assert processed(r) == 7
     # a dropped connection between a call's run and the reading of its reply
-    b.complete(got[7], W, utcnow(), 0.0)
-    b.complete(got[7], W, utcnow(), 0.0)  # a repeat of a success in flight: recorded once
+    s.complete(got[7], utcnow(), 0.0)
+    s.complete(got[7], utcnow(), 0.0)  # a repeat of a success in flight: recorded once
     wait_for(lambda: processed(r) == 8, 10, "the pipelined call to run")
     r.client_kill_filter(_type="normal", skipme=True)
-    b.complete(got[8], W, utcnow(), 0.0)
-    b.complete(got[9], W, utcnow(), 0.0)  # its last held job: written and read now
-    b.flush()
-    assert not b._pending and not b._deferred and not b._held
+    s.complete(got[8], utcnow(), 0.0)
+    s.complete(got[9], utcnow(), 0.0)  # its last held job: written and read now
+    s.flush()
+    assert not s.own.in_flight and not s._deferred and not s.held
     assert processed(r) == 10
     assert finished_tokens(r) == Counter({f"t{i}": 1 for i in range(10)})
     assert r.zcard("resque:qadmin:locked") == 0
@@ -145,50 +149,51 @@ def test_a_failed_pipelined_call_is_written_again_and_counted_once(redis_backend
 
 def test_a_heartbeat_while_a_reply_is_pending_counts_nothing_twice(redis_backend: RedisBackend, r: redis.Redis) -> None:
     b = redis_backend
+    s = b.session(W)
     now = utcnow()
-    b.register_worker(WorkerInfo(name=W, host="x", pid=1, queues=["q"], started_at=now, heartbeat_at=now))
+    s.register(WorkerInfo(name=W, host="x", pid=1, queues=["q"], started_at=now, heartbeat_at=now))
     for i in range(4):
         b.enqueue(NewJob(NOOP, [f"t{i}"], queue="q"))
-    got = b.claim_many(["q"], W, now, HOUR, lambda j: True, 4)
-    b.complete(got[0], W, utcnow(), 0.0)
-    assert len(b._pending) == 1
+    got = s.claim(["q"], now, HOUR, lambda j: True, limit=4)
+    s.complete(got[0], utcnow(), 0.0)
+    assert s.own.in_flight == 1
     written: list = []
-    original = b._claim_call
+    original = s.claims.call
 
-    def claim_call(c, worker, rid, now, picks, want, per, dones):  # type: ignore[no-untyped-def]
+    def claim_call(c, rid, now, picks, want, per, dones):  # type: ignore[no-untyped-def]
         written.append([d.job_id for d in dones])
-        return original(c, worker, rid, now, picks, want, per, dones)
+        return original(c, rid, now, picks, want, per, dones)
 
-    b._claim_call = claim_call  # type: ignore[method-assign]
+    s.claims.call = claim_call  # type: ignore[method-assign]
 
     def beat() -> None:
-        b.heartbeat(W, utcnow(), None, None, 1, 0)
+        s.heartbeat(utcnow(), None, None, 1, 0)
 
     # the worker's thread is using the connection: the heartbeat leaves the success in flight alone
-    with b._own_lock:
+    with s.own.busy():
         t = threading.Thread(target=beat)
         t.start()
         t.join(10)
-    assert written == [] and len(b._pending) == 1
+    assert written == [] and s.own.in_flight == 1
     # a repeat of it through another connection would be harmless: recorded only once
-    done = b._deferred[W][0]
-    keys, args = b._claim_args(b._claimer(W, ()), W, b._rid(W), utcnow(), [], 0, 0, [done])
-    b._claim_script(keys=keys, args=args, client=b.client)
+    done = s._deferred[0]
+    keys, args = s.claims.args(ClaimState(()), s.rid(), utcnow(), [], 0, 0, [done])
+    b.server.scripts.claim(keys=keys, args=args, client=b.client)
     # the connection free, the heartbeat reads the reply and settles the success
     t = threading.Thread(target=beat)
     t.start()
     t.join(10)
-    assert not b._pending and W not in b._deferred and written == []
+    assert not s.own.in_flight and not s._deferred and written == []
     assert processed(r) == 1 and r.get("resque:stat:processed:x-qadmin:1:q") == b"1"
-    b.complete(got[1], W, utcnow(), 0.0)
+    s.complete(got[1], utcnow(), 0.0)
     t = threading.Thread(target=beat)
     t.start()
     t.join(10)
-    b.complete(got[2], W, utcnow(), 0.0)
-    b.complete(got[3], W, utcnow(), 0.0)
-    b.flush()
+    s.complete(got[2], utcnow(), 0.0)
+    s.complete(got[3], utcnow(), 0.0)
+    s.flush()
     assert processed(r) == 4 and finished_tokens(r) == Counter({f"t{i}": 1 for i in range(4)})
-    b.unregister_worker(W)
+    s.unregister()
 
 
 def test_heartbeats_racing_a_prefetching_worker_count_each_job_once(redis_url: str, r: redis.Redis) -> None:
@@ -205,7 +210,7 @@ def test_heartbeats_racing_a_prefetching_worker_count_each_job_once(redis_url: s
 
         def beats() -> None:
             while not stop.is_set():
-                b.heartbeat(w.name, utcnow(), None, None, 0, 0)
+                w.session.heartbeat(utcnow(), None, None, 0, 0)
 
         t = threading.Thread(target=beats)
         w.register()
@@ -215,7 +220,7 @@ def test_heartbeats_racing_a_prefetching_worker_count_each_job_once(redis_url: s
         finally:
             stop.set()
             t.join(10)
-        b.flush()
+        w.session.flush()
         assert processed(r) == 400
         assert finished_tokens(r) == Counter({f"t{i}": 1 for i in range(400)})
         assert r.zcard("resque:qadmin:locked") == 0

@@ -87,13 +87,14 @@ def test_a_worker_holding_twins_completes_each(redis_backend: RedisBackend, r) -
     r.rpush("resque:queue:q", SAME, SAME)
     r.sadd("resque:queues", "q")
     now = utcnow()
-    jobs = redis_backend.claim_many(["q"], "w1", now, 3600.0, lambda j: True, 2)
+    w1 = redis_backend.session("w1")
+    jobs = w1.claim(["q"], now, 3600.0, lambda j: True, limit=2)
     assert len(jobs) == 2 and len({str(j.id) for j in jobs}) == 2
     held = redis_backend.find(JobFilter(states=frozenset({JobState.LOCKED})), now, limit=10).jobs
     assert len({str(j.id) for j in held}) == 2
     for job in jobs:
-        redis_backend.complete(job, "w1", now, 0.01)
-    redis_backend.flush()
+        w1.complete(job, now, 0.01)
+    w1.flush()
     assert r.zcard("resque:qadmin:locked") == 0 and r.llen("resque:queue:q") == 0
     finished = redis_backend.find(JobFilter(states=frozenset({JobState.FINISHED})), now, limit=10).jobs
     assert len({str(j.id) for j in finished}) == 2

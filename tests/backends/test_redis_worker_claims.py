@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from qadmin.backends import BackendOptions
-from qadmin.backends._redis_engine import _nonce
-from qadmin.backends.redis import RedisBackend
+from qadmin.backends.redis import RedisBackend, RedisWorkerSession
+from qadmin.backends.redis.steps import nonce as _nonce
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, WorkerInfo, utcnow
 from tests.backends.test_redis_engine_fast import HOUR, NOOP, only_noop
@@ -25,9 +25,9 @@ __all__ = ["procs"]  # the fixture, shared with the worker process tests
 pytestmark = pytest.mark.redis
 
 
-def window(b: RedisBackend, worker: str, queues: list[str]) -> list[list[bytes]]:
+def window(session: RedisWorkerSession, queues: list[str]) -> list[list[bytes]]:
     """The queue heads the worker's last call read, which its next call chooses from."""
-    return b._claimers[(worker, tuple(queues))].windows
+    return session.claims.state(queues).windows
 
 
 def test_a_worker_alone_reads_one_entry_ahead_and_offers_spares_after_losing_one(
@@ -36,17 +36,18 @@ def test_a_worker_alone_reads_one_entry_ahead_and_offers_spares_after_losing_one
     one, two = RedisBackend(redis_url, BackendOptions()), RedisBackend(redis_url, BackendOptions())
     try:
         one.enqueue_many([NewJob(NOOP, [i], queue="q") for i in range(10)])
-        job = one.claim(["q"], "w1", utcnow(), HOUR, only_noop)
-        [job] = one.complete_and_claim(job, "w1", utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
+        w1 = one.session("w1")
+        [job] = w1.claim(["q"], utcnow(), HOUR, only_noop)
+        [job] = w1.complete_and_claim(job, utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
         assert job.args == [1]
-        assert window(one, "w1", ["q"]) == [[r.lindex("resque:queue:q", 0)]]  # the next job, nothing more
+        assert window(w1, ["q"]) == [[r.lindex("resque:queue:q", 0)]]  # the next job, nothing more
         # another worker takes the entry w1 read: w1's next call loses it, claims the one after
         # in a second call, and reads spares from then on
-        [taken] = two.claim_many(["q"], "w2", utcnow(), HOUR, only_noop, 1)
+        [taken] = two.session("w2").claim(["q"], utcnow(), HOUR, only_noop, limit=1)
         assert taken.args == [2]
-        [job] = one.complete_and_claim(job, "w1", utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
+        [job] = w1.complete_and_claim(job, utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
         assert job.args == [3]
-        assert len(window(one, "w1", ["q"])[0]) > 1
+        assert len(window(w1, ["q"])[0]) > 1
         held = one.count(JobFilter(states=frozenset({JobState.LOCKED})), utcnow())
         assert held == 2 and r.llen("resque:queue:q") == 6
     finally:
@@ -56,8 +57,9 @@ def test_a_worker_alone_reads_one_entry_ahead_and_offers_spares_after_losing_one
 
 def test_a_candidate_pushed_deep_is_left_for_a_later_claim(redis_backend: RedisBackend, r: redis.Redis) -> None:
     first, second = (redis_backend.enqueue(NewJob(NOOP, [name], queue="q")) for name in ("first", "second"))
-    job = redis_backend.claim(["q"], "w", utcnow(), HOUR, only_noop)
-    assert job.id == first.id and window(redis_backend, "w", ["q"]) == [[r.lindex("resque:queue:q", 0)]]
+    w = redis_backend.session("w")
+    [job] = w.claim(["q"], utcnow(), HOUR, only_noop)
+    assert job.id == first.id and window(w, ["q"]) == [[r.lindex("resque:queue:q", 0)]]
     # 300 jobs pushed back at the head (as releases push them) before the worker's next call:
     # the entry it chose is now far from the head
     redis_backend.enqueue_many([NewJob(NOOP, [i], queue="other") for i in range(300)])
@@ -65,14 +67,14 @@ def test_a_candidate_pushed_deep_is_left_for_a_later_claim(redis_backend: RedisB
     r.delete("resque:queue:other")
     r.lpush("resque:queue:q", *raws)
     ran = [str(job.id)]
-    held = redis_backend.complete_and_claim(job, "w", utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
+    held = w.complete_and_claim(job, utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
     # it took one of those instead: the entry it chose waits, still in the queue, behind them
     assert [j.id for j in held] != [second.id] and r.llen("resque:queue:q") == 300
     assert b'"args":["second"]' in r.lindex("resque:queue:q", -1)
     while held:
         [job] = held
         ran.append(str(job.id))
-        held = redis_backend.complete_and_claim(job, "w", utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
+        held = w.complete_and_claim(job, utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
     assert len(ran) == 302 and len(set(ran)) == 302 and str(second.id) in ran
     assert r.llen("resque:queue:q") == 0 and r.zcard("resque:qadmin:locked") == 0
     assert r.get("resque:stat:processed") == b"302"
@@ -81,18 +83,17 @@ def test_a_candidate_pushed_deep_is_left_for_a_later_claim(redis_backend: RedisB
 def test_resque_sees_the_job_in_hand_through_fused_calls(redis_backend: RedisBackend, r: redis.Redis) -> None:
     name = "host:web1 pid:9"
     now = utcnow()
-    redis_backend.register_worker(
-        WorkerInfo(name=name, host="web1", pid=9, queues=["q"], started_at=now, heartbeat_at=now)
-    )
+    w = redis_backend.session(name)
+    w.register(WorkerInfo(name=name, host="web1", pid=9, queues=["q"], started_at=now, heartbeat_at=now))
     rid = "web1-qadmin:9:q"
     for i in range(3):
         redis_backend.enqueue(NewJob(NOOP, [i], queue="q"))
     payloads = r.lrange("resque:queue:q", 0, -1)
-    job = redis_backend.claim(["q"], name, utcnow(), HOUR, only_noop)
+    [job] = w.claim(["q"], utcnow(), HOUR, only_noop)
     for i in range(3):
         value = r.get(f"resque:worker:{rid}")
         assert value is not None and value.endswith(b',"payload":' + payloads[i] + b"}")
-        held = redis_backend.complete_and_claim(job, name, utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
+        held = w.complete_and_claim(job, utcnow(), 0.0, ["q"], HOUR, only_noop, 1)
         job = held[0] if held else None
     assert job is None and not r.exists(f"resque:worker:{rid}")  # idle again: the key is gone
     assert r.get("resque:stat:processed") == b"3" and r.get(f"resque:stat:processed:{rid}") == b"3"

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from qadmin.backends import open_backend
-from qadmin.backends._redis_json import members, with_members, without
+from qadmin.backends.redis.json_text import members, with_members, without
 from qadmin.codecs import json_codec
 from qadmin.config import MAX_DURATION, parse_duration
 from qadmin.errors import ConfigError

@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from qadmin.backends import _redis_scan as scan
-from qadmin.backends._redis_json import dumps, epoch, parse_time
-from qadmin.backends._redis_records import failed_rec, plainly_decodable, read_payload, schedule_second
-from qadmin.backends.base import ErrorGroup, Stats
+from qadmin.backends.redis.json_text import dumps, epoch, parse_time
+from qadmin.backends.redis.pauses import Pauses
+from qadmin.backends.redis.payloads import read_payload, schedule_second
+from qadmin.backends.redis.reader import Reader
+from qadmin.backends.redis.records import failed_rec, plainly_decodable
+from qadmin.backends.redis.selection import retried_entry, states_and_queues_only, wanted_states
+from qadmin.backends.redis.server import Server, as_bytes
+from qadmin.backends.redis.view import View
 from qadmin.codecs import MAX_DECODE_BYTES
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, QueueInfo
-
-if TYPE_CHECKING:
-    from qadmin.backends.redis import RedisBackend
+from qadmin.model import ErrorGroup, Stats
 
 #: failed entries counted per script call
 FAILED_WINDOW = 5000
@@ -33,24 +35,22 @@ def _empty() -> dict[str, int]:
     return {"pending": 0, "scheduled": 0, "locked": 0, "stale": 0, "failed": 0, "finished": 0}
 
 
-class StatsMixin:
-    def queue_names(self: RedisBackend, now: datetime) -> list[str]:
-        """The known queues (the `queues` set and the paused ones), without counting anything."""
-        view = self._view(now)
-        with self._wrap():  # each read on its own: one key of the wrong type (poison) spoils no other
-            known = set(view.known_queues()) | {
-                n.decode("utf-8", "replace")
-                for n in view.read(self.keys.paused, "set", lambda: self.client.smembers(self.keys.paused), ())
-            }
-        return sorted(known)
+class Counts:
+    """Counts per queue and state, the dashboard's stats, queues and error groups."""
 
-    def _counts(
-        self: RedisBackend,
+    def __init__(self, server: Server, pauses: Pauses) -> None:
+        self.server = server
+        self.keys = server.keys
+        self.client = server.client
+        self.pauses = pauses
+
+    def counts(
+        self,
         now: datetime,
         queues: tuple[str, ...] | None = None,
         max_run_time: float | None = None,
         states: frozenset[JobState] = frozenset(JobState),
-        view: scan.View | None = None,
+        reader: Reader | None = None,
     ) -> dict[str, dict[str, int]]:
         """queue -> state -> count, reading only the structures that hold the wanted states."""
         counts: dict[str, dict[str, int]] = {}
@@ -58,9 +58,9 @@ class StatsMixin:
         def slot(name: str) -> dict[str, int]:
             return counts.setdefault(name, _empty())
 
-        view = view or scan.View(self, now, max_run_time)
-        with self._wrap():
-            names = list(queues) if queues else view.queue_names()
+        reader = reader or Reader(self.server, now, max_run_time)
+        with self.server.wrap():
+            names = list(queues) if queues else reader.queue_names()
             pipe = self.client.pipeline(transaction=False)
             for name in names:
                 pipe.llen(self.keys.queue(name))
@@ -68,43 +68,43 @@ class StatsMixin:
                 if isinstance(n, Exception):  # a key of the wrong type: one unreadable entry, as listed
                     if not str(n).startswith("WRONGTYPE"):
                         raise n
-                    view.note(self.keys.queue(name), "list")
+                    reader.note(self.keys.queue(name), "list")
                     n = 1
                 slot(name)["pending"] += int(n)
             wanted = {s.value for s in states}
             stamps = (
-                int(view.read(self.keys.schedule, "sorted set", lambda: self.client.zcard(self.keys.schedule), 0))
+                int(reader.read(self.keys.schedule, "sorted set", lambda: self.client.zcard(self.keys.schedule), 0))
                 if wanted & {"pending", "scheduled"}
                 else 0
             )
             for start in range(0, stamps, DELAYED_WINDOW):
-                flat = self._count(
-                    keys=[self.keys.schedule],
-                    args=["delayed", start, start + DELAYED_WINDOW - 1, self.keys.delayed_prefix, epoch(now)],
-                    client=self.client,
+                flat = self.server.call(
+                    self.server.scripts.count,
+                    [self.keys.schedule],
+                    ["delayed", start, start + DELAYED_WINDOW - 1, self.keys.delayed_prefix, epoch(now)],
                 )
                 for i in range(0, len(flat), 3):
                     name = flat[i].decode("utf-8", "replace")
                     if name.startswith("\0"):  # a delayed list of the wrong type (count.lua)
-                        view.note(name[1:], "list")
+                        reader.note(name[1:], "list")
                         name = ""
                     c = slot(name)
                     c["pending"] += int(flat[i + 1])
                     c["scheduled"] += int(flat[i + 2])
-            failed = view._length(self.keys.failed, False) if "failed" in wanted else 0
-            if self.keys.failed in view.problems and "failed" in wanted:
+            failed = reader.length(self.keys.failed, False) if "failed" in wanted else 0
+            if self.keys.failed in reader.problems and "failed" in wanted:
                 slot("")["failed"] += 1  # the list of the wrong type, listed as one unreadable entry
             for start in range(0, failed, FAILED_WINDOW):
-                flat = self._count(
-                    keys=[self.keys.failed], args=["list", start, start + FAILED_WINDOW - 1], client=self.client
+                flat = self.server.call(
+                    self.server.scripts.count, [self.keys.failed], ["list", start, start + FAILED_WINDOW - 1]
                 )
                 for i in range(0, len(flat), 3):  # retried entries (flat[i + 2]) are history: no state
                     slot(flat[i].decode("utf-8", "replace"))["failed"] += int(flat[i + 1])
-            for lock in view.locks() if "locked" in wanted else ():
+            for lock in reader.locks() if "locked" in wanted else ():
                 c = slot(lock.queue or "")
                 c["locked"] += 1
                 c["stale"] += int(lock.stale)
-            finished = view.iter_list(self.keys.finished, None, False, zset=True) if "finished" in wanted else ()
+            finished = reader.iter_list(self.keys.finished, None, False, zset=True) if "finished" in wanted else ()
             for _i, raw in finished:
                 try:
                     queue = json.loads(raw).get("queue") or ""
@@ -115,15 +115,15 @@ class StatsMixin:
             counts = {q: c for q, c in counts.items() if q in queues}
         return {q: c for q, c in counts.items() if q in names or any(c.values())}
 
-    def stats(self: RedisBackend, now: datetime, max_run_time: float | None = None) -> Stats:
-        view = scan.View(self, now, max_run_time)
-        counts = self._counts(now, None, max_run_time, view=view)
-        with self._wrap():
+    def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
+        reader = Reader(self.server, now, max_run_time)
+        counts = self.counts(now, None, max_run_time, reader=reader)
+        with self.server.wrap():
             processed_raw, failed_raw = self.client.mget([self.keys.processed, self.keys.failed_count])
-            processed = view.number(self.keys.processed, processed_raw)
-            failed = view.number(self.keys.failed_count, failed_raw)
+            processed = reader.number(self.keys.processed, as_bytes(processed_raw))
+            failed = reader.number(self.keys.failed_count, as_bytes(failed_raw))
             oldest = min(
-                (t for t in self._oldest_pending(now, list(counts), view).values() if t is not None), default=None
+                (t for t in self._oldest_pending(now, list(counts), reader).values() if t is not None), default=None
             )
             minute = int(epoch(now)) // 60 * 60
             minutes = [minute - 60 * i for i in range(59, -1, -1)]
@@ -134,14 +134,14 @@ class StatsMixin:
             for m, values in zip(minutes, pipe.execute(raise_on_error=False)):
                 key = self.keys.throughput(m)
                 if isinstance(values, Exception):
-                    view.note(key, "hash")
+                    reader.note(key, "hash")
                     continue
-                p, f = (view.number(key, v) for v in values)
+                p, f = (reader.number(key, v) for v in values)
                 if p or f:
                     throughput.append((datetime.fromtimestamp(m, UTC), p, f))
-        paused = self.paused(view)
-        with self._wrap():
-            workers = view.live_workers()
+        paused = self.pauses.paused(reader)
+        with self.server.wrap():
+            workers = reader.live_workers()
         for name in paused:
             if name != "*":
                 counts.setdefault(name, _empty())
@@ -153,11 +153,11 @@ class StatsMixin:
             paused=paused,
             workers=workers,
             throughput=throughput,
-            unreadable=dict(sorted(view.problems.items())),
+            unreadable=dict(sorted(reader.problems.items())),
         )
 
     def _oldest_pending(
-        self: RedisBackend, now: datetime, names: list[str], view: scan.View | None = None
+        self, now: datetime, names: list[str], reader: Reader | None = None
     ) -> dict[str, datetime | None]:
         """When the head of each queue was enqueued (php-resque `queue_time`, the `enqueued_at` of payloads older qadmin versions wrote,
         ActiveJob's `enqueued_at`), or since when a due delayed item waits."""
@@ -165,11 +165,11 @@ class StatsMixin:
         for name in names:
             pipe.lindex(self.keys.queue(name), 0)
         out: dict[str, datetime | None] = {}
-        view = view or self._view(now)
+        reader = reader or Reader(self.server, now)
         for name, head in zip(names, pipe.execute(raise_on_error=False)):
             readable = head is not None and not isinstance(head, Exception)
             out[name] = read_payload(head).job_fields()["created_at"] if readable else None
-        for member, _score in view.read(
+        for member, _score in reader.read(
             self.keys.schedule,
             "sorted set",
             lambda: self.client.zrangebyscore(
@@ -186,26 +186,26 @@ class StatsMixin:
                 break
         return out
 
-    def queues(self: RedisBackend, now: datetime) -> list[QueueInfo]:
-        view = self._view(now)
-        counts = self._counts(now, view=view)
-        paused_all, paused = self._paused_flags(list(counts))
-        with self._wrap():
-            oldest = self._oldest_pending(now, list(counts), view)
+    def queues(self, now: datetime) -> list[QueueInfo]:
+        reader = Reader(self.server, now)
+        counts = self.counts(now, reader=reader)
+        paused_all, paused = self.server.paused_flags(list(counts))
+        with self.server.wrap():
+            oldest = self._oldest_pending(now, list(counts), reader)
         return [
             QueueInfo(
                 name=q,
                 counts=c,
                 paused=paused_all or q in paused,
                 oldest_pending_at=oldest.get(q),
-                unreadable=view.problems.get(self.keys.queue(q)),
+                unreadable=reader.problems.get(self.keys.queue(q)),
             )
             for q, c in sorted(counts.items())
         ]
 
-    def error_groups(self: RedisBackend, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
+    def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
         selection = selection if selection.states else selection.with_states(JobState.FAILED)
-        states = scan.wanted_states(selection)
+        states = wanted_states(selection)
         groups: dict[str, dict[str, Any]] = {}
 
         def add(key: str, queue: str | None, class_name: str, failed_at: datetime | None, sample: Any) -> None:
@@ -225,28 +225,28 @@ class StatsMixin:
             if failed_at is not None and (g["last"] is None or failed_at > g["last"]):
                 g["last"] = failed_at
 
-        with self._wrap():
-            view = self._view(now)
-            quick = states == {JobState.FAILED} and scan.states_and_queues_only(selection)
+        with self.server.wrap():
+            view = View(self.server, now)
+            quick = states == {JobState.FAILED} and states_and_queues_only(selection)
             if quick:
-                for i, raw, same in view.iter_failed(None, False):
+                for i, raw, same in view.twins.iter_failed(None, False):
                     entry = _failure_groupable(raw)
                     if entry is None:  # read as a listing would
-                        rec = view.name_failed(failed_rec(self.keys.failed, raw, i), same, lazy=True)
+                        rec = view.twins.name_failed(failed_rec(self.keys.failed, raw, i), same, lazy=True)
                         job = rec.job
-                        if not scan.retried_entry(rec) and job.state in states and selection.matches(job):
+                        if not retried_entry(rec) and job.state in states and selection.matches(job):
                             add(
                                 job.error_message or NO_ERROR,
                                 job.queue,
                                 job.class_name,
                                 job.failed_at,
-                                lambda rec=rec: view.named(rec).job.id,
+                                lambda rec=rec: view.twins.named(rec).job.id,
                             )
                         continue
                     queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
                     retried = entry.get("retried_at")
                     if retried or parse_time(retried) is not None:
-                        continue  # history of a retried job, in no state (`_redis_scan.retried_entry`)
+                        continue  # history of a retried job, in no state (`selection.retried_entry`)
                     if JobState.FAILED not in states or (selection.queues and (queue or "") not in selection.queues):
                         continue
                     add(
@@ -255,7 +255,7 @@ class StatsMixin:
                         entry["payload"]["class"],
                         parse_time(entry.get("failed_at")),
                         lambda raw=raw, i=i, same=same: (
-                            view.name_failed(failed_rec(self.keys.failed, raw, i), same).job.id
+                            view.twins.name_failed(failed_rec(self.keys.failed, raw, i), same).job.id
                         ),
                     )
             else:
@@ -268,7 +268,7 @@ class StatsMixin:
                         job.queue,
                         job.class_name,
                         job.failed_at,
-                        lambda rec=rec: view.named(rec).job.id,
+                        lambda rec=rec: view.twins.named(rec).job.id,
                     )
         ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
         return [

@@ -1,6 +1,6 @@
 -- Resque's push (docs/compatibility.md §1.4): the queue's name into `queues`, the payloads at its tail,
 -- in one call; and which of its byte-identical twins each pushed entry is, so that enqueue
--- returns the id listings give it (`_redis_twins`: held twins first, then the queue from its
+-- returns the id listings give it (`twins.py`: held twins first, then the queue from its
 -- head: the entry is `.N`, N = held twins + equal entries before it + 1).
 -- KEYS  1 queues set   2 queue:NAME   3 qadmin's locked set   4 Resque's workers set
 -- ARGV  1 NAME   2 entries at the queue's tail looked over for twins (`TWIN_SCAN`: the count is

@@ -17,7 +17,7 @@
 --       then six per outcome: envelope, finished record, its score, the worker:RID value written
 --       with the lock ('' = none), unique field ('' = none), job id
 --       then three per candidate: queue number (1-based), payload, nonce
--- An envelope is `_redis_records.envelope`'s JSON: the start, the nonce, then the payload as a
+-- An envelope is `entries.envelope`'s JSON: the start, the nonce, then the payload as a
 -- JSON string escaped as Python's json module escapes it (only '"', '\\' and control characters).
 -- An outcome is recorded only while its envelope is still in the locked set (removing it is the
 -- guard), so a call repeated after a lost reply records nothing twice.
@@ -81,7 +81,7 @@ local function escape(c)
   return short[c] or string.format('\\u%04x', string.byte(c))
 end
 
--- A candidate was read among the first entries of its queue (at most 100, _redis_engine.READ_AHEAD)
+-- A candidate was read among the first entries of its queue (at most 100, claims.READ_AHEAD)
 -- and entries move deeper only when jobs are pushed back at the head (releases, unlocks). It is
 -- looked for only that near the head: when another worker took it, an unbounded LREM would walk the
 -- whole queue to find nothing, on every such miss, which made two workers on a big queue slower

@@ -17,8 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _DECODER = json.JSONDecoder()
-_WS = re.compile(r"[ \t\n\r]*")
-_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
+_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]  # CPython's, missing from typeshed
 
 #: php-resque's job id: md5(uniqid()), 32 lowercase hex digits (docs/compatibility.md §3.2)
 PHP_ID = re.compile(r"[0-9a-f]{32}")
@@ -28,7 +27,7 @@ BOOKKEEPING = ("attempts", "last_error", "queue")
 TOKEN_LEN = 12
 
 
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote = json.encoder.encode_basestring
 #: `json.dumps` with these arguments builds an encoder on every call: this one is built once
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -62,16 +61,24 @@ def dumps(value: Any) -> str:
     return _encode(value)
 
 
+def _after_ws(text: str, idx: int) -> int:
+    """The index of the first non-blank character at or after `idx` (JSON's blanks)."""
+    n = len(text)
+    while idx < n and text[idx] in " \t\n\r":
+        idx += 1
+    return idx
+
+
 def members(text: str) -> dict[str, tuple[Any, int, int, int]] | None:
     """The top-level members of a JSON object as key -> (value, key_start, value_start, value_end).
 
     None when `text` is not one JSON object (trailing data included).
     """
     try:
-        idx = _WS.match(text, 0).end()  # type: ignore[union-attr]
+        idx = _after_ws(text, 0)
         if text[idx : idx + 1] != "{":
             return None
-        idx = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
+        idx = _after_ws(text, idx + 1)
         out: dict[str, tuple[Any, int, int, int]] = {}
         if text[idx : idx + 1] == "}":
             idx += 1
@@ -81,15 +88,15 @@ def members(text: str) -> dict[str, tuple[Any, int, int, int]] | None:
                     return None
                 key_start = idx
                 key, idx = _scanstring(text, idx + 1, True)
-                idx = _WS.match(text, idx).end()  # type: ignore[union-attr]
+                idx = _after_ws(text, idx)
                 if text[idx : idx + 1] != ":":
                     return None
-                value_start = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
+                value_start = _after_ws(text, idx + 1)
                 value, value_end = _DECODER.raw_decode(text, value_start)
                 out[key] = (value, key_start, value_start, value_end)
-                idx = _WS.match(text, value_end).end()  # type: ignore[union-attr]
+                idx = _after_ws(text, value_end)
                 sep = text[idx : idx + 1]
-                idx = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
+                idx = _after_ws(text, idx + 1)
                 if sep == "}":
                     break
                 if sep != ",":
@@ -129,7 +136,7 @@ def _rebuild(
 
 def without(text: str, keys: Iterable[str], parsed: Mapping[str, tuple[Any, int, int, int]] | None = None) -> str:
     """The object without these top-level members; the very same text when none is present."""
-    keys = [k for k in keys]
+    keys = list(keys)
     parsed = members(text) if parsed is None else parsed
     if parsed is None or not any(k in parsed for k in keys):
         return text
@@ -182,7 +189,7 @@ def value_span(text: str, obj: Mapping[str, Any], key: str) -> str | None:
         while j >= 0 and text[j] in " \t\n\r":
             j -= 1
         if j >= 0 and text[j] in "{,":
-            start = _WS.match(text, i + len(needle)).end()  # type: ignore[union-attr]
+            start = _after_ws(text, i + len(needle))
             try:
                 value, end = _DECODER.raw_decode(text, start)
             except (ValueError, RecursionError):

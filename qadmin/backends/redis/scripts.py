@@ -14,7 +14,7 @@ UNITS_PER_CALL = 500
 
 
 def script_source(name: str) -> str:
-    return resources.files("qadmin.backends").joinpath("lua", name).read_text(encoding="utf-8")
+    return resources.files("qadmin.backends.redis").joinpath("lua", name).read_text(encoding="utf-8")
 
 
 class Batch:

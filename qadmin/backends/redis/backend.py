@@ -1,0 +1,232 @@
+"""`RedisBackend`: the parts of the Redis backend put together (the package docstring says what
+it keeps where). Every verb is one part's; the backend holds no worker's state (`session`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from qadmin.backends.base import BackendOptions
+from qadmin.backends.redis.audit import Audit
+from qadmin.backends.redis.changes import Changes
+from qadmin.backends.redis.enqueue import MOVE_STAMPS, Enqueuer
+from qadmin.backends.redis.ids import readings
+from qadmin.backends.redis.listings import Listings
+from qadmin.backends.redis.memory import Memory
+from qadmin.backends.redis.own_connection import OwnConnection
+from qadmin.backends.redis.pauses import Pauses
+from qadmin.backends.redis.reader import Reader
+from qadmin.backends.redis.server import Server, own_params
+from qadmin.backends.redis.session import RedisWorkerSession, SuccessWrites
+from qadmin.backends.redis.stats import Counts
+from qadmin.backends.redis.view import View
+from qadmin.backends.redis.wanted import Wanted
+from qadmin.backends.redis.workers import Workers
+from qadmin.errors import BackendUnavailable, ConfigError
+from qadmin.filters import JobFilter
+from qadmin.job import AuditEntry, Job, JobId, NewJob, QueueInfo, WorkerInfo, utcnow
+from qadmin.model import ErrorGroup, Page, Stats
+
+#: what `?failed_on_retry=` may say
+RETRY_MODES = ("mark", "remove")
+
+
+class RedisBackend:
+    kind = "redis"
+    supports_priority = False
+    records_finished = True
+
+    def __init__(
+        self,
+        url: str,
+        options: BackendOptions | None = None,
+        *,
+        failed_on_retry: str | None = None,
+        success_writes: SuccessWrites = SuccessWrites.PIPELINED,
+    ) -> None:
+        self.options = options or BackendOptions()
+        url, params = own_params(url)
+        self.failed_on_retry = failed_on_retry or params.get("failed_on_retry", "mark")
+        if self.failed_on_retry not in RETRY_MODES:
+            raise ConfigError(f"failed_on_retry must be one of {', '.join(RETRY_MODES)}, not {self.failed_on_retry!r}")
+        #: how the sessions this backend opens write successes (`session.py`)
+        self.success_writes = success_writes
+        self.server = server = Server(url, self.options)
+        self.safe_url = server.safe_url
+        self.client = server.client
+        self.keys = server.keys
+        # enqueue's script calls go on a connection of their own too (spared a pool checkout)
+        self._own: OwnConnection[Any] = OwnConnection(server)
+        self.memory = Memory()
+        self.pauses = Pauses(server)
+        self.registry = Workers(server)
+        self.audit_log = Audit(server)
+        self.counter = Counts(server, self.pauses)
+        self.listings = Listings(server, self.memory, self.counter)
+        self.changes = Changes(server, self.memory, self.failed_on_retry)
+        self.enqueuer = Enqueuer(server, self._own, self.listings.get)
+
+    # --- set-up ------------------------------------------------------------------------------
+    def init(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        with self.server.wrap():
+            self.client.ping()
+
+    def close(self) -> None:
+        self._own.close()
+        self.server.close()
+
+    def parse_id(self, text: str) -> JobId:
+        """The first reading of an id that names a job (`ids.readings`: as listed, as shown, as
+        pasted); when none does, the id as typed without blanks around it."""
+        found = readings(text)
+        plain = str(text).strip()
+        if len(found) == 1:
+            return next(iter(found))
+        try:
+            with self.server.wrap():
+                hits = View(self.server, utcnow()).lookup(Wanted(list(found.values())), first_live=True)
+        except BackendUnavailable:  # the verb that follows says so
+            hits = {}
+        return next(
+            (t for t, parts in found.items() if hits.get(parts)), plain if plain in found else next(iter(found))
+        )
+
+    # --- engine verbs ------------------------------------------------------------------------
+    @property
+    def defer_successes(self) -> bool:
+        """Whether this backend's sessions can defer successes: what `qadmin worker --defer-acks`
+        probes for (cli.py). A capability, not a switch: each session is told at `session()`."""
+        return True
+
+    def session(self, worker: str, *, defer_successes: bool = False) -> RedisWorkerSession:
+        return RedisWorkerSession(
+            self.server,
+            worker,
+            workers=self.registry,
+            pauses=self.pauses,
+            move_due=self.move_due,
+            defer_successes=defer_successes,
+            success_writes=self.success_writes,
+        )
+
+    def _one_shot(self, worker: str) -> RedisWorkerSession:
+        """A session for one verb: it remembers nothing after the call (a job claimed by one is
+        found again in the locked set), and sends nothing without waiting."""
+        return RedisWorkerSession(
+            self.server,
+            worker,
+            workers=self.registry,
+            pauses=self.pauses,
+            move_due=self.move_due,
+            success_writes=SuccessWrites.AWAITED,
+            own=self._own,
+        )
+
+    def enqueue(self, new: NewJob) -> Job:
+        return self.enqueuer.enqueue(new)
+
+    def enqueue_many(self, news: Sequence[NewJob]) -> list[JobId]:
+        return self.enqueuer.enqueue_many(news)
+
+    def move_due(self, now: datetime, stamps: int = MOVE_STAMPS) -> int:
+        return self.enqueuer.move_due(now, stamps)
+
+    def claim(
+        self,
+        queues: Sequence[str],
+        worker: str,
+        now: datetime,
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        skip_ids: Sequence[JobId] = (),
+    ) -> Job | None:
+        jobs = self._one_shot(worker).claim(queues, now, max_run_time, can_run, 1, skip_ids)
+        return jobs[0] if jobs else None
+
+    def complete(self, job: Job, worker: str, now: datetime, runtime: float) -> None:
+        self._one_shot(worker).complete(job, now, runtime)
+
+    def fail(self, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None) -> None:
+        self._one_shot(worker).fail(job, now, error, retry_at)
+
+    def release(self, job: Job, worker: str) -> None:
+        self._one_shot(worker).release([job])
+
+    def register_worker(self, info: WorkerInfo) -> None:
+        self.registry.register(info)
+
+    def heartbeat(
+        self,
+        name: str,
+        now: datetime,
+        current_job: JobId | None,
+        job_started_at: datetime | None,
+        processed: int,
+        failed: int,
+    ) -> None:
+        self.registry.heartbeat(name, None, now, current_job, job_started_at, processed, failed)
+
+    def unregister_worker(self, name: str) -> None:
+        self.registry.unregister(name, self.server.rid(name))
+
+    def is_paused(self, queue: str) -> bool:
+        return self.pauses.is_paused(queue)
+
+    # --- admin verbs -------------------------------------------------------------------------
+    def get(self, job_id: JobId, now: datetime) -> Job:
+        return self.listings.get(job_id, now)
+
+    def find(
+        self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None, sort: str = "id"
+    ) -> Page:
+        return self.listings.find(selection, now, limit=limit, cursor=cursor, sort=sort)
+
+    def iter_ids(self, selection: JobFilter, now: datetime, batch: int = 5000) -> Iterator[list[JobId]]:
+        return self.listings.iter_ids(selection, now, batch)
+
+    def count(self, selection: JobFilter, now: datetime) -> int:
+        return self.listings.count(selection, now)
+
+    def retry(self, ids: Sequence[JobId], now: datetime, *, remove: bool | None = None) -> list[JobId]:
+        return self.changes.retry(ids, now, remove=remove)
+
+    def delete(self, ids: Sequence[JobId], now: datetime, states: frozenset[Any] | None = None) -> list[JobId]:
+        return self.changes.delete(ids, now, states)
+
+    def unlock(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        return self.changes.unlock(ids, now)
+
+    def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
+        return self.counter.stats(now, max_run_time)
+
+    def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
+        return self.counter.error_groups(selection, now, limit)
+
+    def queues(self, now: datetime) -> list[QueueInfo]:
+        return self.counter.queues(now)
+
+    def queue_names(self, now: datetime) -> list[str]:
+        """The known queues (the `queues` set and the paused ones), without counting anything."""
+        return self.pauses.queue_names(Reader(self.server, now))
+
+    def workers(self, now: datetime) -> list[WorkerInfo]:
+        return self.registry.listed(now)
+
+    def pause(self, queue: str, now: datetime) -> bool:
+        return self.pauses.pause(queue, now)
+
+    def resume(self, queue: str) -> bool:
+        return self.pauses.resume(queue)
+
+    def paused(self) -> list[str]:
+        return self.pauses.paused()
+
+    def record_audit(self, entry: AuditEntry, job_ids: Sequence[JobId]) -> None:
+        self.audit_log.record(entry, job_ids)
+
+    def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
+        return self.audit_log.read(limit, job_id)

@@ -1,0 +1,69 @@
+"""Every key the Redis backend reads or writes, namespaced (docs/compatibility.md §1.2, §2.1, §3.3, §8.8)."""
+
+from __future__ import annotations
+
+
+class Keys:
+    """Every key, namespaced. Resque's own keys as docs/compatibility.md §1.2, §2.1 and §3.3 name
+    them; qadmin's private keys under `qadmin:` (outside `queue:` and never in the `queues` set,
+    §8.8)."""
+
+    def __init__(self, namespace: str) -> None:
+        ns = namespace or ""
+        if ns and not ns.endswith(":"):
+            ns += ":"
+        self.ns = ns
+        self.queues = ns + "queues"
+        self.failed = ns + "failed"
+        self.workers = ns + "workers"
+        self.heartbeat = ns + "workers:heartbeat"
+        self.processed = ns + "stat:processed"
+        self.failed_count = ns + "stat:failed"
+        self.schedule = ns + "delayed_queue_schedule"
+        self.pause_all = ns + "pause-all-workers"
+        self.pause_prefix = ns + "pause:queue:"
+        self.queue_prefix = ns + "queue:"
+        self.delayed_prefix = ns + "delayed:"
+        # qadmin's own
+        self.locked = ns + "qadmin:locked"
+        self.finished = ns + "qadmin:finished"
+        self.qworkers = ns + "qadmin:workers"
+        self.unique = ns + "qadmin:unique"
+        self.paused = ns + "qadmin:paused"
+        self.audit = ns + "qadmin:audit"
+        self.audit_seq = ns + "qadmin:audit:seq"
+
+    def queue(self, name: str) -> str:
+        return self.queue_prefix + name
+
+    def delayed(self, ts: int | str) -> str:
+        return f"{self.delayed_prefix}{ts}"
+
+    @staticmethod
+    def stamp_member(ts: int | str) -> str:
+        """How a `timestamps:` set names a delayed list: a value, so without the namespace."""
+        return f"delayed:{ts}"
+
+    def timestamps(self, item: bytes) -> bytes:
+        return self.ns.encode() + b"timestamps:" + item
+
+    def pause(self, name: str) -> str:
+        return self.pause_prefix + name
+
+    def worker(self, rid: str) -> str:
+        return self.ns + "worker:" + rid
+
+    def started(self, rid: str) -> str:
+        return self.ns + "worker:" + rid + ":started"
+
+    def stat(self, name: str, rid: str) -> str:
+        return f"{self.ns}stat:{name}:{rid}"
+
+    def status(self, job_id: str, prefix: str | None) -> str:
+        return f"{self.ns}job:{prefix + '_' if prefix else ''}{job_id}:status"
+
+    def audit_jobs(self, entry_id: int | str) -> str:
+        return f"{self.ns}qadmin:audit:{entry_id}:jobs"
+
+    def throughput(self, minute: int) -> str:
+        return f"{self.ns}qadmin:throughput:{minute}"
