@@ -35,6 +35,9 @@ class Backend(Protocol):
     supports_priority: bool
     #: whether `finished` jobs are recorded for a retention window
     records_finished: bool
+    #: whether a worker session can let successes wait to travel with its next call
+    #: (`session(defer_successes=True)`, `qadmin worker --defer-acks`)
+    defers_successes: bool
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -78,6 +81,7 @@ class Backend(Protocol):
         """The worker `worker`'s own session: what a worker loop calls, and the state it keeps
         between calls (a held connection, counters waiting to be written, successes waiting to
         be sent). The backend itself keeps no worker's state: the web and the TUI share it.
+        `defer_successes=True` where `defers_successes` is False raises UsageError.
 
         `defer_successes`: a success may wait (briefly) to travel with the session's next call,
         where the backend can do that; a SIGKILL then reruns the jobs whose success waited."""

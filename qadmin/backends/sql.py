@@ -52,6 +52,7 @@ FINISHED_CURSOR = "finished:"
 class SqlBackend(SqlEngine):
     supports_priority = True
     records_finished = True
+    defers_successes = False
 
     def __init__(self, url: str, options: BackendOptions) -> None:
         self.options = options

@@ -124,7 +124,7 @@ def worker(
     # yet is waited for (a host often boots before its database), except by a one-off --burst run
     probe = open_settings_backend(settings)
     try:
-        if defer_acks and not hasattr(probe, "defer_successes"):
+        if defer_acks and not probe.defers_successes:
             raise UsageError(
                 f"--defer-acks is not available on {probe.kind}: every success is one transaction there already"
             )

@@ -36,6 +36,7 @@ class RedisBackend:
     kind = "redis"
     supports_priority = False
     records_finished = True
+    defers_successes = True
 
     def __init__(
         self,
@@ -96,12 +97,6 @@ class RedisBackend:
         )
 
     # --- engine verbs ------------------------------------------------------------------------
-    @property
-    def defer_successes(self) -> bool:
-        """Whether this backend's sessions can defer successes: what `qadmin worker --defer-acks`
-        probes for (cli.py). A capability, not a switch: each session is told at `session()`."""
-        return True
-
     def session(self, worker: str, *, defer_successes: bool = False) -> RedisWorkerSession:
         return RedisWorkerSession(
             self.server,
