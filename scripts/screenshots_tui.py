@@ -3,8 +3,8 @@
 
     python scripts/screenshots_tui.py [--out screenshots] [--only overview,jobs]
 
-The data is `qadmin demo`'s at fixed times (tests/tui/demo_data.py) and the keys pressed are the
-snapshot tests' (tests/tui/scenes.py), so the pictures change only when the screens do. PNGs are
+The data is `qadmin demo`'s at fixed times (tests/faces/tui/demo_data.py) and the keys pressed are the
+snapshot tests' (tests/faces/tui/scenes.py), so the pictures change only when the screens do. PNGs are
 drawn by Debian's chromium through Playwright when both are installed (as for the browser
 tests), else by rsvg-convert or cairosvg when one of them is available.
 """
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.browser import CHROMIUM_ARGS, chromium_path
-from tests.tui.scenes import SCENES, demo_app, demo_database
+from tests.faces.tui.scenes import SCENES, demo_app, demo_database
 
 
 def render(url: str, name: str) -> str:

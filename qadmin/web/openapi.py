@@ -1,7 +1,7 @@
 """The OpenAPI 3.0 description of /api (served at /api/openapi.json).
 
 Hand-written next to the views it describes: the paths here, the schemas, responses and security
-schemes they refer to in `openapi_components`. tests/web/test_web_api.py checks that every API
+schemes they refer to in `openapi_components`. tests/faces/web/test_web_api.py checks that every API
 route appears here and that the document is valid OpenAPI.
 """
 

@@ -12,7 +12,7 @@ shared one costs a join and a dictionary lookup. The data readings are shared ei
 strategies differ only in how often the same HTML is rendered.
 
 The app config flag QADMIN_SHARED_RENDER picks one (default: shared); the two must answer byte
-for byte the same, each session with its own token (tests/web/test_web_render_paths.py).
+for byte the same, each session with its own token (tests/faces/web/test_web_render_paths.py).
 """
 
 from __future__ import annotations

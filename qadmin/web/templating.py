@@ -4,7 +4,7 @@ How a page is rendered, once for everyone or for each request, is qadmin.web.ren
 Filters return plain `str`, never `Markup`: Jinja escapes whatever they produce, so a payload
 holding `<script>` is shown as text wherever it appears. The one exception is `job_table`, the
 rows of a listing built in Python for speed: it passes every value through `escape` itself
-(tests/web/test_web_shared_pages.py puts markup in every field and checks it comes out as text).
+(tests/faces/web/test_web_shared_pages.py puts markup in every field and checks it comes out as text).
 """
 
 from __future__ import annotations

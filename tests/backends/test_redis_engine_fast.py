@@ -21,8 +21,8 @@ from qadmin.backends.redis.entries import envelope
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, WorkerInfo, utcnow
 from qadmin.worker import Worker, WorkerOptions
-from tests.test_prefetch import two_prefetching_workers_run_each_job_once
-from tests.test_worker_processes import RECORD, client, count, lines, procs, wait_for
+from tests.worker.test_prefetch import two_prefetching_workers_run_each_job_once
+from tests.worker.test_worker_processes import RECORD, client, count, lines, procs, wait_for
 
 __all__ = ["procs"]  # the fixture, shared with the worker process tests
 pytestmark = pytest.mark.redis

@@ -21,7 +21,7 @@ from qadmin.backends.redis import RedisBackend, RedisWorkerSession
 from qadmin.backends.redis.claims import ClaimState
 from qadmin.job import NewJob, WorkerInfo, utcnow
 from qadmin.worker import Worker, WorkerOptions
-from tests.test_worker_processes import RECORD, SLEEP_RECORD, client, count, lines, procs, wait_for
+from tests.worker.test_worker_processes import RECORD, SLEEP_RECORD, client, count, lines, procs, wait_for
 
 __all__ = ["procs"]  # the fixture, shared with the worker process tests
 pytestmark = pytest.mark.redis

@@ -18,8 +18,8 @@ from qadmin.backends.redis.steps import nonce as _nonce
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, WorkerInfo, utcnow
 from tests.backends.test_redis_engine_fast import HOUR, NOOP, only_noop
-from tests.test_prefetch import two_prefetching_workers_run_each_job_once
-from tests.test_worker_processes import procs
+from tests.worker.test_prefetch import two_prefetching_workers_run_each_job_once
+from tests.worker.test_worker_processes import procs
 
 __all__ = ["procs"]  # the fixture, shared with the worker process tests
 pytestmark = pytest.mark.redis

@@ -22,8 +22,8 @@ import pytest
 from qadmin.backends import _sql_dialect as dialect
 from qadmin.backends import _sql_writelock, open_backend
 from qadmin.job import NewJob, utcnow
-from tests.test_worker_processes import client, count, procs
-from tests.test_worker_sql_processes import workers_run_each_job_once
+from tests.worker.test_worker_processes import client, count, procs
+from tests.worker.test_worker_sql_processes import workers_run_each_job_once
 
 __all__ = ["procs"]
 

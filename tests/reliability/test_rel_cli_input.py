@@ -1,4 +1,4 @@
-"""Input to the CLI, beyond tests/test_cli.py's BAD_INPUT: non-finite and zero durations, counts
+"""Input to the CLI, beyond tests/faces/cli/test_cli.py's BAD_INPUT: non-finite and zero durations, counts
 too large for a column, JSON that is not JSON (NaN, nesting), empty names, ids too large for a row,
 unwritable paths, and the same on Redis. Every one is one clear line on stderr, exit 2, and leaves
 the backend exactly as it was.

@@ -23,9 +23,9 @@ from qadmin.backends import open_backend
 from qadmin.cli import main
 from qadmin.job import NewJob, utcnow
 from qadmin.ops import Ops
+from tests.faces.tui.harness import drive
+from tests.faces.tui.helpers import overview
 from tests.reliability.test_rel_bad_data import cli
-from tests.tui.harness import drive
-from tests.tui.helpers import overview
 
 pytestmark = pytest.mark.redis
 

@@ -285,7 +285,7 @@ def test_the_tui_overview_and_jobs_load(poisoned: Poisoned) -> None:
     from qadmin.filters import JobFilter
     from qadmin.ops import Ops
     from qadmin.tui.app import QadminApp
-    from tests.tui.harness import wait_for
+    from tests.faces.tui.harness import wait_for
 
     app = QadminApp(Ops.open(poisoned.url, options=BackendOptions(), face="tui"))
     app.animation_level = "none"

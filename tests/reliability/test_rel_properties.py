@@ -1,4 +1,4 @@
-"""Property tests (hypothesis) for what tests/codecs and tests/test_filters.py leave open:
+"""Property tests (hypothesis) for what tests/codecs and tests/model/test_filters.py leave open:
 
 * qadmin's JSON codec: encode -> decode gives back class, args, kwargs and extras, in Resque's
   byte layout (class and args first, compact, raw UTF-8);

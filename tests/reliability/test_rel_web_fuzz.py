@@ -8,7 +8,7 @@ strings with a lone surrogate (which only JSON can carry: `"\\ud800"`), integers
 floats at the edge of their range, as a hostile client would send them.
 
 Authentication, CSRF, throttling, escaping in the browser and secrets in logs are tested by
-tests/web/test_web_security.py and tests/web/test_web_browser.py; they are not repeated here.
+tests/faces/web/test_web_security.py and tests/faces/web/test_web_browser.py; they are not repeated here.
 The requests carry the bearer token (fuzzing wrong tokens would only trip the login throttle).
 """
 
@@ -92,7 +92,7 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     app = create_app(ops, {"TESTING": True, "QADMIN_LOGIN_TOKEN": TOKEN})
     app.config["PROPAGATE_EXCEPTIONS"] = False  # a bug is a 500 answer, as a client would see it
     # schemathesis' ignored_auth check sends wrong tokens on every operation: past the bearer
-    # budget they would get 429 (tests/web/test_web_security.py tests the throttle)
+    # budget they would get 429 (tests/faces/web/test_web_security.py tests the throttle)
     from qadmin.web.credentials import Throttle
 
     app.extensions["qadmin"].auth.bearer_throttle = Throttle(per_client=10**9, overall=10**9)

@@ -1,0 +1,130 @@
+"""How to reach each screen with the keyboard, shared by the snapshot tests and
+scripts/screenshots_tui.py (so the README shows exactly what the tests check)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from qadmin.backends import open_backend
+from qadmin.ops import Ops
+from qadmin.tui.app import QadminApp
+from qadmin.tui.screens.confirm import ConfirmScreen
+from qadmin.tui.screens.help import HelpScreen
+from qadmin.tui.screens.job_detail import JobDetailScreen
+from tests.faces.tui.demo_data import ACTOR, clock, pause_exports, seed
+
+#: a scene: (terminal size, what to do once the overview has loaded)
+Scene = tuple[tuple[int, int], Callable[[Any], Awaitable[None]]]
+
+
+def demo_database(directory: Path) -> str:
+    """A SQLite file with the fixed-time demo data; returns its URL."""
+    url = f"sqlite:///{directory / 'demo.db'}"
+    backend = open_backend(url)
+    seed(backend)
+    pause_exports(Ops(backend, face="cli", actor=ACTOR, clock=clock))
+    backend.close()
+    return url
+
+
+def demo_app(url: str, **kwargs: Any) -> QadminApp:
+    ops = Ops(open_backend(url), face="tui", actor=ACTOR, clock=clock)
+    kwargs.setdefault("backend_name", "demo")
+    app = QadminApp(ops, **kwargs)
+    app.animation_level = "none"  # a snapshot never catches a tab underline half-way
+    return app
+
+
+async def settle(pilot: Any, done: Callable[[QadminApp], bool] = lambda app: True, timeout: float = 10.0) -> None:
+    """Let every backend call finish and its message be handled, until `done(app)`."""
+    app = pilot.app
+    deadline = time.monotonic() + timeout
+    while True:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if app.status[0] == "ok" and done(app) and not any(w.is_running for w in app.workers):
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the console did not settle within {timeout}s (status {app.status!r})")
+        await pilot.pause(0.05)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+async def overview(pilot: Any) -> None:
+    await settle(pilot, _queues_laid_out)
+    # and painted at those widths before the picture is taken
+    pilot.app.screen.query_one("#queues").refresh(layout=True)
+    await pilot.pause()
+    await pilot.pause()
+
+
+def _queues_laid_out(app: QadminApp) -> bool:
+    """Rows are in and the QUEUE column has grown to its longest name: a DataTable widens its
+    columns on a later refresh than the one that adds the rows, and a loaded machine once caught
+    the snapshot in between (names cut to the header's width)."""
+    table = app.screen.query_one("#queues")
+    if not table.row_count:
+        return False
+    names = [str(table.get_cell_at((row, 0))) for row in range(table.row_count)]
+    return table.columns["queue"].content_width >= max(len(name) for name in names)
+
+
+async def failed_jobs(pilot: Any) -> None:
+    await overview(pilot)
+    await pilot.press("2")
+    await settle(pilot)
+    await pilot.press(*"]" * 5)  # All -> Pending -> Scheduled -> Locked -> Stale -> Failed
+    await settle(pilot, lambda app: app.screen.count == 13)
+
+
+async def job_detail(pilot: Any) -> None:
+    await failed_jobs(pilot)
+    await pilot.press("enter")
+    await settle(pilot, lambda app: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None)
+
+
+def _page(key: str, table: str) -> Callable[[Any], Awaitable[None]]:
+    async def go(pilot: Any) -> None:
+        await overview(pilot)
+        await pilot.press(key)
+        await settle(pilot, lambda app: bool(app.screen.query_one(table).row_count))
+
+    return go
+
+
+async def confirm_retry(pilot: Any) -> None:
+    await failed_jobs(pilot)
+    await pilot.press("R")
+    await settle(pilot, lambda app: isinstance(app.screen, ConfirmScreen))
+
+
+async def help_screen(pilot: Any) -> None:
+    await overview(pilot)
+    await pilot.press("question_mark")
+    await settle(pilot, lambda app: isinstance(app.screen, HelpScreen))
+
+
+async def light_overview(pilot: Any) -> None:
+    await overview(pilot)
+    await pilot.press("t")
+    await settle(pilot, lambda app: app.theme == "textual-light")
+
+
+#: name -> scene; screenshots are written as screenshots/tui-<name>.svg
+SCENES: dict[str, Scene] = {
+    "overview": ((120, 34), overview),
+    "jobs": ((120, 34), failed_jobs),
+    "job": ((120, 40), job_detail),
+    "errors": ((120, 24), _page("3", "#errors")),
+    "workers": ((120, 16), _page("4", "#workers")),
+    "audit": ((120, 16), _page("5", "#audit")),
+    "confirm": ((120, 34), confirm_retry),
+    "help": ((100, 40), help_screen),
+    "overview-light": ((120, 34), light_overview),
+    "overview-80x24": ((80, 24), overview),
+    "jobs-80x24": ((80, 24), failed_jobs),
+}
