@@ -234,6 +234,9 @@ class PreparedPg:
                 )
                 unrunnable = []
                 for row in rows:
+                    # a further round must not find these again: the ready predicate accepts the
+                    # rows this worker has just locked as its own
+                    skip.append(row.id)
                     job = self.rows.to_job(row, now, NO_OWNERS)
                     if job.decodable and can_run(job):
                         out.append(Job(**{**job.__dict__, "stale": False}))
@@ -241,7 +244,6 @@ class PreparedPg:
                         unrunnable.append(
                             {**params, "job_id": row.id, "old_at": row.old_locked_at, "old_by": row.old_locked_by}
                         )
-                        skip.append(row.id)
                 if unrunnable:
                     conn.execute(st.unlock_back(), unrunnable)
             if len(out) >= limit or len(rows) < want:
@@ -328,7 +330,7 @@ class PreparedPg:
             if unrunnable:
                 conn.execute(st.unlock_back(), unrunnable)
         if unrunnable and len(locked) == limit:  # rows this worker cannot run took places: claim on past them
-            skip = skip + [u["job_id"] for u in unrunnable]
+            skip = skip + [row.id for row in locked]  # the jobs just claimed too: see `_claim_returning`
             params.pop("skip", None)
             out += self._claim_returning(state, st, params, by_queue, skip, can_run, limit - len(out))
         return out

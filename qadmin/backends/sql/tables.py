@@ -168,7 +168,8 @@ def _not_postgresql(
     *,
     dialect: sa.Dialect,
     compiler: Any = None,
-    checkfirst: bool,
+    checkfirst: bool = False,  # in the stubs' signature, though SQLAlchemy calls without it
+    **kw: Any,
 ) -> bool:
     return dialect.name != "postgresql"
 
