@@ -11,7 +11,7 @@ from datetime import datetime
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.sql.bookkeeping import Bookkeeping
 from qadmin.backends.sql.changes import Changes
-from qadmin.backends.sql.dialect import open_dialect
+from qadmin.backends.sql.choose import choose
 from qadmin.backends.sql.enqueue import Enqueue
 from qadmin.backends.sql.layout import Layouts
 from qadmin.backends.sql.reads import Reads
@@ -43,17 +43,15 @@ class SqlBackend:
 
     def __init__(self, url: str, options: BackendOptions, *, prepared: bool = True) -> None:
         self.options = options
-        dialect = open_dialect(url)
-        self.dialect = dialect
+        engine = choose(url, prepared)
+        dialect = self.dialect = engine.dialect
         self.kind = dialect.name
         self.engine = dialect.engine
         self.store = Store(dialect, options)
         self.safe_url = self.store.safe_url
         self.rows = RowReader(options.max_run_time)
         self.layouts = Layouts(self.store)
-        self.verbs = dialect.worker_verbs(
-            WorkerParts(self.store, Prebuilt(self.store), self.layouts, self.rows), prepared
-        )
+        self.verbs = engine.verbs(WorkerParts(self.store, Prebuilt(self.store), self.rows))
         self.selection = Selection(self.store, options)
         self.reads = Reads(self.store, self.selection, self.rows)
         self.changes = Changes(self.store, self.selection)

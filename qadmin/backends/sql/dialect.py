@@ -1,22 +1,19 @@
 """What differs from one SQL database to the next, behind one interface (`Dialect`), chosen once
-from the URL when a backend opens (`open_dialect`, the only place that knows dialect names).
+from the URL when a backend opens (`choose.choose`, the only place that knows dialect names).
 
 `CoreDialect` is the portable reference: plain SQLAlchemy Core, correct on any database
 SQLAlchemy speaks. `SqliteDialect` and `PostgresDialect` replace what those databases do better
-(an atomic upsert, a planner hint, an array bound once, the worker's hand-driven statements).
+(an atomic upsert, a planner hint, an array bound once).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-
-if TYPE_CHECKING:
-    from qadmin.backends.sql.verbs import WorkerParts, WorkerVerbs
 
 #: SQL expressions as the helpers take and give them
 Clause = sa.ColumnElement[Any]
@@ -82,25 +79,6 @@ class Dialect(Protocol):
     def insert_column(
         self, conn: sa.Connection, table: sa.Table, fixed: dict[str, Any], column: str, values: Sequence[Any]
     ) -> None: ...
-
-    def worker_verbs(self, parts: WorkerParts, prepared: bool) -> WorkerVerbs:
-        """The worker's verbs on this database: its own hand-driven ones (`prepared`), or the
-        portable reference (`CoreVerbs`) that they must agree with."""
-
-
-def open_dialect(url: str) -> Dialect:
-    """The dialect of `url`, with its engine: the one place that tells databases apart by name."""
-    scheme = url.split("://", 1)[0].lower()
-    base = scheme.split("+", 1)[0]
-    if base == "sqlite":
-        from qadmin.backends.sql.sqlite import SqliteDialect
-
-        return SqliteDialect(url)
-    if base in ("postgresql", "postgres"):
-        from qadmin.backends.sql.postgres import PostgresDialect
-
-        return PostgresDialect(url)
-    return CoreDialect(sa.create_engine(url, pool_size=5, max_overflow=10))
 
 
 class CoreDialect:
@@ -184,11 +162,6 @@ class CoreDialect:
         for start in range(0, len(rows), 5000):
             conn.execute(sa.insert(table), rows[start : start + 5000])
 
-    def worker_verbs(self, parts: WorkerParts, prepared: bool) -> WorkerVerbs:
-        from qadmin.backends.sql.verbs import CoreVerbs
-
-        return CoreVerbs(parts)
-
 
 def upsert_increment(
     conn: sa.Connection, insert: Any, table: sa.Table, key: dict[str, Any], amounts: dict[str, int]
@@ -207,8 +180,3 @@ def upsert_absent(conn: sa.Connection, insert: Any, table: sa.Table, values: dic
     # rowcount of INSERT … ON CONFLICT is not reported by every driver; RETURNING is
     key = list(table.primary_key.columns)
     return conn.execute(stmt.on_conflict_do_nothing().returning(*key)).first() is not None
-
-
-@contextlib.contextmanager
-def nothing_held() -> Iterator[None]:
-    yield

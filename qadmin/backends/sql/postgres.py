@@ -1,20 +1,17 @@
-"""PostgreSQL's ways: psycopg 3, no JIT, lenient timestamps, arrays bound once, upserts, and the
-worker's hand-driven statements (`prepared_pg.PreparedPg`)."""
+"""PostgreSQL's ways: psycopg 3, no JIT, lenient timestamps, arrays bound once, upserts (its
+worker's hand-driven statements are `prepared_pg.PreparedPg`)."""
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql as pg_sql
 
 from qadmin.backends.sql.dialect import Clause, CoreDialect, upsert_absent, upsert_increment
-
-if TYPE_CHECKING:
-    from qadmin.backends.sql.verbs import WorkerParts, WorkerVerbs
 
 
 class PostgresDialect(CoreDialect):
@@ -89,13 +86,6 @@ class PostgresDialect(CoreDialect):
         constants = [sa.literal(fixed[n], table.c[n].type) for n in names]
         unnest = sa.func.unnest(sa.bindparam(None, list(values), type_=pg_sql.ARRAY(table.c[column].type)))
         conn.execute(sa.insert(table).from_select(names + [column], sa.select(*constants, unnest)))
-
-    def worker_verbs(self, parts: WorkerParts, prepared: bool) -> WorkerVerbs:
-        if not prepared:
-            return super().worker_verbs(parts, prepared)
-        from qadmin.backends.sql.prepared_pg import PreparedPg
-
-        return PreparedPg(parts)
 
 
 def normalise_url(url: str) -> str:

@@ -321,7 +321,7 @@ class PreparedPg:
             for row in locked:
                 job = self.rows.to_job(row, now, NO_OWNERS)
                 if job.decodable and can_run(job):
-                    object.__setattr__(job, "stale", False)  # its lock is this claim's: see _locked
+                    object.__setattr__(job, "stale", False)  # its lock is this claim's: see mark_locked
                     out.append(job)
                 else:
                     unrunnable.append(

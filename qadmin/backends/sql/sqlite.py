@@ -1,5 +1,6 @@
 """SQLite's ways: WAL, BEGIN IMMEDIATE for writers polled in short steps, the write lock file
-qadmin's writers queue for, planner hints, and the worker's statements run on the driver."""
+qadmin's writers queue for, planner hints (its worker's statements on the driver are
+`sqlite_verbs.SqliteVerbs`)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,16 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import sqlite as sqlite_sql
 
-from qadmin.backends.sql import writelock
 from qadmin.backends.sql.dialect import Clause, CoreDialect, upsert_absent, upsert_increment
+from qadmin.backends.sql.driver import wrapped
+from qadmin.backends.sql.writelock import for_file
 from qadmin.errors import UsageError
-
-if TYPE_CHECKING:
-    from qadmin.backends.sql.verbs import WorkerParts, WorkerVerbs
 
 #: how long a SQLite writer waits for another process's lock before failing (SQLite's busy
 #: timeout, qadmin's write lock file): `?timeout=SECONDS` in the URL sets another
@@ -47,7 +46,7 @@ class SqliteDialect(CoreDialect):
         """qadmin's writers to one SQLite file queue for its lock file (`writelock`)."""
         if self._file is None:
             return contextlib.nullcontext()
-        return writelock.for_file(self._file).held(self.busy_ms / 1000)
+        return for_file(self._file).held(self.busy_ms / 1000)
 
     @contextlib.contextmanager
     def driver_transaction(self, conn: sa.Connection) -> Iterator[Any]:
@@ -55,8 +54,6 @@ class SqliteDialect(CoreDialect):
         COMMIT without SQLAlchemy's transaction bookkeeping and events, which cost more than the
         statements they wrap; in the queue of qadmin's writers, until after COMMIT and the
         checkpoint SQLite runs in it."""
-        from qadmin.backends.sql.driver import wrapped
-
         with self.write_lock():
             raw = conn.connection.dbapi_connection
             try:
@@ -134,13 +131,6 @@ class SqliteDialect(CoreDialect):
         constants = [sa.literal(fixed[n], table.c[n].type) for n in names]
         each = sa.func.json_each(sa.bindparam(None, json.dumps(list(values)), type_=sa.Text)).table_valued("value")
         conn.execute(sa.insert(table).from_select(names + [column], sa.select(*constants, each.c.value)))
-
-    def worker_verbs(self, parts: WorkerParts, prepared: bool) -> WorkerVerbs:
-        if not prepared:
-            return super().worker_verbs(parts, prepared)
-        from qadmin.backends.sql.sqlite_verbs import SqliteVerbs
-
-        return SqliteVerbs(parts, self)
 
 
 def refuse_memory(url: str) -> None:

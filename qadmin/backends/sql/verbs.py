@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from qadmin.backends.sql.layout import InsertLayout, Layouts
+from qadmin.backends.sql.layout import InsertLayout
 from qadmin.backends.sql.rows import NO_OWNERS, RowReader, mark_locked
 from qadmin.backends.sql.state import Single, WorkerState
 from qadmin.backends.sql.statements import EARLIER, ByQueue, Prebuilt, queue_steps
@@ -34,7 +34,6 @@ class WorkerParts:
 
     store: Store
     statements: Prebuilt
-    layouts: Layouts
     rows: RowReader
 
 
@@ -107,6 +106,8 @@ class CoreVerbs:
         t = layout.t
         rows = [layout.values(n, now) for n in news]
         with self.store.write() as conn:
+            if not self.store.engine.dialect.insert_executemany_returning:
+                return [inserted_id(conn.execute(sa.insert(t), row)) for row in rows]
             result = conn.execute(sa.insert(t).returning(t.c.id, sort_by_parameter_order=True), rows)
             return [r[0] for r in result]
 
