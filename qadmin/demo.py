@@ -73,9 +73,6 @@ def fill(backend: Backend, *, seed: int = 7, clock: Callable[[], datetime] = utc
             flaky.last_error or "RuntimeError: export failed",
             clock() + timedelta(minutes=20),
         )
-    flush = getattr(backend, "flush", None)
-    if flush:
-        flush()
 
     # 2. pending work on several queues and priorities (Resque's queues have none: Redis refuses them)
     def prio(value: int) -> int:

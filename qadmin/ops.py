@@ -127,11 +127,7 @@ class Ops:
         self.backend = backend
         self.face = face
         self.actor = actor or _default_actor()
-        # both backends keep their BackendOptions; the protocol does not promise them
-        backend_options: BackendOptions | None = getattr(backend, "options", None)
-        self.max_run_time: float = max_run_time or (
-            backend_options.max_run_time if backend_options is not None else BackendOptions.max_run_time
-        )
+        self.max_run_time: float = max_run_time or backend.options.max_run_time
         self.clock = clock
 
     @classmethod
@@ -165,12 +161,8 @@ class Ops:
         return self.backend.queues(self.clock())
 
     def queue_names(self) -> list[str]:
-        """The queues a menu offers: read without counting where the backend can (Redis),
-        else those of `queues()`."""
-        cheap: Callable[[datetime], list[str]] | None = getattr(self.backend, "queue_names", None)
-        if cheap is not None:
-            return cheap(self.clock())
-        return [q.name for q in self.queues()]
+        """The queues a menu offers, read without counting where the backend can (Redis)."""
+        return self.backend.queue_names(self.clock())
 
     def class_names(self, sample: int = 200, short: bool = False) -> list[str]:
         """The job classes a filter box offers: those of the newest `sample` jobs and of the most

@@ -35,6 +35,10 @@ class Backend(Protocol):
     supports_priority: bool
     #: whether `finished` jobs are recorded for a retention window
     records_finished: bool
+    #: what the backend was opened with
+    options: BackendOptions
+    #: the URL with its password hidden, for messages
+    safe_url: str
     #: whether a worker session can let successes wait to travel with its next call
     #: (`session(defer_successes=True)`, `qadmin worker --defer-acks`)
     defers_successes: bool
@@ -131,6 +135,13 @@ class Backend(Protocol):
     def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]: ...
 
     def queues(self, now: datetime) -> list[QueueInfo]: ...
+
+    def queue_names(self, now: datetime) -> list[str]:
+        """The queues a menu offers, as cheaply as the backend can name them (no counting)."""
+
+    @property
+    def where(self) -> str:
+        """Where the jobs live, for messages: `safe_url` and, on SQL, the table."""
 
     def workers(self, now: datetime) -> list[WorkerInfo]: ...
 

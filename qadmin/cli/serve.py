@@ -16,8 +16,7 @@ def init() -> None:
     """Create qadmin's tables if missing (SQL)."""
     ops = current_ops()
     ops.backend.init()
-    where = f"{getattr(ops.backend, 'safe_url', '')} ({getattr(ops.backend, 'table_name', '')})"
-    click.echo(visible(f"ready: {where}".strip()))
+    click.echo(visible(f"ready: {ops.backend.where}"))
 
 
 @click.command(cls=QadminCommand)

@@ -352,8 +352,7 @@ class QadminApp(Console):
 
 
 def backend_label(ops: Ops) -> str:
-    backend = ops.backend
-    return str(getattr(backend, "safe_url", None) or getattr(backend, "url", None) or backend.kind)
+    return ops.backend.safe_url or ops.backend.kind
 
 
 def _action_name(action: str) -> str:

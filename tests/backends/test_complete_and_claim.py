@@ -49,7 +49,7 @@ def _fused(
 
 
 def _finished(backend: Any, job_id: Any) -> int:
-    f = backend._aux["finished"]
+    f = backend.store.aux["finished"]
     with backend.engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(f).where(f.c.job_id == job_id)).scalar_one()
 
@@ -129,7 +129,7 @@ def test_repeating_it_records_and_counts_the_job_once(backend: Any) -> None:
 def test_a_job_whose_lock_was_taken_over_is_left_to_its_new_owner(backend: Any) -> None:
     backend.enqueue_many([NewJob(NOOP, [i]) for i in range(2)])
     first = backend.claim(["*"], W, utcnow(), HOUR, runnable)
-    t = backend._jobs()
+    t = backend.store.jobs()
     with backend.engine.begin() as conn:
         conn.execute(sa.update(t).where(t.c.id == first.id).values(locked_by="host:other pid:2"))
     nxt = _fused(backend, first)
@@ -172,7 +172,7 @@ def _news() -> list[NewJob]:
 
 def _stored(backend: Any) -> list[tuple]:
     """The rows as the database holds them (on SQLite the very text of each timestamp)."""
-    t = backend._jobs()
+    t = backend.store.jobs()
     columns = ", ".join(c.name for c in t.c if c.name != "id")
     with backend.engine.connect() as conn:
         rows = conn.exec_driver_sql(f"SELECT {columns} FROM {t.name} ORDER BY id").all()
@@ -181,7 +181,7 @@ def _stored(backend: Any) -> list[tuple]:
 
 def _empty(backend: Any) -> None:
     with backend.engine.begin() as conn:
-        conn.execute(sa.delete(backend._jobs()))
+        conn.execute(sa.delete(backend.store.jobs()))
 
 
 def test_enqueue_many_stores_the_rows_enqueue_stores(backend: Any) -> None:
@@ -198,7 +198,7 @@ def test_enqueue_many_stores_the_rows_enqueue_stores(backend: Any) -> None:
     # and both store what SQLAlchemy's own INSERT of the same values stores
     _empty(backend)
     with backend.engine.begin() as conn:
-        conn.execute(sa.insert(backend._jobs()), [backend._row_values(n, now) for n in news])
+        conn.execute(sa.insert(backend.store.jobs()), [backend.layouts.get().values(n, now) for n in news])
     assert _stored(backend) == expected
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import qadmin.backends.sql as sql_backend
+import qadmin.backends.sql.reads as sql_reads
 from qadmin.backends import BackendOptions, open_backend
 from qadmin.backends.owners import worker_name
 from qadmin.filters import JobFilter
@@ -42,7 +42,7 @@ def backend(sql_backend: Any) -> Any:
 
 def _rows(backend: Any, rows: list[dict[str, Any]]) -> None:
     """Rows as delayed_job (or another writer) leaves them, straight into the table."""
-    t = backend._jobs()
+    t = backend.store.jobs()
     now = utcnow()
     with backend.engine.begin() as conn:
         conn.execute(
@@ -79,7 +79,7 @@ def test_stats_agree_with_the_counts_of_each_state_in_each_queue(sql_url: str, i
         setup.close()
     backend = open_backend(sql_url, BackendOptions(max_run_time=4 * HOUR))
     backend.init()
-    assert backend._has_state_index() is (indexes == "qadmin's")
+    assert backend.store.has_state_index() is (indexes == "qadmin's")
     now = utcnow()
     dead = _dead_owner()
     _rows(
@@ -134,7 +134,7 @@ def test_retry_of_many_failed_jobs_audits_every_one(sql_url: str) -> None:
     assert entry.verb == "retry" and entry.changed == n
     for job_id in (result.changed_ids[0], result.changed_ids[n // 2], result.changed_ids[-1]):
         assert [e.id for e in ops.backend.audit(job_id=job_id)] == [entry.id]
-    a = ops.backend._aux["audit_jobs"]
+    a = ops.backend.store.aux["audit_jobs"]
     with ops.backend.engine.connect() as conn:
         stored = [r[0] for r in conn.execute(sa.select(a.c.job_id).where(a.c.audit_id == entry.id))]
     assert sorted(stored, key=int) == [str(i) for i in sorted(result.changed_ids)]
@@ -153,7 +153,7 @@ def test_bare_ids_are_read_in_big_statements_and_handed_out_in_batches(
     backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _rows(backend, [{"queue": "q"} for _ in range(20)] + [{"queue": "r"} for _ in range(5)])
-    monkeypatch.setattr(sql_backend, "ID_BATCH", 7)
+    monkeypatch.setattr(sql_reads, "ID_BATCH", 7)
     now = utcnow()
     selection = JobFilter(queues=("q",))
     batches = list(backend.iter_ids(selection, now, batch=3))
@@ -174,7 +174,6 @@ def test_finished_and_live_jobs_page_together(backend: Any) -> None:
     for _ in range(4):
         job = backend.claim(["q"], "host:w pid:1", now, HOUR, lambda job: True)
         backend.complete(job, "host:w pid:1", now, 0.01)
-    backend.flush()
     mixed = JobFilter(states=frozenset({JobState.PENDING, JobState.FINISHED}), queues=("q",))
     assert backend.count(mixed, now) == 7
     for limit in (1, 2, 3, 4, 7, 50):

@@ -61,7 +61,7 @@ def _jobs(n: int) -> list[NewJob]:
 
 
 def _rows(backend: Any, ids: list[int]) -> list[dict[str, Any]]:
-    t = backend._jobs()
+    t = backend.store.jobs()
     with backend.engine.connect() as conn:
         by_id = {r.id: dict(r._mapping) for r in conn.execute(sa.select(t).where(t.c.id.in_(ids)))}
     return [{k: v for k, v in by_id[i].items() if k != "id"} for i in ids]
@@ -132,9 +132,9 @@ def test_enqueue_gives_back_what_a_read_gives_back(backend: Any) -> None:
         job = backend.enqueue(new, now)
         assert job == backend.get(job.id, now)
     if backend.kind == "postgresql":  # and on PostgreSQL through the prepared statement of its own
-        layout = backend._layout()
-        with backend._hot() as (conn, _raw):
-            assert layout.pg_name is not None and conn.connection.info[layout.pg_name] is True
+        plan = backend.verbs.insert_plan(backend.layouts.get())
+        with backend.enqueuer.state.held.hold() as (conn, _raw):
+            assert plan.name is not None and conn.connection.info[plan.name] is True
 
 
 def test_values_without_a_fast_spelling_are_stored_as_the_same_row(backend: Any) -> None:
@@ -168,7 +168,7 @@ def test_postgresql_enqueue_prepares_its_statement_again_when_it_is_gone(postgre
     backend.init()
     try:
         first = backend.enqueue(Client.build(NOOP, (1,)))
-        with backend._hot() as (_conn, raw):
+        with backend.enqueuer.state.held.hold() as (_conn, raw):
             raw.execute("DEALLOCATE ALL")  # as a pooler's reset does
         second = backend.enqueue(Client.build(NOOP, (2,)))
         assert second.id == first.id + 1

@@ -68,7 +68,7 @@ def test_a_new_table_has_the_index_set_of_its_database(backend: Any) -> None:
 
 def _fill(backend: Any, pending: int = 20000, failed: int = 40, locked: int = 10) -> None:
     backend.enqueue_many([NewJob(NOOP, [i], queue=f"q{i % 5}") for i in range(pending)])
-    t = backend._jobs()
+    t = backend.store.jobs()
     now = utcnow()
     # each failure and lock at its own time, as they come: what the planners' statistics see
     with backend.engine.begin() as conn:
@@ -189,7 +189,7 @@ def test_postgresql_reads_the_newest_failures_first_off_the_failed_at_index(post
     try:
         _fill(backend, pending=2000, failed=300, locked=5)
         # failures sharing a time: the id tiebreak is the index's too
-        t = backend._jobs()
+        t = backend.store.jobs()
         with backend.engine.begin() as conn:
             conn.execute(
                 sa.update(t)

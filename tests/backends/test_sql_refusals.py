@@ -26,7 +26,6 @@ def test_a_failure_the_database_did_not_take_is_not_counted(sql_backend: Any) ->
     assert claimed.id == job.id
     assert sql_backend.unlock([job.id], utcnow()) == [job.id]  # an operator took the lock away
     sql_backend.fail(claimed, "w1", utcnow(), "RuntimeError: boom", None)
-    sql_backend.flush()
     stats = sql_backend.stats(utcnow())
     assert (stats.processed, stats.failed) == (0, 0)
     again = sql_backend.get(job.id, utcnow())
@@ -37,7 +36,6 @@ def test_an_error_text_with_a_nul_byte_is_written_and_counted(sql_backend: Any) 
     job = sql_backend.enqueue(NewJob(NOOP, ["x"]))
     claimed = sql_backend.claim(["*"], "w1", utcnow(), HOUR, lambda j: True)
     sql_backend.fail(claimed, "w1", utcnow(), "RuntimeError: bad\x00byte\nTraceback ...", None)
-    sql_backend.flush()
     failed = sql_backend.get(job.id, utcnow())
     assert failed.state is JobState.FAILED and failed.locked_by is None
     assert failed.last_error.startswith("RuntimeError: bad") and "byte" in failed.last_error

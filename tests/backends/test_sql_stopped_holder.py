@@ -24,7 +24,7 @@ HOLDER = """
 import sys
 from qadmin.backends import open_backend
 b = open_backend(sys.argv[1])
-with b._write() as conn:
+with b.store.write() as conn:
     print("held", flush=True)
     sys.stdin.readline()
 b.close()

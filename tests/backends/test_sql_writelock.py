@@ -1,4 +1,4 @@
-"""SQLite: the lock file qadmin's writers queue for (`<db>-qadmin-write.lock`, `_sql_writelock`).
+"""SQLite: the lock file qadmin's writers queue for (`<db>-qadmin-write.lock`, `qadmin.backends.sql.writelock`).
 
 It only orders qadmin's writers: SQLite's write lock still decides who writes. Real processes:
 two workers run each job once through it; a SIGKILLed holder (in the middle of a write
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from qadmin.backends import _sql_dialect as dialect
-from qadmin.backends import _sql_writelock, open_backend
+from qadmin.backends import open_backend
+from qadmin.backends.sql import writelock
 from qadmin.job import NewJob, utcnow
 from tests.worker.test_worker_processes import client, count, procs
 from tests.worker.test_worker_sql_processes import workers_run_each_job_once
@@ -35,10 +35,8 @@ HOUR = 3600.0
 HOLDER = textwrap.dedent("""
     import sys, time
     from qadmin.backends import open_backend
-    from qadmin.backends._sql_engine import _begun
-
     backend = open_backend(sys.argv[1])
-    with backend._hot() as (conn, raw), _begun(conn, on_driver=True):
+    with backend.engine.connect() as conn, backend.dialect.driver_transaction(conn):
         print("held", flush=True)
         time.sleep(600)
 """)
@@ -50,7 +48,7 @@ def _db(url: str) -> str:
 
 def test_two_worker_processes_run_each_job_once_through_the_lock(sqlite_url: str, tmp_path: Path, procs) -> None:
     workers_run_each_job_once(sqlite_url, tmp_path, procs, [[], ["--prefetch", "3"]], n=600)
-    assert os.path.exists(_db(sqlite_url) + _sql_writelock.SUFFIX)  # the workers went through it
+    assert os.path.exists(_db(sqlite_url) + writelock.SUFFIX)  # the workers went through it
 
 
 def test_a_sigkilled_holder_blocks_no_writer_after_it(sqlite_url: str, tmp_path: Path) -> None:
@@ -98,13 +96,13 @@ def test_a_sigkilled_holder_blocks_no_writer_after_it(sqlite_url: str, tmp_path:
 def test_a_forked_child_takes_its_own_lock_not_its_parents(sqlite_url: str) -> None:
     with client(sqlite_url):
         pass
-    lock = _sql_writelock.for_file(_db(sqlite_url))
+    lock = writelock.for_file(_db(sqlite_url))
     with lock.held():
         pid = os.fork()
         if pid == 0:  # the child: the parent holds the lock, so the child must not get it
             code = 1
             try:
-                fd = _sql_writelock.for_file(_db(sqlite_url))._file()
+                fd = writelock.for_file(_db(sqlite_url))._file()
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -118,7 +116,7 @@ def test_a_forked_child_takes_its_own_lock_not_its_parents(sqlite_url: str) -> N
 def test_a_write_inside_a_write_does_not_wait_for_itself(sqlite_url: str) -> None:
     with client(sqlite_url):
         pass
-    lock = _sql_writelock.for_file(_db(sqlite_url))
+    lock = writelock.for_file(_db(sqlite_url))
     with lock.held():
         with lock.held():
             pass
@@ -143,12 +141,14 @@ def test_databases_without_a_file_write_without_a_lock_file(url: str, tmp_path: 
     backend = open_backend(url)
     try:
         backend.init()
-        assert isinstance(dialect.write_lock(backend.engine), contextlib.nullcontext)
+        assert isinstance(backend.dialect.write_lock(), contextlib.nullcontext)
         backend.enqueue_many([NewJob(NOOP, [i]) for i in range(3)])
         job = backend.claim(["*"], "w", utcnow(), HOUR, lambda j: True)
         assert job is not None
-        [following] = backend.complete_and_claim(job, "w", utcnow(), 0.0, ["*"], HOUR, lambda j: True, 1)
+        session = backend.session("w")
+        [following] = session.complete_and_claim(job, utcnow(), 0.0, ["*"], HOUR, lambda j: True, 1)
+        session.close()
         backend.complete(following, "w", utcnow(), 0.0)
     finally:
         backend.close()
-    assert not list(tmp_path.glob("*" + _sql_writelock.SUFFIX))
+    assert not list(tmp_path.glob("*" + writelock.SUFFIX))

@@ -208,6 +208,10 @@ class RedisBackend:
         """The known queues (the `queues` set and the paused ones), without counting anything."""
         return self.pauses.queue_names(Reader(self.server, now))
 
+    @property
+    def where(self) -> str:
+        return self.safe_url
+
     def workers(self, now: datetime) -> list[WorkerInfo]:
         return self.registry.listed(now)
 

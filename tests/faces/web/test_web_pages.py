@@ -136,7 +136,7 @@ def test_missing_job_is_404_page(web: Web) -> None:
 
 def test_undecodable_job_is_shown_as_such(web: Web, ops: Ops) -> None:
     job = ops.backend.enqueue(NewJob("x", ["y"], queue="weird"))
-    t = ops.backend._jobs()  # write a payload no codec knows, as a foreign system might
+    t = ops.backend.store.jobs()  # write a payload no codec knows, as a foreign system might
     with ops.backend.engine.begin() as conn:
         conn.execute(t.update().where(t.c.id == job.id).values(handler="%%% not a payload %%%"))
     assert "undecodable" in web.html("/jobs?queue=weird")

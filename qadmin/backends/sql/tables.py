@@ -49,7 +49,7 @@ def _keep_spelling(value: datetime, text: str) -> datetime:
     return kept
 
 
-class UtcDateTime(sa.types.TypeDecorator):
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
     """Aware UTC in Python, naive UTC in the column, as delayed_job writes it
     (docs/compatibility.md §4.6).
 
@@ -69,7 +69,7 @@ class UtcDateTime(sa.types.TypeDecorator):
         if self.whole_seconds and dialect.name == "sqlite":
             from sqlalchemy.dialects import sqlite
 
-            return dialect.type_descriptor(sqlite.DATETIME(truncate_microseconds=True))
+            return dialect.type_descriptor(sqlite.DATETIME(truncate_microseconds=True))  # type: ignore[no-untyped-call]  # untyped in its stubs
         return super().load_dialect_impl(dialect)
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
@@ -147,7 +147,7 @@ DEFAULT_TABLE = "delayed_jobs"
 def json_handler(handler: Any) -> Any:
     """A qadmin/Resque JSON payload (Ruby YAML and PHP rows belong to their own workers), spelt
     with literals, never bound values: the claim index's condition and the claim's must match."""
-    one = sa.literal_column("1")
+    one: sa.ColumnClause[int] = sa.literal_column("1")
     return sa.func.substr(handler, one, one) == sa.literal_column("'{'")
 
 
@@ -159,8 +159,19 @@ def state_index_name(name: str) -> str:
     return f"qadmin_{name}_state"
 
 
-def _not_postgresql(ddl: Any, target: Any, bind: Any, **kw: Any) -> bool:
-    return kw["dialect"].name != "postgresql"
+def _not_postgresql(
+    ddl: Any,
+    target: Any,
+    bind: sa.Connection | None,
+    tables: list[sa.Table] | None = None,
+    state: Any = None,
+    *,
+    dialect: sa.Dialect,
+    compiler: Any = None,
+    checkfirst: bool = False,  # in the stubs' signature, though SQLAlchemy calls without it
+    **kw: Any,
+) -> bool:
+    return dialect.name != "postgresql"
 
 
 def delayed_jobs_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.Table:

@@ -9,15 +9,22 @@ never literals, so the SQL text stays the same from job to job.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from qadmin.backends import _sql_dialect as dialect
-from qadmin.backends._sql_tables import claim_index_name, json_handler
+from qadmin.backends.sql.dialect import Dialect
+from qadmin.backends.sql.driver import DriverSql
+from qadmin.backends.sql.store import Store
+from qadmin.backends.sql.tables import claim_index_name, json_handler
 
 #: `by_queue` of a claim step whose queue comes before others in the worker's list
 EARLIER = "earlier"
+
+#: how a claim statement picks its queues: none named (False), named (True), named and served
+#: before others (EARLIER), or several queue steps in one statement (`steps_key`)
+ByQueue = bool | str | tuple[str, int, bool]
 
 
 def queue_steps(queues: Sequence[str]) -> list[list[str]]:
@@ -35,9 +42,9 @@ def queue_steps(queues: Sequence[str]) -> list[list[str]]:
 
 
 class ClaimStatements:
-    def __init__(self, engine: sa.Engine, table: sa.Table, aux: dict[str, sa.Table], table_name: str) -> None:
-        self.engine = engine
-        self.kind = engine.dialect.name
+    def __init__(self, dialect: Dialect, table: sa.Table, aux: dict[str, sa.Table], table_name: str) -> None:
+        self.dialect = dialect
+        self.engine = dialect.engine
         self.t = table
         self.aux = aux
         self.table_name = table_name
@@ -54,22 +61,11 @@ class ClaimStatements:
             sa.bindparam("worker", type_=t.c.locked_by.type),
         )
 
-    def ready(self, for_scan: bool = False, by_queue: bool = False) -> Any:
+    def ready(self, for_scan: bool = False, by_queue: ByQueue = False) -> Any:
         """Runnable by `worker` at `now`: due, unlocked or its lock expired (or its own), not failed."""
         t = self.t
         now, expired, worker = self._params()
-        live: Any = t.c.failed_at.is_(None)
-        if for_scan and self.kind == "sqlite":
-            if not self.has_claim_index:
-                # a table qadmin did not create: `+failed_at` keeps SQLite off the failed_at index
-                # (which matches nearly every row, then needs a sort) and on delayed_job's
-                # (priority, run_at) index, which is already in claim order
-                live = sa.literal_column("+" + self.engine.dialect.identifier_preparer.quote("failed_at")).is_(None)
-            else:
-                # without statistics SQLite takes `failed_at IS NULL` (and `queue IN …`) for
-                # selective terms and sorts all they find; told they are not, it walks the claim
-                # index in claim order and stops at the first runnable rows
-                live = dialect.likelihood(self.engine, live, 0.9375)
+        live: Any = self.dialect.claim_live(t, self.has_claim_index) if for_scan else t.c.failed_at.is_(None)
         return sa.and_(
             sa.or_(
                 sa.and_(
@@ -81,13 +77,13 @@ class ClaimStatements:
             live,
         )
 
-    def _conditions(self, queues: bool, skip: bool) -> list[Any]:
+    def _conditions(self, queues: ByQueue, skip: bool) -> list[Any]:
         t = self.t
         p = self.aux["pauses"]
         # only qadmin/Resque JSON handlers: Ruby YAML and PHP rows belong to their own workers
         conditions = [
             self.ready(for_scan=True, by_queue=queues),
-            json_handler(dialect.as_text(self.engine, t.c.handler)),
+            json_handler(self.dialect.as_text(t.c.handler)),
         ]
         if queues:
             # An EARLIER queue (one the worker serves before others, `queue_steps`) is read off an
@@ -98,12 +94,10 @@ class ClaimStatements:
             # plan once the statement is prepared: the claim index walk)
             earlier = queues is EARLIER
             in_queues = t.c.queue.in_(
-                sa.bindparam("queues", expanding=True, literal_execute=earlier and self.kind == "postgresql")
+                sa.bindparam("queues", expanding=True, literal_execute=earlier and self.dialect.literal_queue_names())
             )
             conditions.append(
-                dialect.likelihood(self.engine, in_queues, 0.9375)
-                if self.has_claim_index and not earlier
-                else in_queues
+                self.dialect.likelihood(in_queues, 0.9375) if self.has_claim_index and not earlier else in_queues
             )
         if skip:
             conditions.append(t.c.id.not_in(sa.bindparam("skip", expanding=True)))
@@ -112,24 +106,24 @@ class ClaimStatements:
         return conditions
 
     def order(self) -> list[Any]:
-        return [dialect.order_nulls_low(self.engine, c, False) for c in self.cols]
+        return [self.dialect.order_nulls_low(c, False) for c in self.cols]
 
     # --- statements ---------------------------------------------------------------------------
-    def candidates(self, queues: bool, skip: bool, limit: int) -> Any:
+    def candidates(self, queues: ByQueue, skip: bool, limit: int) -> Any:
         """SELECT the next `limit` runnable rows in claim order (row-locked, skipping locked rows,
         where the database can)."""
         key = ("candidates", queues, skip, limit)
         if key not in self._cache:
             stmt = sa.select(self.t).where(*self._conditions(queues, skip)).order_by(*self.order()).limit(limit)
-            if dialect.skip_locked(self.engine):
+            if self.dialect.skip_locked:
                 stmt = stmt.with_for_update(skip_locked=True)
             self._cache[key] = stmt
         return self._cache[key]
 
-    def candidates_after(self, queues: bool, skip: bool, limit: int, after: Any) -> Any:
+    def candidates_after(self, queues: ByQueue, skip: bool, limit: int, after: Any) -> Any:
         """`candidates` past a keyset position (the rare claim that reads past unrunnable rows)."""
         stmt = sa.select(self.t).where(*self._conditions(queues, skip), after).order_by(*self.order()).limit(limit)
-        if dialect.skip_locked(self.engine):
+        if self.dialect.skip_locked:
             stmt = stmt.with_for_update(skip_locked=True)
         return stmt
 
@@ -145,7 +139,7 @@ class ClaimStatements:
             )
         return self._cache["lock"]
 
-    def lock_returning(self, queues: bool, skip: bool) -> Any:
+    def lock_returning(self, queues: ByQueue, skip: bool) -> Any:
         """PostgreSQL: lock the next `n` runnable rows in one statement, returning them with the
         lock they had before (a row the worker then finds it cannot run gets that lock back)."""
         key = ("lock_returning", queues, skip)
@@ -161,7 +155,7 @@ class ClaimStatements:
             )
         return self._cache[key]
 
-    def _pick(self, queues: Any, skip: bool, *extra: Any) -> Any:
+    def _pick(self, queues: ByQueue, skip: bool, *extra: Any) -> Any:
         """PostgreSQL: the ids of the next `n` runnable rows, locked (skipping rows others have
         locked), with their previous lock and claim step (0 but for `steps`).
 
@@ -196,7 +190,7 @@ class ClaimStatements:
         # PostgreSQL plans with the queue names themselves (see `_conditions`); SQLite is told the
         # last named queue is common, so it walks the claim index for it, and the earlier ones
         # off the queue's index
-        pg = self.kind == "postgresql"
+        pg = self.dialect.literal_queue_names()
         arms = []
         for i in range(k):
             if star and i == k - 1:  # every other queue (the named ones were the earlier arms)
@@ -205,14 +199,14 @@ class ClaimStatements:
             else:
                 where = t.c.queue == sa.bindparam(f"step_{i}", type_=t.c.queue.type, literal_execute=pg)
                 if i == k - 1 and self.has_claim_index:
-                    where = dialect.likelihood(self.engine, where, 0.9375)
+                    where = self.dialect.likelihood(where, 0.9375)
             arm = (
                 sa.select(*cols, sa.literal_column(str(i)).label("step"))
                 .where(*self._conditions(False, skip), where, *extra)
                 .order_by(*self.order())
                 .limit(n)
             )
-            if dialect.skip_locked(self.engine):
+            if self.dialect.skip_locked:
                 arm = arm.with_for_update(skip_locked=True)
             arms.append(arm.subquery(f"arm_{i}"))
         return sa.union_all(*(sa.select(arm) for arm in arms)).subquery("arms")
@@ -221,9 +215,7 @@ class ClaimStatements:
         return (
             [union.c.step]
             + [
-                union.c[c.name].asc().nulls_first()
-                if c.name == "run_at" and self.kind == "postgresql"
-                else union.c[c.name]
+                self.dialect.nulls_first(union.c[c.name]) if c.name == "run_at" else union.c[c.name]
                 for c in self.cols
                 if c.name != "id"
             ]
@@ -324,7 +316,7 @@ class ClaimStatements:
             )
         return self._cache["complete_one"]
 
-    def complete_and_lock(self, queues: bool, skip: bool) -> Any:
+    def complete_and_lock(self, queues: ByQueue, skip: bool) -> Any:
         """PostgreSQL: `complete_one` and `lock_returning` in one statement, one round trip.
 
         Every part of a statement sees the same snapshot, in which the completed job is still
@@ -374,101 +366,50 @@ class ClaimStatements:
         key = ("driver", name)
         if key not in self._cache:
             self._cache[key] = DriverSql(stmt, self.engine.dialect)
-        return self._cache[key]
+        driver: DriverSql = self._cache[key]
+        return driver
 
 
-class DriverSql:
-    """A statement compiled once to a positional driver's SQL (SQLite's `?`), run on the DBAPI
-    connection itself: SQLAlchemy's per-execution work (a context, its events, the result
-    wrapping) costs more than the statement on SQLite. Parameters go through their types' bind
-    converters and result columns through their result converters, as SQLAlchemy would apply
-    them; expanding parameters (`IN` lists) are rendered once per list length."""
-
-    def __init__(self, stmt: Any, dialect: Any) -> None:
-        compiled = stmt.compile(dialect=dialect)
-        if compiled.positiontup is None:
-            raise ValueError("DriverSql needs a positional paramstyle")
-        self._compiled = compiled
-        self._binds = {name: compiled.binds[name] for name in compiled.positiontup}
-        self._expanding = [name for name, bind in self._binds.items() if bind.expanding]
-        self._procs = {name: bind.type._cached_bind_processor(dialect) for name, bind in self._binds.items()}
-        #: values the statement carries itself (a LIMIT, a literal compared with), used when not given
-        self._defaults = {
-            name: bind.effective_value for name, bind in self._binds.items() if not bind.required and not bind.expanding
-        }
-        self._shapes: dict[tuple[int, ...], tuple[str, list[tuple[str, Any]]]] = {}
-        if not self._expanding:
-            self._shapes[()] = (str(compiled), [(name, self._procs[name]) for name in compiled.positiontup])
-        results = compiled._result_columns
-        self.columns = [c.keyname for c in results]
-        self._results = [
-            (i, proc) for i, proc in enumerate(c.type._cached_result_processor(dialect, None) for c in results) if proc
-        ]
-
-    def shape(self, params: dict[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
-        key = tuple(len(params[name]) for name in self._expanding)
-        if key not in self._shapes:
-            lengths = dict(zip(self._expanding, key))
-            sample = {name: [None] * lengths[name] if name in lengths else None for name in self._binds}
-            state = self._compiled.construct_expanded_state(sample)
-            order: list[tuple[str, Any]] = []
-            for name in state.positiontup:
-                if name in self._binds:
-                    order.append((name, self._procs[name]))
-                else:  # `skip_3`: the third element of the expanding parameter `skip`
-                    base, _, index = name.rpartition("_")
-                    order.append(((base, int(index) - 1), self._procs[base]))  # type: ignore[arg-type]
-            self._shapes[key] = (state.statement, order)
-        return self._shapes[key]
-
-    def args(self, params: dict[str, Any]) -> tuple[str, list[Any]]:
-        sql, order = self.shape(params) if self._expanding else self._shapes[()]
-        out = []
-        defaults = self._defaults
-        for name, proc in order:
-            if name.__class__ is not str:
-                value = params[name[0]][name[1]]
-            elif name in params:
-                value = params[name]
-            else:
-                value = defaults[name]
-            out.append(value if proc is None else proc(value))
-        return sql, out
-
-    def execute(self, raw: Any, params: dict[str, Any]) -> Any:
-        """Run on the DBAPI connection `raw` (its cursor); driver errors wrapped as SQLAlchemy's."""
-        return self.run(raw, self.args(params))
-
-    @staticmethod
-    def run(raw: Any, bound: tuple[str, list[Any]]) -> Any:
-        """Run a statement bound beforehand by `args` (bound before a lock is taken, run under it)."""
-        try:
-            return raw.execute(*bound)
-        except Exception as exc:
-            raise _wrapped(bound[0], bound[1], exc) from exc
-
-    def rowcount(self, raw: Any, params: dict[str, Any]) -> int:
-        return self.execute(raw, params).rowcount
-
-    def fetch(self, raw: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """The result rows as the driver gives them: `values` converts the few that are used."""
-        return self.execute(raw, params).fetchall()
-
-    def values(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        """One fetched row as a dict of converted values."""
-        if self._results:
-            row = list(row)  # type: ignore[assignment]
-            for i, proc in self._results:
-                row[i] = proc(row[i])  # type: ignore[index]
-        return dict(zip(self.columns, row))
+def in_claim_order(st: ClaimStatements, rows: list[Any]) -> list[Any]:
+    """RETURNING gives rows in no particular order: sort them as the claim reads them (by queue
+    step first, where the worker's queues are served in order)."""
+    names = [c.name for c in st.cols]
+    rows.sort(key=lambda r: (r.step or 0,) + tuple(sort_key(getattr(r, n)) for n in names))
+    return rows
 
 
-def _wrapped(sql: str, args: Any, exc: Exception) -> Exception:
-    """A driver error as SQLAlchemy would have wrapped it (what `_wrap` turns into qadmin's)."""
-    import sys
+def sort_key(value: Any) -> tuple[int, Any]:
+    """NULL lowest, as the claim orders; a value of the wrong type (an unreadable time, on
+    which the row is then passed over) before both."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, (int, datetime)) and not isinstance(value, bool):
+        return (1, value)
+    return (-1, 0)
 
-    for module in ("sqlite3", "psycopg"):
-        dbapi = sys.modules.get(module)
-        if dbapi is not None and isinstance(exc, dbapi.Error):
-            return sa.exc.DBAPIError.instance(sql, args, exc, dbapi.Error)
-    return exc
+
+def steps_key(steps: list[list[str]]) -> tuple[str, int, bool]:
+    """`by_queue` of a PostgreSQL claim over several queue steps (`ClaimStatements._pick`)."""
+    return ("steps", len(steps), steps[-1] == ["*"])
+
+
+def step_params(steps: list[list[str]]) -> dict[str, Any]:
+    params: dict[str, Any] = {f"step_{i}": step[0] for i, step in enumerate(steps) if step != ["*"]}
+    if steps[-1] == ["*"]:
+        params["earlier"] = [step[0] for step in steps[:-1]]
+    return params
+
+
+class Prebuilt:
+    """The backend's `ClaimStatements`, built again only when the jobs table is (after `init`)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._stmts: ClaimStatements | None = None
+
+    def get(self) -> ClaimStatements:
+        t = self.store.jobs()
+        if self._stmts is None or self._stmts.t is not t:
+            self.store.ensure_aux()
+            self._stmts = ClaimStatements(self.store.dialect, t, self.store.aux, self.store.table_name)
+        return self._stmts

@@ -1,0 +1,197 @@
+"""`SqlBackend`: the SQL backend, assembled from parts with one job each, which receive what they
+need when it opens: the store (connections, tables), the dialect's worker verbs, enqueue, the
+admin reads, bulk changes, stats and error groups, and the bookkeeping (workers, pauses, audit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+
+from qadmin.backends.base import BackendOptions
+from qadmin.backends.sql.bookkeeping import Bookkeeping
+from qadmin.backends.sql.changes import Changes
+from qadmin.backends.sql.choose import choose
+from qadmin.backends.sql.enqueue import Enqueue
+from qadmin.backends.sql.layout import Layouts
+from qadmin.backends.sql.reads import Reads
+from qadmin.backends.sql.rows import RowReader
+from qadmin.backends.sql.selection import Selection
+from qadmin.backends.sql.session import SqlWorkerSession
+from qadmin.backends.sql.state import Counters, HeldConnection, WorkerState
+from qadmin.backends.sql.statements import Prebuilt
+from qadmin.backends.sql.stats import StatsReader
+from qadmin.backends.sql.store import Store
+from qadmin.backends.sql.values import parse_id
+from qadmin.backends.sql.verbs import WorkerParts
+from qadmin.errors import UsageError
+from qadmin.filters import JobFilter
+from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
+from qadmin.model import ErrorGroup, Page, Stats
+
+
+class SqlBackend:
+    """SQLAlchemy 2 Core over delayed_job's `delayed_jobs` table (or DJJob's `jobs`).
+
+    Claims follow docs/compatibility.md §4.2 and §8.5: only a row the worker can run is locked,
+    by an UPDATE guarded by the ready predicate. `prepared=False` runs the worker's verbs and
+    enqueue on the portable reference (`verbs.CoreVerbs`) instead of the database's own fast
+    ones (`sqlite_verbs.SqliteVerbs`, `prepared_pg.PreparedPg`): for tests that check they agree.
+    """
+
+    supports_priority = True
+    records_finished = True
+    #: every success is one transaction already, with the next claim
+    defers_successes = False
+
+    def __init__(self, url: str, options: BackendOptions, *, prepared: bool = True) -> None:
+        self.options = options
+        engine = choose(url, prepared)
+        dialect = self.dialect = engine.dialect
+        self.kind = dialect.name
+        self.engine = dialect.engine
+        self.store = Store(dialect, options)
+        self.safe_url = self.store.safe_url
+        self.rows = RowReader(options.max_run_time)
+        self.layouts = Layouts(self.store)
+        self.verbs = engine.verbs(WorkerParts(self.store, Prebuilt(self.store), self.rows))
+        self.selection = Selection(self.store, options)
+        self.reads = Reads(self.store, self.selection, self.rows)
+        self.changes = Changes(self.store, self.selection)
+        self.bookkeeping = Bookkeeping(self.store, self.selection, options)
+        self.stats_reader = StatsReader(self.store, self.selection, self.reads, self.bookkeeping, options)
+        self.enqueuer = Enqueue(self.store, self.layouts, self.verbs, self.rows, self.reads)
+
+    # --- set-up ------------------------------------------------------------------------------
+    def init(self) -> None:
+        self.store.init()
+
+    def check(self) -> None:
+        self.store.jobs()
+
+    def close(self) -> None:
+        try:
+            self.enqueuer.close()
+        finally:
+            self.engine.dispose()
+
+    def parse_id(self, text: str) -> JobId:
+        return parse_id(text)
+
+    @property
+    def table_name(self) -> str:
+        return self.store.table_name
+
+    # --- engine verbs ------------------------------------------------------------------------
+    def enqueue(self, new: NewJob, now: datetime | None = None) -> Job:
+        return self.enqueuer.enqueue(new, now)
+
+    def enqueue_many(self, news: Sequence[NewJob], now: datetime | None = None) -> list[JobId]:
+        return self.enqueuer.enqueue_many(news, now)
+
+    def session(self, worker: str, *, defer_successes: bool = False) -> SqlWorkerSession:
+        """The worker's session. SQL cannot defer successes (`defers_successes`): asking for it is
+        refused rather than ignored."""
+        if defer_successes:
+            raise UsageError(
+                f"deferred successes are not available on {self.kind}: every success is one transaction there already"
+            )
+        return SqlWorkerSession(worker, self.store, self.verbs, self.bookkeeping)
+
+    def _one_shot(self) -> WorkerState:
+        """A worker's state for one call: a connection for it alone, counts written at once."""
+        return WorkerState(HeldConnection(self.store, self.dialect.hot_engine, keep=False), Counters(self.store, 0.0))
+
+    def claim(
+        self, queues: Sequence[str], worker: str, now: datetime, max_run_time: float, can_run: Callable[[Job], bool]
+    ) -> Job | None:
+        jobs = self.verbs.claim(self._one_shot(), queues, worker, now, max_run_time, can_run, 1)
+        return jobs[0] if jobs else None
+
+    def complete(self, job: Job, worker: str, now: datetime, runtime: float) -> None:
+        self.verbs.complete(self._one_shot(), job, worker, now, runtime)
+
+    def fail(self, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None) -> None:
+        self.verbs.fail(self._one_shot(), job, worker, now, error, retry_at)
+
+    def release(self, job: Job, worker: str) -> None:
+        self.verbs.release(self._one_shot(), [job], worker)
+
+    def register_worker(self, info: WorkerInfo) -> None:
+        self.bookkeeping.register_worker(info)
+
+    def heartbeat(
+        self,
+        name: str,
+        now: datetime,
+        current_job: JobId | None,
+        job_started_at: datetime | None,
+        processed: int,
+        failed: int,
+    ) -> None:
+        self.bookkeeping.heartbeat(name, now, current_job, job_started_at, processed, failed)
+
+    def unregister_worker(self, name: str) -> None:
+        self.bookkeeping.unregister_worker(name)
+
+    def is_paused(self, queue: str) -> bool:
+        return self.bookkeeping.is_paused(queue)
+
+    # --- admin verbs -------------------------------------------------------------------------
+    def get(self, job_id: JobId, now: datetime) -> Job:
+        return self.reads.get(job_id, now)
+
+    def find(
+        self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None, sort: str = "id"
+    ) -> Page:
+        return self.reads.find(selection, now, limit=limit, cursor=cursor, sort=sort)
+
+    def iter_ids(self, selection: JobFilter, now: datetime, batch: int = 5000) -> Iterator[list[JobId]]:
+        return self.reads.iter_ids(selection, now, batch)
+
+    def count(self, selection: JobFilter, now: datetime) -> int:
+        return self.reads.count(selection, now)
+
+    def retry(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        return self.changes.retry(ids, now)
+
+    def delete(self, ids: Sequence[JobId], now: datetime, states: frozenset[JobState] | None = None) -> list[JobId]:
+        return self.changes.delete(ids, now, states)
+
+    def unlock(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        return self.changes.unlock(ids, now)
+
+    def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
+        return self.stats_reader.stats(now, max_run_time)
+
+    def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
+        return self.stats_reader.error_groups(selection, now, limit)
+
+    def queues(self, now: datetime) -> list[QueueInfo]:
+        return self.stats_reader.queues(now)
+
+    def queue_names(self, now: datetime) -> list[str]:
+        """SQL knows its queues only by reading the jobs table: the same read as `queues`."""
+        return [q.name for q in self.queues(now)]
+
+    @property
+    def where(self) -> str:
+        return f"{self.safe_url} ({self.table_name})"
+
+    def workers(self, now: datetime) -> list[WorkerInfo]:
+        return self.bookkeeping.workers(now)
+
+    def pause(self, queue: str, now: datetime) -> bool:
+        return self.bookkeeping.pause(queue, now)
+
+    def resume(self, queue: str) -> bool:
+        return self.bookkeeping.resume(queue)
+
+    def paused(self) -> list[str]:
+        return self.bookkeeping.paused()
+
+    def record_audit(self, entry: AuditEntry, job_ids: Sequence[JobId]) -> None:
+        self.bookkeeping.record_audit(entry, job_ids)
+
+    def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
+        return self.bookkeeping.audit(limit, job_id)

@@ -1,0 +1,92 @@
+"""`SqlWorkerSession`: one worker's verbs on a SQL database, and the state it keeps between them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from qadmin.backends.sql.bookkeeping import Bookkeeping
+from qadmin.backends.sql.state import Counters, HeldConnection, WorkerState
+from qadmin.backends.sql.store import Store
+from qadmin.backends.sql.verbs import WorkerVerbs
+from qadmin.job import Job, JobId, WorkerInfo
+
+
+class SqlWorkerSession:
+    """A `WorkerSession` (qadmin.backends.base) on SQL. It owns what a worker keeps between calls:
+    a connection held checked out (a pool checkout costs more than a statement on SQLite, and
+    on PostgreSQL it runs the worker's statements in autocommit), its throughput counts, written
+    with an outcome at most once a second (`flush` writes them at once), and on SQLite how many
+    spare candidates a claim decodes.
+
+    Every success is written in its own transaction (with the next claim, by
+    `complete_and_claim`): there is nothing to defer, so `defer_successes` is not taken here
+    (`SqlBackend.session` says so). `close` flushes and gives the connection back; the session
+    opens another when it is next used."""
+
+    def __init__(self, worker: str, store: Store, verbs: WorkerVerbs, bookkeeping: Bookkeeping) -> None:
+        self.worker = worker
+        self._verbs = verbs
+        self._bookkeeping = bookkeeping
+        self.state = WorkerState(HeldConnection(store, store.dialect.hot_engine), Counters(store))
+
+    def claim(
+        self,
+        queues: Sequence[str],
+        now: datetime,
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        limit: int = 1,
+        skip_ids: Sequence[JobId] = (),
+    ) -> list[Job]:
+        return self._verbs.claim(self.state, queues, self.worker, now, max_run_time, can_run, limit, skip_ids)
+
+    def complete(self, job: Job, now: datetime, runtime: float) -> None:
+        self._verbs.complete(self.state, job, self.worker, now, runtime)
+
+    def complete_and_claim(
+        self,
+        job: Job,
+        now: datetime,
+        runtime: float,
+        queues: Sequence[str],
+        max_run_time: float,
+        can_run: Callable[[Job], bool],
+        limit: int,
+        skip_ids: Sequence[JobId] = (),
+    ) -> list[Job]:
+        return self._verbs.complete_and_claim(
+            self.state, job, self.worker, now, runtime, queues, max_run_time, can_run, limit, skip_ids
+        )
+
+    def fail(self, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
+        self._verbs.fail(self.state, job, self.worker, now, error, retry_at)
+
+    def refresh(self, job: Job, now: datetime) -> bool:
+        return self._verbs.refresh(self.state, job, self.worker, now)
+
+    def release(self, jobs: Sequence[Job]) -> None:
+        self._verbs.release(self.state, jobs, self.worker)
+
+    def register(self, info: WorkerInfo) -> None:
+        self._bookkeeping.register_worker(info)
+
+    def heartbeat(
+        self, now: datetime, current_job: JobId | None, job_started_at: datetime | None, processed: int, failed: int
+    ) -> None:
+        self._bookkeeping.heartbeat(self.worker, now, current_job, job_started_at, processed, failed)
+
+    def unregister(self) -> None:
+        """Unregister, give back the locks still held, and write the counts held, at once."""
+        self._bookkeeping.unregister_worker(self.worker, self.state.counters)
+
+    def paused(self) -> list[str]:
+        return self._bookkeeping.paused()
+
+    def flush(self) -> None:
+        """Give the held connection back (an idle worker keeps none) and write the counts held."""
+        self.state.held.release()
+        self.state.counters.flush()
+
+    def close(self) -> None:
+        self.flush()
