@@ -136,3 +136,31 @@ def test_rq_dashboard_cells_state_why_rq_is_missing_under_their_own_names(tmp_pa
         "rq-dashboard failed page · granian": "PyPI rq is not installed",
         "rq-dashboard overview": "PyPI rq is not installed",
     }
+
+
+def test_seams_measure_every_trick_against_its_plain_path() -> None:
+    out = bench("bench.seams", "--quick", "--jobs", "60", "--views", "5")
+    table = rows(out)
+    for name in (
+        "sqlite SqliteVerbs enqueue",
+        "sqlite CoreVerbs worker loop ×10",
+        "postgresql PreparedPg worker loop ×1",
+        "postgresql CoreVerbs enqueue",
+        "redis SuccessWrites.PIPELINED worker loop ×10",
+        "redis SuccessWrites.AWAITED worker loop ×10",
+        "web SharedRender /jobs",
+        "web PlainRender /",
+    ):
+        assert name in table, f"no row {name!r} in:\n{out}"
+        assert_measured(table[name], name)
+        if name.startswith(("sqlite", "web")):  # no server needed: always a figure
+            assert not table[name].startswith("skipped"), f"{name}: {table[name]}"
+
+
+def test_ab_compares_two_trees_with_the_same_benchmark() -> None:
+    out = bench(
+        "bench.ab", str(ROOT), str(ROOT), "--rounds", "1", "--bench", "enqueue", "--", "--quick", "--backends", "sqlite"
+    )
+    table = rows(out)
+    assert "enqueue: qadmin sqlite enqueue" in table, out
+    assert re.match(r"\s*jobs/s \| [\d,.]+ \| [\d,.]+ \| [\d.]+ \|", table["enqueue: qadmin sqlite enqueue"]), out
