@@ -52,6 +52,10 @@ class Client:
             max_attempts=max_attempts,
             unique=unique,
         )
+        return self.put(new)
+
+    def put(self, new: NewJob) -> Job:
+        """Store one built job (`build`), with the enqueue events around it."""
         events.emit("before_enqueue", new)
         stored = self.backend.enqueue(new)
         events.emit("after_enqueue", stored)

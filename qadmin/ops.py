@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from qadmin.backends import Backend, BackendOptions, open_backend
+from qadmin.client import Client
 from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageError
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
@@ -385,6 +386,48 @@ class Ops:
             # a failed Redis twin's id (`@f…`) names a failure entry, which the retry consumed:
             # the job is pending again under the id its queue gives it, which the caller lists
             return replace(job, state=JobState.PENDING, failed_at=None, locked_at=None, locked_by=None)
+
+    # --- one new job --------------------------------------------------------------------------
+    @property
+    def supports_priority(self) -> bool:
+        """Whether the backend orders jobs by priority (Resque's queues on Redis have none)."""
+        return self.backend.supports_priority
+
+    def enqueue(
+        self,
+        class_name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        delay: float | None = None,
+        max_attempts: int | None = None,
+        unique: str | None = None,
+    ) -> Job:
+        """An operator's new job, enqueued as the Python API enqueues one (its checks, its events)
+        and audited: the entry names the class and queue, and touches the new job's id."""
+        if not class_name.strip():
+            raise UsageError("a job needs a class: name the job's class or function")
+        if queue:
+            _check_queue_name(queue)
+        client = Client(self.backend)
+        new = client.build(
+            class_name,
+            args,
+            dict(kwargs or {}),
+            queue=queue,
+            priority=priority,
+            run_at=run_at,
+            delay=delay,
+            max_attempts=max_attempts,
+            unique=unique,
+        )
+        job = client.put(new)
+        details = JobFilter(ids=(job.id,), queues=(job.queue or "",), class_name=job.class_name)
+        self._audit("enqueue", details, BulkResult("enqueue", 1, 1), [job.id])
+        return job
 
     # --- queues -------------------------------------------------------------------------------
     def pause(self, queue: str) -> bool:

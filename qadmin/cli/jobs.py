@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any
 
 import click
 
@@ -18,13 +16,12 @@ from qadmin.cli.params import (
     duration,
     filter_options,
     json_option,
-    loose_json,
     not_empty,
     positive,
-    strict_json,
 )
 from qadmin.errors import UsageError
 from qadmin.job import JobState
+from qadmin.job_input import loose_json, parse_kwargs, parse_run_at
 from qadmin.text import visible
 
 #: characters of a raw payload `qadmin show` prints in a table view
@@ -61,46 +58,25 @@ def enqueue(
     as_json: bool,
 ) -> None:
     """Put a job on a queue. ARGs are JSON values where they parse (42, true, "[1,2]"), else strings."""
-    from qadmin.client import Client
-
     if not class_name.strip():
         raise UsageError("CLASS must not be empty: name the job's class or function")
     values = [loose_json(a) for a in args]
-    kwargs: dict[str, Any] = {}
-    if kwargs_json is not None:
-        try:
-            kwargs = strict_json(kwargs_json)
-        except RecursionError:
-            raise UsageError("--kwargs is not valid JSON: nested too deeply") from None
-        except ValueError as exc:
-            raise UsageError(f"--kwargs is not valid JSON: {str(exc).splitlines()[0]}") from None
-        if not isinstance(kwargs, dict):
-            raise UsageError("--kwargs must be a JSON object")
+    kwargs = parse_kwargs(kwargs_json, "--kwargs") if kwargs_json is not None else {}
     run_at = None
     if at is not None:
         if delay is not None:
             raise UsageError("give --in or --at, not both")
-        try:
-            run_at = datetime.fromisoformat(at.replace("Z", "+00:00"))
-        except ValueError:
-            raise UsageError(f"--at {at!r} is not an ISO 8601 time") from None
-        if run_at.tzinfo is None:
-            run_at = run_at.replace(tzinfo=UTC)
-        try:  # an offset can move a time at either end of the calendar out of it
-            run_at = run_at.astimezone(UTC)
-        except OverflowError:
-            raise UsageError(f"--at {at!r} is out of range once in UTC") from None
-    client = Client(current_ops().backend)
-    job = client.enqueue(
+        run_at = parse_run_at(at, "--at")
+    job = current_ops().enqueue(
         class_name,
-        *values,
+        values,
+        kwargs,
         queue=queue,
         priority=priority,
         run_at=run_at,
         delay=delay,
         max_attempts=max_attempts,
         unique=unique,
-        **kwargs,
     )
     if as_json:
         print_json(job.to_dict())

@@ -3,8 +3,6 @@ from the backend, the job filter options and the `JobFilter` they make."""
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -12,11 +10,10 @@ import click
 
 from qadmin.cli.context import GLOBAL_OPTIONS, current_ops
 from qadmin.config import parse_duration
-from qadmin.errors import ConfigError, UsageError
+from qadmin.errors import ConfigError
 from qadmin.filters import JobFilter, fold, parse_args_json, parse_states
 from qadmin.ops import Ops, open_ops
 from qadmin.settings import resolve
-from qadmin.text import holds_lone_surrogate, visible
 
 #: a number an option takes
 Number = TypeVar("Number", int, float)
@@ -94,26 +91,6 @@ def positive_duration(ctx: click.Context, param: click.Parameter, value: str | f
     return seconds
 
 
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text} is out of range")
-    return value
-
-
-def strict_json(text: str) -> Any:
-    """JSON as every Resque client reads it back: no NaN, no Infinity, no numbers out of range, no
-    lone surrogate (`"\\ud800"` is valid JSON but no text: no backend can store it as UTF-8)."""
-    value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
-    if holds_lone_surrogate(value):
-        raise ValueError("a \\u escape names a lone surrogate, which is not text")
-    return value
-
-
 #: how many jobs, newest first, class names are completed from (a sample: completion must be quick)
 COMPLETION_SAMPLE = 1000
 CLASS_HELP = "Job class: its full name, or a prefix of it or of its last part, in any case (SendEmail, sendem)."
@@ -174,18 +151,6 @@ def at_most(limit: float, shown: str, check: Callback) -> Callback:
         return value
 
     return callback
-
-
-def loose_json(text: str) -> Any:
-    try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
-    except RecursionError:
-        raise UsageError(f"argument {text[:12]!r}… is nested too deeply") from None
-    except ValueError:  # not JSON (NaN and Infinity included): the argument is that string
-        return text
-    if holds_lone_surrogate(value):
-        raise UsageError(f"argument {visible(text[:40])} is JSON for a lone surrogate, which is not text")
-    return value
 
 
 def filter_options(f: Callable[..., None]) -> Callable[..., None]:

@@ -36,6 +36,7 @@ from qadmin.web.actions import (
     show_dict,
     stats_dict,
 )
+from qadmin.web.new_job import enqueue_from
 from qadmin.web.state import QueueChange, backend_name, get_ops, web_state
 
 bp = Blueprint("api", __name__)
@@ -127,6 +128,14 @@ def openapi() -> Response:
 
 
 # --- one job -----------------------------------------------------------------------------------
+@bp.post("/jobs")
+@mutating
+def enqueue() -> tuple[Response, int]:
+    ops = get_ops()
+    job = enqueue_from(ops, _body())
+    return jsonify(show_dict(ops, job)), 201
+
+
 @bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock):verb>")
 @mutating
 def job_action(job_id: str, verb: str) -> Response:

@@ -173,6 +173,9 @@ def spec() -> dict[str, Any]:
             }
         },
     }
+    paths["/api/jobs"].update(
+        _post("Enqueue one job (audited); answers it", _json(ref("JobDetail"), "Created"), body="NewJob", status="201")
+    )
     for verb in ("delete", "unlock"):
         paths[f"/api/jobs/{{job_id}}/{verb}"] = _post(
             f"{verb.capitalize()} one job",

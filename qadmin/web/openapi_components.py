@@ -242,6 +242,33 @@ def schemas() -> dict[str, Any]:
                 "warning": {"type": "string", "description": "unlock: what freeing them means"},
             },
         },
+        "NewJob": {
+            "type": "object",
+            "required": ["class"],
+            "properties": {
+                "class": {"type": "string", "description": "the job's class or function name"},
+                "args": {
+                    "oneOf": [{"type": "array", "items": {}}, {"type": "string"}],
+                    "description": "positional arguments: an array, or its JSON text",
+                },
+                "kwargs": {
+                    "oneOf": [{"type": "object", "additionalProperties": True}, {"type": "string"}],
+                    "description": "keyword arguments: an object, or its JSON text",
+                },
+                "queue": {"type": "string", "description": "queue name (default: default)"},
+                "priority": {
+                    "type": "integer",
+                    "minimum": -(2**31),
+                    "maximum": 2**31 - 1,
+                    "description": "lower runs first (SQL only: Redis refuses it with 400)",
+                },
+                "run_at": {"type": "string", "description": "ISO 8601 time (UTC unless it has an offset)"},
+                "in": {
+                    "oneOf": [{"type": "string"}, {"type": "number"}],
+                    "description": "a delay instead of run_at: 30s, 15m, 2h, or seconds",
+                },
+            },
+        },
         "Force": {
             "type": "object",
             "properties": {

@@ -30,6 +30,7 @@ MUTATING = frozenset(
         "retry",
         "delete",
         "dequeue",
+        "enqueue",
         "unlock",
         "pause",
         "retry_all",

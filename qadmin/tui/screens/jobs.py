@@ -26,6 +26,7 @@ from qadmin.ops import BulkResult, Ops
 from qadmin.text import plural, visible
 from qadmin.tui.messages import CountLoaded, JobsLoaded, NamesLoaded, OpFailed
 from qadmin.tui.screens.base import QadminScreen
+from qadmin.tui.screens.enqueue import EnqueueScreen
 from qadmin.tui.suggest import class_suggester
 from qadmin.tui.text import short, theme_style
 from qadmin.tui.widgets.job_table import JobTable
@@ -77,6 +78,7 @@ class JobsScreen(QadminScreen):
         Binding("d", "delete", "Delete", id="jobs.delete"),
         Binding("u", "unlock", "Unlock", id="jobs.unlock"),
         Binding("x", "dequeue", "Dequeue", id="jobs.dequeue"),
+        Binding("n", "enqueue", "New job", show=False, id="jobs.enqueue"),
         Binding("s", "sort", "Sort", id="jobs.sort"),
         Binding("right_square_bracket", "next_state", "State", key_display="]", id="jobs.next_state"),
         Binding(
@@ -422,6 +424,25 @@ class JobsScreen(QadminScreen):
         self.app.ask_dequeue(
             queue or "", class_name, list(job.args) if job and job.decodable else None, on_done=self._after_action
         )
+
+    def action_enqueue(self) -> None:
+        if self.app.read_only:
+            self.notify("Read-only: actions are disabled.", severity="warning")
+            return
+        queue = self.selection.queues[0] if self.selection.queues else ""
+        screen = EnqueueScreen(self.app.ops, queue=queue, queues=self.app.known_queues, classes=self.app.known_classes)
+        self.app.push_screen(screen, self._enqueued)
+
+    def _enqueued(self, job: Job | None) -> None:
+        if job is None:
+            return
+        self.notify(
+            f"Enqueued job {visible(str(job.id))} ({visible(job.class_name)} on {visible(job.queue)}, "
+            f"{job.state.value}).",
+            timeout=6,
+            markup=False,
+        )
+        self.refresh_data(force=True)
 
     def action_pause(self) -> None:
         job = self.table.current

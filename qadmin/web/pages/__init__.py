@@ -1,16 +1,16 @@
 """Blueprint "pages": the server-rendered dashboard. Views parse, call ops, render.
 
 The views, by group: `monitor` (the overview, error groups, workers, audit, the backend switcher),
-`jobs` (the listing and a job's page), `changes` (every change: preview, confirmation, apply);
-`readings` holds the readings they share.
+`jobs` (the listing and a job's page), `changes` (every change: preview, confirmation, apply),
+`enqueue` (the "New job" form); `readings` holds the readings they share.
 """
 
 from __future__ import annotations
 
-from qadmin.web.pages import changes, jobs, monitor
+from qadmin.web.pages import changes, enqueue, jobs, monitor
 from qadmin.web.pages.blueprint import bp
 
 #: the modules whose views are the routes of `bp` (imported for that)
-VIEWS = (monitor, jobs, changes)
+VIEWS = (monitor, jobs, changes, enqueue)
 
 __all__ = ["VIEWS", "bp"]

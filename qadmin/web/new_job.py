@@ -1,0 +1,59 @@
+"""A new job from a request: the dashboard's form fields (text) or the API's JSON body (typed
+values, or the same text), read through `qadmin.job_input` and enqueued with `Ops.enqueue`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from qadmin.errors import UsageError
+from qadmin.job import Job
+from qadmin.job_input import parse_args, parse_delay, parse_kwargs, parse_priority, parse_run_at
+from qadmin.ops import Ops
+
+
+def enqueue_from(ops: Ops, body: Mapping[str, Any]) -> Job:
+    """Enqueue what `body` asks for; UsageError, with nothing stored, on any bad field."""
+    class_name = _text(body, "class")
+    if not class_name.strip():
+        raise UsageError("class is required: name the job's class or function")
+    args = body.get("args")
+    kwargs = body.get("kwargs")
+    run_at_text = _text(body, "run_at").strip()
+    delay = body.get("in")
+    if isinstance(delay, str):
+        delay = delay.strip()
+    if run_at_text and delay not in (None, ""):
+        raise UsageError("give run_at or in, not both")
+    return ops.enqueue(
+        class_name.strip(),
+        args if isinstance(args, list) else parse_args(_text(body, "args")),
+        kwargs if isinstance(kwargs, dict) else parse_kwargs(_text(body, "kwargs").strip() or "{}"),
+        queue=_text(body, "queue").strip() or None,
+        priority=_priority(body.get("priority")),
+        run_at=parse_run_at(run_at_text) if run_at_text else None,
+        delay=None if delay in (None, "") else parse_delay(_duration(delay)),
+    )
+
+
+def _text(body: Mapping[str, Any], key: str) -> str:
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise UsageError(f"{key} must be text, not {type(value).__name__}")
+    return value
+
+
+def _duration(value: Any) -> str | float:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UsageError("in must be a delay such as 30s, 15m or 2h, or seconds")
+    return value
+
+
+def _priority(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise UsageError("priority must be a whole number")
+    return parse_priority(value)
