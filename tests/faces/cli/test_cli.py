@@ -211,6 +211,18 @@ def test_enqueue_json_and_its_options(cli: Cli) -> None:
     assert at["run_at"] == "2030-01-02T03:04:05Z"
 
 
+def test_enqueue_is_audited_like_a_console_enqueue(cli: Cli) -> None:
+    job = cli.json("enqueue", "qadmin.examples.noop", "7", "--queue", "mail")
+    entries = cli.json("audit")
+    assert [(e["verb"], e["face"], e["matched"], e["changed"]) for e in entries] == [("enqueue", "cli", 1, 1)]
+    assert entries[0]["selection"]["class"] == "qadmin.examples.noop" and entries[0]["selection"]["queue"] == "mail"
+    assert [e["verb"] for e in cli.json("audit", "--job", str(job["id"]))] == ["enqueue"]
+    # a refused enqueue stores nothing and audits nothing
+    before = cli.snapshot()
+    assert cli("enqueue", "qadmin.examples.noop", "--kwargs", "[1]").exit_code != 0
+    assert cli.snapshot() == before
+
+
 # --- bulk verbs -------------------------------------------------------------------------------
 def test_retry_failed_of_one_queue_prints_how_many(cli: Cli, filled: dict) -> None:
     result = cli("retry", "--failed", "--queue", "email")
