@@ -3,6 +3,7 @@ values, or the same text), read through `qadmin.job_input` and enqueued with `Op
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,8 +18,6 @@ def enqueue_from(ops: Ops, body: Mapping[str, Any]) -> Job:
     class_name = _text(body, "class")
     if not class_name.strip():
         raise UsageError("class is required: name the job's class or function")
-    args = body.get("args")
-    kwargs = body.get("kwargs")
     run_at_text = _text(body, "run_at").strip()
     delay = body.get("in")
     if isinstance(delay, str):
@@ -27,8 +26,8 @@ def enqueue_from(ops: Ops, body: Mapping[str, Any]) -> Job:
         raise UsageError("give run_at or in, not both")
     return ops.enqueue(
         class_name.strip(),
-        args if isinstance(args, list) else parse_args(_text(body, "args")),
-        kwargs if isinstance(kwargs, dict) else parse_kwargs(_text(body, "kwargs").strip() or "{}"),
+        parse_args(_json_text(body, "args")),
+        parse_kwargs(_json_text(body, "kwargs").strip() or "{}"),
         queue=_text(body, "queue").strip() or None,
         priority=_priority(body.get("priority")),
         run_at=parse_run_at(run_at_text) if run_at_text else None,
@@ -43,6 +42,15 @@ def _text(body: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise UsageError(f"{key} must be text, not {type(value).__name__}")
     return value
+
+
+def _json_text(body: Mapping[str, Any], key: str) -> str:
+    """A JSON body's array or object as text, so that it is read as strictly as a form's text
+    (a NaN that Python's JSON reader lets through is no value a Resque client could read back)."""
+    value = body.get(key)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return _text(body, key)
 
 
 def _duration(value: Any) -> str | float:

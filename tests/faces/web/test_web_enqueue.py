@@ -142,6 +142,8 @@ def test_api_enqueue_answers_201_with_the_job_as_the_api_shows_it(any_web: Web) 
         {"class": NOOP, "in": [1]},
         {"class": NOOP, "in": -5},
         {"class": NOOP, "run_at": "soon"},
+        {"class": NOOP, "args": [float("nan")]},
+        {"class": NOOP, "kwargs": {"x": float("inf")}},
     ],
 )
 def test_api_enqueue_bad_input_is_400_and_stores_nothing(web: Web, ops: Ops, body: dict[str, object]) -> None:
