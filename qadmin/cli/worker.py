@@ -64,6 +64,20 @@ from qadmin.ops import open_settings_backend
     help="Redis: write successes with the next call (up to 100 jobs or 0.5 s) — faster, but a "
     "SIGKILL reruns the jobs whose success was not written yet.",
 )
+@click.option(
+    "--rescue-interval",
+    default="15s",
+    callback=at_most(86400, "1d", duration),
+    show_default=True,
+    help="How often this worker gives back the jobs of dead qadmin workers (and once at start-up; 0: never).",
+)
+@click.option(
+    "--worker-timeout",
+    default="60s",
+    callback=at_most(86400, "1d", positive_duration),
+    show_default=True,
+    help="A qadmin worker whose heartbeat stopped this long is dead: its jobs are rescued.",
+)
 @click.option("--reload", is_flag=True, help="Restart the workers when source files change.")
 @click.option(
     "--import",
@@ -87,6 +101,8 @@ def worker(
     fork: bool,
     prefetch: int,
     defer_acks: bool,
+    rescue_interval: float,
+    worker_timeout: float,
     reload: bool,
     imports: tuple[str, ...],
     pidfile: str | None,
@@ -118,6 +134,7 @@ def worker(
         max_memory_mb=max_memory,
         prefetch=prefetch,
         defer_acks=defer_acks,
+        rescue_interval=rescue_interval,
         imports=imports,
     )
     # fail fast on a bad URL or a missing table before forking anything; a server that is not up
@@ -142,7 +159,7 @@ def worker(
     def run_one(_slot: int = 0) -> int:
         if reload:
             import_modules(imports)
-        backend = open_settings_backend(settings)
+        backend = open_settings_backend(settings, worker_timeout=worker_timeout)
         w = Worker(backend, options)
         w.install_signal_handlers()
         try:

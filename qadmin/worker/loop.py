@@ -120,8 +120,20 @@ class Worker:
             log.warning("could not unregister worker %s: %s", self.name, exc)
 
     def _beat_loop(self) -> None:
-        while not self._beat_stop.wait(self.options.heartbeat_interval):
-            self.beat()
+        """Heartbeats, and rescues (the first at start-up): on this thread, so that a long job
+        delays neither."""
+        beat_every, rescue_every = self.options.heartbeat_interval, self.options.rescue_interval
+        next_beat = time.monotonic() + beat_every
+        next_rescue = time.monotonic() if rescue_every > 0 else float("inf")
+        while True:
+            if time.monotonic() >= next_rescue:
+                self.rescue()
+                next_rescue = time.monotonic() + rescue_every
+            if self._beat_stop.wait(max(min(next_beat, next_rescue) - time.monotonic(), 0.0)):
+                return
+            if time.monotonic() >= next_beat:
+                self.beat()
+                next_beat = time.monotonic() + beat_every
 
     def beat(self) -> None:
         current = self._current
@@ -135,6 +147,24 @@ class Worker:
             )
         except QadminError as exc:
             log.warning("heartbeat failed: %s", exc)
+
+    def rescue(self) -> None:
+        """Give back the jobs of dead qadmin workers; a failure is logged, the worker goes on."""
+        try:
+            rescued = self.session.rescue(self.clock())
+        except QadminError as exc:
+            log.warning("could not look for jobs of dead workers: %s", exc)
+            return
+        except Exception:  # noqa: BLE001 - on the heartbeat thread: a bug here must not stop the beats
+            log.exception("could not look for jobs of dead workers")
+            return
+        for holder, ids in rescued.items():
+            log.warning(
+                "rescued %s of dead worker %s: %s",
+                plural(len(ids), "job"),
+                visible(holder),
+                ", ".join(visible(str(i)) for i in ids),
+            )
 
     def work(self) -> int:
         """Run until stopped, out of work (burst), or recycled. Returns the exit code."""
