@@ -65,6 +65,13 @@ from qadmin.ops import open_settings_backend
     "SIGKILL reruns the jobs whose success was not written yet.",
 )
 @click.option(
+    "--heartbeat-interval",
+    default="5s",
+    callback=at_most(3600, "1h", positive_duration),
+    show_default=True,
+    help="How often this worker says it is alive (other workers judge it by --worker-timeout).",
+)
+@click.option(
     "--rescue-interval",
     default="15s",
     callback=at_most(86400, "1d", duration),
@@ -76,7 +83,8 @@ from qadmin.ops import open_settings_backend
     default="60s",
     callback=at_most(86400, "1d", positive_duration),
     show_default=True,
-    help="A qadmin worker whose heartbeat stopped this long is dead: its jobs are rescued.",
+    help="A qadmin worker whose heartbeat stopped this long is dead: its jobs are rescued. Give every "
+    "worker the same, at least twice the heartbeat interval.",
 )
 @click.option("--reload", is_flag=True, help="Restart the workers when source files change.")
 @click.option(
@@ -101,6 +109,7 @@ def worker(
     fork: bool,
     prefetch: int,
     defer_acks: bool,
+    heartbeat_interval: float,
     rescue_interval: float,
     worker_timeout: float,
     reload: bool,
@@ -116,6 +125,9 @@ def worker(
     logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(message)s", stream=sys.stderr)
     if verbose >= 1:
         logging.getLogger("qadmin.worker").setLevel(logging.DEBUG)
+    if worker_timeout < 2 * heartbeat_interval:
+        # a live worker between two beats would look dead to the others, and lose its jobs
+        raise UsageError("--worker-timeout must be at least twice --heartbeat-interval")
     sys.path.insert(0, os.getcwd())
     settings = current_settings()
     imports = settings.worker_imports(imports)
@@ -134,6 +146,7 @@ def worker(
         max_memory_mb=max_memory,
         prefetch=prefetch,
         defer_acks=defer_acks,
+        heartbeat_interval=heartbeat_interval,
         rescue_interval=rescue_interval,
         imports=imports,
     )
