@@ -239,8 +239,8 @@ class WorkerSession(Protocol):
         (delayed_job, DJJob, Resque workers) are left to their own libraries' rules. Each rescue
         that gave anything back is counted (`Stats.rescued`) and audited (verb "rescue", face
         "worker", this worker as the actor). Returns the ids given back, by the dead worker
-        that held them. Safe to call from the heartbeat thread: it uses none of the session's
-        per-call state."""
+        that held them. Called from a thread of its own: it uses none of the session's per-call
+        state."""
 
     def paused(self) -> list[str]:
         """The paused queues (the worker names those it serves while they wait)."""

@@ -68,6 +68,7 @@ class Worker:
         self._current: Job | None = None
         self._current_started: datetime | None = None
         self._beat_thread: threading.Thread | None = None
+        self._rescue_thread: threading.Thread | None = None
         self._registered = False
         self._started = time.monotonic()
         self._last_report = time.monotonic()
@@ -105,6 +106,11 @@ class Worker:
         self._registered = True
         self._beat_thread = threading.Thread(target=self._beat_loop, name="qadmin-heartbeat", daemon=True)
         self._beat_thread.start()
+        if self.options.rescue_interval > 0:
+            # a thread of its own: a rescue waiting on the database never delays a heartbeat (a
+            # worker that missed its beats would look dead to the others), nor a long job a rescue
+            self._rescue_thread = threading.Thread(target=self._rescue_loop, name="qadmin-rescue", daemon=True)
+            self._rescue_thread.start()
 
     def unregister(self) -> None:
         if not self._registered:
@@ -112,28 +118,23 @@ class Worker:
         self._registered = False
         # stop the heartbeat first: a beat after unregistering would bring the worker back
         self._beat_stop.set()
-        if self._beat_thread is not None:
-            self._beat_thread.join(timeout=10)
+        for thread in (self._beat_thread, self._rescue_thread):
+            if thread is not None:
+                thread.join(timeout=10)
         try:
             self.session.unregister()
         except QadminError as exc:
             log.warning("could not unregister worker %s: %s", self.name, exc)
 
     def _beat_loop(self) -> None:
-        """Heartbeats, and rescues (the first at start-up): on this thread, so that a long job
-        delays neither."""
-        beat_every, rescue_every = self.options.heartbeat_interval, self.options.rescue_interval
-        next_beat = time.monotonic() + beat_every
-        next_rescue = time.monotonic() if rescue_every > 0 else float("inf")
-        while True:
-            if time.monotonic() >= next_rescue:
-                self.rescue()
-                next_rescue = time.monotonic() + rescue_every
-            if self._beat_stop.wait(max(min(next_beat, next_rescue) - time.monotonic(), 0.0)):
-                return
-            if time.monotonic() >= next_beat:
-                self.beat()
-                next_beat = time.monotonic() + beat_every
+        while not self._beat_stop.wait(self.options.heartbeat_interval):
+            self.beat()
+
+    def _rescue_loop(self) -> None:
+        """Rescues: one at start-up, then every `rescue_interval`, until the worker stops."""
+        self.rescue()
+        while not self._beat_stop.wait(self.options.rescue_interval):
+            self.rescue()
 
     def beat(self) -> None:
         current = self._current
@@ -155,7 +156,7 @@ class Worker:
         except QadminError as exc:
             log.warning("could not look for jobs of dead workers: %s", exc)
             return
-        except Exception:  # noqa: BLE001 - on the heartbeat thread: a bug here must not stop the beats
+        except Exception:  # noqa: BLE001 - a bug here must not end the rescues for good, silently
             log.exception("could not look for jobs of dead workers")
             return
         for holder, ids in rescued.items():
