@@ -9,16 +9,21 @@ Resque worker) are left alone.
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from qadmin.backends import open_backend
 from qadmin.backends.owners import HOSTNAME
-from qadmin.job import JobState, NewJob, utcnow
+from qadmin.errors import BackendUnavailable
+from qadmin.job import JobId, JobState, NewJob, utcnow
 from qadmin.ops import Ops
 from qadmin.web import create_app
+from qadmin.worker import Worker, WorkerOptions
 from tests.faces.web.support import Web
 from tests.worker.test_worker_processes import HOLD_RECORD, client, count, lines, procs, running, wait_for  # noqa: F401 - procs is a fixture
 
@@ -33,7 +38,7 @@ def metrics(url: str) -> str:
         web = Web(create_app(Ops(backend, face="web"), {"TESTING": True})).login()
         response = web.get("/metrics")
         assert response.status_code == 200
-        return response.get_data(as_text=True)
+        return str(response.get_data(as_text=True))
     finally:
         backend.close()
 
@@ -124,3 +129,27 @@ def _plant_resque_worker(url: str, now) -> tuple[str, bytes]:  # type: ignore[no
     value = json.dumps({"queue": "r", "run_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "payload": {"class": "A"}})
     r.set(f"resque:worker:{rid}", value)
     return f"resque:worker:{rid}", value.encode()
+
+
+@pytest.mark.parametrize("error", [BackendUnavailable("down"), RuntimeError("a bug")])
+def test_a_failed_rescue_is_logged_and_the_worker_goes_on(
+    sqlite_url: str, tmp_path: Path, error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "ran.txt"
+    with client(sqlite_url) as c:
+        c.enqueue("qadmin.examples.record", str(out), "ran", queue="q")
+    backend = open_backend(sqlite_url)
+    try:
+        options = WorkerOptions(burst=True, sleep=0.05, heartbeat_interval=3600, imports=["qadmin.examples"])
+        worker = Worker(backend, options)
+
+        def rescue(now: datetime) -> dict[str, list[JobId]]:
+            raise error
+
+        worker.session.rescue = rescue  # type: ignore[method-assign]
+        with caplog.at_level(logging.WARNING, logger="qadmin.worker"):
+            assert worker.work() == 0
+    finally:
+        backend.close()
+    assert lines(out) == ["ran"]
+    assert "could not look for jobs of dead workers" in caplog.text
