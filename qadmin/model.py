@@ -65,6 +65,8 @@ class Stats:
     #: number): name -> why. A queue or list of the wrong type counts (and lists) as one
     #: undecodable entry naming it
     unreadable: dict[str, str] = field(default_factory=dict)
+    #: jobs of dead qadmin workers given back by live workers (`WorkerSession.rescue`), ever
+    rescued: int = 0
 
     def totals(self) -> dict[str, int]:
         out: dict[str, int] = {}

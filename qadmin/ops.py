@@ -467,10 +467,14 @@ def open_ops(
     return Ops(open_settings_backend(settings), face=face, actor=actor, clock=clock)
 
 
-def open_settings_backend(settings: Settings) -> Backend:
+def open_settings_backend(settings: Settings, *, worker_timeout: float | None = None) -> Backend:
     """The bare backend `settings` make current, for the worker, which runs on the engine verbs
-    rather than on admin verbs."""
-    return open_backend(settings.url, BackendOptions(table=settings.table, namespace=settings.namespace))
+    rather than on admin verbs (`worker_timeout`: when other workers count as dead, if not the
+    default)."""
+    options = BackendOptions(table=settings.table, namespace=settings.namespace)
+    if worker_timeout is not None:
+        options = replace(options, worker_timeout=worker_timeout)
+    return open_backend(settings.url, options)
 
 
 def _check_queue_name(queue: str) -> None:

@@ -231,6 +231,17 @@ class WorkerSession(Protocol):
 
     def unregister(self) -> None: ...
 
+    def rescue(self, now: datetime) -> dict[str, list[JobId]]:
+        """Give back the jobs locked by qadmin workers whose heartbeat stopped more than
+        `BackendOptions.worker_timeout` ago (`owners.heartbeat_stopped`), as `unlock` would:
+        each job at most once however many workers rescue at once, and never one whose lock was
+        renewed or taken since it was read. Locks of holders that never registered a heartbeat
+        (delayed_job, DJJob, Resque workers) are left to their own libraries' rules. Each rescue
+        that gave anything back is counted (`Stats.rescued`) and audited (verb "rescue", face
+        "worker", this worker as the actor). Returns the ids given back, by the dead worker
+        that held them. Called from a thread of its own: it uses none of the session's per-call
+        state."""
+
     def paused(self) -> list[str]:
         """The paused queues (the worker names those it serves while they wait)."""
 

@@ -49,7 +49,15 @@ def owner_dead(owner: str | None, heartbeats: dict[str, datetime | None], now: d
     host, pid = parse_owner(owner)
     if host == HOSTNAME and pid is not None and not pid_alive(pid):
         return True
-    if owner in heartbeats:
-        beat = heartbeats[owner]
-        return beat is None or beat < now - timedelta(seconds=worker_timeout)
-    return False
+    return heartbeat_stopped(owner, heartbeats, now, worker_timeout)
+
+
+def heartbeat_stopped(
+    owner: str | None, heartbeats: dict[str, datetime | None], now: datetime, worker_timeout: float
+) -> bool:
+    """True when the owner is a registered qadmin worker (in `heartbeats`) that has not beaten
+    for `worker_timeout` seconds: the only holders whose locks workers give back on their own."""
+    if owner not in heartbeats:
+        return False
+    beat = heartbeats[owner]
+    return beat is None or beat < now - timedelta(seconds=worker_timeout)

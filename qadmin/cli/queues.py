@@ -31,6 +31,7 @@ def stats(as_json: bool) -> None:
                 "oldest_pending_at": st.oldest_pending_at.isoformat() if st.oldest_pending_at else None,
                 "paused": st.paused,
                 "workers": st.workers,
+                "rescued": st.rescued,
                 "throughput": [{"minute": m.isoformat(), "processed": p, "failed": f} for m, p, f in st.throughput],
                 **({"unreadable": st.unreadable} if st.unreadable else {}),
             }
@@ -61,7 +62,10 @@ def stats(as_json: bool) -> None:
         if st.totals().get("pending")
         else "none pending"
     )
-    console.print(f"processed {st.processed}  failed {st.failed}  workers {st.workers}  oldest pending {oldest}")
+    console.print(
+        f"processed {st.processed}  failed {st.failed}  rescued {st.rescued}  workers {st.workers}  "
+        f"oldest pending {oldest}"
+    )
     for why in st.unreadable.values():
         console.print(f"[red]unreadable:[/] {short(why, 300)}")
 

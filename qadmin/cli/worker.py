@@ -64,6 +64,28 @@ from qadmin.ops import open_settings_backend
     help="Redis: write successes with the next call (up to 100 jobs or 0.5 s) — faster, but a "
     "SIGKILL reruns the jobs whose success was not written yet.",
 )
+@click.option(
+    "--heartbeat-interval",
+    default="5s",
+    callback=at_most(3600, "1h", positive_duration),
+    show_default=True,
+    help="How often this worker says it is alive (other workers judge it by --worker-timeout).",
+)
+@click.option(
+    "--rescue-interval",
+    default="15s",
+    callback=at_most(86400, "1d", duration),
+    show_default=True,
+    help="How often this worker gives back the jobs of dead qadmin workers (and once at start-up; 0: never).",
+)
+@click.option(
+    "--worker-timeout",
+    default="60s",
+    callback=at_most(86400, "1d", positive_duration),
+    show_default=True,
+    help="A qadmin worker whose heartbeat stopped this long is dead: its jobs are rescued. Give every "
+    "worker the same, at least twice the heartbeat interval.",
+)
 @click.option("--reload", is_flag=True, help="Restart the workers when source files change.")
 @click.option(
     "--import",
@@ -87,6 +109,9 @@ def worker(
     fork: bool,
     prefetch: int,
     defer_acks: bool,
+    heartbeat_interval: float,
+    rescue_interval: float,
+    worker_timeout: float,
     reload: bool,
     imports: tuple[str, ...],
     pidfile: str | None,
@@ -100,6 +125,9 @@ def worker(
     logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(message)s", stream=sys.stderr)
     if verbose >= 1:
         logging.getLogger("qadmin.worker").setLevel(logging.DEBUG)
+    if worker_timeout < 2 * heartbeat_interval:
+        # a live worker between two beats would look dead to the others, and lose its jobs
+        raise UsageError("--worker-timeout must be at least twice --heartbeat-interval")
     sys.path.insert(0, os.getcwd())
     settings = current_settings()
     imports = settings.worker_imports(imports)
@@ -118,6 +146,8 @@ def worker(
         max_memory_mb=max_memory,
         prefetch=prefetch,
         defer_acks=defer_acks,
+        heartbeat_interval=heartbeat_interval,
+        rescue_interval=rescue_interval,
         imports=imports,
     )
     # fail fast on a bad URL or a missing table before forking anything; a server that is not up
@@ -142,7 +172,7 @@ def worker(
     def run_one(_slot: int = 0) -> int:
         if reload:
             import_modules(imports)
-        backend = open_settings_backend(settings)
+        backend = open_settings_backend(settings, worker_timeout=worker_timeout)
         w = Worker(backend, options)
         w.install_signal_handlers()
         try:

@@ -207,6 +207,7 @@ def stats_dict(st: Stats) -> dict[str, Any]:
         "oldest_pending_at": st.oldest_pending_at.isoformat() if st.oldest_pending_at else None,
         "paused": st.paused,
         "workers": st.workers,
+        "rescued": st.rescued,
         "throughput": [{"minute": m.isoformat(), "processed": p, "failed": f} for m, p, f in st.throughput],
         **({"unreadable": st.unreadable} if st.unreadable else {}),
     }

@@ -47,6 +47,12 @@ def metrics() -> Response:
     family("qadmin_failed_total", "counter", "Job runs that raised.", [({}, st.failed)])
     family("qadmin_workers", "gauge", "Live workers.", [({}, st.workers)])
     family(
+        "qadmin_jobs_rescued_total",
+        "counter",
+        "Jobs of dead qadmin workers given back by live workers.",
+        [({}, st.rescued)],
+    )
+    family(
         "qadmin_unreadable",
         "gauge",
         "1 for each stored structure that cannot be read (a Redis key of the wrong type, a counter that is no number).",

@@ -141,6 +141,10 @@ def schemas() -> dict[str, Any]:
                 "oldest_pending_at": time,
                 "paused": {"type": "array", "items": {"type": "string"}},
                 "workers": {"type": "integer"},
+                "rescued": {
+                    "type": "integer",
+                    "description": "Jobs of dead qadmin workers given back by live workers, ever.",
+                },
                 "throughput": {
                     "type": "array",
                     "items": {

@@ -68,6 +68,7 @@ class Worker:
         self._current: Job | None = None
         self._current_started: datetime | None = None
         self._beat_thread: threading.Thread | None = None
+        self._rescue_thread: threading.Thread | None = None
         self._registered = False
         self._started = time.monotonic()
         self._last_report = time.monotonic()
@@ -105,6 +106,11 @@ class Worker:
         self._registered = True
         self._beat_thread = threading.Thread(target=self._beat_loop, name="qadmin-heartbeat", daemon=True)
         self._beat_thread.start()
+        if self.options.rescue_interval > 0:
+            # a thread of its own: a rescue waiting on the database never delays a heartbeat (a
+            # worker that missed its beats would look dead to the others), nor a long job a rescue
+            self._rescue_thread = threading.Thread(target=self._rescue_loop, name="qadmin-rescue", daemon=True)
+            self._rescue_thread.start()
 
     def unregister(self) -> None:
         if not self._registered:
@@ -112,8 +118,9 @@ class Worker:
         self._registered = False
         # stop the heartbeat first: a beat after unregistering would bring the worker back
         self._beat_stop.set()
-        if self._beat_thread is not None:
-            self._beat_thread.join(timeout=10)
+        for thread in (self._beat_thread, self._rescue_thread):
+            if thread is not None:
+                thread.join(timeout=10)
         try:
             self.session.unregister()
         except QadminError as exc:
@@ -122,6 +129,12 @@ class Worker:
     def _beat_loop(self) -> None:
         while not self._beat_stop.wait(self.options.heartbeat_interval):
             self.beat()
+
+    def _rescue_loop(self) -> None:
+        """Rescues: one at start-up, then every `rescue_interval`, until the worker stops."""
+        self.rescue()
+        while not self._beat_stop.wait(self.options.rescue_interval):
+            self.rescue()
 
     def beat(self) -> None:
         current = self._current
@@ -135,6 +148,24 @@ class Worker:
             )
         except QadminError as exc:
             log.warning("heartbeat failed: %s", exc)
+
+    def rescue(self) -> None:
+        """Give back the jobs of dead qadmin workers; a failure is logged, the worker goes on."""
+        try:
+            rescued = self.session.rescue(self.clock())
+        except QadminError as exc:
+            log.warning("could not look for jobs of dead workers: %s", exc)
+            return
+        except Exception:  # noqa: BLE001 - a bug here must not end the rescues for good, silently
+            log.exception("could not look for jobs of dead workers")
+            return
+        for holder, ids in rescued.items():
+            log.warning(
+                "rescued %s of dead worker %s: %s",
+                plural(len(ids), "job"),
+                visible(holder),
+                ", ".join(visible(str(i)) for i in ids),
+            )
 
     def work(self) -> int:
         """Run until stopped, out of work (burst), or recycled. Returns the exit code."""

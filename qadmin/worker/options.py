@@ -26,6 +26,9 @@ class WorkerOptions:
     max_jobs: int | None = None
     max_memory_mb: float | None = None
     heartbeat_interval: float = 5.0
+    #: seconds between looks for jobs of dead qadmin workers to give back (`WorkerSession.rescue`),
+    #: the first at start-up; 0 never looks
+    rescue_interval: float = 15.0
     name: str | None = None
     #: jobs locked per claim (1 = claim one job at a time); the rest wait, locked, in the worker
     prefetch: int = 1

@@ -17,6 +17,7 @@ from qadmin.backends.redis.memory import Memory
 from qadmin.backends.redis.own_connection import OwnConnection
 from qadmin.backends.redis.pauses import Pauses
 from qadmin.backends.redis.reader import Reader
+from qadmin.backends.redis.rescue import Rescue
 from qadmin.backends.redis.server import Server, own_params
 from qadmin.backends.redis.session import RedisWorkerSession, SuccessWrites
 from qadmin.backends.redis.stats import Counts
@@ -63,6 +64,7 @@ class RedisBackend:
         self.pauses = Pauses(server)
         self.registry = Workers(server)
         self.audit_log = Audit(server)
+        self.rescuer = Rescue(server, self.audit_log)
         self.counter = Counts(server, self.pauses)
         self.listings = Listings(server, self.memory, self.counter)
         self.changes = Changes(server, self.memory, self.failed_on_retry)
@@ -103,6 +105,7 @@ class RedisBackend:
             worker,
             workers=self.registry,
             pauses=self.pauses,
+            rescuer=self.rescuer,
             move_due=self.move_due,
             defer_successes=defer_successes,
             success_writes=self.success_writes,
@@ -116,6 +119,7 @@ class RedisBackend:
             worker,
             workers=self.registry,
             pauses=self.pauses,
+            rescuer=self.rescuer,
             move_due=self.move_due,
             success_writes=SuccessWrites.AWAITED,
             own=self._own,

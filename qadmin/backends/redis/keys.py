@@ -32,6 +32,8 @@ class Keys:
         self.paused = ns + "qadmin:paused"
         self.audit = ns + "qadmin:audit"
         self.audit_seq = ns + "qadmin:audit:seq"
+        #: jobs of dead qadmin workers given back by live ones (`WorkerSession.rescue`), ever
+        self.rescued = ns + "qadmin:rescued"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name

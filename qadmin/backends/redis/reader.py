@@ -106,9 +106,13 @@ class Reader:
         return self._qworkers
 
     def owner_dead(self, worker: str) -> bool:
+        return owner_dead(worker, self.heartbeats(), self.now, self.options.worker_timeout)
+
+    def heartbeats(self) -> dict[str, datetime | None]:
+        """The last heartbeat of each registered qadmin worker."""
         if self._beats is None:
             self._beats = {name: parse_time(info.get("heartbeat_at")) for name, info in self.qworkers().items()}
-        return owner_dead(worker, self._beats, self.now, self.options.worker_timeout)
+        return self._beats
 
     def resque_dead(self, rid: str, beat: datetime | None) -> bool:
         """A Ruby or PHP worker is dead when its heartbeat stopped, or it was a process of this host

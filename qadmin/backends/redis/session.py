@@ -35,6 +35,7 @@ from qadmin.backends.redis.claims import Claims, ClaimState, Done, Held
 from qadmin.backends.redis.outcomes import Outcomes
 from qadmin.backends.redis.own_connection import OwnConnection
 from qadmin.backends.redis.pauses import Pauses
+from qadmin.backends.redis.rescue import Rescue
 from qadmin.backends.redis.server import Server
 from qadmin.backends.redis.workers import Workers
 from qadmin.job import Job, JobId, WorkerInfo, utcnow
@@ -62,6 +63,7 @@ class RedisWorkerSession:
         *,
         workers: Workers,
         pauses: Pauses,
+        rescuer: Rescue,
         move_due: Callable[[datetime], int],
         defer_successes: bool = False,
         success_writes: SuccessWrites = SuccessWrites.PIPELINED,
@@ -74,6 +76,7 @@ class RedisWorkerSession:
         self.success_writes = success_writes
         self._workers = workers
         self._pauses = pauses
+        self._rescuer = rescuer
         self._mutex = threading.RLock()
         #: successes not written yet, in order; the ids of those sent whose reply is unread
         self._deferred: list[Done] = []
@@ -172,6 +175,9 @@ class RedisWorkerSession:
         self._workers.unregister(self.worker, self.rid())
         self._record = None
         self._rid, self._rid_known = None, False
+
+    def rescue(self, now: datetime) -> dict[str, list[JobId]]:
+        return self._rescuer.rescue(self.worker, now)
 
     def paused(self) -> list[str]:
         return self._pauses.paused()

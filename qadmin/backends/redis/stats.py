@@ -119,9 +119,12 @@ class Counts:
         reader = Reader(self.server, now, max_run_time)
         counts = self.counts(now, None, max_run_time, reader=reader)
         with self.server.wrap():
-            processed_raw, failed_raw = self.client.mget([self.keys.processed, self.keys.failed_count])
+            processed_raw, failed_raw, rescued_raw = self.client.mget(
+                [self.keys.processed, self.keys.failed_count, self.keys.rescued]
+            )
             processed = reader.number(self.keys.processed, as_bytes(processed_raw))
             failed = reader.number(self.keys.failed_count, as_bytes(failed_raw))
+            rescued = reader.number(self.keys.rescued, as_bytes(rescued_raw))
             oldest = min(
                 (t for t in self._oldest_pending(now, list(counts), reader).values() if t is not None), default=None
             )
@@ -154,6 +157,7 @@ class Counts:
             workers=workers,
             throughput=throughput,
             unreadable=dict(sorted(reader.problems.items())),
+            rescued=rescued,
         )
 
     def _oldest_pending(

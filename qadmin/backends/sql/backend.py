@@ -15,6 +15,7 @@ from qadmin.backends.sql.choose import choose
 from qadmin.backends.sql.enqueue import Enqueue
 from qadmin.backends.sql.layout import Layouts
 from qadmin.backends.sql.reads import Reads
+from qadmin.backends.sql.rescue import Rescue
 from qadmin.backends.sql.rows import RowReader
 from qadmin.backends.sql.selection import Selection
 from qadmin.backends.sql.session import SqlWorkerSession
@@ -61,6 +62,7 @@ class SqlBackend:
         self.bookkeeping = Bookkeeping(self.store, self.selection, options)
         self.stats_reader = StatsReader(self.store, self.selection, self.reads, self.bookkeeping, options)
         self.enqueuer = Enqueue(self.store, self.layouts, self.verbs, self.rows, self.reads)
+        self.rescuer = Rescue(self.store, self.selection, self.changes, self.bookkeeping, options)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -96,7 +98,7 @@ class SqlBackend:
             raise UsageError(
                 f"deferred successes are not available on {self.kind}: every success is one transaction there already"
             )
-        return SqlWorkerSession(worker, self.store, self.verbs, self.bookkeeping)
+        return SqlWorkerSession(worker, self.store, self.verbs, self.bookkeeping, self.rescuer)
 
     def _one_shot(self) -> WorkerState:
         """A worker's state for one call: a connection for it alone, counts written at once."""

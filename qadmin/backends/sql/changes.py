@@ -74,3 +74,12 @@ class Changes:
         return self._guarded(
             ids, self.selection.locked(), lambda where: sa.update(t).where(where).values(locked_at=None, locked_by=None)
         )
+
+    def unlock_if(self, ids: Sequence[JobId], guard: Any) -> list[JobId]:
+        """`unlock`, only for the rows that also still match `guard` when they are written."""
+        t = self.store.jobs()
+        return self._guarded(
+            ids,
+            sa.and_(self.selection.locked(), guard),
+            lambda where: sa.update(t).where(where).values(locked_at=None, locked_by=None),
+        )

@@ -30,16 +30,18 @@ class Selection:
         owners = {o for o in owners if isinstance(o, str)}  # a BLOB or a number names no process
         if not owners:
             return set()
-        w = self.store.aux["workers"]
-        beats = (
-            {
-                r.name: r.heartbeat_at
-                for r in conn.execute(sa.select(w.c.name, w.c.heartbeat_at).where(w.c.name.in_(list(owners)[:BATCH])))
-            }
-            if self.store.has_aux("workers")
-            else {}
-        )
+        beats = self.heartbeats(conn, owners)
         return {o for o in owners if owner_dead(o, beats, now, self.options.worker_timeout)}
+
+    def heartbeats(self, conn: sa.Connection, owners: set[str]) -> dict[str, datetime | None]:
+        """The last heartbeat of each owner that is a registered qadmin worker."""
+        if not owners or not self.store.has_aux("workers"):
+            return {}
+        w = self.store.aux["workers"]
+        return {
+            r.name: r.heartbeat_at
+            for r in conn.execute(sa.select(w.c.name, w.c.heartbeat_at).where(w.c.name.in_(list(owners)[:BATCH])))
+        }
 
     def all_dead_owners(self, conn: sa.Connection, now: datetime) -> set[str]:
         t = self.store.jobs()

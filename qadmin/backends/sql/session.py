@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from qadmin.backends.sql.bookkeeping import Bookkeeping
+from qadmin.backends.sql.rescue import Rescue
 from qadmin.backends.sql.state import Counters, HeldConnection, WorkerState
 from qadmin.backends.sql.store import Store
 from qadmin.backends.sql.verbs import WorkerVerbs
@@ -24,10 +25,13 @@ class SqlWorkerSession:
     (`SqlBackend.session` says so). `close` flushes and gives the connection back; the session
     opens another when it is next used."""
 
-    def __init__(self, worker: str, store: Store, verbs: WorkerVerbs, bookkeeping: Bookkeeping) -> None:
+    def __init__(
+        self, worker: str, store: Store, verbs: WorkerVerbs, bookkeeping: Bookkeeping, rescuer: Rescue
+    ) -> None:
         self.worker = worker
         self._verbs = verbs
         self._bookkeeping = bookkeeping
+        self._rescuer = rescuer
         self.state = WorkerState(HeldConnection(store, store.dialect.hot_engine), Counters(store))
 
     def claim(
@@ -79,6 +83,9 @@ class SqlWorkerSession:
     def unregister(self) -> None:
         """Unregister, give back the locks still held, and write the counts held, at once."""
         self._bookkeeping.unregister_worker(self.worker, self.state.counters)
+
+    def rescue(self, now: datetime) -> dict[str, list[JobId]]:
+        return self._rescuer.rescue(self.worker, now)
 
     def paused(self) -> list[str]:
         return self._bookkeeping.paused()

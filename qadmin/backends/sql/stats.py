@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.sql.bookkeeping import Bookkeeping
 from qadmin.backends.sql.reads import Reads
+from qadmin.backends.sql.rescue import RESCUED
 from qadmin.backends.sql.selection import Selection
 from qadmin.backends.sql.store import Store
 from qadmin.backends.sql.values import BATCH, as_utc, class_of, empty_counts, text_of
@@ -84,6 +85,7 @@ class StatsReader:
             queues=dict(sorted(queues.items())),
             processed=int(counters.get("processed", 0)),
             failed=int(counters.get("failed", 0)),
+            rescued=int(counters.get(RESCUED, 0)),
             oldest_pending_at=oldest,
             paused=paused,
             workers=workers,
