@@ -46,7 +46,7 @@ class JobIdConverter(PathConverter):
     not ending in one of a job's verbs, so that `/api/jobs/1/retry` names the action alone (a GET
     of it is 405, and its OPTIONS lists only POST)."""
 
-    regex = r"[^/].*?(?<!/retry)(?<!/delete)(?<!/unlock)"
+    regex = r"[^/].*?(?<!/retry)(?<!/delete)(?<!/unlock)(?<!/run-now)(?<!/kill)"
 
 
 @bp.record_once
@@ -127,17 +127,23 @@ def openapi() -> Response:
 
 
 # --- one job -----------------------------------------------------------------------------------
-@bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock):verb>")
+@bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock, 'run-now', kill):verb>")
 @mutating
 def job_action(job_id: str, verb: str) -> Response:
     force = flag(_body().get("force"), "force")
-    return jsonify(act_on_one(get_ops(), verb, job_id, force=force).to_dict())
+    return jsonify(act_on_one(get_ops(), _ops_verb(verb), job_id, force=force).to_dict())
+
+
+def _ops_verb(url_verb: str) -> str:
+    """A URL's verb (`run-now`, spelt as the CLI spells it) as the operations layer names it."""
+    return url_verb.replace("-", "_")
 
 
 # --- bulk verbs, one step (like the CLI) ---------------------------------------------------------
-@bp.post("/<any(retry, delete, dequeue, unlock):verb>")
+@bp.post("/<any(retry, delete, dequeue, unlock, 'run-now', kill):verb>")
 @mutating
 def bulk(verb: str) -> Response:
+    verb = _ops_verb(verb)
     ops = get_ops()
     body = _body()
     selection = parse_filter(ops, body)
