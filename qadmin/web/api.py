@@ -127,7 +127,8 @@ def openapi() -> Response:
 
 
 # --- one job -----------------------------------------------------------------------------------
-@bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock, 'run-now', kill):verb>")
+@bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock, kill):verb>")
+@bp.post("/jobs/<job_id:job_id>/run-now", defaults={"verb": "run-now"})  # any() takes no hyphen
 @mutating
 def job_action(job_id: str, verb: str) -> Response:
     force = flag(_body().get("force"), "force")
@@ -140,7 +141,8 @@ def _ops_verb(url_verb: str) -> str:
 
 
 # --- bulk verbs, one step (like the CLI) ---------------------------------------------------------
-@bp.post("/<any(retry, delete, dequeue, unlock, 'run-now', kill):verb>")
+@bp.post("/<any(retry, delete, dequeue, unlock, kill):verb>")
+@bp.post("/run-now", defaults={"verb": "run-now"})
 @mutating
 def bulk(verb: str) -> Response:
     verb = _ops_verb(verb)

@@ -31,6 +31,8 @@ MUTATING = frozenset(
         "delete",
         "dequeue",
         "unlock",
+        "run_now",
+        "kill",
         "pause",
         "retry_all",
         "delete_all",
