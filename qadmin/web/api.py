@@ -128,24 +128,33 @@ def openapi() -> Response:
 
 # --- one job -----------------------------------------------------------------------------------
 @bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock, kill):verb>")
-@bp.post("/jobs/<job_id:job_id>/run-now", defaults={"verb": "run-now"})  # any() takes no hyphen
 @mutating
 def job_action(job_id: str, verb: str) -> Response:
     force = flag(_body().get("force"), "force")
-    return jsonify(act_on_one(get_ops(), _ops_verb(verb), job_id, force=force).to_dict())
+    return jsonify(act_on_one(get_ops(), verb, job_id, force=force).to_dict())
 
 
-def _ops_verb(url_verb: str) -> str:
-    """A URL's verb (`run-now`, spelt as the CLI spells it) as the operations layer names it."""
-    return url_verb.replace("-", "_")
+# spelt as the CLI spells it (werkzeug's any() takes no hyphen): a route of its own
+@bp.post("/jobs/<job_id:job_id>/run-now")
+@mutating
+def job_run_now(job_id: str) -> Response:
+    return jsonify(act_on_one(get_ops(), "run_now", job_id).to_dict())
 
 
 # --- bulk verbs, one step (like the CLI) ---------------------------------------------------------
+@bp.post("/run-now")
+@mutating
+def bulk_run_now() -> Response:
+    return _bulk("run_now")
+
+
 @bp.post("/<any(retry, delete, dequeue, unlock, kill):verb>")
-@bp.post("/run-now", defaults={"verb": "run-now"})
 @mutating
 def bulk(verb: str) -> Response:
-    verb = _ops_verb(verb)
+    return _bulk(verb)
+
+
+def _bulk(verb: str) -> Response:
     ops = get_ops()
     body = _body()
     selection = parse_filter(ops, body)
