@@ -42,7 +42,13 @@ VERBS: dict[str, frozenset[JobState]] = {
     "delete": frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED}),
     "dequeue": frozenset({JobState.PENDING, JobState.SCHEDULED}),
     "unlock": frozenset({JobState.LOCKED}),
+    "run_now": frozenset({JobState.SCHEDULED}),
+    "kill": frozenset({JobState.SCHEDULED}),
 }
+
+#: verbs that act on only some jobs of their states: the jobs each keeps (kill: a scheduled job
+#: that ran before is a retry waiting out its backoff; one that never ran is not)
+NARROWER: dict[str, Callable[[Job], bool]] = {"kill": lambda job: job.attempts >= 1}
 
 #: ids per backend call while applying, so progress moves and transactions stay short
 APPLY_BATCH = 5000
@@ -214,6 +220,10 @@ class Ops:
         ids: list[JobId] = []
         for batch in self.backend.iter_ids(narrowed, now):
             ids.extend(batch)
+        keep = NARROWER.get(verb)
+        if keep is not None and ids:
+            kept = {str(j.id) for j in self._jobs_by_ids(ids) if keep(j)}
+            ids = [i for i in ids if str(i) in kept]
         return Preview(verb=verb, selection=selection, ids=ids, sample=self._sample(narrowed, ids, now), created_at=now)
 
     def alive_holders(self, preview: Preview) -> int:
@@ -283,6 +293,10 @@ class Ops:
             return self.backend.retry(chunk, now)
         if verb == "unlock":
             return self.backend.unlock(chunk, now)
+        if verb == "run_now":
+            return self.backend.run_now(chunk, now)
+        if verb == "kill":
+            return self.backend.kill(chunk, now)
         # only jobs still in the states the operator previewed: deleting "pending" must never
         # delete a job a worker claimed since the preview
         return self.backend.delete(chunk, now, states)
@@ -292,6 +306,8 @@ class Ops:
             job = self.backend.get(job_id, self.clock())
         except Exception as exc:  # noqa: BLE001 - a reason string, the verb goes on
             return str(exc)
+        if verb == "kill" and job.state is JobState.SCHEDULED:
+            return "is scheduled and never ran, kill acts on jobs waiting for a retry"
         return f"is {job.state.value}, {verb} acts on {'/'.join(sorted(s.value for s in VERBS[verb]))} jobs"
 
     def _bulk(self, verb: str, selection: JobFilter, dry_run: bool, progress: Progress | None) -> BulkResult:
@@ -303,6 +319,14 @@ class Ops:
 
     def delete(self, selection: JobFilter, *, dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
         return self._bulk("delete", selection, dry_run, progress)
+
+    def run_now(self, selection: JobFilter, *, dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
+        """Scheduled jobs (a later run, or a retry waiting out its backoff) become pending now."""
+        return self._bulk("run_now", selection, dry_run, progress)
+
+    def kill(self, selection: JobFilter, *, dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
+        """Jobs waiting for a retry fail now, with no more attempts (attempts and error kept)."""
+        return self._bulk("kill", selection, dry_run, progress)
 
     def dequeue(
         self,

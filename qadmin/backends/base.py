@@ -130,6 +130,16 @@ class Backend(Protocol):
     def unlock(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         """Release these locks so the jobs are pending again. Returns the ids released."""
 
+    def run_now(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        """Make these scheduled jobs (a later run, or a retry waiting out its backoff) pending at
+        `now`: attempts and last error kept, the stored payload untouched. Only jobs still
+        scheduled and unlocked change. Returns the ids that changed."""
+
+    def kill(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        """Fail for good, at `now`, these jobs waiting for a retry (scheduled, attempts >= 1):
+        attempts unchanged, last error kept, never run again. A scheduled job that never ran
+        is not killed. Returns the ids that changed."""
+
     def stats(self, now: datetime, max_run_time: float) -> Stats: ...
 
     def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]: ...

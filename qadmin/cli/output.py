@@ -132,7 +132,14 @@ def report(result: BulkResult, as_json: bool, what: str) -> None:
 
 
 def past_tense(verb: str) -> str:
-    return {"retry": "retried", "delete": "deleted", "dequeue": "dequeued", "unlock": "unlocked"}.get(verb, verb)
+    return {
+        "retry": "retried",
+        "delete": "deleted",
+        "dequeue": "dequeued",
+        "unlock": "unlocked",
+        "run-now": "run now",
+        "kill": "killed",
+    }.get(verb, verb)
 
 
 def jobs_table(jobs: Sequence[Job], console: Console, title: str | None = None) -> None:

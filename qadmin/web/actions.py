@@ -163,11 +163,13 @@ def act_on_one(ops: Ops, verb: str, job_id: JobId | str, force: bool = False) ->
     if it is an unlock of a job a live worker holds and `force` is not given."""
     if verb == "retry":
         return ops.retry_job(job_id)
-    if verb not in ("delete", "unlock"):
+    if verb not in ("delete", "unlock", "run_now", "kill"):
         raise UsageError(f"unknown action {verb!r} for one job")
     job = ops.show(job_id)
     if job.state not in VERBS[verb]:
         raise InvalidTransition(job.id, job.state.value, verb)
+    if verb == "kill" and job.attempts < 1:
+        raise InvalidTransition(job.id, "scheduled and never ran (kill acts on jobs waiting for a retry)", verb)
     frozen = ops.preview(verb, JobFilter(ids=(job.id,)))
     if verb == "unlock" and not force:
         ops.refuse_live_holders(frozen)
@@ -183,6 +185,8 @@ def past(verb: str) -> str:
         "delete": "deleted",
         "dequeue": "dequeued",
         "unlock": "unlocked",
+        "run_now": "run now",
+        "kill": "killed",
         "pause": "paused",
         "resume": "resumed",
     }.get(verb, verb)

@@ -47,7 +47,7 @@ class JobIdConverter(PathConverter):
     not ending in one of a job's verbs, so that `/api/jobs/1/retry` names the action alone (a GET
     of it is 405, and its OPTIONS lists only POST)."""
 
-    regex = r"[^/].*?(?<!/retry)(?<!/delete)(?<!/unlock)"
+    regex = r"[^/].*?(?<!/retry)(?<!/delete)(?<!/unlock)(?<!/run-now)(?<!/kill)"
 
 
 @bp.record_once
@@ -136,17 +136,34 @@ def enqueue() -> tuple[Response, int]:
     return jsonify(show_dict(ops, job)), 201
 
 
-@bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock):verb>")
+@bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock, kill):verb>")
 @mutating
 def job_action(job_id: str, verb: str) -> Response:
     force = flag(_body().get("force"), "force")
     return jsonify(act_on_one(get_ops(), verb, job_id, force=force).to_dict())
 
 
+# spelt as the CLI spells it (werkzeug's any() takes no hyphen): a route of its own
+@bp.post("/jobs/<job_id:job_id>/run-now")
+@mutating
+def job_run_now(job_id: str) -> Response:
+    return jsonify(act_on_one(get_ops(), "run_now", job_id).to_dict())
+
+
 # --- bulk verbs, one step (like the CLI) ---------------------------------------------------------
-@bp.post("/<any(retry, delete, dequeue, unlock):verb>")
+@bp.post("/run-now")
+@mutating
+def bulk_run_now() -> Response:
+    return _bulk("run_now")
+
+
+@bp.post("/<any(retry, delete, dequeue, unlock, kill):verb>")
 @mutating
 def bulk(verb: str) -> Response:
+    return _bulk(verb)
+
+
+def _bulk(verb: str) -> Response:
     ops = get_ops()
     body = _body()
     selection = parse_filter(ops, body)

@@ -197,6 +197,16 @@ def spec() -> dict[str, Any]:
             body="BulkRequest",
             extra={**NOT_FOUND, **CONFLICT} if verb == "unlock" else NOT_FOUND,
         )
+    for verb, one, many in (
+        ("run-now", "Run one scheduled job now", "Run scheduled jobs now"),
+        ("kill", "Fail one job waiting for a retry now", "Fail jobs waiting for a retry now, with no more attempts"),
+    ):
+        paths[f"/api/jobs/{{job_id}}/{verb}"] = _post(
+            one, _json(ref("BulkResult")), body="Force", params=[job_param], extra={**NOT_FOUND, **CONFLICT}
+        )
+        paths[f"/api/{verb}"] = _post(
+            f"{many} (dry_run: true previews)", _json(ref("BulkResult")), body="BulkRequest", extra=NOT_FOUND
+        )
     for verb in ("pause", "resume"):
         # a queue name no path can carry (a line break, a leading slash) is another URL: 404
         paths[f"/api/queues/{{queue}}/{verb}"] = _post(

@@ -310,7 +310,9 @@ def schemas() -> dict[str, Any]:
                 {
                     "type": "object",
                     "required": ["verb"],
-                    "properties": {"verb": {"type": "string", "enum": ["retry", "delete", "dequeue", "unlock"]}},
+                    "properties": {
+                        "verb": {"type": "string", "enum": ["retry", "delete", "dequeue", "unlock", "run_now", "kill"]}
+                    },
                 },
             ]
         },

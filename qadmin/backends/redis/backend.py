@@ -12,6 +12,7 @@ from qadmin.backends.redis.audit import Audit
 from qadmin.backends.redis.changes import Changes
 from qadmin.backends.redis.enqueue import MOVE_STAMPS, Enqueuer
 from qadmin.backends.redis.ids import readings
+from qadmin.backends.redis.lifecycle import Lifecycle
 from qadmin.backends.redis.listings import Listings
 from qadmin.backends.redis.memory import Memory
 from qadmin.backends.redis.own_connection import OwnConnection
@@ -68,6 +69,7 @@ class RedisBackend:
         self.counter = Counts(server, self.pauses)
         self.listings = Listings(server, self.memory, self.counter)
         self.changes = Changes(server, self.memory, self.failed_on_retry)
+        self.lifecycle = Lifecycle(server, self.changes)
         self.enqueuer = Enqueuer(server, self._own, self.listings.get)
 
     # --- set-up ------------------------------------------------------------------------------
@@ -198,6 +200,12 @@ class RedisBackend:
 
     def unlock(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         return self.changes.unlock(ids, now)
+
+    def run_now(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        return self.lifecycle.run_now(ids, now)
+
+    def kill(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        return self.lifecycle.kill(ids, now)
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.counter.stats(now, max_run_time)

@@ -244,15 +244,10 @@ class Enqueuer:
             ts = member.decode()
             dkey = self.keys.delayed(ts)
             for raw in items:
-                p = read_payload(raw)
-                queue = p.obj.get("queue") if isinstance(p.obj, dict) else None
-                if p.text is None or not isinstance(queue, str) or not queue:
+                target = due_payload(raw)
+                if target is None:
                     continue
-                if isinstance(p.obj.get("args"), dict):
-                    # resque-scheduler wraps a hash `args` in an array
-                    payload = with_members(p.text, {"args": [p.obj["args"]]}, drop=("queue",)).encode("utf-8")
-                else:
-                    payload = without(p.text, ("queue",)).encode("utf-8")
+                queue, payload = target
                 batch.unit(
                     ("LREM", [dkey], [1, raw]),
                     ("RPUSH", [self.keys.queue(queue)], [payload]),
@@ -263,6 +258,19 @@ class Enqueuer:
             batch.unit(("NOP", [], []), ("DROPEMPTY", [dkey, self.keys.schedule], [ts]))
         results = self.server.run(batch)
         return sum(results[:moves]) if moves else 0
+
+
+def due_payload(raw: bytes) -> tuple[str, bytes] | None:
+    """A delayed item's queue and the payload resque-scheduler pushes there when it is due (its
+    `queue` member gone); None for an item without a queue, or not JSON, which stays where it is."""
+    p = read_payload(raw)
+    queue = p.obj.get("queue") if isinstance(p.obj, dict) else None
+    if p.text is None or not isinstance(queue, str) or not queue:
+        return None
+    if isinstance(p.obj.get("args"), dict):
+        # resque-scheduler wraps a hash `args` in an array
+        return queue, with_members(p.text, {"args": [p.obj["args"]]}, drop=("queue",)).encode("utf-8")
+    return queue, without(p.text, ("queue",)).encode("utf-8")
 
 
 def _refuse_priority(news: Sequence[NewJob]) -> None:

@@ -14,6 +14,7 @@ from qadmin.backends.sql.changes import Changes
 from qadmin.backends.sql.choose import choose
 from qadmin.backends.sql.enqueue import Enqueue
 from qadmin.backends.sql.layout import Layouts
+from qadmin.backends.sql.lifecycle import Lifecycle
 from qadmin.backends.sql.reads import Reads
 from qadmin.backends.sql.rescue import Rescue
 from qadmin.backends.sql.rows import RowReader
@@ -59,6 +60,7 @@ class SqlBackend:
         self.selection = Selection(self.store, options)
         self.reads = Reads(self.store, self.selection, self.rows)
         self.changes = Changes(self.store, self.selection)
+        self.lifecycle = Lifecycle(self.store, self.selection, self.changes)
         self.bookkeeping = Bookkeeping(self.store, self.selection, options)
         self.stats_reader = StatsReader(self.store, self.selection, self.reads, self.bookkeeping, options)
         self.enqueuer = Enqueue(self.store, self.layouts, self.verbs, self.rows, self.reads)
@@ -162,6 +164,12 @@ class SqlBackend:
 
     def unlock(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         return self.changes.unlock(ids, now)
+
+    def run_now(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        return self.lifecycle.run_now(ids, now)
+
+    def kill(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        return self.lifecycle.kill(ids, now)
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.stats_reader.stats(now, max_run_time)

@@ -32,6 +32,8 @@ MUTATING = frozenset(
         "dequeue",
         "enqueue",
         "unlock",
+        "run_now",
+        "kill",
         "pause",
         "retry_all",
         "delete_all",

@@ -21,7 +21,14 @@ from qadmin.tui.text import args_of, cell, state_text
 #: verbs whose confirmation starts on "Cancel": they cannot be undone
 DESTRUCTIVE = frozenset({"delete", "dequeue"})
 #: past tense for the buttons and reports
-PAST = {"retry": "retried", "delete": "deleted", "dequeue": "dequeued", "unlock": "unlocked"}
+PAST = {
+    "retry": "retried",
+    "delete": "deleted",
+    "dequeue": "dequeued",
+    "unlock": "unlocked",
+    "run_now": "run now",
+    "kill": "killed",
+}
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -52,14 +59,16 @@ class ConfirmScreen(ModalScreen[bool]):
     def for_preview(cls, preview: Preview, label: str, alive: int = 0) -> ConfirmScreen:
         """The confirmation of a bulk verb: the frozen ids' count and the backend's sample, and for
         an unlock, a warning when a worker that looks alive holds some of the jobs."""
-        verb, count = preview.verb, preview.count
+        verb, count = preview.verb.replace("_", " "), preview.count
         jobs = plural(count, "job")
-        allowed = VERBS.get(verb, frozenset())
+        allowed = VERBS.get(preview.verb, frozenset())
         states = "/".join(sorted(s.value for s in allowed))
         if count == 0:
             return cls(
                 f"Nothing to {verb}",
-                Text(f"Nothing in {visible(label)} can be {PAST.get(verb, verb)}: {verb} acts on {states} jobs."),
+                Text(
+                    f"Nothing in {visible(label)} can be {PAST.get(preview.verb, verb)}: {verb} acts on {states} jobs."
+                ),
                 yes_label="OK",
                 can_confirm=False,
             )
@@ -67,7 +76,7 @@ class ConfirmScreen(ModalScreen[bool]):
         body.append("Selection: ", style="bold")
         body.append(f"{visible(label)}\n")
         body.append(jobs, style="bold")
-        body.append(f" will be {PAST.get(verb, verb)}; any that change state meanwhile are skipped.")
+        body.append(f" will be {PAST.get(preview.verb, verb)}; any that change state meanwhile are skipped.")
         if alive:
             body.append(f"\nWarning: {alive_warning(alive, count)}.", style="bold red")
         selection = preview.selection

@@ -59,6 +59,8 @@ class JobDetailScreen(QadminScreen):
         Binding("d", "delete", "Delete", id="job.delete"),
         Binding("u", "unlock", "Unlock", id="job.unlock"),
         Binding("x", "dequeue", "Dequeue", id="job.dequeue"),
+        Binding("g", "run_now", "Run now", id="job.run_now"),
+        Binding("K", "kill", "Kill", id="job.kill"),
         Binding("v", "raw", "Raw payload", id="job.raw"),
         Binding("e", "export", "Export to file", id="job.export"),
         Binding("p", "pause", "Pause/resume queue", show=False, id="job.pause"),
@@ -275,6 +277,9 @@ class JobDetailScreen(QadminScreen):
             "unlock": state is JobState.LOCKED,
             "dequeue": state in (JobState.PENDING, JobState.SCHEDULED),
             "delete": state is not JobState.FINISHED,
+            "run_now": state is JobState.SCHEDULED,
+            # a scheduled job that ran before waits for a retry; one that never ran has none to kill
+            "kill": state is JobState.SCHEDULED and self.job.attempts >= 1,
         }
         # keys not for a job in this state are hidden: the footer shows what can be done
         return not (action in needs and (self.gone or not needs[action]))
@@ -335,6 +340,12 @@ class JobDetailScreen(QadminScreen):
 
     def action_unlock(self) -> None:
         self._act("unlock")
+
+    def action_run_now(self) -> None:
+        self._act("run_now")
+
+    def action_kill(self) -> None:
+        self._act("kill")
 
     def action_dequeue(self) -> None:
         job = self.job

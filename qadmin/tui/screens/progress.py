@@ -38,7 +38,7 @@ class ProgressScreen(ModalScreen[BulkResult | None]):
         self.done = False
 
     def compose(self) -> ComposeResult:
-        verb, count = self.preview.verb, self.preview.count
+        verb, count = self.preview.verb.replace("_", " "), self.preview.count
         with Vertical(id="dialog"):
             yield Static(Text(f"{verb.capitalize()} {plural(count, 'job')}"), classes="dialog-title")
             yield ProgressBar(total=count or 1, show_eta=False, id="bar")

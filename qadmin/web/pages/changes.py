@@ -18,7 +18,7 @@ from qadmin.web.pages.readings import class_names, queue_names
 from qadmin.web.state import QueueChange, StoredPreview, backend_name, get_ops, web_state
 
 #: what a job page's buttons may ask
-ONE_JOB_VERBS = ("retry", "unlock", "delete")
+ONE_JOB_VERBS = ("retry", "unlock", "delete", "run_now", "kill")
 
 
 @bp.post("/job-action")
@@ -36,6 +36,8 @@ def job_action() -> ResponseReturnValue:
     found = ops.show(job_id)
     if found.state not in VERBS[verb]:
         raise InvalidTransition(found.id, found.state.value, verb)
+    if verb == "kill" and found.attempts < 1:
+        raise InvalidTransition(found.id, "scheduled and never ran (kill acts on jobs waiting for a retry)", verb)
     # after a delete the job page is gone: back to the list
     back = url_for("pages.jobs") if verb == "delete" else url_for("pages.job", job_id=found.id)
     return _store_preview(verb, JobFilter(ids=(found.id,)), back=back)
