@@ -1,24 +1,11 @@
-"""The operations layer: the admin verbs every face calls, and nothing else does.
-
-Bulk verbs work in two steps so that what an operator confirms is exactly what changes:
-
-    preview = ops.preview("retry", JobFilter(states={FAILED}, queues=("email",)))
-    # show preview.count and preview.sample, ask for confirmation...
-    result = ops.apply(preview, progress=bar.update)
-
-`preview` freezes the matching ids; `apply` acts only on those, each guarded by the state the
-verb needs, so a job that changed meanwhile is reported as skipped instead of acted on. The
-one-step forms (`retry(selection, dry_run=...)`) do both. Every bulk verb writes an audit record.
-
-Errors: only `QadminError`s. A filter that matches nothing is a result (matched == 0), not an error.
-"""
+"""`Ops`: the admin verbs every face calls (the package docstring tells how bulk verbs work)."""
 
 from __future__ import annotations
 
 import getpass
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,95 +15,18 @@ from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageErro
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import ErrorGroup, Page, Stats
-from qadmin.settings import Settings
-
-#: the filter that selects every job (the default of the listing verbs)
-EVERY_JOB = JobFilter()
-
-#: a progress callback: (done, total)
-Progress = Callable[[int, int], None]
-
-#: bulk verbs, and the states each acts on
-VERBS: dict[str, frozenset[JobState]] = {
-    "retry": frozenset({JobState.FAILED}),
-    "delete": frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED}),
-    "dequeue": frozenset({JobState.PENDING, JobState.SCHEDULED}),
-    "unlock": frozenset({JobState.LOCKED}),
-    "run_now": frozenset({JobState.SCHEDULED}),
-    "kill": frozenset({JobState.SCHEDULED}),
-}
-
-#: verbs that act on only some jobs of their states: the jobs each keeps (kill: a scheduled job
-#: that ran before is a retry waiting out its backoff; one that never ran is not)
-NARROWER: dict[str, Callable[[Job], bool]] = {"kill": lambda job: job.attempts >= 1}
-
-#: ids per backend call while applying, so progress moves and transactions stay short
-APPLY_BATCH = 5000
-#: jobs shown in a preview's sample
-SAMPLE_SIZE = 10
-#: up to this many frozen ids, `alive_holders` reads the jobs themselves; beyond, it counts
-ALIVE_READ_LIMIT = 200
-
-
-@dataclass
-class Preview:
-    """What a bulk verb would act on: the frozen ids, their count and a sample to show."""
-
-    verb: str
-    selection: JobFilter
-    ids: list[JobId]
-    sample: list[Job]
-    created_at: datetime
-
-    @property
-    def count(self) -> int:
-        return len(self.ids)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "verb": self.verb,
-            "filter": self.selection.to_params(),
-            "matched": self.count,
-            "sample": [j.to_dict() for j in self.sample],
-        }
-
-
-@dataclass
-class BulkResult:
-    verb: str
-    matched: int
-    changed: int
-    skipped: list[tuple[JobId, str]] = field(default_factory=list)
-    dry_run: bool = False
-    sample: list[Job] = field(default_factory=list)
-    changed_ids: list[JobId] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "verb": self.verb,
-            "matched": self.matched,
-            "changed": self.changed,
-            "skipped": len(self.skipped),
-            "dry_run": self.dry_run,
-        }
-        if self.skipped:
-            out["skipped_jobs"] = [{"id": i, "reason": r} for i, r in self.skipped[:100]]
-        if self.dry_run:
-            out["sample"] = [j.to_dict() for j in self.sample]
-        return out
-
-
-def alive_warning(alive: int, count: int) -> str:
-    """What every face says before it unlocks jobs whose holders look alive."""
-    which = (
-        "this job is" if count == 1 else ("all of these jobs are" if alive == count else f"{alive} of these jobs are")
-    )
-    them = "it" if alive == 1 else "them"
-    return (
-        f"{which} held by a worker that looks alive (a fresh heartbeat, or a process that still runs): "
-        f"unlocking lets another worker take {them} while the first may still be running {them}, "
-        f"so {'it' if alive == 1 else 'they'} may then run twice"
-    )
+from qadmin.ops.verbs import (
+    ALIVE_READ_LIMIT,
+    APPLY_BATCH,
+    EVERY_JOB,
+    NARROWER,
+    SAMPLE_SIZE,
+    VERBS,
+    BulkResult,
+    Preview,
+    Progress,
+    alive_warning,
+)
 
 
 class Ops:
@@ -481,24 +391,6 @@ class Ops:
             dry_run=result.dry_run,
         )
         self.backend.record_audit(entry, ids)
-
-
-def open_ops(
-    settings: Settings, *, face: str = "api", actor: str | None = None, clock: Callable[[], datetime] = utcnow
-) -> Ops:
-    """Ops over the backend `settings` make current: how the faces open a backend (they never
-    import `qadmin.backends`)."""
-    return Ops(open_settings_backend(settings), face=face, actor=actor, clock=clock)
-
-
-def open_settings_backend(settings: Settings, *, worker_timeout: float | None = None) -> Backend:
-    """The bare backend `settings` make current, for the worker, which runs on the engine verbs
-    rather than on admin verbs (`worker_timeout`: when other workers count as dead, if not the
-    default)."""
-    options = BackendOptions(table=settings.table, namespace=settings.namespace)
-    if worker_timeout is not None:
-        options = replace(options, worker_timeout=worker_timeout)
-    return open_backend(settings.url, options)
 
 
 def _check_queue_name(queue: str) -> None:
