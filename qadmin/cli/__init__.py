@@ -16,6 +16,7 @@ from qadmin import __version__
 from qadmin.cli.bulk import delete, dequeue, retry, unlock
 from qadmin.cli.context import GLOBAL_OPTIONS, Context, QadminCommand, QadminGroup, global_options
 from qadmin.cli.jobs import enqueue, jobs, show
+from qadmin.cli.prune import prune
 from qadmin.cli.queues import audit, errors, pause, queues, resume, stats, workers
 from qadmin.cli.serve import demo, init, tui, web
 from qadmin.cli.worker import worker
@@ -57,6 +58,7 @@ for command in (
     audit,
     pause,
     resume,
+    prune,
     worker,
     demo,
     tui,

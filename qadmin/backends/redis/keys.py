@@ -32,6 +32,8 @@ class Keys:
         self.paused = ns + "qadmin:paused"
         self.audit = ns + "qadmin:audit"
         self.audit_seq = ns + "qadmin:audit:seq"
+        #: set (NX, expiring) by the worker whose turn it is to prune
+        self.last_prune = ns + "qadmin:last_prune"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
