@@ -4,10 +4,15 @@ backend's marker says it is its turn; a prune that fails is logged and the worke
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +101,35 @@ def test_a_prune_that_fails_is_logged_and_the_worker_goes_on(
             w.stop()
             thread.join(20)
     assert not thread.is_alive()
+
+
+def test_two_worker_processes_prune_once(any_url: str, tmp_path: Path) -> None:
+    """`qadmin worker --concurrency 2`: two processes look at once when they start; one prunes."""
+    b = open_backend(any_url)
+    b.init()
+    try:
+        old_failure(b)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QADMIN_")}
+        cmd = [sys.executable, "-m", "qadmin", "--url", any_url, "worker", "--queue", "q", "--concurrency", "2"]
+        log = tmp_path / "workers.log"
+        with open(log, "wb") as fh:
+            proc = subprocess.Popen(
+                [*cmd, "--sleep", "0.1", "--import", "qadmin.examples"],
+                cwd=tmp_path,
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        try:
+            wait_for(lambda: b.count(FAILED, utcnow()) == 0, 60)
+            wait_for(lambda: len({w.pid for w in b.workers(utcnow())}) >= 2, 60)
+            time.sleep(1.0)  # both have looked by now: the loser found the marker taken
+            prunes = [e for e in b.audit() if e.verb == "prune"]
+            assert len(prunes) == 1, log.read_text()
+            assert prunes[0].face == "worker"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    finally:
+        b.close()
