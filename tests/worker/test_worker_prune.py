@@ -62,6 +62,7 @@ def test_an_idle_worker_prunes_once_and_says_so_in_the_audit_log(backend: Backen
     w, thread = working(backend)
     try:
         wait_for(lambda: backend.count(FAILED, utcnow()) == 0)
+        wait_for(lambda: bool(backend.audit(limit=1)))  # written just after the removal
         entry = backend.audit(limit=1)[0]
         assert (entry.verb, entry.face, entry.actor, entry.selection["failed"]) == ("prune", "worker", w.name, 1)
         # the next prune is an hour away: a failure of long ago stays until then
@@ -123,6 +124,7 @@ def test_two_worker_processes_prune_once(any_url: str, tmp_path: Path) -> None:
             )
         try:
             wait_for(lambda: b.count(FAILED, utcnow()) == 0, 60)
+            wait_for(lambda: any(e.verb == "prune" for e in b.audit()), 60)
             wait_for(lambda: len({w.pid for w in b.workers(utcnow())}) >= 2, 60)
             time.sleep(1.0)  # both have looked by now: the loser found the marker taken
             prunes = [e for e in b.audit() if e.verb == "prune"]
