@@ -395,3 +395,41 @@ def test_redis_leaves_a_worker_that_beat_again_meanwhile(redis_url: str) -> None
         assert "host:back pid:1" in {w.name for w in b.workers(now)}
     finally:
         b.close()
+
+
+def test_sql_prunes_djjobs_failed_rows_only(sql_url: str) -> None:
+    """DJJob sets `failed_at` once attempts reach its max: those rows go, a row with attempts left
+    (its `failed_at` NULL) stays, whatever its age."""
+    import sqlalchemy as sa
+
+    from tests.interop.test_interop_djjob import JOBS_SQL
+
+    probe: Any = open_backend(sql_url)
+    with probe.engine.begin() as conn:
+        conn.exec_driver_sql(JOBS_SQL[probe.kind])
+    probe.close()
+    b: Any = open_backend(sql_url, BackendOptions(table="jobs"))
+    try:
+        now = utcnow()
+        long_ago = (now - 90 * DAY).replace(microsecond=0)
+        t = b.store.jobs()
+        handler = 'O:8:"SendMail":1:{s:2:"to";s:3:"ann";}'
+        handler_value: Any = handler.encode() if b.kind == "postgresql" else handler
+        rows = [
+            {"attempts": 5, "failed_at": long_ago, "error": "boom"},
+            {"attempts": 2, "failed_at": None, "error": "boom"},
+        ]
+        with b.engine.begin() as conn:
+            for row in rows:
+                conn.execute(
+                    sa.insert(t).values(
+                        handler=handler_value, queue="default", run_at=long_ago, created_at=long_ago, **row
+                    )
+                )
+        report = b.prune(now, failed_before=now - DAY, finished_before=now - DAY, workers_before=now - DAY)
+        assert report.failed == 1
+        with b.engine.connect() as conn:
+            left = conn.execute(sa.select(t.c.attempts, t.c.failed_at)).all()
+        assert [(r.attempts, r.failed_at) for r in left] == [(2, None)]
+    finally:
+        b.close()
