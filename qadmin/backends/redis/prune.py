@@ -88,7 +88,8 @@ class RedisPrune:
                 elif failed_before is None or failed_at >= failed_before:
                     continue
                 planned.append((raw, at + offset, retried_at is not None))
-                batch.unit(("TOMB", [key], [at + offset, raw]))
+                if not report.dry_run:
+                    batch.unit(("TOMB", [key], [at + offset, raw]))
             results = [True] * len(planned) if report.dry_run or not planned else self.server.run(batch)
             removed = 0
             for (raw, index, finished), ok in zip(planned, results):
