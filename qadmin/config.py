@@ -18,6 +18,12 @@ The config file names backends so that every face can switch between them:
     [worker]
     imports = ["myapp.jobs"]  # what `qadmin worker` runs, besides its --import options
 
+    [retention]               # what `qadmin prune` and the workers' automatic prune keep
+    failed = "30d"            # failed jobs; "never" (or 0) keeps them for ever
+    finished = "7d"           # finished records
+    workers = "1d"            # dead qadmin workers in the workers list; "never" keeps them
+    prune_every = "1h"        # the workers' automatic prune, once per backend; "never" turns it off
+
 Looked up at `--config`, `$QADMIN_CONFIG`, `./qadmin.toml`, then `~/.config/qadmin/qadmin.toml`.
 """
 
@@ -38,6 +44,14 @@ DEFAULT_NAMESPACE = "resque"
 #: the longest duration qadmin takes (100 years): any longer one moves a time past what a
 #: datetime holds (`--in`, `--older-than`) or what a thread can wait (`--sleep`)
 MAX_DURATION = 36525 * 86400.0
+#: the retention defaults (`[retention]`): failed jobs a month, finished records a week, dead
+#: workers a day; the workers prune at most once an hour per backend
+DEFAULT_FAILED_RETENTION = 30 * 86400.0
+DEFAULT_FINISHED_RETENTION = 7 * 86400.0
+DEFAULT_WORKER_RETENTION = 86400.0
+DEFAULT_PRUNE_EVERY = 3600.0
+#: what a retention setting may say instead of a duration to keep for ever (or not prune at all)
+NEVER = ("never", "off")
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,16 @@ class BackendConfig:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """`[retention]`, in seconds; None where the file says "never" (or 0)."""
+
+    failed: float | None = DEFAULT_FAILED_RETENTION
+    finished: float = DEFAULT_FINISHED_RETENTION
+    workers: float | None = DEFAULT_WORKER_RETENTION
+    prune_every: float | None = DEFAULT_PRUNE_EVERY
+
+
+@dataclass(frozen=True)
 class Config:
     backends: dict[str, BackendConfig] = field(default_factory=dict)
     default: str | None = None
@@ -56,6 +80,7 @@ class Config:
     tui: dict[str, Any] = field(default_factory=dict)
     worker: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    retention: Retention = field(default_factory=Retention)
 
     def backend(self, name: str | None) -> BackendConfig:
         if name is None:
@@ -114,6 +139,45 @@ def load_config(explicit: str | None = None) -> Config:
         tui=dict(data.get("tui") or {}),
         worker=dict(data.get("worker") or {}),
         path=path,
+        retention=read_retention(data.get("retention"), path),
+    )
+
+
+def read_retention(table: Any, path: Path | None = None) -> Retention:
+    """`[retention]` checked: durations ("30d", seconds), or "never"/0 where keeping for ever
+    makes sense (failed jobs, workers, the automatic prune); finished records are history and
+    always pruned."""
+    where = f"{path}: [retention]" if path else "[retention]"
+    if table is None:
+        return Retention()
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(set(table) - {"failed", "finished", "workers", "prune_every"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting {unknown[0]!r}; known: failed, finished, workers, prune_every")
+
+    def setting(name: str, default: float | None) -> float | None:
+        if name not in table:
+            return default
+        value = table[name]
+        if isinstance(value, str) and value.strip().lower() in NEVER:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ConfigError(f'{where} {name} must be a duration such as 30d, or "never"')
+        try:
+            seconds = parse_duration(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{where} {name}: {exc}") from None
+        return seconds or None
+
+    finished = setting("finished", DEFAULT_FINISHED_RETENTION)
+    if finished is None:
+        raise ConfigError(f"{where} finished must be a duration: finished records are history, always pruned")
+    return Retention(
+        failed=setting("failed", DEFAULT_FAILED_RETENTION),
+        finished=finished,
+        workers=setting("workers", DEFAULT_WORKER_RETENTION),
+        prune_every=setting("prune_every", DEFAULT_PRUNE_EVERY),
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from qadmin.job import Job, JobId, iso
+from qadmin.job import AuditEntry, Job, JobId, iso
 
 #: how listings may be ordered; each is a keyset order ending in the id
 SORTS = ("id", "-id", "priority", "run_at", "-failed_at")
@@ -74,3 +74,63 @@ class Stats:
             for state, n in counts.items():
                 out[state] = out.get(state, 0) + n
         return out
+
+
+#: job ids a prune report names at most (a prune of millions reports its counts, and these)
+PRUNE_IDS_SHOWN = 1000
+
+
+@dataclass
+class PruneReport:
+    """What a prune removed (or, with `dry_run`, would remove): failed jobs older than
+    `failed_before`, finished records older than `finished_before`, registrations of qadmin
+    workers silent since before `workers_before`. A cutoff of None prunes nothing of its kind."""
+
+    failed_before: datetime | None
+    finished_before: datetime | None
+    workers_before: datetime | None
+    dry_run: bool = False
+    failed: int = 0
+    finished: int = 0
+    workers: int = 0
+    #: the first PRUNE_IDS_SHOWN failed jobs' ids
+    failed_ids: list[JobId] = field(default_factory=list)
+    worker_names: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.failed + self.finished + self.workers
+
+    def note_failed(self, ids: list[JobId]) -> None:
+        self.failed += len(ids)
+        self.failed_ids.extend(ids[: max(PRUNE_IDS_SHOWN - len(self.failed_ids), 0)])
+
+    def audit_entry(self, at: datetime, actor: str, face: str) -> AuditEntry:
+        """The one audit entry of a prune: its cutoffs and counts in the details."""
+        details = {k: v for k, v in self.to_dict().items() if k not in ("verb", "dry_run", "failed_ids")}
+        return AuditEntry(
+            id=None,
+            at=at,
+            actor=actor,
+            face=face,
+            verb="prune",
+            selection=details,
+            matched=self.total,
+            changed=0 if self.dry_run else self.total,
+            skipped=0,
+            dry_run=self.dry_run,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verb": "prune",
+            "dry_run": self.dry_run,
+            "failed_before": iso(self.failed_before),
+            "finished_before": iso(self.finished_before),
+            "workers_before": iso(self.workers_before),
+            "failed": self.failed,
+            "finished": self.finished,
+            "workers": self.workers,
+            "failed_ids": [str(i) for i in self.failed_ids],
+            "worker_names": list(self.worker_names),
+        }

@@ -15,14 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from qadmin.config import (
+    DEFAULT_FAILED_RETENTION,
+    DEFAULT_FINISHED_RETENTION,
+    DEFAULT_PRUNE_EVERY,
+    DEFAULT_WORKER_RETENTION,
+)
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
-from qadmin.model import SORTS, ErrorGroup, Page, Stats
+from qadmin.model import SORTS, ErrorGroup, Page, PruneReport, Stats
 
-__all__ = ["SORTS", "Backend", "BackendOptions", "ErrorGroup", "Page", "Stats", "WorkerSession"]
+__all__ = ["SORTS", "Backend", "BackendOptions", "ErrorGroup", "Page", "PruneReport", "Stats", "WorkerSession"]
 
 
 @runtime_checkable
@@ -167,6 +173,22 @@ class Backend(Protocol):
 
     def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]: ...
 
+    def prune(
+        self,
+        now: datetime,
+        *,
+        failed_before: datetime | None,
+        finished_before: datetime | None,
+        workers_before: datetime | None,
+        dry_run: bool = False,
+    ) -> PruneReport:
+        """Remove failed jobs that failed before `failed_before` (only what the row's or entry's own
+        library also counts as failed), finished records older than `finished_before`, and the
+        registrations of qadmin workers without a heartbeat since `workers_before` (never a
+        foreign library's workers). None prunes nothing of that kind. In short batches, each
+        removal guarded by what was read, so a job another client changed meanwhile stays.
+        `dry_run` counts and changes nothing. Records no audit entry (the caller does)."""
+
 
 @dataclass(frozen=True)
 class BackendOptions:
@@ -177,7 +199,29 @@ class BackendOptions:
     #: seconds without a heartbeat after which a qadmin worker counts as dead
     worker_timeout: float = 60.0
     #: how long finished outcomes are kept
-    finished_retention: float = 7 * 24 * 3600.0
+    finished_retention: float = DEFAULT_FINISHED_RETENTION
+    #: seconds a failed job is kept before a prune removes it; None keeps failed jobs for ever
+    failed_retention: float | None = DEFAULT_FAILED_RETENTION
+    #: seconds a qadmin worker may be silent before a prune removes it from the workers list;
+    #: None keeps dead workers listed until unlocked or removed by hand
+    worker_retention: float | None = DEFAULT_WORKER_RETENTION
+    #: at most one automatic prune per this many seconds per backend (`WorkerSession.prune_if_due`);
+    #: None turns the workers' automatic pruning off
+    prune_every: float | None = DEFAULT_PRUNE_EVERY
+
+
+def retention_cutoffs(
+    options: BackendOptions, now: datetime, older_than: float | None = None
+) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """The (failed, finished, workers) cutoffs of a prune at `now`: from the retention options,
+    or `older_than` seconds for both kinds of job (the workers keep their own retention)."""
+
+    def before(seconds: float | None) -> datetime | None:
+        return None if seconds is None else now - timedelta(seconds=seconds)
+
+    if older_than is not None:
+        return before(older_than), before(older_than), before(options.worker_retention)
+    return before(options.failed_retention), before(options.finished_retention), before(options.worker_retention)
 
 
 @runtime_checkable
@@ -260,3 +304,8 @@ class WorkerSession(Protocol):
 
     def close(self) -> None:
         """Flush, then let go of the session's own connections."""
+
+    def prune_if_due(self, now: datetime) -> PruneReport | None:
+        """Prune by the backend's retention options (`BackendOptions`) if no worker of this
+        backend did in the last `prune_every` seconds: a cheap marker in the backend, taken by
+        one worker only, so that N workers do not all prune. None when not due (or turned off)."""

@@ -17,6 +17,7 @@ from qadmin.cli.bulk import delete, dequeue, retry, unlock
 from qadmin.cli.context import GLOBAL_OPTIONS, Context, QadminCommand, QadminGroup, global_options
 from qadmin.cli.jobs import enqueue, jobs, show
 from qadmin.cli.lifecycle import kill, run_now
+from qadmin.cli.prune import prune
 from qadmin.cli.queues import audit, errors, pause, queues, resume, stats, workers
 from qadmin.cli.serve import demo, init, tui, web
 from qadmin.cli.worker import worker
@@ -60,6 +61,7 @@ for command in (
     audit,
     pause,
     resume,
+    prune,
     worker,
     demo,
     tui,

@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from qadmin.backends import Backend, BackendOptions, open_backend
+from qadmin.backends.base import retention_cutoffs
 from qadmin.client import Client
 from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageError
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
-from qadmin.model import ErrorGroup, Page, Stats
+from qadmin.model import ErrorGroup, Page, PruneReport, Stats
 from qadmin.ops.verbs import (
     ALIVE_READ_LIMIT,
     APPLY_BATCH,
@@ -375,6 +376,23 @@ class Ops:
         changed = self.backend.resume(queue)
         self._audit("resume", JobFilter(queues=(queue,)), BulkResult("resume", 1, int(changed)), [])
         return changed
+
+    # --- retention ----------------------------------------------------------------------------
+    def prune(self, older_than: float | None = None, *, dry_run: bool = False) -> PruneReport:
+        """Remove failed jobs, finished records and dead qadmin workers older than the backend's
+        retention settings (`[retention]`); `older_than` seconds replaces the retention of both
+        kinds of job. `dry_run` counts and changes nothing (and, as every dry run, is not audited);
+        a prune is one audit entry, its counts in the details."""
+        if older_than is not None and older_than < 0:
+            raise UsageError("--older-than must not be negative")
+        now = self.clock()
+        failed, finished, workers = retention_cutoffs(self.backend.options, now, older_than)
+        report = self.backend.prune(
+            now, failed_before=failed, finished_before=finished, workers_before=workers, dry_run=dry_run
+        )
+        if not dry_run:
+            self.backend.record_audit(report.audit_entry(now, self.actor, self.face), report.failed_ids)
+        return report
 
     # --- audit --------------------------------------------------------------------------------
     def _audit(self, verb: str, selection: JobFilter, result: BulkResult, ids: Sequence[JobId]) -> None:

@@ -24,7 +24,15 @@ def open_settings_backend(settings: Settings, *, worker_timeout: float | None = 
     """The bare backend `settings` make current, for the worker, which runs on the engine verbs
     rather than on admin verbs (`worker_timeout`: when other workers count as dead, if not the
     default)."""
-    options = BackendOptions(table=settings.table, namespace=settings.namespace)
+    retention = settings.config.retention
+    options = BackendOptions(
+        table=settings.table,
+        namespace=settings.namespace,
+        finished_retention=retention.finished,
+        failed_retention=retention.failed,
+        worker_retention=retention.workers,
+        prune_every=retention.prune_every,
+    )
     if worker_timeout is not None:
         options = replace(options, worker_timeout=worker_timeout)
     return open_backend(settings.url, options)

@@ -242,3 +242,25 @@ def queue_action(queue: str, verb: str) -> Response:
     ops = get_ops()
     changed = ops.pause(queue) if verb == "pause" else ops.resume(queue)
     return jsonify({"queue": queue, "paused": verb == "pause", "changed": changed})
+
+
+# --- retention ---------------------------------------------------------------------------------
+@bp.post("/prune")
+@mutating
+def prune() -> Response:
+    """`qadmin prune`: failed jobs, finished records and dead workers past their retention
+    (`older_than` replaces the retention of both kinds of job); `dry_run` in the body or the
+    query string counts and changes nothing."""
+    body = _body()
+    dry_run = flag(body.get("dry_run"), "dry_run") or flag(request.args.get("dry_run"), "dry_run")
+    older_than = body.get("older_than")
+    if older_than in (None, ""):
+        older_than = None
+    elif isinstance(older_than, (bool, dict, list)):
+        raise UsageError("older_than must be a duration such as 30d or 12h, or seconds")
+    else:
+        try:
+            older_than = parse_duration(older_than)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+    return jsonify(get_ops().prune(older_than, dry_run=dry_run).to_dict())

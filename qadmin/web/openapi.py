@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from qadmin import __version__
-from qadmin.web.openapi_components import array, components, ref
+from qadmin.web.openapi_components import FLAG, array, components, ref
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -160,6 +160,12 @@ def spec() -> dict[str, Any]:
         "/api/previews/{token}": _get("A stored preview", _json(ref("Preview")), [token_param]),
         "/api/previews/{token}/apply": _post(
             "Act on exactly the previewed jobs (once)", _json(ref("BulkResult")), params=[token_param]
+        ),
+        "/api/prune": _post(
+            "Prune failed jobs, finished records and dead workers past their retention (qadmin prune)",
+            _json(ref("PruneReport")),
+            body="PruneRequest",
+            params=[_query("dry_run", "count what would be pruned, change nothing", FLAG)],
         ),
         "/metrics": {
             "get": {

@@ -332,6 +332,33 @@ def schemas() -> dict[str, Any]:
                 "current": {"type": "string"},
             },
         },
+        "PruneRequest": {
+            "type": "object",
+            "properties": {
+                "dry_run": {**FLAG, "description": "count what would be pruned, change nothing"},
+                "older_than": {
+                    "oneOf": [{"type": "string", "nullable": True}, {"type": "number"}],
+                    "description": "failed jobs and finished records older than this (30d, 12h, or seconds) "
+                    "instead of their retention",
+                },
+            },
+        },
+        "PruneReport": {
+            "type": "object",
+            "required": ["verb", "dry_run", "failed", "finished", "workers"],
+            "properties": {
+                "verb": {"type": "string", "enum": ["prune"]},
+                "dry_run": {"type": "boolean"},
+                "failed_before": time,
+                "finished_before": time,
+                "workers_before": time,
+                "failed": {"type": "integer"},
+                "finished": {"type": "integer"},
+                "workers": {"type": "integer"},
+                "failed_ids": {"type": "array", "items": {"type": "string"}},
+                "worker_names": {"type": "array", "items": {"type": "string"}},
+            },
+        },
         "Error": {
             "type": "object",
             "required": ["error"],

@@ -39,6 +39,9 @@ SKIP_MEMORY = 500
 #: lock renewed before it runs; one that waited less runs with its time limit shortened by the
 #: wait, so that its lock never expires while it runs
 PREFETCH_RENEW_AFTER = 1.0
+#: seconds between a worker's looks at whether the backend is due a prune (the backend's own
+#: marker decides which worker prunes, at most once per `prune_every`)
+PRUNE_CHECK_INTERVAL = 60.0
 
 
 class Worker:
@@ -72,6 +75,7 @@ class Worker:
         self._registered = False
         self._started = time.monotonic()
         self._last_report = time.monotonic()
+        self._next_prune_check = time.monotonic()
         #: prefetched jobs, locked for this worker, with the monotonic time of their claim
         self._prefetched: deque[tuple[Job, float]] = deque()
         self._lock_age = 0.0
@@ -199,6 +203,9 @@ class Worker:
                     backoff.wait()
                     continue
                 self._maybe_report()
+                # a --burst run drains and leaves: pruning is for the workers that stay
+                if not self.options.burst:
+                    self._maybe_prune()
                 if not ran:
                     self._note_paused()
                     if self.options.burst:
@@ -441,6 +448,26 @@ class Worker:
             self.session.close()
         except QadminError as exc:
             log.warning("could not close the worker's session: %s", exc)
+
+    def _maybe_prune(self) -> None:
+        """Prune by the retention settings when the backend says it is this worker's turn; a
+        prune that fails is logged, and the worker goes on."""
+        at = time.monotonic()
+        if at < self._next_prune_check:
+            return
+        self._next_prune_check = at + PRUNE_CHECK_INTERVAL
+        try:
+            report = self.session.prune_if_due(self.clock())
+        except Exception as exc:  # noqa: BLE001 - housekeeping must never stop the worker
+            log.warning("automatic prune failed: %s", exc)
+            return
+        if report is not None and report.total:
+            log.info(
+                "pruned %s, %s and %s",
+                plural(report.failed, "failed job"),
+                plural(report.finished, "finished record"),
+                plural(report.workers, "dead worker"),
+            )
 
     def _maybe_report(self) -> None:
         if time.monotonic() - self._last_report >= REPORT_INTERVAL:

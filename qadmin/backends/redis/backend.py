@@ -17,6 +17,7 @@ from qadmin.backends.redis.listings import Listings
 from qadmin.backends.redis.memory import Memory
 from qadmin.backends.redis.own_connection import OwnConnection
 from qadmin.backends.redis.pauses import Pauses
+from qadmin.backends.redis.prune import RedisPrune
 from qadmin.backends.redis.reader import Reader
 from qadmin.backends.redis.rescue import Rescue
 from qadmin.backends.redis.server import Server, own_params
@@ -28,7 +29,7 @@ from qadmin.backends.redis.workers import Workers
 from qadmin.errors import BackendUnavailable, ConfigError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, NewJob, QueueInfo, WorkerInfo, utcnow
-from qadmin.model import ErrorGroup, Page, Stats
+from qadmin.model import ErrorGroup, Page, PruneReport, Stats
 
 #: what `?failed_on_retry=` may say
 RETRY_MODES = ("mark", "remove")
@@ -71,6 +72,7 @@ class RedisBackend:
         self.changes = Changes(server, self.memory, self.failed_on_retry)
         self.lifecycle = Lifecycle(server, self.changes)
         self.enqueuer = Enqueuer(server, self._own, self.listings.get)
+        self.pruner = RedisPrune(server, self.audit_log)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -109,6 +111,7 @@ class RedisBackend:
             pauses=self.pauses,
             rescuer=self.rescuer,
             move_due=self.move_due,
+            pruner=self.pruner,
             defer_successes=defer_successes,
             success_writes=self.success_writes,
         )
@@ -123,6 +126,7 @@ class RedisBackend:
             pauses=self.pauses,
             rescuer=self.rescuer,
             move_due=self.move_due,
+            pruner=self.pruner,
             success_writes=SuccessWrites.AWAITED,
             own=self._own,
         )
@@ -241,3 +245,20 @@ class RedisBackend:
 
     def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
         return self.audit_log.read(limit, job_id)
+
+    def prune(
+        self,
+        now: datetime,
+        *,
+        failed_before: datetime | None,
+        finished_before: datetime | None,
+        workers_before: datetime | None,
+        dry_run: bool = False,
+    ) -> PruneReport:
+        return self.pruner.prune(
+            now,
+            failed_before=failed_before,
+            finished_before=finished_before,
+            workers_before=workers_before,
+            dry_run=dry_run,
+        )

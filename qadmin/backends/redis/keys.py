@@ -34,6 +34,8 @@ class Keys:
         self.audit_seq = ns + "qadmin:audit:seq"
         #: jobs of dead qadmin workers given back by live ones (`WorkerSession.rescue`), ever
         self.rescued = ns + "qadmin:rescued"
+        #: set (NX, expiring) by the worker whose turn it is to prune
+        self.last_prune = ns + "qadmin:last_prune"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name

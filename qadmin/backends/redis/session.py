@@ -31,14 +31,17 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from qadmin.backends.base import retention_cutoffs
 from qadmin.backends.redis.claims import Claims, ClaimState, Done, Held
 from qadmin.backends.redis.outcomes import Outcomes
 from qadmin.backends.redis.own_connection import OwnConnection
 from qadmin.backends.redis.pauses import Pauses
+from qadmin.backends.redis.prune import RedisPrune
 from qadmin.backends.redis.rescue import Rescue
 from qadmin.backends.redis.server import Server
 from qadmin.backends.redis.workers import Workers
 from qadmin.job import Job, JobId, WorkerInfo, utcnow
+from qadmin.model import PruneReport
 
 #: successes a worker's next call may carry, and how long one may wait for it (seconds)
 DEFER_MAX = 100
@@ -65,6 +68,7 @@ class RedisWorkerSession:
         pauses: Pauses,
         rescuer: Rescue,
         move_due: Callable[[datetime], int],
+        pruner: RedisPrune,
         defer_successes: bool = False,
         success_writes: SuccessWrites = SuccessWrites.PIPELINED,
         own: OwnConnection[Any] | None = None,
@@ -77,6 +81,7 @@ class RedisWorkerSession:
         self._workers = workers
         self._pauses = pauses
         self._rescuer = rescuer
+        self._pruner = pruner
         self._mutex = threading.RLock()
         #: successes not written yet, in order; the ids of those sent whose reply is unread
         self._deferred: list[Done] = []
@@ -254,3 +259,13 @@ class RedisWorkerSession:
         if dones:
             self.claims.call(ClaimState(()), self.rid(), utcnow(), [], 0, 0, dones)
             self._settle(dones)
+
+    def prune_if_due(self, now: datetime) -> PruneReport | None:
+        options = self.server.options
+        if options.prune_every is None or not self._pruner.take_turn(now, options.prune_every):
+            return None
+        failed, finished, workers = retention_cutoffs(options, now)
+        report = self._pruner.prune(now, failed_before=failed, finished_before=finished, workers_before=workers)
+        if report.total:  # an hourly prune that found nothing is not worth an audit entry
+            self._pruner.audit.record(report.audit_entry(now, self.worker, "worker"), report.failed_ids)
+        return report

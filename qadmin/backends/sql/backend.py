@@ -15,6 +15,7 @@ from qadmin.backends.sql.choose import choose
 from qadmin.backends.sql.enqueue import Enqueue
 from qadmin.backends.sql.layout import Layouts
 from qadmin.backends.sql.lifecycle import Lifecycle
+from qadmin.backends.sql.prune import Prune
 from qadmin.backends.sql.reads import Reads
 from qadmin.backends.sql.rescue import Rescue
 from qadmin.backends.sql.rows import RowReader
@@ -29,7 +30,7 @@ from qadmin.backends.sql.verbs import WorkerParts
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
-from qadmin.model import ErrorGroup, Page, Stats
+from qadmin.model import ErrorGroup, Page, PruneReport, Stats
 
 
 class SqlBackend:
@@ -65,6 +66,7 @@ class SqlBackend:
         self.stats_reader = StatsReader(self.store, self.selection, self.reads, self.bookkeeping, options)
         self.enqueuer = Enqueue(self.store, self.layouts, self.verbs, self.rows, self.reads)
         self.rescuer = Rescue(self.store, self.selection, self.changes, self.bookkeeping, options)
+        self.pruner = Prune(self.store)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -100,7 +102,7 @@ class SqlBackend:
             raise UsageError(
                 f"deferred successes are not available on {self.kind}: every success is one transaction there already"
             )
-        return SqlWorkerSession(worker, self.store, self.verbs, self.bookkeeping, self.rescuer)
+        return SqlWorkerSession(worker, self.store, self.verbs, self.bookkeeping, self.rescuer, pruner=self.pruner)
 
     def _one_shot(self) -> WorkerState:
         """A worker's state for one call: a connection for it alone, counts written at once."""
@@ -205,3 +207,20 @@ class SqlBackend:
 
     def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
         return self.bookkeeping.audit(limit, job_id)
+
+    def prune(
+        self,
+        now: datetime,
+        *,
+        failed_before: datetime | None,
+        finished_before: datetime | None,
+        workers_before: datetime | None,
+        dry_run: bool = False,
+    ) -> PruneReport:
+        return self.pruner.prune(
+            now,
+            failed_before=failed_before,
+            finished_before=finished_before,
+            workers_before=workers_before,
+            dry_run=dry_run,
+        )

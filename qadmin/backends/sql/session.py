@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from qadmin.backends.base import retention_cutoffs
 from qadmin.backends.sql.bookkeeping import Bookkeeping
+from qadmin.backends.sql.prune import Prune
 from qadmin.backends.sql.rescue import Rescue
 from qadmin.backends.sql.state import Counters, HeldConnection, WorkerState
 from qadmin.backends.sql.store import Store
 from qadmin.backends.sql.verbs import WorkerVerbs
 from qadmin.job import Job, JobId, WorkerInfo
+from qadmin.model import PruneReport
 
 
 class SqlWorkerSession:
@@ -26,12 +29,20 @@ class SqlWorkerSession:
     opens another when it is next used."""
 
     def __init__(
-        self, worker: str, store: Store, verbs: WorkerVerbs, bookkeeping: Bookkeeping, rescuer: Rescue
+        self,
+        worker: str,
+        store: Store,
+        verbs: WorkerVerbs,
+        bookkeeping: Bookkeeping,
+        rescuer: Rescue,
+        *,
+        pruner: Prune,
     ) -> None:
         self.worker = worker
         self._verbs = verbs
         self._bookkeeping = bookkeeping
         self._rescuer = rescuer
+        self._pruner = pruner
         self.state = WorkerState(HeldConnection(store, store.dialect.hot_engine), Counters(store))
 
     def claim(
@@ -97,3 +108,13 @@ class SqlWorkerSession:
 
     def close(self) -> None:
         self.flush()
+
+    def prune_if_due(self, now: datetime) -> PruneReport | None:
+        every = self._bookkeeping.options.prune_every
+        if every is None or not self._pruner.take_turn(now, every):
+            return None
+        failed, finished, workers = retention_cutoffs(self._bookkeeping.options, now)
+        report = self._pruner.prune(now, failed_before=failed, finished_before=finished, workers_before=workers)
+        if report.total:  # an hourly prune that found nothing is not worth an audit entry
+            self._bookkeeping.record_audit(report.audit_entry(now, self.worker, "worker"), report.failed_ids)
+        return report
