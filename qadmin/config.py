@@ -17,6 +17,7 @@ The config file names backends so that every face can switch between them:
 
     [worker]
     imports = ["myapp.jobs"]  # what `qadmin worker` runs, besides its --import options
+    timeout = "60s"           # a qadmin worker silent this long is dead, on every face
 
     [retention]               # what `qadmin prune` and the workers' automatic prune keep
     failed = "30d"            # failed jobs; "never" (or 0) keeps them for ever
@@ -50,6 +51,8 @@ DEFAULT_FAILED_RETENTION = 30 * 86400.0
 DEFAULT_FINISHED_RETENTION = 7 * 86400.0
 DEFAULT_WORKER_RETENTION = 86400.0
 DEFAULT_PRUNE_EVERY = 3600.0
+#: seconds without a heartbeat after which a qadmin worker counts as dead (`[worker] timeout`)
+DEFAULT_WORKER_TIMEOUT = 60.0
 #: what a retention setting may say instead of a duration to keep for ever (or not prune at all)
 NEVER = ("never", "off")
 
@@ -81,6 +84,8 @@ class Config:
     worker: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     retention: Retention = field(default_factory=Retention)
+    #: `[worker] timeout`: when a qadmin worker without a heartbeat counts as dead (None: the default)
+    worker_timeout: float | None = None
 
     def backend(self, name: str | None) -> BackendConfig:
         if name is None:
@@ -140,7 +145,26 @@ def load_config(explicit: str | None = None) -> Config:
         worker=dict(data.get("worker") or {}),
         path=path,
         retention=read_retention(data.get("retention"), path),
+        worker_timeout=read_worker_timeout(data.get("worker"), path),
     )
+
+
+def read_worker_timeout(table: Any, path: Path | None = None) -> float | None:
+    """`[worker] timeout`: a positive duration, the same for every face (a worker judged dead by
+    the web but alive by its peers would confuse the operator), or None when the file is silent."""
+    if not isinstance(table, dict) or "timeout" not in table:
+        return None
+    value = table["timeout"]
+    where = f"{path}: [worker] timeout" if path else "[worker] timeout"
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ConfigError(f"{where} must be a duration such as 60s")
+    try:
+        seconds = parse_duration(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if not seconds:
+        raise ConfigError(f"{where} must be longer than 0")
+    return seconds
 
 
 def read_retention(table: Any, path: Path | None = None) -> Retention:

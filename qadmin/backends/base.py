@@ -23,6 +23,7 @@ from qadmin.config import (
     DEFAULT_FINISHED_RETENTION,
     DEFAULT_PRUNE_EVERY,
     DEFAULT_WORKER_RETENTION,
+    DEFAULT_WORKER_TIMEOUT,
 )
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
@@ -197,7 +198,7 @@ class BackendOptions:
     #: seconds after which a lock counts as stale (delayed_job's max_run_time)
     max_run_time: float = 4 * 3600.0
     #: seconds without a heartbeat after which a qadmin worker counts as dead
-    worker_timeout: float = 60.0
+    worker_timeout: float = DEFAULT_WORKER_TIMEOUT
     #: how long finished outcomes are kept
     finished_retention: float = DEFAULT_FINISHED_RETENTION
     #: seconds a failed job is kept before a prune removes it; None keeps failed jobs for ever

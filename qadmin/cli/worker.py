@@ -10,6 +10,7 @@ import click
 
 from qadmin.cli.context import QadminCommand, current_settings
 from qadmin.cli.params import at_most, duration, positive, positive_duration
+from qadmin.config import DEFAULT_WORKER_TIMEOUT
 from qadmin.errors import QadminError, UsageError
 from qadmin.ops import open_settings_backend
 
@@ -80,11 +81,11 @@ from qadmin.ops import open_settings_backend
 )
 @click.option(
     "--worker-timeout",
-    default="60s",
+    default=None,
     callback=at_most(86400, "1d", positive_duration),
-    show_default=True,
     help="A qadmin worker whose heartbeat stopped this long is dead: its jobs are rescued. Give every "
-    "worker the same, at least twice the heartbeat interval.",
+    "worker the same, at least twice the heartbeat interval. [default: [worker] timeout in qadmin.toml, "
+    "else 60s]",
 )
 @click.option("--reload", is_flag=True, help="Restart the workers when source files change.")
 @click.option(
@@ -111,7 +112,7 @@ def worker(
     defer_acks: bool,
     heartbeat_interval: float,
     rescue_interval: float,
-    worker_timeout: float,
+    worker_timeout: float | None,
     reload: bool,
     imports: tuple[str, ...],
     pidfile: str | None,
@@ -125,11 +126,13 @@ def worker(
     logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(message)s", stream=sys.stderr)
     if verbose >= 1:
         logging.getLogger("qadmin.worker").setLevel(logging.DEBUG)
+    sys.path.insert(0, os.getcwd())
+    settings = current_settings()
+    if worker_timeout is None:
+        worker_timeout = settings.config.worker_timeout or DEFAULT_WORKER_TIMEOUT
     if worker_timeout < 2 * heartbeat_interval:
         # a live worker between two beats would look dead to the others, and lose its jobs
         raise UsageError("--worker-timeout must be at least twice --heartbeat-interval")
-    sys.path.insert(0, os.getcwd())
-    settings = current_settings()
     imports = settings.worker_imports(imports)
     # with --reload the children import the job modules themselves, after the fork, so that a
     # restart sees the new code; the supervisor only checks that they can be found

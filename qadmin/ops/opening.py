@@ -22,8 +22,8 @@ def open_ops(
 
 def open_settings_backend(settings: Settings, *, worker_timeout: float | None = None) -> Backend:
     """The bare backend `settings` make current, for the worker, which runs on the engine verbs
-    rather than on admin verbs (`worker_timeout`: when other workers count as dead, if not the
-    default)."""
+    rather than on admin verbs (`worker_timeout`: when other workers count as dead, if not
+    `[worker] timeout` or the default)."""
     retention = settings.config.retention
     options = BackendOptions(
         table=settings.table,
@@ -33,6 +33,7 @@ def open_settings_backend(settings: Settings, *, worker_timeout: float | None = 
         worker_retention=retention.workers,
         prune_every=retention.prune_every,
     )
-    if worker_timeout is not None:
-        options = replace(options, worker_timeout=worker_timeout)
+    timeout = worker_timeout if worker_timeout is not None else settings.config.worker_timeout
+    if timeout is not None:
+        options = replace(options, worker_timeout=timeout)
     return open_backend(settings.url, options)
