@@ -99,7 +99,9 @@ def flag(value: Any, what: str) -> bool:
         return bool(value)
     if isinstance(value, list):  # a field given twice: the last one counts, as for other fields
         value = value[-1] if value else ""
-    word = str(value).strip().lower()
+    if not isinstance(value, str):  # a JSON number is no yes or no, whatever its digits (the API says so)
+        raise UsageError(f"{what} must be true or false, not {str(value)[:40]!r}")
+    word = value.strip().lower()
     if word in YES:
         return True
     if word in NO:
