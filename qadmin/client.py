@@ -43,6 +43,7 @@ class Client:
         delay: float | timedelta | None = None,
         max_attempts: int | None = None,
         unique: str | None = None,
+        timeout: float | timedelta | None = None,
         **kwargs: Any,
     ) -> Job:
         """Put one job on a queue. `job` is a registered name, a dotted path, or a decorated callable.
@@ -60,6 +61,7 @@ class Client:
             delay=delay,
             max_attempts=max_attempts,
             unique=unique,
+            timeout=timeout,
         )
         return self.put(new)
 
@@ -95,6 +97,7 @@ class Client:
         delay: float | timedelta | None = None,
         max_attempts: int | None = None,
         unique: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> NewJob:
         if run_at is not None and delay is not None:
             raise UsageError("give run_at or delay, not both")
@@ -105,6 +108,10 @@ class Client:
             run_at = utcnow() + timedelta(seconds=seconds)
         if max_attempts is not None and max_attempts < 1:
             raise UsageError("max_attempts must be at least 1")
+        if timeout is not None:
+            timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+            if not timeout > 0 or timeout == float("inf"):
+                raise UsageError("timeout must be a positive number of seconds")
         defaults = registry.defaults_of(job)
         new = _new_job(NewJob)
         new.__dict__.update(
@@ -116,6 +123,7 @@ class Client:
             run_at=run_at,
             max_attempts=max_attempts if max_attempts is not None else defaults.get("max_attempts"),
             unique=unique,
+            timeout=timeout,
         )
         return new
 
@@ -142,8 +150,17 @@ def _stored(new: NewJob, job_id: JobId, now: datetime) -> Job:
         run_at=new.run_at,
         created_at=now,
         max_attempts=new.max_attempts,
-        meta={"unique": new.unique} if new.unique is not None else {},
+        meta=_options_meta(new),
     )
+
+
+def _options_meta(new: NewJob) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if new.timeout is not None:
+        meta["timeout"] = new.timeout
+    if new.unique is not None:
+        meta["unique"] = new.unique
+    return meta
 
 
 def connect(
@@ -243,11 +260,12 @@ class JobFunction(Generic[P, R]):
         delay: float | timedelta | None = None,
         max_attempts: int | None = None,
         unique: str | None = None,
+        timeout: float | timedelta | None = None,
         client: Client | None = None,
     ) -> JobCall[P]:
         """This job's enqueue with options other than the decorator's, and maybe another client."""
         chosen = {"queue": queue, "priority": priority, "run_at": run_at, "delay": delay}
-        chosen.update(max_attempts=max_attempts, unique=unique)
+        chosen.update(max_attempts=max_attempts, unique=unique, timeout=timeout)
         defaults = self.__qadmin_defaults__
         for key in ("queue", "priority", "max_attempts"):
             if chosen[key] is None:

@@ -88,6 +88,14 @@ class Job:
             return None
         return self.last_error.split("\n", 1)[0]
 
+    @property
+    def timeout(self) -> float | None:
+        """The time limit the job was enqueued with (qadmin's payload member), in seconds."""
+        value = self.meta.get("timeout") if isinstance(self.meta, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"):
+            return float(value)
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape every face prints (the README's command-line contract)."""
         out: dict[str, Any] = {
@@ -110,6 +118,9 @@ class Job:
             out["finished_at"] = iso(self.finished_at)
         if self.stale:
             out["stale"] = True
+        timeout = self.timeout
+        if timeout is not None:
+            out["timeout"] = timeout
         out["format"] = self.format
         if self.undecodable is not None:
             out["undecodable"] = self.undecodable
@@ -129,6 +140,8 @@ class NewJob:
     run_at: datetime | None = None
     max_attempts: int | None = None
     unique: str | None = None
+    #: seconds this job may run, whatever the worker's max run time (stored in its payload)
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)

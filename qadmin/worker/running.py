@@ -29,7 +29,12 @@ class JobTimeout(Exception):
 
 
 def job_max_run_time(job: Job, default: float) -> float:
-    """The job's own max_run_time (its meta), when it sets a shorter one than the worker's."""
+    """The timeout the job was enqueued with (qadmin's payload member), which wins over the
+    worker's max run time either way; else the job's own max_run_time (delayed_job's, in its meta)
+    when it is shorter than the worker's."""
+    timeout = job.timeout
+    if timeout is not None:
+        return timeout
     own = job.meta.get("max_run_time") if isinstance(job.meta, dict) else None
     if isinstance(own, (int, float)) and own > 0:
         return min(float(own), default)
@@ -38,7 +43,9 @@ def job_max_run_time(job: Job, default: float) -> float:
 
 def timeout_error(job: Job, max_run_time: float) -> str:
     """The error text of a job interrupted at its time limit."""
-    return f"JobTimeout: execution expired (max run time {job_max_run_time(job, max_run_time):g}s)\n"
+    limit = job_max_run_time(job, max_run_time)
+    which = "timeout" if job.timeout is not None else "max run time"
+    return f"JobTimeout: execution expired ({which} {limit:g}s)\n"
 
 
 class JobRunner:

@@ -194,6 +194,8 @@ class JobDetailScreen(QadminScreen):
             ("attempts", one_line(attempts)),
             ("priority", one_line(str(job.priority))),
         ]
+        if job.timeout is not None:
+            facts.append(("timeout", one_line(f"{job.timeout:g}s")))
         times: list[tuple[str, RenderableType]] = []
         for label, moment in (
             ("created_at", job.created_at),
