@@ -182,6 +182,8 @@ def show(job_id: str, as_json: bool) -> None:
     for key, value in (job.meta or {}).items():
         if key not in ("max_attempts",) and value not in (None, "", [], {}):
             table.add_row(key, short(value, 100))
+    for key, value in job.kept_result.items():
+        table.add_row(key, short(value, 2000))
     console.print(Panel(table, title=f"job {markup(job.id)}", expand=False))
     if job.undecodable:
         console.print(f"[red]undecodable:[/] {markup(job.undecodable, lines=True)}")

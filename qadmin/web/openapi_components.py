@@ -80,6 +80,8 @@ def schemas() -> dict[str, Any]:
             "undecodable": {"type": "string", "description": "why the payload could not be decoded"},
             "raw": {"type": "string"},
             "timeout": {"type": "number", "description": "the job's own time limit in seconds, given at enqueue"},
+            "result": {"description": "a finished job's return value (JSON, at most 64 KiB), when it returned one"},
+            "result_note": {"type": "string", "description": "why a finished job's return value was not kept"},
             "truncated": {
                 "type": "object",
                 "additionalProperties": {"type": "integer"},

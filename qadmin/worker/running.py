@@ -13,7 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from qadmin import events, registry
-from qadmin.job import Job
+from qadmin.job import Job, result_text
 from qadmin.registry import JobTarget
 from qadmin.text import visible
 
@@ -56,19 +56,24 @@ class JobRunner:
         #: the modules whose classes and functions may run (besides registered names)
         self.imports = imports
         self.max_run_time = max_run_time
+        #: what the last successful run returned, as kept (`result_text`); None for None
+        self.last_result: str | None = None
 
     def run(self, job: Job, limit: float) -> str | None:
         """Run the job, interrupted after `limit` seconds; None on success, else the error text
         (message line + traceback)."""
         # the job's class or instance, whichever its `perform` and hooks are called on
         instance: Any = None
+        self.last_result = None
         try:
             target = registry.resolve(job.class_name, self.imports)
             instance = _instance_for(target)
             self.hook(job, "before", instance)
             events.emit("before_perform", job)
             with time_limit(limit):
-                _call(target, instance, job)
+                returned = _call(target, instance, job)
+            if returned is not None:
+                self.last_result = result_text(returned)
             self.hook(job, "success", instance)
             events.emit("after_perform", job)
             return None
