@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from qadmin import registry
 from qadmin.backends import Backend, BackendOptions, open_backend
@@ -100,3 +102,17 @@ def test_result_text_is_json_capped_and_never_raises() -> None:
         deep = [deep]
     assert "result_note" in read_result(result_text(deep) or "")
     assert read_result("not json") == {"result_note": "unreadable result record"}
+
+
+def test_results_go_with_their_finished_records_when_pruned(backend: Backend) -> None:
+    backend.enqueue(NewJob(RETURNS, [7], queue="p"))
+    Worker(backend, WorkerOptions(queues=["p"], burst=True, sleep=0, heartbeat_interval=3600)).work()
+    assert finished(backend) == {json.dumps([7]): {"result": 7}}
+    later = utcnow() + timedelta(seconds=5)
+    report = backend.prune(later, failed_before=None, finished_before=later, workers_before=None)
+    assert report.finished == 1
+    assert finished(backend) == {}
+    if backend.records_finished and hasattr(backend, "store"):  # SQL: no result row left behind
+        results = backend.store.aux["results"]
+        with backend.store.read() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(results)).scalar_one() == 0
