@@ -334,7 +334,6 @@ class Worker:
             self._current = None
         runtime = time.monotonic() - started
         if error is None:
-            # a forked child's return value stays in the child: the runner here kept none
             self._complete(job, runtime, self._runner.last_result)
             self.processed += 1
             if log.isEnabledFor(logging.DEBUG):  # the hot path: no escaping for a line nobody reads

@@ -65,8 +65,10 @@ def finished(backend: Backend) -> dict[object, object]:
     return out
 
 
-@pytest.mark.parametrize("prefetch", [1, 3], ids=["complete", "complete_and_claim"])
-def test_return_values_are_kept_with_the_finished_record(backend: Backend, prefetch: int) -> None:
+@pytest.mark.parametrize(
+    ("prefetch", "fork"), [(1, False), (3, False), (1, True)], ids=["complete", "complete_and_claim", "fork"]
+)
+def test_return_values_are_kept_with_the_finished_record(backend: Backend, prefetch: int, fork: bool) -> None:
     backend.enqueue_many(
         [
             NewJob(RETURNS, [{"sent": 3, "to": ["ann"]}], queue="r"),
@@ -76,7 +78,7 @@ def test_return_values_are_kept_with_the_finished_record(backend: Backend, prefe
             NewJob(HUGE, queue="r"),
         ]
     )
-    options = WorkerOptions(queues=["r"], burst=True, sleep=0, prefetch=prefetch, heartbeat_interval=3600)
+    options = WorkerOptions(queues=["r"], burst=True, sleep=0, prefetch=prefetch, heartbeat_interval=3600, fork=fork)
     w = Worker(backend, WorkerOptions(**{**options.__dict__, "rescue_interval": 0}))
     assert w.work() == 0
     assert w.failed == 0  # a value that cannot be kept never fails its job
