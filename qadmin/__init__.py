@@ -7,14 +7,16 @@ def send(to, subject): ...
 
 q = qadmin.connect("sqlite:///qadmin.db")
 q.enqueue("email.send", "ann@example.com", "hi", queue="email")
+
+qadmin.configure("sqlite:///qadmin.db")
+send.delay("ann@example.com", "hi")
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from qadmin.client import Client, connect  # noqa: E402
+from qadmin.client import Client, configure, connect, job  # noqa: E402
 from qadmin.job import Job, JobState, NewJob  # noqa: E402
-from qadmin.registry import job  # noqa: E402
 
-__all__ = ["Client", "connect", "job", "Job", "JobState", "NewJob", "__version__"]
+__all__ = ["Client", "configure", "connect", "job", "Job", "JobState", "NewJob", "__version__"]

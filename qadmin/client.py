@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+import inspect
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from qadmin import events, registry
 from qadmin.backends import Backend, BackendOptions, open_backend
 from qadmin.errors import UsageError
 from qadmin.job import Job, JobId, JobState, NewJob, utcnow
+from qadmin.settings import URL_ENV
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
 
 #: a NewJob with every field given, filled in at once: the frozen dataclass's __init__ sets
 #: its eight fields one `object.__setattr__` at a time, which costs more than the rest of
@@ -34,6 +43,7 @@ class Client:
         delay: float | timedelta | None = None,
         max_attempts: int | None = None,
         unique: str | None = None,
+        timeout: float | timedelta | None = None,
         **kwargs: Any,
     ) -> Job:
         """Put one job on a queue. `job` is a registered name, a dotted path, or a decorated callable.
@@ -51,6 +61,7 @@ class Client:
             delay=delay,
             max_attempts=max_attempts,
             unique=unique,
+            timeout=timeout,
         )
         return self.put(new)
 
@@ -86,6 +97,7 @@ class Client:
         delay: float | timedelta | None = None,
         max_attempts: int | None = None,
         unique: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> NewJob:
         if run_at is not None and delay is not None:
             raise UsageError("give run_at or delay, not both")
@@ -96,6 +108,10 @@ class Client:
             run_at = utcnow() + timedelta(seconds=seconds)
         if max_attempts is not None and max_attempts < 1:
             raise UsageError("max_attempts must be at least 1")
+        if timeout is not None:
+            timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+            if not timeout > 0 or timeout == float("inf"):
+                raise UsageError("timeout must be a positive number of seconds")
         defaults = registry.defaults_of(job)
         new = _new_job(NewJob)
         new.__dict__.update(
@@ -107,6 +123,7 @@ class Client:
             run_at=run_at,
             max_attempts=max_attempts if max_attempts is not None else defaults.get("max_attempts"),
             unique=unique,
+            timeout=timeout,
         )
         return new
 
@@ -133,8 +150,17 @@ def _stored(new: NewJob, job_id: JobId, now: datetime) -> Job:
         run_at=new.run_at,
         created_at=now,
         max_attempts=new.max_attempts,
-        meta={"unique": new.unique} if new.unique is not None else {},
+        meta=_options_meta(new),
     )
+
+
+def _options_meta(new: NewJob) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if new.timeout is not None:
+        meta["timeout"] = new.timeout
+    if new.unique is not None:
+        meta["unique"] = new.unique
+    return meta
 
 
 def connect(
@@ -144,3 +170,137 @@ def connect(
     if init:
         backend.init()
     return Client(backend)
+
+
+# -- job functions: `send.delay(...)` ---------------------------------------------------------------
+
+_default: Client | None = None
+_default_lock = threading.Lock()
+
+
+def configure(
+    url: str | Client | None, *, table: str | None = None, namespace: str = "resque", init: bool = False
+) -> Client | None:
+    """Set the backend `send.delay(...)` enqueues into: a URL (opened here), a `Client`, or None to
+    forget it (the client opened here is closed). Without it, `QADMIN_URL` from the environment."""
+    global _default
+    with _default_lock:
+        previous, _default = _default, None
+        if previous is not None and previous is not url:
+            previous.close()
+        if url is not None:
+            _default = url if isinstance(url, Client) else connect(url, table=table, namespace=namespace, init=init)
+        return _default
+
+
+def default_client() -> Client:
+    """The client `qadmin.configure` set, else one opened from `QADMIN_URL` (once, then kept)."""
+    global _default
+    current = _default
+    if current is not None:
+        return current
+    with _default_lock:
+        if _default is None:
+            url = os.environ.get(URL_ENV)
+            if not url:
+                raise UsageError(
+                    f"no backend to enqueue into: call qadmin.configure(url) first or set {URL_ENV} "
+                    "(or pass client= to .options(...))"
+                )
+            _default = connect(url)
+        return _default
+
+
+class JobCall(Generic[P]):
+    """A job function's enqueue with options chosen (`send.options(queue="urgent").delay(to)`)."""
+
+    __slots__ = ("_name", "_options", "_client")
+
+    def __init__(self, name: str, options: dict[str, Any], client: Client | None) -> None:
+        self._name, self._options, self._client = name, options, client
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        client = self._client or default_client()
+        return client.put(Client.build(self._name, args, kwargs, **self._options))
+
+    enqueue = delay
+
+
+class JobFunction(Generic[P, R]):
+    """A `@qadmin.job` function: called directly it runs here, as the undecorated function would;
+    `.delay(...)` enqueues it with the decorator's queue, priority and max_attempts. Its arguments
+    are typed as the function's, so a type checker rejects `send.delay(1)` for `send(to: str)`."""
+
+    def __init__(self, func: Callable[P, R], name: str) -> None:
+        self.__wrapped__ = func
+        functools.update_wrapper(self, func)
+        #: what the registry and the worker see (the function itself runs, no wrapper between)
+        self.__qadmin_target__ = func
+        self.__qadmin_name__ = name
+        self.__qadmin_defaults__ = registry.defaults_of(func)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.__wrapped__(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<qadmin job {self.__qadmin_name__!r}>"
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Enqueue one run of this job into the default client (`qadmin.configure`)."""
+        return default_client().put(Client.build(self, args, kwargs))
+
+    enqueue = delay
+
+    def options(
+        self,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        max_attempts: int | None = None,
+        unique: str | None = None,
+        timeout: float | timedelta | None = None,
+        client: Client | None = None,
+    ) -> JobCall[P]:
+        """This job's enqueue with options other than the decorator's, and maybe another client."""
+        chosen = {"queue": queue, "priority": priority, "run_at": run_at, "delay": delay}
+        chosen.update(max_attempts=max_attempts, unique=unique, timeout=timeout)
+        defaults = self.__qadmin_defaults__
+        for key in ("queue", "priority", "max_attempts"):
+            if chosen[key] is None:
+                chosen[key] = defaults.get(key)
+        return JobCall(self.__qadmin_name__, chosen, client)
+
+
+class _Register:
+    """What `@qadmin.job(...)` applies: registers, then wraps a function (a class stays itself)."""
+
+    def __init__(self, register: Callable[[Any], Any]) -> None:
+        self._register = register
+
+    # a class is a callable too: mypy calls the overlap unsafe, but a class is meant to match first
+    # and stay itself (mypy's documented remedy for an intended overlap is this ignore)
+    @overload
+    def __call__(self, target: type[T]) -> type[T]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, target: Callable[P, R]) -> JobFunction[P, R]: ...
+    def __call__(self, target: Any) -> Any:
+        registered = self._register(target)
+        if inspect.isclass(target):
+            return registered
+        return JobFunction(target, registry.name_of(target))
+
+
+def job(
+    name: str | None = None, *, queue: str | None = None, priority: int | None = None, max_attempts: int | None = None
+) -> _Register:
+    """Register a function or a class (with a `perform` method) under `name`; a function gets
+    `.delay(...)` and `.options(...)`.
+
+    @qadmin.job("email.send", queue="email")
+    def send(to: str, subject: str) -> None: ...
+
+    send.delay("ann@example.com", "hi")
+    """
+    return _Register(registry.job(name, queue=queue, priority=priority, max_attempts=max_attempts))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -76,6 +77,8 @@ class Job:
     meta: dict[str, Any] = field(default_factory=dict)
     #: a readable structure of a foreign payload (Ruby object, PHP object) for detail views
     display: Any = None
+    #: what a finished job returned, as kept (`result_text`); None when it returned None
+    result: str | None = None
 
     @property
     def decodable(self) -> bool:
@@ -87,6 +90,19 @@ class Job:
         if not self.last_error:
             return None
         return self.last_error.split("\n", 1)[0]
+
+    @property
+    def timeout(self) -> float | None:
+        """The time limit the job was enqueued with (qadmin's payload member), in seconds."""
+        value = self.meta.get("timeout") if isinstance(self.meta, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"):
+            return float(value)
+        return None
+
+    @property
+    def kept_result(self) -> dict[str, Any]:
+        """What a finished job returned: `{"result": VALUE}`, `{"result_note": WHY}`, or {}."""
+        return {} if self.result is None else read_result(self.result)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape every face prints (the README's command-line contract)."""
@@ -110,11 +126,50 @@ class Job:
             out["finished_at"] = iso(self.finished_at)
         if self.stale:
             out["stale"] = True
+        timeout = self.timeout
+        if timeout is not None:
+            out["timeout"] = timeout
+        out.update(self.kept_result)
         out["format"] = self.format
         if self.undecodable is not None:
             out["undecodable"] = self.undecodable
             out["raw"] = self.raw
         return out
+
+
+#: the most a finished job's return value may take as JSON; a bigger one is kept as a note
+RESULT_LIMIT = 64 * 1024
+
+
+def result_text(value: object) -> str | None:
+    """What is kept of a job's return value: `{"result": VALUE}` when it is JSON (at most
+    `RESULT_LIMIT` bytes), else `{"result_note": WHY}`; None for None. Never raises: a value
+    that cannot be kept is noted, and the job has succeeded all the same."""
+    if value is None:
+        return None
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as exc:
+        note = f"not kept: {type(value).__name__} is not JSON ({str(exc)[:200]})"
+        return json.dumps({"result_note": note}, ensure_ascii=False)
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return json.dumps({"result_note": "not kept: it holds a lone surrogate, which is not text"})
+    if size > RESULT_LIMIT:
+        return json.dumps({"result_note": f"not kept: {size} bytes of JSON, over {RESULT_LIMIT}"})
+    return '{"result":' + text + "}"
+
+
+def read_result(text: str) -> dict[str, Any]:
+    """`result_text`'s JSON read back: `{"result": …}` or `{"result_note": …}` (a note when unreadable)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return {"result_note": "unreadable result record"}
+    if isinstance(value, dict) and ("result" in value or "result_note" in value):
+        return {k: v for k, v in value.items() if k in ("result", "result_note")}
+    return {"result_note": "unreadable result record"}
 
 
 @dataclass(frozen=True)
@@ -129,6 +184,8 @@ class NewJob:
     run_at: datetime | None = None
     max_attempts: int | None = None
     unique: str | None = None
+    #: seconds this job may run, whatever the worker's max run time (stored in its payload)
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)

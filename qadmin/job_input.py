@@ -1,5 +1,5 @@
 """What an operator types for a new job, read into values: arguments and keyword arguments as
-JSON, a run-at time, a delay. Every face reads them here, so a mistake gets one message
+JSON, a run-at time, a delay, a time limit. Every face reads them here, so a mistake gets one message
 everywhere; `label` names the field as the face shows it (`--kwargs` on the command line)."""
 
 from __future__ import annotations
@@ -91,6 +91,14 @@ def parse_delay(value: str | float, label: str = "in") -> float:
         return parse_duration(value)
     except ConfigError as exc:
         raise UsageError(f"{label}: {exc}") from None
+
+
+def parse_timeout(value: str | float, label: str = "timeout") -> float:
+    """A job's own time limit: 30s, 15m, 2h, or seconds; more than nothing."""
+    seconds = parse_delay(value, label)
+    if seconds <= 0:
+        raise UsageError(f"{label} must be more than 0 seconds")
+    return seconds
 
 
 #: the priorities a job can carry (a 32-bit column in every SQL table qadmin reads)

@@ -59,7 +59,14 @@ def job(
 
 def register(name: str, target: JobTarget) -> None:
     with _lock:
-        _registry[name] = target
+        _registry[name] = unwrapped(target)
+
+
+def unwrapped(target: Any) -> Any:
+    """The function a `@qadmin.job` function object stands for (`qadmin.client.JobFunction`), which
+    the worker runs; any other target as it is."""
+    inner = getattr(target, "__qadmin_target__", None)
+    return inner if inspect.isfunction(inner) else target
 
 
 def name_of(target: str | JobTarget) -> str:
@@ -147,6 +154,7 @@ def _import(name: str, module_name: str, attr_path: str) -> JobTarget:
         reason = f"cannot import job class {name!r}: {type(exc).__name__}: {exc}"
         _import_failures[name] = reason
         raise JobClassNotFound(reason) from exc
+    target = unwrapped(target)
     if not (inspect.isclass(target) or inspect.isfunction(target)):
         reason = f"{name!r} is not a job class or function ({type(target).__name__})"
         _import_failures[name] = reason

@@ -251,8 +251,10 @@ class WorkerSession(Protocol):
         run_at; `queues` in the order given, or ["*"]). Only jobs for which `can_run(job)` is
         true are locked; `skip_ids` are not looked at. Two sessions never get the same job."""
 
-    def complete(self, job: Job, now: datetime, runtime: float) -> None:
-        """The job succeeded: remove it from the queue and record the outcome."""
+    def complete(self, job: Job, now: datetime, runtime: float, result: str | None = None) -> None:
+        """The job succeeded: remove it from the queue and record the outcome. `result` is what it
+        returned as `qadmin.job.result_text` keeps it, stored with its finished record (None:
+        nothing to keep, and nothing more to write)."""
 
     def complete_and_claim(
         self,
@@ -264,8 +266,9 @@ class WorkerSession(Protocol):
         can_run: Callable[[Job], bool],
         limit: int,
         skip_ids: Sequence[JobId] = (),
+        result: str | None = None,
     ) -> list[Job]:
-        """`complete(job)` then `claim(...)`, in as few round trips as the backend can (one
+        """`complete(job, result=result)` then `claim(...)`, in as few round trips as the backend can (one
         transaction on SQL, one script call on Redis)."""
 
     def fail(self, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:

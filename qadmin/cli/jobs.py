@@ -21,7 +21,7 @@ from qadmin.cli.params import (
 )
 from qadmin.errors import UsageError
 from qadmin.job import JobState
-from qadmin.job_input import loose_json, parse_kwargs, parse_run_at
+from qadmin.job_input import loose_json, parse_kwargs, parse_run_at, parse_timeout
 from qadmin.text import visible
 
 #: characters of a raw payload `qadmin show` prints in a table view
@@ -44,6 +44,10 @@ RAW_SHOWN = 16_000
 @click.option("--at", "at", help="Run at an ISO 8601 time (UTC unless it has an offset).")
 @click.option("--unique", help="A key: if a live job has it, that job is returned instead of a new one.")
 @click.option("--max-attempts", type=int, callback=positive, help="Attempts before the job fails for good.")
+@click.option(
+    "--timeout",
+    help="This job's time limit (30s, 15m, 2h), instead of the worker's --max-run-time; over it, the job fails.",
+)
 @json_option
 def enqueue(
     class_name: str,
@@ -55,6 +59,7 @@ def enqueue(
     at: str | None,
     unique: str | None,
     max_attempts: int | None,
+    timeout: str | None,
     as_json: bool,
 ) -> None:
     """Put a job on a queue. ARGs are JSON values where they parse (42, true, "[1,2]"), else strings."""
@@ -77,6 +82,7 @@ def enqueue(
         delay=delay,
         max_attempts=max_attempts,
         unique=unique,
+        timeout=parse_timeout(timeout, "--timeout") if timeout is not None else None,
     )
     if as_json:
         print_json(job.to_dict())
@@ -176,6 +182,8 @@ def show(job_id: str, as_json: bool) -> None:
     for key, value in (job.meta or {}).items():
         if key not in ("max_attempts",) and value not in (None, "", [], {}):
             table.add_row(key, short(value, 100))
+    for key, value in job.kept_result.items():
+        table.add_row(key, short(value, 2000))
     console.print(Panel(table, title=f"job {markup(job.id)}", expand=False))
     if job.undecodable:
         console.print(f"[red]undecodable:[/] {markup(job.undecodable, lines=True)}")

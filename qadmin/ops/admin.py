@@ -340,6 +340,7 @@ class Ops:
         delay: float | None = None,
         max_attempts: int | None = None,
         unique: str | None = None,
+        timeout: float | None = None,
     ) -> Job:
         """An operator's new job, enqueued as the Python API enqueues one (its checks, its events)
         and audited: the entry names the class and queue, and touches the new job's id."""
@@ -358,6 +359,7 @@ class Ops:
             delay=delay,
             max_attempts=max_attempts,
             unique=unique,
+            timeout=timeout,
         )
         job = client.put(new)
         details = JobFilter(ids=(job.id,), queues=(job.queue or "",), class_name=job.class_name)

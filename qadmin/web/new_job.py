@@ -9,7 +9,7 @@ from typing import Any
 
 from qadmin.errors import UsageError
 from qadmin.job import Job
-from qadmin.job_input import parse_args, parse_delay, parse_kwargs, parse_priority, parse_run_at
+from qadmin.job_input import parse_args, parse_delay, parse_kwargs, parse_priority, parse_run_at, parse_timeout
 from qadmin.ops import Ops
 
 
@@ -32,6 +32,7 @@ def enqueue_from(ops: Ops, body: Mapping[str, Any]) -> Job:
         priority=_priority(body.get("priority")),
         run_at=parse_run_at(run_at_text) if run_at_text else None,
         delay=None if delay in (None, "") else parse_delay(_duration(delay)),
+        timeout=_timeout(body.get("timeout")),
     )
 
 
@@ -57,6 +58,16 @@ def _duration(value: Any) -> str | float:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise UsageError("in must be a delay such as 30s, 15m or 2h, or seconds")
     return value
+
+
+def _timeout(value: Any) -> float | None:
+    if isinstance(value, str):
+        value = value.strip()
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UsageError("timeout must be a duration such as 30s, 15m or 2h, or seconds")
+    return parse_timeout(value)
 
 
 def _priority(value: Any) -> int | None:

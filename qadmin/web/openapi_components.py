@@ -79,6 +79,9 @@ def schemas() -> dict[str, Any]:
             "format": {"type": "string"},
             "undecodable": {"type": "string", "description": "why the payload could not be decoded"},
             "raw": {"type": "string"},
+            "timeout": {"type": "number", "description": "the job's own time limit in seconds, given at enqueue"},
+            "result": {"description": "a finished job's return value (JSON, at most 64 KiB), when it returned one"},
+            "result_note": {"type": "string", "description": "why a finished job's return value was not kept"},
             "truncated": {
                 "type": "object",
                 "additionalProperties": {"type": "integer"},
@@ -270,6 +273,11 @@ def schemas() -> dict[str, Any]:
                 "in": {
                     "oneOf": [{"type": "string"}, {"type": "number"}],
                     "description": "a delay instead of run_at: 30s, 15m, 2h, or seconds",
+                },
+                "timeout": {
+                    "oneOf": [{"type": "string"}, {"type": "number"}],
+                    "description": "this job's time limit instead of the worker's max run time: 30s, 15m, 2h, "
+                    "or seconds (more than 0)",
                 },
             },
         },

@@ -19,7 +19,8 @@ FORK_FAILED = b"-"
 
 def run_forked(runner: JobRunner, job: Job, limit: float) -> str | None:
     """`runner.run(job)` in a child process, killed after `limit` seconds; None on success,
-    else the error text."""
+    else the error text. The child's kept return value comes back in `runner.last_result`."""
+    runner.last_result = None
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: run the job and report through the pipe, never touch the backend
@@ -30,7 +31,10 @@ def run_forked(runner: JobRunner, job: Job, limit: float) -> str | None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             error = runner.run(job, limit)
             # an explicit verdict: a child that leaves without one (os._exit) did not finish
-            _write_all(write_fd, FORK_OK if error is None else FORK_FAILED + error.encode("utf-8", "replace"))
+            if error is None:  # the verdict, then what the job returned (`result_text`'s JSON), if anything
+                _write_all(write_fd, FORK_OK + (runner.last_result or "").encode("utf-8"))
+            else:
+                _write_all(write_fd, FORK_FAILED + error.encode("utf-8", "replace"))
         except BaseException:  # noqa: BLE001 - report anything, then leave without cleanup
             _write_all(write_fd, FORK_FAILED + traceback.format_exc().encode("utf-8", "replace"))
             code = 1
@@ -69,7 +73,11 @@ def run_forked(runner: JobRunner, job: Job, limit: float) -> str | None:
             break
         chunks.append(data)
     os.close(read_fd)
-    return _verdict(b"".join(chunks), status)
+    report = b"".join(chunks)
+    error = _verdict(report, status)
+    if error is None and len(report) > len(FORK_OK):
+        runner.last_result = report[len(FORK_OK) :].decode("utf-8", "replace")
+    return error
 
 
 def _verdict(report: bytes, status: int) -> str | None:
@@ -78,7 +86,8 @@ def _verdict(report: bytes, status: int) -> str | None:
         return f"DirtyExit: Child process received unhandled signal {os.WTERMSIG(status)}\n"
     if report.startswith(FORK_FAILED):
         return report[len(FORK_FAILED) :].decode("utf-8", "replace")
-    if report == FORK_OK and os.WEXITSTATUS(status) == 0:
+    # the child exits 0 only after its whole report is written
+    if report.startswith(FORK_OK) and os.WEXITSTATUS(status) == 0:
         return None
     return (
         f"DirtyExit: the job's process exited with status {os.WEXITSTATUS(status)} before the job "

@@ -334,7 +334,7 @@ class Worker:
             self._current = None
         runtime = time.monotonic() - started
         if error is None:
-            self._complete(job, runtime)
+            self._complete(job, runtime, self._runner.last_result)
             self.processed += 1
             if log.isEnabledFor(logging.DEBUG):  # the hot path: no escaping for a line nobody reads
                 log.debug("Job %s (id=%s) COMPLETED after %.4fs", visible(job.class_name), visible(job.id), runtime)
@@ -389,12 +389,12 @@ class Worker:
         record_outcome(check)
         return held[0]
 
-    def _complete(self, job: Job, runtime: float) -> None:
+    def _complete(self, job: Job, runtime: float, result: str | None = None) -> None:
         """Record a success; where the backend can, claim the next jobs in the same round trip
         (`complete_and_claim`), which the next `_next_job` then takes from the prefetched ones."""
         wanted = self._claim_ahead()
         if not wanted:
-            record_outcome(lambda: self.session.complete(job, self.clock(), runtime))
+            record_outcome(lambda: self.session.complete(job, self.clock(), runtime, result))
             return
         claimed: list[Job] = []
 
@@ -408,6 +408,7 @@ class Worker:
                 self.can_run,
                 wanted,
                 list(self._skip),
+                result,
             )
 
         record_outcome(write)

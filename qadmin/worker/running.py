@@ -13,7 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from qadmin import events, registry
-from qadmin.job import Job
+from qadmin.job import Job, result_text
 from qadmin.registry import JobTarget
 from qadmin.text import visible
 
@@ -29,7 +29,12 @@ class JobTimeout(Exception):
 
 
 def job_max_run_time(job: Job, default: float) -> float:
-    """The job's own max_run_time (its meta), when it sets a shorter one than the worker's."""
+    """The timeout the job was enqueued with (qadmin's payload member), which wins over the
+    worker's max run time either way; else the job's own max_run_time (delayed_job's, in its meta)
+    when it is shorter than the worker's."""
+    timeout = job.timeout
+    if timeout is not None:
+        return timeout
     own = job.meta.get("max_run_time") if isinstance(job.meta, dict) else None
     if isinstance(own, (int, float)) and own > 0:
         return min(float(own), default)
@@ -38,7 +43,9 @@ def job_max_run_time(job: Job, default: float) -> float:
 
 def timeout_error(job: Job, max_run_time: float) -> str:
     """The error text of a job interrupted at its time limit."""
-    return f"JobTimeout: execution expired (max run time {job_max_run_time(job, max_run_time):g}s)\n"
+    limit = job_max_run_time(job, max_run_time)
+    which = "timeout" if job.timeout is not None else "max run time"
+    return f"JobTimeout: execution expired ({which} {limit:g}s)\n"
 
 
 class JobRunner:
@@ -49,19 +56,24 @@ class JobRunner:
         #: the modules whose classes and functions may run (besides registered names)
         self.imports = imports
         self.max_run_time = max_run_time
+        #: what the last successful run returned, as kept (`result_text`); None for None
+        self.last_result: str | None = None
 
     def run(self, job: Job, limit: float) -> str | None:
         """Run the job, interrupted after `limit` seconds; None on success, else the error text
         (message line + traceback)."""
         # the job's class or instance, whichever its `perform` and hooks are called on
         instance: Any = None
+        self.last_result = None
         try:
             target = registry.resolve(job.class_name, self.imports)
             instance = _instance_for(target)
             self.hook(job, "before", instance)
             events.emit("before_perform", job)
             with time_limit(limit):
-                _call(target, instance, job)
+                returned = _call(target, instance, job)
+            if returned is not None:
+                self.last_result = result_text(returned)
             self.hook(job, "success", instance)
             events.emit("after_perform", job)
             return None

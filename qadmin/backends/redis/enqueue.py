@@ -54,6 +54,8 @@ class Enqueuer:
         meta: dict[str, Any] = {}
         if new.max_attempts is not None:
             meta["max_attempts"] = new.max_attempts
+        if new.timeout is not None:
+            meta["timeout"] = new.timeout
         if new.unique is not None:
             # a unique job is no Resque payload anyway: its enqueue time keeps the next job of the
             # same key, once this one is done, from taking this one's id

@@ -67,21 +67,23 @@ class Outcomes:
             return None
         return value.decode("utf-8")
 
-    def _record(self, job: Job, env: bytes | None, now: datetime, runtime: float) -> str:
-        """A finished record (qadmin's finished set)."""
-        return dumps(
-            {
-                "finished_at": iso(now),
-                "queue": job.queue,
-                "worker": self.worker,
-                "runtime": round(runtime, 6),
-                "attempts": job.attempts,
-                "n": nonce(),
-                "payload": payload_of(job, env).decode("utf-8"),
-            }
-        )
+    def _record(self, job: Job, env: bytes | None, now: datetime, runtime: float, result: str | None = None) -> str:
+        """A finished record (qadmin's finished set); `result` (`result_text`'s JSON) as a string
+        member, like the payload, only when the job returned something."""
+        record = {
+            "finished_at": iso(now),
+            "queue": job.queue,
+            "worker": self.worker,
+            "runtime": round(runtime, 6),
+            "attempts": job.attempts,
+            "n": nonce(),
+            "payload": payload_of(job, env).decode("utf-8"),
+        }
+        if result is not None:
+            record["result"] = result
+        return dumps(record)
 
-    def completion(self, job: Job, now: datetime, runtime: float) -> Done | None:
+    def completion(self, job: Job, now: datetime, runtime: float, result: str | None = None) -> Done | None:
         """The outcome of a success as `claim.lua` records it, or None when it needs `complete`
         (php-resque status keys are kept in step there, and a lock not remembered is looked up)."""
         held = self.held.get(str(job.id))
@@ -94,14 +96,14 @@ class Outcomes:
             str(job.id),
             env,
             wjson,
-            self._record(job, env, now, runtime),
+            self._record(job, env, now, runtime, result),
             None if unique is None else str(unique),
             at,
             self.keys.throughput(int(at) // 60 * 60),
             time.monotonic(),
         )
 
-    def complete(self, job: Job, now: datetime, runtime: float) -> None:
+    def complete(self, job: Job, now: datetime, runtime: float, result: str | None = None) -> None:
         """Write a success in a unit of its own."""
         env, wjson = self.envelope(job)
         if env is None:  # no longer held by this worker (a repeat, or unlocked meanwhile): as on SQL,
@@ -115,7 +117,7 @@ class Outcomes:
         self.server.run_unit(
             ("ZREM", [k.locked], [env]),
             *release,
-            ("ZADD", [k.finished], [epoch(now), self._record(job, env, now, runtime)]),
+            ("ZADD", [k.finished], [epoch(now), self._record(job, env, now, runtime, result)]),
             ("ZREMRANGEBYSCORE", [k.finished], ["-inf", f"({epoch(now) - self.options.finished_retention}"]),
             ("ZCAP", [k.finished], [FINISHED_CAP]),
             *outcome_steps(k, self.rid(), wjson, now, failed=False),

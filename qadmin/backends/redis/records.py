@@ -393,12 +393,14 @@ def finished_rec(key: str, raw: bytes) -> Rec | None:
     f["meta"] = {**f["meta"], "runtime": rec.get("runtime")}
     if isinstance(rec.get("attempts"), int):
         f["attempts"] = rec["attempts"]
+    result = rec.get("result")
     job = Job(
         id=make_id(rec.get("queue"), p.token),
         queue=rec.get("queue"),
         state=JobState.FINISHED,
         finished_at=parse_time(rec.get("finished_at")),
         locked_by=rec.get("worker"),
+        result=result if isinstance(result, str) else None,
         **f,
     )
     nonce = rec.get("n")

@@ -115,11 +115,11 @@ class RedisWorkerSession:
         # successes not written yet go with the first call
         return self.claims.claim(queues, now, max_run_time, can_run, limit, skip_ids, self._waiting())
 
-    def complete(self, job: Job, now: datetime, runtime: float) -> None:
-        done = self.outcomes.completion(job, now, runtime)
+    def complete(self, job: Job, now: datetime, runtime: float, result: str | None = None) -> None:
+        done = self.outcomes.completion(job, now, runtime, result)
         if done is None:  # a php-resque status to keep in step, or a lock not remembered here
             self._write_deferred()
-            self.outcomes.complete(job, now, runtime)
+            self.outcomes.complete(job, now, runtime, result)
             return
         with self._mutex:
             self._deferred.append(done)
@@ -139,14 +139,15 @@ class RedisWorkerSession:
         can_run: Callable[[Job], bool],
         limit: int,
         skip_ids: Sequence[JobId] = (),
+        result: str | None = None,
     ) -> list[Job]:
         """Usually one round trip, which records the outcome, locks the jobs chosen from the
         previous read of the queues and reads them again. Repeating it after BackendUnavailable
         neither counts the job twice (the outcome is recorded only while this worker's lock on it
         is still there to remove) nor loses it."""
-        done = self.outcomes.completion(job, now, runtime)
+        done = self.outcomes.completion(job, now, runtime, result)
         if done is None:
-            self.complete(job, now, runtime)
+            self.complete(job, now, runtime, result)
         else:
             with self._mutex:
                 self._deferred.append(done)

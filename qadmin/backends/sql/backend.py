@@ -18,6 +18,7 @@ from qadmin.backends.sql.lifecycle import Lifecycle
 from qadmin.backends.sql.prune import Prune
 from qadmin.backends.sql.reads import Reads
 from qadmin.backends.sql.rescue import Rescue
+from qadmin.backends.sql.results import Results
 from qadmin.backends.sql.rows import RowReader
 from qadmin.backends.sql.selection import Selection
 from qadmin.backends.sql.session import SqlWorkerSession
@@ -59,7 +60,8 @@ class SqlBackend:
         self.layouts = Layouts(self.store)
         self.verbs = engine.verbs(WorkerParts(self.store, Prebuilt(self.store), self.rows))
         self.selection = Selection(self.store, options)
-        self.reads = Reads(self.store, self.selection, self.rows)
+        self.results = Results(self.store)
+        self.reads = Reads(self.store, self.selection, self.rows, self.results)
         self.changes = Changes(self.store, self.selection)
         self.lifecycle = Lifecycle(self.store, self.selection, self.changes)
         self.bookkeeping = Bookkeeping(self.store, self.selection, options)
@@ -102,7 +104,9 @@ class SqlBackend:
             raise UsageError(
                 f"deferred successes are not available on {self.kind}: every success is one transaction there already"
             )
-        return SqlWorkerSession(worker, self.store, self.verbs, self.bookkeeping, self.rescuer, pruner=self.pruner)
+        return SqlWorkerSession(
+            worker, self.store, self.verbs, self.bookkeeping, self.rescuer, pruner=self.pruner, results=self.results
+        )
 
     def _one_shot(self) -> WorkerState:
         """A worker's state for one call: a connection for it alone, counts written at once."""

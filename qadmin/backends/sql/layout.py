@@ -43,6 +43,8 @@ class InsertLayout:
         meta: dict[str, Any] = {}
         if new.max_attempts is not None:
             meta["max_attempts"] = new.max_attempts
+        if new.timeout is not None:
+            meta["timeout"] = new.timeout
         if new.unique is not None:
             meta["unique"] = new.unique
         handler: Any = json_codec.encode(new.class_name, list(new.args), dict(new.kwargs), meta)
@@ -77,10 +79,12 @@ class InsertLayout:
 
     def handler(self, new: NewJob) -> Any:
         meta: dict[str, Any] | None = None
-        if new.max_attempts is not None or new.unique is not None:
+        if new.max_attempts is not None or new.unique is not None or new.timeout is not None:
             meta = {}
             if new.max_attempts is not None:
                 meta["max_attempts"] = new.max_attempts
+            if new.timeout is not None:
+                meta["timeout"] = new.timeout
             if new.unique is not None:
                 meta["unique"] = new.unique
         handler = json_codec.encode(new.class_name, new.args, new.kwargs, meta)

@@ -58,6 +58,11 @@ class Prune:
                 report.finished = self._count(f, guard)
             else:
                 self._delete(f, f.c.id, guard, lambda ids: setattr(report, "finished", report.finished + len(ids)))
+        if finished_before is not None and not dry_run and self.store.has_aux("results"):
+            # the return values go with their finished records (not counted apart: part of them)
+            r = self.store.aux["results"]
+            guard = sa.and_(r.c.job_table == self.store.table_name, r.c.finished_at < finished_before)
+            self._delete(r, r.c.id, guard, lambda ids: None)
         if workers_before is not None and self.store.has_aux("workers"):
             w = self.store.aux["workers"]
             silent = sa.or_(

@@ -4,10 +4,12 @@ bare ids in batches, and its count."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
 
+from qadmin.backends.sql.results import Results
 from qadmin.backends.sql.rows import RowReader
 from qadmin.backends.sql.selection import LIVE_STATES, Selection
 from qadmin.backends.sql.store import Store
@@ -24,8 +26,9 @@ FINISHED_CURSOR = "finished:"
 
 
 class Reads:
-    def __init__(self, store: Store, selection: Selection, rows: RowReader) -> None:
+    def __init__(self, store: Store, selection: Selection, rows: RowReader, results: Results) -> None:
         self.store = store
+        self.results = results
         self.dialect = store.dialect
         self.selection = selection
         self.rows = rows
@@ -49,7 +52,9 @@ class Reads:
                 ).first()
             )
             if row is not None:
-                return self.rows.finished_job(row)
+                job = self.rows.finished_job(row)
+                result = self.results.of(conn, job_id)
+                return job if result is None else replace(job, result=result)
         raise JobNotFound(job_id)
 
     def find(

@@ -9,6 +9,7 @@ from qadmin.backends.base import retention_cutoffs
 from qadmin.backends.sql.bookkeeping import Bookkeeping
 from qadmin.backends.sql.prune import Prune
 from qadmin.backends.sql.rescue import Rescue
+from qadmin.backends.sql.results import Results
 from qadmin.backends.sql.state import Counters, HeldConnection, WorkerState
 from qadmin.backends.sql.store import Store
 from qadmin.backends.sql.verbs import WorkerVerbs
@@ -37,8 +38,10 @@ class SqlWorkerSession:
         rescuer: Rescue,
         *,
         pruner: Prune,
+        results: Results,
     ) -> None:
         self.worker = worker
+        self._results = results
         self._verbs = verbs
         self._bookkeeping = bookkeeping
         self._rescuer = rescuer
@@ -56,8 +59,10 @@ class SqlWorkerSession:
     ) -> list[Job]:
         return self._verbs.claim(self.state, queues, self.worker, now, max_run_time, can_run, limit, skip_ids)
 
-    def complete(self, job: Job, now: datetime, runtime: float) -> None:
+    def complete(self, job: Job, now: datetime, runtime: float, result: str | None = None) -> None:
         self._verbs.complete(self.state, job, self.worker, now, runtime)
+        if result is not None:  # a transaction of its own, only for jobs that returned something
+            self._results.keep(job, now, result)
 
     def complete_and_claim(
         self,
@@ -69,10 +74,14 @@ class SqlWorkerSession:
         can_run: Callable[[Job], bool],
         limit: int,
         skip_ids: Sequence[JobId] = (),
+        result: str | None = None,
     ) -> list[Job]:
-        return self._verbs.complete_and_claim(
+        claimed = self._verbs.complete_and_claim(
             self.state, job, self.worker, now, runtime, queues, max_run_time, can_run, limit, skip_ids
         )
+        if result is not None:
+            self._results.keep(job, now, result)
+        return claimed
 
     def fail(self, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
         self._verbs.fail(self.state, job, self.worker, now, error, retry_at)

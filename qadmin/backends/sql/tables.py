@@ -355,4 +355,17 @@ def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[s
         sa.Column("key", sa.String(255), primary_key=True),
         sa.Column("job_id", sa.BigInteger, nullable=False),
     )
+    # what finished jobs returned: a table of its own rather than a column of qadmin_finished, so
+    # that a database an earlier qadmin made gets it by the same create-if-missing as the rest
+    t["results"] = sa.Table(
+        f"{prefix}results",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("job_table", sa.String(255), nullable=False),
+        sa.Column("job_id", sa.BigInteger, nullable=False),
+        sa.Column("finished_at", UtcDateTime, nullable=False),
+        sa.Column("result", sa.Text, nullable=False),
+        sa.Index(f"{prefix}results_job", "job_table", "job_id"),
+        sa.Index(f"{prefix}results_at", "finished_at"),
+    )
     return t

@@ -1,4 +1,4 @@
-"""The "Enqueue" form: one new job (class, arguments, queue, priority, when), enqueued through
+"""The "Enqueue" form: one new job (class, arguments, queue, priority, when, timeout), enqueued through
 `Ops.enqueue` in a thread worker (the UI thread never waits on the backend) and audited there."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from textual.widgets import Input, Label, Static
 
 from qadmin.errors import UsageError
 from qadmin.job import Job
-from qadmin.job_input import parse_args, parse_delay, parse_kwargs, parse_priority, parse_run_at
+from qadmin.job_input import parse_args, parse_delay, parse_kwargs, parse_priority, parse_run_at, parse_timeout
 from qadmin.ops import Ops
 from qadmin.text import visible
 from qadmin.tui.suggest import class_suggester, queue_suggester
@@ -32,6 +32,7 @@ FIELDS = (
     ("queue", "Queue", "default"),
     ("priority", "Priority (lower runs first)", "0"),
     ("when", "Run at (ISO 8601, UTC unless it has an offset) or in (30s, 15m, 2h)", "now"),
+    ("timeout", "Timeout (this job's time limit: 30s, 15m, 2h)", "the worker's max run time"),
 )
 
 
@@ -46,6 +47,7 @@ class NewJobRequest:
     priority: int | None
     run_at: datetime | None
     delay: float | None
+    timeout: float | None = None
 
 
 class EnqueueOutcome(Message):
@@ -123,7 +125,7 @@ class EnqueueScreen(ModalScreen["Job | None"]):
         if not class_name:
             raise UsageError("Name the job's class or function.")
         run_at, delay = parse_when(self._value("when"))
-        priority_text = self._value("priority")
+        priority_text, timeout_text = self._value("priority"), self._value("timeout")
         return NewJobRequest(
             class_name=class_name,
             args=parse_args(self._value("args"), "the arguments"),
@@ -132,6 +134,7 @@ class EnqueueScreen(ModalScreen["Job | None"]):
             priority=parse_priority(priority_text) if priority_text else None,
             run_at=run_at,
             delay=delay,
+            timeout=parse_timeout(timeout_text) if timeout_text else None,
         )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -158,6 +161,7 @@ class EnqueueScreen(ModalScreen["Job | None"]):
                 priority=request.priority,
                 run_at=request.run_at,
                 delay=request.delay,
+                timeout=request.timeout,
             )
         except Exception as exc:  # noqa: BLE001 - shown in the form; nothing was stored
             self.post_message(EnqueueOutcome(None, str(exc) or type(exc).__name__))

@@ -194,6 +194,13 @@ class JobDetailScreen(QadminScreen):
             ("attempts", one_line(attempts)),
             ("priority", one_line(str(job.priority))),
         ]
+        if job.timeout is not None:
+            facts.append(("timeout", one_line(f"{job.timeout:g}s")))
+        kept = job.kept_result
+        if "result" in kept:
+            facts.append(("result", one_line(json.dumps(kept["result"], ensure_ascii=False)[:200])))
+        elif kept:
+            facts.append(("result", one_line(str(kept["result_note"]))))
         times: list[tuple[str, RenderableType]] = []
         for label, moment in (
             ("created_at", job.created_at),
