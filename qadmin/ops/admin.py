@@ -15,7 +15,8 @@ from qadmin.client import Client
 from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageError
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
-from qadmin.model import ErrorGroup, Page, PruneReport, Stats
+from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats, edit_refusal
+from qadmin.ops.edit import EditResult, planned
 from qadmin.ops.verbs import (
     ALIVE_READ_LIMIT,
     APPLY_BATCH,
@@ -363,6 +364,45 @@ class Ops:
         details = JobFilter(ids=(job.id,), queues=(job.queue or "",), class_name=job.class_name)
         self._audit("enqueue", details, BulkResult("enqueue", 1, 1), [job.id])
         return job
+
+    # --- one job edited -----------------------------------------------------------------------
+    def edit(
+        self,
+        job_id: JobId | str,
+        *,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        dry_run: bool = False,
+    ) -> EditResult:
+        """Edit a pending, scheduled or failed job (`Backend.edit`: its format's limits, guarded).
+        `dry_run` checks what the backend checks before writing and changes nothing; an edit is
+        audited with the old and new values of the fields it changed."""
+        if queue is not None:
+            _check_queue_name(queue)
+        changes = JobEdit(
+            args=None if args is None else list(args),
+            kwargs=None if kwargs is None else dict(kwargs),
+            queue=queue,
+            priority=priority,
+            run_at=run_at,
+        )
+        if changes.is_empty:
+            raise UsageError("nothing to edit: give new args, kwargs, queue, priority or run_at")
+        now = self.clock()
+        before = self.show(job_id)
+        refusal = edit_refusal(before, changes)
+        if refusal is not None:
+            raise UsageError(refusal)
+        if changes.priority is not None and not self.backend.supports_priority:
+            raise UsageError(f"job {before.id}: Redis (Resque) queues have no priorities; leave the priority out")
+        if dry_run:
+            return EditResult(before, planned(before, changes, now), dry_run=True)
+        result = EditResult(before, self.backend.edit(before.id, changes, now))
+        self.backend.record_audit(result.audit_entry(now, self.actor, self.face), [before.id])
+        return result
 
     # --- queues -------------------------------------------------------------------------------
     def pause(self, queue: str) -> bool:
