@@ -401,7 +401,8 @@ class Ops:
         if dry_run:
             return EditResult(before, planned(before, changes, now), dry_run=True)
         result = EditResult(before, self.backend.edit(before.id, changes, now))
-        self.backend.record_audit(result.audit_entry(now, self.actor, self.face), [before.id])
+        touched = [before.id] if result.after.id == before.id else [before.id, result.after.id]
+        self.backend.record_audit(result.audit_entry(now, self.actor, self.face), touched)
         return result
 
     # --- queues -------------------------------------------------------------------------------
