@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from qadmin.errors import InvalidTransition, UsageError
 from qadmin.job import AuditEntry, Job, JobId, JobState, iso
 
 #: how listings may be ordered; each is a keyset order ending in the id
@@ -155,17 +156,16 @@ class JobEdit:
 EDITABLE_STATES = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.FAILED})
 
 
-def edit_refusal(job: Job, changes: JobEdit) -> str | None:
-    """Why `changes` cannot be made to `job` whatever the backend (its state, a foreign format's
-    arguments), or None."""
+def check_edit(job: Job, changes: JobEdit) -> None:
+    """Refuse what no backend can do to `job`: a state edits do not act on (InvalidTransition), or
+    a foreign format's arguments (UsageError)."""
     if job.state not in EDITABLE_STATES:
-        return f"job {job.id} is {job.state.value}: only pending, scheduled and failed jobs can be edited"
+        raise InvalidTransition(job.id, f"{job.state.value} (only pending, scheduled and failed jobs can be)", "edit")
     if not job.decodable:
-        return f"job {job.id} cannot be decoded: qadmin does not know its arguments, so it cannot edit it"
+        raise UsageError(f"job {job.id} cannot be decoded: qadmin does not know its arguments, so it cannot edit it")
     if changes.args is not None or changes.kwargs is not None:
         kind = {"delayed_job": "a delayed_job (YAML)", "djjob": "a DJJob (PHP serialize)"}.get(job.format)
         if kind is not None:
-            return (
+            raise UsageError(
                 f"job {job.id} is {kind} job: its arguments cannot be edited by qadmin; queue, priority and run_at can"
             )
-    return None

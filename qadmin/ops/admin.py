@@ -15,7 +15,7 @@ from qadmin.client import Client
 from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageError
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
-from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats, edit_refusal
+from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats, check_edit
 from qadmin.ops.edit import EditResult, planned
 from qadmin.ops.verbs import (
     ALIVE_READ_LIMIT,
@@ -393,9 +393,7 @@ class Ops:
             raise UsageError("nothing to edit: give new args, kwargs, queue, priority or run_at")
         now = self.clock()
         before = self.show(job_id)
-        refusal = edit_refusal(before, changes)
-        if refusal is not None:
-            raise UsageError(refusal)
+        check_edit(before, changes)
         if changes.priority is not None and not self.backend.supports_priority:
             raise UsageError(f"job {before.id}: Redis (Resque) queues have no priorities; leave the priority out")
         if dry_run:

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from qadmin.backends import BackendOptions
-from qadmin.errors import UsageError
+from qadmin.errors import InvalidTransition, UsageError
 from qadmin.job import JobState, iso, utcnow
 from qadmin.ops import EditResult, Ops
 
@@ -70,5 +70,5 @@ def test_a_dry_run_refuses_what_the_edit_would_refuse(ops: Ops) -> None:
             ops.edit(job.id, priority=3, dry_run=True)
     claimed = ops.backend.claim(["q"], "w1", utcnow(), 3600.0, lambda j: True)
     assert claimed is not None
-    with pytest.raises(UsageError, match="only pending, scheduled and failed"):
+    with pytest.raises(InvalidTransition, match="only pending, scheduled and failed"):
         ops.edit(job.id, args=[2], dry_run=True)

@@ -26,7 +26,7 @@ from qadmin.backends.redis.steps import push_steps
 from qadmin.codecs.json_codec import KWARGS_KEY
 from qadmin.errors import InvalidTransition, JobNotFound, UsageError
 from qadmin.job import Job, JobId
-from qadmin.model import EDITABLE_STATES, JobEdit, edit_refusal
+from qadmin.model import EDITABLE_STATES, JobEdit, check_edit
 
 
 class Edit:
@@ -44,9 +44,7 @@ class Edit:
     def edit(self, job_id: JobId, changes: JobEdit, now: datetime) -> Job:
         rec = self._rec(job_id, now)
         job: Job = rec.job
-        refusal = edit_refusal(job, changes)
-        if refusal is not None:
-            raise UsageError(refusal)
+        check_edit(job, changes)
         if changes.priority is not None:
             raise UsageError(f"job {job.id}: Redis (Resque) queues have no priorities; leave the priority out")
         if rec.kind is Place.FAILED:

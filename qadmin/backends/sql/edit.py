@@ -15,7 +15,7 @@ from qadmin.backends.sql.values import parse_id
 from qadmin.codecs import json_codec
 from qadmin.errors import InvalidTransition, JobNotFound, UsageError
 from qadmin.job import Job, JobId
-from qadmin.model import JobEdit, edit_refusal
+from qadmin.model import JobEdit, check_edit
 
 #: handler formats qadmin writes itself (JSON): the only ones whose arguments it rewrites
 JSON_FORMATS = frozenset({"qadmin", "resque", "php-resque"})
@@ -28,9 +28,7 @@ class Edit:
 
     def edit(self, job_id: JobId, changes: JobEdit, now: datetime) -> Job:
         job = self.reads.get(job_id, now)
-        refusal = edit_refusal(job, changes)
-        if refusal is not None:
-            raise UsageError(refusal)
+        check_edit(job, changes)
         t = self.store.jobs()
         row_id = parse_id(str(job.id))
         with self.store.read() as conn:
