@@ -296,3 +296,10 @@ def test_sql_djjob_rows_refuse_args_and_priority_and_take_queue_run_at(sql_url: 
         assert row.queue == "mail" and row.run_at.microsecond == 0
     finally:
         b.close()
+
+
+def test_an_edited_unique_job_still_holds_its_key(backend: Backend) -> None:
+    job = enqueue(backend, 1, queue="q", unique="report-1")
+    after = backend.edit(job.id, JobEdit(args=[2], queue="q2"), utcnow())
+    again = backend.enqueue(NewJob(NOOP, [3], queue="q", unique="report-1"))
+    assert str(again.id) == str(after.id) and backend.count(JobFilter(), utcnow()) == 1

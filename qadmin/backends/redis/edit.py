@@ -55,6 +55,9 @@ class Edit:
             raise InvalidTransition(job.id, job.state.value, "edit")
         if not steps:
             return job
+        unique = job.meta.get("unique")
+        if unique is not None and after.id != job.id:  # a unique key names its job by id
+            steps.append(("HSETEQ", [self.keys.unique], [unique, str(job.id), str(after.id)]))
         batch = Batch()
         batch.unit(*steps)
         if not self.server.run(batch)[0]:
