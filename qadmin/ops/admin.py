@@ -6,7 +6,7 @@ import getpass
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from qadmin.backends import Backend, BackendOptions, open_backend
@@ -382,6 +382,8 @@ class Ops:
         audited with the old and new values of the fields it changed."""
         if queue is not None:
             _check_queue_name(queue)
+        if run_at is not None and run_at.tzinfo is None:  # the Python API's naive times are UTC
+            run_at = run_at.replace(tzinfo=UTC)
         changes = JobEdit(
             args=None if args is None else list(args),
             kwargs=None if kwargs is None else dict(kwargs),
