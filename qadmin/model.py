@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from qadmin.job import AuditEntry, Job, JobId, iso
+from qadmin.errors import InvalidTransition, UsageError
+from qadmin.job import AuditEntry, Job, JobId, JobState, iso
 
 #: how listings may be ordered; each is a keyset order ending in the id
 SORTS = ("id", "-id", "priority", "run_at", "-failed_at")
@@ -134,3 +135,37 @@ class PruneReport:
             "failed_ids": [str(i) for i in self.failed_ids],
             "worker_names": list(self.worker_names),
         }
+
+
+@dataclass(frozen=True)
+class JobEdit:
+    """The new values of an edit; None leaves a field as it is (an empty list or dict is a value)."""
+
+    args: list[Any] | None = None
+    kwargs: dict[str, Any] | None = None
+    queue: str | None = None
+    priority: int | None = None
+    run_at: datetime | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return all(v is None for v in (self.args, self.kwargs, self.queue, self.priority, self.run_at))
+
+
+#: the states an edit acts on: a job no worker holds and that still runs or may run again
+EDITABLE_STATES = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.FAILED})
+
+
+def check_edit(job: Job, changes: JobEdit) -> None:
+    """Refuse what no backend can do to `job`: a state edits do not act on (InvalidTransition), or
+    a foreign format's arguments (UsageError)."""
+    if job.state not in EDITABLE_STATES:
+        raise InvalidTransition(job.id, f"{job.state.value} (only pending, scheduled and failed jobs can be)", "edit")
+    if not job.decodable:
+        raise UsageError(f"job {job.id} cannot be decoded: qadmin does not know its arguments, so it cannot edit it")
+    if changes.args is not None or changes.kwargs is not None:
+        kind = {"delayed_job": "a delayed_job (YAML)", "djjob": "a DJJob (PHP serialize)"}.get(job.format)
+        if kind is not None:
+            raise UsageError(
+                f"job {job.id} is {kind} job: its arguments cannot be edited by qadmin; queue, priority and run_at can"
+            )

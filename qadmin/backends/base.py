@@ -27,7 +27,7 @@ from qadmin.config import (
 )
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
-from qadmin.model import SORTS, ErrorGroup, Page, PruneReport, Stats
+from qadmin.model import SORTS, ErrorGroup, JobEdit, Page, PruneReport, Stats
 
 __all__ = ["SORTS", "Backend", "BackendOptions", "ErrorGroup", "Page", "PruneReport", "Stats", "WorkerSession"]
 
@@ -146,6 +146,12 @@ class Backend(Protocol):
         """Fail for good, at `now`, these jobs waiting for a retry (scheduled, attempts >= 1):
         attempts unchanged, last error kept, never run again. A scheduled job that never ran
         is not killed. Returns the ids that changed."""
+
+    def edit(self, job_id: JobId, changes: JobEdit, now: datetime) -> Job:
+        """Set the new values in `changes` on one pending, scheduled or failed job, keeping its
+        stored format valid for its own workers (a change the format cannot hold raises
+        UsageError naming why). Guarded: the job must still be as it was read (its bytes and
+        columns), else InvalidTransition. Returns the job as it now is (on Redis under its new id)."""
 
     def stats(self, now: datetime, max_run_time: float) -> Stats: ...
 

@@ -14,6 +14,7 @@ Errors: only `QadminError`s. A filter that matches nothing is a result (matched 
 """
 
 from qadmin.ops.admin import Ops
+from qadmin.ops.edit import EditResult
 from qadmin.ops.opening import open_ops, open_settings_backend
 from qadmin.ops.verbs import (
     ALIVE_READ_LIMIT,
@@ -36,6 +37,7 @@ __all__ = [
     "SAMPLE_SIZE",
     "VERBS",
     "BulkResult",
+    "EditResult",
     "Ops",
     "Preview",
     "Progress",

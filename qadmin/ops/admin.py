@@ -6,7 +6,7 @@ import getpass
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from qadmin.backends import Backend, BackendOptions, open_backend
@@ -15,7 +15,8 @@ from qadmin.client import Client
 from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageError
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
-from qadmin.model import ErrorGroup, Page, PruneReport, Stats
+from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats, check_edit
+from qadmin.ops.edit import EditResult, planned
 from qadmin.ops.verbs import (
     ALIVE_READ_LIMIT,
     APPLY_BATCH,
@@ -365,6 +366,46 @@ class Ops:
         details = JobFilter(ids=(job.id,), queues=(job.queue or "",), class_name=job.class_name)
         self._audit("enqueue", details, BulkResult("enqueue", 1, 1), [job.id])
         return job
+
+    # --- one job edited -----------------------------------------------------------------------
+    def edit(
+        self,
+        job_id: JobId | str,
+        *,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        dry_run: bool = False,
+    ) -> EditResult:
+        """Edit a pending, scheduled or failed job (`Backend.edit`: its format's limits, guarded).
+        `dry_run` checks what the backend checks before writing and changes nothing; an edit is
+        audited with the old and new values of the fields it changed."""
+        if queue is not None:
+            _check_queue_name(queue)
+        if run_at is not None and run_at.tzinfo is None:  # the Python API's naive times are UTC
+            run_at = run_at.replace(tzinfo=UTC)
+        changes = JobEdit(
+            args=None if args is None else list(args),
+            kwargs=None if kwargs is None else dict(kwargs),
+            queue=queue,
+            priority=priority,
+            run_at=run_at,
+        )
+        if changes.is_empty:
+            raise UsageError("nothing to edit: give new args, kwargs, queue, priority or run_at")
+        now = self.clock()
+        before = self.show(job_id)
+        check_edit(before, changes)
+        if changes.priority is not None and not self.backend.supports_priority:
+            raise UsageError(f"job {before.id}: Redis (Resque) queues have no priorities; leave the priority out")
+        if dry_run:
+            return EditResult(before, planned(before, changes, now), dry_run=True)
+        result = EditResult(before, self.backend.edit(before.id, changes, now))
+        touched = [before.id] if result.after.id == before.id else [before.id, result.after.id]
+        self.backend.record_audit(result.audit_entry(now, self.actor, self.face), touched)
+        return result
 
     # --- queues -------------------------------------------------------------------------------
     def pause(self, queue: str) -> bool:

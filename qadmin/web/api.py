@@ -36,6 +36,7 @@ from qadmin.web.actions import (
     show_dict,
     stats_dict,
 )
+from qadmin.web.job_edit import edit_from
 from qadmin.web.new_job import enqueue_from
 from qadmin.web.state import QueueChange, backend_name, get_ops, web_state
 
@@ -47,7 +48,7 @@ class JobIdConverter(PathConverter):
     not ending in one of a job's verbs, so that `/api/jobs/1/retry` names the action alone (a GET
     of it is 405, and its OPTIONS lists only POST)."""
 
-    regex = r"[^/].*?(?<!/retry)(?<!/delete)(?<!/unlock)(?<!/run-now)(?<!/kill)"
+    regex = r"[^/].*?(?<!/retry)(?<!/delete)(?<!/unlock)(?<!/run-now)(?<!/kill)(?<!/edit)"
 
 
 @bp.record_once
@@ -148,6 +149,13 @@ def job_action(job_id: str, verb: str) -> Response:
 @mutating
 def job_run_now(job_id: str) -> Response:
     return jsonify(act_on_one(get_ops(), "run_now", job_id).to_dict())
+
+
+@bp.post("/jobs/<job_id:job_id>/edit")
+@mutating
+def job_edit(job_id: str) -> Response:
+    """New values for one job (`qadmin edit --json`): the fields given change, the others stay."""
+    return jsonify(edit_from(get_ops(), job_id, _body()).to_dict())
 
 
 # --- bulk verbs, one step (like the CLI) ---------------------------------------------------------

@@ -15,10 +15,10 @@ from qadmin.ops import Ops
 
 def enqueue_from(ops: Ops, body: Mapping[str, Any]) -> Job:
     """Enqueue what `body` asks for; UsageError, with nothing stored, on any bad field."""
-    class_name = _text(body, "class")
+    class_name = text_of(body, "class")
     if not class_name.strip():
         raise UsageError("class is required: name the job's class or function")
-    run_at_text = _text(body, "run_at").strip()
+    run_at_text = text_of(body, "run_at").strip()
     delay = body.get("in")
     if isinstance(delay, str):
         delay = delay.strip()
@@ -26,17 +26,17 @@ def enqueue_from(ops: Ops, body: Mapping[str, Any]) -> Job:
         raise UsageError("give run_at or in, not both")
     return ops.enqueue(
         class_name.strip(),
-        parse_args(_json_text(body, "args")),
-        parse_kwargs(_json_text(body, "kwargs").strip() or "{}"),
-        queue=_text(body, "queue").strip() or None,
-        priority=_priority(body.get("priority")),
+        parse_args(json_text(body, "args")),
+        parse_kwargs(json_text(body, "kwargs").strip() or "{}"),
+        queue=text_of(body, "queue").strip() or None,
+        priority=priority_of(body.get("priority")),
         run_at=parse_run_at(run_at_text) if run_at_text else None,
         delay=None if delay in (None, "") else parse_delay(_duration(delay)),
         timeout=_timeout(body.get("timeout")),
     )
 
 
-def _text(body: Mapping[str, Any], key: str) -> str:
+def text_of(body: Mapping[str, Any], key: str) -> str:
     value = body.get(key)
     if value is None:
         return ""
@@ -45,13 +45,13 @@ def _text(body: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _json_text(body: Mapping[str, Any], key: str) -> str:
+def json_text(body: Mapping[str, Any], key: str) -> str:
     """A JSON body's array or object as text, so that it is read as strictly as a form's text
     (a NaN that Python's JSON reader lets through is no value a Resque client could read back)."""
     value = body.get(key)
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
-    return _text(body, key)
+    return text_of(body, key)
 
 
 def _duration(value: Any) -> str | float:
@@ -70,7 +70,7 @@ def _timeout(value: Any) -> float | None:
     return parse_timeout(value)
 
 
-def _priority(value: Any) -> int | None:
+def priority_of(value: Any) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str)):

@@ -213,6 +213,13 @@ def spec() -> dict[str, Any]:
         paths[f"/api/{verb}"] = _post(
             f"{many} (dry_run: true previews)", _json(ref("BulkResult")), body="BulkRequest", extra=NOT_FOUND
         )
+    paths["/api/jobs/{job_id}/edit"] = _post(
+        "Edit one pending, scheduled or failed job (qadmin edit); answers the old and new values",
+        _json(ref("EditResult")),
+        body="EditRequest",
+        params=[job_param],
+        extra={**NOT_FOUND, **CONFLICT},
+    )
     for verb in ("pause", "resume"):
         # a queue name no path can carry (a line break, a leading slash) is another URL: 404
         paths[f"/api/queues/{{queue}}/{verb}"] = _post(

@@ -281,6 +281,49 @@ def schemas() -> dict[str, Any]:
                 },
             },
         },
+        "EditRequest": {
+            "type": "object",
+            "description": "the fields to change; a missing or empty one keeps its value",
+            "properties": {
+                "args": {
+                    "oneOf": [{"type": "array", "items": {}}, {"type": "string"}],
+                    "description": "new positional arguments: an array, or its JSON text",
+                },
+                "kwargs": {
+                    "oneOf": [{"type": "object", "additionalProperties": True}, {"type": "string"}],
+                    "description": "new keyword arguments: an object, or its JSON text (Redis: only in a "
+                    "payload that has them)",
+                },
+                "queue": {"type": "string", "description": "move the job to this queue"},
+                "priority": {
+                    "oneOf": [{"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}, {"type": "string"}],
+                    "description": "lower runs first (SQL only: Redis refuses it with 400)",
+                },
+                "run_at": {"type": "string", "description": "ISO 8601 time (UTC unless it has an offset)"},
+                "dry_run": {**FLAG, "description": "answer what would change, change nothing"},
+            },
+        },
+        "EditResult": {
+            "type": "object",
+            "required": ["verb", "dry_run", "id", "new_id", "changed", "before", "after"],
+            "properties": {
+                "verb": {"type": "string", "enum": ["edit"]},
+                "dry_run": {"type": "boolean"},
+                "id": {"type": "string"},
+                "new_id": {"type": "string", "description": "the job's id after the edit (Redis ids follow the bytes)"},
+                "changed": {"type": "boolean"},
+                "before": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": "old values of the changed fields",
+                },
+                "after": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": "new values of the changed fields",
+                },
+            },
+        },
         "Force": {
             "type": "object",
             "properties": {

@@ -10,6 +10,7 @@ from typing import Any
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.redis.audit import Audit
 from qadmin.backends.redis.changes import Changes
+from qadmin.backends.redis.edit import Edit
 from qadmin.backends.redis.enqueue import MOVE_STAMPS, Enqueuer
 from qadmin.backends.redis.ids import readings
 from qadmin.backends.redis.lifecycle import Lifecycle
@@ -29,7 +30,7 @@ from qadmin.backends.redis.workers import Workers
 from qadmin.errors import BackendUnavailable, ConfigError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, NewJob, QueueInfo, WorkerInfo, utcnow
-from qadmin.model import ErrorGroup, Page, PruneReport, Stats
+from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats
 
 #: what `?failed_on_retry=` may say
 RETRY_MODES = ("mark", "remove")
@@ -71,6 +72,7 @@ class RedisBackend:
         self.listings = Listings(server, self.memory, self.counter)
         self.changes = Changes(server, self.memory, self.failed_on_retry)
         self.lifecycle = Lifecycle(server, self.changes)
+        self.editor = Edit(server, self.changes)
         self.enqueuer = Enqueuer(server, self._own, self.listings.get)
         self.pruner = RedisPrune(server, self.audit_log)
 
@@ -210,6 +212,9 @@ class RedisBackend:
 
     def kill(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         return self.lifecycle.kill(ids, now)
+
+    def edit(self, job_id: JobId, changes: JobEdit, now: datetime) -> Job:
+        return self.editor.edit(job_id, changes, now)
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.counter.stats(now, max_run_time)

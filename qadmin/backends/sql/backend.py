@@ -12,6 +12,7 @@ from qadmin.backends.base import BackendOptions
 from qadmin.backends.sql.bookkeeping import Bookkeeping
 from qadmin.backends.sql.changes import Changes
 from qadmin.backends.sql.choose import choose
+from qadmin.backends.sql.edit import Edit
 from qadmin.backends.sql.enqueue import Enqueue
 from qadmin.backends.sql.layout import Layouts
 from qadmin.backends.sql.lifecycle import Lifecycle
@@ -31,7 +32,7 @@ from qadmin.backends.sql.verbs import WorkerParts
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
-from qadmin.model import ErrorGroup, Page, PruneReport, Stats
+from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats
 
 
 class SqlBackend:
@@ -64,6 +65,7 @@ class SqlBackend:
         self.reads = Reads(self.store, self.selection, self.rows, self.results)
         self.changes = Changes(self.store, self.selection)
         self.lifecycle = Lifecycle(self.store, self.selection, self.changes)
+        self.editor = Edit(self.store, self.reads)
         self.bookkeeping = Bookkeeping(self.store, self.selection, options)
         self.stats_reader = StatsReader(self.store, self.selection, self.reads, self.bookkeeping, options)
         self.enqueuer = Enqueue(self.store, self.layouts, self.verbs, self.rows, self.reads)
@@ -176,6 +178,9 @@ class SqlBackend:
 
     def kill(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         return self.lifecycle.kill(ids, now)
+
+    def edit(self, job_id: JobId, changes: JobEdit, now: datetime) -> Job:
+        return self.editor.edit(job_id, changes, now)
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.stats_reader.stats(now, max_run_time)

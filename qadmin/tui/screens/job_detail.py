@@ -25,10 +25,11 @@ from textual.widgets import Static
 from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState
-from qadmin.ops import BulkResult, Ops
+from qadmin.ops import BulkResult, EditResult, Ops
 from qadmin.text import visible
 from qadmin.tui.messages import JobGone, JobLoaded
 from qadmin.tui.screens.base import QadminScreen
+from qadmin.tui.screens.edit import EditScreen
 from qadmin.tui.text import (
     DETAIL_ITEMS,
     DETAIL_STRING,
@@ -61,6 +62,7 @@ class JobDetailScreen(QadminScreen):
         Binding("x", "dequeue", "Dequeue", id="job.dequeue"),
         Binding("g", "run_now", "Run now", id="job.run_now"),
         Binding("K", "kill", "Kill", id="job.kill"),
+        Binding("E", "edit", "Edit", show=False, id="job.edit"),
         Binding("v", "raw", "Raw payload", id="job.raw"),
         Binding("e", "export", "Export to file", id="job.export"),
         Binding("p", "pause", "Pause/resume queue", show=False, id="job.pause"),
@@ -287,6 +289,7 @@ class JobDetailScreen(QadminScreen):
             "run_now": state is JobState.SCHEDULED,
             # a scheduled job that ran before waits for a retry; one that never ran has none to kill
             "kill": state is JobState.SCHEDULED and self.job.attempts >= 1,
+            "edit": state in (JobState.PENDING, JobState.SCHEDULED, JobState.FAILED) and self.job.decodable,
         }
         # keys not for a job in this state are hidden: the footer shows what can be done
         return not (action in needs and (self.gone or not needs[action]))
@@ -353,6 +356,18 @@ class JobDetailScreen(QadminScreen):
 
     def action_kill(self) -> None:
         self._act("kill")
+
+    def action_edit(self) -> None:
+        if self.job is not None:
+            self.app.push_screen(EditScreen(self.app.ops, self.job), self._edited)
+
+    def _edited(self, result: EditResult | None) -> None:
+        if result is None:
+            return
+        fields = ", ".join(result.changed_fields) or "nothing"
+        self.notify(f"Edited job {visible(str(result.before.id))}: {fields}.", timeout=6, markup=False)
+        self.job_id = result.after.id  # a Redis job's id follows its bytes
+        self.refresh_data(force=True)
 
     def action_dequeue(self) -> None:
         job = self.job

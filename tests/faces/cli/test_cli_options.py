@@ -31,6 +31,7 @@ REQUIRED = {
     "pause": ["q"],
     "resume": ["q"],
     "worker": ["--burst"],
+    "edit": ["1", "--args", "[]"],
 }
 
 
