@@ -17,6 +17,8 @@ class JobState(str, enum.Enum):  # noqa: UP042 - str() of a member is its class-
     LOCKED = "locked"
     FAILED = "failed"
     FINISHED = "finished"
+    #: removed before it ran, or interrupted while it ran, by an operator (`qadmin cancel`)
+    CANCELLED = "cancelled"
 
     def __str__(self) -> str:
         return self.value

@@ -14,6 +14,7 @@ import click
 
 from qadmin import __version__
 from qadmin.cli.bulk import delete, dequeue, retry, unlock
+from qadmin.cli.cancel import cancel
 from qadmin.cli.context import GLOBAL_OPTIONS, Context, QadminCommand, QadminGroup, global_options
 from qadmin.cli.jobs import enqueue, jobs, show
 from qadmin.cli.lifecycle import kill, run_now
@@ -54,6 +55,7 @@ for command in (
     unlock,
     run_now,
     kill,
+    cancel,
     stats,
     queues,
     workers,

@@ -106,8 +106,10 @@ def delete(
     as_json: bool,
 ) -> None:
     """Delete jobs (asks first unless --yes)."""
-    if "finished" in [s.lower() for s in state]:
-        raise UsageError("finished jobs are history: they are pruned after the retention window, not deleted")
+    if {"finished", "cancelled"} & {s.lower() for s in state}:
+        raise UsageError(
+            "finished and cancelled jobs are history: they are pruned after the retention window, not deleted"
+        )
     selection = build_selection(ids, state, queue, class_name, search=search, error=error)
     _bulk("delete", selection, dry_run, as_json, confirm=not yes)
 

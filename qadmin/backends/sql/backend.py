@@ -10,6 +10,7 @@ from datetime import datetime
 
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.sql.bookkeeping import Bookkeeping
+from qadmin.backends.sql.cancel import Cancelling
 from qadmin.backends.sql.changes import Changes
 from qadmin.backends.sql.choose import choose
 from qadmin.backends.sql.enqueue import Enqueue
@@ -67,6 +68,7 @@ class SqlBackend:
         self.enqueuer = Enqueue(self.store, self.layouts, self.verbs, self.rows, self.reads)
         self.rescuer = Rescue(self.store, self.selection, self.changes, self.bookkeeping, options)
         self.pruner = Prune(self.store)
+        self.canceller = Cancelling(self.store, self.selection, self.rows)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -102,7 +104,9 @@ class SqlBackend:
             raise UsageError(
                 f"deferred successes are not available on {self.kind}: every success is one transaction there already"
             )
-        return SqlWorkerSession(worker, self.store, self.verbs, self.bookkeeping, self.rescuer, pruner=self.pruner)
+        return SqlWorkerSession(
+            worker, self.store, self.verbs, self.bookkeeping, self.rescuer, pruner=self.pruner, canceller=self.canceller
+        )
 
     def _one_shot(self) -> WorkerState:
         """A worker's state for one call: a connection for it alone, counts written at once."""
@@ -172,6 +176,12 @@ class SqlBackend:
 
     def kill(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         return self.lifecycle.kill(ids, now)
+
+    def cancel(self, ids: Sequence[JobId], now: datetime, actor: str) -> list[JobId]:
+        return self.canceller.cancel(ids, now, actor)
+
+    def foreign_running(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        return self.canceller.foreign_running(ids)
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.stats_reader.stats(now, max_run_time)
