@@ -34,6 +34,7 @@ MUTATING = frozenset(
         "unlock",
         "run_now",
         "kill",
+        "cancel_job",
         "pause",
         "retry_all",
         "delete_all",
