@@ -311,7 +311,10 @@ def schemas() -> dict[str, Any]:
                     "type": "object",
                     "required": ["verb"],
                     "properties": {
-                        "verb": {"type": "string", "enum": ["retry", "delete", "dequeue", "unlock", "run_now", "kill", "cancel"]}
+                        "verb": {
+                            "type": "string",
+                            "enum": ["retry", "delete", "dequeue", "unlock", "run_now", "kill", "cancel"],
+                        }
                     },
                 },
             ]

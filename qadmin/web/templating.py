@@ -103,7 +103,10 @@ def state_of(job: Job) -> str:
 #: what werkzeug's `path` converter leaves unquoted (url.spec.whatwg.org's path-segment set)
 PATH_SAFE = "!$&'()*+,/:;=@"
 #: the moment a listing row shows, by state (anything else shows when it runs)
-_WHEN = {"failed": ("", "failed_at"), "locked": ("locked ", "locked_at"), "finished": ("", "finished_at"),
+_WHEN = {
+    "failed": ("", "failed_at"),
+    "locked": ("locked ", "locked_at"),
+    "finished": ("", "finished_at"),
     "cancelled": ("", "finished_at"),
 }
 
