@@ -110,6 +110,8 @@ class Job:
         }
         if self.finished_at is not None:
             out["finished_at"] = iso(self.finished_at)
+        if self.state is JobState.CANCELLED:
+            out["cancelled_by"] = self.meta.get("cancelled_by")
         if self.stale:
             out["stale"] = True
         out["format"] = self.format

@@ -75,6 +75,7 @@ def schemas() -> dict[str, Any]:
             "last_error": {"type": "string", "nullable": True},
             "created_at": time,
             "finished_at": time,
+            "cancelled_by": {"type": "string", "nullable": True, "description": "who cancelled a cancelled job"},
             "stale": {"type": "boolean"},
             "format": {"type": "string"},
             "undecodable": {"type": "string", "description": "why the payload could not be decoded"},

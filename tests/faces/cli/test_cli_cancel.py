@@ -42,7 +42,8 @@ def test_cancel_removes_waiting_jobs_and_lists_them_as_cancelled(cli: Cli, jobs:
     listed = cli.json("jobs", "--state", "cancelled")
     assert sorted(str(j["id"]) for j in listed) == sorted([jobs["pending"], jobs["later"]])
     assert {j["state"] for j in listed} == {"cancelled"}
-    assert cli.json("show", jobs["pending"])["state"] == "cancelled"
+    shown = cli.json("show", jobs["pending"])
+    assert shown["state"] == "cancelled" and shown["cancelled_by"]
     assert cli("jobs", "--state", "cancelled").exit_code == 0
     assert [e["verb"] for e in cli.json("audit")][:1] == ["cancel"]
     # history: not deleted, pruned with the finished records
