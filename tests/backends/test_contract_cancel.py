@@ -150,3 +150,30 @@ def test_a_job_a_foreign_worker_runs_is_refused_with_the_reason(backend: Backend
     # and the backend itself leaves it alone when asked directly
     assert backend.cancel([job.id], utcnow(), "carol") == []
     assert cancelled(backend) == []
+
+
+def test_an_earlier_qadmins_finished_records_get_the_cancelled_by_column(sql_url: str) -> None:
+    """A `qadmin_finished` table made before cancel existed is given its column when qadmin next
+    opens it (a reader too), and its rows read as finished."""
+    import sqlalchemy as sa
+
+    old = open_backend(sql_url, BackendOptions())
+    old.init()
+    job = old.enqueue(NewJob(NOOP, [1], queue="c"))
+    claimed = old.claim(["c"], "w1", utcnow(), HOUR, lambda j: True)
+    assert claimed is not None
+    old.complete(claimed, "w1", utcnow(), 0.1)
+    old.close()
+    engine = sa.create_engine(sql_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE qadmin_finished DROP COLUMN cancelled_by"))
+    engine.dispose()
+    reader = open_backend(sql_url, BackendOptions())
+    try:
+        [finished] = reader.find(FINISHED, utcnow(), limit=10).jobs
+        assert str(finished.id) == str(job.id) and finished.state is JobState.FINISHED
+        waiting = reader.enqueue(NewJob(NOOP, [2], queue="c"))
+        assert Ops(reader).cancel(JobFilter(ids=(waiting.id,))).changed == 1
+        assert [j.args for j in cancelled(reader)] == [[2]]
+    finally:
+        reader.close()

@@ -7,13 +7,17 @@ and the worker goes on with the next job."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from qadmin.backends import open_backend
+from qadmin.filters import JobFilter
 from qadmin.job import JobId, JobState, utcnow
+from qadmin.ops import Ops
+from qadmin.worker import Worker, WorkerOptions
 from tests.worker.test_worker_processes import (  # noqa: F401 - procs is a fixture
     HOLD_RECORD,
     RECORD,
@@ -75,3 +79,45 @@ def test_a_cancelled_running_job_stops_and_the_worker_goes_on(any_url: str, tmp_
     assert sorted(j["state"] for j in json.loads(listed.stdout)) == ["cancelled", "cancelled"]
     assert "Traceback" not in p.logs()
     assert "CANCELLED" in p.logs()
+
+
+async def sleep_async_then_record(path: str, token: str, seconds: float) -> None:
+    """An `async def` job: awaits, then records (what a cancel must keep from happening)."""
+    import asyncio
+
+    Path(f"{path}.running").touch()
+    await asyncio.sleep(seconds)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+
+
+def test_a_cancelled_async_job_stops(sqlite_url: str, tmp_path: Path) -> None:
+    """An `async def` job's event loop is interrupted as a blocking job is (in this process: the
+    worker's loop on the main thread, the cancel from another thread)."""
+    out = tmp_path / "ran.txt"
+    with client(sqlite_url) as c:
+        job = c.enqueue(f"{__name__}.sleep_async_then_record", str(out), "async", 120, queue="q")
+    backend = open_backend(sqlite_url)
+    options = WorkerOptions(burst=True, heartbeat_interval=0.2, rescue_interval=0, imports=(__name__,))
+    worker = Worker(backend, options)
+    asked: list[float] = []
+
+    def cancel_when_running() -> None:
+        wait_for(Path(f"{out}.running").exists, 30, "the async job to start")
+        asked.append(time.monotonic())
+        ops = Ops(open_backend(sqlite_url), face="test")
+        try:
+            ops.cancel(JobFilter(ids=(job.id,)))
+        finally:
+            ops.close()
+
+    canceller = threading.Thread(target=cancel_when_running)
+    canceller.start()
+    try:
+        worker.work()
+    finally:
+        canceller.join(30)
+        backend.close()
+    assert time.monotonic() - asked[0] < 10
+    assert not out.exists()
+    assert state_of(sqlite_url, job.id) is JobState.CANCELLED
