@@ -177,3 +177,19 @@ def test_an_earlier_qadmins_finished_records_get_the_cancelled_by_column(sql_url
         assert [j.args for j in cancelled(reader)] == [[2]]
     finally:
         reader.close()
+
+
+def test_a_request_its_worker_never_saw_does_not_cancel_the_jobs_next_run(backend: Backend) -> None:
+    session = backend.session(WORKER)
+    now = utcnow()
+    session.register(WorkerInfo(WORKER, "cancel-host", 41, ["c"], now, now))
+    backend.enqueue(NewJob(NOOP, [5], queue="c"))
+    [job] = session.claim(["c"], utcnow(), HOUR, lambda j: True)
+    assert Ops(backend).cancel(JobFilter(ids=(job.id,))).changed == 1
+    # the run failed before the worker looked, and is retried
+    session.fail(job, utcnow(), "ValueError: boom", utcnow())
+    [again] = session.claim(["c"], utcnow() + timedelta(seconds=1), HOUR, lambda j: True)
+    assert str(again.id) == str(job.id)
+    assert not session.cancel_requested(again)
+    session.unregister()
+    session.close()
