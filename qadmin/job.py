@@ -18,6 +18,8 @@ class JobState(str, enum.Enum):  # noqa: UP042 - str() of a member is its class-
     LOCKED = "locked"
     FAILED = "failed"
     FINISHED = "finished"
+    #: removed before it ran, or interrupted while it ran, by an operator (`qadmin cancel`)
+    CANCELLED = "cancelled"
 
     def __str__(self) -> str:
         return self.value
@@ -124,6 +126,8 @@ class Job:
         }
         if self.finished_at is not None:
             out["finished_at"] = iso(self.finished_at)
+        if self.state is JobState.CANCELLED:
+            out["cancelled_by"] = self.meta.get("cancelled_by")
         if self.stale:
             out["stale"] = True
         timeout = self.timeout

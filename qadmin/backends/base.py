@@ -153,6 +153,19 @@ class Backend(Protocol):
         UsageError naming why). Guarded: the job must still be as it was read (its bytes and
         columns), else InvalidTransition. Returns the job as it now is (on Redis under its new id)."""
 
+    def cancel(self, ids: Sequence[JobId], now: datetime, actor: str) -> list[JobId]:
+        """Cancel these jobs. A pending or scheduled job still unlocked is removed and recorded
+        as cancelled by `actor` at `now` (state CANCELLED among the finished records, kept and
+        pruned with them); it never runs. A job locked by a registered qadmin worker gets a
+        cancel request that worker's session sees (`WorkerSession.cancel_requested`); the worker
+        interrupts the job and records it (`WorkerSession.cancelled`). A job locked by any other
+        holder (delayed_job, DJJob, Resque) is left alone: its worker cannot be told. Returns the
+        ids removed or asked to stop."""
+
+    def foreign_running(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        """The ids among these that run in a worker `cancel` cannot tell to stop (locked by any
+        holder but a qadmin worker): what a cancel leaves alone, said before it is applied."""
+
     def stats(self, now: datetime, max_run_time: float) -> Stats: ...
 
     def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]: ...
@@ -286,6 +299,16 @@ class WorkerSession(Protocol):
 
     def release(self, jobs: Sequence[Job]) -> None:
         """Give claimed jobs back untouched (the worker stops before running them)."""
+
+    def cancel_requested(self, job: Job) -> bool:
+        """Whether an operator asked, since this worker locked it, that the job it runs be
+        cancelled (`Backend.cancel`). Called from the heartbeat's thread: it uses none of the
+        session's per-call state."""
+
+    def cancelled(self, job: Job, now: datetime) -> bool:
+        """The job was interrupted at an operator's request: remove it and its lock, record it as
+        cancelled (never completed, failed or retried), and drop the request. False (nothing
+        written) when this worker no longer holds the job; harmless to repeat."""
 
     def register(self, info: WorkerInfo) -> None: ...
 

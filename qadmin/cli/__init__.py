@@ -14,6 +14,7 @@ import click
 
 from qadmin import __version__
 from qadmin.cli.bulk import delete, dequeue, retry, unlock
+from qadmin.cli.cancel import cancel
 from qadmin.cli.context import GLOBAL_OPTIONS, Context, QadminCommand, QadminGroup, global_options
 from qadmin.cli.edit import edit
 from qadmin.cli.jobs import enqueue, jobs, show
@@ -56,6 +57,7 @@ for command in (
     run_now,
     kill,
     edit,
+    cancel,
     stats,
     queues,
     workers,

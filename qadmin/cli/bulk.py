@@ -106,8 +106,9 @@ def delete(
     as_json: bool,
 ) -> None:
     """Delete jobs (asks first unless --yes)."""
-    if "finished" in [s.lower() for s in state]:
-        raise UsageError("finished jobs are history: they are pruned after the retention window, not deleted")
+    for word in ("finished", "cancelled"):
+        if word in [s.lower() for s in state]:
+            raise UsageError(f"{word} jobs are history: they are pruned after the retention window, not deleted")
     selection = build_selection(ids, state, queue, class_name, search=search, error=error)
     _bulk("delete", selection, dry_run, as_json, confirm=not yes)
 

@@ -27,6 +27,7 @@ STATE_STYLE = {
     "stale": "bold magenta",
     "failed": "bold red",
     "finished": "green",
+    "cancelled": "dim",
 }
 
 
@@ -139,6 +140,7 @@ def past_tense(verb: str) -> str:
         "unlock": "unlocked",
         "run-now": "run now",
         "kill": "killed",
+        "cancel": "cancelled",
     }.get(verb, verb)
 
 
@@ -154,7 +156,7 @@ def jobs_table(jobs: Sequence[Job], console: Console, title: str | None = None) 
             when = ago(job.failed_at, now)
         elif job.state is JobState.LOCKED:
             when = f"locked {ago(job.locked_at, now)}"
-        elif job.state is JobState.FINISHED:
+        elif job.state in (JobState.FINISHED, JobState.CANCELLED):
             when = ago(job.finished_at, now)
         else:
             when = ago(job.run_at, now)

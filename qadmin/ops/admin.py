@@ -21,6 +21,7 @@ from qadmin.ops.verbs import (
     ALIVE_READ_LIMIT,
     APPLY_BATCH,
     EVERY_JOB,
+    FOREIGN_RUNNING,
     NARROWER,
     SAMPLE_SIZE,
     VERBS,
@@ -136,6 +137,10 @@ class Ops:
         if keep is not None and ids:
             kept = {str(j.id) for j in self._jobs_by_ids(ids) if keep(j)}
             ids = [i for i in ids if str(i) in kept]
+        if verb == "cancel" and ids and JobState.LOCKED in narrowed.states:
+            # a running job whose worker cannot be told is left out, and reported so by `apply`
+            foreign = {str(i) for i in self.backend.foreign_running(ids, now)}
+            ids = [i for i in ids if str(i) not in foreign]
         return Preview(verb=verb, selection=selection, ids=ids, sample=self._sample(narrowed, ids, now), created_at=now)
 
     def alive_holders(self, preview: Preview) -> int:
@@ -209,6 +214,8 @@ class Ops:
             return self.backend.run_now(chunk, now)
         if verb == "kill":
             return self.backend.kill(chunk, now)
+        if verb == "cancel":
+            return self.backend.cancel(chunk, now, self.actor)
         # only jobs still in the states the operator previewed: deleting "pending" must never
         # delete a job a worker claimed since the preview
         return self.backend.delete(chunk, now, states)
@@ -220,6 +227,8 @@ class Ops:
             return str(exc)
         if verb == "kill" and job.state is JobState.SCHEDULED:
             return "is scheduled and never ran, kill acts on jobs waiting for a retry"
+        if verb == "cancel" and job.state is JobState.LOCKED:
+            return FOREIGN_RUNNING
         return f"is {job.state.value}, {verb} acts on {'/'.join(sorted(s.value for s in VERBS[verb]))} jobs"
 
     def _bulk(self, verb: str, selection: JobFilter, dry_run: bool, progress: Progress | None) -> BulkResult:
@@ -239,6 +248,11 @@ class Ops:
     def kill(self, selection: JobFilter, *, dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
         """Jobs waiting for a retry fail now, with no more attempts (attempts and error kept)."""
         return self._bulk("kill", selection, dry_run, progress)
+
+    def cancel(self, selection: JobFilter, *, dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
+        """Pending and scheduled jobs are removed and recorded as cancelled; a job a qadmin worker
+        runs is interrupted by that worker within seconds and recorded as cancelled."""
+        return self._bulk("cancel", selection, dry_run, progress)
 
     def dequeue(
         self,

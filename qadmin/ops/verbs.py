@@ -25,7 +25,14 @@ VERBS: dict[str, frozenset[JobState]] = {
     "unlock": frozenset({JobState.LOCKED}),
     "run_now": frozenset({JobState.SCHEDULED}),
     "kill": frozenset({JobState.SCHEDULED}),
+    "cancel": frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED}),
 }
+
+#: why a running job is not cancelled: its worker is not qadmin's
+FOREIGN_RUNNING = (
+    "is running in a worker qadmin cannot tell to stop (delayed_job, DJJob or Resque): "
+    "only a job a qadmin worker runs can be cancelled while it runs"
+)
 
 #: verbs that act on only some jobs of their states: the jobs each keeps (kill: a scheduled job
 #: that ran before is a retry waiting out its backoff; one that never ran is not)

@@ -27,6 +27,7 @@ STATE_COLOR = {
     "stale": "text-warning",
     "failed": "text-error",
     "finished": "text-success",
+    "cancelled": "text-muted",
 }
 
 
@@ -175,7 +176,7 @@ def when(job: Job, now: datetime) -> str:
         return ago(job.failed_at, now)
     if job.state is JobState.LOCKED:
         return f"locked {ago(job.locked_at, now)}"
-    if job.state is JobState.FINISHED:
+    if job.state in (JobState.FINISHED, JobState.CANCELLED):
         return ago(job.finished_at, now)
     return ago(job.run_at, now)
 

@@ -165,7 +165,7 @@ def act_on_one(ops: Ops, verb: str, job_id: JobId | str, force: bool = False) ->
     if it is an unlock of a job a live worker holds and `force` is not given."""
     if verb == "retry":
         return ops.retry_job(job_id)
-    if verb not in ("delete", "unlock", "run_now", "kill"):
+    if verb not in ("delete", "unlock", "run_now", "kill", "cancel"):
         raise UsageError(f"unknown action {verb!r} for one job")
     job = ops.show(job_id)
     if job.state not in VERBS[verb]:
@@ -173,6 +173,8 @@ def act_on_one(ops: Ops, verb: str, job_id: JobId | str, force: bool = False) ->
     if verb == "kill" and job.attempts < 1:
         raise InvalidTransition(job.id, "scheduled and never ran (kill acts on jobs waiting for a retry)", verb)
     frozen = ops.preview(verb, JobFilter(ids=(job.id,)))
+    if verb == "cancel" and not frozen.count:  # running in a worker qadmin cannot tell to stop
+        raise InvalidTransition(job.id, "running in a delayed_job, DJJob or Resque worker, which cannot be told", verb)
     if verb == "unlock" and not force:
         ops.refuse_live_holders(frozen)
     result = ops.apply(frozen)
@@ -189,6 +191,7 @@ def past(verb: str) -> str:
         "unlock": "unlocked",
         "run_now": "run now",
         "kill": "killed",
+        "cancel": "cancelled",
         "pause": "paused",
         "resume": "resumed",
     }.get(verb, verb)

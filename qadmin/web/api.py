@@ -48,7 +48,7 @@ class JobIdConverter(PathConverter):
     not ending in one of a job's verbs, so that `/api/jobs/1/retry` names the action alone (a GET
     of it is 405, and its OPTIONS lists only POST)."""
 
-    regex = r"[^/].*?(?<!/retry)(?<!/delete)(?<!/unlock)(?<!/run-now)(?<!/kill)(?<!/edit)"
+    regex = r"[^/].*?(?<!/retry)(?<!/delete)(?<!/unlock)(?<!/run-now)(?<!/kill)(?<!/edit)(?<!/cancel)"
 
 
 @bp.record_once
@@ -137,7 +137,7 @@ def enqueue() -> tuple[Response, int]:
     return jsonify(show_dict(ops, job)), 201
 
 
-@bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock, kill):verb>")
+@bp.post("/jobs/<job_id:job_id>/<any(retry, delete, unlock, kill, cancel):verb>")
 @mutating
 def job_action(job_id: str, verb: str) -> Response:
     force = flag(_body().get("force"), "force")
@@ -165,7 +165,7 @@ def bulk_run_now() -> Response:
     return _bulk("run_now")
 
 
-@bp.post("/<any(retry, delete, dequeue, unlock, kill):verb>")
+@bp.post("/<any(retry, delete, dequeue, unlock, kill, cancel):verb>")
 @mutating
 def bulk(verb: str) -> Response:
     return _bulk(verb)

@@ -206,6 +206,11 @@ def spec() -> dict[str, Any]:
     for verb, one, many in (
         ("run-now", "Run one scheduled job now", "Run scheduled jobs now"),
         ("kill", "Fail one job waiting for a retry now", "Fail jobs waiting for a retry now, with no more attempts"),
+        (
+            "cancel",
+            "Cancel one job: a waiting one is removed, one a qadmin worker runs is interrupted",
+            "Cancel jobs: waiting ones are removed, those qadmin workers run are interrupted",
+        ),
     ):
         paths[f"/api/jobs/{{job_id}}/{verb}"] = _post(
             one, _json(ref("BulkResult")), body="Force", params=[job_param], extra={**NOT_FOUND, **CONFLICT}

@@ -55,7 +55,7 @@ def components() -> dict[str, Any]:
 def schemas() -> dict[str, Any]:
     time = {"type": "string", "format": "date-time", "nullable": True}
     job_id = {"oneOf": [{"type": "integer"}, {"type": "string"}]}
-    states = ["pending", "scheduled", "locked", "failed", "finished"]
+    states = ["pending", "scheduled", "locked", "failed", "finished", "cancelled"]
     job = {
         "type": "object",
         "required": ["id", "queue", "class", "args", "kwargs", "state"],
@@ -75,6 +75,7 @@ def schemas() -> dict[str, Any]:
             "last_error": {"type": "string", "nullable": True},
             "created_at": time,
             "finished_at": time,
+            "cancelled_by": {"type": "string", "nullable": True, "description": "who cancelled a cancelled job"},
             "stale": {"type": "boolean"},
             "format": {"type": "string"},
             "undecodable": {"type": "string", "description": "why the payload could not be decoded"},
@@ -362,7 +363,10 @@ def schemas() -> dict[str, Any]:
                     "type": "object",
                     "required": ["verb"],
                     "properties": {
-                        "verb": {"type": "string", "enum": ["retry", "delete", "dequeue", "unlock", "run_now", "kill"]}
+                        "verb": {
+                            "type": "string",
+                            "enum": ["retry", "delete", "dequeue", "unlock", "run_now", "kill", "cancel"],
+                        }
                     },
                 },
             ]

@@ -30,7 +30,7 @@ from qadmin.web.state import backend_name, web_state
 
 #: the states as the dashboard shows them, in workflow order ("stale" is a locked job whose
 #: worker is gone)
-STATES = ("pending", "scheduled", "locked", "stale", "failed", "finished")
+STATES = ("pending", "scheduled", "locked", "stale", "failed", "finished", "cancelled")
 
 
 def install(app: Flask) -> None:
@@ -103,7 +103,12 @@ def state_of(job: Job) -> str:
 #: what werkzeug's `path` converter leaves unquoted (url.spec.whatwg.org's path-segment set)
 PATH_SAFE = "!$&'()*+,/:;=@"
 #: the moment a listing row shows, by state (anything else shows when it runs)
-_WHEN = {"failed": ("", "failed_at"), "locked": ("locked ", "locked_at"), "finished": ("", "finished_at")}
+_WHEN = {
+    "failed": ("", "failed_at"),
+    "locked": ("locked ", "locked_at"),
+    "finished": ("", "finished_at"),
+    "cancelled": ("", "finished_at"),
+}
 
 
 def job_rows(jobs: Iterable[Job], now: datetime) -> list[dict[str, Any]]:

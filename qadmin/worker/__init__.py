@@ -14,7 +14,8 @@ unreachable backend, `options` holds what a worker is told and its exit codes.
 from qadmin.backends.owners import worker_name
 from qadmin.job import backoff_seconds
 from qadmin.worker.backoff import wait_for_backend
-from qadmin.worker.loop import Worker, current_rss_mb
+from qadmin.worker.loop import Worker
+from qadmin.worker.memory import current_rss_mb
 from qadmin.worker.options import EXIT_CANNOT_START, EXIT_DONE, EXIT_RECYCLE, WorkerOptions
 from qadmin.worker.running import JobTimeout, format_error, job_max_run_time
 

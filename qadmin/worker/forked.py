@@ -6,20 +6,22 @@ from __future__ import annotations
 import os
 import select
 import signal
+import threading
 import time
 import traceback
 
 from qadmin.job import Job
-from qadmin.worker.running import JobRunner, timeout_error
+from qadmin.worker.running import CANCELLED_ERROR, JobRunner, timeout_error
 
 #: the verdict a forked job's process sends before it leaves
 FORK_OK = b"+"
 FORK_FAILED = b"-"
 
 
-def run_forked(runner: JobRunner, job: Job, limit: float) -> str | None:
-    """`runner.run(job)` in a child process, killed after `limit` seconds; None on success,
-    else the error text. The child's kept return value comes back in `runner.last_result`."""
+def run_forked(runner: JobRunner, job: Job, limit: float, *, cancel: threading.Event | None = None) -> str | None:
+    """`runner.run(job)` in a child process, killed after `limit` seconds, or once `cancel` is
+    set (an operator cancelled the job); None on success, else the error text. The child's kept
+    return value comes back in `runner.last_result`."""
     runner.last_result = None
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -62,6 +64,11 @@ def run_forked(runner: JobRunner, job: Job, limit: float) -> str | None:
         if waited:
             status = st
             break
+        if cancel is not None and cancel.is_set():
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(read_fd)
+            return CANCELLED_ERROR
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)

@@ -24,7 +24,9 @@ from qadmin.errors import BackendUnavailable, JobClassNotFound, QadminError, Rea
 from qadmin.job import Job, JobId, WorkerInfo, utcnow
 from qadmin.text import plural, visible
 from qadmin.worker.backoff import Backoff, record_outcome, retry_time
+from qadmin.worker.cancelling import CancelWatch
 from qadmin.worker.forked import run_forked
+from qadmin.worker.memory import current_rss_mb
 from qadmin.worker.options import EXIT_DONE, EXIT_RECYCLE, WorkerOptions
 from qadmin.worker.running import JobRunner, job_max_run_time, time_limit
 
@@ -59,8 +61,10 @@ class Worker:
         self.exit_code = EXIT_DONE
         self._runner = JobRunner(self.options.imports, self.options.max_run_time)
         #: runs a job's code within a time limit: here, or in a child process with --fork
+        #: an operator's cancel of the running job, seen by the heartbeat's thread
+        self._cancels = CancelWatch(self.session, forked=self.options.fork)
         self._run_job: Callable[[Job, float], str | None] = (
-            partial(run_forked, self._runner) if self.options.fork else self._runner.run
+            partial(run_forked, self._runner, cancel=self._cancels.requested) if self.options.fork else self._runner.run
         )
         self._stopping = threading.Event()
         self._beat_stop = threading.Event()
@@ -152,6 +156,7 @@ class Worker:
             )
         except QadminError as exc:
             log.warning("heartbeat failed: %s", exc)
+        self._cancels.check()
 
     def rescue(self) -> None:
         """Give back the jobs of dead qadmin workers; a failure is logged, the worker goes on."""
@@ -327,12 +332,18 @@ class Worker:
 
     def perform(self, job: Job) -> None:
         self._current, self._current_started = job, self.clock()
+        self._cancels.start(job)
         started = time.monotonic()
         try:
             error = self._run_job(job, self._run_limit(job))
         finally:
             self._current = None
+            cancelled = self._cancels.stop()
         runtime = time.monotonic() - started
+        if error is not None and cancelled:  # a job done before the cancel got through stands
+            self.processed += 1
+            self._cancels.record(job, self.clock)
+            return
         if error is None:
             self._complete(job, runtime, self._runner.last_result)
             self.processed += 1
@@ -479,13 +490,3 @@ class Worker:
         elapsed = max(time.monotonic() - self._started, 1e-9)
         if self.processed or final:
             log.info("%d jobs processed at %.1f j/s, %d failed", self.processed, self.processed / elapsed, self.failed)
-
-
-def current_rss_mb() -> float | None:
-    """This process's resident memory (Linux), what `--max-memory` recycles on."""
-    try:
-        with open("/proc/self/statm") as fh:
-            pages = int(fh.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
-    except (OSError, ValueError, IndexError):
-        return None

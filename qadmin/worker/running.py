@@ -28,6 +28,14 @@ class JobTimeout(Exception):
     """execution expired"""
 
 
+class JobCancelled(Exception):
+    """cancelled by an operator"""
+
+
+#: the error text of a job interrupted at an operator's request (never recorded as a failure)
+CANCELLED_ERROR = "JobCancelled: cancelled by an operator\n"
+
+
 def job_max_run_time(job: Job, default: float) -> float:
     """The timeout the job was enqueued with (qadmin's payload member), which wins over the
     worker's max run time either way; else the job's own max_run_time (delayed_job's, in its meta)
@@ -80,6 +88,8 @@ class JobRunner:
         except JobTimeout as exc:
             self.hook(job, "error", instance, exc)
             return timeout_error(job, self.max_run_time)
+        except JobCancelled:
+            return CANCELLED_ERROR
         except BaseException as exc:  # noqa: BLE001 - a job's exception is data, never a worker crash
             # sys.exit() in a job ends that job, not the worker: it is the job's failure
             if _is_interrupt(exc):
@@ -167,6 +177,8 @@ class time_limit:
     job that installs a handler of its own gets qadmin's back before the next job."""
 
     armed = False
+    #: the next alarm is an operator's cancel (`interrupt_for_cancel`), not the time limit
+    cancelling = False
     #: the limit passed while armed (set by the alarm, whether or not its exception got through)
     expired = False
     #: the handler qadmin's last replaced (restored when the worker stops)
@@ -182,7 +194,7 @@ class time_limit:
             if _getsignal(signal.SIGALRM) is not _expire:
                 time_limit.previous = signal.signal(signal.SIGALRM, _expire)
                 time_limit.installed = True
-            time_limit.armed, time_limit.expired = True, False
+            time_limit.armed, time_limit.expired, time_limit.cancelling = True, False, False
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
@@ -192,7 +204,7 @@ class time_limit:
             # the JobTimeout was caught on its way (by the job, or by an event loop's callback
             # runner): the job still ran out of time, and is not a success
             if time_limit.expired and exc_type is None:
-                raise JobTimeout("execution expired")
+                raise JobCancelled("cancelled") if time_limit.cancelling else JobTimeout("execution expired")
 
     @staticmethod
     def restore() -> None:
@@ -216,7 +228,18 @@ else:
 def _expire(*_: object) -> None:
     if time_limit.armed:
         time_limit.armed, time_limit.expired = False, True
+        if time_limit.cancelling:
+            raise JobCancelled("cancelled by an operator")
         raise JobTimeout("execution expired")
+
+
+def interrupt_for_cancel() -> None:
+    """From another thread (the heartbeat's): interrupt the job the main thread runs within its
+    time limit, as its expiry would, with JobCancelled. A job that has just finished (the limit
+    disarmed) is not interrupted: its outcome stands."""
+    if time_limit.armed:
+        time_limit.cancelling = True
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGALRM)
 
 
 def format_error(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.redis.audit import Audit
+from qadmin.backends.redis.cancel import Cancelling
 from qadmin.backends.redis.changes import Changes
 from qadmin.backends.redis.edit import Edit
 from qadmin.backends.redis.enqueue import MOVE_STAMPS, Enqueuer
@@ -73,6 +74,8 @@ class RedisBackend:
         self.changes = Changes(server, self.memory, self.failed_on_retry)
         self.lifecycle = Lifecycle(server, self.changes)
         self.editor = Edit(server, self.changes)
+
+        self.canceller = Cancelling(server, self.changes)
         self.enqueuer = Enqueuer(server, self._own, self.listings.get)
         self.pruner = RedisPrune(server, self.audit_log)
 
@@ -215,6 +218,12 @@ class RedisBackend:
 
     def edit(self, job_id: JobId, changes: JobEdit, now: datetime) -> Job:
         return self.editor.edit(job_id, changes, now)
+
+    def cancel(self, ids: Sequence[JobId], now: datetime, actor: str) -> list[JobId]:
+        return self.canceller.cancel(ids, now, actor)
+
+    def foreign_running(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        return self.canceller.foreign_running(ids, now)
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.counter.stats(now, max_run_time)

@@ -36,6 +36,8 @@ class Keys:
         self.rescued = ns + "qadmin:rescued"
         #: set (NX, expiring) by the worker whose turn it is to prune
         self.last_prune = ns + "qadmin:last_prune"
+        #: job id -> an operator's cancel of the job a qadmin worker runs (`redis/cancel.py`)
+        self.cancels = ns + "qadmin:cancels"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name

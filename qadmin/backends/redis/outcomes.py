@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from qadmin.backends.redis.cancel import cancelled_steps, request_of
 from qadmin.backends.redis.claims import Done, Held
 from qadmin.backends.redis.entries import failure_entry
 from qadmin.backends.redis.json_text import dumps, epoch, with_members
@@ -150,6 +151,32 @@ class Outcomes:
         else:  # no longer held (unlocked or deleted meanwhile): only count the run
             self.server.run_unit(("NOP", [], []), *counts)
         self.held.pop(str(job.id), None)
+
+    def cancelled(self, job: Job, now: datetime) -> bool:
+        """The job interrupted at an operator's request: recorded as cancelled, the request dropped."""
+        k = self.keys
+        with self.server.wrap():
+            request = request_of(self.server.client.hget(k.cancels, str(job.id))) or {}
+        env, wjson = self.envelope(job)
+        drop: Step = ("HDEL", [k.cancels], [str(job.id)])
+        if env is None:  # no longer held by this worker: the outcome belongs to whoever holds it
+            self.server.run_unit(("NOP", [], []), drop)
+            return False
+        release: list[Step] = []
+        if job.meta.get("unique") is not None:
+            release.append(("HDELEQ", [k.unique], [job.meta["unique"], str(job.id)]))
+        actor = str(request.get("by") or "?")
+        done = self.server.run_unit(
+            ("ZREM", [k.locked], [env]),
+            *release,
+            *cancelled_steps(
+                k, self.options.finished_retention, payload_of(job, env), job.queue, self.worker, now, actor
+            ),
+            *outcome_steps(k, self.rid(), wjson, now, failed=False),
+            drop,
+        )
+        self.held.pop(str(job.id), None)
+        return done
 
     def release(self, jobs: Sequence[Job]) -> None:
         """Give claimed jobs back, at the head of their queues, in their claim order (a stopping

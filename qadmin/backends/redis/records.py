@@ -391,13 +391,15 @@ def finished_rec(key: str, raw: bytes) -> Rec | None:
     p = read_payload(payload_raw)
     f = p.job_fields()
     f["meta"] = {**f["meta"], "runtime": rec.get("runtime")}
+    if rec.get("cancelled_by") is not None:
+        f["meta"]["cancelled_by"] = rec["cancelled_by"]
     if isinstance(rec.get("attempts"), int):
         f["attempts"] = rec["attempts"]
     result = rec.get("result")
     job = Job(
         id=make_id(rec.get("queue"), p.token),
         queue=rec.get("queue"),
-        state=JobState.FINISHED,
+        state=JobState.FINISHED if rec.get("cancelled_by") is None else JobState.CANCELLED,
         finished_at=parse_time(rec.get("finished_at")),
         locked_by=rec.get("worker"),
         result=result if isinstance(result, str) else None,

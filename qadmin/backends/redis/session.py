@@ -32,6 +32,7 @@ from enum import Enum
 from typing import Any
 
 from qadmin.backends.base import retention_cutoffs
+from qadmin.backends.redis.cancel import request_of, requested_for
 from qadmin.backends.redis.claims import Claims, ClaimState, Done, Held
 from qadmin.backends.redis.outcomes import Outcomes
 from qadmin.backends.redis.own_connection import OwnConnection
@@ -184,6 +185,15 @@ class RedisWorkerSession:
 
     def rescue(self, now: datetime) -> dict[str, list[JobId]]:
         return self._rescuer.rescue(self.worker, now)
+
+    def cancel_requested(self, job: Job) -> bool:
+        with self.server.wrap():
+            raw = self.server.client.hget(self.server.keys.cancels, str(job.id))
+        return requested_for(request_of(raw), job)
+
+    def cancelled(self, job: Job, now: datetime) -> bool:
+        self._write_deferred()
+        return self.outcomes.cancelled(job, now)
 
     def paused(self) -> list[str]:
         return self._pauses.paused()

@@ -104,13 +104,18 @@ class Counts:
                 c = slot(lock.queue or "")
                 c["locked"] += 1
                 c["stale"] += int(lock.stale)
-            finished = reader.iter_list(self.keys.finished, None, False, zset=True) if "finished" in wanted else ()
+            history = wanted & {"finished", "cancelled"}
+            finished = reader.iter_list(self.keys.finished, None, False, zset=True) if history else ()
             for _i, raw in finished:
                 try:
-                    queue = json.loads(raw).get("queue") or ""
+                    record = json.loads(raw)
+                    queue = record.get("queue") or ""
                 except (ValueError, AttributeError):
                     continue
-                slot(str(queue))["finished"] += 1
+                # "cancelled" only where there are any: the counts read as before elsewhere
+                outcome = "finished" if record.get("cancelled_by") is None else "cancelled"
+                c = slot(str(queue))
+                c[outcome] = c.get(outcome, 0) + 1
         if queues:
             counts = {q: c for q, c in counts.items() if q in queues}
         return {q: c for q, c in counts.items() if q in names or any(c.values())}

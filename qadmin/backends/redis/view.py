@@ -51,7 +51,7 @@ SEGMENT_STATES = {
     Segment.QUEUES: {JobState.PENDING},
     Segment.DELAYED: {JobState.PENDING, JobState.SCHEDULED},
     Segment.FAILED: {JobState.FAILED},
-    Segment.FINISHED: {JobState.FINISHED},
+    Segment.FINISHED: {JobState.FINISHED, JobState.CANCELLED},
 }
 
 

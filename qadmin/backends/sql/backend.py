@@ -10,6 +10,7 @@ from datetime import datetime
 
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.sql.bookkeeping import Bookkeeping
+from qadmin.backends.sql.cancel import Cancelling
 from qadmin.backends.sql.changes import Changes
 from qadmin.backends.sql.choose import choose
 from qadmin.backends.sql.edit import Edit
@@ -71,6 +72,7 @@ class SqlBackend:
         self.enqueuer = Enqueue(self.store, self.layouts, self.verbs, self.rows, self.reads)
         self.rescuer = Rescue(self.store, self.selection, self.changes, self.bookkeeping, options)
         self.pruner = Prune(self.store)
+        self.canceller = Cancelling(self.store, self.selection, self.rows)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -107,7 +109,14 @@ class SqlBackend:
                 f"deferred successes are not available on {self.kind}: every success is one transaction there already"
             )
         return SqlWorkerSession(
-            worker, self.store, self.verbs, self.bookkeeping, self.rescuer, pruner=self.pruner, results=self.results
+            worker,
+            self.store,
+            self.verbs,
+            self.bookkeeping,
+            self.rescuer,
+            pruner=self.pruner,
+            results=self.results,
+            canceller=self.canceller,
         )
 
     def _one_shot(self) -> WorkerState:
@@ -181,6 +190,12 @@ class SqlBackend:
 
     def edit(self, job_id: JobId, changes: JobEdit, now: datetime) -> Job:
         return self.editor.edit(job_id, changes, now)
+
+    def cancel(self, ids: Sequence[JobId], now: datetime, actor: str) -> list[JobId]:
+        return self.canceller.cancel(ids, now, actor)
+
+    def foreign_running(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
+        return self.canceller.foreign_running(ids)
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.stats_reader.stats(now, max_run_time)

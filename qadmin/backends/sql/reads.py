@@ -11,12 +11,12 @@ import sqlalchemy as sa
 
 from qadmin.backends.sql.results import Results
 from qadmin.backends.sql.rows import RowReader
-from qadmin.backends.sql.selection import LIVE_STATES, Selection
+from qadmin.backends.sql.selection import HISTORY_STATES, LIVE_STATES, Selection
 from qadmin.backends.sql.store import Store
 from qadmin.backends.sql.values import BATCH, decode_cursor, encode_cursor, keyset, parse_id
 from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
-from qadmin.job import Job, JobId, JobState
+from qadmin.job import Job, JobId
 from qadmin.model import Page
 
 #: ids per statement when listing bare ids (bulk verbs' previews)
@@ -60,7 +60,7 @@ class Reads:
     def find(
         self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None, sort: str = "id"
     ) -> Page:
-        if JobState.FINISHED not in selection.states:
+        if not selection.states & HISTORY_STATES:
             return self._find_live(selection, now, limit=limit, cursor=cursor, sort=sort)
         if not selection.states & LIVE_STATES:
             return self._find_finished(selection, limit=limit, cursor=cursor)
@@ -158,7 +158,7 @@ class Reads:
             last = rows[-1].id
 
     def count(self, selection: JobFilter, now: datetime) -> int:
-        if JobState.FINISHED in selection.states:
+        if selection.states & HISTORY_STATES:
             finished = self._count_finished(selection)
             if not selection.states & LIVE_STATES:
                 return finished

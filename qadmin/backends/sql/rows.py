@@ -102,7 +102,7 @@ class RowReader:
             class_name=row.class_name or decoded.class_name,
             args=decoded.args,
             kwargs=decoded.kwargs,
-            state=JobState.FINISHED,
+            state=JobState.FINISHED if row.cancelled_by is None else JobState.CANCELLED,
             priority=row.priority or 0,
             attempts=row.attempts or 0,
             created_at=row.created_at,
@@ -111,7 +111,9 @@ class RowReader:
             raw=row.handler or "",
             format=decoded.format,
             undecodable=decoded.error,
-            meta={"runtime": row.runtime, **decoded.meta},
+            meta={"runtime": row.runtime, **decoded.meta}
+            if row.cancelled_by is None
+            else {"runtime": row.runtime, "cancelled_by": row.cancelled_by, **decoded.meta},
             display=decoded.display,
         )
 

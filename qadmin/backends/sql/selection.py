@@ -18,6 +18,8 @@ from qadmin.filters import JobFilter
 from qadmin.job import JobState
 
 LIVE_STATES = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED})
+#: the states of qadmin's finished records: ran to completion, or cancelled
+HISTORY_STATES = frozenset({JobState.FINISHED, JobState.CANCELLED})
 
 
 class Selection:
@@ -150,6 +152,10 @@ class Selection:
         check: the same fields as `_where`, as far as a finished row can answer them."""
         f = self.store.aux["finished"]
         clauses: list[Any] = [f.c.job_table == self.store.table_name]
+        if JobState.FINISHED not in selection.states:
+            clauses.append(f.c.cancelled_by.is_not(None))
+        elif JobState.CANCELLED not in selection.states:
+            clauses.append(f.c.cancelled_by.is_(None))
         if selection.stale_only or selection.error is not None:
             # a finished job holds no lock and has no error
             return clauses + [sa.false()], False

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from qadmin.backends.base import retention_cutoffs
 from qadmin.backends.sql.bookkeeping import Bookkeeping
+from qadmin.backends.sql.cancel import Cancelling
 from qadmin.backends.sql.prune import Prune
 from qadmin.backends.sql.rescue import Rescue
 from qadmin.backends.sql.results import Results
@@ -39,6 +40,7 @@ class SqlWorkerSession:
         *,
         pruner: Prune,
         results: Results,
+        canceller: Cancelling,
     ) -> None:
         self.worker = worker
         self._results = results
@@ -46,6 +48,7 @@ class SqlWorkerSession:
         self._bookkeeping = bookkeeping
         self._rescuer = rescuer
         self._pruner = pruner
+        self._canceller = canceller
         self.state = WorkerState(HeldConnection(store, store.dialect.hot_engine), Counters(store))
 
     def claim(
@@ -106,6 +109,12 @@ class SqlWorkerSession:
 
     def rescue(self, now: datetime) -> dict[str, list[JobId]]:
         return self._rescuer.rescue(self.worker, now)
+
+    def cancel_requested(self, job: Job) -> bool:
+        return self._canceller.requested(job)
+
+    def cancelled(self, job: Job, now: datetime) -> bool:
+        return self._canceller.cancelled(job, self.worker, now)
 
     def paused(self) -> list[str]:
         return self._bookkeeping.paused()

@@ -56,12 +56,14 @@ class StatsReader:
             # where qadmin's tables are not (yet) there, nothing was finished or counted by qadmin
             if self.store.has_aux("finished"):
                 f = self.store.aux["finished"]
-                for queue, n in conn.execute(
-                    sa.select(f.c.queue, sa.func.count())
+                ran = f.c.cancelled_by.is_(None)
+                for queue, completed, n in conn.execute(
+                    sa.select(f.c.queue, ran, sa.func.count())
                     .where(f.c.job_table == self.store.table_name)
-                    .group_by(f.c.queue)
+                    .group_by(f.c.queue, ran)
                 ):
-                    queues.setdefault(queue or "", empty_counts())["finished"] = n
+                    # "cancelled" only where there are any: the counts read as before elsewhere
+                    queues.setdefault(queue or "", empty_counts())["finished" if completed else "cancelled"] = n
             if self.store.has_aux("counters") and self.store.has_aux("throughput"):
                 c = self.store.aux["counters"]
                 counters = dict(

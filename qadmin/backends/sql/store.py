@@ -16,6 +16,7 @@ from qadmin.backends.base import BackendOptions
 from qadmin.backends.sql.dialect import Dialect
 from qadmin.backends.sql.tables import (
     DEFAULT_TABLE,
+    FINISHED_ADDED_COLUMNS,
     bookkeeping_tables,
     delayed_jobs_table,
     reflect_jobs_table,
@@ -34,6 +35,7 @@ class Store:
         self.aux = bookkeeping_tables(self.metadata)
         self._aux_ready = False
         self._aux_seen: set[str] = set()
+        self._finished_columns_checked = False
         self._table: sa.Table | None = None
         self._state_index: bool | None = None
         self._table_name = options.table
@@ -173,6 +175,8 @@ class Store:
         with self.peek() as conn:
             names = set(sa.inspect(conn).get_table_names())
         self._aux_seen = {key for key, t in self.aux.items() if t.name in names}
+        if "finished" in self._aux_seen:
+            self._add_finished_columns()
         self._aux_ready = len(self._aux_seen) == len(self.aux)
 
     def has_aux(self, key: str) -> bool:
@@ -198,7 +202,33 @@ class Store:
                 if attempt == 2:
                     raise
                 time.sleep(0.2)  # another process created them at the same moment
+        self._add_finished_columns()
         self._aux_ready = True
+
+    def _add_finished_columns(self) -> None:
+        """The finished records of an earlier qadmin get the columns added since (nullable: the
+        rows they hold read as before). Looked at once per store."""
+        if self._finished_columns_checked:
+            return
+        name = self.aux["finished"].name
+        with self.peek() as conn:
+            have = {c["name"] for c in sa.inspect(conn).get_columns(name)}
+        missing = [(column, kind) for column, kind in FINISHED_ADDED_COLUMNS if column not in have]
+        if missing:
+            try:
+                with self.write() as conn:
+                    preparer = conn.dialect.identifier_preparer
+                    for column, kind in missing:
+                        spelt = kind.compile(dialect=conn.dialect)
+                        conn.execute(
+                            sa.text(f"ALTER TABLE {preparer.quote(name)} ADD COLUMN {preparer.quote(column)} {spelt}")
+                        )
+            except QadminError:
+                with self.peek() as conn:  # another process added them at the same moment
+                    have = {c["name"] for c in sa.inspect(conn).get_columns(name)}
+                if any(column not in have for column, _ in missing):
+                    raise
+        self._finished_columns_checked = True
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:

@@ -285,8 +285,21 @@ def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[s
         sa.Column("finished_at", UtcDateTime, nullable=False),
         sa.Column("runtime", sa.Float),
         sa.Column("worker", sa.String(255)),
+        # who cancelled the job (`qadmin cancel`); NULL for a job that ran to completion. Added
+        # to the tables of an earlier qadmin by `Store` (FINISHED_ADDED_COLUMNS)
+        sa.Column("cancelled_by", sa.String(255)),
         sa.Index(f"{prefix}finished_at", "finished_at"),
         sa.Index(f"{prefix}finished_job", "job_table", "job_id"),
+    )
+    # a cancel asked of the worker that holds a running job: it interrupts the job when its
+    # heartbeat sees this row, and deletes it with the outcome
+    t["cancels"] = sa.Table(
+        f"{prefix}cancels",
+        metadata,
+        sa.Column("job_table", sa.String(255), primary_key=True),
+        sa.Column("job_id", sa.String(64), primary_key=True),
+        sa.Column("requested_at", UtcDateTime, nullable=False),
+        sa.Column("actor", sa.String(255), nullable=False),
     )
     t["throughput"] = sa.Table(
         f"{prefix}throughput",
@@ -369,3 +382,7 @@ def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[s
         sa.Index(f"{prefix}results_at", "finished_at"),
     )
     return t
+
+
+#: columns of qadmin_finished added after its first release: (name, type), added where missing
+FINISHED_ADDED_COLUMNS = (("cancelled_by", sa.String(255)),)

@@ -35,6 +35,7 @@ MUTATING = frozenset(
         "run_now",
         "kill",
         "edit",
+        "cancel_job",
         "pause",
         "retry_all",
         "delete_all",

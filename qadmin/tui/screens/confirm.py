@@ -19,7 +19,7 @@ from qadmin.text import plural, visible
 from qadmin.tui.text import args_of, cell, state_text
 
 #: verbs whose confirmation starts on "Cancel": they cannot be undone
-DESTRUCTIVE = frozenset({"delete", "dequeue"})
+DESTRUCTIVE = frozenset({"delete", "dequeue", "cancel"})
 #: past tense for the buttons and reports
 PAST = {
     "retry": "retried",
@@ -28,6 +28,7 @@ PAST = {
     "unlock": "unlocked",
     "run_now": "run now",
     "kill": "killed",
+    "cancel": "cancelled",
 }
 
 

@@ -63,6 +63,7 @@ class JobDetailScreen(QadminScreen):
         Binding("g", "run_now", "Run now", id="job.run_now"),
         Binding("K", "kill", "Kill", id="job.kill"),
         Binding("E", "edit", "Edit", show=False, id="job.edit"),
+        Binding("C", "cancel_job", "Cancel job", id="job.cancel"),
         Binding("v", "raw", "Raw payload", id="job.raw"),
         Binding("e", "export", "Export to file", id="job.export"),
         Binding("p", "pause", "Pause/resume queue", show=False, id="job.pause"),
@@ -285,11 +286,13 @@ class JobDetailScreen(QadminScreen):
             "retry": state is JobState.FAILED,
             "unlock": state is JobState.LOCKED,
             "dequeue": state in (JobState.PENDING, JobState.SCHEDULED),
-            "delete": state is not JobState.FINISHED,
+            "delete": state not in (JobState.FINISHED, JobState.CANCELLED),
             "run_now": state is JobState.SCHEDULED,
             # a scheduled job that ran before waits for a retry; one that never ran has none to kill
             "kill": state is JobState.SCHEDULED and self.job.attempts >= 1,
             "edit": state in (JobState.PENDING, JobState.SCHEDULED, JobState.FAILED) and self.job.decodable,
+            # a waiting job is removed; a running one is interrupted by its qadmin worker
+            "cancel_job": state in (JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED),
         }
         # keys not for a job in this state are hidden: the footer shows what can be done
         return not (action in needs and (self.gone or not needs[action]))
@@ -368,6 +371,9 @@ class JobDetailScreen(QadminScreen):
         self.notify(f"Edited job {visible(str(result.before.id))}: {fields}.", timeout=6, markup=False)
         self.job_id = result.after.id  # a Redis job's id follows its bytes
         self.refresh_data(force=True)
+
+    def action_cancel_job(self) -> None:
+        self._act("cancel")
 
     def action_dequeue(self) -> None:
         job = self.job

@@ -41,6 +41,7 @@ STATE_TABS = (
     ("stale", "Stale"),
     ("failed", "Failed"),
     ("finished", "Finished"),
+    ("cancelled", "Cancelled"),
 )
 #: sort orders the backends page by, and how the summary names them
 SORTS = (

@@ -18,7 +18,7 @@ from qadmin.web.pages.readings import class_names, queue_names
 from qadmin.web.state import QueueChange, StoredPreview, backend_name, get_ops, web_state
 
 #: what a job page's buttons may ask
-ONE_JOB_VERBS = ("retry", "unlock", "delete", "run_now", "kill")
+ONE_JOB_VERBS = ("retry", "unlock", "delete", "run_now", "kill", "cancel")
 
 
 @bp.post("/job-action")

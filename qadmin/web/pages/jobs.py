@@ -158,6 +158,7 @@ def _bulk_verbs(state_word: str, selection: JobFilter) -> list[str]:
         "pending": ["delete"],
         "scheduled": ["delete"],
         "finished": [],
+        "cancelled": [],
     }.get(state_word, ["retry", "unlock", "delete"])
     if state_word in ("pending", "scheduled") and len(selection.queues) == 1 and selection.class_name:
         verbs = ["dequeue", *verbs]
