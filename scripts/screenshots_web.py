@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qadmin.backends.base import open_backend  # noqa: E402
+from qadmin.backends import open_backend  # noqa: E402
 from qadmin.demo import fill  # noqa: E402
 from qadmin.job import NewJob  # noqa: E402
 from qadmin.settings import resolve  # noqa: E402
@@ -164,6 +164,23 @@ def shoot(page, server, out: Path) -> None:
     snap("audit")
     page.goto(base + "/dequeue?queue=email&class=qadmin.examples.SendEmail")
     snap("dequeue")
+    page.goto(base + "/enqueue")
+    page.fill("input[name='class']", "qadmin.examples.SendEmail")
+    page.fill("input[name='args']", '["ada@example.com", "Welcome"]')
+    page.fill("input[name='queue']", "email")
+    page.fill("input[name='timeout']", "10m")
+    snap("enqueue")
+    # a job waiting for its next attempt offers every action: Run now, Kill, Edit, Cancel, Delete
+    page.goto(base + "/jobs?state=scheduled")
+    links = [page.locator("a.mono").nth(i).get_attribute("href") for i in range(page.locator("a.mono").count())]
+    for href in links:
+        page.goto(base + href if href and href.startswith("/") else str(href))
+        if page.locator("button.btn-kill").count():
+            break
+    snap("job-actions")
+    page.click("[data-edit]")
+    page.wait_for_selector("form.stack")
+    snap("edit")
 
 
 if __name__ == "__main__":
