@@ -8,10 +8,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from textual.widgets import Input
+
 from qadmin.backends import open_backend
 from qadmin.ops import Ops
 from qadmin.tui.app import QadminApp
 from qadmin.tui.screens.confirm import ConfirmScreen
+from qadmin.tui.screens.enqueue import EnqueueScreen
 from qadmin.tui.screens.help import HelpScreen
 from qadmin.tui.screens.job_detail import JobDetailScreen
 from tests.faces.tui.demo_data import ACTOR, clock, pause_exports, seed
@@ -108,6 +111,24 @@ async def help_screen(pilot: Any) -> None:
     await settle(pilot, lambda app: isinstance(app.screen, HelpScreen))
 
 
+async def enqueue_form(pilot: Any) -> None:
+    await overview(pilot)
+    await pilot.press("2")
+    await settle(pilot)
+    await pilot.press("n")
+    await settle(pilot, lambda app: isinstance(app.screen, EnqueueScreen))
+    form = pilot.app.screen
+    for field, value in (
+        ("class", "qadmin.examples.SendEmail"),
+        ("args", '["ada@example.com", "Welcome"]'),
+        ("queue", "email"),
+        ("when", "15m"),
+        ("timeout", "10m"),
+    ):
+        form.query_one(f"#{field}", Input).value = value
+    await settle(pilot)
+
+
 async def light_overview(pilot: Any) -> None:
     await overview(pilot)
     await pilot.press("t")
@@ -124,6 +145,7 @@ SCENES: dict[str, Scene] = {
     "audit": ((120, 16), _page("5", "#audit")),
     "confirm": ((120, 34), confirm_retry),
     "help": ((100, 40), help_screen),
+    "enqueue": ((120, 40), enqueue_form),
     "overview-light": ((120, 34), light_overview),
     "overview-80x24": ((80, 24), overview),
     "jobs-80x24": ((80, 24), failed_jobs),
