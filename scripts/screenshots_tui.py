@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import CHROMIUM_ARGS, chromium_path
-from tests.faces.tui.scenes import SCENES, demo_app, demo_database
+from tests.browser import CHROMIUM_ARGS, chromium_path  # noqa: E402
+from tests.faces.tui.scenes import SCENES, demo_app, demo_database  # noqa: E402
 
 
 def render(url: str, name: str) -> str:
@@ -86,8 +86,7 @@ def to_png(svg: Path, chromium: Chromium) -> Path | None:
         return png
     png = svg.with_suffix(".png")
     if shutil.which("rsvg-convert"):
-        subprocess.run(["rsvg-convert", "--width", "1600", "--keep-aspect-ratio", "-o", str(png), str(svg)],
-                       check=True)
+        subprocess.run(["rsvg-convert", "--width", "1600", "--keep-aspect-ratio", "-o", str(png), str(svg)], check=True)
         return png
     try:
         import cairosvg  # type: ignore[import-not-found]

@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ def an_hour_of_work(url: str) -> None:
     shows a realistic hour instead of one bar."""
     backend = open_backend(url)
     backend.init()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = now - timedelta(minutes=59)
     jobs = []
     for minute in range(60):
@@ -57,9 +57,7 @@ def an_hour_of_work(url: str) -> None:
                 )
             )
     backend.enqueue_many(jobs)
-    per_minute = [
-        6 + (m * 7) % 11 + (8 if 20 <= m <= 32 else 0) + (1 if m % 9 == 4 else 0) for m in range(60)
-    ]
+    per_minute = [6 + (m * 7) % 11 + (8 if 20 <= m <= 32 else 0) + (1 if m % 9 == 4 else 0) for m in range(60)]
     clock_box = {"now": start}
     worker = Worker(
         backend,
@@ -105,8 +103,7 @@ def main() -> int:
         open_backend(staging).init()
         config = tmp / "qadmin.toml"
         config.write_text(
-            f'default = "production"\n[backends.production]\nurl = "{url}"\n'
-            f'[backends.staging]\nurl = "{staging}"\n',
+            f'default = "production"\n[backends.production]\nurl = "{url}"\n[backends.staging]\nurl = "{staging}"\n',
             encoding="utf-8",
         )
         state = resolve(config_file=str(config))
