@@ -20,6 +20,8 @@ class JobState(str, enum.Enum):  # noqa: UP042 - str() of a member is its class-
     FINISHED = "finished"
     #: removed before it ran, or interrupted while it ran, by an operator (`qadmin cancel`)
     CANCELLED = "cancelled"
+    #: handed to an external service by its job (`qadmin.Waiting`), until the service reports back
+    WAITING = "waiting"
 
     def __str__(self) -> str:
         return self.value
