@@ -42,6 +42,13 @@ class Waiting:
         self.rows = rows
         self.canceller = canceller
 
+    def _readable(self) -> bool:
+        """Whether `qadmin_waiting` is there to read (a table made since this process looked counts)."""
+        if not self.store.has_aux("waiting"):
+            self.store.jobs()
+            self.store.look_for_aux()
+        return self.store.has_aux("waiting")
+
     def _mine(self, job_id: JobId) -> list[Any]:
         w = self.store.aux["waiting"]
         return [w.c.job_table == self.store.table_name, w.c.job_id == job_id]
@@ -71,7 +78,7 @@ class Waiting:
         return bool(taken)
 
     def get(self, job_id: JobId, now: datetime) -> Job | None:
-        if not self.store.has_aux("waiting"):
+        if not self._readable():
             return None
         w = self.store.aux["waiting"]
         with self.store.read() as conn:
@@ -79,7 +86,7 @@ class Waiting:
         return None if entry is None else self.to_job(entry, now)
 
     def listing(self, now: datetime, limit: int = 1000) -> list[Job]:
-        if not self.store.has_aux("waiting"):
+        if not self._readable():
             return []
         w = self.store.aux["waiting"]
         with self.store.read() as conn:
@@ -156,7 +163,7 @@ class Waiting:
 
     def expire(self, now: datetime, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> list[JobId]:
         """Fail the waiting jobs past their deadline; each by one writer only (`_pop` guards it)."""
-        if not self.store.has_aux("waiting"):
+        if not self._readable():
             return []
         w = self.store.aux["waiting"]
         with self.store.read() as conn:
