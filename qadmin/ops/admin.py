@@ -30,7 +30,7 @@ from qadmin.ops.verbs import (
     Progress,
     alive_warning,
 )
-from qadmin.ops.waiting import WAITING_LISTED, WAITING_ONLY, report_back, waiting_jobs
+from qadmin.ops.waiting import WAITING_LISTED, WAITING_ONLY, count_waiting, report_back, waiting_jobs
 
 
 class Ops:
@@ -80,7 +80,7 @@ class Ops:
         return self.backend.get(self.backend.parse_id(str(job_id)), self.clock())
 
     def stats(self) -> Stats:
-        return self.backend.stats(self.clock(), self.max_run_time)
+        return count_waiting(self.backend.stats(self.clock(), self.max_run_time), self.backend, self.clock())
 
     def queues(self) -> list[QueueInfo]:
         return self.backend.queues(self.clock())

@@ -11,17 +11,29 @@ from qadmin.backends.base import Backend
 from qadmin.errors import InvalidTransition, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobState, result_text
+from qadmin.model import Stats
 
 #: the verbs that end a waiting job, as faces and the audit log name them
 REPORT_VERBS = ("complete", "fail")
 #: a selection of waiting jobs only: read from where waiting jobs are kept
 WAITING_ONLY = frozenset({JobState.WAITING})
+#: the counts of a queue that has only waiting jobs (as the backends' stats name them)
+EMPTY_COUNTS = ("pending", "scheduled", "locked", "stale", "failed", "finished")
 #: waiting jobs a listing reads at most
 WAITING_LISTED = 10_000
 
 
 def waiting_jobs(backend: Backend, selection: JobFilter, now: datetime, limit: int) -> list[Job]:
     return [j for j in backend.waiting_jobs(now, WAITING_LISTED) if selection.matches(j)][:limit]
+
+
+def count_waiting(stats: Stats, backend: Backend, now: datetime) -> Stats:
+    """The stats with each queue's waiting jobs counted ("waiting" only where there are any, so
+    that the counts read as before elsewhere)."""
+    for job in backend.waiting_jobs(now, WAITING_LISTED):
+        counts = stats.queues.setdefault(job.queue or "", dict.fromkeys(EMPTY_COUNTS, 0))
+        counts["waiting"] = counts.get("waiting", 0) + 1
+    return stats
 
 
 def report_back(

@@ -16,11 +16,13 @@ from qadmin.backends.sql.backend import SqlBackend
 from qadmin.errors import InvalidTransition
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobState, NewJob, utcnow
+from qadmin.ops import Ops
 
 NOOP = "qadmin.examples.noop"
 HOUR = 3600.0
 FINISHED = JobFilter(states=frozenset({JobState.FINISHED}))
 FAILED = JobFilter(states=frozenset({JobState.FAILED}))
+WAITING = JobFilter(states=frozenset({JobState.WAITING}))
 
 
 @pytest.fixture
@@ -118,3 +120,21 @@ def test_past_its_deadline_a_waiting_job_fails_once_for_two_expiring_workers(bac
     assert again is not None and again.attempts == 1 and "WaitingTimeout" in (again.last_error or "")
     first.close()
     second.close()
+
+
+def test_ops_reports_back_audited_and_counts_waiting_jobs(backend: Backend) -> None:
+    job = parked(backend)
+    ops = Ops(backend, actor="svc")
+    assert ops.stats().queues["x"]["waiting"] == 1
+    assert [str(j.id) for j in ops.list_jobs(WAITING).jobs] == [str(job.id)] and ops.count(WAITING) == 1
+    ops.complete_waiting(job.id, {"done": True}, dry_run=True)
+    assert backend.get(job.id, utcnow()).state is JobState.WAITING
+    ops.complete_waiting(job.id, {"done": True})
+    assert "waiting" not in ops.stats().queues.get("x", {})
+    entry = ops.audit(1)[0]
+    assert (entry.verb, entry.actor, entry.changed) == ("complete", "svc", 1)
+    with pytest.raises(InvalidTransition):
+        ops.fail_waiting(job.id, "late")
+    other = backend.enqueue(NewJob(NOOP, [2], queue="x"))
+    with pytest.raises(InvalidTransition):  # pending: not waiting for anything
+        ops.complete_waiting(other.id)
