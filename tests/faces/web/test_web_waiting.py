@@ -57,3 +57,11 @@ def test_the_api_completes_and_fails_waiting_jobs(lw: Web) -> None:
     assert state(lw, failed) is JobState.SCHEDULED
     assert lw.api_post(f"/api/jobs/{failed.id}/fail", {"error": "again"}).status_code == 409
     assert [e.verb for e in lw.ops.audit(2)] == ["fail", "complete"]  # type: ignore[attr-defined]
+
+
+def test_the_pages_show_a_waiting_job(lw: Web) -> None:
+    job = parked(lw, 3)
+    listing = lw.get("/jobs?state=waiting")
+    assert listing.status_code == 200 and "waiting" in listing.get_data(as_text=True)
+    page = lw.get(f"/jobs/{job.id}")
+    assert page.status_code == 200 and "waiting" in page.get_data(as_text=True)
