@@ -1,11 +1,10 @@
 """`qadmin.Waiting`: what a job raises when it has handed its work to an external service, which
-reports back later (`qadmin complete ID` / `qadmin fail ID`). No I/O here."""
+reports back later (`qadmin complete ID` / `qadmin fail ID`). No I/O here, and nothing of qadmin's
+imported: the examples (the lowest layer) raise it."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-
-from qadmin.job import backoff_seconds
 
 #: how long a waiting job waits for its service when its job names no timeout
 DEFAULT_WAIT_TIMEOUT = 24 * 3600.0
@@ -29,10 +28,3 @@ def timeout_error(since: datetime | None, until: datetime) -> str:
     """The error a waiting job fails with when nothing reported back before its deadline."""
     waited = "" if since is None else f" ({(until - since).total_seconds():g}s)"
     return f"WaitingTimeout: the external service did not report back within its deadline{waited}"
-
-
-def retry_after(attempts: int, max_attempts: int, now: datetime) -> datetime | None:
-    """When a job failed `attempts` times runs again (delayed_job's backoff), None when spent."""
-    if attempts >= max_attempts:
-        return None
-    return now + timedelta(seconds=backoff_seconds(attempts))

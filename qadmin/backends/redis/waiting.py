@@ -16,8 +16,8 @@ from qadmin.backends.redis.payloads import read_payload
 from qadmin.backends.redis.server import Server, Step, as_bytes
 from qadmin.backends.redis.steps import FINISHED_CAP, nonce, outcome_steps, payload_of, push_steps, status_steps
 from qadmin.errors import InvalidTransition
-from qadmin.job import DEFAULT_MAX_ATTEMPTS, Job, JobId, JobState, iso
-from qadmin.waiting import retry_after, timeout_error
+from qadmin.job import DEFAULT_MAX_ATTEMPTS, Job, JobId, JobState, iso, retry_after
+from qadmin.waiting import timeout_error
 
 
 def wait(outcomes: Outcomes, job: Job, now: datetime, until: datetime) -> bool:

@@ -19,8 +19,8 @@ from qadmin.backends.sql.state import Counters
 from qadmin.backends.sql.store import Store
 from qadmin.backends.sql.values import parse_id
 from qadmin.errors import InvalidTransition
-from qadmin.job import DEFAULT_MAX_ATTEMPTS, Job, JobId, JobState
-from qadmin.waiting import retry_after, timeout_error
+from qadmin.job import DEFAULT_MAX_ATTEMPTS, Job, JobId, JobState, retry_after
+from qadmin.waiting import timeout_error
 
 #: a JSON object standing for a time in a stored row
 TIME = "$time"
