@@ -18,5 +18,6 @@ __version__ = "0.1.0"
 
 from qadmin.client import Client, configure, connect, job  # noqa: E402
 from qadmin.job import Job, JobState, NewJob  # noqa: E402
+from qadmin.waiting import Waiting  # noqa: E402
 
-__all__ = ["Client", "configure", "connect", "job", "Job", "JobState", "NewJob", "__version__"]
+__all__ = ["Client", "configure", "connect", "job", "Job", "JobState", "NewJob", "Waiting", "__version__"]

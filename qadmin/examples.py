@@ -64,6 +64,14 @@ def record(path: str, token: str) -> None:
         fh.write(token + "\n")
 
 
+def record_then_wait(path: str, token: str, timeout: float) -> None:
+    """Hands its work to an "external service" (the test that reports back): waits for it."""
+    from qadmin.waiting import Waiting  # noqa: PLC0415 - the examples import nothing of qadmin's at load
+
+    record(path, token)
+    raise Waiting(timeout=timeout)
+
+
 def sleep_then_record(path: str, token: str, seconds: float) -> None:
     time.sleep(seconds)
     record(path, token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 #: A job's address in its backend: an integer row id (SQL) or a stable string (Redis).
@@ -20,6 +20,8 @@ class JobState(str, enum.Enum):  # noqa: UP042 - str() of a member is its class-
     FINISHED = "finished"
     #: removed before it ran, or interrupted while it ran, by an operator (`qadmin cancel`)
     CANCELLED = "cancelled"
+    #: handed to an external service by its job (`qadmin.Waiting`), until the service reports back
+    WAITING = "waiting"
 
     def __str__(self) -> str:
         return self.value
@@ -37,6 +39,13 @@ def utcnow() -> datetime:
 def backoff_seconds(attempts: int) -> int:
     """delayed_job's reschedule delay after the `attempts`-th failure: attempts**4 + 5."""
     return attempts**4 + 5
+
+
+def retry_after(attempts: int, max_attempts: int, now: datetime) -> datetime | None:
+    """When a job failed `attempts` times runs again (delayed_job's backoff), None when spent."""
+    if attempts >= max_attempts:
+        return None
+    return now + timedelta(seconds=backoff_seconds(attempts))
 
 
 def iso(moment: datetime | None) -> str | None:

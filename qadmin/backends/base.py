@@ -26,7 +26,7 @@ from qadmin.config import (
     DEFAULT_WORKER_TIMEOUT,
 )
 from qadmin.filters import JobFilter
-from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
+from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
 from qadmin.model import SORTS, ErrorGroup, JobEdit, Page, PruneReport, Stats
 
 __all__ = ["SORTS", "Backend", "BackendOptions", "ErrorGroup", "Page", "PruneReport", "Stats", "WorkerSession"]
@@ -165,6 +165,18 @@ class Backend(Protocol):
     def foreign_running(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         """The ids among these that run in a worker `cancel` cannot tell to stop (locked by any
         holder but a qadmin worker): what a cancel leaves alone, said before it is applied."""
+
+    def waiting_jobs(self, now: datetime, limit: int = 1000) -> list[Job]:
+        """The jobs waiting for an external service (`qadmin.Waiting`), earliest deadline first."""
+
+    def complete_waiting(self, job_id: JobId, now: datetime, result: str | None = None) -> Job:
+        """The external service reported success: the waiting job is recorded as finished (with
+        `result`) and counted as processed. `InvalidTransition` if it is not waiting (any more)."""
+
+    def fail_waiting(self, job_id: JobId, now: datetime, error: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
+        """The external service reported failure: the waiting job fails as a worker's job does
+        (retried after the backoff, or failed at its last attempt), counted as failed.
+        `InvalidTransition` if it is not waiting (any more)."""
 
     def stats(self, now: datetime, max_run_time: float) -> Stats: ...
 
@@ -309,6 +321,16 @@ class WorkerSession(Protocol):
         """The job was interrupted at an operator's request: remove it and its lock, record it as
         cancelled (never completed, failed or retried), and drop the request. False (nothing
         written) when this worker no longer holds the job; harmless to repeat."""
+
+    def wait(self, job: Job, now: datetime, until: datetime) -> bool:
+        """The job handed its work to an external service (`qadmin.Waiting`): its lock is let go
+        and it is kept, claimed by no worker (qadmin's or a foreign one), until reported back or
+        `until`. False (nothing written) when this worker no longer holds the job."""
+
+    def expire_waiting(self, now: datetime) -> list[JobId]:
+        """Fail the waiting jobs whose deadline has passed (`qadmin.waiting.timeout_error`), each
+        once however many workers expire at once. Called from the rescue thread: it uses none of
+        the session's per-call state."""
 
     def register(self, info: WorkerInfo) -> None: ...
 

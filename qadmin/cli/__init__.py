@@ -22,6 +22,7 @@ from qadmin.cli.lifecycle import kill, run_now
 from qadmin.cli.prune import prune
 from qadmin.cli.queues import audit, errors, pause, queues, resume, stats, workers
 from qadmin.cli.serve import demo, init, tui, web
+from qadmin.cli.waiting import complete, fail
 from qadmin.cli.worker import worker
 
 __all__ = ["GLOBAL_OPTIONS", "Context", "QadminCommand", "QadminGroup", "main"]
@@ -58,6 +59,8 @@ for command in (
     kill,
     edit,
     cancel,
+    complete,
+    fail,
     stats,
     queues,
     workers,

@@ -28,6 +28,7 @@ STATE_STYLE = {
     "failed": "bold red",
     "finished": "green",
     "cancelled": "dim",
+    "waiting": "magenta",
 }
 
 

@@ -40,7 +40,9 @@ def stats(as_json: bool) -> None:
     from rich.table import Table
 
     console = make_console()
-    columns = ("pending", "scheduled", "locked", "stale", "failed", "finished")
+    columns: tuple[str, ...] = ("pending", "scheduled", "locked", "stale", "failed", "finished")
+    if st.totals().get("waiting"):  # a column of its own only where jobs wait for a service
+        columns = (*columns, "waiting")
     table = Table(header_style="bold", title="jobs by queue and state")
     table.add_column("QUEUE")
     for c in columns:

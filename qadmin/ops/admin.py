@@ -30,6 +30,7 @@ from qadmin.ops.verbs import (
     Progress,
     alive_warning,
 )
+from qadmin.ops.waiting import WAITING_LISTED, WAITING_ONLY, count_waiting, report_back, waiting_jobs
 
 
 class Ops:
@@ -66,16 +67,20 @@ class Ops:
     ) -> Page:
         if limit < 1:
             raise UsageError("limit must be at least 1")
+        if selection.states == WAITING_ONLY:  # kept apart from the jobs a listing pages through
+            return Page(waiting_jobs(self.backend, selection, self.clock(), limit))
         return self.backend.find(selection, self.clock(), limit=limit, cursor=cursor, sort=sort)
 
     def count(self, selection: JobFilter = EVERY_JOB) -> int:
+        if selection.states == WAITING_ONLY:
+            return len(waiting_jobs(self.backend, selection, self.clock(), WAITING_LISTED))
         return self.backend.count(selection, self.clock())
 
     def show(self, job_id: JobId | str) -> Job:
         return self.backend.get(self.backend.parse_id(str(job_id)), self.clock())
 
     def stats(self) -> Stats:
-        return self.backend.stats(self.clock(), self.max_run_time)
+        return count_waiting(self.backend.stats(self.clock(), self.max_run_time), self.backend, self.clock())
 
     def queues(self) -> list[QueueInfo]:
         return self.backend.queues(self.clock())
@@ -420,6 +425,16 @@ class Ops:
         touched = [before.id] if result.after.id == before.id else [before.id, result.after.id]
         self.backend.record_audit(result.audit_entry(now, self.actor, self.face), touched)
         return result
+
+    # --- waiting jobs (`qadmin.Waiting`): the external service's verdict (`ops/waiting.py`) ---
+    def complete_waiting(self, job_id: JobId | str, result: Any = None, *, dry_run: bool = False) -> Job:
+        return self._report_back("complete", job_id, result=result, dry_run=dry_run)
+
+    def fail_waiting(self, job_id: JobId | str, error: str, *, dry_run: bool = False) -> Job:
+        return self._report_back("fail", job_id, error=error, dry_run=dry_run)
+
+    def _report_back(self, verb: str, job_id: JobId | str, **verdict: Any) -> Job:
+        return report_back(self.backend, self.show(job_id), verb, self.clock(), self.actor, self.face, **verdict)
 
     # --- queues -------------------------------------------------------------------------------
     def pause(self, queue: str) -> bool:

@@ -28,6 +28,7 @@ STATE_COLOR = {
     "failed": "text-error",
     "finished": "text-success",
     "cancelled": "text-muted",
+    "waiting": "text-secondary",
 }
 
 

@@ -38,6 +38,7 @@ from qadmin.web.actions import (
 )
 from qadmin.web.job_edit import edit_from
 from qadmin.web.new_job import enqueue_from
+from qadmin.web.report_back import report_back_from
 from qadmin.web.state import QueueChange, backend_name, get_ops, web_state
 
 bp = Blueprint("api", __name__)
@@ -48,7 +49,7 @@ class JobIdConverter(PathConverter):
     not ending in one of a job's verbs, so that `/api/jobs/1/retry` names the action alone (a GET
     of it is 405, and its OPTIONS lists only POST)."""
 
-    regex = r"[^/].*?(?<!/retry)(?<!/delete)(?<!/unlock)(?<!/run-now)(?<!/kill)(?<!/edit)(?<!/cancel)"
+    regex = r"[^/].*?(?<!/retry)(?<!/delete)(?<!/unlock)(?<!/run-now)(?<!/kill)(?<!/edit)(?<!/cancel)(?<!/complete)(?<!/fail)"
 
 
 @bp.record_once
@@ -156,6 +157,13 @@ def job_run_now(job_id: str) -> Response:
 def job_edit(job_id: str) -> Response:
     """New values for one job (`qadmin edit --json`): the fields given change, the others stay."""
     return jsonify(edit_from(get_ops(), job_id, _body()).to_dict())
+
+
+@bp.post("/jobs/<job_id:job_id>/<any(complete, fail):verb>")
+@mutating
+def job_report_back(job_id: str, verb: str) -> Response:
+    """The external service's verdict on a waiting job (`qadmin complete` / `qadmin fail`)."""
+    return jsonify(report_back_from(get_ops(), verb, job_id, _body()))
 
 
 # --- bulk verbs, one step (like the CLI) ---------------------------------------------------------

@@ -225,6 +225,21 @@ def spec() -> dict[str, Any]:
         params=[job_param],
         extra={**NOT_FOUND, **CONFLICT},
     )
+    for verb, what, body in (
+        ("complete", "The external service a waiting job waits for succeeded: the job is finished", "CompleteRequest"),
+        (
+            "fail",
+            "The external service failed: the waiting job is retried, or failed at its last attempt",
+            "FailRequest",
+        ),
+    ):
+        paths[f"/api/jobs/{{job_id}}/{verb}"] = _post(
+            f"{what} (qadmin {verb})",
+            _json(ref("WaitingReport")),
+            body=body,
+            params=[job_param],
+            extra={**NOT_FOUND, **CONFLICT},
+        )
     for verb in ("pause", "resume"):
         # a queue name no path can carry (a line break, a leading slash) is another URL: 404
         paths[f"/api/queues/{{queue}}/{verb}"] = _post(

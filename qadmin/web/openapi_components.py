@@ -55,7 +55,7 @@ def components() -> dict[str, Any]:
 def schemas() -> dict[str, Any]:
     time = {"type": "string", "format": "date-time", "nullable": True}
     job_id = {"oneOf": [{"type": "integer"}, {"type": "string"}]}
-    states = ["pending", "scheduled", "locked", "failed", "finished", "cancelled"]
+    states = ["pending", "scheduled", "locked", "failed", "finished", "cancelled", "waiting"]
     job = {
         "type": "object",
         "required": ["id", "queue", "class", "args", "kwargs", "state"],
@@ -323,6 +323,31 @@ def schemas() -> dict[str, Any]:
                     "additionalProperties": True,
                     "description": "new values of the changed fields",
                 },
+            },
+        },
+        "CompleteRequest": {
+            "type": "object",
+            "properties": {
+                "result": {"description": "what the job returned: any JSON value (form field: its JSON text)"},
+                "dry_run": {**FLAG, "description": "check the job is waiting, change nothing"},
+            },
+        },
+        "FailRequest": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string", "minLength": 1, "description": "what went wrong (the job's last error)"},
+                "dry_run": {**FLAG, "description": "check the job is waiting, change nothing"},
+            },
+        },
+        "WaitingReport": {
+            "type": "object",
+            "required": ["verb", "id", "dry_run", "changed"],
+            "properties": {
+                "verb": {"type": "string", "enum": ["complete", "fail"]},
+                "id": {"type": "string"},
+                "dry_run": {"type": "boolean"},
+                "changed": {"type": "boolean"},
             },
         },
         "Force": {

@@ -11,11 +11,14 @@ import time
 import traceback
 
 from qadmin.job import Job
+from qadmin.waiting import Waiting
 from qadmin.worker.running import CANCELLED_ERROR, JobRunner, timeout_error
 
 #: the verdict a forked job's process sends before it leaves
 FORK_OK = b"+"
 FORK_FAILED = b"-"
+#: then the seconds to wait: the job waits for an external service (`qadmin.Waiting`)
+FORK_WAITING = b"~"
 
 
 def run_forked(runner: JobRunner, job: Job, limit: float, *, cancel: threading.Event | None = None) -> str | None:
@@ -33,7 +36,9 @@ def run_forked(runner: JobRunner, job: Job, limit: float, *, cancel: threading.E
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             error = runner.run(job, limit)
             # an explicit verdict: a child that leaves without one (os._exit) did not finish
-            if error is None:  # the verdict, then what the job returned (`result_text`'s JSON), if anything
+            if error is None and runner.last_waiting is not None:
+                _write_all(write_fd, FORK_WAITING + str(runner.last_waiting.timeout).encode())
+            elif error is None:  # the verdict, then what the job returned (`result_text`'s JSON), if anything
                 _write_all(write_fd, FORK_OK + (runner.last_result or "").encode("utf-8"))
             else:
                 _write_all(write_fd, FORK_FAILED + error.encode("utf-8", "replace"))
@@ -43,6 +48,7 @@ def run_forked(runner: JobRunner, job: Job, limit: float, *, cancel: threading.E
         finally:
             os._exit(code)
     os.close(write_fd)
+    runner.last_waiting = None  # the child's verdict says, below
     deadline = time.monotonic() + limit
     chunks: list[bytes] = []
     status = None
@@ -81,6 +87,9 @@ def run_forked(runner: JobRunner, job: Job, limit: float, *, cancel: threading.E
         chunks.append(data)
     os.close(read_fd)
     report = b"".join(chunks)
+    if report.startswith(FORK_WAITING) and os.WIFEXITED(status):
+        runner.last_waiting = Waiting(float(report[len(FORK_WAITING) :]))
+        return None
     error = _verdict(report, status)
     if error is None and len(report) > len(FORK_OK):
         runner.last_result = report[len(FORK_OK) :].decode("utf-8", "replace")

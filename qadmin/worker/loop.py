@@ -29,6 +29,7 @@ from qadmin.worker.forked import run_forked
 from qadmin.worker.memory import current_rss_mb
 from qadmin.worker.options import EXIT_DONE, EXIT_RECYCLE, WorkerOptions
 from qadmin.worker.running import JobRunner, job_max_run_time, time_limit
+from qadmin.worker.waiting import expire, park
 
 #: the worker's modules share one logger: its name is what operators filter on
 log = logging.getLogger("qadmin.worker")
@@ -175,6 +176,7 @@ class Worker:
                 visible(holder),
                 ", ".join(visible(str(i)) for i in ids),
             )
+        expire(self.session, self.clock)
 
     def work(self) -> int:
         """Run until stopped, out of work (burst), or recycled. Returns the exit code."""
@@ -343,6 +345,9 @@ class Worker:
         if error is not None and cancelled:  # a job done before the cancel got through stands
             self.processed += 1
             self._cancels.record(job, self.clock)
+            return
+        if error is None and self._runner.last_waiting is not None:
+            park(self.session, job, self._runner.last_waiting, self.clock)
             return
         if error is None:
             self._complete(job, runtime, self._runner.last_result)

@@ -16,6 +16,7 @@ from qadmin import events, registry
 from qadmin.job import Job, result_text
 from qadmin.registry import JobTarget
 from qadmin.text import visible
+from qadmin.waiting import Waiting
 
 #: the worker's modules share one logger: its name is what operators filter on
 log = logging.getLogger("qadmin.worker")
@@ -66,6 +67,8 @@ class JobRunner:
         self.max_run_time = max_run_time
         #: what the last successful run returned, as kept (`result_text`); None for None
         self.last_result: str | None = None
+        #: how the last run ended in waiting for an external service (`qadmin.Waiting`), if it did
+        self.last_waiting: Waiting | None = None
 
     def run(self, job: Job, limit: float) -> str | None:
         """Run the job, interrupted after `limit` seconds; None on success, else the error text
@@ -73,6 +76,7 @@ class JobRunner:
         # the job's class or instance, whichever its `perform` and hooks are called on
         instance: Any = None
         self.last_result = None
+        self.last_waiting = None
         try:
             target = registry.resolve(job.class_name, self.imports)
             instance = _instance_for(target)
@@ -90,6 +94,9 @@ class JobRunner:
             return timeout_error(job, self.max_run_time)
         except JobCancelled:
             return CANCELLED_ERROR
+        except Waiting as waiting:  # neither a success nor a failure: no hooks until it is reported back
+            self.last_waiting = waiting
+            return None
         except BaseException as exc:  # noqa: BLE001 - a job's exception is data, never a worker crash
             # sys.exit() in a job ends that job, not the worker: it is the job's failure
             if _is_interrupt(exc):

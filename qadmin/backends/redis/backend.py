@@ -26,11 +26,12 @@ from qadmin.backends.redis.server import Server, own_params
 from qadmin.backends.redis.session import RedisWorkerSession, SuccessWrites
 from qadmin.backends.redis.stats import Counts
 from qadmin.backends.redis.view import View
+from qadmin.backends.redis.waiting import Waiting
 from qadmin.backends.redis.wanted import Wanted
 from qadmin.backends.redis.workers import Workers
-from qadmin.errors import BackendUnavailable, ConfigError
+from qadmin.errors import BackendUnavailable, ConfigError, JobNotFound
 from qadmin.filters import JobFilter
-from qadmin.job import AuditEntry, Job, JobId, NewJob, QueueInfo, WorkerInfo, utcnow
+from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, NewJob, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats
 
 #: what `?failed_on_retry=` may say
@@ -76,6 +77,7 @@ class RedisBackend:
         self.editor = Edit(server, self.changes)
 
         self.canceller = Cancelling(server, self.changes)
+        self.waiting = Waiting(server)
         self.enqueuer = Enqueuer(server, self._own, self.listings.get)
         self.pruner = RedisPrune(server, self.audit_log)
 
@@ -188,7 +190,13 @@ class RedisBackend:
 
     # --- admin verbs -------------------------------------------------------------------------
     def get(self, job_id: JobId, now: datetime) -> Job:
-        return self.listings.get(job_id, now)
+        try:
+            return self.listings.get(job_id, now)
+        except JobNotFound:
+            waiting = self.waiting.get(job_id)
+            if waiting is None:
+                raise
+            return waiting
 
     def find(
         self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None, sort: str = "id"
@@ -224,6 +232,15 @@ class RedisBackend:
 
     def foreign_running(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         return self.canceller.foreign_running(ids, now)
+
+    def waiting_jobs(self, now: datetime, limit: int = 1000) -> list[Job]:
+        return self.waiting.listing(limit)
+
+    def complete_waiting(self, job_id: JobId, now: datetime, result: str | None = None) -> Job:
+        return self.waiting.complete(job_id, now, result)
+
+    def fail_waiting(self, job_id: JobId, now: datetime, error: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
+        return self.waiting.fail(job_id, now, error, max_attempts)
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.counter.stats(now, max_run_time)

@@ -38,6 +38,9 @@ class Keys:
         self.last_prune = ns + "qadmin:last_prune"
         #: job id -> an operator's cancel of the job a qadmin worker runs (`redis/cancel.py`)
         self.cancels = ns + "qadmin:cancels"
+        #: job id -> a job waiting for an external service, and the ids by deadline (`redis/waiting.py`)
+        self.waiting = ns + "qadmin:waiting"
+        self.waiting_deadlines = ns + "qadmin:waiting:deadlines"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name

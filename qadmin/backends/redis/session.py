@@ -32,6 +32,7 @@ from enum import Enum
 from typing import Any
 
 from qadmin.backends.base import retention_cutoffs
+from qadmin.backends.redis import waiting
 from qadmin.backends.redis.cancel import request_of, requested_for
 from qadmin.backends.redis.claims import Claims, ClaimState, Done, Held
 from qadmin.backends.redis.outcomes import Outcomes
@@ -185,6 +186,13 @@ class RedisWorkerSession:
 
     def rescue(self, now: datetime) -> dict[str, list[JobId]]:
         return self._rescuer.rescue(self.worker, now)
+
+    def wait(self, job: Job, now: datetime, until: datetime) -> bool:
+        self._write_deferred()
+        return waiting.wait(self.outcomes, job, now, until)
+
+    def expire_waiting(self, now: datetime) -> list[JobId]:
+        return waiting.Waiting(self.server).expire(now)
 
     def cancel_requested(self, job: Job) -> bool:
         with self.server.wrap():

@@ -30,9 +30,10 @@ from qadmin.backends.sql.stats import StatsReader
 from qadmin.backends.sql.store import Store
 from qadmin.backends.sql.values import parse_id
 from qadmin.backends.sql.verbs import WorkerParts
-from qadmin.errors import UsageError
+from qadmin.backends.sql.waiting import Waiting
+from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
-from qadmin.job import AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
+from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
 from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats
 
 
@@ -73,6 +74,7 @@ class SqlBackend:
         self.rescuer = Rescue(self.store, self.selection, self.changes, self.bookkeeping, options)
         self.pruner = Prune(self.store)
         self.canceller = Cancelling(self.store, self.selection, self.rows)
+        self.waiting = Waiting(self.store, self.rows, self.canceller)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -117,6 +119,7 @@ class SqlBackend:
             pruner=self.pruner,
             results=self.results,
             canceller=self.canceller,
+            waiting=self.waiting,
         )
 
     def _one_shot(self) -> WorkerState:
@@ -160,7 +163,13 @@ class SqlBackend:
 
     # --- admin verbs -------------------------------------------------------------------------
     def get(self, job_id: JobId, now: datetime) -> Job:
-        return self.reads.get(job_id, now)
+        try:
+            return self.reads.get(job_id, now)
+        except JobNotFound:
+            waiting = self.waiting.get(job_id, now)
+            if waiting is None:
+                raise
+            return waiting
 
     def find(
         self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None, sort: str = "id"
@@ -196,6 +205,15 @@ class SqlBackend:
 
     def foreign_running(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         return self.canceller.foreign_running(ids)
+
+    def waiting_jobs(self, now: datetime, limit: int = 1000) -> list[Job]:
+        return self.waiting.listing(now, limit)
+
+    def complete_waiting(self, job_id: JobId, now: datetime, result: str | None = None) -> Job:
+        return self.waiting.complete(self._one_shot().counters, job_id, now, result)
+
+    def fail_waiting(self, job_id: JobId, now: datetime, error: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
+        return self.waiting.fail(self._one_shot().counters, job_id, now, error, max_attempts)
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.stats_reader.stats(now, max_run_time)

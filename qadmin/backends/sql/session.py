@@ -14,6 +14,7 @@ from qadmin.backends.sql.results import Results
 from qadmin.backends.sql.state import Counters, HeldConnection, WorkerState
 from qadmin.backends.sql.store import Store
 from qadmin.backends.sql.verbs import WorkerVerbs
+from qadmin.backends.sql.waiting import Waiting
 from qadmin.job import Job, JobId, WorkerInfo
 from qadmin.model import PruneReport
 
@@ -41,6 +42,7 @@ class SqlWorkerSession:
         pruner: Prune,
         results: Results,
         canceller: Cancelling,
+        waiting: Waiting,
     ) -> None:
         self.worker = worker
         self._results = results
@@ -49,6 +51,7 @@ class SqlWorkerSession:
         self._rescuer = rescuer
         self._pruner = pruner
         self._canceller = canceller
+        self._waiting = waiting
         self.state = WorkerState(HeldConnection(store, store.dialect.hot_engine), Counters(store))
 
     def claim(
@@ -115,6 +118,12 @@ class SqlWorkerSession:
 
     def cancelled(self, job: Job, now: datetime) -> bool:
         return self._canceller.cancelled(job, self.worker, now)
+
+    def wait(self, job: Job, now: datetime, until: datetime) -> bool:
+        return self._waiting.wait(self.state.counters, job, self.worker, now, until)
+
+    def expire_waiting(self, now: datetime) -> list[JobId]:
+        return self._waiting.expire(now)
 
     def paused(self) -> list[str]:
         return self._bookkeeping.paused()

@@ -301,6 +301,19 @@ def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[s
         sa.Column("requested_at", UtcDateTime, nullable=False),
         sa.Column("actor", sa.String(255), nullable=False),
     )
+    # a job waiting for an external service (`qadmin.Waiting`): its row moved here out of the jobs
+    # table, where no worker of any kind claims it, until reported back or past its deadline
+    t["waiting"] = sa.Table(
+        f"{prefix}waiting",
+        metadata,
+        sa.Column("job_table", sa.String(255), primary_key=True),
+        sa.Column("job_id", sa.BigInteger, primary_key=True),
+        sa.Column("since", UtcDateTime, nullable=False),
+        sa.Column("deadline", UtcDateTime, nullable=False),
+        sa.Column("worker", sa.String(255)),
+        sa.Column("row", sa.Text, nullable=False),
+        sa.Index(f"{prefix}waiting_deadline", "deadline"),
+    )
     t["throughput"] = sa.Table(
         f"{prefix}throughput",
         metadata,

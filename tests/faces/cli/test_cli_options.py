@@ -32,6 +32,8 @@ REQUIRED = {
     "resume": ["q"],
     "worker": ["--burst"],
     "edit": ["1", "--args", "[]"],
+    "complete": ["1"],
+    "fail": ["1", "--error", "x"],
 }
 
 
