@@ -154,14 +154,8 @@ def read_worker_timeout(table: Any, path: Path | None = None) -> float | None:
     the web but alive by its peers would confuse the operator), or None when the file is silent."""
     if not isinstance(table, dict) or "timeout" not in table:
         return None
-    value = table["timeout"]
     where = f"{path}: [worker] timeout" if path else "[worker] timeout"
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ConfigError(f"{where} must be a duration such as 60s")
-    try:
-        seconds = parse_duration(value)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    seconds = _duration_setting(table["timeout"], where, "a duration such as 60s")
     if not seconds:
         raise ConfigError(f"{where} must be longer than 0")
     return seconds
@@ -186,13 +180,7 @@ def read_retention(table: Any, path: Path | None = None) -> Retention:
         value = table[name]
         if isinstance(value, str) and value.strip().lower() in NEVER:
             return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ConfigError(f'{where} {name} must be a duration such as 30d, or "never"')
-        try:
-            seconds = parse_duration(value)
-        except ConfigError as exc:
-            raise ConfigError(f"{where} {name}: {exc}") from None
-        return seconds or None
+        return _duration_setting(value, f"{where} {name}", 'a duration such as 30d, or "never"') or None
 
     finished = setting("finished", DEFAULT_FINISHED_RETENTION)
     if finished is None:
@@ -203,6 +191,16 @@ def read_retention(table: Any, path: Path | None = None) -> Retention:
         workers=setting("workers", DEFAULT_WORKER_RETENTION),
         prune_every=setting("prune_every", DEFAULT_PRUNE_EVERY),
     )
+
+
+def _duration_setting(value: Any, label: str, expected: str) -> float:
+    """A duration from the file, or a ConfigError naming the setting (`label`)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ConfigError(f"{label} must be {expected}")
+    try:
+        return parse_duration(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
 
 
 def parse_duration(text: str | float | int) -> float:
