@@ -52,6 +52,16 @@ class JobNotFound(QadminError):
         super().__init__(message or f"no job with id {job_id}")
 
 
+class ScheduleNotFound(QadminError):
+    """No such recurring schedule."""
+
+    exit_code = 2
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no recurring schedule named {name!r} (`qadmin recurring` lists them)")
+
+
 class InvalidTransition(QadminError):
     """The job is not in a state that allows this."""
 

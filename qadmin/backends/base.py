@@ -28,6 +28,7 @@ from qadmin.config import (
 from qadmin.filters import JobFilter
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
 from qadmin.model import SORTS, ErrorGroup, JobEdit, Page, PruneReport, Stats
+from qadmin.recurring import RecurringEntry, Schedule
 
 __all__ = ["SORTS", "Backend", "BackendOptions", "ErrorGroup", "Page", "PruneReport", "Stats", "WorkerSession"]
 
@@ -177,6 +178,39 @@ class Backend(Protocol):
         """The external service reported failure: the waiting job fails as a worker's job does
         (retried after the backoff, or failed at its last attempt), counted as failed.
         `InvalidTransition` if it is not waiting (any more)."""
+
+    # --- recurring schedules (`qadmin.recurring`) ------------------------------------------------
+    def schedules(self, now: datetime) -> list[RecurringEntry]:
+        """Every stored schedule, by name, with what is remembered of its runs. On Redis this
+        includes resque-scheduler's persisted schedules (`persistent_schedules`), whoever wrote
+        them; an entry that cannot be read as a schedule is left out of the list (and logged),
+        never an error for the others."""
+
+    def save_schedule(self, schedule: Schedule, now: datetime) -> RecurringEntry:
+        """Create or replace the schedule `schedule.name` (enabled or not as it says). A new
+        schedule is armed at `schedule.previous_tick(now)`: its first job is enqueued at its next
+        tick, not for a tick that passed before it existed. Replacing keeps the memory of the last
+        tick fired, so a save never fires a tick twice. On Redis it is written as resque-scheduler
+        persists one (so Ruby's scheduler runs it), a disabled one out of its sight."""
+
+    def remove_schedule(self, name: str) -> bool:
+        """Forget a schedule (and its memory of ticks); False if there was none."""
+
+    def fire_schedule(self, name: str, tick: datetime | None, new: NewJob, now: datetime) -> Job | None:
+        """Enqueue `new` as schedule `name`'s job for `tick`, exactly once across every process
+        and host: the tick is compared with the last one fired and recorded in the same atomic
+        step as the enqueue, and None is returned (nothing enqueued) when this tick or a later
+        one was fired already. A schedule with no tick remembered (written by another library,
+        never seen by qadmin) is armed at `tick` instead: None. `tick=None` is "run now": always
+        enqueues, records the run (last run, last job) and consumes no tick. `JobNotFound`-free:
+        a schedule that is gone gives None for a tick; run now of an unknown name is a
+        `UsageError`."""
+
+    def schedule_leader(self, holder: str, ttl: float) -> bool:
+        """Whether the scheduler process `holder` may fire ticks now; called before every pass.
+        Redis: resque-scheduler's master lock, taken or extended for `ttl` seconds, so a qadmin
+        scheduler and Ruby's never both enqueue the same schedules. SQL: always True
+        (`fire_schedule`'s compare-and-set alone keeps each tick to one job)."""
 
     def stats(self, now: datetime, max_run_time: float) -> Stats: ...
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +15,7 @@ from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats, check_edit
 from qadmin.ops.edit import EditResult, planned
+from qadmin.ops.recurring import RecurringOps
 from qadmin.ops.verbs import (
     ALIVE_READ_LIMIT,
     APPLY_BATCH,
@@ -29,6 +28,7 @@ from qadmin.ops.verbs import (
     Preview,
     Progress,
     alive_warning,
+    default_actor,
 )
 from qadmin.ops.waiting import WAITING_LISTED, WAITING_ONLY, count_waiting, report_back, waiting_jobs
 
@@ -47,7 +47,7 @@ class Ops:
     ) -> None:
         self.backend = backend
         self.face = face
-        self.actor = actor or _default_actor()
+        self.actor = actor or default_actor()
         self.max_run_time: float = max_run_time or backend.options.max_run_time
         self.clock = clock
 
@@ -342,6 +342,11 @@ class Ops:
             # the job is pending again under the id its queue gives it, which the caller lists
             return replace(job, state=JobState.PENDING, failed_at=None, locked_at=None, locked_by=None)
 
+    @property
+    def recurring(self) -> RecurringOps:
+        """The recurring schedules' verbs (`ops/recurring.py`)."""
+        return RecurringOps(self.backend, clock=self.clock, actor=self.actor, face=self.face)
+
     # --- one new job --------------------------------------------------------------------------
     @property
     def supports_priority(self) -> bool:
@@ -486,11 +491,3 @@ class Ops:
 def _check_queue_name(queue: str) -> None:
     if not queue or "\x00" in queue:
         raise UsageError("a queue name must be non-empty text without NUL bytes")
-
-
-def _default_actor() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in some containers
-        user = str(os.getuid())
-    return user

@@ -3,6 +3,8 @@ it reports."""
 
 from __future__ import annotations
 
+import getpass
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,3 +107,12 @@ def alive_warning(alive: int, count: int) -> str:
         f"unlocking lets another worker take {them} while the first may still be running {them}, "
         f"so {'it' if alive == 1 else 'they'} may then run twice"
     )
+
+
+def default_actor() -> str:
+    """Who the audit log names when a face gives no user: the operating-system account."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = str(os.getuid())
+    return user

@@ -1,0 +1,1 @@
+"""`qadmin scheduler`: the loop that fires recurring schedules' ticks (built in issue #16)."""
