@@ -34,6 +34,22 @@ class RunNow:
     def dry_run(self) -> bool:
         return self.job is None
 
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        """The JSON every face gives for a run now (`qadmin recurring run-now --json`, the API)."""
+        new = self.new
+        return {
+            "schedule": self.entry.to_dict(now),
+            "dry_run": self.dry_run,
+            "enqueued": {
+                "class": new.class_name,
+                "args": new.args,
+                "kwargs": new.kwargs,
+                "queue": new.queue,
+                "priority": new.priority,
+            },
+            "job": None if self.job is None else self.job.to_dict(),
+        }
+
 
 class RecurringOps:
     def __init__(self, backend: Backend, *, clock: Callable[[], datetime], actor: str, face: str) -> None:

@@ -2,7 +2,7 @@
 
 The app receives an `Ops` (`run` opens it from the CLI's `Settings`) and never touches a backend itself: every ops call
 runs in a thread worker and answers with a message (`qadmin.tui.messages`). Pages are Textual
-modes (1-5), each with its own screen stack, so a job opened from the jobs page is still there
+modes (1-6), each with its own screen stack, so a job opened from the jobs page is still there
 when you come back. Every action goes preview -> confirmation -> apply with progress -> report.
 """
 
@@ -37,6 +37,7 @@ from qadmin.tui.screens.job_detail import JobDetailScreen
 from qadmin.tui.screens.jobs import JobsScreen
 from qadmin.tui.screens.overview import OverviewScreen
 from qadmin.tui.screens.progress import ProgressScreen
+from qadmin.tui.screens.recurring import RecurringScreen
 from qadmin.tui.screens.workers import WorkersScreen
 from qadmin.tui.text import duration, short, ts
 
@@ -49,6 +50,7 @@ PAGES: dict[str, type[QadminScreen]] = {
     "errors": ErrorsScreen,
     "workers": WorkersScreen,
     "audit": AuditScreen,
+    "recurring": RecurringScreen,
 }
 
 
@@ -63,6 +65,7 @@ class QadminApp(Console):
         Binding("3", "page('errors')", "Errors", show=False, id="app.errors"),
         Binding("4", "page('workers')", "Workers", show=False, id="app.workers"),
         Binding("5", "page('audit')", "Audit", show=False, id="app.audit"),
+        Binding("6", "page('recurring')", "Recurring", show=False, id="app.recurring"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("b", "backends", "Switch backend", show=False, id="app.backends"),
         Binding("t", "toggle_theme", "Light/dark theme", show=False, id="app.theme"),
@@ -162,6 +165,7 @@ class QadminApp(Console):
             ("Job detail", JobDetailScreen.BINDINGS),
             ("Errors", ErrorsScreen.BINDINGS),
             ("Workers", WorkersScreen.BINDINGS),
+            ("Recurring", RecurringScreen.BINDINGS),
             ("Confirmation", ConfirmScreen.BINDINGS),
         ):
             keys = [

@@ -49,6 +49,7 @@ from qadmin.errors import (
     LiveHolders,
     MissingTable,
     QadminError,
+    ScheduleNotFound,
     UsageError,
 )
 from qadmin.ops import Ops, open_ops
@@ -62,6 +63,7 @@ log = logging.getLogger("qadmin.web")
 #: HTTP status of each error an ops call may raise; the first matching class wins
 STATUS: tuple[tuple[type[QadminError], int], ...] = (
     (JobNotFound, 404),
+    (ScheduleNotFound, 404),
     (InvalidTransition, 409),
     (LiveHolders, 409),
     (UsageError, 400),
@@ -123,7 +125,7 @@ def create_app(
     )
     csrf = CSRFProtect(app)
 
-    from qadmin.web import api, auth, hosts, metrics, pages
+    from qadmin.web import api, api_recurring, auth, hosts, metrics, pages
     from qadmin.web.templating import install
 
     allowed_hosts = hosts.normalise([*app.config["QADMIN_ALLOWED_HOSTS"], *hosts.from_env()])
@@ -145,6 +147,7 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
+    app.register_blueprint(api_recurring.bp, url_prefix="/api")
     app.register_blueprint(metrics.bp)
     install(app)
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from qadmin import __version__
 from qadmin.web.openapi_components import FLAG, array, components, ref
+from qadmin.web.openapi_recurring import paths as recurring_paths
+from qadmin.web.openapi_recurring import schemas as recurring_schemas
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -245,6 +247,9 @@ def spec() -> dict[str, Any]:
         paths[f"/api/queues/{{queue}}/{verb}"] = _post(
             f"{verb.capitalize()} a queue", _json(ref("QueueAction")), params=[queue_param], extra=NOT_FOUND
         )
+    paths.update(recurring_paths(BACKEND))
+    described = components()
+    described["schemas"].update(recurring_schemas())
     return {
         "openapi": "3.0.3",
         "info": {
@@ -256,5 +261,5 @@ def spec() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"session": []}],
         "paths": dict(sorted(paths.items())),
-        "components": components(),
+        "components": described,
     }

@@ -42,6 +42,8 @@ MUTATING = frozenset(
         "unlock_stale",
         "retry_group",
         "delete_group",
+        "enable",
+        "disable",
     }
 )
 

@@ -16,6 +16,9 @@ PAGES = (
     ("workers", "4", "Workers"),
     ("audit", "5", "Audit"),
 )
+#: pages the bar names only while one is shown: with them all, an 80-column bar has no room left
+#: for the backend's name (`?` lists their keys)
+MORE_PAGES = (("recurring", "6", "Recurring"),)
 
 
 class NavBar(Static):
@@ -36,7 +39,7 @@ class NavBar(Static):
     def redraw(self) -> None:
         app = self.app
         text = Text(" qadmin ", style=theme_style(app, "text-accent", bold=True))
-        for mode, key, label in PAGES:
+        for mode, key, label in PAGES + tuple(p for p in MORE_PAGES if p[0] == self.current):
             if mode == self.current:
                 text.append(f" {key} {label} ", style=theme_style(app, "text-primary", bold=True) + Style(reverse=True))
             else:
