@@ -16,8 +16,6 @@ from qadmin.web.actions import mutating
 from qadmin.web.pages.blueprint import bp
 from qadmin.web.state import backend_name, get_ops
 
-#: the verbs of a row's buttons, as the URL spells them
-ROW_VERBS = ("enable", "disable", "run-now")
 #: where a run now leaves the id of the job it enqueued for the next view of the page to link
 RAN_KEY = "qadmin_recurring_ran"
 
@@ -53,9 +51,20 @@ def _row(entry: RecurringEntry, now: Any) -> dict[str, Any]:
     }
 
 
-@bp.post("/recurring/<path:name>/<any(enable, disable, run-now):verb>")
+@bp.post("/recurring/<path:name>/<any(enable, disable):verb>")
 @mutating
 def recurring_action(name: str, verb: str) -> ResponseReturnValue:
+    return _change(name, verb)
+
+
+# spelt as the CLI spells it (werkzeug's any() takes no hyphen): a route of its own
+@bp.post("/recurring/<path:name>/run-now")
+@mutating
+def recurring_run_now(name: str) -> ResponseReturnValue:
+    return _change(name, "run-now")
+
+
+def _change(name: str, verb: str) -> ResponseReturnValue:
     """A row's button shows what the change would do (a dry run); that page's own button, sent
     with `confirmed=1`, makes it."""
     ops = get_ops()

@@ -281,7 +281,7 @@ def test_openapi_is_valid_and_describes_every_api_route(web: Web) -> None:
     for rule in web.app.url_map.iter_rules():
         if not (rule.rule.startswith("/api/") or rule.rule == "/metrics"):
             continue
-        path = re.sub(r"<(?:path:|job_id:)?(\w+)>", r"{\1}", rule.rule)
+        path = re.sub(r"<(?:path:|job_id:|schedule:)?(\w+)>", r"{\1}", rule.rule)
         variants = [path]
         choice = re.search(r"<any\(([^)]*)\):(\w+)>", rule.rule)
         if choice:
