@@ -24,10 +24,12 @@ sys.path.insert(0, str(ROOT))
 from qadmin.backends import open_backend  # noqa: E402
 from qadmin.demo import fill  # noqa: E402
 from qadmin.job import NewJob  # noqa: E402
+from qadmin.ops import Ops  # noqa: E402
 from qadmin.settings import resolve  # noqa: E402
 from qadmin.web.serve import build  # noqa: E402
 from qadmin.worker import Worker, WorkerOptions  # noqa: E402
 from tests.browser import CHROMIUM_ARGS, chromium_path  # noqa: E402
+from tests.faces.tui.scenes import save_schedules  # noqa: E402
 
 VIEWPORT = {"width": 1440, "height": 900}
 
@@ -111,7 +113,7 @@ def main() -> int:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
                 page = browser.new_context(viewport=VIEWPORT, device_scale_factor=1).new_page()
-                shoot(page, server, out)
+                shoot(page, server, out, url)
                 browser.close()
         finally:
             server.close()
@@ -120,7 +122,7 @@ def main() -> int:
     return 0
 
 
-def shoot(page, server, out: Path) -> None:
+def shoot(page, server, out: Path, url: str) -> None:
     base = server.url.rstrip("/")
 
     def snap(name: str) -> None:
@@ -175,6 +177,16 @@ def shoot(page, server, out: Path) -> None:
     page.click("[data-edit]")
     page.wait_for_selector("form.stack")
     snap("edit")
+    # last, so that no other page shows their jobs: the TUI screenshot's schedules, one run now
+    # from the page (its notice links the job it enqueued)
+    ops = Ops.open(url, face="cli")
+    save_schedules(ops)
+    ops.close()
+    page.goto(base + "/recurring")
+    page.locator("tr[data-schedule='weekly-digest']").locator("button", has_text="Run now").click()
+    page.click("[data-confirm-button]")
+    page.wait_for_selector("[data-ran]")
+    snap("recurring")
 
 
 if __name__ == "__main__":

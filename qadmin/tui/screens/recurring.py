@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -38,7 +38,16 @@ class ScheduleChanged(Message):
     text: str
 
 
+def moment(when: datetime) -> str:
+    """A run's time, short enough for a column: month, day, hour and minute in UTC."""
+    return when.astimezone(UTC).strftime("%m-%d %H:%MZ")
+
+
 class RecurringScreen(QadminScreen):
+    DEFAULT_CSS = """
+    #recurring-summary { height: 1; padding: 0 1; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
+    #recurring { height: 1fr; }
+    """
     PAGE = "recurring"
     WHAT = "recurring schedules"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -91,17 +100,17 @@ class RecurringScreen(QadminScreen):
                 if s.enabled
                 else Text("disabled", style=theme_style(self.app, "text-warning"))
             )
-            nxt = entry.next_run(now)
+            nxt, last = entry.next_run(now), entry.last_run_at
             table.add_row(
                 state,
-                cell(s.name, 32),
-                cell(s.timing, 28),
-                cell(s.job_class, 32),
-                cell(s.queue or "(its own)", 16),
-                f"{ts(nxt)} ({ago(nxt, now)})" if nxt else "— (disabled)",
-                f"{ts(entry.last_run_at)} ({ago(entry.last_run_at, now)})" if entry.last_run_at else "never",
-                cell("—" if entry.last_job_id is None else str(entry.last_job_id), 24),
-                cell(s.source, 18),
+                cell(s.name, 28),
+                cell(s.timing, 26),
+                cell(s.job_class, 28),
+                cell(s.queue or "(its own)", 14),
+                f"{moment(nxt)} ({ago(nxt, now)})" if nxt else "— (disabled)",
+                f"{moment(last)} ({ago(last, now)})" if last else "never",
+                cell("—" if entry.last_job_id is None else str(entry.last_job_id), 20),
+                cell(s.source, 16),
                 key=s.name,
             )
         if current is not None and current.schedule.name in self.entries:

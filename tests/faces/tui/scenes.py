@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from textual.widgets import Input
 
 from qadmin.backends import open_backend
 from qadmin.ops import Ops
+from qadmin.recurring import SOURCE_CONFIG, Schedule
 from qadmin.tui.app import QadminApp
 from qadmin.tui.screens.confirm import ConfirmScreen
 from qadmin.tui.screens.enqueue import EnqueueScreen
@@ -135,6 +137,40 @@ async def light_overview(pilot: Any) -> None:
     await settle(pilot, lambda app: app.theme == "textual-light")
 
 
+def save_schedules(ops: Ops) -> None:
+    """The recurring schedules of the screenshots (web and TUI): from qadmin.toml and the Python
+    API, one disabled, two that ran (by "run now", at earlier times of `ops`' clock)."""
+    for schedule in RECURRING:
+        Ops(ops.backend, face="cli", actor=ACTOR, clock=ops.clock).recurring.save(schedule)
+    for name, hours_ago in (("nightly-report", 6.5), ("sync-inventory", 0.05)):
+        earlier = ops.clock() - timedelta(hours=hours_ago)
+        Ops(ops.backend, face="cli", actor=ACTOR, clock=lambda: earlier).recurring.run_now(name)
+
+
+RECURRING = (
+    Schedule(
+        "nightly-report",
+        "reports.Nightly",
+        args=["sales"],
+        queue="reports",
+        cron="0 3 * * *",
+        timezone="Europe/Paris",
+        description="yesterday's sales, mailed",
+        source=SOURCE_CONFIG,
+    ),
+    Schedule("sync-inventory", "qadmin.examples.noop", args=["inventory"], queue="images", every=300.0),
+    Schedule("weekly-digest", "qadmin.examples.SendEmail", args=["team@example.com", "Digest"], cron="0 9 * * 1"),
+    Schedule("purge-tmp", "qadmin.examples.noop", every=3600.0, enabled=False, source=SOURCE_CONFIG),
+)
+
+
+async def recurring_page(pilot: Any) -> None:
+    await overview(pilot)
+    save_schedules(pilot.app.ops)
+    await pilot.press("6")
+    await settle(pilot, lambda app: app.screen.query_one("#recurring").row_count == len(RECURRING))
+
+
 #: name -> scene; screenshots are written as screenshots/tui-<name>.svg
 SCENES: dict[str, Scene] = {
     "overview": ((120, 34), overview),
@@ -149,4 +185,5 @@ SCENES: dict[str, Scene] = {
     "overview-light": ((120, 34), light_overview),
     "overview-80x24": ((80, 24), overview),
     "jobs-80x24": ((80, 24), failed_jobs),
+    "recurring": ((172, 12), recurring_page),
 }

@@ -14,8 +14,7 @@ from qadmin.backends import open_backend
 from qadmin.recurring import SOURCE_CONFIG, Schedule
 from qadmin.tui.screens.confirm import ConfirmScreen
 from qadmin.tui.screens.job_detail import JobDetailScreen
-from qadmin.tui.screens.recurring import RecurringScreen
-from qadmin.tui.text import ts
+from qadmin.tui.screens.recurring import RecurringScreen, moment
 from tests.faces.tui.demo_data import clock as fixed_clock
 from tests.faces.tui.harness import Console, drive, wait_for
 from tests.faces.tui.helpers import overview, rows, text_of
@@ -91,7 +90,7 @@ def test_the_page_lists_schedules_with_next_and_last_run(rec_console: Console) -
         screen = await recurring_page(pilot)
         nightly = _row(screen, "nightly-report")
         assert nightly[0] == "enabled" and nightly[2] == "0 3 * * *" and nightly[3] == "reports.Nightly"
-        assert nightly[4] == "reports" and ts(NIGHTLY.next_tick(now)) in nightly[5] and nightly[6] == "never"
+        assert nightly[4] == "reports" and moment(NIGHTLY.next_tick(now)) in nightly[5] and nightly[6] == "never"
         assert nightly[8] == "qadmin.toml"
         heartbeat = _row(screen, "heartbeat")
         assert heartbeat[0] == "disabled" and heartbeat[2] == "every 30s" and heartbeat[5] == "— (disabled)"
