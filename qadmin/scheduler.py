@@ -142,11 +142,12 @@ class Scheduler:
     def run(self, declared: Sequence[Schedule] | None = None, *, once: bool = False) -> int:
         """Sync `declared` (None: nothing to sync), then fire ticks until `stop()` (or one pass
         with `once`). A backend that cannot be reached is tried again every poll."""
-        if declared is not None:
-            self.sync(declared)
         log.info("scheduler %s started (poll %gs)", self.holder, self.poll)
         while not self._stop.is_set():
             try:
+                if declared is not None:  # until it succeeds: the backend may come up after us
+                    self.sync(declared)
+                    declared = None
                 _fired, upcoming = self.run_pass()
             except QadminError as exc:
                 if once:

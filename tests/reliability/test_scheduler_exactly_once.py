@@ -104,3 +104,26 @@ def test_a_scheduler_stops_cleanly_on_sigint(sqlite_url: str) -> None:
     p.send_signal(signal.SIGINT)
     out, _ = p.communicate(timeout=30)
     assert p.returncode == 0 and "stopped" in out, out
+
+
+def test_a_worker_with_scheduler_runs_ticks_as_they_come_and_stops_on_sigterm(sql_url: str, tmp_path: Path) -> None:
+    done = tmp_path / "ran.txt"
+    backend = open_backend(sql_url, BackendOptions())
+    backend.init()
+    backend.save_schedule(Schedule(name="recorder", job_class=RECORD, args=[str(done), "tick"], every=1.0), utcnow())
+    backend.close()
+    p = subprocess.Popen(
+        qadmin_cmd(sql_url, "worker", "--scheduler", "--sleep", "0.2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=child_env(),
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(done.read_text().splitlines() if done.exists() else []) < 3:
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode == 0, out
+    assert len(done.read_text().splitlines()) >= 3, out
+    assert "scheduler" in out and "stopped" in out, out
