@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from qadmin.cli.context import QadminCommand, current_ops, current_settings
+from qadmin.cli.context import GLOBAL_OPTIONS, Context, QadminCommand, current_ops, current_settings
 from qadmin.cli.output import ago, make_console, markup, print_json
 from qadmin.cli.params import at_most, dry_run_option, json_option, positive_duration
 from qadmin.errors import UsageError
@@ -19,11 +19,31 @@ from qadmin.ops import open_ops
 from qadmin.recurring import SOURCE_API, RecurringEntry, Schedule, parse_every
 
 
+class _Subcommand(QadminCommand):
+    """A `qadmin recurring` subcommand: the backend options given after its name are checked
+    against those given anywhere before it (after `qadmin` or after `recurring`)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        state = ctx.find_object(Context)
+        for flag, name, _extra, _text in GLOBAL_OPTIONS:
+            value = ctx.params.pop(name, None)
+            if value is None or state is None:
+                continue
+            before = state.given.get(name)
+            if before is not None and before != value:
+                raise UsageError(
+                    f"{flag} given twice with different values ({before!r} before the command, "
+                    f"{value!r} after it): give it once"
+                )
+            state.set(name, value)
+        return click.Command.invoke(self, ctx)
+
+
 class RecurringGroup(QadminCommand, click.Group):
     """`qadmin recurring`: lists the schedules alone, acts on one with a subcommand; takes the
     group's backend options after its name, as every command does."""
 
-    command_class = QadminCommand
+    command_class = _Subcommand
 
 
 @click.group(cls=RecurringGroup, invoke_without_command=True)

@@ -221,3 +221,12 @@ def test_scheduler_once_syncs_the_config_file(sqlite_url: str, tmp_path: Path) -
     assert code == 0, err
     code, out, _ = cli("--config", str(config), "recurring", "--json")
     assert [(e["name"], e["source"]) for e in json.loads(out)] == [("report", "qadmin.toml"), ("tidy", "qadmin.toml")]
+
+
+def test_recurring_subcommands_take_the_backend_options_anywhere(sqlite_url: str) -> None:
+    assert cli("--url", sqlite_url, "init")[0] == 0
+    assert cli("recurring", "add", "t", "--class", NOOP, "--every", "1m", "--url", sqlite_url)[0] == 0
+    assert cli("recurring", "--url", sqlite_url, "disable", "t")[0] == 0
+    assert cli("--url", sqlite_url, "recurring", "enable", "t", "--url", sqlite_url)[0] == 0
+    code, _, err = cli("recurring", "--url", sqlite_url, "enable", "t", "--url", "sqlite:///other.db")
+    assert code == 2 and "--url given twice" in err and repr(sqlite_url) in err
