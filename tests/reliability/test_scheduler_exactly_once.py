@@ -48,6 +48,10 @@ def test_three_schedulers_enqueue_each_tick_once(any_url: str, tmp_path: Path) -
                 )
             )
     try:
+        # the clock starts once every scheduler is up (starting Python takes seconds on a busy machine)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all("started" in log.read_text() for log in logs):
+            time.sleep(0.1)
         time.sleep(RUN_SECONDS)
     finally:
         for p in procs:
