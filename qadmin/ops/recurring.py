@@ -38,16 +38,16 @@ class RunNow:
         """The JSON every face gives for a run now (`qadmin recurring run-now --json`, the API)."""
         new = self.new
         return {
-            "schedule": self.entry.to_dict(now),
             "dry_run": self.dry_run,
-            "enqueued": {
+            "schedule": self.entry.to_dict(now),
+            "job": None if self.job is None else self.job.to_dict(),
+            "would_enqueue": {
                 "class": new.class_name,
                 "args": new.args,
                 "kwargs": new.kwargs,
                 "queue": new.queue,
                 "priority": new.priority,
             },
-            "job": None if self.job is None else self.job.to_dict(),
         }
 
 

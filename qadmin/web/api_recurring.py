@@ -59,7 +59,8 @@ def schedule(name: str) -> Response:
 @bp.post("/recurring/<schedule:name>/<any(enable, disable):verb>")
 @mutating
 def set_enabled(name: str, verb: str) -> Response:
-    """Answers the schedule as it is after the change (or would be, in a dry run)."""
+    """Answers `qadmin recurring enable|disable --json`: the schedule as it is after the change
+    (or would be, in a dry run)."""
     ops = get_ops()
     dry_run = _dry_run()
     entry = (
@@ -67,7 +68,7 @@ def set_enabled(name: str, verb: str) -> Response:
         if verb == "enable"
         else ops.recurring.disable(name, dry_run=dry_run)
     )
-    return jsonify(entry.to_dict(ops.clock()))
+    return jsonify({"dry_run": dry_run, "verb": verb, "schedule": entry.to_dict(ops.clock())})
 
 
 # spelt as the CLI spells it (werkzeug's any() takes no hyphen): a route of its own

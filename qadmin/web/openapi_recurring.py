@@ -74,11 +74,11 @@ def paths(backend: dict[str, Any]) -> dict[str, Any]:
         },
         "/api/recurring/{name}": get("One recurring schedule", ref("RecurringEntry"), [_NAME]),
         "/api/recurring/{name}/enable": post(
-            "Enable a schedule (audited); answers it as it is after", ref("RecurringEntry")
+            "Enable a schedule (audited); answers it as it is after", ref("RecurringChange")
         ),
         "/api/recurring/{name}/disable": post(
             "Disable a schedule: its ticks enqueue nothing (audited); answers it as it is after",
-            ref("RecurringEntry"),
+            ref("RecurringChange"),
         ),
         "/api/recurring/{name}/run-now": post(
             "Enqueue the schedule's job now, enabled or not; its ticks go on (audited)", ref("RecurringRunNow")
@@ -116,13 +116,22 @@ def schemas() -> dict[str, Any]:
                 },
             },
         },
+        "RecurringChange": {
+            "type": "object",
+            "required": ["dry_run", "verb", "schedule"],
+            "properties": {
+                "dry_run": {"type": "boolean"},
+                "verb": {"type": "string", "enum": ["enable", "disable"]},
+                "schedule": ref("RecurringEntry"),
+            },
+        },
         "RecurringRunNow": {
             "type": "object",
-            "required": ["schedule", "dry_run", "enqueued", "job"],
+            "required": ["dry_run", "schedule", "job", "would_enqueue"],
             "properties": {
                 "schedule": ref("RecurringEntry"),
                 "dry_run": {"type": "boolean"},
-                "enqueued": {
+                "would_enqueue": {
                     "type": "object",
                     "description": "the job it enqueued (or would, in a dry run)",
                     "properties": {

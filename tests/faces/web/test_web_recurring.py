@@ -4,14 +4,17 @@ name is a 404. On real backends (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from qadmin.backends import open_backend
+from qadmin.cli import main as cli
 from qadmin.ops import Ops
 from qadmin.recurring import SOURCE_CONFIG, Schedule
 from tests.faces.web.support import Web, make_web
@@ -35,9 +38,14 @@ HEARTBEAT = Schedule("heartbeat", "ops.Ping", every=30.0)
         pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
     ]
 )
-def rec_ops(request: pytest.FixtureRequest) -> Iterator[Ops]:
-    """Two schedules, one of which has run (by a tick), on each SQL backend."""
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+def rec_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url"))
+
+
+@pytest.fixture
+def rec_ops(rec_url: str) -> Iterator[Ops]:
+    """Two schedules on each SQL backend."""
+    url = rec_url
     backend = open_backend(url)
     backend.init()
     backend.close()
@@ -170,25 +178,33 @@ def test_api_lists_the_same_json_as_to_dict(rec_web: Web, rec_ops: Ops) -> None:
 
 def test_api_enable_disable_with_dry_run(rec_web: Web, rec_ops: Ops) -> None:
     dry = rec_web.api_post("/api/recurring/heartbeat/disable", {"dry_run": True})
-    assert dry.status_code == 200 and dry.get_json()["enabled"] is False
+    assert dry.status_code == 200 and (dry.get_json()["dry_run"], dry.get_json()["verb"]) == (True, "disable")
+    assert dry.get_json()["schedule"]["enabled"] is False
     assert rec_ops.recurring.get("heartbeat").schedule.enabled
     query_dry = rec_web.api_post("/api/recurring/heartbeat/disable?dry_run=1")
-    assert query_dry.get_json()["enabled"] is False and rec_ops.recurring.get("heartbeat").schedule.enabled
+    assert query_dry.get_json()["dry_run"] is True and rec_ops.recurring.get("heartbeat").schedule.enabled
     done = rec_web.api_post("/api/recurring/heartbeat/disable").get_json()
-    assert done["enabled"] is False and done["next_run_at"] is None
+    assert done["dry_run"] is False and done["schedule"]["enabled"] is False
+    assert done["schedule"]["next_run_at"] is None
     assert not rec_ops.recurring.get("heartbeat").schedule.enabled
     assert (_last_audit(rec_ops).verb, _last_audit(rec_ops).face) == ("recurring-disable", "web")
     bearer = rec_web.client.post(
         "/api/recurring/heartbeat/enable", headers={"Authorization": f"Bearer {rec_web.token}"}
     )
-    assert bearer.status_code == 200 and bearer.get_json()["enabled"] is True
+    assert bearer.status_code == 200 and bearer.get_json()["schedule"]["enabled"] is True
     assert rec_ops.recurring.get("heartbeat").schedule.enabled
 
 
 def test_api_run_now_with_dry_run(rec_web: Web, rec_ops: Ops) -> None:
     dry = rec_web.api_post("/api/recurring/nightly-report/run-now", {"dry_run": True}).get_json()
     assert dry["dry_run"] is True and dry["job"] is None
-    assert dry["enqueued"] == {"class": "reports.Nightly", "args": [7], "kwargs": {}, "queue": "reports", "priority": 0}
+    assert dry["would_enqueue"] == {
+        "class": "reports.Nightly",
+        "args": [7],
+        "kwargs": {},
+        "queue": "reports",
+        "priority": 0,
+    }
     assert rec_ops.recurring.get("nightly-report").last_run_at is None
     done = rec_web.api_post("/api/recurring/nightly-report/run-now").get_json()
     assert done["dry_run"] is False and done["job"]["class"] == "reports.Nightly"
@@ -205,4 +221,22 @@ def test_openapi_describes_the_recurring_routes(rec_web: Web) -> None:
         assert "get" in spec["paths"][path]
     for verb in ("enable", "disable", "run-now"):
         assert "404" in spec["paths"][f"/api/recurring/{{name}}/{verb}"]["post"]["responses"]
-    assert {"RecurringEntry", "RecurringRunNow"} <= set(spec["components"]["schemas"])
+    assert {"RecurringEntry", "RecurringChange", "RecurringRunNow"} <= set(spec["components"]["schemas"])
+
+
+def test_api_json_is_the_cli_json(rec_web: Web, rec_url: str) -> None:
+    def cli_json(*args: str) -> Any:
+        result = CliRunner().invoke(cli, ["--url", rec_url, "recurring", *args, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    def same(api: Any, cli_out: Any) -> None:
+        # times are read at two moments: compare all but the next run, which moves with an `every` schedule
+        strip = lambda e: {k: v for k, v in e.items() if k != "next_run_at"}  # noqa: E731
+        assert [strip(e) for e in api] == [strip(e) for e in cli_out]
+
+    same(rec_web.get("/api/recurring").get_json(), cli_json())
+    api = rec_web.api_post("/api/recurring/nightly-report/disable", {"dry_run": True}).get_json()
+    assert api.keys() == cli_json("disable", "nightly-report", "--dry-run").keys()
+    api = rec_web.api_post("/api/recurring/nightly-report/run-now", {"dry_run": True}).get_json()
+    assert api == cli_json("run-now", "nightly-report", "--dry-run")
