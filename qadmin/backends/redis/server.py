@@ -43,6 +43,10 @@ class Scripts:
         self.requeue = client.register_script(script_source("requeue_failed.lua"))
         self.claim = client.register_script(script_source("claim.lua"))
         self.push = client.register_script(script_source("push.lua"))
+        # recurring schedules (`recurring.py`)
+        self.schedule_save = client.register_script(script_source("schedule_save.lua"))
+        self.schedule_fire = client.register_script(script_source("schedule_fire.lua"))
+        self.master_lock = client.register_script(script_source("master_lock.lua"))
 
 
 class Server:
