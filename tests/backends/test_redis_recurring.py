@@ -18,7 +18,7 @@ import pytest
 from qadmin.backends.redis.schedule_config import parse_time_to_s, time_to_s
 from qadmin.errors import ScheduleNotFound, UsageError
 from qadmin.job import JobState, NewJob
-from qadmin.recurring import SOURCE_API, SOURCE_RESQUE, Schedule
+from qadmin.recurring import SOURCE_RESQUE, Schedule
 from tests.backends.conftest import r, redis_backend  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.redis
