@@ -52,7 +52,8 @@ def test_a_saved_schedule_is_resque_schedulers_persisted_config(redis_backend, r
                      timezone="Europe/Paris", description="the 5 o'clock report")  # fmt: skip
     poll = Schedule("poll", "Poller", every=90.0)
     hourly = Schedule("hourly", "Sweep", queue="low", every=3600.0)
-    for s in (daily, poll, hourly):
+    secs = Schedule("secs", "Secs", queue="s", cron="*/10 * * * * 30")  # croniter: seconds last
+    for s in (daily, poll, hourly, secs):
         redis_backend.save_schedule(s, NOW)
     assert r.hgetall(PERSISTENT) == {
         b"daily-report": '{"class":"Reports::Daily","args":[7,"é"],"queue":"reports",'
@@ -60,10 +61,12 @@ def test_a_saved_schedule_is_resque_schedulers_persisted_config(redis_backend, r
         # no queue given: the one qadmin's enqueue picks, so Ruby's scheduler pushes to the same
         b"poll": b'{"class":"Poller","args":[],"queue":"default","every":"90s"}',
         b"hourly": b'{"class":"Sweep","args":[],"queue":"low","every":"1h"}',
+        b"secs": b'{"class":"Secs","args":[],"queue":"s","cron":"30 */10 * * * *"}',  # fugit: seconds first
     }
-    assert r.smembers(CHANGED) == {b"daily-report", b"poll", b"hourly"}
-    listed = redis_backend.schedules(NOW)
+    assert r.smembers(CHANGED) == {b"daily-report", b"poll", b"hourly", b"secs"}
+    listed = [e for e in redis_backend.schedules(NOW) if e.schedule.name != "secs"]
     assert [e.schedule for e in listed] == [daily, hourly, poll]
+    assert by_name(redis_backend, "secs").schedule == secs
     assert all(e.last_run_at is None and e.last_job_id is None for e in listed)
     # armed at the tick before the save: the first job comes at the next one
     assert {e.schedule.name: e.last_tick for e in listed} == {
@@ -96,6 +99,7 @@ def test_schedules_written_by_ruby_are_listed_as_resque_scheduler_runs_them(redi
                                   "description": "this thing works"})  # fmt: skip
     set_schedule(r, "with_hash", {"class": "Hashy", "args": {"a": 1}, "queue": "h", "cron": "0 9 * * 1-5 Asia/Tokyo"})
     set_schedule(r, "every_opts", {"class": "Opts", "every": ["30s", {"first_in": "10s"}], "queue": "o"})
+    set_schedule(r, "seconds", {"class": "Secs", "cron": "*/30 * * * * *", "queue": "s"})  # fugit: seconds first
     got = {e.schedule.name: e.schedule for e in redis_backend.schedules(NOW)}
     assert got == {
         "MakeTea": Schedule("MakeTea", "MakeTea", every=60.0, source=SOURCE_RESQUE),
@@ -111,6 +115,7 @@ def test_schedules_written_by_ruby_are_listed_as_resque_scheduler_runs_them(redi
             "with_hash", "Hashy", [{"a": 1}], queue="h", cron="0 9 * * 1-5", timezone="Asia/Tokyo", source=SOURCE_RESQUE
         ),  # fmt: skip
         "every_opts": Schedule("every_opts", "Opts", queue="o", every=30.0, source=SOURCE_RESQUE),
+        "seconds": Schedule("seconds", "Secs", queue="s", cron="* * * * * */30", source=SOURCE_RESQUE),
     }
     # disabled and enabled again through qadmin: Ruby's bytes, rufus' options and all, unchanged
     before = r.hget(PERSISTENT, "every_opts")
@@ -128,7 +133,7 @@ def test_a_config_that_is_not_a_schedule_is_left_out_and_logged(redis_backend, r
         b"no-timing": b'{"class":"Foo"}',
         b"custom": b'{"class":"Foo","every":"1m","custom_job_class":"Resque::JobWithStatus"}',
         b"env": b'{"class":"Foo","every":"1m","rails_env":"production"}',
-        b"seconds": b'{"class":"Foo","cron":"*/30 * * * * *"}',
+        b"year": b'{"class":"Foo","cron":"0 0 1 1 * 0 2027"}',
         b"months": b'{"class":"Foo","every":"1M"}',
         b"bad-queue": b'{"class":"Foo","every":"1m","queue":7}',
         b"with space": b'{"class":"Foo","every":"1m"}',
@@ -150,7 +155,7 @@ def test_what_ruby_would_enqueue_differently_is_refused(redis_backend, r) -> Non
     for s, why in (
         (Schedule("kw", "Mailer", [1], kwargs={"to": "a@b"}, every=60.0), "kwargs"),
         (Schedule("prio", "Mailer", priority=5, every=60.0), "priorit"),
-        (Schedule("secs", "Mailer", cron="0 */5 * * * *"), "five fields"),
+        (Schedule("year", "Mailer", cron="0 0 1 1 * 0 2027"), "year"),
     ):
         with pytest.raises(UsageError, match=why):
             redis_backend.save_schedule(s, NOW)
@@ -175,8 +180,13 @@ def test_a_tick_fires_once_with_the_payload_qadmins_enqueue_writes(redis_backend
     assert (entry.last_tick, entry.last_run_at, entry.last_job_id) == (tick, tick, job.id)
     got = redis_backend.get(job.id, at)
     assert (got.class_name, got.args, got.state) == ("Poller", [1, {"k": "v"}], JobState.PENDING)
-    assert redis_backend.fire_schedule("poll", tick + timedelta(seconds=30), job_for(s), at) is not None
+    # the next tick's job is the same bytes: a twin, named as enqueue and the listings name it
+    later = redis_backend.fire_schedule("poll", tick + timedelta(seconds=30), job_for(s), at)
+    assert later is not None and later.id == f"{job.id}.2"
     assert r.llen("resque:queue:q") == 2
+    assert by_name(redis_backend, "poll").last_job_id == later.id
+    assert redis_backend.get(later.id, at).id == later.id
+    assert redis_backend.enqueue(job_for(s)).id == f"{job.id}.3"
 
 
 def test_run_now_enqueues_without_consuming_a_tick(redis_backend, r) -> None:  # type: ignore[no-untyped-def]

@@ -108,6 +108,7 @@ def test_rufus_reads_qadmins_schedules_as_qadmin_ticks_them(ruby, redis_backend)
         Schedule("office", "Sync", queue="s", cron="*/15 9-17 * * 1-5"),
         Schedule("dst", "Paris", queue="p", cron="30 2 * * *", timezone="Europe/Paris"),
         Schedule("macro", "Hourly", queue="h", cron="@hourly"),
+        Schedule("secs", "Secs", queue="s", cron="*/20 * * * * 15,45", timezone="Asia/Kolkata"),
         Schedule("poll", "Poller", queue="q", every=90.0),
         Schedule("long", "Long", queue="q", every=5400.0),
         Schedule("half", "Half", queue="q", every=1.5),

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qadmin.backends.redis.enqueue import _refuse_priority
+from qadmin.backends.redis.ids import TWIN_SCAN, make_id
+from qadmin.backends.redis.records import name as rename
 from qadmin.backends.redis.records import queue_rec
 from qadmin.backends.redis.schedule_config import (
     UnreadableConfig,
@@ -37,8 +39,9 @@ from qadmin.backends.redis.schedule_config import (
     time_to_s,
 )
 from qadmin.backends.redis.server import Server
+from qadmin.backends.redis.view import View
 from qadmin.errors import ScheduleNotFound, UsageError
-from qadmin.job import Job, NewJob
+from qadmin.job import Job, NewJob, utcnow
 from qadmin.recurring import SOURCE_RESQUE, RecurringEntry, Schedule
 
 _log = logging.getLogger("qadmin.recurring")
@@ -216,11 +219,10 @@ class Recurring:
             raise UsageError(f"schedule {name!r}: a recurring job is enqueued at its tick, without run_at or unique")
         _refuse_priority([new])
         payload = self.encode(new, now)
-        # the plain id of its payload: every tick writes the same bytes, and a plain id names the
-        # first of such twins still there (`ids.IdParts.plain`), so it stays a live job's id
-        job: Job = queue_rec(self.keys.queue(new.queue), new.queue, payload, -1).job
+        queue = new.queue
+        rec = queue_rec(self.keys.queue(queue), queue, payload, -1)
         k = self.keys
-        done = self.server.call(
+        out = self.server.call(
             self.scripts.schedule_fire,
             [
                 k.persistent_schedules,
@@ -228,14 +230,35 @@ class Recurring:
                 k.schedule_ticks,
                 k.last_enqueued_at,
                 k.schedule_runs,
-                k.queue(new.queue),
                 k.queues,
+                k.queue(queue),
+                k.locked,
+                k.workers,
             ],
-            [name, "" if tick is None else _epoch_text(tick), payload, time_to_s(now), str(job.id), new.queue],
+            [
+                name,
+                "" if tick is None else _epoch_text(tick),
+                payload,
+                time_to_s(now),
+                str(rec.job.id),
+                queue,
+                TWIN_SCAN,
+            ],
         )
-        if done == _GONE and tick is None:
+        if out[0] == _GONE and tick is None:
             raise ScheduleNotFound(name)
-        return job if done == _FIRED else None
+        if out[0] != _FIRED:
+            return None
+        foreign, before, held, runs = out[1:]
+        if foreign:  # a Ruby or PHP worker may hold a twin: counted as listings count them
+            with self.server.wrap():
+                counted = View(self.server, utcnow()).reader.lock_twins()[1][(queue, payload)]
+            if counted != held:
+                named = json.dumps({"at": time_to_s(now), "job": make_id(queue, rec.token, None, before + counted + 1)})
+                self.server.run_unit(("HSETEQ", [k.schedule_runs], [name, runs, named]))
+                held = counted
+        job: Job = rename(rec, before + held + 1).job
+        return job
 
     def leader(self, holder: str, ttl: float) -> bool:
         """resque-scheduler's `master?` (`lua/master_lock.lua`) for `holder` ("HOST:PID", as Ruby's

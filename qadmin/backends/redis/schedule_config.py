@@ -47,15 +47,27 @@ def refuse_unportable(schedule: Schedule) -> None:
         )
     if schedule.priority:
         raise UsageError(f"{where}: Redis (Resque) queues have no priorities; leave the priority out")
-    if schedule.cron is not None and not _five_fields(schedule.cron):
+    if schedule.cron is not None and not _portable(schedule.cron):
         raise UsageError(
-            f"{where}: cron {schedule.cron!r}: write five fields (minute to weekday) or a macro such as "
-            "@hourly; with six, resque-scheduler (fugit) reads seconds first where qadmin (croniter) reads them last"
+            f"{where}: cron {schedule.cron!r}: resque-scheduler (fugit) reads five fields, six with seconds, "
+            "or a macro such as @hourly; not a year field"
         )
 
 
-def _five_fields(cron: str) -> bool:
-    return cron.strip() in _MACROS or len(cron.split()) == 5
+def _portable(cron: str) -> bool:
+    return cron.strip() in _MACROS or len(cron.split()) in (5, 6)
+
+
+def rufus_cron(cron: str) -> str:
+    """A cron as fugit reads it: the seconds of a six-field cron first (croniter reads them last)."""
+    fields = cron.split()
+    return " ".join(fields[-1:] + fields[:-1]) if len(fields) == 6 else cron
+
+
+def croniter_cron(cron: str) -> str:
+    """A cron as fugit wrote it, as croniter reads it: the seconds of six fields moved last."""
+    fields = cron.split()
+    return " ".join(fields[1:] + fields[:1]) if len(fields) == 6 else cron
 
 
 def implicit_queue(job_class: str) -> str:
@@ -69,11 +81,11 @@ def implicit_queue(job_class: str) -> str:
 def config_text(schedule: Schedule, queue: str) -> bytes:
     """The JSON `Resque.set_schedule(name, config)` stores for this schedule (`Resque.encode`:
     compact, raw UTF-8, keys in the order given). A cron's zone is its last word as rufus reads
-    it; a UTC cron is written without one."""
+    it; a UTC cron is written without one. A six-field cron has its seconds first, as fugit reads it."""
     config: dict[str, Any] = {"class": schedule.job_class, "args": list(schedule.args), "queue": queue}
     if schedule.cron is not None:
         zone = "" if schedule.timezone == "UTC" else f" {schedule.timezone}"
-        config["cron"] = schedule.cron + zone
+        config["cron"] = rufus_cron(schedule.cron) + zone
     else:
         assert schedule.every is not None
         config["every"] = format_every(schedule.every)
@@ -137,11 +149,9 @@ def _timing(config: dict[str, Any]) -> tuple[str | None, float | None, str]:
     cron = config.get("cron")
     if isinstance(cron, str) and cron:
         expression, zone = split_cron_zone(cron)
-        if not _five_fields(expression):
-            raise UnreadableConfig(
-                f"cron {cron!r}: qadmin runs five-field crons (fugit reads a sixth field as seconds, first)"
-            )
-        return expression, None, zone or "UTC"
+        if not _portable(expression):
+            raise UnreadableConfig(f"cron {cron!r}: not five fields, six with seconds, or a macro")
+        return croniter_cron(expression), None, zone or "UTC"
     if cron not in (None, ""):
         raise UnreadableConfig(f"cron = {cron!r} is not a cron line")
     every = config.get("every")
