@@ -43,7 +43,7 @@ def refuse_unportable(schedule: Schedule) -> None:
     if schedule.kwargs:
         raise UsageError(
             f"{where}: resque-scheduler, which runs it too, enqueues a class and its args only and would "
-            "drop its kwargs; pass them inside args (a table as the last argument) instead"
+            "drop its kwargs; give their values as args instead"
         )
     if schedule.priority:
         raise UsageError(f"{where}: Redis (Resque) queues have no priorities; leave the priority out")
