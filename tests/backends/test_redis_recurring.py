@@ -284,3 +284,15 @@ def test_the_master_lock_is_resque_schedulers(redis_backend, r, monkeypatch) -> 
     finally:
         other.close()
     assert r.get("jobs:jobs:app:resque_scheduler_master_lock") == b"h:1"
+
+
+def test_a_twin_a_ruby_worker_holds_is_counted_in_the_jobs_id(redis_backend, r) -> None:  # type: ignore[no-untyped-def]
+    s = Schedule("poll", "Poller", queue="q", every=30.0)
+    redis_backend.save_schedule(s, NOW)
+    payload = redis_backend.enqueuer.encode(job_for(s), NOW)
+    r.sadd("resque:workers", "ruby-host:7:q")  # Resque's worker runs one tick's job already
+    r.set("resque:worker:ruby-host:7:q", b'{"queue":"q","run_at":"2026-12-07T16:38:00Z","payload":' + payload + b"}")
+    job = redis_backend.fire_schedule("poll", None, job_for(s), NOW)
+    assert job is not None and job.id.endswith(".2")
+    assert by_name(redis_backend, "poll").last_job_id == job.id
+    assert redis_backend.get(job.id, NOW).state is JobState.PENDING
