@@ -32,6 +32,10 @@ _RUBY_LIBS = {
     "sqlite3": "ruby-sqlite3",
     "pg": "ruby-pg",
     "active_job": "ruby-activejob",
+    "redis": "ruby-redis",
+    "redis/namespace": "ruby-redis-namespace",
+    "rufus-scheduler": "ruby-rufus-scheduler",
+    "fugit": "ruby-fugit",
 }
 
 

@@ -21,6 +21,7 @@ from qadmin.backends.redis.own_connection import OwnConnection
 from qadmin.backends.redis.pauses import Pauses
 from qadmin.backends.redis.prune import RedisPrune
 from qadmin.backends.redis.reader import Reader
+from qadmin.backends.redis.recurring import Recurring
 from qadmin.backends.redis.rescue import Rescue
 from qadmin.backends.redis.server import Server, own_params
 from qadmin.backends.redis.session import RedisWorkerSession, SuccessWrites
@@ -33,6 +34,7 @@ from qadmin.errors import BackendUnavailable, ConfigError, JobNotFound
 from qadmin.filters import JobFilter
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, NewJob, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats
+from qadmin.recurring import RecurringEntry, Schedule
 
 #: what `?failed_on_retry=` may say
 RETRY_MODES = ("mark", "remove")
@@ -80,6 +82,7 @@ class RedisBackend:
         self.waiting = Waiting(server)
         self.enqueuer = Enqueuer(server, self._own, self.listings.get)
         self.pruner = RedisPrune(server, self.audit_log)
+        self.recurring = Recurring(server, self.enqueuer.encode)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -241,6 +244,22 @@ class RedisBackend:
 
     def fail_waiting(self, job_id: JobId, now: datetime, error: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
         return self.waiting.fail(job_id, now, error, max_attempts)
+
+    # --- recurring schedules (`recurring.py`: resque-scheduler's persisted schedules) ---------------
+    def schedules(self, now: datetime) -> list[RecurringEntry]:
+        return self.recurring.schedules(now)
+
+    def save_schedule(self, schedule: Schedule, now: datetime) -> RecurringEntry:
+        return self.recurring.save(schedule, now)
+
+    def remove_schedule(self, name: str) -> bool:
+        return self.recurring.remove(name)
+
+    def fire_schedule(self, name: str, tick: datetime | None, new: NewJob, now: datetime) -> Job | None:
+        return self.recurring.fire(name, tick, new, now)
+
+    def schedule_leader(self, holder: str, ttl: float) -> bool:
+        return self.recurring.leader(holder, ttl)
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.counter.stats(now, max_run_time)

@@ -41,6 +41,25 @@ class Keys:
         #: job id -> a job waiting for an external service, and the ids by deadline (`redis/waiting.py`)
         self.waiting = ns + "qadmin:waiting"
         self.waiting_deadlines = ns + "qadmin:waiting:deadlines"
+        # recurring schedules (`redis/recurring.py`): resque-scheduler's keys (§2.4), then qadmin's memory
+        self.persistent_schedules = ns + "persistent_schedules"
+        self.schedules_changed = ns + "schedules_changed"
+        self.last_enqueued_at = ns + "delayed:last_enqueued_at"
+        #: name -> config of a schedule disabled through qadmin, kept out of Ruby's scheduler's sight
+        self.schedules_disabled = ns + "qadmin:schedules:disabled"
+        #: name -> the last tick fired (epoch seconds), what `fire_schedule` compares and sets
+        self.schedule_ticks = ns + "qadmin:schedules:ticks"
+        #: name -> {"at": the Time#to_s text qadmin last wrote to `delayed:last_enqueued_at`, "job": its job's id}
+        self.schedule_runs = ns + "qadmin:schedules:runs"
+        #: name -> {"source", "sha1" of the config bytes qadmin wrote, "implicit_queue"}
+        self.schedule_meta = ns + "qadmin:schedules:meta"
+
+    def master_lock(self, prefix: str = "") -> str:
+        """resque-scheduler's master lock. Ruby builds the name with the namespace in it
+        (`"#{Resque.redis.namespace}:#{prefix}resque_scheduler_master_lock"`, lib/resque/scheduler/
+        locking.rb) and sends it through its namespaced client, so the raw key holds the namespace
+        twice (`resque:resque:resque_scheduler_master_lock`, §2.4)."""
+        return f"{self.ns}{self.ns[:-1]}:{prefix + ':' if prefix else ''}resque_scheduler_master_lock"
 
     def queue(self, name: str) -> str:
         return self.queue_prefix + name

@@ -17,6 +17,15 @@ def script_source(name: str) -> str:
     return resources.files("qadmin.backends.redis").joinpath("lua", name).read_text(encoding="utf-8")
 
 
+def script_using_push(name: str) -> str:
+    """A script that pushes jobs as enqueue does: its line `-- @push.lua...` becomes
+    `local function push(KEYS, ARGV)` holding push.lua's code, so one copy of the push and of the
+    twin count that names what it pushed serves both."""
+    source = script_source(name)
+    marker = next(line for line in source.splitlines() if line.startswith("-- @push.lua"))
+    return source.replace(marker, f"local function push(KEYS, ARGV)\n{script_source('push.lua')}\nend", 1)
+
+
 class Batch:
     """Units for `apply.lua`. A unit is a list of steps; its first step is the guard.
 

@@ -18,7 +18,7 @@ from redis.commands.core import Script
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.redis.keys import Keys
 from qadmin.backends.redis.payloads import truthy
-from qadmin.backends.redis.scripts import Batch, script_source
+from qadmin.backends.redis.scripts import Batch, script_source, script_using_push
 from qadmin.errors import BackendUnavailable, ConfigError, QadminError
 
 _log = logging.getLogger("qadmin.redis")
@@ -43,6 +43,10 @@ class Scripts:
         self.requeue = client.register_script(script_source("requeue_failed.lua"))
         self.claim = client.register_script(script_source("claim.lua"))
         self.push = client.register_script(script_source("push.lua"))
+        # recurring schedules (`recurring.py`)
+        self.schedule_save = client.register_script(script_source("schedule_save.lua"))
+        self.schedule_fire = client.register_script(script_using_push("schedule_fire.lua"))
+        self.master_lock = client.register_script(script_source("master_lock.lua"))
 
 
 class Server:
