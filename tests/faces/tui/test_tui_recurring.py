@@ -1,6 +1,6 @@
 """The Recurring page (6): each schedule with its timing, next and last run and state; e, d and g
 enable, disable and run now, each after the confirmation, audited with face "tui"; hidden and
-refused when read-only. On real backends (SQLite and PostgreSQL)."""
+refused when read-only. On real backends (SQLite, PostgreSQL and Redis)."""
 
 from __future__ import annotations
 
@@ -31,17 +31,18 @@ HEARTBEAT = Schedule("heartbeat", "ops.Ping", every=30.0, enabled=False)
     params=[
         pytest.param("sqlite", id="sqlite"),
         pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
     ]
 )
 def rec_console(request: pytest.FixtureRequest, tmp_path: Path) -> Console:
     if request.param == "sqlite":
         console = Console("sqlite", demo_database(tmp_path), fixed_clock)
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue(f"{request.param}_url")
         backend = open_backend(url)
         backend.init()
         backend.close()
-        console = Console("postgres", url, fixed_clock)
+        console = Console(request.param, url, fixed_clock)
     ops = console.ops()
     ops.recurring.save(NIGHTLY)
     ops.recurring.save(HEARTBEAT)

@@ -1,6 +1,6 @@
 """The Recurring page and /api/recurring: each schedule with its next and last run; enable, disable
 and run now change the backend, are audited with face "web", and need the CSRF token; an unknown
-name is a 404. On real backends (SQLite and PostgreSQL)."""
+name is a 404. On real backends (SQLite, PostgreSQL and Redis)."""
 
 from __future__ import annotations
 
@@ -36,15 +36,16 @@ HEARTBEAT = Schedule("heartbeat", "ops.Ping", every=30.0)
     params=[
         pytest.param("sqlite", id="sqlite"),
         pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
     ]
 )
 def rec_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url"))
+    return str(request.getfixturevalue(f"{request.param}_url"))
 
 
 @pytest.fixture
 def rec_ops(rec_url: str) -> Iterator[Ops]:
-    """Two schedules on each SQL backend."""
+    """Two schedules, on each backend."""
     url = rec_url
     backend = open_backend(url)
     backend.init()
@@ -240,3 +241,26 @@ def test_api_json_is_the_cli_json(rec_web: Web, rec_url: str) -> None:
     assert api.keys() == cli_json("disable", "nightly-report", "--dry-run").keys()
     api = rec_web.api_post("/api/recurring/nightly-report/run-now", {"dry_run": True}).get_json()
     assert api == cli_json("run-now", "nightly-report", "--dry-run")
+
+
+@pytest.mark.redis
+def test_a_schedule_ruby_defined_shows_and_is_operated_from_the_page(redis_url: str) -> None:
+    """`Resque.set_schedule` as resque-scheduler's Ruby writes it (tests/backends/test_redis_recurring.py)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    config = {"class": "Reports::Weekly", "args": [1], "queue": "reports", "cron": "0 6 * * 1"}
+    client.hset("resque:persistent_schedules", "weekly-ruby", json.dumps(config, separators=(",", ":")))
+    client.sadd("resque:schedules_changed", "weekly-ruby")
+    ops = Ops.open(redis_url, face="test")
+    try:
+        web = make_web(ops).login()
+        row = _row(web.html("/recurring"), "weekly-ruby")
+        assert "resque-scheduler" in row and "Reports::Weekly" in row and "0 6 * * 1" in row
+        assert web.post("/recurring/weekly-ruby/disable", {"confirmed": "1"}).status_code == 303
+        assert not ops.recurring.get("weekly-ruby").schedule.enabled
+        assert web.post("/recurring/weekly-ruby/run-now", {"confirmed": "1"}).status_code == 303
+        job = ops.show(ops.recurring.get("weekly-ruby").last_job_id)
+        assert (job.class_name, job.args, job.queue) == ("Reports::Weekly", [1], "reports")
+    finally:
+        ops.close()
