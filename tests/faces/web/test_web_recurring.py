@@ -87,6 +87,9 @@ def test_the_page_lists_each_schedule_with_its_next_and_last_run(rec_web: Web, r
     heartbeat = _row(html, "heartbeat")
     assert "every 30s" in heartbeat and "api" in heartbeat and "never" not in heartbeat
     assert f'href="/jobs/{ran.id}"' in heartbeat  # the last job, linked
+    confirmation = rec_web.post("/recurring/heartbeat/run-now").get_data(as_text=True)
+    for page in (html, confirmation):  # the Content-Security-Policy allows neither
+        assert " style=" not in page and not re.search(r"<script(?![^>]*\bsrc=)", page)
 
 
 def test_disable_then_enable_through_the_confirmation(rec_web: Web, rec_ops: Ops) -> None:
