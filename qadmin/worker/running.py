@@ -175,6 +175,17 @@ def _settle(result: object) -> object:
         import asyncio
 
         awaitable = result
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # none in this thread (the worker loop's case): the job gets one of its own
+        else:  # the async pool's loop runs here, and cannot run another inside it
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            raise TypeError(
+                "it returned an awaitable but is not `async def`: the async pool awaits only `async def` "
+                "jobs and hooks (declare it `async def`)"
+            )
 
         async def awaited() -> object:
             return await awaitable

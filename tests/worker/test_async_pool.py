@@ -205,6 +205,11 @@ async def hands_off(seconds: float) -> None:
     raise Waiting(timeout=seconds)
 
 
+def looks_sync() -> object:
+    """Not `async def`, but returns a coroutine: the async pool cannot await it from a plain job."""
+    return returns(1)
+
+
 class Hooked:
     async def before(self, job: object) -> None:
         HOOKS.append("before")
@@ -220,7 +225,8 @@ class Hooked:
 
 
 def test_async_outcomes_are_recorded_as_the_worker_loop_records_them(any_url: str) -> None:
-    """A result kept, a failure retried with backoff, `qadmin.Waiting` parked, async hooks awaited."""
+    """A result kept, a failure retried with backoff, `qadmin.Waiting` parked, async hooks awaited,
+    and a plain job that returns a coroutine failed with a message saying what to do."""
     from qadmin.backends import BackendOptions
     from qadmin.client import Client
     from qadmin.worker import AsyncWorker, WorkerOptions
@@ -233,6 +239,7 @@ def test_async_outcomes_are_recorded_as_the_worker_loop_records_them(any_url: st
         failed = c.enqueue(f"{__name__}.raises", "boom", queue="q", max_attempts=3)
         waiting = c.enqueue(f"{__name__}.hands_off", 600, queue="q")
         hooked = c.enqueue(f"{__name__}.Hooked", queue="q")
+        undeclared = c.enqueue(f"{__name__}.looks_sync", queue="q", max_attempts=1)
         HOOKS.clear()
         options = WorkerOptions(burst=True, sleep=0.1, rescue_interval=0, imports=(__name__,))
         worker = AsyncWorker(backend, options, concurrency=4)
@@ -246,7 +253,10 @@ def test_async_outcomes_are_recorded_as_the_worker_loop_records_them(any_url: st
         assert backend.get(waiting.id, now).state is JobState.WAITING
         assert backend.get(hooked.id, now).state is JobState.FINISHED
         assert HOOKS == ["before", "perform", "success", "after"]
-        assert (worker.processed, worker.failed) == (3, 1)
+        refused = backend.get(undeclared.id, now)
+        assert refused.state is JobState.FAILED
+        assert (refused.last_error or "").startswith("TypeError: it returned an awaitable but is not `async def`")
+        assert (worker.processed, worker.failed) == (4, 2)
     finally:
         backend.close()
 
