@@ -279,3 +279,21 @@ def test_count_bounds_the_claims_of_the_async_pool(sqlite_url: str) -> None:
         assert states == [JobState.FINISHED] * 2 + [JobState.PENDING] * 3
     finally:
         backend.close()
+
+
+def test_max_jobs_per_child_recycles_the_async_pools_process(sqlite_url: str, tmp_path: Path, procs) -> None:
+    """Under the supervisor: never more jobs than --max-jobs-per-child in one process, even with
+    more free slots; the recycled process is replaced and the queue drained."""
+    from collections import Counter
+
+    jobs_module(tmp_path)
+    out = tmp_path / "ran.txt"
+    with client(sqlite_url) as c:
+        c.enqueue_many(NewJob("asyncjobs.nap", [str(out), f"r{i}", 0.1], queue="q") for i in range(7))
+    p = procs(sqlite_url)
+    run = p.run("worker", "--pool", "async", "-c", "5", "--burst", "--max-jobs-per-child", "3", *FAST, timeout=120)
+    assert run.returncode == 0, run.stderr
+    ran = runs(out)
+    assert sorted(ran) == sorted(f"r{i}" for i in range(7))
+    assert sorted(Counter(pid for pid, _, _ in ran.values()).values()) == [1, 3, 3], run.stderr
+    assert "recycling after 3 jobs" in run.stderr
