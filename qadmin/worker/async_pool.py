@@ -47,7 +47,7 @@ CANCEL_POLL = 1.0
 
 @dataclass
 class Running:
-    """A job the loop runs: its task, when it started, and an operator's cancel of it."""
+    """A job the loop runs: when it started, how it runs, and an operator's cancel of it."""
 
     job: Job
     started_at: datetime
@@ -76,7 +76,7 @@ class AsyncWorker(Worker):
         self._wake: asyncio.Event | None = None
         #: a job finished since the last claim: claim again at once, as the worker loop does
         self._slot_freed = False
-        #: why the pool stopped claiming before a stop: a --count reached, or recycling
+        #: the pool claims no more (--count reached, or recycling): it ends when its jobs have
         self._done = False
         #: an error no wait mends (a read-only database), raised by the main loop
         self._fatal: BaseException | None = None
@@ -148,10 +148,13 @@ class AsyncWorker(Worker):
                     errors.reset()
                 except ReadOnlyBackend:
                     raise
+                except BackendUnavailable as exc:
+                    log.warning("backend unavailable (%s); retrying in %.0fs", exc, errors.delay)
+                    claim_at = time.monotonic() + errors.delay
+                    errors.delay = min(errors.delay * 2, errors.cap)
                 except QadminError as exc:
-                    # unreachable, or a database error (a deadlock victim, ...): a pause, not the worker
-                    how = log.warning if isinstance(exc, BackendUnavailable) else log.error
-                    how("backend %s (%s); retrying in %.0fs", _trouble(exc), exc, errors.delay)
+                    # a database error (a deadlock victim, a dropped table, ...) costs a pause, not the worker
+                    log.error("backend error (%s); retrying in %.0fs", exc, errors.delay)
                     claim_at = time.monotonic() + errors.delay
                     errors.delay = min(errors.delay * 2, errors.cap)
                 else:
@@ -341,7 +344,3 @@ def refuse_async_options(options: WorkerOptions) -> None:
         raise UsageError(
             "--prefetch does not go with --pool async: the pool claims as many jobs as it has free slots (--concurrency)"
         )
-
-
-def _trouble(exc: QadminError) -> str:
-    return "unavailable" if isinstance(exc, BackendUnavailable) else "error"
