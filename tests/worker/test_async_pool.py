@@ -297,3 +297,27 @@ def test_max_jobs_per_child_recycles_the_async_pools_process(sqlite_url: str, tm
     assert sorted(ran) == sorted(f"r{i}" for i in range(7))
     assert sorted(Counter(pid for pid, _, _ in ran.values()).values()) == [1, 3, 3], run.stderr
     assert "recycling after 3 jobs" in run.stderr
+
+
+def test_the_async_pool_leaves_a_paused_queue_and_says_so(any_url: str, caplog) -> None:
+    import logging
+
+    from qadmin.client import Client
+    from qadmin.worker import AsyncWorker, WorkerOptions
+
+    backend = open_backend(any_url)
+    backend.init()
+    try:
+        c = Client(backend)
+        held = c.enqueue(f"{__name__}.returns", 1, queue="held")
+        served = c.enqueue(f"{__name__}.returns", 2, queue="open")
+        backend.pause("held", utcnow())
+        options = WorkerOptions(burst=True, sleep=0.1, rescue_interval=0, imports=(__name__,))
+        with caplog.at_level(logging.INFO, logger="qadmin.worker"):
+            assert AsyncWorker(backend, options, concurrency=3).work() == 0
+        now = utcnow()
+        assert backend.get(held.id, now).state is JobState.PENDING
+        assert backend.get(served.id, now).state is JobState.FINISHED
+        assert "paused queue not served until resumed (`qadmin resume QUEUE`): held" in caplog.text
+    finally:
+        backend.close()
