@@ -14,6 +14,7 @@ from qadmin.config import DEFAULT_WORKER_TIMEOUT
 from qadmin.errors import QadminError, UsageError
 from qadmin.ops import open_settings_backend
 from qadmin.settings import POOLS
+from qadmin.text import plural
 
 
 @click.command(cls=QadminCommand)
@@ -211,9 +212,9 @@ def worker(
 
     processes = 1 if pool == "async" else concurrency
     logging.getLogger("qadmin.worker").info(
-        "%s pool: up to %d jobs at once in %s",
+        "%s pool: up to %s at once in %s",
         pool,
-        concurrency,
+        plural(concurrency, "job"),
         "one process" if processes == 1 else f"{processes} processes",
     )
     try:

@@ -31,7 +31,7 @@ from qadmin import registry
 from qadmin.backends.base import Backend
 from qadmin.errors import BackendUnavailable, QadminError, ReadOnlyBackend, UsageError
 from qadmin.job import Job, utcnow
-from qadmin.text import visible
+from qadmin.text import plural, visible
 from qadmin.worker.async_running import Interrupt, Outcome, run_async
 from qadmin.worker.backoff import Backoff
 from qadmin.worker.loop import Worker
@@ -100,7 +100,9 @@ class AsyncWorker(Worker):
 
     def work(self) -> int:
         """Run until stopped, out of work (burst), or recycled. Returns the exit code."""
-        log.info("*** Starting job worker %s (async pool: up to %d jobs at once)", self.name, self.concurrency)
+        log.info(
+            "*** Starting job worker %s (async pool: up to %s at once)", self.name, plural(self.concurrency, "job")
+        )
         backoff = Backoff(event=self._stopping)
         while not self._registered and not self.stopping:
             try:
