@@ -18,6 +18,7 @@ The config file names backends so that every face can switch between them:
     [worker]
     imports = ["myapp.jobs"]  # what `qadmin worker` runs, besides its --import options
     timeout = "60s"           # a qadmin worker silent this long is dead, on every face
+    pool = "process"          # or "async" (`qadmin worker --pool`; read by Settings.worker_pool)
 
     [retention]               # what `qadmin prune` and the workers' automatic prune keep
     failed = "30d"            # failed jobs; "never" (or 0) keeps them for ever

@@ -22,6 +22,8 @@ from qadmin.text import holds_lone_surrogate, visible
 URL_ENV = "QADMIN_URL"
 #: the environment variable that stands for --backend
 BACKEND_ENV = "QADMIN_BACKEND"
+#: how a worker runs jobs at once (`--pool`, `[worker] pool`): N processes, or N async jobs on one event loop
+POOLS = ("process", "async")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,14 @@ class Settings:
         if not isinstance(listed, list) or not all(isinstance(m, str) and m for m in listed):
             raise ConfigError(f"{self.config.path}: [worker] imports must be a list of module names")
         return tuple(dict.fromkeys([*given, *listed]))
+
+    def worker_pool(self, given: str | None = None) -> str:
+        """How a worker runs jobs at once (`POOLS`): `given` (--pool), else `[worker] pool`, else
+        "process". Checked here, as `worker_imports` is."""
+        pool = given if given is not None else self.config.worker.get("pool", "process")
+        if pool not in POOLS:
+            raise ConfigError(f"{self.config.path}: [worker] pool must be one of: {', '.join(POOLS)}")
+        return str(pool)
 
 
 def resolve(

@@ -14,7 +14,8 @@ from qadmin.cli.params import at_most, duration, positive, positive_duration
 from qadmin.config import DEFAULT_WORKER_TIMEOUT
 from qadmin.errors import QadminError, UsageError
 from qadmin.ops import open_ops, open_settings_backend
-from qadmin.settings import Settings
+from qadmin.settings import POOLS, Settings
+from qadmin.text import plural
 
 
 @click.command(cls=QadminCommand)
@@ -40,7 +41,14 @@ from qadmin.settings import Settings
     type=int,
     default=1,
     callback=at_most(1024, "1024", positive),
-    help="Worker processes (at most 1024).",
+    help="Jobs run at once (at most 1024): worker processes, or the async pool's slots.",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(POOLS),
+    default=None,
+    help="process: --concurrency worker processes; async: one process whose event loop runs up to "
+    "--concurrency `async def` jobs at once. [default: [worker] pool in qadmin.toml, else process]",
 )
 @click.option("--max-attempts", type=int, default=25, callback=positive, show_default=True)
 @click.option(
@@ -112,6 +120,7 @@ def worker(
     count: int | None,
     sleep_: float,
     concurrency: int,
+    pool: str | None,
     max_attempts: int,
     max_run_time: float,
     max_jobs_per_child: int | None,
@@ -130,7 +139,14 @@ def worker(
 ) -> None:
     """Run jobs: claim, run, complete or retry with backoff."""
     from qadmin.supervisor import Supervisor, default_watch_paths, import_modules, write_pidfile
-    from qadmin.worker import EXIT_CANNOT_START, Worker, WorkerOptions, wait_for_backend
+    from qadmin.worker import (
+        EXIT_CANNOT_START,
+        AsyncWorker,
+        Worker,
+        WorkerOptions,
+        refuse_async_options,
+        wait_for_backend,
+    )
 
     level = logging.WARNING if verbose < 0 else (logging.INFO if verbose < 2 else logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(message)s", stream=sys.stderr)
@@ -144,6 +160,7 @@ def worker(
         # a live worker between two beats would look dead to the others, and lose its jobs
         raise UsageError("--worker-timeout must be at least twice --heartbeat-interval")
     imports = settings.worker_imports(imports)
+    pool = settings.worker_pool(pool)
     # with --reload the children import the job modules themselves, after the fork, so that a
     # restart sees the new code; the supervisor only checks that they can be found
     import_modules(imports, find_only=reload)
@@ -163,6 +180,8 @@ def worker(
         rescue_interval=rescue_interval,
         imports=imports,
     )
+    if pool == "async":
+        refuse_async_options(options)
     # fail fast on a bad URL or a missing table before forking anything; a server that is not up
     # yet is waited for (a host often boots before its database), except by a one-off --burst run
     probe = open_settings_backend(settings)
@@ -186,7 +205,7 @@ def worker(
         if reload:
             import_modules(imports)
         backend = open_settings_backend(settings, worker_timeout=worker_timeout)
-        w = Worker(backend, options)
+        w = AsyncWorker(backend, options, concurrency=concurrency) if pool == "async" else Worker(backend, options)
         w.install_signal_handlers()
         scheduling = start_scheduler(settings, burst) if with_scheduler and slot == 0 else None
         try:
@@ -203,12 +222,19 @@ def worker(
             logging.getLogger("qadmin.worker").error("cannot work: %s", exc)
             return EXIT_CANNOT_START
 
+    processes = 1 if pool == "async" else concurrency
+    logging.getLogger("qadmin.worker").info(
+        "%s pool: up to %s at once in %s",
+        pool,
+        plural(concurrency, "job"),
+        "one process" if processes == 1 else f"{processes} processes",
+    )
     try:
-        if concurrency == 1 and not (max_jobs_per_child or max_memory or reload):
+        if processes == 1 and not (max_jobs_per_child or max_memory or reload):
             code = run_one()
         else:
             code = Supervisor(
-                run_child, concurrency, burst=burst, reload=reload, watch=default_watch_paths() if reload else ()
+                run_child, processes, burst=burst, reload=reload, watch=default_watch_paths() if reload else ()
             ).run()
     finally:
         remove_pidfile()

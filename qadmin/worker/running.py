@@ -79,7 +79,7 @@ class JobRunner:
         self.last_waiting = None
         try:
             target = registry.resolve(job.class_name, self.imports)
-            instance = _instance_for(target)
+            instance = instance_for(target)
             self.hook(job, "before", instance)
             events.emit("before_perform", job)
             with time_limit(limit):
@@ -99,7 +99,7 @@ class JobRunner:
             return None
         except BaseException as exc:  # noqa: BLE001 - a job's exception is data, never a worker crash
             # sys.exit() in a job ends that job, not the worker: it is the job's failure
-            if _is_interrupt(exc):
+            if is_interrupt(exc):
                 raise
             self.hook(job, "error", instance, exc)
             return format_error(exc)
@@ -108,21 +108,30 @@ class JobRunner:
 
     def hook(self, job: Job, name: str, instance: Any = None, *extra: object) -> None:
         """delayed_job's job hooks: before, after, success, error, failure (methods of the job class)."""
-        try:
-            target = instance
-            if target is None:
-                target = _instance_for(registry.resolve(job.class_name, self.imports))
-        except Exception:  # noqa: BLE001 - no class, no hooks
-            return
-        hook = getattr(target, name, None)
-        if hook is None or not callable(hook):
+        hook = self.hook_for(job, name, instance)
+        if hook is None:
             return
         try:
             _settle(hook(job, *extra))
         except BaseException as exc:  # noqa: BLE001 - a failing hook is logged, the job's outcome stands
-            if _is_interrupt(exc):
+            if is_interrupt(exc):
                 raise
-            log.error("%s hook of %s failed: %s", name, visible(job.class_name), visible(format_error(exc), lines=True))
+            hook_failed(job, name, exc)
+
+    def hook_for(self, job: Job, name: str, instance: Any = None) -> Callable[..., object] | None:
+        """The job class's hook method `name` (of `instance` when given), or None."""
+        try:
+            target = instance
+            if target is None:
+                target = instance_for(registry.resolve(job.class_name, self.imports))
+        except Exception:  # noqa: BLE001 - no class, no hooks
+            return None
+        hook = getattr(target, name, None)
+        return hook if callable(hook) else None
+
+
+def hook_failed(job: Job, name: str, exc: BaseException) -> None:
+    log.error("%s hook of %s failed: %s", name, visible(job.class_name), visible(format_error(exc), lines=True))
 
 
 def _perform_is_static(target: type) -> bool:
@@ -130,7 +139,7 @@ def _perform_is_static(target: type) -> bool:
     return isinstance(raw, (staticmethod, classmethod))
 
 
-def _instance_for(target: JobTarget) -> Any:
+def instance_for(target: JobTarget) -> Any:
     """Classes are instantiated (delayed_job style) unless `perform` is a static/class method (Resque
     style); plain callables are used as they are."""
     if inspect.isclass(target):
@@ -144,6 +153,23 @@ def _call(target: JobTarget, instance: Any, job: Job) -> object:
     return _settle(target(*job.args, **job.kwargs))
 
 
+def call_job(target: JobTarget, instance: Any, job: Job) -> object:
+    """What calling the job gives back: its result, or what is still to run (an awaitable). The
+    async pool's call; `_call` is the same, settled, kept apart on the worker loop's hot path."""
+    if inspect.isclass(target):
+        return instance.perform(*job.args, **job.kwargs)
+    return target(*job.args, **job.kwargs)
+
+
+def runs_on_loop(target: JobTarget) -> bool:
+    """Whether the job's code is `async def` (for a class, its `perform`)."""
+    code = getattr(target, "perform", None) if inspect.isclass(target) else target
+    if inspect.isroutine(code):
+        return inspect.iscoroutinefunction(code)
+    # an instance whose `__call__` is `async def`
+    return code is not None and inspect.iscoroutinefunction(type(code).__call__)
+
+
 def _settle(result: object) -> object:
     """Run what calling a job gave back when its body has not run yet: an `async def` job's
     coroutine runs to completion on an event loop of its own (within the job's time limit, which
@@ -152,6 +178,17 @@ def _settle(result: object) -> object:
         import asyncio
 
         awaitable = result
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # none in this thread (the worker loop's case): the job gets one of its own
+        else:  # the async pool's loop runs here, and cannot run another inside it
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            raise TypeError(
+                "it returned an awaitable but is not `async def`: the async pool awaits only `async def` "
+                "jobs and hooks (declare it `async def`)"
+            )
 
         async def awaited() -> object:
             return await awaitable
@@ -161,6 +198,11 @@ def _settle(result: object) -> object:
         finally:
             if inspect.iscoroutine(awaitable) and awaitable.cr_frame is not None and not awaitable.cr_running:
                 awaitable.close()  # never started (asyncio.run refused): no "never awaited" warning
+    return plain_result(result)
+
+
+def plain_result(result: object) -> object:
+    """A job's return value, once its body has run: a generator's body never would (refused)."""
     if inspect.isgenerator(result) or inspect.isasyncgen(result):
         raise TypeError(
             f"the job returned {type(result).__name__} {getattr(result, '__qualname__', '')}: its "
@@ -169,7 +211,7 @@ def _settle(result: object) -> object:
     return result
 
 
-def _is_interrupt(exc: BaseException) -> bool:
+def is_interrupt(exc: BaseException) -> bool:
     """A KeyboardInterrupt that may be a real Ctrl-C: Python's own SIGINT handler is in place (the
     CLI worker and a forked job replace it, so there one can only come from the job's code)."""
     return isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler

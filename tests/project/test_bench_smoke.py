@@ -119,6 +119,14 @@ def test_memory_samples_checkpoints() -> None:
     ), out
 
 
+def test_async_pool_prints_both_pools() -> None:
+    out = bench("bench.async_pool", "--quick", "--backends", "sqlite")
+    table = rows(out)
+    for name in ("sqlite process ×2", "sqlite async ×50"):
+        assert name in table, f"no row {name!r} in:\n{out}"
+        assert_measured(table[name], name)
+
+
 def test_run_all_prints_header_and_tables() -> None:
     out = bench("bench.run_all", "--quick", "--only", "enqueue", "--backends", "sqlite")
     assert "## qadmin benchmarks" in out and "versions:" in out

@@ -179,3 +179,20 @@ def test_the_postgresql_and_redis_drivers_are_core_dependencies_and_the_extras_s
     readme = (ROOT / "README.md").read_text()
     for extra in extras:
         assert f"qadmin[{extra}]" in readme, extra
+
+
+def test_worker_pool_options_that_do_not_go_together_are_refused(sqlite_url: str, tmp_path: Path) -> None:
+    """`--pool async` is one process claiming for its free slots: --fork and --prefetch would be
+    dropped there, so they are refused; a pool named nowhere is refused, from the flag or the file."""
+    open_backend(sqlite_url).init()
+    one_line(invoke("--url", sqlite_url, "worker", "--burst", "--pool", "async", "--fork"), 2, "--fork", "--pool async")
+    one_line(invoke("--url", sqlite_url, "worker", "--burst", "--pool", "async", "--prefetch", "5"), 2, "--prefetch")
+    one_line(invoke("--url", sqlite_url, "worker", "--burst", "--pool", "threads"), 2, "--pool")
+    config = tmp_path / "qadmin.toml"
+    config.write_text(f'[backends.b]\nurl = "{sqlite_url}"\n\n[worker]\npool = "threads"\n')
+    one_line(invoke("--config", str(config), "worker", "--burst"), 2, "[worker] pool")
+    # the file's pool is the default; the flag wins over it
+    config.write_text(f'[backends.b]\nurl = "{sqlite_url}"\n\n[worker]\npool = "async"\n')
+    one_line(invoke("--config", str(config), "worker", "--burst", "--fork"), 2, "--fork", "--pool async")
+    assert invoke("--config", str(config), "worker", "--burst", "--fork", "--pool", "process").exit_code == 0
+    assert invoke("--config", str(config), "worker", "--burst", "-c", "3").exit_code == 0
