@@ -179,6 +179,13 @@ class Backend(Protocol):
         (retried after the backoff, or failed at its last attempt), counted as failed.
         `InvalidTransition` if it is not waiting (any more)."""
 
+    def remove_waiting(self, ids: Sequence[JobId], now: datetime, cancelled_by: str | None = None) -> list[JobId]:
+        """Take these waiting jobs out of waiting, each guarded by its entry as read (a report back
+        racing this moves the job once): deleted, or with `cancelled_by` recorded as cancelled by
+        that operator (state CANCELLED, as `cancel` records a pending job), so that the service's
+        report afterwards finds no waiting job. Ids that are not waiting are left out. Returns the
+        ids removed."""
+
     # --- recurring schedules (`qadmin.recurring`) ------------------------------------------------
     def schedules(self, now: datetime) -> list[RecurringEntry]:
         """Every stored schedule, by name, with what is remembered of its runs. On Redis this

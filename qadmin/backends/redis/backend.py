@@ -242,6 +242,9 @@ class RedisBackend:
     def fail_waiting(self, job_id: JobId, now: datetime, error: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
         return self.waiting.fail(job_id, now, error, max_attempts)
 
+    def remove_waiting(self, ids: Sequence[JobId], now: datetime, cancelled_by: str | None = None) -> list[JobId]:
+        return self.waiting.remove(ids, now, cancelled_by)
+
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.counter.stats(now, max_run_time)
 

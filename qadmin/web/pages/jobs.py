@@ -157,6 +157,7 @@ def _bulk_verbs(state_word: str, selection: JobFilter) -> list[str]:
         "stale": ["unlock", "delete"],
         "pending": ["delete"],
         "scheduled": ["delete"],
+        "waiting": ["cancel", "delete"],
         "finished": [],
         "cancelled": [],
     }.get(state_word, ["retry", "unlock", "delete"])
