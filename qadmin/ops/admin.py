@@ -14,6 +14,7 @@ from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageErro
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats, check_edit
+from qadmin.ops.cancel_notes import noted
 from qadmin.ops.edit import EditResult, planned
 from qadmin.ops.recurring import RecurringOps
 from qadmin.ops.verbs import (
@@ -100,6 +101,10 @@ class Ops:
             return sorted(full)
         names = full | {last_component(n) for n in full}
         return sorted(names, key=lambda n: (n.count(".") + n.count("::"), n.lower()))
+
+    def noted(self, job: Job, history: Sequence[AuditEntry]) -> Job:
+        """`job` with the note of a cancel that did not stop it in its meta (`ops/cancel_notes.py`)."""
+        return noted(self.backend, job, history)
 
     def workers(self) -> list[WorkerInfo]:
         return self.backend.workers(self.clock())

@@ -155,5 +155,7 @@ def test_cancel_of_every_job_takes_pending_and_waiting_together(backend: Backend
     ops = Ops(backend)
     result = ops.cancel(JobFilter(queues=("x",)))
     assert (result.matched, result.changed) == (2, 2)
-    assert ops.count(states("cancelled")) == 2 and records(ops.list_jobs(states("cancelled")).jobs) == records([*waiting, pending])
+    assert ops.count(states("cancelled")) == 2 and records(ops.list_jobs(states("cancelled")).jobs) == records(
+        [*waiting, pending]
+    )
     assert ops.count(JobFilter()) == 0

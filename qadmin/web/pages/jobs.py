@@ -171,6 +171,7 @@ def job(job_id: str) -> str:
     ops = get_ops()
     found = ops.show(job_id)
     history = ops.audit(limit=50, job_id=found.id)
+    found = ops.noted(found, history)  # a cancel that did not stop it: "… — it finished first"
     return render_template(
         "qadmin/job.html",
         job=found,
