@@ -78,7 +78,7 @@ def missed_entry(request: CancelRequest, what: str, now: datetime, face: str) ->
         actor=request.actor,
         face=face,
         verb=MISSED,
-        selection={"ids": str(request.job_id), "requested_at": iso(request.requested_at), "outcome": what},
+        selection={"ids": str(request.job_id), "requested_at": iso(request.requested_at) or "", "outcome": what},
         matched=1,
         changed=0,
         skipped=1,

@@ -28,7 +28,7 @@ def cancel_note(backend: Backend, job: Job, history: Sequence[AuditEntry]) -> st
     for entry in history:
         if entry.verb == MISSED:
             at = entry.selection.get("requested_at")
-            when = datetime.fromisoformat(at) if isinstance(at, str) else None
+            when = datetime.fromisoformat(at) if isinstance(at, str) and at else None
             return note(CancelRequest(job.id, when, entry.actor), str(entry.selection.get("outcome") or "ended"))
     return None
 
