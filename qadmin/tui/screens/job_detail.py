@@ -159,6 +159,9 @@ class JobDetailScreen(QadminScreen):
             banner.append(f"Undecodable payload ({visible(str(job.format))}): ", style=warning)
             banner.append_text(clip(job.undecodable, FIELD, style=warning))
             banner.append("\nNo qadmin worker runs it; it can still be retried, deleted or dequeued.")
+        note = job.meta.get("cancel_note")  # a cancel that did not stop it (`ops.noted`)
+        if note:
+            banner.append(("\n" if banner else "") + visible(str(note)), style=theme_style(app, "text-warning"))
         self.query_one("#job-banner", Static).update(banner)
         self.query_one("#job-fields", Static).update(self._fields(job, now))
         self.query_one("#job-payload", Static).update(self._payload(job))

@@ -12,9 +12,9 @@ import pytest
 from qadmin.backends import open_backend
 from qadmin.errors import InvalidTransition
 from qadmin.filters import JobFilter
-from qadmin.job import Job, JobState, NewJob
+from qadmin.job import Job, JobState, NewJob, WorkerInfo
 from tests.faces.tui.harness import Console, drive, wait_for
-from tests.faces.tui.helpers import confirm, jobs_page, open_job, open_jobs
+from tests.faces.tui.helpers import confirm, jobs_page, open_job, open_jobs, text_of
 from tests.faces.tui.test_tui_console import footer_keys
 
 QUEUE = "external"
@@ -72,3 +72,28 @@ def test_cancel_a_waiting_job_from_its_page(console: Console) -> None:
     assert ops.show(waiting.id).state is JobState.CANCELLED
     with pytest.raises(InvalidTransition, match="too late"):
         ops.complete_waiting(waiting.id)
+
+
+@pytest.mark.parametrize("console", ["sqlite"], indirect=True)
+def test_the_job_page_says_a_job_finished_before_its_cancel_was_seen(console: Console) -> None:
+    b = open_backend(console.url)
+    now = console.clock()
+    worker = "host:tui-cancel pid:10"
+    session = b.session(worker)
+    session.register(WorkerInfo(worker, "tui-cancel", 10, [QUEUE], now, now))
+    b.enqueue(NewJob("qadmin.examples.noop", ["late"], queue=QUEUE, run_at=now - timedelta(minutes=1)))
+    [job] = session.claim([QUEUE], now, 3600.0, lambda j: True)
+    assert console.ops().cancel(JobFilter(ids=(job.id,))).changed == 1
+    session.complete(job, now + timedelta(seconds=1), 1.0)
+    session.unregister()
+    session.close()
+    b.close()
+    app = console.app()
+
+    async def scenario(pilot: Any) -> None:
+        detail = await open_job(pilot, job.id)
+        assert detail.job is not None and detail.job.state is JobState.FINISHED
+        banner = text_of(detail.query_one("#job-banner"))
+        assert "cancel requested at " in banner and "— it finished first" in banner
+
+    drive(app, scenario)
