@@ -258,8 +258,8 @@ class Ops:
         return self._bulk("kill", selection, dry_run, progress)
 
     def cancel(self, selection: JobFilter, *, dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
-        """Pending and scheduled jobs are removed and recorded as cancelled; a job a qadmin worker
-        runs is interrupted by that worker within seconds and recorded as cancelled."""
+        """Pending, scheduled and waiting jobs are removed and recorded as cancelled; a job a qadmin
+        worker runs is interrupted by that worker within seconds and recorded as cancelled."""
         return self._bulk("cancel", selection, dry_run, progress)
 
     def dequeue(
