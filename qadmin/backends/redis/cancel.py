@@ -23,6 +23,7 @@ from qadmin.backends.redis.place import Place
 from qadmin.backends.redis.records import Rec
 from qadmin.backends.redis.server import Server, Step, as_bytes
 from qadmin.backends.redis.steps import FINISHED_CAP, nonce
+from qadmin.errors import UsageError
 from qadmin.job import AuditEntry, Job, JobId, JobState, iso
 
 WAITING = frozenset({JobState.PENDING, JobState.SCHEDULED})
@@ -134,7 +135,10 @@ class Cancelling:
 
     def request_for(self, job_id: JobId) -> CancelRequest | None:
         """The open request of this job; a finished record (`@z`) is asked by its job's plain id."""
-        parts = next(iter(split_ids(job_id)), None)
+        try:
+            parts = next(iter(split_ids(job_id)), None)
+        except UsageError:  # no id of this backend: no request either
+            return None
         if parts is not None and parts.where is not None and parts.where.startswith("z"):
             job_id = make_id(parts.queue, parts.token)
         with self.server.wrap():

@@ -1,5 +1,5 @@
-"""Waiting jobs in the console (issue #16): the jobs page's Waiting tab lists them with their
-count, the All tab and a queue filter list them with the other jobs, and C cancels one from its
+"""Waiting jobs in the console (issue #16): counted on the overview, the jobs page's Waiting tab
+lists them with their count, the All tab and a queue filter list them with the other jobs, and C cancels one from its
 page (a late report is then refused)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from qadmin.errors import InvalidTransition
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobState, NewJob, WorkerInfo
 from tests.faces.tui.harness import Console, drive, wait_for
-from tests.faces.tui.helpers import confirm, jobs_page, open_job, open_jobs, text_of
+from tests.faces.tui.helpers import confirm, jobs_page, open_job, open_jobs, overview, text_of
 from tests.faces.tui.test_tui_console import footer_keys
 
 QUEUE = "external"
@@ -43,6 +43,8 @@ def test_the_waiting_tab_and_the_all_tab_list_waiting_jobs(console: Console) -> 
     app = console.app()
 
     async def scenario(pilot: Any) -> None:
+        home = await overview(pilot)
+        assert "1 waiting" in text_of(home.query_one("#totals"))
         screen = await jobs_page(pilot, "waiting")
         assert list(screen.table.jobs) == [str(waiting.id)] and screen.count == 1
         assert screen.table.jobs[str(waiting.id)].state is JobState.WAITING
