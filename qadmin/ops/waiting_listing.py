@@ -73,7 +73,8 @@ def _after(cursor: str) -> list[Any] | None:
         key = json.loads(text)
     except ValueError:
         raise UsageError(f"invalid page cursor {cursor!r}") from None
-    if not isinstance(key, list):
+    # what `sort_key` writes: numbers and strings (a key of another shape compares as nothing)
+    if not isinstance(key, list) or not all(isinstance(v, int | float | str) and not isinstance(v, bool) for v in key):
         raise UsageError(f"invalid page cursor {cursor!r}")
     return key
 
@@ -99,7 +100,10 @@ def find_with_waiting(
         ((sort_key(j, sort), j) for j in matching(backend, selection, now)), key=lambda kj: kj[0], reverse=descending
     )
     if after is not None:
-        keyed = [(k, j) for k, j in keyed if (k < after if descending else k > after)]
+        try:
+            keyed = [(k, j) for k, j in keyed if (k < after if descending else k > after)]
+        except TypeError:  # a cursor of another listing's order
+            raise UsageError(f"invalid page cursor {cursor!r}") from None
     room = limit - len(jobs)
     shown = keyed[:room]
     if len(keyed) <= room:

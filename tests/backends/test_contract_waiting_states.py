@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from qadmin.backends import Backend, BackendOptions, open_backend
-from qadmin.errors import InvalidTransition, JobNotFound
+from qadmin.errors import InvalidTransition, JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobState, NewJob, utcnow
 from qadmin.ops import Ops
@@ -159,3 +159,10 @@ def test_cancel_of_every_job_takes_pending_and_waiting_together(backend: Backend
         [*waiting, pending]
     )
     assert ops.count(JobFilter()) == 0
+
+
+@pytest.mark.parametrize("cursor", ["waiting:[{}]", "waiting:{", "waiting:[true]", 'waiting:["a"]'])
+def test_a_waiting_cursor_that_is_not_one_is_refused(backend: Backend, cursor: str) -> None:
+    park(backend, 2)
+    with pytest.raises(UsageError, match="invalid page cursor"):
+        Ops(backend).list_jobs(JobFilter(), limit=1, cursor=cursor)
