@@ -20,7 +20,7 @@ from qadmin.backends.base import Backend
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobId, JobState
-from qadmin.model import Page
+from qadmin.model import SORTS, Page
 
 #: waiting jobs a listing, a count or a preview reads at most
 WAITING_LISTED = 10_000
@@ -85,6 +85,8 @@ def find_with_waiting(
     """One page of the selection, waiting jobs after the backend's (module docstring)."""
     if not wants_waiting(selection):
         return backend.find(selection, now, limit=limit, cursor=cursor, sort=sort)
+    if sort not in SORTS:  # as the backends refuse it (a listing of waiting jobs only asks none)
+        raise UsageError(f"unknown sort {sort!r}; expected one of: {', '.join(SORTS)}")
     rest = others(selection)
     jobs: list[Job] = []
     after: list[Any] | None = None
