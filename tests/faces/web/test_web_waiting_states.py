@@ -121,3 +121,13 @@ def test_the_job_page_says_a_job_finished_before_its_cancel_was_seen(lw: Web) ->
     assert shown["state"] == "finished" and shown["meta"]["cancel_note"].endswith("— it finished first")
     session.unregister()
     session.close()
+
+
+def test_the_waiting_tab_cancels_every_waiting_job_through_preview_and_confirm(lw: Web) -> None:
+    a, b = parked(lw, 8), parked(lw, 9)
+    asked = lw.post("/actions/preview", {"action": "cancel:filter", "f.state": "waiting", "f.queue": "q"})
+    confirm = lw.html(asked.headers["Location"])
+    assert "Confirm: cancel 2 jobs" in confirm and state(lw, a) is JobState.WAITING
+    assert lw.post(asked.headers["Location"] + "/apply").status_code == 303
+    assert state(lw, a) is JobState.CANCELLED and state(lw, b) is JobState.CANCELLED
+    assert tab_count(lw.html("/jobs"), "waiting") == 0 and tab_count(lw.html("/jobs"), "cancelled") == 2
