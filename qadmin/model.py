@@ -94,6 +94,9 @@ class PruneReport:
     failed: int = 0
     finished: int = 0
     workers: int = 0
+    #: cancel requests of running jobs that ended before their worker saw them, settled
+    #: (`backends/cancel_requests.py`: audited each, not counted in `total`)
+    cancels: int = 0
     #: the first PRUNE_IDS_SHOWN failed jobs' ids
     failed_ids: list[JobId] = field(default_factory=list)
     worker_names: list[str] = field(default_factory=list)
@@ -132,6 +135,7 @@ class PruneReport:
             "failed": self.failed,
             "finished": self.finished,
             "workers": self.workers,
+            "cancels": self.cancels,
             "failed_ids": [str(i) for i in self.failed_ids],
             "worker_names": list(self.worker_names),
         }

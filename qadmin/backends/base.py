@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from qadmin.backends.cancel_requests import CancelRequest
 from qadmin.config import (
     DEFAULT_FAILED_RETENTION,
     DEFAULT_FINISHED_RETENTION,
@@ -178,6 +179,22 @@ class Backend(Protocol):
         """The external service reported failure: the waiting job fails as a worker's job does
         (retried after the backoff, or failed at its last attempt), counted as failed.
         `InvalidTransition` if it is not waiting (any more)."""
+
+    def remove_waiting(self, ids: Sequence[JobId], now: datetime, cancelled_by: str | None = None) -> list[JobId]:
+        """Take these waiting jobs out of waiting, each guarded by its entry as read (a report back
+        racing this moves the job once): deleted, or with `cancelled_by` recorded as cancelled by
+        that operator (state CANCELLED, as `cancel` records a pending job), so that the service's
+        report afterwards finds no waiting job. Ids that are not waiting are left out. Returns the
+        ids removed."""
+
+    def cancel_request(self, job_id: JobId) -> CancelRequest | None:
+        """The open cancel request of this job (`cancel` of a running job), None when there is none."""
+
+    def settle_cancels(self, now: datetime, face: str, *, dry_run: bool = False) -> list[JobId]:
+        """Drop the cancel requests whose job no longer runs the run they were made for (it ended
+        before its worker saw them), each guarded by the request as read and audited against its
+        job (`backends/cancel_requests.py`: verb `cancel_missed`, recorded as done by `face`).
+        `dry_run` writes nothing. Returns the jobs' ids. `prune` does this too (`PruneReport.cancels`)."""
 
     # --- recurring schedules (`qadmin.recurring`) ------------------------------------------------
     def schedules(self, now: datetime) -> list[RecurringEntry]:
@@ -364,6 +381,11 @@ class WorkerSession(Protocol):
         """The job handed its work to an external service (`qadmin.Waiting`): its lock is let go
         and it is kept, claimed by no worker (qadmin's or a foreign one), until reported back or
         `until`. False (nothing written) when this worker no longer holds the job."""
+
+    def settle_cancels(self, now: datetime) -> list[JobId]:
+        """`Backend.settle_cancels` from a live worker (face "worker"): a cancel request whose job
+        ended first is dropped and audited within a rescue interval. Called from the rescue
+        thread: it uses none of the session's per-call state."""
 
     def expire_waiting(self, now: datetime) -> list[JobId]:
         """Fail the waiting jobs whose deadline has passed (`qadmin.waiting.timeout_error`), each

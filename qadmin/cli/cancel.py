@@ -28,8 +28,9 @@ from qadmin.cli.params import (
 def cancel(
     ids: tuple[str, ...], queue: tuple[str, ...], class_name: str | None, yes: bool, dry_run: bool, as_json: bool
 ) -> None:
-    """Cancel jobs: a pending or scheduled job is removed and never runs; a job a qadmin worker
-    runs is interrupted by that worker within seconds (its heartbeat sees the request). Both are
-    then listed as cancelled (`qadmin jobs --state cancelled`). A job running in a delayed_job,
+    """Cancel jobs: a pending or scheduled job is removed and never runs; one waiting for its
+    external service is taken out of waiting (its service's report is then refused); a job a
+    qadmin worker runs is interrupted by that worker within seconds (its heartbeat sees the
+    request). All are then listed as cancelled (`qadmin jobs --state cancelled`). A job running in a delayed_job,
     DJJob or Resque worker cannot be cancelled: that worker cannot be told."""
     _lifecycle("cancel", "cancel", build_selection(ids, (), queue, class_name), yes, dry_run, as_json)

@@ -140,6 +140,7 @@ def show(job_id: str, as_json: bool) -> None:
     ops = current_ops()
     job = ops.show(job_id)
     history = ops.audit(limit=50, job_id=job.id)
+    job = ops.noted(job, history)  # a cancel that did not stop it: "… — it finished first"
     if as_json:
         out = job.to_dict()
         out["raw"] = job.raw

@@ -14,6 +14,7 @@ from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageErro
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats, check_edit
+from qadmin.ops.cancel_notes import noted
 from qadmin.ops.edit import EditResult, planned
 from qadmin.ops.recurring import RecurringOps
 from qadmin.ops.verbs import (
@@ -30,7 +31,8 @@ from qadmin.ops.verbs import (
     alive_warning,
     default_actor,
 )
-from qadmin.ops.waiting import WAITING_LISTED, WAITING_ONLY, count_waiting, report_back, waiting_jobs
+from qadmin.ops.waiting import REMOVING_VERBS, cancel_or_delete, count_waiting, report_back
+from qadmin.ops.waiting_listing import by_ids, count_with_waiting, find_with_waiting, preview_ids
 
 
 class Ops:
@@ -67,14 +69,11 @@ class Ops:
     ) -> Page:
         if limit < 1:
             raise UsageError("limit must be at least 1")
-        if selection.states == WAITING_ONLY:  # kept apart from the jobs a listing pages through
-            return Page(waiting_jobs(self.backend, selection, self.clock(), limit))
-        return self.backend.find(selection, self.clock(), limit=limit, cursor=cursor, sort=sort)
+        # waiting jobs are kept apart from the jobs the backend pages through: after them
+        return find_with_waiting(self.backend, selection, self.clock(), limit=limit, cursor=cursor, sort=sort)
 
     def count(self, selection: JobFilter = EVERY_JOB) -> int:
-        if selection.states == WAITING_ONLY:
-            return len(waiting_jobs(self.backend, selection, self.clock(), WAITING_LISTED))
-        return self.backend.count(selection, self.clock())
+        return count_with_waiting(self.backend, selection, self.clock())
 
     def show(self, job_id: JobId | str) -> Job:
         return self.backend.get(self.backend.parse_id(str(job_id)), self.clock())
@@ -102,6 +101,10 @@ class Ops:
             return sorted(full)
         names = full | {last_component(n) for n in full}
         return sorted(names, key=lambda n: (n.count(".") + n.count("::"), n.lower()))
+
+    def noted(self, job: Job, history: Sequence[AuditEntry]) -> Job:
+        """`job` with the note of a cancel that did not stop it in its meta (`ops/cancel_notes.py`)."""
+        return noted(self.backend, job, history)
 
     def workers(self) -> list[WorkerInfo]:
         return self.backend.workers(self.clock())
@@ -135,9 +138,7 @@ class Ops:
         state are left out here and reported as skipped by `apply`."""
         now = self.clock()
         narrowed = self.selection_for(verb, selection)
-        ids: list[JobId] = []
-        for batch in self.backend.iter_ids(narrowed, now):
-            ids.extend(batch)
+        ids = preview_ids(self.backend, narrowed, now)
         keep = NARROWER.get(verb)
         if keep is not None and ids:
             kept = {str(j.id) for j in self._jobs_by_ids(ids) if keep(j)}
@@ -178,7 +179,7 @@ class Ops:
             first.setdefault(str(job_id), job_id)
         if not first:
             return []
-        return self.backend.find(replace(narrowed, ids=tuple(first.values())), now, limit=SAMPLE_SIZE).jobs
+        return by_ids(self.backend, narrowed, tuple(first.values()), now, SAMPLE_SIZE)
 
     def apply(self, preview: Preview, progress: Progress | None = None, *, dry_run: bool = False) -> BulkResult:
         """Act on exactly the previewed ids; those that changed state meanwhile are skipped."""
@@ -211,6 +212,8 @@ class Ops:
 
     def _apply_chunk(self, verb: str, chunk: Sequence[JobId], states: frozenset[JobState]) -> list[JobId]:
         now = self.clock()
+        if verb in REMOVING_VERBS and JobState.WAITING in states:
+            return cancel_or_delete(self.backend, verb, chunk, states, now, self.actor)
         if verb == "retry":
             return self.backend.retry(chunk, now)
         if verb == "unlock":
@@ -255,8 +258,8 @@ class Ops:
         return self._bulk("kill", selection, dry_run, progress)
 
     def cancel(self, selection: JobFilter, *, dry_run: bool = False, progress: Progress | None = None) -> BulkResult:
-        """Pending and scheduled jobs are removed and recorded as cancelled; a job a qadmin worker
-        runs is interrupted by that worker within seconds and recorded as cancelled."""
+        """Pending, scheduled and waiting jobs are removed and recorded as cancelled; a job a qadmin
+        worker runs is interrupted by that worker within seconds and recorded as cancelled."""
         return self._bulk("cancel", selection, dry_run, progress)
 
     def dequeue(

@@ -22,12 +22,12 @@ Progress = Callable[[int, int], None]
 #: bulk verbs, and the states each acts on
 VERBS: dict[str, frozenset[JobState]] = {
     "retry": frozenset({JobState.FAILED}),
-    "delete": frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED}),
+    "delete": frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED, JobState.WAITING}),
     "dequeue": frozenset({JobState.PENDING, JobState.SCHEDULED}),
     "unlock": frozenset({JobState.LOCKED}),
     "run_now": frozenset({JobState.SCHEDULED}),
     "kill": frozenset({JobState.SCHEDULED}),
-    "cancel": frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED}),
+    "cancel": frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.WAITING}),
 }
 
 #: why a running job is not cancelled: its worker is not qadmin's

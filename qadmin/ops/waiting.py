@@ -4,27 +4,22 @@ checked against the job's state and audited."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from qadmin.backends.base import Backend
 from qadmin.errors import InvalidTransition, UsageError
-from qadmin.filters import JobFilter
-from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobState, result_text
+from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, result_text
 from qadmin.model import Stats
+from qadmin.ops.waiting_listing import WAITING_LISTED
 
 #: the verbs that end a waiting job, as faces and the audit log name them
 REPORT_VERBS = ("complete", "fail")
-#: a selection of waiting jobs only: read from where waiting jobs are kept
-WAITING_ONLY = frozenset({JobState.WAITING})
+#: the bulk verbs that act on waiting jobs too: they take them out of where waiting jobs are kept
+REMOVING_VERBS = frozenset({"cancel", "delete"})
 #: the counts of a queue that has only waiting jobs (as the backends' stats name them)
 EMPTY_COUNTS = ("pending", "scheduled", "locked", "stale", "failed", "finished")
-#: waiting jobs a listing reads at most
-WAITING_LISTED = 10_000
-
-
-def waiting_jobs(backend: Backend, selection: JobFilter, now: datetime, limit: int) -> list[Job]:
-    return [j for j in backend.waiting_jobs(now, WAITING_LISTED) if selection.matches(j)][:limit]
 
 
 def count_waiting(stats: Stats, backend: Backend, now: datetime) -> Stats:
@@ -34,6 +29,23 @@ def count_waiting(stats: Stats, backend: Backend, now: datetime) -> Stats:
         counts = stats.queues.setdefault(job.queue or "", dict.fromkeys(EMPTY_COUNTS, 0))
         counts["waiting"] = counts.get("waiting", 0) + 1
     return stats
+
+
+def cancel_or_delete(
+    backend: Backend, verb: str, ids: Sequence[JobId], states: frozenset[JobState], now: datetime, actor: str
+) -> list[JobId]:
+    """Cancel or delete these ids (one batch of a bulk verb whose states include waiting): what
+    the backend's verb changes, then, of the rest, the jobs waiting for their service (cancelled:
+    recorded as cancelled by `actor`, so a report back afterwards is refused)."""
+    rest = states - {JobState.WAITING}
+    changed: list[JobId] = []
+    if rest:
+        changed = backend.cancel(ids, now, actor) if verb == "cancel" else backend.delete(ids, now, rest)
+    done = {str(i) for i in changed}
+    left = [i for i in ids if str(i) not in done]
+    if left:
+        changed += backend.remove_waiting(left, now, actor if verb == "cancel" else None)
+    return changed
 
 
 def report_back(
@@ -52,6 +64,11 @@ def report_back(
     """Complete (with `result`, any JSON value, kept as its return value) or fail (with `error`:
     retried after the backoff, or failed at its last attempt) a waiting job, audited; the job as
     it was while waiting. `InvalidTransition` if it is not waiting."""
+    if job.state is JobState.CANCELLED:
+        # the service reports back after an operator cancelled the job: too late, nothing changes
+        by = job.meta.get("cancelled_by") or "an operator"
+        when = "" if job.finished_at is None else f" at {job.finished_at.isoformat(timespec='seconds')}"
+        raise InvalidTransition(job.id, f"cancelled (by {by}{when}); its report comes too late", verb)
     if job.state is not JobState.WAITING:
         raise InvalidTransition(job.id, str(job.state), verb)
     if verb == "fail" and not (error or "").strip():

@@ -265,13 +265,15 @@ def _cut_strings(value: Any) -> Any:
 
 def show_dict(ops: Ops, job: Job) -> dict[str, Any]:
     """`qadmin show --json`, key for key."""
+    history = ops.audit(limit=50, job_id=job.id)
+    job = ops.noted(job, history)  # a cancel that did not stop it: "… — it finished first"
     out = job.to_dict()
     out["raw"] = job.raw
     if job.display is not None:
         out["decoded"] = job.display
     if job.meta:
         out["meta"] = job.meta
-    out["audit"] = [a.to_dict() for a in ops.audit(limit=50, job_id=job.id)]
+    out["audit"] = [a.to_dict() for a in history]
     return out
 
 

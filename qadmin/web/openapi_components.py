@@ -435,6 +435,11 @@ def schemas() -> dict[str, Any]:
                 "failed": {"type": "integer"},
                 "finished": {"type": "integer"},
                 "workers": {"type": "integer"},
+                "cancels": {
+                    "type": "integer",
+                    "description": "cancel requests of running jobs that ended before their worker saw them, "
+                    "settled (each audited as cancel_missed)",
+                },
                 "failed_ids": {"type": "array", "items": {"type": "string"}},
                 "worker_names": {"type": "array", "items": {"type": "string"}},
             },

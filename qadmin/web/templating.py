@@ -28,9 +28,9 @@ from qadmin.web.auth import logged_in
 from qadmin.web.rendering import csrf_token
 from qadmin.web.state import backend_name, web_state
 
-#: the states as the dashboard shows them, in workflow order ("stale" is a locked job whose
-#: worker is gone)
-STATES = ("pending", "scheduled", "locked", "stale", "failed", "finished", "cancelled")
+#: the states as the dashboard shows them, the jobs not done first ("stale" is a locked job whose
+#: worker is gone; "waiting" one handed to an external service, `qadmin.Waiting`)
+STATES = ("pending", "scheduled", "locked", "stale", "failed", "waiting", "finished", "cancelled")
 
 
 def install(app: Flask) -> None:

@@ -77,3 +77,19 @@ class CancelWatch:
                 visible(job.class_name),
                 visible(job.id),
             )
+
+
+def settle(session: WorkerSession, clock: Callable[[], datetime]) -> None:
+    """Drop (and audit) the cancel requests of jobs that ended before their worker saw them, with
+    the rescues: none is left for ever (`backends/cancel_requests.py`)."""
+    try:
+        settled = session.settle_cancels(clock())
+    except QadminError as exc:
+        log.warning("could not look for cancel requests of jobs that ended first: %s", exc)
+        return
+    if settled:
+        log.info(
+            "cancel of %s came after the job ended: %s",
+            "a running job" if len(settled) == 1 else f"{len(settled)} running jobs",
+            ", ".join(visible(str(i)) for i in settled),
+        )

@@ -24,7 +24,7 @@ from qadmin.errors import BackendUnavailable, JobClassNotFound, QadminError, Rea
 from qadmin.job import Job, JobId, WorkerInfo, utcnow
 from qadmin.text import plural, visible
 from qadmin.worker.backoff import Backoff, record_outcome, retry_time
-from qadmin.worker.cancelling import CancelWatch
+from qadmin.worker.cancelling import CancelWatch, settle
 from qadmin.worker.forked import run_forked
 from qadmin.worker.memory import current_rss_mb
 from qadmin.worker.options import EXIT_DONE, EXIT_RECYCLE, WorkerOptions
@@ -177,6 +177,7 @@ class Worker:
                 ", ".join(visible(str(i)) for i in ids),
             )
         expire(self.session, self.clock)
+        settle(self.session, self.clock)
 
     def work(self) -> int:
         """Run until stopped, out of work (burst), or recycled. Returns the exit code."""

@@ -8,10 +8,11 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from qadmin.backends.redis.ids import make_id, split_ids
 from qadmin.backends.redis.json_text import dumps, parse_time
 from qadmin.backends.redis.reader import Reader
 from qadmin.backends.redis.server import Server
-from qadmin.errors import QadminError
+from qadmin.errors import QadminError, UsageError
 from qadmin.job import AuditEntry, JobId, iso, utcnow
 
 #: audit records kept
@@ -88,12 +89,17 @@ class Audit:
                 start += len(raws)
                 entries = [e for e in map(_audit_entry, raws) if e is not None]
                 if job_id is not None:
+                    names = _names(job_id)
                     pipe = self.client.pipeline(transaction=False)
                     for e in entries:
-                        pipe.sismember(self.keys.audit_jobs(e.id or 0), str(job_id))
+                        for name in names:
+                            pipe.sismember(self.keys.audit_jobs(e.id or 0), name)
+                    hits = pipe.execute(raise_on_error=False)
                     # a set of the wrong type (poison) names no job
                     entries = [
-                        e for e, hit in zip(entries, pipe.execute(raise_on_error=False)) if hit is True or hit == 1
+                        e
+                        for i, e in enumerate(entries)
+                        if any(h is True or h == 1 for h in hits[i * len(names) : (i + 1) * len(names)])
                     ]
                 out.extend(entries)
         return out[:limit]
@@ -116,3 +122,16 @@ def _audit_entry(raw: bytes) -> AuditEntry | None:
         )
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _names(job_id: JobId) -> list[str]:
+    """The ids an entry about this job may name: its own, and for a finished record (`@z`) its
+    job's plain id too, which the actions taken while the job ran were recorded against."""
+    names = [str(job_id)]
+    try:
+        parts = split_ids(job_id)[0]
+    except UsageError:
+        return names
+    if parts.where is not None and parts.where.startswith("z") and parts.n == 1:
+        names.append(make_id(parts.queue, parts.token))
+    return names

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from qadmin.backends.base import BackendOptions
+from qadmin.backends.cancel_requests import CancelRequest
 from qadmin.backends.redis.audit import Audit
 from qadmin.backends.redis.cancel import Cancelling
 from qadmin.backends.redis.changes import Changes
@@ -78,7 +79,7 @@ class RedisBackend:
         self.lifecycle = Lifecycle(server, self.changes)
         self.editor = Edit(server, self.changes)
 
-        self.canceller = Cancelling(server, self.changes)
+        self.canceller = Cancelling(server, self.changes, self.audit_log.record, self._job_of)
         self.waiting = Waiting(server)
         self.enqueuer = Enqueuer(server, self._own, self.listings.get)
         self.pruner = RedisPrune(server, self.audit_log)
@@ -122,6 +123,7 @@ class RedisBackend:
             rescuer=self.rescuer,
             move_due=self.move_due,
             pruner=self.pruner,
+            settle_cancels=self.canceller.settle,
             defer_successes=defer_successes,
             success_writes=self.success_writes,
         )
@@ -137,6 +139,7 @@ class RedisBackend:
             rescuer=self.rescuer,
             move_due=self.move_due,
             pruner=self.pruner,
+            settle_cancels=self.canceller.settle,
             success_writes=SuccessWrites.AWAITED,
             own=self._own,
         )
@@ -261,6 +264,21 @@ class RedisBackend:
     def schedule_leader(self, holder: str, ttl: float) -> bool:
         return self.recurring.leader(holder, ttl)
 
+    def remove_waiting(self, ids: Sequence[JobId], now: datetime, cancelled_by: str | None = None) -> list[JobId]:
+        return self.waiting.remove(ids, now, cancelled_by)
+
+    def cancel_request(self, job_id: JobId) -> CancelRequest | None:
+        return self.canceller.request_for(job_id)
+
+    def settle_cancels(self, now: datetime, face: str, *, dry_run: bool = False) -> list[JobId]:
+        return self.canceller.settle(now, face, dry_run)
+
+    def _job_of(self, job_id: JobId) -> Job | None:
+        try:
+            return self.get(job_id, utcnow())
+        except JobNotFound:
+            return None
+
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.counter.stats(now, max_run_time)
 
@@ -305,10 +323,12 @@ class RedisBackend:
         workers_before: datetime | None,
         dry_run: bool = False,
     ) -> PruneReport:
-        return self.pruner.prune(
+        report = self.pruner.prune(
             now,
             failed_before=failed_before,
             finished_before=finished_before,
             workers_before=workers_before,
             dry_run=dry_run,
         )
+        report.cancels = len(self.canceller.settle(now, "prune", dry_run))
+        return report

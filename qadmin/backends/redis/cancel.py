@@ -6,13 +6,16 @@ holds cannot be told: it is left alone."""
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from qadmin.backends.cancel_requests import SETTLE_LIMIT, CancelRequest, settle
 from qadmin.backends.redis.changes import Changes
 from qadmin.backends.redis.enqueue import due_payload
+from qadmin.backends.redis.ids import make_id, split_ids
 from qadmin.backends.redis.json_text import dumps, epoch, parse_time
 from qadmin.backends.redis.keys import Keys
 from qadmin.backends.redis.payloads import read_payload
@@ -20,7 +23,8 @@ from qadmin.backends.redis.place import Place
 from qadmin.backends.redis.records import Rec
 from qadmin.backends.redis.server import Server, Step, as_bytes
 from qadmin.backends.redis.steps import FINISHED_CAP, nonce
-from qadmin.job import Job, JobId, JobState, iso
+from qadmin.errors import UsageError
+from qadmin.job import AuditEntry, Job, JobId, JobState, iso
 
 WAITING = frozenset({JobState.PENDING, JobState.SCHEDULED})
 RUNNING = frozenset({JobState.LOCKED})
@@ -71,12 +75,21 @@ def requested_for(request: dict[str, Any] | None, job: Job) -> bool:
 
 
 class Cancelling:
-    """cancel and foreign_running, over `changes`' resolution of ids and its guarded units."""
+    """cancel and foreign_running, over `changes`' resolution of ids and its guarded units; the
+    requests no worker will act on settled (`backends/cancel_requests.py`)."""
 
-    def __init__(self, server: Server, changes: Changes) -> None:
+    def __init__(
+        self,
+        server: Server,
+        changes: Changes,
+        record_audit: Callable[[AuditEntry, list[JobId]], None],
+        job_of: Callable[[JobId], Job | None],
+    ) -> None:
         self.server = server
         self.keys = server.keys
         self.changes = changes
+        self.record_audit = record_audit
+        self.job_of = job_of
 
     def foreign_running(self, ids: Sequence[JobId], now: datetime) -> list[JobId]:
         return [r.job.id for r in self.changes._resolve(ids, RUNNING, now) if r.kind is not Place.LOCKED]
@@ -112,3 +125,40 @@ class Cancelling:
         recs = self.changes._resolve(ids, states, now)
         with self.server.wrap():
             return self.changes._apply_units(recs, steps, states, now, shifts=True)
+
+    @staticmethod
+    def _request(job_id: JobId, raw: Any) -> CancelRequest | None:
+        request = request_of(raw)
+        if request is None:
+            return None
+        return CancelRequest(job_id, parse_time(request.get("at")), str(request.get("by") or "?"))
+
+    def request_for(self, job_id: JobId) -> CancelRequest | None:
+        """The open request of this job; a finished record (`@z`) is asked by its job's plain id."""
+        try:
+            parts = next(iter(split_ids(job_id)), None)
+        except UsageError:  # no id of this backend: no request either
+            return None
+        if parts is not None and parts.where is not None and parts.where.startswith("z"):
+            job_id = make_id(parts.queue, parts.token)
+        with self.server.wrap():
+            raw = self.server.client.hget(self.keys.cancels, str(job_id))
+        return self._request(job_id, raw)
+
+    def settle(self, now: datetime, face: str, dry_run: bool = False) -> list[JobId]:
+        k = self.keys
+        with self.server.wrap():
+            found = self.server.client.hscan_iter(k.cancels, count=SETTLE_LIMIT)
+            raws = {_text(field): as_bytes(value) for field, value in itertools.islice(found, SETTLE_LIMIT)}
+        requests = [r for job_id, raw in raws.items() if (r := self._request(job_id, raw)) is not None]
+
+        def drop(request: CancelRequest) -> bool:
+            # only the request as read: one made again meanwhile (the job cancelled anew) stays
+            return self.server.run_unit(("HDELEQ", [k.cancels], [str(request.job_id), raws[str(request.job_id)]]))
+
+        settled = settle(requests, self.job_of, drop, self.record_audit, now, face, dry_run=dry_run)
+        return [r.job_id for r in settled]
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)

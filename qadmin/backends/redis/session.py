@@ -71,6 +71,7 @@ class RedisWorkerSession:
         rescuer: Rescue,
         move_due: Callable[[datetime], int],
         pruner: RedisPrune,
+        settle_cancels: Callable[[datetime, str], list[JobId]],
         defer_successes: bool = False,
         success_writes: SuccessWrites = SuccessWrites.PIPELINED,
         own: OwnConnection[Any] | None = None,
@@ -84,6 +85,7 @@ class RedisWorkerSession:
         self._pauses = pauses
         self._rescuer = rescuer
         self._pruner = pruner
+        self._settle_cancels = settle_cancels
         self._mutex = threading.RLock()
         #: successes not written yet, in order; the ids of those sent whose reply is unread
         self._deferred: list[Done] = []
@@ -190,6 +192,9 @@ class RedisWorkerSession:
     def wait(self, job: Job, now: datetime, until: datetime) -> bool:
         self._write_deferred()
         return waiting.wait(self.outcomes, job, now, until)
+
+    def settle_cancels(self, now: datetime) -> list[JobId]:
+        return self._settle_cancels(now, "worker")
 
     def expire_waiting(self, now: datetime) -> list[JobId]:
         return waiting.Waiting(self.server).expire(now)

@@ -6,9 +6,11 @@ the first writer wins (a report and an expiry, or two expiring workers)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from qadmin.backends.redis.cancel import cancelled_steps
 from qadmin.backends.redis.entries import failure_entry
 from qadmin.backends.redis.json_text import dumps, epoch, parse_time, with_members
 from qadmin.backends.redis.outcomes import STATUS_TTL, Outcomes, _capped
@@ -154,6 +156,27 @@ class Waiting:
         if not done:
             raise InvalidTransition(job_id, "not waiting", "fail")
         return job
+
+    def remove(self, ids: Sequence[JobId], now: datetime, cancelled_by: str | None) -> list[JobId]:
+        """Delete these waiting entries, each in one unit guarded by its entry as read, recording
+        each as cancelled by `cancelled_by` when given (`Backend.remove_waiting`)."""
+        k, retention = self.keys, self.server.options.finished_retention
+        removed: list[JobId] = []
+        for job_id in ids:
+            try:
+                entry, guard = self._taken(job_id, "cancel" if cancelled_by else "delete")
+            except InvalidTransition:  # not waiting (any more)
+                continue
+            job = self.to_job(job_id, entry)
+            steps: list[Step] = list(guard)
+            if job.meta.get("unique") is not None:
+                steps.append(("HDELEQ", [k.unique], [job.meta["unique"], str(job_id)]))
+            if cancelled_by is not None:
+                payload = entry["payload"].encode("utf-8")
+                steps += cancelled_steps(k, retention, payload, job.queue, None, now, cancelled_by)
+            if self.server.run_unit(*steps):
+                removed.append(job_id)
+        return removed
 
     def expire(self, now: datetime) -> list[JobId]:
         with self.server.wrap():

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from qadmin.backends.base import BackendOptions
+from qadmin.backends.cancel_requests import CancelRequest
 from qadmin.backends.sql.bookkeeping import Bookkeeping
 from qadmin.backends.sql.cancel import Cancelling
 from qadmin.backends.sql.changes import Changes
@@ -34,7 +35,7 @@ from qadmin.backends.sql.verbs import WorkerParts
 from qadmin.backends.sql.waiting import Waiting
 from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
-from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
+from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats
 from qadmin.recurring import RecurringEntry, Schedule
 
@@ -75,7 +76,7 @@ class SqlBackend:
         self.enqueuer = Enqueue(self.store, self.layouts, self.verbs, self.rows, self.reads)
         self.rescuer = Rescue(self.store, self.selection, self.changes, self.bookkeeping, options)
         self.pruner = Prune(self.store)
-        self.canceller = Cancelling(self.store, self.selection, self.rows)
+        self.canceller = Cancelling(self.store, self.selection, self.rows, self.bookkeeping.record_audit, self._job_of)
         self.waiting = Waiting(self.store, self.rows, self.canceller)
         self.recurring = Schedules(self.store, self.enqueuer)
 
@@ -174,6 +175,12 @@ class SqlBackend:
                 raise
             return waiting
 
+    def _job_of(self, job_id: JobId) -> Job | None:
+        try:
+            return self.get(job_id, utcnow())
+        except JobNotFound:
+            return None
+
     def find(
         self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None, sort: str = "id"
     ) -> Page:
@@ -236,6 +243,15 @@ class SqlBackend:
         tick to one job."""
         return True
 
+    def remove_waiting(self, ids: Sequence[JobId], now: datetime, cancelled_by: str | None = None) -> list[JobId]:
+        return self.waiting.remove(ids, now, cancelled_by)
+
+    def cancel_request(self, job_id: JobId) -> CancelRequest | None:
+        return self.canceller.request_for(job_id)
+
+    def settle_cancels(self, now: datetime, face: str, *, dry_run: bool = False) -> list[JobId]:
+        return self.canceller.settle(now, face, dry_run)
+
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.stats_reader.stats(now, max_run_time)
 
@@ -280,10 +296,12 @@ class SqlBackend:
         workers_before: datetime | None,
         dry_run: bool = False,
     ) -> PruneReport:
-        return self.pruner.prune(
+        report = self.pruner.prune(
             now,
             failed_before=failed_before,
             finished_before=finished_before,
             workers_before=workers_before,
             dry_run=dry_run,
         )
+        report.cancels = len(self.canceller.settle(now, "prune", dry_run))
+        return report

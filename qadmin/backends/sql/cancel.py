@@ -4,27 +4,38 @@ heartbeat reads (`WorkerSession.cancel_requested`) and its outcome deletes (`can
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from qadmin.backends.cancel_requests import SETTLE_LIMIT, CancelRequest, settle
 from qadmin.backends.sql.rows import NO_OWNERS, RowReader
 from qadmin.backends.sql.selection import Selection
 from qadmin.backends.sql.store import Store
 from qadmin.backends.sql.values import parse_id
-from qadmin.job import Job, JobId, JobState
+from qadmin.job import AuditEntry, Job, JobId, JobState
 
 #: ids per transaction
 CANCEL_BATCH = 500
 
 
 class Cancelling:
-    def __init__(self, store: Store, selection: Selection, rows: RowReader) -> None:
+    def __init__(
+        self,
+        store: Store,
+        selection: Selection,
+        rows: RowReader,
+        record_audit: Callable[[AuditEntry, list[JobId]], None],
+        job_of: Callable[[JobId], Job | None],
+    ) -> None:
         self.store = store
         self.selection = selection
         self.rows = rows
+        #: what settling a request needs: the audit log, and the job in any state (None: gone)
+        self.record_audit = record_audit
+        self.job_of = job_of
 
     def _waiting(self, now: datetime) -> Any:
         """Pending or scheduled, and unlocked: what a worker has not taken (as delete guards it)."""
@@ -136,3 +147,36 @@ class Cancelling:
             self._record(conn, taken, now, request.actor if request is not None else "?", worker)
             conn.execute(sa.delete(c).where(*mine))
         return bool(taken)
+
+    # --- requests no worker will act on (`backends/cancel_requests.py`) ---------------------------
+    def _requests(self, where: list[Any], limit: int) -> list[CancelRequest]:
+        if not self.store.has_aux("cancels"):
+            self.store.jobs()
+            self.store.look_for_aux()
+            if not self.store.has_aux("cancels"):
+                return []
+        c = self.store.aux["cancels"]
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(c.c.job_id, c.c.requested_at, c.c.actor)
+                .where(c.c.job_table == self.store.table_name, *where)
+                .order_by(c.c.requested_at)
+                .limit(limit)
+            ).all()
+        return [CancelRequest(parse_id(r.job_id), r.requested_at, r.actor) for r in rows]
+
+    def request_for(self, job_id: JobId) -> CancelRequest | None:
+        found = self._requests([self.store.aux["cancels"].c.job_id == str(job_id)], 1)
+        return found[0] if found else None
+
+    def settle(self, now: datetime, face: str, dry_run: bool = False) -> list[JobId]:
+        c = self.store.aux["cancels"]
+
+        def drop(request: CancelRequest) -> bool:
+            mine = [c.c.job_table == self.store.table_name, c.c.job_id == str(request.job_id)]
+            with self.store.write() as conn:
+                return bool(conn.execute(sa.delete(c).where(*mine, c.c.requested_at == request.requested_at)).rowcount)
+
+        requests = self._requests([], SETTLE_LIMIT)
+        settled = settle(requests, self.job_of, drop, self.record_audit, now, face, dry_run=dry_run)
+        return [r.job_id for r in settled]

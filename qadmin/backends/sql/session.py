@@ -122,6 +122,9 @@ class SqlWorkerSession:
     def wait(self, job: Job, now: datetime, until: datetime) -> bool:
         return self._waiting.wait(self.state.counters, job, self.worker, now, until)
 
+    def settle_cancels(self, now: datetime) -> list[JobId]:
+        return self._canceller.settle(now, "worker")
+
     def expire_waiting(self, now: datetime) -> list[JobId]:
         return self._waiting.expire(now)
 

@@ -6,6 +6,7 @@ deadline a worker fails it. Each move is one guarded transaction: the first writ
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
@@ -24,6 +25,8 @@ from qadmin.waiting import timeout_error
 
 #: a JSON object standing for a time in a stored row
 TIME = "$time"
+#: waiting entries per transaction of a removal
+REMOVE_BATCH = 500
 
 
 def _dump(row: Any) -> str:
@@ -160,6 +163,31 @@ class Waiting:
                 values["updated_at"] = now
             conn.execute(sa.insert(t).values(**values))
         return job
+
+    def remove(self, ids: Sequence[JobId], now: datetime, cancelled_by: str | None) -> list[JobId]:
+        """Delete these waiting entries (each by one writer only), recording each as cancelled by
+        `cancelled_by` when given (`Backend.remove_waiting`)."""
+        if not self._readable():
+            return []
+        w = self.store.aux["waiting"]
+        keys = [parse_id(str(i)) for i in ids]
+        removed: list[JobId] = []
+        for start in range(0, len(keys), REMOVE_BATCH):
+            with self.store.write() as conn:
+                entries = conn.execute(
+                    sa.select(w).where(
+                        w.c.job_table == self.store.table_name, w.c.job_id.in_(keys[start : start + REMOVE_BATCH])
+                    )
+                ).all()
+                for entry in entries:
+                    if not conn.execute(sa.delete(w).where(*self._mine(entry.job_id))).rowcount:
+                        continue  # reported back, or expired, meanwhile
+                    removed.append(entry.job_id)
+                    if cancelled_by is not None:
+                        values = _load(entry.row)
+                        row = SimpleNamespace(**values, _mapping=values)
+                        self.canceller._record(conn, [row], now, cancelled_by, None)
+        return removed
 
     def expire(self, now: datetime, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> list[JobId]:
         """Fail the waiting jobs past their deadline; each by one writer only (`_pop` guards it)."""

@@ -108,7 +108,9 @@ class JobDetailScreen(QadminScreen):
         except UsageError as exc:
             yield JobGone(request, str(exc))
             return
-        yield JobLoaded(job, ops.audit(limit=HISTORY, job_id=job.id))
+        history = ops.audit(limit=HISTORY, job_id=job.id)
+        # a cancel that did not stop it ("… — it finished first") shows in its meta
+        yield JobLoaded(ops.noted(job, history), history)
 
     def on_job_gone(self, message: JobGone) -> None:
         message.stop()
@@ -157,6 +159,9 @@ class JobDetailScreen(QadminScreen):
             banner.append(f"Undecodable payload ({visible(str(job.format))}): ", style=warning)
             banner.append_text(clip(job.undecodable, FIELD, style=warning))
             banner.append("\nNo qadmin worker runs it; it can still be retried, deleted or dequeued.")
+        note = job.meta.get("cancel_note")  # a cancel that did not stop it (`ops.noted`)
+        if note:
+            banner.append(("\n" if banner else "") + visible(str(note)), style=theme_style(app, "text-warning"))
         self.query_one("#job-banner", Static).update(banner)
         self.query_one("#job-fields", Static).update(self._fields(job, now))
         self.query_one("#job-payload", Static).update(self._payload(job))
@@ -291,8 +296,9 @@ class JobDetailScreen(QadminScreen):
             # a scheduled job that ran before waits for a retry; one that never ran has none to kill
             "kill": state is JobState.SCHEDULED and self.job.attempts >= 1,
             "edit": state in (JobState.PENDING, JobState.SCHEDULED, JobState.FAILED) and self.job.decodable,
-            # a waiting job is removed; a running one is interrupted by its qadmin worker
-            "cancel_job": state in (JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED),
+            # a job not started (or waiting for its service) is removed; a running one is
+            # interrupted by its qadmin worker
+            "cancel_job": state in (JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.WAITING),
         }
         # keys not for a job in this state are hidden: the footer shows what can be done
         return not (action in needs and (self.gone or not needs[action]))

@@ -40,6 +40,7 @@ STATE_TABS = (
     ("locked", "Locked"),
     ("stale", "Stale"),
     ("failed", "Failed"),
+    ("waiting", "Waiting"),
     ("finished", "Finished"),
     ("cancelled", "Cancelled"),
 )

@@ -82,6 +82,9 @@ class OverviewScreen(QadminScreen):
             if state == "locked" and totals.get("stale"):
                 line1.append(f" ({totals['stale']} stale)", style=theme_style(app, "text-warning", bold=True))
             line1.append("   ")
+        if totals.get("waiting"):  # shown only where jobs wait for a service (the jobs page's Waiting tab)
+            line1.append(f"{totals['waiting']} ", style=theme_style(app, STATE_COLOR["waiting"], bold=True))
+            line1.append("waiting   ")
         line2 = Text()
         line2.append(f"{stats.processed}", style="bold")
         line2.append(" processed   ")

@@ -157,6 +157,7 @@ def _bulk_verbs(state_word: str, selection: JobFilter) -> list[str]:
         "stale": ["unlock", "delete"],
         "pending": ["delete"],
         "scheduled": ["delete"],
+        "waiting": ["cancel", "delete"],
         "finished": [],
         "cancelled": [],
     }.get(state_word, ["retry", "unlock", "delete"])
@@ -170,6 +171,7 @@ def job(job_id: str) -> str:
     ops = get_ops()
     found = ops.show(job_id)
     history = ops.audit(limit=50, job_id=found.id)
+    found = ops.noted(found, history)  # a cancel that did not stop it: "… — it finished first"
     return render_template(
         "qadmin/job.html",
         job=found,
