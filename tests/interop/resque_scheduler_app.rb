@@ -83,7 +83,9 @@ class SchedulerSide
     klass_name = job_config['class'] || job_config[:class]
     params = args.is_a?(Hash) ? [args] : Array(args)
     queue = job_config['queue'] || job_config[:queue]
-    raise 'Resque::NoQueueError: jobs must be placed onto a queue' if queue.to_s.empty?
+    # Resque.validate(klass, queue)
+    raise 'Resque::NoQueueError: Jobs must be placed onto a queue.' if queue.to_s.empty?
+    raise 'Resque::NoClassError: Jobs must be given a class.' if klass_name.to_s.empty?
     redis.pipelined do |pipe|
       pipe.sadd(:queues, queue.to_s)
       pipe.rpush("queue:#{queue}", encode('class' => klass_name.to_s, 'args' => params))
