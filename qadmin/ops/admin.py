@@ -13,7 +13,8 @@ from qadmin.client import Client
 from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageError
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
-from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats, check_edit
+from qadmin.model import Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats, check_edit
+from qadmin.ops.attempts import attempts_of
 from qadmin.ops.edit import EditResult, planned
 from qadmin.ops.recurring import RecurringOps
 from qadmin.ops.verbs import (
@@ -78,6 +79,10 @@ class Ops:
 
     def show(self, job_id: JobId | str) -> Job:
         return self.backend.get(self.backend.parse_id(str(job_id)), self.clock())
+
+    def attempts(self, job_id: JobId | str) -> list[Attempt]:
+        """Every run of the job kept, oldest first (`ops/attempts.py`)."""
+        return attempts_of(self.backend, job_id, self.clock())
 
     def stats(self) -> Stats:
         return count_waiting(self.backend.stats(self.clock(), self.max_run_time), self.backend, self.clock())

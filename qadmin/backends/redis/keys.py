@@ -42,6 +42,10 @@ class Keys:
         self.waiting = ns + "qadmin:waiting"
         self.waiting_deadlines = ns + "qadmin:waiting:deadlines"
 
+    def attempts(self, job: str) -> str:
+        """A job's runs that did not succeed (`redis/attempts.py`), by its plain `QUEUE:TOKEN` id."""
+        return f"{self.ns}qadmin:attempts:{job}"
+
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
 

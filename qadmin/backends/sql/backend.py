@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from qadmin.backends.base import BackendOptions
+from qadmin.backends.history import assemble
+from qadmin.backends.sql.attempts import Attempts
 from qadmin.backends.sql.bookkeeping import Bookkeeping
 from qadmin.backends.sql.cancel import Cancelling
 from qadmin.backends.sql.changes import Changes
@@ -34,7 +36,7 @@ from qadmin.backends.sql.waiting import Waiting
 from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
-from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats
+from qadmin.model import Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats
 
 
 class SqlBackend:
@@ -75,6 +77,7 @@ class SqlBackend:
         self.pruner = Prune(self.store)
         self.canceller = Cancelling(self.store, self.selection, self.rows)
         self.waiting = Waiting(self.store, self.rows, self.canceller)
+        self.attempt_log = Attempts(self.store)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -170,6 +173,11 @@ class SqlBackend:
             if waiting is None:
                 raise
             return waiting
+
+    def attempts(self, job_id: JobId, now: datetime) -> list[Attempt]:
+        job = self.get(job_id, now)
+        kept, total = self.attempt_log.of(job.id)
+        return assemble(job, kept, total)
 
     def find(
         self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None, sort: str = "id"

@@ -52,7 +52,8 @@ class Cancelling:
                     "attempts": job.attempts,
                     "created_at": job.created_at,
                     "finished_at": now,
-                    "runtime": None,
+                    # how long a running job ran before its worker stopped it (its attempt's span)
+                    "runtime": _ran(job, now) if worker is not None else None,
                     "worker": worker,
                     "cancelled_by": actor,
                 }
@@ -136,3 +137,7 @@ class Cancelling:
             self._record(conn, taken, now, request.actor if request is not None else "?", worker)
             conn.execute(sa.delete(c).where(*mine))
         return bool(taken)
+
+
+def _ran(job: Job, now: datetime) -> float | None:
+    return None if job.locked_at is None else max((now - job.locked_at).total_seconds(), 0.0)

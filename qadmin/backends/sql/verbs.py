@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from qadmin.backends.history import failure_outcome
+from qadmin.backends.sql.attempts import Run, record
 from qadmin.backends.sql.layout import InsertLayout
 from qadmin.backends.sql.rows import NO_OWNERS, RowReader, mark_locked
 from qadmin.backends.sql.state import Single, WorkerState
@@ -76,7 +78,14 @@ class WorkerVerbs(Protocol):
     ) -> list[Job]: ...
 
     def fail(
-        self, state: WorkerState, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None
+        self,
+        state: WorkerState,
+        job: Job,
+        worker: str,
+        now: datetime,
+        error: str,
+        retry_at: datetime | None,
+        started_at: datetime | None = None,
     ) -> None: ...
 
     def release(self, state: WorkerState, jobs: Sequence[Job], worker: str) -> None: ...
@@ -197,8 +206,17 @@ class CoreVerbs:
         return self.claim(state, queues, worker, now, max_run_time, can_run, limit, skip_ids)
 
     def fail(
-        self, state: WorkerState, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None
+        self,
+        state: WorkerState,
+        job: Job,
+        worker: str,
+        now: datetime,
+        error: str,
+        retry_at: datetime | None,
+        started_at: datetime | None = None,
     ) -> None:
+        """With the run's record (`qadmin_attempts`) in the same transaction: not a single statement
+        any more, which failures, rarer than successes, can afford."""
         t = self.store.jobs()
         values: dict[str, Any] = {
             "attempts": t.c.attempts + 1,
@@ -212,12 +230,15 @@ class CoreVerbs:
             values["failed_at"] = now
         if "updated_at" in t.c:
             values["updated_at"] = now
-        with state.counters.outcome(now, processed=1, failed=1, single=self._single(state)) as (conn, tally):
+        run = Run(job.id, failure_outcome(error, retry_at), started_at or job.locked_at, now, worker, error)
+        with state.counters.outcome(now, processed=1, failed=1) as (conn, tally):
             written = conn.execute(
                 sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker).values(**values)
             ).rowcount
             # counted only if written: a worker that lost its lock failed nothing here
             tally[0] = tally[1] = 1 if written else 0
+            if written:
+                record(conn, self.store, [run])
 
     def release(self, state: WorkerState, jobs: Sequence[Job], worker: str) -> None:
         if not jobs:
