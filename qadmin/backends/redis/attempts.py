@@ -19,7 +19,6 @@ from qadmin.backends.redis.server import Server, Step
 from qadmin.job import JobId, iso
 from qadmin.model import Attempt, Outcome
 
-
 #: how long a history outlives its last run when failed jobs are kept for ever (no retention)
 KEPT_FAILED_FOR_EVER = 365 * 86400.0
 
