@@ -37,8 +37,9 @@ def attempts_view(app: Any, job: Job, attempts: list[Attempt], now: datetime) ->
         return Text("none: the job has not run", style="dim")
     muted = theme_style(app, "text-muted")
     grid = Table.grid(padding=(0, 2))
-    for justify in ("right", "left", "right", "left", "left", "left"):
-        grid.add_column(justify=justify)
+    for justify in ("right", "left", "right", "left", "left"):
+        grid.add_column(justify=justify, no_wrap=True)
+    grid.add_column(no_wrap=True, overflow="ellipsis")  # one line a run: its backtrace is below
     for a in attempts:
         number = "?" if a.number is None else f"#{a.number}"
         started = ts(a.started_at) if a.started_at else (f"ended {ts(a.finished_at)}" if a.finished_at else "—")
@@ -61,8 +62,11 @@ def attempts_view(app: Any, job: Job, attempts: list[Attempt], now: datetime) ->
     if note:
         parts.append(Text(note, style=muted))
     latest = next((a for a in reversed(attempts) if a.backtrace), None)
-    if latest is not None:
+    if latest is not None and latest.backtrace is not None:
         label = "?" if latest.number is None else str(latest.number)
-        parts.append(Text(f"backtrace of attempt {label}:", style="bold"))
-        parts.append(clip(latest.backtrace, BACKTRACE, style=muted))
+        if job.last_error and latest.backtrace.strip() in job.last_error:
+            parts.append(Text(f"backtrace of attempt {label}: the error below", style=muted))
+        else:
+            parts.append(Text(f"backtrace of attempt {label}:", style="bold"))
+            parts.append(clip(latest.backtrace, BACKTRACE, style=muted))
     return Group(*parts)
