@@ -77,6 +77,8 @@ def assemble(job: Job, kept: Sequence[Attempt], total: int) -> list[Attempt]:
                 worker=job.locked_by,
             )
         )
+    elif job.state is JobState.WAITING:  # handed to an external service, until it reports back
+        out.append(Attempt(number=nxt, outcome=Outcome.WAITING, started_at=_moment(job.meta.get("waiting_since"))))
     elif job.state is JobState.LOCKED and job.locked_by is not None:
         source = RECORDED if total or job.format == "qadmin" else FROM_COLUMNS
         out.append(
@@ -102,3 +104,15 @@ def _from_columns(job: Job) -> Attempt:
         backtrace=backtrace,
         source=FROM_COLUMNS,
     )
+
+
+def _moment(value: object) -> datetime | None:
+    """A time as a backend's meta holds it: a datetime (SQL) or ISO 8601 text (Redis)."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None

@@ -295,3 +295,17 @@ def test_redis_resque_failure_entry_gives_its_exception_backtrace_and_worker(red
         assert attempt.finished_at is not None and attempt.finished_at.isoformat().startswith("2026-12-01T10:00:00")
     finally:
         b.close()
+
+
+def test_a_waiting_job_is_a_run_waiting_for_its_service(backend: Backend) -> None:
+    now = utcnow()
+    job = backend.enqueue(NewJob(NOOP, ["parked"], queue="h", run_at=now - timedelta(seconds=1)))
+    session, held = claim(backend, ONE, now, job)
+    assert session.wait(held, now + timedelta(seconds=1), now + timedelta(hours=1))
+    session.close()
+    (waiting,) = backend.attempts(job.id, now + timedelta(seconds=2))
+    assert (waiting.number, waiting.outcome) == (1, Outcome.WAITING)
+    assert close_to(waiting.started_at, now + timedelta(seconds=1))
+    backend.complete_waiting(job.id, now + timedelta(seconds=5))
+    (done,) = backend.attempts(job.id, now + timedelta(seconds=6))
+    assert (done.number, done.outcome, done.worker) == (1, Outcome.COMPLETED, ONE)
