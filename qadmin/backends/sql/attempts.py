@@ -37,23 +37,101 @@ def record(conn: sa.Connection, store: Store, runs: Sequence[Run]) -> None:
     table = store.table_name
     for run in runs:
         mine = sa.and_(a.c.job_table == table, a.c.job_id == run.job_id)
-        last = conn.execute(sa.select(sa.func.max(a.c.number)).where(mine)).scalar()
-        number = int(last or 0) + 1
+        # numbered in the INSERT itself: one statement (one round trip on PostgreSQL), not a read first
+        following = sa.select(sa.func.coalesce(sa.func.max(a.c.number), 0) + 1).where(mine).scalar_subquery()
         error = kept_error(run.error)
-        conn.execute(
-            sa.insert(a).values(
-                job_table=table,
-                job_id=run.job_id,
-                number=number,
-                outcome=run.outcome.value,
-                started_at=run.started_at,
-                finished_at=run.finished_at,
-                worker=run.worker,
-                error=None if error is None else store.dialect.clean_text(error),
-            )
+        insert = sa.insert(a).values(
+            job_table=table,
+            job_id=run.job_id,
+            number=following,
+            outcome=run.outcome.value,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            worker=run.worker,
+            error=None if error is None else store.dialect.clean_text(error),
         )
-        if number > ATTEMPTS_KEPT:
-            conn.execute(sa.delete(a).where(mine, a.c.number <= number - ATTEMPTS_KEPT))
+        if store.dialect.returning:
+            number = int(conn.execute(insert.returning(a.c.number)).scalar_one())
+        else:
+            conn.execute(insert)
+            number = int(conn.execute(sa.select(sa.func.max(a.c.number)).where(mine)).scalar_one())
+        trim(conn, store, run.job_id, number)
+
+
+class FailedWithRun:
+    """For a database with writable CTEs: the failure's UPDATE of the job's row and the run's record
+    in one statement, one round trip as the failure alone was. Built once per jobs table and kind
+    (retried, or failed for good), then run with `params`; it returns the run's number, one row when
+    the job's row was written (still locked by the worker), none when it was not."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._built: dict[tuple[int, bool], Any] = {}
+
+    def statement(self, retried: bool) -> Any:
+        t = self.store.jobs()
+        key = (id(t), retried)
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = self._build(t, retried)
+        return built
+
+    def params(self, job_id: JobId, worker: str, error: str, when: datetime, run: Run) -> dict[str, Any]:
+        kept = kept_error(run.error)
+        clean = self.store.dialect.clean_text
+        return {
+            "job_id": job_id,
+            "owner": worker,
+            "error": clean(error),
+            "when": when,
+            "now": run.finished_at,
+            "run_outcome": run.outcome.value,
+            "run_started": run.started_at,
+            "run_worker": run.worker,
+            "run_error": None if kept is None else clean(kept),
+        }
+
+    def _build(self, t: sa.Table, retried: bool) -> Any:
+        a = self.store.aux["attempts"]
+        values: dict[str, Any] = {
+            "attempts": t.c.attempts + 1,
+            self.store.error_col().name: sa.bindparam("error", type_=self.store.error_col().type),
+            "locked_at": None,
+            "locked_by": None,
+            ("run_at" if retried else "failed_at"): sa.bindparam("when", type_=t.c.run_at.type),
+        }
+        if "updated_at" in t.c:
+            values["updated_at"] = sa.bindparam("now", type_=t.c.updated_at.type)
+        update = (
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("job_id"), t.c.locked_by == sa.bindparam("owner"))
+            .values(**values)
+            .returning(t.c.id)
+        )
+        failed = update.cte("failed")
+        table = self.store.table_name
+        mine = sa.and_(a.c.job_table == table, a.c.job_id == failed.c.id)
+        following = sa.select(sa.func.coalesce(sa.func.max(a.c.number), 0) + 1).where(mine).scalar_subquery()
+        row = {
+            "job_table": sa.literal(table, a.c.job_table.type),
+            "job_id": failed.c.id,
+            "number": following,
+            "outcome": sa.bindparam("run_outcome", type_=a.c.outcome.type),
+            "started_at": sa.bindparam("run_started", type_=a.c.started_at.type),
+            "finished_at": sa.bindparam("now", type_=a.c.finished_at.type),
+            "worker": sa.bindparam("run_worker", type_=a.c.worker.type),
+            "error": sa.bindparam("run_error", type_=a.c.error.type),
+        }
+        chosen = sa.select(*row.values()).select_from(failed)
+        return sa.insert(a).from_select(list(row), chosen).returning(a.c.number).add_cte(failed)
+
+
+def trim(conn: sa.Connection, store: Store, job_id: JobId, number: int) -> None:
+    """Drop the runs of a job ATTEMPTS_KEPT and more before its run `number`."""
+    if number > ATTEMPTS_KEPT:
+        a = store.aux["attempts"]
+        mine = sa.and_(a.c.job_table == store.table_name, a.c.job_id == job_id)
+        conn.execute(sa.delete(a).where(mine, a.c.number <= number - ATTEMPTS_KEPT))
 
 
 class Attempts:
