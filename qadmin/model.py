@@ -5,8 +5,9 @@ never import `qadmin.backends` (an import-linter contract in pyproject.toml)."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from qadmin.errors import InvalidTransition, UsageError
@@ -75,6 +76,73 @@ class Stats:
             for state, n in counts.items():
                 out[state] = out.get(state, 0) + n
         return out
+
+
+class Outcome(enum.StrEnum):
+    """How one run of a job ended (`Attempt.outcome`)."""
+
+    COMPLETED = "completed"
+    #: failed, and tried again later
+    RETRIED = "retried"
+    #: failed at its last attempt (or killed): not run again
+    FAILED = "failed"
+    TIMED_OUT = "timed out"
+    CANCELLED = "cancelled"
+    #: its worker died (heartbeat stopped); the job was given back by a live worker
+    RESCUED = "rescued"
+    #: handed to an external service (`qadmin.Waiting`)
+    WAITING = "waiting"
+    RUNNING = "running"
+
+
+#: where an attempt's facts come from: recorded by a qadmin worker, or read from the columns of a
+#: row (or failure entry) written by a foreign library, which keeps no history of its own
+RECORDED = "recorded"
+FROM_COLUMNS = "columns"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of a job: when it started, how long it ran, on which worker, how it ended."""
+
+    #: 1 for the first run, counting every run the backend saw (kept ones are the latest)
+    number: int | None
+    outcome: Outcome
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    worker: str | None = None
+    #: the first line of the error (`Class: message`), and the traceback after it
+    error: str | None = None
+    backtrace: str | None = None
+    #: `RECORDED`, or `FROM_COLUMNS` for what a foreign row's columns say
+    source: str = RECORDED
+
+    @property
+    def runtime(self) -> float | None:
+        """Seconds it ran (up to now for a running one: None)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max((self.finished_at - self.started_at).total_seconds(), 0.0)
+
+    @staticmethod
+    def span(finished_at: datetime | None, runtime: float | None) -> datetime | None:
+        """When a run that ended at `finished_at` after `runtime` seconds started."""
+        if finished_at is None or runtime is None:
+            return None
+        return finished_at - timedelta(seconds=runtime)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "outcome": self.outcome.value,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "runtime": None if self.runtime is None else round(self.runtime, 6),
+            "worker": self.worker,
+            "error": self.error,
+            "backtrace": self.backtrace,
+            "source": self.source,
+        }
 
 
 #: job ids a prune report names at most (a prune of millions reports its counts, and these)

@@ -53,3 +53,18 @@ def holds_lone_surrogate(value: object) -> bool:
 def plural(count: int, word: str, words: str | None = None) -> str:
     """`1 job`, `2 jobs`: the count and its noun, which agree."""
     return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def runtime_text(seconds: float | None) -> str:
+    """How long a run took, as every face shows it: 4ms, 1.50s, 2m 05s, 1h 02m ('' unknown)."""
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"

@@ -79,12 +79,74 @@ def an_hour_of_work(url: str) -> None:
     # the session buffers its throughput counts: write them before the demo data joins them
     worker.session.close()
     fill(backend)
+    global ATTEMPTS_JOB
+    ATTEMPTS_JOB = str(a_job_with_attempts(backend, now))
     backend.close()
+
+
+#: the id of the job `a_job_with_attempts` ran, whose page web-attempts shows
+ATTEMPTS_JOB = ""
+SMTP_ERROR = (
+    "ConnectionError: SMTP server smtp.example.com closed the connection\n"
+    "Traceback (most recent call last):\n"
+    '  File "qadmin/worker/running.py", line 92, in run\n'
+    "    returned = _call(target, instance, job)\n"
+    '  File "qadmin/examples.py", line 41, in perform\n'
+    "    smtp.send_message(message)\n"
+    '  File "smtplib.py", line 986, in send_message\n'
+    "    raise SMTPServerDisconnected('Connection unexpectedly closed')\n"
+    "ConnectionError: SMTP server smtp.example.com closed the connection\n"
+)
+
+
+def a_job_with_attempts(backend, now: datetime):  # type: ignore[no-untyped-def]
+    """An invoice email that fails, loses its worker (rescued by another), times out, then goes
+    out: four attempts on three workers, recorded by their sessions as a worker records them."""
+    from qadmin.job import WorkerInfo
+
+    t = now - timedelta(minutes=25)
+    job = backend.enqueue(
+        NewJob(
+            "qadmin.examples.SendEmail",
+            ["ada@example.com", "Invoice #2291"],
+            queue="invoices",
+            max_attempts=5,
+            run_at=t - timedelta(seconds=5),
+        ),
+        now=t - timedelta(seconds=5),
+    )
+    a, b, c = "host:worker-a pid:4101", "host:worker-b pid:4102", "host:worker-c pid:4103"
+
+    def held(worker: str, at: datetime):  # type: ignore[no-untyped-def]
+        session = backend.session(worker)
+        (got,) = session.claim(["invoices"], at, 4 * 3600.0, lambda j: j.id == job.id)
+        return session, got
+
+    session, got = held(a, t)
+    session.fail(got, t + timedelta(seconds=1.42), SMTP_ERROR, t + timedelta(seconds=10), 1.42)
+    session.close()
+    died = t + timedelta(minutes=3)
+    backend.register_worker(
+        WorkerInfo(name=b, host="worker-b", pid=4102, queues=["invoices"], started_at=died, heartbeat_at=died)
+    )
+    held(b, died)[0].close()  # its process was killed while it ran the job
+    rescuer = backend.session(c)
+    assert rescuer.rescue(died + timedelta(minutes=6))
+    session, got = held(c, died + timedelta(minutes=6))
+    ended = died + timedelta(minutes=6, seconds=30)
+    session.fail(got, ended, "JobTimeout: execution expired (max run time 30s)\n", ended, 30.0)
+    session.close()
+    session, got = held(a, now - timedelta(minutes=4))
+    session.complete(got, now - timedelta(minutes=4) + timedelta(seconds=0.31), 0.31)
+    session.close()
+    rescuer.close()
+    return job.id
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "screenshots"))
+    parser.add_argument("--only", default="", help="comma-separated names to write (web-NAME.png); default all")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -113,7 +175,7 @@ def main() -> int:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
                 page = browser.new_context(viewport=VIEWPORT, device_scale_factor=1).new_page()
-                shoot(page, server, out, url)
+                shoot(page, server, out, url, {n for n in args.only.split(",") if n})
                 browser.close()
         finally:
             server.close()
@@ -122,10 +184,12 @@ def main() -> int:
     return 0
 
 
-def shoot(page, server, out: Path, url: str) -> None:
+def shoot(page, server, out: Path, url: str, only: set[str] | None = None) -> None:
     base = server.url.rstrip("/")
 
     def snap(name: str) -> None:
+        if only and name not in only:
+            return
         page.screenshot(path=str(out / f"web-{name}.png"), full_page=True)
         print(out / f"web-{name}.png")
 
@@ -144,6 +208,11 @@ def shoot(page, server, out: Path, url: str) -> None:
     page.click("a.mono >> nth=0")
     page.wait_for_selector("pre.traceback")
     snap("job")
+    # a job's attempts: failed, rescued from a dead worker, timed out, then completed
+    page.goto(f"{base}/jobs/{ATTEMPTS_JOB}")
+    page.wait_for_selector("[data-attempts] table")
+    page.locator("[data-attempts] details").first.evaluate("d => d.open = true")
+    snap("attempts")
     page.goto(base + "/jobs?state=failed&queue=billing")
     page.check("input[data-select-all]")
     page.click("button[value='retry:selected']")

@@ -28,7 +28,7 @@ from qadmin.config import (
 )
 from qadmin.filters import JobFilter
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
-from qadmin.model import SORTS, ErrorGroup, JobEdit, Page, PruneReport, Stats
+from qadmin.model import SORTS, Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats
 from qadmin.recurring import RecurringEntry, Schedule
 
 __all__ = ["SORTS", "Backend", "BackendOptions", "ErrorGroup", "Page", "PruneReport", "Stats", "WorkerSession"]
@@ -196,6 +196,16 @@ class Backend(Protocol):
         job (`backends/cancel_requests.py`: verb `cancel_missed`, recorded as done by `face`).
         `dry_run` writes nothing. Returns the jobs' ids. `prune` does this too (`PruneReport.cancels`)."""
 
+    # --- attempt history (`backends/history.py`) -------------------------------------------------
+    def attempts(self, job_id: JobId, now: datetime) -> list[Attempt]:
+        """Every run of the job kept, oldest first, numbered from its first run: each that failed,
+        was retried, timed out or was rescued from a dead worker (recorded by the worker session
+        with that outcome: the latest `history.ATTEMPTS_KEPT`, error and backtrace capped); then the
+        run its finished record describes (completed, or cancelled while running), or the one
+        running now. A foreign row with no run recorded by qadmin gives what its columns hold
+        (attempts, last error, failed_at, the lock), marked `FROM_COLUMNS`. `JobNotFound` as `get`.
+        Prune removes a job's records with the job."""
+
     # --- recurring schedules (`qadmin.recurring`) ------------------------------------------------
     def schedules(self, now: datetime) -> list[RecurringEntry]:
         """Every stored schedule, by name, with what is remembered of its runs. On Redis this
@@ -357,9 +367,13 @@ class WorkerSession(Protocol):
         """`complete(job, result=result)` then `claim(...)`, in as few round trips as the backend can (one
         transaction on SQL, one script call on Redis)."""
 
-    def fail(self, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
+    def fail(
+        self, job: Job, now: datetime, error: str, retry_at: datetime | None, runtime: float | None = None
+    ) -> None:
         """The job raised: attempts + 1, last_error kept; rescheduled at `retry_at`, or failed
-        for good when `retry_at` is None."""
+        for good when `retry_at` is None. The run is recorded in the same write (`Backend.attempts`),
+        `runtime` seconds long (from the job's lock when None); `error` is the message line, then
+        the traceback."""
 
     def refresh(self, job: Job, now: datetime) -> bool:
         """Renew this worker's lock on the job; False if the lock is no longer this worker's."""

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from qadmin.cli.attempts_view import print_attempts
 from qadmin.cli.context import QadminCommand, current_ops
 from qadmin.cli.output import jobs_table, make_console, markup, print_json, short, state_text
 from qadmin.cli.params import (
@@ -22,6 +23,7 @@ from qadmin.cli.params import (
 from qadmin.errors import UsageError
 from qadmin.job import JobState
 from qadmin.job_input import loose_json, parse_kwargs, parse_run_at, parse_timeout
+from qadmin.ops.attempts import attempts_document
 from qadmin.text import visible
 
 #: characters of a raw payload `qadmin show` prints in a table view
@@ -141,6 +143,7 @@ def show(job_id: str, as_json: bool) -> None:
     job = ops.show(job_id)
     history = ops.audit(limit=50, job_id=job.id)
     job = ops.noted(job, history)  # a cancel that did not stop it: "… — it finished first"
+    attempts = ops.attempts(job.id)
     if as_json:
         out = job.to_dict()
         out["raw"] = job.raw
@@ -149,6 +152,7 @@ def show(job_id: str, as_json: bool) -> None:
         if job.meta:
             out["meta"] = job.meta
         out["audit"] = [a.to_dict() for a in history]
+        out["attempts"] = attempts_document(attempts)
         print_json(out)
         return
     from rich.panel import Panel
@@ -203,6 +207,7 @@ def show(job_id: str, as_json: bool) -> None:
                 expand=False,
             )
         )
+    print_attempts(console, job, attempts)
     raw = job.raw
     if len(raw) > RAW_SHOWN:
         # a multi-megabyte payload would flood the terminal; --json prints all of it

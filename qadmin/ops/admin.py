@@ -13,7 +13,8 @@ from qadmin.client import Client
 from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageError
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
-from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats, check_edit
+from qadmin.model import Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats, check_edit
+from qadmin.ops.attempts import attempts_of
 from qadmin.ops.cancel_notes import noted
 from qadmin.ops.edit import EditResult, planned
 from qadmin.ops.recurring import RecurringOps
@@ -29,6 +30,7 @@ from qadmin.ops.verbs import (
     Preview,
     Progress,
     alive_warning,
+    check_queue_name,
     default_actor,
 )
 from qadmin.ops.waiting import REMOVING_VERBS, cancel_or_delete, count_waiting, report_back
@@ -77,6 +79,10 @@ class Ops:
 
     def show(self, job_id: JobId | str) -> Job:
         return self.backend.get(self.backend.parse_id(str(job_id)), self.clock())
+
+    def attempts(self, job_id: JobId | str) -> list[Attempt]:
+        """Every run of the job kept, oldest first (`ops/attempts.py`)."""
+        return attempts_of(self.backend, job_id, self.clock())
 
     def stats(self) -> Stats:
         return count_waiting(self.backend.stats(self.clock(), self.max_run_time), self.backend, self.clock())
@@ -375,7 +381,7 @@ class Ops:
         if not class_name.strip():
             raise UsageError("a job needs a class: name the job's class or function")
         if queue:
-            _check_queue_name(queue)
+            check_queue_name(queue)
         client = Client(self.backend)
         new = client.build(
             class_name,
@@ -410,7 +416,7 @@ class Ops:
         `dry_run` checks what the backend checks before writing and changes nothing; an edit is
         audited with the old and new values of the fields it changed."""
         if queue is not None:
-            _check_queue_name(queue)
+            check_queue_name(queue)
         if run_at is not None and run_at.tzinfo is None:  # the Python API's naive times are UTC
             run_at = run_at.replace(tzinfo=UTC)
         changes = JobEdit(
@@ -446,13 +452,13 @@ class Ops:
 
     # --- queues -------------------------------------------------------------------------------
     def pause(self, queue: str) -> bool:
-        _check_queue_name(queue)
+        check_queue_name(queue)
         changed = self.backend.pause(queue, self.clock())
         self._audit("pause", JobFilter(queues=(queue,)), BulkResult("pause", 1, int(changed)), [])
         return changed
 
     def resume(self, queue: str) -> bool:
-        _check_queue_name(queue)
+        check_queue_name(queue)
         changed = self.backend.resume(queue)
         self._audit("resume", JobFilter(queues=(queue,)), BulkResult("resume", 1, int(changed)), [])
         return changed
@@ -489,8 +495,3 @@ class Ops:
             dry_run=result.dry_run,
         )
         self.backend.record_audit(entry, ids)
-
-
-def _check_queue_name(queue: str) -> None:
-    if not queue or "\x00" in queue:
-        raise UsageError("a queue name must be non-empty text without NUL bytes")

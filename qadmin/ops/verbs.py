@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobId, JobState
 
@@ -116,3 +117,8 @@ def default_actor() -> str:
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         user = str(os.getuid())
     return user
+
+
+def check_queue_name(queue: str) -> None:
+    if not queue or "\x00" in queue:
+        raise UsageError("a queue name must be non-empty text without NUL bytes")

@@ -13,7 +13,7 @@ from typing import Any
 from textual.message import Message
 
 from qadmin.job import AuditEntry, Job, JobId, WorkerInfo
-from qadmin.model import ErrorGroup, Page, Stats
+from qadmin.model import Attempt, ErrorGroup, Page, Stats
 from qadmin.ops import BulkResult, Ops, Preview
 
 
@@ -51,6 +51,7 @@ class NamesLoaded(Message):
 class JobLoaded(Message):
     job: Job
     audit: list[AuditEntry]
+    attempts: list[Attempt] = field(default_factory=list)
 
 
 @dataclass

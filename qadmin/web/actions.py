@@ -17,6 +17,7 @@ from qadmin.filters import JobFilter
 from qadmin.job import Job, JobId
 from qadmin.model import SORTS, Stats
 from qadmin.ops import VERBS, BulkResult, Ops, Preview
+from qadmin.ops.attempts import attempts_document
 from qadmin.text import holds_lone_surrogate, plural
 
 #: request parameters that make up a filter (JobFilter.from_params' names)
@@ -274,6 +275,7 @@ def show_dict(ops: Ops, job: Job) -> dict[str, Any]:
     if job.meta:
         out["meta"] = job.meta
     out["audit"] = [a.to_dict() for a in history]
+    out["attempts"] = attempts_document(ops.attempts(job.id))
     return out
 
 

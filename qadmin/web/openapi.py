@@ -133,7 +133,7 @@ def spec() -> dict[str, Any]:
             NOT_FOUND,  # ?id= that no job can have
         ),
         "/api/jobs/{job_id}": _get(
-            "One job with raw payload and audit history (qadmin show --json)",
+            "One job with raw payload, audit history and attempts (qadmin show --json)",
             _json(ref("JobDetail")),
             [job_param],
             NOT_FOUND,

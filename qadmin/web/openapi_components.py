@@ -119,10 +119,12 @@ def schemas() -> dict[str, Any]:
                         "decoded": {"description": "a readable structure of a Ruby or PHP payload"},
                         "meta": {"type": "object", "additionalProperties": True},
                         "audit": array("AuditEntry"),
+                        "attempts": array("Attempt"),
                     },
                 },
             ]
         },
+        "Attempt": attempt_schema(time),
         "JobPage": {
             "type": "object",
             "required": ["jobs", "next_cursor"],
@@ -456,6 +458,32 @@ def schemas() -> dict[str, Any]:
                         "status": {"type": "integer"},
                     },
                 }
+            },
+        },
+    }
+
+
+def attempt_schema(time: dict[str, Any]) -> dict[str, Any]:
+    """One run of a job (`qadmin.model.Attempt.to_dict`), oldest first in a job's `attempts`."""
+    text = {"type": "string", "nullable": True}
+    outcomes = ["completed", "retried", "failed", "timed out", "cancelled", "rescued", "waiting", "running"]
+    return {
+        "type": "object",
+        "required": ["number", "outcome", "started_at", "finished_at", "runtime", "worker", "source"],
+        "properties": {
+            "number": {"type": "integer", "nullable": True, "description": "1 for the job's first run"},
+            "outcome": {"type": "string", "enum": outcomes},
+            "started_at": time,
+            "finished_at": time,
+            "runtime": {"type": "number", "nullable": True, "description": "seconds it ran"},
+            "worker": text,
+            "error": text,
+            "backtrace": text,
+            "source": {
+                "type": "string",
+                "enum": ["recorded", "columns"],
+                "description": "recorded by a qadmin worker, or read from a foreign row's own columns "
+                "(delayed_job, DJJob, Resque keep no history of runs)",
             },
         },
     }

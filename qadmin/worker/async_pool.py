@@ -314,7 +314,7 @@ class AsyncWorker(Worker):
                 visible(outcome.error.split("\n", 1)[0]),
             )
             return
-        self._fail(job, outcome.error)
+        self._fail(job, outcome.error, runtime)
 
     def _claim_ahead(self) -> int:
         """None: the pool claims for its free slots itself."""

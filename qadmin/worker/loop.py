@@ -366,15 +366,15 @@ class Worker:
                 visible(error.split("\n", 1)[0]),
             )
             return
-        self._fail(job, error)
+        self._fail(job, error, runtime)
 
-    def _fail(self, job: Job, error: str) -> None:
+    def _fail(self, job: Job, error: str, runtime: float | None = None) -> None:
         """Record a failure: retried after delayed_job's backoff, or failed for good."""
         self.failed += 1
         attempts = job.attempts + 1
         now = self.clock()
         retry_at = retry_time(attempts, job.max_attempts or self.options.max_attempts, now)
-        record_outcome(lambda: self.session.fail(job, now, error, retry_at))
+        record_outcome(lambda: self.session.fail(job, now, error, retry_at, runtime))
         if retry_at is None:
             log.info(
                 "Job %s (id=%s) FAILED permanently after %s: %s",

@@ -9,6 +9,8 @@ from typing import Any
 
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.cancel_requests import CancelRequest
+from qadmin.backends.history import assemble
+from qadmin.backends.redis.attempts import AttemptLog
 from qadmin.backends.redis.audit import Audit
 from qadmin.backends.redis.cancel import Cancelling
 from qadmin.backends.redis.changes import Changes
@@ -34,7 +36,7 @@ from qadmin.backends.redis.workers import Workers
 from qadmin.errors import BackendUnavailable, ConfigError, JobNotFound
 from qadmin.filters import JobFilter
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, NewJob, QueueInfo, WorkerInfo, utcnow
-from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats
+from qadmin.model import Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats
 from qadmin.recurring import RecurringEntry, Schedule
 
 #: what `?failed_on_retry=` may say
@@ -82,8 +84,9 @@ class RedisBackend:
         self.canceller = Cancelling(server, self.changes, self.audit_log.record, self._job_of)
         self.waiting = Waiting(server)
         self.enqueuer = Enqueuer(server, self._own, self.listings.get)
-        self.pruner = RedisPrune(server, self.audit_log)
         self.recurring = Recurring(server, self.enqueuer.encode)
+        self.attempt_log = AttemptLog(server)
+        self.pruner = RedisPrune(server, self.audit_log, self.attempt_log)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -203,6 +206,11 @@ class RedisBackend:
             if waiting is None:
                 raise
             return waiting
+
+    def attempts(self, job_id: JobId, now: datetime) -> list[Attempt]:
+        job = self.get(job_id, now)
+        kept, total = self.attempt_log.of(job.id)
+        return assemble(job, kept, total)
 
     def find(
         self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None, sort: str = "id"

@@ -31,15 +31,23 @@ RUNNING = frozenset({JobState.LOCKED})
 
 
 def cancelled_steps(
-    keys: Keys, retention: float, payload: bytes, queue: str | None, worker: str | None, now: datetime, actor: str
+    keys: Keys,
+    retention: float,
+    payload: bytes,
+    queue: str | None,
+    worker: str | None,
+    now: datetime,
+    actor: str,
+    runtime: float | None = None,
 ) -> list[Step]:
-    """The finished record of a cancelled job (what `records.finished_rec` reads), retention kept."""
+    """The finished record of a cancelled job (what `records.finished_rec` reads), retention kept;
+    `runtime`: how long a running one ran before its worker stopped it."""
     record = dumps(
         {
             "finished_at": iso(now),
             "queue": queue,
             "worker": worker,
-            "runtime": None,
+            "runtime": None if runtime is None else round(runtime, 6),
             "attempts": read_payload(payload).job_fields()["attempts"],
             "n": nonce(),
             "payload": payload.decode("utf-8"),

@@ -61,6 +61,10 @@ class Keys:
         twice (`resque:resque:resque_scheduler_master_lock`, §2.4)."""
         return f"{self.ns}{self.ns[:-1]}:{prefix + ':' if prefix else ''}resque_scheduler_master_lock"
 
+    def attempts(self, job: str) -> str:
+        """A job's runs that did not succeed (`redis/attempts.py`), by its plain `QUEUE:TOKEN` id."""
+        return f"{self.ns}qadmin:attempts:{job}"
+
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
 

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from qadmin.backends.history import failure_outcome
+from qadmin.backends.redis.attempts import history_step
 from qadmin.backends.redis.cancel import cancelled_steps, request_of
 from qadmin.backends.redis.claims import Done, Held
 from qadmin.backends.redis.entries import failure_entry
@@ -126,7 +128,9 @@ class Outcomes:
         )
         self.held.pop(str(job.id), None)
 
-    def fail(self, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
+    def fail(
+        self, job: Job, now: datetime, error: str, retry_at: datetime | None, started_at: datetime | None = None
+    ) -> None:
         k = self.keys
         env, wjson = self.envelope(job)
         payload = payload_of(job, env).decode("utf-8")
@@ -146,8 +150,18 @@ class Outcomes:
                 moves.append(("HDELEQ", [k.unique], [job.meta["unique"], str(job.id)]))
             status = status_steps(self.server, job.meta, 3, now, STATUS_TTL)
         counts = outcome_steps(k, rid, wjson, now, failed=True)
+        run = history_step(
+            k,
+            self.options,
+            job.id,
+            failure_outcome(error, retry_at),
+            started_at or job.locked_at,
+            now,
+            self.worker,
+            error,
+        )
         if env is not None:  # counted only with the move, so that a repeated write counts once
-            self.server.run_unit(("ZREM", [k.locked], [env]), *moves, *status, *counts)
+            self.server.run_unit(("ZREM", [k.locked], [env]), *moves, *status, *counts, run)
         else:  # no longer held (unlocked or deleted meanwhile): only count the run
             self.server.run_unit(("NOP", [], []), *counts)
         self.held.pop(str(job.id), None)
@@ -170,7 +184,14 @@ class Outcomes:
             ("ZREM", [k.locked], [env]),
             *release,
             *cancelled_steps(
-                k, self.options.finished_retention, payload_of(job, env), job.queue, self.worker, now, actor
+                k,
+                self.options.finished_retention,
+                payload_of(job, env),
+                job.queue,
+                self.worker,
+                now,
+                actor,
+                None if job.locked_at is None else max((now - job.locked_at).total_seconds(), 0.0),
             ),
             *outcome_steps(k, self.rid(), wjson, now, failed=False),
             drop,

@@ -14,9 +14,10 @@ import math
 from datetime import datetime
 from typing import Any
 
+from qadmin.backends.redis.attempts import AttemptLog
 from qadmin.backends.redis.audit import Audit
 from qadmin.backends.redis.json_text import epoch, parse_time, strict_loads
-from qadmin.backends.redis.records import failed_rec
+from qadmin.backends.redis.records import failed_rec, finished_rec
 from qadmin.backends.redis.scripts import UNITS_PER_CALL, Batch
 from qadmin.backends.redis.server import Server, Step, as_bytes
 from qadmin.backends.redis.steps import forget_resque_worker
@@ -28,11 +29,13 @@ PRUNE_WINDOW = UNITS_PER_CALL
 
 
 class RedisPrune:
-    def __init__(self, server: Server, audit: Audit) -> None:
+    def __init__(self, server: Server, audit: Audit, attempts: AttemptLog) -> None:
         self.server = server
         self.keys = server.keys
         self.client = server.client
         self.audit = audit
+        #: the histories of the jobs pruned go with them
+        self.attempts = attempts
 
     def prune(
         self,
@@ -92,16 +95,20 @@ class RedisPrune:
                     batch.unit(("TOMB", [key], [at + offset, raw]))
             results = [True] * len(planned) if report.dry_run or not planned else self.server.run(batch)
             removed = 0
+            gone: list[JobId] = []
             for (raw, index, finished), ok in zip(planned, results):
                 if not ok:  # retried, removed or moved by another client since it was read
                     continue
                 removed += 1
+                if not finished and not report.dry_run:  # a retried entry's job lives on, with its history
+                    gone.append(failed_rec(key, raw, index).job.id)
                 if finished:
                     report.finished += 1
                 elif len(report.failed_ids) < PRUNE_IDS_SHOWN:
                     report.note_failed([_failed_id(key, raw, index)])
                 else:
                     report.failed += 1
+            self.attempts.forget(gone)
             if done or len(window) < PRUNE_WINDOW:
                 return
             at += len(window) - (0 if report.dry_run else removed)
@@ -121,6 +128,8 @@ class RedisPrune:
                     return
                 # ZREM names each record by its bytes: one a worker just wrote is another member
                 report.finished += int(self.client.zrem(key, *members))
+                recs = (finished_rec(key, raw) for raw in members if isinstance(raw, bytes))
+                self.attempts.forget([rec.job.id for rec in recs if rec is not None])
                 if len(members) < PRUNE_WINDOW:
                     return
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from qadmin.backends.history import rescue_error
 from qadmin.backends.owners import heartbeat_stopped
+from qadmin.backends.redis.attempts import history_step
 from qadmin.backends.redis.audit import Audit
 from qadmin.backends.redis.place import Place
 from qadmin.backends.redis.records import Rec
@@ -25,6 +27,7 @@ from qadmin.backends.redis.steps import give_back
 from qadmin.backends.redis.view import View
 from qadmin.backends.rescue import rescue_entry
 from qadmin.job import JobId
+from qadmin.model import Outcome
 
 
 class Rescue:
@@ -53,7 +56,22 @@ class Rescue:
             working = self._working(dead)
         batch = Batch()
         for rec in dead:
-            steps: list[Step] = [*give_back(self.keys, rec), ("INCR", [self.keys.rescued], [])]
+            holder = rec.job.locked_by or ""
+            died = beats.get(holder)
+            steps: list[Step] = [
+                *give_back(self.keys, rec),
+                ("INCR", [self.keys.rescued], []),
+                history_step(
+                    self.keys,
+                    self.server.options,
+                    rec.job.id,
+                    Outcome.RESCUED,
+                    rec.job.locked_at,
+                    died,
+                    holder,
+                    rescue_error(holder, died, worker),
+                ),
+            ]
             rid = rec.extra.get("rid")
             if isinstance(rid, str) and rid in working:  # Resque's view: the dead worker runs nothing now
                 steps.append(("DELEQ", [self.keys.worker(rid)], [working[rid]]))

@@ -43,7 +43,7 @@ from qadmin.backends.redis.rescue import Rescue
 from qadmin.backends.redis.server import Server
 from qadmin.backends.redis.workers import Workers
 from qadmin.job import Job, JobId, WorkerInfo, utcnow
-from qadmin.model import PruneReport
+from qadmin.model import Attempt, PruneReport
 
 #: successes a worker's next call may carry, and how long one may wait for it (seconds)
 DEFER_MAX = 100
@@ -157,9 +157,11 @@ class RedisWorkerSession:
                 self._deferred.append(done)
         return self.claim(queues, now, max_run_time, can_run, limit, skip_ids)
 
-    def fail(self, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
+    def fail(
+        self, job: Job, now: datetime, error: str, retry_at: datetime | None, runtime: float | None = None
+    ) -> None:
         self._write_deferred()
-        self.outcomes.fail(job, now, error, retry_at)
+        self.outcomes.fail(job, now, error, retry_at, Attempt.span(now, runtime))
 
     def refresh(self, job: Job, now: datetime) -> bool:
         self._write_deferred()

@@ -10,6 +10,8 @@ from datetime import datetime
 
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.cancel_requests import CancelRequest
+from qadmin.backends.history import assemble
+from qadmin.backends.sql.attempts import Attempts
 from qadmin.backends.sql.bookkeeping import Bookkeeping
 from qadmin.backends.sql.cancel import Cancelling
 from qadmin.backends.sql.changes import Changes
@@ -36,7 +38,7 @@ from qadmin.backends.sql.waiting import Waiting
 from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo, utcnow
-from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats
+from qadmin.model import Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats
 from qadmin.recurring import RecurringEntry, Schedule
 
 
@@ -79,6 +81,7 @@ class SqlBackend:
         self.canceller = Cancelling(self.store, self.selection, self.rows, self.bookkeeping.record_audit, self._job_of)
         self.waiting = Waiting(self.store, self.rows, self.canceller)
         self.recurring = Schedules(self.store, self.enqueuer)
+        self.attempt_log = Attempts(self.store)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -180,6 +183,11 @@ class SqlBackend:
             return self.get(job_id, utcnow())
         except JobNotFound:
             return None
+
+    def attempts(self, job_id: JobId, now: datetime) -> list[Attempt]:
+        job = self.get(job_id, now)
+        kept, total = self.attempt_log.of(job.id)
+        return assemble(job, kept, total)
 
     def find(
         self, selection: JobFilter, now: datetime, *, limit: int, cursor: str | None = None, sort: str = "id"

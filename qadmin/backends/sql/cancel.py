@@ -63,7 +63,8 @@ class Cancelling:
                     "attempts": job.attempts,
                     "created_at": job.created_at,
                     "finished_at": now,
-                    "runtime": None,
+                    # how long a running job ran before its worker stopped it (its attempt's span)
+                    "runtime": _ran(job, now) if worker is not None else None,
                     "worker": worker,
                     "cancelled_by": actor,
                 }
@@ -180,3 +181,7 @@ class Cancelling:
         requests = self._requests([], SETTLE_LIMIT)
         settled = settle(requests, self.job_of, drop, self.record_audit, now, face, dry_run=dry_run)
         return [r.job_id for r in settled]
+
+
+def _ran(job: Job, now: datetime) -> float | None:
+    return None if job.locked_at is None else max((now - job.locked_at).total_seconds(), 0.0)

@@ -33,6 +33,8 @@ class Dialect(Protocol):
     row_locks: bool
     #: UPDATE/DELETE … RETURNING is there
     returning: bool
+    #: an UPDATE … RETURNING in a WITH feeds an INSERT in one statement (PostgreSQL)
+    writable_ctes: bool
     #: counting a range of an index reads the index alone
     index_only_counts: bool
 
@@ -87,6 +89,7 @@ class CoreDialect:
     skip_locked = False
     row_locks = True
     returning = False
+    writable_ctes = False
     index_only_counts = False
 
     def __init__(self, engine: sa.Engine) -> None:

@@ -17,6 +17,7 @@ from qadmin.backends.sql.dialect import Clause, CoreDialect, upsert_absent, upse
 class PostgresDialect(CoreDialect):
     skip_locked = True
     returning = True
+    writable_ctes = True
 
     def __init__(self, url: str) -> None:
         # no pre-ping (a round trip per checkout): a connection that turns out dead raises a

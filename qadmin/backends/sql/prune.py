@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from qadmin.backends.sql.attempts import Attempts
 from qadmin.backends.sql.store import Store
 from qadmin.job import JobId
 from qadmin.model import PRUNE_IDS_SHOWN, PruneReport
@@ -63,6 +64,14 @@ class Prune:
             r = self.store.aux["results"]
             guard = sa.and_(r.c.job_table == self.store.table_name, r.c.finished_at < finished_before)
             self._delete(r, r.c.id, guard, lambda ids: None)
+        if (
+            (failed_before is not None or finished_before is not None)
+            and not dry_run
+            and self.store.has_aux("attempts")
+        ):
+            # the runs of the jobs just pruned (or deleted before): part of them, not counted apart
+            a = self.store.aux["attempts"]
+            self._delete(a, a.c.id, Attempts(self.store).orphans(), lambda ids: None)
         if workers_before is not None and self.store.has_aux("workers"):
             w = self.store.aux["workers"]
             silent = sa.or_(

@@ -15,13 +15,16 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from qadmin.backends.base import BackendOptions
+from qadmin.backends.history import rescue_error
 from qadmin.backends.owners import heartbeat_stopped
 from qadmin.backends.rescue import rescue_entry
+from qadmin.backends.sql.attempts import Run, record
 from qadmin.backends.sql.bookkeeping import Bookkeeping
 from qadmin.backends.sql.changes import Changes
 from qadmin.backends.sql.selection import Selection
 from qadmin.backends.sql.store import Store
 from qadmin.job import JobId
+from qadmin.model import Outcome
 
 #: the name of the rescued-jobs total in qadmin's counters table
 RESCUED = "rescued"
@@ -54,7 +57,9 @@ class Rescue:
             dead = sorted(o for o in owners if heartbeat_stopped(o, beats, now, timeout))
             if not dead:
                 return {}
-            held = conn.execute(sa.select(t.c.id, t.c.locked_by).where(old_lock, t.c.locked_by.in_(dead))).all()
+            held = conn.execute(
+                sa.select(t.c.id, t.c.locked_by, t.c.locked_at).where(old_lock, t.c.locked_by.in_(dead))
+            ).all()
         beat_since = sa.exists().where(w.c.name == t.c.locked_by, w.c.heartbeat_at >= cutoff)
         given = set(
             self.changes.unlock_if(
@@ -64,11 +69,15 @@ class Rescue:
         if not given:
             return {}
         by_holder: dict[str, list[JobId]] = {}
-        for job_id, holder in held:
+        runs: list[Run] = []
+        for job_id, holder, locked_at in held:
             if job_id in given:
                 by_holder.setdefault(holder, []).append(job_id)
+                error = rescue_error(holder, beats.get(holder), worker)
+                runs.append(Run(job_id, Outcome.RESCUED, locked_at, beats.get(holder), holder, error))
         ids = [i for ids in by_holder.values() for i in ids]
         with self.store.write() as conn:
+            record(conn, self.store, runs)
             self.store.dialect.increment(
                 conn,
                 self.store.aux["counters"],

@@ -16,7 +16,7 @@ from qadmin.backends.sql.store import Store
 from qadmin.backends.sql.verbs import WorkerVerbs
 from qadmin.backends.sql.waiting import Waiting
 from qadmin.job import Job, JobId, WorkerInfo
-from qadmin.model import PruneReport
+from qadmin.model import Attempt, PruneReport
 
 
 class SqlWorkerSession:
@@ -89,8 +89,10 @@ class SqlWorkerSession:
             self._results.keep(job, now, result)
         return claimed
 
-    def fail(self, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
-        self._verbs.fail(self.state, job, self.worker, now, error, retry_at)
+    def fail(
+        self, job: Job, now: datetime, error: str, retry_at: datetime | None, runtime: float | None = None
+    ) -> None:
+        self._verbs.fail(self.state, job, self.worker, now, error, retry_at, Attempt.span(now, runtime))
 
     def refresh(self, job: Job, now: datetime) -> bool:
         return self._verbs.refresh(self.state, job, self.worker, now)

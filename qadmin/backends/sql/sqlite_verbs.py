@@ -297,9 +297,16 @@ class SqliteVerbs:
         return out
 
     def fail(
-        self, state: WorkerState, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None
+        self,
+        state: WorkerState,
+        job: Job,
+        worker: str,
+        now: datetime,
+        error: str,
+        retry_at: datetime | None,
+        started_at: datetime | None = None,
     ) -> None:
-        self.core.fail(state, job, worker, now, error, retry_at)
+        self.core.fail(state, job, worker, now, error, retry_at, started_at)
 
     def release(self, state: WorkerState, jobs: Sequence[Job], worker: str) -> None:
         self.core.release(state, jobs, worker)

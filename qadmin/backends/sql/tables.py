@@ -410,6 +410,22 @@ def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[s
         sa.Column("last_job_id", sa.String(64)),
         sa.Column("updated_at", UtcDateTime, nullable=False),
     )
+    # the runs of a job that did not succeed (`backends/history.py`): a successful or cancelled
+    # run is its finished record, which already says when, how long and where
+    t["attempts"] = sa.Table(
+        f"{prefix}attempts",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("job_table", sa.String(255), nullable=False),
+        sa.Column("job_id", sa.BigInteger, nullable=False),
+        sa.Column("number", sa.Integer, nullable=False),
+        sa.Column("outcome", sa.String(32), nullable=False),
+        sa.Column("started_at", UtcDateTime),
+        sa.Column("finished_at", UtcDateTime),
+        sa.Column("worker", sa.String(255)),
+        sa.Column("error", sa.Text),
+        sa.Index(f"{prefix}attempts_job", "job_table", "job_id", "number"),
+    )
     return t
 
 

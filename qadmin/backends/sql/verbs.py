@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from qadmin.backends.history import failure_outcome
+from qadmin.backends.sql.attempts import FailedWithRun, Run, record, trim
 from qadmin.backends.sql.layout import InsertLayout
 from qadmin.backends.sql.rows import NO_OWNERS, RowReader, mark_locked
 from qadmin.backends.sql.state import Single, WorkerState
@@ -76,7 +78,14 @@ class WorkerVerbs(Protocol):
     ) -> list[Job]: ...
 
     def fail(
-        self, state: WorkerState, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None
+        self,
+        state: WorkerState,
+        job: Job,
+        worker: str,
+        now: datetime,
+        error: str,
+        retry_at: datetime | None,
+        started_at: datetime | None = None,
     ) -> None: ...
 
     def release(self, state: WorkerState, jobs: Sequence[Job], worker: str) -> None: ...
@@ -94,6 +103,7 @@ class CoreVerbs:
         self.statements = parts.statements
         self.rows = parts.rows
         self._single = single or (lambda _state: self.store.write)
+        self._failed_with_run = FailedWithRun(self.store)
 
     def insert_one(self, state: WorkerState, layout: InsertLayout, values: dict[str, Any]) -> JobId:
         with self._single(state)() as conn:
@@ -197,8 +207,17 @@ class CoreVerbs:
         return self.claim(state, queues, worker, now, max_run_time, can_run, limit, skip_ids)
 
     def fail(
-        self, state: WorkerState, job: Job, worker: str, now: datetime, error: str, retry_at: datetime | None
+        self,
+        state: WorkerState,
+        job: Job,
+        worker: str,
+        now: datetime,
+        error: str,
+        retry_at: datetime | None,
+        started_at: datetime | None = None,
     ) -> None:
+        """With the run's record (`qadmin_attempts`) in the same write: one statement where the
+        database has writable CTEs (PostgreSQL: one round trip, as before), else one transaction."""
         t = self.store.jobs()
         values: dict[str, Any] = {
             "attempts": t.c.attempts + 1,
@@ -212,12 +231,26 @@ class CoreVerbs:
             values["failed_at"] = now
         if "updated_at" in t.c:
             values["updated_at"] = now
-        with state.counters.outcome(now, processed=1, failed=1, single=self._single(state)) as (conn, tally):
+        run = Run(job.id, failure_outcome(error, retry_at), started_at or job.locked_at, now, worker, error)
+        if self.store.dialect.writable_ctes:
+            self.store.ensure_aux()
+            both = self._failed_with_run.statement(retry_at is not None)
+            params = self._failed_with_run.params(job.id, worker, error, retry_at or now, run)
+            with state.counters.outcome(now, processed=1, failed=1, single=self._single(state)) as (conn, tally):
+                numbers = list(conn.execute(both, params).scalars())
+                # counted only if written: a worker that lost its lock failed nothing here
+                tally[0] = tally[1] = 1 if numbers else 0
+                if numbers:
+                    trim(conn, self.store, job.id, int(numbers[0]))
+            return
+        with state.counters.outcome(now, processed=1, failed=1) as (conn, tally):
             written = conn.execute(
                 sa.update(t).where(t.c.id == job.id, t.c.locked_by == worker).values(**values)
             ).rowcount
             # counted only if written: a worker that lost its lock failed nothing here
             tally[0] = tally[1] = 1 if written else 0
+            if written:
+                record(conn, self.store, [run])
 
     def release(self, state: WorkerState, jobs: Sequence[Job], worker: str) -> None:
         if not jobs:

@@ -25,6 +25,7 @@ from textual.widgets import Static
 from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import AuditEntry, Job, JobId, JobState
+from qadmin.model import Attempt
 from qadmin.ops import BulkResult, EditResult, Ops
 from qadmin.text import visible
 from qadmin.tui.messages import JobGone, JobLoaded
@@ -41,6 +42,7 @@ from qadmin.tui.text import (
     theme_style,
     ts,
 )
+from qadmin.tui.widgets.attempts import attempts_view
 
 #: audit entries shown in a job's history
 HISTORY = 20
@@ -75,6 +77,7 @@ class JobDetailScreen(QadminScreen):
         self.PAGE = page  # the nav bar keeps showing the page the job was opened from
         self.job: Job | None = None
         self.history: list[AuditEntry] = []
+        self.attempts: list[Attempt] = []
         self.show_raw = False
         self.gone = False
 
@@ -85,6 +88,8 @@ class JobDetailScreen(QadminScreen):
             yield Static("", id="job-fields")
             yield Static("payload", classes="section-title")
             yield Static("", id="job-payload")
+            yield Static("attempts", classes="section-title")
+            yield Static("", id="job-attempts")
             yield Static("last error", classes="section-title", id="job-error-title")
             yield Static("", id="job-error")
             yield Static("raw payload", classes="section-title", id="job-raw-title")
@@ -110,7 +115,7 @@ class JobDetailScreen(QadminScreen):
             return
         history = ops.audit(limit=HISTORY, job_id=job.id)
         # a cancel that did not stop it ("… — it finished first") shows in its meta
-        yield JobLoaded(ops.noted(job, history), history)
+        yield JobLoaded(ops.noted(job, history), history, ops.attempts(job.id))
 
     def on_job_gone(self, message: JobGone) -> None:
         message.stop()
@@ -134,6 +139,7 @@ class JobDetailScreen(QadminScreen):
     def on_job_loaded(self, message: JobLoaded) -> None:
         message.stop()
         self.job, self.history, self.gone = message.job, message.audit, False
+        self.attempts = message.attempts
         self.refresh_bindings()
         self.render_job()
 
@@ -165,6 +171,7 @@ class JobDetailScreen(QadminScreen):
         self.query_one("#job-banner", Static).update(banner)
         self.query_one("#job-fields", Static).update(self._fields(job, now))
         self.query_one("#job-payload", Static).update(self._payload(job))
+        self.query_one("#job-attempts", Static).update(attempts_view(app, job, self.attempts, now))
         self._show_error(job)
         raw_visible = self.show_raw or bool(job.undecodable)
         self.query_one("#job-raw-title").display = raw_visible

@@ -12,7 +12,9 @@ from flask.typing import ResponseReturnValue
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.model import Page
+from qadmin.ops.attempts import from_columns_note
 from qadmin.web.actions import parse_filter, parse_limit, parse_sort
+from qadmin.web.attempt_rows import attempt_rows
 from qadmin.web.pages.blueprint import bp
 from qadmin.web.pages.readings import class_names, dashboard, jobs_url, queue_names
 from qadmin.web.rendering import page_render
@@ -172,10 +174,13 @@ def job(job_id: str) -> str:
     found = ops.show(job_id)
     history = ops.audit(limit=50, job_id=found.id)
     found = ops.noted(found, history)  # a cancel that did not stop it: "… — it finished first"
+    attempts = ops.attempts(found.id)
     return render_template(
         "qadmin/job.html",
         job=found,
         history=history,
+        attempts=attempt_rows(attempts),
+        attempts_note=from_columns_note(found, attempts),
         now=ops.clock(),
         payload={"args": found.args, "kwargs": found.kwargs} if found.display is None else found.display,
     )

@@ -197,3 +197,42 @@ def seed(backend: Backend, now: datetime = NOW) -> dict[str, int]:
 def pause_exports(ops: Any) -> None:
     """A paused queue and an audit entry, through the ops layer (as an operator would)."""
     ops.pause("exports")
+
+
+#: the workers of `run_thrice`'s runs
+WORKER_B = "host:worker-b pid:202"
+
+
+def run_thrice(backend: Backend, now: datetime = NOW) -> Any:
+    """A SendEmail job that fails on one worker, times out on another and completes on the first
+    (attempt history); returns its id."""
+    enqueue: Any = backend.enqueue_many
+    (job_id,) = enqueue(
+        [NewJob(EX + "SendEmail", ["ada@example.com", "Invoice"], queue="email")], now=now - timedelta(minutes=10)
+    )
+    smtp = (
+        "ConnectionError: SMTP server smtp.example.com closed the connection\n"
+        "Traceback (most recent call last):\n"
+        '  File "qadmin/worker/running.py", line 92, in run\n'
+        "    returned = _call(target, instance, job)\n"
+        '  File "qadmin/examples.py", line 41, in perform\n'
+        "    smtp.send_message(message)\n"
+        '  File "smtplib.py", line 986, in send_message\n'
+        "    raise SMTPServerDisconnected('Connection unexpectedly closed')\n"
+        "ConnectionError: SMTP server smtp.example.com closed the connection\n"
+    )
+    runs = [
+        (RUNNER, now - timedelta(minutes=9), 1.42, smtp),
+        (WORKER_B, now - timedelta(minutes=7), 30.0, "JobTimeout: execution expired (max run time 30s)\n"),
+        (RUNNER, now - timedelta(minutes=2), 0.27, None),
+    ]
+    for worker, started, runtime, error in runs:
+        session = backend.session(worker)
+        (job,) = session.claim(["email"], started, 4 * 3600.0, lambda j: j.id == job_id)
+        ended = started + timedelta(seconds=runtime)
+        if error is None:
+            session.complete(job, ended, runtime)
+        else:
+            session.fail(job, ended, error, ended + timedelta(seconds=5), runtime)
+        session.close()
+    return job_id

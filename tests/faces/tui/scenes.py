@@ -19,7 +19,7 @@ from qadmin.tui.screens.confirm import ConfirmScreen
 from qadmin.tui.screens.enqueue import EnqueueScreen
 from qadmin.tui.screens.help import HelpScreen
 from qadmin.tui.screens.job_detail import JobDetailScreen
-from tests.faces.tui.demo_data import ACTOR, clock, pause_exports, seed
+from tests.faces.tui.demo_data import ACTOR, clock, pause_exports, run_thrice, seed
 
 #: a scene: (terminal size, what to do once the overview has loaded)
 Scene = tuple[tuple[int, int], Callable[[Any], Awaitable[None]]]
@@ -89,6 +89,14 @@ async def failed_jobs(pilot: Any) -> None:
 async def job_detail(pilot: Any) -> None:
     await failed_jobs(pilot)
     await pilot.press("enter")
+    await settle(pilot, lambda app: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None)
+
+
+async def job_attempts(pilot: Any) -> None:
+    """A job that failed, timed out, then completed: its attempts, recorded by a worker session."""
+    await overview(pilot)
+    job_id = run_thrice(pilot.app.ops.backend)
+    pilot.app.push_screen(JobDetailScreen(job_id))
     await settle(pilot, lambda app: isinstance(app.screen, JobDetailScreen) and app.screen.job is not None)
 
 
@@ -182,6 +190,7 @@ SCENES: dict[str, Scene] = {
     "confirm": ((120, 34), confirm_retry),
     "help": ((100, 40), help_screen),
     "enqueue": ((120, 40), enqueue_form),
+    "attempts": ((120, 40), job_attempts),
     "overview-light": ((120, 34), light_overview),
     "overview-80x24": ((80, 24), overview),
     "jobs-80x24": ((80, 24), failed_jobs),

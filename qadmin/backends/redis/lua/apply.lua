@@ -78,6 +78,16 @@ custom.DROPEMPTY = function(keys, args)
   end
   return 0
 end
+-- HISTORY hash   max ttl entry  a job's run: numbered after the last (field 'n'), the run `max`
+--                                before it dropped; the hash expires after `ttl` ('' = never)
+custom.HISTORY = function(keys, args)
+  local n = redis.call('HINCRBY', keys[1], 'n', 1)
+  redis.call('HSET', keys[1], n, args[3])
+  local max = tonumber(args[1])
+  if n > max then redis.call('HDEL', keys[1], n - max) end
+  if args[2] ~= '' then redis.call('EXPIRE', keys[1], args[2]) end
+  return 1
+end
 custom.ZCAP = function(keys, args)
   return redis.call('ZREMRANGEBYRANK', keys[1], 0, -(tonumber(args[1]) + 1))
 end
@@ -88,7 +98,7 @@ end
 -- bookkeeping (counters, Resque's worker registry, the `queues` set) is skipped where it cannot go.
 local MOVES_INTO = {RPUSH = 'list', LPUSH = 'list', ZADD = 'zset'}
 local BOOKKEEPING = {INCR = true, INCRBY = true, HINCRBY = true, EXPIRE = true, SADD = true, SREM = true,
-                     HSET = true, HDEL = true}
+                     HSET = true, HDEL = true, HISTORY = true}
 
 local function lands(unit)
   for _, step in ipairs(unit) do
