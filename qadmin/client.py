@@ -14,6 +14,7 @@ from qadmin import events, registry
 from qadmin.backends import Backend, BackendOptions, open_backend
 from qadmin.errors import UsageError
 from qadmin.job import Job, JobId, JobState, NewJob, utcnow
+from qadmin.recurring import SOURCE_API, RecurringEntry, Schedule, parse_every
 from qadmin.settings import URL_ENV
 
 P = ParamSpec("P")
@@ -126,6 +127,39 @@ class Client:
             timeout=timeout,
         )
         return new
+
+    def schedule(
+        self,
+        name: str,
+        job: Any,
+        *args: Any,
+        cron: str | None = None,
+        every: str | float | timedelta | None = None,
+        timezone: str = "UTC",
+        queue: str | None = None,
+        priority: int | None = None,
+        **kwargs: Any,
+    ) -> RecurringEntry:
+        """Create or replace the recurring schedule `name`: `job(*args, **kwargs)` enqueued at
+        every tick of `cron` (in `timezone`) or `every` (seconds, a timedelta, or "30s", "5m"),
+        by `qadmin scheduler`. A replaced schedule keeps its memory of ticks: none fires twice.
+        A registered job's own queue and priority apply where none is given."""
+        defaults = registry.defaults_of(job)
+        if isinstance(every, timedelta):
+            every = every.total_seconds()
+        schedule = Schedule(
+            name=name,
+            job_class=registry.name_of(job),
+            args=list(args),
+            kwargs=kwargs,
+            queue=queue or defaults.get("queue"),
+            priority=priority if priority is not None else defaults.get("priority"),
+            cron=cron,
+            every=None if every is None else parse_every(every),
+            timezone=timezone,
+            source=SOURCE_API,
+        )
+        return self.backend.save_schedule(schedule, utcnow())
 
     def close(self) -> None:
         self.backend.close()

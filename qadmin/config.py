@@ -25,6 +25,11 @@ The config file names backends so that every face can switch between them:
     workers = "1d"            # dead qadmin workers in the workers list; "never" keeps them
     prune_every = "1h"        # the workers' automatic prune, once per backend; "never" turns it off
 
+    [recurring.nightly-report]  # a schedule `qadmin scheduler` enqueues (README: Recurring jobs)
+    class = "myapp.jobs.report"
+    cron = "0 3 * * *"          # or every = "30s"
+    timezone = "Europe/Paris"
+
 Looked up at `--config`, `$QADMIN_CONFIG`, `./qadmin.toml`, then `~/.config/qadmin/qadmin.toml`.
 """
 
@@ -37,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qadmin.errors import ConfigError
+from qadmin.errors import ConfigError, UsageError
+from qadmin.recurring import Schedule, schedule_from_table
 
 DEFAULT_URL = "sqlite:///qadmin.db"
 #: the Redis key namespace when none is given (Resque's)
@@ -86,6 +92,8 @@ class Config:
     retention: Retention = field(default_factory=Retention)
     #: `[worker] timeout`: when a qadmin worker without a heartbeat counts as dead (None: the default)
     worker_timeout: float | None = None
+    #: `[recurring.NAME]` tables, in the file's order (`qadmin scheduler` stores them)
+    recurring: tuple[Schedule, ...] = ()
 
     def backend(self, name: str | None) -> BackendConfig:
         if name is None:
@@ -146,7 +154,27 @@ def load_config(explicit: str | None = None) -> Config:
         path=path,
         retention=read_retention(data.get("retention"), path),
         worker_timeout=read_worker_timeout(data.get("worker"), path),
+        recurring=read_recurring(data.get("recurring"), path),
     )
+
+
+def read_recurring(table: Any, path: Path | None = None) -> tuple[Schedule, ...]:
+    """`[recurring.NAME]` tables as schedules (source "qadmin.toml"); a ConfigError names the
+    file, the schedule and what is wrong."""
+    where = f"{path}: " if path else ""
+    if table is None:
+        return ()
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}[recurring] must hold tables [recurring.NAME]")
+    schedules: list[Schedule] = []
+    for name, entry in table.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}recurring.{name} must be a table [recurring.{name}]")
+        try:
+            schedules.append(schedule_from_table(name, entry))
+        except UsageError as exc:
+            raise ConfigError(f"{where}{exc}") from None
+    return tuple(schedules)
 
 
 def read_worker_timeout(table: Any, path: Path | None = None) -> float | None:

@@ -190,8 +190,11 @@ class Backend(Protocol):
         """Create or replace the schedule `schedule.name` (enabled or not as it says). A new
         schedule is armed at `schedule.previous_tick(now)`: its first job is enqueued at its next
         tick, not for a tick that passed before it existed. Replacing keeps the memory of the last
-        tick fired, so a save never fires a tick twice. On Redis it is written as resque-scheduler
-        persists one (so Ruby's scheduler runs it), a disabled one out of its sight."""
+        tick fired, so a save never fires a tick twice; a save that enables a disabled schedule, or
+        changes its timing (cron, every, timezone), arms it again at
+        max(last tick fired, `schedule.previous_tick(now)`): it resumes at its next tick, the
+        ticks it missed are not caught up. On Redis it is written as resque-scheduler persists one
+        (so Ruby's scheduler runs it), a disabled one out of its sight."""
 
     def remove_schedule(self, name: str) -> bool:
         """Forget a schedule (and its memory of ticks); False if there was none."""
@@ -200,11 +203,12 @@ class Backend(Protocol):
         """Enqueue `new` as schedule `name`'s job for `tick`, exactly once across every process
         and host: the tick is compared with the last one fired and recorded in the same atomic
         step as the enqueue, and None is returned (nothing enqueued) when this tick or a later
-        one was fired already. A schedule with no tick remembered (written by another library,
-        never seen by qadmin) is armed at `tick` instead: None. `tick=None` is "run now": always
-        enqueues, records the run (last run, last job) and consumes no tick. `JobNotFound`-free:
-        a schedule that is gone gives None for a tick; run now of an unknown name is a
-        `UsageError`."""
+        one was fired already, or the schedule is disabled. A schedule with no tick remembered
+        (written by another library, never seen by qadmin) is armed at `tick` instead: None.
+        `tick=None` is "run now": always enqueues (enabled or not), records the run (last run,
+        last job) and consumes no tick. `JobNotFound`-free: a schedule that is gone gives None for
+        a tick; run now of an unknown name raises `ScheduleNotFound` (a `QadminError`, exit code
+        2) and enqueues nothing."""
 
     def schedule_leader(self, holder: str, ttl: float) -> bool:
         """Whether the scheduler process `holder` may fire ticks now; called before every pass.

@@ -21,6 +21,7 @@ from qadmin.cli.jobs import enqueue, jobs, show
 from qadmin.cli.lifecycle import kill, run_now
 from qadmin.cli.prune import prune
 from qadmin.cli.queues import audit, errors, pause, queues, resume, stats, workers
+from qadmin.cli.recurring import recurring, scheduler
 from qadmin.cli.serve import demo, init, tui, web
 from qadmin.cli.waiting import complete, fail
 from qadmin.cli.worker import worker
@@ -69,6 +70,8 @@ for command in (
     pause,
     resume,
     prune,
+    recurring,
+    scheduler,
     worker,
     demo,
     tui,

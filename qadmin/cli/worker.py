@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -12,7 +13,8 @@ from qadmin.cli.context import QadminCommand, current_settings
 from qadmin.cli.params import at_most, duration, positive, positive_duration
 from qadmin.config import DEFAULT_WORKER_TIMEOUT
 from qadmin.errors import QadminError, UsageError
-from qadmin.ops import open_settings_backend
+from qadmin.ops import open_ops, open_settings_backend
+from qadmin.settings import Settings
 
 
 @click.command(cls=QadminCommand)
@@ -95,6 +97,13 @@ from qadmin.ops import open_settings_backend
     help="A module or package whose job classes and functions (and @job registrations) this worker runs "
     "(repeatable). Nothing else runs.",
 )
+@click.option(
+    "--scheduler",
+    "with_scheduler",
+    is_flag=True,
+    help="Also enqueue recurring schedules' jobs, as `qadmin scheduler` does (a thread of the first worker "
+    "process; with --burst, one pass before the worker starts).",
+)
 @click.option("--pidfile", type=click.Path(dir_okay=False))
 @click.option("-v", "--verbose", count=True, help="-v per job, -vv debug.")
 def worker(
@@ -115,6 +124,7 @@ def worker(
     worker_timeout: float | None,
     reload: bool,
     imports: tuple[str, ...],
+    with_scheduler: bool,
     pidfile: str | None,
     verbose: int,
 ) -> None:
@@ -172,15 +182,18 @@ def worker(
     except OSError as exc:
         raise UsageError(f"cannot write --pidfile {pidfile}: {exc.strerror or exc}") from None
 
-    def run_one(_slot: int = 0) -> int:
+    def run_one(slot: int = 0) -> int:
         if reload:
             import_modules(imports)
         backend = open_settings_backend(settings, worker_timeout=worker_timeout)
         w = Worker(backend, options)
         w.install_signal_handlers()
+        scheduling = start_scheduler(settings, burst) if with_scheduler and slot == 0 else None
         try:
             return w.work()
         finally:
+            if scheduling is not None:
+                scheduling()
             backend.close()
 
     def run_child(slot: int) -> int:
@@ -200,3 +213,26 @@ def worker(
     finally:
         remove_pidfile()
     sys.exit(0 if code in (0, 3) else code)
+
+
+def start_scheduler(settings: Settings, burst: bool) -> Callable[[], None]:
+    """`--scheduler`: the schedules of qadmin.toml stored and the ticks due fired; then, unless
+    `burst`, a scheduler thread beside the worker. Gives what stops it."""
+    from qadmin.scheduler import Scheduler, SchedulerThread
+
+    ops = open_ops(settings, face="scheduler")
+    declared = settings.config.recurring if settings.config.path is not None else None
+    runner = Scheduler(ops)
+    if burst:
+        try:
+            runner.run(declared, once=True)
+        finally:
+            ops.close()
+        return lambda: None
+    thread = SchedulerThread(runner, declared).start()
+
+    def stop() -> None:
+        thread.stop()
+        ops.close()
+
+    return stop

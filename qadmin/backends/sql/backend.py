@@ -19,6 +19,7 @@ from qadmin.backends.sql.layout import Layouts
 from qadmin.backends.sql.lifecycle import Lifecycle
 from qadmin.backends.sql.prune import Prune
 from qadmin.backends.sql.reads import Reads
+from qadmin.backends.sql.recurring import Schedules
 from qadmin.backends.sql.rescue import Rescue
 from qadmin.backends.sql.results import Results
 from qadmin.backends.sql.rows import RowReader
@@ -35,6 +36,7 @@ from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
 from qadmin.model import ErrorGroup, JobEdit, Page, PruneReport, Stats
+from qadmin.recurring import RecurringEntry, Schedule
 
 
 class SqlBackend:
@@ -75,6 +77,7 @@ class SqlBackend:
         self.pruner = Prune(self.store)
         self.canceller = Cancelling(self.store, self.selection, self.rows)
         self.waiting = Waiting(self.store, self.rows, self.canceller)
+        self.recurring = Schedules(self.store, self.enqueuer)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -214,6 +217,24 @@ class SqlBackend:
 
     def fail_waiting(self, job_id: JobId, now: datetime, error: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
         return self.waiting.fail(self._one_shot().counters, job_id, now, error, max_attempts)
+
+    # --- recurring schedules (`sql/recurring.py`) -----------------------------------------------
+    def schedules(self, now: datetime) -> list[RecurringEntry]:
+        return self.recurring.entries()
+
+    def save_schedule(self, schedule: Schedule, now: datetime) -> RecurringEntry:
+        return self.recurring.save(schedule, now)
+
+    def remove_schedule(self, name: str) -> bool:
+        return self.recurring.remove(name)
+
+    def fire_schedule(self, name: str, tick: datetime | None, new: NewJob, now: datetime) -> Job | None:
+        return self.recurring.fire(name, tick, new, now)
+
+    def schedule_leader(self, holder: str, ttl: float) -> bool:
+        """Any number of SQL schedulers run at once: `fire_schedule`'s compare-and-set keeps each
+        tick to one job."""
+        return True
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
         return self.stats_reader.stats(now, max_run_time)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from qadmin.backends.sql.layout import Layouts
+from qadmin.backends.sql.layout import InsertLayout, Layouts
 from qadmin.backends.sql.reads import Reads
 from qadmin.backends.sql.rows import NO_OWNERS, Row, RowReader
 from qadmin.backends.sql.state import Counters, HeldConnection, WorkerState
@@ -44,15 +45,24 @@ class Enqueue:
         layout = self.layouts.get()
         values = layout.values(new, now)
         if new.unique is None:
-            job_id = self.verbs.insert_one(self.state, layout, values)
-            # the Job from the values written, without a second read: what the column types
-            # store is what they give back
-            stored = dict.fromkeys(layout.all_columns)
-            for name, value in values.items():
-                stored[name] = as_utc(value) if isinstance(value, datetime) and value.tzinfo is not UTC else value
-            stored["id"] = job_id
-            return self.rows.to_job(Row(stored), now, NO_OWNERS)
+            return self._written(layout, values, self.verbs.insert_one(self.state, layout, values), now)
         return self.reads.get(self._enqueue_unique(new, values), now)
+
+    def insert_in(self, conn: sa.Connection, new: NewJob, now: datetime) -> Job:
+        """`new` (not unique) inserted in the caller's transaction on `conn`: a recurring tick's
+        job commits or rolls back with the tick's compare-and-set."""
+        layout = self.layouts.get()
+        values = layout.values(new, now)
+        return self._written(layout, values, inserted_id(conn.execute(sa.insert(layout.t).values(**values))), now)
+
+    def _written(self, layout: InsertLayout, values: dict[str, Any], job_id: JobId, now: datetime) -> Job:
+        """The Job from the values written, without a second read: what the column types store
+        is what they give back."""
+        stored = dict.fromkeys(layout.all_columns)
+        for name, value in values.items():
+            stored[name] = as_utc(value) if isinstance(value, datetime) and value.tzinfo is not UTC else value
+        stored["id"] = job_id
+        return self.rows.to_job(Row(stored), now, NO_OWNERS)
 
     def _enqueue_unique(self, new: NewJob, values: dict[str, object]) -> JobId:
         self.store.ensure_aux()

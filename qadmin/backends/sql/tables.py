@@ -394,6 +394,22 @@ def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[s
         sa.Index(f"{prefix}results_job", "job_table", "job_id"),
         sa.Index(f"{prefix}results_at", "finished_at"),
     )
+    # recurring schedules (`qadmin.recurring`) and the last tick each fired: the compare-and-set
+    # on last_tick, in the transaction that inserts the tick's job, keeps a tick to one job
+    t["recurring"] = sa.Table(
+        f"{prefix}recurring",
+        metadata,
+        sa.Column("job_table", sa.String(255), primary_key=True),
+        sa.Column("name", sa.String(255), primary_key=True),
+        # the Schedule's other fields as JSON (`backends/sql/recurring.py`)
+        sa.Column("definition", sa.Text, nullable=False),
+        sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+        sa.Column("source", sa.String(64), nullable=False),
+        sa.Column("last_tick", UtcDateTime),
+        sa.Column("last_run_at", UtcDateTime),
+        sa.Column("last_job_id", sa.String(64)),
+        sa.Column("updated_at", UtcDateTime, nullable=False),
+    )
     return t
 
 
