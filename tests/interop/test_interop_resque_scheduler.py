@@ -22,7 +22,7 @@ from qadmin.job import utcnow
 from qadmin.ops.recurring import new_job_for
 from qadmin.recurring import SOURCE_RESQUE, Schedule
 from tests.backends.conftest import r, redis_backend  # noqa: F401 - fixtures
-from tests.interop._support import need_ruby
+from tests.interop._support import cli, need_ruby
 
 pytestmark = pytest.mark.redis
 
@@ -166,3 +166,32 @@ def test_the_master_lock_keeps_one_scheduler_either_way(ruby, redis_backend, r) 
     assert r.llen("resque:queue:t") == 0 and r.hget("resque:delayed:last_enqueued_at", "tick") is None
     # and a holder Ruby names as qadmin does keeps it, as one process would
     assert ruby("master", holder="qadmin-host:1")["master"] == [True]
+
+
+def test_the_recurring_cli_operates_a_schedule_set_in_ruby(ruby, redis_url, r) -> None:  # type: ignore[no-untyped-def]
+    ruby(
+        "set_schedule", schedules={"Heartbeat": {"class": "Heartbeat", "every": "30s", "queue": "hb", "args": ["ping"]}}
+    )
+    [listed] = cli(redis_url, "recurring", "--json")
+    assert (listed["name"], listed["class"], listed["args"], listed["timing"]) == (
+        "Heartbeat", "Heartbeat", ["ping"], "every 30s")  # fmt: skip
+    assert (listed["source"], listed["enabled"]) == ("resque-scheduler", True)
+    ran = cli(redis_url, "recurring", "run-now", "Heartbeat", "--json")
+    ruby("enqueue_from_config", name="Heartbeat")
+    ours, rubys = r.lrange("resque:queue:hb", 0, -1)
+    assert ours == rubys == b'{"class":"Heartbeat","args":["ping"]}'
+    [listed] = cli(redis_url, "recurring", "--json")
+    assert listed["last_job_id"] == ran["job"]["id"] and listed["last_run_at"] is not None
+    cli(redis_url, "recurring", "disable", "Heartbeat", "--json")
+    assert ruby("all_schedules", **{"from": 0}) == {}  # Ruby's scheduler no longer runs it
+    [listed] = cli(redis_url, "recurring", "--json")
+    assert (listed["enabled"], listed["source"]) == (False, "resque-scheduler")
+    cli(redis_url, "recurring", "enable", "Heartbeat")
+    assert (
+        r.hget("resque:persistent_schedules", "Heartbeat")
+        == b'{"class":"Heartbeat","every":"30s","queue":"hb","args":["ping"]}'
+    )
+    # what Ruby's scheduler would enqueue differently is refused, nothing written
+    out = cli(redis_url, "recurring", "add", "kw", "--class", "Mailer", "--every", "1m", "--kwargs", '{"to": "a"}',
+              expect=2)  # fmt: skip
+    assert "kwargs" in out and r.hget("resque:persistent_schedules", "kw") is None
