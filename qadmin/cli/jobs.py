@@ -152,7 +152,7 @@ def show(job_id: str, as_json: bool) -> None:
         if job.meta:
             out["meta"] = job.meta
         out["audit"] = [a.to_dict() for a in history]
-        out["attempts"] = attempts_document(attempts)
+        out["runs"] = attempts_document(attempts)
         print_json(out)
         return
     from rich.panel import Panel

@@ -275,7 +275,7 @@ def show_dict(ops: Ops, job: Job) -> dict[str, Any]:
     if job.meta:
         out["meta"] = job.meta
     out["audit"] = [a.to_dict() for a in history]
-    out["attempts"] = attempts_document(ops.attempts(job.id))
+    out["runs"] = attempts_document(ops.attempts(job.id))
     return out
 
 

@@ -119,7 +119,7 @@ def schemas() -> dict[str, Any]:
                         "decoded": {"description": "a readable structure of a Ruby or PHP payload"},
                         "meta": {"type": "object", "additionalProperties": True},
                         "audit": array("AuditEntry"),
-                        "attempts": array("Attempt"),
+                        "runs": array("Attempt"),
                     },
                 },
             ]

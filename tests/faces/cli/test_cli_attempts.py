@@ -54,7 +54,7 @@ def test_show_prints_the_attempts(cli: Cli) -> None:
 def test_show_json_has_the_attempts(cli: Cli) -> None:
     job_id = retried_then_running(cli.url)
     shown = cli.json("show", job_id)
-    attempts = shown["attempts"]
+    attempts = shown["runs"]
     assert [(a["number"], a["outcome"], a["worker"]) for a in attempts] == [
         (1, "retried", "host:one pid:1"),
         (2, "running", "host:two pid:2"),
@@ -69,4 +69,4 @@ def test_a_job_that_never_ran_has_none(cli: Cli) -> None:
     job = b.enqueue(NewJob("qadmin.examples.noop", [], queue="cli", run_at=utcnow() + timedelta(hours=1)))
     b.close()
     assert "attempts: none" in cli("show", str(job.id)).stdout
-    assert cli.json("show", str(job.id))["attempts"] == []
+    assert cli.json("show", str(job.id))["runs"] == []

@@ -66,7 +66,7 @@ def test_the_json_job_document_has_its_attempts(any_web: Web) -> None:
     ops: Ops = any_web.ops  # type: ignore[attr-defined]
     job_id = fails_then_completes(ops)
     doc = any_web.get(f"/api/jobs/{job_id}").get_json()
-    attempts = doc["attempts"]
+    attempts = doc["runs"]
     assert [(a["number"], a["outcome"], a["worker"], a["source"]) for a in attempts] == [
         (1, "retried", A, "recorded"),
         (2, "completed", B, "recorded"),
@@ -79,7 +79,7 @@ def test_a_job_that_never_ran_says_so(any_web: Web) -> None:
     ops: Ops = any_web.ops  # type: ignore[attr-defined]
     job = ops.backend.enqueue(NewJob(NOOP, ["later"], queue="attempts", run_at=utcnow() + timedelta(hours=1)))
     assert "This job has not run yet." in any_web.html(f"/jobs/{job.id}")
-    assert any_web.get(f"/api/jobs/{job.id}").get_json()["attempts"] == []
+    assert any_web.get(f"/api/jobs/{job.id}").get_json()["runs"] == []
 
 
 def test_a_delayed_job_row_shows_what_its_columns_hold(web: Web, ops: Ops) -> None:
@@ -106,4 +106,4 @@ def test_a_delayed_job_row_shows_what_its_columns_hold(web: Web, ops: Ops) -> No
         ).inserted_primary_key[0]
     html = web.html(f"/jobs/{job_id}")
     assert "data-from-columns" in html and "keeps no history" in html and "from columns" in html
-    assert web.get(f"/api/jobs/{job_id}").get_json()["attempts"][0]["source"] == "columns"
+    assert web.get(f"/api/jobs/{job_id}").get_json()["runs"][0]["source"] == "columns"
