@@ -24,7 +24,7 @@ FAILS = "qadmin.examples.sync_inventory"
 #: per-minute throughput hashes are named by the minute they count: compared by content
 MINUTE = re.compile(rb"qadmin:throughput:\d+$")
 #: what differs between any two runs of a job: when and how long, its nonce
-PER_RUN = ("finished_at", "runtime", "n", "failed_at", "locked_at")
+PER_RUN = ("finished_at", "runtime", "n", "failed_at", "locked_at", "started_at")
 
 
 def run(url: str, r: redis.Redis, mode: SuccessWrites) -> tuple[dict[str, Any], int]:
@@ -75,7 +75,9 @@ def snapshot(r: redis.Redis) -> dict[str, Any]:
             out[name] = sorted(r.smembers(key))
         elif kind == b"hash":
             fields = r.hgetall(key)
-            out[name] = {k: v for k, v in fields.items() if name != "resque:qadmin:workers"}
+            # a run's attempt record (`qadmin:attempts:…`) is JSON with its times, like a finished record
+            runs = name.startswith("resque:qadmin:attempts:")
+            out[name] = {k: _stable(v) if runs else v for k, v in fields.items() if name != "resque:qadmin:workers"}
         else:
             out[name] = kind
     return out

@@ -19,7 +19,7 @@ from qadmin.web.snapshot import Snapshots, listing_cache
 from tests.faces.web.support import Web, make_web
 
 TAB = re.compile(r'tab-(\w+)"[^>]*>\w+ <span class="tab-count">(\d+)<')
-WORDS = ("pending", "scheduled", "locked", "stale", "failed", "finished", "cancelled")
+WORDS = ("pending", "scheduled", "locked", "stale", "failed", "waiting", "finished", "cancelled")
 
 
 def tabs(web: Web, url: str) -> dict[str, int]:
