@@ -203,8 +203,11 @@ class AsyncWorker(Worker):
         self._wake.clear()
 
     def _claim(self, room: int) -> int:
+        # the jobs running here are skipped: delayed_job's claim hands a worker back its own locked
+        # jobs (to resume after a crash), which would start a running job a second time
+        running = [r.job.id for r in self._running.values()]
         jobs = self.session.claim(
-            list(self.options.queues), self.clock(), self.options.max_run_time, self.can_run, room, list(self._skip)
+            list(self.options.queues), self.clock(), self.options.max_run_time, self.can_run, room, self._skip + running
         )
         if self.stopping:  # the signal came during the claim: the jobs go back, untouched
             self.session.release(jobs)

@@ -8,6 +8,7 @@ generous limits and only bound a hang."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import textwrap
@@ -322,5 +323,33 @@ def test_the_async_pool_leaves_a_paused_queue_and_says_so(any_url: str, caplog) 
         assert backend.get(held.id, now).state is JobState.PENDING
         assert backend.get(served.id, now).state is JobState.FINISHED
         assert "paused queue not served until resumed (`qadmin resume QUEUE`): held" in caplog.text
+    finally:
+        backend.close()
+
+
+STARTS: list[str] = []
+
+
+async def counts_its_starts(token: str, seconds: float) -> None:
+    STARTS.append(token)
+    await asyncio.sleep(seconds)
+
+
+def test_a_running_async_job_is_never_claimed_again_by_its_own_pool(any_url: str) -> None:
+    """delayed_job's claim hands a worker back the jobs it has locked itself; the pool claims again
+    (for its free slots) while a job of its runs, so it must skip its running jobs or start them twice."""
+    from qadmin.client import Client
+    from qadmin.worker import AsyncWorker, WorkerOptions
+
+    STARTS.clear()
+    backend = open_backend(any_url)
+    backend.init()
+    try:
+        job = Client(backend).enqueue(f"{__name__}.counts_its_starts", "once", 0.6)
+        # claims every 0.05 s while the one job, holding one of three slots, runs for 0.6 s
+        options = WorkerOptions(burst=True, sleep=0.05, rescue_interval=0, imports=(__name__,))
+        assert AsyncWorker(backend, options, concurrency=3).work() == 0
+        assert STARTS == ["once"]
+        assert backend.get(job.id, utcnow()).state is JobState.FINISHED
     finally:
         backend.close()
