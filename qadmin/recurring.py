@@ -150,6 +150,20 @@ class Schedule:
         tick: datetime = croniter(self.cron, now.astimezone(zone(self.timezone))).get_next(datetime)
         return tick.astimezone(UTC)
 
+    def definition(self) -> dict[str, Any]:
+        """What it enqueues and when, as JSON values (the SQL backend stores this; faces add the rest)."""
+        return {
+            "class": self.job_class,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "queue": self.queue,
+            "priority": self.priority,
+            "cron": self.cron,
+            "every": self.every,
+            "timezone": self.timezone,
+            "description": self.description,
+        }
+
     def with_enabled(self, enabled: bool) -> Schedule:
         return replace(self, enabled=enabled)
 
@@ -176,15 +190,7 @@ class RecurringEntry:
         nxt = self.next_run(now)
         return {
             "name": s.name,
-            "class": s.job_class,
-            "args": s.args,
-            "kwargs": s.kwargs,
-            "queue": s.queue,
-            "priority": s.priority,
-            "cron": s.cron,
-            "every": s.every,
-            "timezone": s.timezone,
-            "description": s.description,
+            **s.definition(),
             "enabled": s.enabled,
             "source": s.source,
             "timing": s.timing,

@@ -23,22 +23,6 @@ from qadmin.recurring import RecurringEntry, Schedule
 _log = logging.getLogger("qadmin.recurring")
 
 
-def _definition(s: Schedule) -> str:
-    return json.dumps(
-        {
-            "class": s.job_class,
-            "args": s.args,
-            "kwargs": s.kwargs,
-            "queue": s.queue,
-            "priority": s.priority,
-            "cron": s.cron,
-            "every": s.every,
-            "timezone": s.timezone,
-            "description": s.description,
-        }
-    )
-
-
 def _schedule(row: Any) -> Schedule:
     d = json.loads(row.definition)
     return Schedule(
@@ -119,7 +103,7 @@ class Schedules:
         r = self._table()
         armed = schedule.previous_tick(now)
         values = {
-            "definition": _definition(schedule),
+            "definition": json.dumps(schedule.definition()),
             "enabled": schedule.enabled,
             "source": schedule.source,
             "updated_at": now,
