@@ -37,7 +37,6 @@ from qadmin.worker.backoff import Backoff
 from qadmin.worker.loop import Worker
 from qadmin.worker.options import EXIT_RECYCLE, WorkerOptions
 from qadmin.worker.running import job_max_run_time, runs_on_loop, time_limit
-from qadmin.worker.waiting import park
 
 log = logging.getLogger("qadmin.worker")
 
@@ -294,30 +293,7 @@ class AsyncWorker(Worker):
 
     def _record(self, job: Job, outcome: Outcome, runtime: float) -> None:
         """`Worker.perform`'s outcome, for a run that ended on the loop."""
-        if outcome.cancelled:
-            self.processed += 1
-            self._cancels.record(job, self.clock)
-            return
-        if outcome.waiting is not None:
-            park(self.session, job, outcome.waiting, self.clock)
-            return
-        if outcome.error is None:
-            self._complete(job, runtime, outcome.result)
-            self.processed += 1
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("Job %s (id=%s) COMPLETED after %.4fs", visible(job.class_name), visible(job.id), runtime)
-            return
-        self.processed += 1
-        if not self._still_held(job):
-            log.warning(
-                "Job %s (id=%s) failed (%s), but this worker no longer holds its lock (unlocked, or taken by "
-                "another worker after its max run time): its outcome is left to the lock's holder",
-                visible(job.class_name),
-                visible(job.id),
-                visible(outcome.error.split("\n", 1)[0]),
-            )
-            return
-        self._fail(job, outcome.error, runtime)
+        self._settle(job, runtime, outcome.error, outcome.cancelled, outcome.waiting, outcome.result)
 
     def _claim_ahead(self) -> int:
         """None: the pool claims for its free slots itself."""

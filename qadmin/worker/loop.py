@@ -23,11 +23,13 @@ from qadmin.backends.owners import HOSTNAME, worker_name
 from qadmin.errors import BackendUnavailable, JobClassNotFound, QadminError, ReadOnlyBackend
 from qadmin.job import Job, JobId, WorkerInfo, utcnow
 from qadmin.text import plural, visible
+from qadmin.waiting import Waiting
 from qadmin.worker.backoff import Backoff, record_outcome, retry_time
 from qadmin.worker.cancelling import CancelWatch, settle
 from qadmin.worker.forked import run_forked
 from qadmin.worker.memory import current_rss_mb
 from qadmin.worker.options import EXIT_DONE, EXIT_RECYCLE, WorkerOptions
+from qadmin.worker.paused import PausedNotice
 from qadmin.worker.running import JobRunner, job_max_run_time, time_limit
 from qadmin.worker.waiting import expire, park
 
@@ -72,7 +74,7 @@ class Worker:
         self._skip: list[JobId] = []
         self._reported_blocked: set[str] = set()
         #: the paused queues among those served, as last logged
-        self._paused_seen: list[str] = []
+        self._paused_notice = PausedNotice()
         self._current: Job | None = None
         self._current_started: datetime | None = None
         self._beat_thread: threading.Thread | None = None
@@ -239,26 +241,7 @@ class Worker:
 
     # --- one job ------------------------------------------------------------------------------
     def _note_paused(self) -> None:
-        """Say which served queues are paused when that changes (a burst worker says it before
-        it leaves): an idle worker with work waiting in a paused queue is never silent."""
-        try:
-            paused = self.session.paused()
-        except QadminError as exc:
-            log.debug("cannot read the paused queues: %s", exc)
-            return
-        served = set(self.options.queues)
-        shown = sorted(q for q in paused if "*" in served or q in served or q == "*")
-        if shown == self._paused_seen:
-            return
-        if shown:
-            log.warning(
-                "paused %s not served until resumed (`qadmin resume QUEUE`): %s",
-                "queue" if len(shown) == 1 else "queues",
-                ", ".join(visible(q) if q else "''" for q in shown),
-            )
-        else:
-            log.info("no served queue is paused any more")
-        self._paused_seen = shown
+        self._paused_notice.note(self.session, self.options.queues)
 
     def can_run(self, job: Job) -> bool:
         if not job.decodable or job.format not in ("qadmin", "resque", "php-resque"):
@@ -343,15 +326,25 @@ class Worker:
             self._current = None
             cancelled = self._cancels.stop()
         runtime = time.monotonic() - started
-        if error is not None and cancelled:  # a job done before the cancel got through stands
+        # a job done before the cancel got through stands
+        self._settle(
+            job, runtime, error, error is not None and cancelled, self._runner.last_waiting, self._runner.last_result
+        )
+
+    def _settle(
+        self, job: Job, runtime: float, error: str | None, cancelled: bool, waiting: Waiting | None, result: str | None
+    ) -> None:
+        """Record how a run ended (the process loop's `perform` and the async pool alike): cancelled,
+        parked to wait for its service, completed, or failed while this worker still holds it."""
+        if cancelled:
             self.processed += 1
             self._cancels.record(job, self.clock)
             return
-        if error is None and self._runner.last_waiting is not None:
-            park(self.session, job, self._runner.last_waiting, self.clock)
+        if error is None and waiting is not None:
+            park(self.session, job, waiting, self.clock)
             return
         if error is None:
-            self._complete(job, runtime, self._runner.last_result)
+            self._complete(job, runtime, result)
             self.processed += 1
             if log.isEnabledFor(logging.DEBUG):  # the hot path: no escaping for a line nobody reads
                 log.debug("Job %s (id=%s) COMPLETED after %.4fs", visible(job.class_name), visible(job.id), runtime)
