@@ -27,6 +27,7 @@ from qadmin.config import (
     DEFAULT_WORKER_TIMEOUT,
 )
 from qadmin.filters import JobFilter
+from qadmin.insight import DEFAULT_HOURS_KEPT, DEFAULT_MINUTES_KEPT, HistoryRow, HistorySample
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
 from qadmin.model import SORTS, Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats
 from qadmin.recurring import RecurringEntry, Schedule
@@ -206,6 +207,28 @@ class Backend(Protocol):
         (attempts, last error, failed_at, the lock), marked `FROM_COLUMNS`. `JobNotFound` as `get`.
         Prune removes a job's records with the job."""
 
+    # --- history (`qadmin.insight`) ---------------------------------------------------------------
+    def record_history(self, samples: Sequence[HistorySample]) -> None:
+        """Add a worker's counts to the stored history: each sample to the bucket of its minute
+        and to that of its hour (queue and class kept apart), counts and runtime buckets added,
+        latency kept as the maximum. Atomic increments, so any number of workers and hosts may
+        record at once without losing a count. Minute buckets older than
+        `options.history_minutes` and hour buckets older than `options.history_hours` are dropped
+        (by expiry, or by `prune`)."""
+
+    def history(
+        self,
+        resolution: str,
+        since: datetime,
+        until: datetime,
+        *,
+        queue: str | None = None,
+        job_class: str | None = None,
+    ) -> list[HistoryRow]:
+        """The stored buckets of `resolution` (`insight.MINUTE` or `insight.HOUR`) starting in
+        [since, until), per queue and class, oldest first; only `queue` / `job_class` (exact
+        names) when given. Missing buckets are simply absent."""
+
     # --- recurring schedules (`qadmin.recurring`) ------------------------------------------------
     def schedules(self, now: datetime) -> list[RecurringEntry]:
         """Every stored schedule, by name, with what is remembered of its runs. On Redis this
@@ -305,6 +328,9 @@ class BackendOptions:
     #: at most one automatic prune per this many seconds per backend (`WorkerSession.prune_if_due`);
     #: None turns the workers' automatic pruning off
     prune_every: float | None = DEFAULT_PRUNE_EVERY
+    #: how long history is kept per resolution (`[history] minutes`, `[history] hours`), seconds
+    history_minutes: float = DEFAULT_MINUTES_KEPT
+    history_hours: float = DEFAULT_HOURS_KEPT
 
 
 def retention_cutoffs(

@@ -14,10 +14,10 @@ from qadmin.errors import InvalidTransition, JobNotFound, LiveHolders, UsageErro
 from qadmin.filters import JobFilter, last_component
 from qadmin.job import AuditEntry, Job, JobId, JobState, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats, check_edit
+from qadmin.ops.areas import Areas
 from qadmin.ops.attempts import attempts_of
 from qadmin.ops.cancel_notes import noted
 from qadmin.ops.edit import EditResult, planned
-from qadmin.ops.recurring import RecurringOps
 from qadmin.ops.verbs import (
     ALIVE_READ_LIMIT,
     APPLY_BATCH,
@@ -37,7 +37,7 @@ from qadmin.ops.waiting import REMOVING_VERBS, cancel_or_delete, count_waiting, 
 from qadmin.ops.waiting_listing import by_ids, count_with_waiting, find_with_waiting, preview_ids
 
 
-class Ops:
+class Ops(Areas):
     """Admin verbs over one backend. Faces build one with `Ops.open(url, ...)`."""
 
     def __init__(
@@ -350,11 +350,6 @@ class Ops:
             # a failed Redis twin's id (`@f…`) names a failure entry, which the retry consumed:
             # the job is pending again under the id its queue gives it, which the caller lists
             return replace(job, state=JobState.PENDING, failed_at=None, locked_at=None, locked_by=None)
-
-    @property
-    def recurring(self) -> RecurringOps:
-        """The recurring schedules' verbs (`ops/recurring.py`)."""
-        return RecurringOps(self.backend, clock=self.clock, actor=self.actor, face=self.face)
 
     # --- one new job --------------------------------------------------------------------------
     @property

@@ -1,0 +1,29 @@
+"""The areas of `Ops` that have verbs of their own, each a small object built on demand over the
+same backend, clock and actor: `ops.recurring`, `ops.insight`. `Ops` inherits this so that each
+area is one property here, not more lines in `ops/admin.py`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from qadmin.backends import Backend
+from qadmin.ops.insight import InsightOps
+from qadmin.ops.recurring import RecurringOps
+
+
+class Areas:
+    backend: Backend
+    clock: Callable[[], datetime]
+    actor: str
+    face: str
+
+    @property
+    def recurring(self) -> RecurringOps:
+        """The recurring schedules' verbs (`ops/recurring.py`)."""
+        return RecurringOps(self.backend, clock=self.clock, actor=self.actor, face=self.face)
+
+    @property
+    def insight(self) -> InsightOps:
+        """History, charts and class metrics (`ops/insight.py`)."""
+        return InsightOps(self.backend, clock=self.clock)
