@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qadmin.alert_rules import AlertConfig, read_alerts
 from qadmin.errors import ConfigError, UsageError
 from qadmin.recurring import Schedule, schedule_from_table
 
@@ -95,6 +96,8 @@ class Config:
     worker_timeout: float | None = None
     #: `[recurring.NAME]` tables, in the file's order (`qadmin scheduler` stores them)
     recurring: tuple[Schedule, ...] = ()
+    #: `[alerts]` and its `[alerts.NAME]` rules (`qadmin.alert_rules`)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
 
     def backend(self, name: str | None) -> BackendConfig:
         if name is None:
@@ -156,6 +159,7 @@ def load_config(explicit: str | None = None) -> Config:
         retention=read_retention(data.get("retention"), path),
         worker_timeout=read_worker_timeout(data.get("worker"), path),
         recurring=read_recurring(data.get("recurring"), path),
+        alerts=read_alerts(data.get("alerts"), path),
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from qadmin.alert_rules import Incident
 from qadmin.backends.cancel_requests import CancelRequest
 from qadmin.config import (
     DEFAULT_FAILED_RETENTION,
@@ -265,6 +266,31 @@ class Backend(Protocol):
         Redis: resque-scheduler's master lock, taken or extended for `ttl` seconds, so a qadmin
         scheduler and Ruby's never both enqueue the same schedules. SQL: always True
         (`fire_schedule`'s compare-and-set alone keeps each tick to one job)."""
+
+    # --- alert incidents (`qadmin.alert_rules`, `ops/alerts.py`) ------------------------------------
+    def alert_incidents(self, now: datetime) -> list[Incident]:
+        """Every stored incident, one per rule at most, by rule name: the open ones and the last
+        resolved one of each rule."""
+
+    def open_incident(self, rule: str, now: datetime, details: str) -> bool:
+        """Open an incident of `rule` at `now`, unless one is open: a compare-and-set, so that
+        among any number of processes (and hosts) evaluating the rule at once exactly one gets
+        True. A resolved incident of the rule is replaced (its resolved message, if still unsent,
+        is not sent: the new firing one says more)."""
+
+    def resolve_incident(self, rule: str, now: datetime) -> bool:
+        """Resolve the open incident of `rule` at `now`: True for the one caller that did; False
+        when none is open."""
+
+    def claim_alert_delivery(self, rule: str, opened_at: datetime, message: str, now: datetime, lease: float) -> bool:
+        """Whether the caller may send `message` ("firing" or "resolved") of the incident of `rule`
+        opened at `opened_at`: True, for one caller, when it is still that incident, the message is
+        unsent (and, for "resolved", the incident resolved) and no other caller claimed it in the
+        last `lease` seconds. The claim is that lease: a sender that died lets another retry."""
+
+    def finish_alert_delivery(self, rule: str, opened_at: datetime, message: str, sent_at: datetime | None) -> None:
+        """End a claimed delivery: recorded as sent at `sent_at` (never claimed again), or, with
+        None (the webhook failed), released for the next evaluation to retry."""
 
     def stats(self, now: datetime, max_run_time: float) -> Stats: ...
 

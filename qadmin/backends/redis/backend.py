@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from qadmin.alert_rules import Incident
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.cancel_requests import CancelRequest
 from qadmin.backends.history import assemble
+from qadmin.backends.redis.alerts import Incidents
 from qadmin.backends.redis.attempts import AttemptLog
 from qadmin.backends.redis.audit import Audit
 from qadmin.backends.redis.cancel import Cancelling
@@ -86,6 +88,7 @@ class RedisBackend:
         self.enqueuer = Enqueuer(server, self._own, self.listings.get)
         self.recurring = Recurring(server, self.enqueuer.encode)
         self.attempt_log = AttemptLog(server)
+        self.incidents = Incidents(server)
         self.pruner = RedisPrune(server, self.audit_log, self.attempt_log)
 
     # --- set-up ------------------------------------------------------------------------------
@@ -255,6 +258,22 @@ class RedisBackend:
 
     def fail_waiting(self, job_id: JobId, now: datetime, error: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
         return self.waiting.fail(job_id, now, error, max_attempts)
+
+    # --- alert incidents (`alerts.py`) -------------------------------------------------------------
+    def alert_incidents(self, now: datetime) -> list[Incident]:
+        return self.incidents.incidents()
+
+    def open_incident(self, rule: str, now: datetime, details: str) -> bool:
+        return self.incidents.open(rule, now, details)
+
+    def resolve_incident(self, rule: str, now: datetime) -> bool:
+        return self.incidents.resolve(rule, now)
+
+    def claim_alert_delivery(self, rule: str, opened_at: datetime, message: str, now: datetime, lease: float) -> bool:
+        return self.incidents.claim(rule, opened_at, message, now, lease)
+
+    def finish_alert_delivery(self, rule: str, opened_at: datetime, message: str, sent_at: datetime | None) -> None:
+        self.incidents.finish(rule, opened_at, message, sent_at)
 
     # --- recurring schedules (`recurring.py`: resque-scheduler's persisted schedules) ---------------
     def schedules(self, now: datetime) -> list[RecurringEntry]:

@@ -65,6 +65,13 @@ class Keys:
         """A job's runs that did not succeed (`redis/attempts.py`), by its plain `QUEUE:TOKEN` id."""
         return f"{self.ns}qadmin:attempts:{job}"
 
+    #: the rules with a stored alert incident, and each one's hash (`redis/alerts.py`)
+    def alerts(self) -> str:
+        return f"{self.ns}qadmin:alerts"
+
+    def alert(self, rule: str) -> str:
+        return f"{self.ns}qadmin:alerts:{rule}"
+
     def queue(self, name: str) -> str:
         return self.queue_prefix + name
 

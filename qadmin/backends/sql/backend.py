@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
+from qadmin.alert_rules import Incident
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.cancel_requests import CancelRequest
 from qadmin.backends.history import assemble
+from qadmin.backends.sql.alerts import Incidents
 from qadmin.backends.sql.attempts import Attempts
 from qadmin.backends.sql.bookkeeping import Bookkeeping
 from qadmin.backends.sql.cancel import Cancelling
@@ -82,6 +84,7 @@ class SqlBackend:
         self.waiting = Waiting(self.store, self.rows, self.canceller)
         self.recurring = Schedules(self.store, self.enqueuer)
         self.attempt_log = Attempts(self.store)
+        self.incidents = Incidents(self.store)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -232,6 +235,22 @@ class SqlBackend:
 
     def fail_waiting(self, job_id: JobId, now: datetime, error: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
         return self.waiting.fail(self._one_shot().counters, job_id, now, error, max_attempts)
+
+    # --- alert incidents (`sql/alerts.py`) ------------------------------------------------------
+    def alert_incidents(self, now: datetime) -> list[Incident]:
+        return self.incidents.incidents()
+
+    def open_incident(self, rule: str, now: datetime, details: str) -> bool:
+        return self.incidents.open(rule, now, details)
+
+    def resolve_incident(self, rule: str, now: datetime) -> bool:
+        return self.incidents.resolve(rule, now)
+
+    def claim_alert_delivery(self, rule: str, opened_at: datetime, message: str, now: datetime, lease: float) -> bool:
+        return self.incidents.claim(rule, opened_at, message, now, lease)
+
+    def finish_alert_delivery(self, rule: str, opened_at: datetime, message: str, sent_at: datetime | None) -> None:
+        self.incidents.finish(rule, opened_at, message, sent_at)
 
     # --- recurring schedules (`sql/recurring.py`) -----------------------------------------------
     def schedules(self, now: datetime) -> list[RecurringEntry]:

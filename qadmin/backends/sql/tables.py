@@ -410,6 +410,20 @@ def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[s
         sa.Column("last_job_id", sa.String(64)),
         sa.Column("updated_at", UtcDateTime, nullable=False),
     )
+    # alert incidents (`qadmin.alert_rules`): one row per rule, opened and resolved by
+    # compare-and-set, each message's delivery claimed for a lease and recorded once sent
+    t["alerts"] = sa.Table(
+        f"{prefix}alerts",
+        metadata,
+        sa.Column("job_table", sa.String(255), primary_key=True),
+        sa.Column("rule", sa.String(255), primary_key=True),
+        sa.Column("opened_at", UtcDateTime, nullable=False),
+        sa.Column("details", sa.Text, nullable=False),
+        sa.Column("resolved_at", UtcDateTime),
+        sa.Column("firing_sent_at", UtcDateTime),
+        sa.Column("resolved_sent_at", UtcDateTime),
+        sa.Column("sending_until", UtcDateTime),
+    )
     # the runs of a job that did not succeed (`backends/history.py`): a successful or cancelled
     # run is its finished record, which already says when, how long and where
     t["attempts"] = sa.Table(
