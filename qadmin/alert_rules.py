@@ -157,11 +157,17 @@ class RuleState:
     details: str
     value: float | None = None
     incident: Incident | None = field(default=None)
+    #: why the rule could not be evaluated (the backend failed): its incident is left as it is
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return "error" if self.error else FIRING if self.firing else "ok"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.rule.to_dict(),
-            "state": FIRING if self.firing else "ok",
+            "state": self.label,
             "value": self.value,
             "details": self.details,
             "incident": self.incident.to_dict() if self.incident else None,

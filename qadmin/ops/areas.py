@@ -1,5 +1,5 @@
 """The areas of `Ops` that have verbs of their own, each a small object built on demand over the
-same backend, clock and actor: `ops.recurring`, `ops.insight`. `Ops` inherits this so that each
+same backend, clock and actor: `ops.recurring`, `ops.insight`, `ops.alerts`. `Ops` inherits this so that each
 area is one property here, not more lines in `ops/admin.py`."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from qadmin.backends import Backend
+from qadmin.ops.alerts import AlertsOps
 from qadmin.ops.insight import InsightOps
 from qadmin.ops.recurring import RecurringOps
 
@@ -27,3 +28,8 @@ class Areas:
     def insight(self) -> InsightOps:
         """History, charts and class metrics (`ops/insight.py`)."""
         return InsightOps(self.backend, clock=self.clock)
+
+    @property
+    def alerts(self) -> AlertsOps:
+        """Alert rules evaluated, incidents opened and resolved, webhooks sent (`ops/alerts.py`)."""
+        return AlertsOps(self.backend, clock=self.clock)

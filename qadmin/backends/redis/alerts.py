@@ -42,19 +42,21 @@ class Incidents:
 
     def incidents(self) -> list[Incident]:
         with self.server.wrap():
-            names = sorted(self.server.client.smembers(self.keys.alerts()))
+            members = self.server.client.smembers(self.keys.alerts())
+            # the client decodes no replies (`server.as_bytes`)
+            names = sorted(m.decode(errors="replace") if isinstance(m, bytes) else m for m in members)
             pipe = self.server.client.pipeline(transaction=False)
-            for raw in names:
-                pipe.hgetall(self.keys.alert(raw.decode(errors="replace")))
+            for name in names:
+                pipe.hgetall(self.keys.alert(name))
             hashes = pipe.execute()
         out = []
-        for raw, fields in zip(names, hashes, strict=True):
+        for name, fields in zip(names, hashes, strict=True):
             opened = _time(fields.get(b"opened_at"))
             if opened is None:
                 continue
             out.append(
                 Incident(
-                    rule=raw.decode(errors="replace"),
+                    rule=name,
                     opened_at=opened,
                     details=fields.get(b"details", b"").decode(errors="replace"),
                     resolved_at=_time(fields.get(b"resolved_at")),
