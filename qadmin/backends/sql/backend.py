@@ -20,6 +20,7 @@ from qadmin.backends.sql.changes import Changes
 from qadmin.backends.sql.choose import choose
 from qadmin.backends.sql.edit import Edit
 from qadmin.backends.sql.enqueue import Enqueue
+from qadmin.backends.sql.history import History
 from qadmin.backends.sql.layout import Layouts
 from qadmin.backends.sql.lifecycle import Lifecycle
 from qadmin.backends.sql.prune import Prune
@@ -39,6 +40,7 @@ from qadmin.backends.sql.verbs import WorkerParts
 from qadmin.backends.sql.waiting import Waiting
 from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
+from qadmin.insight import HistoryRow, HistorySample
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats
 from qadmin.recurring import RecurringEntry, Schedule
@@ -79,7 +81,8 @@ class SqlBackend:
         self.stats_reader = StatsReader(self.store, self.selection, self.reads, self.bookkeeping, options)
         self.enqueuer = Enqueue(self.store, self.layouts, self.verbs, self.rows, self.reads)
         self.rescuer = Rescue(self.store, self.selection, self.changes, self.bookkeeping, options)
-        self.pruner = Prune(self.store)
+        self.history_store = History(self.store, options)
+        self.pruner = Prune(self.store, self.history_store)
         self.canceller = Cancelling(self.store, self.selection, self.rows, self.bookkeeping.record_audit, self._job_of)
         self.waiting = Waiting(self.store, self.rows, self.canceller)
         self.recurring = Schedules(self.store, self.enqueuer)
@@ -251,6 +254,21 @@ class SqlBackend:
 
     def finish_alert_delivery(self, rule: str, opened_at: datetime, message: str, sent_at: datetime | None) -> None:
         self.incidents.finish(rule, opened_at, message, sent_at)
+
+    # --- history (`sql/history.py`) ----------------------------------------------------------
+    def record_history(self, samples: Sequence[HistorySample]) -> None:
+        self.history_store.record(samples)
+
+    def history(
+        self,
+        resolution: str,
+        since: datetime,
+        until: datetime,
+        *,
+        queue: str | None = None,
+        job_class: str | None = None,
+    ) -> list[HistoryRow]:
+        return self.history_store.rows(resolution, since, until, queue, job_class)
 
     # --- recurring schedules (`sql/recurring.py`) -----------------------------------------------
     def schedules(self, now: datetime) -> list[RecurringEntry]:
