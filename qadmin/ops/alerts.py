@@ -12,7 +12,9 @@ whole.
 - failure_rate: (failed + retried) / runs of the recorded history (`Backend.history`) over the
   rule's window, narrowed to its class and queue; fires above the threshold with at least
   `min_runs` runs.
-- latency: the age of the oldest ready job of the queue (of every queue without one).
+- latency: the age of the oldest ready job of the queue (of every queue without one). A Resque
+  queue whose payloads carry no enqueue time (qadmin's and Ruby Resque's do not; php-resque's
+  `queue_time` does) uses the longest wait its workers recorded in the last five minutes.
 - no_worker: no live worker serves the queue (by name or `*`), and none has for the rule's `for`:
   since the last heartbeat of a dead one still registered, or at once when none ever was.
 """
@@ -46,6 +48,8 @@ log = logging.getLogger("qadmin.alerts")
 
 #: how long a claimed message is another sender's to retry only after (several webhook timeouts)
 DELIVERY_LEASE = 30.0
+#: how far back a queue without enqueue times looks for the waits its workers recorded, seconds
+RECORDED_LATENCY_SPAN = 300.0
 
 
 @dataclass
@@ -200,6 +204,14 @@ class AlertsOps:
             for q in queues
             if q.oldest_pending_at is not None
         ]
+        # a Resque payload carries no enqueue time unless its producer wrote one (php-resque's
+        # queue_time): for such a queue, the longest wait its workers recorded lately
+        unknown = {q.name for q in queues if q.oldest_pending_at is None and q.counts.get("pending", 0) > 0}
+        if unknown:
+            since = readings.now - timedelta(seconds=RECORDED_LATENCY_SPAN)
+            for row in self.backend.history(MINUTE, since, readings.now, queue=rule.queue):
+                if row.queue in unknown and row.latency is not None:
+                    ages.append((row.latency, row.queue))
         if not ages:
             return False, 0.0, f"no ready job in {rule.scope() or 'any queue'}"
         age, name = max(ages)

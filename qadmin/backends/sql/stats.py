@@ -31,6 +31,10 @@ class StatsReader:
         self.options = options
 
     def stats(self, now: datetime, max_run_time: float | None = None) -> Stats:
+        return self._read(now, max_run_time, {})
+
+    def _read(self, now: datetime, max_run_time: float | None, oldest_by_queue: dict[str, datetime]) -> Stats:
+        """The stats, and each queue's oldest ready job's time put in `oldest_by_queue`."""
         cutoff = now - timedelta(seconds=max_run_time or self.options.max_run_time)
         queues: dict[str, dict[str, int]] = {}
         oldest: datetime | None = None
@@ -49,8 +53,12 @@ class StatsReader:
                 ):
                     counts[state] += n
                 min_run_at = as_utc(min_run_at)
-                if isinstance(min_run_at, datetime) and min_run_at <= now and (oldest is None or min_run_at < oldest):
-                    oldest = min_run_at
+                if isinstance(min_run_at, datetime) and min_run_at <= now:
+                    name = text_of(queue) or ""
+                    if name not in oldest_by_queue or min_run_at < oldest_by_queue[name]:
+                        oldest_by_queue[name] = min_run_at
+                    if oldest is None or min_run_at < oldest:
+                        oldest = min_run_at
             counters: dict[str, int] = {}
             throughput: list[tuple[datetime, int, int]] = []
             # where qadmin's tables are not (yet) there, nothing was finished or counted by qadmin
@@ -254,5 +262,9 @@ class StatsReader:
         ]
 
     def queues(self, now: datetime) -> list[QueueInfo]:
-        stats = self.stats(now)
-        return [QueueInfo(name=q, counts=c, paused=q in stats.paused) for q, c in stats.queues.items()]
+        oldest: dict[str, datetime] = {}
+        stats = self._read(now, None, oldest)
+        return [
+            QueueInfo(name=q, counts=c, paused=q in stats.paused, oldest_pending_at=oldest.get(q))
+            for q, c in stats.queues.items()
+        ]
