@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from qadmin.alert_rules import AlertConfig
 from qadmin.errors import QadminError, ScheduleNotFound
 from qadmin.job import Job, utcnow
 from qadmin.ops import Ops
@@ -64,8 +65,12 @@ class Scheduler:
         poll: float = DEFAULT_POLL,
         holder: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        alerts: AlertConfig | None = None,
     ) -> None:
         self.ops = ops
+        #: `[alerts]`, checked after the passes when it says "scheduler" (`check_alerts`)
+        self.alerts = alerts if alerts is not None and alerts.evaluated_in("scheduler") else None
+        self._alerts_checked: datetime | None = None
         self.poll = poll
         self.holder = holder or holder_name()
         self.leader_ttl = max(LEADER_TTL, 3 * poll)
@@ -149,6 +154,7 @@ class Scheduler:
                     self.sync(declared)
                     declared = None
                 _fired, upcoming = self.run_pass()
+                self.check_alerts()
             except QadminError as exc:
                 if once:
                     raise
@@ -162,6 +168,20 @@ class Scheduler:
             self._stop.wait(wait)
         log.info("scheduler %s stopped", self.holder)
         return 0
+
+    def check_alerts(self) -> None:
+        """The alert rules checked (`ops.alerts`), at most once per `[alerts] every`; any number
+        of schedulers may check at once (each incident and message is taken by one of them)."""
+        if self.alerts is None:
+            return
+        now = self.clock()
+        if self._alerts_checked is not None and (now - self._alerts_checked).total_seconds() < self.alerts.every:
+            return
+        self._alerts_checked = now
+        try:
+            self.ops.alerts.check(self.alerts)
+        except QadminError as exc:  # the schedules' ticks must not wait for the alerts
+            log.warning("alert check failed, trying again in %gs: %s", self.alerts.every, exc)
 
     def stop(self) -> None:
         self._stop.set()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import click
 
 from qadmin import __version__
+from qadmin.cli.alerts import alerts
 from qadmin.cli.bulk import delete, dequeue, retry, unlock
 from qadmin.cli.cancel import cancel
 from qadmin.cli.context import GLOBAL_OPTIONS, Context, QadminCommand, QadminGroup, global_options
@@ -72,6 +73,7 @@ for command in (
     prune,
     recurring,
     scheduler,
+    alerts,
     worker,
     demo,
     tui,

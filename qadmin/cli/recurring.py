@@ -251,7 +251,7 @@ def scheduler(poll: float, once: bool, verbose: int) -> None:
     settings = current_settings()
     ops = open_ops(settings, face="scheduler")
     try:
-        runner = Scheduler(ops, poll=poll)
+        runner = Scheduler(ops, poll=poll, alerts=settings.config.alerts)
         runner.install_signal_handlers()
         # without a config file there is nothing to sync: the file's schedules are left as they are
         declared = settings.config.recurring if settings.config.path is not None else None

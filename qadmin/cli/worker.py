@@ -248,7 +248,7 @@ def start_scheduler(settings: Settings, burst: bool) -> Callable[[], None]:
 
     ops = open_ops(settings, face="scheduler")
     declared = settings.config.recurring if settings.config.path is not None else None
-    runner = Scheduler(ops)
+    runner = Scheduler(ops, alerts=settings.config.alerts)
     if burst:
         try:
             runner.run(declared, once=True)
