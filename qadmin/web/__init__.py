@@ -17,6 +17,8 @@ config file QADMIN_CONFIG names). Settings of the app, all optional, in `config`
                              read on every view). The JSON API and /metrics always read afresh
     QADMIN_LIST_TTL          seconds concurrent views of the same jobs page share one page of
                              rows (default 1; 0: read on every view)
+    QADMIN_ALERTS            the alert rules (`qadmin.alert_rules.AlertConfig`) /api/alerts and the
+                             overview show; checked by a thread when they say "web" (web.alert_thread)
     QADMIN_ALLOWED_HOSTS     names the `Host` header may give besides IP addresses and localhost (and those
                              of QADMIN_WEB_ALLOWED_HOSTS); "*" allows any (qadmin.web.hosts)
     SECRET_KEY               signs sessions and CSRF tokens; random per process by default, so
@@ -125,7 +127,8 @@ def create_app(
     )
     csrf = CSRFProtect(app)
 
-    from qadmin.web import api, api_recurring, auth, hosts, metrics, pages
+    from qadmin.web import api, api_alerts, api_recurring, auth, hosts, metrics, pages
+    from qadmin.web.alert_thread import start_alert_thread
     from qadmin.web.templating import install
 
     allowed_hosts = hosts.normalise([*app.config["QADMIN_ALLOWED_HOSTS"], *hosts.from_env()])
@@ -148,6 +151,7 @@ def create_app(
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
     app.register_blueprint(api_recurring.bp, url_prefix="/api")
+    app.register_blueprint(api_alerts.bp, url_prefix="/api")
     app.register_blueprint(metrics.bp)
     install(app)
 
@@ -163,6 +167,7 @@ def create_app(
     app.register_error_handler(QadminError, _qadmin_error)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    start_alert_thread(app, app.extensions["qadmin"].backends, app.config.get("QADMIN_ALERTS"))
     return app
 
 

@@ -33,6 +33,7 @@ from qadmin.config import Config
 from qadmin.errors import ConfigError
 from qadmin.ops import Ops, open_ops
 from qadmin.settings import Settings
+from qadmin.web.alert_thread import stop_alert_thread
 from qadmin.web.credentials import password_problem
 
 if TYPE_CHECKING:
@@ -129,6 +130,7 @@ class Server:
             stop_accepting()
             close_rest()
             server.task_dispatcher.shutdown()
+        stop_alert_thread(self.app)
         self.app.extensions["qadmin"].backends.close()
 
 
@@ -182,6 +184,7 @@ def build(
         "QADMIN_READ_ONLY": read_only,
         "QADMIN_PASSWORD": password or None,
         "QADMIN_ALLOWED_HOSTS": tuple(host_names(host, allowed_hosts, config)),
+        "QADMIN_ALERTS": config.alerts,
     }
     if config.web.get("secret_key"):
         app_config["SECRET_KEY"] = str(config.web["secret_key"])
