@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
 
@@ -14,6 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Label, Sparkline, Static
 
+from qadmin.alert_rules import Incident
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.model import Stats
@@ -27,6 +29,13 @@ from qadmin.tui.text import STATE_COLOR, ago, cell, names, theme_style
 STATE_COLUMNS = ("pending", "scheduled", "locked", "stale", "failed", "finished")
 #: minutes in the throughput sparkline
 SPARK_MINUTES = 60
+
+
+@dataclass
+class IncidentsLoaded(Message):
+    """The open alert incidents (`ops.alerts`), shown above the totals until they resolve."""
+
+    incidents: list[Incident]
 
 
 class OverviewScreen(QadminScreen):
@@ -45,6 +54,7 @@ class OverviewScreen(QadminScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="overview"):
+            yield Static("", id="alerts")
             yield Static("waiting for the backend…", id="totals")
             with Horizontal(id="throughput"):
                 yield Label("throughput, last hour", id="spark-label")
@@ -59,6 +69,7 @@ class OverviewScreen(QadminScreen):
             table.add_column(state.upper(), key=state)
         table.add_column("", key="status")
         table.focus()
+        self.query_one("#alerts", Static).display = False
         super().on_mount()
 
     def redraw(self) -> None:
@@ -67,6 +78,19 @@ class OverviewScreen(QadminScreen):
 
     def fetch(self, ops: Ops, token: int, request: object) -> Iterable[Message]:
         yield StatsLoaded(ops.stats())
+        yield IncidentsLoaded(ops.alerts.open_incidents())
+
+    def on_incidents_loaded(self, message: IncidentsLoaded) -> None:
+        banner = self.query_one("#alerts", Static)
+        banner.display = bool(message.incidents)
+        now = self.app.ops.clock()
+        lines = Text()
+        for incident in message.incidents:
+            if lines:
+                lines.append("\n")
+            lines.append(f"alert {visible(incident.rule)} firing", style=theme_style(self.app, "text-error", bold=True))
+            lines.append(f" since {ago(incident.opened_at, now)}: {visible(incident.details)}")
+        banner.update(lines)
 
     def on_stats_loaded(self, message: StatsLoaded) -> None:
         self.stats = stats = message.stats
