@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from qadmin import __version__
-from qadmin.web.openapi_components import FLAG, array, components, ref
 from qadmin.web.openapi_alerts import paths as alerts_paths
 from qadmin.web.openapi_alerts import schemas as alerts_schemas
+from qadmin.web.openapi_components import FLAG, array, components, ref
 from qadmin.web.openapi_recurring import paths as recurring_paths
 from qadmin.web.openapi_recurring import schemas as recurring_schemas
 
