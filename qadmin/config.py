@@ -45,6 +45,7 @@ from typing import Any
 
 from qadmin.alert_rules import AlertConfig, read_alerts
 from qadmin.errors import ConfigError, UsageError
+from qadmin.insight import HistoryConfig, read_history
 from qadmin.recurring import Schedule, schedule_from_table
 
 DEFAULT_URL = "sqlite:///qadmin.db"
@@ -98,6 +99,8 @@ class Config:
     recurring: tuple[Schedule, ...] = ()
     #: `[alerts]` and its `[alerts.NAME]` rules (`qadmin.alert_rules`)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    #: `[history]`: whether workers record history, and how long it is kept (`qadmin.insight`)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
 
     def backend(self, name: str | None) -> BackendConfig:
         if name is None:
@@ -160,6 +163,7 @@ def load_config(explicit: str | None = None) -> Config:
         worker_timeout=read_worker_timeout(data.get("worker"), path),
         recurring=read_recurring(data.get("recurring"), path),
         alerts=read_alerts(data.get("alerts"), path),
+        history=read_history(data.get("history"), f"{path}: [history]", _duration_setting),
     )
 
 

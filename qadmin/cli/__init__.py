@@ -18,6 +18,7 @@ from qadmin.cli.bulk import delete, dequeue, retry, unlock
 from qadmin.cli.cancel import cancel
 from qadmin.cli.context import GLOBAL_OPTIONS, Context, QadminCommand, QadminGroup, global_options
 from qadmin.cli.edit import edit
+from qadmin.cli.insight import history, metrics
 from qadmin.cli.jobs import enqueue, jobs, show
 from qadmin.cli.lifecycle import kill, run_now
 from qadmin.cli.prune import prune
@@ -78,5 +79,7 @@ for command in (
     demo,
     tui,
     web,
+    metrics,
+    history,
 ):
     main.add_command(command)
