@@ -7,7 +7,8 @@ incident, and one of them claim each message for a lease before sending it. A me
 not be delivered (the webhook down) stays unsent and is tried again at the next check, by any
 process; once delivered it is recorded on the incident and never sent again. An incident whose
 firing message never got through is announced before its resolution, so the receiver's story is
-whole.
+whole. The open incident of a rule no longer configured is resolved (without a message: its
+webhook is not known any more).
 
 - failure_rate: (failed + retried) / runs of the recorded history (`Backend.history`) over the
   rule's window, narrowed to its class and queue; fires above the threshold with at least
@@ -139,6 +140,12 @@ class AlertsOps:
                     report.resolved.append(name)
                     if not dry_run:
                         log.warning("alert %r resolved", name)
+        configured = {rule.name for rule in config.rules}
+        for incident in self.backend.alert_incidents(now):
+            # a rule taken out of qadmin.toml: its incident would stay open on the overviews for ever
+            if incident.open and incident.rule not in configured:
+                if dry_run or self.backend.resolve_incident(incident.rule, now):
+                    report.resolved.append(incident.rule)
         if not dry_run:
             self._deliver(config, report)
         return report

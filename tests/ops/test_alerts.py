@@ -168,6 +168,15 @@ def test_dry_run_opens_and_sends_nothing(backends: list[Backend], receiver: Rece
     assert alerts.incidents() == [] and receiver.messages() == []
 
 
+def test_the_incident_of_a_rule_no_longer_configured_is_resolved(backends: list[Backend], receiver: Receiver) -> None:
+    backend = backends[0]
+    backend.open_incident("gone", utcnow(), "was firing")
+    alerts = Ops(backend).alerts
+    assert alerts.check(AlertConfig(), dry_run=True).resolved == ["gone"]
+    assert alerts.check(AlertConfig()).resolved == ["gone"]
+    assert alerts.open_incidents() == [] and receiver.messages() == []
+
+
 def test_rules_are_read_and_checked() -> None:
     config = read_alerts(
         {
