@@ -4,7 +4,10 @@ wins, a delivery claimed for a lease, released when it failed, never claimed aga
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -114,3 +117,31 @@ def test_racing_senders_claim_one_delivery_and_racing_resolvers_resolve_once(any
     backend.open_incident("burst", T0, "d")
     assert sum(_race(any_url, lambda b: b.claim_alert_delivery("burst", T0, FIRING, T0, 30))) == 1
     assert sum(_race(any_url, lambda b: b.resolve_incident("burst", T0 + S))) == 1
+
+
+RACER = """
+import sys, time
+from datetime import datetime
+from qadmin.backends import BackendOptions, open_backend
+url, start, opened_at = sys.argv[1], float(sys.argv[2]), datetime.fromisoformat(sys.argv[3])
+b = open_backend(url, BackendOptions())
+b.alert_incidents(opened_at)  # connected before the start
+time.sleep(max(0.0, start - time.time()))
+print(int(b.open_incident("burst", opened_at, "d")))
+b.close()
+"""
+
+
+def test_racing_processes_open_one_incident(any_url: str, backend: Backend) -> None:
+    start = time.time() + 3.0
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, any_url, repr(start), T0.isoformat()], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=60)[0].strip() for p in racers]
+    assert all(p.returncode == 0 for p in racers)
+    assert sorted(outputs) == ["0", "0", "1"]
+    [incident] = backend.alert_incidents(T0)
+    assert incident.open and incident.opened_at == T0
