@@ -152,16 +152,19 @@ class AlertsOps:
 
     def _deliver(self, config: AlertConfig, report: CheckReport) -> None:
         incidents = {i.rule: i for i in self.backend.alert_incidents(self.clock())}
+        #: webhooks that failed in this check: not tried again before the next one, so a webhook
+        #: that is down costs one timeout per check, not one per message
+        down: set[str] = set()
         for rule in config.rules:
             incident = incidents.get(rule.name)
-            if rule.webhook is None or incident is None:
+            if rule.webhook is None or incident is None or rule.webhook in down:
                 continue
-            if incident.firing_sent_at is None and not self._send(rule, incident, FIRING, report):
+            if incident.firing_sent_at is None and not self._send(rule, incident, FIRING, report, down):
                 continue  # the resolution waits for the firing message
             if not incident.open and incident.resolved_sent_at is None:
-                self._send(rule, incident, RESOLVED, report)
+                self._send(rule, incident, RESOLVED, report, down)
 
-    def _send(self, rule: AlertRule, incident: Incident, kind: str, report: CheckReport) -> bool:
+    def _send(self, rule: AlertRule, incident: Incident, kind: str, report: CheckReport, down: set[str]) -> bool:
         """Claim, send and record one message; True when it is delivered (by us, now)."""
         assert rule.webhook is not None
         if not self.backend.claim_alert_delivery(rule.name, incident.opened_at, kind, self.clock(), DELIVERY_LEASE):
@@ -171,6 +174,7 @@ class AlertsOps:
         except WebhookError as exc:
             log.warning("alert %r: the %s message was not delivered, will retry: %s", rule.name, kind, exc)
             report.failed.append((rule.name, kind, str(exc)))
+            down.add(rule.webhook)
             self.backend.finish_alert_delivery(rule.name, incident.opened_at, kind, None)
             return False
         self.backend.finish_alert_delivery(rule.name, incident.opened_at, kind, self.clock())

@@ -160,6 +160,18 @@ def test_a_webhook_down_then_up_gets_each_message_once(backends: list[Backend], 
     assert receiver.messages() == [("mail-unserved", "firing")]
 
 
+def test_a_webhook_that_is_down_is_tried_once_per_check(backends: list[Backend], receiver: Receiver) -> None:
+    config = AlertConfig(
+        rules=tuple(AlertRule(f"u{n}", "no_worker", receiver.url, queue=f"q{n}", duration=60.0) for n in range(3))
+    )
+    receiver.status = 503
+    report = Ops(backends[0]).alerts.check(config)
+    assert report.opened == ["u0", "u1", "u2"] and len(report.failed) == 1
+    receiver.status = 200
+    assert len(Ops(backends[1]).alerts.check(config).sent) == 3
+    assert sorted(receiver.messages()) == [("u0", "firing"), ("u1", "firing"), ("u2", "firing")]
+
+
 def test_dry_run_opens_and_sends_nothing(backends: list[Backend], receiver: Receiver) -> None:
     config = AlertConfig(rules=(AlertRule("u", "no_worker", receiver.url, queue="mail", duration=60.0),))
     alerts = Ops(backends[0]).alerts
