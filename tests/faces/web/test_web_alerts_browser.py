@@ -1,7 +1,8 @@
 """The alert banner end to end, in headless Chromium at phone width (390 px) against `qadmin web`'s
 own server, on SQLite and on Redis: the web process's own checks ([alerts] evaluate_in = web) open
-the incident, the overview's live refresh shows it without a reload, wrapped inside its box, and takes it away when a live worker serves the queue again; the test's webhook receiver
-gets one firing and one resolved message."""
+the incident, the overview's live refresh shows it without a reload, wrapped inside its box, and
+takes it away when a live worker serves the queue again; the test's webhook receiver gets one
+firing and one resolved message."""
 
 from __future__ import annotations
 
