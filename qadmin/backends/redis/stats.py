@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from qadmin.backends.error_groups import ExactLines, error_groups
 from qadmin.backends.redis.json_text import dumps, epoch, parse_time
 from qadmin.backends.redis.pauses import Pauses
 from qadmin.backends.redis.payloads import read_payload, schedule_second
@@ -22,6 +23,7 @@ from qadmin.backends.redis.server import Server, as_bytes
 from qadmin.backends.redis.view import View
 from qadmin.codecs import MAX_DECODE_BYTES
 from qadmin.filters import JobFilter
+from qadmin.fingerprints import NO_ERROR, fingerprint
 from qadmin.job import JobState, QueueInfo
 from qadmin.model import ErrorGroup, Stats
 
@@ -215,28 +217,14 @@ class Counts:
     def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
         selection = selection if selection.states else selection.with_states(JobState.FAILED)
         states = wanted_states(selection)
-        groups: dict[str, dict[str, Any]] = {}
-
-        def add(key: str, queue: str | None, class_name: str, failed_at: datetime | None, sample: Any) -> None:
-            g = groups.get(key)
-            if g is None:
-                g = groups[key] = {
-                    "count": 0,
-                    "queues": set(),
-                    "classes": set(),
-                    "last": None,
-                    "sample": sample() if callable(sample) else sample,
-                }
-            g["count"] += 1
-            g["queues"].add(queue or "")
-            if len(g["classes"]) < 10:
-                g["classes"].add(class_name)
-            if failed_at is not None and (g["last"] is None or failed_at > g["last"]):
-                g["last"] = failed_at
+        lines = ExactLines()
+        add = lines.add
 
         with self.server.wrap():
             view = View(self.server, now)
-            quick = states == {JobState.FAILED} and states_and_queues_only(selection)
+            # an error group's own groups (`qadmin errors show`) read quickly too: fingerprints by line
+            quick = states == {JobState.FAILED} and states_and_queues_only(replace(selection, fingerprint=None))
+            wanted = selection.fingerprint
             if quick:
                 for i, raw, same in view.twins.iter_failed(None, False):
                     entry = _failure_groupable(raw)
@@ -245,7 +233,7 @@ class Counts:
                         job = rec.job
                         if not retried_entry(rec) and job.state in states and selection.matches(job):
                             add(
-                                job.error_message or NO_ERROR,
+                                job.error_message,
                                 job.queue,
                                 job.class_name,
                                 job.failed_at,
@@ -258,8 +246,11 @@ class Counts:
                         continue  # history of a retried job, in no state (`selection.retried_entry`)
                     if JobState.FAILED not in states or (selection.queues and (queue or "") not in selection.queues):
                         continue
+                    key = _error_key(entry)
+                    if wanted is not None and fingerprint(key).id != wanted:
+                        continue
                     add(
-                        _error_key(entry),
+                        key,
                         queue,
                         entry["payload"]["class"],
                         parse_time(entry.get("failed_at")),
@@ -273,27 +264,14 @@ class Counts:
                     if job.state not in states or not selection.matches(job):
                         continue
                     add(
-                        job.error_message or NO_ERROR,
+                        job.error_message,
                         job.queue,
                         job.class_name,
                         job.failed_at,
                         lambda rec=rec: view.twins.named(rec).job.id,
                     )
-        ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
-        return [
-            ErrorGroup(
-                error=k,
-                count=g["count"],
-                queues=sorted(g["queues"]),
-                classes=sorted(g["classes"]),
-                last_failed_at=g["last"],
-                sample_id=g["sample"],
-            )
-            for k, g in ordered
-        ]
-
-
-NO_ERROR = "(no error recorded)"
+        # folded by fingerprint: one `fingerprint` per distinct line
+        return error_groups(lines.lines.values(), limit)
 
 
 def _failure_groupable(raw: bytes) -> dict[str, Any] | None:
