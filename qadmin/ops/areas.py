@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from qadmin.backends import Backend
+from qadmin.ops.error_groups import ErrorGroupOps
 from qadmin.ops.insight import InsightOps
 from qadmin.ops.recurring import RecurringOps
 
@@ -27,3 +28,8 @@ class Areas:
     def insight(self) -> InsightOps:
         """History, charts and class metrics (`ops/insight.py`)."""
         return InsightOps(self.backend, clock=self.clock)
+
+    @property
+    def error_group(self) -> ErrorGroupOps:
+        """One error group by its fingerprint id, and the selection of its jobs (`ops/error_groups.py`)."""
+        return ErrorGroupOps(self.backend, clock=self.clock)
