@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
 from qadmin.fingerprints import NO_ERROR, exception_of, fingerprint, normalise
-from qadmin.errors import UsageError
 
 
 def same(*lines: str) -> bool:
