@@ -7,16 +7,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from qadmin.backends import Backend
-from qadmin.errors import QadminError
+from qadmin.errors import ErrorGroupNotFound
 from qadmin.filters import JobFilter, parse_fingerprint
 from qadmin.job import JobState
 from qadmin.model import ErrorGroup
-
-
-class ErrorGroupNotFound(QadminError):
-    """No failed job has an error with this fingerprint (any more)."""
-
-    exit_code = 2
 
 
 class ErrorGroupOps:

@@ -44,6 +44,7 @@ from werkzeug.exceptions import HTTPException
 from qadmin.errors import (
     BackendUnavailable,
     ConfigError,
+    ErrorGroupNotFound,
     InvalidTransition,
     JobNotFound,
     LiveHolders,
@@ -64,6 +65,7 @@ log = logging.getLogger("qadmin.web")
 STATUS: tuple[tuple[type[QadminError], int], ...] = (
     (JobNotFound, 404),
     (ScheduleNotFound, 404),
+    (ErrorGroupNotFound, 404),
     (InvalidTransition, 409),
     (LiveHolders, 409),
     (UsageError, 400),

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from qadmin.backends import Backend, BackendOptions, open_backend
+from qadmin.errors import ErrorGroupNotFound
 from qadmin.filters import JobFilter
 from qadmin.fingerprints import fingerprint
 from qadmin.job import Job, JobState, NewJob, utcnow
@@ -123,7 +124,5 @@ def test_a_group_found_by_its_id(backend: Backend) -> None:
     ops = Ops(backend)
     group = ops.error_group.group(fingerprint(RECIPIENTS[0]).id.upper())
     assert group.count == 3 and len(group.variants) == 3
-    from qadmin.ops.error_groups import ErrorGroupNotFound
-
     with pytest.raises(ErrorGroupNotFound):
         ops.error_group.group("000000000000")
