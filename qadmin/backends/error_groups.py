@@ -51,17 +51,23 @@ class ExactLines:
         queue: str | None,
         class_name: str,
         failed_at: datetime | None,
-        sample: JobId | Callable[[], JobId] | None,
+        sample: Callable[[], JobId | None],
     ) -> None:
+        """One failed job; `sample()` names it, called for the first job of each line only
+        (naming a Redis failure may read its neighbours)."""
         key = (error or "").split("\n", 1)[0] or NO_ERROR
         line = self.lines.get(key)
         if line is None:
-            # the sample is named lazily: naming a Redis failure may read its neighbours
-            line = self.lines[key] = ExactLine(key, sample=sample() if callable(sample) else sample)
+            line = self.lines[key] = ExactLine(key, sample=sample())
         line.seen(failed_at)
         line.queues.add(queue or "")
         if len(line.classes) < CLASSES_KEPT:
             line.classes.add(class_name)
+
+
+def known(job_id: JobId | None) -> Callable[[], JobId | None]:
+    """The sample of a job whose id is at hand."""
+    return lambda: job_id
 
 
 def fold(lines: Iterable[ExactLine], limit: int) -> list[tuple[Fingerprint, list[ExactLine]]]:

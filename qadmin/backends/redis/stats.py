@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from qadmin.backends.error_groups import ExactLines, error_groups
@@ -17,14 +18,14 @@ from qadmin.backends.redis.json_text import dumps, epoch, parse_time
 from qadmin.backends.redis.pauses import Pauses
 from qadmin.backends.redis.payloads import read_payload, schedule_second
 from qadmin.backends.redis.reader import Reader
-from qadmin.backends.redis.records import failed_rec, plainly_decodable
+from qadmin.backends.redis.records import Rec, failed_rec, plainly_decodable
 from qadmin.backends.redis.selection import retried_entry, states_and_queues_only, wanted_states
 from qadmin.backends.redis.server import Server, as_bytes
 from qadmin.backends.redis.view import View
 from qadmin.codecs import MAX_DECODE_BYTES
 from qadmin.filters import JobFilter
 from qadmin.fingerprints import NO_ERROR, fingerprint
-from qadmin.job import JobState, QueueInfo
+from qadmin.job import Job, JobId, JobState, QueueInfo
 from qadmin.model import ErrorGroup, Stats
 
 #: failed entries counted per script call
@@ -237,7 +238,7 @@ class Counts:
                                 job.queue,
                                 job.class_name,
                                 job.failed_at,
-                                lambda rec=rec: view.twins.named(rec).job.id,
+                                partial(_named_id, view, rec),
                             )
                         continue
                     queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
@@ -254,9 +255,7 @@ class Counts:
                         queue,
                         entry["payload"]["class"],
                         parse_time(entry.get("failed_at")),
-                        lambda raw=raw, i=i, same=same: (
-                            view.twins.name_failed(failed_rec(self.keys.failed, raw, i), same).job.id
-                        ),
+                        partial(_failure_id, view, self.keys.failed, raw, i, same),
                     )
             else:
                 for _pos, rec in view.walk(replace(selection, ids=()), "id", None):
@@ -268,10 +267,21 @@ class Counts:
                         job.queue,
                         job.class_name,
                         job.failed_at,
-                        lambda rec=rec: view.twins.named(rec).job.id,
+                        partial(_named_id, view, rec),
                     )
         # folded by fingerprint: one `fingerprint` per distinct line
         return error_groups(lines.lines.values(), limit)
+
+
+def _named_id(view: View, rec: Rec) -> JobId:
+    job: Job = view.twins.named(rec).job
+    return job.id
+
+
+def _failure_id(view: View, failed_key: str, raw: bytes, index: int, same: int) -> JobId:
+    """The id of a failure entry as listings name it (read only for an error group's sample)."""
+    job: Job = view.twins.name_failed(failed_rec(failed_key, raw, index), same).job
+    return job.id
 
 
 def _failure_groupable(raw: bytes) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from qadmin.backends.base import BackendOptions
-from qadmin.backends.error_groups import ExactLine, ExactLines, error_group, error_groups, fold
+from qadmin.backends.error_groups import ExactLine, ExactLines, error_group, error_groups, fold, known
 from qadmin.backends.sql.bookkeeping import Bookkeeping
 from qadmin.backends.sql.reads import Reads
 from qadmin.backends.sql.rescue import RESCUED
@@ -229,7 +229,7 @@ class StatsReader:
                 ).all()
             for row in rows:
                 failed_at = row.failed_at if isinstance(row.failed_at, datetime) else None
-                lines.add(text_of(row.err), text_of(row.queue), class_of(row.handler), failed_at, row.id)
+                lines.add(text_of(row.err), text_of(row.queue), class_of(row.handler), failed_at, known(row.id))
         return error_groups(lines.lines.values(), limit)
 
     def queues(self, now: datetime) -> list[QueueInfo]:
