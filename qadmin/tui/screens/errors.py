@@ -59,9 +59,9 @@ class ErrorsScreen(QadminScreen):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_column("COUNT", key="count")
-        table.add_column("ERROR", key="error", width=52)
+        table.add_column("ERROR", key="error", width=50)
         table.add_column("QUEUES", key="queues")
-        table.add_column("CLASSES", key="classes", width=34)
+        table.add_column("CLASSES", key="classes", width=22)
         table.add_column("FIRST FAILED", key="first")
         table.add_column("LAST FAILED", key="last")
         table.focus()
@@ -82,9 +82,9 @@ class ErrorsScreen(QadminScreen):
             classes = names(c.rsplit(".", 1)[-1] if isinstance(c, str) else c for c in group.classes or ())
             table.add_row(
                 Text(str(group.count), style=error_style, justify="right"),
-                cell(group.pattern, 52),
+                cell(group.pattern, 50),
                 cell(names(group.queues or ()), 40),
-                cell(classes, 34),
+                cell(classes, 22),
                 ago(group.first_failed_at, now),
                 ago(group.last_failed_at, now),
                 key=group.fingerprint,
