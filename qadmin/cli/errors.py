@@ -19,7 +19,12 @@ from qadmin.model import ErrorGroup
 from qadmin.text import plural
 
 
-@click.group(cls=RecurringGroup, invoke_without_command=True)
+class ErrorsGroup(RecurringGroup):
+    """`qadmin errors`: lists the groups alone, shows one with `show`; the backend options go
+    after either name, as `qadmin recurring` takes them."""
+
+
+@click.group(cls=ErrorsGroup, invoke_without_command=True)
 @click.option("--queue", "-q", multiple=True, shell_complete=complete_queues)
 @click.option("--class", "class_name", help=CLASS_HELP, shell_complete=complete_classes)
 @click.option("--limit", "-n", type=int, default=50, callback=positive)
