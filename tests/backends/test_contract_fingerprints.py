@@ -126,3 +126,22 @@ def test_a_group_found_by_its_id(backend: Backend) -> None:
     assert group.count == 3 and len(group.variants) == 3
     with pytest.raises(ErrorGroupNotFound):
         ops.error_group.group("000000000000")
+
+
+def test_a_group_of_many_distinct_lines_is_still_selected_exactly(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `GROUP_LINES` distinct lines SQL selects by the exception class and checks each row."""
+    from qadmin.backends.sql import selection
+
+    monkeypatch.setattr(selection, "GROUP_LINES", 1)
+    now = utcnow()
+    mine = [failed(backend, e, now) for e in RECIPIENTS]
+    failed(backend, "ValueError: something else entirely", now)
+    failed(backend, "KeyError: 'customer0'", now)
+    fp = fingerprint(RECIPIENTS[0]).id
+    assert backend.count(JobFilter(fingerprint=fp), utcnow()) == 3
+    found = backend.find(JobFilter(fingerprint=fp), utcnow(), limit=10).jobs
+    assert sorted(str(j.id) for j in found) == sorted(str(j.id) for j in mine)
+    (group,) = backend.error_groups(JobFilter(states=FAILED.states, fingerprint=fp), utcnow())
+    assert group.count == 3 and len(group.variants) == 3
