@@ -62,6 +62,12 @@ class ScheduleNotFound(QadminError):
         super().__init__(f"no recurring schedule named {name!r} (`qadmin recurring` lists them)")
 
 
+class ErrorGroupNotFound(QadminError):
+    """No failed job has an error with this fingerprint (any more)."""
+
+    exit_code = 2
+
+
 class InvalidTransition(QadminError):
     """The job is not in a state that allows this."""
 

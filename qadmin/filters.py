@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qadmin.errors import UsageError
+from qadmin.fingerprints import FINGERPRINT_ID, fingerprint
 from qadmin.job import Job, JobId, JobState
 from qadmin.text import holds_lone_surrogate
 
@@ -120,8 +121,10 @@ class JobFilter:
     locked_by: str | None = None
     #: only stale locks (implies state locked)
     stale_only: bool = False
-    #: the first line of `last_error` (an error group)
+    #: the first line of `last_error` (an exact error variant)
     error: str | None = None
+    #: an error group: failed jobs whose error has this fingerprint id (`qadmin.fingerprints`)
+    fingerprint: str | None = None
     #: only jobs no qadmin worker can decode
     undecodable: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -155,6 +158,8 @@ class JobFilter:
             return False
         if self.error is not None and job.error_message != self.error:
             return False
+        if self.fingerprint is not None and not in_error_group(job, self.fingerprint):
+            return False
         if self.undecodable and job.decodable:
             return False
         if self.search:
@@ -171,7 +176,7 @@ class JobFilter:
 
         Raises UsageError with a clear message for anything it cannot parse.
         """
-        for key in ("state", "queue", "class", "search", "id", "worker", "error"):
+        for key in ("state", "queue", "class", "search", "id", "worker", "error", "fingerprint"):
             values = params.get(key)
             for value in values if isinstance(values, (list, tuple)) else [values]:
                 if isinstance(value, str) and "\x00" in value:
@@ -217,6 +222,7 @@ class JobFilter:
             locked_by=one("worker"),
             stale_only=stale_only,
             error=one("error"),
+            fingerprint=parse_fingerprint(one("fingerprint")),
             undecodable=_truthy(one("undecodable")),
         )
 
@@ -242,6 +248,8 @@ class JobFilter:
             out["worker"] = self.locked_by
         if self.error is not None:
             out["error"] = self.error
+        if self.fingerprint is not None:
+            out["fingerprint"] = self.fingerprint
         if self.undecodable:
             out["undecodable"] = "1"
         return out
@@ -249,6 +257,21 @@ class JobFilter:
     def describe(self) -> str:
         params = self.to_params()
         return " ".join(f"{k}={v}" for k, v in params.items()) or "all jobs"
+
+
+def parse_fingerprint(text: str | None) -> str | None:
+    """A fingerprint id as `qadmin errors` prints it (12 hex digits), or UsageError."""
+    if text is None:
+        return None
+    wanted = text.strip().lower()
+    if not FINGERPRINT_ID.fullmatch(wanted):
+        raise UsageError(f"fingerprint must be 12 hex digits, as `qadmin errors` shows them, not {text[:40]!r}")
+    return wanted
+
+
+def in_error_group(job: Job, fingerprint_id: str) -> bool:
+    """Whether a job is a failed one of the error group with this fingerprint id."""
+    return job.state is JobState.FAILED and fingerprint(job.error_message).id == fingerprint_id
 
 
 def searchable_text(job: Job) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from qadmin.errors import InvalidTransition, UsageError
+from qadmin.fingerprints import exception_of
 from qadmin.job import AuditEntry, Job, JobId, JobState, iso
 
 #: how listings may be ordered; each is a keyset order ending in the id
@@ -25,8 +26,22 @@ class Page:
 
 
 @dataclass(frozen=True)
+class ErrorVariant:
+    """One exact first line of last_error inside an error group, and its failed jobs."""
+
+    error: str
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.error, "count": self.count}
+
+
+@dataclass(frozen=True)
 class ErrorGroup:
-    """Failed jobs sharing an exception class and message (the first line of last_error)."""
+    """Failed jobs sharing an error fingerprint: exception class plus normalised message
+    (`qadmin.fingerprints`). `error` is the group's sample message: its most frequent exact
+    first line, whose job is `sample_id`; `variants` are the exact first lines, most frequent
+    first, capped (`variants_left_out` says how many more there are)."""
 
     error: str
     count: int
@@ -34,11 +49,15 @@ class ErrorGroup:
     classes: list[str]
     last_failed_at: datetime | None
     sample_id: JobId | None = None
+    fingerprint: str = ""
+    pattern: str = ""
+    first_failed_at: datetime | None = None
+    variants: list[ErrorVariant] = field(default_factory=list)
+    variants_left_out: int = 0
 
     @property
     def exception(self) -> str:
-        head = self.error.split(":", 1)[0].strip()
-        return head if head and " " not in head else ""
+        return exception_of(self.error)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +68,11 @@ class ErrorGroup:
             "classes": self.classes,
             "last_failed_at": iso(self.last_failed_at),
             "sample_id": self.sample_id,
+            "fingerprint": self.fingerprint,
+            "pattern": self.pattern,
+            "first_failed_at": iso(self.first_failed_at),
+            "variants": [v.to_dict() for v in self.variants],
+            "variants_left_out": self.variants_left_out,
         }
 
 

@@ -18,11 +18,12 @@ from qadmin.cli.bulk import delete, dequeue, retry, unlock
 from qadmin.cli.cancel import cancel
 from qadmin.cli.context import GLOBAL_OPTIONS, Context, QadminCommand, QadminGroup, global_options
 from qadmin.cli.edit import edit
+from qadmin.cli.errors import errors
 from qadmin.cli.insight import history, metrics
 from qadmin.cli.jobs import enqueue, jobs, show
 from qadmin.cli.lifecycle import kill, run_now
 from qadmin.cli.prune import prune
-from qadmin.cli.queues import audit, errors, pause, queues, resume, stats, workers
+from qadmin.cli.queues import audit, pause, queues, resume, stats, workers
 from qadmin.cli.recurring import recurring, scheduler
 from qadmin.cli.serve import demo, init, tui, web
 from qadmin.cli.waiting import complete, fail

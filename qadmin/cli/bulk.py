@@ -16,6 +16,7 @@ from qadmin.cli.params import (
     complete_queues,
     dry_run_option,
     duration,
+    fingerprint_option,
     json_option,
     not_empty,
 )
@@ -67,7 +68,8 @@ def report_or_refuse(result: BulkResult, as_json: bool, verb: str, selection: Jo
 @click.option("--failed", is_flag=True, help="All failed jobs (narrowed by the other options).")
 @click.option("--queue", "-q", multiple=True, shell_complete=complete_queues)
 @click.option("--class", "class_name", help=CLASS_HELP, shell_complete=complete_classes)
-@click.option("--error", callback=not_empty, help="Only jobs that failed with this error (an error group).")
+@click.option("--error", callback=not_empty, help="Only jobs that failed with this exact error (first line).")
+@fingerprint_option
 @dry_run_option
 @json_option
 def retry(
@@ -76,12 +78,14 @@ def retry(
     queue: tuple[str, ...],
     class_name: str | None,
     error: str | None,
+    fingerprint: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
     """Make failed jobs pending again (attempts reset; their own workers run them)."""
     state = ("failed",) if failed else ()
-    _bulk("retry", build_selection(ids, state, queue, class_name, error=error), dry_run, as_json)
+    selection = build_selection(ids, state, queue, class_name, error=error, fingerprint=fingerprint)
+    _bulk("retry", selection, dry_run, as_json)
 
 
 @click.command(cls=QadminCommand)
@@ -90,6 +94,7 @@ def retry(
 @click.option("--queue", "-q", multiple=True, shell_complete=complete_queues)
 @click.option("--class", "class_name", help=CLASS_HELP, shell_complete=complete_classes)
 @click.option("--error", callback=not_empty, help="Only failed jobs with this error.")
+@fingerprint_option
 @click.option("--search", callback=not_empty, help="Text in the payload.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @dry_run_option
@@ -100,6 +105,7 @@ def delete(
     queue: tuple[str, ...],
     class_name: str | None,
     error: str | None,
+    fingerprint: str | None,
     search: str | None,
     yes: bool,
     dry_run: bool,
@@ -109,7 +115,7 @@ def delete(
     for word in ("finished", "cancelled"):
         if word in [s.lower() for s in state]:
             raise UsageError(f"{word} jobs are history: they are pruned after the retention window, not deleted")
-    selection = build_selection(ids, state, queue, class_name, search=search, error=error)
+    selection = build_selection(ids, state, queue, class_name, search=search, error=error, fingerprint=fingerprint)
     _bulk("delete", selection, dry_run, as_json, confirm=not yes)
 
 

@@ -111,6 +111,7 @@ def jobs(
     args_json: str | None,
     search: str | None,
     error: str | None,
+    fingerprint: str | None,
     worker: str | None,
     limit: int,
     cursor: str | None,
@@ -118,7 +119,7 @@ def jobs(
     as_json: bool,
 ) -> None:
     """List jobs, one keyset page at a time."""
-    selection = build_selection((), state, queue, class_name, args_json, search, error, worker)
+    selection = build_selection((), state, queue, class_name, args_json, search, error, worker, fingerprint)
     page = current_ops().list_jobs(selection, limit=limit, cursor=cursor, sort=sort)
     if as_json:
         print_json([j.to_dict() for j in page.jobs])

@@ -10,8 +10,8 @@ import click
 
 from qadmin.cli.context import GLOBAL_OPTIONS, current_ops
 from qadmin.config import parse_duration
-from qadmin.errors import ConfigError
-from qadmin.filters import JobFilter, fold, parse_args_json, parse_states
+from qadmin.errors import ConfigError, UsageError
+from qadmin.filters import JobFilter, fold, parse_args_json, parse_fingerprint, parse_states
 from qadmin.ops import Ops, open_ops
 from qadmin.settings import resolve
 
@@ -30,6 +30,7 @@ def build_selection(
     search: str | None = None,
     error: str | None = None,
     worker: str | None = None,
+    fingerprint: str | None = None,
 ) -> JobFilter:
     ops = current_ops()
     parsed_ids = tuple(ops.backend.parse_id(i) for i in ids)
@@ -44,6 +45,7 @@ def build_selection(
         error=error,
         locked_by=worker,
         stale_only="stale" in [s.lower() for s in state],
+        fingerprint=fingerprint,
     )
 
 
@@ -153,7 +155,22 @@ def at_most(limit: float, shown: str, check: Callback) -> Callback:
     return callback
 
 
+def _fingerprint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    try:
+        return parse_fingerprint(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+fingerprint_option = click.option(
+    "--fingerprint",
+    callback=_fingerprint,
+    help="Only the failed jobs of this error group (its FINGERPRINT in `qadmin errors`).",
+)
+
+
 def filter_options(f: Callable[..., None]) -> Callable[..., None]:
+    f = fingerprint_option(f)
     f = click.option(
         "--error", callback=not_empty, help="Only failed jobs with this error (the first line of last_error)."
     )(f)

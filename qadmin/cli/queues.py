@@ -1,4 +1,4 @@
-"""What is there and who works on it: `stats`, `queues`, `workers`, `errors`, `audit`, and
+"""What is there and who works on it: `stats`, `queues`, `workers`, `audit`, and
 `pause`/`resume` of a queue."""
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ import click
 
 from qadmin.cli.context import QadminCommand, current_ops
 from qadmin.cli.output import STATE_STYLE, ago, make_console, print_json, short
-from qadmin.cli.params import CLASS_HELP, complete_classes, complete_queues, json_option, positive
-from qadmin.filters import JobFilter
-from qadmin.job import JobState
+from qadmin.cli.params import complete_queues, json_option, positive
 from qadmin.text import visible
 
 
@@ -129,49 +127,6 @@ def workers(as_json: bool) -> None:
             "[bold magenta]stale[/]" if w.stale else "[green]alive[/]",
         )
     console.print(table)
-
-
-@click.command(cls=QadminCommand)
-@click.option("--queue", "-q", multiple=True, shell_complete=complete_queues)
-@click.option("--class", "class_name", help=CLASS_HELP, shell_complete=complete_classes)
-@click.option("--limit", "-n", type=int, default=50, callback=positive)
-@json_option
-def errors(queue: tuple[str, ...], class_name: str | None, limit: int, as_json: bool) -> None:
-    """Failed jobs grouped by exception and message, with counts."""
-    groups = current_ops().error_groups(
-        JobFilter(states=frozenset({JobState.FAILED}), queues=queue, class_name=class_name), limit=limit
-    )
-    if as_json:
-        print_json([g.to_dict() for g in groups])
-        return
-    console = make_console()
-    if not groups:
-        console.print("No failed jobs.")
-        return
-    from rich.table import Table
-
-    table = Table(header_style="bold")
-    # explicit widths that fit the console, texts cut with an ellipsis: left to itself, rich drops
-    # whole no-wrap columns and crops the table's edge on a narrow terminal
-    fixed = {"COUNT": max([len(str(g.count)) for g in groups] + [5]), "LAST FAILED": 11}
-    spare = max(console.width - sum(fixed.values()) - 16, 24)
-    widths = {"ERROR": spare * 50 // 100, "QUEUES": spare * 15 // 100}
-    widths.update(fixed, CLASSES=spare - widths["ERROR"] - widths["QUEUES"])
-    for c in ("COUNT", "ERROR", "QUEUES", "CLASSES", "LAST FAILED"):
-        table.add_column(
-            c, justify="right" if c == "COUNT" else "left", no_wrap=True, overflow="ellipsis", width=widths[c]
-        )
-    now = datetime.now(UTC)
-    for g in groups:
-        table.add_row(
-            f"[bold red]{g.count}[/]",
-            short(g.error, 70),
-            short(",".join(g.queues), 60),
-            short(", ".join(g.classes), 40),
-            ago(g.last_failed_at, now),
-        )
-    console.print(table)
-    console.print("[dim]retry a group: qadmin retry --error '<ERROR>'[/]")
 
 
 @click.command(cls=QadminCommand)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from qadmin.backends import Backend
 from qadmin.ops.alerts import AlertsOps
+from qadmin.ops.error_groups import ErrorGroupOps
 from qadmin.ops.insight import InsightOps
 from qadmin.ops.recurring import RecurringOps
 
@@ -33,3 +34,8 @@ class Areas:
     def alerts(self) -> AlertsOps:
         """Alert rules evaluated, incidents opened and resolved, webhooks sent (`ops/alerts.py`)."""
         return AlertsOps(self.backend, clock=self.clock)
+
+    @property
+    def error_group(self) -> ErrorGroupOps:
+        """One error group by its fingerprint id, and the selection of its jobs (`ops/error_groups.py`)."""
+        return ErrorGroupOps(self.backend, clock=self.clock)

@@ -46,6 +46,7 @@ from werkzeug.exceptions import HTTPException
 from qadmin.errors import (
     BackendUnavailable,
     ConfigError,
+    ErrorGroupNotFound,
     InvalidTransition,
     JobNotFound,
     LiveHolders,
@@ -66,6 +67,7 @@ log = logging.getLogger("qadmin.web")
 STATUS: tuple[tuple[type[QadminError], int], ...] = (
     (JobNotFound, 404),
     (ScheduleNotFound, 404),
+    (ErrorGroupNotFound, 404),
     (InvalidTransition, 409),
     (LiveHolders, 409),
     (UsageError, 400),

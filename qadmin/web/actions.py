@@ -21,7 +21,19 @@ from qadmin.ops.attempts import attempts_document
 from qadmin.text import holds_lone_surrogate, plural
 
 #: request parameters that make up a filter (JobFilter.from_params' names)
-FILTER_KEYS = ("state", "queue", "class", "args", "search", "id", "worker", "stale", "error", "undecodable")
+FILTER_KEYS = (
+    "state",
+    "queue",
+    "class",
+    "args",
+    "search",
+    "id",
+    "worker",
+    "stale",
+    "error",
+    "undecodable",
+    "fingerprint",
+)
 #: the largest page a listing serves
 MAX_LIMIT = 500
 

@@ -59,7 +59,8 @@ FILTER_PARAMS = [
     _query("search", "case-insensitive text in the payload or decoded arguments"),
     _query("id", "job ids (comma-separated)"),
     _query("worker", "lock owner (substring)"),
-    _query("error", "the first line of last_error (an error group)"),
+    _query("error", "the first line of last_error (an exact error variant)"),
+    _query("fingerprint", "an error group: failed jobs whose error has this fingerprint (/api/errors)"),
 ]
 LIMIT = _query("limit", "page size (1-500)", {"type": "integer", "minimum": 1, "maximum": 500})
 
@@ -112,9 +113,9 @@ def spec() -> dict[str, Any]:
         "/api/queues": _get("Queues with counts and pause state", _json(array("QueueInfo"))),
         "/api/workers": _get("Workers and lock holders", _json(array("WorkerInfo"))),
         "/api/errors": _get(
-            "Failed jobs grouped by error",
+            "Failed jobs grouped by error fingerprint, with their exact variants",
             _json(array("ErrorGroup")),
-            [_query("queue", "queue"), _query("class", "job class"), LIMIT],
+            [_query("queue", "queue"), _query("class", "job class"), _query("fingerprint", "only this group"), LIMIT],
             NOT_FOUND,
         ),
         "/api/audit": _get(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from qadmin.web.actions import NO, YES
+from qadmin.web.openapi_errors import error_group_schema
 
 #: a yes/no field: a JSON boolean, or one of the words a form sends (qadmin.web.actions.flag)
 FLAG: dict[str, Any] = {"oneOf": [{"type": "boolean", "nullable": True}, {"type": "string", "enum": [*YES, *NO]}]}
@@ -104,6 +105,7 @@ def schemas() -> dict[str, Any]:
             "id": {"oneOf": [job_id, {"type": "array", "items": job_id}], "nullable": True},
             "worker": TEXT,
             "error": TEXT,
+            "fingerprint": TEXT,
             "stale": FLAG,
             "undecodable": FLAG,
         },
@@ -196,18 +198,7 @@ def schemas() -> dict[str, Any]:
                 "stale": {"type": "boolean"},
             },
         },
-        "ErrorGroup": {
-            "type": "object",
-            "properties": {
-                "error": {"type": "string"},
-                "exception": {"type": "string"},
-                "count": {"type": "integer"},
-                "queues": {"type": "array", "items": {"type": "string"}},
-                "classes": {"type": "array", "items": {"type": "string"}},
-                "last_failed_at": time,
-                "sample_id": {"oneOf": [{"type": "integer"}, {"type": "string"}], "nullable": True},
-            },
-        },
+        "ErrorGroup": error_group_schema(time),
         "AuditEntry": {
             "type": "object",
             "properties": {

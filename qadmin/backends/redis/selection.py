@@ -26,8 +26,10 @@ def states_and_queues_only(selection: JobFilter) -> bool:
 
 
 def wanted_states(selection: JobFilter) -> frozenset[JobState]:
-    """No states named means the live ones (finished jobs are history), as in SQL."""
-    return frozenset(selection.states) or LIVE
+    """No states named means the live ones (finished jobs are history), as in SQL. An error
+    group (a fingerprint) holds failed jobs only: the other segments are not read."""
+    states = frozenset(selection.states) or LIVE
+    return states & {JobState.FAILED} if selection.fingerprint is not None else states
 
 
 def quick_token(raw: bytes) -> str:

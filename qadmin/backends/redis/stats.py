@@ -10,19 +10,22 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+from qadmin.backends.error_groups import ExactLines, error_groups
 from qadmin.backends.redis.json_text import dumps, epoch, parse_time
 from qadmin.backends.redis.pauses import Pauses
 from qadmin.backends.redis.payloads import read_payload, schedule_second
 from qadmin.backends.redis.reader import Reader
-from qadmin.backends.redis.records import failed_rec, plainly_decodable
+from qadmin.backends.redis.records import Rec, failed_rec, plainly_decodable
 from qadmin.backends.redis.selection import retried_entry, states_and_queues_only, wanted_states
 from qadmin.backends.redis.server import Server, as_bytes
 from qadmin.backends.redis.view import View
 from qadmin.codecs import MAX_DECODE_BYTES
 from qadmin.filters import JobFilter
-from qadmin.job import JobState, QueueInfo
+from qadmin.fingerprints import NO_ERROR, fingerprint
+from qadmin.job import Job, JobId, JobState, QueueInfo
 from qadmin.model import ErrorGroup, Stats
 
 #: failed entries counted per script call
@@ -215,28 +218,14 @@ class Counts:
     def error_groups(self, selection: JobFilter, now: datetime, limit: int = 100) -> list[ErrorGroup]:
         selection = selection if selection.states else selection.with_states(JobState.FAILED)
         states = wanted_states(selection)
-        groups: dict[str, dict[str, Any]] = {}
-
-        def add(key: str, queue: str | None, class_name: str, failed_at: datetime | None, sample: Any) -> None:
-            g = groups.get(key)
-            if g is None:
-                g = groups[key] = {
-                    "count": 0,
-                    "queues": set(),
-                    "classes": set(),
-                    "last": None,
-                    "sample": sample() if callable(sample) else sample,
-                }
-            g["count"] += 1
-            g["queues"].add(queue or "")
-            if len(g["classes"]) < 10:
-                g["classes"].add(class_name)
-            if failed_at is not None and (g["last"] is None or failed_at > g["last"]):
-                g["last"] = failed_at
+        lines = ExactLines()
+        add = lines.add
 
         with self.server.wrap():
             view = View(self.server, now)
-            quick = states == {JobState.FAILED} and states_and_queues_only(selection)
+            # an error group's own groups (`qadmin errors show`) read quickly too: fingerprints by line
+            quick = states == {JobState.FAILED} and states_and_queues_only(replace(selection, fingerprint=None))
+            wanted = selection.fingerprint
             if quick:
                 for i, raw, same in view.twins.iter_failed(None, False):
                     entry = _failure_groupable(raw)
@@ -245,11 +234,11 @@ class Counts:
                         job = rec.job
                         if not retried_entry(rec) and job.state in states and selection.matches(job):
                             add(
-                                job.error_message or NO_ERROR,
+                                job.error_message,
                                 job.queue,
                                 job.class_name,
                                 job.failed_at,
-                                lambda rec=rec: view.twins.named(rec).job.id,
+                                partial(_named_id, view, rec),
                             )
                         continue
                     queue = entry.get("queue") if isinstance(entry.get("queue"), str) else None
@@ -258,14 +247,15 @@ class Counts:
                         continue  # history of a retried job, in no state (`selection.retried_entry`)
                     if JobState.FAILED not in states or (selection.queues and (queue or "") not in selection.queues):
                         continue
+                    key = _error_key(entry)
+                    if wanted is not None and fingerprint(key).id != wanted:
+                        continue
                     add(
-                        _error_key(entry),
+                        key,
                         queue,
                         entry["payload"]["class"],
                         parse_time(entry.get("failed_at")),
-                        lambda raw=raw, i=i, same=same: (
-                            view.twins.name_failed(failed_rec(self.keys.failed, raw, i), same).job.id
-                        ),
+                        partial(_failure_id, view, self.keys.failed, raw, i, same),
                     )
             else:
                 for _pos, rec in view.walk(replace(selection, ids=()), "id", None):
@@ -273,27 +263,25 @@ class Counts:
                     if job.state not in states or not selection.matches(job):
                         continue
                     add(
-                        job.error_message or NO_ERROR,
+                        job.error_message,
                         job.queue,
                         job.class_name,
                         job.failed_at,
-                        lambda rec=rec: view.twins.named(rec).job.id,
+                        partial(_named_id, view, rec),
                     )
-        ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
-        return [
-            ErrorGroup(
-                error=k,
-                count=g["count"],
-                queues=sorted(g["queues"]),
-                classes=sorted(g["classes"]),
-                last_failed_at=g["last"],
-                sample_id=g["sample"],
-            )
-            for k, g in ordered
-        ]
+        # folded by fingerprint: one `fingerprint` per distinct line
+        return error_groups(lines.lines.values(), limit)
 
 
-NO_ERROR = "(no error recorded)"
+def _named_id(view: View, rec: Rec) -> JobId:
+    job: Job = view.twins.named(rec).job
+    return job.id
+
+
+def _failure_id(view: View, failed_key: str, raw: bytes, index: int, same: int) -> JobId:
+    """The id of a failure entry as listings name it (read only for an error group's sample)."""
+    job: Job = view.twins.name_failed(failed_rec(failed_key, raw, index), same).job
+    return job.id
 
 
 def _failure_groupable(raw: bytes) -> dict[str, Any] | None:

@@ -12,14 +12,17 @@ import sqlalchemy as sa
 from qadmin.backends.base import SORTS, BackendOptions
 from qadmin.backends.owners import owner_dead
 from qadmin.backends.sql.store import Store
-from qadmin.backends.sql.values import BATCH, escape_like, parse_id, payload_tokens, words_of
+from qadmin.backends.sql.values import BATCH, escape_like, parse_id, payload_tokens, text_of, words_of
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
+from qadmin.fingerprints import fingerprint
 from qadmin.job import JobState
 
 LIVE_STATES = frozenset({JobState.PENDING, JobState.SCHEDULED, JobState.LOCKED, JobState.FAILED})
 #: the states of qadmin's finished records: ran to completion, or cancelled
 HISTORY_STATES = frozenset({JobState.FINISHED, JobState.CANCELLED})
+#: an error group's exact lines named in its condition; past this, its class and Python's check
+GROUP_LINES = 500
 
 
 class Selection:
@@ -88,6 +91,8 @@ class Selection:
         if selection.stale_only:
             states = {JobState.LOCKED}
             dead = self.all_dead_owners(conn, now)
+        if selection.fingerprint is not None:  # an error group holds failed jobs only
+            states &= {JobState.FAILED}
         if states != set(LIVE_STATES):
             clauses.append(
                 sa.or_(
@@ -113,6 +118,9 @@ class Selection:
             err = self.store.error_col()
             clauses.append(sa.or_(err == selection.error, err.like(escape_like(selection.error) + "\n%", escape="\\")))
         post = False
+        if selection.fingerprint is not None:
+            clause, post = self.error_group(conn, clauses, selection.fingerprint)
+            clauses.append(clause)
         tokens = payload_tokens(selection)
         if selection.class_name is not None or selection.args is not None:
             post = True
@@ -131,6 +139,34 @@ class Selection:
         if selection.undecodable:
             post = True
         return clauses, post, dead
+
+    def error_group(self, conn: sa.Connection, clauses: list[Any], fingerprint_id: str) -> tuple[Any, bool]:
+        """The condition for an error group's jobs among the rows `clauses` select, and whether
+        rows need the exact Python check. The database lists the distinct first lines (as error
+        groups do) and Python keeps those of the fingerprint: a condition on them when they are
+        few, else the exception class as a prefix and the exact check."""
+        err = self.store.error_col()
+        first = self.dialect.first_line(err)
+        if first is None:
+            return sa.true(), True
+        wanted: list[str] = []
+        blank = False  # failed rows with no error at all: the "(no error recorded)" group
+        for (key,) in conn.execute(sa.select(first).where(*clauses).distinct()):
+            line = text_of(key)
+            if fingerprint(line).id != fingerprint_id:
+                continue
+            if line:
+                wanted.append(line)
+            else:
+                blank = True
+        if len(wanted) > GROUP_LINES:
+            exception = fingerprint(wanted[0]).exception
+            prefix = err.like(escape_like(exception) + ":%", escape="\\") if exception else sa.true()
+            return prefix, True
+        found = [first.in_(wanted)] if wanted else []
+        if blank:
+            found += [err.is_(None), first == ""]
+        return (sa.or_(*found) if found else sa.false()), False
 
     def order(self, sort: str) -> tuple[list[sa.Column[Any]], bool]:
         t = self.store.jobs()
@@ -156,7 +192,7 @@ class Selection:
             clauses.append(f.c.cancelled_by.is_not(None))
         elif JobState.CANCELLED not in selection.states:
             clauses.append(f.c.cancelled_by.is_(None))
-        if selection.stale_only or selection.error is not None:
+        if selection.stale_only or selection.error is not None or selection.fingerprint is not None:
             # a finished job holds no lock and has no error
             return clauses + [sa.false()], False
         if selection.queues:

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from qadmin.backends.base import BackendOptions
+from qadmin.backends.error_groups import ExactLine, ExactLines, error_group, error_groups, fold, known
 from qadmin.backends.sql.bookkeeping import Bookkeeping
 from qadmin.backends.sql.reads import Reads
 from qadmin.backends.sql.rescue import RESCUED
@@ -15,6 +16,7 @@ from qadmin.backends.sql.selection import Selection
 from qadmin.backends.sql.store import Store
 from qadmin.backends.sql.values import BATCH, as_utc, class_of, empty_counts, text_of
 from qadmin.filters import JobFilter
+from qadmin.fingerprints import NO_ERROR
 from qadmin.job import JobState, QueueInfo
 from qadmin.model import ErrorGroup, Stats
 
@@ -180,7 +182,8 @@ class StatsReader:
             where, post, _dead = self.selection.where(selection, now, conn)
             if post or first is None:
                 return self._error_groups_decoded(selection, now, limit)
-            # grouped by the database: no payload is read, except a sample per group for its classes
+            # grouped by exact line in the database, folded by fingerprint here (a fingerprint per
+            # distinct line); no payload is read, except a few samples per group for its classes
             rows = conn.execute(
                 sa.select(
                     first.label("k"),
@@ -189,46 +192,41 @@ class StatsReader:
                     sa.func.min(t.c.id),
                     sa.func.max(t.c.id),
                     sa.func.max(t.c.failed_at),
+                    sa.func.min(t.c.failed_at),
                 )
                 .where(*where)
                 .group_by(first, t.c.queue)
             ).all()
-            groups: dict[str, dict[str, Any]] = {}
-            for key, queue, n, low, high, last in rows:
-                g = groups.setdefault(
-                    text_of(key) or "(no error recorded)",
-                    {"count": 0, "queues": set(), "samples": [], "last": None, "sample": low},
+            lines: dict[str, ExactLine] = {}
+            samples: dict[str, list[Any]] = {}
+            for key, queue, n, low, high, last, earliest in rows:
+                error = text_of(key) or NO_ERROR
+                line = lines.setdefault(error, ExactLine(error, sample=low))
+                last, earliest = as_utc(last), as_utc(earliest)
+                line.seen(
+                    last if isinstance(last, datetime) else None,
+                    n,
+                    earliest if isinstance(earliest, datetime) else None,
                 )
-                g["count"] += n
-                g["queues"].add(text_of(queue) or "")
-                g["samples"] += [low, high]
-                g["sample"] = min(g["sample"], low)
-                last = as_utc(last)
-                if isinstance(last, datetime) and (g["last"] is None or last > g["last"]):
-                    g["last"] = last
-            ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
-            sample_ids = sorted({i for _k, g in ordered for i in g["samples"][:20]})
+                line.queues.add(text_of(queue) or "")
+                line.sample = min(line.sample, low) if line.sample is not None else low
+                samples.setdefault(error, []).extend((low, high))
+            folded = fold(lines.values(), limit)
+            sample_ids = sorted({i for _fp, members in folded for m in members[:10] for i in samples[m.error][:4]})
             classes: dict[int, str] = {}
             for start in range(0, len(sample_ids), BATCH):
                 for row in conn.execute(
                     sa.select(t.c.id, t.c.handler).where(t.c.id.in_(sample_ids[start : start + BATCH]))
                 ):
                     classes[row.id] = class_of(row.handler)
-        return [
-            ErrorGroup(
-                error=k,
-                count=g["count"],
-                queues=sorted(g["queues"]),
-                classes=sorted({classes[i] for i in g["samples"][:20] if i in classes}),
-                last_failed_at=g["last"],
-                sample_id=g["sample"],
-            )
-            for k, g in ordered
-        ]
+        for _fp, members in folded:
+            for m in members[:10]:
+                m.classes = {classes[i] for i in samples[m.error][:4] if i in classes}
+        return [error_group(fp, members) for fp, members in folded]
 
     def _error_groups_decoded(self, selection: JobFilter, now: datetime, limit: int) -> list[ErrorGroup]:
         """Error groups of a selection only Python can check (class, args, search): row by row."""
-        groups: dict[str, dict[str, Any]] = {}
+        lines = ExactLines()
         for ids in self.reads.iter_ids(selection, now):
             t = self.store.jobs()
             with self.store.read() as conn:
@@ -238,28 +236,9 @@ class StatsReader:
                     )
                 ).all()
             for row in rows:
-                key = (text_of(row.err) or "(no error recorded)").split("\n", 1)[0] or "(no error recorded)"
-                g = groups.setdefault(
-                    key, {"count": 0, "queues": set(), "classes": set(), "last": None, "sample": row.id}
-                )
-                g["count"] += 1
-                g["queues"].add(text_of(row.queue) or "")
-                if len(g["classes"]) < 10:
-                    g["classes"].add(class_of(row.handler))
-                if isinstance(row.failed_at, datetime) and (g["last"] is None or row.failed_at > g["last"]):
-                    g["last"] = row.failed_at
-        ordered = sorted(groups.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:limit]
-        return [
-            ErrorGroup(
-                error=k,
-                count=g["count"],
-                queues=sorted(g["queues"]),
-                classes=sorted(g["classes"]),
-                last_failed_at=g["last"],
-                sample_id=g["sample"],
-            )
-            for k, g in ordered
-        ]
+                failed_at = row.failed_at if isinstance(row.failed_at, datetime) else None
+                lines.add(text_of(row.err), text_of(row.queue), class_of(row.handler), failed_at, known(row.id))
+        return error_groups(lines.lines.values(), limit)
 
     def queues(self, now: datetime) -> list[QueueInfo]:
         oldest: dict[str, datetime] = {}

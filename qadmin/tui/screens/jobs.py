@@ -102,6 +102,8 @@ class JobsScreen(QadminScreen):
         self.selection = JobFilter()
         #: an error group's message (set from the errors page; no box of its own)
         self.error: str | None = None
+        #: an error group's fingerprint (likewise)
+        self.fingerprint: str | None = None
         self.sort = "id"
         self.count: int | None = None
         self.queues: list[str] = []
@@ -154,6 +156,7 @@ class JobsScreen(QadminScreen):
             search=search,
             stale_only=tab == "stale",
             error=self.error,
+            fingerprint=self.fingerprint,
         )
 
     def set_filter(self, selection: JobFilter) -> None:
@@ -179,6 +182,7 @@ class JobsScreen(QadminScreen):
         self.query_one("#class", Input).value = selection.class_name or ""
         self.query_one("#search", Input).value = selection.search or ""
         self.error = selection.error
+        self.fingerprint = selection.fingerprint
 
     def apply_filters(self) -> None:
         """Reload from the first page if the filter or the sort changed."""
@@ -326,6 +330,9 @@ class JobsScreen(QadminScreen):
             text.append(" · error: ", style=theme_style(app, "text-error"))
             text.append(short(self.error, 60))
             text.append(" (c clears)")
+        if self.fingerprint is not None:
+            text.append(f" · error group {self.fingerprint}", style=theme_style(app, "text-error"))
+            text.append(" (c clears)")
         self.query_one("#summary", Static).update(text)
 
     # --- navigation and selection --------------------------------------------------------------
@@ -372,7 +379,7 @@ class JobsScreen(QadminScreen):
         self.query_one("#queue", Select).focus()
 
     def action_clear_filters(self) -> None:
-        self.error = None
+        self.error = self.fingerprint = None
         self._show_filter(JobFilter(states=self.selection.states, stale_only=self.selection.stale_only))
         self.apply_filters()
 

@@ -174,6 +174,12 @@ def test_stats_queues_workers_errors_audit_json(cli: Cli, filled: dict) -> None:
             "classes": ["qadmin.examples.ChargeCard"],
             "last_failed_at": errors[0]["last_failed_at"],
             "sample_id": filled["failed"],
+            # error groups by fingerprint (issue #17): the group's pattern, first seen, variants
+            "fingerprint": errors[0]["fingerprint"],
+            "pattern": "PaymentDeclined: card declined: expired card",
+            "first_failed_at": errors[0]["last_failed_at"],
+            "variants": [{"error": "PaymentDeclined: card declined: expired card", "count": 1}],
+            "variants_left_out": 0,
         }
     ]
     assert cli.json("audit") == []

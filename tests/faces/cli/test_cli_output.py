@@ -128,7 +128,7 @@ def test_the_errors_table_fits_the_terminal_and_cuts_text_with_an_ellipsis(sqlit
     for n in range(3):
         backend.enqueue(NewJob("app.jobs.AVeryLongJobClassName" + "X" * 40, [n], queue="q" * 30))
         claimed = backend.claim(["q" * 30], "w", utcnow(), 3600, lambda job: True)
-        backend.fail(claimed, "w", utcnow(), f"SomeError: {'a long message ' * 20}{n}", None)
+        backend.fail(claimed, "w", utcnow(), f"SomeError: {'a long message ' * 20}{'abc'[n]}", None)
     backend.close()
     result = invoke(sqlite_url, "errors", columns=columns)
     assert result.exit_code == 0, result.output

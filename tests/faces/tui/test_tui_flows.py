@@ -242,12 +242,12 @@ def test_an_error_group_opens_its_jobs_and_retries_as_a_whole(console: Console) 
         await pilot.press("3")
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorsScreen) and app.screen.groups, "the error groups")
         errors: ErrorsScreen = app.screen  # type: ignore[assignment]
-        assert errors.current_group.error == group.error
+        assert errors.current_group.fingerprint == group.fingerprint
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen), "the group's jobs")
         jobs: JobsScreen = app.screen  # type: ignore[assignment]
         await loaded(pilot, jobs)
-        assert jobs.selection.error == group.error and jobs.count == group.count
+        assert jobs.selection.fingerprint == group.fingerprint and jobs.count == group.count
         await pilot.press("3")
         await wait_for(pilot, lambda: app.screen is errors, "the errors page again")
         await pilot.press("r")
