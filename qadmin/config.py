@@ -15,6 +15,10 @@ The config file names backends so that every face can switch between them:
     [web]
     password = "..."          # or QADMIN_WEB_PASSWORD
 
+    [users.alice]             # or users, each with a role (README: Users and roles)
+    password_hash = "scrypt:32768:8:1$..."   # qadmin users hash-password
+    role = "operator"         # viewer, operator or admin
+
     [worker]
     imports = ["myapp.jobs"]  # what `qadmin worker` runs, besides its --import options
     timeout = "60s"           # a qadmin worker silent this long is dead, on every face
@@ -43,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qadmin.access import User, read_users
 from qadmin.errors import ConfigError, UsageError
 from qadmin.recurring import Schedule, schedule_from_table
 
@@ -95,6 +100,8 @@ class Config:
     worker_timeout: float | None = None
     #: `[recurring.NAME]` tables, in the file's order (`qadmin scheduler` stores them)
     recurring: tuple[Schedule, ...] = ()
+    #: `[users.NAME]` tables: the web's users and their roles (qadmin.access.read_users)
+    users: tuple[User, ...] = ()
 
     def backend(self, name: str | None) -> BackendConfig:
         if name is None:
@@ -156,6 +163,7 @@ def load_config(explicit: str | None = None) -> Config:
         retention=read_retention(data.get("retention"), path),
         worker_timeout=read_worker_timeout(data.get("worker"), path),
         recurring=read_recurring(data.get("recurring"), path),
+        users=read_users(data.get("users"), path),
     )
 
 

@@ -23,6 +23,7 @@ from qadmin.cli.prune import prune
 from qadmin.cli.queues import audit, errors, pause, queues, resume, stats, workers
 from qadmin.cli.recurring import recurring, scheduler
 from qadmin.cli.serve import demo, init, tui, web
+from qadmin.cli.users import users
 from qadmin.cli.waiting import complete, fail
 from qadmin.cli.worker import worker
 
@@ -76,5 +77,6 @@ for command in (
     demo,
     tui,
     web,
+    users,
 ):
     main.add_command(command)

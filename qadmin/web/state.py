@@ -20,6 +20,7 @@ from flask import current_app, g, request, session
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
 from qadmin.ops import Ops, Preview
+from qadmin.web.access import current_identity
 from qadmin.web.credentials import Auth
 from qadmin.web.snapshot import Snapshots, listing_cache
 
@@ -223,5 +224,10 @@ def get_ops(name: str | None = None) -> Ops:
 
 
 def actor() -> str:
-    user = session.get("user") or g.get("bearer_user") or "web"
-    return f"{user}@{request.remote_addr or 'unknown'}"
+    """The audit's user: `name@address`, and the role when the name is a configured user's or a
+    proxy's (`alice@10.0.0.7 (operator)`; the shared password's holder is always an admin)."""
+    identity = current_identity()
+    if identity is None:
+        return f"web@{request.remote_addr or 'unknown'}"
+    who = f"{identity.name}@{identity.address}"
+    return f"{who} ({identity.role.label})" if identity.named else who
