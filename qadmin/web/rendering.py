@@ -163,6 +163,7 @@ def page_chrome() -> tuple[Hashable, ...] | None:
         bool(session.get("auth")),
         bool(config["QADMIN_READ_ONLY"]),
         config["QADMIN_REFRESH"],
-        # the header's name, role and log-out button, and whether actions show (templating)
-        (identity.name, identity.role, identity.can_log_out) if identity is not None else None,
+        # the header's name and role, whether it shows (a proxy's user) with a log-out button, and
+        # whether actions show (templating)
+        (identity.name, identity.role, identity.source) if identity is not None else None,
     )

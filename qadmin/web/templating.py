@@ -95,7 +95,9 @@ def _shared_context() -> dict[str, Any]:
         "user": current_user() or session.get("user"),
         "role": current_role().label if identity is not None else None,
         "can_log_out": identity is None or identity.can_log_out,
-        "logged_in": identity is not None or logged_in(),
+        # the frame (navigation, user, log out) for a browser: logged in, or sent by a proxy; a
+        # script's bearer request gets the page alone
+        "logged_in": logged_in() or (identity is not None and identity.source == "proxy"),
         # over Flask-WTF's context processor too (macros see the globals, pages the context)
         "csrf_token": csrf_token,
     }
