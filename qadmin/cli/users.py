@@ -13,6 +13,7 @@ from qadmin.cli.context import QadminCommand, current_settings
 from qadmin.cli.output import make_console, markup, print_json
 from qadmin.cli.params import json_option
 from qadmin.errors import UsageError
+from qadmin.text import visible
 
 
 @click.group()
@@ -30,14 +31,14 @@ def list_users(as_json: bool) -> None:
     if as_json:
         print_json([user.to_dict() for user in entries])
         return
-    console = make_console()
     if not entries:
         where = config.path or "qadmin.toml (none found)"
-        console.print(
-            f"No [users] in {markup(str(where))}: the dashboard has one shared password (or a start-up "
+        click.echo(
+            f"No [users] in {visible(str(where))}: the dashboard has one shared password (or a start-up "
             "token), and whoever logs in with it is an admin."
         )
         return
+    console = make_console()
     from rich.table import Table
 
     table = Table(header_style="bold")
