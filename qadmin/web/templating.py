@@ -89,6 +89,9 @@ def _shared_context() -> dict[str, Any]:
     return {
         # actions hidden: the dashboard is read-only, or this role may not act
         "read_only": not actions_allowed(),
+        "read_only_why": "This dashboard is read-only"
+        if current_app.config["QADMIN_READ_ONLY"]
+        else f"You are a {current_role().label}",
         "refresh_seconds": int(current_app.config["QADMIN_REFRESH"] or 0),
         "backend_names": state.backends.names,
         "current_backend": current,
