@@ -29,7 +29,7 @@ def components() -> dict[str, Any]:
             "bearer": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "a user's API token (qadmin users new-token); without users, the web password or the token printed at start-up",
+                "description": "a user's API token; without [users], the web password or the start-up token",
             },
             "session": {
                 "type": "apiKey",
@@ -44,10 +44,7 @@ def components() -> dict[str, Any]:
                 **error,
             },
             "Unauthorized": {"description": "not logged in and no valid bearer token", **error},
-            "Forbidden": {
-                "description": "the dashboard is read-only, or the user's role (viewer) may not act",
-                **error,
-            },
+            "Forbidden": {"description": "the dashboard is read-only, or the user's role may not act", **error},
             "NotFound": {"description": "no such job (or preview)", **error},
             "Conflict": {"description": "the job is not in a state that allows this", **error},
             "Unavailable": {"description": "the backend cannot be reached", **error},
