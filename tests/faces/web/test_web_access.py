@@ -202,15 +202,24 @@ def test_an_operator_acts_and_the_audit_names_them_with_their_role(ops: Ops) -> 
 
 
 def test_a_viewer_sees_no_action_buttons(ops: Ops) -> None:
+    """A viewer's pages hold no form that posts anywhere but the backend switcher and log out."""
     app = make_app(ops)
     viewer, operator = as_user(app, "vera"), as_user(app, "olga")
     job_id = ops.list_jobs(FAILED, limit=1).jobs[0].id
-    for url in ("/", "/jobs?state=failed", f"/jobs/{job_id}", "/recurring"):
-        seen, acting = viewer.html(url), operator.html(url)
-        assert 'name="verb"' not in seen and "data-new-job" not in seen, url
+    ops.pause("email")
+    pages = ["/", "/jobs?state=failed", f"/jobs/{job_id}", "/errors", "/workers", "/recurring", "/audit"]
+    posting = re.compile(r'<form[^>]*method="post"[^>]*action="([^"]+)"')
+    for url in [*pages, "/enqueue", "/dequeue", f"/edit/{job_id}"]:
+        seen = viewer.html(url)
+        assert set(posting.findall(seen)) == {"/backend", "/logout"}, url
         assert "role-viewer" in seen and "read-only" in seen, url
+    assert "You are a viewer: nothing can be enqueued here." in viewer.html("/enqueue")
+    for url in pages:
+        acting = operator.html(url)
         assert "role-operator" in acting and "read-only" not in acting, url
-    assert 'name="verb"' in operator.html(f"/jobs/{job_id}")
+    assert {"/job-action", "/queues/email/resume"} <= set(
+        posting.findall(operator.html(f"/jobs/{job_id}")) + posting.findall(operator.html("/"))
+    )
 
 
 # --- login by user --------------------------------------------------------------------------------
