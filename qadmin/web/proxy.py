@@ -16,7 +16,7 @@ that). From any other address the headers are ignored, and the request logs in a
     sre = "admin"
     support = "operator"
 
-A proxied user named in `[users.NAME]` also has that user's role, if higher.
+A proxied user named in `[users.NAME]` has that user's role (or a higher one a group gives), not the default.
 """
 
 from __future__ import annotations
