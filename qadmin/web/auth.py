@@ -66,6 +66,15 @@ def _client() -> str:
     return request.remote_addr or "unknown"
 
 
+def _recorded(auth: Auth) -> str:
+    """The client's address as the audit records it: through a trusted proxy, the proxy's client
+    (qadmin.web.proxy.client_address); else the connection's peer. Throttles count the peer."""
+    peer = _client()
+    if auth.proxy is not None and auth.proxy.trusts(peer):
+        return client_address(request.headers.get("X-Forwarded-For"), peer)
+    return peer
+
+
 def _bearer() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
@@ -109,9 +118,9 @@ def _bearer_identity(auth: Auth, presented: str) -> Identity:
     if auth.users:
         user = auth.bearer_user(presented)
         if user is not None:
-            return Identity(user.name, user.role, "bearer", client)
+            return Identity(user.name, user.role, "bearer", _recorded(auth))
     elif refused is None and auth.check(presented):
-        return Identity("api", Role.ADMIN, "shared", client)
+        return Identity("api", Role.ADMIN, "shared", _recorded(auth))
     wait = auth.bearer_throttle.retry_after(client)
     if wait > 0:
         # neither recorded nor logged: a flood of guesses must not grow memory or the log
@@ -143,7 +152,7 @@ def _proxied(auth: Auth) -> Identity | None:
     role = proxy.role_of(name, groups, auth.users)
     if role is None:
         abort(403, description=f"{name} has no role here: no group of theirs is in [web] proxy_roles")
-    return Identity(name, role, "proxy", client_address(request.headers.get("X-Forwarded-For"), peer))
+    return Identity(name, role, "proxy", _recorded(auth))
 
 
 def _session_identity(auth: Auth) -> Identity | None:
@@ -154,10 +163,10 @@ def _session_identity(auth: Auth) -> Identity | None:
     name = str(session.get("user") or "web")
     if session.get("kind") == "user":
         user = auth.users.get(name)
-        return Identity(user.name, user.role, "user", _client()) if user is not None else None
+        return Identity(user.name, user.role, "user", _recorded(auth)) if user is not None else None
     if auth.users:
         return None  # the shared secret logs nobody in once there are users
-    return Identity(name, Role.ADMIN, "shared", _client())
+    return Identity(name, Role.ADMIN, "shared", _recorded(auth))
 
 
 def logged_in() -> bool:

@@ -386,3 +386,14 @@ def test_proxy_settings_are_checked(web: dict[str, Any], message: str) -> None:
 
 def test_no_proxy_settings_no_proxy() -> None:
     assert read_proxy({"password": "x"}) is None
+
+
+def test_through_a_trusted_proxy_the_audit_records_its_client_for_every_login(ops: Ops) -> None:
+    app = make_app(ops)
+    forwarded = {"Authorization": f"Bearer {TOKENS['olga']}", "X-Forwarded-For": "198.51.100.7"}
+    client = app.test_client()
+    assert client.post("/api/queues/email/pause", json={}, headers=forwarded, environ_base=TRUSTED).status_code == 200
+    assert ops.audit(limit=1)[0].actor == "olga@198.51.100.7 (operator)"
+    # from an address that is no proxy, X-Forwarded-For is the client's own word: the peer is recorded
+    assert client.post("/api/queues/email/resume", json={}, headers=forwarded).status_code == 200
+    assert ops.audit(limit=1)[0].actor == "olga@127.0.0.1 (operator)"
