@@ -376,6 +376,10 @@ def serve(
         weak = password_problem(_password(settings.config) or "")
         if weak:
             print(f"Scripts cannot use it as a bearer token: {weak}.", file=out)
+    proxy = read_proxy(settings.config.web, settings.config.path)
+    if proxy is not None:
+        trusted = ", ".join(str(network) for network in proxy.trusted)
+        print(f"{proxy.user_header} names the user on requests from {trusted} (and from nowhere else).", file=out)
     out.flush()
     try:
         server.run()

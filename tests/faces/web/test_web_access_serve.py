@@ -74,8 +74,9 @@ def test_the_servers_peer_address_decides_and_tokens_carry_roles(
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline(), proc.stdout.readline()]
-        assert "Log in as one of the 2 users of" in "".join(lines), lines
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert "Log in as one of the 2 users of" in lines[1], lines
+        assert "X-Forwarded-Email names the user on requests from 127.0.0.2/32 (and from nowhere else)" in lines[2]
         deadline = time.monotonic() + 30
         while True:  # granian's worker builds the app after the parent printed its lines
             try:
