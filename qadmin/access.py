@@ -154,6 +154,22 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def audit_actor(name: str, address: str, role: Role | None = None) -> str:
+    """The web's audit actor: `name@address`, and the role when it is vouched for (a configured
+    user's or a proxy's): `alice@10.0.0.7 (operator)`. The audit keeps one text (its stored
+    formats have no role field), so the role travels in it."""
+    who = f"{name}@{address}"
+    return f"{who} ({role.label})" if role is not None else who
+
+
+def actor_name(actor: str) -> str:
+    """The user's name in a web audit actor (`audit_actor`'s inverse; a name may hold an `@`)."""
+    base, _, suffix = actor.rpartition(" (")
+    if base and suffix.endswith(")") and suffix[:-1] in {r.label for r in Role}:
+        actor = base
+    return actor.rpartition("@")[0] or actor
+
+
 # --- hashes ------------------------------------------------------------------------------------
 # The formats are werkzeug's (`generate_password_hash`), so that a hash made by Flask's own tools
 # works too; computed here with hashlib, as the core imports no web library.

@@ -1,35 +1,58 @@
-"""`qadmin users`: the web's users of `qadmin.toml` (`[users.NAME]`), listed, and the hashes their
-tables hold made (`hash-password`, `new-token`). qadmin never writes the file: these commands
-print the lines to paste into it."""
+"""`qadmin users`: the web's users of `qadmin.toml` (`[users.NAME]`) with their roles and their last
+action in the backend's audit log, and the hashes their tables hold made (`hash-password`,
+`new-token`). qadmin never writes the file: these commands print the lines to paste into it."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
-from qadmin.access import User, hash_password, hash_token, new_token
-from qadmin.cli.context import QadminCommand, current_settings
-from qadmin.cli.output import make_console, markup, print_json
+from qadmin.access import User, actor_name, hash_password, hash_token, new_token
+from qadmin.cli.context import QadminCommand, current_ops, current_settings
+from qadmin.cli.output import ago, make_console, markup, print_json
 from qadmin.cli.params import json_option
-from qadmin.errors import UsageError
+from qadmin.errors import BackendUnavailable, MissingTable, UsageError
+from qadmin.job import AuditEntry, iso
 from qadmin.text import visible
 
+#: how far back in the audit log the last actions are looked for
+AUDIT_DEPTH = 1000
 
-@click.group()
-def users() -> None:
-    """The web dashboard's users ([users.NAME] in qadmin.toml): list them, or make the hash
-    of a password or a new API token to paste there."""
+
+class UsersGroup(QadminCommand, click.Group):
+    """`qadmin users`: lists the users alone (as `list`), or makes a hash with a subcommand; takes
+    the group's backend options after its name, as every command does (the last actions are read
+    from that backend)."""
+
+
+@click.group(cls=UsersGroup, invoke_without_command=True)
+@json_option
+@click.pass_context
+def users(ctx: click.Context, as_json: bool) -> None:
+    """The web dashboard's users ([users.NAME] in qadmin.toml) with their roles and last actions,
+    or make the hash of a password or a new API token to paste there."""
+    if ctx.invoked_subcommand is None:
+        _list(as_json)
+    elif as_json:
+        raise UsageError("--json goes after the subcommand: qadmin users list --json")
 
 
 @users.command("list", cls=QadminCommand)
 @json_option
 def list_users(as_json: bool) -> None:
-    """The users of qadmin.toml with their roles (never their hashes)."""
+    """The users of qadmin.toml with their roles (never their hashes), and each one's last action
+    through the web in the backend's audit log."""
+    _list(as_json)
+
+
+def _list(as_json: bool) -> None:
     config = current_settings().config
     entries: tuple[User, ...] = config.users
+    last, unread = _last_actions(entries)
     if as_json:
-        print_json([user.to_dict() for user in entries])
+        print_json([{**user.to_dict(), "last_action": _action(last.get(user.name))} for user in entries])
         return
     if not entries:
         where = config.path or "qadmin.toml (none found)"
@@ -37,21 +60,50 @@ def list_users(as_json: bool) -> None:
             f"No [users] in {visible(str(where))}: the dashboard has one shared password (or a start-up "
             "token), and whoever logs in with it is an admin."
         )
+        if last:
+            click.echo("Recent web actions by: " + ", ".join(visible(name) for name in last))
         return
-    console = make_console()
     from rich.table import Table
 
+    console = make_console()
     table = Table(header_style="bold")
-    for column in ("NAME", "ROLE", "PASSWORD", "API TOKEN"):
+    for column in ("NAME", "ROLE", "PASSWORD", "API TOKEN", "LAST ACTION"):
         table.add_column(column)
+    now = current_ops().clock() if unread is None else None
     for user in entries:
+        entry = last.get(user.name)
+        shown = f"{markup(entry.verb)} {ago(entry.at, now)}" if entry is not None and now is not None else "-"
         table.add_row(
             markup(user.name),
             user.role.label,
             "yes" if user.password_hash else "-",
             "yes" if user.token_hash else "-",
+            shown,
         )
     console.print(table)
+    if unread is not None:
+        console.print(f"(last actions unknown: {markup(unread)})")
+
+
+def _last_actions(entries: tuple[User, ...]) -> tuple[dict[str, AuditEntry], str | None]:
+    """Each user's latest web action among the audit log's last `AUDIT_DEPTH` entries (without
+    users: each name the web's audit holds), and why they could not be read (a backend not
+    created yet, or not reachable), or None."""
+    names = {user.name for user in entries}
+    try:
+        audit = current_ops().audit(limit=AUDIT_DEPTH)
+    except (BackendUnavailable, MissingTable) as exc:
+        return {}, str(exc)
+    last: dict[str, AuditEntry] = {}
+    for entry in audit:  # newest first
+        name = actor_name(entry.actor)
+        if entry.face == "web" and (name in names or not names) and name not in last:
+            last[name] = entry
+    return last, None
+
+
+def _action(entry: AuditEntry | None) -> dict[str, Any] | None:
+    return None if entry is None else {"verb": entry.verb, "at": iso(entry.at), "actor": entry.actor}
 
 
 @users.command("hash-password")

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, cast
 
 from flask import current_app, g, request, session
 
+from qadmin.access import audit_actor
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
 from qadmin.ops import Ops, Preview
@@ -228,6 +229,5 @@ def actor() -> str:
     proxy's (`alice@10.0.0.7 (operator)`; the shared password's holder is always an admin)."""
     identity = current_identity()
     if identity is None:
-        return f"web@{request.remote_addr or 'unknown'}"
-    who = f"{identity.name}@{identity.address}"
-    return f"{who} ({identity.role.label})" if identity.named else who
+        return audit_actor("web", request.remote_addr or "unknown")
+    return audit_actor(identity.name, identity.address, identity.role if identity.named else None)

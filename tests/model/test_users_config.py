@@ -102,3 +102,16 @@ def test_api_tokens_are_random_and_kept_as_sha256() -> None:
     stored = hash_token(token)
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", stored)
     assert check_token(stored, token) and not check_token(stored, token + "x")
+
+
+@pytest.mark.parametrize(
+    ("name", "address", "role"),
+    [("alice", "10.0.0.7", Role.OPERATOR), ("bob@example.com", "::1", Role.VIEWER), ("sam", "127.0.0.1", None)],
+)
+def test_the_web_actor_names_its_user(name: str, address: str, role: Role | None) -> None:
+    from qadmin.access import actor_name, audit_actor
+
+    actor = audit_actor(name, address, role)
+    assert actor == f"{name}@{address}" + (f" ({role.label})" if role else "")
+    assert actor_name(actor) == name
+    assert actor_name("ops") == "ops"  # the CLI's and the TUI's: the account alone

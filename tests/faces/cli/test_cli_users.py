@@ -61,10 +61,12 @@ def test_hash_password_reads_stdin_and_the_line_logs_in_through_qadmin_web(
     secret = token.stderr.split(": ")[-1].strip()
     config = tmp_path / "qadmin.toml"
     config.write_text(f'[users.alice]\n{line}\nrole = "operator"\n{token.stdout.strip()}\n', encoding="utf-8")
-    listed = run_cli("users", "list", "--json", config=config)
-    assert json.loads(listed.stdout) == [{"name": "alice", "role": "operator", "password": True, "token": True}]
+    listed = run_cli("users", "list", "--json", "--url", failed_url, config=config)
+    assert json.loads(listed.stdout) == [
+        {"name": "alice", "role": "operator", "password": True, "token": True, "last_action": None}
+    ]
     assert "scrypt" not in listed.stdout and "sha256" not in listed.stdout
-    table = run_cli("users", "list", config=config).stdout
+    table = run_cli("users", "--url", failed_url, config=config).stdout
     assert "alice" in table and "operator" in table and "scrypt" not in table
     # the server the CLI would start: its app logs alice in with the password she typed
     from qadmin.web.serve import build
@@ -81,8 +83,14 @@ def test_hash_password_reads_stdin_and_the_line_logs_in_through_qadmin_web(
         assert '<span class="role role-operator"' in client.get("/").get_data(as_text=True)
         script = server.app.test_client()
         assert script.get("/api/stats", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+        paused = script.post("/api/queues/email/pause", json={}, headers={"Authorization": f"Bearer {secret}"})
+        assert paused.status_code == 200
     finally:
         server.close()
+    # her last action, from the backend's audit log
+    [row] = json.loads(run_cli("users", "list", "--json", "--url", failed_url, config=config).stdout)
+    assert row["last_action"]["verb"] == "pause" and row["last_action"]["actor"] == "alice@127.0.0.1 (operator)"
+    assert "pause" in run_cli("users", "--url", failed_url, config=config).stdout
 
 
 def test_hash_password_never_takes_the_password_as_an_argument() -> None:
@@ -96,11 +104,19 @@ def test_a_weak_password_is_hashed_with_a_warning() -> None:
     assert "warning: the password is too weak" in made.stderr
 
 
-def test_users_list_without_users_says_who_logs_in(tmp_path: Path) -> None:
+def test_users_list_without_users_says_who_logs_in(tmp_path: Path, failed_url: str) -> None:
     config = tmp_path / "qadmin.toml"
     config.write_text("[web]\n", encoding="utf-8")
-    assert "whoever logs in with it is an admin" in run_cli("users", "list", config=config).stdout
-    assert json.loads(run_cli("users", "list", "--json", config=config).stdout) == []
+    # no backend created yet: the users are still listed
+    missing = f"sqlite:///{tmp_path / 'none.db'}"
+    assert "whoever logs in with it is an admin" in run_cli("users", "list", "--url", missing, config=config).stdout
+    assert json.loads(run_cli("users", "list", "--json", "--url", missing, config=config).stdout) == []
+    ops = Ops.open(failed_url, face="web", actor="sam@127.0.0.1")
+    try:
+        ops.pause("email")
+    finally:
+        ops.close()
+    assert "Recent web actions by: sam" in run_cli("users", "--url", failed_url, config=config).stdout
 
 
 def test_a_bad_users_table_is_one_error_line(tmp_path: Path) -> None:
