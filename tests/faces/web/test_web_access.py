@@ -175,10 +175,12 @@ def test_a_viewer_is_refused_every_change_on_every_route_and_reads_every_page(an
     assert viewer.post("/logout").status_code == 303
 
 
-def test_the_walk_covers_every_route_that_is_not_a_read() -> None:
-    """Every route is a read (GET), a public page, or refused to viewers: a POST route that only
-    reads must be listed in READING_POSTS on purpose."""
+def test_only_logging_out_and_the_backend_switcher_are_posts_open_to_viewers(ops: Ops) -> None:
+    """Every route is a read (GET), a public page, or refused to viewers (the walk above): a POST
+    that only reads is listed in READING_POSTS on purpose, and each one listed exists."""
     assert READING_POSTS == {"auth.logout", "pages.switch_backend"}
+    posts = {r.endpoint for r in make_app(ops).url_map.iter_rules() if (r.methods or set()) - SAFE_METHODS}
+    assert READING_POSTS <= posts
 
 
 def test_an_operator_acts_and_the_audit_names_them_with_their_role(ops: Ops) -> None:
