@@ -15,6 +15,10 @@ The config file names backends so that every face can switch between them:
     [web]
     password = "..."          # or QADMIN_WEB_PASSWORD
 
+    [users.alice]             # or users, each with a role (README: Users and roles)
+    password_hash = "scrypt:32768:8:1$..."   # qadmin users hash-password
+    role = "operator"         # viewer, operator or admin
+
     [worker]
     imports = ["myapp.jobs"]  # what `qadmin worker` runs, besides its --import options
     timeout = "60s"           # a qadmin worker silent this long is dead, on every face
@@ -43,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qadmin.access import User, read_users
 from qadmin.alert_rules import AlertConfig, read_alerts
 from qadmin.errors import ConfigError, UsageError
 from qadmin.insight import HistoryConfig, read_history
@@ -101,6 +106,8 @@ class Config:
     alerts: AlertConfig = field(default_factory=AlertConfig)
     #: `[history]`: whether workers record history, and how long it is kept (`qadmin.insight`)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    #: `[users.NAME]` tables: the web's users and their roles (qadmin.access.read_users)
+    users: tuple[User, ...] = ()
 
     def backend(self, name: str | None) -> BackendConfig:
         if name is None:
@@ -164,6 +171,7 @@ def load_config(explicit: str | None = None) -> Config:
         recurring=read_recurring(data.get("recurring"), path),
         alerts=read_alerts(data.get("alerts"), path),
         history=read_history(data.get("history"), f"{path}: [history]", _duration_setting),
+        users=read_users(data.get("users"), path),
     )
 
 

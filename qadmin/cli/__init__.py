@@ -26,6 +26,7 @@ from qadmin.cli.prune import prune
 from qadmin.cli.queues import audit, pause, queues, resume, stats, workers
 from qadmin.cli.recurring import recurring, scheduler
 from qadmin.cli.serve import demo, init, tui, web
+from qadmin.cli.users import users
 from qadmin.cli.waiting import complete, fail
 from qadmin.cli.worker import worker
 
@@ -82,5 +83,6 @@ for command in (
     web,
     metrics,
     history,
+    users,
 ):
     main.add_command(command)

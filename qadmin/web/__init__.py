@@ -10,6 +10,9 @@ config file QADMIN_CONFIG names). Settings of the app, all optional, in `config`
     QADMIN_DEFAULT_BACKEND   the name used when a session has not chosen one
     QADMIN_PASSWORD          the login password (else a random start-up token is made)
     QADMIN_LOGIN_TOKEN       the start-up token (made here when neither is given)
+    QADMIN_USERS             qadmin.access.User entries (`[users.NAME]`): each logs in as
+                             themselves, with their role; the password and token are then unused
+    QADMIN_PROXY             a trusted reverse proxy's headers (qadmin.web.proxy.ProxySettings)
     QADMIN_READ_ONLY         hide and refuse (403) every action
     QADMIN_REFRESH           seconds between live refreshes of the overview and workers (0: off)
     QADMIN_PREVIEW_TTL       seconds a confirmation page stays valid (default 600)
@@ -25,9 +28,10 @@ config file QADMIN_CONFIG names). Settings of the app, all optional, in `config`
                              a restart logs everyone out
 
 Security, in one place: the `Host` header checked before anything else (`_check_host`),
-authentication before every view but login (`auth.authenticate`), a
-CSRF token on every POST from a browser session (Flask-WTF), 403 for actions when read-only
-(`pages.mutating`), and the response headers of `_security_headers`.
+authentication before every view but login (`auth.authenticate`), 403 for any change asked
+by a role that may not act (`access.enforce_role`), a CSRF token on every POST from a browser
+session (Flask-WTF), 403 for actions when read-only (`pages.mutating`), and the response headers
+of `_security_headers`.
 """
 
 from __future__ import annotations
@@ -108,6 +112,8 @@ def create_app(
         QADMIN_LIST_TTL=DEFAULT_LIST_TTL,
         QADMIN_PASSWORD=None,
         QADMIN_LOGIN_TOKEN=None,
+        QADMIN_USERS=(),
+        QADMIN_PROXY=None,
         QADMIN_ALLOWED_HOSTS=(),
         SEND_FILE_MAX_AGE_DEFAULT=STATIC_MAX_AGE,
     )
@@ -116,20 +122,21 @@ def create_app(
 
     from qadmin.web.auth import Auth
 
-    password = app.config["QADMIN_PASSWORD"] or None
-    token = None if password else (app.config["QADMIN_LOGIN_TOKEN"] or secrets.token_urlsafe(24))
+    users = {user.name: user for user in app.config["QADMIN_USERS"]}
+    password = None if users else (app.config["QADMIN_PASSWORD"] or None)
+    token = None if password or users else (app.config["QADMIN_LOGIN_TOKEN"] or secrets.token_urlsafe(24))
     app.config["QADMIN_LOGIN_TOKEN"] = token
     app.session_interface = _Sessions()
     app.extensions["qadmin"] = WebState(
         backends=_backends(ops, app.config, settings),
         previews=PreviewStore(ttl=float(app.config["QADMIN_PREVIEW_TTL"])),
-        auth=Auth(password=password, token=token),
+        auth=Auth(password=password, token=token, users=users, proxy=app.config["QADMIN_PROXY"]),
         snapshots=Snapshots(ttl=float(app.config["QADMIN_STATS_TTL"])),
         listings=listing_cache(float(app.config["QADMIN_LIST_TTL"])),
     )
     csrf = CSRFProtect(app)
 
-    from qadmin.web import api, api_alerts, api_recurring, auth, hosts, metrics, pages
+    from qadmin.web import access, api, api_alerts, api_recurring, auth, hosts, metrics, pages
     from qadmin.web.alert_thread import start_alert_thread
     from qadmin.web.templating import install
 
@@ -162,6 +169,8 @@ def create_app(
         if request.endpoint is None:
             return  # a 404 or 405: nothing to protect
         auth.authenticate()
+        # before the CSRF check, so that a viewer hears why, whatever the form held
+        access.enforce_role()
         if not g.via_bearer:
             csrf.protect()
 

@@ -43,8 +43,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def mutating(view: F) -> F:
     """Mark a view that changes data: refused with 403 when the dashboard is read-only.
 
-    Authentication and CSRF are checked before any view runs (create_app's `_guard`); this is
-    the one other gate an action passes."""
+    Authentication, the role (qadmin.web.access) and CSRF are checked before any view runs
+    (create_app's `_guard`); this is the one other gate an action passes."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -13,8 +13,12 @@ import string
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+
+from qadmin.access import User, check_password, check_token, hash_password
+from qadmin.web.proxy import ProxySettings
 
 
 class Throttle:
@@ -82,15 +86,50 @@ class Auth:
     bearer_throttle: Throttle = field(default_factory=Throttle)
     #: the sessions logged in and not logged out
     sessions: LiveSessions = field(default_factory=lambda: LiveSessions())
+    #: `[users.NAME]` by name: when there are any, each logs in as themselves, and the shared
+    #: password and token are not used
+    users: Mapping[str, User] = field(default_factory=dict)
+    #: a trusted reverse proxy's headers (qadmin.web.proxy), or None
+    proxy: ProxySettings | None = None
+    #: the addresses that sent a proxy's header without being a trusted proxy, logged once each
+    untrusted: set[str] = field(default_factory=set)
 
     @property
     def mode(self) -> str:
+        if self.users:
+            return "users"
         return "password" if self.password else "token"
 
     @property
     def bearer_refused(self) -> str | None:
         """Why the secret cannot serve as a bearer token (a weak password), or None."""
-        return password_problem(self.password) if self.password else None
+        return password_problem(self.password) if self.password and not self.users else None
+
+    def check_user(self, name: str, password: str) -> User | None:
+        """The user with this name and password, or None. An unknown name (or one with no
+        password, only a token) costs the same slow hash as a known one, so that the time of the
+        answer does not tell which names exist."""
+        user = self.users.get(name)
+        stored = user.password_hash if user is not None else None
+        matched = check_password(stored or _decoy_hash(), password)
+        return user if matched and stored is not None else None
+
+    def note_untrusted(self, address: str) -> bool:
+        """Remember an address that sent a proxy's header untrusted; True the first time (log
+        it then, not on each of its requests). At most `UNTRUSTED_NOTED` are remembered."""
+        if address in self.untrusted or len(self.untrusted) >= UNTRUSTED_NOTED:
+            return False
+        self.untrusted.add(address)
+        return True
+
+    def bearer_user(self, token: str) -> User | None:
+        """The user whose API token this is, or None. Every user's hash is compared, in constant
+        time each, whichever matches."""
+        found = None
+        for user in self.users.values():
+            if user.token_hash is not None and check_token(user.token_hash, token):
+                found = user
+        return found
 
     def check(self, candidate: str | None) -> bool:
         """Constant-time comparison with whichever secret is configured."""
@@ -100,6 +139,16 @@ class Auth:
         if not secret:
             return False
         return hmac.compare_digest(candidate.encode("utf-8", "surrogatepass"), secret.encode("utf-8", "surrogatepass"))
+
+
+#: how many untrusted senders of a proxy header are remembered (and logged)
+UNTRUSTED_NOTED = 1000
+
+
+@cache
+def _decoy_hash() -> str:
+    """A hash no password is known to match, checked for unknown names (made once)."""
+    return hash_password(secrets.token_urlsafe(18))
 
 
 #: the least a password must have to be guessed at no rate limit (bearer tokens) or to guard a

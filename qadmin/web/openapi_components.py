@@ -30,7 +30,7 @@ def components() -> dict[str, Any]:
             "bearer": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "the web password, or the token printed at start-up",
+                "description": "a user's API token; without [users], the web password or the start-up token",
             },
             "session": {
                 "type": "apiKey",
@@ -45,7 +45,7 @@ def components() -> dict[str, Any]:
                 **error,
             },
             "Unauthorized": {"description": "not logged in and no valid bearer token", **error},
-            "Forbidden": {"description": "the dashboard is read-only", **error},
+            "Forbidden": {"description": "the dashboard is read-only, or the user's role may not act", **error},
             "NotFound": {"description": "no such job (or preview)", **error},
             "Conflict": {"description": "the job is not in a state that allows this", **error},
             "Unavailable": {"description": "the backend cannot be reached", **error},

@@ -27,6 +27,7 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from qadmin.errors import UsageError
+from qadmin.web.access import current_identity
 from qadmin.web.snapshot import Reading
 from qadmin.web.state import backend_name
 
@@ -154,6 +155,7 @@ def page_chrome() -> tuple[Hashable, ...] | None:
     except UsageError:
         return None
     config = current_app.config
+    identity = current_identity()
     return (
         request.endpoint,
         current,
@@ -161,4 +163,7 @@ def page_chrome() -> tuple[Hashable, ...] | None:
         bool(session.get("auth")),
         bool(config["QADMIN_READ_ONLY"]),
         config["QADMIN_REFRESH"],
+        # the header's name and role, whether it shows (a proxy's user) with a log-out button, and
+        # whether actions show (templating)
+        (identity.name, identity.role, identity.source) if identity is not None else None,
     )

@@ -35,6 +35,7 @@ from qadmin.ops import Ops, open_ops
 from qadmin.settings import Settings
 from qadmin.web.alert_thread import stop_alert_thread
 from qadmin.web.credentials import password_problem
+from qadmin.web.proxy import read_proxy
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -171,7 +172,14 @@ def build(
         raise ConfigError(f"unknown server {server!r}; expected one of: {', '.join(SERVERS)}")
     config = settings.config
     password = _password(config)
-    if not is_loopback(host):
+    users = config.users
+    if users and password:
+        raise ConfigError(
+            f"both [users] and a shared password ([web] password or {PASSWORD_ENV}) are set: with users, "
+            "each logs in with their own password; remove the shared one"
+        )
+    proxy = read_proxy(config.web, config.path)
+    if not is_loopback(host) and not users:
         if not password:
             raise ConfigError(
                 f"refusing to listen on {host}, which is not a loopback address, without a password: "
@@ -185,6 +193,8 @@ def build(
         "QADMIN_PASSWORD": password or None,
         "QADMIN_ALLOWED_HOSTS": tuple(host_names(host, allowed_hosts, config)),
         "QADMIN_ALERTS": config.alerts,
+        "QADMIN_USERS": users,
+        "QADMIN_PROXY": proxy,
     }
     if config.web.get("secret_key"):
         app_config["SECRET_KEY"] = str(config.web["secret_key"])
@@ -300,7 +310,7 @@ def _build_granian(settings: Settings, app_config: dict[str, Any], host: str, po
     finally:
         current.close()
     app_config.setdefault("SECRET_KEY", secrets.token_hex(32))
-    token = None if app_config["QADMIN_PASSWORD"] else secrets.token_urlsafe(24)
+    token = None if app_config["QADMIN_PASSWORD"] or app_config["QADMIN_USERS"] else secrets.token_urlsafe(24)
     app_config["QADMIN_LOGIN_TOKEN"] = token
     spec = AppSpec(sources=tuple(sources), default=name, config=tuple(app_config.items()))
     if port == 0:
@@ -362,11 +372,17 @@ def serve(
             f"Set {PASSWORD_ENV} or [web] password in qadmin.toml to log in with a password instead.",
             file=out,
         )
+    elif settings.config.users:
+        print(f"Log in as one of the {len(settings.config.users)} users of {settings.config.path}.", file=out)
     else:
-        print("Log in with the configured password.", file=out)
+        print("Log in with the configured password (as an admin: configure [users] for roles).", file=out)
         weak = password_problem(_password(settings.config) or "")
         if weak:
             print(f"Scripts cannot use it as a bearer token: {weak}.", file=out)
+    proxy = read_proxy(settings.config.web, settings.config.path)
+    if proxy is not None:
+        trusted = ", ".join(str(network) for network in proxy.trusted)
+        print(f"{proxy.user_header} names the user on requests from {trusted} (and from nowhere else).", file=out)
     out.flush()
     try:
         server.run()

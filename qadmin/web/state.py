@@ -17,9 +17,11 @@ from typing import Any, NamedTuple, cast
 
 from flask import current_app, g, request, session
 
+from qadmin.access import audit_actor
 from qadmin.errors import UsageError
 from qadmin.filters import JobFilter
 from qadmin.ops import Ops, Preview
+from qadmin.web.access import current_identity
 from qadmin.web.credentials import Auth
 from qadmin.web.snapshot import Snapshots, listing_cache
 
@@ -223,5 +225,9 @@ def get_ops(name: str | None = None) -> Ops:
 
 
 def actor() -> str:
-    user = session.get("user") or g.get("bearer_user") or "web"
-    return f"{user}@{request.remote_addr or 'unknown'}"
+    """The audit's user: `name@address`, and the role when the name is a configured user's or a
+    proxy's (`alice@10.0.0.7 (operator)`; the shared password's holder is always an admin)."""
+    identity = current_identity()
+    if identity is None:
+        return audit_actor("web", request.remote_addr or "unknown")
+    return audit_actor(identity.name, identity.address, identity.role if identity.named else None)

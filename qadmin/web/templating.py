@@ -24,6 +24,7 @@ from qadmin.errors import UsageError
 from qadmin.job import Job, JobState, iso
 from qadmin.text import plural
 from qadmin.text import visible as _visible
+from qadmin.web.access import actions_allowed, current_identity, current_role, current_user
 from qadmin.web.auth import logged_in
 from qadmin.web.rendering import csrf_token
 from qadmin.web.state import backend_name, web_state
@@ -79,18 +80,27 @@ def _digest(app: Flask, filename: str) -> str:
 
 def _shared_context() -> dict[str, Any]:
     state = web_state()
+    identity = current_identity()
     try:
         current = backend_name()
     except UsageError:
         # the error page for a bad ?backend= must still render
         current = state.backends.default
     return {
-        "read_only": bool(current_app.config["QADMIN_READ_ONLY"]),
+        # actions hidden: the dashboard is read-only, or this role may not act
+        "read_only": not actions_allowed(),
+        "read_only_why": "This dashboard is read-only"
+        if current_app.config["QADMIN_READ_ONLY"]
+        else f"You are a {current_role().label}",
         "refresh_seconds": int(current_app.config["QADMIN_REFRESH"] or 0),
         "backend_names": state.backends.names,
         "current_backend": current,
-        "user": session.get("user"),
-        "logged_in": logged_in(),
+        "user": current_user() or session.get("user"),
+        "role": current_role().label if identity is not None else None,
+        "can_log_out": identity is None or identity.can_log_out,
+        # the frame (navigation, user, log out) for a browser: logged in, or sent by a proxy; a
+        # script's bearer request gets the page alone
+        "logged_in": logged_in() or (identity is not None and identity.source == "proxy"),
         # over Flask-WTF's context processor too (macros see the globals, pages the context)
         "csrf_token": csrf_token,
     }

@@ -6,13 +6,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask.typing import ResponseReturnValue
 
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.model import Page
 from qadmin.ops.attempts import from_columns_note
+from qadmin.web.access import actions_allowed
 from qadmin.web.actions import parse_filter, parse_limit, parse_sort
 from qadmin.web.attempt_rows import attempt_rows
 from qadmin.web.pages.blueprint import bp
@@ -105,12 +106,13 @@ def jobs() -> ResponseReturnValue:
     menu = queue_names()
     classes = class_names()
     here = request.full_path.rstrip("?")
+    acting = actions_allowed()
 
     def context() -> dict[str, Any]:
         params = selection.to_params()
         state_word = params.get("state", "")
         bulk_verbs = _bulk_verbs(state_word, selection)
-        selectable = bool(bulk_verbs and page.jobs) and not current_app.config["QADMIN_READ_ONLY"]
+        selectable = bool(bulk_verbs and page.jobs) and acting
         listing = {
             k: v
             for k, v in (("sort", sort if sort != "id" else None), ("limit", limit if limit != 50 else None))
@@ -143,7 +145,7 @@ def jobs() -> ResponseReturnValue:
 
     # the same rows, counts and address make the same page (the listing key already holds the
     # filter, sort and cursor)
-    shape = (here, counted_at, tuple(counts.items()), tuple(menu), tuple(classes))
+    shape = (here, counted_at, tuple(counts.items()), tuple(menu), tuple(classes), acting)
     render = page_render()
     body = render.part(listed, ("page", shape), "qadmin/partials/jobs_body.html", context)
     return render.page(listed, shape, "qadmin/jobs.html", body)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
@@ -16,6 +16,7 @@ from qadmin.job import JobState
 from qadmin.model import ErrorGroup
 from qadmin.ops import Ops
 from qadmin.web import charts
+from qadmin.web.access import actions_allowed
 from qadmin.web.actions import oldest_age, parse_filter, parse_limit
 from qadmin.web.pages.blueprint import bp
 from qadmin.web.pages.readings import Dashboard, class_names, dashboard, queue_names
@@ -60,7 +61,7 @@ def overview_body() -> tuple[Reading[Dashboard], tuple[str, bool], SlottedHtml]:
     overview and its live refresh are the pages every open browser asks for every few seconds
     (qadmin.web.rendering says how often they are rendered)."""
     reading = dashboard()
-    key = ("overview", bool(current_app.config["QADMIN_READ_ONLY"]))
+    key = ("overview", not actions_allowed())
     html = page_render().part(reading, key, "qadmin/partials/overview_body.html", lambda: overview_context(reading))
     return reading, key, html
 
