@@ -26,6 +26,10 @@ The config file names backends so that every face can switch between them:
     workers = "1d"            # dead qadmin workers in the workers list; "never" keeps them
     prune_every = "1h"        # the workers' automatic prune, once per backend; "never" turns it off
 
+    [redact]                  # sensitive job data hidden on every face (README: Sensitive arguments)
+    keys = ["social_security"]  # more argument keys (matched inside longer keys, any case)
+    patterns = ['pin=(?P<secret>\\d+)']   # regular expressions over values and error texts
+
     [recurring.nightly-report]  # a schedule `qadmin scheduler` enqueues (README: Recurring jobs)
     class = "myapp.jobs.report"
     cron = "0 3 * * *"          # or every = "30s"
@@ -45,6 +49,7 @@ from typing import Any
 
 from qadmin.errors import ConfigError, UsageError
 from qadmin.recurring import Schedule, schedule_from_table
+from qadmin.redaction import Redactor, read_redaction
 
 DEFAULT_URL = "sqlite:///qadmin.db"
 #: the Redis key namespace when none is given (Resque's)
@@ -95,6 +100,8 @@ class Config:
     worker_timeout: float | None = None
     #: `[recurring.NAME]` tables, in the file's order (`qadmin scheduler` stores them)
     recurring: tuple[Schedule, ...] = ()
+    #: `[redact]`: what every face hides of job data (`qadmin.redaction`)
+    redactor: Redactor = field(default_factory=Redactor)
 
     def backend(self, name: str | None) -> BackendConfig:
         if name is None:
@@ -156,6 +163,7 @@ def load_config(explicit: str | None = None) -> Config:
         retention=read_retention(data.get("retention"), path),
         worker_timeout=read_worker_timeout(data.get("worker"), path),
         recurring=read_recurring(data.get("recurring"), path),
+        redactor=read_redaction(data.get("redact"), path),
     )
 
 

@@ -10,6 +10,8 @@ from datetime import datetime
 from qadmin.backends import Backend
 from qadmin.ops.insight import InsightOps
 from qadmin.ops.recurring import RecurringOps
+from qadmin.ops.redaction import RedactionOps
+from qadmin.redaction import Redactor
 
 
 class Areas:
@@ -17,6 +19,8 @@ class Areas:
     clock: Callable[[], datetime]
     actor: str
     face: str
+    #: what the faces hide (`[redact]`; `open_ops` sets the config file's, the defaults otherwise)
+    redactor: Redactor = Redactor()
 
     @property
     def recurring(self) -> RecurringOps:
@@ -27,3 +31,8 @@ class Areas:
     def insight(self) -> InsightOps:
         """History, charts and class metrics (`ops/insight.py`)."""
         return InsightOps(self.backend, clock=self.clock)
+
+    @property
+    def redaction(self) -> RedactionOps:
+        """What the faces show of job data, redacted, and the admin's audited reveal (`ops/redaction.py`)."""
+        return RedactionOps(self.backend, self.redactor, clock=self.clock, actor=self.actor, face=self.face)
