@@ -138,8 +138,11 @@ def workers(as_json: bool) -> None:
 @json_option
 def errors(queue: tuple[str, ...], class_name: str | None, limit: int, as_json: bool) -> None:
     """Failed jobs grouped by exception and message, with counts."""
-    groups = current_ops().error_groups(
-        JobFilter(states=frozenset({JobState.FAILED}), queues=queue, class_name=class_name), limit=limit
+    ops = current_ops()
+    groups = ops.redaction.error_groups(
+        ops.error_groups(
+            JobFilter(states=frozenset({JobState.FAILED}), queues=queue, class_name=class_name), limit=limit
+        )
     )
     if as_json:
         print_json([g.to_dict() for g in groups])
@@ -180,7 +183,8 @@ def errors(queue: tuple[str, ...], class_name: str | None, limit: int, as_json: 
 @json_option
 def audit(limit: int, job_id: str | None, as_json: bool) -> None:
     """Who did what, when, from which face."""
-    entries = current_ops().audit(limit=limit, job_id=job_id)
+    ops = current_ops()
+    entries = ops.redaction.audit(ops.audit(limit=limit, job_id=job_id))
     if as_json:
         print_json([e.to_dict() for e in entries])
         return

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from qadmin.backends import Backend
 from qadmin.errors import UsageError
 from qadmin.job import AuditEntry, Job, JobId
-from qadmin.model import ErrorGroup, Page
+from qadmin.model import Attempt, ErrorGroup, Page
 from qadmin.ops.edit import EditResult
 from qadmin.ops.verbs import BulkResult, Preview
 from qadmin.redaction import MARKER, Redactor
@@ -59,6 +59,18 @@ class RedactionOps:
         """Groups with their error text redacted by the patterns (for display: a group's filter
         keeps the real text, which the faces hold apart)."""
         return [replace(g, error=self.redactor.text(g.error)) for g in groups]
+
+    def attempts(self, attempts: Iterable[Attempt]) -> list[Attempt]:
+        """A job's runs with their errors and backtraces redacted by the patterns."""
+        text = self.redactor.text
+        return [
+            replace(
+                a,
+                error=None if a.error is None else text(a.error),
+                backtrace=None if a.backtrace is None else text(a.backtrace),
+            )
+            for a in attempts
+        ]
 
     def sampled(self, result: Sampled) -> Sampled:
         """A preview or a bulk result with its sample of jobs redacted (its ids untouched)."""
