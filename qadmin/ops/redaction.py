@@ -112,6 +112,15 @@ class RedactionOps:
             self.backend.record_audit(entry, [job.id])
         return job
 
+    def view(
+        self, job: Job, history: list[AuditEntry], attempts: list[Attempt], *, reveal: bool = False
+    ) -> tuple[Job, list[AuditEntry], list[Attempt]]:
+        """A job's page (the job, its audit history, its runs): redacted, or in full for an admin's
+        reveal (audited; the caller has checked the role)."""
+        if reveal:
+            return self.reveal(job), history, attempts
+        return self.job(job), self.audit(history), self.attempts(attempts)
+
     # --- edits typed over a redacted view -----------------------------------------------------
     def restored(
         self, job: Job, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None

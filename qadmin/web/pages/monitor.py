@@ -91,9 +91,12 @@ def errors() -> str:
     # /api/errors reads afresh)
     found = web_state().snapshots.get(backend_name(), ("errors", repr(selection), limit), read)
     params = {k: v for k, v in selection.to_params().items() if k in ("queue", "class")}
+    groups = ops.redaction.error_groups(found.value)
     return render_template(
         "qadmin/errors.html",
-        groups=found.value,
+        groups=groups,
+        # a group whose text was redacted is no filter (it matches no job): it links its sample job
+        redacted={g.error for g, real in zip(groups, found.value) if g.error != real.error},
         now=found.as_of,
         params=params,
         queue_names=queue_names(),
@@ -120,7 +123,7 @@ def workers_partial() -> str:
 def audit() -> str:
     ops = get_ops()
     job_id = request.args.get("job") or None
-    entries = ops.audit(limit=parse_limit(request.args.get("limit"), 100), job_id=job_id)
+    entries = ops.redaction.audit(ops.audit(limit=parse_limit(request.args.get("limit"), 100), job_id=job_id))
     return render_template("qadmin/audit.html", entries=entries, job_id=job_id, now=ops.clock())
 
 
