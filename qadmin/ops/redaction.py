@@ -93,6 +93,10 @@ class RedactionOps:
     def value(self, value: Any) -> Any:
         return self.redactor.value(value)
 
+    def text(self, text: str) -> str:
+        """A text (an error group's, a label) with the patterns' matches hidden."""
+        return self.redactor.text(text)
+
     # --- the admin's reveal -------------------------------------------------------------------
     def reveal(self, job: Job) -> Job:
         """`job` in full, the reveal audited (verb "reveal", the job's id) when anything was hidden.

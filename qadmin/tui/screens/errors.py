@@ -66,7 +66,7 @@ class ErrorsScreen(QadminScreen):
             classes = names(c.rsplit(".", 1)[-1] if isinstance(c, str) else c for c in group.classes or ())
             table.add_row(
                 Text(str(group.count), style=error_style, justify="right"),
-                cell(group.error, 52),
+                cell(self.app.ops.redaction.text(group.error), 52),  # the row's key keeps the real text
                 cell(names(group.queues or ()), 40),
                 cell(classes, 34),
                 ago(group.last_failed_at, now),
@@ -111,7 +111,7 @@ class ErrorsScreen(QadminScreen):
             self.app.start_bulk(
                 verb,
                 selection,
-                f"the error group “{short(group.error, 60)}”",
+                f"the error group “{short(self.app.ops.redaction.text(group.error), 60)}”",
                 on_done=lambda _result: self.refresh_data(force=True),
             )
 
