@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, request
+from flask import abort, current_app, request
 
 from qadmin.access import Role
 from qadmin.job import Job
@@ -33,9 +33,15 @@ def reveal_asked() -> bool:
     return asked
 
 
+def may_reveal() -> bool:
+    """An admin, on a dashboard that is not read-only (a reveal writes the audit log, and a
+    read-only dashboard is one to show, not to act on)."""
+    return current_role().may_reveal() and not current_app.config["QADMIN_READ_ONLY"]
+
+
 def check_may_reveal() -> None:
-    if not current_role().may_reveal():
-        abort(403, description="Only an admin may reveal redacted values.")
+    if not may_reveal():
+        abort(403, description="Only an admin may reveal redacted values, on a dashboard that is not read-only.")
 
 
 def page_context(ops: Ops, job: Job, *, revealed: bool) -> dict[str, Any]:
@@ -43,5 +49,5 @@ def page_context(ops: Ops, job: Job, *, revealed: bool) -> dict[str, Any]:
     return {
         "hidden": not revealed and ops.redaction.hides(job),
         "revealed": revealed,
-        "may_reveal": current_role().may_reveal(),
+        "may_reveal": may_reveal(),
     }

@@ -13,7 +13,7 @@ from qadmin.filters import JobFilter
 from qadmin.job import JobState
 from qadmin.model import Page
 from qadmin.ops.attempts import from_columns_note
-from qadmin.web.actions import parse_filter, parse_limit, parse_sort
+from qadmin.web.actions import mutating, parse_filter, parse_limit, parse_sort
 from qadmin.web.attempt_rows import attempt_rows
 from qadmin.web.pages.blueprint import bp
 from qadmin.web.pages.readings import class_names, dashboard, jobs_url, queue_names
@@ -176,6 +176,7 @@ def job(job_id: str) -> str:
 
 
 @bp.post("/jobs/<path:job_id>/reveal")
+@mutating  # it writes the audit log: a POST with CSRF, refused when read-only, as every action
 def reveal_job(job_id: str) -> str:
     """The job page with its redacted values in full: an admin's, with the CSRF token, audited."""
     check_may_reveal()
