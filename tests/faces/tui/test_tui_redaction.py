@@ -69,7 +69,9 @@ def test_the_console_never_shows_the_values_until_v_reveals_them(console: Consol
         await pilot.press("escape")
         await pilot.press("escape")
         await pilot.press("5")
-        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen) and bool(app.screen.query(DataTable)), "audit")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, AuditScreen) and bool(app.screen.query(DataTable)), "audit"
+        )
         await pilot.pause(0.3)
         assert not leaks(screen_text(app.screen))
 
