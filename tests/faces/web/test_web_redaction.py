@@ -160,3 +160,18 @@ def test_a_delayed_job_yaml_row_has_its_raw_hidden(sqlite_url: str) -> None:
         assert "hunter2" in web.get(f"/api/jobs/{job.id}?reveal=1").get_json()["raw"]
     finally:
         ops.close()
+
+
+def test_an_error_holding_a_card_number_is_redacted_in_groups_and_attempts(secret_web: tuple[Web, Ops, Job]) -> None:
+    web, ops, _job = secret_web
+    b = ops.backend
+    failing = ops.enqueue("qadmin.examples.ChargeCard", [3], queue="billing")
+    claimed = b.claim(["billing"], "w", utcnow(), 3600, lambda j: True)
+    assert claimed is not None and str(claimed.id) == str(failing.id)
+    b.fail(claimed, "w", utcnow(), "PaymentDeclined: card 4111 1111 1111 1111 declined\n  File x", None)
+    page = web.html("/errors")
+    assert "4111" not in page and MARKER in page
+    assert not leaks(web.get("/api/errors").get_data(as_text=True))
+    [failed] = ops.list_jobs(JobFilter(queues=("billing",))).jobs
+    assert "4111" not in web.html(f"/jobs/{quote(str(failed.id))}")
+    assert "4111" not in web.get(f"/api/jobs/{quote(str(failed.id))}").get_data(as_text=True)
