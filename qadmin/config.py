@@ -30,6 +30,10 @@ The config file names backends so that every face can switch between them:
     workers = "1d"            # dead qadmin workers in the workers list; "never" keeps them
     prune_every = "1h"        # the workers' automatic prune, once per backend; "never" turns it off
 
+    [redact]                  # sensitive job data hidden on every face (README: Sensitive arguments)
+    keys = ["social_security"]  # more argument keys (matched inside longer keys, any case)
+    patterns = ['pin=(?P<secret>\\d+)']   # regular expressions over values and error texts
+
     [recurring.nightly-report]  # a schedule `qadmin scheduler` enqueues (README: Recurring jobs)
     class = "myapp.jobs.report"
     cron = "0 3 * * *"          # or every = "30s"
@@ -52,6 +56,7 @@ from qadmin.alert_rules import AlertConfig, read_alerts
 from qadmin.errors import ConfigError, UsageError
 from qadmin.insight import HistoryConfig, read_history
 from qadmin.recurring import Schedule, schedule_from_table
+from qadmin.redaction import Redactor, read_redaction
 
 DEFAULT_URL = "sqlite:///qadmin.db"
 #: the Redis key namespace when none is given (Resque's)
@@ -108,6 +113,8 @@ class Config:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     #: `[users.NAME]` tables: the web's users and their roles (qadmin.access.read_users)
     users: tuple[User, ...] = ()
+    #: `[redact]`: what every face hides of job data (`qadmin.redaction`)
+    redactor: Redactor = field(default_factory=Redactor)
 
     def backend(self, name: str | None) -> BackendConfig:
         if name is None:
@@ -172,6 +179,7 @@ def load_config(explicit: str | None = None) -> Config:
         alerts=read_alerts(data.get("alerts"), path),
         history=read_history(data.get("history"), f"{path}: [history]", _duration_setting),
         users=read_users(data.get("users"), path),
+        redactor=read_redaction(data.get("redact"), path),
     )
 
 

@@ -44,19 +44,26 @@ def edit(
     """Edit a pending, scheduled or failed job. Delayed_job (YAML) and DJJob (PHP) jobs keep their
     arguments (qadmin cannot write Ruby or PHP objects): their queue, priority and run time can
     change. Resque jobs on Redis have no kwargs and no priority."""
-    result = current_ops().edit(
+    ops = current_ops()
+    # "[redacted]" copied from `qadmin show` stands for the value it hides (ops/redaction.py)
+    args, kwargs = ops.redaction.restored_by_id(
         job_id,
-        args=None if args_json is None else parse_args(args_json, "--args"),
-        kwargs=None if kwargs_json is None else parse_kwargs(kwargs_json, "--kwargs"),
+        None if args_json is None else parse_args(args_json, "--args"),
+        None if kwargs_json is None else parse_kwargs(kwargs_json, "--kwargs"),
+    )
+    result = ops.edit(
+        job_id,
+        args=args,
+        kwargs=kwargs,
         queue=queue,
         priority=priority,
         run_at=None if at is None else parse_run_at(at, "--at"),
         dry_run=dry_run,
     )
     if as_json:
-        print_json(result.to_dict())
+        print_json(ops.redaction.edit_document(result))
         return
-    before, after = result.values()
+    before, after = ops.redaction.edit_values(result)
     if not before:
         click.echo(f"job {visible(result.before.id)} already has these values: nothing changed")
         return

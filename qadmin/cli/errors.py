@@ -38,8 +38,11 @@ def errors(ctx: click.Context, queue: tuple[str, ...], class_name: str | None, l
         if as_json or queue or class_name:
             raise UsageError("options go after the subcommand: qadmin errors show FINGERPRINT ...")
         return
-    groups = current_ops().error_groups(
-        JobFilter(states=frozenset({JobState.FAILED}), queues=queue, class_name=class_name), limit=limit
+    ops = current_ops()
+    groups = ops.redaction.error_groups(
+        ops.error_groups(
+            JobFilter(states=frozenset({JobState.FAILED}), queues=queue, class_name=class_name), limit=limit
+        )
     )
     if as_json:
         print_json([g.to_dict() for g in groups])
@@ -98,7 +101,8 @@ def _table(groups: list[ErrorGroup]) -> None:
 @json_option
 def show(fingerprint: str, as_json: bool) -> None:
     """One error group: its pattern, counts, sample, and its exact messages (variants)."""
-    group = current_ops().error_group.group(fingerprint)
+    ops = current_ops()
+    group = ops.redaction.error_groups([ops.error_group.group(fingerprint)])[0]
     if as_json:
         print_json(group.to_dict())
         return

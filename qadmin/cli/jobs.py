@@ -87,7 +87,7 @@ def enqueue(
         timeout=parse_timeout(timeout, "--timeout") if timeout is not None else None,
     )
     if as_json:
-        print_json(job.to_dict())
+        print_json(current_ops().redaction.job(job).to_dict())
     else:
         click.echo(
             f"enqueued job {visible(job.id)} ({visible(job.class_name)} on {visible(job.queue)}, {job.state.value})"
@@ -120,7 +120,8 @@ def jobs(
 ) -> None:
     """List jobs, one keyset page at a time."""
     selection = build_selection((), state, queue, class_name, args_json, search, error, worker, fingerprint)
-    page = current_ops().list_jobs(selection, limit=limit, cursor=cursor, sort=sort)
+    ops = current_ops()
+    page = ops.redaction.page(ops.list_jobs(selection, limit=limit, cursor=cursor, sort=sort))
     if as_json:
         print_json([j.to_dict() for j in page.jobs])
         if page.next_cursor:
@@ -137,14 +138,24 @@ def jobs(
 
 @click.command(cls=QadminCommand)
 @click.argument("job_id", metavar="ID")
+@click.option("--reveal", is_flag=True, help="Show the values hidden by [redact] (passwords, tokens, cards…); audited.")
 @json_option
-def show(job_id: str, as_json: bool) -> None:
-    """Everything about one job: payload, timestamps, lock, error and audit history."""
+def show(job_id: str, reveal: bool, as_json: bool) -> None:
+    """Everything about one job: payload, timestamps, lock, error and audit history. Sensitive
+    values are redacted (README: Sensitive arguments) unless --reveal is given."""
     ops = current_ops()
     job = ops.show(job_id)
     history = ops.audit(limit=50, job_id=job.id)
     job = ops.noted(job, history)  # a cancel that did not stop it: "… — it finished first"
     attempts = ops.attempts(job.id)
+    redaction = ops.redaction
+    if reveal:  # the CLI runs as an admin (qadmin.access): it may reveal, and the reveal is audited
+        job = redaction.reveal(job)
+    else:
+        hidden = redaction.hides(job)
+        job, history, attempts = redaction.job(job), redaction.audit(history), redaction.attempts(attempts)
+        if hidden and not as_json:
+            click.echo("some values are redacted: qadmin show ID --reveal shows them (audited)", err=True)
     if as_json:
         out = job.to_dict()
         out["raw"] = job.raw

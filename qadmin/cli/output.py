@@ -113,6 +113,9 @@ def progress_bar(enabled: bool, label: str) -> tuple[Callable[[int, int], None] 
 
 
 def report(result: BulkResult, as_json: bool, what: str) -> None:
+    from qadmin.cli.context import current_ops
+
+    result = current_ops().redaction.sampled(result)
     if as_json:
         print_json(result.to_dict())
         return

@@ -135,7 +135,8 @@ def workers(as_json: bool) -> None:
 @json_option
 def audit(limit: int, job_id: str | None, as_json: bool) -> None:
     """Who did what, when, from which face."""
-    entries = current_ops().audit(limit=limit, job_id=job_id)
+    ops = current_ops()
+    entries = ops.redaction.audit(ops.audit(limit=limit, job_id=job_id))
     if as_json:
         print_json([e.to_dict() for e in entries])
         return

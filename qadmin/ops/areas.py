@@ -12,6 +12,8 @@ from qadmin.ops.alerts import AlertsOps
 from qadmin.ops.error_groups import ErrorGroupOps
 from qadmin.ops.insight import InsightOps
 from qadmin.ops.recurring import RecurringOps
+from qadmin.ops.redaction import RedactionOps
+from qadmin.redaction import Redactor
 
 
 class Areas:
@@ -19,6 +21,8 @@ class Areas:
     clock: Callable[[], datetime]
     actor: str
     face: str
+    #: what the faces hide (`[redact]`; `open_ops` sets the config file's, the defaults otherwise)
+    redactor: Redactor = Redactor()
 
     @property
     def recurring(self) -> RecurringOps:
@@ -39,3 +43,8 @@ class Areas:
     def error_group(self) -> ErrorGroupOps:
         """One error group by its fingerprint id, and the selection of its jobs (`ops/error_groups.py`)."""
         return ErrorGroupOps(self.backend, clock=self.clock)
+
+    @property
+    def redaction(self) -> RedactionOps:
+        """What the faces show of job data, redacted, and the admin's audited reveal (`ops/redaction.py`)."""
+        return RedactionOps(self.backend, self.redactor, clock=self.clock, actor=self.actor, face=self.face)

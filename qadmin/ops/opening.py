@@ -17,7 +17,9 @@ def open_ops(
 ) -> Ops:
     """Ops over the backend `settings` make current: how the faces open a backend (they never
     import `qadmin.backends`)."""
-    return Ops(open_settings_backend(settings), face=face, actor=actor, clock=clock)
+    ops = Ops(open_settings_backend(settings), face=face, actor=actor, clock=clock)
+    ops.redactor = settings.config.redactor
+    return ops
 
 
 def open_settings_backend(settings: Settings, *, worker_timeout: float | None = None) -> Backend:

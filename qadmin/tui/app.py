@@ -227,7 +227,7 @@ class QadminApp(Console):
     @work(thread=True, group="preview", exit_on_error=False)
     def _preview(self, verb: str, selection: JobFilter, label: str, on_done: Callable[[Any], None] | None) -> None:
         try:
-            preview = self.ops.preview(verb, selection)
+            preview = self.ops.redaction.sampled(self.ops.preview(verb, selection))  # shown; its ids are acted on
             alive = self.ops.alive_holders(preview)
         except Exception as exc:  # noqa: BLE001 - reported as a failed action, nothing changed
             self.post_message(OpFailed(f"Cannot {verb}: nothing changed", exc, action=True))

@@ -170,7 +170,7 @@ def check_bulk(verb: str, selection: JobFilter) -> None:
 
 def preview(ops: Ops, verb: str, selection: JobFilter) -> Preview:
     check_bulk(verb, selection)
-    return ops.preview(verb, selection)
+    return ops.redaction.sampled(ops.preview(verb, selection))  # the sample is shown; the ids are acted on
 
 
 def act_on_one(ops: Ops, verb: str, job_id: JobId | str, force: bool = False) -> BulkResult | Job:
@@ -276,10 +276,11 @@ def _cut_strings(value: Any) -> Any:
     return value
 
 
-def show_dict(ops: Ops, job: Job) -> dict[str, Any]:
-    """`qadmin show --json`, key for key."""
+def show_dict(ops: Ops, job: Job, *, reveal: bool = False) -> dict[str, Any]:
+    """`qadmin show --json`, key for key: redacted, or in full for an admin's reveal (audited)."""
     history = ops.audit(limit=50, job_id=job.id)
     job = ops.noted(job, history)  # a cancel that did not stop it: "… — it finished first"
+    job, history, attempts = ops.redaction.view(job, history, ops.attempts(job.id), reveal=reveal)
     out = job.to_dict()
     out["raw"] = job.raw
     if job.display is not None:
@@ -287,7 +288,7 @@ def show_dict(ops: Ops, job: Job) -> dict[str, Any]:
     if job.meta:
         out["meta"] = job.meta
     out["audit"] = [a.to_dict() for a in history]
-    out["runs"] = attempts_document(ops.attempts(job.id))
+    out["runs"] = attempts_document(attempts)
     return out
 
 

@@ -19,7 +19,7 @@ from werkzeug.routing import PathConverter
 from qadmin.config import parse_duration
 from qadmin.errors import ConfigError, UsageError
 from qadmin.filters import JobFilter
-from qadmin.job import JobState
+from qadmin.job import Job, JobState
 from qadmin.ops import Ops, Preview, alive_warning
 from qadmin.web.actions import (
     act_on_one,
@@ -39,6 +39,7 @@ from qadmin.web.actions import (
 from qadmin.web.job_edit import edit_from
 from qadmin.web.new_job import enqueue_from
 from qadmin.web.report_back import report_back_from
+from qadmin.web.reveal import reveal_asked
 from qadmin.web.state import QueueChange, backend_name, get_ops, web_state
 
 bp = Blueprint("api", __name__)
@@ -88,13 +89,16 @@ def workers() -> Response:
 def errors() -> Response:
     ops = get_ops()
     selection = parse_filter(ops, request.args).with_states(JobState.FAILED)
-    groups = ops.error_groups(selection, limit=parse_limit(request.args.get("limit"), 50))
+    groups = ops.redaction.error_groups(ops.error_groups(selection, limit=parse_limit(request.args.get("limit"), 50)))
     return jsonify([g.to_dict() for g in groups])
 
 
 @bp.get("/audit")
 def audit() -> Response:
-    entries = get_ops().audit(limit=parse_limit(request.args.get("limit"), 50), job_id=request.args.get("job") or None)
+    ops = get_ops()
+    entries = ops.redaction.audit(
+        ops.audit(limit=parse_limit(request.args.get("limit"), 50), job_id=request.args.get("job") or None)
+    )
     return jsonify([e.to_dict() for e in entries])
 
 
@@ -107,13 +111,15 @@ def jobs() -> Response:
         cursor=request.args.get("cursor") or None,
         sort=parse_sort(request.args.get("sort")),
     )
-    return jsonify({"jobs": [listed_dict(j) for j in page.jobs], "next_cursor": page.next_cursor})
+    shown = ops.redaction.jobs(page.jobs)
+    return jsonify({"jobs": [listed_dict(j) for j in shown], "next_cursor": page.next_cursor})
 
 
 @bp.get("/jobs/<job_id:job_id>")
 def job(job_id: str) -> Response:
+    """Redacted (README: Sensitive arguments); `?reveal=1` in full, for an admin only, audited."""
     ops = get_ops()
-    return jsonify(show_dict(ops, ops.show(job_id)))
+    return jsonify(show_dict(ops, ops.show(job_id), reveal=reveal_asked()))
 
 
 @bp.get("/backends")
@@ -142,7 +148,9 @@ def enqueue() -> tuple[Response, int]:
 @mutating
 def job_action(job_id: str, verb: str) -> Response:
     force = flag(_body().get("force"), "force")
-    return jsonify(act_on_one(get_ops(), verb, job_id, force=force).to_dict())
+    ops = get_ops()
+    done = act_on_one(ops, verb, job_id, force=force)
+    return jsonify((ops.redaction.job(done) if isinstance(done, Job) else done).to_dict())
 
 
 # spelt as the CLI spells it (werkzeug's any() takes no hyphen): a route of its own
@@ -156,7 +164,8 @@ def job_run_now(job_id: str) -> Response:
 @mutating
 def job_edit(job_id: str) -> Response:
     """New values for one job (`qadmin edit --json`): the fields given change, the others stay."""
-    return jsonify(edit_from(get_ops(), job_id, _body()).to_dict())
+    ops = get_ops()
+    return jsonify(ops.redaction.edit_document(edit_from(ops, job_id, _body())))
 
 
 @bp.post("/jobs/<job_id:job_id>/<any(complete, fail):verb>")
@@ -198,6 +207,7 @@ def _bulk(verb: str) -> Response:
     else:
         check_bulk(verb, selection)
         frozen = ops.preview(verb, selection)
+    frozen = ops.redaction.sampled(frozen)  # a dry run shows the sample; the ids are acted on
     if verb == "unlock" and not (dry_run or force):
         ops.refuse_live_holders(frozen)
     result = ops.apply(frozen, dry_run=dry_run)

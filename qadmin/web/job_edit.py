@@ -24,10 +24,14 @@ def edit_from(ops: Ops, job_id: str, body: Mapping[str, Any], *, dry_run: bool |
         dry_run = bool(flag(body.get("dry_run"), "dry_run"))
     if not any((args_text, kwargs_text, queue, run_at)) and body.get("priority") in (None, ""):
         raise UsageError("nothing to edit: give new args, kwargs, queue, priority or run_at")
+    # "[redacted]" from the redacted view stands for the value it hides (ops/redaction.py)
+    args, kwargs = ops.redaction.restored_by_id(
+        job_id, parse_args(args_text) if args_text else None, parse_kwargs(kwargs_text) if kwargs_text else None
+    )
     return ops.edit(
         job_id,
-        args=parse_args(args_text) if args_text else None,
-        kwargs=parse_kwargs(kwargs_text) if kwargs_text else None,
+        args=args,
+        kwargs=kwargs,
         queue=queue or None,
         priority=priority_of(body.get("priority")),
         run_at=parse_run_at(run_at) if run_at else None,

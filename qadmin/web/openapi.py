@@ -136,10 +136,11 @@ def spec() -> dict[str, Any]:
             NOT_FOUND,  # ?id= that no job can have
         ),
         "/api/jobs/{job_id}": _get(
-            "One job with raw payload, audit history and attempts (qadmin show --json)",
+            "One job with raw payload, audit history and attempts (qadmin show --json); sensitive values "
+            "redacted unless an admin asks with reveal (audited)",
             _json(ref("JobDetail")),
-            [job_param],
-            NOT_FOUND,
+            [job_param, _query("reveal", "true: the redacted values in full (admins only; audited)", FLAG)],
+            {**NOT_FOUND, "403": {"$ref": "#/components/responses/Forbidden"}},
         ),
         "/api/jobs/{job_id}/retry": _post(
             "Retry one failed job; answers the job",

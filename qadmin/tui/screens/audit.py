@@ -44,7 +44,7 @@ class AuditScreen(QadminScreen):
         super().on_mount()
 
     def fetch(self, ops: Ops, token: int, request: Any) -> Iterable[Message]:
-        yield AuditLoaded(ops.audit(limit=ENTRIES))
+        yield AuditLoaded(ops.redaction.audit(ops.audit(limit=ENTRIES)))
 
     def on_audit_loaded(self, message: AuditLoaded) -> None:
         message.stop()

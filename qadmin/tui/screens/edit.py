@@ -125,6 +125,11 @@ class EditScreen(ModalScreen["EditResult | None"]):
     @work(thread=True, group="edit", exit_on_error=False)
     def _edit(self, changes: dict[str, Any]) -> None:
         try:
+            if "args" in changes or "kwargs" in changes:  # "[redacted]" left in place keeps its value
+                args, kwargs = self.ops.redaction.restored_by_id(
+                    self.job.id, changes.get("args"), changes.get("kwargs")
+                )
+                changes.update({k: v for k, v in (("args", args), ("kwargs", kwargs)) if v is not None})
             result = self.ops.edit(self.job.id, **changes)
         except Exception as exc:  # noqa: BLE001 - shown in the form; nothing was changed
             self.post_message(EditOutcome(None, str(exc) or type(exc).__name__))

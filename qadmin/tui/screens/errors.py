@@ -82,7 +82,7 @@ class ErrorsScreen(QadminScreen):
             classes = names(c.rsplit(".", 1)[-1] if isinstance(c, str) else c for c in group.classes or ())
             table.add_row(
                 Text(str(group.count), style=error_style, justify="right"),
-                cell(group.pattern, 50),
+                cell(self.app.ops.redaction.text(group.pattern), 50),  # the row's key is the fingerprint
                 cell(names(group.queues or ()), 40),
                 cell(classes, 22),
                 ago(group.first_failed_at, now),
@@ -155,7 +155,7 @@ class ErrorsScreen(QadminScreen):
             self.app.start_bulk(
                 verb,
                 selection,
-                f"the error group {group.fingerprint} “{short(group.pattern, 60)}”",
+                f"the error group {group.fingerprint} “{short(self.app.ops.redaction.text(group.pattern), 60)}”",
                 on_done=lambda _result: self.refresh_data(force=True),
             )
 

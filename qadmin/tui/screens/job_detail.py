@@ -67,6 +67,8 @@ class JobDetailScreen(QadminScreen):
         Binding("E", "edit", "Edit", show=False, id="job.edit"),
         Binding("C", "cancel_job", "Cancel job", id="job.cancel"),
         Binding("v", "raw", "Raw payload", id="job.raw"),
+        # kept out of the full footer: the banner offers it when something is redacted
+        Binding("V", "reveal", "Reveal redacted values", show=False, id="job.reveal"),
         Binding("e", "export", "Export to file", id="job.export"),
         Binding("p", "pause", "Pause/resume queue", show=False, id="job.pause"),
     ]
@@ -80,6 +82,12 @@ class JobDetailScreen(QadminScreen):
         self.attempts: list[Attempt] = []
         self.show_raw = False
         self.gone = False
+        #: sensitive values ([redact]): "hidden" (redacted), "revealing" (V pressed: the audit entry
+        #: being written), "shown" (in full until the page closes, audited once)
+        self.reveal = "hidden"
+        #: whether the job as last read has redacted values, and its real values (dequeue, edit)
+        self.has_hidden = False
+        self.real: Job | None = None
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
@@ -115,7 +123,12 @@ class JobDetailScreen(QadminScreen):
             return
         history = ops.audit(limit=HISTORY, job_id=job.id)
         # a cancel that did not stop it ("… — it finished first") shows in its meta
-        yield JobLoaded(ops.noted(job, history), history, ops.attempts(job.id))
+        job = ops.noted(job, history)
+        self.real, self.has_hidden = job, ops.redaction.hides(job)
+        attempts = ops.attempts(job.id)
+        if self.reveal != "shown":
+            job, history, attempts = ops.redaction.view(job, history, attempts)
+        yield JobLoaded(job, history, attempts)
 
     def on_job_gone(self, message: JobGone) -> None:
         message.stop()
@@ -165,6 +178,10 @@ class JobDetailScreen(QadminScreen):
             banner.append(f"Undecodable payload ({visible(str(job.format))}): ", style=warning)
             banner.append_text(clip(job.undecodable, FIELD, style=warning))
             banner.append("\nNo qadmin worker runs it; it can still be retried, deleted or dequeued.")
+        if self.has_hidden and self.reveal != "shown":
+            banner.append(("\n" if banner else "") + "Some values are redacted: V reveals them (audited).", style="dim")
+        elif self.reveal == "shown":
+            banner.append(("\n" if banner else "") + "Shown in full: the reveal is in the audit log.", style="dim")
         note = job.meta.get("cancel_note")  # a cancel that did not stop it (`ops.noted`)
         if note:
             banner.append(("\n" if banner else "") + visible(str(note)), style=theme_style(app, "text-warning"))
@@ -291,6 +308,8 @@ class JobDetailScreen(QadminScreen):
     # --- actions -----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = super().check_action(action, parameters)
+        if action == "reveal":  # offered only while something is redacted
+            return bool(allowed) and self.has_hidden and self.reveal == "hidden" and not self.gone
         if not allowed or self.job is None:
             return allowed
         state = self.job.state
@@ -312,6 +331,26 @@ class JobDetailScreen(QadminScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_reveal(self) -> None:
+        """The redacted values in full, the reveal audited once (the TUI acts as an admin: qadmin.access)."""
+        if self.reveal == "hidden" and self.real is not None:
+            self.reveal = "revealing"  # shown once the audit entry is written
+            self._reveal(self.real)
+
+    @work(thread=True, group="reveal", exit_on_error=False)
+    def _reveal(self, job: Job) -> None:
+        try:
+            self.app.ops.redaction.reveal(job)
+        except Exception as exc:  # noqa: BLE001 - not audited: not shown either
+            self.reveal = "hidden"
+            self.app.call_from_thread(self.notify, f"Cannot reveal: {exc}", severity="error", markup=False)
+            return
+        self.app.call_from_thread(self._revealed)
+
+    def _revealed(self) -> None:
+        self.reveal = "shown"
+        self.refresh_data(force=True)
 
     def action_raw(self) -> None:
         self.show_raw = not self.show_raw
@@ -389,7 +428,7 @@ class JobDetailScreen(QadminScreen):
         self._act("cancel")
 
     def action_dequeue(self) -> None:
-        job = self.job
+        job = self.real or self.job  # Resque's dequeue matches the exact args: the real ones
         if job is not None:
             self.app.ask_dequeue(
                 job.queue or "", job.class_name, list(job.args) if job.decodable else None, on_done=self._after_action

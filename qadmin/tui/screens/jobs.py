@@ -232,9 +232,8 @@ class JobsScreen(QadminScreen):
 
     def fetch(self, ops: Ops, token: int, request: Request) -> Iterable[Message]:
         if request.limit:
-            yield JobsLoaded(
-                token, ops.list_jobs(request.selection, limit=request.limit, sort=request.sort), append=False
-            )
+            page = ops.list_jobs(request.selection, limit=request.limit, sort=request.sort)
+            yield JobsLoaded(token, ops.redaction.page(page), append=False)
         count = ops.count(request.selection)
         queues = ops.queues()
         yield CountLoaded(token, count, [q.name for q in queues], [q.name for q in queues if q.paused])
@@ -242,7 +241,8 @@ class JobsScreen(QadminScreen):
     @work(thread=True, group="page", exit_on_error=False)
     def load_more(self, token: int, selection: JobFilter, sort: str, cursor: str) -> None:
         try:
-            page = self.app.ops.list_jobs(selection, limit=PAGE, cursor=cursor, sort=sort)
+            ops = self.app.ops
+            page = ops.redaction.page(ops.list_jobs(selection, limit=PAGE, cursor=cursor, sort=sort))
         except Exception as exc:  # noqa: BLE001 - shown on the status line; the loaded rows stay
             self.post_message(OpFailed("next page", exc))
             self.post_message(JobsLoaded(token, Page([], cursor), append=True))

@@ -45,7 +45,8 @@ def _form(job: Job, values: Mapping[str, Any], problem: str | None = None) -> st
 
 @bp.get("/edit/<path:job_id>")
 def edit_form(job_id: str) -> str:
-    job = get_ops().show(job_id)
+    ops = get_ops()
+    job = ops.redaction.job(ops.show(job_id))  # "[redacted]" left in place keeps its value (job_edit.py)
     return _form(job, _current(job))
 
 
@@ -53,7 +54,7 @@ def edit_form(job_id: str) -> str:
 @mutating
 def edit_job(job_id: str) -> ResponseReturnValue:
     ops = get_ops()
-    job = ops.show(job_id)
+    job = ops.redaction.job(ops.show(job_id))  # the form showed this view: compare with it
     current = _current(job)
     # only the fields the operator changed: an unchanged field is no edit (and a foreign row's
     # arguments, shown but fixed, are never sent back as one)

@@ -15,6 +15,6 @@ from qadmin.web.state import get_ops
 def error_group(fingerprint: str) -> str:
     ops = get_ops()
     within = parse_filter(ops, request.args)
-    group = ops.error_group.group(fingerprint, within)
+    group = ops.redaction.error_groups([ops.error_group.group(fingerprint, within)])[0]
     params = {k: v for k, v in within.to_params().items() if k in ("queue", "class")}
     return render_template("qadmin/error_group.html", g=group, now=ops.clock(), params=params)

@@ -14,11 +14,12 @@ from qadmin.job import JobState
 from qadmin.model import Page
 from qadmin.ops.attempts import from_columns_note
 from qadmin.web.access import actions_allowed
-from qadmin.web.actions import parse_filter, parse_limit, parse_sort
+from qadmin.web.actions import mutating, parse_filter, parse_limit, parse_sort
 from qadmin.web.attempt_rows import attempt_rows
 from qadmin.web.pages.blueprint import bp
 from qadmin.web.pages.readings import class_names, dashboard, jobs_url, queue_names
 from qadmin.web.rendering import page_render
+from qadmin.web.reveal import check_may_reveal, page_context
 from qadmin.web.state import ListingQuery, backend_name, get_ops, web_state
 from qadmin.web.templating import STATES, job_table
 
@@ -96,7 +97,8 @@ def jobs() -> ResponseReturnValue:
     def read() -> tuple[Page, datetime]:
         ops = get_ops(name)
         now = ops.clock()
-        return ops.list_jobs(selection, limit=limit, cursor=cursor, sort=sort), now
+        # redacted before it is shared: every viewer of the listing sees the same rows
+        return ops.redaction.page(ops.list_jobs(selection, limit=limit, cursor=cursor, sort=sort)), now
 
     # concurrent views of the same page share one read of its rows, for a second at most
     # (qadmin.web.snapshot); the rows' ages are measured against that read
@@ -172,11 +174,24 @@ def _bulk_verbs(state_word: str, selection: JobFilter) -> list[str]:
 
 @bp.get("/jobs/<path:job_id>")
 def job(job_id: str) -> str:
+    return _job_page(job_id, reveal=False)
+
+
+@bp.post("/jobs/<path:job_id>/reveal")
+@mutating  # it writes the audit log: a POST with CSRF, refused when read-only, as every action
+def reveal_job(job_id: str) -> str:
+    """The job page with its redacted values in full: an admin's, with the CSRF token, audited."""
+    check_may_reveal()
+    return _job_page(job_id, reveal=True)
+
+
+def _job_page(job_id: str, *, reveal: bool) -> str:
     ops = get_ops()
     found = ops.show(job_id)
     history = ops.audit(limit=50, job_id=found.id)
     found = ops.noted(found, history)  # a cancel that did not stop it: "… — it finished first"
-    attempts = ops.attempts(found.id)
+    offer = page_context(ops, found, revealed=reveal)
+    found, history, attempts = ops.redaction.view(found, history, ops.attempts(found.id), reveal=reveal)
     return render_template(
         "qadmin/job.html",
         job=found,
@@ -185,4 +200,5 @@ def job(job_id: str) -> str:
         attempts_note=from_columns_note(found, attempts),
         now=ops.clock(),
         payload={"args": found.args, "kwargs": found.kwargs} if found.display is None else found.display,
+        **offer,
     )

@@ -92,9 +92,10 @@ def errors() -> str:
     # /api/errors reads afresh)
     found = web_state().snapshots.get(backend_name(), ("errors", repr(selection), limit), read)
     params = {k: v for k, v in selection.to_params().items() if k in ("queue", "class")}
+    groups = ops.redaction.error_groups(found.value)
     return render_template(
         "qadmin/errors.html",
-        groups=found.value,
+        groups=groups,
         now=found.as_of,
         params=params,
         queue_names=queue_names(),
@@ -121,7 +122,7 @@ def workers_partial() -> str:
 def audit() -> str:
     ops = get_ops()
     job_id = request.args.get("job") or None
-    entries = ops.audit(limit=parse_limit(request.args.get("limit"), 100), job_id=job_id)
+    entries = ops.redaction.audit(ops.audit(limit=parse_limit(request.args.get("limit"), 100), job_id=job_id))
     return render_template("qadmin/audit.html", entries=entries, job_id=job_id, now=ops.clock())
 
 
