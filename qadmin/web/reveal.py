@@ -13,16 +13,14 @@ from flask import abort, current_app, request
 from qadmin.access import Role
 from qadmin.job import Job
 from qadmin.ops import Ops
+from qadmin.web import access
 from qadmin.web.actions import flag
 
 
 def current_role() -> Role:
-    """The request's role.
-
-    Until users with roles land (issue #17, the access slice: `current_role()` in
-    qadmin/web/auth.py), whoever passed the dashboard's one shared password or token is an
-    admin, as they are allowed everything today; swap this body for the access helper's."""
-    return Role.ADMIN
+    """The request's role (`qadmin.web.access`: a configured user's, a trusted proxy's, or admin
+    for the holder of the one shared password or start-up token)."""
+    return access.current_role()
 
 
 def reveal_asked() -> bool:

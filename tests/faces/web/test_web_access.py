@@ -121,7 +121,15 @@ def every_request(app: Flask, ops: Ops) -> Iterator[tuple[str, str, str]]:
     """(endpoint, method, url) of every rule of the app, each `any(...)` choice apart, its other
     arguments filled with values that exist (a failed job, a queue, a schedule)."""
     job_id = str(ops.list_jobs(FAILED, limit=1).jobs[0].id)
-    known = {"job_id": job_id, "queue": "email", "name": "nightly", "token": "no-such-token", "filename": "qadmin/x"}
+    fingerprint = ops.error_groups(limit=1)[0].fingerprint
+    known = {
+        "job_id": job_id,
+        "queue": "email",
+        "name": "nightly",
+        "token": "no-such-token",
+        "filename": "qadmin/x",
+        "fingerprint": fingerprint,
+    }
     adapter = app.url_map.bind("localhost")
     for rule in app.url_map.iter_rules():
         choices = []
