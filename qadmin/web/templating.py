@@ -263,6 +263,8 @@ def _sortable_head(sorts: Mapping[str, tuple[str, str | None]]) -> str:
         attr = f' class="{cls}"' if cls else ""
         cells.append(f'<th{attr}{aria}><a class="sort" href="{escape(href)}" data-sort="{key}">{label}{mark}</a></th>')
     return "".join(cells)
+
+
 _TH_CHECK = '<th class="check"><input type="checkbox" data-select-all aria-label="select all on this page"></th>'
 
 

@@ -105,6 +105,7 @@ def jobs() -> ResponseReturnValue:
     counts, counted_at = _tab_counts(tabs)
     menu = queue_names()
     classes = class_names()
+    priorities = get_ops(name).supports_priority
     here = request.full_path.rstrip("?")
     prev = request.args.getlist("prev")
 
@@ -129,7 +130,13 @@ def jobs() -> ResponseReturnValue:
             total=tab_total(counts, state_word, STATES),
             url=jobs_url,
         )
-        sorts = sort_links({**params, **({"limit": limit} if limit != 50 else {})}, sort, state_word, jobs_url)
+        sorts = sort_links(
+            {**params, **({"limit": limit} if limit != 50 else {})},
+            sort,
+            state_word,
+            jobs_url,
+            priorities=priorities,
+        )
         rest = {k: v for k, v in params.items() if k != "state"}
         tab_urls = {"": jobs_url({**rest, **listing})}
         tab_urls.update({w: jobs_url({**rest, "state": w, **listing}) for w in STATES})

@@ -91,11 +91,16 @@ SORTABLE: dict[str, tuple[str, str | None]] = {"id": ("id", "-id"), "pri": ("pri
 FAILED_WHEN = ("-failed_at", None)
 
 
-def sort_links(query: Mapping[str, Any], sort: str, state_word: str, url: UrlFor) -> dict[str, tuple[str, str | None]]:
+def sort_links(
+    query: Mapping[str, Any], sort: str, state_word: str, url: UrlFor, *, priorities: bool = True
+) -> dict[str, tuple[str, str | None]]:
     """Each sortable column's link, and its aria-sort when the listing is sorted by it. A link to
-    a new order starts again from the first page; "id" flips between oldest and newest first."""
+    a new order starts again from the first page; "id" flips between oldest and newest first.
+    Without `priorities` (Resque's queues have none) the "pri" column does not sort."""
     out: dict[str, tuple[str, str | None]] = {}
     for column, (first, second) in SORTABLE.items():
+        if column == "pri" and not priorities:
+            continue
         if column == "when" and state_word == "failed":
             first, second = FAILED_WHEN
         if sort == first:

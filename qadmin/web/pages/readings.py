@@ -3,6 +3,7 @@ and workers, and the names the filter menus offer."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -64,7 +65,7 @@ def class_names() -> list[str]:
     return web_state().snapshots.get(name, "class names", read).value
 
 
-def jobs_url(params: dict[str, Any]) -> str:
+def jobs_url(params: Mapping[str, Any]) -> str:
     """`url_for("pages.jobs", **params)`, built as werkzeug builds its query string, for the many
     links of a page (a url_for costs as much as a table row)."""
     pairs: list[tuple[str, Any]] = []

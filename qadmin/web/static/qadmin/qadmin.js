@@ -277,8 +277,9 @@
   }
 
   function focusFilter() {
-    var field = document.querySelector(
-      'form.filters input[name="search"], form.filters input[type="text"], form.filters input[type="search"], form.filters select');
+    // the text search where there is one (the TUI's "/"), else the first field of the filters
+    var field = document.querySelector('form.filters input[name="search"]') ||
+      document.querySelector('form.filters input[type="text"], form.filters input[type="search"], form.filters select');
     if (!field) { return false; }
     field.focus();
     if (field.select) { field.select(); }
@@ -354,8 +355,19 @@
     if (handled) { event.preventDefault(); }
   }
 
+  // on a narrow screen the state tabs scroll sideways: show the current one
+  function currentTab() {
+    var tab = document.querySelector('.tabs a[aria-current="page"]');
+    var tabs = tab && tab.parentElement;
+    if (tabs && tabs.scrollWidth > tabs.clientWidth) {
+      var offset = tab.getBoundingClientRect().left - tabs.getBoundingClientRect().left;
+      tabs.scrollLeft += offset - (tabs.clientWidth - tab.offsetWidth) / 2;
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     menu();
+    currentTab();
     document.addEventListener("keydown", onKey);
   });
 })();
