@@ -1,4 +1,4 @@
-"""The jobs listing's previous/next pages and sortable headers.
+"""The lists' previous/next pages and sortable headers (the jobs listing, the workers).
 
 Pages are keyset pages (`Page.next_cursor`): a cursor says where a page starts, not how far in it
 is. So the address of a page carries the cursors of the pages before it (`prev`, one per page,
@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from qadmin.job import WorkerInfo
 
 #: a jobs-page address made from its query parameters (`readings.jobs_url`)
 UrlFor = Callable[[Mapping[str, Any]], str]
@@ -112,3 +114,22 @@ def sort_links(
             target, state = first, None
         out[column] = (url({**query, "sort": None if target == "id" else target}), state)
     return out
+
+
+#: the workers list's sorts (a list read whole, so any order is cheap): word -> the sort key,
+#: biggest first for the counts, the stale ones first
+WORKER_SORTS: dict[str, Callable[[WorkerInfo], Any]] = {
+    "name": lambda w: w.name,
+    "processed": lambda w: -w.processed,
+    "failed": lambda w: -w.failed,
+    "status": lambda w: (not w.stale, w.name),
+}
+
+
+def sort_workers(workers: list[WorkerInfo], sort: str | None) -> tuple[list[WorkerInfo], str | None]:
+    """The workers in the order `sort` names (as read when it names none or an unknown one), and
+    the sort in force."""
+    key = WORKER_SORTS.get(sort or "")
+    if key is None:
+        return workers, None
+    return sorted(workers, key=key), sort

@@ -123,6 +123,20 @@ def test_ids_sort_newest_first_and_back(seeded: Ops) -> None:
     assert oldest == _ids(web.html("/jobs?queue=bulk"))
 
 
+def test_workers_sort_by_their_headers_and_keep_the_order_live(web: Web, ops: Ops) -> None:
+    html = web.html("/workers")
+    assert re.search(r'<a class="sort" href="/workers\?sort=processed" data-sort="processed">', html)
+    assert 'class="unsortable" title="cannot sort by this column' in html
+    by_processed = web.html("/workers?sort=processed")
+    names = [w.name for w in sorted(ops.workers(), key=lambda w: -w.processed)]
+    shown = re.findall(r'<tr class="[^"]*">\s*<td class="mono">([^<]+)</td>', by_processed)
+    assert [unescape(n) for n in shown] == names
+    assert 'aria-sort="descending"><a class="sort" href="/workers?sort=processed"' in by_processed
+    # the live refresh asks for the same order
+    assert 'data-refresh-url="/partials/workers?sort=processed"' in by_processed
+    assert web.html("/workers?sort=bogus")  # an unknown order is the order as read, not an error
+
+
 def test_filters_offer_class_and_queue_suggestions(web: Web) -> None:
     html = web.html("/jobs")
     assert re.search(r'<input[^>]+name="class"[^>]+list="class-names"', html)
@@ -363,6 +377,15 @@ def test_r_on_a_row_leads_to_the_confirmation(browser: Any, console: LiveServer)
         page.keyboard.press("r")
         expect(page.locator("[data-preview-count]")).to_have_text("1")
         assert ops.count(FAILED) == failed  # nothing retried before the confirmation
+        page.keyboard.press("n")  # the confirmation's cancel, as in the TUI
+        expect(page).to_have_url(re.compile(r"/jobs\?state=failed$"))
+        assert ops.count(FAILED) == failed
+        page.keyboard.press("j")
+        page.keyboard.press("r")
+        expect(page.locator("[data-preview-count]")).to_have_text("1")
+        page.keyboard.press("y")  # and its yes
+        expect(page.locator(".flash-success")).to_contain_text("Retried 1 of 1")
+        assert ops.count(FAILED) == failed - 1
     finally:
         ops.close()
         page.context.close()

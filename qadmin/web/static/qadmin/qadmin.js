@@ -323,7 +323,16 @@
     "r": function () { return act("retry"); },
     "d": function () { return act("delete"); },
     "u": function () { return act("unlock"); },
-    "n": function () { return clickLink("[data-new-job]"); },
+    "g": function () { return act("run_now"); },
+    "K": function () { return act("kill"); },
+    "C": function () { return act("cancel"); },
+    "E": function () { return clickLink("main [data-edit]"); },
+    // on a confirmation page, as the TUI's: y applies what it shows, n cancels
+    "y": function () { return clickLink("[data-confirm-button]"); },
+    "n": function () {
+      if (document.querySelector("[data-confirm-button]")) { return clickLink('form[action$="/cancel"] button'); }
+      return clickLink("[data-new-job]");
+    },
     "[": function () { return clickLink('.pager a[rel="prev"]'); },
     "]": function () { return clickLink('.pager a[rel="next"]'); },
     "l": toggleLive,
