@@ -344,9 +344,13 @@ def test_shortcuts_navigate_open_and_stay_quiet_in_inputs(browser: Any, console:
         page.keyboard.press("Escape")
         # j moves the row cursor, Enter opens the row
         page.keyboard.press("j")
-        page.keyboard.press("j")
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowUp")
         row = page.locator("table.jobs-table tbody tr.is-cursor")
         expect(row).to_have_count(1)
+        second = page.locator("table.jobs-table tbody tr").nth(1).locator("a").first.get_attribute("href")
+        assert row.locator("a").first.get_attribute("href") == second
         href = row.locator("a").first.get_attribute("href")
         page.keyboard.press("Enter")
         expect(page).to_have_url(re.compile(re.escape(str(href)) + "$"))

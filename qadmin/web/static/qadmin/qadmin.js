@@ -224,7 +224,8 @@
 
   // --- the row cursor of a list (j/k, arrows) -----------------------------------------------
   function listRows() {
-    var table = document.querySelector("main .table-card table, main table.table");
+    // the page's list (a table in its own card); the overview's small tables are not lists
+    var table = document.querySelector("main .table-card table");
     return table ? Array.prototype.slice.call(table.querySelectorAll("tbody tr")) : [];
   }
 
@@ -316,8 +317,9 @@
     "/": focusFilter,
     "j": function () { return moveCursor(1); },
     "k": function () { return moveCursor(-1); },
-    "ArrowDown": function () { return moveCursor(1); },
-    "ArrowUp": function () { return moveCursor(-1); },
+    // the arrows scroll the page until j or k has put the cursor on a row
+    "ArrowDown": function () { return !!cursorRow() && moveCursor(1); },
+    "ArrowUp": function () { return !!cursorRow() && moveCursor(-1); },
     "Enter": openRow,
     " ": toggleRow,
     "r": function () { return act("retry"); },
