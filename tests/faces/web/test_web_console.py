@@ -19,6 +19,7 @@ import pytest
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob
 from qadmin.ops import Ops
+from tests.faces.tui.scenes import save_schedules
 from tests.faces.web.support import LiveServer, Web, make_web
 
 PHONE = {"width": 390, "height": 844}
@@ -173,6 +174,8 @@ def _pages(console: LiveServer) -> dict[str, str]:
     try:
         failed = ops.list_jobs(FAILED, limit=1).jobs[0]
         scheduled = ops.list_jobs(JobFilter(states=frozenset({JobState.SCHEDULED})), limit=1).jobs[0]
+        # unbroken words longer than any screen: a class, an argument, an error and a queue
+        long = ops.backend.enqueue(NewJob("Long" * 60, ["x" * 3000, {"k" * 200: "v" * 500}], queue="q" * 120))
     finally:
         ops.close()
     return {
@@ -180,6 +183,8 @@ def _pages(console: LiveServer) -> dict[str, str]:
         "jobs": "jobs",
         "jobs-failed": "jobs?state=failed",
         "job": f"jobs/{failed.id}",
+        "long job": f"jobs/{long.id}",
+        "long jobs": "jobs?queue=" + "q" * 120,
         "errors": "errors",
         "workers": "workers",
         "audit": "audit",
@@ -216,6 +221,9 @@ def _no_sideways_scroll(page: Any, name: str) -> None:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1440px"])
 def test_no_page_scrolls_sideways(browser: Any, console: LiveServer, viewport: dict[str, int], scheme: str) -> None:
+    ops = Ops.open(console.demo_url, face="test")  # type: ignore[attr-defined]
+    save_schedules(ops)
+    ops.close()
     page = _new_page(browser, viewport, scheme)
     try:
         page.goto(console.url + "login")
@@ -233,6 +241,18 @@ def test_no_page_scrolls_sideways(browser: Any, console: LiveServer, viewport: d
         page.wait_for_selector("[data-confirm-button]")
         _no_sideways_scroll(page, "confirm")
         page.locator("button", has_text="Cancel").click()
+        # a queue's pause and a schedule's run, each confirmed on a page of its own
+        page.goto(console.url)
+        page.locator("table.queues tr", has_text="email").locator("button", has_text="pause").click()
+        page.wait_for_selector("[data-queue-change]")
+        _no_sideways_scroll(page, "confirm_queue")
+        page.goto(console.url + "recurring")
+        page.locator("tr[data-schedule='weekly-digest']").locator("button", has_text="Run now").click()
+        page.wait_for_selector("[data-confirm-button]")
+        _no_sideways_scroll(page, "recurring_confirm")
+        # an error page
+        page.goto(console.url + "jobs/" + "9" * 300)
+        _no_sideways_scroll(page, "error")
     finally:
         page.context.close()
 
