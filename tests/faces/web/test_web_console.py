@@ -413,3 +413,29 @@ def test_r_on_a_row_leads_to_the_confirmation(browser: Any, console: LiveServer)
     finally:
         ops.close()
         page.context.close()
+
+
+@pytest.mark.browser
+def test_pager_in_the_browser_by_click_and_by_key(browser: Any, console: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    page = _new_page(browser, PHONE, "dark")
+    ops = Ops.open(console.demo_url, face="test")  # type: ignore[attr-defined]
+    try:
+        total = ops.count(JobFilter(states=frozenset({JobState.PENDING})))
+        assert total > 20
+        page.goto(console.login_url)
+        page.goto(console.url + "jobs?state=pending&limit=10")
+        expect(page.locator("[data-range]")).to_have_text(f"1–10 of {total}")
+        page.locator('.pager a[rel="next"]').click()
+        expect(page.locator("[data-range]")).to_have_text(f"11–20 of {total}")
+        page.keyboard.press("]")
+        expect(page.locator("[data-range]")).to_have_text(f"21–{min(30, total)} of {total}")
+        page.keyboard.press("[")
+        expect(page.locator("[data-range]")).to_have_text(f"11–20 of {total}")
+        page.locator('.pager a[rel="prev"]').click()
+        expect(page.locator("[data-range]")).to_have_text(f"1–10 of {total}")
+        _no_sideways_scroll(page, "pager")
+    finally:
+        ops.close()
+        page.context.close()
