@@ -276,7 +276,9 @@ def job_table(
 ) -> Markup:
     """The job table of a listing, as partials/job_table.html used to render it: one f-string per
     row instead of some forty template lookups and escapes per row, which took most of a page's
-    time. Every value goes through `escape` (`_e`); nothing from a job is ever inserted raw."""
+    time. Every value goes through `escape` (`_e`); nothing from a job is ever inserted raw.
+    `sorts` makes the headers links (column -> its link and aria-sort, `pages.paging.sort_links`);
+    without it the headers are plain, as on a confirmation."""
 
     def _e(value: Any) -> Markup:
         return escape(visible(value)) if isinstance(value, str) else escape(value)
