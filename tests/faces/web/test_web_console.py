@@ -439,3 +439,26 @@ def test_pager_in_the_browser_by_click_and_by_key(browser: Any, console: LiveSer
     finally:
         ops.close()
         page.context.close()
+
+
+@pytest.mark.browser
+def test_schedule_keys_lead_to_their_confirmation(browser: Any, console: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    ops = Ops.open(console.demo_url, face="test")  # type: ignore[attr-defined]
+    save_schedules(ops)
+    before = ops.count()
+    page = _new_page(browser, DESKTOP)
+    try:
+        page.goto(console.login_url)
+        page.keyboard.press("6")
+        expect(page).to_have_url(re.compile(r"/recurring$"))
+        first = page.locator("main tbody tr").first.get_attribute("data-schedule")
+        page.keyboard.press("j")
+        page.keyboard.press("g")
+        expect(page.locator("[data-confirm-button]")).to_be_visible()
+        assert first is not None and first in page.locator("main").text_content()
+        assert ops.count() == before  # nothing enqueued: only the preview so far
+    finally:
+        ops.close()
+        page.context.close()

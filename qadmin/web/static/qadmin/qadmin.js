@@ -270,7 +270,8 @@
       if (!ticked && box) { box.click(); ticked = 1; }
       if (ticked) { bulk.disabled = false; bulk.click(); return true; }
     }
-    var rowButton = cursorRow() && cursorRow().querySelector("button.btn-" + verb + ", button.btn-" + verb + "-outline");
+    var rowButton = cursorRow() && cursorRow().querySelector(
+      "button.btn-" + verb + ", button.btn-" + verb + "-outline, button[data-verb=\"" + verb + "\"]");
     if (rowButton) { rowButton.click(); return true; }
     var buttons = document.querySelectorAll("main button.btn-" + verb);
     if (buttons.length === 1) { buttons[0].click(); return true; }
@@ -323,7 +324,8 @@
     "Enter": openRow,
     " ": toggleRow,
     "r": function () { return act("retry"); },
-    "d": function () { return act("delete"); },
+    "d": function () { return act("delete") || act("disable"); },  // a schedule is disabled, as in the TUI
+    "e": function () { return act("enable"); },
     "u": function () { return act("unlock"); },
     "g": function () { return act("run_now"); },
     "K": function () { return act("kill"); },
