@@ -462,3 +462,30 @@ def test_schedule_keys_lead_to_their_confirmation(browser: Any, console: LiveSer
     finally:
         ops.close()
         page.context.close()
+
+
+@pytest.mark.browser
+def test_a_hidden_tab_does_not_refresh_until_it_is_seen_again(browser: Any, console: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    page = _new_page(browser, DESKTOP)
+    ops = Ops.open(console.demo_url, face="test")  # type: ignore[attr-defined]
+    try:
+        page.goto(console.login_url)
+        page.goto(console.url + "errors")
+        count = page.locator("main tbody tr").count()
+        # as a browser says of a tab in the background
+        page.evaluate("Object.defineProperty(document, 'hidden', {configurable: true, get: () => true})")
+        job = ops.backend.enqueue(NewJob("qadmin.examples.noop", ["hidden"], queue="hidden"))
+        session = ops.backend.session("host:test pid:1")
+        (claimed,) = session.claim(["hidden"], ops.clock(), 3600.0, lambda j: j.id == job.id)
+        session.fail(claimed, ops.clock(), "HiddenTabError: not seen\n", None, 0.1)
+        session.close()
+        page.wait_for_timeout(4_500)  # past the shared reading (3 s) and four refresh periods
+        expect(page.locator("main tbody tr")).to_have_count(count)
+        page.evaluate("Object.defineProperty(document, 'hidden', {configurable: true, get: () => false})")
+        expect(page.locator("main tbody tr")).to_have_count(count + 1, timeout=10_000)
+        expect(page.locator("main tbody")).to_contain_text("HiddenTabError")
+    finally:
+        ops.close()
+        page.context.close()
