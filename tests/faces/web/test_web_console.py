@@ -74,6 +74,8 @@ def test_pages_say_which_rows_of_how_many_both_ways(seeded: Ops) -> None:
     assert _range(start) == "1–50 of 120" and _ids(start) == _ids(first)
     everything = _ids(first) + _ids(second) + _ids(third)
     assert len(set(everything)) == 120
+    # the "all" tab counts every state but "stale" (a part of "locked") once
+    assert _range(web.html("/jobs?queue=bulk")) == "1–50 of 120"
 
 
 def test_a_page_reached_without_its_trail_says_only_how_many_rows(seeded: Ops) -> None:
@@ -286,8 +288,10 @@ def test_the_theme_follows_the_system_and_the_toggle_is_remembered(browser: Any,
         theme = "document.documentElement.dataset.theme"
         assert page.evaluate(theme) == "light"
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert page.get_attribute("[data-theme-toggle]", "aria-pressed") == "false"
         page.click("[data-theme-toggle]")
         assert page.evaluate(theme) == "dark"
+        assert page.get_attribute("[data-theme-toggle]", "aria-pressed") == "true"
         assert page.evaluate("getComputedStyle(document.body).backgroundColor") != background
         # the failed colour still reads as red on dark
         red = page.evaluate("getComputedStyle(document.querySelector('.stat-failed .stat-value')).color")

@@ -23,17 +23,29 @@
     }
   }
   function system() { return query && query.matches ? "dark" : "light"; }
-  function apply() { root.setAttribute("data-theme", saved() || system()); }
+  var pinned = null;  // the choice of this page when the browser refuses to store it
+  function apply() {
+    var theme = saved() || pinned || system();
+    root.setAttribute("data-theme", theme);
+    // the button says whether the dark theme is on (it exists once the page is parsed)
+    document.querySelectorAll("[data-theme-toggle]").forEach(function (button) {
+      button.setAttribute("aria-pressed", theme === "dark" ? "true" : "false");
+    });
+  }
 
   function toggle() {
     var next = root.getAttribute("data-theme") === "dark" ? "light" : "dark";
     try {
       if (next === system()) { window.localStorage.removeItem(KEY); } else { window.localStorage.setItem(KEY, next); }
-    } catch (e) { /* not remembered, still switched */ }
-    root.setAttribute("data-theme", next);
+      pinned = null;
+    } catch (e) {
+      pinned = next;  // not remembered, still switched
+    }
+    apply();
   }
 
   apply();
+  document.addEventListener("DOMContentLoaded", apply);
   if (query && query.addEventListener) { query.addEventListener("change", apply); }
   // another tab switched: follow it
   window.addEventListener("storage", function (event) { if (event.key === KEY) { apply(); } });
