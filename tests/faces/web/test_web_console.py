@@ -78,6 +78,26 @@ def test_pages_say_which_rows_of_how_many_both_ways(seeded: Ops) -> None:
     assert _range(web.html("/jobs?queue=bulk")) == "1–50 of 120"
 
 
+def test_the_pager_leaves_out_what_would_not_hold() -> None:
+    from qadmin.web.pages.paging import pager
+
+    def url(params: Any) -> str:
+        return repr(sorted(params.items()))
+
+    def text(**kw: Any) -> str:
+        args = {"cursor": None, "prev": [], "next_cursor": None, "shown": 50, "limit": 50, "total": 120, "url": url}
+        return pager({}, **{**args, **kw}).text
+
+    assert text(next_cursor="c1") == "1–50 of 120"
+    assert text(cursor="c1", prev=[""], next_cursor="c2") == "51–100 of 120"
+    # jobs arrived since the count: the rows pass it, so no "of N"
+    assert text(cursor="c2", prev=["", "c1"], next_cursor="c3", total=100) == "101–150"
+    assert text(cursor="c1", prev=[""], next_cursor="c2", total=100) == "51–100"
+    assert text(shown=0, total=0) == "0 of 0"
+    assert text(cursor="c1", prev=[], shown=7) == "7 rows"
+    assert text(cursor="c1", prev=[], shown=1) == "1 row"
+
+
 def test_a_page_reached_without_its_trail_says_only_how_many_rows(seeded: Ops) -> None:
     web = make_web(seeded).login()
     first = web.html("/jobs?queue=bulk&state=pending")
