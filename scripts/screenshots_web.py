@@ -175,7 +175,9 @@ def main() -> int:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
                 page = browser.new_context(viewport=VIEWPORT, device_scale_factor=1).new_page()
-                shoot(page, server, out, url, {n for n in args.only.split(",") if n})
+                only = {n for n in args.only.split(",") if n}
+                shoot(page, server, out, url, only)
+                shoot_themes(browser, server, out, only)
                 browser.close()
         finally:
             server.close()
@@ -260,6 +262,30 @@ def shoot(page, server, out: Path, url: str, only: set[str] | None = None) -> No
     page.click("[data-confirm-button]")
     page.wait_for_selector("[data-ran]")
     snap("recurring")
+
+
+#: the sizes the console is checked at (tests/faces/web/test_web_console.py)
+SIZES = {"phone": {"width": 390, "height": 844}, "desktop": VIEWPORT}
+
+
+def shoot_themes(browser, server, out: Path, only: set[str] | None = None) -> None:  # type: ignore[no-untyped-def]
+    """The overview, the jobs list and a job's page on a phone and a desktop, in the light and the
+    dark theme (web-overview-phone-dark.png…): the theme as the system asks for it."""
+    base = server.url.rstrip("/")
+    for size, viewport in SIZES.items():
+        for scheme in ("light", "dark"):
+            context = browser.new_context(viewport=viewport, device_scale_factor=1, color_scheme=scheme)
+            page = context.new_page()
+            page.goto(server.login_url)
+            for name, path in (("overview", "/"), ("jobs", "/jobs?state=failed"), ("errors", "/errors")):
+                shot = f"{name}-{size}-{scheme}"
+                if only and shot not in only:
+                    continue
+                page.goto(base + path)
+                page.wait_for_load_state("load")
+                page.screenshot(path=str(out / f"web-{shot}.png"), full_page=size == "phone")
+                print(out / f"web-{shot}.png")
+            context.close()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from qadmin.web.access import actions_allowed
 from qadmin.web.actions import mutating, parse_filter, parse_limit, parse_sort
 from qadmin.web.attempt_rows import attempt_rows
 from qadmin.web.pages.blueprint import bp
+from qadmin.web.pages.paging import pager, sort_links, tab_total
 from qadmin.web.pages.readings import class_names, dashboard, jobs_url, queue_names
 from qadmin.web.rendering import page_render
 from qadmin.web.reveal import check_may_reveal, page_context
@@ -107,8 +108,10 @@ def jobs() -> ResponseReturnValue:
     counts, counted_at = _tab_counts(tabs)
     menu = queue_names()
     classes = class_names()
+    priorities = get_ops(name).supports_priority
     here = request.full_path.rstrip("?")
     acting = actions_allowed()
+    prev = request.args.getlist("prev")
 
     def context() -> dict[str, Any]:
         params = selection.to_params()
@@ -120,13 +123,31 @@ def jobs() -> ResponseReturnValue:
             for k, v in (("sort", sort if sort != "id" else None), ("limit", limit if limit != 50 else None))
             if v is not None
         }
+        query = {**params, **listing}
+        paged = pager(
+            query,
+            cursor=cursor,
+            prev=prev,
+            next_cursor=page.next_cursor,
+            shown=len(page.jobs),
+            limit=limit,
+            total=tab_total(counts, state_word, STATES),
+            url=jobs_url,
+        )
+        sorts = sort_links(
+            {**params, **({"limit": limit} if limit != 50 else {})},
+            sort,
+            state_word,
+            jobs_url,
+            priorities=priorities,
+        )
         rest = {k: v for k, v in params.items() if k != "state"}
         tab_urls = {"": jobs_url({**rest, **listing})}
         tab_urls.update({w: jobs_url({**rest, "state": w, **listing}) for w in STATES})
         return {
             "now": now,
             "page": page,
-            "table": job_table(page.jobs, now, selectable),
+            "table": job_table(page.jobs, now, selectable, sorts),
             "selectable": selectable,
             "selection": selection,
             "params": params,
@@ -135,8 +156,9 @@ def jobs() -> ResponseReturnValue:
             "limit": limit,
             "cursor": cursor,
             "tab_urls": tab_urls,
-            "first_url": jobs_url({**params, **listing}) if cursor else None,
-            "next_url": jobs_url({**params, **listing, "cursor": page.next_cursor}) if page.next_cursor else None,
+            "pager": paged,
+            "first_url": paged.first_url,
+            "next_url": paged.next_url,
             "here": here,
             "counts": counts,
             "counted_at": counted_at,

@@ -19,6 +19,7 @@ from qadmin.web import charts
 from qadmin.web.access import actions_allowed
 from qadmin.web.actions import oldest_age, parse_filter, parse_limit
 from qadmin.web.pages.blueprint import bp
+from qadmin.web.pages.paging import sort_workers
 from qadmin.web.pages.readings import Dashboard, class_names, dashboard, queue_names
 from qadmin.web.rendering import SlottedHtml, page_render
 from qadmin.web.snapshot import Reading
@@ -104,8 +105,8 @@ def errors() -> str:
 
 
 def workers_context(ops: Ops) -> dict[str, Any]:
-    workers = ops.workers()
-    return {"workers": workers, "now": ops.clock(), "stale": sum(1 for w in workers if w.stale)}
+    workers, sort = sort_workers(ops.workers(), request.args.get("sort"))
+    return {"workers": workers, "now": ops.clock(), "stale": sum(1 for w in workers if w.stale), "sort": sort}
 
 
 @bp.get("/workers")

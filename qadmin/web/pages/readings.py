@@ -3,6 +3,7 @@ and workers, and the names the filter menus offer."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -64,10 +65,15 @@ def class_names() -> list[str]:
     return web_state().snapshots.get(name, "class names", read).value
 
 
-def jobs_url(params: dict[str, Any]) -> str:
+def jobs_url(params: Mapping[str, Any]) -> str:
     """`url_for("pages.jobs", **params)`, built as werkzeug builds its query string, for the many
     links of a page (a url_for costs as much as a table row)."""
-    pairs = [(k, v) for k, v in params.items() if v is not None]
+    pairs: list[tuple[str, Any]] = []
+    for k, v in params.items():
+        if isinstance(v, list):  # a repeated parameter (the pager's `prev` cursors)
+            pairs.extend((k, item) for item in v)
+        elif v is not None:
+            pairs.append((k, v))
     query = urlencode(pairs, safe="!$'()*,/:;?@", quote_via=quote)
     base = link("pages.jobs")
     return f"{base}?{query}" if query else base
