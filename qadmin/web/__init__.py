@@ -125,7 +125,7 @@ def create_app(
     )
     csrf = CSRFProtect(app)
 
-    from qadmin.web import api, api_recurring, auth, hosts, metrics, pages
+    from qadmin.web import api, api_insight, api_recurring, auth, hosts, metrics, pages
     from qadmin.web.templating import install
 
     allowed_hosts = hosts.normalise([*app.config["QADMIN_ALLOWED_HOSTS"], *hosts.from_env()])
@@ -148,6 +148,7 @@ def create_app(
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
     app.register_blueprint(api_recurring.bp, url_prefix="/api")
+    app.register_blueprint(api_insight.bp, url_prefix="/api")
     app.register_blueprint(metrics.bp)
     install(app)
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from qadmin import __version__
 from qadmin.web.openapi_components import FLAG, array, components, ref
+from qadmin.web.openapi_insight import paths as insight_paths
+from qadmin.web.openapi_insight import schemas as insight_schemas
 from qadmin.web.openapi_recurring import paths as recurring_paths
 from qadmin.web.openapi_recurring import schemas as recurring_schemas
 
@@ -248,8 +250,10 @@ def spec() -> dict[str, Any]:
             f"{verb.capitalize()} a queue", _json(ref("QueueAction")), params=[queue_param], extra=NOT_FOUND
         )
     paths.update(recurring_paths(BACKEND))
+    paths.update(insight_paths(BACKEND))
     described = components()
     described["schemas"].update(recurring_schemas())
+    described["schemas"].update(insight_schemas())
     return {
         "openapi": "3.0.3",
         "info": {
