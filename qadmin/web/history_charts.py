@@ -123,6 +123,8 @@ class Tick:
     x: float
     label: str
     anchor: str = "middle"
+    #: every other label of a busy axis, which a phone's width leaves out
+    minor: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ def _place(slot: Slot, since: datetime, span: timedelta) -> tuple[float, float]:
     return round(left, 3), round(max(right - left, 0.0), 3)
 
 
-def bars(series: HistorySeries, rows: Sequence[Slot], height: int = 160) -> Chart:
+def bars(series: HistorySeries, rows: Sequence[Slot], height: int = 160, most_ticks: int = MAX_TICKS) -> Chart:
     """Runs per slot: processed, retried and failed stacked (failed at the bottom)."""
     since, span = _utc(series.since), _utc(series.until) - _utc(series.since)
     baseline = height - BOTTOM
@@ -216,7 +218,7 @@ def bars(series: HistorySeries, rows: Sequence[Slot], height: int = 160) -> Char
         baseline=baseline,
         top=TOP,
         gridlines=_gridlines(peak, baseline, plot, count),
-        ticks=ticks(since, _utc(series.until)),
+        ticks=ticks(since, _utc(series.until), most_ticks),
         columns=columns,
     )
 
@@ -227,6 +229,7 @@ def lines(
     values: dict[str, Callable[[Slot], float | None]],
     describe: Callable[[Slot], str],
     height: int = 160,
+    most_ticks: int = MAX_TICKS,
 ) -> Chart:
     """One line per entry of `values` (a CSS class -> the slot's value, None for no value), drawn
     through the middle of each slot; a slot with no value breaks the line. The y axis is seconds."""
@@ -255,7 +258,7 @@ def lines(
         baseline=baseline,
         top=TOP,
         gridlines=_gridlines(peak, baseline, plot, duration),
-        ticks=ticks(since, _utc(series.until)),
+        ticks=ticks(since, _utc(series.until), most_ticks),
         lines=drawn,
         hits=hits,
     )
@@ -280,12 +283,13 @@ def _gridlines(peak: float, baseline: float, plot: float, fmt: Callable[[float],
     return [Gridline(round(baseline - plot * frac, 2), fmt(peak * frac)) for frac in (0.5, 1.0)]
 
 
-def ticks(since: datetime, until: datetime) -> list[Tick]:
+def ticks(since: datetime, until: datetime, most: int = MAX_TICKS) -> list[Tick]:
     """Labels on round times (every 10 minutes for an hour, 3 hours for a day, each day for a
-    week, each Monday for a month), and "now" at the right edge."""
+    week, each Monday for a month), at most `most`, and "now" at the right edge. With more than
+    four, every other one is minor (left out on a phone)."""
     since, until = _utc(since), _utc(until)
     span = until - since
-    spacing, fmt = next(((s, f) for s, f in TICK_SIZES if span / s <= MAX_TICKS), TICK_SIZES[-1])
+    spacing, fmt = next(((s, f) for s, f in TICK_SIZES if span / s <= most), TICK_SIZES[-1])
     origin = _MONDAY if spacing >= timedelta(days=7) else _EPOCH
     moment = since + (origin - since) % spacing
     out: list[Tick] = []
@@ -294,6 +298,9 @@ def ticks(since: datetime, until: datetime) -> list[Tick]:
         if EDGE <= x <= 100 - 2 * EDGE:
             out.append(Tick(round(x, 3), f"{moment:{fmt}}"))
         moment += spacing
+    if len(out) > 4:
+        # the label next to "now" stays: the one before it is the first to go
+        out = [Tick(t.x, t.label, t.anchor, (len(out) - 1 - i) % 2 == 1) for i, t in enumerate(out)]
     out.append(Tick(100.0, "now", "end"))
     return out
 

@@ -5,6 +5,7 @@ the overview: one context function feeds the page and its partial."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,6 +78,7 @@ def history_context() -> dict[str, Any]:
                         {"latency": lambda s: s.latency},
                         lambda s: f"longest wait {duration(s.latency)}",
                         height=110,
+                        most_ticks=4,
                     ),
                     "worst": max(s.latency for s in queue_rows if s.latency is not None),
                 }
@@ -214,7 +216,8 @@ def _metrics_row(m: ClassMetrics, window: str) -> dict[str, Any]:
         "class": m.job_class,
         "history_url": _url("pages.history", {"range": window, "class": m.job_class}),
         "jobs_url": jobs_url({"class": m.job_class}),
-        "short": last_component(m.job_class),
+        # a long dotted name breaks at its dots on a narrow screen
+        "parts": re.split(r"(?<=[.:\\])(?=[^.:\\])", m.job_class),
         "runs": m.runs,
         "failed": m.failed,
         "retried": m.retried,
