@@ -98,7 +98,6 @@ def history_context() -> dict[str, Any]:
         "typed_class": typed,
         "series": series,
         "total": everything,
-        "empty": not everything.runs and not latency,
         "runs_chart": history_charts.bars(series, rows),
         "runtime_chart": history_charts.lines(
             series,
