@@ -37,8 +37,8 @@ def resolve_class(typed: str | None, known: list[str]) -> str | None:
     """The full class name for what the operator typed: the history stores full names, the jobs
     page's inputs accept a name's last part too ("SendEmail"), so the last part of exactly one
     known class selects it."""
-    if typed is None or typed in known:
-        return typed
+    if typed is None:
+        return None
     full = {name for name in known if last_component(name) != name and last_component(name) == typed}
     return full.pop() if len(full) == 1 else typed
 

@@ -349,7 +349,8 @@ def test_axis_labels_fit_each_range() -> None:
         assert 2 <= len(labels) <= most + 1
         xs = [t.x for t in labels]
         assert xs == sorted(xs) and all(0 < x <= 100 for x in xs)
-    assert [t.label for t in ticks(until - timedelta(days=30), until)][:2] == ["Nov 09", "Nov 16"]  # Mondays
+    month = [t.label for t in ticks(until - timedelta(days=30), until)][:-1]
+    assert month == ["Nov 16", "Nov 23", "Nov 30"]  # Mondays (Nov 09 is too near the left edge)
 
 
 def test_round_gridlines() -> None:
