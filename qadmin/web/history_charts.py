@@ -306,15 +306,26 @@ def ticks(since: datetime, until: datetime, most: int = MAX_TICKS) -> list[Tick]
 
 
 # --- numbers -------------------------------------------------------------------------------------
+#: the tops of a duration axis, seconds: round in the unit each is shown in
+DURATION_TOPS = (
+    *(m / 1000 for m in (1, 2, 5, 10, 20, 50, 100, 200, 500)),
+    *(1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 43200, 86400),
+)
+
+
 def nice_ceiling(value: float, *, durations: bool = False) -> float:
-    """The smallest 1, 2 or 5 times a power of ten at or above `value` (1 for nothing; a
-    millisecond for durations), so that gridlines read as round numbers."""
+    """The smallest round number at or above `value`, so that gridlines read as round numbers:
+    1, 2 or 5 times a power of ten for counts (1 for nothing), a round duration for seconds (a
+    millisecond for nothing; whole days past a day)."""
+    if durations:
+        top = next((t for t in DURATION_TOPS if t >= value * (1 - 1e-9)), None)
+        return float(top) if top is not None else 86400.0 * -(-value // 86400)
     if value <= 0:
-        return 0.001 if durations else 1.0
+        return 1.0
     scale = 10.0 ** _floor_log10(value)
     for step in (1.0, 2.0, 5.0, 10.0):
         if step * scale >= value * (1 - 1e-9):
-            return step * scale if durations or step * scale >= 1 else 1.0
+            return max(step * scale, 1.0)
     return 10 * scale
 
 
