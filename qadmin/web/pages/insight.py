@@ -54,13 +54,26 @@ def history_context() -> dict[str, Any]:
 
     def read() -> tuple[tuple[HistorySeries, dict[str, HistorySeries]], datetime]:
         now = ops.clock()
-        per_queue = ops.insight.by_queue(span)
-        return (ops.insight.history(span, queue=queue, job_class=job_class), per_queue), now
+        series = ops.insight.history(span, queue=queue, job_class=job_class)
+        # latency is the queue's, whichever class waited: one queue's needs no read of every queue's
+        if queue is None:
+            per_queue = ops.insight.by_queue(span)
+        elif job_class is None:
+            per_queue = {queue: series}
+        else:
+            per_queue = {queue: ops.insight.history(span, queue=queue)}
+        return (series, per_queue), now
 
     reading = web_state().snapshots.get(name, ("history", span, queue, job_class), read)
-    series, per_queue = reading.value
-    if queue is not None:
-        per_queue = {q: s for q, s in per_queue.items() if q == queue}
+    # the charts are worked out once per reading, however many browsers refresh the page
+    made = reading.derive(("history page", typed), lambda: _charts(reading.value, span, queue, typed))
+    return {**made, "job_class": job_class, "now": reading.as_of, "refresh": _refresh(span)}
+
+
+def _charts(
+    value: tuple[HistorySeries, dict[str, HistorySeries]], span: str, queue: str | None, typed: str | None
+) -> dict[str, Any]:
+    series, per_queue = value
     rows = history_charts.slots(series)
     everything = Slot(start=series.since, end=series.until)
     for point in series.points:
@@ -94,7 +107,6 @@ def history_context() -> dict[str, Any]:
         "slot_words": slot_words(size),
         "duration": duration,
         "queue": queue,
-        "job_class": job_class,
         "typed_class": typed,
         "series": series,
         "total": everything,
@@ -106,8 +118,6 @@ def history_context() -> dict[str, Any]:
             lambda s: f"p50 {duration(s.p50)}, p95 {duration(s.p95)} ({s.runs} runs)",
         ),
         "latency": latency,
-        "now": reading.as_of,
-        "refresh": _refresh(span),
     }
 
 
