@@ -177,6 +177,17 @@ class History:
             for at, q, c, p, f, rt, total, latency in counted
         ]
 
+    def oldest_ready(self, queues: Sequence[str], now: datetime) -> dict[str, datetime]:
+        """The oldest ready run_at per queue: a MIN over the state index (queue, failed_at,
+        locked_at, run_at), which holds every column it reads."""
+        t = self.store.jobs()
+        where = [t.c.failed_at.is_(None), t.c.locked_at.is_(None), t.c.run_at <= now]
+        if "*" not in queues:
+            where.append(t.c.queue.in_(list(queues)))
+        with self.store.read() as conn:
+            found = conn.execute(sa.select(t.c.queue, sa.func.min(t.c.run_at)).where(*where).group_by(t.c.queue))
+            return {q if isinstance(q, str) else "": at for q, at in found if isinstance(at, datetime)}
+
     # --- retention -------------------------------------------------------------------------
     def prune(self, now: datetime) -> None:
         """Drop the buckets past their resolution's retention (the automatic prune calls this too)."""
