@@ -84,59 +84,6 @@ def an_hour_of_work(url: str) -> None:
     backend.close()
 
 
-#: the demo's classes as a month of history shows them: (class, queue, runs an hour, share that
-#: fail, share retried, typical runtime in seconds, typical wait in seconds)
-HISTORY_CLASSES = (
-    ("qadmin.examples.SendEmail", "email", 240, 0.04, 0.03, 0.35, 2.0),
-    ("qadmin.examples.resize_image", "images", 600, 0.005, 0.0, 0.9, 6.0),
-    ("qadmin.examples.ChargeCard", "billing", 90, 0.02, 0.01, 0.6, 1.0),
-    ("qadmin.examples.generate_report", "reports", 12, 0.0, 0.08, 14.0, 30.0),
-    ("qadmin.examples.sync_inventory", "default", 60, 0.01, 0.0, 0.08, 0.5),
-)
-
-
-def a_month_of_history(url: str) -> None:
-    """What workers would have recorded over 30 days (`Backend.record_history`): a daily rhythm,
-    a slower week-end, and a bad hour for the email class an hour and a half ago, so that the
-    History and Metrics pages (web-history, web-metrics) show trends and a spike."""
-    import math
-    import random
-
-    from qadmin.insight import HistorySample
-
-    backend = open_backend(url)
-    rng = random.Random(17)
-    this_minute = datetime.now(UTC).replace(second=0, microsecond=0)
-    samples = []
-    for ago in range(30 * 24 * 60 - 1, -1, -1):
-        moment = this_minute - timedelta(minutes=ago)
-        # a minute each for the last day, an hour's worth every hour before (the hour buckets)
-        if ago >= 1440 and moment.minute:
-            continue
-        minutes = 60 if ago >= 1440 else 1
-        rhythm = 0.55 + 0.45 * math.sin((moment.hour - 8) / 24 * 2 * math.pi) * (0.6 if moment.weekday() >= 5 else 1)
-        for job_class, queue, per_hour, fail, retry, runtime, wait in HISTORY_CLASSES:
-            bad = job_class.endswith("SendEmail") and 80 <= ago <= 110
-            expected = per_hour * minutes / 60 * rhythm * rng.uniform(0.7, 1.3)
-            runs = int(expected) + (rng.random() < expected % 1)
-            if not runs:
-                continue
-            sample = HistorySample(moment, queue, job_class)
-            for _ in range(runs):
-                roll = rng.random()
-                if roll < (0.35 if bad else fail):
-                    sample.failed += 1
-                elif roll < (0.35 if bad else fail) + retry:
-                    sample.retried += 1
-                else:
-                    sample.processed += 1
-                sample.add_run(runtime * rng.lognormvariate(0, 0.45) * (3 if bad else 1))
-            sample.add_latency(wait * rng.lognormvariate(0, 0.6) * (8 if bad else 1))
-            samples.append(sample)
-    backend.record_history(samples)
-    backend.close()
-
-
 #: the id of the job `a_job_with_attempts` ran, whose page web-attempts shows
 ATTEMPTS_JOB = ""
 SMTP_ERROR = (
@@ -213,7 +160,6 @@ def main() -> int:
     try:
         url = f"sqlite:///{tmp / 'qadmin.db'}"
         an_hour_of_work(url)
-        a_month_of_history(url)
         staging = f"sqlite:///{tmp / 'staging.db'}"
         open_backend(staging).init()
         config = tmp / "qadmin.toml"
@@ -300,7 +246,7 @@ def shoot(page, server, out: Path, url: str, only: set[str] | None = None) -> No
     page.click("[data-edit]")
     page.wait_for_selector("form.stack")
     snap("edit")
-    # the insight pages, over `a_month_of_history`
+    # the insight pages, over the month of history `qadmin demo` records
     page.goto(base + "/history?range=24h")
     page.wait_for_selector("svg.hchart")
     snap("history")

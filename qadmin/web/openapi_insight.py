@@ -55,10 +55,14 @@ def paths(backend: dict[str, Any]) -> dict[str, Any]:
         ),
         "/api/metrics": _get(
             "Each job class over a window: runs, failures, runtime percentiles and the trend against the window before",
-            array("ClassMetrics"),
+            ref("ClassMetricsList"),
             [
                 backend,
-                _query("window", "the window", _RANGE),
+                _query(
+                    "window",
+                    "the window: 1h, 24h, 7d, 30d or a duration (90m, 3d, at least a minute)",
+                    {"type": "string", "default": "24h"},
+                ),
                 _query(
                     "sort",
                     "the column to sort by; a leading - sorts descending",
@@ -111,6 +115,16 @@ def schemas() -> dict[str, Any]:
             "properties": {
                 "range": {"type": "string", "enum": list(RANGES)},
                 "queues": {"type": "object", "additionalProperties": ref("HistorySeries")},
+            },
+        },
+        "ClassMetricsList": {
+            "type": "object",
+            "required": ["window", "sort", "queue", "classes"],
+            "properties": {
+                "window": {"type": "string"},
+                "sort": {"type": "string"},
+                "queue": {"type": "string", "nullable": True},
+                "classes": array("ClassMetrics"),
             },
         },
         "ClassMetrics": {

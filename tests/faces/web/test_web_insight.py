@@ -272,10 +272,13 @@ def test_api_answers_what_ops_reads(seeded: tuple[Web, Backend, datetime]) -> No
     queues = web.get("/api/history/queues?range=24h").get_json()
     assert queues["range"] == "24h" and sorted(queues["queues"]) == ["mail", "reports"]
     assert max(p["latency"] or 0 for p in queues["queues"]["mail"]["points"]) == 6
-    metrics = web.get("/api/metrics?window=24h&sort=-failure_rate").get_json()
-    assert [m["class"] for m in metrics] == ["app.jobs.Report", "app.jobs.Mail"]
-    assert metrics == [m.to_dict() for m in ops.insight.class_metrics("24h", sort="-failure_rate")]
-    assert web.get("/api/metrics?queue=reports").get_json()[0]["runs"] == 528
+    body = web.get("/api/metrics?window=24h&sort=-failure_rate").get_json()
+    assert (body["window"], body["sort"], body["queue"]) == ("24h", "-failure_rate", None)
+    assert [m["class"] for m in body["classes"]] == ["app.jobs.Report", "app.jobs.Mail"]
+    assert body["classes"] == [m.to_dict() for m in ops.insight.class_metrics("24h", sort="-failure_rate")]
+    assert web.get("/api/metrics?queue=reports").get_json()["classes"][0]["runs"] == 528
+    # as on the command line, any window of a minute or more
+    assert web.get("/api/metrics?window=90m").get_json()["classes"][0]["runs"] == 189
 
 
 @pytest.mark.parametrize(
@@ -286,7 +289,8 @@ def test_api_answers_what_ops_reads(seeded: tuple[Web, Backend, datetime]) -> No
         "/api/history/queues?range=bogus",
         "/api/history?queue=%00",
         "/api/history?class=a%00b",
-        "/api/metrics?window=5m",
+        "/api/metrics?window=30s",
+        "/api/metrics?window=1e999",
         "/api/metrics?sort=bogus",
         "/api/metrics?sort=--runs",
         "/api/metrics?queue=%00",
@@ -302,6 +306,8 @@ def test_bad_input_is_400(backend: Backend, url: str) -> None:
         url.removeprefix("/api").replace("/metrics", "/class-metrics").replace("/history/queues", "/history")
     )
     assert page.status_code == 400 and "text/html" in page.headers["Content-Type"]
+    # the page offers the four windows only
+    assert web.get("/class-metrics?window=90m").status_code == 400
 
 
 def test_strangers_are_refused(backend: Backend) -> None:
