@@ -245,12 +245,13 @@ def rate_trend(change: float | None) -> dict[str, str] | None:
     """The failure rate's trend against the window before: up is bad (red), down good (green)."""
     if change is None:
         return None
-    points = change * 100
+    text = f"{change * 100:+.1f} pt"
     if abs(change) < FLAT:
-        return {"arrow": "→", "text": f"{points:+.1f} pt", "kind": "flat"}
+        # a change that rounds to nothing is no change, whichever side of zero it fell
+        return {"arrow": "→", "text": "±0.0 pt" if text[1:] == "0.0 pt" else text, "kind": "flat"}
     if change > 0:
-        return {"arrow": "▲", "text": f"{points:+.1f} pt", "kind": "bad"}
-    return {"arrow": "▼", "text": f"{points:+.1f} pt", "kind": "good"}
+        return {"arrow": "▲", "text": text, "kind": "bad"}
+    return {"arrow": "▼", "text": text, "kind": "good"}
 
 
 def runs_trend(ratio: float | None) -> dict[str, str]:

@@ -219,7 +219,8 @@ def test_trend_words() -> None:
     assert rate_trend(None) is None
     assert rate_trend(0.02) == {"arrow": "▲", "text": "+2.0 pt", "kind": "bad"}
     assert rate_trend(-0.02) == {"arrow": "▼", "text": "-2.0 pt", "kind": "good"}
-    assert rate_trend(0.001)["kind"] == "flat"  # type: ignore[index]
+    assert rate_trend(0.001) == {"arrow": "→", "text": "+0.1 pt", "kind": "flat"}
+    assert rate_trend(-0.0002) == {"arrow": "→", "text": "±0.0 pt", "kind": "flat"}
     assert runs_trend(None)["text"] == "new"
     assert runs_trend(1.5) == {"arrow": "▲", "text": "+50 %", "kind": "up"}
     assert runs_trend(0.5)["arrow"] == "▼"
