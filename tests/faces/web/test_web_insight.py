@@ -405,3 +405,19 @@ def test_no_sideways_scroll_on_a_phone(browser: Any, live: Any, url: str) -> Non
             assert box is not None and 12 < box["width"] < 40
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_the_history_page_refreshes_itself(page: Any, live: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(live.login_url)
+    page.goto(live.url + "history?range=1h")
+    runs = page.locator('[data-figure="runs"]')
+    before = int(runs.text_content() or "0")
+    seed = open_backend(live.demo_url)
+    seed.record_history(thumbs(utcnow())[:1])  # four more runs this minute
+    seed.close()
+    # no reload: the live refresh swaps in the new figures
+    expect(runs).to_have_text(str(before + 4), timeout=15_000)
+    assert page.url.endswith("/history?range=1h")
