@@ -53,16 +53,17 @@ def history_context() -> dict[str, Any]:
     ops = web_state().backends.get(name)
 
     def read() -> tuple[tuple[HistorySeries, dict[str, HistorySeries]], datetime]:
+        # a read of a month's buckets costs: each view reads what it needs once. Latency is the
+        # queue's, whichever class waited; the unnarrowed history is the queues' added up
         now = ops.clock()
-        series = ops.insight.history(span, queue=queue, job_class=job_class)
-        # latency is the queue's, whichever class waited: one queue's needs no read of every queue's
-        if queue is None:
-            per_queue = ops.insight.by_queue(span)
-        elif job_class is None:
-            per_queue = {queue: series}
-        else:
-            per_queue = {queue: ops.insight.history(span, queue=queue)}
-        return (series, per_queue), now
+        if queue is not None:
+            series = ops.insight.history(span, queue=queue, job_class=job_class)
+            whole = series if job_class is None else ops.insight.history(span, queue=queue)
+            return (series, {queue: whole}), now
+        per_queue = ops.insight.by_queue(span)
+        if job_class is None and per_queue:
+            return (history_charts.combined(list(per_queue.values())), per_queue), now
+        return (ops.insight.history(span, job_class=job_class), per_queue), now
 
     reading = web_state().snapshots.get(name, ("history", span, queue, job_class), read)
     # the charts are worked out once per reading, however many browsers refresh the page

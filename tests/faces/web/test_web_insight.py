@@ -19,7 +19,7 @@ from qadmin.insight import METRIC_SORTS, HistorySample, percentile, runtime_buck
 from qadmin.job import utcnow
 from qadmin.ops import Ops
 from qadmin.web import create_app
-from qadmin.web.history_charts import duration, nice_ceiling, ticks
+from qadmin.web.history_charts import combined, duration, nice_ceiling, ticks
 from qadmin.web.pages.insight import rate_trend, resolve_class, runs_trend
 from tests.faces.web.support import Web
 
@@ -159,6 +159,15 @@ def test_history_narrows_to_a_queue_and_a_class(seeded: tuple[Web, Backend, date
     assert re.findall(r'data-queue="([^"]+)"', html) == ["mail"] and 'data-figure="runs"' not in html
     html = web.html("/history?class=NoSuchJob")
     assert "Nothing ran in the last 24 hours for class" in html
+
+
+def test_the_queues_added_up_are_the_whole_history(seeded: tuple[Web, Backend, datetime]) -> None:
+    _, backend, now = seeded
+    backend.record_history(thumbs(now))
+    ops = Ops(backend, clock=lambda: now)
+    for span in ("1h", "24h", "7d", "30d"):
+        added = combined(list(ops.insight.by_queue(span).values()))
+        assert added.to_dict() == ops.insight.history(span).to_dict(), span
 
 
 def test_a_class_by_its_last_part() -> None:
