@@ -32,7 +32,7 @@ RANGE_WORDS = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "
 FLAT = 0.005
 
 
-# --- request parameters -----------------------------------------------------------------------
+# --- a class by its last part ------------------------------------------------------------------
 def resolve_class(typed: str | None, known: list[str]) -> str | None:
     """The full class name for what the operator typed: the history stores full names, the jobs
     page's inputs accept a name's last part too ("SendEmail"), so the last part of exactly one
@@ -109,7 +109,6 @@ def _charts(
         "duration": duration,
         "queue": queue,
         "typed_class": typed,
-        "series": series,
         "total": everything,
         "runs_chart": history_charts.bars(series, rows),
         "runtime_chart": history_charts.lines(
@@ -184,7 +183,6 @@ def metrics_context() -> dict[str, Any]:
         "queue": queue,
         "rows": [_metrics_row(m, window) for m in reading.value],
         "columns": [_column(key, label, sort, keep) for key, label in COLUMNS],
-        "keep": keep,
         "now": reading.as_of,
         "refresh": _refresh(window),
     }
