@@ -20,6 +20,9 @@ from qadmin.backends.redis.server import Server
 from qadmin.insight import HistoryRow, HistorySample
 from qadmin.job import utcnow
 
+#: arguments per script call: a worker's flush is one call; a month of demo history is a few
+ARGS_PER_CALL = 30_000
+
 _COUNTS = {"p": "processed", "f": "failed", "r": "retried"}
 
 
@@ -54,8 +57,6 @@ class RedisHistory:
         merged = merge_samples(samples, self.options, now)
         if not merged:
             return
-        keys: list[str] = []
-        args: list[Any] = []
         per_key: dict[str, list[Any]] = {}
         ttls: dict[str, int] = {}
         for (resolution, at, queue, job_class), b in merged.items():
@@ -78,10 +79,16 @@ class RedisHistory:
                     changes += ["i", field(f"h{index}", queue, job_class), n]
             if not changes:  # a sample with nothing in it still names its queue and class
                 changes += ["i", field("p", queue, job_class), 0]
+        keys: list[str] = []
+        args: list[Any] = []
         for key, changes in per_key.items():
             keys.append(key)
             args += [ttls[key], len(changes) // 3, *changes]
-        self.server.call(self.server.scripts.history, keys, args)
+            if len(args) >= ARGS_PER_CALL:  # a month at once (the demo's) must not block Redis for long
+                self.server.call(self.server.scripts.history, keys, args)
+                keys, args = [], []
+        if keys:
+            self.server.call(self.server.scripts.history, keys, args)
 
     def oldest_ready(self, queues: Sequence[str], now: datetime) -> dict[str, datetime]:
         """Since when each queue's head has waited. A payload that names its enqueue time (a
