@@ -252,6 +252,13 @@ def shoot(page, server, out: Path, url: str, only: set[str] | None = None) -> No
     page.click("[data-edit]")
     page.wait_for_selector("form.stack")
     snap("edit")
+    # the insight pages, over the month of history `qadmin demo` records
+    page.goto(base + "/history?range=24h")
+    page.wait_for_selector("svg.hchart")
+    snap("history")
+    page.goto(base + "/class-metrics?window=24h")
+    page.wait_for_selector("table.metrics-table")
+    snap("metrics")
     # last, so that no other page shows their jobs: the TUI screenshot's schedules, one run now
     # from the page (its notice links the job it enqueued)
     ops = Ops.open(url, face="cli")

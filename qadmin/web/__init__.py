@@ -136,7 +136,7 @@ def create_app(
     )
     csrf = CSRFProtect(app)
 
-    from qadmin.web import access, api, api_alerts, api_recurring, auth, hosts, metrics, pages
+    from qadmin.web import access, api, api_alerts, api_insight, api_recurring, auth, hosts, metrics, pages
     from qadmin.web.alert_thread import start_alert_thread
     from qadmin.web.templating import install
 
@@ -161,6 +161,7 @@ def create_app(
     app.register_blueprint(api.bp, url_prefix="/api")
     app.register_blueprint(api_recurring.bp, url_prefix="/api")
     app.register_blueprint(api_alerts.bp, url_prefix="/api")
+    app.register_blueprint(api_insight.bp, url_prefix="/api")
     app.register_blueprint(metrics.bp)
     install(app)
 

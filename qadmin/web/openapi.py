@@ -13,6 +13,8 @@ from qadmin import __version__
 from qadmin.web.openapi_alerts import paths as alerts_paths
 from qadmin.web.openapi_alerts import schemas as alerts_schemas
 from qadmin.web.openapi_components import FLAG, array, components, ref
+from qadmin.web.openapi_insight import paths as insight_paths
+from qadmin.web.openapi_insight import schemas as insight_schemas
 from qadmin.web.openapi_recurring import paths as recurring_paths
 from qadmin.web.openapi_recurring import schemas as recurring_schemas
 
@@ -253,9 +255,11 @@ def spec() -> dict[str, Any]:
         )
     paths.update(recurring_paths(BACKEND))
     paths.update(alerts_paths(BACKEND))
+    paths.update(insight_paths(BACKEND))
     described = components()
     described["schemas"].update(recurring_schemas())
     described["schemas"].update(alerts_schemas())
+    described["schemas"].update(insight_schemas())
     return {
         "openapi": "3.0.3",
         "info": {

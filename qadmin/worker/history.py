@@ -27,6 +27,7 @@ log = logging.getLogger("qadmin.worker")
 FLUSH_EVERY = 10.0
 #: seconds between two samples of the served queues' oldest ready job
 LATENCY_EVERY = 60.0
+ONE_MINUTE = timedelta(minutes=1)
 #: samples kept while the backend cannot be written (a day of one busy queue and class, and more)
 MAX_BUFFERED = 20_000
 
@@ -53,6 +54,9 @@ class HistoryRecorder:
         self._next_flush = time.monotonic() + FLUSH_EVERY
         self._next_latency = time.monotonic()
         self._warned = False
+        #: the sample the last run went to, and its minute's bounds
+        self._last: HistorySample | None = None
+        self._last_minute = self._last_end = datetime.min
 
     def _sample(self, minute: datetime, queue: str, job_class: str) -> HistorySample:
         key = (minute, queue, job_class)
@@ -67,12 +71,24 @@ class HistoryRecorder:
         delayed_job's rule, as the worker's `_fail` applies it."""
         if not self.enabled:
             return
-        now = self.clock()
-        started = now - timedelta(seconds=runtime)
-        sample = self._sample(started.replace(second=0, microsecond=0), job.queue or "", job.class_name)
+        started = self.clock() - timedelta(seconds=runtime)
+        queue = job.queue or ""
+        # a busy worker's runs mostly fall in the minute, queue and class of the run before
+        sample = self._last
+        if (
+            sample is None
+            or not self._last_minute <= started < self._last_end
+            or sample.queue != queue
+            or sample.job_class != job.class_name
+        ):
+            minute = started.replace(second=0, microsecond=0)
+            sample = self._last = self._sample(minute, queue, job.class_name)
+            self._last_minute, self._last_end = minute, minute + ONE_MINUTE
         ready = job.run_at or job.created_at
         if ready is not None:
-            sample.add_latency(max((started - ready).total_seconds(), 0.0))
+            waited = (started - ready).total_seconds()
+            if sample.latency is None or waited > sample.latency:
+                sample.latency = max(waited, 0.0)
         if not cancelled and (error is not None or waiting is None):
             sample.add_run(runtime)
             if error is None:
@@ -110,6 +126,7 @@ class HistoryRecorder:
         if not self._samples:
             return
         taken, self._samples = self._samples, {}
+        self._last = None
         try:
             self.backend.record_history(list(taken.values()))
             self._warned = False

@@ -39,7 +39,15 @@ def run(url: str, r: redis.Redis, mode: SuccessWrites) -> tuple[dict[str, Any], 
         for name, prefetch in (("w1", 10), ("w2", 1)):
             w = Worker(
                 b,
-                WorkerOptions(queues=["a", "b"], burst=True, prefetch=prefetch, name=name, imports=["qadmin.examples"]),
+                # history holds the runs' runtimes, which differ from run to run: not compared here
+                WorkerOptions(
+                    queues=["a", "b"],
+                    burst=True,
+                    prefetch=prefetch,
+                    name=name,
+                    imports=["qadmin.examples"],
+                    record_history=False,
+                ),
             )
             session = w.session
             assert isinstance(session, RedisWorkerSession) and session.success_writes is mode

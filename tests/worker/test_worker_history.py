@@ -124,3 +124,38 @@ def test_a_flush_that_fails_keeps_its_counts(sqlite_url: str) -> None:
         assert sum(sum(r.runtimes.values()) for r in rows) == 2
     finally:
         backend.close()
+
+
+def test_the_recorder_counts_each_run_in_its_minute_queue_and_class() -> None:
+    from datetime import UTC, datetime
+
+    from qadmin.job import Job, JobState
+    from qadmin.worker.history import HistoryRecorder
+
+    written: list[HistorySample] = []
+
+    class Keeper:
+        def record_history(self, samples: list[HistorySample]) -> None:
+            written.extend(samples)
+
+        def oldest_ready(self, queues: object, now: object) -> dict[str, datetime]:
+            return {}
+
+    clock = [datetime(2026, 12, 7, 10, 0, 59, 500000, tzinfo=UTC)]
+    recorder = HistoryRecorder(Keeper(), ["*"], 3, clock=lambda: clock[0])  # type: ignore[arg-type]
+    enqueued = datetime(2026, 12, 7, 9, 59, 0, tzinfo=UTC)
+
+    def job(queue: str, cls: str, attempts: int = 0) -> Job:
+        return Job(id=1, queue=queue, class_name=cls, state=JobState.LOCKED, attempts=attempts, run_at=enqueued)
+
+    recorder.settled(job("a", "A"), 0.2, None, False, None)  # started 10:00:59.3
+    clock[0] += timedelta(seconds=1)  # 10:01:00.5: started 10:01:00.3, the next minute
+    recorder.settled(job("a", "A"), 0.2, "boom", False, None)  # retried (attempt 1 of 3)
+    recorder.settled(job("a", "B", attempts=2), 0.2, "boom", False, None)  # failed for good
+    recorder.settled(job("b", "A"), 0.2, None, True, None)  # cancelled: its wait only
+    recorder.flush()
+    got = {(s.minute.minute, s.queue, s.job_class): s for s in written}
+    assert sorted(got) == [(0, "a", "A"), (1, "a", "A"), (1, "a", "B"), (1, "b", "A")]
+    assert (got[0, "a", "A"].processed, got[1, "a", "A"].retried, got[1, "a", "B"].failed) == (1, 1, 1)
+    assert got[1, "b", "A"].runtimes == {} and got[1, "b", "A"].latency == pytest.approx(120.3)
+    assert got[0, "a", "A"].latency == pytest.approx(119.3)

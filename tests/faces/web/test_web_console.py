@@ -198,6 +198,7 @@ def _pages(console: LiveServer) -> dict[str, str]:
         scheduled = ops.list_jobs(JobFilter(states=frozenset({JobState.SCHEDULED})), limit=1).jobs[0]
         # unbroken words longer than any screen: a class, an argument, an error and a queue
         long = ops.backend.enqueue(NewJob("Long" * 60, ["x" * 3000, {"k" * 200: "v" * 500}], queue="q" * 120))
+        fingerprint = ops.error_groups(limit=1)[0].fingerprint
     finally:
         ops.close()
     return {
@@ -214,6 +215,9 @@ def _pages(console: LiveServer) -> dict[str, str]:
         "enqueue": "enqueue",
         "edit": f"edit/{scheduled.id}",
         "dequeue": "dequeue?queue=email&class=qadmin.examples.SendEmail",
+        "history": "history?range=7d",
+        "metrics": "class-metrics?window=30d",
+        "error group": f"errors/{fingerprint}",
     }
 
 

@@ -372,7 +372,7 @@
     // Enter and Space on a focused link or button keep their own meaning
     if ((event.key === "Enter" || event.key === " ") && event.target.closest && event.target.closest("a, button, summary")) { return; }
     var handled = false;
-    if (/^[1-6]$/.test(event.key)) {
+    if (/^[1-8]$/.test(event.key)) {
       handled = clickLink('.mainnav a[data-key="' + event.key + '"]');
     } else if (Object.prototype.hasOwnProperty.call(KEYS, event.key)) {
       handled = KEYS[event.key]();
