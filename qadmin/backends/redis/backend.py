@@ -16,6 +16,7 @@ from qadmin.backends.redis.cancel import Cancelling
 from qadmin.backends.redis.changes import Changes
 from qadmin.backends.redis.edit import Edit
 from qadmin.backends.redis.enqueue import MOVE_STAMPS, Enqueuer
+from qadmin.backends.redis.history import RedisHistory
 from qadmin.backends.redis.ids import readings
 from qadmin.backends.redis.lifecycle import Lifecycle
 from qadmin.backends.redis.listings import Listings
@@ -35,6 +36,7 @@ from qadmin.backends.redis.wanted import Wanted
 from qadmin.backends.redis.workers import Workers
 from qadmin.errors import BackendUnavailable, ConfigError, JobNotFound
 from qadmin.filters import JobFilter
+from qadmin.insight import HistoryRow, HistorySample
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, NewJob, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats
 from qadmin.recurring import RecurringEntry, Schedule
@@ -87,6 +89,7 @@ class RedisBackend:
         self.recurring = Recurring(server, self.enqueuer.encode)
         self.attempt_log = AttemptLog(server)
         self.pruner = RedisPrune(server, self.audit_log, self.attempt_log)
+        self.history_store = RedisHistory(server, self.options)
 
     # --- set-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -257,6 +260,21 @@ class RedisBackend:
         return self.waiting.fail(job_id, now, error, max_attempts)
 
     # --- recurring schedules (`recurring.py`: resque-scheduler's persisted schedules) ---------------
+    # --- history (`redis/history.py`: buckets expire by their retention, so prune has none to drop)
+    def record_history(self, samples: Sequence[HistorySample]) -> None:
+        self.history_store.record(samples)
+
+    def history(
+        self,
+        resolution: str,
+        since: datetime,
+        until: datetime,
+        *,
+        queue: str | None = None,
+        job_class: str | None = None,
+    ) -> list[HistoryRow]:
+        return self.history_store.rows(resolution, since, until, queue, job_class)
+
     def schedules(self, now: datetime) -> list[RecurringEntry]:
         return self.recurring.schedules(now)
 

@@ -99,3 +99,8 @@ class Keys:
 
     def throughput(self, minute: int) -> str:
         return f"{self.ns}qadmin:throughput:{minute}"
+
+    def history(self, resolution: str, start: int) -> str:
+        """One history bucket (`redis/history.py`): a hash of every queue's and class's counts in
+        the minute or hour starting at epoch second `start`."""
+        return f"{self.ns}qadmin:history:{resolution}:{start}"

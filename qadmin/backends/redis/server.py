@@ -47,6 +47,8 @@ class Scripts:
         self.schedule_save = client.register_script(script_source("schedule_save.lua"))
         self.schedule_fire = client.register_script(script_using_push("schedule_fire.lua"))
         self.master_lock = client.register_script(script_source("master_lock.lua"))
+        # history buckets (`history.py`)
+        self.history = client.register_script(script_source("history.lua"))
 
 
 class Server:

@@ -18,6 +18,7 @@ from qadmin.backends.sql.changes import Changes
 from qadmin.backends.sql.choose import choose
 from qadmin.backends.sql.edit import Edit
 from qadmin.backends.sql.enqueue import Enqueue
+from qadmin.backends.sql.history import History
 from qadmin.backends.sql.layout import Layouts
 from qadmin.backends.sql.lifecycle import Lifecycle
 from qadmin.backends.sql.prune import Prune
@@ -37,6 +38,7 @@ from qadmin.backends.sql.verbs import WorkerParts
 from qadmin.backends.sql.waiting import Waiting
 from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter
+from qadmin.insight import HistoryRow, HistorySample
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo, utcnow
 from qadmin.model import Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats
 from qadmin.recurring import RecurringEntry, Schedule
@@ -77,7 +79,8 @@ class SqlBackend:
         self.stats_reader = StatsReader(self.store, self.selection, self.reads, self.bookkeeping, options)
         self.enqueuer = Enqueue(self.store, self.layouts, self.verbs, self.rows, self.reads)
         self.rescuer = Rescue(self.store, self.selection, self.changes, self.bookkeeping, options)
-        self.pruner = Prune(self.store)
+        self.history_store = History(self.store, options)
+        self.pruner = Prune(self.store, self.history_store)
         self.canceller = Cancelling(self.store, self.selection, self.rows, self.bookkeeping.record_audit, self._job_of)
         self.waiting = Waiting(self.store, self.rows, self.canceller)
         self.recurring = Schedules(self.store, self.enqueuer)
@@ -232,6 +235,21 @@ class SqlBackend:
 
     def fail_waiting(self, job_id: JobId, now: datetime, error: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Job:
         return self.waiting.fail(self._one_shot().counters, job_id, now, error, max_attempts)
+
+    # --- history (`sql/history.py`) ----------------------------------------------------------
+    def record_history(self, samples: Sequence[HistorySample]) -> None:
+        self.history_store.record(samples)
+
+    def history(
+        self,
+        resolution: str,
+        since: datetime,
+        until: datetime,
+        *,
+        queue: str | None = None,
+        job_class: str | None = None,
+    ) -> list[HistoryRow]:
+        return self.history_store.rows(resolution, since, until, queue, job_class)
 
     # --- recurring schedules (`sql/recurring.py`) -----------------------------------------------
     def schedules(self, now: datetime) -> list[RecurringEntry]:

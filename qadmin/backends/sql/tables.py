@@ -426,6 +426,34 @@ def bookkeeping_tables(metadata: sa.MetaData, prefix: str = "qadmin_") -> dict[s
         sa.Column("error", sa.Text),
         sa.Index(f"{prefix}attempts_job", "job_table", "job_id", "number"),
     )
+    # history (`qadmin.insight`, `sql/history.py`): per bucket (a minute or an hour), queue and
+    # class, the counts added by every worker's flush (upserts), and the runtime histogram's
+    # non-empty buckets in a child table of the same key, so that both add up across workers
+    t["history"] = sa.Table(
+        f"{prefix}history",
+        metadata,
+        sa.Column("job_table", sa.String(255), primary_key=True),
+        sa.Column("resolution", sa.String(8), primary_key=True),
+        sa.Column("at", UtcDateTime, primary_key=True),
+        sa.Column("queue", sa.String(255), primary_key=True),
+        sa.Column("class_name", sa.String(255), primary_key=True),
+        sa.Column("processed", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("retried", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("runtime_total", sa.Float, nullable=False, server_default="0"),
+        sa.Column("latency", sa.Float),
+    )
+    t["history_runtimes"] = sa.Table(
+        f"{prefix}history_runtimes",
+        metadata,
+        sa.Column("job_table", sa.String(255), primary_key=True),
+        sa.Column("resolution", sa.String(8), primary_key=True),
+        sa.Column("at", UtcDateTime, primary_key=True),
+        sa.Column("queue", sa.String(255), primary_key=True),
+        sa.Column("class_name", sa.String(255), primary_key=True),
+        sa.Column("bucket", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("count", sa.Integer, nullable=False, server_default="0"),
+    )
     return t
 
 
