@@ -49,8 +49,9 @@ def rate_change(points: float | None) -> str:
     """A failure rate's change against the window before, in percentage points."""
     if points is None:
         return ""
-    sign = "+" if points > 0 else "−" if points < 0 else "±"
-    return f"{sign}{abs(points) * 100:.1f}pt"
+    shown = f"{abs(points) * 100:.1f}"
+    sign = "±" if shown == "0.0" else "+" if points > 0 else "−"
+    return f"{sign}{shown}pt"
 
 
 def runs_change(ratio: float | None) -> str:

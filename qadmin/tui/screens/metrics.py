@@ -40,7 +40,7 @@ COLUMNS = {
     "runs": "RUNS",
     "failed": "FAILED",
     "retried": "RETRIED",
-    "failure_rate": "FAIL RATE",
+    "failure_rate": "FAIL%",
     "p50": "P50",
     "p95": "P95",
     "p99": "P99",

@@ -36,27 +36,31 @@ def a_day(now: datetime) -> list[HistorySample]:
     return samples
 
 
-#: the screenshots' classes: (queue, class, jobs a minute at the busiest, mean runtime, failure odds)
+#: the screenshots' classes: (queue, class, jobs a minute at the busiest, mean runtime, failure
+#: odds), and the day before's busiest and odds (the trend the metrics page shows)
 DEMO_CLASSES = (
-    ("email", "qadmin.examples.SendEmail", 14, 0.35, 0.01),
-    ("payments", "qadmin.examples.ChargeCard", 6, 0.8, 0.04),
-    ("default", "qadmin.examples.flaky_export", 2, 3.0, 0.12),
-    ("images", "qadmin.examples.resize_image", 9, 0.12, 0.0),
+    ("email", "qadmin.examples.SendEmail", 14, 0.35, 0.01, 8, 0.01),
+    ("payments", "qadmin.examples.ChargeCard", 6, 0.8, 0.04, 6, 0.01),
+    ("default", "qadmin.examples.flaky_export", 2, 3.0, 0.12, 2, 0.2),
+    ("images", "qadmin.examples.resize_image", 9, 0.12, 0.0, 12, 0.0),
 )
 
 
 def demo_day(now: datetime) -> list[HistorySample]:
-    """A day as a team sees one: quiet at night, busy in the afternoon, payments failing for
-    twenty minutes two hours ago; the same numbers on every run (a seeded generator)."""
+    """Two days as a team sees them: quiet at night, busy in the afternoon, payments failing for
+    twenty minutes two hours ago, more mail than the day before; the same numbers on every run (a
+    seeded generator)."""
     rnd = random.Random(17)
     samples = []
     this_minute = now.replace(second=0, microsecond=0)
-    for ago in reversed(range(1440)):
+    for ago in reversed(range(2 * 1440)):
         minute = this_minute - timedelta(minutes=ago)
         hour = minute.hour + minute.minute / 60
         load = 0.25 + 0.75 * max(0.0, math.sin((hour - 6) / 24 * 2 * math.pi)) ** 2
         burst = 100 <= ago < 120
-        for queue, job_class, peak, mean, odds in DEMO_CLASSES:
+        for queue, job_class, peak, mean, odds, peak_before, odds_before in DEMO_CLASSES:
+            if ago >= 1440:
+                peak, odds = peak_before, odds_before
             runs = rnd.randint(0, max(1, round(peak * load * 2)))
             if not runs:
                 continue
