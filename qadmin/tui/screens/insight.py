@@ -1,8 +1,11 @@
 """What the history and metrics pages share: the range bar (1h / 24h / 7d / 30d, `[` and `]`), the
-queue and class boxes with completion, and answers to an older request dropped."""
+queue and class boxes with completion, answers to an older request dropped, and the refresh tick
+skipped while a long range's last answer is fresh."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -25,6 +28,9 @@ from qadmin.tui.widgets.state_bar import StateBar
 RANGE_TABS = tuple((name, name) for name in RANGES)
 #: seconds of typing pause before a box applies
 DEBOUNCE = 0.4
+#: seconds a range's answer stays fresh for the refresh tick: a day read every 2 s costs the
+#: backend 1,440 buckets each time for at most one new minute (ctrl+r and any change read now)
+FRESH_FOR = {"1h": 0.0, "24h": 10.0, "7d": 60.0, "30d": 60.0}
 
 
 def range_bindings(page: str) -> list[BindingType]:
@@ -41,6 +47,7 @@ def range_bindings(page: str) -> list[BindingType]:
         Binding("f", "focus_filters", "Narrow", id=f"{page}.filter"),
         Binding("c", "clear_filters", "Clear queue/class", show=False, id=f"{page}.clear"),
         Binding("escape", "escape", "Back from the boxes", show=False, id=f"{page}.escape"),
+        Binding("ctrl+r", "reread", "Read the range again now", show=False, id=f"{page}.reread"),
     ]
 
 
@@ -65,6 +72,8 @@ class InsightScreen(QadminScreen):
         self.narrowing = Narrowing(RANGE_TABS[1][0])
         #: requests before this token answered an older narrowing: their answers are dropped
         self._current = 0
+        #: when the last answer to the current request came (monotonic seconds)
+        self._answered_at = -math.inf
         self._debounce: Timer | None = None
 
     def compose_controls(self) -> ComposeResult:
@@ -99,6 +108,11 @@ class InsightScreen(QadminScreen):
             self.narrowing = narrowing
             self.reload()
 
+    def refresh_data(self, force: bool = False) -> None:
+        fresh_for = FRESH_FOR.get(self.narrowing.range, 0.0)
+        if force or time.monotonic() - self._answered_at >= fresh_for:
+            super().refresh_data(force)
+
     def reload(self) -> None:
         """Ask again now; whatever the older request answers is dropped."""
         self.refresh_data(force=True)
@@ -106,7 +120,11 @@ class InsightScreen(QadminScreen):
         self.show_waiting()
 
     def answers_current(self, token: int) -> bool:
-        return token >= self._current
+        """Whether an answer is to the request shown now (and if so, it is fresh from now on)."""
+        if token < self._current:
+            return False
+        self._answered_at = time.monotonic()
+        return True
 
     def show_waiting(self) -> None:
         """The request changed: say so until its answer comes."""
@@ -140,6 +158,9 @@ class InsightScreen(QadminScreen):
 
     def action_escape(self) -> None:
         self.main_widget().focus()
+
+    def action_reread(self) -> None:
+        self.refresh_data(force=True)
 
     # --- completion --------------------------------------------------------------------------
     @work(thread=True, group="names", exclusive=True, exit_on_error=False)
