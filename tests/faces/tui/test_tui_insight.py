@@ -70,7 +70,9 @@ def chart(screen: HistoryScreen, name: str) -> HistoryChart:
     return screen.query_one(f"#chart-{name}", HistoryChart)
 
 
-async def shows(pilot: Any, screen: HistoryScreen, range_: str, sums: dict[str, int] | None = None) -> None:
+async def shows(
+    pilot: Any, screen: HistoryScreen, range_: str, sums: dict[str, int] | None = None, timeout: float = 10.0
+) -> None:
     """Wait until the page shows `range_` and its charts are drawn (with `sums` when given)."""
 
     def drawn() -> bool:
@@ -81,7 +83,7 @@ async def shows(pilot: Any, screen: HistoryScreen, range_: str, sums: dict[str, 
             return True
         return all(sum(v or 0 for v in chart(screen, f).bars) == n for f, n in sums.items())
 
-    await wait_for(pilot, drawn, f"the {range_} charts")
+    await wait_for(pilot, drawn, f"the {range_} charts", timeout)
 
 
 def test_every_range_shows_its_buckets_and_the_seeded_sums(seeded: tuple[Console, list[HistorySample]]) -> None:
@@ -149,6 +151,31 @@ def test_history_narrows_by_queue_and_class(seeded: tuple[Console, list[HistoryS
     drive(app, scenario)
 
 
+def test_the_charts_follow_the_refresh_tick(seeded: tuple[Console, list[HistorySample]]) -> None:
+    console, samples = seeded
+    app = console.app(refresh=0.5)
+    minute = console.clock().replace(second=0, microsecond=0)
+
+    async def scenario(pilot: Any) -> None:
+        screen = await history_page(pilot)
+        await pilot.press("left_square_bracket")
+        await shows(pilot, screen, "1h")
+        assert screen.series is not None
+        before = in_range(samples, screen.series)["processed"]
+        record(console.url, [HistorySample(minute, "mail", "Mail", processed=1000)])
+        await shows(pilot, screen, "1h", {"processed": before + 1000})  # the tick read it: no key pressed
+        await pilot.press("right_square_bracket")
+        await shows(pilot, screen, "24h")
+        assert screen.series is not None
+        day = in_range(samples, screen.series)["processed"] + 1000
+        await shows(pilot, screen, "24h", {"processed": day})
+        record(console.url, [HistorySample(minute, "mail", "Mail", processed=7)])
+        await pilot.press("ctrl+r")  # a day is read again every 10 s; ctrl+r reads it now
+        await shows(pilot, screen, "24h", {"processed": day + 7}, timeout=5)
+
+    drive(app, scenario)
+
+
 def test_metrics_rows_are_the_seeded_classes(seeded: tuple[Console, list[HistorySample]]) -> None:
     console, _samples = seeded
     expected = {m.job_class: m for m in console.ops().insight.class_metrics("24h")}
@@ -172,6 +199,10 @@ def test_metrics_rows_are_the_seeded_classes(seeded: tuple[Console, list[History
         summary = text_of(screen.query_one("#metrics-summary"))
         assert "2 classes · 3,552 runs in the last 24h" in summary and "sorted by runs ↓" in summary
         assert {"Sort", "Range"} <= await footer_keys(pilot)
+        await pilot.press("f", *"reports", "enter")  # the queue box
+        await wait_for(pilot, lambda: screen.shown is not None and screen.shown.narrowing.queue == "reports", "queue")
+        assert [row[0] for row in rows(table)] == ["Report"]
+        assert "on queue reports" in text_of(screen.query_one("#metrics-summary"))
 
     drive(app, scenario)
 
