@@ -128,6 +128,7 @@ class HistoryScreen(InsightScreen):
             chart.refresh()
         if self.series is not None:
             self._show_summary(self.series)
+            self._show_latency_title()
 
     async def on_history_loaded(self, message: HistoryLoaded) -> None:
         message.stop()
@@ -171,7 +172,7 @@ class HistoryScreen(InsightScreen):
             )
         )
 
-    async def _show_latency(self) -> None:
+    def _show_latency_title(self) -> None:
         title = Text()
         title.append("queue latency", style=theme_style(self.app, "text-accent", bold=True))
         title.append(" · the longest wait of a ready job, per queue", style=theme_style(self.app, "text-muted"))
@@ -180,6 +181,9 @@ class HistoryScreen(InsightScreen):
         if not self.queues:
             title.append(" · none recorded", style=theme_style(self.app, "text-muted"))
         self.query_one("#latency-title", Static).update(title)
+
+    async def _show_latency(self) -> None:
+        self._show_latency_title()
         box = self.query_one("#latency", Vertical)
         charts = list(box.query(HistoryChart))
         if [c.title for c in charts] != [visible(q or "(none)") for q in self.queues]:

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from qadmin.filters import JobFilter
+from qadmin.filters import JobFilter, last_component
 from qadmin.insight import METRIC_SORTS, ClassMetrics
 from qadmin.ops import Ops
 from qadmin.text import plural, visible
@@ -50,6 +50,9 @@ COLUMNS = {
     "runs_trend": "RUNS Δ",
     "queues": "QUEUES",
 }
+#: terminal widths below this show a class by its last component (`SendEmail`), so that the
+#: numbers fit beside it
+FULL_NAMES_FROM = 120
 #: how a sort is named in the summary
 SORT_NAMES = {"failure_rate": "failure rate"}
 
@@ -130,6 +133,9 @@ class MetricsScreen(InsightScreen):
         if self.shown is not None:
             self._show(self.shown, list(self.metrics.values()))
 
+    def on_resize(self) -> None:
+        self.redraw()
+
     def on_metrics_loaded(self, message: MetricsLoaded) -> None:
         message.stop()
         if self.answers_current(message.token):
@@ -169,7 +175,7 @@ class MetricsScreen(InsightScreen):
         else:
             runs_trend = Text(runs_change(ratio), style=muted)
         return [
-            cell(m.job_class, 40, "bold"),
+            cell(m.job_class if self.size.width >= FULL_NAMES_FROM else last_component(m.job_class), 40, "bold"),
             Text(count(m.runs), justify="right"),
             Text(count(m.failed), style=error if m.failed else muted, justify="right"),
             Text(count(m.retried), style=warning if m.retried else muted, justify="right"),
