@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from qadmin.errors import ConfigError, UsageError
+from qadmin.insight import HistoryConfig, read_history
 from qadmin.recurring import Schedule, schedule_from_table
 
 DEFAULT_URL = "sqlite:///qadmin.db"
@@ -95,6 +96,8 @@ class Config:
     worker_timeout: float | None = None
     #: `[recurring.NAME]` tables, in the file's order (`qadmin scheduler` stores them)
     recurring: tuple[Schedule, ...] = ()
+    #: `[history]`: whether workers record history, and how long it is kept (`qadmin.insight`)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
 
     def backend(self, name: str | None) -> BackendConfig:
         if name is None:
@@ -156,6 +159,7 @@ def load_config(explicit: str | None = None) -> Config:
         retention=read_retention(data.get("retention"), path),
         worker_timeout=read_worker_timeout(data.get("worker"), path),
         recurring=read_recurring(data.get("recurring"), path),
+        history=read_history(data.get("history"), f"{path}: [history]", _duration_setting),
     )
 
 

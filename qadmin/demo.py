@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from qadmin.backends import Backend
 from qadmin.filters import JobFilter
+from qadmin.insight import HistorySample, runtime_bucket
 from qadmin.job import JobState, NewJob, backoff_seconds, utcnow
 from qadmin.worker import Worker, WorkerOptions
 
@@ -123,7 +125,71 @@ def fill(backend: Backend, *, seed: int = 7, clock: Callable[[], datetime] = utc
     # a long max run time, so that this claim does not take the stale job back
     backend.claim(["reports"], LIVE_OWNER, now, 10 * 3600.0, always)
 
+    # 5. a month of history for the charts, and what the worker above ran
+    worker.history.flush()
+    backend.record_history(synthetic_history(now, rng))
+
     counts = {}
     for state in JobState:
         counts[state.value] = backend.count(JobFilter(states=frozenset({state})), clock())
     return counts
+
+
+#: the demo's job classes as the history charts show them: (queue, class, runs a minute at the
+#: day's peak, median runtime in seconds, share of runs that fail)
+HISTORY_CLASSES = (
+    ("billing", EX + "ChargeCard", 6.0, 0.35, 0.02),
+    ("email", EX + "SendEmail", 20.0, 0.08, 0.005),
+    ("images", EX + "resize_image", 10.0, 1.2, 0.01),
+    ("exports", EX + "flaky_export", 1.0, 4.0, 0.1),
+    ("reports", EX + "generate_report", 0.2, 25.0, 0.0),
+)
+
+
+def synthetic_history(now: datetime, rng: random.Random) -> list[HistorySample]:
+    """A plausible month: minutes for the last day, hours before it, a daily rhythm, log-normal
+    runtimes, and two failure bursts with their queue's latency climbing (ChargeCard three hours
+    ago, SendEmail five days ago)."""
+    this_minute = now.replace(second=0, microsecond=0)
+    day_start = this_minute - timedelta(days=1)
+    first_hour = (now - timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
+    slots = [(this_minute - timedelta(minutes=m), 1) for m in range(1440)]
+    at = first_hour
+    while at + timedelta(hours=1) <= day_start:
+        slots.append((at, 60))
+        at += timedelta(hours=1)
+    samples = []
+    for start, minutes in slots:
+        daily = 0.6 + 0.4 * math.sin((start.hour + start.minute / 60 - 8) / 24 * 2 * math.pi)
+        for queue, cls, peak, median, fail in HISTORY_CLASSES:
+            runs = int(peak * daily * minutes * rng.uniform(0.8, 1.2) + rng.random())
+            if not runs:
+                continue
+            burst = _in_burst(now, start, cls)
+            failing = min(runs, int(runs * (0.4 if burst else fail) + rng.random()))
+            retried = failing // 3
+            sample = HistorySample(
+                start, queue, cls, processed=runs - failing, failed=failing - retried, retried=retried
+            )
+            _add_runtimes(sample, runs, median, rng)
+            sample.add_latency(rng.uniform(0.2, 3.0) * (40 if burst else 1))
+            samples.append(sample)
+    return samples
+
+
+def _add_runtimes(sample: HistorySample, runs: int, median: float, rng: random.Random) -> None:
+    """`runs` log-normal runtimes around `median`: at most 50 drawn, each standing for its share."""
+    drawn = min(runs, 50)
+    for i in range(drawn):
+        weight = runs // drawn + (1 if i < runs % drawn else 0)
+        runtime = median * rng.lognormvariate(0, 0.45)
+        index = runtime_bucket(runtime)
+        sample.runtimes[index] = sample.runtimes.get(index, 0) + weight
+        sample.runtime_total += runtime * weight
+
+
+def _in_burst(now: datetime, at: datetime, cls: str) -> bool:
+    ago = now - at
+    if cls.endswith("ChargeCard"):
+        return timedelta(hours=2, minutes=40) <= ago <= timedelta(hours=3)
+    return cls.endswith("SendEmail") and timedelta(days=5) <= ago <= timedelta(days=5, hours=2)

@@ -16,11 +16,12 @@ and hours, which exact quantiles do not.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from qadmin.errors import ConfigError
 from qadmin.job import iso
 
 #: the two resolutions stored
@@ -222,3 +223,36 @@ class ClassMetrics:
 
 #: how class metrics may be sorted (a leading "-" is descending), on every face
 METRIC_SORTS = ("class", "runs", "failed", "failure_rate", "p50", "p95", "p99", "mean")
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    """`[history]` in qadmin.toml: whether workers record (`record`), and how long each resolution
+    is kept (`minutes`, `hours`: durations, in seconds here)."""
+
+    record: bool = True
+    minutes: float = DEFAULT_MINUTES_KEPT
+    hours: float = DEFAULT_HOURS_KEPT
+
+
+def read_history(table: Any, where: str, duration: Callable[[Any, str, str], float]) -> HistoryConfig:
+    """`[history]` checked (`where` names it in messages; `duration` reads a duration setting as
+    qadmin.config does, raising its ConfigError): minutes kept at least an hour (the 1h chart),
+    hours at least a day and no shorter than the minutes."""
+    if table is None:
+        return HistoryConfig()
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(table) - {"record", "minutes", "hours"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting {sorted(unknown)[0]!r} (record, minutes, hours)")
+    record = table.get("record", True)
+    if not isinstance(record, bool):
+        raise ConfigError(f"{where} record must be true or false")
+    minutes = duration(table.get("minutes", DEFAULT_MINUTES_KEPT), f"{where} minutes", "a duration such as 1d")
+    hours = duration(table.get("hours", DEFAULT_HOURS_KEPT), f"{where} hours", "a duration such as 30d")
+    if minutes < 3600:
+        raise ConfigError(f"{where} minutes must be at least 1h (the 1h chart reads minutes)")
+    if hours < max(minutes, 86400):
+        raise ConfigError(f"{where} hours must be at least 1d and no shorter than minutes")
+    return HistoryConfig(record, minutes, hours)

@@ -229,6 +229,11 @@ class Backend(Protocol):
         [since, until), per queue and class, oldest first; only `queue` / `job_class` (exact
         names) when given. Missing buckets are simply absent."""
 
+    def oldest_ready(self, queues: Sequence[str], now: datetime) -> dict[str, datetime]:
+        """For each of `queues` (["*"]: every queue) with a job ready to run at `now`, since when
+        its oldest ready job has been ready (run_at, else its enqueue time): what a worker samples
+        as the queue's latency. Cheap: an index lookup per queue on SQL, a queue's head on Redis."""
+
     # --- recurring schedules (`qadmin.recurring`) ------------------------------------------------
     def schedules(self, now: datetime) -> list[RecurringEntry]:
         """Every stored schedule, by name, with what is remembered of its runs. On Redis this

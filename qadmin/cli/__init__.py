@@ -17,6 +17,7 @@ from qadmin.cli.bulk import delete, dequeue, retry, unlock
 from qadmin.cli.cancel import cancel
 from qadmin.cli.context import GLOBAL_OPTIONS, Context, QadminCommand, QadminGroup, global_options
 from qadmin.cli.edit import edit
+from qadmin.cli.insight import history, metrics
 from qadmin.cli.jobs import enqueue, jobs, show
 from qadmin.cli.lifecycle import kill, run_now
 from qadmin.cli.prune import prune
@@ -76,5 +77,7 @@ for command in (
     demo,
     tui,
     web,
+    metrics,
+    history,
 ):
     main.add_command(command)

@@ -179,6 +179,7 @@ def worker(
         heartbeat_interval=heartbeat_interval,
         rescue_interval=rescue_interval,
         imports=imports,
+        record_history=settings.config.history.record,
     )
     if pool == "async":
         refuse_async_options(options)

@@ -32,6 +32,8 @@ def open_settings_backend(settings: Settings, *, worker_timeout: float | None = 
         failed_retention=retention.failed,
         worker_retention=retention.workers,
         prune_every=retention.prune_every,
+        history_minutes=settings.config.history.minutes,
+        history_hours=settings.config.history.hours,
     )
     timeout = worker_timeout if worker_timeout is not None else settings.config.worker_timeout
     if timeout is not None:

@@ -16,6 +16,8 @@ from qadmin.web.state import backend_name, get_ops
 bp = Blueprint("metrics", __name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: the window of the per-class lines
+CLASS_WINDOW = "1h"
 
 
 @bp.get("/metrics")
@@ -66,6 +68,35 @@ def metrics() -> Response:
         "gauge",
         "Seconds the oldest pending job has waited (0 when none is pending, NaN when unknown).",
         [({}, age or 0.0)],
+    )
+    # each job class of each queue over the last hour, from the history the workers record
+    per_queue = {
+        q: ops.insight.class_metrics(CLASS_WINDOW, queue=q)
+        for q in sorted({q for m in ops.insight.class_metrics(CLASS_WINDOW) for q in m.queues})
+    }
+    classes = [(q, m) for q, ms in per_queue.items() for m in ms]
+    family(
+        "qadmin_class_runs",
+        "gauge",
+        f"Runs of the job class on the queue in the last {CLASS_WINDOW}, failures included.",
+        (({"queue": q, "class": m.job_class}, m.runs) for q, m in classes),
+    )
+    family(
+        "qadmin_class_failures",
+        "gauge",
+        f"Runs of the job class on the queue that failed in the last {CLASS_WINDOW} (retried or not).",
+        (({"queue": q, "class": m.job_class}, m.failed + m.retried) for q, m in classes),
+    )
+    family(
+        "qadmin_class_runtime_seconds",
+        "gauge",
+        f"Runtime quantiles of the job class on the queue in the last {CLASS_WINDOW} (from a histogram, within 5 %).",
+        (
+            ({"queue": q, "class": m.job_class, "quantile": quantile}, value)
+            for q, m in classes
+            for quantile, value in (("0.5", m.p50), ("0.95", m.p95), ("0.99", m.p99))
+            if value is not None
+        ),
     )
     return Response("\n".join(lines) + "\n", content_type=CONTENT_TYPE)
 

@@ -27,6 +27,7 @@ from qadmin.waiting import Waiting
 from qadmin.worker.backoff import Backoff, record_outcome, retry_time
 from qadmin.worker.cancelling import CancelWatch, settle
 from qadmin.worker.forked import run_forked
+from qadmin.worker.history import HistoryRecorder
 from qadmin.worker.memory import current_rss_mb
 from qadmin.worker.options import EXIT_DONE, EXIT_RECYCLE, WorkerOptions
 from qadmin.worker.paused import PausedNotice
@@ -86,6 +87,8 @@ class Worker:
         #: prefetched jobs, locked for this worker, with the monotonic time of their claim
         self._prefetched: deque[tuple[Job, float]] = deque()
         self._lock_age = 0.0
+        o = self.options
+        self.history = HistoryRecorder(backend, o.queues, o.max_attempts, enabled=o.record_history, clock=clock)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def stop(self, _signum: int | None = None, _frame: FrameType | None = None) -> None:
@@ -336,6 +339,7 @@ class Worker:
     ) -> None:
         """Record how a run ended (the process loop's `perform` and the async pool alike): cancelled,
         parked to wait for its service, completed, or failed while this worker still holds it."""
+        self.history.settled(job, runtime, error, cancelled, waiting)
         if cancelled:
             self.processed += 1
             self._cancels.record(job, self.clock)
@@ -449,6 +453,7 @@ class Worker:
         return False
 
     def _flush_quietly(self) -> None:
+        self.history.flush()
         try:
             self.session.flush()
         except QadminError as exc:

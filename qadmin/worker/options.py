@@ -37,3 +37,5 @@ class WorkerOptions:
     defer_acks: bool = False
     #: modules or packages whose classes and functions this worker runs (besides registered names)
     imports: Sequence[str] = ()
+    #: count runs per minute, queue and class for the history charts (`[history] record`)
+    record_history: bool = True

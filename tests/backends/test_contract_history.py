@@ -184,3 +184,21 @@ def test_concurrent_recorders_lose_no_count(backend: Backend, any_url: str) -> N
         assert sum(rows["default"].runtimes.values()) == processes * rounds
         assert rows["other"].retried == processes * rounds
     json.dumps([r.at.isoformat() for r in rows.values()])  # times are plain, aware datetimes
+
+
+def test_oldest_ready_names_since_when_each_queue_waits(backend: Backend) -> None:
+    from qadmin.job import NewJob
+
+    assert backend.oldest_ready(["*"], utcnow()) == {}
+    before = utcnow()
+    backend.enqueue(NewJob("qadmin.examples.noop", [], queue="late"))
+    backend.enqueue(NewJob("qadmin.examples.noop", [1], queue="late"))
+    backend.enqueue(NewJob("qadmin.examples.noop", [], queue="soon", run_at=before + timedelta(hours=1)))
+    first = backend.oldest_ready(["late", "soon", "empty"], utcnow())
+    assert list(first) == ["late"]  # a job not yet due is not waiting
+    assert before - timedelta(seconds=1) <= first["late"] <= utcnow()
+    later = utcnow() + timedelta(minutes=2)
+    again = backend.oldest_ready(["*"], later)
+    # the same head, seen again, has waited since it was first seen (or enqueued)
+    assert again["late"] <= first["late"] + timedelta(seconds=1)
+    assert (later - again["late"]).total_seconds() >= 119

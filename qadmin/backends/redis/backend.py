@@ -275,6 +275,9 @@ class RedisBackend:
     ) -> list[HistoryRow]:
         return self.history_store.rows(resolution, since, until, queue, job_class)
 
+    def oldest_ready(self, queues: Sequence[str], now: datetime) -> dict[str, datetime]:
+        return self.history_store.oldest_ready(queues, now)
+
     def schedules(self, now: datetime) -> list[RecurringEntry]:
         return self.recurring.schedules(now)
 

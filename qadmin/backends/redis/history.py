@@ -8,15 +8,20 @@ compare for the latency's maximum, and an EXPIRE per bucket by its resolution's 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.buckets import bucket_start, merge_samples, retention, width
+from qadmin.backends.redis.payloads import read_payload
 from qadmin.backends.redis.server import Server
 from qadmin.insight import HistoryRow, HistorySample
 from qadmin.job import utcnow
+
+#: arguments per script call: a worker's flush is one call; a month of demo history is a few
+ARGS_PER_CALL = 30_000
 
 _COUNTS = {"p": "processed", "f": "failed", "r": "retried"}
 
@@ -52,8 +57,6 @@ class RedisHistory:
         merged = merge_samples(samples, self.options, now)
         if not merged:
             return
-        keys: list[str] = []
-        args: list[Any] = []
         per_key: dict[str, list[Any]] = {}
         ttls: dict[str, int] = {}
         for (resolution, at, queue, job_class), b in merged.items():
@@ -76,10 +79,59 @@ class RedisHistory:
                     changes += ["i", field(f"h{index}", queue, job_class), n]
             if not changes:  # a sample with nothing in it still names its queue and class
                 changes += ["i", field("p", queue, job_class), 0]
+        keys: list[str] = []
+        args: list[Any] = []
         for key, changes in per_key.items():
             keys.append(key)
             args += [ttls[key], len(changes) // 3, *changes]
-        self.server.call(self.server.scripts.history, keys, args)
+            if len(args) >= ARGS_PER_CALL:  # a month at once (the demo's) must not block Redis for long
+                self.server.call(self.server.scripts.history, keys, args)
+                keys, args = [], []
+        if keys:
+            self.server.call(self.server.scripts.history, keys, args)
+
+    def oldest_ready(self, queues: Sequence[str], now: datetime) -> dict[str, datetime]:
+        """Since when each queue's head has waited. A payload that names its enqueue time (a
+        php-resque `queue_time`, ActiveJob's or a unique job's `enqueued_at`) says so; a plain
+        Resque payload has none, so the head's digest is kept with the time a worker first saw it
+        at the head (`qadmin:history:heads`): the same head seen again has waited since then (a
+        lower bound, to within a sample's interval; a twin taking its place counts on)."""
+        with self.server.wrap():
+            client = self.server.client
+            names = (
+                sorted(n.decode() if isinstance(n, bytes) else n for n in client.smembers(self.keys.queues))
+                if "*" in queues
+                else list(queues)
+            )
+            if not names:
+                return {}
+            pipe = client.pipeline(transaction=False)
+            for name in names:
+                pipe.lindex(self.keys.queue(name), 0)
+            pipe.hmget(self.keys.history_heads, names)
+            *heads, seen = pipe.execute(raise_on_error=False)
+            out: dict[str, datetime] = {}
+            first_seen: dict[str, str] = {}
+            stamp = int(now.timestamp())
+            for name, head, known in zip(
+                names, heads, seen if isinstance(seen, list) else [None] * len(names), strict=True
+            ):
+                if not isinstance(head, bytes):
+                    continue
+                created = read_payload(head).job_fields()["created_at"]
+                if isinstance(created, datetime):
+                    out[name] = min(created, now)
+                    continue
+                digest = hashlib.sha1(head).hexdigest()[:16]
+                old_digest, _, since = (known or b"").decode(errors="replace").partition(" ")
+                if old_digest == digest and since.isdigit():
+                    out[name] = min(datetime.fromtimestamp(int(since), UTC), now)
+                else:
+                    first_seen[name] = f"{digest} {stamp}"
+                    out[name] = now
+            if first_seen:
+                client.hset(self.keys.history_heads, mapping=first_seen)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
+        return out
 
     def rows(
         self,

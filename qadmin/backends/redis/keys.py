@@ -53,6 +53,9 @@ class Keys:
         self.schedule_runs = ns + "qadmin:schedules:runs"
         #: name -> {"source", "sha1" of the config bytes qadmin wrote, "implicit_queue"}
         self.schedule_meta = ns + "qadmin:schedules:meta"
+        #: queue -> "DIGEST EPOCH": a queue's head payload and when a worker first saw it there
+        #: (`redis/history.py`: the latency of payloads that carry no enqueue time)
+        self.history_heads = ns + "qadmin:history:heads"
 
     def master_lock(self, prefix: str = "") -> str:
         """resque-scheduler's master lock. Ruby builds the name with the namespace in it

@@ -251,6 +251,9 @@ class SqlBackend:
     ) -> list[HistoryRow]:
         return self.history_store.rows(resolution, since, until, queue, job_class)
 
+    def oldest_ready(self, queues: Sequence[str], now: datetime) -> dict[str, datetime]:
+        return self.history_store.oldest_ready(queues, now)
+
     # --- recurring schedules (`sql/recurring.py`) -----------------------------------------------
     def schedules(self, now: datetime) -> list[RecurringEntry]:
         return self.recurring.entries()

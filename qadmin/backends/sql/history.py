@@ -8,7 +8,7 @@ minute's and its hour's bucket in it. `prune` drops the buckets past their reten
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +18,16 @@ from qadmin.backends.buckets import bucket_start, merge_samples, retention
 from qadmin.backends.sql.store import Store
 from qadmin.insight import RESOLUTIONS, HistoryRow, HistorySample
 from qadmin.job import utcnow
+
+
+def _raw(column: Any) -> Any:
+    """`column` as the driver reads it (SQLite: text; PostgreSQL: a naive datetime)."""
+    return sa.type_coerce(column, sa.types.NullType())
+
+
+def _utc(raw: Any) -> datetime:
+    at = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _upsert_insert(name: str) -> Callable[[sa.Table], Any] | None:
@@ -141,11 +151,13 @@ class History:
                 where.append(t.c.class_name == job_class)
             return where
 
-        histograms: dict[tuple[datetime, str, str], dict[int, int]] = {}
+        # bucket times read as the driver gives them and turned into datetimes once per bucket,
+        # not once per row: a month of one class's histogram is tens of thousands of rows
+        histograms: dict[tuple[Any, str, str], dict[int, int]] = {}
         with self.store.read() as conn:
             counted = conn.execute(
                 sa.select(
-                    h.c.at,
+                    _raw(h.c.at),
                     h.c.queue,
                     h.c.class_name,
                     h.c.processed,
@@ -159,12 +171,13 @@ class History:
             ).all()
             if self.store.has_aux("history_runtimes"):
                 for at, q, c, bucket, n in conn.execute(
-                    sa.select(r.c.at, r.c.queue, r.c.class_name, r.c.bucket, r.c["count"]).where(*selected(r))
+                    sa.select(_raw(r.c.at), r.c.queue, r.c.class_name, r.c.bucket, r.c["count"]).where(*selected(r))
                 ):
-                    histograms.setdefault((at, q, c), {})[int(bucket)] = int(n)
+                    histograms.setdefault((at, q, c), {})[bucket] = n
+        times: dict[Any, datetime] = {}
         return [
             HistoryRow(
-                at=at,
+                at=times.get(at) or times.setdefault(at, _utc(at)),
                 queue=q,
                 job_class=c,
                 processed=int(p),
@@ -176,6 +189,17 @@ class History:
             )
             for at, q, c, p, f, rt, total, latency in counted
         ]
+
+    def oldest_ready(self, queues: Sequence[str], now: datetime) -> dict[str, datetime]:
+        """The oldest ready run_at per queue: a MIN over the state index (queue, failed_at,
+        locked_at, run_at), which holds every column it reads."""
+        t = self.store.jobs()
+        where = [t.c.failed_at.is_(None), t.c.locked_at.is_(None), t.c.run_at <= now]
+        if "*" not in queues:
+            where.append(t.c.queue.in_(list(queues)))
+        with self.store.read() as conn:
+            found = conn.execute(sa.select(t.c.queue, sa.func.min(t.c.run_at)).where(*where).group_by(t.c.queue))
+            return {q if isinstance(q, str) else "": at for q, at in found if isinstance(at, datetime)}
 
     # --- retention -------------------------------------------------------------------------
     def prune(self, now: datetime) -> None:
