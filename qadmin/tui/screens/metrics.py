@@ -22,6 +22,7 @@ from qadmin.ops import Ops
 from qadmin.text import plural, visible
 from qadmin.tui.figures import (
     HIGH_FAILURE_RATE,
+    NOTABLE_FAILURE_RATE,
     RUNS_FALL,
     RUNS_RISE,
     TREND_POINTS,
@@ -160,7 +161,7 @@ class MetricsScreen(InsightScreen):
         error = theme_style(app, "text-error", bold=True)
         warning = theme_style(app, "text-warning")
         fails = m.failure_rate
-        rate_style = error if fails >= HIGH_FAILURE_RATE else warning if fails > 0 else muted
+        rate_style = error if fails >= HIGH_FAILURE_RATE else warning if fails >= NOTABLE_FAILURE_RATE else muted
         change, ratio = m.failure_rate_change, m.runs_change
         if change is not None and change >= TREND_POINTS:
             fail_trend = Text(f"▲ {rate_change(change)}", style=error)
