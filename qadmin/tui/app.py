@@ -2,7 +2,7 @@
 
 The app receives an `Ops` (`run` opens it from the CLI's `Settings`) and never touches a backend itself: every ops call
 runs in a thread worker and answers with a message (`qadmin.tui.messages`). Pages are Textual
-modes (1-6), each with its own screen stack, so a job opened from the jobs page is still there
+modes (1-8), each with its own screen stack, so a job opened from the jobs page is still there
 when you come back. Every action goes preview -> confirmation -> apply with progress -> report.
 """
 
@@ -33,8 +33,10 @@ from qadmin.tui.screens.confirm import ConfirmScreen
 from qadmin.tui.screens.dequeue import DequeueScreen
 from qadmin.tui.screens.errors import ErrorsScreen
 from qadmin.tui.screens.help import HelpScreen
+from qadmin.tui.screens.history import HistoryScreen
 from qadmin.tui.screens.job_detail import JobDetailScreen
 from qadmin.tui.screens.jobs import JobsScreen
+from qadmin.tui.screens.metrics import MetricsScreen
 from qadmin.tui.screens.overview import OverviewScreen
 from qadmin.tui.screens.progress import ProgressScreen
 from qadmin.tui.screens.recurring import RecurringScreen
@@ -51,6 +53,8 @@ PAGES: dict[str, type[QadminScreen]] = {
     "workers": WorkersScreen,
     "audit": AuditScreen,
     "recurring": RecurringScreen,
+    "history": HistoryScreen,
+    "metrics": MetricsScreen,
 }
 
 
@@ -66,6 +70,8 @@ class QadminApp(Console):
         Binding("4", "page('workers')", "Workers", show=False, id="app.workers"),
         Binding("5", "page('audit')", "Audit", show=False, id="app.audit"),
         Binding("6", "page('recurring')", "Recurring", show=False, id="app.recurring"),
+        Binding("7", "page('history')", "History", show=False, id="app.history"),
+        Binding("8", "page('metrics')", "Metrics", show=False, id="app.metrics"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("b", "backends", "Switch backend", show=False, id="app.backends"),
         Binding("t", "toggle_theme", "Light/dark theme", show=False, id="app.theme"),
@@ -166,6 +172,8 @@ class QadminApp(Console):
             ("Errors", ErrorsScreen.BINDINGS),
             ("Workers", WorkersScreen.BINDINGS),
             ("Recurring", RecurringScreen.BINDINGS),
+            ("History", HistoryScreen.BINDINGS),
+            ("Metrics", MetricsScreen.BINDINGS),
             ("Confirmation", ConfirmScreen.BINDINGS),
         ):
             keys = [

@@ -18,7 +18,7 @@ PAGES = (
 )
 #: pages the bar names only while one is shown: with them all, an 80-column bar has no room left
 #: for the backend's name (`?` lists their keys)
-MORE_PAGES = (("recurring", "6", "Recurring"),)
+MORE_PAGES = (("recurring", "6", "Recurring"), ("history", "7", "History"), ("metrics", "8", "Metrics"))
 
 
 class NavBar(Static):

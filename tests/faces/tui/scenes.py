@@ -19,7 +19,8 @@ from qadmin.tui.screens.confirm import ConfirmScreen
 from qadmin.tui.screens.enqueue import EnqueueScreen
 from qadmin.tui.screens.help import HelpScreen
 from qadmin.tui.screens.job_detail import JobDetailScreen
-from tests.faces.tui.demo_data import ACTOR, clock, pause_exports, run_thrice, seed
+from tests.faces.tui.demo_data import ACTOR, NOW, clock, pause_exports, run_thrice, seed
+from tests.faces.tui.history_data import DEMO_CLASSES, demo_day, record
 
 #: a scene: (terminal size, what to do once the overview has loaded)
 Scene = tuple[tuple[int, int], Callable[[Any], Awaitable[None]]]
@@ -179,6 +180,21 @@ async def recurring_page(pilot: Any) -> None:
     await settle(pilot, lambda app: app.screen.query_one("#recurring").row_count == len(RECURRING))
 
 
+async def history_page(pilot: Any) -> None:
+    """A day of history (`history_data.demo_day`) on the History page, 24h."""
+    await overview(pilot)
+    record(pilot.app.ops.backend.safe_url, demo_day(NOW))
+    await pilot.press("7")
+    await settle(pilot, lambda app: len(app.screen.query("#latency HistoryChart")) == len(DEMO_CLASSES))
+
+
+async def metrics_page(pilot: Any) -> None:
+    await overview(pilot)
+    record(pilot.app.ops.backend.safe_url, demo_day(NOW))
+    await pilot.press("8")
+    await settle(pilot, lambda app: app.screen.query_one("#metrics").row_count == len(DEMO_CLASSES))
+
+
 #: name -> scene; screenshots are written as screenshots/tui-<name>.svg
 SCENES: dict[str, Scene] = {
     "overview": ((120, 34), overview),
@@ -195,4 +211,6 @@ SCENES: dict[str, Scene] = {
     "overview-80x24": ((80, 24), overview),
     "jobs-80x24": ((80, 24), failed_jobs),
     "recurring": ((172, 12), recurring_page),
+    "history": ((120, 36), history_page),
+    "metrics": ((120, 14), metrics_page),
 }
