@@ -14,7 +14,7 @@ be reached (driver error chained as `__cause__`), `MissingTable` when the SQL ta
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -32,6 +32,7 @@ from qadmin.insight import DEFAULT_HOURS_KEPT, DEFAULT_MINUTES_KEPT, HistoryRow,
 from qadmin.job import DEFAULT_MAX_ATTEMPTS, AuditEntry, Job, JobId, JobState, NewJob, QueueInfo, WorkerInfo
 from qadmin.model import SORTS, Attempt, ErrorGroup, JobEdit, Page, PruneReport, Stats
 from qadmin.recurring import RecurringEntry, Schedule
+from qadmin.redaction import Redactor
 
 __all__ = ["SORTS", "Backend", "BackendOptions", "ErrorGroup", "Page", "PruneReport", "Stats", "WorkerSession"]
 
@@ -362,6 +363,8 @@ class BackendOptions:
     #: how long history is kept per resolution (`[history] minutes`, `[history] hours`), seconds
     history_minutes: float = DEFAULT_MINUTES_KEPT
     history_hours: float = DEFAULT_HOURS_KEPT
+    #: what audit entries are stored without (`[redact]`): a secret in a selection never reaches the log
+    audit_redactor: Redactor = field(default_factory=Redactor)
 
 
 def retention_cutoffs(

@@ -36,6 +36,7 @@ def open_settings_backend(settings: Settings, *, worker_timeout: float | None = 
         prune_every=retention.prune_every,
         history_minutes=settings.config.history.minutes,
         history_hours=settings.config.history.hours,
+        audit_redactor=settings.config.redactor,
     )
     timeout = worker_timeout if worker_timeout is not None else settings.config.worker_timeout
     if timeout is not None:

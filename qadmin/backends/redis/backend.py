@@ -357,7 +357,7 @@ class RedisBackend:
         return self.pauses.paused()
 
     def record_audit(self, entry: AuditEntry, job_ids: Sequence[JobId]) -> None:
-        self.audit_log.record(entry, job_ids)
+        self.audit_log.record(self.options.audit_redactor.audit_entry(entry), job_ids)
 
     def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
         return self.audit_log.read(limit, job_id)

@@ -330,7 +330,7 @@ class SqlBackend:
         return self.bookkeeping.paused()
 
     def record_audit(self, entry: AuditEntry, job_ids: Sequence[JobId]) -> None:
-        self.bookkeeping.record_audit(entry, job_ids)
+        self.bookkeeping.record_audit(self.options.audit_redactor.audit_entry(entry), job_ids)
 
     def audit(self, limit: int = 100, job_id: JobId | None = None) -> list[AuditEntry]:
         return self.bookkeeping.audit(limit, job_id)
