@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from qadmin.errors import ConfigError
 from qadmin.job import iso
@@ -76,28 +76,62 @@ def percentile(buckets: Mapping[int, int], q: float) -> float | None:
     return bucket_upper(max(buckets))
 
 
+class Countable(Protocol):
+    """What a sample, a stored row and a point share: counts, runtimes, the longest wait."""
+
+    @property
+    def processed(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def retried(self) -> int: ...
+    @property
+    def runtime_total(self) -> float: ...
+    @property
+    def runtimes(self) -> Mapping[int, int]: ...
+    @property
+    def latency(self) -> float | None: ...
+
+
+@dataclass(kw_only=True)
+class Counts:
+    """History counts being summed — samples into a bucket, rows into a point, points into a
+    chart's bar: counts and runtime buckets add up, the latency is the longest."""
+
+    processed: int = 0
+    failed: int = 0
+    retried: int = 0
+    runtime_total: float = 0.0
+    runtimes: dict[int, int] = field(default_factory=dict)
+    latency: float | None = None
+
+    def add(self, other: Countable) -> None:
+        self.processed += other.processed
+        self.failed += other.failed
+        self.retried += other.retried
+        self.runtime_total += other.runtime_total
+        for index, n in other.runtimes.items():
+            self.runtimes[index] = self.runtimes.get(index, 0) + n
+        if other.latency is not None and (self.latency is None or other.latency > self.latency):
+            self.latency = other.latency
+
+    @property
+    def runs(self) -> int:
+        return self.processed + self.failed + self.retried
+
+
 @dataclass
-class HistorySample:
-    """A worker's counts for one minute, one queue and one job class (the unit it flushes)."""
+class HistorySample(Counts):
+    """A worker's counts for one minute, one queue and one job class (the unit it flushes). Every
+    run that ended (succeeded, failed for good, retried) adds its runtime to `runtimes`; `latency`
+    is the longest wait seen in this minute for this queue, seconds: a claimed job's start minus
+    when it became ready (its run_at, else its enqueue time), or the age of the queue's oldest
+    ready job when the worker sampled it; None when nothing was seen."""
 
     #: the minute's start, UTC, seconds and microseconds zero
     minute: datetime
     queue: str
     job_class: str
-    #: runs that succeeded
-    processed: int = 0
-    #: runs that failed for good (no attempt left, or killed): the job is now failed
-    failed: int = 0
-    #: runs that failed and were scheduled again
-    retried: int = 0
-    #: the runs' total runtime, seconds, and their histogram (`runtime_bucket` -> count); every
-    #: run that ended (succeeded, failed, retried) is counted
-    runtime_total: float = 0.0
-    runtimes: dict[int, int] = field(default_factory=dict)
-    #: the longest wait seen in this minute for this queue, seconds: a claimed job's start minus
-    #: when it became ready (its run_at, else its enqueue time), or the age of the queue's oldest
-    #: ready job when the worker sampled it; None when nothing was seen
-    latency: float | None = None
 
     def add_run(self, runtime: float) -> None:
         self.runtime_total += runtime

@@ -4,24 +4,13 @@ and an hour for each), and how long each resolution is kept."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from qadmin.backends.base import BackendOptions
-from qadmin.insight import HOUR, MINUTE, RESOLUTIONS, HistorySample
+from qadmin.insight import HOUR, MINUTE, RESOLUTIONS, Counts, HistorySample
 
 #: a key of both tables: (resolution, bucket start, queue, class)
 BucketKey = tuple[str, datetime, str, str]
-
-
-@dataclass
-class Bucket:
-    processed: int = 0
-    failed: int = 0
-    retried: int = 0
-    runtime_total: float = 0.0
-    latency: float | None = None
-    runtimes: dict[int, int] = field(default_factory=dict)
 
 
 def bucket_start(resolution: str, at: datetime) -> datetime:
@@ -34,25 +23,18 @@ def retention(options: BackendOptions, resolution: str) -> timedelta:
     return timedelta(seconds=options.history_minutes if resolution == MINUTE else options.history_hours)
 
 
-def merge_samples(samples: Sequence[HistorySample], options: BackendOptions, now: datetime) -> dict[BucketKey, Bucket]:
+def merge_samples(samples: Sequence[HistorySample], options: BackendOptions, now: datetime) -> dict[BucketKey, Counts]:
     """The samples summed per bucket of both resolutions; buckets already past their retention
     are left out (a prune would drop them anyway)."""
-    merged: dict[BucketKey, Bucket] = {}
+    merged: dict[BucketKey, Counts] = {}
     for resolution in RESOLUTIONS:
         oldest = bucket_start(resolution, now - retention(options, resolution))
         for s in samples:
             at = bucket_start(resolution, s.minute)
             if at < oldest:
                 continue
-            b = merged.setdefault((resolution, at, s.queue, s.job_class), Bucket())
-            b.processed += s.processed
-            b.failed += s.failed
-            b.retried += s.retried
-            b.runtime_total += s.runtime_total
-            if s.latency is not None and (b.latency is None or s.latency > b.latency):
-                b.latency = s.latency
-            for index, n in s.runtimes.items():
-                b.runtimes[index] = b.runtimes.get(index, 0) + n
+            b = merged.setdefault((resolution, at, s.queue, s.job_class), Counts())
+            b.add(s)
     return merged
 
 

@@ -12,7 +12,17 @@ from qadmin.backends import Backend
 from qadmin.backends.buckets import bucket_start, width
 from qadmin.config import parse_duration
 from qadmin.errors import ConfigError, UsageError
-from qadmin.insight import HOUR, METRIC_SORTS, MINUTE, RANGES, ClassMetrics, HistoryPoint, HistoryRow, HistorySeries
+from qadmin.insight import (
+    HOUR,
+    METRIC_SORTS,
+    MINUTE,
+    RANGES,
+    ClassMetrics,
+    Counts,
+    HistoryPoint,
+    HistoryRow,
+    HistorySeries,
+)
 from qadmin.insight import percentile as quantile
 
 
@@ -36,30 +46,15 @@ def window_of(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-@dataclass
-class _Sum:
-    processed: int = 0
-    failed: int = 0
-    retried: int = 0
-    runtime_total: float = 0.0
-    latency: float | None = None
-    runtimes: dict[int, int] = field(default_factory=dict)
+@dataclass(kw_only=True)
+class _Sum(Counts):
+    """Rows read back summed (and the queues seen)."""
+
     queues: set[str] = field(default_factory=set)
 
-    def add(self, row: HistoryRow) -> None:
-        self.processed += row.processed
-        self.failed += row.failed
-        self.retried += row.retried
-        self.runtime_total += row.runtime_total
-        if row.latency is not None and (self.latency is None or row.latency > self.latency):
-            self.latency = row.latency
-        for index, n in row.runtimes.items():
-            self.runtimes[index] = self.runtimes.get(index, 0) + n
+    def add_row(self, row: HistoryRow) -> None:
+        self.add(row)
         self.queues.add(row.queue)
-
-    @property
-    def runs(self) -> int:
-        return self.processed + self.failed + self.retried
 
     def point(self, at: datetime) -> HistoryPoint:
         return HistoryPoint(
@@ -118,7 +113,7 @@ class InsightOps:
             until = bucket_start(HOUR, until)
         sums: dict[str, _Sum] = {}
         for row in self.backend.history(resolution, since, until, queue=queue):
-            sums.setdefault(row.job_class, _Sum()).add(row)
+            sums.setdefault(row.job_class, _Sum()).add_row(row)
         return sums
 
     def class_metrics(

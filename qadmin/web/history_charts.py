@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from qadmin.insight import HistoryPoint, HistorySeries, percentile
+from qadmin.insight import Counts, HistoryPoint, HistorySeries, percentile
 
 #: at most this many bars (or line points) per chart
 MAX_SLOTS = 120
@@ -44,31 +44,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
-class Slot:
+class Slot(Counts):
     """Several stored buckets summed: what one bar (or one point of a line) shows."""
 
     start: datetime
     end: datetime
-    processed: int = 0
-    failed: int = 0
-    retried: int = 0
-    runtime_total: float = 0.0
-    runtimes: dict[int, int] = field(default_factory=dict)
-    latency: float | None = None
-
-    def add(self, point: HistoryPoint) -> None:
-        self.processed += point.processed
-        self.failed += point.failed
-        self.retried += point.retried
-        self.runtime_total += point.runtime_total
-        for bucket, n in point.runtimes.items():
-            self.runtimes[bucket] = self.runtimes.get(bucket, 0) + n
-        if point.latency is not None and (self.latency is None or point.latency > self.latency):
-            self.latency = point.latency
-
-    @property
-    def runs(self) -> int:
-        return self.processed + self.failed + self.retried
 
     @property
     def p50(self) -> float | None:

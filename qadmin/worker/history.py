@@ -144,14 +144,7 @@ class HistoryRecorder:
             if new is None:
                 self._samples[key] = old
                 continue
-            new.processed += old.processed
-            new.failed += old.failed
-            new.retried += old.retried
-            new.runtime_total += old.runtime_total
-            for index, n in old.runtimes.items():
-                new.runtimes[index] = new.runtimes.get(index, 0) + n
-            if old.latency is not None:
-                new.add_latency(old.latency)
+            new.add(old)
         if len(self._samples) > MAX_BUFFERED:
             for key in sorted(self._samples)[: len(self._samples) - MAX_BUFFERED]:
                 del self._samples[key]

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 
-from qadmin.backends import Backend, BackendOptions, open_backend
+from qadmin.backends import Backend
 from qadmin.backends.owners import worker_name
 from qadmin.errors import JobNotFound, QadminError, UsageError
 from qadmin.filters import JobFilter
@@ -23,16 +22,6 @@ from qadmin.model import SORTS
 NOOP = "qadmin.examples.noop"
 ALWAYS = lambda job: True  # noqa: E731 - a claim that takes whatever comes first
 HOUR = 3600.0
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def states(*words: str) -> JobFilter:

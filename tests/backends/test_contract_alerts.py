@@ -8,26 +8,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from qadmin.alert_rules import FIRING, RESOLVED
 from qadmin.backends import Backend, BackendOptions, open_backend
 
 T0 = datetime(2026, 12, 7, 12, 0, 0, 123456, tzinfo=UTC)
 S = timedelta(seconds=1)
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def test_an_incident_opens_once_and_resolves_once(backend: Backend) -> None:

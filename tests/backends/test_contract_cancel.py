@@ -4,10 +4,8 @@ sees and records as cancelled; a job a foreign worker runs is left alone, and op
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 import redis
 
 from qadmin.backends import Backend, BackendOptions, open_backend
@@ -21,16 +19,6 @@ WORKER = "host:cancel-host pid:41"
 FOREIGN = "host:x pid:1"  # delayed_job's format, never registered with qadmin
 CANCELLED = JobFilter(states=frozenset({JobState.CANCELLED}))
 FINISHED = JobFilter(states=frozenset({JobState.FINISHED}))
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def strs(ids: object) -> list[str]:

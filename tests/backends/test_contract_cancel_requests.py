@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from qadmin.backends import Backend, BackendOptions, WorkerSession, open_backend
+from qadmin.backends import Backend, WorkerSession
 from qadmin.backends.cancel_requests import MISSED
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobState, NewJob, WorkerInfo, utcnow
@@ -19,16 +19,6 @@ from qadmin.ops import Ops
 NOOP = "qadmin.examples.noop"
 HOUR = 3600.0
 WORKER = "host:settle-host pid:42"
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture

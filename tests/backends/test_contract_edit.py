@@ -23,16 +23,6 @@ ALWAYS = lambda job: True  # noqa: E731 - a claim that takes whatever comes firs
 HOUR = 3600.0
 
 
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
-
-
 def enqueue(b: Backend, *args: object, **kw: Any) -> Job:
     return b.enqueue(NewJob(NOOP, list(args), **kw))
 

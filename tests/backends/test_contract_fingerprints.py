@@ -5,12 +5,11 @@ retried or deleted as a whole through the preview."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 
-from qadmin.backends import Backend, BackendOptions, open_backend
+from qadmin.backends import Backend
 from qadmin.errors import ErrorGroupNotFound
 from qadmin.filters import JobFilter
 from qadmin.fingerprints import fingerprint
@@ -19,16 +18,6 @@ from qadmin.ops import Ops
 
 HOUR = 3600.0
 FAILED = JobFilter(states=frozenset({JobState.FAILED}))
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def failed(backend: Backend, error: str, at: datetime, queue: str = "mail", cls: str = "qadmin.examples.noop") -> Job:

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,16 +15,6 @@ import pytest
 from qadmin.backends import Backend, BackendOptions, open_backend
 from qadmin.insight import HOUR, MINUTE, HistorySample, percentile, runtime_bucket
 from qadmin.job import utcnow
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def an_hour_ago() -> datetime:

@@ -23,16 +23,6 @@ ERROR = "ValueError: boom\n/srv/app/jobs/x.py:10:in `perform'"
 RUBY_DATE = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d UTC")
 
 
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
-
-
 def scheduled(b: Backend, *args: object, queue: str = "q") -> Job:
     return b.enqueue(NewJob(NOOP, list(args), queue=queue, run_at=utcnow() + timedelta(hours=1)))
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,16 +20,6 @@ NOOP = "qadmin.examples.noop"
 ALWAYS = lambda job: True  # noqa: E731 - a claim that takes whatever comes first
 HOUR = 3600.0
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def states(*words: str) -> JobFilter:

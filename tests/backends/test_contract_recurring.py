@@ -5,7 +5,6 @@ armed (no past tick fires), each tick enqueues exactly once, run now consumes no
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,16 +21,6 @@ NOOP = "qadmin.examples.noop"
 #: 30 s into a minute: the previous tick of a one-minute schedule is T0
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 class Clock:

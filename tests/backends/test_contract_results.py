@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from qadmin import registry
-from qadmin.backends import Backend, BackendOptions, open_backend
+from qadmin.backends import Backend
 from qadmin.filters import JobFilter
 from qadmin.job import RESULT_LIMIT, JobState, NewJob, read_result, result_text, utcnow
 from qadmin.worker import Worker, WorkerOptions
@@ -41,16 +41,6 @@ def registered() -> Iterator[None]:
     yield
     for name in (RETURNS, SETS, HUGE):
         registry._registry.pop(name, None)
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def finished(backend: Backend) -> dict[object, object]:

@@ -5,13 +5,12 @@ failed at its last attempt) or expired past its deadline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from qadmin.backends import Backend, BackendOptions, open_backend
+from qadmin.backends import Backend
 from qadmin.backends.sql.backend import SqlBackend
 from qadmin.errors import InvalidTransition
 from qadmin.filters import JobFilter
@@ -23,16 +22,6 @@ HOUR = 3600.0
 FINISHED = JobFilter(states=frozenset({JobState.FINISHED}))
 FAILED = JobFilter(states=frozenset({JobState.FAILED}))
 WAITING = JobFilter(states=frozenset({JobState.WAITING}))
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def parked(backend: Backend, worker: str = "w1", timeout: float = HOUR, **new: object) -> Job:

@@ -5,12 +5,11 @@ jobs (a cancelled one refuses its service's late report)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
-from qadmin.backends import Backend, BackendOptions, open_backend
+from qadmin.backends import Backend
 from qadmin.errors import InvalidTransition, JobNotFound, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import Job, JobState, NewJob, utcnow
@@ -22,16 +21,6 @@ HOUR = 3600.0
 
 def states(*names: str) -> JobFilter:
     return JobFilter(states=frozenset(JobState(n) for n in names))
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def park(backend: Backend, n: int, queue: str = "x") -> list[Job]:

@@ -4,7 +4,6 @@ UsageErrors for unknown ranges, sorts and bad windows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,16 +15,6 @@ from qadmin.job import utcnow
 from qadmin.ops import Ops
 
 POINTS = {"1h": 60, "24h": 1440, "7d": 168, "30d": 720}
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def a_day(now: datetime) -> list[HistorySample]:

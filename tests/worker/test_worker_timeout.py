@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from qadmin.backends import Backend, BackendOptions, open_backend
+from qadmin.backends import Backend
 from qadmin.client import Client
 from qadmin.errors import UsageError
 from qadmin.job import JobState, NewJob, utcnow
@@ -19,14 +18,6 @@ from qadmin.job_input import parse_timeout
 from qadmin.worker import job_max_run_time
 
 SLEEP = "qadmin.examples.sleep_then_record"
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    yield b
-    b.close()
 
 
 @pytest.mark.parametrize("fork", [False, True], ids=["in-process", "fork"])

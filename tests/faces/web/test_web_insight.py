@@ -7,14 +7,13 @@ a 400, a stranger is refused; and at 390 px in Chromium neither page scrolls sid
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from html import unescape
 from typing import Any
 
 import pytest
 
-from qadmin.backends import Backend, BackendOptions, open_backend
+from qadmin.backends import Backend, open_backend
 from qadmin.insight import METRIC_SORTS, HistorySample, percentile, runtime_bucket
 from qadmin.job import utcnow
 from qadmin.ops import Ops
@@ -67,16 +66,6 @@ def thumbs(now: datetime) -> list[HistorySample]:
             thumb.add_run(0.5)
         samples.append(thumb)
     return samples
-
-
-@pytest.fixture
-def backend(any_url: str) -> Iterator[Backend]:
-    b = open_backend(any_url, BackendOptions())
-    b.init()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def web_on(backend: Backend, now: datetime) -> Web:
