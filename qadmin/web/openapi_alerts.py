@@ -16,6 +16,7 @@ def paths(backend: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [backend],
                 "responses": {
                     "200": {"description": "OK", "content": {"application/json": {"schema": ref("Alerts")}}},
+                    "400": {"$ref": "#/components/responses/BadRequest"},
                     "401": {"$ref": "#/components/responses/Unauthorized"},
                     "503": {"$ref": "#/components/responses/Unavailable"},
                 },

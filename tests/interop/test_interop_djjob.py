@@ -277,7 +277,15 @@ def test_lists_djjob_rows_decoded_with_php_property_visibility(djjob: DJJobTable
         "subject (protected)": "Grüße ✓",
         "body (private App\\Jobs\\SendMail)": "héllo wörld",
     }
-    assert j["child"]["kwargs"] == {"secret (private Parent1)": "p", "secret (private Child1)": "c", "p": "日本語"}
+    # a property named "secret" is redacted in listings ([redact]'s defaults); the admin's reveal
+    # shows what was decoded: both private properties, each with its declaring class
+    assert j["child"]["kwargs"] == {
+        "secret (private Parent1)": "[redacted]",
+        "secret (private Child1)": "[redacted]",
+        "p": "日本語",
+    }
+    revealed = cli(url, "show", str(ids["child"]), "--reveal", "--json")
+    assert revealed["kwargs"] == {"secret (private Parent1)": "p", "secret (private Child1)": "c", "p": "日本語"}
     assert j["binary"]["class"] == "BinaryJob" and "undecodable" not in j["binary"]
 
     # DJJob's `error` column is qadmin's last_error; a failed row carries no lock
