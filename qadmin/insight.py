@@ -255,6 +255,18 @@ class ClassMetrics:
         }
 
 
+#: failure rates from which every face shows a class in the error colour, and in the warning colour
+HIGH_FAILURE_RATE = 0.10
+NOTABLE_FAILURE_RATE = 0.01
+#: a change of failure rate smaller than this (half a percentage point) is no trend, on every face
+TREND_POINTS = 0.005
+
+
+def failure_level(rate: float) -> str:
+    """ "high", "notable" or "low": how alarming a failure rate is (its colour on every face)."""
+    return "high" if rate >= HIGH_FAILURE_RATE else "notable" if rate >= NOTABLE_FAILURE_RATE else "low"
+
+
 #: how class metrics may be sorted (a leading "-" is descending), on every face
 METRIC_SORTS = ("class", "runs", "failed", "failure_rate", "p50", "p95", "p99", "mean")
 

@@ -9,12 +9,11 @@ import click
 from qadmin.cli.context import QadminCommand, current_ops
 from qadmin.cli.output import make_console, print_json, short
 from qadmin.cli.params import complete_classes, complete_queues, json_option
-from qadmin.insight import METRIC_SORTS, RANGES, ClassMetrics, HistoryPoint, percentile
+from qadmin.insight import METRIC_SORTS, RANGES, ClassMetrics, HistoryPoint, failure_level, percentile
 from qadmin.text import visible
 
-#: a class failing more than this share of its runs is shown red, more than WARN yellow
-BAD_RATE = 0.10
-WARN_RATE = 0.01
+#: the colour of a failure rate's level (`insight.failure_level`)
+RATE_STYLES = {"high": "red", "notable": "yellow", "low": "green"}
 #: the sparkline's steps, lowest first
 SPARKS = "▁▂▃▄▅▆▇█"
 #: at most this many rows in `qadmin history`'s table: longer ranges are grouped
@@ -36,7 +35,7 @@ def seconds_text(value: float | None) -> str:
 
 
 def rate_text(rate: float) -> str:
-    style = "red" if rate > BAD_RATE else "yellow" if rate > WARN_RATE else "green"
+    style = RATE_STYLES[failure_level(rate)]
     return f"[{style}]{rate * 100:.1f}%[/]"
 
 

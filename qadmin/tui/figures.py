@@ -12,11 +12,6 @@ from qadmin.insight import HOUR
 from qadmin.text import runtime_text
 from qadmin.tui.text import duration
 
-#: failure rates from which a class is shown in the error colour, and in the warning colour (as
-#: `qadmin metrics` colours them)
-HIGH_FAILURE_RATE, NOTABLE_FAILURE_RATE = 0.10, 0.01
-#: the change of a failure rate, in percentage points, from which its trend is marked rising or falling
-TREND_POINTS = 0.01
 #: a change in runs (this window / the one before) marked as a rise, or a fall
 RUNS_RISE, RUNS_FALL = 1.5, 1 / 1.5
 

@@ -17,15 +17,12 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from qadmin.filters import JobFilter, last_component
-from qadmin.insight import METRIC_SORTS, ClassMetrics
+from qadmin.insight import METRIC_SORTS, TREND_POINTS, ClassMetrics, failure_level
 from qadmin.ops import Ops
 from qadmin.text import plural, visible
 from qadmin.tui.figures import (
-    HIGH_FAILURE_RATE,
-    NOTABLE_FAILURE_RATE,
     RUNS_FALL,
     RUNS_RISE,
-    TREND_POINTS,
     count,
     rate,
     rate_change,
@@ -160,8 +157,7 @@ class MetricsScreen(InsightScreen):
         muted = theme_style(app, "text-muted")
         error = theme_style(app, "text-error", bold=True)
         warning = theme_style(app, "text-warning")
-        fails = m.failure_rate
-        rate_style = error if fails >= HIGH_FAILURE_RATE else warning if fails >= NOTABLE_FAILURE_RATE else muted
+        rate_style = {"high": error, "notable": warning, "low": muted}[failure_level(m.failure_rate)]
         change, ratio = m.failure_rate_change, m.runs_change
         if change is not None and change >= TREND_POINTS:
             fail_trend = Text(f"▲ {rate_change(change)}", style=error)
@@ -180,7 +176,7 @@ class MetricsScreen(InsightScreen):
             Text(count(m.runs), justify="right"),
             Text(count(m.failed), style=error if m.failed else muted, justify="right"),
             Text(count(m.retried), style=warning if m.retried else muted, justify="right"),
-            Text(rate(fails), style=rate_style, justify="right"),
+            Text(rate(m.failure_rate), style=rate_style, justify="right"),
             *(Text(runtime(v), justify="right") for v in (m.p50, m.p95, m.p99, m.mean)),
             fail_trend,
             runs_trend,

@@ -13,7 +13,7 @@ from flask import current_app, render_template, request, url_for
 from markupsafe import Markup
 
 from qadmin.filters import last_component
-from qadmin.insight import RANGES, ClassMetrics, HistorySeries
+from qadmin.insight import RANGES, TREND_POINTS, ClassMetrics, HistorySeries
 from qadmin.web import history_charts
 from qadmin.web.history_charts import Slot, duration
 from qadmin.web.insight_params import parse_name, parse_range, parse_sort
@@ -28,8 +28,6 @@ ASCENDING_FIRST = ("class",)
 REFRESH_FLOOR = {"1h": 0, "24h": 15, "7d": 60, "30d": 60}
 #: what each range is called in a sentence
 RANGE_WORDS = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}
-#: a change of failure rate smaller than this (half a percentage point) is no trend
-FLAT = 0.005
 
 
 # --- a class by its last part ------------------------------------------------------------------
@@ -245,7 +243,7 @@ def rate_trend(change: float | None) -> dict[str, str] | None:
     if change is None:
         return None
     text = f"{change * 100:+.1f} pt"
-    if abs(change) < FLAT:
+    if abs(change) < TREND_POINTS:
         # a change that rounds to nothing is no change, whichever side of zero it fell
         return {"arrow": "→", "text": "±0.0 pt" if text[1:] == "0.0 pt" else text, "kind": "flat"}
     if change > 0:
