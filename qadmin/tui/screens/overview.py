@@ -77,8 +77,11 @@ class OverviewScreen(QadminScreen):
             self.on_stats_loaded(StatsLoaded(self.stats))
 
     def fetch(self, ops: Ops, token: int, request: object) -> Iterable[Message]:
+        # the incidents first: a load counts as answered (the status line's "showing data from")
+        # only once all its reads are done, so none may follow the one that puts data on screen
+        incidents = ops.alerts.open_incidents()
         yield StatsLoaded(ops.stats())
-        yield IncidentsLoaded(ops.alerts.open_incidents())
+        yield IncidentsLoaded(incidents)
 
     def on_incidents_loaded(self, message: IncidentsLoaded) -> None:
         banner = self.query_one("#alerts", Static)
