@@ -17,19 +17,12 @@ delayed_job a Ruby struct whose perform is empty). Cells:
 
 from __future__ import annotations
 
-import json
-import resource
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from bench.common import (
-    ROOT,
     Cell,
     Servers,
     Skip,
@@ -41,11 +34,12 @@ from bench.common import (
     progress,
     redis_backend_ready,
     reset,
-    run_processes,
     table,
     write_json,
 )
-from bench.stamps import STAMPS_PER_END, span
+from bench.drain import Drain, Drainer
+from bench.peers import delayed_job
+from bench.stamps import STAMPS_PER_END
 
 NOOP = "qadmin.examples.noop"
 #: jobs per claim in the batched-claim cells
@@ -100,64 +94,6 @@ def fill_rq(url: str, plan: list[tuple[str, list]]) -> None:
         q.enqueue_many([Queue.prepare_data(cls, args=tuple(args)) for cls, args in plan[start : start + 5000]])
 
 
-_dj_handlers: dict[str, str] = {}
-
-
-def dj_handlers(stamp_path: str) -> tuple[str, str]:
-    key = stamp_path
-    if key not in _dj_handlers:
-        out = subprocess.run(
-            ["ruby", str(ROOT / "bench" / "dj_worker.rb"), "handlers"],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if out.returncode != 0:
-            raise Skip(f"ruby: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else 'failed'}")
-        _dj_handlers.update(json.loads(out.stdout))
-    stamp = _dj_handlers["stamp"].replace("PATH", json.dumps(stamp_path))
-    return _dj_handlers["noop"], stamp
-
-
-def fill_delayed_job(url: str, plan: list[tuple[str, list]], stamp_path: str) -> None:
-    """Rows as Delayed::Job.enqueue writes them (docs/compatibility.md §4.4), in one transaction."""
-    import sqlite3
-
-    noop, stamp = dj_handlers(stamp_path)
-    reset("sqlite", url)  # the delayed_job layout and WAL mode, as qadmin creates them
-    base = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=5)
-    rows = []
-    for i, (cls, _args) in enumerate(plan):
-        # distinct run_at so delayed_job's ORDER BY priority, run_at keeps the queue's order
-        at = (base + timedelta(microseconds=i)).isoformat(" ")
-        rows.append((0, 0, stamp if cls == STAMP else noop, at, at, at))
-    conn = sqlite3.connect(url.split("sqlite:///", 1)[1])
-    with conn:
-        conn.executemany(
-            "INSERT INTO delayed_jobs (priority, attempts, handler, run_at, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-    conn.close()
-
-
-def need_delayed_job() -> None:
-    if shutil.which("ruby") is None:
-        raise Skip("no ruby (Debian ruby-delayed-job-active-record ruby-sqlite3)")
-    check = subprocess.run(
-        ["ruby", "-e", 'require "delayed_job_active_record"; require "sqlite3"'],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check.returncode != 0:
-        raise Skip(
-            "Ruby gems delayed_job_active_record / sqlite3 missing (Debian ruby-delayed-job-active-record ruby-sqlite3)"
-        )
-
-
 def need_rq() -> None:
     try:
         import rq  # noqa: F401
@@ -182,19 +118,12 @@ def remaining(kind: str, url: str) -> int:
 
 
 # --- cells ------------------------------------------------------------------------------------
-class Bench:
-    def __init__(self, servers: Servers, jobs: int) -> None:
-        self.servers = servers
-        self.jobs = jobs
-        self.work = servers.tmp / "throughput"
-        self.work.mkdir(exist_ok=True)
-        self.counter = 0
-        #: CPU seconds the worker processes spent per job (user + sys), by cell: far less sensitive
-        #: to other load on the machine than rates are (the servers' own CPU is not included)
-        self.cpu_ms: dict[str, list[float]] = {}
+class Bench(Drainer):
+    """The cells of this script: fills and workers that run `job_plan`'s qadmin-named jobs."""
 
-    def url(self, kind: str) -> str:
-        return self.servers.url(kind, "bench_worker")
+    def __init__(self, servers: Servers, jobs: int) -> None:
+        super().__init__(servers)
+        self.jobs = jobs
 
     def cell(
         self,
@@ -208,32 +137,13 @@ class Bench:
         prepare: Callable[[], None] | None = None,
         note: str = "",
     ) -> Cell:
-        def run() -> float:
-            if prepare:
-                prepare()
-            self.counter += 1
-            url = self.url(kind)
-            if kind == "sqlite":  # a fresh file each time: no bloat carried from cell to cell
-                url = self.servers.sqlite_url(f"worker{self.counter}")
-            reset(kind, url)
-            stamp_path = str(self.work / f"stamps{self.counter}")
-            plan = job_plan(n, stamp_path)
-            fill(url, plan, stamp_path)
-            log = self.work / f"{self.counter}.log"
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            run_processes(commands(url), timeout=max(120.0, n / 50), log_path=log)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            self.cpu_ms.setdefault(name, []).append(cpu * 1000 / n)
-            left = remaining(kind, url)
-            if left:
-                raise RuntimeError(f"{left} jobs were left in the queue (log: {log})")
-            first, last, _count = span(stamp_path)
-            if kind == "sqlite":
-                Path(url.split("sqlite:///", 1)[1]).unlink(missing_ok=True)
-            return (n - 1) / (last - first)
-
-        return Cell(name, run, ref=ref, note=note)
+        drain = Drain(
+            fill=lambda url, count, stamp_path: fill(url, job_plan(count, stamp_path), stamp_path),
+            commands=commands,
+            remaining=lambda url: remaining(kind, url),
+            reset=lambda url: reset(kind, url),
+        )
+        return self.drain_cell(name, kind, n, drain, ref=ref, prepare=prepare, note=note)
 
 
 def qadmin_cmd(procs: int, prefetch: int = 1, *more: str) -> Callable[[str], list[list[str]]]:
@@ -283,10 +193,6 @@ def rq_cmd(worker_class: str, procs: int) -> Callable[[str], list[list[str]]]:
         ]
         * procs
     )
-
-
-def dj_cmd(procs: int) -> Callable[[str], list[list[str]]]:
-    return lambda url: [["ruby", str(ROOT / "bench" / "dj_worker.rb"), "work", url.split("sqlite:///", 1)[1]]] * procs
 
 
 def build_cells(b: Bench, backends: list[str], jobs: int, prefetch: int = PREFETCH) -> list[Cell]:
@@ -343,16 +249,13 @@ def build_cells(b: Bench, backends: list[str], jobs: int, prefetch: int = PREFET
                     )
                 )
         if kind == "sqlite":
-            dj_fill = lambda url, plan, stamps: fill_delayed_job(url, plan, stamps)
             cells.append(
-                b.cell(
+                b.peer_cell(
                     "delayed_job sqlite ×1",
-                    kind,
+                    delayed_job.PEERS[0],
+                    1,
                     max(jobs // 2, 100),
-                    dj_fill,
-                    dj_cmd(1),
                     ref="qadmin sqlite ×1",
-                    prepare=need_delayed_job,
                     note="ratio = how many times faster qadmin is (target ≥ 4×)",
                 )
             )
