@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from bench import admin_scale, enqueue, memory, scaling, worker_throughput
+from bench import admin_scale, enqueue, memory, peer_bench, scaling, worker_throughput
 from bench.common import machine, progress
 
-ORDER = ("worker_throughput", "enqueue", "admin_scale", "scaling", "memory")
+ORDER = ("worker_throughput", "peer_bench", "enqueue", "admin_scale", "scaling", "memory")
 
 
 def versions() -> str:
@@ -36,6 +36,11 @@ def versions() -> str:
         "hiredis",
         "rq",
         "rq-dashboard",
+        "dramatiq",
+        "huey",
+        "procrastinate",
+        "pgqueuer",
+        "asyncpg",
         "textual",
         "Flask",
         "waitress",
@@ -54,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(ORDER), help=f"comma-separated subset of {', '.join(ORDER)}")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default="sqlite,postgresql,redis")
-    parser.add_argument("--jobs", type=int, help="worker throughput: jobs per cell (default 3000)")
+    parser.add_argument("--jobs", type=int, help="worker throughput and peers: jobs per cell (default 3000)")
     parser.add_argument("--scale", type=int, help="admin at scale: jobs per backend (default 1,000,000)")
     parser.add_argument("--memory-jobs", type=int, help="memory: jobs per backend (default 100,000)")
     parser.add_argument(
@@ -77,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "worker_throughput": lambda: worker_throughput.main(
             common + backends + (["--jobs", str(args.jobs)] if args.jobs else [])
         ),
+        "peer_bench": lambda: peer_bench.main(common + backends + (["--jobs", str(args.jobs)] if args.jobs else [])),
         "enqueue": lambda: enqueue.main(common + backends),
         "admin_scale": lambda: admin_scale.main(common + backends + ["--scale", str(scale), "--json", str(results)]),
         "scaling": lambda: scaling.main(

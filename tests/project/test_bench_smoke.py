@@ -63,6 +63,28 @@ def test_worker_throughput_prints_every_cell() -> None:
     assert not table["qadmin sqlite ×1"].startswith("skipped"), out
 
 
+def test_peer_bench_prints_a_table_per_backend_with_qadmin_and_every_sql_peer() -> None:
+    out = bench("bench.peer_bench", "--quick", "--jobs", "60", timeout=420)
+    tables = out.split("### Peers on ")[1:]
+    assert [t.split(":", 1)[0] for t in tables] == ["sqlite", "postgresql", "redis"], out
+    expected = {
+        "sqlite": ("qadmin", "delayed_job", "huey SqliteHuey"),
+        "postgresql": ("qadmin", "procrastinate", "pgqueuer batch 1", "pgqueuer batch 10"),
+        "redis": ("qadmin",),
+    }
+    for text in tables:
+        kind = text.split(":", 1)[0]
+        table = rows(text)
+        for system in expected[kind]:
+            for procs in (1, 2):
+                name = f"{system} ×{procs}"
+                assert name in table, f"no row {name!r} in:\n{text}"
+                assert_measured(table[name], name)
+        assert "load average" in text and "versions:" in text, text
+    # the embedded backend needs no server: qadmin's SQLite cells always carry a figure
+    assert not rows(tables[0])["qadmin ×1"].startswith("skipped"), out
+
+
 def test_enqueue_prints_every_cell() -> None:
     out = bench("bench.enqueue", "--quick", "--jobs", "50")
     table = rows(out)
