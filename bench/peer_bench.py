@@ -57,8 +57,9 @@ QADMIN_GUARANTEE = (
 )
 QADMIN_SETTINGS = {
     "sqlite": "WAL, synchronous=NORMAL (qadmin/backends/sql/sqlite.py)",
-    "postgresql": "psycopg 3, prepared claims, default durability (synchronous_commit on)",
-    "redis": "Lua claim scripts, redis-server defaults (the bench's: no AOF)",
+    "postgresql": "psycopg 3, prepared claims; the bench cluster's fsync=off, synchronous_commit=off "
+    "(tests/servers.py), the same for every row of this table",
+    "redis": "Lua claim scripts; the bench's redis-server without persistence (tests/servers.py), the same for every row",
 }
 
 
