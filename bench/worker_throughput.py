@@ -21,9 +21,11 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bench.common import (
     Cell,
+    Result,
     Servers,
     Skip,
     backends_arg,
@@ -42,20 +44,22 @@ from bench.peers import delayed_job
 from bench.stamps import STAMPS_PER_END
 
 NOOP = "qadmin.examples.noop"
+#: (class, args) of each job of a queue, in queue order
+Plan = list[tuple[str, list[Any]]]
 #: jobs per claim in the batched-claim cells
 PREFETCH = 10
 STAMP = "bench.stamps.stamp"
 QUEUE = "default"
 
 
-def job_plan(n: int, stamp_path: str) -> list[tuple[str, list]]:
+def job_plan(n: int, stamp_path: str) -> Plan:
     """(class, args) of the n jobs: stamps at both ends, no-ops between."""
     k = min(STAMPS_PER_END, max(n // 10, 1))
     return [(STAMP, [stamp_path])] * k + [(NOOP, [i]) for i in range(n - 2 * k)] + [(STAMP, [stamp_path])] * k
 
 
 # --- fills (not timed) ------------------------------------------------------------------------
-def fill_qadmin(url: str, plan: list[tuple[str, list]]) -> None:
+def fill_qadmin(url: str, plan: Plan) -> None:
     from qadmin.backends import BackendOptions, open_backend
     from qadmin.client import Client
 
@@ -68,7 +72,7 @@ def fill_qadmin(url: str, plan: list[tuple[str, list]]) -> None:
         client.close()
 
 
-def fill_resque_list(url: str, plan: list[tuple[str, list]]) -> None:
+def fill_resque_list(url: str, plan: Plan) -> None:
     """Resque-shaped payloads pushed as qadmin's and Resque's writers push them
     (docs/compatibility.md §1.4)."""
     import redis
@@ -85,7 +89,7 @@ def fill_resque_list(url: str, plan: list[tuple[str, list]]) -> None:
     pipe.execute()
 
 
-def fill_rq(url: str, plan: list[tuple[str, list]]) -> None:
+def fill_rq(url: str, plan: Plan) -> None:
     import redis
     from rq import Queue
 
@@ -130,7 +134,7 @@ class Bench(Drainer):
         name: str,
         kind: str,
         n: int,
-        fill: Callable[[str, list, str], None],
+        fill: Callable[[str, Plan, str], None],
         commands: Callable[[str], list[list[str]]],
         *,
         ref: str | None = None,
@@ -311,7 +315,7 @@ def cpu_table(b: Bench) -> str:
     return "\n".join(lines) + "\n"
 
 
-def peer_ratios(results: list, prefetch: int) -> str:
+def peer_ratios(results: list[Result], prefetch: int) -> str:
     """qadmin's speed-up over each peer, one-job claims and batched claims side by side (the
     table's ratio column can name one reference only)."""
     by_name = {r.name: r for r in results}
@@ -355,7 +359,7 @@ def peer_ratios(results: list, prefetch: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def invert_peer_ratios(results: list) -> None:
+def invert_peer_ratios(results: list[Result]) -> None:
     """Peer rows read 'qadmin is N× faster': flip their ratio so it is qadmin's median over theirs."""
     for r in results:
         if r.name.startswith(("delayed_job", "rq ")) and r.ref and r.ref.startswith("qadmin"):

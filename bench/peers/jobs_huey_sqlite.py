@@ -36,6 +36,14 @@ class NormalSyncHuey(SqliteHuey):  # type: ignore[misc]
     storage_class = NormalSyncStorage
 
 
+def noop(i: int) -> None:
+    """Does nothing: the cost measured is the queue's."""
+
+
+def stamp(path: str) -> None:
+    stamps.stamp(path)
+
+
 class BenchHuey(NamedTuple):
     huey: NormalSyncHuey
     #: huey TaskWrappers: `.s(*args)` builds a task message without enqueuing it
@@ -45,16 +53,7 @@ class BenchHuey(NamedTuple):
 
 def make_huey(filename: str) -> BenchHuey:
     huey = NormalSyncHuey("bench", filename=filename)
-
-    @huey.task(name="noop")
-    def noop(i: int) -> None:
-        """Does nothing: the cost measured is the queue's."""
-
-    @huey.task(name="stamp")
-    def stamp(path: str) -> None:
-        stamps.stamp(path)
-
-    return BenchHuey(huey, noop, stamp)
+    return BenchHuey(huey, huey.task(name="noop")(noop), huey.task(name="stamp")(stamp))
 
 
 #: huey_consumer's defaults: -d 0.1 (first idle poll), -m 10 (longest), -b 1.15 (backoff)

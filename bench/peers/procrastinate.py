@@ -33,6 +33,7 @@ def conninfo(url: str) -> str:
 
 def fill(url: str, n: int, stamp_path: str) -> None:
     import psycopg
+    from procrastinate.types import JSONDict
 
     from bench.peers.jobs_procrastinate import make_app
 
@@ -51,12 +52,12 @@ def fill(url: str, n: int, stamp_path: str) -> None:
             if not (installed and installed[0]):
                 await app.schema_manager.apply_schema_async()
             # fetched by priority, then id: deferring in this order keeps the stamps at both ends
-            await app.tasks["stamp"].batch_defer_async(*[{"path": stamp_path}] * k)
+            stamp: list[JSONDict] = [{"path": stamp_path}] * k
+            await app.tasks["stamp"].batch_defer_async(*stamp)
             for start in range(0, n - 2 * k, 5000):
-                await app.tasks["noop"].batch_defer_async(
-                    *[{"i": i} for i in range(start, min(start + 5000, n - 2 * k))]
-                )
-            await app.tasks["stamp"].batch_defer_async(*[{"path": stamp_path}] * k)
+                noops: list[JSONDict] = [{"i": i} for i in range(start, min(start + 5000, n - 2 * k))]
+                await app.tasks["noop"].batch_defer_async(*noops)
+            await app.tasks["stamp"].batch_defer_async(*stamp)
 
     asyncio.run(defer())
 
