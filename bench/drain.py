@@ -60,6 +60,7 @@ class Drainer:
         if drain.reset is not None:
             drain.reset(url)
         stamp_path = str(self.work / f"stamps{self.counter}")
+        Path(stamp_path).unlink(missing_ok=True)  # stamps appended by another run would widen the span
         drain.fill(url, n, stamp_path)
         log = self.work / f"{self.counter}.log"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     everything: list[Result] = []
     with Servers() as servers:
         for kind in backends:
-            b = Bench(servers, jobs)
+            b = Bench(servers, jobs, subdir=f"peers-{kind}")  # its own stamp files and logs
             cells, rows = build(b, kind, peers, procs, jobs)
             progress(f"peers on {kind}: {jobs} jobs per cell, {repeats} rounds, {len(cells)} cells")
             load_before = os.getloadavg()

@@ -125,8 +125,8 @@ def remaining(kind: str, url: str) -> int:
 class Bench(Drainer):
     """The cells of this script: fills and workers that run `job_plan`'s qadmin-named jobs."""
 
-    def __init__(self, servers: Servers, jobs: int) -> None:
-        super().__init__(servers)
+    def __init__(self, servers: Servers, jobs: int, subdir: str = "throughput") -> None:
+        super().__init__(servers, subdir)
         self.jobs = jobs
 
     def cell(
