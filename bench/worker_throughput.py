@@ -12,7 +12,10 @@ delayed_job a Ruby struct whose perform is empty). Cells:
 * RQ — `rq worker --burst` with `SimpleWorker` (runs jobs in the worker process, as qadmin does)
   and with its default `Worker` (forks a work horse per job), on the same redis-server (both as
   bench/rq_peer.py runs them: a bounded wait at exit);
-* delayed_job — the Debian gems' `Delayed::Worker#work_off`, on SQLite with qadmin's settings.
+* delayed_job — the Debian gems' `Delayed::Worker#work_off`, on SQLite with qadmin's settings
+  (bench/peers/delayed_job.py, the peer bench/peer_bench.py runs too).
+
+Each cell is bench/drain.py's; bench/peer_bench.py puts qadmin beside the other peers.
 """
 
 from __future__ import annotations
