@@ -80,6 +80,22 @@ def need() -> None:
         raise Skip(f"arq is not installed in {venv_dir()} (python -m bench.peers.arq install)")
 
 
+def version() -> str:
+    """arq's version and its redis-py's, read in its venv (this python has no arq)."""
+    out = subprocess.run(
+        [
+            str(venv_python()),
+            "-c",
+            "from importlib.metadata import version as v; print(f\"arq {v('arq')} (redis-py {v('redis')}, venv)\")",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return out.stdout.strip()
+
+
 def fill(url: str, n: int, stamp_path: str) -> None:
     subprocess.run(
         [str(venv_python()), "-m", JOBS, "fill", url, str(n), stamp_path],

@@ -44,7 +44,7 @@ def fill(url: str, n: int, stamp_path: str) -> None:
 
     # the messages as the actors' .message() builds them (bench/peers/jobs_dramatiq.py), enqueued
     # on a broker of this URL (the actors' own broker is configured for the worker process)
-    broker = RedisBroker(url=url)
+    broker = RedisBroker(url=url)  # type: ignore[no-untyped-call]  # its __init__ carries no annotations
     try:
         for i, is_stamp in enumerate(layout(n)):
             actor, args = ("stamp", (stamp_path,)) if is_stamp else ("noop", (i,))

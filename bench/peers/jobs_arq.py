@@ -13,9 +13,10 @@ import asyncio
 import sys
 from typing import Any
 
-from arq import create_pool
-from arq.connections import RedisSettings
-from arq.worker import Worker, func
+# arq is only in its own venv (it pins redis-py < 6): mypy, run from qadmin's python, cannot see it
+from arq import create_pool  # type: ignore[import-not-found]
+from arq.connections import RedisSettings  # type: ignore[import-not-found]
+from arq.worker import Worker, func  # type: ignore[import-not-found]
 
 from bench.peers.plan import layout
 from bench.stamps import stamp as _stamp

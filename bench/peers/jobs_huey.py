@@ -1,36 +1,42 @@
 """huey's instance and tasks for the bench: `huey_consumer bench.peers.jobs_huey.huey` runs them.
 
 RedisHuey on BENCH_PEER_URL (set by bench.peers.until_done); `make(url)` builds the same instance
-and tasks for a filling process (huey names a task by its module and function, so the consumer
-finds the tasks the filler enqueued).
+and tasks for a filling process. The tasks are named explicitly, so the consumer finds the tasks
+the filler enqueued whatever module name each process imported them under.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any, NamedTuple
 
 from huey import RedisHuey
-from huey.api import TaskWrapper
 
-from bench.stamps import stamp as _stamp
+from bench import stamps
 
 #: huey's instance name: the queue is the Redis list huey.redis.<NAME>
 NAME = "bench"
 
 
-def make(url: str) -> tuple[RedisHuey, TaskWrapper, TaskWrapper]:
+def noop(i: int) -> None:
+    """Does nothing: the cost measured is the queue's."""
+
+
+def stamp(path: str) -> None:
+    stamps.stamp(path)
+
+
+class BenchHuey(NamedTuple):
+    huey: RedisHuey
+    #: huey TaskWrappers (huey ships no type information): calling one enqueues, `.map` enqueues many
+    noop: Any
+    stamp: Any
+
+
+def make(url: str) -> BenchHuey:
     # results=False: a no-op returns nothing to keep, so no result store is written or read
-    huey = RedisHuey(NAME, url=url, results=False)
-
-    @huey.task(name="noop")
-    def noop(i: int) -> None:
-        pass
-
-    @huey.task(name="stamp")
-    def stamp(path: str) -> None:
-        _stamp(path)
-
-    return huey, noop, stamp
+    instance = RedisHuey(NAME, url=url, results=False)
+    return BenchHuey(instance, instance.task(name="noop")(noop), instance.task(name="stamp")(stamp))
 
 
-huey, noop, stamp = make(os.environ.get("BENCH_PEER_URL", "redis://127.0.0.1:6379/0"))
+huey = make(os.environ.get("BENCH_PEER_URL", "redis://127.0.0.1:6379/0")).huey

@@ -35,6 +35,21 @@ def need() -> None:
         raise Skip("the sidekiq gem does not load (Debian ruby-sidekiq)")
 
 
+def version() -> str:
+    out = subprocess.run(
+        [
+            "ruby",
+            "-e",
+            'require "sidekiq"; print "sidekiq #{Sidekiq::VERSION} (redis-rb #{Redis::VERSION}, Ruby #{RUBY_VERSION})"',
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return out.stdout.strip()
+
+
 def fill(url: str, n: int, stamp_path: str) -> None:
     subprocess.run(
         ["ruby", str(SCRIPT), "fill", url, str(n), str(stamps_per_end(n)), stamp_path],
