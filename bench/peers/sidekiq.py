@@ -1,4 +1,6 @@
-"""Sidekiq (OSS, Debian's `ruby-sidekiq`): `sidekiq -c 1`, one process, jobs in bench/sidekiq_worker.rb.
+"""Sidekiq (OSS, Debian's `ruby-sidekiq`): `sidekiq -c 1` and `-c 10`, one process, jobs in
+bench/sidekiq_worker.rb. `-c 1` has the concurrency of qadmin's one-process cell; 10 threads is
+Sidekiq 6's default, which a user who does not tune it runs.
 
 Sidekiq has no burst mode: bench.peers.until_done sends TERM, Sidekiq's graceful shutdown (it
 finishes the jobs in hand, up to its -t timeout), once the last stamp job has run. When the gem is
@@ -75,20 +77,34 @@ def commands_for(concurrency: int) -> Callable[[str, int], list[list[str]]]:
     return commands
 
 
+def settings(concurrency: int) -> str:
+    return (
+        f"`sidekiq -r bench/sidekiq_worker.rb -c {concurrency} -q default -t 25` (Sidekiq wiki: The Basics, "
+        "Advanced Options), jobs with retry: false, logger level WARN (wiki: Logging; Sidekiq logs every "
+        "job at INFO), enqueued with Sidekiq::Client.push_bulk (wiki: Bulk Queueing); Debian's "
+        "ruby-sidekiq 6.4; stopped with TERM after the last stamp (no burst mode)"
+    )
+
+
 PEERS = [
     Peer(
         name="sidekiq -c 1",
         backend="redis",
         guarantee=GUARANTEE,
-        settings=(
-            "`sidekiq -r bench/sidekiq_worker.rb -c 1 -q default -t 25` (Sidekiq wiki: The Basics, "
-            "Advanced Options), jobs with retry: false, logger level WARN (wiki: Logging; Sidekiq logs every "
-            "job at INFO), enqueued with Sidekiq::Client.push_bulk (wiki: Bulk Queueing); Debian's "
-            "ruby-sidekiq 6.4; stopped with TERM after the last stamp (no burst mode)"
-        ),
+        settings=settings(1),
         need=need,
         fill=fill,
         commands=commands_for(1),
+        remaining=remaining,
+    ),
+    Peer(
+        name="sidekiq -c 10",
+        backend="redis",
+        guarantee=GUARANTEE,
+        settings=settings(10) + "; Sidekiq 6's default concurrency, what an untuned process runs",
+        need=need,
+        fill=fill,
+        commands=commands_for(10),
         remaining=remaining,
     ),
 ]
