@@ -134,7 +134,7 @@ def build(
         for p in procs:
             name = f"{peer.name} ×{p}"
             ref = qadmin_name(p, peer.batch if peer.batch == PREFETCH else 1)
-            cells.append(b.peer_cell(name, peer, p, jobs, ref=ref))
+            cells.append(b.peer_cell(name, peer, p, max(int(jobs * peer.share), 50), ref=ref))
             rows[name] = Row(peer.name, peer.batch, peer.guarantee, peer.settings)
     return cells, rows
 

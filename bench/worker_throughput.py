@@ -30,7 +30,6 @@ from bench.common import (
     Cell,
     Result,
     Servers,
-    Skip,
     backends_arg,
     base_parser,
     fmt,
@@ -44,6 +43,7 @@ from bench.common import (
 )
 from bench.drain import Drain, Drainer
 from bench.peers import delayed_job
+from bench.peers import rq as rq_peer
 from bench.stamps import STAMPS_PER_END
 
 NOOP = "qadmin.examples.noop"
@@ -99,13 +99,6 @@ def fill_rq(url: str, plan: Plan) -> None:
     q = Queue(QUEUE, connection=redis.Redis.from_url(url))
     for start in range(0, len(plan), 5000):
         q.enqueue_many([Queue.prepare_data(cls, args=tuple(args)) for cls, args in plan[start : start + 5000]])
-
-
-def need_rq() -> None:
-    try:
-        import rq  # noqa: F401
-    except ImportError as exc:
-        raise Skip("PyPI rq is not installed") from exc
 
 
 def remaining(kind: str, url: str) -> int:
@@ -180,26 +173,7 @@ def floor_cmd(kind: str, procs: int) -> Callable[[str], list[list[str]]]:
 
 
 def rq_cmd(worker_class: str, procs: int) -> Callable[[str], list[list[str]]]:
-    return lambda url: (
-        [
-            [
-                sys.executable,
-                "-m",
-                "rq.cli",
-                "worker",
-                "--burst",
-                "--url",
-                url,
-                "-w",
-                worker_class,
-                "--logging_level",
-                "WARNING",
-                "--disable-job-desc-logging",
-                QUEUE,
-            ]
-        ]
-        * procs
-    )
+    return lambda url: rq_peer.commands_for(worker_class)(url, procs)
 
 
 def build_cells(b: Bench, backends: list[str], jobs: int, prefetch: int = PREFETCH) -> list[Cell]:
@@ -276,7 +250,7 @@ def build_cells(b: Bench, backends: list[str], jobs: int, prefetch: int = PREFET
                     rq_fill,
                     rq_cmd("bench.rq_peer.SimpleWorker", 1),
                     ref="qadmin redis ×1",
-                    prepare=need_rq,
+                    prepare=rq_peer.need,
                     note="ratio = how many times faster qadmin is (target ≥ 20×)",
                 )
             )
@@ -288,7 +262,7 @@ def build_cells(b: Bench, backends: list[str], jobs: int, prefetch: int = PREFET
                     rq_fill,
                     rq_cmd("bench.rq_peer.SimpleWorker", 2),
                     ref="rq SimpleWorker ×1",
-                    prepare=need_rq,
+                    prepare=rq_peer.need,
                 )
             )
             cells.append(
@@ -299,7 +273,7 @@ def build_cells(b: Bench, backends: list[str], jobs: int, prefetch: int = PREFET
                     rq_fill,
                     rq_cmd("bench.rq_peer.Worker", 1),
                     ref="qadmin redis ×1",
-                    prepare=need_rq,
+                    prepare=rq_peer.need,
                     note="RQ's default worker forks a work horse per job",
                 )
             )

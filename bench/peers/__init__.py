@@ -37,5 +37,8 @@ class Peer:
     remaining: Callable[[str], int]
     #: jobs a worker claims per round trip in this peer's cell (1 = one at a time)
     batch: int = 1
+    #: the share of the bench's job count this peer runs: a peer that would take many minutes on the full
+    #: count (RQ's forking worker, ~3 jobs/s on a busy machine) runs fewer; its rate is still per job
+    share: float = 1.0
     #: environment for the worker processes, beyond bench.common.child_env()
     env: dict[str, str] = field(default_factory=dict)

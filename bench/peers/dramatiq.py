@@ -1,6 +1,6 @@
 """dramatiq (PyPI `dramatiq[redis]`) with its RedisBroker: the `dramatiq` CLI, one process.
 
-dramatiq has no burst mode: bench.peers.until_done sends the CLI SIGTERM (its graceful stop: the
+dramatiq has no burst mode: bench.peers._until_done sends the CLI SIGTERM (its graceful stop: the
 workers finish and acknowledge the messages in hand, the prefetched ones are requeued) once the
 last stamp job has run. Three rows: `--threads 1`, the concurrency qadmin's one-process cell has,
 with dramatiq's default prefetch (2 × threads); the same with `dramatiq_queue_prefetch=10`, to set
@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from bench.common import Skip
 from bench.peers import Peer
-from bench.peers.plan import layout, stamp_count
-from bench.peers.until_done import expect
+from bench.peers._plan import layout, stamp_count
+from bench.peers._until_done import expect
 
 QUEUE = "default"
 JOBS = "bench.peers.jobs_dramatiq"
@@ -74,7 +74,7 @@ def commands_for(threads: int) -> Callable[[str, int], list[list[str]]]:
             "--queues",
             QUEUE,
         ]
-        return [[sys.executable, "-m", "bench.peers.until_done", url, "SIGTERM", "--", *worker]]
+        return [[sys.executable, "-m", "bench.peers._until_done", url, "SIGTERM", "--", *worker]]
 
     return commands
 

@@ -3,7 +3,7 @@
 RedisHuey is the storage for a no-op: a Redis list, LPUSH to enqueue and BRPOP to dequeue.
 PriorityRedisHuey keeps a sorted set (more work per task, for priorities the bench does not use)
 and RedisExpireHuey only changes how results expire (a no-op keeps none: results=False).
-huey has no burst mode: bench.peers.until_done sends SIGINT, the consumer's graceful stop (it
+huey has no burst mode: bench.peers._until_done sends SIGINT, the consumer's graceful stop (it
 finishes the running task), once the last stamp job has run.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from bench.common import Skip
 from bench.peers import Peer
-from bench.peers.plan import layout, stamp_count
-from bench.peers.until_done import expect
+from bench.peers._plan import layout, stamp_count
+from bench.peers._until_done import expect
 
 JOBS = "bench.peers.jobs_huey"
 
@@ -70,7 +70,7 @@ def commands_for(workers: int) -> Callable[[str, int], list[list[str]]]:
             "--no-periodic",
             "--quiet",
         ]
-        return [[sys.executable, "-m", "bench.peers.until_done", url, "SIGINT", "--", *consumer]] * processes
+        return [[sys.executable, "-m", "bench.peers._until_done", url, "SIGINT", "--", *consumer]] * processes
 
     return commands
 

@@ -18,7 +18,7 @@ from arq import create_pool  # type: ignore[import-not-found]
 from arq.connections import RedisSettings  # type: ignore[import-not-found]
 from arq.worker import Worker, func  # type: ignore[import-not-found]
 
-from bench.peers.plan import layout
+from bench.peers._plan import layout
 from bench.stamps import stamp as _stamp
 
 #: arq's default queue: a sorted set scored by the time a job may run

@@ -1,6 +1,6 @@
 """dramatiq's broker and actors for the bench: `dramatiq bench.peers.jobs_dramatiq` runs them.
 
-The broker is dramatiq's RedisBroker on BENCH_PEER_URL (set by bench.peers.until_done, or by the
+The broker is dramatiq's RedisBroker on BENCH_PEER_URL (set by bench.peers._until_done, or by the
 filling process before it imports this module), with dramatiq's default middleware.
 """
 

@@ -1,6 +1,6 @@
 """huey's instance and tasks for the bench: `huey_consumer bench.peers.jobs_huey.huey` runs them.
 
-RedisHuey on BENCH_PEER_URL (set by bench.peers.until_done); `make(url)` builds the same instance
+RedisHuey on BENCH_PEER_URL (set by bench.peers._until_done); `make(url)` builds the same instance
 and tasks for a filling process. The tasks are named explicitly, so the consumer finds the tasks
 the filler enqueued whatever module name each process imported them under.
 """

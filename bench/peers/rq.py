@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from bench.common import Skip
 from bench.peers import Peer
-from bench.peers.plan import layout
+from bench.peers._plan import layout
 
 QUEUE = "default"
 NOOP = "qadmin.examples.noop"
@@ -103,5 +103,6 @@ PEERS = [
         fill=fill,
         commands=commands_for("bench.rq_peer.Worker"),
         remaining=remaining,
+        share=1 / 20,
     ),
 ]

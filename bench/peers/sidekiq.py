@@ -2,7 +2,7 @@
 bench/sidekiq_worker.rb. `-c 1` has the concurrency of qadmin's one-process cell; 10 threads is
 Sidekiq 6's default, which a user who does not tune it runs.
 
-Sidekiq has no burst mode: bench.peers.until_done sends TERM, Sidekiq's graceful shutdown (it
+Sidekiq has no burst mode: bench.peers._until_done sends TERM, Sidekiq's graceful shutdown (it
 finishes the jobs in hand, up to its -t timeout), once the last stamp job has run. When the gem is
 missing, the row is skipped with the package to install.
 """
@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from bench.common import ROOT, Skip, child_env
 from bench.peers import Peer
-from bench.peers.plan import stamp_count, stamps_per_end
-from bench.peers.until_done import expect
+from bench.peers._plan import stamp_count, stamps_per_end
+from bench.peers._until_done import expect
 
 QUEUE = "default"
 SCRIPT = ROOT / "bench" / "sidekiq_worker.rb"
@@ -72,7 +72,7 @@ def remaining(url: str) -> int:
 def commands_for(concurrency: int) -> Callable[[str, int], list[list[str]]]:
     def commands(url: str, processes: int) -> list[list[str]]:
         worker = ["sidekiq", "-r", str(SCRIPT), "-c", str(concurrency), "-q", QUEUE, "-t", "25"]
-        return [[sys.executable, "-m", "bench.peers.until_done", url, "SIGTERM", "--", *worker]] * processes
+        return [[sys.executable, "-m", "bench.peers._until_done", url, "SIGTERM", "--", *worker]] * processes
 
     return commands
 

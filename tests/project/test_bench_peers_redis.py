@@ -14,7 +14,7 @@ import pytest
 
 from bench.common import Skip, child_env, run_processes
 from bench.peers import Peer
-from bench.peers.plan import stamp_count
+from bench.peers._plan import stamp_count
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Stop a worker that has no burst mode once the last stamp job has run.
 
-    python -m bench.peers.until_done URL SIGNAL -- worker command…
+    python -m bench.peers._until_done URL SIGNAL -- worker command…
 
 dramatiq, huey and Sidekiq wait for work forever. `fill` records in Redis where the stamps go and
 how many there are (`expect`); this wrapper starts the worker, watches the stamp file and, once
