@@ -32,5 +32,7 @@ def choose(url: str, prepared: bool = True) -> SqlEngine:
         sqlite = SqliteDialect(url)
         return SqlEngine(sqlite, (lambda parts: SqliteVerbs(parts, sqlite)) if prepared else CoreVerbs)
     if base in ("postgresql", "postgres"):
-        return SqlEngine(PostgresDialect(url), PreparedPg if prepared else CoreVerbs)
+        postgres = PostgresDialect(url)
+        # `prepare=off` (a pooler in transaction mode): the portable verbs, nothing prepared
+        return SqlEngine(postgres, PreparedPg if prepared and postgres.server_prepares else CoreVerbs)
     return SqlEngine(CoreDialect(sa.create_engine(url, pool_size=5, max_overflow=10)), CoreVerbs)
