@@ -62,12 +62,12 @@ class PgBouncer:
         self.ini = self.base / "pgbouncer.ini"
         self.log_path = self.base / "pgbouncer.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self._as: dict[str, object] = {}
+        #: (uid, gid) to run as: PgBouncer refuses to run as root
+        self._ids: tuple[int, int] | None = None
         if os.geteuid() == 0:
             import pwd
 
             pw = pwd.getpwnam("postgres")
-            self._as = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
             self._ids = (pw.pw_uid, pw.pw_gid)
 
     def url_for(self, dbname: str) -> str:
@@ -79,12 +79,12 @@ class PgBouncer:
 
     def _write(self, path: Path, text: str) -> None:
         path.write_text(text)
-        if self._as:
+        if self._ids:
             os.chown(path, *self._ids)
 
     def configure(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
-        if self._as:
+        if self._ids:
             os.chown(self.base, *self._ids)
         self._write(self.base / "userlist.txt", f'"{self.postgres.user}" ""\n')
         self._write(
@@ -122,7 +122,9 @@ class PgBouncer:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
             preexec_fn=_die_with_parent(signal.SIGTERM),
-            **self._as,  # type: ignore[arg-type]  # the user/group keywords are typed per name
+            user=self._ids[0] if self._ids else None,
+            group=self._ids[1] if self._ids else None,
+            extra_groups=[] if self._ids else None,
         )
         proc = self.proc
         _live[id(self)] = lambda: _stop_process(proc, signal.SIGKILL)
@@ -164,6 +166,7 @@ def pgbouncer(postgres_server: PostgresServer) -> Iterator[PgBouncer]:
     binary = pgbouncer_binary()
     if binary is None:
         missing("pgbouncer is not installed (Debian package pgbouncer)")
+        raise AssertionError("unreachable: missing() fails or skips")
     # not pytest's tmp_path: the postgres user must be able to enter it
     base = Path(tempfile.mkdtemp(prefix="qadmin-pgbouncer-"))
     _cleanup[id(base)] = lambda: shutil.rmtree(base, ignore_errors=True)
