@@ -113,6 +113,8 @@ class Capacity:
             shutil.rmtree(self._bouncer.base, ignore_errors=True)
 
     def url(self, kind: str) -> str:
+        if kind == "unprepared":
+            return self.servers.url("postgresql", "bench_capacity") + "?prepare=off"
         if kind == "pgbouncer":
             url = self.servers.url("postgresql", "bench_capacity")
             return str(self.bouncer().url_for(url.rsplit("/", 1)[1]))
@@ -133,7 +135,7 @@ class Capacity:
             self.counter += 1
             url = self.url(kind)
             # emptied and counted on the server itself
-            store = "postgresql" if kind == "pgbouncer" else kind
+            store = "postgresql" if kind in ("pgbouncer", "unprepared") else kind
             direct = self.servers.url(store, "bench_capacity")
             reset(store, direct)
             stamps = str(self.work / f"stamps{self.counter}")
@@ -177,7 +179,8 @@ def build_cells(c: Capacity, backends: list[str], processes: list[int]) -> list[
             cells.append(c.cell(f"{kind} ×{procs}", kind, procs))
         cells.append(c.cell(f"{kind} ×2 prefetch 10", kind, 2, prefetch=10))
         if kind == "postgresql":
-            # what the pooler and `prepare=off` cost: the server's CPU is PostgreSQL's and PgBouncer's
+            # what `prepare=off` costs, and the pooler on top of it
+            cells.append(c.cell("postgresql prepare=off ×2", "unprepared", 2))
             cells.append(c.cell("postgresql via pgbouncer ×2", "pgbouncer", 2))
     return cells
 

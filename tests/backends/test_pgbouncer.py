@@ -147,7 +147,7 @@ def test_prepare_off_turns_every_server_side_prepared_statement_off(postgres_url
         b.init()
         with b.engine.connect() as conn:
             assert conn.connection.driver_connection.prepare_threshold is None
-        assert type(b.verbs).__name__ == "CoreVerbs"
+        assert type(b.verbs).__name__ == "UnnamedPg"  # the one-statement verbs, nothing named
         assert "prepare" not in b.safe_url
     finally:
         b.close()
