@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from bench import admin_scale, enqueue, memory, peer_bench, scaling, worker_throughput
+from bench import admin_scale, capacity, enqueue, memory, peer_bench, scaling, worker_throughput
 from bench.common import machine, progress
 
-ORDER = ("worker_throughput", "peer_bench", "enqueue", "admin_scale", "scaling", "memory")
+ORDER = ("worker_throughput", "peer_bench", "enqueue", "admin_scale", "scaling", "memory", "capacity")
 
 
 def versions() -> str:
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "peer_bench": lambda: peer_bench.main(common + backends + (["--jobs", str(args.jobs)] if args.jobs else [])),
         "enqueue": lambda: enqueue.main(common + backends),
+        "capacity": lambda: capacity.main(common + backends),
         "admin_scale": lambda: admin_scale.main(common + backends + ["--scale", str(scale), "--json", str(results)]),
         "scaling": lambda: scaling.main(
             common

@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql as pg_sql
 
 from qadmin.backends.sql.dialect import Clause, CoreDialect, upsert_absent, upsert_increment
+from qadmin.errors import ConfigError
 
 
 class PostgresDialect(CoreDialect):
@@ -20,10 +21,13 @@ class PostgresDialect(CoreDialect):
     writable_ctes = True
 
     def __init__(self, url: str) -> None:
+        url, self.server_prepares = prepare_option(url)
+        # psycopg prepares a statement after 5 uses on a connection: never, with `prepare=off`
+        prepare = {} if self.server_prepares else {"prepare_threshold": None}
         # no pre-ping (a round trip per checkout): a connection that turns out dead raises a
         # disconnect error, on which SQLAlchemy invalidates the whole pool, and callers retry
         engine = sa.create_engine(
-            normalise_url(url), pool_size=5, max_overflow=10, connect_args={"connect_timeout": 10}
+            normalise_url(url), pool_size=5, max_overflow=10, connect_args={"connect_timeout": 10, **prepare}
         )
         event.listen(engine, "connect", _no_jit)
         event.listen(engine, "connect", _lenient_times)
@@ -97,6 +101,21 @@ def normalise_url(url: str) -> str:
             return "postgresql+psycopg://" + rest
         return "postgresql://" + rest
     return url
+
+
+def prepare_option(url: str) -> tuple[str, bool]:
+    """`url` without qadmin's own `prepare=on|off` query option, and whether statements may be
+    prepared on the server. A pooler that hands each transaction another server connection
+    (PgBouncer before 1.21 in transaction mode) loses them: `prepare=off` for such a URL."""
+    if "prepare=" not in url:
+        return url, True
+    parsed = sa.engine.make_url(url)
+    value = parsed.query.get("prepare")
+    if value is None:
+        return url, True
+    if value not in ("on", "off"):
+        raise ConfigError(f"prepare={value} in the URL: expected prepare=on or prepare=off")
+    return parsed.difference_update_query(["prepare"]).render_as_string(hide_password=False), value == "on"
 
 
 def _lenient_times(dbapi_conn: Any, _record: Any) -> None:

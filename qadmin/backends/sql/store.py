@@ -74,6 +74,12 @@ class Store:
                 f"{self.safe_url} is read-only ({text.splitlines()[0]}): workers and "
                 "commands that change jobs need to write it"
             )
+        if re.search(r'prepared statement "[^"]*" (does not exist|already exists)', text):
+            # not a missing table: the server connection changed under the client's statements
+            return QadminError(
+                f"{text.splitlines()[0]} at {self.safe_url}: a pooler in transaction mode (PgBouncer) "
+                "does not keep prepared statements; add prepare=off to the URL (?prepare=off)"
+            )
         if isinstance(exc, sa.exc.InternalError):
             return QadminError(f"database error: {_first_line(exc)}")
         if re.search(r"no such table|does not exist|doesn't exist", text) and "database" not in text:
