@@ -78,8 +78,8 @@ class SqliteDialect(CoreDialect):
 
     def use_wal(self) -> None:
         with self.engine.connect() as conn:  # on the driver: no BEGIN, in which WAL cannot be set
-            raw = conn.connection.dbapi_connection
-            mode = raw.execute("PRAGMA journal_mode=WAL").fetchone()  # type: ignore[union-attr]
+            raw: Any = conn.connection.dbapi_connection  # sqlite3's, which SQLAlchemy's stubs do not name
+            mode = raw.execute("PRAGMA journal_mode=WAL").fetchone()
             if isinstance(raw, BusyAwareConnection):
                 raw.wal = mode is not None and str(mode[0]).lower() == "wal"
 
