@@ -90,13 +90,25 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         if inner is None:
             return None
 
+        # the last two values converted and their texts: a worker binds the same `now` and
+        # lock expiry in several statements of a job (the claim's read, its lock, the finished
+        # record), and a datetime is immutable
+        recent: list[tuple[Any, Any]] = [(None, None), (None, None)]
+
         def process(value: Any) -> Any:
+            first, second = recent
+            if value is first[0] and value is not None:
+                return first[1]
+            if value is second[0] and value is not None:
+                return second[1]
             # the impl's converter (SQLite's text format) takes datetimes only: an unreadable
             # value goes back as it was stored, and so does a time read in another spelling
             if isinstance(value, Unreadable):
                 return value.raw
             stored = getattr(value, "stored", None)
-            return stored if stored is not None else inner(value)
+            out = stored if stored is not None else inner(value)
+            recent[:] = [(value, out), first]
+            return out
 
         return process
 
