@@ -116,10 +116,27 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         inner = super().result_processor(dialect, coltype)
 
         sqlite = dialect.name == "sqlite"
+        own_length = 19 if self.whole_seconds else 26
 
         def process(value: Any) -> Any:
             if value is None:
                 return None
+            if (
+                sqlite
+                and value.__class__ is str
+                and len(value) == own_length
+                and value[10] == " "
+                and (own_length == 19 or value[19] == ".")
+            ):
+                # qadmin's own spelling, read by the C parser (SQLAlchemy's SQLite reader is a
+                # regular expression, a few µs a value); anything it reads otherwise (an offset,
+                # a time that is no time) takes the general way below
+                try:
+                    parsed = datetime.fromisoformat(value)
+                except ValueError:
+                    parsed = None
+                if parsed is not None and parsed.tzinfo is None:
+                    return parsed.replace(tzinfo=UTC)
             try:
                 out = inner(value) if inner is not None else value
             except Exception:  # noqa: BLE001 - one row's bad time must not fail a listing
