@@ -116,21 +116,14 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         inner = super().result_processor(dialect, coltype)
 
         sqlite = dialect.name == "sqlite"
-        own_length = 19 if self.whole_seconds else 26
+        own = 19 if self.whole_seconds else 26  # the length of qadmin's own spelling
 
         def process(value: Any) -> Any:
             if value is None:
                 return None
-            if (
-                sqlite
-                and value.__class__ is str
-                and len(value) == own_length
-                and value[10] == " "
-                and (own_length == 19 or value[19] == ".")
-            ):
-                # qadmin's own spelling, read by the C parser (SQLAlchemy's SQLite reader is a
-                # regular expression, a few µs a value); anything it reads otherwise (an offset,
-                # a time that is no time) takes the general way below
+            # qadmin's own spelling, read by the C parser (SQLAlchemy's SQLite reader is a regular
+            # expression); any other (an offset, a time that is no time) takes the general way
+            if sqlite and value.__class__ is str and len(value) == own and value[10] + value[19:20] in (" ", " ."):
                 try:
                     parsed = datetime.fromisoformat(value)
                 except ValueError:
