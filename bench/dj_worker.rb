@@ -3,9 +3,12 @@
 #   ruby bench/dj_worker.rb handlers            YAML handlers of the bench jobs, as JSON
 #   ruby bench/dj_worker.rb work DATABASE       Delayed::Worker#work_off until the table is empty
 #
-# SQLite with the settings qadmin's engine uses: the file is in WAL mode already (a persistent
-# setting), synchronous=NORMAL is set per connection below, and a busy timeout lets two workers
-# share the file. Logging is off, as qadmin's per-job lines are off by default.
+# SQLite with the settings qadmin's engine uses, so that both sides commit with equal durability:
+# the file is in WAL mode already (a persistent setting), synchronous=NORMAL is set per connection
+# below (Rails 6.1's adapter sets neither), wal_autocheckpoint stays SQLite's 1000 pages on both
+# sides, and the sqlite3 gem runs the same system libsqlite3 as Python's sqlite3 (Debian's build,
+# secure_delete on). A busy timeout lets two workers share the file. Logging is off, as qadmin's
+# per-job lines are off by default.
 require "json"
 require "yaml"
 require "logger"

@@ -34,7 +34,10 @@ class SqliteDialect(CoreDialect):
     def __init__(self, url: str) -> None:
         refuse_memory(url)
         self.busy_ms = _busy_timeout_ms(url)
-        engine = sa.create_engine(url, connect_args={"timeout": self.busy_ms / 1000, "check_same_thread": False})
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": self.busy_ms / 1000, "check_same_thread": False, "factory": BusyAwareConnection},
+        )
         _configure(engine, self.busy_ms)
         super().__init__(engine)
         self._file = _sqlite_file(engine)
@@ -75,7 +78,19 @@ class SqliteDialect(CoreDialect):
 
     def use_wal(self) -> None:
         with self.engine.connect() as conn:  # on the driver: no BEGIN, in which WAL cannot be set
-            conn.connection.dbapi_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[union-attr]
+            raw: Any = conn.connection.dbapi_connection  # sqlite3's, which SQLAlchemy's stubs do not name
+            mode = raw.execute("PRAGMA journal_mode=WAL").fetchone()
+            if isinstance(raw, BusyAwareConnection):
+                raw.wal = mode is not None and str(mode[0]).lower() == "wal"
+
+    def wait_when_busy(self, raw: Any, exc: BaseException) -> bool:
+        """After `exc` from a statement outside a write transaction: whether it failed only because
+        the busy timeout was still off from the last `begin_immediate` (it is set back, so the
+        statement is worth running again and waits as any other would)."""
+        orig = getattr(exc, "orig", exc)
+        if not isinstance(orig, sqlite3.OperationalError) or not _is_busy(orig):
+            return False
+        return restore_busy_timeout(raw, self.busy_ms)
 
     def index_applies(self, index: sa.Index) -> bool:
         return not any(key.split("_", 1)[0] == "postgresql" for key in index.dialect_kwargs)
@@ -177,16 +192,27 @@ def _configure(engine: sa.Engine, timeout_ms: int) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
+        mode = None
         if job_database(cur):
             try:
-                cur.execute("PRAGMA journal_mode=WAL")
+                mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()
             except dbapi_conn.OperationalError:
                 pass  # a read-only file stays as it is: reads work, writes say it is read-only
         cur.close()
+        if isinstance(dbapi_conn, BusyAwareConnection):
+            dbapi_conn.busy_ms = timeout_ms
+            dbapi_conn.wal = mode is not None and str(mode[0]).lower() == "wal"
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        # whoever takes it from the pool gets SQLite's full busy timeout, whatever its last
+        # user's `begin_immediate` left
+        restore_busy_timeout(dbapi_conn, timeout_ms)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         if conn.get_execution_options().get("qadmin_read"):
+            restore_busy_timeout(conn.connection.dbapi_connection, timeout_ms)
             conn.exec_driver_sql("BEGIN")
         else:
             try:
@@ -208,29 +234,63 @@ def job_database(cur: Any) -> bool:
     )
 
 
+class BusyAwareConnection(sqlite3.Connection):
+    """sqlite3's connection, knowing the busy timeout it has (`busy_ms`) and whether its file is
+    in WAL mode (`wal`), so that the timeout is set only when it is to change."""
+
+    busy_ms = -1  # not known: set by the next change
+    wal = False
+
+
 def begin_immediate(dbapi_conn: Any, timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     """Take SQLite's write lock, polling in short steps.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries, far longer than
     a claim holds the lock: a second worker process would spend its time asleep. Polling from
-    Python every 0.1–1 ms hands the lock over as soon as it is free; the busy timeout is off
-    while polling only, so statements elsewhere keep SQLite's full timeout. qadmin's own writers
-    queue for `write_lock` first and seldom meet here: the polling is for other writers."""
+    Python every 0.1–1 ms hands the lock over as soon as it is free, with the busy timeout off.
+    qadmin's own writers queue for `write_lock` first and seldom meet here: the polling is for
+    other writers.
+
+    In WAL mode nothing in a write transaction waits on a lock (its COMMIT takes none, and the
+    checkpoint after it never waits), so the timeout stays off on a `BusyAwareConnection` from
+    one write to the next: a worker's transactions cost no PRAGMA. It is set back before any
+    statement that may wait (`restore_busy_timeout`: a read transaction, a pool checkout, a
+    worker's snapshot read that met a busy file). Outside WAL a COMMIT waits for readers: the
+    timeout is set back at once, as it always was."""
     deadline = time.monotonic() + timeout_ms / 1000
     pause = 0.0001
-    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    keep_off = isinstance(dbapi_conn, BusyAwareConnection) and dbapi_conn.wal
+    if not keep_off or dbapi_conn.busy_ms != 0:
+        dbapi_conn.execute("PRAGMA busy_timeout=0")
+        if keep_off:
+            dbapi_conn.busy_ms = 0
     try:
         while True:
             try:
                 dbapi_conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                if not _is_busy(exc) or time.monotonic() > deadline:
                     raise
             time.sleep(pause)
             pause = min(pause * 1.5, 0.001)
     finally:
-        dbapi_conn.execute(f"PRAGMA busy_timeout={timeout_ms}")
+        if not keep_off:
+            dbapi_conn.execute(f"PRAGMA busy_timeout={timeout_ms}")
+
+
+def restore_busy_timeout(dbapi_conn: Any, timeout_ms: int) -> bool:
+    """Give `dbapi_conn` SQLite's busy timeout again if `begin_immediate` left it off: whether
+    it was off."""
+    if not isinstance(dbapi_conn, BusyAwareConnection) or dbapi_conn.busy_ms == timeout_ms:
+        return False
+    dbapi_conn.execute(f"PRAGMA busy_timeout={timeout_ms}")
+    dbapi_conn.busy_ms = timeout_ms
+    return True
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def lenient_text(data: bytes) -> str:

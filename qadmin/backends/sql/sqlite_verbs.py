@@ -180,7 +180,7 @@ class SqliteVerbs:
         when it is first looked at: most claims look at one."""
         pick = st.driver(("candidates", by_queue, skip, batch), st.candidates(by_queue, skip, batch))
         at = pick.columns.index("id")
-        return [Row(pick.values, row) for row in pick.fetch(raw, params) if row[at] != leave]
+        return [Row(pick.values, row) for row in self._snapshot(pick, raw, params) if row[at] != leave]
 
     def _steps_candidates(
         self,
@@ -201,7 +201,18 @@ class SqliteVerbs:
         key = steps_key(steps)
         pick = st.driver(("candidates_steps", key, bool(skip), batch), st.candidates_steps(key, bool(skip), batch))
         at = pick.columns.index("id")
-        return [Row(pick.values, row) for row in pick.fetch(raw, params) if row[at] != leave]
+        return [Row(pick.values, row) for row in self._snapshot(pick, raw, params) if row[at] != leave]
+
+    def _snapshot(self, pick: DriverSql, raw: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """`pick`'s rows, read outside any transaction on the held connection, whose busy timeout
+        the last write may have left off (`begin_immediate`): a read that met a busy file runs
+        again with it, waiting as reads always have."""
+        try:
+            return pick.fetch(raw, params)
+        except sa.exc.OperationalError as exc:
+            if not self.dialect.wait_when_busy(raw, exc):
+                raise
+        return pick.fetch(raw, params)
 
     @staticmethod
     def _bind_locks(st: ClaimStatements, params: dict[str, Any], jobs: list[Job]) -> list[tuple[Job, Bound]]:
