@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from qadmin.cli.loading import loading
 from qadmin.cli.registry import LazyCommands
 from qadmin.errors import QadminError, UsageError
 from qadmin.text import holds_lone_surrogate, visible
@@ -77,9 +78,10 @@ class Context:
 
     def ops(self) -> Ops:
         if self._ops is None:
-            from qadmin.ops import open_ops
+            with loading():  # the backend's modules and driver, and its connection
+                from qadmin.ops import open_ops
 
-            self._ops = open_ops(self.settings(), face="cli")
+                self._ops = open_ops(self.settings(), face="cli")
         return self._ops
 
     def close(self) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import click
 
+from qadmin.cli.loading import loading
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -127,7 +129,8 @@ COMMANDS: dict[str, Entry] = {
 
 def load(entry: Entry) -> click.Command:
     """The command object `entry` names, its module imported now."""
-    command = getattr(importlib.import_module(f"qadmin.cli.{entry.module}"), entry.attribute)
+    with loading():
+        command = getattr(importlib.import_module(f"qadmin.cli.{entry.module}"), entry.attribute)
     if not isinstance(command, click.Command):
         raise TypeError(f"qadmin.cli.{entry.module}.{entry.attribute} is not a click command")
     return command

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from qadmin.backends.sql.dialect import CoreDialect, Dialect
-from qadmin.backends.sql.postgres import PostgresDialect
-from qadmin.backends.sql.prepared_pg import PreparedPg
 from qadmin.backends.sql.sqlite import SqliteDialect
 from qadmin.backends.sql.sqlite_verbs import SqliteVerbs
 from qadmin.backends.sql.verbs import CoreVerbs, WorkerParts, WorkerVerbs
@@ -32,5 +30,9 @@ def choose(url: str, prepared: bool = True) -> SqlEngine:
         sqlite = SqliteDialect(url)
         return SqlEngine(sqlite, (lambda parts: SqliteVerbs(parts, sqlite)) if prepared else CoreVerbs)
     if base in ("postgresql", "postgres"):
+        # SQLAlchemy's PostgreSQL dialect takes longer to import than a SQLite listing to run
+        from qadmin.backends.sql.postgres import PostgresDialect
+        from qadmin.backends.sql.prepared_pg import PreparedPg
+
         return SqlEngine(PostgresDialect(url), PreparedPg if prepared else CoreVerbs)
     return SqlEngine(CoreDialect(sa.create_engine(url, pool_size=5, max_overflow=10)), CoreVerbs)
