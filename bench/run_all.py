@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from bench import admin_scale, capacity, enqueue, memory, peer_bench, scaling, worker_throughput
+from bench import admin_scale, capacity, enqueue, memory, peer_bench, scaling, startup, worker_throughput
 from bench.common import machine, progress
 
-ORDER = ("worker_throughput", "peer_bench", "enqueue", "admin_scale", "scaling", "memory", "capacity")
+ORDER = ("worker_throughput", "peer_bench", "enqueue", "admin_scale", "scaling", "memory", "capacity", "startup")
 
 
 def versions() -> str:
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             + ["--backends", args.memory_backends]
             + (["--jobs", str(args.memory_jobs)] if args.memory_jobs else [])
         ),
+        "startup": lambda: startup.main(["--quick"] if args.quick else []),
     }
     started = time.monotonic()
     header = (

@@ -46,17 +46,18 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qadmin.access import User, read_users
 from qadmin.alert_rules import AlertConfig, read_alerts
 from qadmin.errors import ConfigError, UsageError
 from qadmin.insight import HistoryConfig, read_history
 from qadmin.recurring import Schedule, schedule_from_table
 from qadmin.redaction import Redactor, read_redaction
+
+if TYPE_CHECKING:
+    from qadmin.access import User
 
 DEFAULT_URL = "sqlite:///qadmin.db"
 #: the Redis key namespace when none is given (Resque's)
@@ -150,6 +151,11 @@ def load_config(explicit: str | None = None) -> Config:
     path = config_path(explicit)
     if path is None:
         return Config()
+    # the parser and the users' password hashing are imported only when there is a file to read
+    import tomllib
+
+    from qadmin.access import read_users
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

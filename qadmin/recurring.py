@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter
+from typing import TYPE_CHECKING, Any
 
 from qadmin.errors import UsageError
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 #: where a schedule was declared, as the faces name it
 SOURCE_CONFIG = "qadmin.toml"
@@ -64,17 +64,25 @@ def format_every(seconds: float) -> str:
 
 
 def zone(name: str) -> ZoneInfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # its time zone database path: read when a zone is
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise UsageError(f"unknown time zone {name!r}: use an IANA name such as 'UTC' or 'Europe/Paris'") from exc
 
 
+def cron_is_valid(text: str) -> bool:
+    from croniter import croniter  # imported by what reads a cron: a job listing has none to read
+
+    return bool(croniter.is_valid(text))
+
+
 def split_cron_zone(text: str) -> tuple[str, str | None]:
     """resque-scheduler (rufus) writes a cron's zone as its last word ("0 5 * * * Europe/Paris"):
     the expression and the zone, if any."""
     words = text.split()
-    if len(words) > 5 and not croniter.is_valid(text):
+    if len(words) > 5 and not cron_is_valid(text):
         try:
             zone(words[-1])
         except UsageError:
@@ -112,7 +120,7 @@ class Schedule:
             raise UsageError(f"schedule {self.name!r}: name the job's class")
         if (self.cron is None) == (self.every is None):
             raise UsageError(f"schedule {self.name!r}: give exactly one of cron = '...' or every = '...'")
-        if self.cron is not None and not croniter.is_valid(self.cron):
+        if self.cron is not None and not cron_is_valid(self.cron):
             raise UsageError(f"schedule {self.name!r}: {self.cron!r} is not a cron expression")
         if self.every is not None and self.every < 1:
             raise UsageError(f"schedule {self.name!r}: a schedule ticks at most once a second")
@@ -136,6 +144,8 @@ class Schedule:
             epoch = now.timestamp()
             return datetime.fromtimestamp(epoch - (epoch % self.every), UTC)
         assert self.cron is not None
+        from croniter import croniter
+
         local = now.astimezone(zone(self.timezone))
         # croniter's get_prev is strictly before its start: start a hair later so a tick at `now` counts
         tick: datetime = croniter(self.cron, local + timedelta(microseconds=1)).get_prev(datetime)
@@ -147,6 +157,8 @@ class Schedule:
             epoch = now.timestamp()
             return datetime.fromtimestamp(epoch - (epoch % self.every) + self.every, UTC)
         assert self.cron is not None
+        from croniter import croniter
+
         tick: datetime = croniter(self.cron, now.astimezone(zone(self.timezone))).get_next(datetime)
         return tick.astimezone(UTC)
 

@@ -5,7 +5,7 @@ or bad input. Errors are one line on stderr, never a traceback.
 
 The group and its backend options are here; the commands live in modules by concern (`jobs`,
 `bulk`, `queues`, `worker`, `serve`), sharing `output` (tables, JSON) and `params` (checks,
-completion).
+completion). `registry` names them all; a command's module is imported only when it runs.
 """
 
 from __future__ import annotations
@@ -13,27 +13,17 @@ from __future__ import annotations
 import click
 
 from qadmin import __version__
-from qadmin.cli.alerts import alerts
-from qadmin.cli.bulk import delete, dequeue, retry, unlock
-from qadmin.cli.cancel import cancel
 from qadmin.cli.context import GLOBAL_OPTIONS, Context, QadminCommand, QadminGroup, global_options
-from qadmin.cli.edit import edit
-from qadmin.cli.errors import errors
-from qadmin.cli.insight import history, metrics
-from qadmin.cli.jobs import enqueue, jobs, show
-from qadmin.cli.lifecycle import kill, run_now
-from qadmin.cli.prune import prune
-from qadmin.cli.queues import audit, pause, queues, resume, stats, workers
-from qadmin.cli.recurring import recurring, scheduler
-from qadmin.cli.serve import demo, init, tui, web
-from qadmin.cli.users import users
-from qadmin.cli.waiting import complete, fail
-from qadmin.cli.worker import worker
+from qadmin.cli.registry import COMMANDS, LazyCommands
 
 __all__ = ["GLOBAL_OPTIONS", "Context", "QadminCommand", "QadminGroup", "main"]
 
 
-@click.group(cls=QadminGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=QadminGroup,
+    commands=LazyCommands(COMMANDS),
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="qadmin")
 @global_options
 @click.pass_context
@@ -49,40 +39,3 @@ def main(
     state = Context(url, table, namespace, backend_name, config_file)
     ctx.obj = state
     ctx.call_on_close(state.close)
-
-
-for command in (
-    init,
-    enqueue,
-    jobs,
-    show,
-    retry,
-    delete,
-    dequeue,
-    unlock,
-    run_now,
-    kill,
-    edit,
-    cancel,
-    complete,
-    fail,
-    stats,
-    queues,
-    workers,
-    errors,
-    audit,
-    pause,
-    resume,
-    prune,
-    recurring,
-    scheduler,
-    alerts,
-    worker,
-    demo,
-    tui,
-    web,
-    metrics,
-    history,
-    users,
-):
-    main.add_command(command)

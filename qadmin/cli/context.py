@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from qadmin.cli.loading import loading
+from qadmin.cli.registry import LazyCommands
 from qadmin.errors import QadminError, UsageError
-from qadmin.ops import Ops, open_ops
-from qadmin.settings import Settings, resolve
 from qadmin.text import holds_lone_surrogate, visible
+
+if TYPE_CHECKING:
+    from qadmin.ops import Ops
+    from qadmin.settings import Settings
 
 #: the options of the group, which every subcommand also takes after its name: (flags, keyword,
 #: extra click settings, help). `--url` and `--backend` fall back to the environment in `resolve`.
@@ -60,6 +64,8 @@ class Context:
 
     def settings(self) -> Settings:
         if self._settings is None:
+            from qadmin.settings import resolve
+
             given = self.given
             self._settings = resolve(
                 url=given["url"],
@@ -72,7 +78,10 @@ class Context:
 
     def ops(self) -> Ops:
         if self._ops is None:
-            self._ops = open_ops(self.settings(), face="cli")
+            with loading():  # the backend's modules and driver, and its connection
+                from qadmin.ops import open_ops
+
+                self._ops = open_ops(self.settings(), face="cli")
         return self._ops
 
     def close(self) -> None:
@@ -140,9 +149,23 @@ class QadminCommand(click.Command):
 
 
 class QadminGroup(click.Group):
-    """Maps QadminError, and click's own usage errors, to one line on stderr and an exit status."""
+    """Maps QadminError, and click's own usage errors, to one line on stderr and an exit status.
+    Its commands may be `LazyCommands`: `--help` then lists them without importing them."""
 
     command_class = QadminCommand
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        commands = self.commands
+        if not isinstance(commands, LazyCommands):
+            super().format_commands(ctx, formatter)
+            return
+        names = [n for n in self.list_commands(ctx) if n not in commands.loaded or not commands.loaded[n].hidden]
+        if not names:
+            return
+        # click's own layout: three times the default spacing after the longest name
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, commands.short_help(n, limit)) for n in names])
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # bytes that are not UTF-8 reach Python as lone surrogates, which no backend stores and

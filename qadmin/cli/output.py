@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from qadmin.cli.loading import loading
 from qadmin.job import Job, JobState
 from qadmin.ops import BulkResult
 from qadmin.text import plural, visible, visible_json
@@ -33,7 +34,8 @@ STATE_STYLE = {
 
 
 def make_console(err: bool = False) -> Console:
-    from rich.console import Console
+    with loading():
+        from rich.console import Console
 
     stream = sys.stderr if err else sys.stdout
     # piped output is read by people and tools alike: do not cut it to 80 columns
