@@ -10,10 +10,11 @@ may shift under it (as resque-web's pages do).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+from qadmin.backends.redis.failed_index import FailedIndex, FailedIndexUnusable
 from qadmin.backends.redis.ids import IdParts
 from qadmin.backends.redis.place import Segment
 from qadmin.backends.redis.reader import Reader
@@ -64,6 +65,7 @@ class View:
         self.twins = Twins(self.reader)
         self.k = server.keys
         self.now = now
+        self.server = server
 
     @property
     def problems(self) -> dict[str, str]:
@@ -133,7 +135,7 @@ class View:
                     yield [_D.value, "", [ts, i]], self.twins.delayed(ts, i, item, before, lazy=True)
             elif seg_type is Segment.FAILED:
                 read = failed_slim if slim_failed else failed_rec
-                for i, raw, same in self.twins.iter_failed(after, desc, maybe):
+                for i, raw, same in self.failures(selection.queues, after, desc, maybe):
                     rec = read(self.k.failed, raw, i)
                     if not retried_entry(rec):
                         yield [_F.value, "", i], self.twins.name_failed(rec, same, lazy=True)
@@ -151,6 +153,24 @@ class View:
                         finished.index = i
                         yield [_Z.value, "", i], finished
             start = None
+
+    def failures(
+        self, queues: tuple[str, ...], after: int | None, desc: bool, keep: Callable[[bytes], bool] | None
+    ) -> Iterator[tuple[int, bytes, int]]:
+        """`Twins.iter_failed`; for named queues through qadmin's checked index of `failed`
+        (`failed_index.py`), which reads only their entries. Where the index cannot be used, or
+        stops settling halfway, the list is read from after the last entry given."""
+        indexed = FailedIndex(self.server).walk(queues, after, desc) if queues else None
+        if indexed is not None:
+            try:
+                for i, raw, same in indexed:
+                    after = i
+                    if keep is None or keep(raw):
+                        yield i, raw, same
+                return
+            except FailedIndexUnusable:
+                pass
+        yield from self.twins.iter_failed(after, desc, keep)
 
     # --- lookups by id --------------------------------------------------------------------------
     def lookup(self, wanted: Wanted, first_live: bool = False) -> dict[IdParts, list[Rec]]:
