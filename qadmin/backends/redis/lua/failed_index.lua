@@ -33,6 +33,7 @@ local failed, index, keyset, genkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local mode = ARGV[1]
 local at_prefix, twins_prefix = ARGV[2], ARGV[3]
 local TWIN_WINDOW = 200
+local RUN_GAP = 64
 
 local function drop()
   for _, k in ipairs(redis.call('SMEMBERS', keyset)) do
@@ -225,20 +226,27 @@ end
 local count = math.min(limit, #picked)
 local out = {'ok'}
 local twins_key = twins_prefix .. gen
--- neighbouring positions are read in one LRANGE, scattered ones one by one
-local span, first = nil, nil
-if count > 0 then
-  local lo, hi = picked[1][1], picked[count][1]
-  if lo > hi then lo, hi = hi, lo end
-  if hi - lo < 4 * count + 100 then
-    span = redis.call('LRANGE', failed, lo, hi)
-    first = lo
+local has_twins = redis.call('ZCARD', twins_key) > 0
+-- positions read in runs: one LRANGE for neighbours (a walk to an index costs a walk along the
+-- list, more than the entries between two of a queue's failures), LINDEX for a lone one
+local raws = {}
+local j = 1
+while j <= count do
+  local k = j
+  while k < count and math.abs(picked[k + 1][1] - picked[k][1]) <= RUN_GAP do k = k + 1 end
+  if k == j then
+    raws[j] = redis.call('LINDEX', failed, picked[j][1])
+  else
+    local lo, hi = picked[j][1], picked[k][1]
+    if lo > hi then lo, hi = hi, lo end
+    local span = redis.call('LRANGE', failed, lo, hi)
+    for t = j, k do raws[t] = span[picked[t][1] - lo + 1] end
   end
+  j = k + 1
 end
 for j = 1, count do
   local pos, queue = picked[j][1], picked[j][2]
-  local raw
-  if span then raw = span[pos - first + 1] else raw = redis.call('LINDEX', failed, pos) end
+  local raw = raws[j]
   local q, was_retried = false, true
   if raw then q, was_retried = classify(raw) end
   if q ~= queue or was_retried then
@@ -246,8 +254,10 @@ for j = 1, count do
     return {'stale'}
   end
   local same = 0
-  local twin = redis.call('ZRANGEBYSCORE', twins_key, pos, pos)
-  if #twin > 0 then same = tonumber(string.match(twin[1], ':(%d+)$')) end
+  if has_twins then
+    local twin = redis.call('ZRANGEBYSCORE', twins_key, pos, pos)
+    if #twin > 0 then same = tonumber(string.match(twin[1], ':(%d+)$')) end
+  end
   out[#out + 1] = pos
   out[#out + 1] = raw
   out[#out + 1] = same

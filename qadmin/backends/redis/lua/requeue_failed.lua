@@ -29,17 +29,26 @@ local n = tonumber(ARGV[2])
 local ints, raws, extra, mark = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local unpack_ints = struct.unpack
 local sub = string.sub
-local lo, hi = nil, nil
+-- the hinted entries read in runs: one LRANGE for neighbours (a walk to an index costs a walk
+-- along the list, more than the entries between two failures of one queue), LINDEX for a lone one
+local RUN_GAP = 64
+local hints = {}
 for j = 1, n do
   local h = unpack_ints('>i8', ints, (j - 1) * 48 + 1)
-  if h >= 0 then
-    if not lo or h < lo then lo = h end
-    if not hi or h > hi then hi = h end
-  end
+  if h >= 0 then hints[#hints + 1] = h end
 end
-local window = nil
-if lo and hi - lo < 4 * n + 100 then
-  window = redis.call('LRANGE', failed, lo, hi)
+table.sort(hints)
+local window = {}
+local a = 1
+while a <= #hints do
+  local b = a
+  while b < #hints and hints[b + 1] - hints[b] <= RUN_GAP do b = b + 1 end
+  if b > a then
+    local lo = hints[a]
+    local span = redis.call('LRANGE', failed, lo, hints[b])
+    for t = a, b do window[hints[t]] = span[hints[t] - lo + 1] end
+  end
+  a = b + 1
 end
 local index, at_prefix, twins_prefix = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
 local idx_gen, idx_n = nil, -1
@@ -93,7 +102,8 @@ for j = 1, n do
   end
   local cur = nil
   if hint >= 0 then
-    if window then cur = window[hint - lo + 1] else cur = redis.call('LINDEX', failed, hint) end
+    cur = window[hint]
+    if cur == nil then cur = redis.call('LINDEX', failed, hint) end
   end
   local i = nil
   if cur == raw then i = hint else i = redis.call('LPOS', failed, raw) end
@@ -109,7 +119,7 @@ for j = 1, n do
     end
     redis.call('LSET', failed, i, new)
     if tomb == '' then indexed_mark(i, raw, new) end
-    if window and i >= lo and i <= hi then window[i - lo + 1] = new end
+    if window[i] ~= nil then window[i] = new end
     redis.call('RPUSH', KEYS[key], push)
     queues[key] = true
     results[j] = 1
