@@ -64,6 +64,8 @@ def check(b: RedisBackend, queues: tuple[str, ...] = ("q", "r")) -> None:
         ids = [i for chunk in b.iter_ids(selection, utcnow()) for i in chunk]
         assert ids == full_read(lambda s=selection: [i for c in b.iter_ids(s, utcnow()) for i in c])
         assert b.count(selection, utcnow()) == len(ids)
+        for job_id in ids[:3] + ids[-2:]:  # a lookup by id searches its queue's failures only
+            assert b.get(job_id, utcnow()) == full_read(lambda i=job_id: b.get(i, utcnow()))
 
 
 def ruby_failures(r: redis.Redis, start: int, n: int, queue: str = "q") -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from qadmin.ops import Ops
 from qadmin.filters import JobFilter
 from qadmin.job import JobState
+from qadmin.ops import Ops
 from tests.backends.conftest import r, redis_backend  # noqa: F401 - fixtures
 from tests.backends.test_redis_failed_index import check, failed_counts
 

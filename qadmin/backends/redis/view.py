@@ -216,7 +216,7 @@ class View:
         def failed_wanted(raw: bytes) -> bool:
             return (maybe is None or maybe(raw)) and wanted.any_queue(failed_token(raw))
 
-        for i, raw, same in self.twins.iter_failed(None, False, failed_wanted):
+        for i, raw, same in self.failures(tuple(sorted(names or ())), None, False, failed_wanted):
             rec = failed_rec(self.k.failed, raw, i)
             if not retried_entry(rec):
                 add(self.twins.name_failed(rec, same))
