@@ -361,7 +361,7 @@ def failed_scale_cells(servers: Servers, sizes: list[int]) -> list[Cell]:
         ops = Ops.open(url, face="bench")
         ops.stats()  # connect, and (with the index) build it: not part of any verb's time
         expected = (n - RARE + 9) // 10
-        label = f"{n // 1000:,}k failed"
+        label = f"{n // 1000:,}k failed" if n >= 1000 else f"{n} failed"
 
         def reader(fn: Callable[[], Any]) -> Callable[[], float]:
             return lambda: timed(fn)[0]
@@ -411,7 +411,8 @@ def run_failed_scale(args: Any) -> tuple[list[Result], str]:
     sizes = [int(x) for x in args.failed_sizes.split(",")]
     with Servers() as servers:
         progress(f"failed scale: {', '.join(f'{n:,}' for n in sizes)} failure entries")
-        results = interleave(failed_scale_cells(servers, sizes), args.repeats)
+        cells = [c for c in failed_scale_cells(servers, sizes) if not args.only or args.only in c.name]
+        results = interleave(cells, args.repeats)
     out = table(
         f"Admin cost of Resque's failed list on Redis ({args.repeats} rounds, interleaved)",
         results,
@@ -429,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-faces", action="store_true", help="verbs only: no web, TUI or rq-dashboard")
     parser.add_argument("--failed-scale", action="store_true", help="only the failed-list run on Redis")
     parser.add_argument("--failed-sizes", help="failure entries per size (default 10000,1000000; --quick 1000,5000)")
+    parser.add_argument("--only", help="with --failed-scale: only the cells whose name holds this text")
     args = parser.parse_args(argv)
     if args.failed_scale:
         args.failed_sizes = args.failed_sizes or ("1000,5000" if args.quick else "10000,1000000")

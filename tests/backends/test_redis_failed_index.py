@@ -68,6 +68,16 @@ def check(b: RedisBackend, queues: tuple[str, ...] = ("q", "r")) -> None:
             assert b.get(job_id, utcnow()) == full_read(lambda i=job_id: b.get(i, utcnow()))
 
 
+@pytest.fixture
+def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows so small that every read finds the index part built: counts and pages come from
+    the index for its part and from the list for the rest."""
+    monkeypatch.setattr(fi, "INDEX_WINDOW", 7)
+    monkeypatch.setattr(fi, "REBUILD_CALLS", 2)
+    monkeypatch.setattr(fi, "READ_WINDOW", 5)
+    monkeypatch.setattr(fi, "SCRUB_WINDOW", 3)
+
+
 def ruby_failures(r: redis.Redis, start: int, n: int, queue: str = "q") -> None:
     """Failure entries appended as Ruby's Resque appends them: RPUSH of its JSON."""
     r.rpush("resque:failed", *[failure(i, queue) for i in range(start, start + n)])
@@ -239,3 +249,21 @@ def test_the_index_lives_in_qadmins_keys_only(b: RedisBackend, r: redis.Redis) -
     assert r.lrange("resque:failed", 0, -1) == before, "Resque's entries are never written to"
     assert all(k.startswith(b"resque:qadmin:") or not k.startswith(b"resque:qadmin") for k in r.keys("*"))
     assert {k for k in r.keys("resque:*") if not k.startswith(b"resque:qadmin:")} == {b"resque:failed"}
+
+
+def test_a_partly_built_index_and_the_list_answer_together(
+    b: RedisBackend, r: redis.Redis, small_windows: None
+) -> None:
+    ruby_failures(r, 0, 60)
+    ruby_failures(r, 60, 40, "r")
+    r.rpush("resque:failed", failure(70, "r"), failure(70, "r"))
+    built = []
+    for step in range(12):
+        check(b)  # each read advances the index by a few windows: built part and list part meet anywhere
+        built.append(int(r.hget("resque:qadmin:failed:index", "n") or 0))
+        if step == 5:
+            r.lset("resque:failed", 20, "__delete__")
+            r.lrem("resque:failed", 1, "__delete__")
+            ruby_failures(r, 200, 9, "q")
+    assert min(built) < r.llen("resque:failed") == built[-1], built
+    assert failed_counts(b) == {"q": 68, "r": 42}

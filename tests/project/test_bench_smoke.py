@@ -137,7 +137,7 @@ def test_admin_scale_failed_scale_prints_each_verb_at_each_size() -> None:
     out = bench("bench.admin_scale", "--failed-scale", "--quick", "--failed-sizes", "300,1200")
     table = rows(out)
     for verb in ("stats", "counts per queue and state", "first page of billing's failures", "retry billing"):
-        for size in ("0k failed", "1k failed"):
+        for size in ("300 failed", "1k failed"):
             name = f"{verb} · {size}"
             assert name in table, f"no row {name!r} in:\n{out}"
             assert_measured(table[name], name)

@@ -6,9 +6,9 @@ call of `lua/failed_index.lua` checks it against the list in the same atomic ste
 (the length, the entry at the indexed boundary, the counts summing up, a scrub window re-read).
 Entries appended at the tail, by qadmin, Ruby or PHP, are indexed by reading only them; anything
 else (a removal, resque-web's LSET "__delete__" + LREM, LTRIM, DEL, a hand-edited index key) drops
-the index, and the next reader rebuilds it a window per call. A reader that cannot get a checked
-index in `MAX_CALLS` calls gets None and reads the list as before: an answer from the index is
-never a stale one.
+the index, and the next readers rebuild it, a window per call and `REBUILD_CALLS` per reader.
+What is not indexed yet is read from the list as before the index, so an answer is never a stale
+one and no reader pays a whole rebuild.
 """
 
 from __future__ import annotations
@@ -26,16 +26,20 @@ INDEX_WINDOW = 5000
 SCRUB_WINDOW = 500
 #: failures returned per read call
 READ_WINDOW = 1000
-#: calls a reader makes to bring the index up to date before reading the list instead
-MAX_CALLS = 2000
+#: calls one reader spends bringing a dropped index up to date (about 60 ms each): past them it
+#: reads the part not yet indexed from the list, as before the index, and leaves the rest of the
+#: rebuild to the next readers — a removal behind qadmin's back costs no reader a whole rebuild
+REBUILD_CALLS = 10
 
 
 @dataclass(frozen=True)
 class FailedCounts:
-    """queue -> failures, and queue -> entries marked `retried_at` (history: in no state)."""
+    """queue -> failures, and queue -> entries marked `retried_at` (history: in no state), of the
+    entries 0..`indexed`-1 (every entry when `indexed` is the list's length)."""
 
     failed: dict[str, int]
     retried: dict[str, int]
+    indexed: int
 
 
 class FailedIndex:
@@ -60,48 +64,42 @@ class FailedIndex:
                 reply = script(keys=keys, args=[args[0], *head, *args[1:]], client=self.server.client)
         return reply
 
-    def counts(self) -> FailedCounts | None:
-        """Every queue's failures and retried entries, checked against the list in the step
-        that answers; None when the list is of the wrong type or would not settle."""
-        for _ in range(MAX_CALLS):
+    def counts(self, calls: int | None = None) -> FailedCounts | None:
+        """Every queue's failures and retried entries among the entries indexed, checked against
+        the list in the step that answers, after up to `calls` calls bringing the index up to
+        date (`REBUILD_CALLS` by default); None when the list is of the wrong type."""
+        reply = self._call("sync", INDEX_WINDOW, SCRUB_WINDOW)
+        for _ in range((REBUILD_CALLS if calls is None else calls) - 1):
+            if reply[0] != b"behind":
+                break
             reply = self._call("sync", INDEX_WINDOW, SCRUB_WINDOW)
-            if reply[0] == b"wrongtype":
-                return None
-            if reply[0] == b"fresh":
-                failed: dict[str, int] = {}
-                retried: dict[str, int] = {}
-                for i in range(3, len(reply), 2):
-                    field = reply[i]
-                    into = failed if field.startswith(b"f:") else retried if field.startswith(b"r:") else None
-                    if into is not None and int(reply[i + 1]):
-                        into[field[2:].decode("utf-8", "replace")] = int(reply[i + 1])
-                return FailedCounts(failed, retried)
-        return None
-
-    def walk(self, queues: tuple[str, ...], after: int | None, desc: bool) -> Iterator[tuple[int, bytes, int]] | None:
-        """(index, entry, byte-identical entries among the TWIN_WINDOW before it) of these
-        queues' failures (retried entries left out), in list order after `after` — what
-        `Twins.iter_failed` gives with a queue filter — or None when the index is not usable
-        (read the list instead). Each window is read in the step that checks the index; a
-        window that finds it stale brings it up to date and goes on after the last entry given."""
-        if self.counts() is None:
+        if reply[0] == b"wrongtype":
             return None
-        return self._windows(queues, after, desc)
+        failed: dict[str, int] = {}
+        retried: dict[str, int] = {}
+        for i in range(3, len(reply), 2):
+            field = reply[i]
+            into = failed if field.startswith(b"f:") else retried if field.startswith(b"r:") else None
+            if into is not None and int(reply[i + 1]):
+                into[field[2:].decode("utf-8", "replace")] = int(reply[i + 1])
+        return FailedCounts(failed, retried, int(reply[2]))
 
-    def _windows(self, queues: tuple[str, ...], after: int | None, desc: bool) -> Iterator[tuple[int, bytes, int]]:
+    def read(self, queues: tuple[str, ...], after: int | None, desc: bool) -> Iterator[tuple[int, bytes, int, int]]:
+        """(index, entry, byte-identical entries among the TWIN_WINDOW before it, entries indexed)
+        of these queues' indexed failures (retried entries left out), in list order after
+        `after` (exclusive) — what `Twins.iter_failed` gives of them. Each window is read in the
+        step that checks the index; FailedIndexUnusable when it no longer describes the list."""
         names = sorted(set(queues))
-        for _ in range(MAX_CALLS):
+        while True:
             reply = self._call("read", "", "" if after is None else after, "1" if desc else "0", READ_WINDOW, *names)
             if reply[0] == b"stale":
-                if self.counts() is None:
-                    raise FailedIndexUnusable
-                continue
-            for i in range(1, len(reply), 3):
+                raise FailedIndexUnusable
+            indexed = int(reply[1])
+            for i in range(2, len(reply), 3):
                 after = int(reply[i])
-                yield after, reply[i + 1], int(reply[i + 2])
-            if len(reply) - 1 < 3 * READ_WINDOW:
+                yield after, reply[i + 1], int(reply[i + 2]), indexed
+            if len(reply) - 2 < 3 * READ_WINDOW:
                 return
-        raise FailedIndexUnusable
 
     def drop(self) -> None:
         """Forget the index (qadmin removed entries: every position after them moved)."""
@@ -109,5 +107,4 @@ class FailedIndex:
 
 
 class FailedIndexUnusable(Exception):
-    """The index would not settle while a walk read through it (the list changed faster than
-    it could be indexed)."""
+    """The index no longer describes the list (it changed other than at its tail meanwhile)."""

@@ -103,8 +103,8 @@ class Counts:
             if indexed is not None:  # checked against the list in the step that answered
                 for name, n in indexed.failed.items():
                     slot(name)["failed"] += n
-                failed = 0
-            for start in range(0, failed, FAILED_WINDOW):
+            # what the index does not hold yet (it is being rebuilt) is counted from the list
+            for start in range(indexed.indexed if indexed else 0, failed, FAILED_WINDOW):
                 flat = self.server.call(
                     self.server.scripts.count, [self.keys.failed], ["list", start, start + FAILED_WINDOW - 1]
                 )

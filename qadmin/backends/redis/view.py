@@ -157,19 +157,37 @@ class View:
     def failures(
         self, queues: tuple[str, ...], after: int | None, desc: bool, keep: Callable[[bytes], bool] | None
     ) -> Iterator[tuple[int, bytes, int]]:
-        """`Twins.iter_failed`; for named queues through qadmin's checked index of `failed`
-        (`failed_index.py`), which reads only their entries. Where the index cannot be used, or
-        stops settling halfway, the list is read from after the last entry given."""
-        indexed = FailedIndex(self.server).walk(queues, after, desc) if queues else None
-        if indexed is not None:
-            try:
-                for i, raw, same in indexed:
+        """`Twins.iter_failed`; for named queues, their failures among the entries qadmin's
+        checked index of `failed` holds (`failed_index.py`) come from it, reading only theirs,
+        and the entries it does not hold yet (it is being rebuilt) from the list. Where the index
+        stops describing the list halfway, the list is read from after the last entry given."""
+        index = FailedIndex(self.server)
+        state = index.counts() if queues else None
+        if state is None:
+            yield from self.twins.iter_failed(after, desc, keep)
+            return
+        try:
+            if desc:  # the entries past the index first, then the index's
+                for i, raw, same in self.twins.iter_failed(after, True, keep):
+                    if i < state.indexed:
+                        break
+                    after = i
+                    yield i, raw, same
+                bound = state.indexed if after is None else min(after, state.indexed)
+                for i, raw, same, _n in index.read(queues, bound, True):
                     after = i
                     if keep is None or keep(raw):
                         yield i, raw, same
                 return
-            except FailedIndexUnusable:
-                pass
+            indexed = state.indexed
+            for i, raw, same, upto in index.read(queues, after, False):
+                after, indexed = i, upto
+                if keep is None or keep(raw):
+                    yield i, raw, same
+            if indexed and (after is None or after < indexed - 1):
+                after = indexed - 1  # every failure of these queues before it was in the index
+        except FailedIndexUnusable:
+            pass
         yield from self.twins.iter_failed(after, desc, keep)
 
     # --- lookups by id --------------------------------------------------------------------------

@@ -22,11 +22,13 @@
 --
 -- 'sync': ARGV[4] entries to index per call, ARGV[5] entries to scrub per call.
 --   Returns {'fresh', gen, n, field, value, ...} (the index hash) when every entry is indexed,
---   {'behind', n, llen} when more calls are needed, {'wrongtype'} when `failed` is no list.
+--   the same under 'behind' when entries n.. are not yet (the counts are those of 0..n-1),
+--   {'wrongtype'} when `failed` is no list.
 -- 'read': ARGV[8..] the queue names, ARGV[5] after (exclusive; '' = from the end),
 --   ARGV[6] '1' backwards, ARGV[7] at most this many entries.
---   Returns {'ok', pos, raw, same, pos, raw, same, ...} in list order, read in the same atomic
---   step as the check; {'stale'} when the index is not fresh (sync first), also when an entry
+--   Returns {'ok', n, pos, raw, same, pos, raw, same, ...} in list order (positions below n, the
+--   entries indexed), read in the same atomic step as the check; {'stale'} when the index does
+--   not describe the list (sync first), also when an entry
 --   read is not what the index says it is (the index is dropped: rebuilt on the next sync).
 -- 'drop': the index forgotten (qadmin removed entries: positions moved).
 local failed, index, keyset, genkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -178,7 +180,7 @@ end
 if mode == 'sync' then
   local budget, scrub_budget = tonumber(ARGV[4]), tonumber(ARGV[5])
   local gen, n = fresh_enough(len)
-  if gen and n == len and not (consistent(gen, n) and scrub(gen, n, scrub_budget)) then
+  if gen and not (consistent(gen, n) and scrub(gen, n, scrub_budget)) then
     gen = nil
   end
   if not gen then
@@ -190,13 +192,14 @@ if mode == 'sync' then
   if n < len then
     n = extend(gen, n, len, budget)
   end
-  if n < len then return {'behind', n, len} end
-  return dump(gen, n)
+  local out = dump(gen, n)
+  if n < len then out[1] = 'behind' end
+  return out
 end
 
 -- 'read'
 local gen, n = fresh_enough(len)
-if not gen or n ~= len then
+if not gen then
   return {'stale'}
 end
 local desc = ARGV[6] == '1'
@@ -224,7 +227,7 @@ else
   table.sort(picked, function(a, b) return a[1] < b[1] end)
 end
 local count = math.min(limit, #picked)
-local out = {'ok'}
+local out = {'ok', n}
 local twins_key = twins_prefix .. gen
 local has_twins = redis.call('ZCARD', twins_key) > 0
 -- positions read in runs: one LRANGE for neighbours (a walk to an index costs a walk along the
