@@ -74,6 +74,7 @@ def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     the index for its part and from the list for the rest."""
     monkeypatch.setattr(fi, "INDEX_WINDOW", 7)
     monkeypatch.setattr(fi, "REBUILD_CALLS", 2)
+    monkeypatch.setattr(fi, "FIRST_READ", 2)
     monkeypatch.setattr(fi, "READ_WINDOW", 5)
     monkeypatch.setattr(fi, "SCRUB_WINDOW", 3)
 

@@ -24,12 +24,13 @@ from qadmin.backends.redis.server import Server
 INDEX_WINDOW = 5000
 #: entries re-read per checking call, against in-place rewrites the boundary cannot see
 SCRUB_WINDOW = 500
-#: failures returned per read call
+#: failures returned by a walk's first read call (a page wants a few), doubling up to READ_WINDOW
+FIRST_READ = 64
 READ_WINDOW = 1000
 #: calls one reader spends bringing a dropped index up to date (about 60 ms each): past them it
 #: reads the part not yet indexed from the list, as before the index, and leaves the rest of the
 #: rebuild to the next readers — a removal behind qadmin's back costs no reader a whole rebuild
-REBUILD_CALLS = 10
+REBUILD_CALLS = 5
 
 
 @dataclass(frozen=True)
@@ -90,16 +91,18 @@ class FailedIndex:
         `after` (exclusive) — what `Twins.iter_failed` gives of them. Each window is read in the
         step that checks the index; FailedIndexUnusable when it no longer describes the list."""
         names = sorted(set(queues))
+        size = min(FIRST_READ, READ_WINDOW)
         while True:
-            reply = self._call("read", "", "" if after is None else after, "1" if desc else "0", READ_WINDOW, *names)
+            reply = self._call("read", "", "" if after is None else after, "1" if desc else "0", size, *names)
             if reply[0] == b"stale":
                 raise FailedIndexUnusable
             indexed = int(reply[1])
             for i in range(2, len(reply), 3):
                 after = int(reply[i])
                 yield after, reply[i + 1], int(reply[i + 2]), indexed
-            if len(reply) - 2 < 3 * READ_WINDOW:
+            if len(reply) - 2 < 3 * size:
                 return
+            size = min(2 * size, READ_WINDOW)
 
     def drop(self) -> None:
         """Forget the index (qadmin removed entries: every position after them moved)."""
