@@ -2,11 +2,18 @@
 TUI's first screen, and rq-dashboard's failed page on RQ's own failed jobs, in one run.
 
     python -m bench.admin_scale [--scale 1000000] [--repeats 3] [--web-seconds 3] [--quick]
+    python -m bench.admin_scale --failed-scale [--failed-sizes 10000,1000000] [--repeats 3]
 
 Each backend gets `--scale` jobs (bench/fill.py: 10% failed, 0.1% stale locks, 1% scheduled, the
 rest pending); rq-dashboard gets `--scale / 5` failed RQ jobs on the same redis-server (a separate
 database number). Verbs that change jobs (retry, dequeue, unlock) are timed, checked to have changed
 what they should, then the jobs are written back as they were (not timed) for the next round.
+
+`--failed-scale` measures instead what the admin pays for Resque's `failed` list on Redis alone
+(issue #18 point 5): stats, counts per queue and state, the first page of one queue's failures,
+and a bulk retry of that queue (dry-run count and real), at each of `--failed-sizes` failure
+entries filled by raw pipelined RPUSH (not timed): 10 queues in turn, `billing` every tenth entry,
+and a `rare` queue of 25 entries at the tail. Run it through `bench/ab.py` for before/after.
 """
 
 from __future__ import annotations
@@ -300,6 +307,132 @@ def run(args: Any) -> tuple[list[Result], str]:
     return results, out
 
 
+#: the queues of the failed-scale run: `billing` is every tenth entry, `rare` the last 25
+FAILED_QUEUES = ("billing", *(f"q{i}" for i in range(1, 10)))
+RARE = 25
+
+
+def failure_entry(i: int, queue: str) -> bytes:
+    """A failure entry in Ruby Resque's shape (docs/compatibility.md §1.6)."""
+    at = f"{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}"
+    return (
+        f'{{"failed_at":"2026/11/22 {at} UTC","payload":{{"class":"Billing::Charge","args":[{i},"card"]}},'
+        f'"exception":"Stripe::CardError","error":"card declined {i % 97}","backtrace":["/srv/app/jobs/charge.rb:10"],'
+        f'"worker":"web1:1:{queue}","queue":"{queue}"}}'
+    ).encode()
+
+
+def fill_failed(client: Any, n: int) -> None:
+    """`n` failure entries by raw pipelined RPUSH, as Ruby would have appended them."""
+    client.flushdb()
+    pipe = client.pipeline(transaction=False)
+    for start in range(0, n, 10_000):
+        pipe.rpush(
+            "resque:failed",
+            *[
+                failure_entry(i, "rare" if i >= n - RARE else FAILED_QUEUES[i % 10])
+                for i in range(start, min(start + 10_000, n))
+            ],
+        )
+        if len(pipe) >= 10:
+            pipe.execute()
+    pipe.execute()
+
+
+def build_failed_index(ops: Any) -> None:
+    """Bring qadmin's index of `failed` up to date, untimed, where the tree measured has one (a
+    reader builds at most a part of it: the steady state is what the verbs are timed in)."""
+    ops.stats()
+    try:
+        from qadmin.backends.redis.failed_index import FailedIndex
+    except ImportError:
+        return
+    FailedIndex(ops.backend.server).counts(calls=10**6)
+
+
+def failed_scale_cells(servers: Servers, sizes: list[int]) -> list[Cell]:
+    """The admin verbs that read or retry failures, on each size of failed list."""
+    import redis
+
+    from qadmin.filters import JobFilter
+    from qadmin.job import JobState
+    from qadmin.ops import Ops
+
+    redis_backend_ready()
+    cells: list[Cell] = []
+    failed = frozenset({JobState.FAILED})
+    billing = JobFilter(states=failed, queues=("billing",))
+    rare = JobFilter(states=failed, queues=("rare",))
+    for n in sizes:
+        url = servers.redis_url().rsplit("/", 1)[0] + f"/{_redis_db(n)}"
+        client = redis.Redis.from_url(url)
+        started = time.monotonic()
+        fill_failed(client, n)
+        progress(f"  filled {n:,} failure entries in {time.monotonic() - started:.0f} s")
+        ops = Ops.open(url, face="bench")
+        build_failed_index(ops)  # connect, and (with the index) build it: not part of any verb's time
+        expected = (n - RARE + 9) // 10
+        label = f"{n // 1000:,}k failed" if n >= 1000 else f"{n} failed"
+
+        def reader(fn: Callable[[], Any]) -> Callable[[], float]:
+            return lambda: timed(fn)[0]
+
+        def retry_real(ops: Any = ops, client: Any = client, n: int = n, expected: int = expected) -> float:
+            ms, result = timed(lambda: ops.retry(billing))
+            if result.changed != expected:
+                raise RuntimeError(f"retried {result.changed}, expected {expected}")
+            fill_failed(client, n)  # written back as it was, not timed; the index rebuilt untimed too
+            build_failed_index(ops)
+            return ms
+
+        def after_removal(ops: Any = ops, client: Any = client, n: int = n) -> float:
+            # resque-web's Remove of one entry (LSET "__delete__" + LREM), the entry put back at the tail
+            at = n // 2 + 1
+            raw = client.lindex("resque:failed", at)
+            client.lset("resque:failed", at, "__delete__")
+            client.lrem("resque:failed", 1, "__delete__")
+            client.rpush("resque:failed", raw)
+            return timed(ops.stats)[0]
+
+        def dry(ops: Any = ops, expected: int = expected) -> float:
+            ms, result = timed(lambda: ops.retry(billing, dry_run=True))
+            if result.matched != expected:
+                raise RuntimeError(f"dry-run matched {result.matched}, expected {expected}")
+            return ms
+
+        verbs: list[tuple[str, Callable[[], float]]] = [
+            ("stats", reader(ops.stats)),
+            ("counts per queue and state", reader(ops.queues)),
+            ("count billing's failures", reader(lambda ops=ops: ops.count(billing))),
+            ("first page of billing's failures", reader(lambda ops=ops: ops.list_jobs(billing, limit=PAGE))),
+            (
+                "first page of billing's failures, newest first",
+                reader(lambda ops=ops: ops.list_jobs(billing, limit=PAGE, sort="-failed_at")),
+            ),
+            ("first page of a rare queue's failures", reader(lambda ops=ops: ops.list_jobs(rare, limit=PAGE))),
+            ("retry billing --dry-run", dry),
+            ("retry billing", retry_real),
+            ("stats after resque-web removed an entry", after_removal),
+        ]
+        cells += [Cell(f"{verb} · {label}", fn, unit="ms", higher_is_better=False) for verb, fn in verbs]
+    return cells
+
+
+def run_failed_scale(args: Any) -> tuple[list[Result], str]:
+    sizes = [int(x) for x in args.failed_sizes.split(",")]
+    with Servers() as servers:
+        progress(f"failed scale: {', '.join(f'{n:,}' for n in sizes)} failure entries")
+        only = [t for t in (args.only or "").split(",") if t]
+        cells = [c for c in failed_scale_cells(servers, sizes) if not only or any(t in c.name for t in only)]
+        results = interleave(cells, args.repeats)
+    out = table(
+        f"Admin cost of Resque's failed list on Redis ({args.repeats} rounds, interleaved)",
+        results,
+        extra={"target": "stats, counts and a first page at 1M within 2x of 10k; retry reads billing's entries only"},
+    )
+    return results, out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, help="jobs per backend (default 1,000,000; --quick 2,000)")
@@ -307,7 +440,21 @@ def main(argv: list[str] | None = None) -> int:
         "--web-seconds", type=float, help="load duration per web cell per round (default 3, --quick 0.5)"
     )
     parser.add_argument("--no-faces", action="store_true", help="verbs only: no web, TUI or rq-dashboard")
+    parser.add_argument("--failed-scale", action="store_true", help="only the failed-list run on Redis")
+    parser.add_argument("--failed-sizes", help="failure entries per size (default 10000,1000000; --quick 1000,5000)")
+    parser.add_argument(
+        "--only", help="with --failed-scale: only the cells whose name holds one of these (comma-separated) texts"
+    )
     args = parser.parse_args(argv)
+    if args.failed_scale:
+        args.failed_sizes = args.failed_sizes or ("1000,5000" if args.quick else "10000,1000000")
+        if args.quick:
+            args.repeats = 1
+        started = time.monotonic()
+        results, out = run_failed_scale(args)
+        print(out + f"\n* machine: {machine()}\n* wall time: {time.monotonic() - started:.0f} s\n")
+        write_json(args.json, "admin_scale", results, failed_sizes=args.failed_sizes, repeats=args.repeats)
+        return 0
     args.scale = args.scale or (2000 if args.quick else 1_000_000)
     args.web_seconds = args.web_seconds or (0.5 if args.quick else 3.0)
     if args.quick:

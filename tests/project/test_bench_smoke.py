@@ -155,6 +155,16 @@ def test_run_all_prints_header_and_tables() -> None:
     assert "qadmin sqlite enqueue_many" in out
 
 
+def test_admin_scale_failed_scale_prints_each_verb_at_each_size() -> None:
+    out = bench("bench.admin_scale", "--failed-scale", "--quick", "--failed-sizes", "300,1200")
+    table = rows(out)
+    for verb in ("stats", "counts per queue and state", "first page of billing's failures", "retry billing"):
+        for size in ("300 failed", "1k failed"):
+            name = f"{verb} · {size}"
+            assert name in table, f"no row {name!r} in:\n{out}"
+            assert_measured(table[name], name)
+
+
 def test_rq_dashboard_cells_state_why_rq_is_missing_under_their_own_names(tmp_path: Path) -> None:
     from bench.admin_scale import FaceCells, face_cells
     from bench.common import Skip, interleave

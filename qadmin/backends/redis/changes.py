@@ -215,6 +215,9 @@ class Changes:
                 b"".join(extra),
                 mark,
                 *names,
+                self.keys.failed_index,
+                self.keys.failed_at_prefix,
+                self.keys.failed_twins_prefix,
             ]
             with self.server.wrap():
                 results = script(keys=keys, args=args, client=self.client)

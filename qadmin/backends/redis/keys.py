@@ -56,6 +56,14 @@ class Keys:
         #: queue -> "DIGEST EPOCH": a queue's head payload and when a worker first saw it there
         #: (`redis/history.py`: the latency of payloads that carry no enqueue time)
         self.history_heads = ns + "qadmin:history:heads"
+        #: qadmin's index of `failed` (`redis/failed_index.py`): the hash checked against the list,
+        #: the set of its per-queue and twins keys, the counter naming each build, and those keys'
+        #: prefixes (GEN:QUEUE, GEN appended)
+        self.failed_index = ns + "qadmin:failed:index"
+        self.failed_index_keys = ns + "qadmin:failed:index:keys"
+        self.failed_index_gen = ns + "qadmin:failed:index:gen"
+        self.failed_at_prefix = ns + "qadmin:failed:at:"
+        self.failed_twins_prefix = ns + "qadmin:failed:twins:"
 
     def master_lock(self, prefix: str = "") -> str:
         """resque-scheduler's master lock. Ruby builds the name with the namespace in it

@@ -26,6 +26,12 @@ def script_using_push(name: str) -> str:
     return source.replace(marker, f"local function push(KEYS, ARGV)\n{script_source('push.lua')}\nend", 1)
 
 
+def script_with_failed_entry(name: str) -> str:
+    """A script that keeps qadmin's index of `failed` (`failed_index.py`): `failed_entry.lua`'s
+    `classify` put before it, so that every such script reads an entry the same way."""
+    return script_source("failed_entry.lua") + "\n" + script_source(name)
+
+
 class Batch:
     """Units for `apply.lua`. A unit is a list of steps; its first step is the guard.
 
@@ -42,6 +48,8 @@ class Batch:
         self.keys: list[Any] = []
         self._key_index: dict[Any, int] = {}
         self._units: list[bytes] = []
+        #: lists some step rewrites or removes from in place (`Server.run` tells the index of `failed`)
+        self.edited: set[Any] = set()
 
     @property
     def units(self) -> int:
@@ -58,6 +66,8 @@ class Batch:
         """Add a unit; returns its position in the results."""
         out = bytearray(_array(len(steps)))
         for op, keys, args in steps:
+            if op in _IN_PLACE and keys:
+                self.edited.add(keys[0])
             out += b"\x93"
             _scalar(op, out)
             out += _array(len(keys))
@@ -76,6 +86,10 @@ class Batch:
         blob = _array(len(self._units)) + b"".join(self._units)
         result = script(keys=self.keys, args=[tombstone, blob], client=client)
         return [bool(r) for r in result]
+
+
+#: steps that rewrite or remove list entries where they are (positions after them move, or bytes change)
+_IN_PLACE = frozenset({"TOMB", "LSETEQ", "LSET", "LREM", "LTRIM", "LPOP", "DEL"})
 
 
 def command(args: Sequence[Any]) -> bytes:

@@ -18,7 +18,7 @@ from redis.commands.core import Script
 from qadmin.backends.base import BackendOptions
 from qadmin.backends.redis.keys import Keys
 from qadmin.backends.redis.payloads import truthy
-from qadmin.backends.redis.scripts import Batch, script_source, script_using_push
+from qadmin.backends.redis.scripts import Batch, script_source, script_using_push, script_with_failed_entry
 from qadmin.errors import BackendUnavailable, ConfigError, QadminError
 
 _log = logging.getLogger("qadmin.redis")
@@ -40,7 +40,8 @@ class Scripts:
     def __init__(self, client: redis_lib.Redis) -> None:
         self.apply = client.register_script(script_source("apply.lua"))
         self.count = client.register_script(script_source("count.lua"))
-        self.requeue = client.register_script(script_source("requeue_failed.lua"))
+        self.requeue = client.register_script(script_with_failed_entry("requeue_failed.lua"))
+        self.failed_index = client.register_script(script_with_failed_entry("failed_index.lua"))
         self.claim = client.register_script(script_source("claim.lua"))
         self.push = client.register_script(script_source("push.lua"))
         # recurring schedules (`recurring.py`)
@@ -75,7 +76,15 @@ class Server:
             raise QadminError(f"redis error at {self.safe_url}: {exc}") from exc
 
     def run(self, batch: Batch) -> list[bool]:
-        """Run a batch of guarded units (`lua/apply.lua`); True for each unit whose guard held."""
+        """Run a batch of guarded units (`lua/apply.lua`); True for each unit whose guard held.
+        A batch that edits `failed` where its entries are also drops qadmin's index of it, in
+        the same call (`failed_index.py`: positions moved; the next reader rebuilds it)."""
+        if self.keys.failed in batch.edited:
+            batch.unit(("DEL", [self.keys.failed_index], []))
+            return self._run(batch)[:-1]
+        return self._run(batch)
+
+    def _run(self, batch: Batch) -> list[bool]:
         with self.wrap():
             try:
                 return batch.run(self.scripts.apply, self.client)

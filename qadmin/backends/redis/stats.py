@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from qadmin.backends.error_groups import ExactLines, error_groups
+from qadmin.backends.redis.failed_index import FailedIndex
 from qadmin.backends.redis.json_text import dumps, epoch, parse_time
 from qadmin.backends.redis.pauses import Pauses
 from qadmin.backends.redis.payloads import read_payload, schedule_second
@@ -46,6 +47,7 @@ class Counts:
         self.keys = server.keys
         self.client = server.client
         self.pauses = pauses
+        self.failed_index = FailedIndex(server)
 
     def counts(
         self,
@@ -97,7 +99,12 @@ class Counts:
             failed = reader.length(self.keys.failed, False) if "failed" in wanted else 0
             if self.keys.failed in reader.problems and "failed" in wanted:
                 slot("")["failed"] += 1  # the list of the wrong type, listed as one unreadable entry
-            for start in range(0, failed, FAILED_WINDOW):
+            indexed = self.failed_index.counts() if failed else None
+            if indexed is not None:  # checked against the list in the step that answered
+                for name, n in indexed.failed.items():
+                    slot(name)["failed"] += n
+            # what the index does not hold yet (it is being rebuilt) is counted from the list
+            for start in range(indexed.indexed if indexed else 0, failed, FAILED_WINDOW):
                 flat = self.server.call(
                     self.server.scripts.count, [self.keys.failed], ["list", start, start + FAILED_WINDOW - 1]
                 )

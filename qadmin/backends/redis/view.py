@@ -10,10 +10,11 @@ may shift under it (as resque-web's pages do).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+from qadmin.backends.redis.failed_index import FailedIndex, FailedIndexUnusable
 from qadmin.backends.redis.ids import IdParts
 from qadmin.backends.redis.place import Segment
 from qadmin.backends.redis.reader import Reader
@@ -64,6 +65,7 @@ class View:
         self.twins = Twins(self.reader)
         self.k = server.keys
         self.now = now
+        self.server = server
 
     @property
     def problems(self) -> dict[str, str]:
@@ -133,7 +135,7 @@ class View:
                     yield [_D.value, "", [ts, i]], self.twins.delayed(ts, i, item, before, lazy=True)
             elif seg_type is Segment.FAILED:
                 read = failed_slim if slim_failed else failed_rec
-                for i, raw, same in self.twins.iter_failed(after, desc, maybe):
+                for i, raw, same in self.failures(selection.queues, after, desc, maybe):
                     rec = read(self.k.failed, raw, i)
                     if not retried_entry(rec):
                         yield [_F.value, "", i], self.twins.name_failed(rec, same, lazy=True)
@@ -151,6 +153,42 @@ class View:
                         finished.index = i
                         yield [_Z.value, "", i], finished
             start = None
+
+    def failures(
+        self, queues: tuple[str, ...], after: int | None, desc: bool, keep: Callable[[bytes], bool] | None
+    ) -> Iterator[tuple[int, bytes, int]]:
+        """`Twins.iter_failed`; for named queues, their failures among the entries qadmin's
+        checked index of `failed` holds (`failed_index.py`) come from it, reading only theirs,
+        and the entries it does not hold yet (it is being rebuilt) from the list. Where the index
+        stops describing the list halfway, the list is read from after the last entry given."""
+        index = FailedIndex(self.server)
+        state = index.counts() if queues else None
+        if state is None:
+            yield from self.twins.iter_failed(after, desc, keep)
+            return
+        try:
+            if desc:  # the entries past the index first, then the index's
+                for i, raw, same in self.twins.iter_failed(after, True, keep):
+                    if i < state.indexed:
+                        break
+                    after = i
+                    yield i, raw, same
+                bound = state.indexed if after is None else min(after, state.indexed)
+                for i, raw, same, _n in index.read(queues, bound, True):
+                    after = i
+                    if keep is None or keep(raw):
+                        yield i, raw, same
+                return
+            indexed = state.indexed
+            for i, raw, same, upto in index.read(queues, after, False):
+                after, indexed = i, upto
+                if keep is None or keep(raw):
+                    yield i, raw, same
+            if indexed and (after is None or after < indexed - 1):
+                after = indexed - 1  # every failure of these queues before it was in the index
+        except FailedIndexUnusable:
+            pass
+        yield from self.twins.iter_failed(after, desc, keep)
 
     # --- lookups by id --------------------------------------------------------------------------
     def lookup(self, wanted: Wanted, first_live: bool = False) -> dict[IdParts, list[Rec]]:
@@ -196,7 +234,7 @@ class View:
         def failed_wanted(raw: bytes) -> bool:
             return (maybe is None or maybe(raw)) and wanted.any_queue(failed_token(raw))
 
-        for i, raw, same in self.twins.iter_failed(None, False, failed_wanted):
+        for i, raw, same in self.failures(tuple(sorted(names or ())), None, False, failed_wanted):
             rec = failed_rec(self.k.failed, raw, i)
             if not retried_entry(rec):
                 add(self.twins.name_failed(rec, same))

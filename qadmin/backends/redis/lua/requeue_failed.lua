@@ -11,30 +11,65 @@
 -- ARGV[4] every entry's bytes, concatenated
 -- ARGV[5] the marked entries and payloads that are not made from the entry's bytes
 -- ARGV[6] the mark: `,"retried_at":"..."}`
--- ARGV[7..] the queue names of KEYS[3..]
+-- ARGV[7..] the queue names of KEYS[3..], then qadmin's index of `failed` (failed_index.lua):
+--         its hash, the prefix of its per-queue zsets and of its twins zset
 -- Returns one 1/0 per entry (0 also for an entry whose queue key holds another type than a list).
 --
 -- A bulk retry names runs of neighbouring entries: one LRANGE reads them all, where
 -- `apply.lua` would walk the list to each entry twice (LINDEX, then LSET). The entries travel
 -- as a few long strings (thousands of arguments would cost more to send than to run), and
 -- what can be made from an entry's own bytes is not sent again.
+--
+-- An entry marked in place moves, in the same step, from its queue's failures to its retried
+-- entries in qadmin's index of `failed`; a removal (or a mark the index cannot follow) drops the
+-- index, which the next reader rebuilds (failed_index.lua).
 local failed = KEYS[1]
 local tomb = ARGV[1]
 local n = tonumber(ARGV[2])
 local ints, raws, extra, mark = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local unpack_ints = struct.unpack
 local sub = string.sub
-local lo, hi = nil, nil
+-- the hinted entries read in runs: one LRANGE for neighbours (a walk to an index costs a walk
+-- along the list, more than the entries between two failures of one queue), LINDEX for a lone one
+local RUN_GAP = 64
+local hints = {}
 for j = 1, n do
   local h = unpack_ints('>i8', ints, (j - 1) * 48 + 1)
-  if h >= 0 then
-    if not lo or h < lo then lo = h end
-    if not hi or h > hi then hi = h end
-  end
+  if h >= 0 then hints[#hints + 1] = h end
 end
-local window = nil
-if lo and hi - lo < 4 * n + 100 then
-  window = redis.call('LRANGE', failed, lo, hi)
+table.sort(hints)
+local window = {}
+local a = 1
+while a <= #hints do
+  local b = a
+  while b < #hints and hints[b + 1] - hints[b] <= RUN_GAP do b = b + 1 end
+  if b > a then
+    local lo = hints[a]
+    local span = redis.call('LRANGE', failed, lo, hints[b])
+    for t = a, b do window[hints[t]] = span[hints[t] - lo + 1] end
+  end
+  a = b + 1
+end
+local index, at_prefix, twins_prefix = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
+local idx_gen, idx_n = nil, -1
+if redis.call('TYPE', index).ok == 'hash' then
+  local st = redis.call('HMGET', index, 'gen', 'n')
+  idx_gen, idx_n = st[1], tonumber(st[2]) or -1
+end
+local idx_broken = false
+local function indexed_mark(i, old, new)
+  if not idx_gen or i >= idx_n or idx_broken then return end
+  local q, was = classify(old)
+  local q2, now = classify(new)
+  if was or q2 ~= q or not now or redis.call('ZREM', at_prefix .. idx_gen .. ':' .. q, i) ~= 1 then
+    idx_broken = true
+    return
+  end
+  redis.call('HINCRBY', index, 'f:' .. q, -1)
+  redis.call('HINCRBY', index, 'r:' .. q, 1)
+  if i == idx_n - 1 then redis.call('HSET', index, 'tail', new) end
+  -- a twin named after this entry's old bytes is named otherwise now
+  if redis.call('ZCOUNT', twins_prefix .. idx_gen, '(' .. i, i + 200) > 0 then idx_broken = true end
 end
 local results = {}
 local removed = 0
@@ -67,7 +102,8 @@ for j = 1, n do
   end
   local cur = nil
   if hint >= 0 then
-    if window then cur = window[hint - lo + 1] else cur = redis.call('LINDEX', failed, hint) end
+    cur = window[hint]
+    if cur == nil then cur = redis.call('LINDEX', failed, hint) end
   end
   local i = nil
   if cur == raw then i = hint else i = redis.call('LPOS', failed, raw) end
@@ -82,7 +118,8 @@ for j = 1, n do
       new = sub(raw, 1, lraw - 1) .. mark
     end
     redis.call('LSET', failed, i, new)
-    if window and i >= lo and i <= hi then window[i - lo + 1] = new end
+    if tomb == '' then indexed_mark(i, raw, new) end
+    if window[i] ~= nil then window[i] = new end
     redis.call('RPUSH', KEYS[key], push)
     queues[key] = true
     results[j] = 1
@@ -95,5 +132,8 @@ for key in pairs(queues) do
 end
 if removed > 0 then
   redis.call('LREM', failed, removed, tomb)
+end
+if removed > 0 or idx_broken then
+  redis.call('DEL', index)
 end
 return results
