@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql import util as sql_util
 
 from qadmin.backends.sql.dialect import Dialect
 from qadmin.backends.sql.driver import DriverSql
@@ -264,6 +265,8 @@ class ClaimStatements:
             )
             if self.dialect.skip_locked:
                 arm = arm.with_for_update(skip_locked=True)
+            if self.split_locked:  # `j.run_at`, not `delayed_jobs.run_at`: see `complete_and_lock`
+                arm = sql_util.ClauseAdapter(self.t.alias("j")).traverse(arm)
             parts.append(arm)
         return parts
 
@@ -394,8 +397,11 @@ class ClaimStatements:
             gone = sa.delete(t).where(t.c.id == job_id, t.c.locked_by == worker).returning(t.c.id).cte("gone")
             # the finished record's values are bound as f_queue, f_priority, …: an execution
             # parameter named after a jobs column would join the UPDATE's SET clause
+            # the driver spells most parameters' types itself (`%(f_queue)s::VARCHAR`); a CAST
+            # around each as well took the statement past 4,096 bytes, the longest psycopg keeps
+            # parsed (past it, it parses the text again on every call: 30-40 µs a job)
             values = [
-                gone.c.id if c == "job_id" else sa.cast(sa.bindparam(f"f_{c}", type_=f.c[c].type), f.c[c].type)
+                gone.c.id if c == "job_id" else self._typed(sa.bindparam(f"f_{c}", type_=f.c[c].type), f.c[c].type)
                 for c in self._FINISHED
             ]
             recorded = (
@@ -412,6 +418,14 @@ class ClaimStatements:
             done = sa.select(sa.func.count().label("done")).select_from(recorded).subquery("done")
             self._cache[key] = sa.select(done.c.done, *locked.c).select_from(done.outerjoin(locked, sa.true()))
         return self._cache[key]
+
+    def _typed(self, param: Any, column_type: Any) -> Any:
+        """`param` as a value of `column_type` in a SELECT list: as the driver spells it where
+        it names its type, else CAST."""
+        bind_cast = getattr(self.engine.dialect, "bind_typing", None) == sa.engine.interfaces.BindTyping.RENDER_CASTS
+        if bind_cast and column_type.dialect_impl(self.engine.dialect).render_bind_cast:
+            return param
+        return sa.cast(param, column_type)
 
     def delete_unique(self) -> Any:
         if "delete_unique" not in self._cache:
