@@ -1,6 +1,6 @@
 """The floor: the least one Python process must do per job on each backend, written by hand.
 
-    python -m bench.floors sqlite|postgresql|redis URL
+    python -m bench.floors sqlite|postgresql|postgresql-tx|redis URL
 
 Each loop claims one job, runs it, and acknowledges it, until the queue is empty:
 
@@ -8,6 +8,10 @@ Each loop claims one job, runs it, and acknowledges it, until the queue is empty
   `DELETE` it (same WAL / synchronous=NORMAL settings as qadmin's engine);
 * PostgreSQL: one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING`
   round trip to claim, one `DELETE` to acknowledge (autocommit, psycopg prepared statements);
+* PostgreSQL, the minimal loop (`postgresql-tx`): in one transaction, `SELECT` the next ready row
+  `FOR UPDATE SKIP LOCKED LIMIT 1` along qadmin's claim index, run it, `DELETE` it, `COMMIT`
+  (prepared). No lock is written: the row lock held by the open transaction is the claim, so
+  a SIGKILL reruns the job as qadmin's would, but the job runs inside the transaction;
 * Redis: `LMOVE` from the queue into a processing list, then `LREM` it from there.
 
 No decoding beyond `json.loads`, no heartbeats, no outcome records, no hooks: whatever qadmin spends
@@ -88,6 +92,28 @@ def postgres_loop(url: str) -> int:
         done += 1
 
 
+def postgres_tx_loop(url: str) -> int:
+    import psycopg
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    conn = psycopg.connect(conninfo)
+    claim = (
+        "SELECT id, handler FROM delayed_jobs WHERE failed_at IS NULL AND substr(handler, 1, 1) = '{' "
+        "AND locked_at IS NULL AND (run_at IS NULL OR run_at <= now() AT TIME ZONE 'UTC') "
+        "ORDER BY priority, run_at NULLS FIRST, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+    )
+    done = 0
+    while True:
+        row = conn.execute(claim, prepare=True).fetchone()
+        if row is None:
+            conn.rollback()
+            return done
+        call(row[1])
+        conn.execute("DELETE FROM delayed_jobs WHERE id = %s", (row[0],), prepare=True)
+        conn.commit()
+        done += 1
+
+
 def redis_loop(url: str, queue: str = "resque:queue:default") -> int:
     import redis
 
@@ -105,7 +131,9 @@ def redis_loop(url: str, queue: str = "resque:queue:default") -> int:
 
 def main(argv: list[str]) -> int:
     kind, url = argv[1], argv[2]
-    loop = {"sqlite": sqlite_loop, "postgresql": postgres_loop, "redis": redis_loop}[kind]
+    loop = {"sqlite": sqlite_loop, "postgresql": postgres_loop, "postgresql-tx": postgres_tx_loop, "redis": redis_loop}[
+        kind
+    ]
     loop(url)
     return 0
 

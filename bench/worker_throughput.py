@@ -7,7 +7,8 @@ The rate is counted from the first job's start to the last job's end (bench/stam
 start-up is not part of it. The jobs are `qadmin.examples.noop` (RQ runs the same function;
 delayed_job a Ruby struct whose perform is empty). Cells:
 
-* floor — bench/floors.py: claim, call, acknowledge, by hand, per backend;
+* floor — bench/floors.py: claim, call, acknowledge, by hand, per backend (on PostgreSQL also the
+  minimal transaction loop, `postgresql-tx`);
 * qadmin — `qadmin worker --burst [--concurrency 2]`, per backend;
 * RQ — `rq worker --burst` with `SimpleWorker` (runs jobs in the worker process, as qadmin does)
   and with its default `Worker` (forks a work horse per job), on the same redis-server (both as
@@ -229,6 +230,19 @@ def build_cells(b: Bench, backends: list[str], jobs: int, prefetch: int = PREFET
                         "those not yet written",
                     )
                 )
+        if kind == "postgresql":
+            cells.append(
+                b.cell(
+                    "floor postgresql-tx ×1",
+                    kind,
+                    jobs,
+                    qfill,
+                    floor_cmd("postgresql-tx", 1),
+                    ref="qadmin postgresql ×1",
+                    note="bench/floors.py postgresql-tx: SELECT … FOR UPDATE SKIP LOCKED, DELETE, COMMIT "
+                    "(ratio = qadmin's rate over it)",
+                )
+            )
         if kind == "sqlite":
             cells.append(
                 b.peer_cell(
@@ -307,6 +321,7 @@ def peer_ratios(results: list[Result], prefetch: int) -> str:
         ("delayed_job sqlite ×1", "sqlite", "≥ 6×"),
         ("rq SimpleWorker ×1", "redis", "≥ 20×"),
         ("floor postgresql ×1", "postgresql", "≥ 0.8×, > 1× batched"),
+        ("floor postgresql-tx ×1", "postgresql", "≥ 1×"),
         ("floor sqlite ×1", "sqlite", ""),
         ("floor redis ×1", "redis", ""),
     ]
@@ -340,7 +355,7 @@ def peer_ratios(results: list[Result], prefetch: int) -> str:
 def invert_peer_ratios(results: list[Result]) -> None:
     """Peer rows read 'qadmin is N× faster': flip their ratio so it is qadmin's median over theirs."""
     for r in results:
-        if r.name.startswith(("delayed_job", "rq ")) and r.ref and r.ref.startswith("qadmin"):
+        if r.name.startswith(("delayed_job", "rq ", "floor postgresql-tx")) and r.ref and r.ref.startswith("qadmin"):
             r.higher_is_better = False  # ratio() then gives ref / cell for a rate: qadmin's speed-up
 
 

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from qadmin.backends import Backend, BackendOptions, open_backend
-from qadmin.errors import ConfigError, QadminError
+from qadmin.errors import QadminError, UsageError
 from qadmin.filters import JobFilter
 from qadmin.job import JobState, NewJob, WorkerInfo, utcnow
 from tests.pgbouncer import pgbouncer, pgbouncer_url
@@ -147,19 +147,20 @@ def test_prepare_off_turns_every_server_side_prepared_statement_off(postgres_url
         b.init()
         with b.engine.connect() as conn:
             assert conn.connection.driver_connection.prepare_threshold is None
-        assert type(b.verbs).__name__ == "UnnamedPg"  # the one-statement verbs, nothing named
+        # the one-statement verbs, enqueue's INSERT sent unnamed
+        assert type(b.verbs).__name__ == "PreparedPg" and b.verbs.server_prepares is False
         assert "prepare" not in b.safe_url
     finally:
         b.close()
     fast = open_backend(postgres_url, BackendOptions())
     try:
-        assert type(fast.verbs).__name__ == "PreparedPg"
+        assert type(fast.verbs).__name__ == "PreparedPg" and fast.verbs.server_prepares is True
     finally:
         fast.close()
 
 
 def test_a_prepare_value_other_than_on_or_off_is_refused(postgres_url: str) -> None:
-    with pytest.raises(ConfigError, match="prepare=on or prepare=off"):
+    with pytest.raises(UsageError, match=r"prepare=maybe .*expected on or off"):
         open_backend(postgres_url + "?prepare=maybe", BackendOptions())
 
 

@@ -33,10 +33,6 @@ def choose(url: str, prepared: bool = True) -> SqlEngine:
         # SQLAlchemy's PostgreSQL dialect takes longer to import than a SQLite listing to run
         from qadmin.backends.sql.postgres import PostgresDialect
         from qadmin.backends.sql.prepared_pg import PreparedPg
-        from qadmin.backends.sql.unnamed_pg import UnnamedPg
 
-        postgres = PostgresDialect(url)
-        if not prepared:
-            return SqlEngine(postgres, CoreVerbs)
-        return SqlEngine(postgres, PreparedPg if postgres.server_prepares else UnnamedPg)
+        return SqlEngine(PostgresDialect(url), PreparedPg if prepared else CoreVerbs)
     return SqlEngine(CoreDialect(sa.create_engine(url, pool_size=5, max_overflow=10)), CoreVerbs)

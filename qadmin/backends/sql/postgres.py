@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql as pg_sql
 
 from qadmin.backends.sql.dialect import Clause, CoreDialect, upsert_absent, upsert_increment
-from qadmin.errors import ConfigError
+from qadmin.errors import UsageError
 
 
 class PostgresDialect(CoreDialect):
@@ -21,14 +21,13 @@ class PostgresDialect(CoreDialect):
     writable_ctes = True
 
     def __init__(self, url: str) -> None:
-        url, self.server_prepares = prepare_option(url)
-        # psycopg prepares a statement after 5 uses on a connection: never, with `prepare=off`
-        prepare = {} if self.server_prepares else {"prepare_threshold": None}
+        target, self.server_prepares = server_prepares(normalise_url(url))
+        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        if not self.server_prepares and target.drivername == "postgresql+psycopg":
+            connect_args["prepare_threshold"] = None  # psycopg prepares none of SQLAlchemy's statements
         # no pre-ping (a round trip per checkout): a connection that turns out dead raises a
         # disconnect error, on which SQLAlchemy invalidates the whole pool, and callers retry
-        engine = sa.create_engine(
-            normalise_url(url), pool_size=5, max_overflow=10, connect_args={"connect_timeout": 10, **prepare}
-        )
+        engine = sa.create_engine(target, pool_size=5, max_overflow=10, connect_args=connect_args)
         event.listen(engine, "connect", _no_jit)
         event.listen(engine, "connect", _lenient_times)
         super().__init__(engine)
@@ -103,19 +102,24 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def prepare_option(url: str) -> tuple[str, bool]:
-    """`url` without qadmin's own `prepare=on|off` query option, and whether statements may be
-    prepared on the server. A pooler that hands each transaction another server connection
-    (PgBouncer before 1.21 in transaction mode) loses them: `prepare=off` for such a URL."""
-    if "prepare=" not in url:
-        return url, True
-    parsed = sa.engine.make_url(url)
-    value = parsed.query.get("prepare")
+#: the URL query option that turns server-side prepared statements off (`server_prepares`)
+PREPARE_OPTION = "prepare"
+
+
+def server_prepares(url: str) -> tuple[sa.URL, bool]:
+    """`url` without qadmin's `prepare` query option, and whether it leaves server-side prepared
+    statements on (the default). `?prepare=off` turns them off, for a pooler that hands each
+    transaction to any server connection (PgBouncer before 1.21 in transaction mode), where a
+    statement prepared on one connection is missing on the next: psycopg then prepares nothing,
+    and enqueue sends its INSERT unnamed (parsed with every row, in the same one round trip)."""
+    parsed = sa.make_url(url)
+    value = parsed.query.get(PREPARE_OPTION)
     if value is None:
-        return url, True
-    if value not in ("on", "off"):
-        raise ConfigError(f"prepare={value} in the URL: expected prepare=on or prepare=off")
-    return parsed.difference_update_query(["prepare"]).render_as_string(hide_password=False), value == "on"
+        return parsed, True
+    text = value if isinstance(value, str) else value[-1]
+    if text.lower() not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+        raise UsageError(f"?{PREPARE_OPTION}={text} in the database URL: expected on or off")
+    return parsed.difference_update_query([PREPARE_OPTION]), text.lower() in ("on", "true", "1", "yes")
 
 
 def _lenient_times(dbapi_conn: Any, _record: Any) -> None:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from qadmin.backends.sql.driver import wrapped
 from qadmin.backends.sql.layout import InsertLayout
+from qadmin.backends.sql.postgres import PostgresDialect
 from qadmin.backends.sql.rows import NO_OWNERS
 from qadmin.backends.sql.state import Single, WorkerState
 from qadmin.backends.sql.statements import (
@@ -144,6 +145,9 @@ class PreparedPg:
         #: fail, release and refresh: one statement each, in autocommit on the held connection
         self.core = CoreVerbs(parts, single=self._single)
         self._insert: PgInsert | None = None
+        dialect = parts.store.dialect
+        #: `?prepare=off` (`postgres.server_prepares`): enqueue's INSERT goes unnamed
+        self.server_prepares = dialect.server_prepares if isinstance(dialect, PostgresDialect) else True
 
     def insert_plan(self, layout: InsertLayout) -> PgInsert:
         if self._insert is None or self._insert.layout is not layout:
@@ -166,6 +170,8 @@ class PreparedPg:
         row = layout.driver_row(values)
         with state.held.hold() as (conn, raw):
             try:
+                if not self.server_prepares:
+                    return _insert_unnamed(raw, plan, row)
                 return _insert(conn, raw, plan, row)
             except Exception as exc:
                 raise wrapped(plan.sql, row, exc) from exc
@@ -315,8 +321,16 @@ class PreparedPg:
                 st.complete_and_lock(by_queue, bool(skip)),
                 {**params, **finished, "job_id": values["job_id"], "n": limit},
             ).all()
-            tally[0] = rows[0].done
+            done = tally[0] = rows[0].done
             locked = in_claim_order(st, [r for r in rows if r.id is not None])
+            repeat = not done and st.split_locked
+            if repeat:  # its rows may be what a lost first attempt locked: see `complete_and_lock`
+                back = [
+                    {**params, "job_id": r.id, "old_at": r.old_locked_at, "old_by": r.old_locked_by} for r in locked
+                ]
+                if back:
+                    conn.execute(st.unlock_back(), back)
+                locked = []
             unrunnable = []
             for row in locked:
                 job = self.rows.to_job(row, now, NO_OWNERS)
@@ -329,6 +343,9 @@ class PreparedPg:
                     )
             if unrunnable:
                 conn.execute(st.unlock_back(), unrunnable)
+        if repeat:
+            params.pop("skip", None)
+            return self._claim_returning(state, st, params, by_queue, skip, can_run, limit)
         if unrunnable and len(locked) == limit:  # rows this worker cannot run took places: claim on past them
             skip = skip + [row.id for row in locked]  # the jobs just claimed too: see `_claim_returning`
             params.pop("skip", None)
@@ -382,7 +399,19 @@ def _insert(conn: sa.Connection, raw: Any, plan: PgInsert, row: list[Any]) -> Jo
     return job_id
 
 
-def _prepared(raw: Any, plan: PgInsert, params: list[bytes | None] | None) -> Any:
+def _insert_unnamed(raw: Any, plan: PgInsert, row: list[Any]) -> JobId:
+    """`plan.sql` for one row without a prepared statement (`?prepare=off`): the same one round
+    trip as `_insert`, the statement parsed with it."""
+    params = plan.params(row) if plan.name is not None else None
+    job_id: int
+    if params is None or raw.info.encoding != "utf-8":
+        job_id = raw.execute(plan.sql, row, prepare=False).fetchone()[0]
+        return job_id
+    job_id = _prepared(raw, plan, params, named=False)
+    return job_id
+
+
+def _prepared(raw: Any, plan: PgInsert, params: list[bytes | None] | None, named: bool = True) -> Any:
     """Prepare `plan`'s statement (params None; True once it exists) or run it (its id)."""
     global _PSYCOPG
     if _PSYCOPG is None:
@@ -394,6 +423,8 @@ def _prepared(raw: Any, plan: PgInsert, params: list[bytes | None] | None) -> An
     with raw.lock:
         if params is None:
             pgconn.send_prepare(plan.name, plan.dollar_sql.encode())
+        elif not named:
+            pgconn.send_query_params(plan.dollar_sql.encode(), params, param_formats=plan.formats)
         else:
             pgconn.send_query_prepared(plan.name, params, plan.formats)
         result = raw.wait(execute(pgconn))[-1]

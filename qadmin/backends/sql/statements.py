@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql import util as sql_util
 
 from qadmin.backends.sql.dialect import Dialect
 from qadmin.backends.sql.driver import DriverSql
 from qadmin.backends.sql.store import Store
-from qadmin.backends.sql.tables import claim_index_name, json_handler
+from qadmin.backends.sql.tables import claim_index_name, holds_unlocked_only, json_handler
 
 #: `by_queue` of a claim step whose queue comes before others in the worker's list
 EARLIER = "earlier"
@@ -49,6 +50,12 @@ class ClaimStatements:
         self.aux = aux
         self.table_name = table_name
         self.has_claim_index = any(i.name == claim_index_name(table_name) for i in table.indexes)
+        #: PostgreSQL: the claim index holds unlocked rows only, and the claim reads locked rows
+        #: (expired, or its own) apart, off the locked_at index (`_pick`)
+        self.split_locked = any(
+            i.name == claim_index_name(table_name) and holds_unlocked_only(i.dialect_options["postgresql"]["where"])
+            for i in table.indexes
+        )
         self.cols = ([table.c.priority] if "priority" in table.c else []) + [table.c.run_at, table.c.id]
         self._cache: dict[Any, Any] = {}
 
@@ -77,12 +84,38 @@ class ClaimStatements:
             live,
         )
 
-    def _conditions(self, queues: ByQueue, skip: bool) -> list[Any]:
+    def _split_ready(self, own: bool) -> tuple[Any, Any]:
+        """PostgreSQL: `ready` as two disjoint halves, each read along its own index: the
+        unlocked rows (the condition of PostgreSQL's claim index, `tables.holds_unlocked_only`)
+        and the locked rows this worker may take. `own` False leaves out rows locked by this
+        worker within their run time (see `complete_and_lock`): the locked half is then a range
+        of old locks on the locked_at index, where the entries of the rows just completed never
+        are."""
+        t = self.t
+        now, expired, worker = self._params()
+        due = sa.or_(t.c.run_at.is_(None), t.c.run_at <= now)
+        live = t.c.failed_at.is_(None)
+        unlocked = sa.and_(due, t.c.locked_at.is_(None), live)
+        # the locked half is read along the locked_at index, in lock order (`_arm_parts`). Its
+        # `failed_at IS NULL` is spelt so that no index can take it: without statistics (a table
+        # just filled) the planner counts 0.5 % of rows as NULL there, and read the state index
+        # (queue, failed_at, locked_at…) by it, every page of it for each claim
+        not_failed = sa.func.coalesce(t.c.failed_at.is_(None), sa.false())
+        if own:
+            taken = sa.or_(sa.and_(due, t.c.locked_at < expired), t.c.locked_by == worker)
+            locked = sa.and_(t.c.locked_at.is_not(None), taken, not_failed)
+        else:
+            locked = sa.and_(
+                t.c.locked_at.is_not(None), t.c.locked_at < expired, sa.or_(due, t.c.locked_by == worker), not_failed
+            )
+        return unlocked, locked
+
+    def _conditions(self, queues: ByQueue, skip: bool, ready: Any = None) -> list[Any]:
         t = self.t
         p = self.aux["pauses"]
         # only qadmin/Resque JSON handlers: Ruby YAML and PHP rows belong to their own workers
         conditions = [
-            self.ready(for_scan=True, by_queue=queues),
+            self.ready(for_scan=True, by_queue=queues) if ready is None else ready,
             json_handler(self.dialect.as_text(t.c.handler)),
         ]
         if queues:
@@ -155,7 +188,7 @@ class ClaimStatements:
             )
         return self._cache[key]
 
-    def _pick(self, queues: ByQueue, skip: bool, *extra: Any) -> Any:
+    def _pick(self, queues: ByQueue, skip: bool, *extra: Any, own: bool = True) -> Any:
         """PostgreSQL: the ids of the next `n` runnable rows, locked (skipping rows others have
         locked), with their previous lock and claim step (0 but for `steps`).
 
@@ -168,21 +201,27 @@ class ClaimStatements:
         n = sa.bindparam("n", type_=sa.Integer)
         cols = (t.c.id.label("old_id"), t.c.locked_at.label("old_locked_at"), t.c.locked_by.label("old_locked_by"))
         if not (isinstance(queues, tuple) and queues[0] == "steps"):
-            return (
-                sa.select(*cols, sa.literal_column("0").label("step"))
-                .where(*self._conditions(queues, skip), *extra)
-                .order_by(*self.order())
-                .limit(n)
-                .with_for_update(skip_locked=True)
-            )
-        union = self._arms(queues, skip, n, [*cols, *self.cols], *extra)
+            if not self.split_locked:
+                return (
+                    sa.select(*cols, sa.literal_column("0").label("step"))
+                    .where(*self._conditions(queues, skip), *extra)
+                    .order_by(*self.order())
+                    .limit(n)
+                    .with_for_update(skip_locked=True)
+                )
+            parts = self._arm_parts(0, queues, skip, n, [*cols, *self.cols], *extra, own=own)
+            union = sa.union_all(*(sa.select(p.subquery(f"arm_0_{j}")) for j, p in enumerate(parts))).subquery("arms")
+        else:
+            union = self._arms(queues, skip, n, [*cols, *self.cols], *extra, own=own)
         return (
             sa.select(union.c.old_id, union.c.old_locked_at, union.c.old_locked_by, union.c.step)
             .order_by(*self._arms_order(union, union.c.old_id))
             .limit(n)
         )
 
-    def _arms(self, steps: tuple[str, int, bool], skip: bool, n: Any, cols: list[Any], *extra: Any) -> Any:
+    def _arms(
+        self, steps: tuple[str, int, bool], skip: bool, n: Any, cols: list[Any], *extra: Any, own: bool = True
+    ) -> Any:
         """One arm per queue step (`steps`: its key, see `_pick`): the first `n` runnable rows
         of its queue in claim order, with the step's number; their UNION ALL."""
         t = self.t
@@ -191,7 +230,7 @@ class ClaimStatements:
         # last named queue is common, so it walks the claim index for it, and the earlier ones
         # off the queue's index
         pg = self.dialect.literal_queue_names()
-        arms = []
+        arms: list[Any] = []
         for i in range(k):
             if star and i == k - 1:  # every other queue (the named ones were the earlier arms)
                 named = t.c.queue.not_in(sa.bindparam("earlier", expanding=True, literal_execute=pg))
@@ -200,16 +239,36 @@ class ClaimStatements:
                 where = t.c.queue == sa.bindparam(f"step_{i}", type_=t.c.queue.type, literal_execute=pg)
                 if i == k - 1 and self.has_claim_index:
                     where = self.dialect.likelihood(where, 0.9375)
+            parts = self._arm_parts(i, False, skip, n, cols, where, *extra, own=own)
+            arms += [p.subquery(f"arm_{i}" if len(parts) == 1 else f"arm_{i}_{j}") for j, p in enumerate(parts)]
+        return sa.union_all(*(sa.select(arm) for arm in arms)).subquery("arms")
+
+    def _arm_parts(
+        self, i: int, queues: ByQueue, skip: bool, n: Any, cols: list[Any], *where: Any, own: bool = True
+    ) -> list[Any]:
+        """Claim step `i`'s first `n` runnable rows in claim order, with the step's number: one
+        scan, or with `split_locked` two (unlocked rows, and locked rows it may take), each
+        along its own index. Of more than `n` locked rows it may take, the oldest locks come
+        first (a claim order among rescued rows that the plan does not depend on)."""
+        parts = []
+        for j, ready in enumerate(self._split_ready(own) if self.split_locked else (None,)):
+            # the locked half in lock order first: read along the locked_at index from its oldest
+            # entry, whatever the planner's statistics say (after a big first enqueue they have
+            # no locked rows, and it chose the state index, whose every page such a range reads);
+            # rows locked by one claim keep claim order among them
+            order = [self.t.c.locked_at, *self.order()] if j == 1 else self.order()
             arm = (
                 sa.select(*cols, sa.literal_column(str(i)).label("step"))
-                .where(*self._conditions(False, skip), where, *extra)
-                .order_by(*self.order())
+                .where(*self._conditions(queues, skip, ready), *where)
+                .order_by(*order)
                 .limit(n)
             )
             if self.dialect.skip_locked:
                 arm = arm.with_for_update(skip_locked=True)
-            arms.append(arm.subquery(f"arm_{i}"))
-        return sa.union_all(*(sa.select(arm) for arm in arms)).subquery("arms")
+            if self.split_locked:  # `j.run_at`, not `delayed_jobs.run_at`: see `complete_and_lock`
+                arm = sql_util.ClauseAdapter(self.t.alias("j")).traverse(arm)
+            parts.append(arm)
+        return parts
 
     def _arms_order(self, union: Any, id_column: Any) -> list[Any]:
         return (
@@ -322,7 +381,14 @@ class ClaimStatements:
         Every part of a statement sees the same snapshot, in which the completed job is still
         there and locked by this worker (which the ready predicate accepts): it is named out of
         the rows to lock. Always one row at least: `done` (1 if the job was deleted and recorded,
-        0 if this worker no longer held it), with the locked rows' columns, or NULLs if none."""
+        0 if this worker no longer held it), with the locked rows' columns, or NULLs if none.
+
+        With `split_locked`, rows this worker holds within their run time are not taken again
+        here: reading them would walk the locked_at index's entries of every job completed since
+        the last vacuum. They are this worker's only where an earlier attempt of this very
+        statement locked them and its reply was lost; the repeat then finds its job gone (`done`
+        0), and `PreparedPg` gives back what it locked and claims as `lock_returning` does, which
+        takes them."""
         key = ("complete_and_lock", queues, skip)
         if key not in self._cache:
             t, f = self.t, self.aux["finished"]
@@ -331,14 +397,17 @@ class ClaimStatements:
             gone = sa.delete(t).where(t.c.id == job_id, t.c.locked_by == worker).returning(t.c.id).cte("gone")
             # the finished record's values are bound as f_queue, f_priority, …: an execution
             # parameter named after a jobs column would join the UPDATE's SET clause
+            # the driver spells most parameters' types itself (`%(f_queue)s::VARCHAR`); a CAST
+            # around each as well took the statement past 4,096 bytes, the longest psycopg keeps
+            # parsed (past it, it parses the text again on every call: 30-40 µs a job)
             values = [
-                gone.c.id if c == "job_id" else sa.cast(sa.bindparam(f"f_{c}", type_=f.c[c].type), f.c[c].type)
+                gone.c.id if c == "job_id" else self._typed(sa.bindparam(f"f_{c}", type_=f.c[c].type), f.c[c].type)
                 for c in self._FINISHED
             ]
             recorded = (
                 sa.insert(f).from_select(list(self._FINISHED), sa.select(*values)).returning(f.c.job_id).cte("recorded")
             )
-            old = self._pick(queues, skip, t.c.id != job_id).cte("old")
+            old = self._pick(queues, skip, t.c.id != job_id, own=False).cte("old")
             locked = (
                 sa.update(t)
                 .where(t.c.id == old.c.old_id)
@@ -349,6 +418,14 @@ class ClaimStatements:
             done = sa.select(sa.func.count().label("done")).select_from(recorded).subquery("done")
             self._cache[key] = sa.select(done.c.done, *locked.c).select_from(done.outerjoin(locked, sa.true()))
         return self._cache[key]
+
+    def _typed(self, param: Any, column_type: Any) -> Any:
+        """`param` as a value of `column_type` in a SELECT list: as the driver spells it where
+        it names its type, else CAST."""
+        bind_cast = getattr(self.engine.dialect, "bind_typing", None) == sa.engine.interfaces.BindTyping.RENDER_CASTS
+        if bind_cast and column_type.dialect_impl(self.engine.dialect).render_bind_cast:
+            return param
+        return sa.cast(param, column_type)
 
     def delete_unique(self) -> Any:
         if "delete_unique" not in self._cache:

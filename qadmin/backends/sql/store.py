@@ -18,7 +18,9 @@ from qadmin.backends.sql.tables import (
     DEFAULT_TABLE,
     FINISHED_ADDED_COLUMNS,
     bookkeeping_tables,
+    claim_index_name,
     delayed_jobs_table,
+    holds_unlocked_only,
     reflect_jobs_table,
     state_index_name,
 )
@@ -265,9 +267,17 @@ class Store:
         """A jobs table an earlier qadmin created gets the indexes added since (the claim's,
         stats'); a table someone else created keeps exactly the indexes its owner gave it."""
         name = self.table_name
-        existing = {i["name"] for i in inspector.get_indexes(name)}
+        found = {i["name"]: i for i in inspector.get_indexes(name)}
+        existing = set(found)
         if f"qadmin_{name}_failed_at" not in existing:
             return
+        claim = found.get(claim_index_name(name))
+        if claim is not None and conn.dialect.name == "postgresql":
+            where = claim.get("dialect_options", {}).get("postgresql_where")
+            if not holds_unlocked_only(where):
+                # an earlier qadmin's claim index, which held locked rows as well: built again
+                conn.exec_driver_sql(f"DROP INDEX {conn.dialect.identifier_preparer.quote(claim_index_name(name))}")
+                existing.discard(claim_index_name(name))
         for index in delayed_jobs_table(sa.MetaData(), name).indexes:
             if index.name in existing or not str(index.name).startswith("qadmin_"):
                 continue
