@@ -126,7 +126,7 @@ def _lenient_times(dbapi_conn: Any, _record: Any) -> None:
     """psycopg raises on a timestamp Python cannot hold (`infinity`, `-infinity`, which
     ActiveRecord writes for ±Float::INFINITY, or a year past 9999), failing the whole result and,
     for a claim, after the row was locked. Such a value is read as its text instead, which the
-    column type then reports as unreadable (`tables.Unreadable`)."""
+    column type then reports as unreadable (`times.Unreadable`)."""
     adapters = getattr(dbapi_conn, "adapters", None)
     if adapters is None:  # psycopg2 (not qadmin's driver): as it is
         return

@@ -42,7 +42,7 @@ def _schedule(row: Any) -> Schedule:
 
 
 def _time(value: Any) -> datetime | None:
-    """A stored time, or None for one the column cannot read (`tables.Unreadable`)."""
+    """A stored time, or None for one the column cannot read (`times.Unreadable`)."""
     return value if isinstance(value, datetime) else None
 
 

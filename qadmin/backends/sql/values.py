@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from qadmin.backends.sql.tables import UtcDateTime
+from qadmin.backends.sql.times import UtcDateTime
 from qadmin.codecs import UNDECODABLE, decode_payload
 from qadmin.errors import JobNotFound, UsageError
 from qadmin.filters import JobFilter, class_matches
