@@ -177,6 +177,8 @@ def _settle(result: object) -> object:
     """Run what calling a job gave back when its body has not run yet: an `async def` job's
     coroutine runs to completion on an event loop of its own (within the job's time limit, which
     interrupts the loop as it does any code). A generator's body would never run: refused."""
+    if result is None:  # most jobs and hooks: no awaitable, no generator (the checks cost more than the job)
+        return None
     if inspect.isawaitable(result):
         import asyncio
 
