@@ -257,11 +257,14 @@ class time_limit:
                 time_limit.previous = signal.signal(signal.SIGALRM, _expire)
                 time_limit.installed = True
                 time_limit.fires_at = math.inf  # whoever handled SIGALRM meanwhile may have used the timer
-            deadline = time.monotonic() + self.seconds
+            now = time.monotonic()
+            deadline = now + self.seconds
             time_limit.deadline = deadline
             time_limit.expired = time_limit.cancelling = False
             time_limit.armed = True
-            if deadline < time_limit.fires_at:
+            # a timer that should have gone off a while ago was cleared behind qadmin's back (a
+            # job's own `signal.alarm(0)`): set again, so that at most the jobs meanwhile ran unbounded
+            if deadline < time_limit.fires_at or now > time_limit.fires_at + TIMER_LOST_AFTER:
                 _set_timer(deadline)
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
@@ -299,6 +302,8 @@ os.register_at_fork(after_in_child=_forget_timer)
 #: go off against time.monotonic and still count as the deadline passed (clocks' rounding)
 TIMER_FLOOR = 1e-6
 TIMER_SLACK = 1e-3
+#: seconds past its time after which a timer that has not gone off is taken as cleared
+TIMER_LOST_AFTER = 1.0
 
 
 # the handler as set, without `signal.getsignal`'s conversion to an enum (an exception a call);
