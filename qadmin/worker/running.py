@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
+import os
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
@@ -174,6 +177,8 @@ def _settle(result: object) -> object:
     """Run what calling a job gave back when its body has not run yet: an `async def` job's
     coroutine runs to completion on an event loop of its own (within the job's time limit, which
     interrupts the loop as it does any code). A generator's body would never run: refused."""
+    if result is None:  # most jobs and hooks: no awaitable, no generator (the checks cost more than the job)
+        return None
     if inspect.isawaitable(result):
         import asyncio
 
@@ -220,10 +225,14 @@ def is_interrupt(exc: BaseException) -> bool:
 class time_limit:
     """Interrupt the job with JobTimeout after `seconds` (main thread only: SIGALRM).
 
-    The SIGALRM handler is installed by the first job and stays until the worker stops
-    (`restore`): installing and restoring it around every job would cost two signal() calls a
-    job. It raises only while a limit is armed (a stray alarm between jobs is ignored), and a
-    job that installs a handler of its own gets qadmin's back before the next job."""
+    One interval timer serves every job: it is set when a job's limit ends before the timer goes
+    off (the first job, or one with a shorter limit), and otherwise left running, each job only
+    writing its deadline. When it goes off, the handler raises if the running job's deadline has
+    passed, and sets it again for that deadline if not; between jobs it lets it lapse. Setting
+    and clearing the timer around every job would cost two system calls a job. The SIGALRM
+    handler is installed by the first job and stays until the worker stops (`restore`): it
+    raises only while a limit is armed (a stray alarm between jobs is ignored), and a job that
+    installs a handler of its own gets qadmin's back, and the timer set again, before the next job."""
 
     armed = False
     #: the next alarm is an operator's cancel (`interrupt_for_cancel`), not the time limit
@@ -233,6 +242,10 @@ class time_limit:
     #: the handler qadmin's last replaced (restored when the worker stops)
     previous: SignalHandler = None
     installed = False
+    #: when the running job's limit passes (time.monotonic)
+    deadline = math.inf
+    #: when the timer goes off next, as qadmin set it (inf: not set)
+    fires_at = math.inf
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -243,13 +256,20 @@ class time_limit:
             if _getsignal(signal.SIGALRM) is not _expire:
                 time_limit.previous = signal.signal(signal.SIGALRM, _expire)
                 time_limit.installed = True
-            time_limit.armed, time_limit.expired, time_limit.cancelling = True, False, False
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+                time_limit.fires_at = math.inf  # whoever handled SIGALRM meanwhile may have used the timer
+            now = time.monotonic()
+            deadline = now + self.seconds
+            time_limit.deadline = deadline
+            time_limit.expired = time_limit.cancelling = False
+            time_limit.armed = True
+            # a timer that should have gone off a while ago was cleared behind qadmin's back (a
+            # job's own `signal.alarm(0)`): set again, so that at most the jobs meanwhile ran unbounded
+            if deadline < time_limit.fires_at or now > time_limit.fires_at + TIMER_LOST_AFTER:
+                _set_timer(deadline)
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if self.active:
             time_limit.armed = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
             # the JobTimeout was caught on its way (by the job, or by an event loop's callback
             # runner): the job still ran out of time, and is not a success
             if time_limit.expired and exc_type is None:
@@ -257,10 +277,33 @@ class time_limit:
 
     @staticmethod
     def restore() -> None:
-        """Put back the SIGALRM handler qadmin's replaced (main thread only, as signal() is)."""
+        """Clear the timer and put back the SIGALRM handler qadmin's replaced (main thread only,
+        as signal() is)."""
         if time_limit.installed and threading.current_thread() is threading.main_thread():
+            if time_limit.fires_at != math.inf:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                time_limit.fires_at = math.inf
             signal.signal(signal.SIGALRM, time_limit.previous)
             time_limit.previous, time_limit.installed = None, False
+
+
+def _set_timer(deadline: float) -> None:
+    time_limit.fires_at = deadline
+    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), TIMER_FLOOR))
+
+
+def _forget_timer() -> None:
+    time_limit.fires_at = math.inf  # a forked child has no timer of its parent's
+
+
+os.register_at_fork(after_in_child=_forget_timer)
+
+#: the shortest time a timer is set for (setitimer takes 0 as "clear"), and how early a timer may
+#: go off against time.monotonic and still count as the deadline passed (clocks' rounding)
+TIMER_FLOOR = 1e-6
+TIMER_SLACK = 1e-3
+#: seconds past its time after which a timer that has not gone off is taken as cleared
+TIMER_LOST_AFTER = 1.0
 
 
 # the handler as set, without `signal.getsignal`'s conversion to an enum (an exception a call);
@@ -275,11 +318,18 @@ else:
 
 
 def _expire(*_: object) -> None:
-    if time_limit.armed:
+    if signal.getitimer(signal.ITIMER_REAL)[0] == 0:
+        time_limit.fires_at = math.inf  # the timer went off (or was cleared): the next deadline sets it
+    if not time_limit.armed:
+        return  # between jobs
+    if time_limit.cancelling:
         time_limit.armed, time_limit.expired = False, True
-        if time_limit.cancelling:
-            raise JobCancelled("cancelled by an operator")
+        raise JobCancelled("cancelled by an operator")
+    if time.monotonic() >= time_limit.deadline - TIMER_SLACK:
+        time_limit.armed, time_limit.expired = False, True
         raise JobTimeout("execution expired")
+    if time_limit.fires_at == math.inf:  # it went off for an earlier job's deadline
+        _set_timer(time_limit.deadline)
 
 
 def interrupt_for_cancel() -> None:

@@ -72,19 +72,30 @@ class Outcomes:
 
     def _record(self, job: Job, env: bytes | None, now: datetime, runtime: float, result: str | None = None) -> str:
         """A finished record (qadmin's finished set); `result` (`result_text`'s JSON) as a string
-        member, like the payload, only when the job returned something."""
-        record = {
-            "finished_at": iso(now),
-            "queue": job.queue,
-            "worker": self.worker,
-            "runtime": round(runtime, 6),
-            "attempts": job.attempts,
-            "n": nonce(),
-            "payload": payload_of(job, env).decode("utf-8"),
-        }
-        if result is not None:
-            record["result"] = result
-        return dumps(record)
+        member, like the payload, only when the job returned something. Its text is
+        `dumps({"finished_at", "queue", "worker", "runtime", "attempts", "n", "payload"[, "result"]})`,
+        written out: the payload member is copied from the envelope, which ends with it quoted
+        the same way, rather than decoded and quoted again for every job."""
+        quoted = _quoted_payload(env)
+        if quoted is None:
+            quoted = dumps(payload_of(job, env).decode("utf-8"))
+        return (
+            '{"finished_at":'
+            + dumps(iso(now))
+            + ',"queue":'
+            + dumps(job.queue)
+            + ',"worker":'
+            + dumps(self.worker)
+            + ',"runtime":'
+            + dumps(round(runtime, 6))
+            + ',"attempts":'
+            + dumps(job.attempts)
+            + ',"n":"'
+            + nonce()
+            + '","payload":'
+            + quoted
+            + ("}" if result is None else ',"result":' + dumps(result) + "}")
+        )
 
     def completion(self, job: Job, now: datetime, runtime: float, result: str | None = None) -> Done | None:
         """The outcome of a success as `claim.lua` records it, or None when it needs `complete`
@@ -241,6 +252,23 @@ class Outcomes:
             return False
         self.held[str(job.id)] = (renewed, wjson)
         return True
+
+
+#: how a locked-set envelope ends: its payload member, a JSON string, last (`entries.envelope`,
+#: claim.lua, `refresh`)
+PAYLOAD_MEMBER = b',"payload":"'
+
+
+def _quoted_payload(env: bytes | None) -> str | None:
+    """The payload member of an envelope as it is quoted there, or None for one of another shape.
+    No quote inside a JSON string is followed by `,"payload":"` unescaped, so the first such
+    member is the envelope's own."""
+    if env is None or not env.endswith(b'"}'):
+        return None
+    at = env.find(PAYLOAD_MEMBER)
+    if at < 0:
+        return None
+    return env[at + len(PAYLOAD_MEMBER) - 1 : -1].decode("utf-8")
 
 
 def _capped(error: str) -> str:

@@ -97,6 +97,8 @@ class RedisWorkerSession:
         self.own: OwnConnection[list[Done]] = own if own is not None else OwnConnection(server, self._replies)
         self.claims = Claims(server, self.own, worker, self.held, self.rid, self._settle, move_due)
         self.outcomes = Outcomes(server, worker, self.held, self.rid)
+        #: the calls that only write successes serve no queue: what they send alike is built once
+        self._acks = ClaimState(())
 
     def rid(self) -> str | None:
         """This worker's Resque id, once registered (read from its record when another session
@@ -251,7 +253,7 @@ class RedisWorkerSession:
         dones = self._waiting(drain=False)
         if not dones:
             return True  # written meanwhile by another thread
-        keys, args = self.claims.args(ClaimState(()), self.rid(), utcnow(), [], 0, 0, dones)
+        keys, args = self.claims.args(self._acks, self.rid(), utcnow(), [], 0, 0, dones)
         ids = {id(d) for d in dones}
         with self._mutex:
             self._sending |= ids
@@ -283,7 +285,7 @@ class RedisWorkerSession:
         """Write the successes waiting for the worker's next call, and wait for the reply."""
         dones = self._waiting()
         if dones:
-            self.claims.call(ClaimState(()), self.rid(), utcnow(), [], 0, 0, dones)
+            self.claims.call(self._acks, self.rid(), utcnow(), [], 0, 0, dones)
             self._settle(dones)
 
     def prune_if_due(self, now: datetime) -> PruneReport | None:
