@@ -5,8 +5,11 @@
 BEFORE and AFTER are source trees (a git worktree of each commit: `git worktree add /tmp/before
 0126a4a`). Each round runs every benchmark once against BEFORE and once against AFTER, the order
 of the two swapped every round, so both see the same machine load. The benchmark code itself is
-this checkout's for both (only `qadmin` changes): a temporary directory holding a `qadmin` link to
-the tree is put first on PYTHONPATH, which the worker processes the benchmarks start inherit.
+this checkout's for both (only `qadmin` changes): each side runs from a directory of its own holding
+a copy of this checkout's `bench/`, a link to its tree's `qadmin/` and to this checkout's `tests/`.
+The benchmarks start their worker processes there (bench.common.ROOT is that directory: their
+working directory and the head of their PYTHONPATH), so a worker imports its side's qadmin — a
+shim that was only put on PYTHONPATH lost to the checkout's own qadmin in `python -m qadmin`.
 
 It prints, per cell, the median of each side and AFTER / BEFORE (above 1 is faster for rates,
 slower for durations — the unit column says which), and the spread of each side (max / min) so a
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,18 +31,25 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent
 
 
+def side_root(tree: Path, workdir: Path) -> Path:
+    """A directory that runs this checkout's benchmarks against `tree`'s qadmin (see the docstring)."""
+    root = workdir / f"side-{tree.name}-{abs(hash(str(tree)))}"
+    if not root.exists():
+        root.mkdir()
+        shutil.copytree(HERE / "bench", root / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+        (root / "qadmin").symlink_to(tree / "qadmin")
+        (root / "tests").symlink_to(HERE / "tests")
+    return root
+
+
 def run_once(tree: Path, bench: str, extra: list[str], workdir: Path) -> dict[str, dict[str, object]]:
     """One round of `bench` against `tree`: cell name -> its result record."""
-    shim = workdir / f"shim-{tree.name}-{os.getpid()}"
-    shim.mkdir(exist_ok=True)
-    link = shim / "qadmin"
-    if not link.exists():
-        link.symlink_to(tree / "qadmin")
+    root = side_root(tree, workdir)
     out = workdir / f"{bench}-{tree.name}.json"
     out.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim), str(HERE)])}
+    env = {**os.environ, "PYTHONPATH": str(root)}
     cmd = [sys.executable, "-m", f"bench.{bench}", "--repeats", "1", "--json", str(out), *extra]
-    subprocess.run(cmd, env=env, cwd=workdir, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, env=env, cwd=root, check=True, stdout=subprocess.DEVNULL)
     data = json.loads(out.read_text())[bench]["results"]
     return {r["name"]: r for r in data}
 
