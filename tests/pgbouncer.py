@@ -31,6 +31,7 @@ from tests.servers import (
     _live,
     _stop_process,
     _tail,
+    find_binary,
     free_port,
     missing,
 )
@@ -41,13 +42,7 @@ NO_PREPARE = "prepare=off"
 
 
 def pgbouncer_binary() -> str | None:
-    found = shutil.which("pgbouncer")
-    if found:
-        return found
-    for cand in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer", "/usr/local/bin/pgbouncer"):
-        if os.access(cand, os.X_OK):
-            return cand
-    return None
+    return find_binary("pgbouncer")
 
 
 class PgBouncer:

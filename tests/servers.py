@@ -157,14 +157,20 @@ def pytest_configure(config) -> None:
 # --------------------------------------------------------------------------- redis
 
 
-def _redis_binary() -> str | None:
-    found = shutil.which("redis-server")
+def find_binary(name: str) -> str | None:
+    """`name` on PATH, or in the system directories a root-less PATH may leave out."""
+    found = shutil.which(name)
     if found:
         return found
-    for cand in ("/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"):
+    for directory in ("/usr/bin", "/usr/local/bin", "/usr/sbin"):
+        cand = os.path.join(directory, name)
         if os.access(cand, os.X_OK):
             return cand
     return None
+
+
+def _redis_binary() -> str | None:
+    return find_binary("redis-server")
 
 
 class RedisServer:
